@@ -1,0 +1,81 @@
+//! The `kastell` command line.
+
+mod policy;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Kastell: an EU-sovereign key management runtime with WebAssembly key policies.
+#[derive(Debug, Parser)]
+#[command(name = "kastell", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check, evaluate and store policy components.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+}
+
+/// A command's failure, with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// The input was read but is invalid (exit 1).
+    #[error("{0}")]
+    Invalid(String),
+    /// The input could not be read or parsed, or the command was misused (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The host itself failed (exit 3).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Invalid(_) => 1,
+            Self::Usage(_) => 2,
+            Self::Internal(_) => 3,
+        }
+    }
+}
+
+/// Reads a file named on the command line.
+fn read_input(path: &PathBuf) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))
+}
+
+/// Runs a parsed command.
+///
+/// # Errors
+/// [`CliError`] with a one-line description.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Policy(command) => policy::run(command),
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: warnings); `KASTELL_LOG_FORMAT=json`
+/// for JSON lines.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("KASTELL_LOG_FORMAT").is_ok_and(|v| v == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,7 @@
+#![doc = include_str!("../README.md")]
+#![deny(unsafe_code)] // Only `sandbox::artifacts` (Component::deserialize) holds unsafe code.
+
+pub mod cli;
+pub mod manual;
+pub mod registry;
+pub mod sandbox;

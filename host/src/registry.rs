@@ -1,0 +1,143 @@
+//! The policy registry: validated policy components stored content-addressed by the
+//! SHA-384 of their exact bytes (`<dir>/<96 hex>.wasm`).
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use kastell_attest::Measurement;
+
+use crate::sandbox::{LoadError, Policy, Sandbox};
+
+/// Why a registry operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The component was refused (bad input).
+    #[error(transparent)]
+    Invalid(#[from] LoadError),
+    /// No policy with this measurement is stored.
+    #[error("no policy {0} in the registry")]
+    NotFound(Measurement),
+    /// A stored file's bytes do not hash to its name (damage or tampering).
+    #[error("stored policy {path} does not hash to its name; refusing it")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file system failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
+    move |source| RegistryError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A directory of validated policy components.
+#[derive(Debug, Clone)]
+pub struct PolicyRegistry {
+    dir: PathBuf,
+}
+
+impl PolicyRegistry {
+    /// Opens (and creates) the registry directory.
+    ///
+    /// # Errors
+    /// [`RegistryError::Io`] when it cannot be created.
+    pub fn open(dir: &Path) -> Result<Self, RegistryError> {
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    fn path(&self, measurement: &Measurement) -> PathBuf {
+        self.dir.join(format!("{}.wasm", measurement.to_hex()))
+    }
+
+    /// Validates `bytes` as a policy and stores them; returns their measurement. Adding
+    /// the same bytes twice stores them once.
+    ///
+    /// # Errors
+    /// [`RegistryError::Invalid`] for a refused component, [`RegistryError::Io`] when
+    /// the write fails (nothing partial is left under the final name).
+    pub fn add(&self, sandbox: &Sandbox, bytes: &[u8]) -> Result<Measurement, RegistryError> {
+        let measurement = sandbox.load_policy(bytes)?.measurement();
+        let path = self.path(&measurement);
+        if path.exists() {
+            return Ok(measurement);
+        }
+        let tmp = self.dir.join(format!(
+            ".tmp-{}-{}",
+            measurement.to_hex(),
+            std::process::id()
+        ));
+        let mut file = fs::File::create(&tmp).map_err(io(&tmp))?;
+        file.write_all(bytes).map_err(io(&tmp))?;
+        file.sync_all().map_err(io(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io(&path))?;
+        Ok(measurement)
+    }
+
+    /// The stored bytes of a policy, checked against its measurement.
+    ///
+    /// # Errors
+    /// [`RegistryError::NotFound`], [`RegistryError::Corrupt`] or [`RegistryError::Io`].
+    pub fn get(&self, measurement: &Measurement) -> Result<Vec<u8>, RegistryError> {
+        let path = self.path(measurement);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RegistryError::NotFound(*measurement));
+            }
+            Err(err) => return Err(io(&path)(err)),
+        };
+        if Measurement::of(&bytes) != *measurement {
+            return Err(RegistryError::Corrupt { path });
+        }
+        Ok(bytes)
+    }
+
+    /// Loads a stored policy into `sandbox`.
+    ///
+    /// # Errors
+    /// As [`PolicyRegistry::get`], and [`RegistryError::Invalid`] if the stored component
+    /// no longer passes validation (e.g. limits were lowered).
+    pub fn load(
+        &self,
+        sandbox: &Sandbox,
+        measurement: &Measurement,
+    ) -> Result<Arc<Policy>, RegistryError> {
+        Ok(sandbox.load_policy(&self.get(measurement)?)?)
+    }
+
+    /// The measurements of all stored policies, sorted.
+    ///
+    /// # Errors
+    /// [`RegistryError::Io`] when the directory cannot be read.
+    pub fn list(&self) -> Result<Vec<Measurement>, RegistryError> {
+        let mut found = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(io(&self.dir))? {
+            let name = entry.map_err(io(&self.dir))?.file_name();
+            let Some(hex) = name.to_str().and_then(|n| n.strip_suffix(".wasm")) else {
+                continue;
+            };
+            if let Ok(measurement) = format!("sha384:{hex}").parse() {
+                found.push(measurement);
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+}

@@ -1,0 +1,300 @@
+//! The request a policy evaluates, as the host builds it and as JSON (`policy eval`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use kastell_attest::Measurement;
+use serde::{Deserialize, Deserializer, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::generated::policy::kastell::runtime::types as wit;
+
+/// The operation a caller asks for (kebab-case in JSON, as in the WIT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[expect(missing_docs, reason = "each variant is the operation it names")]
+pub enum Operation {
+    Encrypt,
+    Decrypt,
+    GenerateDataKey,
+    GenerateDataKeyWithoutPlaintext,
+    ReEncrypt,
+    Sign,
+    Verify,
+    GenerateMac,
+    VerifyMac,
+    GenerateRandom,
+    GetPublicKey,
+    Release,
+    CreateKey,
+    DescribeKey,
+    RotateKey,
+    EnableKey,
+    DisableKey,
+    ScheduleKeyDeletion,
+    CancelKeyDeletion,
+    BindPolicy,
+    UpdateTags,
+    UpdateAlias,
+}
+
+/// Key material kind, named as KMS users know them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeySpec {
+    /// AES-256-GCM encryption key.
+    #[serde(rename = "AES_256")]
+    Aes256,
+    /// ECDSA P-384 signing key.
+    #[serde(rename = "ECC_NIST_P384")]
+    EccNistP384,
+    /// HMAC-SHA-384 key.
+    #[serde(rename = "HMAC_SHA384")]
+    HmacSha384,
+}
+
+/// A principal's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Administers keys, policies and users; cannot use keys.
+    CryptoOfficer,
+    /// Uses keys; cannot administer them.
+    CryptoUser,
+    /// Reads and verifies the audit trail.
+    Auditor,
+}
+
+/// The key an operation targets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyInfo {
+    /// Key id.
+    pub id: String,
+    /// Key spec.
+    pub spec: KeySpec,
+    /// Tags by name.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Who asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Principal {
+    /// Stable identifier.
+    pub id: String,
+    /// Roles held.
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    /// Tenant, when the principal belongs to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+/// Attestation evidence the host has already verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    /// Measurement of the attested guest.
+    pub guest_sha384: Measurement,
+    /// Measurement of the policy the guest was bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_sha384: Option<Measurement>,
+    /// Subject of the issuing certificate.
+    pub issuer: String,
+    /// End of validity, Unix seconds (RFC 3339 accepted in JSON).
+    #[serde(deserialize_with = "unix_seconds")]
+    pub not_after: u64,
+}
+
+/// Encryption context: name/value pairs bound to a ciphertext. Not secret, but never
+/// logged: `Debug` shows only how many entries it has.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EncryptionContext(pub BTreeMap<String, String>);
+
+impl fmt::Debug for EncryptionContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EncryptionContext")
+            .field("entries", &self.0.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything a policy may base its decision on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRequest {
+    /// The operation asked for.
+    pub operation: Operation,
+    /// The key, absent for operations without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyInfo>,
+    /// Who asks.
+    pub principal: Principal,
+    /// Encryption context.
+    #[serde(default)]
+    pub context: EncryptionContext,
+    /// Verified attestation evidence, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
+    /// Request time, Unix seconds (RFC 3339 accepted in JSON; now when omitted).
+    #[serde(default = "now", deserialize_with = "unix_seconds")]
+    pub time: u64,
+}
+
+/// The current time in Unix seconds (0 if the clock is before 1970).
+#[must_use]
+pub fn now() -> u64 {
+    u64::try_from(OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0)
+}
+
+/// Accepts Unix seconds or an RFC 3339 date-time.
+fn unix_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Time {
+        Seconds(u64),
+        Text(String),
+    }
+    match Time::deserialize(deserializer)? {
+        Time::Seconds(seconds) => Ok(seconds),
+        Time::Text(text) => {
+            let at = OffsetDateTime::parse(&text, &Rfc3339).map_err(|err| {
+                serde::de::Error::custom(format!("`{text}` is not an RFC 3339 time: {err}"))
+            })?;
+            u64::try_from(at.unix_timestamp())
+                .map_err(|_| serde::de::Error::custom(format!("`{text}` is before 1970")))
+        }
+    }
+}
+
+fn pairs(map: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+impl PolicyRequest {
+    /// The request as the generated WIT type handed to the guest.
+    pub(crate) fn to_wit(&self) -> wit::Request {
+        wit::Request {
+            operation: self.operation.into(),
+            key: self.key.as_ref().map(|key| wit::KeyInfo {
+                id: key.id.clone(),
+                spec: key.spec.into(),
+                tags: pairs(&key.tags),
+            }),
+            principal: wit::Principal {
+                id: self.principal.id.clone(),
+                roles: self.principal.roles.iter().map(|&r| r.into()).collect(),
+                tenant: self.principal.tenant.clone(),
+            },
+            context: pairs(&self.context.0),
+            evidence: self.evidence.as_ref().map(|e| wit::Evidence {
+                guest_sha384: e.guest_sha384.as_bytes().to_vec(),
+                policy_sha384: e.policy_sha384.map(|m| m.as_bytes().to_vec()),
+                issuer: e.issuer.clone(),
+                not_after: e.not_after,
+            }),
+            time: self.time,
+        }
+    }
+}
+
+impl From<Operation> for wit::Operation {
+    fn from(op: Operation) -> Self {
+        use Operation as O;
+        match op {
+            O::Encrypt => Self::Encrypt,
+            O::Decrypt => Self::Decrypt,
+            O::GenerateDataKey => Self::GenerateDataKey,
+            O::GenerateDataKeyWithoutPlaintext => Self::GenerateDataKeyWithoutPlaintext,
+            O::ReEncrypt => Self::ReEncrypt,
+            O::Sign => Self::Sign,
+            O::Verify => Self::Verify,
+            O::GenerateMac => Self::GenerateMac,
+            O::VerifyMac => Self::VerifyMac,
+            O::GenerateRandom => Self::GenerateRandom,
+            O::GetPublicKey => Self::GetPublicKey,
+            O::Release => Self::Release,
+            O::CreateKey => Self::CreateKey,
+            O::DescribeKey => Self::DescribeKey,
+            O::RotateKey => Self::RotateKey,
+            O::EnableKey => Self::EnableKey,
+            O::DisableKey => Self::DisableKey,
+            O::ScheduleKeyDeletion => Self::ScheduleKeyDeletion,
+            O::CancelKeyDeletion => Self::CancelKeyDeletion,
+            O::BindPolicy => Self::BindPolicy,
+            O::UpdateTags => Self::UpdateTags,
+            O::UpdateAlias => Self::UpdateAlias,
+        }
+    }
+}
+
+impl From<KeySpec> for wit::KeySpec {
+    fn from(spec: KeySpec) -> Self {
+        match spec {
+            KeySpec::Aes256 => Self::Aes256,
+            KeySpec::EccNistP384 => Self::EccNistP384,
+            KeySpec::HmacSha384 => Self::HmacSha384,
+        }
+    }
+}
+
+impl From<Role> for wit::Role {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::CryptoOfficer => Self::CryptoOfficer,
+            Role::CryptoUser => Self::CryptoUser,
+            Role::Auditor => Self::Auditor,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_documented_json_with_rfc3339_and_unix_times() {
+        let json = r#"{
+            "operation": "decrypt",
+            "key": {"id": "k1", "spec": "AES_256", "tags": {"team": "pay"}},
+            "principal": {"id": "svc", "roles": ["crypto-user"], "tenant": "acme"},
+            "context": {"tenant": "acme"},
+            "evidence": {"guest_sha384": "sha384:38b060a751ac96384cd9327eb1b1e36a21fdb71114be07434c0cc7bf63f6e1da274edebfe76f65fbd51ad2f14898b95b",
+                         "issuer": "CN=host", "not_after": "2026-11-25T10:00:00Z"},
+            "time": 1764064800
+        }"#;
+        let req: PolicyRequest = serde_json::from_str(json).expect("valid request");
+        assert_eq!(req.time, 1_764_064_800);
+        assert_eq!(req.evidence.as_ref().map(|e| e.not_after), Some(1_764_064_800));
+        let wit = req.to_wit();
+        assert_eq!(wit.context, vec![("tenant".to_owned(), "acme".to_owned())]);
+        assert_eq!(wit.principal.roles, vec![wit::Role::CryptoUser]);
+    }
+
+    #[test]
+    fn rejects_unknown_fields_operations_and_bad_times_by_name() {
+        let unknown = r#"{"operation":"decrypt","principal":{"id":"a"},"extra":1}"#;
+        let err = serde_json::from_str::<PolicyRequest>(unknown).expect_err("unknown field");
+        assert!(err.to_string().contains("unknown field `extra`"), "{err}");
+
+        let op = r#"{"operation":"steal","principal":{"id":"a"}}"#;
+        let err = serde_json::from_str::<PolicyRequest>(op).expect_err("bad op");
+        assert!(err.to_string().contains("unknown variant `steal`"), "{err}");
+
+        let time = r#"{"operation":"sign","principal":{"id":"a"},"time":"yesterday"}"#;
+        let err = serde_json::from_str::<PolicyRequest>(time).expect_err("bad time");
+        assert!(err.to_string().contains("not an RFC 3339 time"), "{err}");
+    }
+
+    #[test]
+    fn context_debug_does_not_show_values() {
+        let mut map = BTreeMap::new();
+        map.insert("patient".to_owned(), "alice-1234".to_owned());
+        let shown = format!("{:?}", EncryptionContext(map));
+        assert!(!shown.contains("alice"), "{shown}");
+        assert!(shown.contains("entries: 1"), "{shown}");
+    }
+}
