@@ -81,7 +81,7 @@ pub enum Fault {
     #[error("stack overflow")]
     StackOverflow,
     /// The guest called an import that policies cannot use (a panic writes to stderr).
-    #[error("guest called `{import}`, which policies cannot use (a panic message write lands here)")]
+    #[error("guest called `{import}`, which is denied to policies (a Rust panic ends here)")]
     ForbiddenCall {
         /// The import's name.
         import: String,
