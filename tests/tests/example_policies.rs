@@ -1,0 +1,122 @@
+//! The three example policies in `examples/`, built to `.wasm`, decide as documented.
+
+use std::sync::OnceLock;
+
+use kastell::sandbox::{
+    DenyCause, Evidence, Operation, PolicyRequest, Role, Sandbox, SandboxLimits, Verdict,
+};
+use kastell_attest::Measurement;
+use kastell_tests::{guest, request, tenant_request};
+
+/// One sandbox for the file: each policy is compiled once and cached by its SHA-384.
+fn evaluate(policy: &str, request: &PolicyRequest) -> Verdict {
+    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+    let sandbox = SANDBOX.get_or_init(|| Sandbox::new(SandboxLimits::default()).expect("sandbox"));
+    let policy = sandbox.load_policy(&guest(policy)).expect("policy loads");
+    sandbox.evaluate(&policy, request).verdict
+}
+
+fn denied_because(verdict: &Verdict, words: &str) -> bool {
+    matches!(verdict, Verdict::Deny(DenyCause::Policy(reason)) if reason.contains(words))
+}
+
+const NOW: u64 = 1_764_064_800; // 2025-11-25T10:00:00Z, a Tuesday
+
+#[test]
+fn tenant_context_allows_only_matching_tenant_for_crypto_users_decrypting() {
+    assert_eq!(evaluate("tenant-context", &tenant_request("acme")), Verdict::Allow);
+    assert!(denied_because(
+        &evaluate("tenant-context", &tenant_request("globex")),
+        "differs"
+    ));
+    let officer = request(
+        Operation::Decrypt,
+        ("admin", &[Role::CryptoOfficer], Some("acme")),
+        &[],
+        &[("tenant", "acme")],
+        NOW,
+    );
+    assert!(denied_because(&evaluate("tenant-context", &officer), "crypto-user"));
+    let no_context = request(
+        Operation::Decrypt,
+        ("svc", &[Role::CryptoUser], Some("acme")),
+        &[],
+        &[],
+        NOW,
+    );
+    assert!(denied_because(&evaluate("tenant-context", &no_context), "no tenant"));
+    let encrypt = request(
+        Operation::Encrypt,
+        ("svc", &[Role::CryptoUser], Some("acme")),
+        &[],
+        &[("tenant", "acme")],
+        NOW,
+    );
+    assert!(denied_because(&evaluate("tenant-context", &encrypt), "only decrypt"));
+}
+
+fn attested(operation: Operation, guest_bytes: &[u8], allowed: &str, not_after: u64) -> PolicyRequest {
+    let mut req = request(
+        operation,
+        ("enclave-svc", &[Role::CryptoUser], None),
+        &[("allowed-guests", allowed)],
+        &[],
+        NOW,
+    );
+    req.evidence = Some(Evidence {
+        guest_sha384: Measurement::of(guest_bytes),
+        policy_sha384: None,
+        issuer: "CN=Kastell host CA, O=Example GmbH, C=DE".to_owned(),
+        not_after,
+    });
+    req
+}
+
+#[test]
+fn allow_measured_releases_only_to_listed_unexpired_guests() {
+    let listed = Measurement::of(b"good guest").to_string();
+    let allow_list = format!("sha384:{}, {listed}", "ab".repeat(48));
+    for op in [Operation::Release, Operation::Decrypt] {
+        let req = attested(op, b"good guest", &allow_list, NOW + 300);
+        assert_eq!(evaluate("allow-measured", &req), Verdict::Allow, "{op:?}");
+    }
+    let other = attested(Operation::Release, b"evil guest", &allow_list, NOW + 300);
+    assert!(denied_because(&evaluate("allow-measured", &other), "not in the key's allowed-guests"));
+
+    let expired = attested(Operation::Release, b"good guest", &allow_list, NOW - 1);
+    assert!(denied_because(&evaluate("allow-measured", &expired), "no valid attestation"));
+
+    let mut unattested = attested(Operation::Release, b"good guest", &allow_list, NOW + 300);
+    unattested.evidence = None;
+    assert!(denied_because(&evaluate("allow-measured", &unattested), "no valid attestation"));
+
+    let sign = attested(Operation::Sign, b"good guest", &allow_list, NOW + 300);
+    assert!(denied_because(&evaluate("allow-measured", &sign), "only release and decrypt"));
+}
+
+fn sign_at(time: u64, tags: &[(&str, &str)]) -> PolicyRequest {
+    request(Operation::Sign, ("signer", &[Role::CryptoUser], None), tags, &[], time)
+}
+
+#[test]
+fn office_hours_signs_only_inside_the_tagged_window() {
+    let window = [("office-hours.start", "08:00"), ("office-hours.end", "18:00")];
+    let tuesday_10 = NOW;
+    let tuesday_07 = NOW - 3 * 3600;
+    let tuesday_18 = NOW + 8 * 3600;
+    let saturday_10 = NOW + 4 * 86_400;
+    assert_eq!(evaluate("office-hours", &sign_at(tuesday_10, &window)), Verdict::Allow);
+    assert!(denied_because(&evaluate("office-hours", &sign_at(tuesday_07, &window)), "outside office hours"));
+    assert!(denied_because(&evaluate("office-hours", &sign_at(tuesday_18, &window)), "outside office hours"));
+    assert!(denied_because(&evaluate("office-hours", &sign_at(saturday_10, &window)), "outside office days"));
+
+    let weekend = [
+        ("office-hours.start", "08:00"),
+        ("office-hours.end", "18:00"),
+        ("office-hours.days", "mon-sun"),
+    ];
+    assert_eq!(evaluate("office-hours", &sign_at(saturday_10, &weekend)), Verdict::Allow);
+    assert!(denied_because(&evaluate("office-hours", &sign_at(tuesday_10, &[])), "lacks valid"));
+    let bad = [("office-hours.start", "25:00"), ("office-hours.end", "18:00")];
+    assert!(denied_because(&evaluate("office-hours", &sign_at(tuesday_10, &bad)), "lacks valid"));
+}

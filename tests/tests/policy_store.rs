@@ -1,0 +1,98 @@
+//! Compiled policies are cached by SHA-384 on disk and reused across restarts; the policy
+//! registry stores validated components content-addressed and refuses damaged ones.
+
+use std::fs;
+
+use kastell::registry::{PolicyRegistry, RegistryError};
+use kastell::sandbox::{LoadError, Sandbox, SandboxLimits, Verdict};
+use kastell_attest::Measurement;
+use kastell_tests::{guest, tenant_request};
+
+fn sandbox_with(dir: &std::path::Path) -> Sandbox {
+    Sandbox::new(SandboxLimits::default())
+        .expect("sandbox")
+        .with_artifact_dir(dir)
+        .expect("artifact dir")
+}
+
+#[test]
+fn second_host_deserializes_the_artifact_the_first_compiled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = guest("tenant-context");
+
+    let first = sandbox_with(dir.path());
+    let compiled = first.load_policy(&bytes).expect("loads");
+    assert!(!compiled.from_artifact());
+    let again = first.load_policy(&bytes).expect("loads");
+    assert!(std::sync::Arc::ptr_eq(&compiled, &again), "in-memory cache hit");
+
+    let second = sandbox_with(dir.path());
+    let cached = second.load_policy(&bytes).expect("loads");
+    assert!(cached.from_artifact());
+    assert_eq!(cached.measurement(), Measurement::of(&bytes));
+    assert_eq!(
+        second.evaluate(&cached, &tenant_request("acme")).verdict,
+        Verdict::Allow
+    );
+}
+
+#[test]
+fn damaged_artifact_is_ignored_and_recompiled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = guest("tenant-context");
+    drop(sandbox_with(dir.path()).load_policy(&bytes).expect("loads"));
+
+    let artifact = dir
+        .path()
+        .join(format!("{}.cwasm", Measurement::of(&bytes).to_hex()));
+    let mut damaged = fs::read(&artifact).expect("artifact written");
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0xff;
+    fs::write(&artifact, &damaged).expect("write");
+
+    let sandbox = sandbox_with(dir.path());
+    let policy = sandbox.load_policy(&bytes).expect("recompiles");
+    assert!(!policy.from_artifact());
+    assert_eq!(
+        sandbox.evaluate(&policy, &tenant_request("acme")).verdict,
+        Verdict::Allow
+    );
+}
+
+#[test]
+fn registry_stores_by_measurement_and_refuses_invalid_or_damaged_policies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sandbox = Sandbox::new(SandboxLimits::default()).expect("sandbox");
+    let registry = PolicyRegistry::open(dir.path()).expect("open");
+
+    let bytes = guest("tenant-context");
+    let measurement = registry.add(&sandbox, &bytes).expect("valid policy");
+    assert_eq!(measurement, Measurement::of(&bytes));
+    assert_eq!(registry.add(&sandbox, &bytes).expect("idempotent"), measurement);
+    assert_eq!(registry.get(&measurement).expect("stored"), bytes);
+    assert_eq!(registry.list().expect("list"), vec![measurement]);
+    let loaded = registry.load(&sandbox, &measurement).expect("loads");
+    assert_eq!(
+        sandbox.evaluate(&loaded, &tenant_request("acme")).verdict,
+        Verdict::Allow
+    );
+
+    let refused = registry.add(&sandbox, &guest("hostile-filesystem"));
+    assert!(matches!(
+        refused,
+        Err(RegistryError::Invalid(LoadError::ForbiddenImports(_)))
+    ));
+    assert_eq!(registry.list().expect("list"), vec![measurement], "nothing stored");
+
+    let missing = Measurement::of(b"never stored");
+    assert!(matches!(registry.get(&missing), Err(RegistryError::NotFound(m)) if m == missing));
+
+    let path = dir.path().join(format!("{}.wasm", measurement.to_hex()));
+    let mut damaged = bytes.clone();
+    damaged[100] ^= 1;
+    fs::write(&path, damaged).expect("write");
+    assert!(matches!(
+        registry.get(&measurement),
+        Err(RegistryError::Corrupt { .. })
+    ));
+}
