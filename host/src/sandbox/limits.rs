@@ -25,6 +25,10 @@ pub struct SandboxLimits {
     pub max_component_size: usize,
     /// Evaluations that may run at the same time (pooling allocator slots).
     pub max_concurrent: u32,
+    /// Bytes of each pooled linear memory kept mapped between instances and reset in
+    /// place; the rest is returned to the kernel. Larger keeps more pages warm, smaller
+    /// scans less on reset.
+    pub keep_resident: usize,
 }
 
 impl Default for SandboxLimits {
@@ -37,6 +41,7 @@ impl Default for SandboxLimits {
             max_wasm_stack: 512 << 10,
             max_component_size: 4 << 20,
             max_concurrent: 128,
+            keep_resident: 512 << 10,
         }
     }
 }
@@ -57,8 +62,8 @@ impl SandboxLimits {
 const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
 const MEMORIES_PER_COMPONENT: u32 = 2;
 const TABLES_PER_COMPONENT: u32 = 4;
-/// Memory pages kept mapped between instances of a pool slot (then reset in place).
-const KEEP_RESIDENT: usize = 2 << 20;
+/// Freed pool slots returned to the kernel together, one `madvise` batch at a time.
+const DECOMMIT_BATCH: usize = 16;
 
 fn base_config(limits: &SandboxLimits) -> Config {
     let mut config = Config::new();
@@ -86,9 +91,12 @@ fn pooling(limits: &SandboxLimits) -> PoolingAllocationConfig {
         .max_tables_per_component(TABLES_PER_COMPONENT)
         .max_memory_size(limits.max_memory)
         .table_elements(limits.max_table_elements)
-        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .linear_memory_keep_resident(limits.keep_resident)
         .table_keep_resident(64 << 10)
-        .pagemap_scan(Enabled::Auto);
+        // Reset only the pages a guest dirtied (Linux 6.7+); without it, every reset
+        // clears the whole resident part, which costs 4x for guests with a 1 MiB stack.
+        .pagemap_scan(Enabled::Auto)
+        .decommit_batch_size(DECOMMIT_BATCH);
     pool
 }
 

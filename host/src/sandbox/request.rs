@@ -263,7 +263,7 @@ mod tests {
             "principal": {"id": "svc", "roles": ["crypto-user"], "tenant": "acme"},
             "context": {"tenant": "acme"},
             "evidence": {"guest_sha384": "sha384:38b060a751ac96384cd9327eb1b1e36a21fdb71114be07434c0cc7bf63f6e1da274edebfe76f65fbd51ad2f14898b95b",
-                         "issuer": "CN=host", "not_after": "2026-11-25T10:00:00Z"},
+                         "issuer": "CN=host", "not_after": "2025-11-25T10:00:00Z"},
             "time": 1764064800
         }"#;
         let req: PolicyRequest = serde_json::from_str(json).expect("valid request");
