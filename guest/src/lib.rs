@@ -25,8 +25,8 @@ pub use helpers::{allow, deny, hex_sha384};
 /// Everything a policy usually needs, in one import.
 pub mod prelude {
     pub use crate::{
-        Decision, Evidence, KeyInfo, KeySpec, Operation, Policy, Principal, Request, Role,
-        allow, deny, export_policy,
+        Decision, Evidence, KeyInfo, KeySpec, Operation, Policy, Principal, Request, Role, allow,
+        deny, export_policy,
     };
 }
 

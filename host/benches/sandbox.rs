@@ -4,6 +4,12 @@
 //! Run: `scripts/build-guests && cargo bench -p kastell --bench sandbox`.
 //! Targets (issue 2): fresh instance ≤ 10 µs p50 and ≤ 20 µs p99.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a failed expectation is a failed test"
+)]
+
 use std::time::{Duration, Instant};
 
 use kastell::sandbox::{Sandbox, SandboxLimits, Verdict, bench};
@@ -31,7 +37,10 @@ fn report(name: &str, mut timings: Vec<Duration>) {
 
 fn main() {
     let mut limits = SandboxLimits::default();
-    if let Some(bytes) = std::env::var("KASTELL_BENCH_KEEP_RESIDENT").ok().and_then(|v| v.parse().ok()) {
+    if let Some(bytes) = std::env::var("KASTELL_BENCH_KEEP_RESIDENT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         limits.keep_resident = bytes;
     }
     let keep_resident = limits.keep_resident;
@@ -60,8 +69,14 @@ fn main() {
         "allocator: {:?}; keep resident: {keep_resident} B; fuel per evaluation: {fuel}",
         sandbox.allocator()
     );
-    println!("| {:<34} | {:>8} | {:>8} | {:>8} | {:>9} |", "tenant-context", "p50 µs", "p99 µs", "p99.9 µs", "samples");
-    println!("|{:-<36}|{:-<10}|{:-<10}|{:-<10}|{:-<11}|", "", "", "", "", "");
+    println!(
+        "| {:<34} | {:>8} | {:>8} | {:>8} | {:>9} |",
+        "tenant-context", "p50 µs", "p99 µs", "p99.9 µs", "samples"
+    );
+    println!(
+        "|{:-<36}|{:-<10}|{:-<10}|{:-<10}|{:-<11}|",
+        "", "", "", "", ""
+    );
     report("fresh instance + evaluate", fresh);
     report("reused instance, call only", reused);
 }

@@ -33,8 +33,7 @@ use limits::{EPOCH_TICK, Limiter};
 
 pub use limits::{Allocator, SandboxLimits};
 pub use request::{
-    EncryptionContext, Evidence, KeyInfo, KeySpec, Operation, PolicyRequest, Principal, Role,
-    now,
+    EncryptionContext, Evidence, KeyInfo, KeySpec, Operation, PolicyRequest, Principal, Role, now,
 };
 pub use validate::{LoadError, POLICY_WORLD};
 pub use verdict::{DenyCause, Fault, MAX_REASON_LEN, Verdict};
@@ -257,7 +256,10 @@ impl Sandbox {
             .instantiate_pre(component)
             .map_err(|e| LoadError::Invalid(format!("cannot link: {e:#}")))?;
         PolicyPre::new(instance_pre).map_err(|e| {
-            LoadError::WrongWorld(verdict::truncate(&format!("`evaluate` does not match: {e:#}"), 400))
+            LoadError::WrongWorld(verdict::truncate(
+                &format!("`evaluate` does not match: {e:#}"),
+                400,
+            ))
         })
     }
 

@@ -1,5 +1,11 @@
 //! `kastell policy check|eval|add|list` as a user runs them: output and exit codes.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a failed expectation is a failed test"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -60,7 +66,7 @@ fn check_fails_with_a_one_line_reason_for_each_invalid_input() {
     let cases = [
         (random, "not a WebAssembly binary"),
         (core, "core WebAssembly module"),
-        (wasm("hostile-workload"), "not a policy"),
+        (wasm("echo-workload"), "not a policy"),
         (wasm("hostile-filesystem"), "forbidden imports: "),
         (big, "the limit is 4194304 bytes"),
     ];
@@ -98,7 +104,13 @@ fn eval_prints_the_decision_as_json_and_exits_zero_either_way() {
     assert_eq!(text(&out.stdout).trim(), r#"{"decision":"allow"}"#);
 
     let deny = write(dir.path(), "deny.json", request("globex").as_bytes());
-    let out = kastell(&["policy", "eval", &wasm("tenant-context"), "--request", &deny]);
+    let out = kastell(&[
+        "policy",
+        "eval",
+        &wasm("tenant-context"),
+        "--request",
+        &deny,
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(json["decision"], "deny");

@@ -1,5 +1,11 @@
 //! The three example policies in `examples/`, built to `.wasm`, decide as documented.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a failed expectation is a failed test"
+)]
+
 use std::sync::OnceLock;
 
 use kastell::sandbox::{
@@ -24,7 +30,10 @@ const NOW: u64 = 1_764_064_800; // 2025-11-25T10:00:00Z, a Tuesday
 
 #[test]
 fn tenant_context_allows_only_matching_tenant_for_crypto_users_decrypting() {
-    assert_eq!(evaluate("tenant-context", &tenant_request("acme")), Verdict::Allow);
+    assert_eq!(
+        evaluate("tenant-context", &tenant_request("acme")),
+        Verdict::Allow
+    );
     assert!(denied_because(
         &evaluate("tenant-context", &tenant_request("globex")),
         "differs"
@@ -36,7 +45,10 @@ fn tenant_context_allows_only_matching_tenant_for_crypto_users_decrypting() {
         &[("tenant", "acme")],
         NOW,
     );
-    assert!(denied_because(&evaluate("tenant-context", &officer), "crypto-user"));
+    assert!(denied_because(
+        &evaluate("tenant-context", &officer),
+        "crypto-user"
+    ));
     let no_context = request(
         Operation::Decrypt,
         ("svc", &[Role::CryptoUser], Some("acme")),
@@ -44,7 +56,10 @@ fn tenant_context_allows_only_matching_tenant_for_crypto_users_decrypting() {
         &[],
         NOW,
     );
-    assert!(denied_because(&evaluate("tenant-context", &no_context), "no tenant"));
+    assert!(denied_because(
+        &evaluate("tenant-context", &no_context),
+        "no tenant"
+    ));
     let encrypt = request(
         Operation::Encrypt,
         ("svc", &[Role::CryptoUser], Some("acme")),
@@ -52,10 +67,18 @@ fn tenant_context_allows_only_matching_tenant_for_crypto_users_decrypting() {
         &[("tenant", "acme")],
         NOW,
     );
-    assert!(denied_because(&evaluate("tenant-context", &encrypt), "only decrypt"));
+    assert!(denied_because(
+        &evaluate("tenant-context", &encrypt),
+        "only decrypt"
+    ));
 }
 
-fn attested(operation: Operation, guest_bytes: &[u8], allowed: &str, not_after: u64) -> PolicyRequest {
+fn attested(
+    operation: Operation,
+    guest_bytes: &[u8],
+    allowed: &str,
+    not_after: u64,
+) -> PolicyRequest {
     let mut req = request(
         operation,
         ("enclave-svc", &[Role::CryptoUser], None),
@@ -81,42 +104,87 @@ fn allow_measured_releases_only_to_listed_unexpired_guests() {
         assert_eq!(evaluate("allow-measured", &req), Verdict::Allow, "{op:?}");
     }
     let other = attested(Operation::Release, b"evil guest", &allow_list, NOW + 300);
-    assert!(denied_because(&evaluate("allow-measured", &other), "not in the key's allowed-guests"));
+    assert!(denied_because(
+        &evaluate("allow-measured", &other),
+        "not in the key's allowed-guests"
+    ));
 
     let expired = attested(Operation::Release, b"good guest", &allow_list, NOW - 1);
-    assert!(denied_because(&evaluate("allow-measured", &expired), "no valid attestation"));
+    assert!(denied_because(
+        &evaluate("allow-measured", &expired),
+        "no valid attestation"
+    ));
 
     let mut unattested = attested(Operation::Release, b"good guest", &allow_list, NOW + 300);
     unattested.evidence = None;
-    assert!(denied_because(&evaluate("allow-measured", &unattested), "no valid attestation"));
+    assert!(denied_because(
+        &evaluate("allow-measured", &unattested),
+        "no valid attestation"
+    ));
 
     let sign = attested(Operation::Sign, b"good guest", &allow_list, NOW + 300);
-    assert!(denied_because(&evaluate("allow-measured", &sign), "only release and decrypt"));
+    assert!(denied_because(
+        &evaluate("allow-measured", &sign),
+        "only release and decrypt"
+    ));
 }
 
 fn sign_at(time: u64, tags: &[(&str, &str)]) -> PolicyRequest {
-    request(Operation::Sign, ("signer", &[Role::CryptoUser], None), tags, &[], time)
+    request(
+        Operation::Sign,
+        ("signer", &[Role::CryptoUser], None),
+        tags,
+        &[],
+        time,
+    )
 }
 
 #[test]
 fn office_hours_signs_only_inside_the_tagged_window() {
-    let window = [("office-hours.start", "08:00"), ("office-hours.end", "18:00")];
+    let window = [
+        ("office-hours.start", "08:00"),
+        ("office-hours.end", "18:00"),
+    ];
     let tuesday_10 = NOW;
     let tuesday_07 = NOW - 3 * 3600;
     let tuesday_18 = NOW + 8 * 3600;
     let saturday_10 = NOW + 4 * 86_400;
-    assert_eq!(evaluate("office-hours", &sign_at(tuesday_10, &window)), Verdict::Allow);
-    assert!(denied_because(&evaluate("office-hours", &sign_at(tuesday_07, &window)), "outside office hours"));
-    assert!(denied_because(&evaluate("office-hours", &sign_at(tuesday_18, &window)), "outside office hours"));
-    assert!(denied_because(&evaluate("office-hours", &sign_at(saturday_10, &window)), "outside office days"));
+    assert_eq!(
+        evaluate("office-hours", &sign_at(tuesday_10, &window)),
+        Verdict::Allow
+    );
+    assert!(denied_because(
+        &evaluate("office-hours", &sign_at(tuesday_07, &window)),
+        "outside office hours"
+    ));
+    assert!(denied_because(
+        &evaluate("office-hours", &sign_at(tuesday_18, &window)),
+        "outside office hours"
+    ));
+    assert!(denied_because(
+        &evaluate("office-hours", &sign_at(saturday_10, &window)),
+        "outside office days"
+    ));
 
     let weekend = [
         ("office-hours.start", "08:00"),
         ("office-hours.end", "18:00"),
         ("office-hours.days", "mon-sun"),
     ];
-    assert_eq!(evaluate("office-hours", &sign_at(saturday_10, &weekend)), Verdict::Allow);
-    assert!(denied_because(&evaluate("office-hours", &sign_at(tuesday_10, &[])), "lacks valid"));
-    let bad = [("office-hours.start", "25:00"), ("office-hours.end", "18:00")];
-    assert!(denied_because(&evaluate("office-hours", &sign_at(tuesday_10, &bad)), "lacks valid"));
+    assert_eq!(
+        evaluate("office-hours", &sign_at(saturday_10, &weekend)),
+        Verdict::Allow
+    );
+    assert!(denied_because(
+        &evaluate("office-hours", &sign_at(tuesday_10, &[])),
+        "lacks valid"
+    ));
+    let bad = [
+        ("office-hours.start", "25:00"),
+        ("office-hours.end", "18:00"),
+    ];
+    assert!(denied_because(
+        &evaluate("office-hours", &sign_at(tuesday_10, &bad)),
+        "lacks valid"
+    ));
 }

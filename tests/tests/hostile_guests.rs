@@ -1,6 +1,12 @@
 //! Hostile guests are stopped, denied with the right cause within a bounded time, and the
 //! sandbox keeps serving: a normal policy evaluates correctly right after each one.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a failed expectation is a failed test"
+)]
+
 use std::time::{Duration, Instant};
 
 use kastell::sandbox::{DenyCause, Fault, LoadError, Sandbox, SandboxLimits, Verdict};
@@ -73,9 +79,11 @@ fn infinite_loop_with_ample_fuel_hits_the_wall_clock_bound() {
 fn memory_bomb_hits_the_memory_cap() {
     let sandbox = sandbox(SandboxLimits::default());
     let cap = sandbox.limits().max_memory;
-    denied_then_recovers(&sandbox, "hostile-memory", |f| {
-        matches!(f, Fault::MemoryLimit { requested, limit } if *requested > cap && *limit == cap)
-    });
+    denied_then_recovers(
+        &sandbox,
+        "hostile-memory",
+        |f| matches!(f, Fault::MemoryLimit { requested, limit } if *requested > cap && *limit == cap),
+    );
 }
 
 #[test]
@@ -89,17 +97,21 @@ fn deep_recursion_overflows_the_stack() {
 #[test]
 fn panic_is_denied_at_its_first_forbidden_call() {
     let sandbox = sandbox(SandboxLimits::default());
-    denied_then_recovers(&sandbox, "hostile-panic", |f| {
-        matches!(f, Fault::ForbiddenCall { import } if import.starts_with("wasi:cli/"))
-    });
+    denied_then_recovers(
+        &sandbox,
+        "hostile-panic",
+        |f| matches!(f, Fault::ForbiddenCall { import } if import.starts_with("wasi:cli/")),
+    );
 }
 
 #[test]
 fn huge_deny_reason_is_a_malformed_result() {
     let sandbox = sandbox(SandboxLimits::default());
-    denied_then_recovers(&sandbox, "hostile-huge-reason", |f| {
-        matches!(f, Fault::MalformedResult(text) if text.contains("the limit is 1024"))
-    });
+    denied_then_recovers(
+        &sandbox,
+        "hostile-huge-reason",
+        |f| matches!(f, Fault::MalformedResult(text) if text.contains("the limit is 1024")),
+    );
 }
 
 #[test]
@@ -124,7 +136,7 @@ fn filesystem_and_clock_imports_are_rejected_at_load_by_name() {
 fn workload_component_is_rejected_as_the_wrong_world() {
     let sandbox = sandbox(SandboxLimits::default());
     let err = sandbox
-        .load_policy(&guest("hostile-workload"))
+        .load_policy(&guest("echo-workload"))
         .expect_err("wrong world");
     assert!(
         matches!(&err, LoadError::WrongWorld(why) if why.contains("workload")),
@@ -192,11 +204,20 @@ fn concurrent_evaluations_each_get_a_correct_verdict() {
             let (sandbox, good, spin) = (&sandbox, &good, &spin);
             scope.spawn(move || {
                 for i in 0..50 {
-                    let tenant = if (worker + i) % 2 == 0 { "acme" } else { "globex" };
+                    let tenant = if (worker + i) % 2 == 0 {
+                        "acme"
+                    } else {
+                        "globex"
+                    };
                     let verdict = sandbox.evaluate(good, &tenant_request(tenant)).verdict;
                     assert_eq!(verdict.is_allow(), tenant == "acme");
                     if i % 25 == 0 {
-                        assert!(!sandbox.evaluate(spin, &tenant_request("acme")).verdict.is_allow());
+                        assert!(
+                            !sandbox
+                                .evaluate(spin, &tenant_request("acme"))
+                                .verdict
+                                .is_allow()
+                        );
                     }
                 }
             });

@@ -1,6 +1,12 @@
 //! Compiled policies are cached by SHA-384 on disk and reused across restarts; the policy
 //! registry stores validated components content-addressed and refuses damaged ones.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a failed expectation is a failed test"
+)]
+
 use std::fs;
 
 use kastell::registry::{PolicyRegistry, RegistryError};
@@ -24,7 +30,10 @@ fn second_host_deserializes_the_artifact_the_first_compiled() {
     let compiled = first.load_policy(&bytes).expect("loads");
     assert!(!compiled.from_artifact());
     let again = first.load_policy(&bytes).expect("loads");
-    assert!(std::sync::Arc::ptr_eq(&compiled, &again), "in-memory cache hit");
+    assert!(
+        std::sync::Arc::ptr_eq(&compiled, &again),
+        "in-memory cache hit"
+    );
 
     let second = sandbox_with(dir.path());
     let cached = second.load_policy(&bytes).expect("loads");
@@ -68,7 +77,10 @@ fn registry_stores_by_measurement_and_refuses_invalid_or_damaged_policies() {
     let bytes = guest("tenant-context");
     let measurement = registry.add(&sandbox, &bytes).expect("valid policy");
     assert_eq!(measurement, Measurement::of(&bytes));
-    assert_eq!(registry.add(&sandbox, &bytes).expect("idempotent"), measurement);
+    assert_eq!(
+        registry.add(&sandbox, &bytes).expect("idempotent"),
+        measurement
+    );
     assert_eq!(registry.get(&measurement).expect("stored"), bytes);
     assert_eq!(registry.list().expect("list"), vec![measurement]);
     let loaded = registry.load(&sandbox, &measurement).expect("loads");
@@ -82,7 +94,11 @@ fn registry_stores_by_measurement_and_refuses_invalid_or_damaged_policies() {
         refused,
         Err(RegistryError::Invalid(LoadError::ForbiddenImports(_)))
     ));
-    assert_eq!(registry.list().expect("list"), vec![measurement], "nothing stored");
+    assert_eq!(
+        registry.list().expect("list"),
+        vec![measurement],
+        "nothing stored"
+    );
 
     let missing = Measurement::of(b"never stored");
     assert!(matches!(registry.get(&missing), Err(RegistryError::NotFound(m)) if m == missing));

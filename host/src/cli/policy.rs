@@ -25,7 +25,8 @@ pub enum PolicyCommand {
         #[arg(long)]
         request: PathBuf,
     },
-    /// Validate a component and store it in the registry under its measurement.
+    /// Validate a component and store it in the registry under its measurement (and its
+    /// compiled form in the data directory's cache).
     Add {
         /// The `.wasm` component.
         file: PathBuf,
@@ -92,18 +93,23 @@ pub(super) fn run(command: PolicyCommand) -> Result<(), CliError> {
                     }
                 }
             };
-            let text = serde_json::to_string(&out).map_err(|e| CliError::Internal(e.to_string()))?;
+            let text =
+                serde_json::to_string(&out).map_err(|e| CliError::Internal(e.to_string()))?;
             println!("{text}");
         }
         PolicyCommand::Add { file, data_dir } => {
             let bytes = read_input(&file)?;
-            let sandbox = sandbox()?;
-            let registry = PolicyRegistry::open(&data_dir.join("policies")).map_err(registry_error)?;
+            let sandbox = sandbox()?
+                .with_artifact_dir(&data_dir.join("compiled"))
+                .map_err(|e| CliError::Internal(e.to_string()))?;
+            let registry =
+                PolicyRegistry::open(&data_dir.join("policies")).map_err(registry_error)?;
             let measurement = registry.add(&sandbox, &bytes).map_err(registry_error)?;
             println!("{measurement}");
         }
         PolicyCommand::List { data_dir } => {
-            let registry = PolicyRegistry::open(&data_dir.join("policies")).map_err(registry_error)?;
+            let registry =
+                PolicyRegistry::open(&data_dir.join("policies")).map_err(registry_error)?;
             for measurement in registry.list().map_err(registry_error)? {
                 println!("{measurement}");
             }

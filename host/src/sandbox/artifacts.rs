@@ -5,7 +5,10 @@
 //! artifact. The digest catches truncated or corrupted files and artifacts stored under
 //! the wrong name before wasmtime reads them. It does not defend against someone who can
 //! write the directory: such a person can run code as the host (see the threat model).
-#![expect(unsafe_code, reason = "Component::deserialize of artifacts this host compiled")]
+#![expect(
+    unsafe_code,
+    reason = "Component::deserialize of artifacts this host compiled"
+)]
 
 use std::fs;
 use std::io::Write as _;
@@ -89,7 +92,9 @@ impl ArtifactCache {
 
     fn try_store(&self, measurement: &Measurement, component: &Component) -> anyhow::Result<()> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let artifact = component.serialize().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let artifact = component
+            .serialize()
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let tmp = self.dir.join(format!(
             ".tmp-{}-{}-{}",
             measurement.to_hex(),

@@ -18,9 +18,7 @@ pub fn reused_instance_timings(
     iterations: usize,
 ) -> Result<Vec<Duration>, String> {
     let mut store = sandbox.fresh_store().map_err(|f| f.to_string())?;
-    store
-        .set_fuel(u64::MAX)
-        .map_err(|e| format!("{e:#}"))?;
+    store.set_fuel(u64::MAX).map_err(|e| format!("{e:#}"))?;
     store.set_epoch_deadline(1 << 40); // u64::MAX would wrap past the current epoch.
     let instance = policy
         .pre

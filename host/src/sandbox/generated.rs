@@ -9,6 +9,10 @@ pub(crate) mod policy {
 /// The `kastell:runtime/workload` world. Its host side lands with workload support; the
 /// bindings are generated now so that a change to the WIT that breaks them fails the build.
 pub(crate) mod workload {
-    #![allow(missing_docs, dead_code, reason = "generated; used once workloads land")]
+    #![allow(
+        missing_docs,
+        dead_code,
+        reason = "generated; used once workloads land"
+    )]
     wasmtime::component::bindgen!({ world: "workload", path: "../wit" });
 }

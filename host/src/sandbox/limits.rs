@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
-    ResourceLimiter,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter,
 };
 
 /// Limits applied to every policy evaluation. The defaults suit policies written with the
@@ -54,7 +53,10 @@ impl SandboxLimits {
     /// expire at once.
     pub(crate) fn epoch_ticks(&self) -> u64 {
         let ticks = self.wall_clock.as_micros() / EPOCH_TICK.as_micros();
-        u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1).max(2)
+        u64::try_from(ticks)
+            .unwrap_or(u64::MAX)
+            .saturating_add(1)
+            .max(2)
     }
 }
 

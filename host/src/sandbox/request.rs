@@ -268,7 +268,10 @@ mod tests {
         }"#;
         let req: PolicyRequest = serde_json::from_str(json).expect("valid request");
         assert_eq!(req.time, 1_764_064_800);
-        assert_eq!(req.evidence.as_ref().map(|e| e.not_after), Some(1_764_064_800));
+        assert_eq!(
+            req.evidence.as_ref().map(|e| e.not_after),
+            Some(1_764_064_800)
+        );
         let wit = req.to_wit();
         assert_eq!(wit.context, vec![("tenant".to_owned(), "acme".to_owned())]);
         assert_eq!(wit.principal.roles, vec![wit::Role::CryptoUser]);
