@@ -224,3 +224,18 @@ fn concurrent_evaluations_each_get_a_correct_verdict() {
         }
     });
 }
+
+#[test]
+fn no_state_survives_between_evaluations() {
+    let sandbox = sandbox(SandboxLimits::default());
+    let hoarder = sandbox.load_policy(&guest("hostile-state")).expect("loads");
+    for tenant in ["acme", "globex", "initech"] {
+        let mut request = tenant_request(tenant);
+        request.principal.id = format!("principal-of-{tenant}");
+        assert_eq!(
+            sandbox.evaluate(&hoarder, &request).verdict,
+            Verdict::Deny(DenyCause::Policy("fresh".to_owned())),
+            "evaluation for {tenant} saw an earlier one's state"
+        );
+    }
+}
