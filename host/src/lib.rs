@@ -2,6 +2,8 @@
 #![deny(unsafe_code)] // Only `sandbox::artifacts` (Component::deserialize) holds unsafe code.
 
 pub mod cli;
+pub mod crypto;
 pub mod manual;
 pub mod registry;
 pub mod sandbox;
+pub mod secret;

@@ -1,0 +1,129 @@
+//! Cryptographic primitives behind a small provider trait (rustls-style), so that a
+//! faster implementation can replace RustCrypto without touching the key layer.
+//!
+//! Only standard constructions: AES-256-GCM, AES key wrap with padding (RFC 5649), ECDSA
+//! P-384 over a SHA-384 digest, HMAC-SHA-384.
+
+mod rustcrypto;
+
+use crate::secret::SecretBytes;
+
+pub use rustcrypto::RustCrypto;
+
+/// Length of an AES-GCM nonce.
+pub const GCM_NONCE_LEN: usize = 12;
+/// Length of an AES-GCM tag.
+pub const GCM_TAG_LEN: usize = 16;
+/// Length of a fixed-size (r ‖ s) ECDSA P-384 signature.
+pub const P384_SIGNATURE_LEN: usize = 96;
+
+/// Why a primitive failed. Authentication failures are deliberately opaque.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// Decryption, unwrapping or verification of authenticated data failed.
+    #[error("authentication failed")]
+    Authentication,
+    /// A key had the wrong length or encoding.
+    #[error("invalid key: {0}")]
+    InvalidKey(&'static str),
+    /// An input other than a key was malformed.
+    #[error("invalid input: {0}")]
+    InvalidInput(&'static str),
+    /// The system random number generator failed.
+    #[error("random number generator failed")]
+    Random,
+}
+
+/// The primitives the host uses on key material it holds (wrapped keys, soft token).
+pub trait CryptoProvider: Send + Sync + std::fmt::Debug {
+    /// A short name for logs and benchmarks.
+    fn name(&self) -> &'static str;
+
+    /// Fills `out` from the operating system's CSPRNG.
+    ///
+    /// # Errors
+    /// [`CryptoError::Random`].
+    fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError>;
+
+    /// AES-256-GCM encryption; returns ciphertext ‖ 16-byte tag.
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidKey`] for a key that is not 32 bytes.
+    fn aes256_gcm_seal(
+        &self,
+        key: &SecretBytes,
+        nonce: &[u8; GCM_NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError>;
+
+    /// AES-256-GCM decryption of ciphertext ‖ tag.
+    ///
+    /// # Errors
+    /// [`CryptoError::Authentication`] for any tampering or wrong key/nonce/AAD.
+    fn aes256_gcm_open(
+        &self,
+        key: &SecretBytes,
+        nonce: &[u8; GCM_NONCE_LEN],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<SecretBytes, CryptoError>;
+
+    /// AES-256 key wrap with padding (RFC 5649) of `key` under `kek`.
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidKey`] for a KEK that is not 32 bytes.
+    fn aes256_kwp_wrap(&self, kek: &SecretBytes, key: &SecretBytes)
+    -> Result<Vec<u8>, CryptoError>;
+
+    /// Reverses [`CryptoProvider::aes256_kwp_wrap`].
+    ///
+    /// # Errors
+    /// [`CryptoError::Authentication`] when the integrity check fails.
+    fn aes256_kwp_unwrap(
+        &self,
+        kek: &SecretBytes,
+        wrapped: &[u8],
+    ) -> Result<SecretBytes, CryptoError>;
+
+    /// A new P-384 private scalar (48 bytes, big-endian).
+    ///
+    /// # Errors
+    /// [`CryptoError::Random`].
+    fn p384_generate(&self) -> Result<SecretBytes, CryptoError>;
+
+    /// The uncompressed SEC1 public key (97 bytes) of a P-384 private scalar.
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidKey`].
+    fn p384_public_key(&self, private: &SecretBytes) -> Result<Vec<u8>, CryptoError>;
+
+    /// ECDSA P-384 signature (r ‖ s, 96 bytes) over a SHA-384 digest.
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidKey`].
+    fn p384_sign_digest(
+        &self,
+        private: &SecretBytes,
+        digest: &[u8; 48],
+    ) -> Result<Vec<u8>, CryptoError>;
+
+    /// Verifies an r ‖ s signature over a SHA-384 digest with an SEC1 public key.
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidKey`] for a malformed public key; a wrong signature is
+    /// `Ok(false)`.
+    fn p384_verify_digest(
+        &self,
+        public_sec1: &[u8],
+        digest: &[u8; 48],
+        signature: &[u8],
+    ) -> Result<bool, CryptoError>;
+
+    /// HMAC-SHA-384 of `message` under `key`.
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidKey`] for an empty key.
+    fn hmac_sha384(&self, key: &SecretBytes, message: &[u8]) -> Result<[u8; 48], CryptoError>;
+}
