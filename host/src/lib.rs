@@ -7,3 +7,4 @@ pub mod manual;
 pub mod registry;
 pub mod sandbox;
 pub mod secret;
+pub mod token;

@@ -77,3 +77,34 @@ pub fn tenant_request(context_tenant: &str) -> PolicyRequest {
         1_764_064_800,
     )
 }
+
+/// The SoftHSM2 token `scripts/test` prepares: module path, token label and user PIN from
+/// `KASTELL_TEST_PKCS11_MODULE`, `KASTELL_TEST_TOKEN_LABEL` and `KASTELL_TEST_PIN`.
+///
+/// # Panics
+/// When the variables are missing: PKCS#11 tests never pass by skipping.
+#[must_use]
+pub fn softhsm_config() -> kastell::token::Pkcs11Config {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run the tests through scripts/test, which creates a SoftHSM2 token")
+        })
+    };
+    kastell::token::Pkcs11Config {
+        module: PathBuf::from(var("KASTELL_TEST_PKCS11_MODULE")),
+        token_label: var("KASTELL_TEST_TOKEN_LABEL"),
+        pin: var("KASTELL_TEST_PIN").into(),
+    }
+}
+
+/// A label no earlier run on the same token used.
+#[must_use]
+pub fn unique_label(prefix: &str) -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}-{}-{nanos}-{n}", std::process::id())
+}

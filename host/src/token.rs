@@ -1,0 +1,170 @@
+//! Tokens: where master keys and token-resident keys live. One trait, two implementations:
+//! a PKCS#11 module ([`Pkcs11Token`], e.g. SoftHSM2, Nitrokey, Luna) and the built-in soft
+//! token ([`SoftToken`], a passphrase-sealed file: the embedded default for development).
+//!
+//! Keys on a token are named by a label chosen by the host. Token-resident keys never
+//! leave the token: the trait has no call that returns their bytes.
+
+mod pkcs11;
+mod soft;
+
+use crate::crypto::{CryptoError, GCM_NONCE_LEN};
+use crate::secret::SecretBytes;
+
+pub use pkcs11::{Pkcs11Config, Pkcs11Token};
+pub use soft::{KdfCost, SoftToken};
+
+/// Kinds of key a token holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKeyKind {
+    /// AES-256: data encryption (GCM) and key wrapping (RFC 5649).
+    Aes256,
+    /// ECDSA P-384 key pair.
+    EcP384,
+    /// HMAC-SHA-384 secret.
+    HmacSha384,
+}
+
+/// AES-GCM output of a token: the nonce it used (some HSMs choose it themselves) and the
+/// ciphertext ‖ tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcmSealed {
+    /// The 96-bit nonce.
+    pub nonce: [u8; GCM_NONCE_LEN],
+    /// Ciphertext followed by the 16-byte tag.
+    pub ciphertext: Vec<u8>,
+}
+
+/// Why a token operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// A PKCS#11 call failed; the error names the C function and the return value.
+    #[error("PKCS#11: {0}")]
+    Pkcs11(#[from] cryptoki::error::Error),
+    /// No token with this label is present.
+    #[error("no PKCS#11 token labelled `{0}` (slots are renumbered; tokens are found by label)")]
+    TokenNotFound(String),
+    /// No key with this label on the token.
+    #[error("no key `{0}` on the token")]
+    KeyNotFound(String),
+    /// A key with this label already exists.
+    #[error("a key `{0}` already exists on the token")]
+    KeyExists(String),
+    /// The key exists but is of another kind than the operation needs.
+    #[error("key `{label}` is not a {expected:?} key")]
+    WrongKind {
+        /// The key's label.
+        label: String,
+        /// The kind the operation needs.
+        expected: TokenKeyKind,
+    },
+    /// The soft token could not be unlocked: wrong passphrase or a damaged file.
+    #[error("cannot unlock the soft token {0}: wrong passphrase or damaged file")]
+    Locked(String),
+    /// The soft token file is not in a format this version reads.
+    #[error("soft token {path}: {reason}")]
+    Format {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A cryptographic operation failed (authentication failures stay opaque).
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// The token returned something malformed.
+    #[error("token returned a malformed {0}")]
+    Malformed(&'static str),
+    /// Configuration is missing or wrong (module path, PIN source).
+    #[error("token configuration: {0}")]
+    Config(String),
+    /// The file system failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A store of keys that performs operations with them.
+pub trait Token: Send + Sync + std::fmt::Debug {
+    /// What this token is, for logs and `kastell` output.
+    fn description(&self) -> String;
+
+    /// Generates a key labelled `label` inside the token (non-extractable).
+    ///
+    /// # Errors
+    /// [`TokenError::KeyExists`], or the token's failure.
+    fn generate(&self, label: &str, kind: TokenKeyKind) -> Result<(), TokenError>;
+
+    /// Whether a key labelled `label` exists.
+    ///
+    /// # Errors
+    /// The token's failure.
+    fn contains(&self, label: &str) -> Result<bool, TokenError>;
+
+    /// Destroys the key labelled `label` (and its public half).
+    ///
+    /// # Errors
+    /// [`TokenError::KeyNotFound`], or the token's failure.
+    fn destroy(&self, label: &str) -> Result<(), TokenError>;
+
+    /// Wraps `key` under the AES master key `master` (RFC 5649).
+    ///
+    /// # Errors
+    /// [`TokenError::KeyNotFound`], [`TokenError::WrongKind`], or the token's failure.
+    fn wrap(&self, master: &str, key: &SecretBytes) -> Result<Vec<u8>, TokenError>;
+
+    /// Unwraps a key wrapped by [`Token::wrap`].
+    ///
+    /// # Errors
+    /// [`TokenError::Crypto`] with [`CryptoError::Authentication`] when the wrapped bytes
+    /// are damaged or were wrapped under another master key.
+    fn unwrap(&self, master: &str, wrapped: &[u8]) -> Result<SecretBytes, TokenError>;
+
+    /// AES-256-GCM encryption with a token-resident key.
+    ///
+    /// # Errors
+    /// As [`Token::wrap`].
+    fn encrypt(&self, label: &str, aad: &[u8], plaintext: &[u8]) -> Result<GcmSealed, TokenError>;
+
+    /// AES-256-GCM decryption with a token-resident key.
+    ///
+    /// # Errors
+    /// [`CryptoError::Authentication`] (inside [`TokenError::Crypto`]) for any tampering.
+    fn decrypt(
+        &self,
+        label: &str,
+        nonce: &[u8; GCM_NONCE_LEN],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<SecretBytes, TokenError>;
+
+    /// ECDSA P-384 signature (r ‖ s) over a SHA-384 digest.
+    ///
+    /// # Errors
+    /// As [`Token::wrap`].
+    fn sign_digest(&self, label: &str, digest: &[u8; 48]) -> Result<Vec<u8>, TokenError>;
+
+    /// The uncompressed SEC1 public key of a P-384 key pair.
+    ///
+    /// # Errors
+    /// As [`Token::wrap`].
+    fn public_key(&self, label: &str) -> Result<Vec<u8>, TokenError>;
+
+    /// HMAC-SHA-384 with a token-resident secret.
+    ///
+    /// # Errors
+    /// As [`Token::wrap`].
+    fn mac(&self, label: &str, message: &[u8]) -> Result<[u8; 48], TokenError>;
+
+    /// Random bytes from the token's generator.
+    ///
+    /// # Errors
+    /// The token's failure.
+    fn random(&self, out: &mut [u8]) -> Result<(), TokenError>;
+}
