@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod crypto;
+pub mod keys;
 pub mod manual;
 pub mod registry;
 pub mod sandbox;

@@ -1,0 +1,7 @@
+//! Keys: the key model. Operations, policy gating and audit build on it.
+
+mod model;
+
+pub use model::{
+    Alias, AliasError, KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin,
+};
