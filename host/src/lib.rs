@@ -8,4 +8,5 @@ pub mod manual;
 pub mod registry;
 pub mod sandbox;
 pub mod secret;
+pub mod store;
 pub mod token;

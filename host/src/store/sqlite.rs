@@ -1,0 +1,440 @@
+//! The embedded SQLite store: WAL journal, `synchronous=FULL` (an acknowledged change
+//! survives power loss), foreign keys, schema versioned with `PRAGMA user_version`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension as _, Row, params};
+
+use super::{Store, StoreError};
+use crate::keys::{Alias, KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin};
+use crate::sandbox::KeySpec;
+
+/// Schema migrations; entry `n` takes the database from version `n` to `n + 1`.
+const MIGRATIONS: &[&str] = &[r"
+    CREATE TABLE keys (
+        id                  TEXT PRIMARY KEY,
+        spec                TEXT NOT NULL,
+        origin              TEXT NOT NULL,
+        state               TEXT NOT NULL,
+        delete_at           INTEGER,
+        description         TEXT NOT NULL,
+        tags                TEXT NOT NULL,
+        policy              TEXT,
+        created             INTEGER NOT NULL,
+        min_decrypt_version INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE key_versions (
+        key_id      TEXT NOT NULL REFERENCES keys(id),
+        number      INTEGER NOT NULL,
+        created     INTEGER NOT NULL,
+        token_label TEXT,
+        master      TEXT,
+        wrapped     BLOB,
+        PRIMARY KEY (key_id, number),
+        CHECK ((token_label IS NULL) <> (master IS NULL AND wrapped IS NULL))
+    ) STRICT;
+    CREATE TABLE aliases (
+        alias  TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL REFERENCES keys(id)
+    ) STRICT;
+    CREATE INDEX aliases_by_key ON aliases(key_id);
+"];
+
+/// Schema version this build writes.
+const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// A SQLite database file holding Kastell's state.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Sqlite { context, source }
+}
+
+fn is_constraint(err: &rusqlite::Error) -> bool {
+    matches!(err, rusqlite::Error::SqliteFailure(e, _) if e.code == ErrorCode::ConstraintViolation)
+}
+
+fn spec_text(spec: KeySpec) -> &'static str {
+    match spec {
+        KeySpec::Aes256 => "AES_256",
+        KeySpec::EccNistP384 => "ECC_NIST_P384",
+        KeySpec::HmacSha384 => "HMAC_SHA384",
+    }
+}
+
+fn text_spec(text: &str) -> Option<KeySpec> {
+    match text {
+        "AES_256" => Some(KeySpec::Aes256),
+        "ECC_NIST_P384" => Some(KeySpec::EccNistP384),
+        "HMAC_SHA384" => Some(KeySpec::HmacSha384),
+        _ => None,
+    }
+}
+
+fn state_columns(state: KeyState) -> (&'static str, Option<i64>) {
+    match state {
+        KeyState::Enabled => ("enabled", None),
+        KeyState::Disabled => ("disabled", None),
+        KeyState::PendingDeletion { delete_at } => ("pending-deletion", Some(delete_at)),
+        KeyState::Destroyed => ("destroyed", None),
+    }
+}
+
+fn corrupt(what: impl Into<String>) -> StoreError {
+    StoreError::Corrupt(what.into())
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database at `path` and brings its schema up to date.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`] (e.g. not a database file), [`StoreError::SchemaTooNew`].
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut conn = Connection::open(path).map_err(sql("open database"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sql("set busy timeout"))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(sql("configure database (is it a SQLite file?)"))?;
+        let found: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(sql("read schema version"))?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        let tx = conn.transaction().map_err(sql("begin migration"))?;
+        for (from, migration) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(found).unwrap_or(0))
+        {
+            tx.execute_batch(migration).map_err(sql("migrate schema"))?;
+            tx.pragma_update(None, "user_version", from as i64 + 1)
+                .map_err(sql("record schema version"))?;
+        }
+        tx.commit().map_err(sql("commit migration"))?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // SQLite rolls back an unfinished transaction; the connection stays usable.
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn insert_version(
+        conn: &Connection,
+        id: &KeyId,
+        version: &KeyVersion,
+    ) -> Result<(), rusqlite::Error> {
+        let (label, master, wrapped) = match &version.material {
+            Material::TokenLabel(label) => (Some(label.as_str()), None, None),
+            Material::Wrapped { master, wrapped } => {
+                (None, Some(master.as_str()), Some(wrapped.as_slice()))
+            }
+        };
+        conn.execute(
+            "INSERT INTO key_versions (key_id, number, created, token_label, master, wrapped)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                id.to_string(),
+                version.number,
+                version.created,
+                label,
+                master,
+                wrapped
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn versions(conn: &Connection, id: &KeyId) -> Result<Vec<KeyVersion>, StoreError> {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT number, created, token_label, master, wrapped FROM key_versions
+                 WHERE key_id = ?1 ORDER BY number",
+            )
+            .map_err(sql("read versions"))?;
+        let rows = stmt
+            .query_map([id.to_string()], |row| {
+                Ok((
+                    row.get::<_, u32>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, Option<Vec<u8>>>(4)?,
+                ))
+            })
+            .map_err(sql("read versions"))?;
+        let mut versions = Vec::new();
+        for row in rows {
+            let (number, created, label, master, wrapped) = row.map_err(sql("read versions"))?;
+            let material = match (label, master, wrapped) {
+                (Some(label), None, None) => Material::TokenLabel(label),
+                (None, Some(master), Some(wrapped)) => Material::Wrapped { master, wrapped },
+                _ => return Err(corrupt(format!("version {number} of key {id}"))),
+            };
+            versions.push(KeyVersion {
+                number,
+                created,
+                material,
+            });
+        }
+        Ok(versions)
+    }
+
+    fn decode_key(conn: &Connection, row: &Row<'_>) -> Result<KeyRecord, StoreError> {
+        let get = |i: usize| row.get_ref(i).map_err(sql("read key"));
+        let text = |i: usize| -> Result<String, StoreError> {
+            get(i)?
+                .as_str()
+                .map(str::to_owned)
+                .map_err(|_| corrupt("key column"))
+        };
+        let id: KeyId = text(0)?.parse().map_err(|_| corrupt("key id"))?;
+        let spec = text_spec(&text(1)?).ok_or_else(|| corrupt(format!("spec of key {id}")))?;
+        let origin = match text(2)?.as_str() {
+            "token" => Origin::Token,
+            "wrapped" => Origin::Wrapped,
+            _ => return Err(corrupt(format!("origin of key {id}"))),
+        };
+        let delete_at = get(4)?.as_i64_or_null().map_err(|_| corrupt("delete_at"))?;
+        let state = match (text(3)?.as_str(), delete_at) {
+            ("enabled", None) => KeyState::Enabled,
+            ("disabled", None) => KeyState::Disabled,
+            ("pending-deletion", Some(delete_at)) => KeyState::PendingDeletion { delete_at },
+            ("destroyed", None) => KeyState::Destroyed,
+            _ => return Err(corrupt(format!("state of key {id}"))),
+        };
+        let tags: BTreeMap<String, String> =
+            serde_json::from_str(&text(6)?).map_err(|_| corrupt(format!("tags of key {id}")))?;
+        let policy = match get(7)?.as_str_or_null().map_err(|_| corrupt("policy"))? {
+            Some(text) => Some(
+                text.parse()
+                    .map_err(|_| corrupt(format!("policy of key {id}")))?,
+            ),
+            None => None,
+        };
+        Ok(KeyRecord {
+            id,
+            spec,
+            usage: KeyUsage::of(spec),
+            origin,
+            state,
+            description: text(5)?,
+            tags,
+            policy,
+            created: get(8)?.as_i64().map_err(|_| corrupt("created"))?,
+            min_decrypt_version: u32::try_from(
+                get(9)?.as_i64().map_err(|_| corrupt("min version"))?,
+            )
+            .map_err(|_| corrupt("min version"))?,
+            versions: Self::versions(conn, &id)?,
+        })
+    }
+}
+
+const KEY_COLUMNS: &str =
+    "id, spec, origin, state, delete_at, description, tags, policy, created, min_decrypt_version";
+
+impl Store for SqliteStore {
+    fn create_key(&self, key: &KeyRecord, alias: Option<&Alias>) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(sql("begin create key"))?;
+        let (state, delete_at) = state_columns(key.state);
+        let tags = serde_json::to_string(&key.tags).map_err(|_| corrupt("tags"))?;
+        tx.execute(
+            &format!(
+                "INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ),
+            params![
+                key.id.to_string(),
+                spec_text(key.spec),
+                match key.origin {
+                    Origin::Token => "token",
+                    Origin::Wrapped => "wrapped",
+                },
+                state,
+                delete_at,
+                key.description,
+                tags,
+                key.policy.map(|m| m.to_string()),
+                key.created,
+                key.min_decrypt_version,
+            ],
+        )
+        .map_err(|e| {
+            if is_constraint(&e) {
+                StoreError::KeyExists(key.id)
+            } else {
+                sql("insert key")(e)
+            }
+        })?;
+        for version in &key.versions {
+            Self::insert_version(&tx, &key.id, version).map_err(sql("insert version"))?;
+        }
+        if let Some(alias) = alias {
+            tx.execute(
+                "INSERT INTO aliases (alias, key_id) VALUES (?1, ?2)",
+                params![alias.to_string(), key.id.to_string()],
+            )
+            .map_err(|e| {
+                if is_constraint(&e) {
+                    StoreError::AliasExists(alias.clone())
+                } else {
+                    sql("insert alias")(e)
+                }
+            })?;
+        }
+        tx.commit().map_err(sql("commit create key"))
+    }
+
+    fn key(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM keys WHERE id = ?1"))
+            .map_err(sql("read key"))?;
+        let mut rows = stmt.query([id.to_string()]).map_err(sql("read key"))?;
+        match rows.next().map_err(sql("read key"))? {
+            Some(row) => Ok(Some(Self::decode_key(&conn, row)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn list_keys(&self, after: Option<&KeyId>, limit: u32) -> Result<Vec<KeyRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM keys WHERE id > ?1 ORDER BY id LIMIT ?2"
+            ))
+            .map_err(sql("list keys"))?;
+        let mut rows = stmt
+            .query(params![
+                after.map(ToString::to_string).unwrap_or_default(),
+                limit
+            ])
+            .map_err(sql("list keys"))?;
+        let mut keys = Vec::new();
+        while let Some(row) = rows.next().map_err(sql("list keys"))? {
+            keys.push(Self::decode_key(&conn, row)?);
+        }
+        Ok(keys)
+    }
+
+    fn update_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        let (state, delete_at) = state_columns(key.state);
+        let tags = serde_json::to_string(&key.tags).map_err(|_| corrupt("tags"))?;
+        let changed = self
+            .conn()
+            .execute(
+                "UPDATE keys SET state = ?2, delete_at = ?3, description = ?4, tags = ?5,
+                 policy = ?6, min_decrypt_version = ?7 WHERE id = ?1",
+                params![
+                    key.id.to_string(),
+                    state,
+                    delete_at,
+                    key.description,
+                    tags,
+                    key.policy.map(|m| m.to_string()),
+                    key.min_decrypt_version
+                ],
+            )
+            .map_err(sql("update key"))?;
+        if changed == 0 {
+            return Err(StoreError::KeyNotFound(key.id));
+        }
+        Ok(())
+    }
+
+    fn add_version(&self, id: &KeyId, version: &KeyVersion) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let exists: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM keys WHERE id = ?1)",
+                [id.to_string()],
+                |r| r.get(0),
+            )
+            .map_err(sql("find key"))?;
+        if !exists {
+            return Err(StoreError::KeyNotFound(*id));
+        }
+        Self::insert_version(&conn, id, version).map_err(|e| {
+            if is_constraint(&e) {
+                StoreError::VersionExists {
+                    id: *id,
+                    number: version.number,
+                }
+            } else {
+                sql("insert version")(e)
+            }
+        })
+    }
+
+    fn set_alias(&self, alias: &Alias, id: &KeyId) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO aliases (alias, key_id) VALUES (?1, ?2)
+                 ON CONFLICT (alias) DO UPDATE SET key_id = excluded.key_id",
+                params![alias.to_string(), id.to_string()],
+            )
+            .map_err(|e| {
+                if is_constraint(&e) {
+                    StoreError::KeyNotFound(*id)
+                } else {
+                    sql("set alias")(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    fn remove_alias(&self, alias: &Alias) -> Result<bool, StoreError> {
+        let removed = self
+            .conn()
+            .execute("DELETE FROM aliases WHERE alias = ?1", [alias.to_string()])
+            .map_err(sql("remove alias"))?;
+        Ok(removed > 0)
+    }
+
+    fn resolve_alias(&self, alias: &Alias) -> Result<Option<KeyId>, StoreError> {
+        let id: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT key_id FROM aliases WHERE alias = ?1",
+                [alias.to_string()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("resolve alias"))?;
+        id.map(|id| {
+            id.parse()
+                .map_err(|_| corrupt(format!("target of {alias}")))
+        })
+        .transpose()
+    }
+
+    fn aliases(&self, id: &KeyId) -> Result<Vec<Alias>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT alias FROM aliases WHERE key_id = ?1 ORDER BY alias")
+            .map_err(sql("list aliases"))?;
+        let names = stmt
+            .query_map([id.to_string()], |r| r.get::<_, String>(0))
+            .map_err(sql("list aliases"))?;
+        names
+            .map(|name| {
+                let name = name.map_err(sql("list aliases"))?;
+                name.parse().map_err(|_| corrupt(format!("alias {name}")))
+            })
+            .collect()
+    }
+}

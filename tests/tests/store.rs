@@ -1,0 +1,216 @@
+//! The SQLite store on a real file: keys, versions and aliases persist across reopening;
+//! every multi-row change is atomic; damaged or foreign files are refused by name.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a failed expectation is a failed test"
+)]
+
+use std::collections::BTreeMap;
+
+use kastell::keys::{Alias, KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin};
+use kastell::sandbox::KeySpec;
+use kastell::store::{SqliteStore, Store, StoreError};
+use kastell_attest::Measurement;
+
+fn alias(name: &str) -> Alias {
+    name.parse().expect("alias")
+}
+
+fn record(spec: KeySpec) -> KeyRecord {
+    KeyRecord {
+        id: KeyId::random(),
+        spec,
+        usage: KeyUsage::of(spec),
+        origin: Origin::Wrapped,
+        state: KeyState::Enabled,
+        description: "payments".into(),
+        tags: BTreeMap::from([("team".to_owned(), "billing".to_owned())]),
+        policy: Some(Measurement::of(b"policy")),
+        created: 1_764_064_800,
+        min_decrypt_version: 1,
+        versions: vec![KeyVersion {
+            number: 1,
+            created: 1_764_064_800,
+            material: Material::Wrapped {
+                master: "kastell-master-1".into(),
+                wrapped: vec![7; 40],
+            },
+        }],
+    }
+}
+
+#[test]
+fn keys_versions_and_aliases_survive_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("kastell.db");
+    let mut key = record(KeySpec::Aes256);
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        store
+            .create_key(&key, Some(&alias("alias/payments")))
+            .expect("create");
+        let v2 = KeyVersion {
+            number: 2,
+            created: 1_764_070_000,
+            material: Material::TokenLabel("kastell-key-2".into()),
+        };
+        store.add_version(&key.id, &v2).expect("rotate");
+        key.versions.push(v2);
+        key.state = KeyState::PendingDeletion {
+            delete_at: 1_765_000_000,
+        };
+        key.tags.insert("env".into(), "prod".into());
+        key.policy = None;
+        key.min_decrypt_version = 2;
+        store.update_key(&key).expect("update");
+    }
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(store.key(&key.id).expect("read"), Some(key.clone()));
+    assert_eq!(
+        store
+            .resolve_alias(&alias("alias/payments"))
+            .expect("resolve"),
+        Some(key.id)
+    );
+    assert_eq!(
+        store.aliases(&key.id).expect("aliases"),
+        vec![alias("alias/payments")]
+    );
+    assert_eq!(store.key(&KeyId::random()).expect("read"), None);
+}
+
+#[test]
+fn aliases_are_unique_and_re_pointable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("kastell.db")).expect("open");
+    let (a, b) = (record(KeySpec::Aes256), record(KeySpec::EccNistP384));
+    store
+        .create_key(&a, Some(&alias("alias/current")))
+        .expect("a");
+    let err = store
+        .create_key(&b, Some(&alias("alias/current")))
+        .expect_err("taken");
+    assert!(matches!(err, StoreError::AliasExists(_)), "{err}");
+    assert_eq!(
+        store.key(&b.id).expect("read"),
+        None,
+        "failed create left nothing behind"
+    );
+
+    store.create_key(&b, None).expect("b");
+    store
+        .set_alias(&alias("alias/current"), &b.id)
+        .expect("re-point");
+    assert_eq!(
+        store
+            .resolve_alias(&alias("alias/current"))
+            .expect("resolve"),
+        Some(b.id)
+    );
+    assert!(store.aliases(&a.id).expect("aliases").is_empty());
+    assert!(matches!(
+        store.set_alias(&alias("alias/ghost"), &KeyId::random()),
+        Err(StoreError::KeyNotFound(_))
+    ));
+    assert!(store.remove_alias(&alias("alias/current")).expect("remove"));
+    assert!(!store.remove_alias(&alias("alias/current")).expect("remove"));
+}
+
+#[test]
+fn duplicate_keys_and_versions_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("kastell.db")).expect("open");
+    let key = record(KeySpec::HmacSha384);
+    store.create_key(&key, None).expect("create");
+    assert!(matches!(store.create_key(&key, None), Err(StoreError::KeyExists(id)) if id == key.id));
+    let again = key.versions[0].clone();
+    assert!(matches!(
+        store.add_version(&key.id, &again),
+        Err(StoreError::VersionExists { number: 1, .. })
+    ));
+    assert!(matches!(
+        store.add_version(&KeyId::random(), &again),
+        Err(StoreError::KeyNotFound(_))
+    ));
+    let mut ghost = record(KeySpec::Aes256);
+    ghost.description = "never stored".into();
+    assert!(matches!(
+        store.update_key(&ghost),
+        Err(StoreError::KeyNotFound(_))
+    ));
+}
+
+#[test]
+fn listing_pages_through_every_key_once_in_id_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("kastell.db")).expect("open");
+    let mut ids: Vec<KeyId> = (0..25)
+        .map(|_| {
+            let key = record(KeySpec::Aes256);
+            store.create_key(&key, None).expect("create");
+            key.id
+        })
+        .collect();
+    ids.sort();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.list_keys(after.as_ref(), 10).expect("page");
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 10);
+        after = page.last().map(|k| k.id);
+        seen.extend(page.into_iter().map(|k| k.id));
+    }
+    assert_eq!(seen, ids);
+}
+
+#[test]
+fn foreign_newer_or_damaged_files_are_refused_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = dir.path().join("notes.txt");
+    std::fs::write(
+        &text,
+        "this is not a database, just some text long enough to matter".repeat(20),
+    )
+    .expect("write");
+    let err = SqliteStore::open(&text).expect_err("not sqlite");
+    assert!(err.to_string().contains("store:"), "{err}");
+
+    let newer = dir.path().join("newer.db");
+    {
+        let conn = rusqlite::Connection::open(&newer).expect("sqlite");
+        conn.pragma_update(None, "user_version", 99)
+            .expect("pragma");
+    }
+    assert!(matches!(
+        SqliteStore::open(&newer),
+        Err(StoreError::SchemaTooNew {
+            found: 99,
+            supported: 1
+        })
+    ));
+
+    let edited = dir.path().join("edited.db");
+    let key = record(KeySpec::Aes256);
+    SqliteStore::open(&edited)
+        .expect("open")
+        .create_key(&key, None)
+        .expect("create");
+    {
+        let conn = rusqlite::Connection::open(&edited).expect("sqlite");
+        conn.execute("UPDATE keys SET state = 'haunted'", [])
+            .expect("edit");
+    }
+    let err = SqliteStore::open(&edited)
+        .expect("open")
+        .key(&key.id)
+        .expect_err("corrupt");
+    assert!(
+        matches!(err, StoreError::Corrupt(ref what) if what.contains("state")),
+        "{err}"
+    );
+}
