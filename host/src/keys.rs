@@ -1,5 +1,6 @@
 //! Keys: the key model. Operations, policy gating and audit build on it.
 
+pub mod ciphertext;
 mod model;
 
 pub use model::{

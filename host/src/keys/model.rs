@@ -18,6 +18,18 @@ impl KeyId {
     pub fn random() -> Self {
         Self(uuid::Uuid::new_v4())
     }
+
+    /// The id's 16 bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+
+    /// The id with these 16 bytes.
+    #[must_use]
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(uuid::Uuid::from_bytes(bytes))
+    }
 }
 
 impl fmt::Display for KeyId {
