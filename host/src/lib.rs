@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![deny(unsafe_code)] // Only `sandbox::artifacts` (Component::deserialize) holds unsafe code.
 
+pub mod audit;
 pub mod cli;
 pub mod crypto;
 pub mod keys;

@@ -4,6 +4,7 @@
 
 mod sqlite;
 
+use crate::audit::{AuditEntry, AuditRecord};
 use crate::keys::{Alias, KeyId, KeyRecord, KeyVersion};
 
 pub use sqlite::SqliteStore;
@@ -109,4 +110,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// A storage failure or [`StoreError::Corrupt`].
     fn aliases(&self, id: &KeyId) -> Result<Vec<Alias>, StoreError>;
+
+    /// Appends `entry` to the audit trail, durably, chained to the last record.
+    ///
+    /// # Errors
+    /// A storage failure: the caller must then not return the operation's result.
+    fn append_audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError>;
+
+    /// Up to `limit` audit records with sequence numbers after `after`, in order.
+    ///
+    /// # Errors
+    /// A storage failure or [`StoreError::Corrupt`].
+    fn audit_range(&self, after: u64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
 }

@@ -190,7 +190,7 @@ fn foreign_newer_or_damaged_files_are_refused_by_name() {
         SqliteStore::open(&newer),
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 1
+            supported: 2
         })
     ));
 
@@ -213,4 +213,75 @@ fn foreign_newer_or_damaged_files_are_refused_by_name() {
         matches!(err, StoreError::Corrupt(ref what) if what.contains("state")),
         "{err}"
     );
+}
+
+fn audit_entry(n: u32) -> kastell::audit::AuditEntry {
+    kastell::audit::AuditEntry {
+        time_ms: 1_764_064_800_000 + i64::from(n),
+        principal: format!("svc-{n}"),
+        operation: "decrypt".into(),
+        key: Some(KeyId::random()),
+        key_version: Some(n),
+        policy: Some(Measurement::of(b"policy")),
+        outcome: if n % 2 == 0 {
+            kastell::audit::Outcome::Denied
+        } else {
+            kastell::audit::Outcome::Allowed
+        },
+        reason: if n % 2 == 0 {
+            "tenant mismatch".into()
+        } else {
+            String::new()
+        },
+        context_hmac: (n % 3 != 0).then_some([n as u8; 48]),
+    }
+}
+
+fn verify_file(path: &std::path::Path) -> Result<u64, kastell::audit::ChainBreak> {
+    let store = SqliteStore::open(path).expect("open");
+    let records = store.audit_range(0, 1000).expect("read");
+    kastell::audit::verify_chain(&records, 0, kastell::audit::GENESIS).map(|(seq, _)| seq)
+}
+
+#[test]
+fn audit_trail_persists_chained_and_tampering_in_the_file_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("kastell.db");
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        for n in 1..=8 {
+            let record = store.append_audit(audit_entry(n)).expect("append");
+            assert_eq!(record.seq, u64::from(n));
+            assert_eq!(record.entry, audit_entry_without_key(n, record.entry.key));
+        }
+        let page = store.audit_range(3, 2).expect("page");
+        assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![4, 5]);
+    }
+    assert_eq!(verify_file(&path), Ok(8));
+
+    let sqlite = |sql: &str| {
+        let conn = rusqlite::Connection::open(&path).expect("sqlite");
+        conn.execute_batch(sql).expect("tamper");
+    };
+    sqlite("UPDATE audit SET outcome = 'allowed' WHERE seq = 4");
+    assert_eq!(verify_file(&path).unwrap_err().seq, 4);
+    sqlite("UPDATE audit SET outcome = 'denied' WHERE seq = 4");
+    assert_eq!(
+        verify_file(&path),
+        Ok(8),
+        "restoring the field restores the chain"
+    );
+
+    sqlite("DELETE FROM audit WHERE seq = 6");
+    let err = verify_file(&path).unwrap_err();
+    assert_eq!(err.seq, 7);
+    assert!(err.problem.contains("expected sequence number 6"), "{err}");
+}
+
+/// `audit_entry(n)` with the random key replaced by `key`, to compare a stored entry.
+fn audit_entry_without_key(n: u32, key: Option<KeyId>) -> kastell::audit::AuditEntry {
+    kastell::audit::AuditEntry {
+        key,
+        ..audit_entry(n)
+    }
 }

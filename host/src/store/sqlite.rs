@@ -8,11 +8,13 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use rusqlite::{Connection, ErrorCode, OptionalExtension as _, Row, params};
 
 use super::{Store, StoreError};
+use crate::audit::{AuditEntry, AuditRecord, GENESIS, HASH_LEN, Outcome};
 use crate::keys::{Alias, KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin};
 use crate::sandbox::KeySpec;
 
 /// Schema migrations; entry `n` takes the database from version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
     CREATE TABLE keys (
         id                  TEXT PRIMARY KEY,
         spec                TEXT NOT NULL,
@@ -40,7 +42,24 @@ const MIGRATIONS: &[&str] = &[r"
         key_id TEXT NOT NULL REFERENCES keys(id)
     ) STRICT;
     CREATE INDEX aliases_by_key ON aliases(key_id);
-"];
+",
+    r"
+    CREATE TABLE audit (
+        seq          INTEGER PRIMARY KEY,
+        time_ms      INTEGER NOT NULL,
+        principal    TEXT NOT NULL,
+        operation    TEXT NOT NULL,
+        key_id       TEXT,
+        key_version  INTEGER,
+        policy       TEXT,
+        outcome      TEXT NOT NULL,
+        reason       TEXT NOT NULL,
+        context_hmac BLOB,
+        prev_hash    BLOB NOT NULL,
+        hash         BLOB NOT NULL
+    ) STRICT;
+",
+];
 
 /// Schema version this build writes.
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -437,4 +456,107 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+
+    fn append_audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(sql("begin audit append"))?;
+        let last: Option<(i64, Vec<u8>)> = tx
+            .query_row(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(sql("read audit head"))?;
+        let (prev_seq, prev_hash) = match last {
+            Some((seq, hash)) => (
+                u64::try_from(seq).map_err(|_| corrupt("audit sequence"))?,
+                <[u8; HASH_LEN]>::try_from(hash).map_err(|_| corrupt("audit hash"))?,
+            ),
+            None => (0, GENESIS),
+        };
+        let record = entry.seal(prev_seq, prev_hash);
+        let e = &record.entry;
+        tx.execute(
+            "INSERT INTO audit (seq, time_ms, principal, operation, key_id, key_version, policy,
+                                outcome, reason, context_hmac, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                i64::try_from(record.seq).map_err(|_| corrupt("audit sequence"))?,
+                e.time_ms,
+                e.principal,
+                e.operation,
+                e.key.map(|k| k.to_string()),
+                e.key_version,
+                e.policy.map(|p| p.to_string()),
+                e.outcome.as_str(),
+                e.reason,
+                e.context_hmac.map(|m| m.to_vec()),
+                record.prev_hash.to_vec(),
+                record.hash.to_vec(),
+            ],
+        )
+        .map_err(sql("append audit record"))?;
+        tx.commit().map_err(sql("commit audit record"))?;
+        Ok(record)
+    }
+
+    fn audit_range(&self, after: u64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, time_ms, principal, operation, key_id, key_version, policy, outcome,
+                        reason, context_hmac, prev_hash, hash
+                 FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )
+            .map_err(sql("read audit"))?;
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let mut rows = stmt
+            .query(params![after, limit])
+            .map_err(sql("read audit"))?;
+        let mut records = Vec::new();
+        while let Some(row) = rows.next().map_err(sql("read audit"))? {
+            records.push(decode_audit(row)?);
+        }
+        Ok(records)
+    }
+}
+
+fn decode_audit(row: &Row<'_>) -> Result<AuditRecord, StoreError> {
+    let bad = |what: &str| corrupt(format!("audit {what}"));
+    let seq: i64 = row.get(0).map_err(|_| bad("sequence"))?;
+    let hash = |i: usize| -> Result<[u8; HASH_LEN], StoreError> {
+        let bytes: Vec<u8> = row.get(i).map_err(|_| bad("hash"))?;
+        bytes.try_into().map_err(|_| bad("hash"))
+    };
+    let key: Option<String> = row.get(4).map_err(|_| bad("key"))?;
+    let policy: Option<String> = row.get(6).map_err(|_| bad("policy"))?;
+    let outcome: String = row.get(7).map_err(|_| bad("outcome"))?;
+    let context_hmac: Option<Vec<u8>> = row.get(9).map_err(|_| bad("context HMAC"))?;
+    Ok(AuditRecord {
+        seq: u64::try_from(seq).map_err(|_| bad("sequence"))?,
+        entry: AuditEntry {
+            time_ms: row.get(1).map_err(|_| bad("time"))?,
+            principal: row.get(2).map_err(|_| bad("principal"))?,
+            operation: row.get(3).map_err(|_| bad("operation"))?,
+            key: key.map(|k| k.parse()).transpose().map_err(|_| bad("key"))?,
+            key_version: row.get(5).map_err(|_| bad("key version"))?,
+            policy: policy
+                .map(|p| p.parse())
+                .transpose()
+                .map_err(|_| bad("policy"))?,
+            outcome: match outcome.as_str() {
+                "allowed" => Outcome::Allowed,
+                "denied" => Outcome::Denied,
+                _ => return Err(bad("outcome")),
+            },
+            reason: row.get(8).map_err(|_| bad("reason"))?,
+            context_hmac: context_hmac
+                .map(<[u8; 48]>::try_from)
+                .transpose()
+                .map_err(|_| bad("context HMAC"))?,
+        },
+        prev_hash: hash(10)?,
+        hash: hash(11)?,
+    })
 }

@@ -1,0 +1,296 @@
+//! The audit trail: one record per operation, allowed or denied, chained by SHA-384 so that
+//! any edit, deletion, insertion or reordering is detected by [`verify_chain`].
+//!
+//! A record never holds the encryption context, only its HMAC-SHA-384 under a
+//! token-resident audit key: equal contexts give equal HMACs, so auditors can correlate
+//! without reading them. Signed checkpoints (which also catch a truncated tail) come next.
+
+use kastell_attest::Measurement;
+use sha2::{Digest as _, Sha384};
+
+use crate::keys::KeyId;
+
+/// Length of a record hash.
+pub const HASH_LEN: usize = 48;
+/// The `prev_hash` of the first record.
+pub const GENESIS: [u8; HASH_LEN] = [0; HASH_LEN];
+
+/// Whether the operation went ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Performed.
+    Allowed,
+    /// Refused (policy, role, state) or failed; the reason says which.
+    Denied,
+}
+
+impl Outcome {
+    /// `allowed` or `denied`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Denied => "denied",
+        }
+    }
+}
+
+/// What to record about one operation (the store adds sequence and chain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Unix time in milliseconds.
+    pub time_ms: i64,
+    /// Who asked.
+    pub principal: String,
+    /// The operation, kebab-case as in the WIT (`decrypt`, `create-key`, …).
+    pub operation: String,
+    /// The key, when there is one.
+    pub key: Option<KeyId>,
+    /// The key version used, when known.
+    pub key_version: Option<u32>,
+    /// The policy evaluated, when there was one.
+    pub policy: Option<Measurement>,
+    /// Allowed or denied.
+    pub outcome: Outcome,
+    /// Why (the policy's reason, the fault, the error); empty when allowed.
+    pub reason: String,
+    /// HMAC-SHA-384 of the canonical encryption context, when there was a context.
+    pub context_hmac: Option<[u8; 48]>,
+}
+
+/// A record as stored: the entry, its place in the chain and its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// 1, 2, 3, … without gaps.
+    pub seq: u64,
+    /// What happened.
+    pub entry: AuditEntry,
+    /// Hash of the previous record ([`GENESIS`] for the first).
+    pub prev_hash: [u8; HASH_LEN],
+    /// SHA-384 over the canonical encoding of all of the above.
+    pub hash: [u8; HASH_LEN],
+}
+
+fn field(hasher: &mut Sha384, bytes: &[u8]) {
+    hasher.update(u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_be_bytes());
+    hasher.update(bytes);
+}
+
+fn optional(hasher: &mut Sha384, bytes: Option<&[u8]>) {
+    match bytes {
+        Some(bytes) => {
+            hasher.update([1]);
+            field(hasher, bytes);
+        }
+        None => hasher.update([0]),
+    }
+}
+
+/// The hash of a record: SHA-384 over a domain tag and every field, length-prefixed.
+#[must_use]
+pub fn record_hash(seq: u64, entry: &AuditEntry, prev_hash: &[u8; HASH_LEN]) -> [u8; HASH_LEN] {
+    let mut h = Sha384::new();
+    field(&mut h, b"kastell-audit-v1");
+    h.update(seq.to_be_bytes());
+    h.update(entry.time_ms.to_be_bytes());
+    field(&mut h, entry.principal.as_bytes());
+    field(&mut h, entry.operation.as_bytes());
+    optional(&mut h, entry.key.as_ref().map(|k| k.as_bytes().as_slice()));
+    optional(
+        &mut h,
+        entry
+            .key_version
+            .map(u32::to_be_bytes)
+            .as_ref()
+            .map(|v| v.as_slice()),
+    );
+    optional(
+        &mut h,
+        entry.policy.as_ref().map(|p| p.as_bytes().as_slice()),
+    );
+    field(&mut h, entry.outcome.as_str().as_bytes());
+    field(&mut h, entry.reason.as_bytes());
+    optional(&mut h, entry.context_hmac.as_ref().map(|m| m.as_slice()));
+    h.update(prev_hash);
+    h.finalize().into()
+}
+
+impl AuditEntry {
+    /// Places the entry after the record with `prev_seq` and `prev_hash`.
+    #[must_use]
+    pub fn seal(self, prev_seq: u64, prev_hash: [u8; HASH_LEN]) -> AuditRecord {
+        let seq = prev_seq + 1;
+        let hash = record_hash(seq, &self, &prev_hash);
+        AuditRecord {
+            seq,
+            entry: self,
+            prev_hash,
+            hash,
+        }
+    }
+}
+
+/// The first record that breaks the chain, and how.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("audit record {seq}: {problem}")]
+pub struct ChainBreak {
+    /// Sequence number of the first bad record (as stored).
+    pub seq: u64,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// Verifies records in storage order, starting after `start_seq`/`start_hash` (0 and
+/// [`GENESIS`] for the whole trail). Returns the last sequence number and hash.
+///
+/// # Errors
+/// The first [`ChainBreak`]: an edited record (hash mismatch), a deleted one (gap), an
+/// inserted or reordered one (sequence or link mismatch).
+pub fn verify_chain<'a>(
+    records: impl IntoIterator<Item = &'a AuditRecord>,
+    start_seq: u64,
+    start_hash: [u8; HASH_LEN],
+) -> Result<(u64, [u8; HASH_LEN]), ChainBreak> {
+    let (mut seq, mut hash) = (start_seq, start_hash);
+    for record in records {
+        let broken = |problem: String| ChainBreak {
+            seq: record.seq,
+            problem,
+        };
+        if record.seq != seq + 1 {
+            return Err(broken(format!(
+                "expected sequence number {}: a record was deleted, inserted or moved",
+                seq + 1
+            )));
+        }
+        if record.prev_hash != hash {
+            return Err(broken("does not link to the record before it".into()));
+        }
+        if record_hash(record.seq, &record.entry, &record.prev_hash) != record.hash {
+            return Err(broken(
+                "content does not match its hash: the record was edited".into(),
+            ));
+        }
+        (seq, hash) = (record.seq, record.hash);
+    }
+    Ok((seq, hash))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: u8) -> AuditEntry {
+        AuditEntry {
+            time_ms: 1_764_064_800_000 + i64::from(n),
+            principal: format!("svc-{n}"),
+            operation: "decrypt".into(),
+            key: Some(KeyId::from_bytes([n; 16])),
+            key_version: Some(1),
+            policy: None,
+            outcome: Outcome::Allowed,
+            reason: String::new(),
+            context_hmac: Some([n; 48]),
+        }
+    }
+
+    fn chain(n: u8) -> Vec<AuditRecord> {
+        let mut records: Vec<AuditRecord> = Vec::new();
+        for i in 1..=n {
+            let (seq, prev) = records.last().map_or((0, GENESIS), |r| (r.seq, r.hash));
+            records.push(entry(i).seal(seq, prev));
+        }
+        records
+    }
+
+    #[test]
+    fn intact_chain_verifies() {
+        let records = chain(5);
+        let (seq, hash) = verify_chain(&records, 0, GENESIS).expect("intact");
+        assert_eq!((seq, hash), (5, records[4].hash));
+        assert_eq!(
+            verify_chain(&records[3..], 3, records[2].hash).map(|r| r.0),
+            Ok(5)
+        );
+    }
+
+    #[test]
+    fn edit_delete_insert_and_reorder_are_each_caught_at_the_first_bad_record() {
+        let records = chain(6);
+
+        let mut edited = records.clone();
+        edited[2].entry.outcome = Outcome::Denied;
+        assert_eq!(verify_chain(&edited, 0, GENESIS).unwrap_err().seq, 3);
+
+        let mut deleted = records.clone();
+        deleted.remove(3);
+        let err = verify_chain(&deleted, 0, GENESIS).unwrap_err();
+        assert_eq!(err.seq, 5);
+        assert!(err.problem.contains("expected sequence number 4"), "{err}");
+
+        let mut inserted = records.clone();
+        let forged = entry(9).seal(2, records[1].hash);
+        inserted.insert(2, forged);
+        assert_eq!(verify_chain(&inserted, 0, GENESIS).unwrap_err().seq, 3);
+
+        let mut reordered = records.clone();
+        reordered.swap(1, 2);
+        assert_eq!(verify_chain(&reordered, 0, GENESIS).unwrap_err().seq, 3);
+
+        // A record rewritten with a recomputed hash still breaks the next link.
+        let mut rehashed = records.clone();
+        rehashed[1].entry.principal = "mallory".into();
+        rehashed[1].hash = record_hash(2, &rehashed[1].entry, &rehashed[1].prev_hash);
+        let err = verify_chain(&rehashed, 0, GENESIS).unwrap_err();
+        assert_eq!(err.seq, 3);
+        assert!(err.problem.contains("link"), "{err}");
+    }
+
+    #[test]
+    fn every_field_is_covered_by_the_hash() {
+        let base = entry(1);
+        let h = |e: &AuditEntry| record_hash(1, e, &GENESIS);
+        let variants = [
+            AuditEntry {
+                time_ms: 0,
+                ..base.clone()
+            },
+            AuditEntry {
+                principal: "x".into(),
+                ..base.clone()
+            },
+            AuditEntry {
+                operation: "encrypt".into(),
+                ..base.clone()
+            },
+            AuditEntry {
+                key: None,
+                ..base.clone()
+            },
+            AuditEntry {
+                key_version: Some(2),
+                ..base.clone()
+            },
+            AuditEntry {
+                policy: Some(Measurement::of(b"p")),
+                ..base.clone()
+            },
+            AuditEntry {
+                outcome: Outcome::Denied,
+                ..base.clone()
+            },
+            AuditEntry {
+                reason: "r".into(),
+                ..base.clone()
+            },
+            AuditEntry {
+                context_hmac: None,
+                ..base.clone()
+            },
+        ];
+        for variant in &variants {
+            assert_ne!(h(variant), h(&base), "{variant:?}");
+        }
+        assert_ne!(record_hash(2, &base, &GENESIS), h(&base));
+    }
+}
