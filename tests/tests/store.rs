@@ -223,17 +223,17 @@ fn audit_entry(n: u32) -> kastell::audit::AuditEntry {
         key: Some(KeyId::random()),
         key_version: Some(n),
         policy: Some(Measurement::of(b"policy")),
-        outcome: if n % 2 == 0 {
+        outcome: if n.is_multiple_of(2) {
             kastell::audit::Outcome::Denied
         } else {
             kastell::audit::Outcome::Allowed
         },
-        reason: if n % 2 == 0 {
+        reason: if n.is_multiple_of(2) {
             "tenant mismatch".into()
         } else {
             String::new()
         },
-        context_hmac: (n % 3 != 0).then_some([n as u8; 48]),
+        context_hmac: (!n.is_multiple_of(3)).then_some([n as u8; 48]),
     }
 }
 
