@@ -1,8 +1,10 @@
 //! The ciphertext format and the canonical encryption context.
 //!
 //! Ciphertext v1: `01` ‖ key id (16 bytes) ‖ key version (u32 BE) ‖ nonce (12) ‖
-//! AES-256-GCM ciphertext ‖ tag (16). The GCM AAD is the 33-byte header followed by the
-//! canonical encryption context, so neither the header nor the context can be swapped.
+//! AES-256-GCM ciphertext ‖ tag (16). The GCM AAD is the header without the nonce (format,
+//! key id, key version: 21 bytes) followed by the canonical encryption context, so neither
+//! the header nor the context can be swapped; the nonce is authenticated by GCM itself, and
+//! leaving it out of the AAD lets a token choose it.
 
 use crate::crypto::{GCM_NONCE_LEN, GCM_TAG_LEN};
 use crate::keys::KeyId;
@@ -80,10 +82,19 @@ impl Header {
     /// The AAD for this header and `context`.
     #[must_use]
     pub fn aad(&self, context: &EncryptionContext) -> Vec<u8> {
-        let mut aad = self.to_bytes().to_vec();
-        aad.extend_from_slice(&canonical_context(context));
-        aad
+        aad(&self.key, self.version, context)
     }
+}
+
+/// The AAD for a ciphertext under `key` version `version` with `context`: format, key id,
+/// version, canonical context.
+#[must_use]
+pub fn aad(key: &KeyId, version: u32, context: &EncryptionContext) -> Vec<u8> {
+    let mut aad = vec![FORMAT_V1];
+    aad.extend_from_slice(key.as_bytes());
+    aad.extend_from_slice(&version.to_be_bytes());
+    aad.extend_from_slice(&canonical_context(context));
+    aad
 }
 
 /// The canonical, unambiguous encoding of an encryption context: entry count, then each

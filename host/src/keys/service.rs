@@ -1,0 +1,556 @@
+//! Key operations: every one resolves the key, checks role, state and usage, evaluates the
+//! key's bound policy in the sandbox, performs the crypto, and appends an audit record
+//! before returning (no record, no result).
+
+use std::sync::Arc;
+
+use kastell_attest::Measurement;
+use zeroize::Zeroizing;
+
+use super::ciphertext::{self, Header};
+use super::{KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin};
+use crate::audit::{AuditEntry, Outcome};
+use crate::crypto::{CryptoProvider, GCM_NONCE_LEN};
+use crate::registry::PolicyRegistry;
+use crate::sandbox::{
+    EncryptionContext, KeyInfo, KeySpec, Operation, PolicyRequest, Principal, Role, Sandbox,
+    Verdict,
+};
+use crate::secret::SecretBytes;
+use crate::store::{Store, StoreError};
+use crate::token::{Token, TokenError, TokenKeyKind};
+
+/// Why a key operation failed; named like the KMS errors users know.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// No key with this id or alias (NotFoundException).
+    #[error("NotFound: no key {0}")]
+    NotFound(String),
+    /// The key is disabled (DisabledException).
+    #[error("Disabled: key {0} is disabled")]
+    Disabled(KeyId),
+    /// The key's usage does not allow the operation (InvalidKeyUsageException).
+    #[error("InvalidKeyUsage: key {key} is for {usage:?}")]
+    InvalidKeyUsage {
+        /// The key.
+        key: KeyId,
+        /// What it may do.
+        usage: KeyUsage,
+    },
+    /// The ciphertext is malformed or not authentic under this key and context
+    /// (InvalidCiphertextException). Why is recorded in the audit trail only.
+    #[error("InvalidCiphertext: the ciphertext cannot be decrypted with this key and context")]
+    InvalidCiphertext,
+    /// The ciphertext names another key than the one asked for (IncorrectKeyException).
+    #[error("IncorrectKey: the ciphertext was encrypted under another key")]
+    IncorrectKey,
+    /// The key's state forbids the operation (KMSInvalidStateException).
+    #[error("InvalidState: {0}")]
+    InvalidState(String),
+    /// Role or policy refused (AccessDeniedException). The policy's reason is in the
+    /// audit trail, not here.
+    #[error("AccessDenied: not allowed by role or key policy")]
+    AccessDenied,
+    /// The caller's input was malformed.
+    #[error("InvalidInput: {0}")]
+    InvalidInput(String),
+    /// The token failed (internal).
+    #[error("token: {0}")]
+    Token(#[from] TokenError),
+    /// The store failed (internal); when audit cannot be written, no result is returned.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Stable id (certificate common name).
+    pub id: String,
+    /// Roles held.
+    pub roles: Vec<Role>,
+    /// Tenant, if any.
+    pub tenant: Option<String>,
+}
+
+/// Labels of the service's own token keys.
+#[derive(Debug, Clone)]
+pub struct ServiceKeys {
+    /// AES-256 master key that wraps host-generated keys.
+    pub master: String,
+    /// HMAC-SHA-384 key for the audit trail's context HMACs.
+    pub audit_hmac: String,
+}
+
+/// Parameters of a new key.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    /// Kind of material.
+    pub spec: KeySpec,
+    /// Token-resident or wrapped.
+    pub origin: Origin,
+    /// Free text.
+    pub description: String,
+    /// Tags.
+    pub tags: std::collections::BTreeMap<String, String>,
+    /// Policy to bind (must be in the registry).
+    pub policy: Option<Measurement>,
+}
+
+/// The key service.
+pub struct KeyService {
+    store: Arc<dyn Store>,
+    token: Arc<dyn Token>,
+    crypto: Arc<dyn CryptoProvider>,
+    sandbox: Arc<Sandbox>,
+    policies: PolicyRegistry,
+    keys: ServiceKeys,
+}
+
+impl std::fmt::Debug for KeyService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyService")
+            .field("token", &self.token.description())
+            .field("crypto", &self.crypto.name())
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn kebab(operation: Operation) -> String {
+    serde_json::to_value(operation)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// What an operation did, for its audit record.
+struct Record<'a> {
+    caller: &'a Caller,
+    operation: Operation,
+    key: Option<&'a KeyRecord>,
+    version: Option<u32>,
+    context: Option<&'a EncryptionContext>,
+}
+
+impl KeyService {
+    /// A service over these parts. The token must hold (or be able to create) the service
+    /// keys; call [`KeyService::ensure_service_keys`] once at start-up.
+    #[must_use]
+    pub fn new(
+        store: Arc<dyn Store>,
+        token: Arc<dyn Token>,
+        crypto: Arc<dyn CryptoProvider>,
+        sandbox: Arc<Sandbox>,
+        policies: PolicyRegistry,
+        keys: ServiceKeys,
+    ) -> Self {
+        Self {
+            store,
+            token,
+            crypto,
+            sandbox,
+            policies,
+            keys,
+        }
+    }
+
+    /// Creates the master and audit keys on the token when missing.
+    ///
+    /// # Errors
+    /// The token's failure.
+    pub fn ensure_service_keys(&self) -> Result<(), KeyError> {
+        for (label, kind) in [
+            (&self.keys.master, TokenKeyKind::Aes256),
+            (&self.keys.audit_hmac, TokenKeyKind::HmacSha384),
+        ] {
+            if !self.token.contains(label)? {
+                self.token.generate(label, kind)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends the audit record; the operation's result is returned only if this works.
+    fn audit(&self, record: &Record<'_>, outcome: Outcome, reason: String) -> Result<(), KeyError> {
+        let context_hmac = match record.context {
+            Some(context) if !context.0.is_empty() => Some(self.token.mac(
+                &self.keys.audit_hmac,
+                &ciphertext::canonical_context(context),
+            )?),
+            _ => None,
+        };
+        self.store.append_audit(AuditEntry {
+            time_ms: now_ms(),
+            principal: record.caller.id.clone(),
+            operation: kebab(record.operation),
+            key: record.key.map(|k| k.id),
+            key_version: record.version,
+            policy: record.key.and_then(|k| k.policy),
+            outcome,
+            reason,
+            context_hmac,
+        })?;
+        Ok(())
+    }
+
+    /// Records a refusal and returns `error`.
+    fn refuse<T>(
+        &self,
+        record: &Record<'_>,
+        error: KeyError,
+        reason: String,
+    ) -> Result<T, KeyError> {
+        self.audit(record, Outcome::Denied, reason)?;
+        Err(error)
+    }
+
+    /// Finds a key by id or `alias/…`.
+    fn resolve(&self, key: &str) -> Result<KeyRecord, KeyError> {
+        let id = if key.starts_with("alias/") {
+            let alias = key
+                .parse()
+                .map_err(|e| KeyError::InvalidInput(format!("{key}: {e}")))?;
+            self.store
+                .resolve_alias(&alias)?
+                .ok_or_else(|| KeyError::NotFound(key.to_owned()))?
+        } else {
+            key.parse().map_err(KeyError::InvalidInput)?
+        };
+        self.store
+            .key(&id)?
+            .ok_or_else(|| KeyError::NotFound(key.to_owned()))
+    }
+
+    /// Role, state, usage and policy checks for using `key`; records a refusal.
+    fn authorize(
+        &self,
+        record: &Record<'_>,
+        key: &KeyRecord,
+        usage: KeyUsage,
+    ) -> Result<(), KeyError> {
+        if !record.caller.roles.contains(&Role::CryptoUser) {
+            return self.refuse(
+                record,
+                KeyError::AccessDenied,
+                "caller lacks the crypto-user role".into(),
+            );
+        }
+        match key.state {
+            KeyState::Enabled => {}
+            KeyState::Disabled => {
+                return self.refuse(record, KeyError::Disabled(key.id), "key disabled".into());
+            }
+            KeyState::PendingDeletion { .. } | KeyState::Destroyed => {
+                let why = format!("key is {:?}", key.state);
+                return self.refuse(record, KeyError::InvalidState(why.clone()), why);
+            }
+        }
+        if key.usage != usage {
+            return self.refuse(
+                record,
+                KeyError::InvalidKeyUsage {
+                    key: key.id,
+                    usage: key.usage,
+                },
+                format!("usage is {:?}", key.usage),
+            );
+        }
+        let Some(measurement) = key.policy else {
+            return Ok(());
+        };
+        let request = PolicyRequest {
+            operation: record.operation,
+            key: Some(KeyInfo {
+                id: key.id.to_string(),
+                spec: key.spec,
+                tags: key.tags.clone(),
+            }),
+            principal: Principal {
+                id: record.caller.id.clone(),
+                roles: record.caller.roles.clone(),
+                tenant: record.caller.tenant.clone(),
+            },
+            context: record.context.cloned().unwrap_or_default(),
+            evidence: None,
+            time: u64::try_from(now_ms() / 1000).unwrap_or(0),
+        };
+        let verdict = match self.policies.load(&self.sandbox, &measurement) {
+            Ok(policy) => self.sandbox.evaluate(&policy, &request).verdict,
+            Err(err) => {
+                return self.refuse(
+                    record,
+                    KeyError::AccessDenied,
+                    format!("policy unavailable: {err}"),
+                );
+            }
+        };
+        match verdict {
+            Verdict::Allow => Ok(()),
+            Verdict::Deny(cause) => self.refuse(record, KeyError::AccessDenied, cause.to_string()),
+        }
+    }
+
+    /// Creates a key (crypto-officer only) with version 1 and an optional alias.
+    ///
+    /// # Errors
+    /// [`KeyError::AccessDenied`], [`KeyError::InvalidInput`] (unknown policy, bad alias),
+    /// or an internal failure.
+    pub fn create_key(
+        &self,
+        caller: &Caller,
+        new: NewKey,
+        alias: Option<&str>,
+    ) -> Result<KeyRecord, KeyError> {
+        let id = KeyId::random();
+        let created = now_ms() / 1000;
+        let mut key = KeyRecord {
+            id,
+            spec: new.spec,
+            usage: KeyUsage::of(new.spec),
+            origin: new.origin,
+            state: KeyState::Enabled,
+            description: new.description,
+            tags: new.tags,
+            policy: new.policy,
+            created,
+            min_decrypt_version: 1,
+            versions: Vec::new(),
+        };
+        let record = Record {
+            caller,
+            operation: Operation::CreateKey,
+            key: None,
+            version: None,
+            context: None,
+        };
+        if !caller.roles.contains(&Role::CryptoOfficer) {
+            return self.refuse(
+                &record,
+                KeyError::AccessDenied,
+                "caller lacks the crypto-officer role".into(),
+            );
+        }
+        let alias = alias
+            .map(|a| {
+                a.parse()
+                    .map_err(|e| KeyError::InvalidInput(format!("{a}: {e}")))
+            })
+            .transpose()?;
+        if let Some(measurement) = &key.policy {
+            self.policies
+                .get(measurement)
+                .map_err(|e| KeyError::InvalidInput(format!("cannot bind policy: {e}")))?;
+        }
+        key.versions.push(self.new_version(&key, 1, created)?);
+        self.store.create_key(&key, alias.as_ref())?;
+        let record = Record {
+            key: Some(&key),
+            version: Some(1),
+            ..record
+        };
+        self.audit(&record, Outcome::Allowed, String::new())?;
+        Ok(key)
+    }
+
+    fn new_version(
+        &self,
+        key: &KeyRecord,
+        number: u32,
+        created: i64,
+    ) -> Result<KeyVersion, KeyError> {
+        let kind = match key.spec {
+            KeySpec::Aes256 => TokenKeyKind::Aes256,
+            KeySpec::EccNistP384 => TokenKeyKind::EcP384,
+            KeySpec::HmacSha384 => TokenKeyKind::HmacSha384,
+        };
+        let material = match key.origin {
+            Origin::Token => {
+                let label = format!("kastell-{}-v{number}", key.id);
+                self.token.generate(&label, kind)?;
+                Material::TokenLabel(label)
+            }
+            Origin::Wrapped => {
+                let secret = match kind {
+                    TokenKeyKind::EcP384 => {
+                        self.crypto.p384_generate().map_err(TokenError::from)?
+                    }
+                    TokenKeyKind::Aes256 | TokenKeyKind::HmacSha384 => {
+                        let len = if kind == TokenKeyKind::Aes256 { 32 } else { 48 };
+                        let mut bytes = Zeroizing::new(vec![0u8; len]);
+                        self.crypto
+                            .fill_random(&mut bytes)
+                            .map_err(TokenError::from)?;
+                        SecretBytes::from_slice(&bytes)
+                    }
+                };
+                Material::Wrapped {
+                    master: self.keys.master.clone(),
+                    wrapped: self.token.wrap(&self.keys.master, &secret)?,
+                }
+            }
+        };
+        Ok(KeyVersion {
+            number,
+            created,
+            material,
+        })
+    }
+
+    /// Encrypts `plaintext` under the current version of `key` with `context` as AAD.
+    ///
+    /// # Errors
+    /// [`KeyError::NotFound`], [`KeyError::AccessDenied`], [`KeyError::Disabled`],
+    /// [`KeyError::InvalidKeyUsage`], [`KeyError::InvalidState`], or internal failures.
+    pub fn encrypt(
+        &self,
+        caller: &Caller,
+        key: &str,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Vec<u8>, KeyError> {
+        let key = self.resolve(key)?;
+        let version = key
+            .current()
+            .ok_or_else(|| KeyError::InvalidState(format!("key {} has no version", key.id)))?
+            .clone();
+        let record = Record {
+            caller,
+            operation: Operation::Encrypt,
+            key: Some(&key),
+            version: Some(version.number),
+            context: Some(context),
+        };
+        self.authorize(&record, &key, KeyUsage::EncryptDecrypt)?;
+        let aad = ciphertext::aad(&key.id, version.number, context);
+        let (nonce, sealed) = match &version.material {
+            Material::TokenLabel(label) => {
+                let out = self.token.encrypt(label, &aad, plaintext)?;
+                (out.nonce, out.ciphertext)
+            }
+            Material::Wrapped { master, wrapped } => {
+                let secret = self.token.unwrap(master, wrapped)?;
+                let mut nonce = [0u8; GCM_NONCE_LEN];
+                self.crypto
+                    .fill_random(&mut nonce)
+                    .map_err(TokenError::from)?;
+                let sealed = self
+                    .crypto
+                    .aes256_gcm_seal(&secret, &nonce, &aad, plaintext)
+                    .map_err(TokenError::from)?;
+                (nonce, sealed)
+            }
+        };
+        let header = Header {
+            key: key.id,
+            version: version.number,
+            nonce,
+        };
+        let mut out = header.to_bytes().to_vec();
+        out.extend_from_slice(&sealed);
+        self.audit(&record, Outcome::Allowed, String::new())?;
+        Ok(out)
+    }
+
+    /// Decrypts a Kastell ciphertext with `context`. When `expected_key` is given, the
+    /// ciphertext must name that key.
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidCiphertext`] (any tampering, wrong context), [`KeyError::IncorrectKey`],
+    /// [`KeyError::InvalidState`] (a version below the minimum), and the errors of
+    /// [`KeyService::encrypt`].
+    pub fn decrypt(
+        &self,
+        caller: &Caller,
+        expected_key: Option<&str>,
+        ciphertext_bytes: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<(KeyId, SecretBytes), KeyError> {
+        let (header, sealed) = match Header::parse(ciphertext_bytes) {
+            Ok(parsed) => parsed,
+            Err(err) => {
+                let record = Record {
+                    caller,
+                    operation: Operation::Decrypt,
+                    key: None,
+                    version: None,
+                    context: Some(context),
+                };
+                return self.refuse(&record, KeyError::InvalidCiphertext, err.to_string());
+            }
+        };
+        let Some(key) = self.store.key(&header.key)? else {
+            let record = Record {
+                caller,
+                operation: Operation::Decrypt,
+                key: None,
+                version: None,
+                context: Some(context),
+            };
+            return self.refuse(
+                &record,
+                KeyError::InvalidCiphertext,
+                format!("ciphertext names unknown key {}", header.key),
+            );
+        };
+        let record = Record {
+            caller,
+            operation: Operation::Decrypt,
+            key: Some(&key),
+            version: Some(header.version),
+            context: Some(context),
+        };
+        if let Some(expected) = expected_key {
+            let wanted = self.resolve(expected)?;
+            if wanted.id != key.id {
+                return self.refuse(
+                    &record,
+                    KeyError::IncorrectKey,
+                    format!("ciphertext names key {}", key.id),
+                );
+            }
+        }
+        self.authorize(&record, &key, KeyUsage::EncryptDecrypt)?;
+        let Some(version) = key.version(header.version) else {
+            return self.refuse(
+                &record,
+                KeyError::InvalidCiphertext,
+                format!("no version {}", header.version),
+            );
+        };
+        if header.version < key.min_decrypt_version {
+            let why = format!(
+                "version {} is below the minimum decryption version {}",
+                header.version, key.min_decrypt_version
+            );
+            return self.refuse(&record, KeyError::InvalidState(why.clone()), why);
+        }
+        let aad = header.aad(context);
+        let opened = match &version.material {
+            Material::TokenLabel(label) => self.token.decrypt(label, &header.nonce, &aad, sealed),
+            Material::Wrapped { master, wrapped } => {
+                let secret = self.token.unwrap(master, wrapped)?;
+                self.crypto
+                    .aes256_gcm_open(&secret, &header.nonce, &aad, sealed)
+                    .map_err(TokenError::from)
+            }
+        };
+        match opened {
+            Ok(plaintext) => {
+                self.audit(&record, Outcome::Allowed, String::new())?;
+                Ok((key.id, plaintext))
+            }
+            Err(TokenError::Crypto(crate::crypto::CryptoError::Authentication)) => self.refuse(
+                &record,
+                KeyError::InvalidCiphertext,
+                "authentication failed (tampered data or wrong context)".into(),
+            ),
+            Err(other) => Err(other.into()),
+        }
+    }
+}
