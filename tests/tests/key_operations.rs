@@ -9,17 +9,19 @@
 )]
 
 use std::collections::BTreeMap;
+use std::process::Command;
 use std::sync::Arc;
 
 use kastell::audit::{GENESIS, Outcome, verify_chain};
 use kastell::crypto::RustCrypto;
-use kastell::keys::{Caller, KeyError, KeyService, NewKey, Origin, ServiceKeys};
+use kastell::keys::{Caller, KeyError, KeyService, NewKey, Origin, ServiceKeys, SignInput};
 use kastell::registry::PolicyRegistry;
 use kastell::sandbox::{EncryptionContext, KeySpec, Role, Sandbox, SandboxLimits};
 use kastell::store::{SqliteStore, Store};
 use kastell::token::{KdfCost, Pkcs11Token, SoftToken, Token};
 use kastell_tests::{guest, softhsm_config, unique_label};
 use serial_test::serial;
+use sha2::{Digest as _, Sha384};
 
 fn context(tenant: &str) -> EncryptionContext {
     EncryptionContext(BTreeMap::from([("tenant".to_owned(), tenant.to_owned())]))
@@ -161,6 +163,10 @@ fn exercise(token: Arc<dyn Token>) {
         ));
     }
 
+    for origin in [Origin::Wrapped, Origin::Token] {
+        signing_and_rotation(&service, origin, dir.path());
+    }
+
     let records = store.audit_range(0, 10_000).expect("audit");
     verify_chain(&records, 0, GENESIS).expect("audit chain verifies");
     assert!(records.iter().any(|r| {
@@ -190,6 +196,151 @@ fn exercise(token: Arc<dyn Token>) {
             "nor the plaintext"
         );
     }
+}
+
+fn signing_and_rotation(service: &KeyService, origin: Origin, dir: &std::path::Path) {
+    let plain = |spec| NewKey {
+        spec,
+        origin,
+        description: String::new(),
+        tags: BTreeMap::new(),
+        policy: None,
+    };
+    let signer = service
+        .create_key(&officer(), plain(KeySpec::EccNistP384), None)
+        .expect("signing key");
+    let id = signer.id.to_string();
+    let signed = service
+        .sign(&user("acme"), &id, SignInput::Message(b"release 1.2.3"))
+        .expect("sign");
+    assert_eq!(signed.version, 1);
+    assert!(
+        service
+            .verify(
+                &user("acme"),
+                &id,
+                SignInput::Message(b"release 1.2.3"),
+                &signed.der
+            )
+            .expect("verify")
+    );
+    assert!(
+        !service
+            .verify(
+                &user("acme"),
+                &id,
+                SignInput::Message(b"release 6.6.6"),
+                &signed.der
+            )
+            .expect("verify")
+    );
+    assert!(
+        !service
+            .verify(
+                &user("acme"),
+                &id,
+                SignInput::Message(b"release 1.2.3"),
+                b"\x30\x00junk"
+            )
+            .expect("verify")
+    );
+    let digest: [u8; 48] = Sha384::digest(b"release 1.2.3").into();
+    assert!(
+        service
+            .verify(&user("acme"), &id, SignInput::Digest(&digest), &signed.der)
+            .expect("verify")
+    );
+    assert!(matches!(
+        service.sign(&user("acme"), &id, SignInput::Digest(&digest[..32])),
+        Err(KeyError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        service.encrypt(&user("acme"), &id, b"x", &context("acme")),
+        Err(KeyError::InvalidKeyUsage { .. })
+    ));
+
+    // Cross-check with OpenSSL: the exported SPKI verifies Kastell's DER signature.
+    let public = service.public_key(&user("acme"), &id).expect("public key");
+    assert!(public.spki_pem.starts_with("-----BEGIN PUBLIC KEY-----"));
+    let (pem, sig, msg) = (
+        dir.join("pub.pem"),
+        dir.join("sig.der"),
+        dir.join("msg.txt"),
+    );
+    std::fs::write(&pem, &public.spki_pem).expect("pem");
+    std::fs::write(&sig, &signed.der).expect("sig");
+    std::fs::write(&msg, b"release 1.2.3").expect("msg");
+    let out = Command::new("openssl")
+        .args(["dgst", "-sha384", "-verify"])
+        .arg(&pem)
+        .arg("-signature")
+        .arg(&sig)
+        .arg(&msg)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Rotation: new version signs, old signatures still verify.
+    assert!(matches!(
+        service.rotate(&user("acme"), &id),
+        Err(KeyError::AccessDenied)
+    ));
+    let rotated = service.rotate(&officer(), &id).expect("rotate");
+    assert_eq!(rotated.current().map(|v| v.number), Some(2));
+    let newer = service
+        .sign(&user("acme"), &id, SignInput::Message(b"release 2.0"))
+        .expect("sign");
+    assert_eq!(newer.version, 2);
+    assert!(
+        service
+            .verify(
+                &user("acme"),
+                &id,
+                SignInput::Message(b"release 1.2.3"),
+                &signed.der
+            )
+            .expect("old verifies")
+    );
+
+    // Rotation of an encryption key: old ciphertexts still decrypt.
+    let aes = service
+        .create_key(&officer(), plain(KeySpec::Aes256), None)
+        .expect("aes key")
+        .id
+        .to_string();
+    let old = service
+        .encrypt(&user("acme"), &aes, b"v1 data", &context("acme"))
+        .expect("encrypt");
+    service.rotate(&officer(), &aes).expect("rotate");
+    let new = service
+        .encrypt(&user("acme"), &aes, b"v2 data", &context("acme"))
+        .expect("encrypt");
+    assert_eq!(&new[17..21], &2u32.to_be_bytes(), "header names version 2");
+    for (ct, text) in [(&old, b"v1 data"), (&new, b"v2 data")] {
+        let (_, plaintext) = service
+            .decrypt(&user("acme"), Some(&aes), ct, &context("acme"))
+            .expect("decrypt");
+        assert_eq!(plaintext.expose(), text);
+    }
+
+    // Disable and enable.
+    service
+        .set_enabled(&officer(), &aes, false)
+        .expect("disable");
+    assert!(matches!(
+        service.decrypt(&user("acme"), None, &old, &context("acme")),
+        Err(KeyError::Disabled(_))
+    ));
+    service.set_enabled(&officer(), &aes, true).expect("enable");
+    assert!(
+        service
+            .decrypt(&user("acme"), None, &old, &context("acme"))
+            .is_ok()
+    );
 }
 
 #[test]

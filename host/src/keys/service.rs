@@ -100,12 +100,12 @@ pub struct NewKey {
 
 /// The key service.
 pub struct KeyService {
-    store: Arc<dyn Store>,
-    token: Arc<dyn Token>,
-    crypto: Arc<dyn CryptoProvider>,
-    sandbox: Arc<Sandbox>,
-    policies: PolicyRegistry,
-    keys: ServiceKeys,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) token: Arc<dyn Token>,
+    pub(super) crypto: Arc<dyn CryptoProvider>,
+    pub(super) sandbox: Arc<Sandbox>,
+    pub(super) policies: PolicyRegistry,
+    pub(super) keys: ServiceKeys,
 }
 
 impl std::fmt::Debug for KeyService {
@@ -117,7 +117,7 @@ impl std::fmt::Debug for KeyService {
     }
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
     i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
 }
@@ -130,12 +130,12 @@ fn kebab(operation: Operation) -> String {
 }
 
 /// What an operation did, for its audit record.
-struct Record<'a> {
-    caller: &'a Caller,
-    operation: Operation,
-    key: Option<&'a KeyRecord>,
-    version: Option<u32>,
-    context: Option<&'a EncryptionContext>,
+pub(super) struct Record<'a> {
+    pub(super) caller: &'a Caller,
+    pub(super) operation: Operation,
+    pub(super) key: Option<&'a KeyRecord>,
+    pub(super) version: Option<u32>,
+    pub(super) context: Option<&'a EncryptionContext>,
 }
 
 impl KeyService {
@@ -177,7 +177,12 @@ impl KeyService {
     }
 
     /// Appends the audit record; the operation's result is returned only if this works.
-    fn audit(&self, record: &Record<'_>, outcome: Outcome, reason: String) -> Result<(), KeyError> {
+    pub(super) fn audit(
+        &self,
+        record: &Record<'_>,
+        outcome: Outcome,
+        reason: String,
+    ) -> Result<(), KeyError> {
         let context_hmac = match record.context {
             Some(context) if !context.0.is_empty() => Some(self.token.mac(
                 &self.keys.audit_hmac,
@@ -200,7 +205,7 @@ impl KeyService {
     }
 
     /// Records a refusal and returns `error`.
-    fn refuse<T>(
+    pub(super) fn refuse<T>(
         &self,
         record: &Record<'_>,
         error: KeyError,
@@ -211,7 +216,7 @@ impl KeyService {
     }
 
     /// Finds a key by id or `alias/…`.
-    fn resolve(&self, key: &str) -> Result<KeyRecord, KeyError> {
+    pub(super) fn resolve(&self, key: &str) -> Result<KeyRecord, KeyError> {
         let id = if key.starts_with("alias/") {
             let alias = key
                 .parse()
@@ -228,7 +233,7 @@ impl KeyService {
     }
 
     /// Role, state, usage and policy checks for using `key`; records a refusal.
-    fn authorize(
+    pub(super) fn authorize(
         &self,
         record: &Record<'_>,
         key: &KeyRecord,
@@ -358,7 +363,7 @@ impl KeyService {
         Ok(key)
     }
 
-    fn new_version(
+    pub(super) fn new_version(
         &self,
         key: &KeyRecord,
         number: u32,
