@@ -169,6 +169,12 @@ fn exercise(token: Arc<dyn Token>) {
 
     let records = store.audit_range(0, 10_000).expect("audit");
     verify_chain(&records, 0, GENESIS).expect("audit chain verifies");
+    assert!(
+        records.iter().any(|r| r.entry.outcome == Outcome::Denied
+            && r.entry.key.is_none()
+            && r.entry.reason.contains("NotFound")),
+        "a request for an unknown key is audited too"
+    );
     assert!(records.iter().any(|r| {
         r.entry.outcome == Outcome::Denied
             && r.entry

@@ -13,7 +13,7 @@ impl KeyService {
         key: &str,
         operation: Operation,
     ) -> Result<KeyRecord, KeyError> {
-        let key = self.resolve(key)?;
+        let key = self.resolve_for(caller, operation, key)?;
         if !caller.roles.contains(&Role::CryptoOfficer) {
             let record = Record {
                 caller,

@@ -216,6 +216,36 @@ impl KeyService {
     }
 
     /// Finds a key by id or `alias/…`.
+    /// Finds a key for `operation`; a failed lookup is audited too.
+    pub(super) fn resolve_for(
+        &self,
+        caller: &Caller,
+        operation: Operation,
+        key: &str,
+    ) -> Result<KeyRecord, KeyError> {
+        match self.resolve(key) {
+            Ok(found) => Ok(found),
+            Err(err @ (KeyError::NotFound(_) | KeyError::InvalidInput(_))) => {
+                let record = Record {
+                    caller,
+                    operation,
+                    key: None,
+                    version: None,
+                    context: None,
+                };
+                let reason = err.to_string();
+                self.refuse(&record, err, reason)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The version new ciphertexts and signatures use.
+    pub(super) fn current_version(key: &KeyRecord) -> Result<&KeyVersion, KeyError> {
+        key.current()
+            .ok_or_else(|| KeyError::InvalidState(format!("key {} has no version", key.id)))
+    }
+
     pub(super) fn resolve(&self, key: &str) -> Result<KeyRecord, KeyError> {
         let id = if key.starts_with("alias/") {
             let alias = key
@@ -419,11 +449,8 @@ impl KeyService {
         plaintext: &[u8],
         context: &EncryptionContext,
     ) -> Result<Vec<u8>, KeyError> {
-        let key = self.resolve(key)?;
-        let version = key
-            .current()
-            .ok_or_else(|| KeyError::InvalidState(format!("key {} has no version", key.id)))?
-            .clone();
+        let key = self.resolve_for(caller, Operation::Encrypt, key)?;
+        let version = Self::current_version(&key)?.clone();
         let record = Record {
             caller,
             operation: Operation::Encrypt,

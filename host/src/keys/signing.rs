@@ -5,7 +5,7 @@ use p384::pkcs8::{EncodePublicKey as _, LineEnding};
 use sha2::{Digest as _, Sha384};
 
 use super::service::{KeyService, Record};
-use super::{Caller, KeyError, KeyId, KeyRecord, KeyUsage, KeyVersion, Material};
+use super::{Caller, KeyError, KeyId, KeyUsage, KeyVersion, Material};
 use crate::audit::Outcome;
 use crate::sandbox::Operation;
 use crate::token::TokenError;
@@ -67,11 +67,6 @@ impl KeyService {
         })
     }
 
-    fn current(key: &KeyRecord) -> Result<&KeyVersion, KeyError> {
-        key.current()
-            .ok_or_else(|| KeyError::InvalidState(format!("key {} has no version", key.id)))
-    }
-
     /// Signs with the key's current version.
     ///
     /// # Errors
@@ -84,8 +79,8 @@ impl KeyService {
         input: SignInput<'_>,
     ) -> Result<SignatureOut, KeyError> {
         let digest = digest_of(input)?;
-        let key = self.resolve(key)?;
-        let version = Self::current(&key)?;
+        let key = self.resolve_for(caller, Operation::Sign, key)?;
+        let version = Self::current_version(&key)?;
         let record = Record {
             caller,
             operation: Operation::Sign,
@@ -129,7 +124,7 @@ impl KeyService {
         der: &[u8],
     ) -> Result<bool, KeyError> {
         let digest = digest_of(input)?;
-        let key = self.resolve(key)?;
+        let key = self.resolve_for(caller, Operation::Verify, key)?;
         let record = Record {
             caller,
             operation: Operation::Verify,
@@ -176,8 +171,8 @@ impl KeyService {
     /// # Errors
     /// As [`KeyService::sign`].
     pub fn public_key(&self, caller: &Caller, key: &str) -> Result<PublicKeyOut, KeyError> {
-        let key = self.resolve(key)?;
-        let version = Self::current(&key)?;
+        let key = self.resolve_for(caller, Operation::GetPublicKey, key)?;
+        let version = Self::current_version(&key)?;
         let record = Record {
             caller,
             operation: Operation::GetPublicKey,
