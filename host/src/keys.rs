@@ -2,10 +2,13 @@
 
 mod admin;
 pub mod ciphertext;
+mod generate;
 mod model;
 mod service;
 mod signing;
 
+pub use admin::DELETION_WINDOW_DAYS;
+pub use generate::{DataKey, MAX_RANDOM};
 pub use model::{
     Alias, AliasError, KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin,
 };

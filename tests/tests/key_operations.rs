@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use kastell::audit::{GENESIS, Outcome, verify_chain};
 use kastell::crypto::RustCrypto;
-use kastell::keys::{Caller, KeyError, KeyService, NewKey, Origin, ServiceKeys, SignInput};
+use kastell::keys::{
+    Caller, KeyError, KeyService, KeyState, NewKey, Origin, ServiceKeys, SignInput,
+};
 use kastell::registry::PolicyRegistry;
 use kastell::sandbox::{EncryptionContext, KeySpec, Role, Sandbox, SandboxLimits};
 use kastell::store::{SqliteStore, Store};
@@ -165,6 +167,7 @@ fn exercise(token: Arc<dyn Token>) {
 
     for origin in [Origin::Wrapped, Origin::Token] {
         signing_and_rotation(&service, origin, dir.path());
+        data_keys_macs_random_and_deletion(&service, origin);
     }
 
     let records = store.audit_range(0, 10_000).expect("audit");
@@ -345,6 +348,164 @@ fn signing_and_rotation(service: &KeyService, origin: Origin, dir: &std::path::P
     assert!(
         service
             .decrypt(&user("acme"), None, &old, &context("acme"))
+            .is_ok()
+    );
+}
+
+fn data_keys_macs_random_and_deletion(service: &KeyService, origin: Origin) {
+    let plain = |spec| NewKey {
+        spec,
+        origin,
+        description: String::new(),
+        tags: BTreeMap::new(),
+        policy: None,
+    };
+    let aes = service
+        .create_key(&officer(), plain(KeySpec::Aes256), None)
+        .expect("aes")
+        .id
+        .to_string();
+
+    // Data keys: the ciphertext decrypts to the returned plaintext; without-plaintext
+    // returns none.
+    let data_key = service
+        .generate_data_key(&user("acme"), &aes, &context("acme"), true)
+        .expect("data key");
+    let plaintext = data_key.plaintext.expect("plaintext");
+    assert_eq!(plaintext.len(), 32);
+    let (_, again) = service
+        .decrypt(
+            &user("acme"),
+            Some(&aes),
+            &data_key.ciphertext,
+            &context("acme"),
+        )
+        .expect("decrypt");
+    assert_eq!(again, plaintext);
+    let sealed_only = service
+        .generate_data_key(&user("acme"), &aes, &context("acme"), false)
+        .expect("data key");
+    assert!(sealed_only.plaintext.is_none());
+    assert_eq!(
+        service
+            .decrypt(
+                &user("acme"),
+                None,
+                &sealed_only.ciphertext,
+                &context("acme")
+            )
+            .expect("decrypt")
+            .1
+            .len(),
+        32
+    );
+
+    // MACs: deterministic, verified in constant time, wrong usage refused.
+    let hmac = service
+        .create_key(&officer(), plain(KeySpec::HmacSha384), None)
+        .expect("hmac")
+        .id
+        .to_string();
+    let tag = service
+        .generate_mac(&user("acme"), &hmac, b"payload")
+        .expect("mac");
+    assert_eq!(
+        service
+            .generate_mac(&user("acme"), &hmac, b"payload")
+            .expect("mac"),
+        tag
+    );
+    assert!(
+        service
+            .verify_mac(&user("acme"), &hmac, b"payload", &tag)
+            .expect("verify")
+    );
+    assert!(
+        !service
+            .verify_mac(&user("acme"), &hmac, b"payloaD", &tag)
+            .expect("verify")
+    );
+    assert!(
+        !service
+            .verify_mac(&user("acme"), &hmac, b"payload", &tag[..47])
+            .expect("verify")
+    );
+    service.rotate(&officer(), &hmac).expect("rotate");
+    assert!(
+        service
+            .verify_mac(&user("acme"), &hmac, b"payload", &tag)
+            .expect("old MAC still verifies")
+    );
+    assert!(matches!(
+        service.generate_mac(&user("acme"), &aes, b"x"),
+        Err(KeyError::InvalidKeyUsage { .. })
+    ));
+
+    // Random bytes: bounded, crypto-users only.
+    let a = service.generate_random(&user("acme"), 32).expect("random");
+    assert_eq!(a.len(), 32);
+    assert_ne!(
+        a,
+        service.generate_random(&user("acme"), 32).expect("random")
+    );
+    assert!(matches!(
+        service.generate_random(&user("acme"), 0),
+        Err(KeyError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        service.generate_random(&user("acme"), 1025),
+        Err(KeyError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        service.generate_random(&officer(), 8),
+        Err(KeyError::AccessDenied)
+    ));
+
+    // Deletion window: 7–30 days, refuses use while pending, cancel leaves it disabled.
+    assert!(matches!(
+        service.schedule_deletion(&officer(), &aes, 6),
+        Err(KeyError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        service.schedule_deletion(&officer(), &aes, 31),
+        Err(KeyError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        service.schedule_deletion(&user("acme"), &aes, 7),
+        Err(KeyError::AccessDenied)
+    ));
+    let pending = service
+        .schedule_deletion(&officer(), &aes, 7)
+        .expect("schedule");
+    let KeyState::PendingDeletion { delete_at } = pending.state else {
+        panic!("{:?}", pending.state)
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    assert!(
+        (delete_at - now - 7 * 86_400).abs() < 60,
+        "{delete_at} vs {now}"
+    );
+    assert!(matches!(
+        service.encrypt(&user("acme"), &aes, b"x", &context("acme")),
+        Err(KeyError::InvalidState(_))
+    ));
+    assert!(matches!(
+        service.schedule_deletion(&officer(), &aes, 7),
+        Err(KeyError::InvalidState(_))
+    ));
+    let cancelled = service.cancel_deletion(&officer(), &aes).expect("cancel");
+    assert_eq!(cancelled.state, KeyState::Disabled);
+    assert!(matches!(
+        service.cancel_deletion(&officer(), &aes),
+        Err(KeyError::InvalidState(_))
+    ));
+    service.set_enabled(&officer(), &aes, true).expect("enable");
+    assert!(
+        service
+            .encrypt(&user("acme"), &aes, b"x", &context("acme"))
             .is_ok()
     );
 }

@@ -103,3 +103,88 @@ impl KeyService {
         Ok(key)
     }
 }
+
+/// Shortest and longest deletion waiting period, in days.
+pub const DELETION_WINDOW_DAYS: std::ops::RangeInclusive<u32> = 7..=30;
+
+impl KeyService {
+    /// Schedules the key's destruction `days` (7–30) from now. Until then every use is
+    /// refused and the deletion can be cancelled.
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidInput`] for a window outside 7–30 days, [`KeyError::AccessDenied`],
+    /// [`KeyError::InvalidState`] for a key already pending deletion or destroyed.
+    pub fn schedule_deletion(
+        &self,
+        caller: &Caller,
+        key: &str,
+        days: u32,
+    ) -> Result<KeyRecord, KeyError> {
+        if !DELETION_WINDOW_DAYS.contains(&days) {
+            return Err(KeyError::InvalidInput(format!(
+                "the deletion window is 7 to 30 days, not {days}"
+            )));
+        }
+        let operation = Operation::ScheduleKeyDeletion;
+        let mut key = self.administer(caller, key, operation)?;
+        if !matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
+            let record = Record {
+                caller,
+                operation,
+                key: Some(&key),
+                version: None,
+                context: None,
+            };
+            let why = format!("cannot schedule deletion of a key that is {:?}", key.state);
+            return self.refuse(&record, KeyError::InvalidState(why.clone()), why);
+        }
+        key.state = KeyState::PendingDeletion {
+            delete_at: now_ms() / 1000 + i64::from(days) * 86_400,
+        };
+        self.store.update_key(&key)?;
+        let record = Record {
+            caller,
+            operation,
+            key: Some(&key),
+            version: None,
+            context: None,
+        };
+        self.audit(
+            &record,
+            Outcome::Allowed,
+            format!("deletion in {days} days"),
+        )?;
+        Ok(key)
+    }
+
+    /// Cancels a scheduled deletion; the key comes back disabled (enable it to use it).
+    ///
+    /// # Errors
+    /// [`KeyError::AccessDenied`], [`KeyError::InvalidState`] when no deletion is pending.
+    pub fn cancel_deletion(&self, caller: &Caller, key: &str) -> Result<KeyRecord, KeyError> {
+        let operation = Operation::CancelKeyDeletion;
+        let mut key = self.administer(caller, key, operation)?;
+        if !matches!(key.state, KeyState::PendingDeletion { .. }) {
+            let record = Record {
+                caller,
+                operation,
+                key: Some(&key),
+                version: None,
+                context: None,
+            };
+            let why = format!("no deletion is pending; the key is {:?}", key.state);
+            return self.refuse(&record, KeyError::InvalidState(why.clone()), why);
+        }
+        key.state = KeyState::Disabled;
+        self.store.update_key(&key)?;
+        let record = Record {
+            caller,
+            operation,
+            key: Some(&key),
+            version: None,
+            context: None,
+        };
+        self.audit(&record, Outcome::Allowed, String::new())?;
+        Ok(key)
+    }
+}

@@ -449,11 +449,24 @@ impl KeyService {
         plaintext: &[u8],
         context: &EncryptionContext,
     ) -> Result<Vec<u8>, KeyError> {
-        let key = self.resolve_for(caller, Operation::Encrypt, key)?;
+        self.seal(caller, Operation::Encrypt, key, plaintext, context)
+    }
+
+    /// Encryption under the current version of `key`, gated and audited as `operation`
+    /// (encrypt, generate-data-key, …).
+    pub(super) fn seal(
+        &self,
+        caller: &Caller,
+        operation: Operation,
+        key: &str,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Vec<u8>, KeyError> {
+        let key = self.resolve_for(caller, operation, key)?;
         let version = Self::current_version(&key)?.clone();
         let record = Record {
             caller,
-            operation: Operation::Encrypt,
+            operation,
             key: Some(&key),
             version: Some(version.number),
             context: Some(context),
