@@ -168,6 +168,7 @@ fn exercise(token: Arc<dyn Token>) {
     for origin in [Origin::Wrapped, Origin::Token] {
         signing_and_rotation(&service, origin, dir.path());
         data_keys_macs_random_and_deletion(&service, origin);
+        re_encrypt_aliases_tags_and_policy_binding(&service, origin, policy);
     }
 
     let records = store.audit_range(0, 10_000).expect("audit");
@@ -506,6 +507,111 @@ fn data_keys_macs_random_and_deletion(service: &KeyService, origin: Origin) {
     assert!(
         service
             .encrypt(&user("acme"), &aes, b"x", &context("acme"))
+            .is_ok()
+    );
+}
+
+fn re_encrypt_aliases_tags_and_policy_binding(
+    service: &KeyService,
+    origin: Origin,
+    policy: kastell_attest::Measurement,
+) {
+    let plain = |spec| NewKey {
+        spec,
+        origin,
+        description: String::new(),
+        tags: BTreeMap::new(),
+        policy: None,
+    };
+    let a = service
+        .create_key(&officer(), plain(KeySpec::Aes256), None)
+        .expect("a")
+        .id
+        .to_string();
+    let b = service
+        .create_key(&officer(), plain(KeySpec::Aes256), None)
+        .expect("b")
+        .id
+        .to_string();
+    let ct = service
+        .encrypt(&user("acme"), &a, b"moving data", &context("acme"))
+        .expect("encrypt");
+    let moved = service
+        .re_encrypt(&user("acme"), &ct, &context("acme"), &b)
+        .expect("re-encrypt");
+    let (by, text) = service
+        .decrypt(&user("acme"), None, &moved, &context("acme"))
+        .expect("decrypt");
+    assert_eq!(by.to_string(), b);
+    assert_eq!(text.expose(), b"moving data");
+    assert!(matches!(
+        service.re_encrypt(&user("acme"), &ct, &context("globex"), &b),
+        Err(KeyError::InvalidCiphertext)
+    ));
+
+    // Aliases re-point; only officers manage them.
+    let alias = format!("alias/{}", unique_label("moving"));
+    service.set_alias(&officer(), &alias, &a).expect("alias");
+    assert!(matches!(
+        service.set_alias(&user("acme"), &alias, &b),
+        Err(KeyError::AccessDenied)
+    ));
+    service.set_alias(&officer(), &alias, &b).expect("re-point");
+    let via_alias = service
+        .encrypt(&user("acme"), &alias, b"x", &context("acme"))
+        .expect("encrypt");
+    assert!(
+        service
+            .decrypt(&user("acme"), Some(&b), &via_alias, &context("acme"))
+            .is_ok()
+    );
+    assert!(matches!(
+        service.set_alias(&officer(), "no-prefix", &a),
+        Err(KeyError::InvalidInput(_))
+    ));
+
+    // Tags and description.
+    let tags = BTreeMap::from([("owner".to_owned(), "billing".to_owned())]);
+    let updated = service
+        .update_tags(&officer(), &a, tags.clone(), Some("invoices".into()))
+        .expect("tags");
+    assert_eq!(
+        (updated.tags, updated.description.as_str()),
+        (tags, "invoices")
+    );
+
+    // Binding tenant-context: encrypt is refused by the policy, decrypt allowed for the
+    // caller's own tenant only; an unknown policy cannot be bound; unbinding restores.
+    let ct = service
+        .encrypt(&user("acme"), &a, b"tenant data", &context("acme"))
+        .expect("encrypt");
+    service
+        .bind_policy(&officer(), &a, Some(policy))
+        .expect("bind");
+    assert!(matches!(
+        service.encrypt(&user("acme"), &a, b"x", &context("acme")),
+        Err(KeyError::AccessDenied)
+    ));
+    let (_, text) = service
+        .decrypt(&user("acme"), None, &ct, &context("acme"))
+        .expect("policy allows own tenant");
+    assert_eq!(text.expose(), b"tenant data");
+    assert!(matches!(
+        service.decrypt(&user("globex"), None, &ct, &context("acme")),
+        Err(KeyError::AccessDenied)
+    ));
+    assert!(matches!(
+        service.bind_policy(
+            &officer(),
+            &a,
+            Some(kastell_attest::Measurement::of(b"not uploaded"))
+        ),
+        Err(KeyError::InvalidInput(_))
+    ));
+    service.bind_policy(&officer(), &a, None).expect("unbind");
+    assert!(
+        service
+            .encrypt(&user("acme"), &a, b"x", &context("acme"))
             .is_ok()
     );
 }

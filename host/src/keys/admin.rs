@@ -1,7 +1,7 @@
 //! Administrative operations (crypto-officer only): rotate, enable, disable.
 
 use super::service::{KeyService, Record, now_ms};
-use super::{Caller, KeyError, KeyRecord, KeyState};
+use super::{Alias, Caller, KeyError, KeyRecord, KeyState};
 use crate::audit::Outcome;
 use crate::sandbox::{Operation, Role};
 
@@ -185,6 +185,108 @@ impl KeyService {
             context: None,
         };
         self.audit(&record, Outcome::Allowed, String::new())?;
+        Ok(key)
+    }
+}
+
+impl KeyService {
+    /// Points `alias` at `key` (creating or re-pointing it).
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidInput`] for a malformed alias, [`KeyError::AccessDenied`],
+    /// [`KeyError::NotFound`].
+    pub fn set_alias(&self, caller: &Caller, alias: &str, key: &str) -> Result<(), KeyError> {
+        let parsed: Alias = alias
+            .parse()
+            .map_err(|e| KeyError::InvalidInput(format!("{alias}: {e}")))?;
+        let operation = Operation::UpdateAlias;
+        let key = self.administer(caller, key, operation)?;
+        self.store.set_alias(&parsed, &key.id)?;
+        let record = Record {
+            caller,
+            operation,
+            key: Some(&key),
+            version: None,
+            context: None,
+        };
+        self.audit(&record, Outcome::Allowed, format!("{alias} -> {}", key.id))
+    }
+
+    /// Replaces the key's tags and description.
+    ///
+    /// # Errors
+    /// [`KeyError::AccessDenied`], [`KeyError::NotFound`], [`KeyError::InvalidState`] for a
+    /// destroyed key.
+    pub fn update_tags(
+        &self,
+        caller: &Caller,
+        key: &str,
+        tags: std::collections::BTreeMap<String, String>,
+        description: Option<String>,
+    ) -> Result<KeyRecord, KeyError> {
+        let operation = Operation::UpdateTags;
+        let mut key = self.administer(caller, key, operation)?;
+        if key.state == KeyState::Destroyed {
+            let record = Record {
+                caller,
+                operation,
+                key: Some(&key),
+                version: None,
+                context: None,
+            };
+            return self.refuse(
+                &record,
+                KeyError::InvalidState("key is destroyed".into()),
+                "key is destroyed".into(),
+            );
+        }
+        key.tags = tags;
+        if let Some(description) = description {
+            key.description = description;
+        }
+        self.store.update_key(&key)?;
+        let record = Record {
+            caller,
+            operation,
+            key: Some(&key),
+            version: None,
+            context: None,
+        };
+        self.audit(&record, Outcome::Allowed, String::new())?;
+        Ok(key)
+    }
+
+    /// Binds the key to the policy with `measurement` (which must be in the registry), or
+    /// unbinds it with `None`.
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidInput`] for a policy not in the registry, [`KeyError::AccessDenied`],
+    /// [`KeyError::NotFound`].
+    pub fn bind_policy(
+        &self,
+        caller: &Caller,
+        key: &str,
+        measurement: Option<kastell_attest::Measurement>,
+    ) -> Result<KeyRecord, KeyError> {
+        let operation = Operation::BindPolicy;
+        let mut key = self.administer(caller, key, operation)?;
+        if let Some(measurement) = &measurement {
+            self.policies
+                .get(measurement)
+                .map_err(|e| KeyError::InvalidInput(format!("cannot bind policy: {e}")))?;
+        }
+        key.policy = measurement;
+        self.store.update_key(&key)?;
+        let record = Record {
+            caller,
+            operation,
+            key: Some(&key),
+            version: None,
+            context: None,
+        };
+        let reason =
+            measurement.map_or_else(|| "policy unbound".to_owned(), |m| format!("bound to {m}"));
+        self.audit(&record, Outcome::Allowed, reason)?;
         Ok(key)
     }
 }

@@ -162,3 +162,28 @@ impl KeyService {
         Ok(out)
     }
 }
+
+impl KeyService {
+    /// Decrypts `ciphertext` and encrypts the plaintext under `destination` with the same
+    /// context, without the plaintext leaving the service. Both keys' policies are
+    /// evaluated for `re-encrypt`.
+    ///
+    /// # Errors
+    /// The errors of [`KeyService::decrypt`] and [`KeyService::encrypt`].
+    pub fn re_encrypt(
+        &self,
+        caller: &Caller,
+        ciphertext: &[u8],
+        context: &EncryptionContext,
+        destination: &str,
+    ) -> Result<Vec<u8>, KeyError> {
+        let (_, plaintext) = self.open(caller, Operation::ReEncrypt, None, ciphertext, context)?;
+        self.seal(
+            caller,
+            Operation::ReEncrypt,
+            destination,
+            plaintext.expose(),
+            context,
+        )
+    }
+}

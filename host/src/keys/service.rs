@@ -516,12 +516,30 @@ impl KeyService {
         ciphertext_bytes: &[u8],
         context: &EncryptionContext,
     ) -> Result<(KeyId, SecretBytes), KeyError> {
+        self.open(
+            caller,
+            Operation::Decrypt,
+            expected_key,
+            ciphertext_bytes,
+            context,
+        )
+    }
+
+    /// Decryption gated and audited as `operation` (decrypt, re-encrypt).
+    pub(super) fn open(
+        &self,
+        caller: &Caller,
+        operation: Operation,
+        expected_key: Option<&str>,
+        ciphertext_bytes: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<(KeyId, SecretBytes), KeyError> {
         let (header, sealed) = match Header::parse(ciphertext_bytes) {
             Ok(parsed) => parsed,
             Err(err) => {
                 let record = Record {
                     caller,
-                    operation: Operation::Decrypt,
+                    operation,
                     key: None,
                     version: None,
                     context: Some(context),
@@ -532,7 +550,7 @@ impl KeyService {
         let Some(key) = self.store.key(&header.key)? else {
             let record = Record {
                 caller,
-                operation: Operation::Decrypt,
+                operation,
                 key: None,
                 version: None,
                 context: Some(context),
@@ -545,7 +563,7 @@ impl KeyService {
         };
         let record = Record {
             caller,
-            operation: Operation::Decrypt,
+            operation,
             key: Some(&key),
             version: Some(header.version),
             context: Some(context),
