@@ -109,7 +109,8 @@ impl PolicyRegistry {
         Ok(bytes)
     }
 
-    /// Loads a stored policy into `sandbox`.
+    /// Loads a stored policy into `sandbox`; a policy the sandbox already holds is returned
+    /// without reading or hashing the file again (the hot path of every key operation).
     ///
     /// # Errors
     /// As [`PolicyRegistry::get`], and [`RegistryError::Invalid`] if the stored component
@@ -119,6 +120,9 @@ impl PolicyRegistry {
         sandbox: &Sandbox,
         measurement: &Measurement,
     ) -> Result<Arc<Policy>, RegistryError> {
+        if let Some(policy) = sandbox.loaded_policy(measurement) {
+            return Ok(policy);
+        }
         Ok(sandbox.load_policy(&self.get(measurement)?)?)
     }
 

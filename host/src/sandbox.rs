@@ -246,6 +246,12 @@ impl Sandbox {
         Ok(policy)
     }
 
+    /// The policy with this measurement if it is already loaded (no disk read, no hashing).
+    #[must_use]
+    pub fn loaded_policy(&self, measurement: &Measurement) -> Option<Arc<Policy>> {
+        self.lock_loaded().get(measurement).cloned()
+    }
+
     /// Links every allowed import to a trap and type-checks the `evaluate` export.
     fn prelink(&self, component: &Component) -> Result<PolicyPre<EvalState>, LoadError> {
         let mut linker = Linker::<EvalState>::new(&self.engine);

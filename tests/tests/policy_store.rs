@@ -89,6 +89,16 @@ fn registry_stores_by_measurement_and_refuses_invalid_or_damaged_policies() {
         Verdict::Allow
     );
 
+    // Once loaded, the hot path neither reads nor hashes the file again.
+    let path = dir.path().join(format!("{}.wasm", measurement.to_hex()));
+    let stored = fs::read(&path).expect("stored file");
+    fs::remove_file(&path).expect("remove");
+    let again = registry
+        .load(&sandbox, &measurement)
+        .expect("served from memory");
+    assert!(std::sync::Arc::ptr_eq(&loaded, &again));
+    fs::write(&path, stored).expect("restore");
+
     let refused = registry.add(&sandbox, &guest("hostile-filesystem"));
     assert!(matches!(
         refused,
