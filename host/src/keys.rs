@@ -2,6 +2,7 @@
 
 mod admin;
 pub mod ciphertext;
+mod encryption;
 mod generate;
 mod model;
 mod service;

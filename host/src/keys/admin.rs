@@ -15,13 +15,7 @@ impl KeyService {
     ) -> Result<KeyRecord, KeyError> {
         let key = self.resolve_for(caller, operation, key)?;
         if !caller.roles.contains(&Role::CryptoOfficer) {
-            let record = Record {
-                caller,
-                operation,
-                key: Some(&key),
-                version: None,
-                context: None,
-            };
+            let record = Record::on(caller, operation, Some(&key));
             return self.refuse(
                 &record,
                 KeyError::AccessDenied,
@@ -49,7 +43,7 @@ impl KeyService {
         };
         if !matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
             let why = format!("cannot rotate a key that is {:?}", key.state);
-            return self.refuse(&record, KeyError::InvalidState(why.clone()), why);
+            return self.refuse_state(&record, why);
         }
         let version = self.new_version(&key, number, now_ms() / 1000)?;
         self.store.add_version(&key.id, &version)?;
@@ -76,15 +70,9 @@ impl KeyService {
         };
         let mut key = self.administer(caller, key, operation)?;
         if !matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
-            let record = Record {
-                caller,
-                operation,
-                key: Some(&key),
-                version: None,
-                context: None,
-            };
+            let record = Record::on(caller, operation, Some(&key));
             let why = format!("cannot change a key that is {:?}", key.state);
-            return self.refuse(&record, KeyError::InvalidState(why.clone()), why);
+            return self.refuse_state(&record, why);
         }
         key.state = if enabled {
             KeyState::Enabled
@@ -92,13 +80,7 @@ impl KeyService {
             KeyState::Disabled
         };
         self.store.update_key(&key)?;
-        let record = Record {
-            caller,
-            operation,
-            key: Some(&key),
-            version: None,
-            context: None,
-        };
+        let record = Record::on(caller, operation, Some(&key));
         self.audit(&record, Outcome::Allowed, String::new())?;
         Ok(key)
     }
@@ -128,27 +110,15 @@ impl KeyService {
         let operation = Operation::ScheduleKeyDeletion;
         let mut key = self.administer(caller, key, operation)?;
         if !matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
-            let record = Record {
-                caller,
-                operation,
-                key: Some(&key),
-                version: None,
-                context: None,
-            };
+            let record = Record::on(caller, operation, Some(&key));
             let why = format!("cannot schedule deletion of a key that is {:?}", key.state);
-            return self.refuse(&record, KeyError::InvalidState(why.clone()), why);
+            return self.refuse_state(&record, why);
         }
         key.state = KeyState::PendingDeletion {
             delete_at: now_ms() / 1000 + i64::from(days) * 86_400,
         };
         self.store.update_key(&key)?;
-        let record = Record {
-            caller,
-            operation,
-            key: Some(&key),
-            version: None,
-            context: None,
-        };
+        let record = Record::on(caller, operation, Some(&key));
         self.audit(
             &record,
             Outcome::Allowed,
@@ -165,25 +135,13 @@ impl KeyService {
         let operation = Operation::CancelKeyDeletion;
         let mut key = self.administer(caller, key, operation)?;
         if !matches!(key.state, KeyState::PendingDeletion { .. }) {
-            let record = Record {
-                caller,
-                operation,
-                key: Some(&key),
-                version: None,
-                context: None,
-            };
+            let record = Record::on(caller, operation, Some(&key));
             let why = format!("no deletion is pending; the key is {:?}", key.state);
-            return self.refuse(&record, KeyError::InvalidState(why.clone()), why);
+            return self.refuse_state(&record, why);
         }
         key.state = KeyState::Disabled;
         self.store.update_key(&key)?;
-        let record = Record {
-            caller,
-            operation,
-            key: Some(&key),
-            version: None,
-            context: None,
-        };
+        let record = Record::on(caller, operation, Some(&key));
         self.audit(&record, Outcome::Allowed, String::new())?;
         Ok(key)
     }
@@ -202,13 +160,7 @@ impl KeyService {
         let operation = Operation::UpdateAlias;
         let key = self.administer(caller, key, operation)?;
         self.store.set_alias(&parsed, &key.id)?;
-        let record = Record {
-            caller,
-            operation,
-            key: Some(&key),
-            version: None,
-            context: None,
-        };
+        let record = Record::on(caller, operation, Some(&key));
         self.audit(&record, Outcome::Allowed, format!("{alias} -> {}", key.id))
     }
 
@@ -227,13 +179,7 @@ impl KeyService {
         let operation = Operation::UpdateTags;
         let mut key = self.administer(caller, key, operation)?;
         if key.state == KeyState::Destroyed {
-            let record = Record {
-                caller,
-                operation,
-                key: Some(&key),
-                version: None,
-                context: None,
-            };
+            let record = Record::on(caller, operation, Some(&key));
             return self.refuse(
                 &record,
                 KeyError::InvalidState("key is destroyed".into()),
@@ -245,13 +191,7 @@ impl KeyService {
             key.description = description;
         }
         self.store.update_key(&key)?;
-        let record = Record {
-            caller,
-            operation,
-            key: Some(&key),
-            version: None,
-            context: None,
-        };
+        let record = Record::on(caller, operation, Some(&key));
         self.audit(&record, Outcome::Allowed, String::new())?;
         Ok(key)
     }
@@ -277,13 +217,7 @@ impl KeyService {
         }
         key.policy = measurement;
         self.store.update_key(&key)?;
-        let record = Record {
-            caller,
-            operation,
-            key: Some(&key),
-            version: None,
-            context: None,
-        };
+        let record = Record::on(caller, operation, Some(&key));
         let reason =
             measurement.map_or_else(|| "policy unbound".to_owned(), |m| format!("bound to {m}"));
         self.audit(&record, Outcome::Allowed, reason)?;

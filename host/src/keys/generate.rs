@@ -104,13 +104,7 @@ impl KeyService {
         mac: &[u8],
     ) -> Result<bool, KeyError> {
         let key = self.resolve_for(caller, Operation::VerifyMac, key)?;
-        let record = Record {
-            caller,
-            operation: Operation::VerifyMac,
-            key: Some(&key),
-            version: None,
-            context: None,
-        };
+        let record = Record::on(caller, Operation::VerifyMac, Some(&key));
         self.authorize(&record, &key, KeyUsage::GenerateVerifyMac)?;
         for version in key
             .versions
@@ -137,13 +131,7 @@ impl KeyService {
     /// # Errors
     /// [`KeyError::InvalidInput`] for a length out of range, [`KeyError::AccessDenied`].
     pub fn generate_random(&self, caller: &Caller, len: usize) -> Result<Vec<u8>, KeyError> {
-        let record = Record {
-            caller,
-            operation: Operation::GenerateRandom,
-            key: None,
-            version: None,
-            context: None,
-        };
+        let record = Record::on(caller, Operation::GenerateRandom, None);
         if !(1..=MAX_RANDOM).contains(&len) {
             return Err(KeyError::InvalidInput(format!(
                 "random length must be 1 to {MAX_RANDOM}, not {len}"

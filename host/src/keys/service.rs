@@ -7,10 +7,10 @@ use std::sync::Arc;
 use kastell_attest::Measurement;
 use zeroize::Zeroizing;
 
-use super::ciphertext::{self, Header};
+use super::ciphertext;
 use super::{KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin};
 use crate::audit::{AuditEntry, Outcome};
-use crate::crypto::{CryptoProvider, GCM_NONCE_LEN};
+use crate::crypto::CryptoProvider;
 use crate::registry::PolicyRegistry;
 use crate::sandbox::{
     EncryptionContext, KeyInfo, KeySpec, Operation, PolicyRequest, Principal, Role, Sandbox,
@@ -138,6 +138,19 @@ pub(super) struct Record<'a> {
     pub(super) context: Option<&'a EncryptionContext>,
 }
 
+impl<'a> Record<'a> {
+    /// A record of `operation` on `key` with no version or context (administration).
+    pub(super) fn on(caller: &'a Caller, operation: Operation, key: Option<&'a KeyRecord>) -> Self {
+        Self {
+            caller,
+            operation,
+            key,
+            version: None,
+            context: None,
+        }
+    }
+}
+
 impl KeyService {
     /// A service over these parts. The token must hold (or be able to create) the service
     /// keys; call [`KeyService::ensure_service_keys`] once at start-up.
@@ -216,6 +229,11 @@ impl KeyService {
     }
 
     /// Finds a key by id or `alias/…`.
+    /// Records a refusal for the key's state and returns [`KeyError::InvalidState`].
+    pub(super) fn refuse_state<T>(&self, record: &Record<'_>, why: String) -> Result<T, KeyError> {
+        self.refuse(record, KeyError::InvalidState(why.clone()), why)
+    }
+
     /// Finds a key for `operation`; a failed lookup is audited too.
     pub(super) fn resolve_for(
         &self,
@@ -226,13 +244,7 @@ impl KeyService {
         match self.resolve(key) {
             Ok(found) => Ok(found),
             Err(err @ (KeyError::NotFound(_) | KeyError::InvalidInput(_))) => {
-                let record = Record {
-                    caller,
-                    operation,
-                    key: None,
-                    version: None,
-                    context: None,
-                };
+                let record = Record::on(caller, operation, None);
                 let reason = err.to_string();
                 self.refuse(&record, err, reason)
             }
@@ -283,7 +295,7 @@ impl KeyService {
             }
             KeyState::PendingDeletion { .. } | KeyState::Destroyed => {
                 let why = format!("key is {:?}", key.state);
-                return self.refuse(record, KeyError::InvalidState(why.clone()), why);
+                return self.refuse_state(record, why);
             }
         }
         if key.usage != usage {
@@ -357,13 +369,7 @@ impl KeyService {
             min_decrypt_version: 1,
             versions: Vec::new(),
         };
-        let record = Record {
-            caller,
-            operation: Operation::CreateKey,
-            key: None,
-            version: None,
-            context: None,
-        };
+        let record = Record::on(caller, Operation::CreateKey, None);
         if !caller.roles.contains(&Role::CryptoOfficer) {
             return self.refuse(
                 &record,
@@ -435,185 +441,5 @@ impl KeyService {
             created,
             material,
         })
-    }
-
-    /// Encrypts `plaintext` under the current version of `key` with `context` as AAD.
-    ///
-    /// # Errors
-    /// [`KeyError::NotFound`], [`KeyError::AccessDenied`], [`KeyError::Disabled`],
-    /// [`KeyError::InvalidKeyUsage`], [`KeyError::InvalidState`], or internal failures.
-    pub fn encrypt(
-        &self,
-        caller: &Caller,
-        key: &str,
-        plaintext: &[u8],
-        context: &EncryptionContext,
-    ) -> Result<Vec<u8>, KeyError> {
-        self.seal(caller, Operation::Encrypt, key, plaintext, context)
-    }
-
-    /// Encryption under the current version of `key`, gated and audited as `operation`
-    /// (encrypt, generate-data-key, …).
-    pub(super) fn seal(
-        &self,
-        caller: &Caller,
-        operation: Operation,
-        key: &str,
-        plaintext: &[u8],
-        context: &EncryptionContext,
-    ) -> Result<Vec<u8>, KeyError> {
-        let key = self.resolve_for(caller, operation, key)?;
-        let version = Self::current_version(&key)?.clone();
-        let record = Record {
-            caller,
-            operation,
-            key: Some(&key),
-            version: Some(version.number),
-            context: Some(context),
-        };
-        self.authorize(&record, &key, KeyUsage::EncryptDecrypt)?;
-        let aad = ciphertext::aad(&key.id, version.number, context);
-        let (nonce, sealed) = match &version.material {
-            Material::TokenLabel(label) => {
-                let out = self.token.encrypt(label, &aad, plaintext)?;
-                (out.nonce, out.ciphertext)
-            }
-            Material::Wrapped { master, wrapped } => {
-                let secret = self.token.unwrap(master, wrapped)?;
-                let mut nonce = [0u8; GCM_NONCE_LEN];
-                self.crypto
-                    .fill_random(&mut nonce)
-                    .map_err(TokenError::from)?;
-                let sealed = self
-                    .crypto
-                    .aes256_gcm_seal(&secret, &nonce, &aad, plaintext)
-                    .map_err(TokenError::from)?;
-                (nonce, sealed)
-            }
-        };
-        let header = Header {
-            key: key.id,
-            version: version.number,
-            nonce,
-        };
-        let mut out = header.to_bytes().to_vec();
-        out.extend_from_slice(&sealed);
-        self.audit(&record, Outcome::Allowed, String::new())?;
-        Ok(out)
-    }
-
-    /// Decrypts a Kastell ciphertext with `context`. When `expected_key` is given, the
-    /// ciphertext must name that key.
-    ///
-    /// # Errors
-    /// [`KeyError::InvalidCiphertext`] (any tampering, wrong context), [`KeyError::IncorrectKey`],
-    /// [`KeyError::InvalidState`] (a version below the minimum), and the errors of
-    /// [`KeyService::encrypt`].
-    pub fn decrypt(
-        &self,
-        caller: &Caller,
-        expected_key: Option<&str>,
-        ciphertext_bytes: &[u8],
-        context: &EncryptionContext,
-    ) -> Result<(KeyId, SecretBytes), KeyError> {
-        self.open(
-            caller,
-            Operation::Decrypt,
-            expected_key,
-            ciphertext_bytes,
-            context,
-        )
-    }
-
-    /// Decryption gated and audited as `operation` (decrypt, re-encrypt).
-    pub(super) fn open(
-        &self,
-        caller: &Caller,
-        operation: Operation,
-        expected_key: Option<&str>,
-        ciphertext_bytes: &[u8],
-        context: &EncryptionContext,
-    ) -> Result<(KeyId, SecretBytes), KeyError> {
-        let (header, sealed) = match Header::parse(ciphertext_bytes) {
-            Ok(parsed) => parsed,
-            Err(err) => {
-                let record = Record {
-                    caller,
-                    operation,
-                    key: None,
-                    version: None,
-                    context: Some(context),
-                };
-                return self.refuse(&record, KeyError::InvalidCiphertext, err.to_string());
-            }
-        };
-        let Some(key) = self.store.key(&header.key)? else {
-            let record = Record {
-                caller,
-                operation,
-                key: None,
-                version: None,
-                context: Some(context),
-            };
-            return self.refuse(
-                &record,
-                KeyError::InvalidCiphertext,
-                format!("ciphertext names unknown key {}", header.key),
-            );
-        };
-        let record = Record {
-            caller,
-            operation,
-            key: Some(&key),
-            version: Some(header.version),
-            context: Some(context),
-        };
-        if let Some(expected) = expected_key {
-            let wanted = self.resolve(expected)?;
-            if wanted.id != key.id {
-                return self.refuse(
-                    &record,
-                    KeyError::IncorrectKey,
-                    format!("ciphertext names key {}", key.id),
-                );
-            }
-        }
-        self.authorize(&record, &key, KeyUsage::EncryptDecrypt)?;
-        let Some(version) = key.version(header.version) else {
-            return self.refuse(
-                &record,
-                KeyError::InvalidCiphertext,
-                format!("no version {}", header.version),
-            );
-        };
-        if header.version < key.min_decrypt_version {
-            let why = format!(
-                "version {} is below the minimum decryption version {}",
-                header.version, key.min_decrypt_version
-            );
-            return self.refuse(&record, KeyError::InvalidState(why.clone()), why);
-        }
-        let aad = header.aad(context);
-        let opened = match &version.material {
-            Material::TokenLabel(label) => self.token.decrypt(label, &header.nonce, &aad, sealed),
-            Material::Wrapped { master, wrapped } => {
-                let secret = self.token.unwrap(master, wrapped)?;
-                self.crypto
-                    .aes256_gcm_open(&secret, &header.nonce, &aad, sealed)
-                    .map_err(TokenError::from)
-            }
-        };
-        match opened {
-            Ok(plaintext) => {
-                self.audit(&record, Outcome::Allowed, String::new())?;
-                Ok((key.id, plaintext))
-            }
-            Err(TokenError::Crypto(crate::crypto::CryptoError::Authentication)) => self.refuse(
-                &record,
-                KeyError::InvalidCiphertext,
-                "authentication failed (tampered data or wrong context)".into(),
-            ),
-            Err(other) => Err(other.into()),
-        }
     }
 }

@@ -125,13 +125,7 @@ impl KeyService {
     ) -> Result<bool, KeyError> {
         let digest = digest_of(input)?;
         let key = self.resolve_for(caller, Operation::Verify, key)?;
-        let record = Record {
-            caller,
-            operation: Operation::Verify,
-            key: Some(&key),
-            version: None,
-            context: None,
-        };
+        let record = Record::on(caller, Operation::Verify, Some(&key));
         self.authorize(&record, &key, KeyUsage::SignVerify)?;
         let Ok(signature) = Signature::from_der(der) else {
             self.audit(
