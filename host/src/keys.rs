@@ -8,7 +8,7 @@ mod model;
 mod service;
 mod signing;
 
-pub use admin::DELETION_WINDOW_DAYS;
+pub use admin::{DELETION_WINDOW_DAYS, SYSTEM_PRINCIPAL};
 pub use generate::{DataKey, MAX_RANDOM};
 pub use model::{
     Alias, AliasError, KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin,

@@ -87,6 +87,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// [`StoreError::KeyNotFound`], [`StoreError::VersionExists`] or a storage failure.
     fn add_version(&self, id: &KeyId, version: &KeyVersion) -> Result<(), StoreError>;
 
+    /// Keys pending deletion whose window ended at or before `now` (Unix seconds).
+    ///
+    /// # Errors
+    /// A storage failure or [`StoreError::Corrupt`].
+    fn due_for_deletion(&self, now: i64) -> Result<Vec<KeyId>, StoreError>;
+
+    /// Marks the key destroyed, erases its wrapped material and removes its aliases, in one
+    /// transaction. The caller destroys token-resident objects first.
+    ///
+    /// # Errors
+    /// [`StoreError::KeyNotFound`] or a storage failure.
+    fn destroy_key(&self, id: &KeyId) -> Result<(), StoreError>;
+
     /// Points `alias` at `id`, creating it or re-pointing it.
     ///
     /// # Errors

@@ -55,7 +55,7 @@ fn exercise(token: Arc<dyn Token>) {
         .expect("policy");
     let service = KeyService::new(
         store.clone(),
-        token,
+        token.clone(),
         Arc::new(RustCrypto),
         sandbox,
         registry,
@@ -169,6 +169,7 @@ fn exercise(token: Arc<dyn Token>) {
         signing_and_rotation(&service, origin, dir.path());
         data_keys_macs_random_and_deletion(&service, origin);
         re_encrypt_aliases_tags_and_policy_binding(&service, origin, policy);
+        minimum_version_and_destruction(&service, &*store, &*token, origin);
     }
 
     let records = store.audit_range(0, 10_000).expect("audit");
@@ -614,6 +615,127 @@ fn re_encrypt_aliases_tags_and_policy_binding(
             .encrypt(&user("acme"), &a, b"x", &context("acme"))
             .is_ok()
     );
+}
+
+fn minimum_version_and_destruction(
+    service: &KeyService,
+    store: &dyn Store,
+    token: &dyn Token,
+    origin: Origin,
+) {
+    let new = NewKey {
+        spec: KeySpec::Aes256,
+        origin,
+        description: String::new(),
+        tags: BTreeMap::new(),
+        policy: None,
+    };
+    let alias = format!("alias/{}", unique_label("doomed"));
+    let key = service
+        .create_key(&officer(), new, Some(&alias))
+        .expect("create");
+    let id = key.id.to_string();
+    let old = service
+        .encrypt(&user("acme"), &id, b"v1 data", &context("acme"))
+        .expect("encrypt v1");
+    service.rotate(&officer(), &id).expect("rotate");
+    let new_ct = service
+        .encrypt(&user("acme"), &id, b"v2 data", &context("acme"))
+        .expect("encrypt v2");
+
+    // Minimum decryption version: old ciphertexts refused, re-admitted when lowered.
+    for bad in [0, 3] {
+        assert!(
+            matches!(
+                service.set_min_decryption_version(&officer(), &id, bad),
+                Err(KeyError::InvalidInput(_))
+            ),
+            "version {bad} does not exist"
+        );
+    }
+    assert!(matches!(
+        service.set_min_decryption_version(&user("acme"), &id, 2),
+        Err(KeyError::AccessDenied)
+    ));
+    let raised = service
+        .set_min_decryption_version(&officer(), &id, 2)
+        .expect("raise minimum");
+    assert_eq!(raised.min_decrypt_version, 2);
+    assert!(matches!(
+        service.decrypt(&user("acme"), None, &old, &context("acme")),
+        Err(KeyError::InvalidState(_))
+    ));
+    assert!(
+        service
+            .decrypt(&user("acme"), None, &new_ct, &context("acme"))
+            .is_ok()
+    );
+    service
+        .set_min_decryption_version(&officer(), &id, 1)
+        .expect("lower minimum");
+    let (_, plaintext) = service
+        .decrypt(&user("acme"), None, &old, &context("acme"))
+        .expect("version 1 decrypts again");
+    assert_eq!(plaintext.expose(), b"v1 data");
+
+    // Destruction: nothing happens before the window ends, everything after.
+    let scheduled = service
+        .schedule_deletion(&officer(), &id, 7)
+        .expect("schedule");
+    let KeyState::PendingDeletion { delete_at } = scheduled.state else {
+        panic!("{:?}", scheduled.state)
+    };
+    let destroyed = service.destroy_due(delete_at - 1).expect("sweep");
+    assert!(!destroyed.contains(&key.id), "not before the window ends");
+    assert!(service.cancel_deletion(&officer(), &id).is_ok());
+    service
+        .schedule_deletion(&officer(), &id, 7)
+        .expect("schedule again");
+    let destroyed = service.destroy_due(delete_at + 86_400).expect("sweep");
+    assert_eq!(destroyed, vec![key.id]);
+    assert!(
+        service.destroy_due(delete_at + 86_400).expect("sweep").is_empty(),
+        "a second sweep finds nothing"
+    );
+
+    let after = store.key(&key.id).expect("read").expect("record kept");
+    assert_eq!(after.state, KeyState::Destroyed);
+    assert!(
+        after
+            .versions
+            .iter()
+            .all(|v| v.material == kastell::keys::Material::Destroyed),
+        "{:?}",
+        after.versions
+    );
+    for version in &key.versions {
+        if let kastell::keys::Material::TokenLabel(label) = &version.material {
+            assert!(!token.contains(label).expect("token"), "{label} destroyed");
+        }
+    }
+    assert!(matches!(
+        service.decrypt(&user("acme"), None, &new_ct, &context("acme")),
+        Err(KeyError::InvalidState(_))
+    ));
+    assert!(
+        matches!(
+            service.encrypt(&user("acme"), &alias, b"x", &context("acme")),
+            Err(KeyError::NotFound(_))
+        ),
+        "the alias is gone with the key"
+    );
+    assert!(matches!(
+        service.cancel_deletion(&officer(), &id),
+        Err(KeyError::InvalidState(_))
+    ));
+    assert!(matches!(
+        service.rotate(&officer(), &id),
+        Err(KeyError::InvalidState(_))
+    ));
+    let trail = store.audit_range(0, 100_000).expect("audit");
+    assert!(trail.iter().any(|r| r.entry.operation == "destroy-key"
+        && r.entry.key == Some(key.id)
+        && r.entry.principal == kastell::keys::SYSTEM_PRINCIPAL));
 }
 
 #[test]

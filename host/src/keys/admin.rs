@@ -1,9 +1,11 @@
-//! Administrative operations (crypto-officer only): rotate, enable, disable.
+//! Administrative operations (crypto-officer only): rotate, enable, disable, deletion,
+//! aliases, tags, policy binding, minimum decryption version; and the deletion sweep.
 
 use super::service::{KeyService, Record, now_ms};
-use super::{Alias, Caller, KeyError, KeyRecord, KeyState};
+use super::{Alias, Caller, KeyError, KeyRecord, KeyState, Material};
 use crate::audit::Outcome;
 use crate::sandbox::{Operation, Role};
+use crate::token::TokenError;
 
 impl KeyService {
     /// Resolves `key` for an administrative `operation`, refusing non-officers.
@@ -224,3 +226,88 @@ impl KeyService {
         Ok(key)
     }
 }
+
+impl KeyService {
+    /// Sets the oldest version that may still decrypt and verify (1 to the current
+    /// version): ciphertexts and signatures of older versions are refused from then on.
+    /// Lowering it again re-admits them; the material is kept until the key is destroyed.
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidInput`] for a version the key does not have,
+    /// [`KeyError::AccessDenied`], [`KeyError::InvalidState`] for a key pending deletion or
+    /// destroyed.
+    pub fn set_min_decryption_version(
+        &self,
+        caller: &Caller,
+        key: &str,
+        version: u32,
+    ) -> Result<KeyRecord, KeyError> {
+        let operation = Operation::SetMinDecryptionVersion;
+        let mut key = self.administer(caller, key, operation)?;
+        let record = Record {
+            version: Some(version),
+            ..Record::on(caller, operation, Some(&key))
+        };
+        if !matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
+            let why = format!("cannot change a key that is {:?}", key.state);
+            return self.refuse_state(&record, why);
+        }
+        let current = key.current().map_or(0, |v| v.number);
+        if version == 0 || version > current {
+            let why = format!("key {} has versions 1 to {current}, not {version}", key.id);
+            return self.refuse(&record, KeyError::InvalidInput(why.clone()), why);
+        }
+        key.min_decrypt_version = version;
+        self.store.update_key(&key)?;
+        let record = Record {
+            version: Some(version),
+            ..Record::on(caller, operation, Some(&key))
+        };
+        self.audit(&record, Outcome::Allowed, String::new())?;
+        Ok(key)
+    }
+
+    /// Destroys every key whose deletion window ended at or before `now` (Unix seconds):
+    /// token-resident objects are destroyed on the token, wrapped material is erased from
+    /// the store, aliases are removed, the state becomes destroyed, and an audit record
+    /// (principal `kastell`) is written for each. Safe to repeat after a crash: a key stays
+    /// pending deletion until its store update commits, and destroying an object that is
+    /// already gone is not an error. Returns the keys destroyed.
+    ///
+    /// # Errors
+    /// The first token or store failure (keys before it stay destroyed).
+    pub fn destroy_due(&self, now: i64) -> Result<Vec<super::KeyId>, KeyError> {
+        let system = Caller {
+            id: SYSTEM_PRINCIPAL.into(),
+            roles: Vec::new(),
+            tenant: None,
+        };
+        let mut destroyed = Vec::new();
+        for id in self.store.due_for_deletion(now)? {
+            let Some(key) = self.store.key(&id)? else {
+                continue;
+            };
+            for version in &key.versions {
+                if let Material::TokenLabel(label) = &version.material {
+                    match self.token.destroy(label) {
+                        Ok(()) | Err(TokenError::KeyNotFound(_)) => {}
+                        Err(other) => return Err(other.into()),
+                    }
+                }
+            }
+            self.store.destroy_key(&id)?;
+            let record = Record::on(&system, Operation::DestroyKey, Some(&key));
+            self.audit(
+                &record,
+                Outcome::Allowed,
+                "deletion window ended; material destroyed".into(),
+            )?;
+            tracing::info!(key = %id, "key destroyed at the end of its deletion window");
+            destroyed.push(id);
+        }
+        Ok(destroyed)
+    }
+}
+
+/// The principal of the host's own actions in the audit trail (deletion sweep).
+pub const SYSTEM_PRINCIPAL: &str = "kastell";

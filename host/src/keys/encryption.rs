@@ -63,6 +63,7 @@ impl KeyService {
                     .map_err(TokenError::from)?;
                 (nonce, sealed)
             }
+            Material::Destroyed => return Err(Self::material_destroyed()),
         };
         let header = Header {
             key: key.id,
@@ -175,6 +176,7 @@ impl KeyService {
                     .aes256_gcm_open(&secret, &header.nonce, &aad, sealed)
                     .map_err(TokenError::from)
             }
+            Material::Destroyed => return Err(Self::material_destroyed()),
         };
         match opened {
             Ok(plaintext) => {

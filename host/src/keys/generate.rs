@@ -63,6 +63,7 @@ impl KeyService {
                     .hmac_sha384(&secret, message)
                     .map_err(TokenError::from)?
             }
+            Material::Destroyed => return Err(Self::material_destroyed()),
         })
     }
 

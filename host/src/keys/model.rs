@@ -115,6 +115,9 @@ pub enum Material {
         /// RFC 5649 output. Not secret, but only useful with the token.
         wrapped: Vec<u8>,
     },
+    /// Destroyed when the key's deletion window ended: the token object is gone and the
+    /// wrapped bytes were erased from the store.
+    Destroyed,
 }
 
 impl fmt::Debug for Material {
@@ -126,6 +129,7 @@ impl fmt::Debug for Material {
                 .field("master", master)
                 .field("len", &wrapped.len())
                 .finish_non_exhaustive(),
+            Self::Destroyed => f.write_str("Destroyed"),
         }
     }
 }

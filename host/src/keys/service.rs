@@ -252,6 +252,12 @@ impl KeyService {
         }
     }
 
+    /// The error for using a destroyed version (the state check refuses such keys first;
+    /// this keeps the material matches closed).
+    pub(super) fn material_destroyed() -> KeyError {
+        KeyError::InvalidState("the key's material is destroyed".into())
+    }
+
     /// The version new ciphertexts and signatures use.
     pub(super) fn current_version(key: &KeyRecord) -> Result<&KeyVersion, KeyError> {
         key.current()

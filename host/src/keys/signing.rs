@@ -64,6 +64,7 @@ impl KeyService {
                     .p384_public_key(&private)
                     .map_err(TokenError::from)?
             }
+            Material::Destroyed => return Err(Self::material_destroyed()),
         })
     }
 
@@ -97,6 +98,7 @@ impl KeyService {
                     .p384_sign_digest(&private, &digest)
                     .map_err(TokenError::from)?
             }
+            Material::Destroyed => return Err(Self::material_destroyed()),
         };
         let der = Signature::from_slice(&raw)
             .map_err(|_| TokenError::Malformed("ECDSA signature"))?

@@ -37,6 +37,8 @@ pub enum Operation {
     BindPolicy,
     UpdateTags,
     UpdateAlias,
+    SetMinDecryptionVersion,
+    DestroyKey,
 }
 
 /// Key material kind, named as KMS users know them.
@@ -227,6 +229,8 @@ impl From<Operation> for wit::Operation {
             O::BindPolicy => Self::BindPolicy,
             O::UpdateTags => Self::UpdateTags,
             O::UpdateAlias => Self::UpdateAlias,
+            O::SetMinDecryptionVersion => Self::SetMinDecryptionVersion,
+            O::DestroyKey => Self::DestroyKey,
         }
     }
 }

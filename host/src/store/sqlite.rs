@@ -118,7 +118,8 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sql("set busy timeout"))?;
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+             PRAGMA secure_delete = ON;",
         )
         .map_err(sql("configure database (is it a SQLite file?)"))?;
         let found: i64 = conn
@@ -161,6 +162,11 @@ impl SqliteStore {
             Material::Wrapped { master, wrapped } => {
                 (None, Some(master.as_str()), Some(wrapped.as_slice()))
             }
+            Material::Destroyed => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(Box::new(
+                    std::io::Error::other("a destroyed version cannot be stored as new"),
+                )));
+            }
         };
         conn.execute(
             "INSERT INTO key_versions (key_id, number, created, token_label, master, wrapped)
@@ -201,6 +207,7 @@ impl SqliteStore {
             let material = match (label, master, wrapped) {
                 (Some(label), None, None) => Material::TokenLabel(label),
                 (None, Some(master), Some(wrapped)) => Material::Wrapped { master, wrapped },
+                (None, Some(_), None) => Material::Destroyed,
                 _ => return Err(corrupt(format!("version {number} of key {id}"))),
             };
             versions.push(KeyVersion {
@@ -244,6 +251,12 @@ impl SqliteStore {
             ),
             None => None,
         };
+        let mut versions = Self::versions(conn, &id)?;
+        if state == KeyState::Destroyed {
+            for version in &mut versions {
+                version.material = Material::Destroyed;
+            }
+        }
         Ok(KeyRecord {
             id,
             spec,
@@ -258,7 +271,7 @@ impl SqliteStore {
                 get(9)?.as_i64().map_err(|_| corrupt("min version"))?,
             )
             .map_err(|_| corrupt("min version"))?,
-            versions: Self::versions(conn, &id)?,
+            versions,
         })
     }
 }
@@ -397,6 +410,46 @@ impl Store for SqliteStore {
                 sql("insert version")(e)
             }
         })
+    }
+
+    fn due_for_deletion(&self, now: i64) -> Result<Vec<KeyId>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id FROM keys WHERE state = 'pending-deletion' AND delete_at <= ?1
+                 ORDER BY delete_at",
+            )
+            .map_err(sql("find keys due for deletion"))?;
+        let ids = stmt
+            .query_map([now], |r| r.get::<_, String>(0))
+            .map_err(sql("find keys due for deletion"))?;
+        ids.map(|id| {
+            let id = id.map_err(sql("find keys due for deletion"))?;
+            id.parse().map_err(|_| corrupt(format!("key id {id}")))
+        })
+        .collect()
+    }
+
+    fn destroy_key(&self, id: &KeyId) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(sql("begin destroy key"))?;
+        let changed = tx
+            .execute(
+                "UPDATE keys SET state = 'destroyed', delete_at = NULL WHERE id = ?1",
+                [id.to_string()],
+            )
+            .map_err(sql("destroy key"))?;
+        if changed == 0 {
+            return Err(StoreError::KeyNotFound(*id));
+        }
+        tx.execute(
+            "UPDATE key_versions SET wrapped = NULL WHERE key_id = ?1",
+            [id.to_string()],
+        )
+        .map_err(sql("erase wrapped material"))?;
+        tx.execute("DELETE FROM aliases WHERE key_id = ?1", [id.to_string()])
+            .map_err(sql("remove aliases of destroyed key"))?;
+        tx.commit().map_err(sql("commit destroy key"))
     }
 
     fn set_alias(&self, alias: &Alias, id: &KeyId) -> Result<(), StoreError> {
