@@ -7,11 +7,13 @@ mod generate;
 mod model;
 mod service;
 mod signing;
+mod trail;
 
 pub use admin::{DELETION_WINDOW_DAYS, SYSTEM_PRINCIPAL};
 pub use generate::{DataKey, MAX_RANDOM};
 pub use model::{
     Alias, AliasError, KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin,
 };
-pub use service::{Caller, KeyError, KeyService, NewKey, ServiceKeys};
+pub use service::{Caller, DEFAULT_CHECKPOINT_EVERY, KeyError, KeyService, NewKey, ServiceKeys};
 pub use signing::{PublicKeyOut, SignInput, SignatureOut};
+pub use trail::verify_trail;

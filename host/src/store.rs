@@ -4,7 +4,7 @@
 
 mod sqlite;
 
-use crate::audit::{AuditEntry, AuditRecord};
+use crate::audit::{AuditEntry, AuditRecord, Checkpoint, HASH_LEN};
 use crate::keys::{Alias, KeyId, KeyRecord, KeyVersion};
 
 pub use sqlite::SqliteStore;
@@ -135,4 +135,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// A storage failure or [`StoreError::Corrupt`].
     fn audit_range(&self, after: u64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Sequence number and hash of the last audit record, if any.
+    ///
+    /// # Errors
+    /// A storage failure or [`StoreError::Corrupt`].
+    fn audit_head(&self) -> Result<Option<(u64, [u8; HASH_LEN])>, StoreError>;
+
+    /// Stores a signed checkpoint; `false` when one for this sequence number exists.
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn add_checkpoint(&self, checkpoint: &Checkpoint) -> Result<bool, StoreError>;
+
+    /// All checkpoints, oldest first.
+    ///
+    /// # Errors
+    /// A storage failure or [`StoreError::Corrupt`].
+    fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
 }

@@ -59,11 +59,9 @@ fn exercise(token: Arc<dyn Token>) {
         Arc::new(RustCrypto),
         sandbox,
         registry,
-        ServiceKeys {
-            master: unique_label("master"),
-            audit_hmac: unique_label("audit"),
-        },
-    );
+        ServiceKeys::with_prefix(&unique_label("service")),
+    )
+    .with_checkpoint_every(25);
     service.ensure_service_keys().expect("service keys");
 
     for origin in [Origin::Wrapped, Origin::Token] {
@@ -195,6 +193,7 @@ fn exercise(token: Arc<dyn Token>) {
         acme.len() >= 2 && acme.windows(2).all(|w| w[0] == w[1] && w[0].is_some()),
         "same context, same HMAC"
     );
+    signed_checkpoints(&service, &dir.path().join("kastell.db"));
     let db = std::fs::read(dir.path().join("kastell.db")).expect("db");
     let wal = std::fs::read(dir.path().join("kastell.db-wal")).unwrap_or_default();
     for bytes in [&db, &wal] {
@@ -617,6 +616,46 @@ fn re_encrypt_aliases_tags_and_policy_binding(
     );
 }
 
+/// Checkpoints signed by the token's audit key: made every 25 records and on request,
+/// verified with the real signature, and they catch a forged signature and a cut tail.
+fn signed_checkpoints(service: &KeyService, db: &std::path::Path) {
+    service.checkpoint().expect("checkpoint");
+    assert!(
+        service.checkpoint().expect("checkpoint").is_none(),
+        "nothing new to sign"
+    );
+    let report = service
+        .verify_audit()
+        .expect("read")
+        .expect("trail verifies");
+    assert!(report.checkpoints >= 2, "{report:?}");
+    assert_eq!(report.signed_through, report.last_seq);
+
+    let conn = rusqlite::Connection::open(db).expect("open db");
+    let forged: usize = conn
+        .execute(
+            "UPDATE audit_checkpoints SET signature = zeroblob(96) WHERE seq = 25",
+            [],
+        )
+        .expect("forge");
+    assert_eq!(forged, 1);
+    let broken = service.verify_audit().expect("read").unwrap_err();
+    assert_eq!(broken.seq, 25);
+    assert!(broken.problem.contains("does not verify"), "{broken}");
+    conn.execute("DELETE FROM audit_checkpoints WHERE seq = 25", [])
+        .expect("drop forged");
+
+    let last = report.last_seq;
+    conn.execute(
+        "DELETE FROM audit WHERE seq > ?1",
+        [i64::try_from(last).unwrap() - 3],
+    )
+    .expect("cut the tail");
+    let broken = service.verify_audit().expect("read").unwrap_err();
+    assert_eq!(broken.seq, last - 2);
+    assert!(broken.problem.contains("deleted from its end"), "{broken}");
+}
+
 fn minimum_version_and_destruction(
     service: &KeyService,
     store: &dyn Store,
@@ -694,7 +733,10 @@ fn minimum_version_and_destruction(
     let destroyed = service.destroy_due(delete_at + 86_400).expect("sweep");
     assert_eq!(destroyed, vec![key.id]);
     assert!(
-        service.destroy_due(delete_at + 86_400).expect("sweep").is_empty(),
+        service
+            .destroy_due(delete_at + 86_400)
+            .expect("sweep")
+            .is_empty(),
         "a second sweep finds nothing"
     );
 

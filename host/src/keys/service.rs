@@ -81,7 +81,31 @@ pub struct ServiceKeys {
     pub master: String,
     /// HMAC-SHA-384 key for the audit trail's context HMACs.
     pub audit_hmac: String,
+    /// P-384 key that signs audit checkpoints.
+    pub audit_signing: String,
 }
+
+impl ServiceKeys {
+    /// The labels `<prefix>-master`, `<prefix>-audit-hmac` and `<prefix>-audit-signing`.
+    #[must_use]
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            master: format!("{prefix}-master"),
+            audit_hmac: format!("{prefix}-audit-hmac"),
+            audit_signing: format!("{prefix}-audit-signing"),
+        }
+    }
+}
+
+impl Default for ServiceKeys {
+    /// `kastell-master`, `kastell-audit-hmac`, `kastell-audit-signing`.
+    fn default() -> Self {
+        Self::with_prefix("kastell")
+    }
+}
+
+/// Audit records between automatic signed checkpoints.
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
 
 /// Parameters of a new key.
 #[derive(Debug, Clone)]
@@ -106,6 +130,7 @@ pub struct KeyService {
     pub(super) sandbox: Arc<Sandbox>,
     pub(super) policies: PolicyRegistry,
     pub(super) keys: ServiceKeys,
+    pub(super) checkpoint_every: u64,
 }
 
 impl std::fmt::Debug for KeyService {
@@ -170,7 +195,16 @@ impl KeyService {
             sandbox,
             policies,
             keys,
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
         }
+    }
+
+    /// Signs a checkpoint every `records` audit records (0: only on request, through
+    /// [`KeyService::checkpoint`]).
+    #[must_use]
+    pub fn with_checkpoint_every(mut self, records: u64) -> Self {
+        self.checkpoint_every = records;
+        self
     }
 
     /// Creates the master and audit keys on the token when missing.
@@ -181,6 +215,7 @@ impl KeyService {
         for (label, kind) in [
             (&self.keys.master, TokenKeyKind::Aes256),
             (&self.keys.audit_hmac, TokenKeyKind::HmacSha384),
+            (&self.keys.audit_signing, TokenKeyKind::EcP384),
         ] {
             if !self.token.contains(label)? {
                 self.token.generate(label, kind)?;
@@ -203,7 +238,7 @@ impl KeyService {
             )?),
             _ => None,
         };
-        self.store.append_audit(AuditEntry {
+        let appended = self.store.append_audit(AuditEntry {
             time_ms: now_ms(),
             principal: record.caller.id.clone(),
             operation: kebab(record.operation),
@@ -214,6 +249,7 @@ impl KeyService {
             reason,
             context_hmac,
         })?;
+        self.checkpoint_if_due(appended.seq);
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use rusqlite::{Connection, ErrorCode, OptionalExtension as _, Row, params};
 
 use super::{Store, StoreError};
-use crate::audit::{AuditEntry, AuditRecord, GENESIS, HASH_LEN, Outcome};
+use crate::audit::{AuditEntry, AuditRecord, Checkpoint, GENESIS, HASH_LEN, Outcome};
 use crate::keys::{Alias, KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin};
 use crate::sandbox::KeySpec;
 
@@ -57,6 +57,15 @@ const MIGRATIONS: &[&str] = &[
         context_hmac BLOB,
         prev_hash    BLOB NOT NULL,
         hash         BLOB NOT NULL
+    ) STRICT;
+",
+    r"
+    CREATE TABLE audit_checkpoints (
+        seq       INTEGER PRIMARY KEY,
+        hash      BLOB NOT NULL,
+        time_ms   INTEGER NOT NULL,
+        key_label TEXT NOT NULL,
+        signature BLOB NOT NULL
     ) STRICT;
 ",
 ];
@@ -572,6 +581,76 @@ impl Store for SqliteStore {
             records.push(decode_audit(row)?);
         }
         Ok(records)
+    }
+
+    fn audit_head(&self) -> Result<Option<(u64, [u8; HASH_LEN])>, StoreError> {
+        let head: Option<(i64, Vec<u8>)> = self
+            .conn()
+            .query_row(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(sql("read audit head"))?;
+        head.map(|(seq, hash)| {
+            Ok((
+                u64::try_from(seq).map_err(|_| corrupt("audit sequence"))?,
+                hash.try_into().map_err(|_| corrupt("audit hash"))?,
+            ))
+        })
+        .transpose()
+    }
+
+    fn add_checkpoint(&self, checkpoint: &Checkpoint) -> Result<bool, StoreError> {
+        let added = self
+            .conn()
+            .execute(
+                "INSERT INTO audit_checkpoints (seq, hash, time_ms, key_label, signature)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (seq) DO NOTHING",
+                params![
+                    i64::try_from(checkpoint.seq).map_err(|_| corrupt("checkpoint sequence"))?,
+                    checkpoint.hash.to_vec(),
+                    checkpoint.time_ms,
+                    checkpoint.key_label,
+                    checkpoint.signature,
+                ],
+            )
+            .map_err(sql("add audit checkpoint"))?;
+        Ok(added > 0)
+    }
+
+    fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, hash, time_ms, key_label, signature FROM audit_checkpoints
+                 ORDER BY seq",
+            )
+            .map_err(sql("read audit checkpoints"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                ))
+            })
+            .map_err(sql("read audit checkpoints"))?;
+        rows.map(|row| {
+            let (seq, hash, time_ms, key_label, signature) =
+                row.map_err(sql("read audit checkpoints"))?;
+            Ok(Checkpoint {
+                seq: u64::try_from(seq).map_err(|_| corrupt("checkpoint sequence"))?,
+                hash: hash.try_into().map_err(|_| corrupt("checkpoint hash"))?,
+                time_ms,
+                key_label,
+                signature,
+            })
+        })
+        .collect()
     }
 }
 
