@@ -1,5 +1,8 @@
 //! The `kastell` command line.
 
+mod audit;
+mod deployment;
+mod key;
 mod policy;
 
 use std::path::PathBuf;
@@ -21,6 +24,12 @@ pub enum Command {
     /// Check, evaluate and store policy components.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Create, administer and use keys.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Verify, export and checkpoint the audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// A command's failure, with the exit code it maps to.
@@ -62,6 +71,8 @@ fn read_input(path: &PathBuf) -> Result<Vec<u8>, CliError> {
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Policy(command) => policy::run(command),
+        Command::Key(command) => key::run(command),
+        Command::Audit(command) => audit::run(command),
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod admin;
 pub mod ciphertext;
+mod describe;
 mod encryption;
 mod generate;
 mod model;
@@ -10,10 +11,13 @@ mod signing;
 mod trail;
 
 pub use admin::{DELETION_WINDOW_DAYS, SYSTEM_PRINCIPAL};
+pub use describe::{KeyDescription, MAX_LIST, VersionDescription};
 pub use generate::{DataKey, MAX_RANDOM};
 pub use model::{
     Alias, AliasError, KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin,
 };
-pub use service::{Caller, DEFAULT_CHECKPOINT_EVERY, KeyError, KeyService, NewKey, ServiceKeys};
+pub use service::{
+    Caller, DEFAULT_CHECKPOINT_EVERY, KeyError, KeyService, NewKey, ServiceKeys, unix_now,
+};
 pub use signing::{PublicKeyOut, SignInput, SignatureOut};
 pub use trail::verify_trail;

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod cli;
 pub mod crypto;
+pub mod deployment;
 pub mod keys;
 pub mod manual;
 pub mod registry;

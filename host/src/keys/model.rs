@@ -55,7 +55,8 @@ impl FromStr for KeyId {
 }
 
 /// What a key may be used for; fixed at creation, implied by its spec.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum KeyUsage {
     /// Encrypt and decrypt (AES-256).
     EncryptDecrypt,
@@ -78,7 +79,8 @@ impl KeyUsage {
 }
 
 /// Where a key's material lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Origin {
     /// Generated in the token and never leaving it.
     Token,

@@ -142,6 +142,12 @@ impl std::fmt::Debug for KeyService {
     }
 }
 
+/// The current Unix time in seconds (the clock of deletion windows).
+#[must_use]
+pub fn unix_now() -> i64 {
+    now_ms() / 1000
+}
+
 pub(super) fn now_ms() -> i64 {
     let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
     i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)

@@ -1,0 +1,185 @@
+//! Describe and list keys: what an operator or a client sees of a key (never material).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::service::{KeyService, Record};
+use super::{Caller, KeyError, KeyRecord, KeyState, KeyUsage, Material, Origin};
+use crate::audit::Outcome;
+use crate::sandbox::{KeySpec, Operation, Role};
+
+/// Longest page of [`KeyService::list_keys`].
+pub const MAX_LIST: u32 = 1000;
+
+/// A key as shown to callers (JSON in the CLI and the API).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyDescription {
+    /// The key id.
+    pub id: String,
+    /// Aliases naming it.
+    pub aliases: Vec<String>,
+    /// Material kind.
+    pub spec: KeySpec,
+    /// What it may do.
+    pub usage: KeyUsage,
+    /// Token-resident or wrapped.
+    pub origin: Origin,
+    /// `enabled`, `disabled`, `pending-deletion` or `destroyed`.
+    pub state: &'static str,
+    /// When a pending deletion happens (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_date: Option<String>,
+    /// Free text.
+    pub description: String,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+    /// The bound policy's measurement.
+    pub policy: Option<String>,
+    /// Creation time (RFC 3339).
+    pub created: String,
+    /// The version that encrypts and signs.
+    pub current_version: u32,
+    /// The oldest version that still decrypts and verifies.
+    pub min_decryption_version: u32,
+    /// Every version, oldest first.
+    pub versions: Vec<VersionDescription>,
+}
+
+/// One version as shown to callers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionDescription {
+    /// 1, 2, 3, …
+    pub number: u32,
+    /// Creation time (RFC 3339).
+    pub created: String,
+    /// `token`, `wrapped` or `destroyed`.
+    pub material: &'static str,
+}
+
+fn rfc3339(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
+impl KeyDescription {
+    fn of(key: &KeyRecord, aliases: Vec<String>) -> Self {
+        let (state, deletion_date) = match key.state {
+            KeyState::Enabled => ("enabled", None),
+            KeyState::Disabled => ("disabled", None),
+            KeyState::PendingDeletion { delete_at } => {
+                ("pending-deletion", Some(rfc3339(delete_at)))
+            }
+            KeyState::Destroyed => ("destroyed", None),
+        };
+        Self {
+            id: key.id.to_string(),
+            aliases,
+            spec: key.spec,
+            usage: key.usage,
+            origin: key.origin,
+            state,
+            deletion_date,
+            description: key.description.clone(),
+            tags: key.tags.clone(),
+            policy: key.policy.map(|m| m.to_string()),
+            created: rfc3339(key.created),
+            current_version: key.current().map_or(0, |v| v.number),
+            min_decryption_version: key.min_decrypt_version,
+            versions: key
+                .versions
+                .iter()
+                .map(|v| VersionDescription {
+                    number: v.number,
+                    created: rfc3339(v.created),
+                    material: match v.material {
+                        Material::TokenLabel(_) => "token",
+                        Material::Wrapped { .. } => "wrapped",
+                        Material::Destroyed => "destroyed",
+                    },
+                })
+                .collect(),
+        }
+    }
+}
+
+impl KeyService {
+    fn may_describe(&self, record: &Record<'_>) -> Result<(), KeyError> {
+        let known = [Role::CryptoOfficer, Role::CryptoUser, Role::Auditor];
+        if !record.caller.roles.iter().any(|r| known.contains(r)) {
+            return self.refuse(record, KeyError::AccessDenied, "caller has no role".into());
+        }
+        Ok(())
+    }
+
+    /// The description of a key record an audited operation returned (no new record).
+    ///
+    /// # Errors
+    /// A store failure.
+    pub fn description_of(&self, key: &KeyRecord) -> Result<KeyDescription, KeyError> {
+        let aliases = self.store.aliases(&key.id)?;
+        Ok(KeyDescription::of(
+            key,
+            aliases.iter().map(ToString::to_string).collect(),
+        ))
+    }
+
+    /// Describes a key (any role; audited).
+    ///
+    /// # Errors
+    /// [`KeyError::NotFound`], [`KeyError::AccessDenied`], or an internal failure.
+    pub fn describe_key(&self, caller: &Caller, key: &str) -> Result<KeyDescription, KeyError> {
+        let key = self.resolve_for(caller, Operation::DescribeKey, key)?;
+        let record = Record::on(caller, Operation::DescribeKey, Some(&key));
+        self.may_describe(&record)?;
+        let aliases = self.store.aliases(&key.id)?;
+        self.audit(&record, Outcome::Allowed, String::new())?;
+        Ok(KeyDescription::of(
+            &key,
+            aliases.iter().map(ToString::to_string).collect(),
+        ))
+    }
+
+    /// Up to `limit` (at most [`MAX_LIST`]) keys ordered by id, after `after` (any role;
+    /// audited once per page).
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidInput`] for a bad `after` or `limit`, [`KeyError::AccessDenied`],
+    /// or an internal failure.
+    pub fn list_keys(
+        &self,
+        caller: &Caller,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<KeyDescription>, KeyError> {
+        if !(1..=MAX_LIST).contains(&limit) {
+            return Err(KeyError::InvalidInput(format!(
+                "list limit must be 1 to {MAX_LIST}, not {limit}"
+            )));
+        }
+        let after = after
+            .map(|a| a.parse().map_err(KeyError::InvalidInput))
+            .transpose()?;
+        let record = Record::on(caller, Operation::DescribeKey, None);
+        self.may_describe(&record)?;
+        let keys = self.store.list_keys(after.as_ref(), limit)?;
+        let mut out = Vec::with_capacity(keys.len());
+        for key in &keys {
+            let aliases = self.store.aliases(&key.id)?;
+            out.push(KeyDescription::of(
+                key,
+                aliases.iter().map(ToString::to_string).collect(),
+            ));
+        }
+        self.audit(
+            &record,
+            Outcome::Allowed,
+            format!("listed {} keys", out.len()),
+        )?;
+        Ok(out)
+    }
+}
