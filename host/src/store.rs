@@ -54,6 +54,42 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// A change to keys or aliases that [`Store::apply`] commits together with its audit record.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// A new key with its versions and, optionally, its first alias.
+    CreateKey {
+        /// The key.
+        key: &'a KeyRecord,
+        /// Its first alias.
+        alias: Option<&'a Alias>,
+    },
+    /// New metadata (state, description, tags, policy, minimum decryption version).
+    UpdateKey(&'a KeyRecord),
+    /// A new version (rotation).
+    AddVersion {
+        /// The key.
+        id: &'a KeyId,
+        /// The version.
+        version: &'a KeyVersion,
+    },
+    /// An alias created or re-pointed.
+    SetAlias {
+        /// The alias.
+        alias: &'a Alias,
+        /// The key it names.
+        id: &'a KeyId,
+    },
+    /// The key destroyed: state, wrapped material erased, aliases removed, and its token
+    /// objects queued for destruction ([`Store::pending_token_destruction`]).
+    DestroyKey {
+        /// The key.
+        id: &'a KeyId,
+        /// Labels of its token-resident objects.
+        token_labels: &'a [String],
+    },
+}
+
 /// Keys, versions and aliases, persisted.
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Stores a new key with its versions and, optionally, its first alias, atomically.
@@ -92,13 +128,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// A storage failure or [`StoreError::Corrupt`].
     fn due_for_deletion(&self, now: i64) -> Result<Vec<KeyId>, StoreError>;
-
-    /// Marks the key destroyed, erases its wrapped material and removes its aliases, in one
-    /// transaction. The caller destroys token-resident objects first.
-    ///
-    /// # Errors
-    /// [`StoreError::KeyNotFound`] or a storage failure.
-    fn destroy_key(&self, id: &KeyId) -> Result<(), StoreError>;
 
     /// Points `alias` at `id`, creating it or re-pointing it.
     ///
@@ -153,4 +182,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// A storage failure or [`StoreError::Corrupt`].
     fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
+
+    /// Applies `change` and appends `audit` in one transaction: both happen or neither.
+    ///
+    /// # Errors
+    /// As the change's own method, or a storage failure.
+    fn apply(&self, change: Change<'_>, audit: AuditEntry) -> Result<AuditRecord, StoreError>;
+
+    /// Labels of token objects of destroyed keys not yet confirmed destroyed on the token.
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn pending_token_destruction(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Confirms that the token object `label` is destroyed.
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn token_object_destroyed(&self, label: &str) -> Result<(), StoreError>;
 }

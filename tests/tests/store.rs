@@ -190,7 +190,7 @@ fn foreign_newer_or_damaged_files_are_refused_by_name() {
         SqliteStore::open(&newer),
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 3
+            supported: 4
         })
     ));
 
@@ -284,4 +284,73 @@ fn audit_entry_without_key(n: u32, key: Option<KeyId>) -> kastell::audit::AuditE
         key,
         ..audit_entry(n)
     }
+}
+
+#[test]
+fn a_change_and_its_audit_record_commit_together_or_not_at_all() {
+    use kastell::store::Change;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("kastell.db")).expect("open");
+    let first = record(KeySpec::Aes256);
+    let taken = alias("alias/taken");
+    store
+        .apply(
+            Change::CreateKey {
+                key: &first,
+                alias: Some(&taken),
+            },
+            audit_entry(1),
+        )
+        .expect("create with audit");
+    assert_eq!(store.audit_range(0, 10).expect("audit").len(), 1);
+
+    // The alias is taken: the key is not created and no audit record is appended.
+    let second = record(KeySpec::Aes256);
+    let err = store
+        .apply(
+            Change::CreateKey {
+                key: &second,
+                alias: Some(&taken),
+            },
+            audit_entry(2),
+        )
+        .expect_err("alias taken");
+    assert!(matches!(err, StoreError::AliasExists(_)), "{err}");
+    assert_eq!(store.key(&second.id).expect("read"), None);
+    assert_eq!(store.audit_range(0, 10).expect("audit").len(), 1);
+
+    // Destruction: state, erased material, aliases and the token queue in one step.
+    let mut token_key = record(KeySpec::Aes256);
+    token_key.versions[0].material = Material::TokenLabel("kastell-tk-v1".into());
+    store.create_key(&token_key, None).expect("create");
+    let labels = vec!["kastell-tk-v1".to_owned()];
+    for key in [&first, &token_key] {
+        store
+            .apply(
+                Change::DestroyKey {
+                    id: &key.id,
+                    token_labels: if key.id == token_key.id { &labels } else { &[] },
+                },
+                audit_entry(3),
+            )
+            .expect("destroy");
+    }
+    let destroyed = store.key(&first.id).expect("read").expect("kept");
+    assert_eq!(destroyed.state, KeyState::Destroyed);
+    assert_eq!(destroyed.versions[0].material, Material::Destroyed);
+    assert_eq!(store.resolve_alias(&taken).expect("resolve"), None);
+    assert_eq!(
+        store.pending_token_destruction().expect("queue"),
+        vec!["kastell-tk-v1".to_owned()]
+    );
+    store
+        .token_object_destroyed("kastell-tk-v1")
+        .expect("confirm");
+    assert!(store.pending_token_destruction().expect("queue").is_empty());
+    let bytes = std::fs::read(dir.path().join("kastell.db")).expect("db");
+    let wal = std::fs::read(dir.path().join("kastell.db-wal")).unwrap_or_default();
+    assert!(
+        !bytes.windows(40).any(|w| w == [7; 40]) && !wal.windows(40).any(|w| w == [7; 40]),
+        "the wrapped bytes are erased from the file"
+    );
 }

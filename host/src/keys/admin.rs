@@ -3,8 +3,8 @@
 
 use super::service::{KeyService, Record, now_ms};
 use super::{Alias, Caller, KeyError, KeyRecord, KeyState, Material};
-use crate::audit::Outcome;
 use crate::sandbox::{Operation, Role};
+use crate::store::Change;
 use crate::token::TokenError;
 
 impl KeyService {
@@ -48,8 +48,11 @@ impl KeyService {
             return self.refuse_state(&record, why);
         }
         let version = self.new_version(&key, number, now_ms() / 1000)?;
-        self.store.add_version(&key.id, &version)?;
-        self.audit(&record, Outcome::Allowed, String::new())?;
+        let change = Change::AddVersion {
+            id: &key.id,
+            version: &version,
+        };
+        self.commit(change, &record, String::new())?;
         key.versions.push(version);
         Ok(key)
     }
@@ -81,9 +84,8 @@ impl KeyService {
         } else {
             KeyState::Disabled
         };
-        self.store.update_key(&key)?;
         let record = Record::on(caller, operation, Some(&key));
-        self.audit(&record, Outcome::Allowed, String::new())?;
+        self.commit(Change::UpdateKey(&key), &record, String::new())?;
         Ok(key)
     }
 }
@@ -119,11 +121,10 @@ impl KeyService {
         key.state = KeyState::PendingDeletion {
             delete_at: now_ms() / 1000 + i64::from(days) * 86_400,
         };
-        self.store.update_key(&key)?;
         let record = Record::on(caller, operation, Some(&key));
-        self.audit(
+        self.commit(
+            Change::UpdateKey(&key),
             &record,
-            Outcome::Allowed,
             format!("deletion in {days} days"),
         )?;
         Ok(key)
@@ -132,19 +133,27 @@ impl KeyService {
     /// Cancels a scheduled deletion; the key comes back disabled (enable it to use it).
     ///
     /// # Errors
-    /// [`KeyError::AccessDenied`], [`KeyError::InvalidState`] when no deletion is pending.
+    /// [`KeyError::AccessDenied`], [`KeyError::InvalidState`] when no deletion is pending
+    /// or its window has already ended.
     pub fn cancel_deletion(&self, caller: &Caller, key: &str) -> Result<KeyRecord, KeyError> {
         let operation = Operation::CancelKeyDeletion;
         let mut key = self.administer(caller, key, operation)?;
-        if !matches!(key.state, KeyState::PendingDeletion { .. }) {
-            let record = Record::on(caller, operation, Some(&key));
-            let why = format!("no deletion is pending; the key is {:?}", key.state);
-            return self.refuse_state(&record, why);
+        match key.state {
+            KeyState::PendingDeletion { delete_at } if delete_at <= now_ms() / 1000 => {
+                let record = Record::on(caller, operation, Some(&key));
+                let why = "the deletion window has ended; the key is being destroyed".to_owned();
+                return self.refuse_state(&record, why);
+            }
+            KeyState::PendingDeletion { .. } => {}
+            _ => {
+                let record = Record::on(caller, operation, Some(&key));
+                let why = format!("no deletion is pending; the key is {:?}", key.state);
+                return self.refuse_state(&record, why);
+            }
         }
         key.state = KeyState::Disabled;
-        self.store.update_key(&key)?;
         let record = Record::on(caller, operation, Some(&key));
-        self.audit(&record, Outcome::Allowed, String::new())?;
+        self.commit(Change::UpdateKey(&key), &record, String::new())?;
         Ok(key)
     }
 }
@@ -161,9 +170,12 @@ impl KeyService {
             .map_err(|e| KeyError::InvalidInput(format!("{alias}: {e}")))?;
         let operation = Operation::UpdateAlias;
         let key = self.administer(caller, key, operation)?;
-        self.store.set_alias(&parsed, &key.id)?;
         let record = Record::on(caller, operation, Some(&key));
-        self.audit(&record, Outcome::Allowed, format!("{alias} -> {}", key.id))
+        let change = Change::SetAlias {
+            alias: &parsed,
+            id: &key.id,
+        };
+        self.commit(change, &record, format!("{alias} -> {}", key.id))
     }
 
     /// Replaces the key's tags and description.
@@ -192,9 +204,8 @@ impl KeyService {
         if let Some(description) = description {
             key.description = description;
         }
-        self.store.update_key(&key)?;
         let record = Record::on(caller, operation, Some(&key));
-        self.audit(&record, Outcome::Allowed, String::new())?;
+        self.commit(Change::UpdateKey(&key), &record, String::new())?;
         Ok(key)
     }
 
@@ -218,11 +229,10 @@ impl KeyService {
                 .map_err(|e| KeyError::InvalidInput(format!("cannot bind policy: {e}")))?;
         }
         key.policy = measurement;
-        self.store.update_key(&key)?;
         let record = Record::on(caller, operation, Some(&key));
         let reason =
             measurement.map_or_else(|| "policy unbound".to_owned(), |m| format!("bound to {m}"));
-        self.audit(&record, Outcome::Allowed, reason)?;
+        self.commit(Change::UpdateKey(&key), &record, reason)?;
         Ok(key)
     }
 }
@@ -258,25 +268,25 @@ impl KeyService {
             return self.refuse(&record, KeyError::InvalidInput(why.clone()), why);
         }
         key.min_decrypt_version = version;
-        self.store.update_key(&key)?;
         let record = Record {
             version: Some(version),
             ..Record::on(caller, operation, Some(&key))
         };
-        self.audit(&record, Outcome::Allowed, String::new())?;
+        self.commit(Change::UpdateKey(&key), &record, String::new())?;
         Ok(key)
     }
 
-    /// Destroys every key whose deletion window ended at or before `now` (Unix seconds):
-    /// token-resident objects are destroyed on the token, wrapped material is erased from
-    /// the store, aliases are removed, the state becomes destroyed, and an audit record
-    /// (principal `kastell`) is written for each. Safe to repeat after a crash: a key stays
-    /// pending deletion until its store update commits, and destroying an object that is
-    /// already gone is not an error. Returns the keys destroyed.
+    /// Destroys every key whose deletion window ended at or before `now` (Unix seconds).
+    /// For each, one transaction marks it destroyed, erases its wrapped material, removes
+    /// its aliases, queues its token objects for destruction and appends the audit record
+    /// (principal `kastell`); then the token objects are destroyed and struck off the
+    /// queue. A crash at any point leaves the key either untouched or irrevocably
+    /// destroyed, and the next sweep finishes the queue. Returns the keys destroyed.
     ///
     /// # Errors
     /// The first token or store failure (keys before it stay destroyed).
     pub fn destroy_due(&self, now: i64) -> Result<Vec<super::KeyId>, KeyError> {
+        self.finish_token_destruction()?;
         let system = Caller {
             id: SYSTEM_PRINCIPAL.into(),
             roles: Vec::new(),
@@ -287,25 +297,38 @@ impl KeyService {
             let Some(key) = self.store.key(&id)? else {
                 continue;
             };
-            for version in &key.versions {
-                if let Material::TokenLabel(label) = &version.material {
-                    match self.token.destroy(label) {
-                        Ok(()) | Err(TokenError::KeyNotFound(_)) => {}
-                        Err(other) => return Err(other.into()),
-                    }
-                }
-            }
-            self.store.destroy_key(&id)?;
+            let labels: Vec<String> = key
+                .versions
+                .iter()
+                .filter_map(|v| match &v.material {
+                    Material::TokenLabel(label) => Some(label.clone()),
+                    _ => None,
+                })
+                .collect();
             let record = Record::on(&system, Operation::DestroyKey, Some(&key));
-            self.audit(
-                &record,
-                Outcome::Allowed,
-                "deletion window ended; material destroyed".into(),
-            )?;
+            let change = Change::DestroyKey {
+                id: &id,
+                token_labels: &labels,
+            };
+            let reason = "deletion window ended; material destroyed".to_owned();
+            self.commit(change, &record, reason)?;
             tracing::info!(key = %id, "key destroyed at the end of its deletion window");
             destroyed.push(id);
         }
+        self.finish_token_destruction()?;
         Ok(destroyed)
+    }
+
+    /// Destroys the token objects of destroyed keys still queued.
+    fn finish_token_destruction(&self) -> Result<(), KeyError> {
+        for label in self.store.pending_token_destruction()? {
+            match self.token.destroy(&label) {
+                Ok(()) | Err(TokenError::KeyNotFound(_)) => {}
+                Err(other) => return Err(other.into()),
+            }
+            self.store.token_object_destroyed(&label)?;
+        }
+        Ok(())
     }
 }
 

@@ -17,7 +17,7 @@ use crate::sandbox::{
     Verdict,
 };
 use crate::secret::SecretBytes;
-use crate::store::{Store, StoreError};
+use crate::store::{Change, Store, StoreError};
 use crate::token::{Token, TokenError, TokenKeyKind};
 
 /// Why a key operation failed; named like the KMS errors users know.
@@ -230,13 +230,13 @@ impl KeyService {
         Ok(())
     }
 
-    /// Appends the audit record; the operation's result is returned only if this works.
-    pub(super) fn audit(
+    /// The audit entry describing `record`.
+    fn audit_entry(
         &self,
         record: &Record<'_>,
         outcome: Outcome,
         reason: String,
-    ) -> Result<(), KeyError> {
+    ) -> Result<AuditEntry, KeyError> {
         let context_hmac = match record.context {
             Some(context) if !context.0.is_empty() => Some(self.token.mac(
                 &self.keys.audit_hmac,
@@ -244,7 +244,7 @@ impl KeyService {
             )?),
             _ => None,
         };
-        let appended = self.store.append_audit(AuditEntry {
+        Ok(AuditEntry {
             time_ms: now_ms(),
             principal: record.caller.id.clone(),
             operation: kebab(record.operation),
@@ -254,7 +254,32 @@ impl KeyService {
             outcome,
             reason,
             context_hmac,
-        })?;
+        })
+    }
+
+    /// Appends the audit record; the operation's result is returned only if this works.
+    pub(super) fn audit(
+        &self,
+        record: &Record<'_>,
+        outcome: Outcome,
+        reason: String,
+    ) -> Result<(), KeyError> {
+        let entry = self.audit_entry(record, outcome, reason)?;
+        let appended = self.store.append_audit(entry)?;
+        self.checkpoint_if_due(appended.seq);
+        Ok(())
+    }
+
+    /// Commits a change to keys together with its (allowed) audit record, atomically: a
+    /// crash leaves neither or both.
+    pub(super) fn commit(
+        &self,
+        change: Change<'_>,
+        record: &Record<'_>,
+        reason: String,
+    ) -> Result<(), KeyError> {
+        let entry = self.audit_entry(record, Outcome::Allowed, reason)?;
+        let appended = self.store.apply(change, entry)?;
         self.checkpoint_if_due(appended.seq);
         Ok(())
     }
@@ -437,13 +462,16 @@ impl KeyService {
                 .map_err(|e| KeyError::InvalidInput(format!("cannot bind policy: {e}")))?;
         }
         key.versions.push(self.new_version(&key, 1, created)?);
-        self.store.create_key(&key, alias.as_ref())?;
         let record = Record {
             key: Some(&key),
             version: Some(1),
             ..record
         };
-        self.audit(&record, Outcome::Allowed, String::new())?;
+        let change = Change::CreateKey {
+            key: &key,
+            alias: alias.as_ref(),
+        };
+        self.commit(change, &record, String::new())?;
         Ok(key)
     }
 

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension as _, Row, params};
 
-use super::{Store, StoreError};
+use super::{Change, Store, StoreError};
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, GENESIS, HASH_LEN, Outcome};
 use crate::keys::{Alias, KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin};
 use crate::sandbox::KeySpec;
@@ -66,6 +66,12 @@ const MIGRATIONS: &[&str] = &[
         time_ms   INTEGER NOT NULL,
         key_label TEXT NOT NULL,
         signature BLOB NOT NULL
+    ) STRICT;
+",
+    r"
+    CREATE TABLE token_destruction (
+        label  TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL REFERENCES keys(id)
     ) STRICT;
 ",
 ];
@@ -156,40 +162,38 @@ impl SqliteStore {
         })
     }
 
+    /// Runs `work` in one transaction, committed only when it succeeds.
+    fn in_transaction<T>(
+        &self,
+        what: &'static str,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(sql(what))?;
+        let out = work(&tx)?;
+        tx.commit().map_err(sql(what))?;
+        Ok(out)
+    }
+
+    /// Copies the write-ahead log into the database and truncates it, so that page
+    /// versions holding erased material (secure_delete zeroes it in the database) do not
+    /// linger in the log. A failure is logged: the next checkpoint retries.
+    fn erase_old_page_versions(&self) {
+        let busy: Result<i64, _> =
+            self.conn()
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0));
+        match busy {
+            Ok(0) => {}
+            Ok(_) => tracing::warn!(
+                "write-ahead log busy: erased material stays in it until the next checkpoint"
+            ),
+            Err(err) => tracing::warn!(error = %err, "cannot checkpoint the write-ahead log"),
+        }
+    }
+
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // SQLite rolls back an unfinished transaction; the connection stays usable.
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn insert_version(
-        conn: &Connection,
-        id: &KeyId,
-        version: &KeyVersion,
-    ) -> Result<(), rusqlite::Error> {
-        let (label, master, wrapped) = match &version.material {
-            Material::TokenLabel(label) => (Some(label.as_str()), None, None),
-            Material::Wrapped { master, wrapped } => {
-                (None, Some(master.as_str()), Some(wrapped.as_slice()))
-            }
-            Material::Destroyed => {
-                return Err(rusqlite::Error::ToSqlConversionFailure(Box::new(
-                    std::io::Error::other("a destroyed version cannot be stored as new"),
-                )));
-            }
-        };
-        conn.execute(
-            "INSERT INTO key_versions (key_id, number, created, token_label, master, wrapped)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                id.to_string(),
-                version.number,
-                version.created,
-                label,
-                master,
-                wrapped
-            ],
-        )?;
-        Ok(())
     }
 
     fn versions(conn: &Connection, id: &KeyId) -> Result<Vec<KeyVersion>, StoreError> {
@@ -290,54 +294,7 @@ const KEY_COLUMNS: &str =
 
 impl Store for SqliteStore {
     fn create_key(&self, key: &KeyRecord, alias: Option<&Alias>) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(sql("begin create key"))?;
-        let (state, delete_at) = state_columns(key.state);
-        let tags = serde_json::to_string(&key.tags).map_err(|_| corrupt("tags"))?;
-        tx.execute(
-            &format!(
-                "INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-            ),
-            params![
-                key.id.to_string(),
-                spec_text(key.spec),
-                match key.origin {
-                    Origin::Token => "token",
-                    Origin::Wrapped => "wrapped",
-                },
-                state,
-                delete_at,
-                key.description,
-                tags,
-                key.policy.map(|m| m.to_string()),
-                key.created,
-                key.min_decrypt_version,
-            ],
-        )
-        .map_err(|e| {
-            if is_constraint(&e) {
-                StoreError::KeyExists(key.id)
-            } else {
-                sql("insert key")(e)
-            }
-        })?;
-        for version in &key.versions {
-            Self::insert_version(&tx, &key.id, version).map_err(sql("insert version"))?;
-        }
-        if let Some(alias) = alias {
-            tx.execute(
-                "INSERT INTO aliases (alias, key_id) VALUES (?1, ?2)",
-                params![alias.to_string(), key.id.to_string()],
-            )
-            .map_err(|e| {
-                if is_constraint(&e) {
-                    StoreError::AliasExists(alias.clone())
-                } else {
-                    sql("insert alias")(e)
-                }
-            })?;
-        }
-        tx.commit().map_err(sql("commit create key"))
+        self.in_transaction("create key", |tx| create_key_in(tx, key, alias))
     }
 
     fn key(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
@@ -373,52 +330,11 @@ impl Store for SqliteStore {
     }
 
     fn update_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        let (state, delete_at) = state_columns(key.state);
-        let tags = serde_json::to_string(&key.tags).map_err(|_| corrupt("tags"))?;
-        let changed = self
-            .conn()
-            .execute(
-                "UPDATE keys SET state = ?2, delete_at = ?3, description = ?4, tags = ?5,
-                 policy = ?6, min_decrypt_version = ?7 WHERE id = ?1",
-                params![
-                    key.id.to_string(),
-                    state,
-                    delete_at,
-                    key.description,
-                    tags,
-                    key.policy.map(|m| m.to_string()),
-                    key.min_decrypt_version
-                ],
-            )
-            .map_err(sql("update key"))?;
-        if changed == 0 {
-            return Err(StoreError::KeyNotFound(key.id));
-        }
-        Ok(())
+        update_key_in(&self.conn(), key)
     }
 
     fn add_version(&self, id: &KeyId, version: &KeyVersion) -> Result<(), StoreError> {
-        let conn = self.conn();
-        let exists: bool = conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM keys WHERE id = ?1)",
-                [id.to_string()],
-                |r| r.get(0),
-            )
-            .map_err(sql("find key"))?;
-        if !exists {
-            return Err(StoreError::KeyNotFound(*id));
-        }
-        Self::insert_version(&conn, id, version).map_err(|e| {
-            if is_constraint(&e) {
-                StoreError::VersionExists {
-                    id: *id,
-                    number: version.number,
-                }
-            } else {
-                sql("insert version")(e)
-            }
-        })
+        add_version_in(&self.conn(), id, version)
     }
 
     fn due_for_deletion(&self, now: i64) -> Result<Vec<KeyId>, StoreError> {
@@ -439,43 +355,8 @@ impl Store for SqliteStore {
         .collect()
     }
 
-    fn destroy_key(&self, id: &KeyId) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(sql("begin destroy key"))?;
-        let changed = tx
-            .execute(
-                "UPDATE keys SET state = 'destroyed', delete_at = NULL WHERE id = ?1",
-                [id.to_string()],
-            )
-            .map_err(sql("destroy key"))?;
-        if changed == 0 {
-            return Err(StoreError::KeyNotFound(*id));
-        }
-        tx.execute(
-            "UPDATE key_versions SET wrapped = NULL WHERE key_id = ?1",
-            [id.to_string()],
-        )
-        .map_err(sql("erase wrapped material"))?;
-        tx.execute("DELETE FROM aliases WHERE key_id = ?1", [id.to_string()])
-            .map_err(sql("remove aliases of destroyed key"))?;
-        tx.commit().map_err(sql("commit destroy key"))
-    }
-
     fn set_alias(&self, alias: &Alias, id: &KeyId) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "INSERT INTO aliases (alias, key_id) VALUES (?1, ?2)
-                 ON CONFLICT (alias) DO UPDATE SET key_id = excluded.key_id",
-                params![alias.to_string(), id.to_string()],
-            )
-            .map_err(|e| {
-                if is_constraint(&e) {
-                    StoreError::KeyNotFound(*id)
-                } else {
-                    sql("set alias")(e)
-                }
-            })?;
-        Ok(())
+        set_alias_in(&self.conn(), alias, id)
     }
 
     fn remove_alias(&self, alias: &Alias) -> Result<bool, StoreError> {
@@ -520,47 +401,45 @@ impl Store for SqliteStore {
     }
 
     fn append_audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(sql("begin audit append"))?;
-        let last: Option<(i64, Vec<u8>)> = tx
-            .query_row(
-                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(sql("read audit head"))?;
-        let (prev_seq, prev_hash) = match last {
-            Some((seq, hash)) => (
-                u64::try_from(seq).map_err(|_| corrupt("audit sequence"))?,
-                <[u8; HASH_LEN]>::try_from(hash).map_err(|_| corrupt("audit hash"))?,
-            ),
-            None => (0, GENESIS),
-        };
-        let record = entry.seal(prev_seq, prev_hash);
-        let e = &record.entry;
-        tx.execute(
-            "INSERT INTO audit (seq, time_ms, principal, operation, key_id, key_version, policy,
-                                outcome, reason, context_hmac, prev_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![
-                i64::try_from(record.seq).map_err(|_| corrupt("audit sequence"))?,
-                e.time_ms,
-                e.principal,
-                e.operation,
-                e.key.map(|k| k.to_string()),
-                e.key_version,
-                e.policy.map(|p| p.to_string()),
-                e.outcome.as_str(),
-                e.reason,
-                e.context_hmac.map(|m| m.to_vec()),
-                record.prev_hash.to_vec(),
-                record.hash.to_vec(),
-            ],
-        )
-        .map_err(sql("append audit record"))?;
-        tx.commit().map_err(sql("commit audit record"))?;
+        self.in_transaction("audit append", |tx| append_audit_in(tx, entry))
+    }
+
+    fn apply(&self, change: Change<'_>, audit: AuditEntry) -> Result<AuditRecord, StoreError> {
+        let destroys = matches!(change, Change::DestroyKey { .. });
+        let record = self.in_transaction("key change", |tx| {
+            match change {
+                Change::CreateKey { key, alias } => create_key_in(tx, key, alias)?,
+                Change::UpdateKey(key) => update_key_in(tx, key)?,
+                Change::AddVersion { id, version } => add_version_in(tx, id, version)?,
+                Change::SetAlias { alias, id } => set_alias_in(tx, alias, id)?,
+                Change::DestroyKey { id, token_labels } => destroy_key_in(tx, id, token_labels)?,
+            }
+            append_audit_in(tx, audit)
+        })?;
+        if destroys {
+            self.erase_old_page_versions();
+        }
         Ok(record)
+    }
+
+    fn pending_token_destruction(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT label FROM token_destruction ORDER BY label")
+            .map_err(sql("read token destruction queue"))?;
+        let labels = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(sql("read token destruction queue"))?;
+        labels
+            .map(|l| l.map_err(sql("read token destruction queue")))
+            .collect()
+    }
+
+    fn token_object_destroyed(&self, label: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute("DELETE FROM token_destruction WHERE label = ?1", [label])
+            .map_err(sql("update token destruction queue"))?;
+        Ok(())
     }
 
     fn audit_range(&self, after: u64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
@@ -652,6 +531,222 @@ impl Store for SqliteStore {
         })
         .collect()
     }
+}
+
+fn insert_version(
+    conn: &Connection,
+    id: &KeyId,
+    version: &KeyVersion,
+) -> Result<(), rusqlite::Error> {
+    let (label, master, wrapped) = match &version.material {
+        Material::TokenLabel(label) => (Some(label.as_str()), None, None),
+        Material::Wrapped { master, wrapped } => {
+            (None, Some(master.as_str()), Some(wrapped.as_slice()))
+        }
+        Material::Destroyed => {
+            return Err(rusqlite::Error::ToSqlConversionFailure(Box::new(
+                std::io::Error::other("a destroyed version cannot be stored as new"),
+            )));
+        }
+    };
+    conn.execute(
+        "INSERT INTO key_versions (key_id, number, created, token_label, master, wrapped)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            id.to_string(),
+            version.number,
+            version.created,
+            label,
+            master,
+            wrapped
+        ],
+    )?;
+    Ok(())
+}
+
+fn create_key_in(
+    tx: &Connection,
+    key: &KeyRecord,
+    alias: Option<&Alias>,
+) -> Result<(), StoreError> {
+    let (state, delete_at) = state_columns(key.state);
+    let tags = serde_json::to_string(&key.tags).map_err(|_| corrupt("tags"))?;
+    tx.execute(
+        &format!(
+            "INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ),
+        params![
+            key.id.to_string(),
+            spec_text(key.spec),
+            match key.origin {
+                Origin::Token => "token",
+                Origin::Wrapped => "wrapped",
+            },
+            state,
+            delete_at,
+            key.description,
+            tags,
+            key.policy.map(|m| m.to_string()),
+            key.created,
+            key.min_decrypt_version,
+        ],
+    )
+    .map_err(|e| {
+        if is_constraint(&e) {
+            StoreError::KeyExists(key.id)
+        } else {
+            sql("insert key")(e)
+        }
+    })?;
+    for version in &key.versions {
+        insert_version(tx, &key.id, version).map_err(sql("insert version"))?;
+    }
+    if let Some(alias) = alias {
+        tx.execute(
+            "INSERT INTO aliases (alias, key_id) VALUES (?1, ?2)",
+            params![alias.to_string(), key.id.to_string()],
+        )
+        .map_err(|e| {
+            if is_constraint(&e) {
+                StoreError::AliasExists(alias.clone())
+            } else {
+                sql("insert alias")(e)
+            }
+        })?;
+    }
+    Ok(())
+}
+
+fn update_key_in(conn: &Connection, key: &KeyRecord) -> Result<(), StoreError> {
+    let (state, delete_at) = state_columns(key.state);
+    let tags = serde_json::to_string(&key.tags).map_err(|_| corrupt("tags"))?;
+    let changed = conn
+        .execute(
+            "UPDATE keys SET state = ?2, delete_at = ?3, description = ?4, tags = ?5,
+             policy = ?6, min_decrypt_version = ?7 WHERE id = ?1",
+            params![
+                key.id.to_string(),
+                state,
+                delete_at,
+                key.description,
+                tags,
+                key.policy.map(|m| m.to_string()),
+                key.min_decrypt_version
+            ],
+        )
+        .map_err(sql("update key"))?;
+    if changed == 0 {
+        return Err(StoreError::KeyNotFound(key.id));
+    }
+    Ok(())
+}
+
+fn add_version_in(conn: &Connection, id: &KeyId, version: &KeyVersion) -> Result<(), StoreError> {
+    let exists: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM keys WHERE id = ?1)",
+            [id.to_string()],
+            |r| r.get(0),
+        )
+        .map_err(sql("find key"))?;
+    if !exists {
+        return Err(StoreError::KeyNotFound(*id));
+    }
+    insert_version(conn, id, version).map_err(|e| {
+        if is_constraint(&e) {
+            StoreError::VersionExists {
+                id: *id,
+                number: version.number,
+            }
+        } else {
+            sql("insert version")(e)
+        }
+    })
+}
+
+fn set_alias_in(conn: &Connection, alias: &Alias, id: &KeyId) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO aliases (alias, key_id) VALUES (?1, ?2)
+             ON CONFLICT (alias) DO UPDATE SET key_id = excluded.key_id",
+        params![alias.to_string(), id.to_string()],
+    )
+    .map_err(|e| {
+        if is_constraint(&e) {
+            StoreError::KeyNotFound(*id)
+        } else {
+            sql("set alias")(e)
+        }
+    })?;
+    Ok(())
+}
+
+fn append_audit_in(tx: &Connection, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
+    let last: Option<(i64, Vec<u8>)> = tx
+        .query_row(
+            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(sql("read audit head"))?;
+    let (prev_seq, prev_hash) = match last {
+        Some((seq, hash)) => (
+            u64::try_from(seq).map_err(|_| corrupt("audit sequence"))?,
+            <[u8; HASH_LEN]>::try_from(hash).map_err(|_| corrupt("audit hash"))?,
+        ),
+        None => (0, GENESIS),
+    };
+    let record = entry.seal(prev_seq, prev_hash);
+    let e = &record.entry;
+    tx.execute(
+        "INSERT INTO audit (seq, time_ms, principal, operation, key_id, key_version, policy,
+                            outcome, reason, context_hmac, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            i64::try_from(record.seq).map_err(|_| corrupt("audit sequence"))?,
+            e.time_ms,
+            e.principal,
+            e.operation,
+            e.key.map(|k| k.to_string()),
+            e.key_version,
+            e.policy.map(|p| p.to_string()),
+            e.outcome.as_str(),
+            e.reason,
+            e.context_hmac.map(|m| m.to_vec()),
+            record.prev_hash.to_vec(),
+            record.hash.to_vec(),
+        ],
+    )
+    .map_err(sql("append audit record"))?;
+    Ok(record)
+}
+
+fn destroy_key_in(tx: &Connection, id: &KeyId, token_labels: &[String]) -> Result<(), StoreError> {
+    let changed = tx
+        .execute(
+            "UPDATE keys SET state = 'destroyed', delete_at = NULL WHERE id = ?1",
+            [id.to_string()],
+        )
+        .map_err(sql("destroy key"))?;
+    if changed == 0 {
+        return Err(StoreError::KeyNotFound(*id));
+    }
+    tx.execute(
+        "UPDATE key_versions SET wrapped = NULL WHERE key_id = ?1",
+        [id.to_string()],
+    )
+    .map_err(sql("erase wrapped material"))?;
+    tx.execute("DELETE FROM aliases WHERE key_id = ?1", [id.to_string()])
+        .map_err(sql("remove aliases of destroyed key"))?;
+    for label in token_labels {
+        tx.execute(
+            "INSERT INTO token_destruction (label, key_id) VALUES (?1, ?2)
+             ON CONFLICT (label) DO NOTHING",
+            params![label, id.to_string()],
+        )
+        .map_err(sql("queue token object destruction"))?;
+    }
+    Ok(())
 }
 
 fn decode_audit(row: &Row<'_>) -> Result<AuditRecord, StoreError> {
