@@ -44,7 +44,7 @@ fn step(service: &KeyService, mix: &mut Mix, keys: &mut Vec<String>) -> Result<(
     };
     match choice {
         0..=3 => {
-            let origin = if mix.next() % 2 == 0 {
+            let origin = if mix.next().is_multiple_of(2) {
                 Origin::Wrapped
             } else {
                 Origin::Token
