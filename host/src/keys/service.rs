@@ -244,6 +244,15 @@ impl KeyService {
             )?),
             _ => None,
         };
+        tracing::debug!(
+            principal = %record.caller.id,
+            operation = %kebab(record.operation),
+            key = ?record.key.map(|k| k.id.to_string()),
+            version = ?record.version,
+            outcome = outcome.as_str(),
+            reason = %reason,
+            "key operation"
+        );
         Ok(AuditEntry {
             time_ms: now_ms(),
             principal: record.caller.id.clone(),
