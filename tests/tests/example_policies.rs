@@ -29,7 +29,7 @@ fn denied_because(verdict: &Verdict, words: &str) -> bool {
 const NOW: u64 = 1_764_064_800; // 2025-11-25T10:00:00Z, a Tuesday
 
 #[test]
-fn tenant_context_allows_only_matching_tenant_for_crypto_users_decrypting() {
+fn tenant_context_allows_only_matching_tenant_for_crypto_users_encrypting_or_decrypting() {
     assert_eq!(
         evaluate("tenant-context", &tenant_request("acme")),
         Verdict::Allow
@@ -67,9 +67,17 @@ fn tenant_context_allows_only_matching_tenant_for_crypto_users_decrypting() {
         &[("tenant", "acme")],
         NOW,
     );
+    assert_eq!(evaluate("tenant-context", &encrypt), Verdict::Allow);
+    let sign = request(
+        Operation::Sign,
+        ("svc", &[Role::CryptoUser], Some("acme")),
+        &[],
+        &[("tenant", "acme")],
+        NOW,
+    );
     assert!(denied_because(
-        &evaluate("tenant-context", &encrypt),
-        "only decrypt"
+        &evaluate("tenant-context", &sign),
+        "only encryption operations"
     ));
 }
 

@@ -84,14 +84,22 @@ fn exercise(token: Arc<dyn Token>) {
             .create_key(&officer(), new, Some(&alias))
             .expect("create");
 
+        // tenant-context: acme may encrypt acme data, not globex data.
         let ciphertext = service
             .encrypt(&user("acme"), &alias, b"invoice 42", &context("acme"))
+            .expect("same tenant");
+        let (_, plaintext) = service
+            .decrypt(&user("acme"), Some(&alias), &ciphertext, &context("acme"))
+            .expect("same tenant");
+        assert_eq!(plaintext.expose(), b"invoice 42");
+        let refused = service
+            .encrypt(&user("acme"), &alias, b"invoice 42", &context("globex"))
             .err()
             .map(|e| e.to_string());
-        // tenant-context allows only decrypt: encrypt is refused by the policy itself.
         assert_eq!(
-            ciphertext.as_deref(),
-            Some("AccessDenied: not allowed by role or key policy")
+            refused.as_deref(),
+            Some("AccessDenied: not allowed by role or key policy"),
+            "the policy's reason stays in the audit trail"
         );
 
         // A key without a policy, to produce ciphertexts; then bind-less decrypt checks.
@@ -182,7 +190,7 @@ fn exercise(token: Arc<dyn Token>) {
         r.entry.outcome == Outcome::Denied
             && r.entry
                 .reason
-                .contains("tenant-context permits only decrypt")
+                .contains("tenant in context differs from the principal's")
     }));
     let acme: Vec<_> = records
         .iter()
@@ -580,8 +588,8 @@ fn re_encrypt_aliases_tags_and_policy_binding(
         (tags, "invoices")
     );
 
-    // Binding tenant-context: encrypt is refused by the policy, decrypt allowed for the
-    // caller's own tenant only; an unknown policy cannot be bound; unbinding restores.
+    // Binding tenant-context: encrypt and decrypt allowed for the caller's own tenant only;
+    // an unknown policy cannot be bound; unbinding restores.
     let ct = service
         .encrypt(&user("acme"), &a, b"tenant data", &context("acme"))
         .expect("encrypt");
@@ -589,7 +597,7 @@ fn re_encrypt_aliases_tags_and_policy_binding(
         .bind_policy(&officer(), &a, Some(policy))
         .expect("bind");
     assert!(matches!(
-        service.encrypt(&user("acme"), &a, b"x", &context("acme")),
+        service.encrypt(&user("globex"), &a, b"x", &context("acme")),
         Err(KeyError::AccessDenied)
     ));
     let (_, text) = service
@@ -611,7 +619,7 @@ fn re_encrypt_aliases_tags_and_policy_binding(
     service.bind_policy(&officer(), &a, None).expect("unbind");
     assert!(
         service
-            .encrypt(&user("acme"), &a, b"x", &context("acme"))
+            .encrypt(&user("globex"), &a, b"x", &context("acme"))
             .is_ok()
     );
 }

@@ -1,4 +1,5 @@
-//! Decrypt only for a crypto-user whose tenant equals the encryption context's `tenant`.
+//! Encryption operations (encrypt, decrypt, data keys, re-encrypt) only for a crypto-user
+//! whose tenant equals the encryption context's `tenant`; nothing else.
 
 use kastell_guest::prelude::*;
 
@@ -6,11 +7,19 @@ struct TenantContext;
 
 impl Policy for TenantContext {
     fn evaluate(req: Request) -> Decision {
-        if req.operation != Operation::Decrypt {
-            return deny("tenant-context permits only decrypt");
+        let encryption = matches!(
+            req.operation,
+            Operation::Encrypt
+                | Operation::Decrypt
+                | Operation::GenerateDataKey
+                | Operation::GenerateDataKeyWithoutPlaintext
+                | Operation::ReEncrypt
+        );
+        if !encryption {
+            return deny("tenant-context permits only encryption operations");
         }
         if !req.principal.has_role(Role::CryptoUser) {
-            return deny("only the crypto-user role may decrypt");
+            return deny("only the crypto-user role may use the key");
         }
         match (req.context_value("tenant"), req.principal.tenant.as_deref()) {
             (Some(wanted), Some(own)) if wanted == own => allow(),
