@@ -181,17 +181,15 @@ fn scenario(d: &Deployment, origin: &str) {
     );
     let ct_file = d.path("invoice.ct");
     std::fs::write(&ct_file, &ct).unwrap();
-    let plain = d.ok(
-        &[
-            "key",
-            "decrypt",
-            "--in",
-            &ct_file,
-            "--context",
-            "tenant=acme",
-        ],
-        b"",
-    );
+    let decrypt_acme = [
+        "key",
+        "decrypt",
+        "--in",
+        &ct_file,
+        "--context",
+        "tenant=acme",
+    ];
+    let plain = d.ok(&decrypt_acme, b"");
     assert_eq!(plain, "invoice 42");
     d.fails(
         &[
@@ -338,19 +336,7 @@ fn scenario(d: &Deployment, origin: &str) {
     let rotated = json(&d.ok(&["key", "rotate", "alias/billing"], b""));
     assert_eq!(rotated["current_version"], 2);
     d.ok(&["key", "set-min-version", "alias/billing", "2"], b"");
-    d.fails(
-        &[
-            "key",
-            "decrypt",
-            "--in",
-            &ct_file,
-            "--context",
-            "tenant=acme",
-        ],
-        b"",
-        1,
-        "minimum decryption version",
-    );
+    d.fails(&decrypt_acme, b"", 1, "minimum decryption version");
     d.ok(&["key", "set-min-version", "alias/billing", "1"], b"");
 
     // A policy bound to the key decides per tenant.
@@ -372,20 +358,12 @@ fn scenario(d: &Deployment, origin: &str) {
         &["key", "bind-policy", &aes_id, "--policy", &measurement],
         b"",
     );
-    let acme = [
-        "key",
-        "decrypt",
-        "--in",
-        &ct_file,
-        "--context",
-        "tenant=acme",
-    ];
     assert_eq!(
-        d.ok(&[&acme[..], &["--tenant", "acme"]].concat(), b""),
+        d.ok(&[&decrypt_acme[..], &["--tenant", "acme"]].concat(), b""),
         "invoice 42"
     );
     d.fails(
-        &[&acme[..], &["--tenant", "globex"]].concat(),
+        &[&decrypt_acme[..], &["--tenant", "globex"]].concat(),
         b"",
         1,
         "AccessDenied",

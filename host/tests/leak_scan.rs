@@ -18,10 +18,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
-use kastell::crypto::RustCrypto;
-use kastell::keys::{Caller, KeyService, Material, NewKey, Origin, ServiceKeys, SignInput};
-use kastell::registry::PolicyRegistry;
-use kastell::sandbox::{EncryptionContext, KeySpec, Role, Sandbox, SandboxLimits};
+use kastell::keys::{Caller, Material, NewKey, Origin, ServiceKeys, SignInput};
+use kastell::sandbox::{EncryptionContext, KeySpec, Role};
 use kastell::store::{SqliteStore, Store};
 use kastell::token::{KdfCost, SoftToken, Token};
 
@@ -130,19 +128,9 @@ fn no_key_bytes_in_traces_debug_output_or_command_output() {
         )
         .unwrap(),
     );
-    let store = Arc::new(SqliteStore::open(&dir.path().join("kastell.db")).unwrap());
-    let sandbox = Arc::new(Sandbox::new(SandboxLimits::default()).unwrap());
-    let registry = PolicyRegistry::open(&dir.path().join("policies")).unwrap();
-    let service = KeyService::new(
-        store.clone(),
-        token.clone(),
-        Arc::new(RustCrypto),
-        sandbox,
-        registry,
-        ServiceKeys::default(),
-    )
-    .with_checkpoint_every(5);
-    service.ensure_service_keys().unwrap();
+    let (service, store, _) =
+        kastell_tests::key_service(dir.path(), token.clone(), ServiceKeys::default(), &[]);
+    let service = service.with_checkpoint_every(5);
     printed += &format!("{service:?}{token:?}{store:?}");
 
     let officer = caller(Role::CryptoOfficer);

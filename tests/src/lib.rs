@@ -108,3 +108,49 @@ pub fn unique_label(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{prefix}-{}-{nanos}-{n}", std::process::id())
 }
+
+/// A key service over a real SQLite file and policy registry in `dir`, with `token`, the
+/// RustCrypto provider and a default sandbox; `policies` (example or fixture names) are
+/// added to the registry. Returns the service, its store and the policies' measurements.
+///
+/// # Panics
+/// When a part cannot be opened: a test set-up failure.
+#[must_use]
+#[expect(
+    clippy::expect_used,
+    reason = "test set-up: a failure is a failed test"
+)]
+pub fn key_service(
+    dir: &std::path::Path,
+    token: std::sync::Arc<dyn kastell::token::Token>,
+    keys: kastell::keys::ServiceKeys,
+    policies: &[&str],
+) -> (
+    kastell::keys::KeyService,
+    std::sync::Arc<kastell::store::SqliteStore>,
+    Vec<kastell_attest::Measurement>,
+) {
+    use std::sync::Arc;
+    let store =
+        Arc::new(kastell::store::SqliteStore::open(&dir.join("kastell.db")).expect("store opens"));
+    let sandbox = Arc::new(
+        kastell::sandbox::Sandbox::new(kastell::sandbox::SandboxLimits::default())
+            .expect("sandbox"),
+    );
+    let registry =
+        kastell::registry::PolicyRegistry::open(&dir.join("policies")).expect("registry");
+    let measurements = policies
+        .iter()
+        .map(|name| registry.add(&sandbox, &guest(name)).expect("policy added"))
+        .collect();
+    let service = kastell::keys::KeyService::new(
+        store.clone(),
+        token,
+        Arc::new(kastell::crypto::RustCrypto),
+        sandbox,
+        registry,
+        keys,
+    );
+    service.ensure_service_keys().expect("service keys");
+    (service, store, measurements)
+}

@@ -13,15 +13,13 @@ use std::process::Command;
 use std::sync::Arc;
 
 use kastell::audit::{GENESIS, Outcome, verify_chain};
-use kastell::crypto::RustCrypto;
 use kastell::keys::{
     Caller, KeyError, KeyService, KeyState, NewKey, Origin, ServiceKeys, SignInput,
 };
-use kastell::registry::PolicyRegistry;
-use kastell::sandbox::{EncryptionContext, KeySpec, Role, Sandbox, SandboxLimits};
-use kastell::store::{SqliteStore, Store};
+use kastell::sandbox::{EncryptionContext, KeySpec, Role};
+use kastell::store::Store;
 use kastell::token::{KdfCost, Pkcs11Token, SoftToken, Token};
-use kastell_tests::{guest, softhsm_config, unique_label};
+use kastell_tests::{key_service, softhsm_config, unique_label};
 use serial_test::serial;
 use sha2::{Digest as _, Sha384};
 
@@ -47,22 +45,11 @@ fn user(tenant: &str) -> Caller {
 
 fn exercise(token: Arc<dyn Token>) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Arc::new(SqliteStore::open(&dir.path().join("kastell.db")).expect("store"));
-    let sandbox = Arc::new(Sandbox::new(SandboxLimits::default()).expect("sandbox"));
-    let registry = PolicyRegistry::open(&dir.path().join("policies")).expect("registry");
-    let policy = registry
-        .add(&sandbox, &guest("tenant-context"))
-        .expect("policy");
-    let service = KeyService::new(
-        store.clone(),
-        token.clone(),
-        Arc::new(RustCrypto),
-        sandbox,
-        registry,
-        ServiceKeys::with_prefix(&unique_label("service")),
-    )
-    .with_checkpoint_every(25);
-    service.ensure_service_keys().expect("service keys");
+    let keys = ServiceKeys::with_prefix(&unique_label("service"));
+    let (service, store, policies) =
+        key_service(dir.path(), token.clone(), keys, &["tenant-context"]);
+    let service = service.with_checkpoint_every(25);
+    let policy = policies[0];
 
     for origin in [Origin::Wrapped, Origin::Token] {
         let new = NewKey {
