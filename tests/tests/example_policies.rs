@@ -148,7 +148,7 @@ fn sign_at(time: u64, tags: &[(&str, &str)]) -> PolicyRequest {
 }
 
 #[test]
-fn office_hours_signs_only_inside_the_tagged_window() {
+fn office_hours_signs_only_inside_the_tagged_window_and_verifies_any_time() {
     let window = [
         ("office-hours.start", "08:00"),
         ("office-hours.end", "18:00"),
@@ -173,6 +173,21 @@ fn office_hours_signs_only_inside_the_tagged_window() {
         &evaluate("office-hours", &sign_at(saturday_10, &window)),
         "outside office days"
     ));
+    for (operation, verdict) in [
+        (Operation::Verify, None),
+        (Operation::GetPublicKey, None),
+        (Operation::Encrypt, Some("permits only sign, verify")),
+    ] {
+        let mut at_night = sign_at(tuesday_07, &window);
+        at_night.operation = operation;
+        match verdict {
+            None => assert_eq!(evaluate("office-hours", &at_night), Verdict::Allow),
+            Some(words) => assert!(denied_because(
+                &evaluate("office-hours", &at_night),
+                words
+            )),
+        }
+    }
 
     let weekend = [
         ("office-hours.start", "08:00"),

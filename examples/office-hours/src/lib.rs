@@ -1,6 +1,7 @@
 //! Sign only inside a weekly time window read from the key's tags (UTC, request time):
 //! `office-hours.start` and `office-hours.end` as `HH:MM`, optional `office-hours.days` as
-//! `mon-fri` (the default) or `mon-sun`.
+//! `mon-fri` (the default) or `mon-sun`. Verifying and reading the public key are public
+//! acts, allowed at any time; everything else is denied.
 
 use kastell_guest::prelude::*;
 
@@ -15,8 +16,10 @@ fn minutes(text: &str) -> Option<u64> {
 
 impl Policy for OfficeHours {
     fn evaluate(req: Request) -> Decision {
-        if req.operation != Operation::Sign {
-            return deny("office-hours permits only sign");
+        match req.operation {
+            Operation::Verify | Operation::GetPublicKey => return allow(),
+            Operation::Sign => {}
+            _ => return deny("office-hours permits only sign, verify and get-public-key"),
         }
         let window = (
             req.key_tag("office-hours.start").and_then(minutes),
