@@ -182,10 +182,7 @@ fn office_hours_signs_only_inside_the_tagged_window_and_verifies_any_time() {
         at_night.operation = operation;
         match verdict {
             None => assert_eq!(evaluate("office-hours", &at_night), Verdict::Allow),
-            Some(words) => assert!(denied_because(
-                &evaluate("office-hours", &at_night),
-                words
-            )),
+            Some(words) => assert!(denied_because(&evaluate("office-hours", &at_night), words)),
         }
     }
 
