@@ -1,6 +1,12 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+pub mod ca;
+pub mod claims;
+pub mod country;
 mod measurement;
+pub mod signer;
+pub mod verify;
+pub mod x509;
 
 pub use measurement::{Measurement, ParseMeasurementError};
