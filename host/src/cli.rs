@@ -1,6 +1,7 @@
 //! The `kastell` command line.
 
 mod audit;
+mod ca;
 mod deployment;
 mod key;
 mod policy;
@@ -30,6 +31,12 @@ pub enum Command {
     /// Verify, export and checkpoint the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// The owner's EU root, host attestation CAs, revocation.
+    #[command(subcommand)]
+    Ca(ca::CaCommand),
+    /// Issue attestation certificates with this host's CA.
+    #[command(subcommand)]
+    Attest(ca::AttestCommand),
 }
 
 /// A command's failure, with the exit code it maps to.
@@ -73,6 +80,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Policy(command) => policy::run(command),
         Command::Key(command) => key::run(command),
         Command::Audit(command) => audit::run(command),
+        Command::Ca(command) => ca::run_ca(command),
+        Command::Attest(command) => ca::run_attest(command),
     }
 }
 

@@ -2,6 +2,7 @@
 #![deny(unsafe_code)] // Only `sandbox::artifacts` (Component::deserialize) holds unsafe code.
 
 pub mod audit;
+pub mod ca;
 pub mod cli;
 pub mod crypto;
 pub mod deployment;

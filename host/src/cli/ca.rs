@@ -1,0 +1,383 @@
+//! `kastell ca …` and `kastell attest issue`: the owner's EU root, host attestation CAs,
+//! revocation, and attestation certificates.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Subcommand;
+use kastell_attest::Measurement;
+use kastell_attest::ca::{Owner, Revoked};
+use kastell_attest::claims::Claims;
+use kastell_attest::x509::parse_certificates;
+use p384::pkcs8::{DecodePublicKey as _, EncodePublicKey as _, LineEnding};
+use time::OffsetDateTime;
+
+use super::CliError;
+use super::deployment::{DeploymentArgs, deployment_error};
+use crate::ca::{CaFiles, HOST_CA_KEY, HostCa, HostCaError, TokenSigner, runtime_version};
+
+const DAY: u64 = 86_400;
+
+/// CA commands.
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create the owner's root: a P-384 key on this deployment's token and a self-signed
+    /// certificate (saved as ca/root.pem and printed).
+    InitRoot {
+        /// Common name, e.g. "Example GmbH Kastell Root".
+        #[arg(long)]
+        common_name: String,
+        /// Organization (O).
+        #[arg(long)]
+        organization: String,
+        /// Country (C): an EU/EEA member state's ISO 3166-1 alpha-2 code.
+        #[arg(long)]
+        country: String,
+        /// Validity in years.
+        #[arg(long, default_value_t = 20)]
+        years: u64,
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+    },
+    /// Create (if missing) this host's CA key on its token and print its public key (PEM),
+    /// for the root's `issue-host-ca`.
+    HostKey {
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+    },
+    /// On the root's deployment: certify a host CA key; prints the certificate (PEM).
+    IssueHostCa {
+        /// The host CA public key (PEM, from `kastell ca host-key`).
+        #[arg(long)]
+        host_key: PathBuf,
+        /// Common name of the host CA.
+        #[arg(long)]
+        common_name: String,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: u64,
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+    },
+    /// On the host: check and install the root and host CA certificates.
+    Install {
+        /// The owner's root certificate.
+        #[arg(long)]
+        root: PathBuf,
+        /// This host's CA certificate.
+        #[arg(long)]
+        host_ca: PathBuf,
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+    },
+    /// Revoke a certificate this host CA issued (by serial number, hex).
+    Revoke {
+        /// Serial number in hex, as `kastell-verify` prints it.
+        serial: String,
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+    },
+    /// Issue a CRL of this host CA (DER to --out, or PEM on standard output).
+    Crl {
+        /// Validity in days.
+        #[arg(long, default_value_t = 7)]
+        days: u64,
+        /// Output file (DER).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+    },
+}
+
+/// Attestation commands.
+#[derive(Debug, Subcommand)]
+pub enum AttestCommand {
+    /// Issue an attestation certificate binding a guest's public key to its measurement.
+    Issue {
+        /// The guest component (its SHA-384 is the guest measurement).
+        #[arg(
+            long,
+            conflicts_with = "guest_hash",
+            required_unless_present = "guest_hash"
+        )]
+        guest: Option<PathBuf>,
+        /// The guest measurement, `sha384:<hex>`, instead of --guest.
+        #[arg(long)]
+        guest_hash: Option<String>,
+        /// The guest's public key (P-384, SPKI PEM).
+        #[arg(long)]
+        public_key: PathBuf,
+        /// The policy measurement the guest runs under.
+        #[arg(long)]
+        policy: Option<String>,
+        /// The relying party's nonce (hex, ≤ 512 bytes).
+        #[arg(long, default_value = "")]
+        nonce: String,
+        /// User data (hex, ≤ 512 bytes).
+        #[arg(long, default_value = "")]
+        user_data: String,
+        /// Host identifier in the claims (default: the host CA's subject).
+        #[arg(long)]
+        host_id: Option<String>,
+        /// Validity in seconds.
+        #[arg(long, default_value_t = 300)]
+        seconds: u64,
+        /// Print the host CA certificate after the attestation certificate.
+        #[arg(long)]
+        chain: bool,
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+    },
+}
+
+fn ca_error(err: HostCaError) -> CliError {
+    match err {
+        HostCaError::Ca(_) | HostCaError::Setup(_) => CliError::Invalid(err.to_string()),
+        HostCaError::File { .. } => CliError::Usage(err.to_string()),
+        HostCaError::Token(_) => CliError::Internal(err.to_string()),
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))
+}
+
+fn one_certificate(path: &Path) -> Result<kastell_attest::x509::Certificate, CliError> {
+    let mut certs = parse_certificates(&read(path)?)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+    if certs.len() != 1 {
+        return Err(CliError::Usage(format!(
+            "{}: expected one certificate, found {}",
+            path.display(),
+            certs.len()
+        )));
+    }
+    Ok(certs.remove(0))
+}
+
+fn public_key(path: &Path) -> Result<p384::PublicKey, CliError> {
+    let text = String::from_utf8(read(path)?)
+        .map_err(|_| CliError::Usage(format!("{}: not PEM text", path.display())))?;
+    p384::PublicKey::from_public_key_pem(text.trim()).map_err(|e| {
+        CliError::Usage(format!(
+            "{}: not a P-384 public key in SPKI PEM: {e}",
+            path.display()
+        ))
+    })
+}
+
+fn hex_arg(text: &str, flag: &str) -> Result<Vec<u8>, CliError> {
+    hex::decode(text).map_err(|e| CliError::Usage(format!("{flag} {text}: not hex: {e}")))
+}
+
+fn token(args: &DeploymentArgs) -> Result<std::sync::Arc<dyn crate::token::Token>, CliError> {
+    args.deployment()?.open_token().map_err(deployment_error)
+}
+
+fn print_pem(cert: &kastell_attest::x509::Certificate) -> Result<(), CliError> {
+    print!(
+        "{}",
+        cert.to_pem()
+            .map_err(|e| CliError::Internal(e.to_string()))?
+    );
+    Ok(())
+}
+
+/// Revocations recorded in `ca/revoked.txt`: `<serial hex> <unix seconds>` per line.
+fn revocations(files: &CaFiles) -> Result<Vec<Revoked>, CliError> {
+    let path = files.path("revoked.txt");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(CliError::Internal(format!("{}: {e}", path.display()))),
+    };
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let bad = || CliError::Internal(format!("{}: malformed line `{line}`", path.display()));
+            let (serial, at) = line.split_once(' ').ok_or_else(bad)?;
+            Ok(Revoked {
+                serial: hex::decode(serial).map_err(|_| bad())?,
+                at: OffsetDateTime::from_unix_timestamp(at.trim().parse().map_err(|_| bad())?)
+                    .map_err(|_| bad())?,
+            })
+        })
+        .collect()
+}
+
+/// Runs a CA command.
+pub(super) fn run_ca(command: CaCommand) -> Result<(), CliError> {
+    match command {
+        CaCommand::InitRoot {
+            common_name,
+            organization,
+            country,
+            years,
+            deployment,
+        } => {
+            let owner = Owner {
+                common_name,
+                organization,
+                country,
+            };
+            let files = CaFiles::new(&deployment.data_dir);
+            let root = crate::ca::init_root(
+                token(&deployment)?,
+                &files,
+                &owner,
+                Duration::from_secs(years * 365 * DAY),
+            )
+            .map_err(ca_error)?;
+            print_pem(&root)
+        }
+        CaCommand::HostKey { deployment } => {
+            let signer = TokenSigner::open(token(&deployment)?, HOST_CA_KEY, true)
+                .map_err(|e| CliError::Internal(e.to_string()))?;
+            let pem = kastell_attest::signer::Signer::public_key(&signer)
+                .to_public_key_pem(LineEnding::LF)
+                .map_err(|e| CliError::Internal(e.to_string()))?;
+            print!("{pem}");
+            Ok(())
+        }
+        CaCommand::IssueHostCa {
+            host_key,
+            common_name,
+            days,
+            deployment,
+        } => {
+            let key = public_key(&host_key)?;
+            let cert = crate::ca::issue_host_ca(
+                token(&deployment)?,
+                &CaFiles::new(&deployment.data_dir),
+                &key,
+                &common_name,
+                Duration::from_secs(days * DAY),
+            )
+            .map_err(ca_error)?;
+            print_pem(&cert)
+        }
+        CaCommand::Install {
+            root,
+            host_ca,
+            deployment,
+        } => {
+            let (root, host_ca) = (one_certificate(&root)?, one_certificate(&host_ca)?);
+            let ca = HostCa::install(
+                token(&deployment)?,
+                &CaFiles::new(&deployment.data_dir),
+                root,
+                host_ca,
+            )
+            .map_err(ca_error)?;
+            println!(
+                "installed: host CA {} under root {}",
+                ca.certificate.tbs_certificate.subject, ca.root.tbs_certificate.subject
+            );
+            Ok(())
+        }
+        CaCommand::Revoke { serial, deployment } => {
+            let bytes = hex_arg(&serial, "serial")?;
+            let files = CaFiles::new(&deployment.data_dir);
+            let mut list = revocations(&files)?;
+            if list.iter().any(|r| r.serial == bytes) {
+                println!("{serial} was already revoked");
+                return Ok(());
+            }
+            list.push(Revoked {
+                serial: bytes,
+                at: OffsetDateTime::now_utc(),
+            });
+            let text: String = list
+                .iter()
+                .map(|r| format!("{} {}\n", hex::encode(&r.serial), r.at.unix_timestamp()))
+                .collect();
+            files
+                .write("revoked.txt", text.as_bytes())
+                .map_err(ca_error)?;
+            println!("revoked {serial}; publish a new CRL with `kastell ca crl`");
+            Ok(())
+        }
+        CaCommand::Crl {
+            days,
+            out,
+            deployment,
+        } => {
+            let files = CaFiles::new(&deployment.data_dir);
+            let ca = HostCa::load(token(&deployment)?, &files).map_err(ca_error)?;
+            let number = std::fs::read_to_string(files.path("crl-number"))
+                .ok()
+                .and_then(|n| n.trim().parse::<u32>().ok())
+                .unwrap_or(0)
+                + 1;
+            let crl = ca
+                .crl(
+                    number,
+                    &revocations(&files)?,
+                    Duration::from_secs(days * DAY),
+                )
+                .map_err(ca_error)?;
+            files
+                .write("crl-number", number.to_string().as_bytes())
+                .map_err(ca_error)?;
+            match out {
+                Some(path) => std::fs::write(&path, &crl)
+                    .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", path.display()))),
+                None => {
+                    let pem = der::pem::encode_string("X509 CRL", der::pem::LineEnding::LF, &crl)
+                        .map_err(|e| CliError::Internal(e.to_string()))?;
+                    print!("{pem}");
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+/// Runs an attestation command.
+pub(super) fn run_attest(command: AttestCommand) -> Result<(), CliError> {
+    let AttestCommand::Issue {
+        guest,
+        guest_hash,
+        public_key: key_path,
+        policy,
+        nonce,
+        user_data,
+        host_id,
+        seconds,
+        chain,
+        deployment,
+    } = command;
+    let guest = match (guest, guest_hash) {
+        (Some(path), _) => Measurement::of(&read(&path)?),
+        (None, Some(text)) => text
+            .parse()
+            .map_err(|e| CliError::Usage(format!("--guest-hash {text}: {e}")))?,
+        (None, None) => return Err(CliError::Usage("give --guest or --guest-hash".into())),
+    };
+    let policy = policy
+        .map(|p| {
+            p.parse::<Measurement>()
+                .map_err(|e| CliError::Usage(format!("--policy {p}: {e}")))
+        })
+        .transpose()?;
+    let key = public_key(&key_path)?;
+    let files = CaFiles::new(&deployment.data_dir);
+    let ca = HostCa::load(token(&deployment)?, &files).map_err(ca_error)?;
+    let claims = Claims {
+        guest,
+        policy,
+        nonce: hex_arg(&nonce, "--nonce")?,
+        user_data: hex_arg(&user_data, "--user-data")?,
+        host_id: host_id.unwrap_or_else(|| ca.certificate.tbs_certificate.subject.to_string()),
+        runtime_version: runtime_version(),
+    };
+    let cert = ca
+        .issue(&key, &claims, Duration::from_secs(seconds))
+        .map_err(ca_error)?;
+    print_pem(&cert)?;
+    if chain {
+        print_pem(&ca.certificate)?;
+    }
+    Ok(())
+}
