@@ -407,6 +407,15 @@ impl Trust {
     pub fn verify_chain(&self, leaf: &Certificate) -> Result<VerifiedChain, VerifyError> {
         let mut checks = Vec::new();
         check_end_entity(leaf)?;
+        if self.anchors.iter().any(|a| same(a, leaf)) {
+            return fail(
+                Check::Chain,
+                format!(
+                    "{} is itself given as a trusted root: pass the owner's root certificate",
+                    leaf.tbs_certificate.subject
+                ),
+            );
+        }
         let mut path: Vec<&Certificate> = vec![leaf];
         loop {
             let current = path.last().copied().unwrap_or(leaf);

@@ -298,6 +298,17 @@ fn every_way_of_getting_it_wrong_is_rejected_with_its_named_check() {
         ..pki.trust()
     };
     rejected(&pki.leaf, &unrelated, &expect, Check::Chain, "wrong root");
+    let leaf_as_root = Trust {
+        anchors: vec![pki.leaf.clone()],
+        ..pki.trust()
+    };
+    rejected(
+        &pki.leaf,
+        &leaf_as_root,
+        &expect,
+        Check::Chain,
+        "itself given as a trusted root",
+    );
 
     // Time: expired and not yet valid.
     let later = Trust {
