@@ -4,6 +4,7 @@
 pub mod ca;
 pub mod claims;
 pub mod country;
+pub mod document;
 pub mod hpke;
 mod measurement;
 pub mod signer;

@@ -1,12 +1,16 @@
-//! `kastell-verify`: verify Kastell attestation certificates offline against the root you
-//! trust. Exit 0 valid, 1 invalid (the failed check is named), 2 usage or unreadable input.
+//! `kastell-verify`: verify Kastell attestation certificates and Nitro-format attestation
+//! documents offline against the root you trust. Exit 0 valid, 1 invalid (the failed check
+//! is named), 2 usage or unreadable input.
 
-use std::path::PathBuf;
+mod output;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use kastell_attest::Measurement;
+use kastell_attest::document::verify_document;
 use kastell_attest::verify::{Check, Expectations, Trust, VerifyError, verify_attestation};
 use kastell_attest::x509::{Certificate, parse_certificates};
 use time::OffsetDateTime;
@@ -14,14 +18,16 @@ use time::format_description::well_known::Rfc3339;
 
 /// Verify Kastell attestation evidence offline.
 ///
-/// Checks, in order: every certificate parses; the chain leads from the evidence to a root
+/// Checks, in order: the evidence parses (a document: COSE_Sign1 with ES384, "algorithm",
+/// and the Nitro payload fields, "document"); the chain leads from the evidence to a root
 /// given with --root (wrong root: "chain"); every signature is ECDSA P-384 with SHA-384
 /// ("algorithm", "signature"); every certificate is valid at --at or now ("validity"); CAs
 /// carry the CA flag and keyCertSign and respect their path length, the leaf is an end
 /// entity ("basic constraints", "path length", "key usage"); no unknown critical extension;
 /// the root names an EU/EEA country ("root country"); no certificate is revoked by a CRL
-/// given with --crl ("revoked", "CRL"); the Kastell claims extension decodes ("claims");
-/// and the claims meet --expect-guest, --expect-policy, --nonce and --max-age.
+/// given with --crl ("revoked", "CRL"); the Kastell claims extension decodes ("claims") or
+/// the document's signature verifies with its certificate's key ("signature"); and the
+/// claims meet --expect-guest, --expect-policy, --nonce and --max-age.
 #[derive(Debug, Parser)]
 #[command(name = "kastell-verify", version)]
 struct Cli {
@@ -35,6 +41,17 @@ enum Command {
     Cert {
         /// The attestation certificate.
         leaf: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Verify a Nitro-format attestation document (COSE_Sign1, CBOR).
+    ///
+    /// The document's `cabundle` supplies the intermediates; its root is not trusted for
+    /// being there: the chain must end at a root given with --root. PCR0 is the guest hash,
+    /// PCR2 the policy hash (zeros for none), `timestamp` the time of issue.
+    Doc {
+        /// The document (the raw COSE_Sign1 bytes).
+        document: PathBuf,
         #[command(flatten)]
         common: Common,
     },
@@ -147,13 +164,26 @@ fn trust_and_expectations(common: &Common) -> Result<(Trust, Expectations), Usag
     ))
 }
 
-fn print_failure(err: &VerifyError, json: bool) {
-    if json {
-        let out =
-            serde_json::json!({ "valid": false, "check": err.check, "error": err.to_string() });
-        println!("{out}");
-    } else {
-        println!("INVALID: {err}");
+fn outcome<T: serde::Serialize>(
+    result: Result<T, VerifyError>,
+    json: bool,
+    text: fn(&T),
+    input: &Path,
+) -> Result<ExitCode, Usage> {
+    match result {
+        Ok(verified) => {
+            if json {
+                output::json(&verified).map_err(Usage)?;
+            } else {
+                text(&verified);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) if err.check == Check::Input => Err(Usage(format!("{}: {err}", input.display()))),
+        Err(err) => {
+            output::failure(&err, json);
+            Ok(ExitCode::from(1))
+        }
     }
 }
 
@@ -165,60 +195,13 @@ fn run(cli: Cli) -> Result<ExitCode, Usage> {
             let Some(leaf_cert) = leaves.first() else {
                 return Err(Usage(format!("{}: no certificate", leaf.display())));
             };
-            match verify_attestation(leaf_cert, &trust, &expect) {
-                Ok(verified) => {
-                    if common.json {
-                        let mut value =
-                            serde_json::to_value(&verified).map_err(|e| Usage(e.to_string()))?;
-                        if let Some(object) = value.as_object_mut() {
-                            object.insert("valid".into(), true.into());
-                        }
-                        println!("{value}");
-                    } else {
-                        println!("VALID attestation certificate");
-                        println!("chain (leaf first):");
-                        let last = verified.chain.chain.len();
-                        for (i, link) in verified.chain.chain.iter().enumerate() {
-                            println!(
-                                "  {}. {}{}\n     serial {}, valid {} to {}",
-                                i + 1,
-                                link.subject,
-                                if i + 1 == last {
-                                    "  [trust anchor]"
-                                } else {
-                                    ""
-                                },
-                                link.serial,
-                                link.not_before,
-                                link.not_after
-                            );
-                        }
-                        let c = &verified.claims;
-                        println!("claims:");
-                        println!("  guest           {}", c.guest);
-                        println!(
-                            "  policy          {}",
-                            c.policy.map_or_else(|| "none".into(), |p| p.to_string())
-                        );
-                        println!("  nonce           {}", hex::encode(&c.nonce));
-                        println!("  user data       {}", hex::encode(&c.user_data));
-                        println!("  host id         {}", c.host_id);
-                        println!("  runtime         {}", c.runtime_version);
-                        println!("  issued          {}", verified.issued);
-                        println!("  guest key       {}", verified.public_key);
-                        println!("checks passed:");
-                        for check in &verified.chain.checks {
-                            println!("  ok  {check}");
-                        }
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(err) if err.check == Check::Input => Err(Usage(err.to_string())),
-                Err(err) => {
-                    print_failure(&err, common.json);
-                    Ok(ExitCode::from(1))
-                }
-            }
+            let result = verify_attestation(leaf_cert, &trust, &expect);
+            outcome(result, common.json, output::certificate, &leaf)
+        }
+        Command::Doc { document, common } => {
+            let (trust, expect) = trust_and_expectations(&common)?;
+            let result = verify_document(&read(&document)?, &trust, &expect);
+            outcome(result, common.json, output::document, &document)
         }
     }
 }
