@@ -129,6 +129,10 @@ fn main() {
     let issue_doc =
         || issue_document(&doc_key, &doc_cert, &[root.clone(), ca.clone()], &content).unwrap();
     let doc = issue_doc();
+    let trust = Trust {
+        at: OffsetDateTime::now_utc() + Duration::from_secs(1),
+        ..trust
+    };
     verify_document(&doc, &trust, &expect).expect("document valid");
     let docs_issued = rate(|| {
         black_box(issue_doc());

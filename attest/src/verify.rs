@@ -646,7 +646,18 @@ pub fn check_claims(
     }
     if let Some(max_age) = expect.max_age {
         let age = at - issued;
-        if age > max_age || age.is_negative() {
+        if age.is_negative() {
+            return fail(
+                Check::Age,
+                format!(
+                    "issued at {}, {} s after the verification time {}: the clocks disagree",
+                    rfc3339(issued),
+                    -age.whole_seconds(),
+                    rfc3339(at)
+                ),
+            );
+        }
+        if age > max_age {
             return fail(
                 Check::Age,
                 format!(
