@@ -170,6 +170,12 @@ pub(crate) fn time_of(time: &Time) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+/// The end of a certificate's validity.
+#[must_use]
+pub fn not_after(cert: &Certificate) -> OffsetDateTime {
+    time_of(&cert.tbs_certificate.validity.not_after)
+}
+
 pub(crate) fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| at.unix_timestamp().to_string())

@@ -22,6 +22,11 @@ use crate::token::{Token, TokenError, TokenKeyKind};
 pub const ROOT_KEY: &str = "kastell-root-ca";
 /// Label of the host attestation CA key on the host's token.
 pub const HOST_CA_KEY: &str = "kastell-host-ca";
+/// Label of the document-signing key on the host's token.
+pub const DOCUMENT_KEY: &str = "kastell-document-signer";
+/// Lifetime of a document-signing certificate; a new one is issued when less than a day
+/// is left.
+pub const DOCUMENT_SIGNER_LIFETIME: Duration = Duration::from_secs(30 * 86_400);
 
 /// How far CA certificates and CRLs are backdated, so that relying parties whose clocks
 /// run a little behind accept them. Attestation certificates are not backdated: their
@@ -337,6 +342,64 @@ impl HostCa {
             now + lifetime,
         )?)
     }
+}
+
+impl HostCa {
+    /// Issues a Nitro-format attestation document for `content`, signed by the host's
+    /// document-signing key (created on the token and certified by the host CA on first
+    /// use, renewed when less than a day of its validity is left). The CA bundle is the
+    /// root and the host CA.
+    ///
+    /// # Errors
+    /// The token, or content over the document's limits.
+    pub fn issue_document(
+        &self,
+        token: Arc<dyn Token>,
+        files: &CaFiles,
+        content: &kastell_attest::document::DocumentContent,
+    ) -> Result<Vec<u8>, HostCaError> {
+        let signer = TokenSigner::open(token, DOCUMENT_KEY, true)?;
+        let now = OffsetDateTime::now_utc();
+        let current = files
+            .certificate("document-signer.pem", "kastell attest document")
+            .ok()
+            .filter(|cert| {
+                kastell_attest::verify::public_key(cert).ok() == Some(signer.public_key())
+                    && kastell_attest::verify::not_after(cert) > now + Duration::from_secs(86_400)
+            });
+        let certificate = match current {
+            Some(cert) => cert,
+            None => {
+                let cert = ca::issue_document_signer(
+                    &self.signer,
+                    &self.certificate,
+                    &signer.public_key(),
+                    "Kastell document signer",
+                    now - BACKDATE,
+                    DOCUMENT_SIGNER_LIFETIME,
+                )?;
+                files.write("document-signer.pem", pem(&cert)?.as_bytes())?;
+                cert
+            }
+        };
+        kastell_attest::document::issue_document(
+            &signer,
+            &certificate,
+            &[self.root.clone(), self.certificate.clone()],
+            content,
+        )
+        .map_err(|e| HostCaError::Setup(format!("cannot issue the document: {e}")))
+    }
+}
+
+/// The measurement of the running Kastell binary (PCR1 of documents).
+///
+/// # Errors
+/// The executable cannot be read.
+pub fn runtime_measurement() -> Result<kastell_attest::Measurement, HostCaError> {
+    let exe = std::env::current_exe().map_err(|e| HostCaError::Setup(e.to_string()))?;
+    let bytes = std::fs::read(&exe).map_err(|e| file_error(&exe, e))?;
+    Ok(kastell_attest::Measurement::of(&bytes))
 }
 
 /// `kastell <version>`, the runtime version in claims.

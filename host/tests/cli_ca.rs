@@ -252,6 +252,43 @@ fn owner_and_host(root: &Side, host: &Side, dir: &Path) {
     ]);
     assert!(ok, "{text}");
 
+    // A Nitro-format document for the same guest, signed by the host's document signer.
+    let doc_path = dir.join("guest.cbor");
+    host.ok(&[
+        "attest",
+        "document",
+        "--guest",
+        &guest_wasm.display().to_string(),
+        "--public-key",
+        &guest_key,
+        "--nonce",
+        "00ff",
+        "--out",
+        &doc_path.display().to_string(),
+    ]);
+    let document = std::fs::read(&doc_path).unwrap();
+    let verified = kastell_attest::document::verify_document(&document, &trust, &expect)
+        .expect("document verifies against the root");
+    assert_eq!(verified.document.guest, measurement);
+    assert_eq!(
+        verified.document.runtime,
+        Measurement::of(&std::fs::read(env!("CARGO_BIN_EXE_kastell")).unwrap()),
+        "PCR1 measures the kastell binary that issued it"
+    );
+    let second = dir.join("second.cbor");
+    host.ok(&[
+        "attest",
+        "document",
+        "--guest-hash",
+        &measurement.to_string(),
+        "--out",
+        &second.display().to_string(),
+    ]);
+    assert!(
+        std::fs::read_to_string(dir.join(&host.data).join("ca/document-signer.pem")).is_ok(),
+        "the document signer's certificate is kept"
+    );
+
     // Revocation: the CRL lists the serial; openssl and the library refuse the certificate.
     let serial = hex::encode(leaf.tbs_certificate.serial_number.as_bytes());
     let revoked = host.ok(&["ca", "revoke", &serial]);

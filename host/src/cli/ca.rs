@@ -93,30 +93,27 @@ pub enum CaCommand {
 /// Attestation commands.
 #[derive(Debug, Subcommand)]
 pub enum AttestCommand {
+    /// Issue a Nitro-format attestation document (COSE_Sign1) for a guest: PCR0 = the
+    /// guest's SHA-384, PCR1 = this Kastell binary's SHA-384, PCR2 = the policy's.
+    Document {
+        #[command(flatten)]
+        guest: GuestArgs,
+        /// The guest's public key (P-384, SPKI PEM), if it has one.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        /// Output file (the raw COSE_Sign1 bytes).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+    },
     /// Issue an attestation certificate binding a guest's public key to its measurement.
     Issue {
-        /// The guest component (its SHA-384 is the guest measurement).
-        #[arg(
-            long,
-            conflicts_with = "guest_hash",
-            required_unless_present = "guest_hash"
-        )]
-        guest: Option<PathBuf>,
-        /// The guest measurement, `sha384:<hex>`, instead of --guest.
-        #[arg(long)]
-        guest_hash: Option<String>,
+        #[command(flatten)]
+        guest: GuestArgs,
         /// The guest's public key (P-384, SPKI PEM).
         #[arg(long)]
         public_key: PathBuf,
-        /// The policy measurement the guest runs under.
-        #[arg(long)]
-        policy: Option<String>,
-        /// The relying party's nonce (hex, ≤ 512 bytes).
-        #[arg(long, default_value = "")]
-        nonce: String,
-        /// User data (hex, ≤ 512 bytes).
-        #[arg(long, default_value = "")]
-        user_data: String,
         /// Host identifier in the claims (default: the host CA's subject).
         #[arg(long)]
         host_id: Option<String>,
@@ -334,41 +331,106 @@ pub(super) fn run_ca(command: CaCommand) -> Result<(), CliError> {
     }
 }
 
+/// The guest and what the evidence binds, shared by the attestation commands.
+#[derive(Debug, clap::Args)]
+pub struct GuestArgs {
+    /// The guest component (its SHA-384 is the guest measurement).
+    #[arg(
+        long = "guest",
+        conflicts_with = "guest_hash",
+        required_unless_present = "guest_hash"
+    )]
+    file: Option<PathBuf>,
+    /// The guest measurement, `sha384:<hex>`, instead of --guest.
+    #[arg(long)]
+    guest_hash: Option<String>,
+    /// The policy measurement the guest runs under.
+    #[arg(long)]
+    policy: Option<String>,
+    /// The relying party's nonce (hex, ≤ 512 bytes).
+    #[arg(long, default_value = "")]
+    nonce: String,
+    /// User data (hex, ≤ 512 bytes).
+    #[arg(long, default_value = "")]
+    user_data: String,
+}
+
+impl GuestArgs {
+    fn measurements(&self) -> Result<(Measurement, Option<Measurement>), CliError> {
+        let guest = match (&self.file, &self.guest_hash) {
+            (Some(path), _) => Measurement::of(&read(path)?),
+            (None, Some(text)) => text
+                .parse()
+                .map_err(|e| CliError::Usage(format!("--guest-hash {text}: {e}")))?,
+            (None, None) => return Err(CliError::Usage("give --guest or --guest-hash".into())),
+        };
+        let policy = self
+            .policy
+            .as_deref()
+            .map(|p| {
+                p.parse::<Measurement>()
+                    .map_err(|e| CliError::Usage(format!("--policy {p}: {e}")))
+            })
+            .transpose()?;
+        Ok((guest, policy))
+    }
+}
+
 /// Runs an attestation command.
 pub(super) fn run_attest(command: AttestCommand) -> Result<(), CliError> {
+    if let AttestCommand::Document {
+        guest,
+        public_key: key_path,
+        out,
+        deployment,
+    } = command
+    {
+        let (measurement, policy) = guest.measurements()?;
+        let key = key_path.as_deref().map(public_key).transpose()?;
+        let files = CaFiles::new(&deployment.data_dir);
+        let token = token(&deployment)?;
+        let ca = HostCa::load(token.clone(), &files).map_err(ca_error)?;
+        let optional = |hex: &str, flag: &str| -> Result<Option<Vec<u8>>, CliError> {
+            Ok(Some(hex_arg(hex, flag)?).filter(|b| !b.is_empty()))
+        };
+        let content = kastell_attest::document::DocumentContent {
+            module_id: ca.certificate.tbs_certificate.subject.to_string(),
+            timestamp_ms: u64::try_from(OffsetDateTime::now_utc().unix_timestamp())
+                .unwrap_or(0)
+                .saturating_mul(1000),
+            guest: measurement,
+            runtime: crate::ca::runtime_measurement().map_err(ca_error)?,
+            policy,
+            public_key: key,
+            user_data: optional(&guest.user_data, "--user-data")?,
+            nonce: optional(&guest.nonce, "--nonce")?,
+        };
+        let document = ca
+            .issue_document(token, &files, &content)
+            .map_err(ca_error)?;
+        return std::fs::write(&out, document)
+            .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", out.display())));
+    }
     let AttestCommand::Issue {
         guest,
-        guest_hash,
         public_key: key_path,
-        policy,
-        nonce,
-        user_data,
         host_id,
         seconds,
         chain,
         deployment,
-    } = command;
-    let guest = match (guest, guest_hash) {
-        (Some(path), _) => Measurement::of(&read(&path)?),
-        (None, Some(text)) => text
-            .parse()
-            .map_err(|e| CliError::Usage(format!("--guest-hash {text}: {e}")))?,
-        (None, None) => return Err(CliError::Usage("give --guest or --guest-hash".into())),
+    } = command
+    else {
+        return Err(CliError::Internal("unhandled attest command".into()));
     };
-    let policy = policy
-        .map(|p| {
-            p.parse::<Measurement>()
-                .map_err(|e| CliError::Usage(format!("--policy {p}: {e}")))
-        })
-        .transpose()?;
+    let (measurement, policy) = guest.measurements()?;
     let key = public_key(&key_path)?;
     let files = CaFiles::new(&deployment.data_dir);
     let ca = HostCa::load(token(&deployment)?, &files).map_err(ca_error)?;
     let claims = Claims {
-        guest,
+        guest: measurement,
         policy,
-        nonce: hex_arg(&nonce, "--nonce")?,
-        user_data: hex_arg(&user_data, "--user-data")?,
+        nonce: hex_arg(&guest.nonce, "--nonce")?,
+        user_data: hex_arg(&guest.user_data, "--user-data")?,
         host_id: host_id.unwrap_or_else(|| ca.certificate.tbs_certificate.subject.to_string()),
         runtime_version: runtime_version(),
     };
