@@ -8,7 +8,6 @@
     reason = "a failed expectation is a failed test"
 )]
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -16,15 +15,17 @@ use der::Encode as _;
 use der::asn1::{BitString, OctetString};
 use kastell_attest::Measurement;
 use kastell_attest::ca::{
-    CaError, Owner, Revoked, issue_attestation, issue_crl, issue_host_ca, issue_root, sign_der,
+    CaError, Owner, Revoked, issue_attestation, issue_crl, issue_host_ca, issue_root,
 };
 use kastell_attest::claims::{CLAIMS_OID, Claims};
 use kastell_attest::signer::{Signer as _, SoftSigner};
 use kastell_attest::verify::{Check, Expectations, Trust, verify_attestation};
-use kastell_attest::x509::{Certificate, RawExtension, RawOid, parse_certificates};
+use kastell_attest::x509::{Certificate, parse_certificates};
 use time::OffsetDateTime;
 
-const YEAR: Duration = Duration::from_secs(365 * 86_400);
+mod common;
+
+use common::{YEAR, owner, resign, write_pem};
 
 struct Pki {
     root_key: SoftSigner,
@@ -35,14 +36,6 @@ struct Pki {
     claims: Claims,
     leaf: Certificate,
     now: OffsetDateTime,
-}
-
-fn owner(country: &str) -> Owner {
-    Owner {
-        common_name: "Example GmbH Kastell Root".into(),
-        organization: "Example GmbH".into(),
-        country: country.into(),
-    }
 }
 
 fn claims() -> Claims {
@@ -119,30 +112,10 @@ impl Pki {
     }
 }
 
-/// Re-signs `cert` after `edit`, as a forger holding `signer` would.
-fn resign(
-    cert: &Certificate,
-    signer: &SoftSigner,
-    edit: impl FnOnce(&mut Certificate),
-) -> Certificate {
-    let mut cert = cert.clone();
-    edit(&mut cert);
-    let tbs = cert.tbs_certificate.to_der().unwrap();
-    cert.signature = BitString::from_bytes(&sign_der(signer, &tbs).unwrap()).unwrap();
-    cert
-}
-
 fn rejected(leaf: &Certificate, trust: &Trust, expect: &Expectations, check: Check, words: &str) {
     let err = verify_attestation(leaf, trust, expect).expect_err("must be rejected");
     assert_eq!(err.check, check, "{err}");
     assert!(err.to_string().contains(words), "{err}");
-}
-
-fn write_pem(dir: &Path, name: &str, certs: &[&Certificate]) -> String {
-    let path = dir.join(name);
-    let pem: String = certs.iter().map(|c| c.to_pem().unwrap()).collect();
-    std::fs::write(&path, pem).unwrap();
-    path.display().to_string()
 }
 
 fn openssl(args: &[&str]) -> (bool, String) {
@@ -462,17 +435,7 @@ fn every_way_of_getting_it_wrong_is_rejected_with_its_named_check() {
     );
 
     // An intermediate without the CA flag (re-signed by the real root).
-    let not_ca = resign(&pki.ca, &pki.root_key, |c| {
-        let ext = c
-            .tbs_certificate
-            .extensions
-            .as_mut()
-            .unwrap()
-            .iter_mut()
-            .find(|e| e.extn_id.dotted() == "2.5.29.19")
-            .unwrap();
-        ext.extn_value = OctetString::new(vec![0x30, 0x00]).unwrap();
-    });
+    let not_ca = common::without_ca_flag(&pki.ca, &pki.root_key);
     let leaf_under = resign(&pki.leaf, &pki.ca_key, |_| {});
     rejected(
         &leaf_under,
@@ -521,39 +484,7 @@ fn every_way_of_getting_it_wrong_is_rejected_with_its_named_check() {
         issue_root(&other_key, &owner("US"), pki.now, YEAR),
         Err(CaError::Subject(reason)) if reason.contains("not an EU or EEA member state")
     ));
-    let us_name = {
-        use x509_cert::attr::AttributeTypeAndValue;
-        use x509_cert::name::{RdnSequence, RelativeDistinguishedName};
-        let country = spki::ObjectIdentifier::new_unwrap("2.5.4.6");
-        let us = der::asn1::Any::encode_from(&der::asn1::PrintableStringRef::new("US").unwrap())
-            .unwrap();
-        RdnSequence(
-            pki.root
-                .tbs_certificate
-                .subject
-                .0
-                .iter()
-                .map(|rdn| {
-                    if rdn.0.iter().any(|a| a.oid == country) {
-                        let atv = AttributeTypeAndValue {
-                            oid: country,
-                            value: us.clone(),
-                        };
-                        RelativeDistinguishedName(der::asn1::SetOfVec::try_from(vec![atv]).unwrap())
-                    } else {
-                        rdn.clone()
-                    }
-                })
-                .collect(),
-        )
-    };
-    let us_root = resign(&pki.root, &pki.root_key, |c| {
-        c.tbs_certificate.subject = us_name.clone();
-        c.tbs_certificate.issuer = us_name.clone();
-    });
-    let us_ca = resign(&pki.ca, &pki.root_key, |c| {
-        c.tbs_certificate.issuer = us_name.clone()
-    });
+    let (us_root, us_ca) = common::non_eu_root(&pki.root, &pki.ca, &pki.root_key);
     rejected(
         &pki.leaf,
         &Trust {
@@ -567,17 +498,7 @@ fn every_way_of_getting_it_wrong_is_rejected_with_its_named_check() {
     );
 
     // An unknown critical extension.
-    let critical = resign(&pki.leaf, &pki.ca_key, |c| {
-        c.tbs_certificate
-            .extensions
-            .as_mut()
-            .unwrap()
-            .push(RawExtension {
-                extn_id: RawOid(vec![0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x63]),
-                critical: true,
-                extn_value: OctetString::new(vec![0x05, 0x00]).unwrap(),
-            });
-    });
+    let critical = common::with_unknown_critical_extension(&pki.leaf, &pki.ca_key);
     rejected(
         &critical,
         &trust,

@@ -8,28 +8,28 @@
     reason = "a failed expectation is a failed test"
 )]
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use ciborium::value::Value;
 use der::Encode as _;
-use der::asn1::{BitString, OctetString};
 use kastell_attest::Measurement;
 use kastell_attest::ca::{
-    Owner, Revoked, issue_crl, issue_document_signer, issue_host_ca, issue_root, sign_der,
+    Owner, Revoked, issue_crl, issue_document_signer, issue_host_ca, issue_root,
 };
 use kastell_attest::document::{
     DocumentContent, DocumentError, FIELDS, issue_document, verify_document,
 };
 use kastell_attest::signer::{Signer, SoftSigner};
 use kastell_attest::verify::{Check, Expectations, Trust};
-use kastell_attest::x509::{Certificate, RawExtension, RawOid};
+use kastell_attest::x509::Certificate;
 use p384::ecdsa::signature::hazmat::PrehashVerifier as _;
 use sha2::{Digest as _, Sha384};
 use time::OffsetDateTime;
 
-const YEAR: Duration = Duration::from_secs(365 * 86_400);
+mod common;
+
+use common::{YEAR, owner, write_pem};
 
 struct Pki {
     root_key: SoftSigner,
@@ -40,14 +40,6 @@ struct Pki {
     signing_cert: Certificate,
     content: DocumentContent,
     now: OffsetDateTime,
-}
-
-fn owner(country: &str) -> Owner {
-    Owner {
-        common_name: "Example GmbH Kastell Root".into(),
-        organization: "Example GmbH".into(),
-        country: country.into(),
-    }
 }
 
 fn pki() -> Pki {
@@ -134,19 +126,6 @@ impl Pki {
             max_age: Some(Duration::from_secs(60)),
         }
     }
-}
-
-/// Re-signs `cert` after `edit`, as a forger holding `signer` would.
-fn resign(
-    cert: &Certificate,
-    signer: &SoftSigner,
-    edit: impl FnOnce(&mut Certificate),
-) -> Certificate {
-    let mut cert = cert.clone();
-    edit(&mut cert);
-    let tbs = cert.tbs_certificate.to_der().unwrap();
-    cert.signature = BitString::from_bytes(&sign_der(signer, &tbs).unwrap()).unwrap();
-    cert
 }
 
 fn cbor(value: &Value) -> Vec<u8> {
@@ -587,17 +566,7 @@ fn every_way_of_getting_a_document_wrong_is_rejected_with_its_named_check() {
     );
 
     // An intermediate without the CA flag (re-signed by the real root) in the cabundle.
-    let not_ca = resign(&pki.ca, &pki.root_key, |c| {
-        let ext = c
-            .tbs_certificate
-            .extensions
-            .as_mut()
-            .unwrap()
-            .iter_mut()
-            .find(|e| e.extn_id.dotted() == "2.5.29.19")
-            .unwrap();
-        ext.extn_value = OctetString::new(vec![0x30, 0x00]).unwrap();
-    });
+    let not_ca = common::without_ca_flag(&pki.ca, &pki.root_key);
     rejected(
         &pki.issue_with(&pki.signing_cert, &[&pki.root, &not_ca], &pki.content),
         &trust,
@@ -607,28 +576,7 @@ fn every_way_of_getting_a_document_wrong_is_rejected_with_its_named_check() {
     );
 
     // A root outside the EU/EEA, forged with the real root's key.
-    let us_name = {
-        let mut name = pki.root.tbs_certificate.subject.clone();
-        let us = der::asn1::Any::encode_from(&der::asn1::PrintableStringRef::new("US").unwrap())
-            .unwrap();
-        for rdn in &mut name.0 {
-            let mut atvs = rdn.0.clone().into_vec();
-            for atv in &mut atvs {
-                if atv.oid.to_string() == "2.5.4.6" {
-                    atv.value = us.clone();
-                }
-            }
-            rdn.0 = der::asn1::SetOfVec::try_from(atvs).unwrap();
-        }
-        name
-    };
-    let us_root = resign(&pki.root, &pki.root_key, |c| {
-        c.tbs_certificate.subject = us_name.clone();
-        c.tbs_certificate.issuer = us_name.clone();
-    });
-    let us_ca = resign(&pki.ca, &pki.root_key, |c| {
-        c.tbs_certificate.issuer = us_name.clone();
-    });
+    let (us_root, us_ca) = common::non_eu_root(&pki.root, &pki.ca, &pki.root_key);
     rejected(
         &pki.issue_with(&pki.signing_cert, &[&us_root, &us_ca], &pki.content),
         &Trust {
@@ -641,17 +589,7 @@ fn every_way_of_getting_a_document_wrong_is_rejected_with_its_named_check() {
     );
 
     // An unknown critical extension in the signing certificate.
-    let critical = resign(&pki.signing_cert, &pki.ca_key, |c| {
-        c.tbs_certificate
-            .extensions
-            .as_mut()
-            .unwrap()
-            .push(RawExtension {
-                extn_id: RawOid(vec![0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x63]),
-                critical: true,
-                extn_value: OctetString::new(vec![0x05, 0x00]).unwrap(),
-            });
-    });
+    let critical = common::with_unknown_critical_extension(&pki.signing_cert, &pki.ca_key);
     rejected(
         &pki.issue_with(&critical, &[&pki.root, &pki.ca], &pki.content),
         &trust,
@@ -858,13 +796,6 @@ fn malformed_documents_are_rejected_by_name_and_never_panic() {
     let mut deep = vec![0x81; 100_000];
     deep.push(0x00);
     assert!(verify_document(&deep, &trust, &expect).is_err());
-}
-
-fn write_pem(dir: &Path, name: &str, certs: &[&Certificate]) -> String {
-    let path = dir.join(name);
-    let pem: String = certs.iter().map(|c| c.to_pem().unwrap()).collect();
-    std::fs::write(&path, pem).unwrap();
-    path.display().to_string()
 }
 
 #[test]
