@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 use coset::cbor::value::Value;
 use coset::iana::EnumI64 as _;
 use coset::{CborSerializable as _, CoseSign1, CoseSign1Builder, HeaderBuilder, iana};
-use der::{Decode as _, Encode as _};
+use der::Encode as _;
 use p384::ecdsa::signature::Verifier as _;
 use p384::pkcs8::{DecodePublicKey as _, EncodePublicKey as _};
 use sha2::{Digest as _, Sha384};
@@ -304,7 +304,7 @@ fn decode_cose(bytes: &[u8]) -> Result<CoseSign1, VerifyError> {
 }
 
 fn parse_certificate(der: &[u8], what: &str) -> Result<Certificate, VerifyError> {
-    Certificate::from_der(der).map_err(|e| VerifyError {
+    crate::x509::decode_canonical::<Certificate>(der).map_err(|e| VerifyError {
         check: Check::Document,
         detail: format!("{what} is not an X.509 certificate: {e}"),
     })

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use const_oid::db::rfc4519::COUNTRY_NAME;
 use const_oid::db::rfc5280::{ID_CE_BASIC_CONSTRAINTS, ID_CE_EXT_KEY_USAGE, ID_CE_KEY_USAGE};
-use der::{Decode as _, Encode as _};
+use der::Encode as _;
 use p384::ecdsa::signature::Verifier as _;
 use spki::ObjectIdentifier;
 use time::OffsetDateTime;
@@ -501,10 +501,11 @@ impl Trust {
         checks: &mut Vec<String>,
     ) -> Result<(), VerifyError> {
         for der in &self.crls {
-            let crl = x509_cert::crl::CertificateList::from_der(der).map_err(|e| VerifyError {
-                check: Check::Crl,
-                detail: format!("not a CRL: {e}"),
-            })?;
+            let crl = crate::x509::decode_canonical::<x509_cert::crl::CertificateList>(der)
+                .map_err(|e| VerifyError {
+                    check: Check::Crl,
+                    detail: format!("not a CRL: {e}"),
+                })?;
             let tbs = &crl.tbs_cert_list;
             let Some(position) = path
                 .iter()

@@ -5,8 +5,7 @@
 
 use der::asn1::{BitString, OctetString};
 use der::{
-    Decode as _, DecodeValue, Encode as _, EncodeValue, FixedTag, Header, Length, Reader, Sequence,
-    Tag, Writer,
+    DecodeValue, Encode as _, EncodeValue, FixedTag, Header, Length, Reader, Sequence, Tag, Writer,
 };
 use spki::{AlgorithmIdentifierOwned, ObjectIdentifier, SubjectPublicKeyInfoOwned};
 use x509_cert::certificate::Version;
@@ -179,6 +178,28 @@ impl der::pem::PemLabel for Certificate {
     const PEM_LABEL: &'static str = "CERTIFICATE";
 }
 
+/// Decodes a DER value and insists that it is the value's one DER encoding. Signatures are
+/// checked over re-encoded bytes, so any other accepted encoding of the same value (an
+/// explicit default such as `critical FALSE` or version `[0] 0`) would let bytes that were
+/// never signed pass as signed.
+///
+/// # Errors
+/// Malformed DER, or an encoding that differs from the value's DER form.
+pub fn decode_canonical<T>(bytes: &[u8]) -> Result<T, String>
+where
+    T: for<'a> der::Decode<'a> + der::Encode,
+{
+    let value = T::from_der(bytes).map_err(|e| e.to_string())?;
+    match value.to_der() {
+        Ok(canonical) if canonical == bytes => Ok(value),
+        _ => Err(
+            "not in canonical DER form (e.g. a default value written out); a signature \
+                  cannot vouch for it"
+                .into(),
+        ),
+    }
+}
+
 /// Reads one or more certificates from PEM (any number of `CERTIFICATE` blocks) or DER.
 ///
 /// # Errors
@@ -204,7 +225,7 @@ pub fn parse_certificates(input: &[u8]) -> Result<Vec<Certificate>, String> {
                 .map_err(|e| format!("bad PEM: {e}"))?;
             if label == "CERTIFICATE" {
                 out.push(
-                    Certificate::from_der(&der)
+                    decode_canonical::<Certificate>(&der)
                         .map_err(|e| format!("not an X.509 certificate: {e}"))?,
                 );
             }
@@ -215,7 +236,7 @@ pub fn parse_certificates(input: &[u8]) -> Result<Vec<Certificate>, String> {
         }
         return Ok(out);
     }
-    Certificate::from_der(input)
+    decode_canonical::<Certificate>(input)
         .map(|c| vec![c])
         .map_err(|e| format!("not an X.509 certificate (DER): {e}"))
 }

@@ -650,3 +650,17 @@ fn kastell_verify_prints_the_chain_and_claims_and_exits_by_outcome() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("root country"));
 }
+
+#[test]
+fn a_certificate_in_any_form_but_canonical_der_is_refused_so_unsigned_bytes_cannot_pass() {
+    // The same certificate, once as issued and once with `critical BOOLEAN FALSE` written
+    // out in the claims extension (found by the fuzzer): both decode to the same value, and
+    // the signature covers only the first.
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let canonical = std::fs::read(data.join("attestation-canonical.der")).unwrap();
+    let explicit = std::fs::read(data.join("attestation-explicit-default.der")).unwrap();
+    assert_eq!(explicit.len(), canonical.len() + 3);
+    assert_eq!(parse_certificates(&canonical).unwrap().len(), 1);
+    let err = parse_certificates(&explicit).unwrap_err();
+    assert!(err.contains("canonical DER"), "{err}");
+}
