@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod ca;
 pub mod cli;
+pub mod config;
 pub mod crypto;
 pub mod deployment;
 pub mod keys;

@@ -482,3 +482,81 @@ fn audit_commands_refuse_a_missing_store_by_name() {
     );
     assert!(!missing.exists(), "nothing is created");
 }
+
+#[test]
+fn a_configuration_file_names_the_deployment_and_flags_override_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let passphrase = dir.path().join("passphrase");
+    std::fs::write(&passphrase, "config passphrase\n").unwrap();
+    let config = dir.path().join("kastell.toml");
+    let data = dir.path().join("from-config");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[token]\nsecret_file = {:?}\n[audit]\ncheckpoint_every = 1\n",
+            data.display().to_string(),
+            passphrase.display().to_string()
+        ),
+    )
+    .unwrap();
+    let kastell = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kastell"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .output()
+            .unwrap()
+    };
+    let config_arg = config.display().to_string();
+    let out = kastell(&[
+        "key",
+        "create",
+        "--spec",
+        "AES_256",
+        "--config",
+        &config_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        data.join("kastell.db").is_file(),
+        "the file's data_dir is used"
+    );
+    let verified = kastell(&["audit", "verify", "--config", &config_arg]);
+    assert!(
+        text(&verified.stdout).contains("signed through #"),
+        "{}",
+        text(&verified.stdout)
+    );
+
+    let other = dir.path().join("from-flag");
+    let other_arg = other.display().to_string();
+    let out = kastell(&[
+        "key",
+        "list",
+        "--config",
+        &config_arg,
+        "--data-dir",
+        &other_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        other.join("kastell.db").is_file(),
+        "--data-dir overrides the file"
+    );
+
+    std::fs::write(&config, "data_dri = \"/tmp/x\"\n").unwrap();
+    let out = kastell(&["key", "list", "--config", &config_arg]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("data_dri"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = kastell(&["key", "list"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no data directory"),
+        "{}",
+        text(&out.stderr)
+    );
+}

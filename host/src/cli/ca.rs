@@ -218,7 +218,7 @@ pub(super) fn run_ca(command: CaCommand) -> Result<(), CliError> {
                 organization,
                 country,
             };
-            let files = CaFiles::new(&deployment.data_dir);
+            let files = CaFiles::new(&deployment.data_dir()?);
             let root = crate::ca::init_root(
                 token(&deployment)?,
                 &files,
@@ -246,7 +246,7 @@ pub(super) fn run_ca(command: CaCommand) -> Result<(), CliError> {
             let key = public_key(&host_key)?;
             let cert = crate::ca::issue_host_ca(
                 token(&deployment)?,
-                &CaFiles::new(&deployment.data_dir),
+                &CaFiles::new(&deployment.data_dir()?),
                 &key,
                 &common_name,
                 Duration::from_secs(days * DAY),
@@ -262,7 +262,7 @@ pub(super) fn run_ca(command: CaCommand) -> Result<(), CliError> {
             let (root, host_ca) = (one_certificate(&root)?, one_certificate(&host_ca)?);
             let ca = HostCa::install(
                 token(&deployment)?,
-                &CaFiles::new(&deployment.data_dir),
+                &CaFiles::new(&deployment.data_dir()?),
                 root,
                 host_ca,
             )
@@ -275,7 +275,7 @@ pub(super) fn run_ca(command: CaCommand) -> Result<(), CliError> {
         }
         CaCommand::Revoke { serial, deployment } => {
             let bytes = hex_arg(&serial, "serial")?;
-            let files = CaFiles::new(&deployment.data_dir);
+            let files = CaFiles::new(&deployment.data_dir()?);
             let mut list = revocations(&files)?;
             if list.iter().any(|r| r.serial == bytes) {
                 println!("{serial} was already revoked");
@@ -300,7 +300,7 @@ pub(super) fn run_ca(command: CaCommand) -> Result<(), CliError> {
             out,
             deployment,
         } => {
-            let files = CaFiles::new(&deployment.data_dir);
+            let files = CaFiles::new(&deployment.data_dir()?);
             let ca = HostCa::load(token(&deployment)?, &files).map_err(ca_error)?;
             let number = std::fs::read_to_string(files.path("crl-number"))
                 .ok()
@@ -387,7 +387,7 @@ pub(super) fn run_attest(command: AttestCommand) -> Result<(), CliError> {
     {
         let (measurement, policy) = guest.measurements()?;
         let key = key_path.as_deref().map(public_key).transpose()?;
-        let files = CaFiles::new(&deployment.data_dir);
+        let files = CaFiles::new(&deployment.data_dir()?);
         let token = token(&deployment)?;
         let ca = HostCa::load(token.clone(), &files).map_err(ca_error)?;
         let optional = |hex: &str, flag: &str| -> Result<Option<Vec<u8>>, CliError> {
@@ -424,7 +424,7 @@ pub(super) fn run_attest(command: AttestCommand) -> Result<(), CliError> {
     };
     let (measurement, policy) = guest.measurements()?;
     let key = public_key(&key_path)?;
-    let files = CaFiles::new(&deployment.data_dir);
+    let files = CaFiles::new(&deployment.data_dir()?);
     let ca = HostCa::load(token(&deployment)?, &files).map_err(ca_error)?;
     let claims = Claims {
         guest: measurement,

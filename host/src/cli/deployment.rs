@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::CliError;
+use crate::config::Config;
 use crate::deployment::{
     Deployment, DeploymentError, PASSPHRASE_ENV, PIN_ENV, STORE_FILE, TokenChoice,
 };
@@ -13,13 +14,17 @@ use crate::sandbox::Role;
 use crate::store::SqliteStore;
 use crate::token::{KdfCost, Pkcs11Config};
 
-/// Where the deployment is and which token it uses. Secrets (PIN, passphrase) come from a
-/// file or the environment, never from the command line.
+/// Where the deployment is and which token it uses: flags (or their environment variables)
+/// over the configuration file. Secrets (PIN, passphrase) come from a file or the
+/// environment, never from the command line.
 #[derive(Debug, Args)]
 pub struct DeploymentArgs {
+    /// Configuration file (TOML; see the README's "Configuration").
+    #[arg(long, env = "KASTELL_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Data directory: store, policies, compiled policies, soft token.
     #[arg(long, env = "KASTELL_DATA_DIR")]
-    pub data_dir: PathBuf,
+    pub data_dir: Option<PathBuf>,
     /// PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so); without it the built-in
     /// soft token in the data directory holds the keys.
     #[arg(long, env = "KASTELL_PKCS11_MODULE")]
@@ -34,13 +39,56 @@ pub struct DeploymentArgs {
 }
 
 impl DeploymentArgs {
+    /// The configuration file's values with these options over them.
+    ///
+    /// # Errors
+    /// [`CliError::Usage`] for an unreadable or invalid file, naming the line and key.
+    pub fn config(&self) -> Result<Config, CliError> {
+        let mut config = match &self.config {
+            Some(path) => Config::load(path).map_err(|e| CliError::Usage(e.to_string()))?,
+            None => Config::default(),
+        };
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = Some(dir.clone());
+        }
+        if let Some(module) = &self.pkcs11_module {
+            config.token.pkcs11_module = Some(module.clone());
+        }
+        if let Some(label) = &self.token_label {
+            config.token.label = Some(label.clone());
+        }
+        if let Some(file) = &self.secret_file {
+            config.token.secret_file = Some(file.clone());
+        }
+        Ok(config)
+    }
+
+    /// The data directory.
+    ///
+    /// # Errors
+    /// [`CliError::Usage`] when neither a flag, `KASTELL_DATA_DIR` nor the file gives one.
+    pub fn data_dir(&self) -> Result<PathBuf, CliError> {
+        self.config()?.data_dir.ok_or_else(|| {
+            CliError::Usage(
+                "no data directory: give --data-dir, set KASTELL_DATA_DIR, or set data_dir in \
+                 the configuration file"
+                    .into(),
+            )
+        })
+    }
+
     /// The deployment these options name.
     ///
     /// # Errors
     /// [`CliError::Usage`] when the token options are incomplete or no secret is given.
     pub fn deployment(&self) -> Result<Deployment, CliError> {
-        let file = self.secret_file.as_deref();
-        let token = match (&self.pkcs11_module, &self.token_label) {
+        let config = self.config()?;
+        config
+            .validate("configuration")
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        let data_dir = self.data_dir()?;
+        let file = config.token.secret_file.as_deref();
+        let token = match (&config.token.pkcs11_module, &config.token.label) {
             (Some(module), Some(label)) => TokenChoice::Pkcs11(Pkcs11Config {
                 module: module.clone(),
                 token_label: label.clone(),
@@ -62,10 +110,7 @@ impl DeploymentArgs {
                 cost: KdfCost::Strong,
             },
         };
-        Ok(Deployment {
-            data_dir: self.data_dir.clone(),
-            token,
-        })
+        Ok(Deployment { data_dir, token })
     }
 
     /// Opens the deployment's key service.
@@ -73,14 +118,18 @@ impl DeploymentArgs {
     /// # Errors
     /// As [`DeploymentArgs::deployment`], and [`CliError::Internal`] when a part fails.
     pub fn open(&self) -> Result<KeyService, CliError> {
-        self.deployment()?.open().map_err(deployment_error)
+        let service = self.deployment()?.open().map_err(deployment_error)?;
+        Ok(match self.config()?.audit.checkpoint_every {
+            Some(every) => service.with_checkpoint_every(every),
+            None => service,
+        })
     }
 }
 
 /// The store of an existing deployment, opened without the token (auditors reading the
 /// trail need no PIN). A missing store is an error, not a new empty one.
 pub(super) fn existing_store(args: &DeploymentArgs) -> Result<SqliteStore, CliError> {
-    let path = args.data_dir.join(STORE_FILE);
+    let path = args.data_dir()?.join(STORE_FILE);
     if !path.is_file() {
         return Err(CliError::Usage(format!(
             "no Kastell store at {} (is --data-dir right?)",

@@ -1,0 +1,216 @@
+//! The configuration file, `kastell.toml`: where the deployment lives, which token holds
+//! its keys, and the limits it runs with. Every key is optional; the environment overrides
+//! the file, and command-line flags override both. Unknown keys are errors, so a typo never
+//! silently falls back to a default.
+//!
+//! ```toml
+//! data_dir = "/var/lib/kastell"
+//!
+//! [token]                      # omit for the built-in soft token in data_dir
+//! pkcs11_module = "/usr/lib/softhsm/libsofthsm2.so"
+//! label = "kastell"
+//! secret_file = "/etc/kastell/pin"   # PIN or soft-token passphrase, first line
+//!
+//! [audit]
+//! checkpoint_every = 1000
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Environment variables that override the file, by key.
+pub const ENV_OVERRIDES: [(&str, &str); 5] = [
+    ("KASTELL_DATA_DIR", "data_dir"),
+    ("KASTELL_PKCS11_MODULE", "token.pkcs11_module"),
+    ("KASTELL_TOKEN_LABEL", "token.label"),
+    ("KASTELL_SECRET_FILE", "token.secret_file"),
+    ("KASTELL_CHECKPOINT_EVERY", "audit.checkpoint_every"),
+];
+
+/// The whole file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The data directory (store, policies, soft token, CA files).
+    pub data_dir: Option<PathBuf>,
+    /// The token.
+    #[serde(default)]
+    pub token: TokenConfig,
+    /// The audit trail.
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// `[token]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// A PKCS#11 module; without it the soft token in the data directory is used.
+    pub pkcs11_module: Option<PathBuf>,
+    /// The PKCS#11 token's label.
+    pub label: Option<String>,
+    /// File whose first line is the PIN or the soft token's passphrase.
+    pub secret_file: Option<PathBuf>,
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Audit records between signed checkpoints (0: only on request).
+    pub checkpoint_every: Option<u64>,
+}
+
+/// Why a configuration is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name}: {message}")]
+pub struct ConfigError {
+    /// The file (or environment variable) at fault.
+    pub source_name: String,
+    /// What is wrong, with line and column for file errors.
+    pub message: String,
+}
+
+impl Config {
+    /// Parses `text`, read from `name` (for messages).
+    ///
+    /// # Errors
+    /// Invalid TOML, an unknown key, a value of the wrong type; the message names the line,
+    /// column and key.
+    pub fn parse(text: &str, name: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError {
+            source_name: name.to_owned(),
+            message: e.to_string().trim_end().replace('\n', " | "),
+        })
+    }
+
+    /// Reads and parses `path`.
+    ///
+    /// # Errors
+    /// An unreadable file, or as [`Config::parse`].
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            source_name: path.display().to_string(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Applies the environment over the file's values (see [`ENV_OVERRIDES`]).
+    ///
+    /// # Errors
+    /// A variable whose value does not fit its key (e.g. a non-number).
+    pub fn with_env(mut self, var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let set = |name: &str| var(name).filter(|v| !v.is_empty());
+        if let Some(dir) = set("KASTELL_DATA_DIR") {
+            self.data_dir = Some(dir.into());
+        }
+        if let Some(module) = set("KASTELL_PKCS11_MODULE") {
+            self.token.pkcs11_module = Some(module.into());
+        }
+        if let Some(label) = set("KASTELL_TOKEN_LABEL") {
+            self.token.label = Some(label);
+        }
+        if let Some(file) = set("KASTELL_SECRET_FILE") {
+            self.token.secret_file = Some(file.into());
+        }
+        if let Some(every) = set("KASTELL_CHECKPOINT_EVERY") {
+            self.audit.checkpoint_every = Some(every.parse().map_err(|_| ConfigError {
+                source_name: "KASTELL_CHECKPOINT_EVERY".into(),
+                message: format!("`{every}` is not a whole number of records"),
+            })?);
+        }
+        Ok(self)
+    }
+
+    /// Checks what the file alone can tell.
+    ///
+    /// # Errors
+    /// A PKCS#11 module without a token label, or a label without a module.
+    pub fn validate(&self, name: &str) -> Result<(), ConfigError> {
+        let problem = match (&self.token.pkcs11_module, &self.token.label) {
+            (Some(_), None) => {
+                Some("token.pkcs11_module needs token.label (tokens are found by label)")
+            }
+            (None, Some(_)) => Some("token.label is set but token.pkcs11_module is not"),
+            _ => None,
+        };
+        match problem {
+            Some(message) => Err(ConfigError {
+                source_name: name.to_owned(),
+                message: message.to_owned(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn a_full_file_parses_and_the_environment_overrides_it() {
+        let text = r#"
+            data_dir = "/var/lib/kastell"
+            [token]
+            pkcs11_module = "/usr/lib/softhsm/libsofthsm2.so"
+            label = "kastell"
+            secret_file = "/etc/kastell/pin"
+            [audit]
+            checkpoint_every = 500
+        "#;
+        let config = Config::parse(text, "kastell.toml").unwrap_or_default();
+        assert_eq!(config.data_dir, Some(PathBuf::from("/var/lib/kastell")));
+        assert_eq!(config.token.label.as_deref(), Some("kastell"));
+        assert_eq!(config.audit.checkpoint_every, Some(500));
+        assert_eq!(config.validate("kastell.toml"), Ok(()));
+        let env = |name: &str| match name {
+            "KASTELL_DATA_DIR" => Some("/srv/kastell".to_owned()),
+            "KASTELL_CHECKPOINT_EVERY" => Some("10".to_owned()),
+            "KASTELL_TOKEN_LABEL" => Some(String::new()),
+            _ => None,
+        };
+        let merged = config.with_env(env).unwrap_or_default();
+        assert_eq!(merged.data_dir, Some(PathBuf::from("/srv/kastell")));
+        assert_eq!(merged.audit.checkpoint_every, Some(10));
+        assert_eq!(
+            merged.token.label.as_deref(),
+            Some("kastell"),
+            "empty = unset"
+        );
+        assert_eq!(Config::parse("", "empty.toml"), Ok(Config::default()));
+        assert_eq!(Config::default().with_env(no_env), Ok(Config::default()));
+    }
+
+    #[test]
+    fn mistakes_are_named_with_their_place() {
+        let typo = Config::parse("data_dri = \"/x\"\n", "kastell.toml").unwrap_err();
+        assert!(typo.message.contains("data_dri"), "{typo}");
+        assert!(typo.to_string().starts_with("kastell.toml:"), "{typo}");
+        let wrong_type =
+            Config::parse("[audit]\ncheckpoint_every = \"often\"\n", "k.toml").unwrap_err();
+        assert!(wrong_type.message.contains("line 2"), "{wrong_type}");
+        let unknown_table = Config::parse("[server]\nlisten = 1\n", "k.toml").unwrap_err();
+        assert!(unknown_table.message.contains("server"), "{unknown_table}");
+        let broken = Config::parse("data_dir = \n", "k.toml").unwrap_err();
+        assert!(broken.message.contains("line 1"), "{broken}");
+        let half =
+            Config::parse("[token]\npkcs11_module = \"/m.so\"\n", "k.toml").unwrap_or_default();
+        assert!(
+            half.validate("k.toml")
+                .unwrap_err()
+                .message
+                .contains("token.label")
+        );
+        let bad_env = Config::default()
+            .with_env(|n| (n == "KASTELL_CHECKPOINT_EVERY").then(|| "lots".to_owned()))
+            .unwrap_err();
+        assert_eq!(bad_env.source_name, "KASTELL_CHECKPOINT_EVERY");
+    }
+}
