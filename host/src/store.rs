@@ -177,6 +177,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// A storage failure.
     fn add_checkpoint(&self, checkpoint: &Checkpoint) -> Result<bool, StoreError>;
 
+    /// The newest checkpoint, if any.
+    ///
+    /// # Errors
+    /// A storage failure or [`StoreError::Corrupt`].
+    fn last_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError>;
+
     /// All checkpoints, oldest first.
     ///
     /// # Errors

@@ -23,8 +23,7 @@ impl KeyService {
         };
         if self
             .store
-            .checkpoints()?
-            .last()
+            .last_checkpoint()?
             .is_some_and(|last| last.seq >= seq)
         {
             return Ok(None);

@@ -191,6 +191,39 @@ impl SqliteStore {
         }
     }
 
+    /// Checkpoints in the order `tail` (an ORDER BY / LIMIT clause) gives.
+    fn read_checkpoints(&self, tail: &str) -> Result<Vec<Checkpoint>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT seq, hash, time_ms, key_label, signature FROM audit_checkpoints {tail}"
+            ))
+            .map_err(sql("read audit checkpoints"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                ))
+            })
+            .map_err(sql("read audit checkpoints"))?;
+        rows.map(|row| {
+            let (seq, hash, time_ms, key_label, signature) =
+                row.map_err(sql("read audit checkpoints"))?;
+            Ok(Checkpoint {
+                seq: u64::try_from(seq).map_err(|_| corrupt("checkpoint sequence"))?,
+                hash: hash.try_into().map_err(|_| corrupt("checkpoint hash"))?,
+                time_ms,
+                key_label,
+                signature,
+            })
+        })
+        .collect()
+    }
+
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // SQLite rolls back an unfinished transaction; the connection stays usable.
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
@@ -499,37 +532,12 @@ impl Store for SqliteStore {
         Ok(added > 0)
     }
 
+    fn last_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        Ok(self.read_checkpoints("ORDER BY seq DESC LIMIT 1")?.pop())
+    }
+
     fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT seq, hash, time_ms, key_label, signature FROM audit_checkpoints
-                 ORDER BY seq",
-            )
-            .map_err(sql("read audit checkpoints"))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, Vec<u8>>(4)?,
-                ))
-            })
-            .map_err(sql("read audit checkpoints"))?;
-        rows.map(|row| {
-            let (seq, hash, time_ms, key_label, signature) =
-                row.map_err(sql("read audit checkpoints"))?;
-            Ok(Checkpoint {
-                seq: u64::try_from(seq).map_err(|_| corrupt("checkpoint sequence"))?,
-                hash: hash.try_into().map_err(|_| corrupt("checkpoint hash"))?,
-                time_ms,
-                key_label,
-                signature,
-            })
-        })
-        .collect()
+        self.read_checkpoints("ORDER BY seq")
     }
 }
 
