@@ -133,7 +133,7 @@ pub fn key_id(key: &p384::PublicKey) -> Vec<u8> {
     Sha384::digest(&point)[..20].to_vec()
 }
 
-fn extension<T: der::Encode>(
+pub(crate) fn extension<T: der::Encode>(
     oid: ObjectIdentifier,
     critical: bool,
     value: &T,
@@ -349,30 +349,51 @@ pub fn issue_attestation(
     not_before: OffsetDateTime,
     lifetime: Duration,
 ) -> Result<Certificate, CaError> {
+    let extensions = vec![
+        extension(
+            ID_CE_EXT_KEY_USAGE,
+            false,
+            &ExtendedKeyUsage(vec![ID_KP_SERVER_AUTH]),
+        )?,
+        RawExtension {
+            extn_id: claims_oid(),
+            critical: false,
+            extn_value: OctetString::new(claims.to_der()?).map_err(enc)?,
+        },
+    ];
+    let guest = claims.guest.to_hex();
+    let common_name = format!("attested guest {}", guest.get(..16).unwrap_or_default());
+    issue_end_entity(
+        ca_signer,
+        ca,
+        guest_key,
+        &common_name,
+        not_before,
+        lifetime,
+        extensions,
+    )
+}
+
+/// An end-entity certificate (digitalSignature) for `key` under `ca`, with subject
+/// `common_name` and the CA's O and C, and `extra` extensions.
+pub(crate) fn issue_end_entity(
+    ca_signer: &dyn Signer,
+    ca: &Certificate,
+    key: &p384::PublicKey,
+    common_name: &str,
+    not_before: OffsetDateTime,
+    lifetime: Duration,
+    extra: Vec<RawExtension>,
+) -> Result<Certificate, CaError> {
     let mut extensions = leaf_extensions()?;
-    extensions.push(extension(
-        ID_CE_EXT_KEY_USAGE,
-        false,
-        &ExtendedKeyUsage(vec![ID_KP_SERVER_AUTH]),
-    )?);
-    extensions.push(RawExtension {
-        extn_id: claims_oid(),
-        critical: false,
-        extn_value: OctetString::new(claims.to_der()?).map_err(enc)?,
-    });
+    extensions.extend(extra);
     issue(
         ca_signer,
         Template {
             issuer: &ca.tbs_certificate.subject,
             issuer_key: &ca_signer.public_key(),
-            subject: subordinate_name(
-                ca,
-                &format!(
-                    "attested guest {}",
-                    claims.guest.to_hex().get(..16).unwrap_or_default()
-                ),
-            )?,
-            subject_key: guest_key,
+            subject: subordinate_name(ca, common_name)?,
+            subject_key: key,
             not_before,
             not_after: not_before + lifetime,
             extensions,
@@ -393,17 +414,14 @@ pub fn issue_document_signer(
     not_before: OffsetDateTime,
     lifetime: Duration,
 ) -> Result<Certificate, CaError> {
-    issue(
+    issue_end_entity(
         ca_signer,
-        Template {
-            issuer: &ca.tbs_certificate.subject,
-            issuer_key: &ca_signer.public_key(),
-            subject: subordinate_name(ca, common_name)?,
-            subject_key: key,
-            not_before,
-            not_after: not_before + lifetime,
-            extensions: leaf_extensions()?,
-        },
+        ca,
+        key,
+        common_name,
+        not_before,
+        lifetime,
+        Vec::new(),
     )
 }
 

@@ -6,6 +6,7 @@ pub mod claims;
 pub mod country;
 pub mod document;
 pub mod hpke;
+pub mod identity;
 mod measurement;
 pub mod signer;
 pub mod verify;
