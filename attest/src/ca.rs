@@ -300,17 +300,14 @@ pub fn issue_host_ca(
     not_before: OffsetDateTime,
     lifetime: Duration,
 ) -> Result<Certificate, CaError> {
-    issue(
+    issue_under(
         issuer_signer,
-        Template {
-            issuer: &issuer.tbs_certificate.subject,
-            issuer_key: &issuer_signer.public_key(),
-            subject: subordinate_name(issuer, common_name)?,
-            subject_key: host_key,
-            not_before,
-            not_after: not_before + lifetime,
-            extensions: ca_extensions(Some(0))?,
-        },
+        issuer,
+        host_key,
+        common_name,
+        not_before,
+        lifetime,
+        ca_extensions(Some(0))?,
     )
 }
 
@@ -387,6 +384,27 @@ pub(crate) fn issue_end_entity(
 ) -> Result<Certificate, CaError> {
     let mut extensions = leaf_extensions()?;
     extensions.extend(extra);
+    issue_under(
+        ca_signer,
+        ca,
+        key,
+        common_name,
+        not_before,
+        lifetime,
+        extensions,
+    )
+}
+
+/// A certificate for `key` under `ca`: subject `common_name` with the CA's O and C.
+fn issue_under(
+    ca_signer: &dyn Signer,
+    ca: &Certificate,
+    key: &p384::PublicKey,
+    common_name: &str,
+    not_before: OffsetDateTime,
+    lifetime: Duration,
+    extensions: Vec<RawExtension>,
+) -> Result<Certificate, CaError> {
     issue(
         ca_signer,
         Template {
