@@ -19,15 +19,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-/// Environment variables that override the file, by key.
-pub const ENV_OVERRIDES: [(&str, &str); 5] = [
-    ("KASTELL_DATA_DIR", "data_dir"),
-    ("KASTELL_PKCS11_MODULE", "token.pkcs11_module"),
-    ("KASTELL_TOKEN_LABEL", "token.label"),
-    ("KASTELL_SECRET_FILE", "token.secret_file"),
-    ("KASTELL_CHECKPOINT_EVERY", "audit.checkpoint_every"),
-];
-
 /// The whole file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -97,7 +88,9 @@ impl Config {
         Self::parse(&text, &path.display().to_string())
     }
 
-    /// Applies the environment over the file's values (see [`ENV_OVERRIDES`]).
+    /// Applies the environment over the file's values: `KASTELL_DATA_DIR` (`data_dir`),
+    /// `KASTELL_PKCS11_MODULE`, `KASTELL_TOKEN_LABEL`, `KASTELL_SECRET_FILE` (`token.*`),
+    /// `KASTELL_CHECKPOINT_EVERY` (`audit.checkpoint_every`); empty values count as unset.
     ///
     /// # Errors
     /// A variable whose value does not fit its key (e.g. a non-number).
