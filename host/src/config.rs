@@ -13,6 +13,12 @@
 //!
 //! [audit]
 //! checkpoint_every = 1000
+//!
+//! [server]                     # `kastell serve`
+//! listen = "127.0.0.1:8443"
+//! names = ["localhost", "127.0.0.1"]   # DNS names and IP addresses in its certificate
+//! body_limit = 1048576         # bytes; larger requests get 413
+//! approval_ttl_secs = 86400    # pending quorum operations expire after this
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -31,7 +37,33 @@ pub struct Config {
     /// The audit trail.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// The HTTPS server.
+    #[serde(default)]
+    pub server: ServerConfig,
 }
+
+/// `[server]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Socket address to listen on (default [`DEFAULT_LISTEN`]).
+    pub listen: Option<String>,
+    /// DNS names and IP addresses the server's certificate names (default `localhost`,
+    /// `127.0.0.1`, `::1`).
+    pub names: Option<Vec<String>>,
+    /// Largest request body in bytes (default [`DEFAULT_BODY_LIMIT`]).
+    pub body_limit: Option<usize>,
+    /// Seconds a pending quorum operation waits for approvals (default
+    /// [`DEFAULT_APPROVAL_TTL_SECS`]).
+    pub approval_ttl_secs: Option<u64>,
+}
+
+/// Where `kastell serve` listens unless configured.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+/// Largest request body unless configured: 1 MiB (policies are uploaded whole).
+pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
+/// How long a pending quorum operation waits unless configured: one day.
+pub const DEFAULT_APPROVAL_TTL_SECS: u64 = 86_400;
 
 /// `[token]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -90,7 +122,8 @@ impl Config {
 
     /// Applies the environment over the file's values: `KASTELL_DATA_DIR` (`data_dir`),
     /// `KASTELL_PKCS11_MODULE`, `KASTELL_TOKEN_LABEL`, `KASTELL_SECRET_FILE` (`token.*`),
-    /// `KASTELL_CHECKPOINT_EVERY` (`audit.checkpoint_every`); empty values count as unset.
+    /// `KASTELL_CHECKPOINT_EVERY` (`audit.checkpoint_every`), `KASTELL_LISTEN`
+    /// (`server.listen`); empty values count as unset.
     ///
     /// # Errors
     /// A variable whose value does not fit its key (e.g. a non-number).
@@ -107,6 +140,9 @@ impl Config {
         }
         if let Some(file) = set("KASTELL_SECRET_FILE") {
             self.token.secret_file = Some(file.into());
+        }
+        if let Some(listen) = set("KASTELL_LISTEN") {
+            self.server.listen = Some(listen);
         }
         if let Some(every) = set("KASTELL_CHECKPOINT_EVERY") {
             self.audit.checkpoint_every = Some(every.parse().map_err(|_| ConfigError {

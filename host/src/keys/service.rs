@@ -293,6 +293,60 @@ impl KeyService {
         Ok(())
     }
 
+    /// Appends an audit record for an event outside the key operations (policy uploads,
+    /// quorum steps, certificate issuance, refusals by the API before any key is touched).
+    /// `operation` is kebab-case, like the key operations' names.
+    ///
+    /// # Errors
+    /// The store: the event must then not take effect.
+    pub fn record_event(
+        &self,
+        principal: &str,
+        operation: &str,
+        key: Option<KeyId>,
+        outcome: Outcome,
+        reason: String,
+    ) -> Result<crate::audit::AuditRecord, KeyError> {
+        tracing::debug!(principal, operation, outcome = outcome.as_str(), reason = %reason, "event");
+        let appended = self.store.append_audit(AuditEntry {
+            time_ms: now_ms(),
+            principal: principal.to_owned(),
+            operation: operation.to_owned(),
+            key,
+            key_version: None,
+            policy: None,
+            outcome,
+            reason,
+            context_hmac: None,
+        })?;
+        self.checkpoint_if_due(appended.seq);
+        Ok(appended)
+    }
+
+    /// The store this service writes to (shared with the quorum and the server).
+    #[must_use]
+    pub fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.store)
+    }
+
+    /// The token holding the service's keys (and the deployment's CA keys).
+    #[must_use]
+    pub fn token(&self) -> Arc<dyn Token> {
+        Arc::clone(&self.token)
+    }
+
+    /// The policy registry.
+    #[must_use]
+    pub fn policies(&self) -> &PolicyRegistry {
+        &self.policies
+    }
+
+    /// The sandbox policies are checked and evaluated in.
+    #[must_use]
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
     /// Records a refusal and returns `error`.
     pub(super) fn refuse<T>(
         &self,

@@ -46,7 +46,7 @@ impl KeyService {
 
     /// Signs a checkpoint when record `seq` completes an interval; a failure is logged, not
     /// returned: the record itself is durable, and the next checkpoint covers it.
-    pub(super) fn checkpoint_if_due(&self, seq: u64) {
+    pub fn checkpoint_if_due(&self, seq: u64) {
         if self.checkpoint_every > 0
             && seq.is_multiple_of(self.checkpoint_every)
             && let Err(err) = self.checkpoint()
