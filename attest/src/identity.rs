@@ -6,8 +6,10 @@
 
 use std::time::Duration;
 
-use const_oid::db::rfc5280::{ID_CE_EXT_KEY_USAGE, ID_CE_SUBJECT_ALT_NAME, ID_KP_CLIENT_AUTH};
-use der::asn1::Ia5String;
+use const_oid::db::rfc5280::{
+    ID_CE_EXT_KEY_USAGE, ID_CE_SUBJECT_ALT_NAME, ID_KP_CLIENT_AUTH, ID_KP_SERVER_AUTH,
+};
+use der::asn1::{Ia5String, OctetString};
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{ExtendedKeyUsage, SubjectAltName};
@@ -93,6 +95,74 @@ pub fn issue_client(
         ca_cert,
         key,
         &identity.principal,
+        not_before,
+        lifetime,
+        extensions,
+    )
+}
+
+/// Issues a TLS server certificate for `key` under the CA `ca`: subject `common_name`,
+/// subject alternative names `names` (each an IP address or a DNS name), EKU serverAuth.
+///
+/// # Errors
+/// [`CaError::Subject`] for no names or a malformed one; the signer.
+pub fn issue_server(
+    ca_signer: &dyn Signer,
+    ca_cert: &Certificate,
+    key: &p384::PublicKey,
+    common_name: &str,
+    names: &[String],
+    not_before: OffsetDateTime,
+    lifetime: Duration,
+) -> Result<Certificate, CaError> {
+    if names.is_empty() {
+        return Err(CaError::Subject(
+            "a server certificate needs at least one DNS name or IP address".into(),
+        ));
+    }
+    let mut general = Vec::with_capacity(names.len());
+    for name in names {
+        general.push(match name.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(ip)) => GeneralName::IpAddress(
+                OctetString::new(ip.octets().to_vec())
+                    .map_err(|e| CaError::Encoding(e.to_string()))?,
+            ),
+            Ok(std::net::IpAddr::V6(ip)) => GeneralName::IpAddress(
+                OctetString::new(ip.octets().to_vec())
+                    .map_err(|e| CaError::Encoding(e.to_string()))?,
+            ),
+            Err(_) => {
+                let valid = !name.is_empty()
+                    && name.len() <= 253
+                    && name.split('.').all(|label| {
+                        !label.is_empty()
+                            && label.len() <= 63
+                            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    });
+                if !valid {
+                    return Err(CaError::Subject(format!(
+                        "`{name}` is neither an IP address nor a DNS name"
+                    )));
+                }
+                GeneralName::DnsName(
+                    Ia5String::new(name).map_err(|e| CaError::Encoding(e.to_string()))?,
+                )
+            }
+        });
+    }
+    let extensions = vec![
+        ca::extension(ID_CE_SUBJECT_ALT_NAME, false, &SubjectAltName(general))?,
+        ca::extension(
+            ID_CE_EXT_KEY_USAGE,
+            false,
+            &ExtendedKeyUsage(vec![ID_KP_SERVER_AUTH]),
+        )?,
+    ];
+    ca::issue_end_entity(
+        ca_signer,
+        ca_cert,
+        key,
+        common_name,
         not_before,
         lifetime,
         extensions,

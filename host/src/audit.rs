@@ -517,3 +517,65 @@ mod tests {
         assert_eq!(verify_trail(&records, vec![moved]).unwrap_err().seq, 3);
     }
 }
+
+/// A record as JSON (exports, the API): every field, in chain order, hashes and HMAC in hex.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordJson {
+    /// Sequence number.
+    pub seq: u64,
+    /// RFC 3339 time.
+    pub time: Option<String>,
+    /// Unix time in milliseconds.
+    pub time_ms: i64,
+    /// Who asked.
+    pub principal: String,
+    /// The operation.
+    pub operation: String,
+    /// The key id.
+    pub key: Option<String>,
+    /// The key version.
+    pub key_version: Option<u32>,
+    /// The policy measurement.
+    pub policy: Option<String>,
+    /// `allowed` or `denied`.
+    pub outcome: String,
+    /// Why.
+    pub reason: String,
+    /// HMAC-SHA-384 of the encryption context, hex.
+    pub context_hmac: Option<String>,
+    /// Previous record's hash, hex.
+    pub prev_hash: String,
+    /// This record's hash, hex.
+    pub hash: String,
+}
+
+impl RecordJson {
+    /// The JSON form of `record`.
+    #[must_use]
+    pub fn of(record: &AuditRecord) -> Self {
+        let e = &record.entry;
+        let time =
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(e.time_ms) * 1_000_000)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                });
+        Self {
+            seq: record.seq,
+            time,
+            time_ms: e.time_ms,
+            principal: e.principal.clone(),
+            operation: e.operation.clone(),
+            key: e.key.map(|k| k.to_string()),
+            key_version: e.key_version,
+            policy: e.policy.map(|p| p.to_string()),
+            outcome: e.outcome.as_str().to_owned(),
+            reason: e.reason.clone(),
+            context_hmac: e.context_hmac.map(hex::encode),
+            prev_hash: hex::encode(record.prev_hash),
+            hash: hex::encode(record.hash),
+        }
+    }
+}

@@ -301,6 +301,13 @@ impl HostCa {
         })
     }
 
+    /// The host CA's signer (its key on the token), for the certificates it issues besides
+    /// attestations (the server's TLS certificate).
+    #[must_use]
+    pub fn signer(&self) -> &TokenSigner {
+        &self.signer
+    }
+
     /// Issues an attestation certificate for `guest_key` with `claims`, valid from now for
     /// `lifetime`.
     ///

@@ -2,9 +2,13 @@
 
 mod audit;
 mod ca;
+mod demo;
 mod deployment;
+mod init;
 mod key;
+mod officer;
 mod policy;
+mod serve;
 
 use std::path::PathBuf;
 
@@ -22,6 +26,14 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create a deployment: root CA, host CA, token keys, the first crypto officer's client
+    /// profile and the configuration file.
+    Init(init::InitArgs),
+    /// Run the HTTPS API (mutual TLS) on a deployment.
+    Serve(serve::ServeArgs),
+    /// The whole product in one command, in a temporary directory: init, serve, a policy,
+    /// a bound key, allowed and refused operations, rotation, the audit trail.
+    Demo(demo::DemoArgs),
     /// Check, evaluate and store policy components.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
@@ -31,6 +43,17 @@ pub enum Command {
     /// Verify, export and checkpoint the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Approve a pending administrative operation by signing it with your client key.
+    Approve(officer::ApproveArgs),
+    /// List and show pending administrative operations (on a server).
+    #[command(subcommand)]
+    Approvals(officer::ApprovalsCommand),
+    /// Show or change how many officer approvals each class of operation needs.
+    #[command(subcommand)]
+    Quorum(officer::QuorumCommand),
+    /// Create client certificates and profiles through a server.
+    #[command(subcommand)]
+    User(officer::UserCommand),
     /// The owner's EU root, host attestation CAs, revocation.
     #[command(subcommand)]
     Ca(ca::CaCommand),
@@ -77,6 +100,13 @@ fn read_input(path: &PathBuf) -> Result<Vec<u8>, CliError> {
 /// [`CliError`] with a one-line description.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
+        Command::Init(args) => init::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Approve(args) => officer::approve(args),
+        Command::Approvals(command) => officer::approvals(command),
+        Command::Quorum(command) => officer::quorum(command),
+        Command::User(command) => officer::user(command),
         Command::Policy(command) => policy::run(command),
         Command::Key(command) => key::run(command),
         Command::Audit(command) => audit::run(command),

@@ -225,8 +225,13 @@ mod tests {
         let wrong_type =
             Config::parse("[audit]\ncheckpoint_every = \"often\"\n", "k.toml").unwrap_err();
         assert!(wrong_type.message.contains("line 2"), "{wrong_type}");
-        let unknown_table = Config::parse("[server]\nlisten = 1\n", "k.toml").unwrap_err();
-        assert!(unknown_table.message.contains("server"), "{unknown_table}");
+        let unknown_table = Config::parse("[servr]\nlisten = \"x\"\n", "k.toml").unwrap_err();
+        assert!(unknown_table.message.contains("servr"), "{unknown_table}");
+        let unknown_key =
+            Config::parse("[server]\nlisen = \"127.0.0.1:1\"\n", "k.toml").unwrap_err();
+        assert!(unknown_key.message.contains("lisen"), "{unknown_key}");
+        let listen_type = Config::parse("[server]\nlisten = 1\n", "k.toml").unwrap_err();
+        assert!(listen_type.message.contains("line 2"), "{listen_type}");
         let broken = Config::parse("data_dir = \n", "k.toml").unwrap_err();
         assert!(broken.message.contains("line 1"), "{broken}");
         let half =

@@ -18,6 +18,7 @@ pub use model::{
 };
 pub use service::{
     Caller, DEFAULT_CHECKPOINT_EVERY, KeyError, KeyService, NewKey, ServiceKeys, unix_now,
+    unix_now_ms,
 };
 pub use signing::{PublicKeyOut, SignInput, SignatureOut};
 pub use trail::verify_trail;

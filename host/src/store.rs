@@ -6,6 +6,7 @@ mod sqlite;
 
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, HASH_LEN};
 use crate::keys::{Alias, KeyId, KeyRecord, KeyVersion};
+use crate::quorum::{OperationClass, PendingState};
 
 pub use sqlite::SqliteStore;
 
@@ -87,6 +88,71 @@ pub enum Change<'a> {
         id: &'a KeyId,
         /// Labels of its token-resident objects.
         token_labels: &'a [String],
+    },
+}
+
+/// An operation awaiting approvals, as stored (see [`crate::quorum`] for its meaning).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRow {
+    /// Its id (a UUID v4).
+    pub id: String,
+    /// Its class.
+    pub class: OperationClass,
+    /// The bytes officers sign ([`crate::quorum::canonical_bytes`]).
+    pub canonical: Vec<u8>,
+    /// SHA-384 of `canonical`.
+    pub digest: [u8; HASH_LEN],
+    /// Who asked.
+    pub requester: String,
+    /// When it was asked, Unix milliseconds.
+    pub created_ms: i64,
+    /// When it expires, Unix milliseconds.
+    pub expires_ms: i64,
+    /// Where it stands.
+    pub state: PendingState,
+    /// What its execution gave, or why it failed or expired; empty while pending.
+    pub outcome: String,
+}
+
+/// One officer's approval, as stored: the signature and the certificate that verifies it,
+/// so that an auditor can check it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRow {
+    /// The officer (certificate common name).
+    pub officer: String,
+    /// The officer's client certificate, DER.
+    pub certificate: Vec<u8>,
+    /// DER ECDSA P-384/SHA-384 signature over the operation's canonical bytes.
+    pub signature: Vec<u8>,
+    /// When it was given, Unix milliseconds.
+    pub at_ms: i64,
+}
+
+/// A pending operation with its approvals, oldest approval first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOperation {
+    /// The operation.
+    pub row: PendingRow,
+    /// Its approvals.
+    pub approvals: Vec<ApprovalRow>,
+}
+
+/// What [`Store::add_approval`] did. Only [`ApprovalAdded::Added`] wrote anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApprovalAdded {
+    /// The approval and its audit record are stored.
+    Added(Box<AuditRecord>),
+    /// This officer approved the operation already.
+    Duplicate,
+    /// No operation with this id.
+    NotFound,
+    /// The operation is no longer pending.
+    NotPending(PendingState),
+    /// The operation has another number of approvals than the caller saw (a concurrent
+    /// approval won): read it again and retry.
+    Changed {
+        /// How many it has.
+        found: u32,
     },
 }
 
@@ -206,4 +272,75 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// A storage failure.
     fn token_object_destroyed(&self, label: &str) -> Result<(), StoreError>;
+
+    /// Approvals from distinct crypto-officers that operations of `class` need; 1 (none
+    /// beyond the request itself) unless set.
+    ///
+    /// # Errors
+    /// A storage failure or [`StoreError::Corrupt`].
+    fn quorum_required(&self, class: OperationClass) -> Result<u32, StoreError>;
+
+    /// Sets the approvals `class` needs and appends `audit`, in one transaction.
+    ///
+    /// # Errors
+    /// A storage failure (including a `required` outside 1–16, refused by the schema).
+    fn set_quorum_required(
+        &self,
+        class: OperationClass,
+        required: u32,
+        audit: AuditEntry,
+    ) -> Result<AuditRecord, StoreError>;
+
+    /// Stores a new pending operation and appends `audit`, in one transaction.
+    ///
+    /// # Errors
+    /// A storage failure (including an id that exists already).
+    fn add_pending(&self, op: &PendingRow, audit: AuditEntry) -> Result<AuditRecord, StoreError>;
+
+    /// The operation with this id and its approvals.
+    ///
+    /// # Errors
+    /// A storage failure or [`StoreError::Corrupt`].
+    fn pending_operation(&self, id: &str) -> Result<Option<StoredOperation>, StoreError>;
+
+    /// Up to `limit` operations (in `state`, or in any state), oldest first, starting after
+    /// the operation with id `after` (the last one of the previous page).
+    ///
+    /// # Errors
+    /// A storage failure or [`StoreError::Corrupt`].
+    fn list_pending(
+        &self,
+        state: Option<PendingState>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredOperation>, StoreError>;
+
+    /// Adds `approval` to the pending operation `op_id` and appends `audit`, in one
+    /// transaction, provided the operation is still pending, holds exactly `expected`
+    /// approvals (as the caller read it), and holds none from this officer. Otherwise
+    /// writes nothing and says why.
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn add_approval(
+        &self,
+        op_id: &str,
+        approval: &ApprovalRow,
+        expected: u32,
+        audit: AuditEntry,
+    ) -> Result<ApprovalAdded, StoreError>;
+
+    /// Moves the operation `id` from pending to `state` with `outcome` and appends `audit`,
+    /// in one transaction. `None` (nothing written) when it is missing or not pending, so
+    /// an operation finishes once, or when `state` is [`PendingState::Pending`] (no move).
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn finish_pending(
+        &self,
+        id: &str,
+        state: PendingState,
+        outcome: &str,
+        audit: AuditEntry,
+    ) -> Result<Option<AuditRecord>, StoreError>;
 }

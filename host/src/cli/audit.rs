@@ -8,7 +8,7 @@ use clap::Subcommand;
 
 use super::CliError;
 use super::deployment::{DeploymentArgs, existing_store};
-use crate::audit::{AuditRecord, TrailReport};
+use crate::audit::{AuditRecord, RecordJson, TrailReport};
 use crate::crypto::RustCrypto;
 use crate::keys::{KeyError, verify_trail};
 
@@ -25,11 +25,9 @@ pub enum AuditCommand {
         #[command(flatten)]
         deployment: DeploymentArgs,
     },
-    /// Write the trail as JSON lines to standard output.
+    /// Write the trail as JSON lines to standard output (`--json` is accepted for
+    /// clarity: JSON lines are the only format).
     Export {
-        /// JSON lines (the only format; accepted for clarity).
-        #[arg(long)]
-        json: bool,
         /// Start after this sequence number.
         #[arg(long, default_value_t = 0)]
         after: u64,
@@ -82,8 +80,18 @@ fn report(result: Result<TrailReport, crate::audit::ChainBreak>) -> Result<(), C
     }
 }
 
-/// Runs an audit command.
+/// Runs an audit command: on the server named by `--profile` (as auditor), else on the
+/// local deployment.
 pub(super) fn run(command: AuditCommand) -> Result<(), CliError> {
+    let deployment = match &command {
+        AuditCommand::Verify { deployment, .. }
+        | AuditCommand::Export { deployment, .. }
+        | AuditCommand::Checkpoint { deployment }
+        | AuditCommand::PublicKey { deployment } => deployment,
+    };
+    if let Some(profile) = deployment.profile.clone() {
+        return remote(&profile, deployment.json, command);
+    }
     match command {
         AuditCommand::Verify {
             public_key: Some(path),
@@ -109,11 +117,7 @@ pub(super) fn run(command: AuditCommand) -> Result<(), CliError> {
             let service = deployment.open()?;
             report(service.verify_audit().map_err(key_error)?)
         }
-        AuditCommand::Export {
-            json: _,
-            after,
-            deployment,
-        } => {
+        AuditCommand::Export { after, deployment } => {
             let store = existing_store(&deployment)?;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             let mut after = after;
@@ -144,46 +148,92 @@ pub(super) fn run(command: AuditCommand) -> Result<(), CliError> {
     }
 }
 
-/// One exported record: every field, in chain order, hashes and HMAC in hex.
-#[derive(serde::Serialize)]
-struct RecordOut<'a> {
-    seq: u64,
-    time: Option<String>,
-    time_ms: i64,
-    principal: &'a str,
-    operation: &'a str,
-    key: Option<String>,
-    key_version: Option<u32>,
-    policy: Option<String>,
-    outcome: &'static str,
-    reason: &'a str,
-    context_hmac: Option<String>,
-    prev_hash: String,
-    hash: String,
+fn json_line(record: &AuditRecord) -> String {
+    serde_json::to_string(&RecordJson::of(record)).unwrap_or_default()
 }
 
-fn json_line(record: &AuditRecord) -> String {
-    let e = &record.entry;
-    let time = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(e.time_ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        });
-    let out = RecordOut {
-        seq: record.seq,
-        time,
-        time_ms: e.time_ms,
-        principal: &e.principal,
-        operation: &e.operation,
-        key: e.key.map(|k| k.to_string()),
-        key_version: e.key_version,
-        policy: e.policy.map(|p| p.to_string()),
-        outcome: e.outcome.as_str(),
-        reason: &e.reason,
-        context_hmac: e.context_hmac.map(hex::encode),
-        prev_hash: hex::encode(record.prev_hash),
-        hash: hex::encode(record.hash),
-    };
-    serde_json::to_string(&out).unwrap_or_default()
+/// An audit command against a server.
+fn remote(profile: &std::path::Path, raw: bool, command: AuditCommand) -> Result<(), CliError> {
+    use super::key::{connect, print_answer, remote_error};
+    let client = connect(profile)?;
+    match command {
+        AuditCommand::Verify {
+            public_key: Some(_),
+            ..
+        } => Err(CliError::Usage(
+            "--public-key verifies a local store; with --profile the server verifies".into(),
+        )),
+        AuditCommand::Verify { .. } => {
+            let answer: serde_json::Value = client
+                .post("/v1/audit/verify", &serde_json::json!({}))
+                .map_err(remote_error)?;
+            if raw {
+                print_answer(&answer, true)?;
+            }
+            let report: crate::server::AuditReport = serde_json::from_value(answer)
+                .map_err(|e| CliError::Internal(format!("unreadable answer: {e}")))?;
+            if raw && report.intact {
+                return Ok(());
+            }
+            report_remote(&report)
+        }
+        AuditCommand::Export { after, .. } => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut after = after;
+            loop {
+                let page: serde_json::Value = client
+                    .get(&format!("/v1/audit?after={after}&limit=1000"))
+                    .map_err(remote_error)?;
+                let records = page
+                    .get("records")
+                    .and_then(serde_json::Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                for record in &records {
+                    writeln!(out, "{record}").map_err(internal)?;
+                }
+                match page.get("next").and_then(serde_json::Value::as_u64) {
+                    Some(next) => after = next,
+                    None => break,
+                }
+            }
+            out.flush().map_err(internal)
+        }
+        AuditCommand::Checkpoint { .. } => Err(CliError::Usage(
+            "checkpoints are signed by the server every `audit.checkpoint_every` records; \
+             `audit checkpoint` runs locally (--data-dir)"
+                .into(),
+        )),
+        AuditCommand::PublicKey { .. } => {
+            let answer: serde_json::Value =
+                client.get("/v1/audit/public-key").map_err(remote_error)?;
+            if raw {
+                return print_answer(&answer, true);
+            }
+            print!(
+                "{}",
+                answer
+                    .get("pem")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn report_remote(answer: &crate::server::AuditReport) -> Result<(), CliError> {
+    if answer.intact {
+        report(Ok(TrailReport {
+            records: answer.records,
+            last_seq: answer.last_seq,
+            checkpoints: answer.checkpoints,
+            signed_through: answer.signed_through,
+        }))
+    } else {
+        report(Err(crate::audit::ChainBreak {
+            seq: answer.broken_at.unwrap_or(0),
+            problem: answer.problem.clone().unwrap_or_default(),
+        }))
+    }
 }

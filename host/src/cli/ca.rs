@@ -8,6 +8,7 @@ use clap::Subcommand;
 use kastell_attest::Measurement;
 use kastell_attest::ca::{Owner, Revoked};
 use kastell_attest::claims::Claims;
+use kastell_attest::identity::{ClientIdentity, ROLES};
 use kastell_attest::x509::parse_certificates;
 use p384::pkcs8::{DecodePublicKey as _, EncodePublicKey as _, LineEnding};
 use time::OffsetDateTime;
@@ -15,6 +16,8 @@ use time::OffsetDateTime;
 use super::CliError;
 use super::deployment::{DeploymentArgs, deployment_error};
 use crate::ca::{CaFiles, HOST_CA_KEY, HostCa, HostCaError, TokenSigner, runtime_version};
+use crate::clients::{ClientError, PROFILE_FILE, new_client};
+use crate::config::DEFAULT_LISTEN;
 
 const DAY: u64 = 86_400;
 
@@ -67,6 +70,31 @@ pub enum CaCommand {
         /// This host's CA certificate.
         #[arg(long)]
         host_ca: PathBuf,
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+    },
+    /// Issue a client certificate for the HTTPS API with this deployment's root key: a new
+    /// P-384 key (key.pem, 0600), its certificate (cert.pem), a copy of the root (root.pem)
+    /// and profile.toml, in --out-dir.
+    IssueClient {
+        /// The principal (the certificate's CN): 1–128 of A–Z a–z 0–9 - _ .
+        #[arg(long)]
+        principal: String,
+        /// The one role the certificate carries.
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(ROLES))]
+        role: String,
+        /// The tenant the principal belongs to, if any.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Folder for the new client's files (created 0700; must not hold a profile).
+        #[arg(long)]
+        out_dir: PathBuf,
+        /// The server's URL in the profile [default: from the configured listen address].
+        #[arg(long)]
+        server_url: Option<String>,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: u64,
         #[command(flatten)]
         deployment: DeploymentArgs,
     },
@@ -128,11 +156,19 @@ pub enum AttestCommand {
     },
 }
 
-fn ca_error(err: HostCaError) -> CliError {
+pub(super) fn ca_error(err: HostCaError) -> CliError {
     match err {
         HostCaError::Ca(_) | HostCaError::Setup(_) => CliError::Invalid(err.to_string()),
         HostCaError::File { .. } => CliError::Usage(err.to_string()),
         HostCaError::Token(_) => CliError::Internal(err.to_string()),
+    }
+}
+
+pub(super) fn client_error(err: ClientError) -> CliError {
+    match err {
+        ClientError::Ca(e) => ca_error(e),
+        ClientError::Exists(_) => CliError::Invalid(err.to_string()),
+        ClientError::Profile { .. } | ClientError::File { .. } => CliError::Usage(err.to_string()),
     }
 }
 
@@ -271,6 +307,54 @@ pub(super) fn run_ca(command: CaCommand) -> Result<(), CliError> {
                 "installed: host CA {} under root {}",
                 ca.certificate.tbs_certificate.subject, ca.root.tbs_certificate.subject
             );
+            Ok(())
+        }
+        CaCommand::IssueClient {
+            principal,
+            role,
+            tenant,
+            out_dir,
+            server_url,
+            days,
+            deployment,
+        } => {
+            let identity = ClientIdentity {
+                principal,
+                role,
+                tenant,
+            };
+            let url = match server_url {
+                Some(url) => url,
+                None => super::init::server_url(
+                    deployment
+                        .config()?
+                        .server
+                        .listen
+                        .as_deref()
+                        .unwrap_or(DEFAULT_LISTEN),
+                )?,
+            };
+            let profile = new_client(
+                token(&deployment)?,
+                &CaFiles::new(&deployment.data_dir()?),
+                &identity,
+                Duration::from_secs(days * DAY),
+                &out_dir,
+                &url,
+            )
+            .map_err(client_error)?;
+            let tenant = identity
+                .tenant
+                .as_deref()
+                .map_or_else(String::new, |t| format!(", tenant {t}"));
+            println!(
+                "issued client `{}` ({}{tenant}), valid {days} days",
+                identity.principal, identity.role
+            );
+            println!("  key          {}", profile.key.display());
+            println!("  certificate  {}", profile.certificate.display());
+            println!("  root         {}", profile.ca.display());
+            println!("  profile      {}", out_dir.join(PROFILE_FILE).display());
             Ok(())
         }
         CaCommand::Revoke { serial, deployment } => {

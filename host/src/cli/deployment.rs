@@ -36,6 +36,13 @@ pub struct DeploymentArgs {
     /// (otherwise read from KASTELL_PIN or KASTELL_SOFT_TOKEN_PASSPHRASE).
     #[arg(long, env = "KASTELL_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
+    /// Talk to a Kastell server instead of opening a data directory: the client profile
+    /// (`profile.toml`: server URL, root, client certificate and key) to use.
+    #[arg(long, env = "KASTELL_PROFILE")]
+    pub profile: Option<PathBuf>,
+    /// Print JSON: with --profile the server's answer as it came; `init` what it created.
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl DeploymentArgs {

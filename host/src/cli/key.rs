@@ -1,4 +1,5 @@
-//! `kastell key …`: create, administer and use keys on the local deployment.
+//! `kastell key …`: create, administer and use keys on the local deployment, or on a server
+//! with `--profile`.
 //!
 //! Binary outputs (ciphertexts, signatures, MACs, random bytes) go to `--out` as raw bytes,
 //! or to standard output as one line of base64. Binary inputs are read raw or as base64.
@@ -10,6 +11,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::Subcommand;
 use serde::Serialize;
+
+mod remote;
+
+pub(super) use remote::{connect, print_admin, print_answer, remote_error};
 
 use super::CliError;
 use super::deployment::{DeploymentArgs, operator};
@@ -380,8 +385,44 @@ struct DataKeyOut {
     plaintext: Option<String>,
 }
 
-/// Runs a key command.
+impl KeyCommand {
+    /// The deployment (or server) options of the command.
+    fn deployment(&self) -> &DeploymentArgs {
+        match self {
+            Self::Create { deployment, .. }
+            | Self::Show { deployment, .. }
+            | Self::List { deployment, .. }
+            | Self::Rotate { deployment, .. }
+            | Self::Enable { deployment, .. }
+            | Self::Disable { deployment, .. }
+            | Self::ScheduleDeletion { deployment, .. }
+            | Self::CancelDeletion { deployment, .. }
+            | Self::DestroyDue { deployment }
+            | Self::Alias { deployment, .. }
+            | Self::Tag { deployment, .. }
+            | Self::BindPolicy { deployment, .. }
+            | Self::SetMinVersion { deployment, .. } => deployment,
+            Self::Encrypt { use_args, .. }
+            | Self::Decrypt { use_args, .. }
+            | Self::ReEncrypt { use_args, .. }
+            | Self::GenerateDataKey { use_args, .. }
+            | Self::Sign { use_args, .. }
+            | Self::Verify { use_args, .. }
+            | Self::PublicKey { use_args, .. }
+            | Self::Mac { use_args, .. }
+            | Self::VerifyMac { use_args, .. }
+            | Self::Random { use_args, .. } => &use_args.deployment,
+        }
+    }
+}
+
+/// Runs a key command: on the server named by `--profile`, else on the local deployment.
 pub(super) fn run(command: KeyCommand) -> Result<(), CliError> {
+    let args = command.deployment();
+    if let Some(profile) = args.profile.clone() {
+        let raw = args.json;
+        return remote::run(&profile, raw, command);
+    }
     match command {
         KeyCommand::Create {
             spec,

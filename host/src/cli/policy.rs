@@ -40,6 +40,18 @@ pub enum PolicyCommand {
         #[arg(long, env = "KASTELL_DATA_DIR")]
         data_dir: PathBuf,
     },
+    /// Upload a component to a Kastell server (crypto-officer); prints its measurement.
+    /// The server validates it; a refusal is printed as the server gave it (exit 1).
+    Push {
+        /// The `.wasm` component.
+        file: PathBuf,
+        /// Client profile of a crypto-officer.
+        #[arg(long, env = "KASTELL_PROFILE")]
+        profile: PathBuf,
+        /// Print the server's JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The JSON printed by `policy eval`.
@@ -106,6 +118,29 @@ pub(super) fn run(command: PolicyCommand) -> Result<(), CliError> {
                 PolicyRegistry::open(&data_dir.join("policies")).map_err(registry_error)?;
             let measurement = registry.add(&sandbox, &bytes).map_err(registry_error)?;
             println!("{measurement}");
+        }
+        PolicyCommand::Push {
+            file,
+            profile,
+            json,
+        } => {
+            let bytes = read_input(&file)?;
+            let client = super::key::connect(&profile)?;
+            let answer: serde_json::Value = client
+                .post_bytes("/v1/policies", "application/wasm", bytes)
+                .map_err(|e| match e {
+                    crate::client::RemoteError::Api {
+                        status: 400,
+                        message,
+                        ..
+                    } => CliError::Invalid(format!("{}: {message}", file.display())),
+                    other => super::key::remote_error(other),
+                })?;
+            if json {
+                super::key::print_answer(&answer, true)?;
+            } else if let Some(measurement) = answer.get("measurement").and_then(|m| m.as_str()) {
+                println!("{measurement}");
+            }
         }
         PolicyCommand::List { data_dir } => {
             let registry =

@@ -15,19 +15,23 @@ use crate::sandbox::{KeySpec, Operation, Role};
 pub const MAX_LIST: u32 = 1000;
 
 /// A key as shown to callers (JSON in the CLI and the API).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct KeyDescription {
     /// The key id.
     pub id: String,
     /// Aliases naming it.
     pub aliases: Vec<String>,
-    /// Material kind.
+    /// Material kind: `AES_256`, `ECC_NIST_P384` or `HMAC_SHA384`.
+    #[schema(value_type = String)]
     pub spec: KeySpec,
-    /// What it may do.
+    /// What it may do: `ENCRYPT_DECRYPT`, `SIGN_VERIFY` or `GENERATE_VERIFY_MAC`.
+    #[schema(value_type = String)]
     pub usage: KeyUsage,
-    /// Token-resident or wrapped.
+    /// `token` (token-resident) or `wrapped`.
+    #[schema(value_type = String)]
     pub origin: Origin,
     /// `enabled`, `disabled`, `pending-deletion` or `destroyed`.
+    #[schema(value_type = String)]
     pub state: &'static str,
     /// When a pending deletion happens (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -49,13 +53,14 @@ pub struct KeyDescription {
 }
 
 /// One version as shown to callers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct VersionDescription {
     /// 1, 2, 3, …
     pub number: u32,
     /// Creation time (RFC 3339).
     pub created: String,
     /// `token`, `wrapped` or `destroyed`.
+    #[schema(value_type = String)]
     pub material: &'static str,
 }
 

@@ -131,6 +131,7 @@ pub struct KeyService {
     pub(super) policies: PolicyRegistry,
     pub(super) keys: ServiceKeys,
     pub(super) checkpoint_every: u64,
+    pub(super) metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl std::fmt::Debug for KeyService {
@@ -148,6 +149,12 @@ pub fn unix_now() -> i64 {
     now_ms() / 1000
 }
 
+/// The current Unix time in milliseconds (audit records, quorum expiry).
+#[must_use]
+pub fn unix_now_ms() -> i64 {
+    now_ms()
+}
+
 pub(super) fn now_ms() -> i64 {
     let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
     i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
@@ -158,6 +165,22 @@ fn kebab(operation: Operation) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
+}
+
+/// The cause label of a refusal in the metrics: `role`, `policy`, or the error's kind.
+fn denial_cause(error: &KeyError, reason: &str) -> &'static str {
+    match error {
+        KeyError::AccessDenied if reason.starts_with("caller lacks") => "role",
+        KeyError::AccessDenied => "policy",
+        KeyError::NotFound(_) => "not-found",
+        KeyError::Disabled(_) => "disabled",
+        KeyError::InvalidKeyUsage { .. } => "invalid-key-usage",
+        KeyError::InvalidCiphertext => "invalid-ciphertext",
+        KeyError::IncorrectKey => "incorrect-key",
+        KeyError::InvalidState(_) => "invalid-state",
+        KeyError::InvalidInput(_) => "invalid-input",
+        KeyError::Token(_) | KeyError::Store(_) => "internal",
+    }
 }
 
 /// What an operation did, for its audit record.
@@ -202,7 +225,15 @@ impl KeyService {
             policies,
             keys,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+            metrics: None,
         }
+    }
+
+    /// Reports policy evaluation times and denials to `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Signs a checkpoint every `records` audit records (0: only on request, through
@@ -354,6 +385,9 @@ impl KeyService {
         error: KeyError,
         reason: String,
     ) -> Result<T, KeyError> {
+        if let Some(metrics) = &self.metrics {
+            metrics.denied(denial_cause(&error, &reason));
+        }
         self.audit(record, Outcome::Denied, reason)?;
         Err(error)
     }
@@ -463,8 +497,15 @@ impl KeyService {
             evidence: None,
             time: u64::try_from(now_ms() / 1000).unwrap_or(0),
         };
+        let started = std::time::Instant::now();
         let verdict = match self.policies.load(&self.sandbox, &measurement) {
-            Ok(policy) => self.sandbox.evaluate(&policy, &request).verdict,
+            Ok(policy) => {
+                let verdict = self.sandbox.evaluate(&policy, &request).verdict;
+                if let Some(metrics) = &self.metrics {
+                    metrics.policy_evaluated(started.elapsed());
+                }
+                verdict
+            }
             Err(err) => {
                 return self.refuse(
                     record,

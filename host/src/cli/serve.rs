@@ -1,0 +1,154 @@
+//! `kastell serve`: runs the HTTPS API on a deployment.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::CliError;
+use super::deployment::DeploymentArgs;
+use crate::ca::CaFiles;
+use crate::config::{DEFAULT_APPROVAL_TTL_SECS, DEFAULT_BODY_LIMIT, DEFAULT_LISTEN};
+use crate::metrics::Metrics;
+use crate::server::{self, AppState};
+
+/// Options of `kastell serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (overrides `server.listen`; port 0 picks a free port, printed
+    /// on the first line of output).
+    #[arg(long)]
+    pub listen: Option<String>,
+    #[command(flatten)]
+    pub deployment: DeploymentArgs,
+}
+
+/// How often keys whose deletion window ended are destroyed while serving.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// How often the trail's head is signed when records arrived since the last checkpoint
+/// (besides every `audit.checkpoint_every` records and at shutdown).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
+
+/// Runs the server until SIGINT or SIGTERM.
+pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
+    let config = args.deployment.config()?;
+    let listen = args
+        .listen
+        .or(config.server.listen.clone())
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    let names = config.server.names.clone().unwrap_or_else(|| {
+        vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ]
+    });
+    let data_dir = args.deployment.data_dir()?;
+    let metrics = Arc::new(Metrics::new());
+    let service = args.deployment.open()?.with_metrics(Arc::clone(&metrics));
+    let files = CaFiles::new(&data_dir);
+    let quorum = crate::quorum::Quorum::new(service.store());
+    let tls =
+        server::tls::server_config(service.token(), &files, &names).map_err(CliError::Usage)?;
+    let state = Arc::new(AppState {
+        service,
+        metrics,
+        files,
+        quorum,
+        approval_ttl: Duration::from_secs(
+            config
+                .server
+                .approval_ttl_secs
+                .unwrap_or(DEFAULT_APPROVAL_TTL_SECS),
+        ),
+        openapi: server::openapi_json(),
+    });
+    let app = server::app(
+        Arc::clone(&state),
+        config.server.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("kastell-server")
+        .build()
+        .map_err(|e| CliError::Internal(format!("cannot start the async runtime: {e}")))?;
+    let serving = Arc::clone(&state);
+    runtime.block_on(async move {
+        let state = serving;
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .map_err(|e| CliError::Usage(format!("cannot listen on {listen}: {e}")))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| CliError::Internal(e.to_string()))?;
+        println!("kastell listening on https://{local}");
+        println!("data directory {}", data_dir.display());
+        tracing::info!(%local, "listening");
+        let sweeper = tokio::spawn(sweep(Arc::clone(&state)));
+        let signer = tokio::spawn(sign_checkpoints(Arc::clone(&state)));
+        let served = server::serve(listener, Arc::new(tls), app, shutdown_signal()).await;
+        sweeper.abort();
+        signer.abort();
+        served.map_err(|e| CliError::Internal(format!("the listener failed: {e}")))
+    })?;
+    // Cover every record written while serving with a signature before exiting.
+    if let Err(err) = state.service.checkpoint() {
+        tracing::error!(error = %err, "cannot sign the final audit checkpoint");
+    }
+    println!("kastell stopped");
+    Ok(())
+}
+
+/// Destroys keys whose deletion window has ended, every [`SWEEP_EVERY`].
+async fn sweep(state: Arc<AppState>) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let state = Arc::clone(&state);
+        let swept =
+            tokio::task::spawn_blocking(move || state.service.destroy_due(crate::keys::unix_now()))
+                .await;
+        match swept {
+            Ok(Ok(ids)) if !ids.is_empty() => tracing::info!(count = ids.len(), "keys destroyed"),
+            Ok(Err(err)) => tracing::error!(error = %err, "deletion sweep failed"),
+            _ => {}
+        }
+    }
+}
+
+/// Signs a checkpoint of the trail's head every [`CHECKPOINT_EVERY`] when it moved.
+async fn sign_checkpoints(state: Arc<AppState>) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let state = Arc::clone(&state);
+        let signed = tokio::task::spawn_blocking(move || state.service.checkpoint()).await;
+        if let Ok(Err(err)) = signed {
+            tracing::error!(error = %err, "cannot sign an audit checkpoint");
+        }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,208 @@
+//! Asking for an operation, and the one operation the quorum executes itself: changing a
+//! quorum setting.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{
+    MAX_CANONICAL_LEN, MAX_REQUIRED, OperationClass, PendingOperation, PendingState, Quorum,
+    QuorumError, QuorumSetting, Submitted, UnknownName, canonical, canonical_bytes, digest, entry,
+    is_officer, now_ms,
+};
+use crate::audit::Outcome;
+use crate::keys::Caller;
+use crate::store::PendingRow;
+
+impl Quorum {
+    /// Asks for `action` of `class`: [`Submitted::Execute`] when the class needs no
+    /// approvals, otherwise a stored, audited operation that expires after `ttl`.
+    ///
+    /// # Errors
+    /// [`QuorumError::NotOfficer`], [`QuorumError::InvalidAction`] (both audited as denied),
+    /// [`QuorumError::Store`].
+    pub fn submit(
+        &self,
+        requester: &Caller,
+        class: OperationClass,
+        action: Value,
+        ttl: Duration,
+    ) -> Result<Submitted, QuorumError> {
+        const OPERATION: &str = "approval-request";
+        let key = canonical::key_of(&action);
+        if !is_officer(requester) {
+            let why = format!("class {class}: caller lacks the crypto-officer role");
+            return self.refuse(&requester.id, OPERATION, key, why, QuorumError::NotOfficer);
+        }
+        if let Err(why) = canonical::check_action(&action) {
+            let reason = format!("class {class}: {why}");
+            return self.refuse(
+                &requester.id,
+                OPERATION,
+                key,
+                reason,
+                QuorumError::InvalidAction(why),
+            );
+        }
+        let need = self.required(class)?;
+        if need <= 1 {
+            return Ok(Submitted::Execute);
+        }
+        let created_ms = now_ms();
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let mut op = PendingOperation {
+            id: uuid::Uuid::new_v4().to_string(),
+            class,
+            action,
+            requester: requester.id.clone(),
+            created_ms,
+            expires_ms: created_ms.saturating_add(ttl_ms),
+            state: PendingState::Pending,
+            outcome: String::new(),
+            digest: String::new(),
+            approvals: Vec::new(),
+        };
+        let canonical = canonical_bytes(&op);
+        if canonical.len() > MAX_CANONICAL_LEN {
+            let why = format!(
+                "{} bytes canonically, more than {MAX_CANONICAL_LEN}",
+                canonical.len()
+            );
+            let reason = format!("class {class}: {why}");
+            return self.refuse(
+                &requester.id,
+                OPERATION,
+                key,
+                reason,
+                QuorumError::InvalidAction(why),
+            );
+        }
+        let digest = digest(&op);
+        op.digest = hex::encode(digest);
+        let row = PendingRow {
+            id: op.id.clone(),
+            class,
+            canonical,
+            digest,
+            requester: op.requester.clone(),
+            created_ms,
+            expires_ms: op.expires_ms,
+            state: PendingState::Pending,
+            outcome: String::new(),
+        };
+        let reason = format!(
+            "op {} class {class} 0/{need} approvals, expires {}, digest {}",
+            op.id, op.expires_ms, op.digest
+        );
+        let entry = entry(&requester.id, OPERATION, key, Outcome::Allowed, reason);
+        let record = self.store.add_pending(&row, entry)?;
+        self.observe(&record);
+        Ok(Submitted::Pending(op))
+    }
+
+    /// Asks to set the approvals `class` needs to `required` (1–16): an operation of class
+    /// [`OperationClass::Quorum`] with action
+    /// `{"set-quorum": {"class": "<class>", "required": <m>}}`. When it is
+    /// [`Submitted::Execute`] or once it is ready, the executor calls
+    /// [`Quorum::apply_setting`] with its action.
+    ///
+    /// # Errors
+    /// [`QuorumError::InvalidSetting`] (audited), or as [`Quorum::submit`].
+    pub fn set_required(
+        &self,
+        requester: &Caller,
+        class: OperationClass,
+        required: u32,
+        ttl: Duration,
+    ) -> Result<Submitted, QuorumError> {
+        if let Err(why) = check_required(u64::from(required)) {
+            let reason = format!("class quorum: {why}");
+            return self.refuse(
+                &requester.id,
+                "approval-request",
+                None,
+                reason,
+                QuorumError::InvalidSetting(why),
+            );
+        }
+        let action = serde_json::json!({
+            "set-quorum": { "class": class.as_str(), "required": required }
+        });
+        self.submit(requester, OperationClass::Quorum, action, ttl)
+    }
+
+    /// Applies a `set-quorum` action (audited `set-quorum`). Call it only with the action
+    /// of an operation that is ready, or that [`Quorum::submit`] said to execute: this
+    /// function does not look for approvals.
+    ///
+    /// # Errors
+    /// [`QuorumError::NotOfficer`], [`QuorumError::InvalidSetting`] (both audited as
+    /// denied), [`QuorumError::Store`].
+    pub fn apply_setting(
+        &self,
+        action: &Value,
+        executor: &Caller,
+    ) -> Result<QuorumSetting, QuorumError> {
+        const OPERATION: &str = "set-quorum";
+        if !is_officer(executor) {
+            let why = "caller lacks the crypto-officer role".to_owned();
+            return self.refuse(&executor.id, OPERATION, None, why, QuorumError::NotOfficer);
+        }
+        let setting = match parse_setting(action) {
+            Ok(setting) => setting,
+            Err(why) => {
+                return self.refuse(
+                    &executor.id,
+                    OPERATION,
+                    None,
+                    why.clone(),
+                    QuorumError::InvalidSetting(why),
+                );
+            }
+        };
+        let previous = self.required(setting.class)?;
+        let reason = format!(
+            "class {} requires {} approvals (was {previous})",
+            setting.class, setting.required
+        );
+        let entry = entry(&executor.id, OPERATION, None, Outcome::Allowed, reason);
+        let record = self
+            .store
+            .set_quorum_required(setting.class, setting.required, entry)?;
+        self.observe(&record);
+        Ok(setting)
+    }
+}
+
+fn check_required(required: u64) -> Result<u32, String> {
+    u32::try_from(required)
+        .ok()
+        .filter(|m| (1..=MAX_REQUIRED).contains(m))
+        .ok_or_else(|| format!("required approvals must be 1 to {MAX_REQUIRED}, not {required}"))
+}
+
+/// Reads `{"set-quorum": {"class": "<class>", "required": <m>}}`.
+pub(super) fn parse_setting(action: &Value) -> Result<QuorumSetting, String> {
+    const SHAPE: &str = "expected {\"set-quorum\": {\"class\": \"<class>\", \"required\": <1–16>}}";
+    let body = action
+        .as_object()
+        .filter(|outer| outer.len() == 1)
+        .and_then(|outer| outer.get("set-quorum"))
+        .and_then(Value::as_object)
+        .filter(|body| body.len() == 2)
+        .ok_or_else(|| SHAPE.to_owned())?;
+    let class: OperationClass = body
+        .get("class")
+        .and_then(Value::as_str)
+        .ok_or_else(|| SHAPE.to_owned())?
+        .parse()
+        .map_err(|e: UnknownName| e.to_string())?;
+    let required = body
+        .get("required")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| SHAPE.to_owned())?;
+    Ok(QuorumSetting {
+        class,
+        required: check_required(required)?,
+    })
+}

@@ -1,0 +1,236 @@
+//! `kastell serve`: the JSON API over HTTPS with mutual TLS.
+//!
+//! Every connection is TLS (rustls); the client's certificate, verified against the
+//! deployment's root, names the principal and its one role. Requests run the key service
+//! on the blocking pool, so a slow token or policy never stalls the accept loop. Every
+//! endpoint but `/healthz` needs a client certificate; the key service enforces the role,
+//! state, usage and policy of every key operation, and this layer the role of the rest.
+
+mod approvals;
+mod audit;
+mod auth;
+mod crypto;
+pub mod error;
+mod keys;
+mod policies;
+mod system;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use audit::VerifyReport as AuditReport;
+pub use auth::Auth;
+use error::ApiError;
+
+use crate::ca::CaFiles;
+use crate::keys::KeyService;
+use crate::metrics::Metrics;
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    /// The key service (store, token, sandbox, policies, audit).
+    pub service: KeyService,
+    /// Request and policy metrics.
+    pub metrics: Arc<Metrics>,
+    /// The deployment's CA files.
+    pub files: CaFiles,
+    /// How long pending quorum operations wait.
+    pub approval_ttl: Duration,
+    /// Pending operations, approvals and quorum settings.
+    pub quorum: crate::quorum::Quorum,
+    /// The OpenAPI document, rendered once.
+    pub openapi: String,
+}
+
+/// The shared state as handlers receive it.
+pub type Shared = Arc<AppState>;
+
+/// Runs `work` on the blocking pool (the key service does file, token and sandbox work).
+///
+/// # Errors
+/// `work`'s error, or 500 when the task panicked.
+pub async fn blocking<T, F>(work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(ApiError::internal)?
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Kastell",
+        description = "EU-sovereign key management: keys, crypto operations, WebAssembly key policies, tamper-evident audit. Every endpoint but /healthz requires a client certificate issued by the deployment's root; its role (crypto-officer, crypto-user, auditor) decides what it may do. Errors are JSON {\"error\", \"message\"}. Binary fields are standard base64. A key in a path is its id or its alias with the slash percent-encoded (alias%2Fname)."
+    ),
+    components(schemas(error::ErrorBody)),
+    tags(
+        (name = "keys", description = "Key administration (crypto-officer)"),
+        (name = "crypto", description = "Key use (crypto-user)"),
+        (name = "policies", description = "Policy components (crypto-officer)"),
+        (name = "audit", description = "The audit trail (auditor)"),
+        (name = "approvals", description = "m-of-n quorum, pending operations, client certificates (crypto-officer)"),
+        (name = "system", description = "Health, metrics, this document"),
+    )
+)]
+struct ApiDoc;
+
+/// The API's routes and its OpenAPI document, both from the handlers' annotations.
+fn api() -> (Router<Shared>, utoipa::openapi::OpenApi) {
+    let router = OpenApiRouter::with_openapi(ApiDoc::openapi());
+    let router = keys::routes(router);
+    let router = crypto::routes(router);
+    let router = policies::routes(router);
+    let router = audit::routes(router);
+    let router = approvals::routes(router);
+    let router = system::routes(router);
+    router.split_for_parts()
+}
+
+/// The OpenAPI document as JSON (what `/v1/openapi.json` serves).
+#[must_use]
+pub fn openapi_json() -> String {
+    api().1.to_pretty_json().unwrap_or_default()
+}
+
+/// The whole application: routes, body limit, metrics and request logging, JSON 404/405.
+pub fn app(state: Shared, body_limit: usize) -> Router {
+    let (router, _) = api();
+    router
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                "this endpoint does not take this method",
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            observe,
+        ))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// Counts, times and logs every request (method, route, status, principal; never bodies).
+async fn observe(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request.extensions().get::<MatchedPath>().map_or_else(
+        || "unmatched".to_owned(),
+        |p| format!("{} {}", request.method(), p.as_str()),
+    );
+    let principal = match request.extensions().get::<tls::Peer>() {
+        Some(tls::Peer::Known(caller, _)) => caller.id.clone(),
+        _ => "-".to_owned(),
+    };
+    let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    state.metrics.request(&route, status, elapsed);
+    tracing::info!(
+        route = %route,
+        status,
+        principal = %principal,
+        micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        "request"
+    );
+    response
+}
+
+/// Serves `app` on `listener` with `tls` until `shutdown` resolves, then lets open
+/// requests finish (up to 10 s).
+///
+/// # Errors
+/// Only when the listener fails for good; single connections that fail are logged.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let acceptor = TlsAcceptor::from(tls);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    // Out of descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            connection(acceptor, tcp, remote, app, watcher).await;
+        });
+    }
+    tracing::info!("shutting down: finishing open requests");
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(10)) => {
+            tracing::warn!("requests still open after 10 s; stopping anyway");
+        }
+    }
+    Ok(())
+}
+
+async fn connection(
+    acceptor: TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+    remote: SocketAddr,
+    app: Router,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
+    let stream = match handshake {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(err)) => {
+            tracing::info!(%remote, error = %err, "TLS handshake refused");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(%remote, "TLS handshake timed out");
+            return;
+        }
+    };
+    let peer = tls::Peer::of(stream.get_ref().1.peer_certificates());
+    if let tls::Peer::Malformed(why) = &peer {
+        tracing::warn!(%remote, reason = %why, "client certificate without a usable identity");
+    }
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+        request.extensions_mut().insert(peer.clone());
+        let mut app = app.clone();
+        async move { tower::Service::call(&mut app, request).await }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .serve_connection(TokioIo::new(stream), service);
+    if let Err(err) = watcher.watch(conn).await {
+        tracing::debug!(%remote, error = %err, "connection ended with an error");
+    }
+}

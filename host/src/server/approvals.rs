@@ -1,0 +1,518 @@
+//! m-of-n quorum over the API: administrative requests of a class that needs approvals
+//! become pending operations (202); officers approve them by signing their canonical bytes
+//! with their client certificate's key; the approval that completes the quorum executes
+//! the action. Also the quorum settings and client certificates issued by the server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use kastell_attest::identity::ClientIdentity;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::{AuthCertificate, require};
+use super::error::{ApiError, ApiJson, ErrorBody, base64, base64_field};
+use super::{Auth, Shared, blocking};
+use crate::audit::Outcome;
+use crate::keys::Caller;
+use crate::quorum::{
+    OperationClass, PendingOperation, PendingState, QuorumError, Submitted, canonical_bytes,
+};
+use crate::sandbox::Role;
+
+pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
+    router
+        .routes(routes!(list_approvals))
+        .routes(routes!(get_approval, approve))
+        .routes(routes!(get_quorum))
+        .routes(routes!(set_quorum))
+        .routes(routes!(issue_client))
+}
+
+impl From<QuorumError> for ApiError {
+    fn from(error: QuorumError) -> Self {
+        let message = error.to_string();
+        match error {
+            QuorumError::NotOfficer => Self::forbidden(message),
+            QuorumError::NotFound(_) => Self::not_found(message),
+            QuorumError::NotPending { .. } | QuorumError::AwaitingExecution(_) => {
+                Self::new(StatusCode::CONFLICT, "InvalidState", message)
+            }
+            QuorumError::Expired(_) => Self::new(StatusCode::CONFLICT, "Expired", message),
+            QuorumError::Contended(_) => Self::new(StatusCode::CONFLICT, "Conflict", message),
+            QuorumError::BadSignature(_) => Self::bad_request("InvalidSignature", message),
+            QuorumError::InvalidSetting(_) | QuorumError::InvalidAction(_) => {
+                Self::bad_request("InvalidInput", message)
+            }
+            QuorumError::Store(e) => Self::internal(e),
+        }
+    }
+}
+
+/// A request that now waits for officers' approvals.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingResponse {
+    /// `pending`.
+    pub status: &'static str,
+    /// Approvals it needs.
+    pub required: u32,
+    /// The operation: id, class, action, requester, times, digest, approvals.
+    #[schema(value_type = Object)]
+    pub operation: PendingOperation,
+}
+
+fn pending(operation: PendingOperation, required: u32) -> Response {
+    (
+        StatusCode::ACCEPTED,
+        Json(PendingResponse {
+            status: "pending",
+            required,
+            operation,
+        }),
+    )
+        .into_response()
+}
+
+/// Runs `run` now when `class` needs no approvals; otherwise stores `action` (built from
+/// the request's key id) as a pending operation and answers 202.
+pub(super) async fn gated(
+    state: Shared,
+    caller: Arc<Caller>,
+    class: OperationClass,
+    key: Option<String>,
+    action: impl FnOnce(Option<String>) -> Value + Send + 'static,
+    run: impl FnOnce(&Shared, &Caller) -> Result<Value, ApiError> + Send + 'static,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        let required = state.quorum.required(class)?;
+        if required <= 1 {
+            return Ok(Json(run(&state, &caller)?).into_response());
+        }
+        // Officers approve the exact key, not an alias that could be re-pointed meanwhile.
+        let id = key
+            .map(|key| state.service.describe_key(&caller, &key).map(|d| d.id))
+            .transpose()?;
+        match state
+            .quorum
+            .submit(&caller, class, action(id), state.approval_ttl)?
+        {
+            Submitted::Execute => Ok(Json(run(&state, &caller)?).into_response()),
+            Submitted::Pending(operation) => Ok(pending(operation, required)),
+        }
+    })
+    .await
+}
+
+/// Executes an approved operation's action as its requester (an officer).
+fn execute(
+    state: &Shared,
+    operation: &PendingOperation,
+    executor: &Caller,
+) -> Result<Value, ApiError> {
+    let requester = Caller {
+        id: operation.requester.clone(),
+        roles: vec![Role::CryptoOfficer],
+        tenant: None,
+    };
+    let action = &operation.action;
+    let field = |name: &str, member: &str| action.pointer(&format!("/{name}/{member}")).cloned();
+    let text = |value: Option<Value>| value.and_then(|v| v.as_str().map(str::to_owned));
+    if action.get("set-quorum").is_some() {
+        let setting = state.quorum.apply_setting(action, executor)?;
+        return Ok(json!(setting));
+    }
+    if action.get("schedule-deletion").is_some() {
+        let key = text(field("schedule-deletion", "key")).unwrap_or_default();
+        let days = field("schedule-deletion", "days")
+            .and_then(|v| v.as_u64())
+            .and_then(|d| u32::try_from(d).ok())
+            .unwrap_or(30);
+        let record = state.service.schedule_deletion(&requester, &key, days)?;
+        return Ok(json!(state.service.description_of(&record)?));
+    }
+    if action.get("bind-policy").is_some() {
+        let key = text(field("bind-policy", "key")).unwrap_or_default();
+        let policy = text(field("bind-policy", "policy"))
+            .map(|p| super::keys::parse_measurement(&p))
+            .transpose()?;
+        let record = state.service.bind_policy(&requester, &key, policy)?;
+        return Ok(json!(state.service.description_of(&record)?));
+    }
+    if let Some(request) = action.get("issue-client") {
+        let request: ClientRequest = serde_json::from_value(request.clone())
+            .map_err(|e| ApiError::bad_request("InvalidInput", e.to_string()))?;
+        return Ok(json!(issue(state, &requester, &request)?));
+    }
+    Err(ApiError::bad_request(
+        "InvalidInput",
+        "the operation's action is not one this server executes",
+    ))
+}
+
+/// Which operations.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalQuery {
+    /// `pending` (default), `executed`, `expired`, `failed` or `all`.
+    pub state: Option<String>,
+    /// The previous page's last id.
+    pub after: Option<String>,
+    /// At most this many (1–1000, default 100).
+    pub limit: Option<u32>,
+}
+
+/// Operations, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalList {
+    /// The operations.
+    #[schema(value_type = Vec<Object>)]
+    pub operations: Vec<PendingOperation>,
+}
+
+/// Lists operations awaiting approval (or in another state).
+#[utoipa::path(get, path = "/v1/approvals", tag = "approvals", params(ApprovalQuery),
+    responses((status = 200, body = ApprovalList), (status = 403, body = ErrorBody)))]
+async fn list_approvals(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    query: Result<Query<ApprovalQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ApprovalList>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request("InvalidInput", e.body_text()))?;
+    require(&state, &caller, Role::CryptoOfficer, "approval-list").await?;
+    let wanted = match query.state.as_deref() {
+        None => Some(PendingState::Pending),
+        Some("all") => None,
+        Some(name) => Some(
+            name.parse::<PendingState>()
+                .map_err(|e| ApiError::bad_request("InvalidInput", e.to_string()))?,
+        ),
+    };
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    blocking(move || {
+        let operations = state.quorum.list(wanted, query.after.as_deref(), limit)?;
+        Ok(Json(ApprovalList { operations }))
+    })
+    .await
+}
+
+/// An operation and exactly what an approval signs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalDetail {
+    /// The operation.
+    #[schema(value_type = Object)]
+    pub operation: PendingOperation,
+    /// Approvals its class needs now.
+    pub required: u32,
+    /// Its canonical bytes, base64: sign these (ECDSA P-384, SHA-384, DER) to approve.
+    pub canonical: String,
+}
+
+/// Shows an operation with its canonical bytes.
+#[utoipa::path(get, path = "/v1/approvals/{id}", tag = "approvals",
+    params(("id" = String, Path, description = "Operation id")),
+    responses((status = 200, body = ApprovalDetail), (status = 404, body = ErrorBody)))]
+async fn get_approval(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<ApprovalDetail>, ApiError> {
+    require(&state, &caller, Role::CryptoOfficer, "approval-get").await?;
+    blocking(move || {
+        let operation = state
+            .quorum
+            .operation(&id)?
+            .ok_or_else(|| ApiError::not_found(format!("no operation {id}")))?;
+        let required = state.quorum.required(operation.class)?;
+        Ok(Json(ApprovalDetail {
+            canonical: base64(&canonical_bytes(&operation)),
+            required,
+            operation,
+        }))
+    })
+    .await
+}
+
+/// An approval.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveRequest {
+    /// DER ECDSA P-384/SHA-384 signature over the operation's canonical bytes by the key of
+    /// the caller's client certificate, base64.
+    pub signature: String,
+}
+
+/// What an approval did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApproveResponse {
+    /// The operation after this approval (and its execution, if it ran).
+    #[schema(value_type = Object)]
+    pub operation: PendingOperation,
+    /// Distinct officers who approved.
+    pub have: u32,
+    /// Approvals needed.
+    pub need: u32,
+    /// This officer had approved already (counted once).
+    pub duplicate: bool,
+    /// The action's result when this approval completed the quorum and it ran.
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Value>,
+}
+
+/// Approves an operation; the approval that completes the quorum executes it.
+#[utoipa::path(post, path = "/v1/approvals/{id}", tag = "approvals",
+    params(("id" = String, Path, description = "Operation id")),
+    request_body = ApproveRequest,
+    responses((status = 200, body = ApproveResponse), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+async fn approve(
+    State(state): State<Shared>,
+    AuthCertificate(caller, certificate): AuthCertificate,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ApproveRequest>,
+) -> Result<Json<ApproveResponse>, ApiError> {
+    let signature = base64_field("signature", &body.signature)?;
+    blocking(move || {
+        let approved = state.quorum.approve(
+            &caller,
+            &certificate,
+            &id,
+            &signature,
+            crate::keys::unix_now_ms(),
+        )?;
+        if !approved.ready {
+            return Ok(Json(ApproveResponse {
+                operation: approved.operation,
+                have: approved.have,
+                need: approved.need,
+                duplicate: approved.duplicate,
+                result: None,
+            }));
+        }
+        let (operation, result) = match execute(&state, &approved.operation, &caller) {
+            Ok(result) => (
+                state.quorum.mark_executed(&id, &summary(&result))?,
+                Some(result),
+            ),
+            Err(error) => {
+                let operation = state.quorum.mark_failed(&id, &error.message)?;
+                return Err(ApiError::new(
+                    error.status,
+                    error.name,
+                    format!("operation {} failed: {}", operation.id, error.message),
+                ));
+            }
+        };
+        Ok(Json(ApproveResponse {
+            operation,
+            have: approved.have,
+            need: approved.need,
+            duplicate: approved.duplicate,
+            result,
+        }))
+    })
+    .await
+}
+
+/// The outcome recorded for an executed operation: the certificate for issued clients
+/// (public), otherwise the result's JSON.
+fn summary(result: &Value) -> String {
+    result
+        .get("certificate")
+        .and_then(Value::as_str)
+        .map_or_else(|| result.to_string(), str::to_owned)
+}
+
+/// Approvals every class needs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuorumSettings {
+    /// Per class.
+    #[schema(value_type = Vec<Object>)]
+    pub settings: Vec<crate::quorum::QuorumSetting>,
+}
+
+/// The approvals each class of administrative operation needs.
+#[utoipa::path(get, path = "/v1/quorum", tag = "approvals",
+    responses((status = 200, body = QuorumSettings), (status = 403, body = ErrorBody)))]
+async fn get_quorum(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+) -> Result<Json<QuorumSettings>, ApiError> {
+    require(&state, &caller, Role::CryptoOfficer, "quorum-get").await?;
+    blocking(move || {
+        Ok(Json(QuorumSettings {
+            settings: state.quorum.settings()?,
+        }))
+    })
+    .await
+}
+
+/// A class's new requirement.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetQuorumRequest {
+    /// Approvals from distinct officers, 1–16.
+    pub required: u32,
+}
+
+/// Sets the approvals a class needs: itself an operation of class `quorum`, so it needs
+/// that class's approvals (202 when it does).
+#[utoipa::path(put, path = "/v1/quorum/{class}", tag = "approvals",
+    params(("class" = String, Path,
+        description = "delete-key, bind-policy, quorum, issue-officer or export-backup")),
+    request_body = SetQuorumRequest,
+    responses((status = 200, description = "Applied"), (status = 202, body = PendingResponse),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn set_quorum(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    Path(class): Path<String>,
+    ApiJson(body): ApiJson<SetQuorumRequest>,
+) -> Result<Response, ApiError> {
+    let class: OperationClass = class.parse().map_err(|e: crate::quorum::UnknownName| {
+        ApiError::bad_request("InvalidInput", e.to_string())
+    })?;
+    blocking(move || {
+        match state
+            .quorum
+            .set_required(&caller, class, body.required, state.approval_ttl)?
+        {
+            Submitted::Execute => {
+                let action = json!({
+                    "set-quorum": { "class": class.as_str(), "required": body.required }
+                });
+                let setting = state.quorum.apply_setting(&action, &caller)?;
+                Ok(Json(json!(setting)).into_response())
+            }
+            Submitted::Pending(operation) => {
+                let required = state.quorum.required(OperationClass::Quorum)?;
+                Ok(pending(operation, required))
+            }
+        }
+    })
+    .await
+}
+
+/// A client certificate to issue for a key the client generated.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRequest {
+    /// The principal (certificate CN).
+    pub principal: String,
+    /// `crypto-officer`, `crypto-user` or `auditor`.
+    pub role: String,
+    /// The tenant, if any.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// The client's P-384 public key, SPKI PEM.
+    pub public_key: String,
+    /// Validity in days (1–825, default 365).
+    #[serde(default)]
+    pub days: Option<u32>,
+}
+
+/// An issued client certificate.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClientResponse {
+    /// The certificate, PEM.
+    pub certificate: String,
+    /// The root that issued it (and certifies the server), PEM.
+    pub root: String,
+}
+
+fn issue(
+    state: &Shared,
+    caller: &Caller,
+    request: &ClientRequest,
+) -> Result<ClientResponse, ApiError> {
+    let key: p384::PublicKey = p384::pkcs8::DecodePublicKey::from_public_key_pem(
+        request.public_key.trim(),
+    )
+    .map_err(|e| {
+        ApiError::bad_request(
+            "InvalidInput",
+            format!("public_key: not a P-384 SPKI PEM: {e}"),
+        )
+    })?;
+    let days = request.days.unwrap_or(365);
+    if !(1..=825).contains(&days) {
+        return Err(ApiError::bad_request(
+            "InvalidInput",
+            format!("days {days}: 1–825"),
+        ));
+    }
+    let identity = ClientIdentity {
+        principal: request.principal.clone(),
+        role: request.role.clone(),
+        tenant: request.tenant.clone(),
+    };
+    let certificate = crate::clients::issue_client_certificate(
+        state.service.token(),
+        &state.files,
+        &identity,
+        &key,
+        Duration::from_secs(u64::from(days) * 86_400),
+    )
+    .map_err(|e| match e {
+        crate::ca::HostCaError::Ca(e) => ApiError::bad_request("InvalidInput", e.to_string()),
+        other => ApiError::internal(other),
+    })?;
+    let pem = |cert: &kastell_attest::x509::Certificate| cert.to_pem().map_err(ApiError::internal);
+    let root = state
+        .files
+        .certificate("root.pem", "kastell init")
+        .map_err(ApiError::internal)?;
+    state.service.record_event(
+        &caller.id,
+        "issue-client",
+        None,
+        Outcome::Allowed,
+        format!(
+            "{} as {}{}",
+            request.principal,
+            request.role,
+            request
+                .tenant
+                .as_ref()
+                .map(|t| format!(" of tenant {t}"))
+                .unwrap_or_default()
+        ),
+    )?;
+    Ok(ClientResponse {
+        certificate: pem(&certificate)?,
+        root: pem(&root)?,
+    })
+}
+
+/// Issues a client certificate for a public key (crypto-officer). Certificates for the
+/// crypto-officer role are of class `issue-officer` and may need approvals (202).
+#[utoipa::path(post, path = "/v1/clients", tag = "approvals", request_body = ClientRequest,
+    responses((status = 200, body = ClientResponse), (status = 202, body = PendingResponse),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn issue_client(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiJson(body): ApiJson<ClientRequest>,
+) -> Result<Response, ApiError> {
+    require(&state, &caller, Role::CryptoOfficer, "issue-client").await?;
+    if body.role != "crypto-officer" {
+        return blocking(move || Ok(Json(issue(&state, &caller, &body)?).into_response())).await;
+    }
+    let action_body = body.clone();
+    gated(
+        state,
+        caller,
+        OperationClass::IssueOfficer,
+        None,
+        move |_| json!({ "issue-client": action_body }),
+        move |state, caller| Ok(json!(issue(state, caller, &body)?)),
+    )
+    .await
+}

@@ -1,0 +1,179 @@
+//! API errors: `{"error": "<Name>", "message": "..."}` with the status that fits, and the
+//! JSON extractor that turns every malformed body into one of them.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
+
+use crate::keys::KeyError;
+
+/// The body of every error response.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable name (`NotFound`, `AccessDenied`, `MalformedJson`, …).
+    pub error: String,
+    /// What was wrong, for a person.
+    pub message: String,
+}
+
+/// An error response.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// The body's `error`.
+    pub name: &'static str,
+    /// The body's `message`.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with this status, name and message.
+    pub fn new(status: StatusCode, name: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            name,
+            message: message.into(),
+        }
+    }
+
+    /// 400 with `name`.
+    pub fn bad_request(name: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, name, message)
+    }
+
+    /// 403 AccessDenied.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "AccessDenied", message)
+    }
+
+    /// 404 NotFound.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NotFound", message)
+    }
+
+    /// 500 Internal: the detail goes to the log, not to the client.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal",
+            "the server failed; the cause is in its log",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.name.to_owned(),
+            message: self.message,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(error: KeyError) -> Self {
+        let message = error.to_string();
+        // Drop the "Name: " prefix the key errors carry for the command line.
+        let text = |name: &str| {
+            message
+                .strip_prefix(name)
+                .and_then(|m| m.strip_prefix(": "))
+                .unwrap_or(&message)
+                .to_owned()
+        };
+        match &error {
+            KeyError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "NotFound", text("NotFound")),
+            KeyError::Disabled(_) => Self::new(StatusCode::CONFLICT, "Disabled", text("Disabled")),
+            KeyError::InvalidState(_) => {
+                Self::new(StatusCode::CONFLICT, "InvalidState", text("InvalidState"))
+            }
+            KeyError::InvalidKeyUsage { .. } => {
+                Self::bad_request("InvalidKeyUsage", text("InvalidKeyUsage"))
+            }
+            KeyError::InvalidCiphertext => {
+                Self::bad_request("InvalidCiphertext", text("InvalidCiphertext"))
+            }
+            KeyError::IncorrectKey => Self::bad_request("IncorrectKey", text("IncorrectKey")),
+            KeyError::AccessDenied => Self::forbidden(text("AccessDenied")),
+            KeyError::InvalidInput(_) => Self::bad_request("InvalidInput", text("InvalidInput")),
+            KeyError::Token(_) | KeyError::Store(_) => Self::internal(&error),
+        }
+    }
+}
+
+/// A JSON body whose every rejection is an [`ApiError`]: malformed JSON (400
+/// MalformedJson), a body that does not fit the schema, unknown fields included (422
+/// InvalidRequest), a missing `content-type: application/json` (415), a body over the
+/// limit (413 PayloadTooLarge).
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(&rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: &JsonRejection) -> ApiError {
+    let text = rejection.body_text();
+    match rejection {
+        JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("MalformedJson", text),
+        JsonRejection::JsonDataError(_) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "InvalidRequest", text)
+        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            "the body must be JSON with `content-type: application/json`",
+        ),
+        other => body_rejection(other.status(), text),
+    }
+}
+
+/// A body that could not be read: too large (413) or broken off (400).
+pub fn body_rejection(status: StatusCode, text: String) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLarge",
+            "the request body is larger than the server's limit (server.body_limit)",
+        )
+    } else {
+        ApiError::bad_request("InvalidRequest", text)
+    }
+}
+
+/// Decodes the base64 field `field`.
+///
+/// # Errors
+/// 400 InvalidBase64 naming the field.
+pub fn base64_field(field: &str, value: &str) -> Result<Vec<u8>, ApiError> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .map_err(|e| ApiError::bad_request("InvalidBase64", format!("{field}: {e}")))
+}
+
+/// Encodes bytes for a response field.
+#[must_use]
+pub fn base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
