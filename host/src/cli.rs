@@ -115,11 +115,23 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default: warnings); `KASTELL_LOG_FORMAT=json`
-/// for JSON lines.
-pub fn init_logging() {
+impl Cli {
+    /// The log level when `RUST_LOG` is unset: `info` for the server (one line per
+    /// request), `warn` for every other command.
+    #[must_use]
+    pub fn default_log_level(&self) -> &'static str {
+        match self.command {
+            Command::Serve(_) => "info",
+            _ => "warn",
+        }
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: `default_level`);
+/// `KASTELL_LOG_FORMAT=json` for JSON lines.
+pub fn init_logging(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

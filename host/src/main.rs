@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
-    kastell::cli::init_logging();
     let cli = kastell::cli::Cli::parse();
+    kastell::cli::init_logging(cli.default_log_level());
     match kastell::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
