@@ -63,6 +63,32 @@ pub struct AuditEntry {
     pub context_hmac: Option<[u8; 48]>,
 }
 
+impl AuditEntry {
+    /// An entry for an event outside the key operations (no version, policy or context),
+    /// stamped now.
+    #[must_use]
+    pub fn event(
+        principal: &str,
+        operation: &str,
+        key: Option<KeyId>,
+        outcome: Outcome,
+        reason: String,
+    ) -> Self {
+        let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+        Self {
+            time_ms: i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX),
+            principal: principal.to_owned(),
+            operation: operation.to_owned(),
+            key,
+            key_version: None,
+            policy: None,
+            outcome,
+            reason,
+            context_hmac: None,
+        }
+    }
+}
+
 /// A record as stored: the entry, its place in the chain and its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {

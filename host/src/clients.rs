@@ -254,14 +254,7 @@ fn pem(cert: &Certificate, path: &Path) -> Result<String, ClientError> {
 
 /// Creates `dir` (and missing parents) readable by its owner only.
 pub(crate) fn create_private_dir(dir: &Path) -> Result<(), ClientError> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(|e| file_error(dir, e))
+    crate::deployment::create_private_dir(dir).map_err(|e| file_error(dir, e))
 }
 
 /// Writes `contents` to `path` atomically (a temporary file in the same folder, fsync,

@@ -140,7 +140,10 @@ impl Deployment {
 }
 
 /// Creates `dir` (and parents) readable by its owner only, when missing.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+///
+/// # Errors
+/// The file system's.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }

@@ -250,15 +250,5 @@ fn entry(
     outcome: Outcome,
     reason: String,
 ) -> AuditEntry {
-    AuditEntry {
-        time_ms: now_ms(),
-        principal: principal.to_owned(),
-        operation: operation.to_owned(),
-        key,
-        key_version: None,
-        policy: None,
-        outcome,
-        reason,
-        context_hmac: None,
-    }
+    AuditEntry::event(principal, operation, key, outcome, reason)
 }

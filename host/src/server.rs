@@ -139,8 +139,19 @@ async fn observe(State(state): State<Shared>, request: Request, next: Next) -> R
         Some(tls::Peer::Known(caller, _)) => caller.id.clone(),
         _ => "-".to_owned(),
     };
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     let elapsed = started.elapsed();
+    // 401 and 413 are answered without reading the body: the connection cannot carry
+    // another request, so say so instead of letting the client reuse it.
+    if matches!(
+        response.status(),
+        axum::http::StatusCode::UNAUTHORIZED | axum::http::StatusCode::PAYLOAD_TOO_LARGE
+    ) {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
     let status = response.status().as_u16();
     state.metrics.request(&route, status, elapsed);
     tracing::info!(

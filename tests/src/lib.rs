@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod server;
+
 use kastell::sandbox::{KeyInfo, KeySpec, Operation, PolicyRequest, Principal, Role};
 
 /// Directory holding the built guests: `$CARGO_TARGET_DIR` (or the workspace's `target/`)

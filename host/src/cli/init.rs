@@ -194,15 +194,7 @@ fn refuse_existing(data_dir: &Path) -> Result<(), CliError> {
 
 /// Creates `dir` readable by its owner only, when missing.
 fn create_private_dir(dir: &Path) -> Result<(), CliError> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
+    crate::deployment::create_private_dir(dir)
         .map_err(|e| CliError::Usage(format!("cannot create {}: {e}", dir.display())))
 }
 

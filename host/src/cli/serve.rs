@@ -81,8 +81,10 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         let local = listener
             .local_addr()
             .map_err(|e| CliError::Internal(e.to_string()))?;
-        println!("kastell listening on https://{local}");
-        println!("data directory {}", data_dir.display());
+        // Whoever started the server may close its output after reading this line: a
+        // closed standard output must not stop the server, so write errors are ignored.
+        say(&format!("kastell listening on https://{local}"));
+        say(&format!("data directory {}", data_dir.display()));
         tracing::info!(%local, "listening");
         let sweeper = tokio::spawn(sweep(Arc::clone(&state)));
         let signer = tokio::spawn(sign_checkpoints(Arc::clone(&state)));
@@ -95,8 +97,16 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
     if let Err(err) = state.service.checkpoint() {
         tracing::error!(error = %err, "cannot sign the final audit checkpoint");
     }
-    println!("kastell stopped");
+    say("kastell stopped");
     Ok(())
+}
+
+/// Writes a line to standard output, ignoring a closed pipe.
+fn say(line: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }
 
 /// Destroys keys whose deletion window has ended, every [`SWEEP_EVERY`].

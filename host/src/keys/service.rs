@@ -55,6 +55,9 @@ pub enum KeyError {
     /// The caller's input was malformed.
     #[error("InvalidInput: {0}")]
     InvalidInput(String),
+    /// A name the caller chose is taken (AlreadyExistsException), e.g. an alias.
+    #[error("AlreadyExists: {0}")]
+    AlreadyExists(String),
     /// The token failed (internal).
     #[error("token: {0}")]
     Token(#[from] TokenError),
@@ -179,6 +182,7 @@ fn denial_cause(error: &KeyError, reason: &str) -> &'static str {
         KeyError::IncorrectKey => "incorrect-key",
         KeyError::InvalidState(_) => "invalid-state",
         KeyError::InvalidInput(_) => "invalid-input",
+        KeyError::AlreadyExists(_) => "already-exists",
         KeyError::Token(_) | KeyError::Store(_) => "internal",
     }
 }
@@ -319,7 +323,15 @@ impl KeyService {
         reason: String,
     ) -> Result<(), KeyError> {
         let entry = self.audit_entry(record, Outcome::Allowed, reason)?;
-        let appended = self.store.apply(change, entry)?;
+        let appended = match self.store.apply(change, entry) {
+            Ok(appended) => appended,
+            // Nothing was written: record the refusal instead.
+            Err(StoreError::AliasExists(alias)) => {
+                let why = format!("alias {alias} already names a key");
+                return self.refuse(record, KeyError::AlreadyExists(why.clone()), why);
+            }
+            Err(other) => return Err(other.into()),
+        };
         self.checkpoint_if_due(appended.seq);
         Ok(())
     }
@@ -339,17 +351,9 @@ impl KeyService {
         reason: String,
     ) -> Result<crate::audit::AuditRecord, KeyError> {
         tracing::debug!(principal, operation, outcome = outcome.as_str(), reason = %reason, "event");
-        let appended = self.store.append_audit(AuditEntry {
-            time_ms: now_ms(),
-            principal: principal.to_owned(),
-            operation: operation.to_owned(),
-            key,
-            key_version: None,
-            policy: None,
-            outcome,
-            reason,
-            context_hmac: None,
-        })?;
+        let appended = self.store.append_audit(AuditEntry::event(
+            principal, operation, key, outcome, reason,
+        ))?;
         self.checkpoint_if_due(appended.seq);
         Ok(appended)
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kastell_attest::identity::ClientIdentity;
@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::{AuthCertificate, require};
-use super::error::{ApiError, ApiJson, ErrorBody, base64, base64_field};
+use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, base64, base64_field};
 use super::{Auth, Shared, blocking};
 use crate::audit::Outcome;
 use crate::keys::Caller;
@@ -221,7 +221,7 @@ pub struct ApprovalDetail {
 async fn get_approval(
     State(state): State<Shared>,
     Auth(caller): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ApprovalDetail>, ApiError> {
     require(&state, &caller, Role::CryptoOfficer, "approval-get").await?;
     blocking(move || {
@@ -275,7 +275,7 @@ pub struct ApproveResponse {
 async fn approve(
     State(state): State<Shared>,
     AuthCertificate(caller, certificate): AuthCertificate,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ApproveRequest>,
 ) -> Result<Json<ApproveResponse>, ApiError> {
     let signature = base64_field("signature", &body.signature)?;
@@ -373,7 +373,7 @@ pub struct SetQuorumRequest {
 async fn set_quorum(
     State(state): State<Shared>,
     Auth(caller): Auth,
-    Path(class): Path<String>,
+    ApiPath(class): ApiPath<String>,
     ApiJson(body): ApiJson<SetQuorumRequest>,
 ) -> Result<Response, ApiError> {
     let class: OperationClass = class.parse().map_err(|e: crate::quorum::UnknownName| {

@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::{ApiError, ApiJson, ErrorBody, base64, base64_field};
+use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, base64, base64_field};
 use super::{Auth, Shared, blocking};
 use crate::keys::SignInput;
 use crate::sandbox::EncryptionContext;
@@ -72,7 +72,7 @@ pub struct CiphertextResponse {
 async fn encrypt(
     State(state): State<Shared>,
     Auth(caller): Auth,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<EncryptRequest>,
 ) -> Result<Json<CiphertextResponse>, ApiError> {
     let plaintext = zeroize::Zeroizing::new(base64_field("plaintext", &body.plaintext)?);
@@ -206,7 +206,7 @@ pub struct DataKeyResponse {
 async fn generate_data_key(
     State(state): State<Shared>,
     Auth(caller): Auth,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<DataKeyRequest>,
 ) -> Result<Json<DataKeyResponse>, ApiError> {
     let context = context(body.context);
@@ -269,7 +269,7 @@ fn sign_input(message: Option<&String>, digest: Option<&String>) -> Result<Vec<u
 async fn sign(
     State(state): State<Shared>,
     Auth(caller): Auth,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<SignRequest>,
 ) -> Result<Json<SignResponse>, ApiError> {
     let data = sign_input(body.message.as_ref(), body.digest.as_ref())?;
@@ -319,7 +319,7 @@ pub struct ValidResponse {
 async fn verify(
     State(state): State<Shared>,
     Auth(caller): Auth,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<VerifyRequest>,
 ) -> Result<Json<ValidResponse>, ApiError> {
     let data = sign_input(body.message.as_ref(), body.digest.as_ref())?;
@@ -355,7 +355,7 @@ pub struct PublicKeyResponse {
 async fn public_key(
     State(state): State<Shared>,
     Auth(caller): Auth,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<PublicKeyResponse>, ApiError> {
     blocking(move || {
         let out = state.service.public_key(&caller, &key)?;
@@ -391,7 +391,7 @@ pub struct MacResponse {
 async fn generate_mac(
     State(state): State<Shared>,
     Auth(caller): Auth,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<MacRequest>,
 ) -> Result<Json<MacResponse>, ApiError> {
     let message = base64_field("message", &body.message)?;
@@ -420,7 +420,7 @@ pub struct VerifyMacRequest {
 async fn verify_mac(
     State(state): State<Shared>,
     Auth(caller): Auth,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<VerifyMacRequest>,
 ) -> Result<Json<ValidResponse>, ApiError> {
     let message = base64_field("message", &body.message)?;

@@ -104,6 +104,9 @@ impl From<KeyError> for ApiError {
             KeyError::IncorrectKey => Self::bad_request("IncorrectKey", text("IncorrectKey")),
             KeyError::AccessDenied => Self::forbidden(text("AccessDenied")),
             KeyError::InvalidInput(_) => Self::bad_request("InvalidInput", text("InvalidInput")),
+            KeyError::AlreadyExists(_) => {
+                Self::new(StatusCode::CONFLICT, "AlreadyExists", text("AlreadyExists"))
+            }
             KeyError::Token(_) | KeyError::Store(_) => Self::internal(&error),
         }
     }
@@ -144,6 +147,29 @@ fn json_rejection(rejection: &JsonRejection) -> ApiError {
             "the body must be JSON with `content-type: application/json`",
         ),
         other => body_rejection(other.status(), text),
+    }
+}
+
+/// A path whose parameters do not decode (bad percent-encoding, not UTF-8): 400
+/// InvalidInput as JSON, like every other error.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::bad_request("InvalidInput", rejection.body_text())),
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -16,7 +16,7 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::approvals::gated;
-use super::error::{ApiError, ApiJson, ErrorBody};
+use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use super::{Auth, Shared, blocking};
 use crate::keys::{KeyDescription, NewKey, Origin};
 use crate::quorum::OperationClass;
@@ -172,7 +172,7 @@ async fn list_keys(
 async fn describe_key(
     State(state): State<Shared>,
     Auth(caller): Auth,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<KeyDescription>, ApiError> {
     blocking(move || Ok(Json(state.service.describe_key(&caller, &key)?))).await
 }
@@ -197,7 +197,7 @@ async fn admin(
 async fn rotate_key(
     State(state): State<Shared>,
     Auth(caller): Auth,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<KeyDescription>, ApiError> {
     admin(state, move |s| s.service.rotate(&caller, &key)).await
 }
@@ -209,7 +209,7 @@ async fn rotate_key(
 async fn enable_key(
     State(state): State<Shared>,
     Auth(caller): Auth,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<KeyDescription>, ApiError> {
     admin(state, move |s| s.service.set_enabled(&caller, &key, true)).await
 }
@@ -221,7 +221,7 @@ async fn enable_key(
 async fn disable_key(
     State(state): State<Shared>,
     Auth(caller): Auth,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<KeyDescription>, ApiError> {
     admin(state, move |s| s.service.set_enabled(&caller, &key, false)).await
 }
@@ -250,7 +250,7 @@ fn thirty() -> u32 {
 async fn schedule_deletion(
     State(state): State<Shared>,
     Auth(caller): Auth,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<ScheduleDeletionRequest>,
 ) -> Result<Response, ApiError> {
     let days = body.days;
@@ -275,7 +275,7 @@ async fn schedule_deletion(
 async fn cancel_deletion(
     State(state): State<Shared>,
     Auth(caller): Auth,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<KeyDescription>, ApiError> {
     admin(state, move |s| s.service.cancel_deletion(&caller, &key)).await
 }
@@ -306,7 +306,7 @@ pub struct AliasResponse {
 async fn set_alias(
     State(state): State<Shared>,
     Auth(caller): Auth,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<AliasRequest>,
 ) -> Result<Json<AliasResponse>, ApiError> {
     let alias = format!("alias/{name}");
@@ -337,7 +337,7 @@ pub struct TagsRequest {
 async fn update_tags(
     State(state): State<Shared>,
     Auth(caller): Auth,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<TagsRequest>,
 ) -> Result<Json<KeyDescription>, ApiError> {
     admin(state, move |s| {
@@ -366,7 +366,7 @@ pub struct BindPolicyRequest {
 async fn bind_policy(
     State(state): State<Shared>,
     Auth(caller): Auth,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<BindPolicyRequest>,
 ) -> Result<Response, ApiError> {
     let policy = body.policy.as_deref().map(parse_measurement).transpose()?;
@@ -401,7 +401,7 @@ pub struct MinVersionRequest {
 async fn set_min_decryption_version(
     State(state): State<Shared>,
     Auth(caller): Auth,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<MinVersionRequest>,
 ) -> Result<Json<KeyDescription>, ApiError> {
     admin(state, move |s| {

@@ -3,8 +3,8 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::require;
-use super::error::{ApiError, ErrorBody, body_rejection};
+use super::error::{ApiError, ApiPath, ErrorBody, body_rejection};
 use super::{Auth, Shared, blocking};
 use crate::audit::Outcome;
 use crate::registry::RegistryError;
@@ -130,7 +130,7 @@ async fn list_policies(
 async fn get_policy(
     State(state): State<Shared>,
     Auth(caller): Auth,
-    Path(measurement): Path<String>,
+    ApiPath(measurement): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     require(&state, &caller, Role::CryptoOfficer, "policy-get").await?;
     let measurement = super::keys::parse_measurement(&measurement)?;
