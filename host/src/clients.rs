@@ -286,6 +286,96 @@ pub(crate) fn write_file(path: &Path, contents: &[u8], private: bool) -> Result<
     std::fs::rename(&tmp, path).map_err(|e| file_error(path, e))
 }
 
+/// A certificate's serial number as the registry and the commands write it: lowercase hex.
+#[must_use]
+pub fn serial_of(certificate: &Certificate) -> String {
+    hex::encode(certificate.tbs_certificate.serial_number.as_bytes())
+}
+
+/// Normalises a serial typed by a person (`AB:CD…`, `0xabcd…`, any case) to lowercase hex.
+///
+/// # Errors
+/// Not hexadecimal, or empty.
+pub fn parse_serial(text: &str) -> Result<String, String> {
+    let cleaned: String = text
+        .trim()
+        .trim_start_matches("0x")
+        .chars()
+        .filter(|c| *c != ':')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if cleaned.is_empty() || !cleaned.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!("serial `{text}` is not hexadecimal"));
+    }
+    Ok(cleaned)
+}
+
+/// Records `certificate` (issued for `identity` by `issued_by`) in the deployment's
+/// registry of client certificates, with an audit record `issue-client`.
+///
+/// # Errors
+/// The store.
+pub fn register(
+    store: &dyn crate::store::Store,
+    certificate: &Certificate,
+    identity: &ClientIdentity,
+    issued_by: &str,
+) -> Result<crate::audit::AuditRecord, crate::store::StoreError> {
+    let serial = serial_of(certificate);
+    let not_after = kastell_attest::verify::not_after(certificate);
+    let row = crate::store::ClientRow {
+        serial: serial.clone(),
+        principal: identity.principal.clone(),
+        role: identity.role.clone(),
+        tenant: identity.tenant.clone(),
+        not_after_ms: i64::try_from(not_after.unix_timestamp_nanos() / 1_000_000)
+            .unwrap_or(i64::MAX),
+        issued_ms: crate::keys::unix_now_ms(),
+        issued_by: issued_by.to_owned(),
+        revoked_ms: None,
+    };
+    let reason = format!(
+        "serial {serial}: {} as {}{}",
+        identity.principal,
+        identity.role,
+        identity
+            .tenant
+            .as_ref()
+            .map(|t| format!(" of tenant {t}"))
+            .unwrap_or_default()
+    );
+    store.add_client(
+        &row,
+        crate::audit::AuditEntry::event(
+            issued_by,
+            "issue-client",
+            None,
+            crate::audit::Outcome::Allowed,
+            reason,
+        ),
+    )
+}
+
+/// Reads the certificate of a profile written by [`new_client`] and registers it.
+///
+/// # Errors
+/// An unreadable certificate ([`ClientError::File`]) or the store (as a file error on the
+/// store).
+pub fn register_profile(
+    store: &dyn crate::store::Store,
+    profile: &ClientProfile,
+    identity: &ClientIdentity,
+    issued_by: &str,
+) -> Result<String, ClientError> {
+    let pem =
+        std::fs::read(&profile.certificate).map_err(|e| file_error(&profile.certificate, e))?;
+    let certificate: Certificate =
+        der::DecodePem::from_pem(&pem).map_err(|e| file_error(&profile.certificate, e))?;
+    register(store, &certificate, identity, issued_by)
+        .map_err(|e| file_error(Path::new("kastell.db"), e))?;
+    Ok(serial_of(&certificate))
+}
+
 #[cfg(test)]
 mod tests {
     use kastell_attest::ca::Owner;

@@ -9,6 +9,7 @@
 mod approvals;
 mod audit;
 mod auth;
+mod clients;
 mod crypto;
 pub mod error;
 mod keys;
@@ -53,6 +54,39 @@ pub struct AppState {
     pub quorum: crate::quorum::Quorum,
     /// The OpenAPI document, rendered once.
     pub openapi: String,
+    /// Serials of revoked client certificates (reloaded from the store every few
+    /// seconds, updated at once by revocations through the API).
+    pub revoked: std::sync::RwLock<std::collections::HashSet<String>>,
+}
+
+impl AppState {
+    /// Whether the client certificate with `serial` is revoked.
+    #[must_use]
+    pub fn is_revoked(&self, serial: &str) -> bool {
+        self.revoked
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(serial)
+    }
+
+    /// Reloads the revoked serials from the store.
+    ///
+    /// # Errors
+    /// The store.
+    pub fn reload_revocations(&self) -> Result<usize, crate::store::StoreError> {
+        let serials: std::collections::HashSet<String> = self
+            .service
+            .store()
+            .revoked_clients()?
+            .into_iter()
+            .collect();
+        let count = serials.len();
+        *self
+            .revoked
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = serials;
+        Ok(count)
+    }
 }
 
 /// The shared state as handlers receive it.
@@ -98,6 +132,7 @@ fn api() -> (Router<Shared>, utoipa::openapi::OpenApi) {
     let router = policies::routes(router);
     let router = audit::routes(router);
     let router = approvals::routes(router);
+    let router = clients::routes(router);
     let router = system::routes(router);
     router.split_for_parts()
 }
@@ -136,7 +171,7 @@ async fn observe(State(state): State<Shared>, request: Request, next: Next) -> R
         |p| format!("{} {}", request.method(), p.as_str()),
     );
     let principal = match request.extensions().get::<tls::Peer>() {
-        Some(tls::Peer::Known(caller, _)) => caller.id.clone(),
+        Some(tls::Peer::Known(caller, _, _)) => caller.id.clone(),
         _ => "-".to_owned(),
     };
     let mut response = next.run(request).await;

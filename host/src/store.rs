@@ -128,6 +128,40 @@ pub struct ApprovalRow {
     pub at_ms: i64,
 }
 
+/// A client certificate issued here (and, when revoked, when).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ClientRow {
+    /// The certificate's serial number, lowercase hex.
+    pub serial: String,
+    /// Its principal (CN).
+    pub principal: String,
+    /// Its role.
+    pub role: String,
+    /// Its tenant.
+    pub tenant: Option<String>,
+    /// End of validity, Unix milliseconds.
+    pub not_after_ms: i64,
+    /// When it was issued, Unix milliseconds.
+    pub issued_ms: i64,
+    /// Who issued it.
+    pub issued_by: String,
+    /// When it was revoked, if it was.
+    pub revoked_ms: Option<i64>,
+}
+
+/// A client certificate's revocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    /// The certificate's serial number, lowercase hex.
+    pub serial: String,
+    /// When, Unix milliseconds.
+    pub revoked_ms: i64,
+    /// Who revoked it.
+    pub revoked_by: String,
+    /// Why.
+    pub reason: String,
+}
+
 /// A pending operation with its approvals, oldest approval first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredOperation {
@@ -343,4 +377,34 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         outcome: &str,
         audit: AuditEntry,
     ) -> Result<Option<AuditRecord>, StoreError>;
+
+    /// Records a client certificate issued here, with its audit record.
+    ///
+    /// # Errors
+    /// A storage failure (a serial recorded twice included).
+    fn add_client(&self, client: &ClientRow, audit: AuditEntry) -> Result<AuditRecord, StoreError>;
+
+    /// Up to `limit` issued client certificates ordered by serial, after `after`, with
+    /// their revocation time when revoked.
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn clients(&self, after: Option<&str>, limit: u32) -> Result<Vec<ClientRow>, StoreError>;
+
+    /// Revokes a client certificate by serial (issued here or not), with its audit record;
+    /// `None` when it was revoked already (nothing written).
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn revoke_client(
+        &self,
+        revocation: &Revocation,
+        audit: AuditEntry,
+    ) -> Result<Option<AuditRecord>, StoreError>;
+
+    /// The serials of every revoked client certificate.
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn revoked_clients(&self) -> Result<Vec<String>, StoreError>;
 }

@@ -117,6 +117,23 @@ fn ok(client: &RawClient, method: Method, path: &str, body: Value) -> Value {
     response.json().expect("JSON answer")
 }
 
+/// A new P-384 public key as SPKI PEM (for issuing a client certificate).
+fn fresh_public_key() -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["ecparam", "-name", "secp384r1", "-genkey", "-noout"])
+        .output()
+        .expect("openssl ecparam");
+    let mut child = std::process::Command::new("openssl")
+        .args(["pkey", "-pubout"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl pkey");
+    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), &out.stdout).expect("key");
+    let public = child.wait_with_output().expect("public key");
+    String::from_utf8(public.stdout).expect("PEM")
+}
+
 fn create_key(officer: &RawClient, spec: &str) -> String {
     let key = ok(officer, Method::POST, "/v1/keys", json!({ "spec": spec }));
     key["id"].as_str().expect("key id").to_owned()
@@ -372,6 +389,53 @@ fn world() -> World {
             "/v1/audit/public-key",
             Body::Empty,
             AUDITOR,
+        ),
+        // Quorum, approvals and client certificates: the crypto-officer only.
+        endpoint(
+            "approvals list",
+            Method::GET,
+            "/v1/approvals",
+            Body::Empty,
+            OFFICER,
+        ),
+        endpoint(
+            "quorum show",
+            Method::GET,
+            "/v1/quorum",
+            Body::Empty,
+            OFFICER,
+        ),
+        endpoint(
+            "quorum set",
+            Method::PUT,
+            "/v1/quorum/export-backup",
+            json(json!({ "required": 1 })),
+            OFFICER,
+        ),
+        endpoint(
+            "clients list",
+            Method::GET,
+            "/v1/clients",
+            Body::Empty,
+            OFFICER,
+        ),
+        endpoint(
+            "issue client",
+            Method::POST,
+            "/v1/clients",
+            json(json!({
+                "principal": "matrix-app",
+                "role": "crypto-user",
+                "public_key": fresh_public_key(),
+            })),
+            OFFICER,
+        ),
+        endpoint(
+            "revoke client",
+            Method::POST,
+            "/v1/clients/00c0ffee/revoke",
+            json(json!({ "reason": "matrix" })),
+            OFFICER,
         ),
         // System: any authenticated role.
         endpoint("metrics", Method::GET, "/metrics", Body::Empty, ANY_ROLE),

@@ -190,7 +190,7 @@ fn foreign_newer_or_damaged_files_are_refused_by_name() {
         SqliteStore::open(&newer),
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 5
+            supported: 6
         })
     ));
 

@@ -105,6 +105,18 @@ pub enum CaCommand {
         #[command(flatten)]
         deployment: DeploymentArgs,
     },
+    /// Revoke a client certificate (by serial, hex) in this deployment's store, offline: a
+    /// running server refuses it within seconds (`kastell user revoke` does it online).
+    RevokeClient {
+        /// Serial number in hex, as `ca issue-client`, `user list` or `openssl x509
+        /// -serial` print it.
+        serial: String,
+        /// Why (kept in the audit trail).
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+    },
     /// Issue a CRL of this host CA (DER to --out, or PEM on standard output).
     Crl {
         /// Validity in days.
@@ -343,6 +355,13 @@ pub(super) fn run_ca(command: CaCommand) -> Result<(), CliError> {
                 &url,
             )
             .map_err(client_error)?;
+            let store = deployment
+                .deployment()?
+                .open_store()
+                .map_err(super::deployment::deployment_error)?;
+            let issuer = super::deployment::operator(crate::sandbox::Role::CryptoOfficer, None);
+            let serial = crate::clients::register_profile(&*store, &profile, &identity, &issuer.id)
+                .map_err(client_error)?;
             let tenant = identity
                 .tenant
                 .as_deref()
@@ -355,6 +374,36 @@ pub(super) fn run_ca(command: CaCommand) -> Result<(), CliError> {
             println!("  certificate  {}", profile.certificate.display());
             println!("  root         {}", profile.ca.display());
             println!("  profile      {}", out_dir.join(PROFILE_FILE).display());
+            println!("  serial       {serial}");
+            Ok(())
+        }
+        CaCommand::RevokeClient {
+            serial,
+            reason,
+            deployment,
+        } => {
+            let serial = crate::clients::parse_serial(&serial).map_err(CliError::Usage)?;
+            let store = super::deployment::existing_store(&deployment)?;
+            let officer = super::deployment::operator(crate::sandbox::Role::CryptoOfficer, None);
+            let revocation = crate::store::Revocation {
+                serial: serial.clone(),
+                revoked_ms: crate::keys::unix_now_ms(),
+                revoked_by: officer.id.clone(),
+                reason: reason.clone(),
+            };
+            let audit = crate::audit::AuditEntry::event(
+                &officer.id,
+                "revoke-client",
+                None,
+                crate::audit::Outcome::Allowed,
+                format!("serial {serial}: {reason}"),
+            );
+            match crate::store::Store::revoke_client(&store, &revocation, audit)
+                .map_err(|e| CliError::Internal(e.to_string()))?
+            {
+                Some(_) => println!("revoked client certificate {serial}"),
+                None => println!("client certificate {serial} was revoked already"),
+            }
             Ok(())
         }
         CaCommand::Revoke { serial, deployment } => {

@@ -290,6 +290,9 @@ pub(super) fn run(args: InitArgs) -> Result<(), CliError> {
         &url,
     )
     .map_err(|e| step_error("officer profile", client_error(e)))?;
+    let issuer = super::deployment::operator(crate::sandbox::Role::CryptoOfficer, None);
+    clients::register_profile(&*service.store(), &profile, &officer, &issuer.id)
+        .map_err(|e| step_error("officer profile", client_error(e)))?;
 
     let secret_file = match &secret {
         Secret::Given(path) | Secret::Generated(path) => Some(path.clone()),

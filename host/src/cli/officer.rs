@@ -97,6 +97,23 @@ pub enum UserCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// List the client certificates the deployment issued (serial, principal, role,
+    /// tenant, validity, revocation).
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Revoke a client certificate by serial (hex, as `user add`, `user list` or
+    /// `openssl x509 -serial` print it): the server refuses it from then on.
+    Revoke {
+        /// The certificate's serial number.
+        serial: String,
+        /// Why (kept in the audit trail).
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Fetch the certificate of an approved `user add` into its folder.
     Collect {
         /// The operation's id.
@@ -330,7 +347,8 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
                     let profile = finish_profile(&dir, &officer, certificate)?;
                     if !server.json {
                         println!(
-                            "issued client `{principal}` ({role}): {}",
+                            "issued client `{principal}` ({role}), serial {}: {}",
+                            field(&answer, "/serial").as_str().unwrap_or("?"),
                             profile.display()
                         );
                     }
@@ -345,6 +363,77 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
                         dir.display()
                     );
                 }
+            }
+            Ok(())
+        }
+        UserCommand::List { server } => {
+            let client = connect(&server.profile)?;
+            let mut after: Option<String> = None;
+            let mut all = Vec::new();
+            loop {
+                let path = match &after {
+                    Some(serial) => format!("/v1/clients?limit=1000&after={serial}"),
+                    None => "/v1/clients?limit=1000".to_owned(),
+                };
+                let page: Value = client.get(&path).map_err(remote_error)?;
+                let rows = page
+                    .get("clients")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let full = rows.len() == 1000;
+                after = rows
+                    .last()
+                    .and_then(|r| r.get("serial"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                all.extend(rows);
+                if !full {
+                    break;
+                }
+            }
+            if server.json {
+                return print_answer(&json!({ "clients": all }), true);
+            }
+            for row in &all {
+                let revoked = if field(row, "/revoked_ms").is_null() {
+                    ""
+                } else {
+                    "  REVOKED"
+                };
+                println!(
+                    "{}  {}  {}{}{revoked}",
+                    field(row, "/serial").as_str().unwrap_or("?"),
+                    field(row, "/principal").as_str().unwrap_or("?"),
+                    field(row, "/role").as_str().unwrap_or("?"),
+                    field(row, "/tenant")
+                        .as_str()
+                        .map(|t| format!(" (tenant {t})"))
+                        .unwrap_or_default(),
+                );
+            }
+            Ok(())
+        }
+        UserCommand::Revoke {
+            serial,
+            reason,
+            server,
+        } => {
+            let client = connect(&server.profile)?;
+            let serial = clients::parse_serial(&serial).map_err(CliError::Usage)?;
+            let answer: Value = client
+                .post(
+                    &format!("/v1/clients/{serial}/revoke"),
+                    &json!({ "reason": reason }),
+                )
+                .map_err(remote_error)?;
+            if server.json {
+                return print_answer(&answer, true);
+            }
+            if answer.get("revoked_now").and_then(Value::as_bool) == Some(true) {
+                println!("revoked client certificate {serial}");
+            } else {
+                println!("client certificate {serial} was revoked already");
             }
             Ok(())
         }

@@ -25,6 +25,8 @@ pub struct ServeArgs {
 
 /// How often keys whose deletion window ended are destroyed while serving.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// How often revoked client certificates are reloaded from the store.
+const REVOCATIONS_EVERY: Duration = Duration::from_secs(5);
 /// How often the trail's head is signed when records arrived since the last checkpoint
 /// (besides every `audit.checkpoint_every` records and at shutdown).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
@@ -62,7 +64,11 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
                 .unwrap_or(DEFAULT_APPROVAL_TTL_SECS),
         ),
         openapi: server::openapi_json(),
+        revoked: std::sync::RwLock::default(),
     });
+    state
+        .reload_revocations()
+        .map_err(|e| CliError::Internal(format!("cannot read client revocations: {e}")))?;
     let app = server::app(
         Arc::clone(&state),
         config.server.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
@@ -88,9 +94,11 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         tracing::info!(%local, "listening");
         let sweeper = tokio::spawn(sweep(Arc::clone(&state)));
         let signer = tokio::spawn(sign_checkpoints(Arc::clone(&state)));
+        let revocations = tokio::spawn(reload_revocations(Arc::clone(&state)));
         let served = server::serve(listener, Arc::new(tls), app, shutdown_signal()).await;
         sweeper.abort();
         signer.abort();
+        revocations.abort();
         served.map_err(|e| CliError::Internal(format!("the listener failed: {e}")))
     })?;
     // Cover every record written while serving with a signature before exiting.
@@ -137,6 +145,21 @@ async fn sign_checkpoints(state: Arc<AppState>) {
         let signed = tokio::task::spawn_blocking(move || state.service.checkpoint()).await;
         if let Ok(Err(err)) = signed {
             tracing::error!(error = %err, "cannot sign an audit checkpoint");
+        }
+    }
+}
+
+/// Reloads revoked client certificates every [`REVOCATIONS_EVERY`] (revocations made
+/// offline with `kastell ca revoke-client` take effect then; those through the API at once).
+async fn reload_revocations(state: Arc<AppState>) {
+    let mut every = tokio::time::interval(REVOCATIONS_EVERY);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let state = Arc::clone(&state);
+        let reloaded = tokio::task::spawn_blocking(move || state.reload_revocations()).await;
+        if let Ok(Err(err)) = reloaded {
+            tracing::error!(error = %err, "cannot reload client revocations");
         }
     }
 }

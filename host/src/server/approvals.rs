@@ -4,13 +4,11 @@
 //! the action. Also the quorum settings and client certificates issued by the server.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use kastell_attest::identity::ClientIdentity;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -20,7 +18,6 @@ use utoipa_axum::routes;
 use super::auth::{AuthCertificate, require};
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, base64, base64_field};
 use super::{Auth, Shared, blocking};
-use crate::audit::Outcome;
 use crate::keys::Caller;
 use crate::quorum::{
     OperationClass, PendingOperation, PendingState, QuorumError, Submitted, canonical_bytes,
@@ -33,7 +30,6 @@ pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
         .routes(routes!(get_approval, approve))
         .routes(routes!(get_quorum))
         .routes(routes!(set_quorum))
-        .routes(routes!(issue_client))
 }
 
 impl From<QuorumError> for ApiError {
@@ -146,9 +142,9 @@ fn execute(
         return Ok(json!(state.service.description_of(&record)?));
     }
     if let Some(request) = action.get("issue-client") {
-        let request: ClientRequest = serde_json::from_value(request.clone())
+        let request: super::clients::ClientRequest = serde_json::from_value(request.clone())
             .map_err(|e| ApiError::bad_request("InvalidInput", e.to_string()))?;
-        return Ok(json!(issue(state, &requester, &request)?));
+        return Ok(json!(super::clients::issue(state, &requester, &request)?));
     }
     Err(ApiError::bad_request(
         "InvalidInput",
@@ -397,122 +393,5 @@ async fn set_quorum(
             }
         }
     })
-    .await
-}
-
-/// A client certificate to issue for a key the client generated.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ClientRequest {
-    /// The principal (certificate CN).
-    pub principal: String,
-    /// `crypto-officer`, `crypto-user` or `auditor`.
-    pub role: String,
-    /// The tenant, if any.
-    #[serde(default)]
-    pub tenant: Option<String>,
-    /// The client's P-384 public key, SPKI PEM.
-    pub public_key: String,
-    /// Validity in days (1–825, default 365).
-    #[serde(default)]
-    pub days: Option<u32>,
-}
-
-/// An issued client certificate.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ClientResponse {
-    /// The certificate, PEM.
-    pub certificate: String,
-    /// The root that issued it (and certifies the server), PEM.
-    pub root: String,
-}
-
-fn issue(
-    state: &Shared,
-    caller: &Caller,
-    request: &ClientRequest,
-) -> Result<ClientResponse, ApiError> {
-    let key: p384::PublicKey = p384::pkcs8::DecodePublicKey::from_public_key_pem(
-        request.public_key.trim(),
-    )
-    .map_err(|e| {
-        ApiError::bad_request(
-            "InvalidInput",
-            format!("public_key: not a P-384 SPKI PEM: {e}"),
-        )
-    })?;
-    let days = request.days.unwrap_or(365);
-    if !(1..=825).contains(&days) {
-        return Err(ApiError::bad_request(
-            "InvalidInput",
-            format!("days {days}: 1–825"),
-        ));
-    }
-    let identity = ClientIdentity {
-        principal: request.principal.clone(),
-        role: request.role.clone(),
-        tenant: request.tenant.clone(),
-    };
-    let certificate = crate::clients::issue_client_certificate(
-        state.service.token(),
-        &state.files,
-        &identity,
-        &key,
-        Duration::from_secs(u64::from(days) * 86_400),
-    )
-    .map_err(|e| match e {
-        crate::ca::HostCaError::Ca(e) => ApiError::bad_request("InvalidInput", e.to_string()),
-        other => ApiError::internal(other),
-    })?;
-    let pem = |cert: &kastell_attest::x509::Certificate| cert.to_pem().map_err(ApiError::internal);
-    let root = state
-        .files
-        .certificate("root.pem", "kastell init")
-        .map_err(ApiError::internal)?;
-    state.service.record_event(
-        &caller.id,
-        "issue-client",
-        None,
-        Outcome::Allowed,
-        format!(
-            "{} as {}{}",
-            request.principal,
-            request.role,
-            request
-                .tenant
-                .as_ref()
-                .map(|t| format!(" of tenant {t}"))
-                .unwrap_or_default()
-        ),
-    )?;
-    Ok(ClientResponse {
-        certificate: pem(&certificate)?,
-        root: pem(&root)?,
-    })
-}
-
-/// Issues a client certificate for a public key (crypto-officer). Certificates for the
-/// crypto-officer role are of class `issue-officer` and may need approvals (202).
-#[utoipa::path(post, path = "/v1/clients", tag = "approvals", request_body = ClientRequest,
-    responses((status = 200, body = ClientResponse), (status = 202, body = PendingResponse),
-        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn issue_client(
-    State(state): State<Shared>,
-    Auth(caller): Auth,
-    ApiJson(body): ApiJson<ClientRequest>,
-) -> Result<Response, ApiError> {
-    require(&state, &caller, Role::CryptoOfficer, "issue-client").await?;
-    if body.role != "crypto-officer" {
-        return blocking(move || Ok(Json(issue(&state, &caller, &body)?).into_response())).await;
-    }
-    let action_body = body.clone();
-    gated(
-        state,
-        caller,
-        OperationClass::IssueOfficer,
-        None,
-        move |_| json!({ "issue-client": action_body }),
-        move |state, caller| Ok(json!(issue(state, caller, &body)?)),
-    )
     .await
 }

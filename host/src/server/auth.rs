@@ -22,37 +22,53 @@ pub struct Auth(pub Arc<Caller>);
 #[derive(Debug, Clone)]
 pub struct AuthCertificate(pub Arc<Caller>, pub Arc<[u8]>);
 
-impl<S: Send + Sync> FromRequestParts<S> for AuthCertificate {
+impl FromRequestParts<Shared> for AuthCertificate {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Shared,
+    ) -> Result<Self, Self::Rejection> {
         let Auth(caller) = Auth::from_request_parts(parts, state).await?;
         match parts.extensions.get::<Peer>() {
-            Some(Peer::Known(_, certificate)) => Ok(Self(caller, Arc::clone(certificate))),
-            _ => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "Unauthenticated",
-                "a client certificate is required",
-            )),
+            Some(Peer::Known(_, certificate, _)) => Ok(Self(caller, Arc::clone(certificate))),
+            _ => Err(unauthenticated("a client certificate is required".into())),
         }
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Auth {
+fn unauthenticated(message: String) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "Unauthenticated", message)
+}
+
+impl FromRequestParts<Shared> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Shared,
+    ) -> Result<Self, Self::Rejection> {
         match parts.extensions.get::<Peer>() {
-            Some(Peer::Known(caller, _)) => Ok(Self(Arc::clone(caller))),
-            Some(Peer::Malformed(why)) => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "Unauthenticated",
-                format!("the client certificate names no usable identity: {why}"),
-            )),
-            _ => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "Unauthenticated",
-                "a client certificate issued by this deployment's root is required",
+            Some(Peer::Known(caller, _, serial)) if state.is_revoked(serial) => {
+                let reason = format!("client certificate {serial} is revoked");
+                state.metrics.denied("revoked-certificate");
+                let (audit_state, principal, audited) =
+                    (Arc::clone(state), caller.id.clone(), reason.clone());
+                blocking(move || {
+                    audit_state
+                        .service
+                        .record_event(&principal, "authenticate", None, Outcome::Denied, audited)
+                        .map_err(ApiError::from)
+                })
+                .await?;
+                Err(unauthenticated(reason))
+            }
+            Some(Peer::Known(caller, _, _)) => Ok(Self(Arc::clone(caller))),
+            Some(Peer::Malformed(why)) => Err(unauthenticated(format!(
+                "the client certificate names no usable identity: {why}"
+            ))),
+            _ => Err(unauthenticated(
+                "a client certificate issued by this deployment's root is required".into(),
             )),
         }
     }

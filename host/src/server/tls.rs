@@ -83,8 +83,9 @@ pub enum Peer {
     Anonymous,
     /// A certificate that chains to the root but does not name a usable identity.
     Malformed(String),
-    /// A principal with one role, and the certificate that names it (DER).
-    Known(Arc<Caller>, Arc<[u8]>),
+    /// A principal with one role, the certificate that names it (DER) and its serial
+    /// (lowercase hex).
+    Known(Arc<Caller>, Arc<[u8]>, Arc<str>),
 }
 
 impl Peer {
@@ -94,11 +95,18 @@ impl Peer {
         let Some(leaf) = certificates.and_then(|c| c.first()) else {
             return Self::Anonymous;
         };
-        let identity = der::Decode::from_der(leaf.as_ref())
+        let known = der::Decode::from_der(leaf.as_ref())
             .map_err(|e| format!("the client certificate does not decode: {e}"))
-            .and_then(|cert: Certificate| client_identity(&cert));
-        match identity.and_then(|identity| caller(&identity)) {
-            Ok(caller) => Self::Known(Arc::new(caller), Arc::from(leaf.as_ref())),
+            .and_then(|cert: Certificate| {
+                let caller = caller(&client_identity(&cert)?)?;
+                Ok((caller, crate::clients::serial_of(&cert)))
+            });
+        match known {
+            Ok((caller, serial)) => Self::Known(
+                Arc::new(caller),
+                Arc::from(leaf.as_ref()),
+                Arc::from(serial),
+            ),
             Err(why) => Self::Malformed(why),
         }
     }

@@ -7,101 +7,22 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension as _, Row, params};
 
-use super::{ApprovalAdded, ApprovalRow, Change, PendingRow, Store, StoreError, StoredOperation};
+use super::{
+    ApprovalAdded, ApprovalRow, Change, ClientRow, PendingRow, Revocation, Store, StoreError,
+    StoredOperation,
+};
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, GENESIS, HASH_LEN, Outcome};
 use crate::keys::{Alias, KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin};
 use crate::quorum::{OperationClass, PendingState};
 use crate::sandbox::KeySpec;
 
-/// Schema migrations; entry `n` takes the database from version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[
-    r"
-    CREATE TABLE keys (
-        id                  TEXT PRIMARY KEY,
-        spec                TEXT NOT NULL,
-        origin              TEXT NOT NULL,
-        state               TEXT NOT NULL,
-        delete_at           INTEGER,
-        description         TEXT NOT NULL,
-        tags                TEXT NOT NULL,
-        policy              TEXT,
-        created             INTEGER NOT NULL,
-        min_decrypt_version INTEGER NOT NULL
-    ) STRICT;
-    CREATE TABLE key_versions (
-        key_id      TEXT NOT NULL REFERENCES keys(id),
-        number      INTEGER NOT NULL,
-        created     INTEGER NOT NULL,
-        token_label TEXT,
-        master      TEXT,
-        wrapped     BLOB,
-        PRIMARY KEY (key_id, number),
-        CHECK ((token_label IS NULL) <> (master IS NULL AND wrapped IS NULL))
-    ) STRICT;
-    CREATE TABLE aliases (
-        alias  TEXT PRIMARY KEY,
-        key_id TEXT NOT NULL REFERENCES keys(id)
-    ) STRICT;
-    CREATE INDEX aliases_by_key ON aliases(key_id);
-",
-    r"
-    CREATE TABLE audit (
-        seq          INTEGER PRIMARY KEY,
-        time_ms      INTEGER NOT NULL,
-        principal    TEXT NOT NULL,
-        operation    TEXT NOT NULL,
-        key_id       TEXT,
-        key_version  INTEGER,
-        policy       TEXT,
-        outcome      TEXT NOT NULL,
-        reason       TEXT NOT NULL,
-        context_hmac BLOB,
-        prev_hash    BLOB NOT NULL,
-        hash         BLOB NOT NULL
-    ) STRICT;
-",
-    r"
-    CREATE TABLE audit_checkpoints (
-        seq       INTEGER PRIMARY KEY,
-        hash      BLOB NOT NULL,
-        time_ms   INTEGER NOT NULL,
-        key_label TEXT NOT NULL,
-        signature BLOB NOT NULL
-    ) STRICT;
-",
-    r"
-    CREATE TABLE token_destruction (
-        label  TEXT PRIMARY KEY,
-        key_id TEXT NOT NULL REFERENCES keys(id)
-    ) STRICT;
-",
-    r"
-    CREATE TABLE quorum_settings (
-        class    TEXT PRIMARY KEY,
-        required INTEGER NOT NULL CHECK (required BETWEEN 1 AND 16)
-    ) STRICT;
-    CREATE TABLE pending_operations (
-        id         TEXT PRIMARY KEY,
-        class      TEXT NOT NULL,
-        canonical  BLOB NOT NULL,
-        digest     BLOB NOT NULL,
-        requester  TEXT NOT NULL,
-        created_ms INTEGER NOT NULL,
-        expires_ms INTEGER NOT NULL,
-        state      TEXT NOT NULL,
-        outcome    TEXT NOT NULL
-    ) STRICT;
-    CREATE INDEX pending_by_creation ON pending_operations(created_ms, id);
-    CREATE TABLE approvals (
-        op_id       TEXT NOT NULL REFERENCES pending_operations(id),
-        officer     TEXT NOT NULL,
-        certificate BLOB NOT NULL,
-        signature   BLOB NOT NULL,
-        at_ms       INTEGER NOT NULL,
-        PRIMARY KEY (op_id, officer)
-    ) STRICT;
-",
-];
+mod clients;
+mod keys;
+mod quorum;
+mod schema;
+
+use keys::{add_version_in, create_key_in, destroy_key_in, set_alias_in, update_key_in};
+use schema::MIGRATIONS;
 
 /// Schema version this build writes.
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -568,18 +489,7 @@ impl Store for SqliteStore {
     }
 
     fn quorum_required(&self, class: OperationClass) -> Result<u32, StoreError> {
-        let required: Option<i64> = self
-            .conn()
-            .query_row(
-                "SELECT required FROM quorum_settings WHERE class = ?1",
-                [class.as_str()],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(sql("read quorum setting"))?;
-        required.map_or(Ok(1), |m| {
-            u32::try_from(m).map_err(|_| corrupt(format!("quorum setting of {class}")))
-        })
+        quorum::quorum_required(self, class)
     }
 
     fn set_quorum_required(
@@ -588,57 +498,15 @@ impl Store for SqliteStore {
         required: u32,
         audit: AuditEntry,
     ) -> Result<AuditRecord, StoreError> {
-        self.in_transaction("quorum setting", |tx| {
-            tx.execute(
-                "INSERT INTO quorum_settings (class, required) VALUES (?1, ?2)
-                 ON CONFLICT (class) DO UPDATE SET required = excluded.required",
-                params![class.as_str(), required],
-            )
-            .map_err(sql("write quorum setting"))?;
-            append_audit_in(tx, audit)
-        })
+        quorum::set_quorum_required(self, class, required, audit)
     }
 
     fn add_pending(&self, op: &PendingRow, audit: AuditEntry) -> Result<AuditRecord, StoreError> {
-        self.in_transaction("pending operation", |tx| {
-            tx.execute(
-                &format!(
-                    "INSERT INTO pending_operations ({PENDING_COLUMNS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-                ),
-                params![
-                    op.id,
-                    op.class.as_str(),
-                    op.canonical,
-                    op.digest.to_vec(),
-                    op.requester,
-                    op.created_ms,
-                    op.expires_ms,
-                    op.state.as_str(),
-                    op.outcome,
-                ],
-            )
-            .map_err(sql("insert pending operation"))?;
-            append_audit_in(tx, audit)
-        })
+        quorum::add_pending(self, op, audit)
     }
 
     fn pending_operation(&self, id: &str) -> Result<Option<StoredOperation>, StoreError> {
-        let conn = self.conn();
-        let row = conn
-            .query_row(
-                &format!("SELECT {PENDING_COLUMNS} FROM pending_operations WHERE id = ?1"),
-                [id],
-                |r| Ok(decode_pending(r)),
-            )
-            .optional()
-            .map_err(sql("read pending operation"))?;
-        row.map(|row| {
-            let row = row?;
-            let approvals = approvals_of(&conn, &row.id)?;
-            Ok(StoredOperation { row, approvals })
-        })
-        .transpose()
+        quorum::pending_operation(self, id)
     }
 
     fn list_pending(
@@ -647,31 +515,7 @@ impl Store for SqliteStore {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<StoredOperation>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {PENDING_COLUMNS} FROM pending_operations
-                 WHERE (?1 IS NULL OR state = ?1)
-                   AND (?2 IS NULL OR (created_ms, id) >
-                        (SELECT created_ms, id FROM pending_operations WHERE id = ?2))
-                 ORDER BY created_ms, id LIMIT ?3"
-            ))
-            .map_err(sql("list pending operations"))?;
-        let rows = stmt
-            .query_map(
-                params![state.map(PendingState::as_str), after, limit],
-                |r| Ok(decode_pending(r)),
-            )
-            .map_err(sql("list pending operations"))?;
-        let rows: Vec<PendingRow> = rows
-            .map(|row| row.map_err(sql("list pending operations"))?)
-            .collect::<Result<_, _>>()?;
-        rows.into_iter()
-            .map(|row| {
-                let approvals = approvals_of(&conn, &row.id)?;
-                Ok(StoredOperation { row, approvals })
-            })
-            .collect()
+        quorum::list_pending(self, state, after, limit)
     }
 
     fn add_approval(
@@ -681,51 +525,7 @@ impl Store for SqliteStore {
         expected: u32,
         audit: AuditEntry,
     ) -> Result<ApprovalAdded, StoreError> {
-        self.in_transaction("approval", |tx| {
-            let state: Option<String> = tx
-                .query_row(
-                    "SELECT state FROM pending_operations WHERE id = ?1",
-                    [op_id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(sql("read pending operation"))?;
-            let Some(state) = state else {
-                return Ok(ApprovalAdded::NotFound);
-            };
-            let state = decode_state(&state, op_id)?;
-            if state != PendingState::Pending {
-                return Ok(ApprovalAdded::NotPending(state));
-            }
-            let (count, mine): (i64, bool) = tx
-                .query_row(
-                    "SELECT COUNT(*), COALESCE(SUM(officer = ?2), 0) > 0
-                     FROM approvals WHERE op_id = ?1",
-                    params![op_id, approval.officer],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .map_err(sql("count approvals"))?;
-            if mine {
-                return Ok(ApprovalAdded::Duplicate);
-            }
-            let found = u32::try_from(count).map_err(|_| corrupt("approval count"))?;
-            if found != expected {
-                return Ok(ApprovalAdded::Changed { found });
-            }
-            tx.execute(
-                "INSERT INTO approvals (op_id, officer, certificate, signature, at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    op_id,
-                    approval.officer,
-                    approval.certificate,
-                    approval.signature,
-                    approval.at_ms
-                ],
-            )
-            .map_err(sql("insert approval"))?;
-            append_audit_in(tx, audit).map(|record| ApprovalAdded::Added(Box::new(record)))
-        })
+        quorum::add_approval(self, op_id, approval, expected, audit)
     }
 
     fn finish_pending(
@@ -735,220 +535,28 @@ impl Store for SqliteStore {
         outcome: &str,
         audit: AuditEntry,
     ) -> Result<Option<AuditRecord>, StoreError> {
-        if state == PendingState::Pending {
-            return Ok(None);
-        }
-        self.in_transaction("finish pending operation", |tx| {
-            let changed = tx
-                .execute(
-                    "UPDATE pending_operations SET state = ?2, outcome = ?3
-                     WHERE id = ?1 AND state = 'pending'",
-                    params![id, state.as_str(), outcome],
-                )
-                .map_err(sql("finish pending operation"))?;
-            if changed == 0 {
-                return Ok(None);
-            }
-            append_audit_in(tx, audit).map(Some)
-        })
+        quorum::finish_pending(self, id, state, outcome, audit)
     }
-}
 
-const PENDING_COLUMNS: &str =
-    "id, class, canonical, digest, requester, created_ms, expires_ms, state, outcome";
-
-fn decode_state(text: &str, id: &str) -> Result<PendingState, StoreError> {
-    text.parse()
-        .map_err(|_| corrupt(format!("state of pending operation {id}")))
-}
-
-fn decode_pending(row: &Row<'_>) -> Result<PendingRow, StoreError> {
-    let bad = |what: &str| corrupt(format!("pending operation {what}"));
-    let id: String = row.get(0).map_err(|_| bad("id"))?;
-    let class: String = row.get(1).map_err(|_| bad("class"))?;
-    let digest: Vec<u8> = row.get(3).map_err(|_| bad("digest"))?;
-    let state: String = row.get(7).map_err(|_| bad("state"))?;
-    Ok(PendingRow {
-        class: class
-            .parse()
-            .map_err(|_| corrupt(format!("class of pending operation {id}")))?,
-        canonical: row.get(2).map_err(|_| bad("canonical bytes"))?,
-        digest: digest.try_into().map_err(|_| bad("digest"))?,
-        requester: row.get(4).map_err(|_| bad("requester"))?,
-        created_ms: row.get(5).map_err(|_| bad("creation time"))?,
-        expires_ms: row.get(6).map_err(|_| bad("expiry"))?,
-        state: decode_state(&state, &id)?,
-        outcome: row.get(8).map_err(|_| bad("outcome"))?,
-        id,
-    })
-}
-
-fn approvals_of(conn: &Connection, op_id: &str) -> Result<Vec<ApprovalRow>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT officer, certificate, signature, at_ms FROM approvals
-             WHERE op_id = ?1 ORDER BY at_ms, officer",
-        )
-        .map_err(sql("read approvals"))?;
-    let rows = stmt
-        .query_map([op_id], |r| {
-            Ok(ApprovalRow {
-                officer: r.get(0)?,
-                certificate: r.get(1)?,
-                signature: r.get(2)?,
-                at_ms: r.get(3)?,
-            })
-        })
-        .map_err(sql("read approvals"))?;
-    rows.map(|row| row.map_err(|_| corrupt(format!("approval of operation {op_id}"))))
-        .collect()
-}
-
-fn insert_version(
-    conn: &Connection,
-    id: &KeyId,
-    version: &KeyVersion,
-) -> Result<(), rusqlite::Error> {
-    let (label, master, wrapped) = match &version.material {
-        Material::TokenLabel(label) => (Some(label.as_str()), None, None),
-        Material::Wrapped { master, wrapped } => {
-            (None, Some(master.as_str()), Some(wrapped.as_slice()))
-        }
-        Material::Destroyed => {
-            return Err(rusqlite::Error::ToSqlConversionFailure(Box::new(
-                std::io::Error::other("a destroyed version cannot be stored as new"),
-            )));
-        }
-    };
-    conn.execute(
-        "INSERT INTO key_versions (key_id, number, created, token_label, master, wrapped)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            id.to_string(),
-            version.number,
-            version.created,
-            label,
-            master,
-            wrapped
-        ],
-    )?;
-    Ok(())
-}
-
-fn create_key_in(
-    tx: &Connection,
-    key: &KeyRecord,
-    alias: Option<&Alias>,
-) -> Result<(), StoreError> {
-    let (state, delete_at) = state_columns(key.state);
-    let tags = serde_json::to_string(&key.tags).map_err(|_| corrupt("tags"))?;
-    tx.execute(
-        &format!(
-            "INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-        ),
-        params![
-            key.id.to_string(),
-            spec_text(key.spec),
-            match key.origin {
-                Origin::Token => "token",
-                Origin::Wrapped => "wrapped",
-            },
-            state,
-            delete_at,
-            key.description,
-            tags,
-            key.policy.map(|m| m.to_string()),
-            key.created,
-            key.min_decrypt_version,
-        ],
-    )
-    .map_err(|e| {
-        if is_constraint(&e) {
-            StoreError::KeyExists(key.id)
-        } else {
-            sql("insert key")(e)
-        }
-    })?;
-    for version in &key.versions {
-        insert_version(tx, &key.id, version).map_err(sql("insert version"))?;
+    fn add_client(&self, client: &ClientRow, audit: AuditEntry) -> Result<AuditRecord, StoreError> {
+        clients::add_client(self, client, audit)
     }
-    if let Some(alias) = alias {
-        tx.execute(
-            "INSERT INTO aliases (alias, key_id) VALUES (?1, ?2)",
-            params![alias.to_string(), key.id.to_string()],
-        )
-        .map_err(|e| {
-            if is_constraint(&e) {
-                StoreError::AliasExists(alias.clone())
-            } else {
-                sql("insert alias")(e)
-            }
-        })?;
-    }
-    Ok(())
-}
 
-fn update_key_in(conn: &Connection, key: &KeyRecord) -> Result<(), StoreError> {
-    let (state, delete_at) = state_columns(key.state);
-    let tags = serde_json::to_string(&key.tags).map_err(|_| corrupt("tags"))?;
-    let changed = conn
-        .execute(
-            "UPDATE keys SET state = ?2, delete_at = ?3, description = ?4, tags = ?5,
-             policy = ?6, min_decrypt_version = ?7 WHERE id = ?1",
-            params![
-                key.id.to_string(),
-                state,
-                delete_at,
-                key.description,
-                tags,
-                key.policy.map(|m| m.to_string()),
-                key.min_decrypt_version
-            ],
-        )
-        .map_err(sql("update key"))?;
-    if changed == 0 {
-        return Err(StoreError::KeyNotFound(key.id));
+    fn clients(&self, after: Option<&str>, limit: u32) -> Result<Vec<ClientRow>, StoreError> {
+        clients::clients(self, after, limit)
     }
-    Ok(())
-}
 
-fn add_version_in(conn: &Connection, id: &KeyId, version: &KeyVersion) -> Result<(), StoreError> {
-    let exists: bool = conn
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM keys WHERE id = ?1)",
-            [id.to_string()],
-            |r| r.get(0),
-        )
-        .map_err(sql("find key"))?;
-    if !exists {
-        return Err(StoreError::KeyNotFound(*id));
+    fn revoke_client(
+        &self,
+        revocation: &Revocation,
+        audit: AuditEntry,
+    ) -> Result<Option<AuditRecord>, StoreError> {
+        clients::revoke_client(self, revocation, audit)
     }
-    insert_version(conn, id, version).map_err(|e| {
-        if is_constraint(&e) {
-            StoreError::VersionExists {
-                id: *id,
-                number: version.number,
-            }
-        } else {
-            sql("insert version")(e)
-        }
-    })
-}
 
-fn set_alias_in(conn: &Connection, alias: &Alias, id: &KeyId) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO aliases (alias, key_id) VALUES (?1, ?2)
-             ON CONFLICT (alias) DO UPDATE SET key_id = excluded.key_id",
-        params![alias.to_string(), id.to_string()],
-    )
-    .map_err(|e| {
-        if is_constraint(&e) {
-            StoreError::KeyNotFound(*id)
-        } else {
-            sql("set alias")(e)
-        }
-    })?;
-    Ok(())
+    fn revoked_clients(&self) -> Result<Vec<String>, StoreError> {
+        clients::revoked_clients(self)
+    }
 }
 
 fn append_audit_in(tx: &Connection, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
@@ -990,34 +598,6 @@ fn append_audit_in(tx: &Connection, entry: AuditEntry) -> Result<AuditRecord, St
     )
     .map_err(sql("append audit record"))?;
     Ok(record)
-}
-
-fn destroy_key_in(tx: &Connection, id: &KeyId, token_labels: &[String]) -> Result<(), StoreError> {
-    let changed = tx
-        .execute(
-            "UPDATE keys SET state = 'destroyed', delete_at = NULL WHERE id = ?1",
-            [id.to_string()],
-        )
-        .map_err(sql("destroy key"))?;
-    if changed == 0 {
-        return Err(StoreError::KeyNotFound(*id));
-    }
-    tx.execute(
-        "UPDATE key_versions SET wrapped = NULL WHERE key_id = ?1",
-        [id.to_string()],
-    )
-    .map_err(sql("erase wrapped material"))?;
-    tx.execute("DELETE FROM aliases WHERE key_id = ?1", [id.to_string()])
-        .map_err(sql("remove aliases of destroyed key"))?;
-    for label in token_labels {
-        tx.execute(
-            "INSERT INTO token_destruction (label, key_id) VALUES (?1, ?2)
-             ON CONFLICT (label) DO NOTHING",
-            params![label, id.to_string()],
-        )
-        .map_err(sql("queue token object destruction"))?;
-    }
-    Ok(())
 }
 
 fn decode_audit(row: &Row<'_>) -> Result<AuditRecord, StoreError> {

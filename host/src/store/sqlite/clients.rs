@@ -1,0 +1,109 @@
+//! Client certificates issued here, and revoked ones, in SQLite.
+
+use rusqlite::{OptionalExtension as _, params};
+
+use super::{SqliteStore, append_audit_in, corrupt, sql};
+use crate::audit::{AuditEntry, AuditRecord};
+use crate::store::{ClientRow, Revocation, StoreError};
+
+pub(super) fn add_client(
+    store: &SqliteStore,
+    client: &ClientRow,
+    audit: AuditEntry,
+) -> Result<AuditRecord, StoreError> {
+    store.in_transaction("client certificate", |tx| {
+        tx.execute(
+            "INSERT INTO clients
+                 (serial, principal, role, tenant, not_after_ms, issued_ms, issued_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                client.serial,
+                client.principal,
+                client.role,
+                client.tenant,
+                client.not_after_ms,
+                client.issued_ms,
+                client.issued_by
+            ],
+        )
+        .map_err(sql("record client certificate"))?;
+        append_audit_in(tx, audit)
+    })
+}
+
+pub(super) fn clients(
+    store: &SqliteStore,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<ClientRow>, StoreError> {
+    let conn = store.conn();
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT c.serial, c.principal, c.role, c.tenant, c.not_after_ms, c.issued_ms,
+                    c.issued_by, r.revoked_ms
+             FROM clients c LEFT JOIN revoked_clients r ON r.serial = c.serial
+             WHERE ?1 IS NULL OR c.serial > ?1
+             ORDER BY c.serial LIMIT ?2",
+        )
+        .map_err(sql("list client certificates"))?;
+    let rows = stmt
+        .query_map(params![after, limit], |r| {
+            Ok(ClientRow {
+                serial: r.get(0)?,
+                principal: r.get(1)?,
+                role: r.get(2)?,
+                tenant: r.get(3)?,
+                not_after_ms: r.get(4)?,
+                issued_ms: r.get(5)?,
+                issued_by: r.get(6)?,
+                revoked_ms: r.get(7)?,
+            })
+        })
+        .map_err(sql("list client certificates"))?;
+    rows.map(|row| row.map_err(|_| corrupt("client certificate row")))
+        .collect()
+}
+
+pub(super) fn revoke_client(
+    store: &SqliteStore,
+    revocation: &Revocation,
+    audit: AuditEntry,
+) -> Result<Option<AuditRecord>, StoreError> {
+    store.in_transaction("client revocation", |tx| {
+        let known: Option<i64> = tx
+            .query_row(
+                "SELECT revoked_ms FROM revoked_clients WHERE serial = ?1",
+                [&revocation.serial],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("read client revocation"))?;
+        if known.is_some() {
+            return Ok(None);
+        }
+        tx.execute(
+            "INSERT INTO revoked_clients (serial, revoked_ms, revoked_by, reason)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                revocation.serial,
+                revocation.revoked_ms,
+                revocation.revoked_by,
+                revocation.reason
+            ],
+        )
+        .map_err(sql("record client revocation"))?;
+        append_audit_in(tx, audit).map(Some)
+    })
+}
+
+pub(super) fn revoked_clients(store: &SqliteStore) -> Result<Vec<String>, StoreError> {
+    let conn = store.conn();
+    let mut stmt = conn
+        .prepare_cached("SELECT serial FROM revoked_clients ORDER BY serial")
+        .map_err(sql("read client revocations"))?;
+    let rows = stmt
+        .query_map([], |r| r.get(0))
+        .map_err(sql("read client revocations"))?;
+    rows.map(|row| row.map_err(|_| corrupt("client revocation row")))
+        .collect()
+}

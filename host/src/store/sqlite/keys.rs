@@ -1,0 +1,190 @@
+//! Writing keys, versions and aliases inside a transaction.
+
+use rusqlite::{Connection, params};
+
+use super::{KEY_COLUMNS, corrupt, is_constraint, spec_text, sql, state_columns};
+use crate::keys::{Alias, KeyId, KeyRecord, KeyVersion, Material, Origin};
+use crate::store::StoreError;
+
+pub(super) fn insert_version(
+    conn: &Connection,
+    id: &KeyId,
+    version: &KeyVersion,
+) -> Result<(), rusqlite::Error> {
+    let (label, master, wrapped) = match &version.material {
+        Material::TokenLabel(label) => (Some(label.as_str()), None, None),
+        Material::Wrapped { master, wrapped } => {
+            (None, Some(master.as_str()), Some(wrapped.as_slice()))
+        }
+        Material::Destroyed => {
+            return Err(rusqlite::Error::ToSqlConversionFailure(Box::new(
+                std::io::Error::other("a destroyed version cannot be stored as new"),
+            )));
+        }
+    };
+    conn.execute(
+        "INSERT INTO key_versions (key_id, number, created, token_label, master, wrapped)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            id.to_string(),
+            version.number,
+            version.created,
+            label,
+            master,
+            wrapped
+        ],
+    )?;
+    Ok(())
+}
+
+pub(super) fn create_key_in(
+    tx: &Connection,
+    key: &KeyRecord,
+    alias: Option<&Alias>,
+) -> Result<(), StoreError> {
+    let (state, delete_at) = state_columns(key.state);
+    let tags = serde_json::to_string(&key.tags).map_err(|_| corrupt("tags"))?;
+    tx.execute(
+        &format!(
+            "INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ),
+        params![
+            key.id.to_string(),
+            spec_text(key.spec),
+            match key.origin {
+                Origin::Token => "token",
+                Origin::Wrapped => "wrapped",
+            },
+            state,
+            delete_at,
+            key.description,
+            tags,
+            key.policy.map(|m| m.to_string()),
+            key.created,
+            key.min_decrypt_version,
+        ],
+    )
+    .map_err(|e| {
+        if is_constraint(&e) {
+            StoreError::KeyExists(key.id)
+        } else {
+            sql("insert key")(e)
+        }
+    })?;
+    for version in &key.versions {
+        insert_version(tx, &key.id, version).map_err(sql("insert version"))?;
+    }
+    if let Some(alias) = alias {
+        tx.execute(
+            "INSERT INTO aliases (alias, key_id) VALUES (?1, ?2)",
+            params![alias.to_string(), key.id.to_string()],
+        )
+        .map_err(|e| {
+            if is_constraint(&e) {
+                StoreError::AliasExists(alias.clone())
+            } else {
+                sql("insert alias")(e)
+            }
+        })?;
+    }
+    Ok(())
+}
+
+pub(super) fn update_key_in(conn: &Connection, key: &KeyRecord) -> Result<(), StoreError> {
+    let (state, delete_at) = state_columns(key.state);
+    let tags = serde_json::to_string(&key.tags).map_err(|_| corrupt("tags"))?;
+    let changed = conn
+        .execute(
+            "UPDATE keys SET state = ?2, delete_at = ?3, description = ?4, tags = ?5,
+             policy = ?6, min_decrypt_version = ?7 WHERE id = ?1",
+            params![
+                key.id.to_string(),
+                state,
+                delete_at,
+                key.description,
+                tags,
+                key.policy.map(|m| m.to_string()),
+                key.min_decrypt_version
+            ],
+        )
+        .map_err(sql("update key"))?;
+    if changed == 0 {
+        return Err(StoreError::KeyNotFound(key.id));
+    }
+    Ok(())
+}
+
+pub(super) fn add_version_in(
+    conn: &Connection,
+    id: &KeyId,
+    version: &KeyVersion,
+) -> Result<(), StoreError> {
+    let exists: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM keys WHERE id = ?1)",
+            [id.to_string()],
+            |r| r.get(0),
+        )
+        .map_err(sql("find key"))?;
+    if !exists {
+        return Err(StoreError::KeyNotFound(*id));
+    }
+    insert_version(conn, id, version).map_err(|e| {
+        if is_constraint(&e) {
+            StoreError::VersionExists {
+                id: *id,
+                number: version.number,
+            }
+        } else {
+            sql("insert version")(e)
+        }
+    })
+}
+
+pub(super) fn set_alias_in(conn: &Connection, alias: &Alias, id: &KeyId) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO aliases (alias, key_id) VALUES (?1, ?2)
+             ON CONFLICT (alias) DO UPDATE SET key_id = excluded.key_id",
+        params![alias.to_string(), id.to_string()],
+    )
+    .map_err(|e| {
+        if is_constraint(&e) {
+            StoreError::KeyNotFound(*id)
+        } else {
+            sql("set alias")(e)
+        }
+    })?;
+    Ok(())
+}
+
+pub(super) fn destroy_key_in(
+    tx: &Connection,
+    id: &KeyId,
+    token_labels: &[String],
+) -> Result<(), StoreError> {
+    let changed = tx
+        .execute(
+            "UPDATE keys SET state = 'destroyed', delete_at = NULL WHERE id = ?1",
+            [id.to_string()],
+        )
+        .map_err(sql("destroy key"))?;
+    if changed == 0 {
+        return Err(StoreError::KeyNotFound(*id));
+    }
+    tx.execute(
+        "UPDATE key_versions SET wrapped = NULL WHERE key_id = ?1",
+        [id.to_string()],
+    )
+    .map_err(sql("erase wrapped material"))?;
+    tx.execute("DELETE FROM aliases WHERE key_id = ?1", [id.to_string()])
+        .map_err(sql("remove aliases of destroyed key"))?;
+    for label in token_labels {
+        tx.execute(
+            "INSERT INTO token_destruction (label, key_id) VALUES (?1, ?2)
+             ON CONFLICT (label) DO NOTHING",
+            params![label, id.to_string()],
+        )
+        .map_err(sql("queue token object destruction"))?;
+    }
+    Ok(())
+}

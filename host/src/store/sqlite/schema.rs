@@ -1,0 +1,110 @@
+//! The schema: one migration per version, applied in order inside a transaction.
+
+/// Schema migrations; entry `n` takes the database from version `n` to `n + 1`.
+pub(super) const MIGRATIONS: &[&str] = &[
+    r"
+    CREATE TABLE keys (
+        id                  TEXT PRIMARY KEY,
+        spec                TEXT NOT NULL,
+        origin              TEXT NOT NULL,
+        state               TEXT NOT NULL,
+        delete_at           INTEGER,
+        description         TEXT NOT NULL,
+        tags                TEXT NOT NULL,
+        policy              TEXT,
+        created             INTEGER NOT NULL,
+        min_decrypt_version INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE key_versions (
+        key_id      TEXT NOT NULL REFERENCES keys(id),
+        number      INTEGER NOT NULL,
+        created     INTEGER NOT NULL,
+        token_label TEXT,
+        master      TEXT,
+        wrapped     BLOB,
+        PRIMARY KEY (key_id, number),
+        CHECK ((token_label IS NULL) <> (master IS NULL AND wrapped IS NULL))
+    ) STRICT;
+    CREATE TABLE aliases (
+        alias  TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL REFERENCES keys(id)
+    ) STRICT;
+    CREATE INDEX aliases_by_key ON aliases(key_id);
+",
+    r"
+    CREATE TABLE audit (
+        seq          INTEGER PRIMARY KEY,
+        time_ms      INTEGER NOT NULL,
+        principal    TEXT NOT NULL,
+        operation    TEXT NOT NULL,
+        key_id       TEXT,
+        key_version  INTEGER,
+        policy       TEXT,
+        outcome      TEXT NOT NULL,
+        reason       TEXT NOT NULL,
+        context_hmac BLOB,
+        prev_hash    BLOB NOT NULL,
+        hash         BLOB NOT NULL
+    ) STRICT;
+",
+    r"
+    CREATE TABLE audit_checkpoints (
+        seq       INTEGER PRIMARY KEY,
+        hash      BLOB NOT NULL,
+        time_ms   INTEGER NOT NULL,
+        key_label TEXT NOT NULL,
+        signature BLOB NOT NULL
+    ) STRICT;
+",
+    r"
+    CREATE TABLE token_destruction (
+        label  TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL REFERENCES keys(id)
+    ) STRICT;
+",
+    r"
+    CREATE TABLE quorum_settings (
+        class    TEXT PRIMARY KEY,
+        required INTEGER NOT NULL CHECK (required BETWEEN 1 AND 16)
+    ) STRICT;
+    CREATE TABLE pending_operations (
+        id         TEXT PRIMARY KEY,
+        class      TEXT NOT NULL,
+        canonical  BLOB NOT NULL,
+        digest     BLOB NOT NULL,
+        requester  TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        state      TEXT NOT NULL,
+        outcome    TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX pending_by_creation ON pending_operations(created_ms, id);
+    CREATE TABLE approvals (
+        op_id       TEXT NOT NULL REFERENCES pending_operations(id),
+        officer     TEXT NOT NULL,
+        certificate BLOB NOT NULL,
+        signature   BLOB NOT NULL,
+        at_ms       INTEGER NOT NULL,
+        PRIMARY KEY (op_id, officer)
+    ) STRICT;
+",
+    // v6: client certificates issued here, and revoked client certificates (by serial,
+    // whoever issued them).
+    "
+    CREATE TABLE clients (
+        serial       TEXT PRIMARY KEY,
+        principal    TEXT NOT NULL,
+        role         TEXT NOT NULL,
+        tenant       TEXT,
+        not_after_ms INTEGER NOT NULL,
+        issued_ms    INTEGER NOT NULL,
+        issued_by    TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE revoked_clients (
+        serial     TEXT PRIMARY KEY,
+        revoked_ms INTEGER NOT NULL,
+        revoked_by TEXT NOT NULL,
+        reason     TEXT NOT NULL
+    ) STRICT;
+",
+];

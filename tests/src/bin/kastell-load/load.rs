@@ -1,0 +1,187 @@
+//! The run itself: one task per connection, each sending the same request back to back on
+//! its own keep-alive connection, counting only what is sent after the warm-up and before
+//! the deadline or the request budget.
+
+use std::error::Error;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::BoxError;
+use crate::options::Settings;
+
+/// How many bytes of the first error's body are kept.
+const ERROR_BODY_LIMIT: usize = 2_000;
+
+/// What every connection task shares.
+struct Plan {
+    url: reqwest::Url,
+    method: reqwest::Method,
+    body: Option<Vec<u8>>,
+    /// Requests sent before this instant are warm-up.
+    measure_from: Instant,
+    /// No measured request starts at or after this instant.
+    deadline: Option<Instant>,
+    /// Measured requests allowed, and claimed so far.
+    budget: Option<u64>,
+    claimed: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+/// What one connection task measured.
+#[derive(Default)]
+pub(crate) struct Tally {
+    /// Latencies of successful measured requests, in nanoseconds.
+    pub(crate) latencies: Vec<u64>,
+    /// Failed requests (measured, or during the warm-up).
+    pub(crate) errors: u64,
+    /// When the task's last measured request completed.
+    pub(crate) last: Option<Instant>,
+}
+
+/// What a finished run measured, for the report.
+pub(crate) struct Measured {
+    /// One tally per connection task.
+    pub(crate) tallies: Vec<Tally>,
+    /// When measuring began (the end of the warm-up).
+    pub(crate) measure_from: Instant,
+    /// The body or cause of the first failed request.
+    pub(crate) first_error: Option<String>,
+}
+
+/// Runs the load `settings` describe on a new runtime and waits for every connection.
+///
+/// # Errors
+/// When the runtime or an HTTP client cannot be built, or a connection task panics.
+pub(crate) fn execute(settings: &Settings) -> Result<Measured, BoxError> {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = settings.threads {
+        runtime.worker_threads(threads.max(1));
+    }
+    let runtime = runtime.enable_all().build()?;
+
+    let mut clients = Vec::new();
+    for _ in 0..settings.connections {
+        clients.push(
+            reqwest::Client::builder()
+                .use_preconfigured_tls(settings.tls.clone())
+                .http1_only()
+                .pool_max_idle_per_host(1)
+                .pool_idle_timeout(None)
+                .tcp_nodelay(true)
+                .timeout(Duration::from_secs(settings.timeout))
+                .default_headers(settings.headers.clone())
+                .build()?,
+        );
+    }
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs(settings.warmup);
+    let plan = Arc::new(Plan {
+        url: settings.url.clone(),
+        method: settings.method.clone(),
+        body: settings.body.clone(),
+        measure_from,
+        deadline: settings
+            .duration
+            .map(|d| measure_from + Duration::from_secs(d)),
+        budget: settings.requests,
+        claimed: AtomicU64::new(0),
+        first_error: Mutex::new(None),
+    });
+    let tallies = runtime.block_on(async {
+        let tasks: Vec<_> = clients
+            .into_iter()
+            .map(|client| tokio::spawn(connection(client, Arc::clone(&plan))))
+            .collect();
+        let mut tallies = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            tallies.push(task.await?);
+        }
+        Ok::<_, BoxError>(tallies)
+    })?;
+
+    let first_error = plan.first_error.lock().ok().and_then(|e| e.clone());
+    Ok(Measured {
+        tallies,
+        measure_from,
+        first_error,
+    })
+}
+
+/// One connection: sends the plan's request back to back until the run ends.
+async fn connection(client: reqwest::Client, plan: Arc<Plan>) -> Tally {
+    let mut tally = Tally::default();
+    loop {
+        let sent = Instant::now();
+        let measured = sent >= plan.measure_from;
+        if measured {
+            if plan.deadline.is_some_and(|d| sent >= d) {
+                break;
+            }
+            if let Some(budget) = plan.budget
+                && plan.claimed.fetch_add(1, Ordering::Relaxed) >= budget
+            {
+                break;
+            }
+        }
+        let mut request = client.request(plan.method.clone(), plan.url.clone());
+        if let Some(body) = &plan.body {
+            request = request.body(body.clone());
+        }
+        let outcome = send(request).await;
+        let done = Instant::now();
+        if !measured {
+            if let Err(message) = outcome {
+                // A failing warm-up is a failing run: count it, as a measured error.
+                record_error(&plan, message);
+                tally.errors += 1;
+            }
+            continue;
+        }
+        tally.last = Some(done);
+        match outcome {
+            Ok(()) => {
+                let nanos = u64::try_from(done.duration_since(sent).as_nanos()).unwrap_or(u64::MAX);
+                tally.latencies.push(nanos);
+            }
+            Err(message) => {
+                record_error(&plan, message);
+                tally.errors += 1;
+            }
+        }
+    }
+    tally
+}
+
+/// Sends one request and reads the whole answer; `Err` describes a failure.
+async fn send(request: reqwest::RequestBuilder) -> Result<(), String> {
+    let response = request.send().await.map_err(|e| error_chain(&e))?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(|e| error_chain(&e))?;
+    if status.is_success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&body);
+    let cut: String = text.chars().take(ERROR_BODY_LIMIT).collect();
+    Err(format!("HTTP {status}: {cut}"))
+}
+
+fn record_error(plan: &Plan, message: String) {
+    if let Ok(mut first) = plan.first_error.lock()
+        && first.is_none()
+    {
+        *first = Some(message);
+    }
+}
+
+/// An error and its sources on one line.
+fn error_chain(err: &dyn Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

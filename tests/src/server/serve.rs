@@ -1,0 +1,289 @@
+//! [`TestServer`]: `kastell serve` on a deployment, listening on a free port of 127.0.0.1,
+//! with its standard output and log in files of the deployment's temporary directory.
+//! Stops with SIGTERM, restarts on the same data directory, and hands out clients.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kastell::client::Client;
+use kastell::clients::ClientProfile;
+
+use super::{Deployment, RawClient, Result, Setup, fail};
+
+/// How long `kastell serve` may take to print its listening line.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long `kastell serve` may take to stop after SIGTERM (it waits up to 10 s for open
+/// requests).
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// What `kastell serve` prints first, followed by its URL.
+const LISTENING: &str = "kastell listening on ";
+
+/// `kastell serve` on a deployment, listening on a free port of 127.0.0.1.
+#[derive(Debug)]
+pub struct TestServer {
+    deployment: Deployment,
+    child: Option<Child>,
+    url: String,
+    /// How many times the server was started (names its output files).
+    starts: u32,
+}
+
+impl TestServer {
+    /// A new deployment on the soft token, served.
+    ///
+    /// # Errors
+    /// As [`Self::start`].
+    pub fn start_soft() -> Result<Self> {
+        Self::start(&Setup::soft())
+    }
+
+    /// A new deployment made with `setup`, served; the officer's profile points at it.
+    ///
+    /// # Errors
+    /// When `init` fails or the server does not start.
+    pub fn start(setup: &Setup) -> Result<Self> {
+        Self::serve(Deployment::init(setup)?)
+    }
+
+    /// Serves an existing deployment.
+    ///
+    /// # Errors
+    /// When the server does not start.
+    pub fn serve(deployment: Deployment) -> Result<Self> {
+        let mut server = Self {
+            deployment,
+            child: None,
+            url: String::new(),
+            starts: 0,
+        };
+        server.launch()?;
+        Ok(server)
+    }
+
+    fn output_file(&self, start: u32, kind: &str) -> PathBuf {
+        self.deployment
+            .dir
+            .path()
+            .join(format!("serve-{start}.{kind}"))
+    }
+
+    /// Starts `kastell serve --listen 127.0.0.1:0`, waits for its listening line and
+    /// points every profile at the URL it printed.
+    fn launch(&mut self) -> Result<()> {
+        self.starts += 1;
+        let stdout_path = self.output_file(self.starts, "out");
+        let stderr_path = self.output_file(self.starts, "log");
+        let create = |path: &Path| {
+            std::fs::File::create(path).map_err(|e| fail(format!("{}: {e}", path.display())))
+        };
+        let config = self.deployment.config().display().to_string();
+        let child = self
+            .deployment
+            .command()
+            .args(["serve", "--config", &config, "--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(create(&stdout_path)?)
+            .stderr(create(&stderr_path)?)
+            .spawn()
+            .map_err(|e| fail(format!("kastell serve: {e}")))?;
+        self.child = Some(child);
+        let started = Instant::now();
+        loop {
+            let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+            if let Some(line) = stdout.lines().next().filter(|_| stdout.contains('\n')) {
+                let url = line.strip_prefix(LISTENING).ok_or_else(|| {
+                    fail(format!(
+                        "kastell serve printed `{line}` first:\n{}",
+                        self.log()
+                    ))
+                })?;
+                url.trim().clone_into(&mut self.url);
+                break;
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                return Err(fail(format!(
+                    "kastell serve exited with {status} before listening:\n{}",
+                    self.log()
+                )));
+            }
+            if started.elapsed() > START_TIMEOUT {
+                return Err(fail(format!(
+                    "kastell serve printed no listening line within {START_TIMEOUT:?}:\n{}",
+                    self.log()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.deployment.repoint_profiles(&self.url)
+    }
+
+    /// The server's URL, `https://127.0.0.1:<port>`.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The deployment being served.
+    #[must_use]
+    pub fn deployment(&self) -> &Deployment {
+        &self.deployment
+    }
+
+    /// The first crypto officer's profile.
+    #[must_use]
+    pub fn officer(&self) -> PathBuf {
+        self.deployment.officer_profile()
+    }
+
+    /// Issues a client (`crypto-user`, `crypto-officer` or `auditor`, optionally of
+    /// `tenant`) whose profile points at this server; returns the profile's path.
+    ///
+    /// # Errors
+    /// When `kastell ca issue-client` fails.
+    pub fn issue_client(&self, name: &str, role: &str, tenant: Option<&str>) -> Result<PathBuf> {
+        self.deployment.issue_client(name, role, tenant, &self.url)
+    }
+
+    /// A client of the API with the profile at `profile`.
+    ///
+    /// # Errors
+    /// When the profile or its files are unusable.
+    pub fn client(&self, profile: &Path) -> Result<Client> {
+        let profile = ClientProfile::load(profile).map_err(|e| fail(e.to_string()))?;
+        Client::new(&profile).map_err(|e| fail(e.to_string()))
+    }
+
+    /// A raw HTTP client presenting the certificate of `profile`.
+    ///
+    /// # Errors
+    /// When the profile or its files are unusable.
+    pub fn raw(&self, profile: &Path) -> Result<RawClient> {
+        let profile = ClientProfile::load(profile).map_err(|e| fail(e.to_string()))?;
+        let tls = kastell::client::tls_config(&profile).map_err(|e| fail(e.to_string()))?;
+        RawClient::new(tls, &self.url)
+    }
+
+    /// A raw HTTP client that trusts the deployment's root but presents no certificate.
+    ///
+    /// # Errors
+    /// When the root certificate is unusable.
+    pub fn anonymous(&self) -> Result<RawClient> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject as _;
+        let path = self.deployment.root_certificate();
+        let pem = std::fs::read(&path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| fail(format!("{}: {e}", path.display())))?;
+            roots
+                .add(cert)
+                .map_err(|e| fail(format!("{}: {e}", path.display())))?;
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| fail(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        RawClient::new(tls, &self.url)
+    }
+
+    /// Stops the server with SIGTERM and waits for it; returns its standard output, which
+    /// ends with `kastell stopped` after a graceful stop.
+    ///
+    /// # Errors
+    /// When the signal cannot be sent, or the server does not stop in time (it is killed)
+    /// or exits unsuccessfully.
+    pub fn stop(&mut self) -> Result<String> {
+        let Some(mut child) = self.child.take() else {
+            return Err(fail("the server is not running"));
+        };
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .map_err(|e| fail(format!("kill -TERM: {e}")))?;
+        if !killed.success() {
+            return Err(fail(format!("kill -TERM {} failed", child.id())));
+        }
+        let started = Instant::now();
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if started.elapsed() < STOP_TIMEOUT => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Ok(None) | Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(fail(format!(
+                        "kastell serve did not stop within {STOP_TIMEOUT:?} of SIGTERM:\n{}",
+                        self.log()
+                    )));
+                }
+            }
+        };
+        let stdout = std::fs::read_to_string(self.output_file(self.starts, "out"))
+            .map_err(|e| fail(e.to_string()))?;
+        if status.success() {
+            Ok(stdout)
+        } else {
+            Err(fail(format!(
+                "kastell serve exited with {status} after SIGTERM:\n{}",
+                self.log()
+            )))
+        }
+    }
+
+    /// Stops the server gracefully and serves the same data directory again (on a new
+    /// port: every profile is pointed at it; make new clients).
+    ///
+    /// # Errors
+    /// As [`Self::stop`], or when the server does not say it stopped or does not start.
+    pub fn restart(&mut self) -> Result<()> {
+        let stdout = self.stop()?;
+        if !stdout.lines().any(|line| line == "kastell stopped") {
+            return Err(fail(format!(
+                "kastell serve did not print `kastell stopped`:\n{}",
+                self.log()
+            )));
+        }
+        self.launch()
+    }
+
+    /// Standard output and log of the current (or last) run of the server.
+    #[must_use]
+    pub fn log(&self) -> String {
+        let read = |kind: &str| {
+            let mut text = String::new();
+            if let Ok(mut file) = std::fs::File::open(self.output_file(self.starts, kind)) {
+                let _ = file.read_to_string(&mut text);
+            }
+            text
+        };
+        format!(
+            "--- kastell serve (start {}) stdout ---\n{}--- log ---\n{}",
+            self.starts,
+            read("out"),
+            read("log")
+        )
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("{}", self.log());
+        }
+    }
+}
