@@ -19,6 +19,7 @@
 //! names = ["localhost", "127.0.0.1"]   # DNS names and IP addresses in its certificate
 //! body_limit = 1048576         # bytes; larger requests get 413
 //! approval_ttl_secs = 86400    # pending quorum operations expire after this
+//! certificate_days = 30        # the server's TLS certificate; renewed with a third left
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -56,6 +57,9 @@ pub struct ServerConfig {
     /// Seconds a pending quorum operation waits for approvals (default
     /// [`DEFAULT_APPROVAL_TTL_SECS`]).
     pub approval_ttl_secs: Option<u64>,
+    /// Validity of the server's TLS certificate in days, 1–397 (default 30); it is renewed
+    /// while serving when a third is left.
+    pub certificate_days: Option<u32>,
 }
 
 /// Where `kastell serve` listens unless configured.
@@ -158,6 +162,14 @@ impl Config {
     /// # Errors
     /// A PKCS#11 module without a token label, or a label without a module.
     pub fn validate(&self, name: &str) -> Result<(), ConfigError> {
+        if let Some(days) = self.server.certificate_days
+            && !(1..=397).contains(&days)
+        {
+            return Err(ConfigError {
+                source_name: name.to_owned(),
+                message: format!("server.certificate_days = {days}: 1–397"),
+            });
+        }
         let problem = match (&self.token.pkcs11_module, &self.token.label) {
             (Some(_), None) => {
                 Some("token.pkcs11_module needs token.label (tokens are found by label)")

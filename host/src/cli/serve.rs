@@ -50,8 +50,18 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
     let service = args.deployment.open()?.with_metrics(Arc::clone(&metrics));
     let files = CaFiles::new(&data_dir);
     let quorum = crate::quorum::Quorum::new(service.store());
+    let lifetime = config
+        .server
+        .certificate_days
+        .map_or(server::tls::SERVER_CERT_LIFETIME, |days| {
+            Duration::from_secs(u64::from(days) * 86_400)
+        });
+    let certificate = Arc::new(
+        server::tls::ServerCertificate::issue(service.token(), &files, &names, lifetime)
+            .map_err(CliError::Usage)?,
+    );
     let tls =
-        server::tls::server_config(service.token(), &files, &names).map_err(CliError::Usage)?;
+        server::tls::server_config(Arc::clone(&certificate), &files).map_err(CliError::Usage)?;
     let state = Arc::new(AppState {
         service,
         metrics,
@@ -95,10 +105,12 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         let sweeper = tokio::spawn(sweep(Arc::clone(&state)));
         let signer = tokio::spawn(sign_checkpoints(Arc::clone(&state)));
         let revocations = tokio::spawn(reload_revocations(Arc::clone(&state)));
+        let renewer = tokio::spawn(renew_certificate(certificate));
         let served = server::serve(listener, Arc::new(tls), app, shutdown_signal()).await;
         sweeper.abort();
         signer.abort();
         revocations.abort();
+        renewer.abort();
         served.map_err(|e| CliError::Internal(format!("the listener failed: {e}")))
     })?;
     // Cover every record written while serving with a signature before exiting.
@@ -160,6 +172,29 @@ async fn reload_revocations(state: Arc<AppState>) {
         let reloaded = tokio::task::spawn_blocking(move || state.reload_revocations()).await;
         if let Ok(Err(err)) = reloaded {
             tracing::error!(error = %err, "cannot reload client revocations");
+        }
+    }
+}
+
+/// Renews the server's certificate when due, checking every hour.
+async fn renew_certificate(certificate: Arc<server::tls::ServerCertificate>) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let certificate = Arc::clone(&certificate);
+        let renewed = tokio::task::spawn_blocking(move || {
+            certificate
+                .renew_if_due(time::OffsetDateTime::now_utc())
+                .map(|renewed| (renewed, certificate.not_after()))
+        })
+        .await;
+        match renewed {
+            Ok(Ok((true, not_after))) => {
+                tracing::info!(%not_after, "server certificate renewed");
+            }
+            Ok(Err(err)) => tracing::error!(error = %err, "cannot renew the server certificate"),
+            _ => {}
         }
     }
 }
