@@ -118,6 +118,18 @@ impl Demo {
     }
 }
 
+/// `key decrypt --context tenant=acme --profile PROFILE`: the record's decryption.
+fn decrypt_as(profile: &str) -> [&str; 6] {
+    [
+        "key",
+        "decrypt",
+        "--context",
+        "tenant=acme",
+        "--profile",
+        profile,
+    ]
+}
+
 fn free_port() -> Result<u16, CliError> {
     let socket = std::net::TcpListener::bind("127.0.0.1:0")
         .map_err(|e| CliError::Internal(format!("no free loopback port: {e}")))?;
@@ -270,17 +282,7 @@ pub(super) fn run(args: DemoArgs) -> Result<(), CliError> {
         Some(record),
     )?;
     let ciphertext = ciphertext.trim().as_bytes().to_vec();
-    let plaintext = demo.must(
-        &[
-            "key",
-            "decrypt",
-            "--context",
-            "tenant=acme",
-            "--profile",
-            &acme,
-        ],
-        Some(&ciphertext),
-    )?;
+    let plaintext = demo.must(&decrypt_as(&acme), Some(&ciphertext))?;
     if plaintext.as_bytes() != record {
         return Err(CliError::Internal(
             "the demo stopped: the decrypted record differs".into(),
@@ -288,46 +290,16 @@ pub(super) fn run(args: DemoArgs) -> Result<(), CliError> {
     }
 
     demo.say("globex's application is refused by the policy, whatever context it claims");
-    demo.refused(
-        &[
-            "key",
-            "decrypt",
-            "--context",
-            "tenant=acme",
-            "--profile",
-            &globex,
-        ],
-        Some(&ciphertext),
-    )?;
+    demo.refused(&decrypt_as(&globex), Some(&ciphertext))?;
     demo.say("The officer administers keys but cannot use them (separation of duties)");
-    demo.refused(
-        &[
-            "key",
-            "decrypt",
-            "--context",
-            "tenant=acme",
-            "--profile",
-            &officer,
-        ],
-        Some(&ciphertext),
-    )?;
+    demo.refused(&decrypt_as(&officer), Some(&ciphertext))?;
 
     demo.say("Rotation: new data uses version 2, old ciphertexts still decrypt");
     demo.must(
         &["key", "rotate", "alias/records", "--profile", &officer],
         None,
     )?;
-    demo.must(
-        &[
-            "key",
-            "decrypt",
-            "--context",
-            "tenant=acme",
-            "--profile",
-            &acme,
-        ],
-        Some(&ciphertext),
-    )?;
+    demo.must(&decrypt_as(&acme), Some(&ciphertext))?;
 
     demo.say("The auditor verifies the hash-chained, signed audit trail");
     demo.must(&["audit", "verify", "--profile", &auditor], None)?;
