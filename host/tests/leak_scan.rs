@@ -144,6 +144,7 @@ fn no_key_bytes_in_traces_debug_output_or_command_output() {
             description: String::new(),
             tags: BTreeMap::new(),
             policy: None,
+            releasable: false,
         };
         let key = service.create_key(&officer, new, None).unwrap();
         let id = key.id.to_string();

@@ -58,6 +58,7 @@ fn exercise(token: Arc<dyn Token>) {
             description: "tenant data".into(),
             tags: BTreeMap::new(),
             policy: Some(policy),
+            releasable: false,
         };
         let alias = format!("alias/{}", unique_label("tenant-data"));
         assert!(
@@ -99,6 +100,7 @@ fn exercise(token: Arc<dyn Token>) {
                     description: String::new(),
                     tags: BTreeMap::new(),
                     policy: None,
+                    releasable: false,
                 },
                 None,
             )
@@ -210,6 +212,7 @@ fn signing_and_rotation(service: &KeyService, origin: Origin, dir: &std::path::P
         description: String::new(),
         tags: BTreeMap::new(),
         policy: None,
+        releasable: false,
     };
     let signer = service
         .create_key(&officer(), plain(KeySpec::EccNistP384), None)
@@ -355,6 +358,7 @@ fn data_keys_macs_random_and_deletion(service: &KeyService, origin: Origin) {
         description: String::new(),
         tags: BTreeMap::new(),
         policy: None,
+        releasable: false,
     };
     let aes = service
         .create_key(&officer(), plain(KeySpec::Aes256), None)
@@ -517,6 +521,7 @@ fn re_encrypt_aliases_tags_and_policy_binding(
         description: String::new(),
         tags: BTreeMap::new(),
         policy: None,
+        releasable: false,
     };
     let a = service
         .create_key(&officer(), plain(KeySpec::Aes256), None)
@@ -663,6 +668,7 @@ fn minimum_version_and_destruction(
         description: String::new(),
         tags: BTreeMap::new(),
         policy: None,
+        releasable: false,
     };
     let alias = format!("alias/{}", unique_label("doomed"));
     let key = service
@@ -793,4 +799,53 @@ fn key_operations_on_the_soft_token() {
     )
     .expect("soft token");
     exercise(Arc::new(token));
+}
+
+#[test]
+fn releasable_is_fixed_at_creation_shown_and_refused_for_token_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = SoftToken::create(
+        &dir.path().join("soft.token"),
+        &"correct horse".to_owned().into(),
+        KdfCost::Interactive,
+    )
+    .expect("soft token");
+    let (service, store, _) = key_service(
+        dir.path(),
+        Arc::new(token),
+        ServiceKeys::with_prefix(&unique_label("service")),
+        &[],
+    );
+    let new = |origin, releasable| NewKey {
+        spec: KeySpec::Aes256,
+        origin,
+        description: String::new(),
+        tags: BTreeMap::new(),
+        policy: None,
+        releasable,
+    };
+    let released = service
+        .create_key(&officer(), new(Origin::Wrapped, true), None)
+        .expect("a wrapped key may be releasable");
+    assert!(released.releasable);
+    let stored = store.key(&released.id).expect("read").expect("stored");
+    assert!(stored.releasable, "the flag survives the store");
+    let shown = service
+        .describe_key(&officer(), &released.id.to_string())
+        .expect("describe");
+    assert!(shown.releasable);
+    let plain = service
+        .create_key(&officer(), new(Origin::Wrapped, false), None)
+        .expect("create");
+    assert!(
+        !store
+            .key(&plain.id)
+            .expect("read")
+            .expect("stored")
+            .releasable
+    );
+    match service.create_key(&officer(), new(Origin::Token, true), None) {
+        Err(KeyError::InvalidInput(why)) => assert!(why.contains("token-resident"), "{why}"),
+        other => panic!("a token-resident key cannot be releasable: {other:?}"),
+    }
 }

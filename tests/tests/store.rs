@@ -38,6 +38,7 @@ fn record(spec: KeySpec) -> KeyRecord {
                 wrapped: vec![7; 40],
             },
         }],
+        releasable: false,
     }
 }
 
@@ -190,7 +191,7 @@ fn foreign_newer_or_damaged_files_are_refused_by_name() {
         SqliteStore::open(&newer),
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 6
+            supported: 7
         })
     ));
 

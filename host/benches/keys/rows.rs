@@ -83,6 +83,7 @@ pub(crate) fn deploy(dir: TempDir, sandbox: &Arc<Sandbox>) -> Deployment {
                 .map(|&(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
             policy,
+            releasable: false,
         };
         let key = service.create_key(&officer(), new, None).expect("create");
         key.id.to_string()

@@ -45,6 +45,10 @@ pub enum KeyCommand {
         /// Measurement of a policy in the registry (`sha384:…`) to bind.
         #[arg(long)]
         policy: Option<String>,
+        /// Allow attested guests to get its material when its policy allows `release`
+        /// (fixed at creation; not for `--origin token`).
+        #[arg(long)]
+        releasable: bool,
         #[command(flatten)]
         deployment: DeploymentArgs,
     },
@@ -431,6 +435,7 @@ pub(super) fn run(command: KeyCommand) -> Result<(), CliError> {
             description,
             tags,
             policy,
+            releasable,
             deployment,
         } => {
             let policy = policy.as_deref().map(parse_measurement).transpose()?;
@@ -440,6 +445,7 @@ pub(super) fn run(command: KeyCommand) -> Result<(), CliError> {
                 description,
                 tags: tags.into_iter().collect(),
                 policy,
+                releasable,
             };
             administer(&deployment, |service, officer| {
                 service.create_key(officer, new, alias.as_deref())

@@ -50,6 +50,8 @@ pub struct KeyDescription {
     pub min_decryption_version: u32,
     /// Every version, oldest first.
     pub versions: Vec<VersionDescription>,
+    /// Whether attested guests may get its material (`release`).
+    pub releasable: bool,
 }
 
 /// One version as shown to callers.
@@ -108,6 +110,7 @@ impl KeyDescription {
                     },
                 })
                 .collect(),
+            releasable: key.releasable,
         }
     }
 }

@@ -173,6 +173,10 @@ pub struct KeyRecord {
     pub min_decrypt_version: u32,
     /// All versions, oldest first; the last one is current.
     pub versions: Vec<KeyVersion>,
+    /// Whether its material may be released to an attested guest (sealed with HPKE) when
+    /// its policy allows the `release` operation. Fixed at creation; never for
+    /// token-resident keys.
+    pub releasable: bool,
 }
 
 impl KeyRecord {

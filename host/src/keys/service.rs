@@ -123,6 +123,9 @@ pub struct NewKey {
     pub tags: std::collections::BTreeMap<String, String>,
     /// Policy to bind (must be in the registry).
     pub policy: Option<Measurement>,
+    /// Whether attested guests may get its material (`release`); never with
+    /// [`Origin::Token`].
+    pub releasable: bool,
 }
 
 /// The key service.
@@ -549,6 +552,7 @@ impl KeyService {
             created,
             min_decrypt_version: 1,
             versions: Vec::new(),
+            releasable: new.releasable,
         };
         let record = Record::on(caller, Operation::CreateKey, None);
         if !caller.roles.contains(&Role::CryptoOfficer) {
@@ -564,6 +568,13 @@ impl KeyService {
                     .map_err(|e| KeyError::InvalidInput(format!("{a}: {e}")))
             })
             .transpose()?;
+        if key.releasable && key.origin == Origin::Token {
+            return Err(KeyError::InvalidInput(
+                "a token-resident key never leaves the token, so it cannot be releasable; \
+                 create it with origin `wrapped`"
+                    .into(),
+            ));
+        }
         if let Some(measurement) = &key.policy {
             self.policies
                 .get(measurement)

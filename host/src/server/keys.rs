@@ -59,6 +59,10 @@ pub struct CreateKeyRequest {
     /// Measurement (`sha384:…`) of a stored policy to bind.
     #[serde(default)]
     pub policy: Option<String>,
+    /// Allow attested guests to get its material (`release`, when its policy allows);
+    /// fixed at creation; not for `token` keys.
+    #[serde(default)]
+    pub releasable: bool,
 }
 
 /// Parses a key spec as the API and the command line name it.
@@ -112,6 +116,7 @@ async fn create_key(
         description: body.description,
         tags: body.tags,
         policy: body.policy.as_deref().map(parse_measurement).transpose()?,
+        releasable: body.releasable,
     };
     let alias = body.alias;
     let description = blocking(move || {

@@ -266,12 +266,17 @@ impl SqliteStore {
             )
             .map_err(|_| corrupt("min version"))?,
             versions,
+            releasable: match get(10)?.as_i64().map_err(|_| corrupt("releasable"))? {
+                0 => false,
+                1 => true,
+                _ => return Err(corrupt(format!("releasable flag of key {id}"))),
+            },
         })
     }
 }
 
-const KEY_COLUMNS: &str =
-    "id, spec, origin, state, delete_at, description, tags, policy, created, min_decrypt_version";
+const KEY_COLUMNS: &str = "id, spec, origin, state, delete_at, description, tags, policy, created, \
+                           min_decrypt_version, releasable";
 
 impl Store for SqliteStore {
     fn create_key(&self, key: &KeyRecord, alias: Option<&Alias>) -> Result<(), StoreError> {

@@ -57,6 +57,7 @@ fn step(service: &KeyService, mix: &mut Mix, keys: &mut Vec<String>) -> Result<(
                 description: String::new(),
                 tags: BTreeMap::new(),
                 policy: None,
+                releasable: false,
             };
             let key = service
                 .create_key(&officer, new, None)

@@ -112,6 +112,7 @@ pub(super) fn run(profile: &Path, raw: bool, command: KeyCommand) -> Result<(), 
             description,
             tags,
             policy,
+            releasable,
             ..
         } => {
             let body = json!({
@@ -121,6 +122,7 @@ pub(super) fn run(profile: &Path, raw: bool, command: KeyCommand) -> Result<(), 
                 "description": description,
                 "tags": tags.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
                 "policy": policy,
+                "releasable": releasable,
             });
             admin(client.post("/v1/keys", &body))
         }

@@ -46,7 +46,8 @@ pub(super) fn create_key_in(
     let tags = serde_json::to_string(&key.tags).map_err(|_| corrupt("tags"))?;
     tx.execute(
         &format!(
-            "INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            "INSERT INTO keys ({KEY_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
         ),
         params![
             key.id.to_string(),
@@ -62,6 +63,7 @@ pub(super) fn create_key_in(
             key.policy.map(|m| m.to_string()),
             key.created,
             key.min_decrypt_version,
+            i64::from(key.releasable),
         ],
     )
     .map_err(|e| {

@@ -107,4 +107,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
         reason     TEXT NOT NULL
     ) STRICT;
 ",
+    // v7: keys whose material may be released to attested guests (issue 6).
+    "
+    ALTER TABLE keys ADD COLUMN releasable INTEGER NOT NULL DEFAULT 0
+        CHECK (releasable IN (0, 1));
+",
 ];
