@@ -2,6 +2,8 @@
 #![deny(unsafe_code)] // Only the generated bindings below hold unsafe code.
 
 mod helpers;
+#[cfg(feature = "release")]
+pub mod release;
 
 /// Bindings generated from the `kastell:runtime/policy` world.
 #[doc(hidden)]
