@@ -333,6 +333,7 @@ pub fn register(
         issued_ms: crate::keys::unix_now_ms(),
         issued_by: issued_by.to_owned(),
         revoked_ms: None,
+        certificate: certificate.to_pem().ok(),
     };
     let reason = format!(
         "serial {serial}: {} as {}{}",

@@ -147,6 +147,9 @@ pub struct ClientRow {
     pub issued_by: String,
     /// When it was revoked, if it was.
     pub revoked_ms: Option<i64>,
+    /// The certificate (PEM); kept out of listings.
+    #[serde(skip)]
+    pub certificate: Option<String>,
 }
 
 /// A client certificate's revocation.
@@ -401,6 +404,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         revocation: &Revocation,
         audit: AuditEntry,
     ) -> Result<Option<AuditRecord>, StoreError>;
+
+    /// The client certificate with this serial, certificate included.
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn client(&self, serial: &str) -> Result<Option<ClientRow>, StoreError>;
 
     /// The serials of every revoked client certificate.
     ///

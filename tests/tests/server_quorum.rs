@@ -338,6 +338,10 @@ fn the_quorum_setting_needs_quorum_to_lower_and_survives_a_restart() {
 
 #[test]
 fn an_officer_certificate_needs_the_issue_officer_quorum_and_then_works() {
+    // A long principal and tenant make the certificate larger than an operation's
+    // outcome text may be: it is collected through the client registry, whole.
+    let long_name = format!("dora-{}", "x".repeat(120));
+    let long_tenant = "t".repeat(120);
     let o = officers(TestServer::start_soft().expect("server"));
     let a = o.server.client(&o.first).expect("client a");
     a.put::<Value>("/v1/quorum/issue-officer", &json!({ "required": 2 }))
@@ -351,9 +355,11 @@ fn an_officer_certificate_needs_the_issue_officer_quorum_and_then_works() {
             "user",
             "add",
             "--principal",
-            "dora",
+            &long_name,
             "--role",
             "crypto-officer",
+            "--tenant",
+            &long_tenant,
             "--out-dir",
         ])
         .arg(&dir)
@@ -393,6 +399,12 @@ fn an_officer_certificate_needs_the_issue_officer_quorum_and_then_works() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    let pem = std::fs::read(dir.join("cert.pem")).expect("collected certificate");
+    assert!(
+        pem.len() > 1024,
+        "larger than an outcome's text: {} bytes",
+        pem.len()
     );
     let dora = o
         .server

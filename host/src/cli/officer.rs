@@ -450,11 +450,21 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
                 .map_err(remote_error)?;
             let state = field(&detail, "/operation/state").as_str().unwrap_or("?");
             let outcome = field(&detail, "/operation/outcome").as_str().unwrap_or("");
-            if state != "executed" || !outcome.starts_with("-----BEGIN CERTIFICATE-----") {
-                return Err(CliError::Invalid(format!(
-                    "operation {id} is {state}; no certificate to collect yet"
-                )));
-            }
+            let serial = match outcome.strip_prefix("serial ") {
+                Some(serial) if state == "executed" => serial.to_owned(),
+                _ => {
+                    return Err(CliError::Invalid(format!(
+                        "operation {id} is {state}; no certificate to collect yet"
+                    )));
+                }
+            };
+            let issued: Value = client
+                .get(&format!("/v1/clients/{}", crate::client::segment(&serial)))
+                .map_err(remote_error)?;
+            let certificate_pem = field(&issued, "/certificate")
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
             let dir = std::path::absolute(&out_dir)
                 .map_err(|e| CliError::Usage(format!("{}: {e}", out_dir.display())))?;
             if !dir.join(KEY_FILE).is_file() {
@@ -470,7 +480,7 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
             let secret: p384::SecretKey = p384::pkcs8::DecodePrivateKey::from_pkcs8_pem(&pem)
                 .map_err(|e| CliError::Usage(format!("key.pem: not a P-384 key: {e}")))?;
             let certificate: kastell_attest::x509::Certificate =
-                der::DecodePem::from_pem(outcome.as_bytes())
+                der::DecodePem::from_pem(certificate_pem.as_bytes())
                     .map_err(|e| CliError::Internal(format!("the issued certificate: {e}")))?;
             if kastell_attest::verify::public_key(&certificate).ok() != Some(secret.public_key()) {
                 return Err(CliError::Invalid(format!(
@@ -478,7 +488,7 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
                     dir.join(KEY_FILE).display()
                 )));
             }
-            let profile = finish_profile(&dir, &officer, outcome)?;
+            let profile = finish_profile(&dir, &officer, &certificate_pem)?;
             println!("collected: {}", profile.display());
             Ok(())
         }

@@ -49,7 +49,7 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
     let metrics = Arc::new(Metrics::new());
     let service = args.deployment.open()?.with_metrics(Arc::clone(&metrics));
     let files = CaFiles::new(&data_dir);
-    let quorum = crate::quorum::Quorum::new(service.store());
+    let store = service.store();
     let lifetime = config
         .server
         .certificate_days
@@ -62,19 +62,29 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
     );
     let tls =
         server::tls::server_config(Arc::clone(&certificate), &files).map_err(CliError::Usage)?;
-    let state = Arc::new(AppState {
-        service,
-        metrics,
-        files,
-        quorum,
-        approval_ttl: Duration::from_secs(
-            config
-                .server
-                .approval_ttl_secs
-                .unwrap_or(DEFAULT_APPROVAL_TTL_SECS),
-        ),
-        openapi: server::openapi_json(),
-        revoked: std::sync::RwLock::default(),
+    // The quorum appends audit records of its own: each is offered to the key service's
+    // checkpoint trigger, like the service's records.
+    let state = Arc::new_cyclic(|weak: &std::sync::Weak<AppState>| {
+        let weak = weak.clone();
+        let quorum = crate::quorum::Quorum::new(store).with_audit_observer(move |record| {
+            if let Some(state) = weak.upgrade() {
+                state.service.checkpoint_if_due(record.seq);
+            }
+        });
+        AppState {
+            service,
+            metrics,
+            files,
+            quorum,
+            approval_ttl: Duration::from_secs(
+                config
+                    .server
+                    .approval_ttl_secs
+                    .unwrap_or(DEFAULT_APPROVAL_TTL_SECS),
+            ),
+            openapi: server::openapi_json(),
+            revoked: std::sync::RwLock::default(),
+        }
     });
     state
         .reload_revocations()
@@ -147,14 +157,21 @@ async fn sweep(state: Arc<AppState>) {
     }
 }
 
-/// Signs a checkpoint of the trail's head every [`CHECKPOINT_EVERY`] when it moved.
+/// Every [`CHECKPOINT_EVERY`]: marks pending operations past their expiry expired, and
+/// signs a checkpoint of the trail's head when it moved.
 async fn sign_checkpoints(state: Arc<AppState>) {
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
     every.tick().await;
     loop {
         every.tick().await;
         let state = Arc::clone(&state);
-        let signed = tokio::task::spawn_blocking(move || state.service.checkpoint()).await;
+        let signed = tokio::task::spawn_blocking(move || {
+            if let Err(err) = state.quorum.expire_due(crate::keys::unix_now_ms()) {
+                tracing::error!(error = %err, "cannot expire pending operations");
+            }
+            state.service.checkpoint()
+        })
+        .await;
         if let Ok(Err(err)) = signed {
             tracing::error!(error = %err, "cannot sign an audit checkpoint");
         }

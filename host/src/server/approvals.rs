@@ -317,13 +317,13 @@ async fn approve(
     .await
 }
 
-/// The outcome recorded for an executed operation: the certificate for issued clients
-/// (public), otherwise the result's JSON.
+/// The outcome recorded for an executed operation: `serial <hex>` for an issued client
+/// certificate (`GET /v1/clients/{serial}` has it whole), otherwise the result's JSON.
 fn summary(result: &Value) -> String {
     result
-        .get("certificate")
+        .get("serial")
         .and_then(Value::as_str)
-        .map_or_else(|| result.to_string(), str::to_owned)
+        .map_or_else(|| result.to_string(), |serial| format!("serial {serial}"))
 }
 
 /// Approvals every class needs.

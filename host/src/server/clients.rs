@@ -26,6 +26,7 @@ use crate::store::{ClientRow, Revocation};
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
     router
         .routes(routes!(issue_client, list_clients))
+        .routes(routes!(get_client))
         .routes(routes!(revoke_client))
 }
 
@@ -241,6 +242,47 @@ async fn revoke_client(
         Ok(Json(RevokeResponse {
             serial,
             revoked_now: record.is_some(),
+        }))
+    })
+    .await
+}
+
+/// One client certificate issued here.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientDetail {
+    /// Registry entry (serial, principal, role, tenant, validity, issuer, revocation).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub client: ClientRow,
+    /// The certificate, PEM (absent for certificates registered before it was kept).
+    pub certificate: Option<String>,
+}
+
+/// Shows one client certificate issued here, the certificate itself included (how
+/// `kastell user collect` fetches a certificate issued after approvals).
+#[utoipa::path(get, path = "/v1/clients/{serial}", tag = "approvals",
+    params(("serial" = String, Path, description = "Serial number, hex")),
+    responses((status = 200, body = ClientDetail), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn get_client(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiPath(serial): ApiPath<String>,
+) -> Result<Json<ClientDetail>, ApiError> {
+    require(&state, &caller, Role::CryptoOfficer, "client-get").await?;
+    let serial = crate::clients::parse_serial(&serial)
+        .map_err(|e| ApiError::bad_request("InvalidInput", e))?;
+    blocking(move || {
+        let mut client = state
+            .service
+            .store()
+            .client(&serial)
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::not_found(format!("no client certificate {serial}")))?;
+        let certificate = client.certificate.take();
+        Ok(Json(ClientDetail {
+            client,
+            certificate,
         }))
     })
     .await

@@ -559,6 +559,10 @@ impl Store for SqliteStore {
         clients::revoke_client(self, revocation, audit)
     }
 
+    fn client(&self, serial: &str) -> Result<Option<ClientRow>, StoreError> {
+        clients::client(self, serial)
+    }
+
     fn revoked_clients(&self) -> Result<Vec<String>, StoreError> {
         clients::revoked_clients(self)
     }

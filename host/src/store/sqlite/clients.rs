@@ -13,9 +13,9 @@ pub(super) fn add_client(
 ) -> Result<AuditRecord, StoreError> {
     store.in_transaction("client certificate", |tx| {
         tx.execute(
-            "INSERT INTO clients
-                 (serial, principal, role, tenant, not_after_ms, issued_ms, issued_by)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO clients (serial, principal, role, tenant, not_after_ms, issued_ms,
+                                  issued_by, certificate)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 client.serial,
                 client.principal,
@@ -23,7 +23,8 @@ pub(super) fn add_client(
                 client.tenant,
                 client.not_after_ms,
                 client.issued_ms,
-                client.issued_by
+                client.issued_by,
+                client.certificate
             ],
         )
         .map_err(sql("record client certificate"))?;
@@ -57,6 +58,7 @@ pub(super) fn clients(
                 issued_ms: r.get(5)?,
                 issued_by: r.get(6)?,
                 revoked_ms: r.get(7)?,
+                certificate: None,
             })
         })
         .map_err(sql("list client certificates"))?;
@@ -106,4 +108,31 @@ pub(super) fn revoked_clients(store: &SqliteStore) -> Result<Vec<String>, StoreE
         .map_err(sql("read client revocations"))?;
     rows.map(|row| row.map_err(|_| corrupt("client revocation row")))
         .collect()
+}
+
+pub(super) fn client(store: &SqliteStore, serial: &str) -> Result<Option<ClientRow>, StoreError> {
+    store
+        .conn()
+        .query_row(
+            "SELECT c.serial, c.principal, c.role, c.tenant, c.not_after_ms, c.issued_ms,
+                    c.issued_by, r.revoked_ms, c.certificate
+             FROM clients c LEFT JOIN revoked_clients r ON r.serial = c.serial
+             WHERE c.serial = ?1",
+            [serial],
+            |r| {
+                Ok(ClientRow {
+                    serial: r.get(0)?,
+                    principal: r.get(1)?,
+                    role: r.get(2)?,
+                    tenant: r.get(3)?,
+                    not_after_ms: r.get(4)?,
+                    issued_ms: r.get(5)?,
+                    issued_by: r.get(6)?,
+                    revoked_ms: r.get(7)?,
+                    certificate: r.get(8)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(sql("read client certificate"))
 }

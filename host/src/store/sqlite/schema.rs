@@ -112,4 +112,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE keys ADD COLUMN releasable INTEGER NOT NULL DEFAULT 0
         CHECK (releasable IN (0, 1));
 ",
+    // v8: the issued client certificate itself (PEM), so a certificate issued after
+    // approvals can be collected by its serial.
+    "
+    ALTER TABLE clients ADD COLUMN certificate TEXT;
+",
 ];
