@@ -74,9 +74,8 @@ impl AuditEntry {
         outcome: Outcome,
         reason: String,
     ) -> Self {
-        let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
         Self {
-            time_ms: i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX),
+            time_ms: crate::keys::unix_now_ms(),
             principal: principal.to_owned(),
             operation: operation.to_owned(),
             key,

@@ -357,6 +357,33 @@ pub fn register(
     )
 }
 
+/// Revokes the client certificate `serial` (lowercase hex) in the registry, by `by` for
+/// `reason`, with an audit record `revoke-client`; `None` when it was revoked already.
+///
+/// # Errors
+/// The store.
+pub fn revoke(
+    store: &dyn crate::store::Store,
+    serial: &str,
+    by: &str,
+    reason: &str,
+) -> Result<Option<crate::audit::AuditRecord>, crate::store::StoreError> {
+    let revocation = crate::store::Revocation {
+        serial: serial.to_owned(),
+        revoked_ms: crate::keys::unix_now_ms(),
+        revoked_by: by.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let audit = crate::audit::AuditEntry::event(
+        by,
+        "revoke-client",
+        None,
+        crate::audit::Outcome::Allowed,
+        format!("serial {serial}: {reason}"),
+    );
+    store.revoke_client(&revocation, audit)
+}
+
 /// Reads the certificate of a profile written by [`new_client`] and registers it.
 ///
 /// # Errors

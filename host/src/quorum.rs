@@ -131,11 +131,6 @@ impl fmt::Debug for Quorum {
     }
 }
 
-fn now_ms() -> i64 {
-    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
-    i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
-}
-
 fn is_officer(caller: &Caller) -> bool {
     caller.roles.contains(&Role::CryptoOfficer)
 }

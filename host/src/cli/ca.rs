@@ -385,20 +385,7 @@ pub(super) fn run_ca(command: CaCommand) -> Result<(), CliError> {
             let serial = crate::clients::parse_serial(&serial).map_err(CliError::Usage)?;
             let store = super::deployment::existing_store(&deployment)?;
             let officer = super::deployment::operator(crate::sandbox::Role::CryptoOfficer, None);
-            let revocation = crate::store::Revocation {
-                serial: serial.clone(),
-                revoked_ms: crate::keys::unix_now_ms(),
-                revoked_by: officer.id.clone(),
-                reason: reason.clone(),
-            };
-            let audit = crate::audit::AuditEntry::event(
-                &officer.id,
-                "revoke-client",
-                None,
-                crate::audit::Outcome::Allowed,
-                format!("serial {serial}: {reason}"),
-            );
-            match crate::store::Store::revoke_client(&store, &revocation, audit)
+            match crate::clients::revoke(&store, &serial, &officer.id, &reason)
                 .map_err(|e| CliError::Internal(e.to_string()))?
             {
                 Some(_) => println!("revoked client certificate {serial}"),

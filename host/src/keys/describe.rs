@@ -152,6 +152,17 @@ impl KeyService {
         ))
     }
 
+    /// The id of the key `key` names (an id or `alias/…`), resolved now. Not an operation of
+    /// its own (nothing is audited): the quorum uses it to pin a request to the exact key
+    /// officers approve, whose own audit records follow.
+    ///
+    /// # Errors
+    /// [`KeyError::NotFound`], [`KeyError::InvalidInput`] for a malformed id or alias, or
+    /// an internal failure.
+    pub fn key_id(&self, key: &str) -> Result<super::KeyId, KeyError> {
+        Ok(self.resolve(key)?.id)
+    }
+
     /// Up to `limit` (at most [`MAX_LIST`]) keys ordered by id, after `after` (any role;
     /// audited once per page).
     ///

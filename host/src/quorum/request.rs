@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::{
     MAX_CANONICAL_LEN, MAX_REQUIRED, OperationClass, PendingOperation, PendingState, Quorum,
     QuorumError, QuorumSetting, Submitted, UnknownName, canonical, canonical_bytes, digest, entry,
-    is_officer, now_ms,
+    is_officer,
 };
 use crate::audit::Outcome;
 use crate::keys::Caller;
@@ -48,7 +48,7 @@ impl Quorum {
         if need <= 1 {
             return Ok(Submitted::Execute);
         }
-        let created_ms = now_ms();
+        let created_ms = crate::keys::unix_now_ms();
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         let mut op = PendingOperation {
             id: uuid::Uuid::new_v4().to_string(),

@@ -93,7 +93,7 @@ pub(super) async fn gated(
         }
         // Officers approve the exact key, not an alias that could be re-pointed meanwhile.
         let id = key
-            .map(|key| state.service.describe_key(&caller, &key).map(|d| d.id))
+            .map(|key| state.service.key_id(&key).map(|id| id.to_string()))
             .transpose()?;
         match state
             .quorum

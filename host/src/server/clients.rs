@@ -17,11 +17,11 @@ use super::approvals::gated;
 use super::auth::require;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use super::{Auth, Shared, blocking};
-use crate::audit::{AuditEntry, Outcome};
+
 use crate::keys::Caller;
 use crate::quorum::OperationClass;
 use crate::sandbox::Role;
-use crate::store::{ClientRow, Revocation};
+use crate::store::ClientRow;
 
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
     router
@@ -213,24 +213,9 @@ async fn revoke_client(
     let serial = crate::clients::parse_serial(&serial)
         .map_err(|e| ApiError::bad_request("InvalidInput", e))?;
     blocking(move || {
-        let revocation = Revocation {
-            serial: serial.clone(),
-            revoked_ms: crate::keys::unix_now_ms(),
-            revoked_by: caller.id.clone(),
-            reason: body.reason.clone(),
-        };
-        let audit = AuditEntry::event(
-            &caller.id,
-            "revoke-client",
-            None,
-            Outcome::Allowed,
-            format!("serial {serial}: {}", body.reason),
-        );
-        let record = state
-            .service
-            .store()
-            .revoke_client(&revocation, audit)
-            .map_err(ApiError::internal)?;
+        let record =
+            crate::clients::revoke(&*state.service.store(), &serial, &caller.id, &body.reason)
+                .map_err(ApiError::internal)?;
         if let Some(record) = &record {
             state.service.checkpoint_if_due(record.seq);
         }

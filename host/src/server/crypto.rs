@@ -41,8 +41,8 @@ fn context(map: Option<BTreeMap<String, String>>) -> EncryptionContext {
     EncryptionContext(map.unwrap_or_default())
 }
 
-/// Data to encrypt.
-#[derive(Debug, Deserialize, ToSchema)]
+/// Data to encrypt (`Debug` shows neither the plaintext nor the context).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EncryptRequest {
     /// The plaintext, base64.
@@ -102,8 +102,8 @@ pub struct DecryptRequest {
     pub key: Option<String>,
 }
 
-/// A plaintext and the key that decrypted it.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+/// A plaintext and the key that decrypted it (`Debug` redacts the plaintext).
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct PlaintextResponse {
     /// The key's id.
     pub key_id: String,
@@ -185,8 +185,8 @@ pub struct DataKeyRequest {
     pub without_plaintext: bool,
 }
 
-/// A new 256-bit data key.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+/// A new 256-bit data key (`Debug` redacts the plaintext).
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct DataKeyResponse {
     /// The key that encrypted it.
     pub key_id: String,
@@ -462,4 +462,63 @@ async fn random(
         }))
     })
     .await
+}
+
+impl std::fmt::Debug for EncryptRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncryptRequest")
+            .field("plaintext", &"<redacted>")
+            .field("context", &self.context.as_ref().map(|c| c.len()))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for PlaintextResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlaintextResponse")
+            .field("key_id", &self.key_id)
+            .field("plaintext", &"<redacted>")
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for DataKeyResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataKeyResponse")
+            .field("key_id", &self.key_id)
+            .field("ciphertext", &self.ciphertext)
+            .field("plaintext", &self.plaintext.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_plaintext_carrying_bodies_is_redacted() {
+        let request = EncryptRequest {
+            plaintext: "c2VjcmV0".into(),
+            context: Some([("tenant".to_owned(), "acme-secret".to_owned())].into()),
+        };
+        let response = PlaintextResponse {
+            key_id: "k".into(),
+            plaintext: "c2VjcmV0".into(),
+        };
+        let data_key = DataKeyResponse {
+            key_id: "k".into(),
+            ciphertext: "AAAA".into(),
+            plaintext: Some("c2VjcmV0".into()),
+        };
+        for shown in [
+            format!("{request:?}"),
+            format!("{response:?}"),
+            format!("{data_key:?}"),
+        ] {
+            assert!(!shown.contains("c2VjcmV0"), "{shown}");
+            assert!(!shown.contains("acme-secret"), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+        }
+    }
 }
