@@ -199,7 +199,8 @@ impl ClientProfile {
 /// certificate for `identity` signed by the root key on `token`, valid for `lifetime`, a
 /// copy of the root, and a profile for `server_url`. Writes `key.pem` (PKCS#8, mode 0600),
 /// `cert.pem`, `root.pem` and, last, `profile.toml`; returns the profile with absolute
-/// paths. The private key exists only in zeroizing memory and in `key.pem`.
+/// paths and the certificate (for [`register`]). The private key exists only in zeroizing
+/// memory and in `key.pem`.
 ///
 /// # Errors
 /// [`ClientError::Exists`] when `dir` holds a profile or key already;
@@ -212,7 +213,7 @@ pub fn new_client(
     lifetime: Duration,
     dir: &Path,
     server_url: &str,
-) -> Result<ClientProfile, ClientError> {
+) -> Result<(ClientProfile, Certificate), ClientError> {
     let dir = std::path::absolute(dir).map_err(|e| file_error(dir, e))?;
     check_server(server_url).map_err(|message| ClientError::Profile {
         path: dir.join(PROFILE_FILE),
@@ -245,7 +246,7 @@ pub fn new_client(
     )?;
     write_file(&profile.ca, pem(&root, &profile.ca)?.as_bytes(), false)?;
     profile.write(&dir)?;
-    Ok(profile)
+    Ok((profile, certificate))
 }
 
 fn pem(cert: &Certificate, path: &Path) -> Result<String, ClientError> {
@@ -384,26 +385,6 @@ pub fn revoke(
     store.revoke_client(&revocation, audit)
 }
 
-/// Reads the certificate of a profile written by [`new_client`] and registers it.
-///
-/// # Errors
-/// An unreadable certificate ([`ClientError::File`]) or the store (as a file error on the
-/// store).
-pub fn register_profile(
-    store: &dyn crate::store::Store,
-    profile: &ClientProfile,
-    identity: &ClientIdentity,
-    issued_by: &str,
-) -> Result<String, ClientError> {
-    let pem =
-        std::fs::read(&profile.certificate).map_err(|e| file_error(&profile.certificate, e))?;
-    let certificate: Certificate =
-        der::DecodePem::from_pem(&pem).map_err(|e| file_error(&profile.certificate, e))?;
-    register(store, &certificate, identity, issued_by)
-        .map_err(|e| file_error(Path::new("kastell.db"), e))?;
-    Ok(serial_of(&certificate))
-}
-
 #[cfg(test)]
 mod tests {
     use kastell_attest::ca::Owner;
@@ -448,7 +429,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (token, files) = root_deployment(dir.path());
         let folder = dir.path().join("clients/erika");
-        let profile = new_client(
+        let (profile, _) = new_client(
             token.clone(),
             &files,
             &auditor(),

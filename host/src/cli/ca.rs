@@ -346,7 +346,7 @@ pub(super) fn run_ca(command: CaCommand) -> Result<(), CliError> {
                         .unwrap_or(DEFAULT_LISTEN),
                 )?,
             };
-            let profile = new_client(
+            let (profile, certificate) = new_client(
                 token(&deployment)?,
                 &CaFiles::new(&deployment.data_dir()?),
                 &identity,
@@ -360,8 +360,9 @@ pub(super) fn run_ca(command: CaCommand) -> Result<(), CliError> {
                 .open_store()
                 .map_err(super::deployment::deployment_error)?;
             let issuer = super::deployment::operator(crate::sandbox::Role::CryptoOfficer, None);
-            let serial = crate::clients::register_profile(&*store, &profile, &identity, &issuer.id)
-                .map_err(client_error)?;
+            crate::clients::register(&*store, &certificate, &identity, &issuer.id)
+                .map_err(|e| CliError::Internal(e.to_string()))?;
+            let serial = crate::clients::serial_of(&certificate);
             let tenant = identity
                 .tenant
                 .as_deref()

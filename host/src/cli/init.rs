@@ -281,7 +281,7 @@ pub(super) fn run(args: InitArgs) -> Result<(), CliError> {
     install_host_ca(token.clone(), &files, root, &args.host_name)
         .map_err(|e| step_error("host CA", ca_error(e)))?;
     let officer_dir = data_dir.join("clients").join(&args.officer);
-    let profile = clients::new_client(
+    let (profile, certificate) = clients::new_client(
         token.clone(),
         &files,
         &officer,
@@ -291,8 +291,8 @@ pub(super) fn run(args: InitArgs) -> Result<(), CliError> {
     )
     .map_err(|e| step_error("officer profile", client_error(e)))?;
     let issuer = super::deployment::operator(crate::sandbox::Role::CryptoOfficer, None);
-    clients::register_profile(&*service.store(), &profile, &officer, &issuer.id)
-        .map_err(|e| step_error("officer profile", client_error(e)))?;
+    clients::register(&*service.store(), &certificate, &officer, &issuer.id)
+        .map_err(|e| step_error("officer profile", CliError::Internal(e.to_string())))?;
 
     let secret_file = match &secret {
         Secret::Given(path) | Secret::Generated(path) => Some(path.clone()),

@@ -6,6 +6,25 @@ use super::{SqliteStore, append_audit_in, corrupt, sql};
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::store::{ClientRow, Revocation, StoreError};
 
+/// A registry row's columns with its revocation time; the certificate (or NULL) follows.
+const CLIENT_COLUMNS: &str = "c.serial, c.principal, c.role, c.tenant, c.not_after_ms, \
+                              c.issued_ms, c.issued_by, r.revoked_ms";
+const CLIENT_FROM: &str = "FROM clients c LEFT JOIN revoked_clients r ON r.serial = c.serial";
+
+fn decode_client(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRow> {
+    Ok(ClientRow {
+        serial: r.get(0)?,
+        principal: r.get(1)?,
+        role: r.get(2)?,
+        tenant: r.get(3)?,
+        not_after_ms: r.get(4)?,
+        issued_ms: r.get(5)?,
+        issued_by: r.get(6)?,
+        revoked_ms: r.get(7)?,
+        certificate: r.get(8)?,
+    })
+}
+
 pub(super) fn add_client(
     store: &SqliteStore,
     client: &ClientRow,
@@ -39,28 +58,13 @@ pub(super) fn clients(
 ) -> Result<Vec<ClientRow>, StoreError> {
     let conn = store.conn();
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT c.serial, c.principal, c.role, c.tenant, c.not_after_ms, c.issued_ms,
-                    c.issued_by, r.revoked_ms
-             FROM clients c LEFT JOIN revoked_clients r ON r.serial = c.serial
-             WHERE ?1 IS NULL OR c.serial > ?1
-             ORDER BY c.serial LIMIT ?2",
-        )
+        .prepare_cached(&format!(
+            "SELECT {CLIENT_COLUMNS}, NULL {CLIENT_FROM}
+                 WHERE ?1 IS NULL OR c.serial > ?1 ORDER BY c.serial LIMIT ?2"
+        ))
         .map_err(sql("list client certificates"))?;
     let rows = stmt
-        .query_map(params![after, limit], |r| {
-            Ok(ClientRow {
-                serial: r.get(0)?,
-                principal: r.get(1)?,
-                role: r.get(2)?,
-                tenant: r.get(3)?,
-                not_after_ms: r.get(4)?,
-                issued_ms: r.get(5)?,
-                issued_by: r.get(6)?,
-                revoked_ms: r.get(7)?,
-                certificate: None,
-            })
-        })
+        .query_map(params![after, limit], decode_client)
         .map_err(sql("list client certificates"))?;
     rows.map(|row| row.map_err(|_| corrupt("client certificate row")))
         .collect()
@@ -114,24 +118,9 @@ pub(super) fn client(store: &SqliteStore, serial: &str) -> Result<Option<ClientR
     store
         .conn()
         .query_row(
-            "SELECT c.serial, c.principal, c.role, c.tenant, c.not_after_ms, c.issued_ms,
-                    c.issued_by, r.revoked_ms, c.certificate
-             FROM clients c LEFT JOIN revoked_clients r ON r.serial = c.serial
-             WHERE c.serial = ?1",
+            &format!("SELECT {CLIENT_COLUMNS}, c.certificate {CLIENT_FROM} WHERE c.serial = ?1"),
             [serial],
-            |r| {
-                Ok(ClientRow {
-                    serial: r.get(0)?,
-                    principal: r.get(1)?,
-                    role: r.get(2)?,
-                    tenant: r.get(3)?,
-                    not_after_ms: r.get(4)?,
-                    issued_ms: r.get(5)?,
-                    issued_by: r.get(6)?,
-                    revoked_ms: r.get(7)?,
-                    certificate: r.get(8)?,
-                })
-            },
+            decode_client,
         )
         .optional()
         .map_err(sql("read client certificate"))
