@@ -52,6 +52,27 @@ pub const MAX_NONCE_LEN: usize = 512;
 /// Domain tag that starts the `info` of every Kastell key release.
 pub const INFO_TAG: &[u8] = b"kastell-key-release-v1";
 
+/// What a release carries; the first byte of its AAD ([`release_aad`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaterialKind {
+    /// The material of one key version (AES-256: 32 bytes; HMAC-SHA-384: 48 bytes; P-384:
+    /// the 48-byte big-endian private scalar).
+    Key = 1,
+    /// A fresh 32-byte AES-256 data key (the key service also returns it wrapped under the
+    /// key, as a Kastell ciphertext).
+    DataKey = 2,
+}
+
+/// The HPKE AAD of a key release: the kind byte, then the key version as a u32 big-endian
+/// (5 bytes). Opening with another kind or version fails.
+#[must_use]
+pub fn release_aad(kind: MaterialKind, version: u32) -> [u8; 5] {
+    let mut aad = [0u8; 5];
+    aad[0] = kind as u8;
+    aad[1..].copy_from_slice(&version.to_be_bytes());
+    aad
+}
+
 /// What a release is bound to; its [`info_bytes`](Self::info_bytes) are the HPKE `info`.
 ///
 /// Sealing and opening must use the same three values, or opening fails.
@@ -337,6 +358,15 @@ pub enum HpkeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn release_aad_is_kind_then_version_big_endian() {
+        assert_eq!(release_aad(MaterialKind::Key, 1), [1, 0, 0, 0, 1]);
+        assert_eq!(
+            release_aad(MaterialKind::DataKey, 0x0102_0304),
+            [2, 1, 2, 3, 4]
+        );
+    }
 
     const KEY_ID: [u8; 16] = [0x11; 16];
 

@@ -4,6 +4,8 @@
 mod helpers;
 #[cfg(feature = "release")]
 pub mod release;
+#[cfg(feature = "workload")]
+pub mod workload;
 
 /// Bindings generated from the `kastell:runtime/policy` world.
 #[doc(hidden)]

@@ -11,9 +11,14 @@
 //!    `attest(nonce, public-key, user-data)`: the host binds it to the workload's SHA-384.
 //! 3. The key service checks that attestation and seals the key with HPKE to that public
 //!    key, binding the release to the key id, the workload's SHA-384 and the relying
-//!    party's nonce through the HPKE `info` ([`ReleaseInfo`]).
+//!    party's nonce through the HPKE `info` ([`ReleaseInfo`]), and to what it carries
+//!    (which key version, or a fresh data key) through the AAD ([`release_aad`]).
 //! 4. [`RecipientKey::open`] checks that binding and returns the key in a [`Zeroizing`]
 //!    buffer.
+//! 5. With a released AES-256 key version, [`decrypt_record`] decrypts the ciphertexts the
+//!    key service's `encrypt` made under that version ("records"), checking their header
+//!    and encryption context. [`uuid_bytes`] and [`parse_sha384`] read the key id and
+//!    measurement of a release response from their text forms.
 //!
 //! The suite is RFC 9180 base mode with DHKEM(P-384, HKDF-SHA384) (KEM `0x0011`),
 //! HKDF-SHA384 (KDF `0x0002`) and AES-256-GCM (AEAD `0x0002`), and the `info` layout is
@@ -44,6 +49,8 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod record;
+mod text;
 
 use core::fmt;
 
@@ -51,6 +58,11 @@ use hpke::{Deserializable as _, Kem as _, OpModeR, Serializable as _};
 use zeroize::ZeroizeOnDrop;
 
 pub use error::{PointError, ReleaseError};
+pub use record::{
+    KEY_LEN, RECORD_FORMAT_V1, RECORD_HEADER_LEN, Record, RecordHeader, canonical_context,
+    decrypt_record,
+};
+pub use text::{parse_sha384, uuid_bytes, uuid_text};
 /// The buffer a released key is returned in: its bytes are zeroized when it is dropped.
 pub use zeroize::Zeroizing;
 
@@ -70,6 +82,36 @@ pub const TAG_LEN: usize = 16;
 pub const MAX_NONCE_LEN: usize = 512;
 /// Domain tag that starts the `info` of every Kastell key release.
 pub const INFO_TAG: &[u8] = b"kastell-key-release-v1";
+
+/// What a release carries, the first byte of its AAD ([`release_aad`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum MaterialKind {
+    /// The material of one version of the released key (an AES-256 key: 32 bytes).
+    Key = 1,
+    /// A fresh data key generated for the release.
+    DataKey = 2,
+}
+
+/// Length of a release's AAD: see [`release_aad`].
+pub const RELEASE_AAD_LEN: usize = 5;
+
+/// The HPKE AAD the key service seals a release with, and [`RecipientKey::open`] must be
+/// given: exactly 5 bytes.
+///
+/// ```text
+/// byte 0      kind: 0x01 = a key version's material (MaterialKind::Key),
+///                   0x02 = a fresh data key           (MaterialKind::DataKey)
+/// bytes 1..5  the key version, u32 big-endian
+/// ```
+///
+/// So `release_aad(MaterialKind::Key, 3)` is `01 00 00 00 03`. A release opened under the
+/// wrong kind or version fails with [`ReleaseError::DecryptionFailed`].
+#[must_use]
+pub fn release_aad(kind: MaterialKind, version: u32) -> [u8; RELEASE_AAD_LEN] {
+    let [v0, v1, v2, v3] = version.to_be_bytes();
+    [kind as u8, v0, v1, v2, v3]
+}
 
 /// What a release is bound to; its [`info_bytes`](Self::info_bytes) are the HPKE `info`.
 ///

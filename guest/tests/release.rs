@@ -7,11 +7,16 @@
 //! the key service's (`kastell_attest::hpke`): the same `info` bytes, boxes sealed by the
 //! one open with the other, each failure is an error and none a panic, and the release
 //! known answers of `attest/tests/data` (see its `README.md` for their sources) open.
+//! Then the release AAD's bytes, and records (the key service's ciphertext format, built
+//! here with `aes-gcm` from the format's description) decrypted with a released key.
 
+use aes_gcm::aead::{Aead as _, KeyInit as _, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
 use kastell_attest::Measurement;
 use kastell_attest::hpke as attest;
 use kastell_guest::release::{
-    MAX_NONCE_LEN, POINT_LEN, PointError, RecipientKey, ReleaseError, ReleaseInfo, TAG_LEN,
+    MAX_NONCE_LEN, MaterialKind, POINT_LEN, PointError, RECORD_HEADER_LEN, RecipientKey, Record,
+    RecordHeader, ReleaseError, ReleaseInfo, TAG_LEN, decrypt_record, release_aad,
 };
 
 /// The key service's vector file, read where `kastell-attest` keeps it.
@@ -312,4 +317,261 @@ fn the_key_services_release_vectors_open_in_the_guest() {
         opened += 1;
     }
     assert!(opened >= 2, "only {opened} release vectors opened");
+}
+
+#[test]
+fn the_release_aad_is_kind_then_version_big_endian() {
+    assert_eq!(release_aad(MaterialKind::Key, 3), [0x01, 0, 0, 0, 3]);
+    assert_eq!(
+        release_aad(MaterialKind::DataKey, 0x0102_0304),
+        [0x02, 0x01, 0x02, 0x03, 0x04]
+    );
+    assert_eq!(
+        release_aad(MaterialKind::Key, u32::MAX),
+        [0x01, 0xff, 0xff, 0xff, 0xff]
+    );
+}
+
+/// The released AES-256 key of the record tests, its id and version.
+const RECORD_KEY: [u8; 32] = [0x11; 32];
+const RECORD_KEY_ID: [u8; 16] = [
+    0x0f, 0x8e, 0x6a, 0x3c, 0x1b, 0x2d, 0x4e, 0x5f, 0x8a, 0x9b, 0x0c, 0x1d, 0x2e, 0x3f, 0x4a, 0x5b,
+];
+const RECORD_VERSION: u32 = 3;
+const RECORD_PLAINTEXT: &[u8] = b"patient 7: blood type AB-";
+
+fn pairs(entries: &[(&str, &str)]) -> Vec<(String, String)> {
+    entries
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect()
+}
+
+/// Encrypts as the key service's `encrypt` does, written out from the format's description:
+/// `01 ‖ key id ‖ version (u32 BE) ‖ nonce ‖ ciphertext ‖ tag`, AAD the 21-byte header
+/// without the nonce then the canonical context, here given as its encoded bytes.
+fn encrypt_record(
+    key_id: &[u8; 16],
+    version: u32,
+    context_bytes: &[u8],
+    plaintext: &[u8],
+) -> Vec<u8> {
+    let nonce = [0x07; 12];
+    let mut aad = vec![0x01];
+    aad.extend_from_slice(key_id);
+    aad.extend_from_slice(&version.to_be_bytes());
+    aad.extend_from_slice(context_bytes);
+    let cipher = Aes256Gcm::new_from_slice(&RECORD_KEY).expect("32-byte key");
+    let sealed = cipher
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad: &aad,
+            },
+        )
+        .expect("encrypts");
+    [&aad[..21], &nonce, &sealed].concat()
+}
+
+/// The canonical encoding of `{"record": "7", "tenant": "acme"}`, byte for byte: the count,
+/// then each entry in name order as length-prefixed name and value (u32 BE lengths).
+fn two_entry_context_bytes() -> Vec<u8> {
+    let mut out = vec![0, 0, 0, 2];
+    for part in ["record", "7", "tenant", "acme"] {
+        let len = u32::try_from(part.len()).expect("short");
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(part.as_bytes());
+    }
+    out
+}
+
+/// A record under the fixture's key, version 3, encrypted with `tenant=acme, record=7`.
+fn fixture_record() -> Vec<u8> {
+    encrypt_record(
+        &RECORD_KEY_ID,
+        RECORD_VERSION,
+        &two_entry_context_bytes(),
+        RECORD_PLAINTEXT,
+    )
+}
+
+/// The fixture's context, given out of name order.
+fn fixture_context() -> Vec<(String, String)> {
+    pairs(&[("tenant", "acme"), ("record", "7")])
+}
+
+fn decrypt(record: &[u8], context: &[(String, String)]) -> Result<Record, ReleaseError> {
+    decrypt_record(&RECORD_KEY, &RECORD_KEY_ID, record, context)
+}
+
+#[test]
+fn a_record_decrypts_with_its_context_in_any_order() {
+    let record = fixture_record();
+    let header = RecordHeader::parse(&record).expect("header");
+    assert_eq!(header.key_id, RECORD_KEY_ID);
+    assert_eq!(header.key_version, RECORD_VERSION);
+
+    for context in [
+        fixture_context(),
+        pairs(&[("record", "7"), ("tenant", "acme")]),
+    ] {
+        let opened = decrypt(&record, &context).expect("decrypts");
+        assert_eq!(opened.key_version, RECORD_VERSION);
+        assert_eq!(opened.plaintext.as_slice(), RECORD_PLAINTEXT);
+        assert_eq!(format!("{opened:?}"), "Record { key_version: 3, .. }");
+    }
+
+    // The smallest record: empty plaintext, empty context (encoded as a zero count).
+    let empty = encrypt_record(&RECORD_KEY_ID, 1, &[0, 0, 0, 0], b"");
+    assert_eq!(empty.len(), RECORD_HEADER_LEN + TAG_LEN);
+    let opened = decrypt(&empty, &[]).expect("decrypts");
+    assert!(opened.plaintext.is_empty());
+    assert_eq!(opened.key_version, 1);
+}
+
+#[test]
+fn a_released_key_decrypts_its_records() {
+    // The key service releases version 3 of the key, sealed with the release AAD.
+    let recipient = guest_key(0x42);
+    let guest = Measurement::from_bytes(GUEST);
+    let info = attest::ReleaseInfo::new(&RECORD_KEY_ID, &guest, NONCE).expect("valid nonce");
+    let aad = release_aad(MaterialKind::Key, RECORD_VERSION);
+    let sealed =
+        attest::seal(&recipient.public_key_sec1(), &info, &aad, &RECORD_KEY).expect("seals");
+
+    let info = ReleaseInfo::new(&RECORD_KEY_ID, &GUEST, NONCE).expect("valid nonce");
+    let (enc, ct) = (&sealed.encapsulated_key, &sealed.ciphertext);
+    let key = recipient.open(&info, &aad, enc, ct).expect("opens");
+    let opened = decrypt_record(&key, &RECORD_KEY_ID, &fixture_record(), &fixture_context())
+        .expect("decrypts");
+    assert_eq!(opened.plaintext.as_slice(), RECORD_PLAINTEXT);
+
+    // Opened as another version or as a data key, the release fails.
+    for wrong in [
+        release_aad(MaterialKind::Key, RECORD_VERSION + 1),
+        release_aad(MaterialKind::DataKey, RECORD_VERSION),
+    ] {
+        let result = recipient.open(&info, &wrong, enc, ct).map(|pt| pt.to_vec());
+        assert_fails_opaquely(&result, &format!("aad {wrong:02x?}"));
+    }
+}
+
+/// Asserts that decrypting a record failed with the one opaque error.
+fn assert_record_fails_opaquely(result: &Result<Record, ReleaseError>, what: &str) {
+    assert!(
+        matches!(result, Err(ReleaseError::DecryptionFailed)),
+        "{what}: {result:?}"
+    );
+}
+
+#[test]
+fn a_tampered_record_fails_opaquely() {
+    let record = fixture_record();
+    // The version, nonce, ciphertext and tag (a changed key id is refused by name, below).
+    let len = record.len();
+    for i in [17, 20, 21, 32, 33, len / 2 + 10, len - TAG_LEN, len - 1] {
+        let mut tampered = record.clone();
+        tampered[i] ^= 0x01;
+        assert_record_fails_opaquely(
+            &decrypt(&tampered, &fixture_context()),
+            &format!("byte {i}"),
+        );
+    }
+    let mut longer = record.clone();
+    longer.push(0);
+    assert_record_fails_opaquely(&decrypt(&longer, &fixture_context()), "a byte appended");
+    let shorter = &record[..len - 1];
+    assert_record_fails_opaquely(&decrypt(shorter, &fixture_context()), "a byte removed");
+    let other_key = [0x12; 32];
+    let result = decrypt_record(&other_key, &RECORD_KEY_ID, &record, &fixture_context());
+    assert_record_fails_opaquely(&result, "another key's material");
+}
+
+#[test]
+fn a_record_under_another_context_fails_opaquely() {
+    let record = fixture_record();
+    let contexts = [
+        (
+            "another value",
+            pairs(&[("tenant", "globex"), ("record", "7")]),
+        ),
+        ("an entry missing", pairs(&[("tenant", "acme")])),
+        (
+            "an entry more",
+            pairs(&[("tenant", "acme"), ("record", "7"), ("x", "")]),
+        ),
+        ("no context", Vec::new()),
+        (
+            "names swapped",
+            pairs(&[("tenant", "7"), ("record", "acme")]),
+        ),
+        // "ab" + "c" must not read as "a" + "bc".
+        ("shifted", pairs(&[("tenant", "acme"), ("recor", "d7")])),
+    ];
+    for (what, context) in contexts {
+        assert_record_fails_opaquely(&decrypt(&record, &context), what);
+    }
+}
+
+#[test]
+fn a_duplicate_context_name_is_refused() {
+    let context = pairs(&[("tenant", "acme"), ("record", "7"), ("tenant", "acme")]);
+    let result = decrypt(&fixture_record(), &context);
+    assert!(
+        matches!(&result, Err(ReleaseError::DuplicateContextName { name }) if name == "tenant"),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_record_of_another_key_is_refused_naming_it() {
+    let other_id = [0xee; 16];
+    let record = encrypt_record(&other_id, RECORD_VERSION, &two_entry_context_bytes(), b"x");
+    let result = decrypt(&record, &fixture_context());
+    assert!(
+        matches!(result, Err(ReleaseError::RecordKeyMismatch { found }) if found == other_id),
+        "{result:?}"
+    );
+    assert_eq!(
+        ReleaseError::RecordKeyMismatch { found: other_id }.to_string(),
+        "the record was encrypted under key eeeeeeee-eeee-eeee-eeee-eeeeeeeeeeee, not the released key"
+    );
+}
+
+#[test]
+fn a_truncated_record_is_refused_with_its_length() {
+    let record = fixture_record();
+    for keep in [RECORD_HEADER_LEN + TAG_LEN - 1, RECORD_HEADER_LEN, 1, 0] {
+        let result = decrypt(&record[..keep], &fixture_context());
+        assert!(
+            matches!(result, Err(ReleaseError::RecordTooShort { len }) if len == keep),
+            "{keep} bytes: {result:?}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_record_format_is_refused() {
+    for format in [0x00, 0x02, 0xff] {
+        let mut record = fixture_record();
+        record[0] = format;
+        let result = decrypt(&record, &fixture_context());
+        assert!(
+            matches!(result, Err(ReleaseError::UnknownRecordFormat { format: f }) if f == format),
+            "{format:#04x}: {result:?}"
+        );
+    }
+}
+
+#[test]
+fn a_key_of_the_wrong_length_is_refused() {
+    let record = fixture_record();
+    for len in [0, 16, 31, 33, 64] {
+        let result = decrypt_record(&vec![0x11; len], &RECORD_KEY_ID, &record, &[]);
+        assert!(
+            matches!(result, Err(ReleaseError::KeyLength { found }) if found == len),
+            "{len} bytes: {result:?}"
+        );
+    }
 }

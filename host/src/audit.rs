@@ -61,6 +61,9 @@ pub struct AuditEntry {
     pub reason: String,
     /// HMAC-SHA-384 of the canonical encryption context, when there was a context.
     pub context_hmac: Option<[u8; 48]>,
+    /// SHA-384 of the attested guest the operation was for, when there was verified
+    /// evidence (a workload's own key calls, attestations, key releases).
+    pub guest: Option<Measurement>,
 }
 
 impl AuditEntry {
@@ -84,7 +87,15 @@ impl AuditEntry {
             outcome,
             reason,
             context_hmac: None,
+            guest: None,
         }
+    }
+
+    /// The same entry, naming the attested guest it was for.
+    #[must_use]
+    pub fn with_guest(mut self, guest: Option<Measurement>) -> Self {
+        self.guest = guest;
+        self
     }
 }
 
@@ -141,6 +152,12 @@ pub fn record_hash(seq: u64, entry: &AuditEntry, prev_hash: &[u8; HASH_LEN]) -> 
     field(&mut h, entry.outcome.as_str().as_bytes());
     field(&mut h, entry.reason.as_bytes());
     optional(&mut h, entry.context_hmac.as_ref().map(|m| m.as_slice()));
+    // Added in schema v9: hashed only when present, so records written before keep their
+    // hashes. With it the input is 57 bytes longer, so the two forms never collide.
+    if let Some(guest) = &entry.guest {
+        h.update([2]);
+        field(&mut h, guest.as_bytes());
+    }
     h.update(prev_hash);
     h.finalize().into()
 }
@@ -355,6 +372,7 @@ mod tests {
             outcome: Outcome::Allowed,
             reason: String::new(),
             context_hmac: Some([n; 48]),
+            guest: None,
         }
     }
 
@@ -449,6 +467,10 @@ mod tests {
             },
             AuditEntry {
                 context_hmac: None,
+                ..base.clone()
+            },
+            AuditEntry {
+                guest: Some(Measurement::of(b"g")),
                 ..base.clone()
             },
         ];
@@ -569,6 +591,9 @@ pub struct RecordJson {
     pub reason: String,
     /// HMAC-SHA-384 of the encryption context, hex.
     pub context_hmac: Option<String>,
+    /// The attested guest's SHA-384 (`sha384:<hex>`), when the operation was for one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guest: Option<String>,
     /// Previous record's hash, hex.
     pub prev_hash: String,
     /// This record's hash, hex.
@@ -599,6 +624,7 @@ impl RecordJson {
             outcome: e.outcome.as_str().to_owned(),
             reason: e.reason.clone(),
             context_hmac: e.context_hmac.map(hex::encode),
+            guest: e.guest.map(|g| g.to_string()),
             prev_hash: hex::encode(record.prev_hash),
             hash: hex::encode(record.hash),
         }

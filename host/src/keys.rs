@@ -6,6 +6,7 @@ mod describe;
 mod encryption;
 mod generate;
 mod model;
+mod release;
 mod service;
 mod signing;
 mod trail;
@@ -20,5 +21,6 @@ pub use service::{
     Caller, DEFAULT_CHECKPOINT_EVERY, KeyError, KeyService, NewKey, ServiceKeys, unix_now,
     unix_now_ms,
 };
+pub use release::{ReleaseKind, ReleaseRequest, Released};
 pub use signing::{PublicKeyOut, SignInput, SignatureOut};
 pub use trail::verify_trail;

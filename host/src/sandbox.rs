@@ -15,6 +15,7 @@ mod limits;
 mod request;
 mod validate;
 mod verdict;
+mod workload;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -35,10 +36,14 @@ pub use limits::{Allocator, SandboxLimits};
 pub use request::{
     EncryptionContext, Evidence, KeyInfo, KeySpec, Operation, PolicyRequest, Principal, Role, now,
 };
-pub use validate::{LoadError, POLICY_WORLD};
+pub use validate::{LoadError, POLICY_WORLD, WORKLOAD_WORLD};
 pub use verdict::{DenyCause, Fault, MAX_REASON_LEN, Verdict};
+pub use workload::{
+    AttestationOut, Invocation, KeyRef, MAX_ERROR, MAX_OUTPUT, MAX_RANDOM, Workload,
+    WorkloadFailure, WorkloadHost, WorkloadKeyError,
+};
 
-/// Loaded policies kept in memory; past this many, the cache is emptied and refilled.
+/// Loaded policies (and, separately, workloads) kept in memory; past this many, the cache is emptied and refilled.
 const MAX_LOADED: usize = 4096;
 
 /// State of one evaluation's store.
@@ -149,6 +154,7 @@ pub struct Sandbox {
     allocator: Allocator,
     limits: SandboxLimits,
     loaded: Mutex<HashMap<Measurement, Arc<Policy>>>,
+    workloads: Mutex<HashMap<Measurement, Arc<Workload>>>,
     artifacts: Option<ArtifactCache>,
     _ticker: EpochTicker,
 }
@@ -176,6 +182,7 @@ impl Sandbox {
             allocator,
             limits,
             loaded: Mutex::new(HashMap::new()),
+            workloads: Mutex::new(HashMap::new()),
             artifacts: None,
             _ticker: ticker,
         })
@@ -272,6 +279,11 @@ impl Sandbox {
     fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<Measurement, Arc<Policy>>> {
         // The map holds no invariant a panic could break; keep serving.
         self.loaded.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn lock_workloads(&self) -> std::sync::MutexGuard<'_, HashMap<Measurement, Arc<Workload>>> {
+        // As for policies: nothing a panic could leave half-done.
+        self.workloads.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A fresh store for one evaluation, with fuel, deadline and limiter set.

@@ -51,6 +51,7 @@ fn caller(role: Role) -> Caller {
         id: "leak-scan".into(),
         roles: vec![role],
         tenant: Some("acme".into()),
+        evidence: None,
     }
 }
 

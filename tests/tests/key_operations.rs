@@ -32,6 +32,7 @@ fn officer() -> Caller {
         id: "officer-1".into(),
         roles: vec![Role::CryptoOfficer],
         tenant: None,
+        evidence: None,
     }
 }
 
@@ -40,6 +41,7 @@ fn user(tenant: &str) -> Caller {
         id: "svc-billing".into(),
         roles: vec![Role::CryptoUser],
         tenant: Some(tenant.into()),
+        evidence: None,
     }
 }
 

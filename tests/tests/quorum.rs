@@ -65,6 +65,7 @@ impl Ca {
                 id: name.into(),
                 roles: vec![role],
                 tenant: None,
+                evidence: None,
             },
             key,
             certificate,
@@ -697,6 +698,7 @@ fn the_store_adds_an_approval_only_to_a_pending_operation_with_the_count_seen() 
         outcome: Outcome::Allowed,
         reason: String::new(),
         context_hmac: None,
+        guest: None,
     };
     let before = operations(&*w.store).len();
     assert!(matches!(

@@ -235,6 +235,7 @@ fn audit_entry(n: u32) -> kastell::audit::AuditEntry {
             String::new()
         },
         context_hmac: (!n.is_multiple_of(3)).then_some([n as u8; 48]),
+        guest: n.is_multiple_of(5).then(|| Measurement::of(b"guest")),
     }
 }
 

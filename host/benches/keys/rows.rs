@@ -27,6 +27,7 @@ pub(crate) fn officer() -> Caller {
         id: "bench-officer".into(),
         roles: vec![Role::CryptoOfficer],
         tenant: None,
+        evidence: None,
     }
 }
 
@@ -35,6 +36,7 @@ pub(crate) fn user() -> Caller {
         id: "svc-billing".into(),
         roles: vec![Role::CryptoUser],
         tenant: Some("acme".into()),
+        evidence: None,
     }
 }
 

@@ -169,5 +169,6 @@ pub(super) fn operator(role: Role, tenant: Option<String>) -> Caller {
         id: format!("cli:{user}"),
         roles: vec![role],
         tenant,
+        evidence: None,
     }
 }

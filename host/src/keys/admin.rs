@@ -291,6 +291,7 @@ impl KeyService {
             id: SYSTEM_PRINCIPAL.into(),
             roles: Vec::new(),
             tenant: None,
+            evidence: None,
         };
         let mut destroyed = Vec::new();
         for id in self.store.due_for_deletion(now)? {

@@ -163,6 +163,17 @@ impl KeyService {
         Ok(self.resolve(key)?.id)
     }
 
+    /// The id and spec of the key `key` names, resolved now and unaudited, like
+    /// [`KeyService::key_id`]: a workload opening a key handle (its operations on the
+    /// handle are gated and audited one by one).
+    ///
+    /// # Errors
+    /// As [`KeyService::key_id`].
+    pub fn key_spec(&self, key: &str) -> Result<(super::KeyId, KeySpec), KeyError> {
+        let record = self.resolve(key)?;
+        Ok((record.id, record.spec))
+    }
+
     /// Up to `limit` (at most [`MAX_LIST`]) keys ordered by id, after `after` (any role;
     /// audited once per page).
     ///

@@ -13,7 +13,7 @@ use crate::audit::{AuditEntry, Outcome};
 use crate::crypto::CryptoProvider;
 use crate::registry::PolicyRegistry;
 use crate::sandbox::{
-    EncryptionContext, KeyInfo, KeySpec, Operation, PolicyRequest, Principal, Role, Sandbox,
+    EncryptionContext, Evidence, KeyInfo, KeySpec, Operation, PolicyRequest, Principal, Role, Sandbox,
     Verdict,
 };
 use crate::secret::SecretBytes;
@@ -75,6 +75,11 @@ pub struct Caller {
     pub roles: Vec<Role>,
     /// Tenant, if any.
     pub tenant: Option<String>,
+    /// Attestation evidence the host verified for the guest acting for this principal: a
+    /// workload's own measurement for its key calls, or the attestation presented for a
+    /// key release. Policies see it; audit records name its guest. `None` for direct API
+    /// and command-line callers.
+    pub evidence: Option<Evidence>,
 }
 
 /// Labels of the service's own token keys.
@@ -301,6 +306,7 @@ impl KeyService {
             outcome,
             reason,
             context_hmac,
+            guest: record.caller.evidence.as_ref().map(|e| e.guest_sha384),
         })
     }
 
@@ -354,9 +360,18 @@ impl KeyService {
         reason: String,
     ) -> Result<crate::audit::AuditRecord, KeyError> {
         tracing::debug!(principal, operation, outcome = outcome.as_str(), reason = %reason, "event");
-        let appended = self.store.append_audit(AuditEntry::event(
+        self.record_entry(AuditEntry::event(
             principal, operation, key, outcome, reason,
-        ))?;
+        ))
+    }
+
+    /// Appends `entry` (an event outside the key operations that names an attested guest:
+    /// attestations, workload invocations, refused releases).
+    ///
+    /// # Errors
+    /// The store: the event must then not take effect.
+    pub fn record_entry(&self, entry: AuditEntry) -> Result<crate::audit::AuditRecord, KeyError> {
+        let appended = self.store.append_audit(entry)?;
         self.checkpoint_if_due(appended.seq);
         Ok(appended)
     }
@@ -501,7 +516,7 @@ impl KeyService {
                 tenant: record.caller.tenant.clone(),
             },
             context: record.context.cloned().unwrap_or_default(),
-            evidence: None,
+            evidence: record.caller.evidence.clone(),
             time: u64::try_from(now_ms() / 1000).unwrap_or(0),
         };
         let started = std::time::Instant::now();

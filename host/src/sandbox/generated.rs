@@ -6,13 +6,16 @@ pub(crate) mod policy {
     wasmtime::component::bindgen!({ world: "policy", path: "../wit" });
 }
 
-/// The `kastell:runtime/workload` world. Its host side lands with workload support; the
-/// bindings are generated now so that a change to the WIT that breaks them fails the build.
+/// The `kastell:runtime/workload` world. Key handles are host-side [`KeyRef`]s in the
+/// store's resource table; every import may trap (a host fault ends the invocation).
+///
+/// [`KeyRef`]: super::workload::KeyRef
 pub(crate) mod workload {
-    #![allow(
-        missing_docs,
-        dead_code,
-        reason = "generated; used once workloads land"
-    )]
-    wasmtime::component::bindgen!({ world: "workload", path: "../wit" });
+    #![allow(missing_docs, reason = "generated")]
+    wasmtime::component::bindgen!({
+        world: "workload",
+        path: "../wit",
+        imports: { default: trappable },
+        with: { "kastell:runtime/keys.key-handle": crate::sandbox::workload::KeyRef },
+    });
 }

@@ -28,6 +28,12 @@ pub struct SandboxLimits {
     /// place; the rest is returned to the kernel. Larger keeps more pages warm, smaller
     /// scans less on reset.
     pub keep_resident: usize,
+    /// Fuel one workload invocation may burn (instantiation included; the policy
+    /// evaluations its key calls trigger have their own `fuel`). An HPKE open of a key
+    /// release costs about 94 M.
+    pub workload_fuel: u64,
+    /// Wall-clock bound of one workload invocation, host calls included.
+    pub workload_wall_clock: Duration,
 }
 
 impl Default for SandboxLimits {
@@ -41,6 +47,8 @@ impl Default for SandboxLimits {
             max_component_size: 4 << 20,
             max_concurrent: 128,
             keep_resident: 512 << 10,
+            workload_fuel: 2_000_000_000,
+            workload_wall_clock: Duration::from_secs(5),
         }
     }
 }
@@ -52,12 +60,18 @@ impl SandboxLimits {
     /// Epoch ticks that make up `wall_clock`; at least 2, since a deadline of one tick can
     /// expire at once.
     pub(crate) fn epoch_ticks(&self) -> u64 {
-        let ticks = self.wall_clock.as_micros() / EPOCH_TICK.as_micros();
-        u64::try_from(ticks)
-            .unwrap_or(u64::MAX)
-            .saturating_add(1)
-            .max(2)
+        ticks(self.wall_clock)
     }
+}
+
+/// Epoch ticks that make up `wall_clock`; at least 2, since a deadline of one tick can
+/// expire at once.
+pub(crate) fn ticks(wall_clock: Duration) -> u64 {
+    let ticks = wall_clock.as_micros() / EPOCH_TICK.as_micros();
+    u64::try_from(ticks)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1)
+        .max(2)
 }
 
 /// Core instances, memories and tables one component may hold (a Rust guest has a few).

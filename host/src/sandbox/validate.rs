@@ -11,6 +11,19 @@ pub const POLICY_WORLD: &str = "kastell:runtime/policy@0.1.0";
 /// functions that trap, so nothing reaches the guest through them.
 const ALLOWED_IMPORTS: &[&str] = &["kastell:runtime/types@", "wasi:cli/", "wasi:io/"];
 
+/// The world a workload component implements.
+pub const WORKLOAD_WORLD: &str = "kastell:runtime/workload@0.1.0";
+
+/// Imports a workload may carry: the world's key and attestation interfaces (served by the
+/// host) and what a policy may carry (denied at run time).
+const WORKLOAD_IMPORTS: &[&str] = &[
+    "kastell:runtime/types@",
+    "kastell:runtime/keys@",
+    "kastell:runtime/attestation@",
+    "wasi:cli/",
+    "wasi:io/",
+];
+
 /// Why a component was refused at load. Each message is one line naming what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -46,6 +59,15 @@ pub enum LoadError {
     /// Does not implement the `policy` world.
     #[error("does not implement {POLICY_WORLD}: {0}")]
     WrongWorld(String),
+    /// A workload that imports something a workload may not have.
+    #[error(
+        "forbidden imports: {} (a workload may import only kastell:runtime/keys and attestation, and wasi:cli/* and wasi:io/*, which are denied at run time; no filesystem, network, clock or randomness but the host's `random`)",
+        .0.join(", ")
+    )]
+    ForbiddenWorkloadImports(Vec<String>),
+    /// Does not implement the `workload` world.
+    #[error("does not implement {WORKLOAD_WORLD}: {0}")]
+    NotWorkload(String),
 }
 
 /// Checks the size and the 8-byte header: magic number, then version and layer.
@@ -75,16 +97,11 @@ pub(crate) fn check_header(bytes: &[u8], limit: usize) -> Result<(), LoadError> 
 /// Checks that `component` exports `evaluate` and imports nothing beyond what is denied at
 /// run time. The export's type is checked when the instance is pre-linked.
 pub(crate) fn check_policy_world(engine: &Engine, component: &Component) -> Result<(), LoadError> {
-    let ty = component.component_type();
-    let forbidden: Vec<String> = ty
-        .imports(engine)
-        .map(|(name, _)| name)
-        .filter(|name| !ALLOWED_IMPORTS.iter().any(|ns| name.starts_with(ns)))
-        .map(str::to_owned)
-        .collect();
+    let forbidden = forbidden(engine, component, ALLOWED_IMPORTS);
     if !forbidden.is_empty() {
         return Err(LoadError::ForbiddenImports(forbidden));
     }
+    let ty = component.component_type();
     let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
     if exports.contains(&"evaluate") {
         Ok(())
@@ -95,6 +112,46 @@ pub(crate) fn check_policy_world(engine: &Engine, component: &Component) -> Resu
     } else {
         Err(LoadError::WrongWorld(format!(
             "no `evaluate` export (exports: {})",
+            if exports.is_empty() {
+                "none".to_owned()
+            } else {
+                exports.join(", ")
+            }
+        )))
+    }
+}
+
+fn forbidden(engine: &Engine, component: &Component, allowed: &[&str]) -> Vec<String> {
+    component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name)
+        .filter(|name| !allowed.iter().any(|ns| name.starts_with(ns)))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Checks that `component` exports `run` and imports nothing beyond the workload world's
+/// interfaces and what is denied at run time.
+pub(crate) fn check_workload_world(
+    engine: &Engine,
+    component: &Component,
+) -> Result<(), LoadError> {
+    let forbidden = forbidden(engine, component, WORKLOAD_IMPORTS);
+    if !forbidden.is_empty() {
+        return Err(LoadError::ForbiddenWorkloadImports(forbidden));
+    }
+    let ty = component.component_type();
+    let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
+    if exports.contains(&"run") {
+        Ok(())
+    } else if exports.contains(&"evaluate") {
+        Err(LoadError::NotWorkload(
+            "it exports `evaluate`: a policy (kastell:runtime/policy), not a workload".into(),
+        ))
+    } else {
+        Err(LoadError::NotWorkload(format!(
+            "no `run` export (exports: {})",
             if exports.is_empty() {
                 "none".to_owned()
             } else {

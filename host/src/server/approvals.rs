@@ -116,6 +116,7 @@ fn execute(
         id: operation.requester.clone(),
         roles: vec![Role::CryptoOfficer],
         tenant: None,
+        evidence: None,
     };
     let action = &operation.action;
     let field = |name: &str, member: &str| action.pointer(&format!("/{name}/{member}")).cloned();

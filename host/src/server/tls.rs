@@ -242,6 +242,7 @@ pub fn caller(identity: &ClientIdentity) -> Result<Caller, String> {
         id: identity.principal.clone(),
         roles: vec![role],
         tenant: identity.tenant.clone(),
+        evidence: None,
     })
 }
 

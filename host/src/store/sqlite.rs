@@ -433,7 +433,7 @@ impl Store for SqliteStore {
         let mut stmt = conn
             .prepare_cached(
                 "SELECT seq, time_ms, principal, operation, key_id, key_version, policy, outcome,
-                        reason, context_hmac, prev_hash, hash
+                        reason, context_hmac, prev_hash, hash, guest
                  FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )
             .map_err(sql("read audit"))?;
@@ -588,8 +588,8 @@ fn append_audit_in(tx: &Connection, entry: AuditEntry) -> Result<AuditRecord, St
     let e = &record.entry;
     tx.execute(
         "INSERT INTO audit (seq, time_ms, principal, operation, key_id, key_version, policy,
-                            outcome, reason, context_hmac, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                            outcome, reason, context_hmac, prev_hash, hash, guest)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             i64::try_from(record.seq).map_err(|_| corrupt("audit sequence"))?,
             e.time_ms,
@@ -603,6 +603,7 @@ fn append_audit_in(tx: &Connection, entry: AuditEntry) -> Result<AuditRecord, St
             e.context_hmac.map(|m| m.to_vec()),
             record.prev_hash.to_vec(),
             record.hash.to_vec(),
+            e.guest.map(|g| g.to_string()),
         ],
     )
     .map_err(sql("append audit record"))?;
@@ -620,6 +621,7 @@ fn decode_audit(row: &Row<'_>) -> Result<AuditRecord, StoreError> {
     let policy: Option<String> = row.get(6).map_err(|_| bad("policy"))?;
     let outcome: String = row.get(7).map_err(|_| bad("outcome"))?;
     let context_hmac: Option<Vec<u8>> = row.get(9).map_err(|_| bad("context HMAC"))?;
+    let guest: Option<String> = row.get(12).map_err(|_| bad("guest"))?;
     Ok(AuditRecord {
         seq: u64::try_from(seq).map_err(|_| bad("sequence"))?,
         entry: AuditEntry {
@@ -642,6 +644,10 @@ fn decode_audit(row: &Row<'_>) -> Result<AuditRecord, StoreError> {
                 .map(<[u8; 48]>::try_from)
                 .transpose()
                 .map_err(|_| bad("context HMAC"))?,
+            guest: guest
+                .map(|g| g.parse())
+                .transpose()
+                .map_err(|_| bad("guest"))?,
         },
         prev_hash: hash(10)?,
         hash: hash(11)?,

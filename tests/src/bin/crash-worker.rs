@@ -20,6 +20,7 @@ fn officer() -> Caller {
         id: "crash-worker".into(),
         roles: vec![Role::CryptoOfficer],
         tenant: None,
+        evidence: None,
     }
 }
 

@@ -117,4 +117,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE clients ADD COLUMN certificate TEXT;
 ",
+    // v9: the attested guest an audited operation was for (workload key calls,
+    // attestations, key releases), `sha384:<hex>`.
+    r"
+    ALTER TABLE audit ADD COLUMN guest TEXT;
+",
 ];

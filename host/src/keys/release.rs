@@ -1,0 +1,233 @@
+//! Attested key release: a key's material (or a fresh data key under it) sealed with HPKE
+//! to the public key of a guest whose attestation the caller's evidence carries.
+//!
+//! The server verifies the attestation (chain to a trusted root, freshness, the single-use
+//! nonce) and puts what it proved in [`Caller::evidence`]; this module refuses unless the
+//! key was created releasable, is bound to a policy, and that policy allows `release` for
+//! that evidence. Every attempt is audited with the guest's SHA-384.
+
+use kastell_attest::hpke::{self, HpkeError, MaterialKind, ReleaseInfo};
+use zeroize::Zeroizing;
+
+use super::ciphertext::{self, Header};
+use super::service::{KeyService, Record};
+use super::{Caller, KeyError, KeyId, Material};
+use crate::audit::Outcome;
+use crate::crypto::{CryptoError, GCM_NONCE_LEN};
+use crate::sandbox::{EncryptionContext, KeySpec, Operation};
+use crate::token::TokenError;
+
+/// What a release hands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReleaseKind {
+    /// The material of one key version.
+    Key,
+    /// A fresh AES-256 data key, also returned encrypted under the key's current version.
+    DataKey,
+}
+
+impl ReleaseKind {
+    fn material(self) -> MaterialKind {
+        match self {
+            Self::Key => MaterialKind::Key,
+            Self::DataKey => MaterialKind::DataKey,
+        }
+    }
+
+    /// `key` or `data-key`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Key => "key",
+            Self::DataKey => "data-key",
+        }
+    }
+}
+
+/// A release asked for by a caller whose evidence the server verified.
+#[derive(Debug, Clone)]
+pub struct ReleaseRequest<'a> {
+    /// Key id or `alias/…`.
+    pub key: &'a str,
+    /// The version to release (`Key` only; default: the current one).
+    pub version: Option<u32>,
+    /// Key material or a new data key.
+    pub kind: ReleaseKind,
+    /// The attested public key (SEC1 uncompressed P-384) to seal to.
+    pub recipient: &'a [u8],
+    /// The challenge nonce the attestation carries; bound into the HPKE `info`.
+    pub nonce: &'a [u8],
+    /// Encryption context of the data key's ciphertext (`DataKey` only).
+    pub context: &'a EncryptionContext,
+}
+
+/// A sealed release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Released {
+    /// The key.
+    pub key: KeyId,
+    /// The version whose material (or under which the data key) was released.
+    pub version: u32,
+    /// The key's spec.
+    pub spec: KeySpec,
+    /// What was sealed.
+    pub kind: ReleaseKind,
+    /// HPKE `enc`: 97-byte uncompressed P-384 point.
+    pub encapsulated_key: Vec<u8>,
+    /// AES-256-GCM ciphertext ‖ tag of the material.
+    pub ciphertext: Vec<u8>,
+    /// For a data key: the same data key as a Kastell ciphertext under the key.
+    pub data_key_ciphertext: Option<Vec<u8>>,
+}
+
+impl KeyService {
+    /// Releases key material to the attested guest in `caller.evidence`.
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidInput`] without evidence or with a malformed recipient key;
+    /// [`KeyError::InvalidState`] for a key not created releasable, a version below the
+    /// minimum or destroyed; [`KeyError::InvalidKeyUsage`] for a data key from a non-AES
+    /// key; [`KeyError::AccessDenied`] without a bound policy or when it denies; the
+    /// lookup and state errors of every key operation.
+    pub fn release(
+        &self,
+        caller: &Caller,
+        request: &ReleaseRequest<'_>,
+    ) -> Result<Released, KeyError> {
+        let Some(evidence) = &caller.evidence else {
+            return Err(KeyError::InvalidInput(
+                "a release needs verified attestation evidence".into(),
+            ));
+        };
+        let key = self.resolve_for(caller, Operation::Release, request.key)?;
+        let version = match (request.kind, request.version) {
+            (ReleaseKind::Key, Some(number)) => key.version(number).cloned(),
+            (_, None) => Self::current_version(&key).ok().cloned(),
+            (ReleaseKind::DataKey, Some(_)) => None,
+        };
+        let record = Record {
+            caller,
+            operation: Operation::Release,
+            key: Some(&key),
+            version: version.as_ref().map(|v| v.number),
+            context: (request.kind == ReleaseKind::DataKey).then_some(request.context),
+        };
+        let Some(version) = version else {
+            let why = match request.version {
+                Some(n) if request.kind == ReleaseKind::Key => {
+                    format!("key {} has no version {n}", key.id)
+                }
+                Some(_) => "a data key is always made under the current version".into(),
+                None => format!("key {} has no version", key.id),
+            };
+            return self.refuse(&record, KeyError::InvalidInput(why.clone()), why);
+        };
+        if !key.releasable {
+            return self.refuse_state(
+                &record,
+                format!(
+                    "key {} was not created releasable (its material never leaves the service)",
+                    key.id
+                ),
+            );
+        }
+        if version.number < key.min_decrypt_version {
+            return self.refuse_state(
+                &record,
+                format!(
+                    "version {} is below the key's minimum version {}",
+                    version.number, key.min_decrypt_version
+                ),
+            );
+        }
+        if request.kind == ReleaseKind::DataKey && key.spec != KeySpec::Aes256 {
+            let why = format!("data keys come from AES_256 keys; key {} is not", key.id);
+            return self.refuse(
+                &record,
+                KeyError::InvalidKeyUsage {
+                    key: key.id,
+                    usage: key.usage,
+                },
+                why,
+            );
+        }
+        if key.policy.is_none() {
+            return self.refuse(
+                &record,
+                KeyError::AccessDenied,
+                "a key without a bound policy is never released".into(),
+            );
+        }
+        self.authorize(&record, &key, key.usage)?;
+        let secret = match &version.material {
+            Material::Wrapped { master, wrapped } => self.token.unwrap(master, wrapped)?,
+            Material::TokenLabel(_) => {
+                return self.refuse_state(
+                    &record,
+                    "token-resident material is never released".into(),
+                );
+            }
+            Material::Destroyed => return Err(Self::material_destroyed()),
+        };
+        let (plaintext, data_key_ciphertext) = match request.kind {
+            ReleaseKind::Key => (Zeroizing::new(secret.expose().to_vec()), None),
+            ReleaseKind::DataKey => {
+                let mut data_key = Zeroizing::new(vec![0u8; 32]);
+                self.crypto
+                    .fill_random(&mut data_key)
+                    .map_err(TokenError::from)?;
+                let mut nonce = [0u8; GCM_NONCE_LEN];
+                self.crypto
+                    .fill_random(&mut nonce)
+                    .map_err(TokenError::from)?;
+                let aad = ciphertext::aad(&key.id, version.number, request.context);
+                let sealed = self
+                    .crypto
+                    .aes256_gcm_seal(&secret, &nonce, &aad, &data_key)
+                    .map_err(TokenError::from)?;
+                let header = Header {
+                    key: key.id,
+                    version: version.number,
+                    nonce,
+                };
+                let mut out = header.to_bytes().to_vec();
+                out.extend_from_slice(&sealed);
+                (data_key, Some(out))
+            }
+        };
+        let info = ReleaseInfo::new(key.id.as_bytes(), &evidence.guest_sha384, request.nonce)
+            .map_err(hpke_error)?;
+        let aad = hpke::release_aad(request.kind.material(), version.number);
+        let sealed = match hpke::seal(request.recipient, &info, &aad, &plaintext) {
+            Ok(sealed) => sealed,
+            Err(err @ (HpkeError::MalformedPublicKey(_) | HpkeError::NonceTooLong { .. })) => {
+                let why = err.to_string();
+                return self.refuse(&record, KeyError::InvalidInput(why.clone()), why);
+            }
+            Err(other) => return Err(hpke_error(other)),
+        };
+        self.audit(&record, Outcome::Allowed, request.kind.as_str().to_owned())?;
+        Ok(Released {
+            key: key.id,
+            version: version.number,
+            spec: key.spec,
+            kind: request.kind,
+            encapsulated_key: sealed.encapsulated_key,
+            ciphertext: sealed.ciphertext,
+            data_key_ciphertext,
+        })
+    }
+}
+
+fn hpke_error(err: HpkeError) -> KeyError {
+    match err {
+        HpkeError::MalformedPublicKey(_) | HpkeError::NonceTooLong { .. } => {
+            KeyError::InvalidInput(err.to_string())
+        }
+        HpkeError::Random(_) => KeyError::Token(TokenError::Crypto(CryptoError::Random)),
+        _ => KeyError::Token(TokenError::Crypto(CryptoError::InvalidInput(
+            "the HPKE seal of a key release failed",
+        ))),
+    }
+}
