@@ -20,6 +20,12 @@
 //! body_limit = 1048576         # bytes; larger requests get 413
 //! approval_ttl_secs = 86400    # pending quorum operations expire after this
 //! certificate_days = 30        # the server's TLS certificate; renewed with a third left
+//!
+//! [release]                    # attested key release
+//! trusted_roots = ["/etc/kastell/partner-root.pem"]   # other owners' EU roots to accept
+//! trust_own_root = true        # accept this deployment's own root (default)
+//! challenge_ttl_secs = 120     # a release nonce is usable once within this
+//! max_attestation_age_secs = 300   # oldest attestation accepted
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -41,7 +47,33 @@ pub struct Config {
     /// The HTTPS server.
     #[serde(default)]
     pub server: ServerConfig,
+    /// Attested key release.
+    #[serde(default)]
+    pub release: ReleaseConfig,
 }
+
+/// `[release]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseConfig {
+    /// PEM files of roots (other hosts' owners) whose attestations are accepted, besides
+    /// this deployment's own root.
+    pub trusted_roots: Option<Vec<PathBuf>>,
+    /// Whether attestations chaining to this deployment's own root are accepted (default
+    /// true).
+    pub trust_own_root: Option<bool>,
+    /// Seconds a release challenge nonce stays usable (default
+    /// [`DEFAULT_CHALLENGE_TTL_SECS`]).
+    pub challenge_ttl_secs: Option<u64>,
+    /// Oldest attestation accepted, seconds since it was issued (default
+    /// [`DEFAULT_MAX_ATTESTATION_AGE_SECS`]).
+    pub max_attestation_age_secs: Option<u64>,
+}
+
+/// How long a release challenge is usable unless configured.
+pub const DEFAULT_CHALLENGE_TTL_SECS: u64 = 120;
+/// The oldest attestation a release accepts unless configured: its certificate's lifetime.
+pub const DEFAULT_MAX_ATTESTATION_AGE_SECS: u64 = 300;
 
 /// `[server]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

@@ -36,6 +36,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<OperationLabels, Histogram, fn() -> Histogram>,
     policy: Histogram,
+    workload: Histogram,
     denials: Family<CauseLabels, Counter>,
 }
 
@@ -61,6 +62,7 @@ impl Metrics {
             latency_histogram,
         );
         let policy = latency_histogram();
+        let workload = latency_histogram();
         let denials = Family::<CauseLabels, Counter>::default();
         registry.register(
             "requests",
@@ -78,6 +80,11 @@ impl Metrics {
             policy.clone(),
         );
         registry.register(
+            "workload_invocation_duration_seconds",
+            "Time of one workload invocation in the sandbox, its host calls included",
+            workload.clone(),
+        );
+        registry.register(
             "denials",
             "Refused operations by cause (role, policy, key state, input, …)",
             denials.clone(),
@@ -87,6 +94,7 @@ impl Metrics {
             requests,
             latency,
             policy,
+            workload,
             denials,
         }
     }
@@ -109,6 +117,11 @@ impl Metrics {
     /// Records one policy evaluation's duration.
     pub fn policy_evaluated(&self, elapsed: Duration) {
         self.policy.observe(elapsed.as_secs_f64());
+    }
+
+    /// Records one workload invocation's duration.
+    pub fn workload_invoked(&self, elapsed: Duration) {
+        self.workload.observe(elapsed.as_secs_f64());
     }
 
     /// Counts a refusal with its cause (kebab-case).

@@ -14,8 +14,10 @@ mod crypto;
 pub mod error;
 mod keys;
 mod policies;
+pub mod release;
 mod system;
 pub mod tls;
+pub mod workloads;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,6 +59,16 @@ pub struct AppState {
     /// Serials of revoked client certificates (reloaded from the store every few
     /// seconds, updated at once by revocations through the API).
     pub revoked: std::sync::RwLock<std::collections::HashSet<String>>,
+    /// Stored workload components.
+    pub workloads: crate::registry::WorkloadRegistry,
+    /// The host CA that attests workloads (absent when not installed).
+    pub attester: Option<workloads::Attester>,
+    /// Roots and limits of attested key release.
+    pub release: release::ReleaseTrust,
+    /// Open release challenges.
+    pub challenges: release::Challenges,
+    /// Workload invocations that may run at once.
+    pub workload_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -114,6 +126,8 @@ where
         (name = "crypto", description = "Key use (crypto-user)"),
         (name = "policies", description = "Policy components (crypto-officer)"),
         (name = "audit", description = "The audit trail (auditor)"),
+        (name = "workloads", description = "Measured workload components and their invocation"),
+        (name = "release", description = "Attested key release (crypto-user)"),
         (name = "approvals", description = "m-of-n quorum, pending operations, client certificates (crypto-officer)"),
         (name = "system", description = "Health, metrics, this document"),
     )
@@ -129,6 +143,8 @@ fn api() -> (Router<Shared>, utoipa::openapi::OpenApi) {
     let router = audit::routes(router);
     let router = approvals::routes(router);
     let router = clients::routes(router);
+    let router = workloads::routes(router);
+    let router = release::routes(router);
     let router = system::routes(router);
     router.split_for_parts()
 }

@@ -62,6 +62,21 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
     );
     let tls =
         server::tls::server_config(Arc::clone(&certificate), &files).map_err(CliError::Usage)?;
+    let release = release_trust(&config.release, &files)?;
+    let attester = match server::workloads::Attester::load(service.token(), files.clone()) {
+        Ok(attester) => Some(attester),
+        Err(why) => {
+            tracing::warn!(%why, "no attestation CA: workloads cannot attest");
+            None
+        }
+    };
+    let workloads = crate::registry::WorkloadRegistry::open(&data_dir.join("workloads"))
+        .map_err(|e| CliError::Internal(e.to_string()))?;
+    let workload_slots = Arc::new(tokio::sync::Semaphore::new(
+        usize::try_from(service.sandbox().limits().max_concurrent / 2)
+            .unwrap_or(1)
+            .max(1),
+    ));
     // The quorum appends audit records of its own: each is offered to the key service's
     // checkpoint trigger, like the service's records.
     let state = Arc::new_cyclic(|weak: &std::sync::Weak<AppState>| {
@@ -84,6 +99,11 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
             ),
             openapi: server::openapi_json(),
             revoked: std::sync::RwLock::default(),
+            workloads,
+            attester,
+            release,
+            challenges: server::release::Challenges::default(),
+            workload_slots,
         }
     });
     state
@@ -129,6 +149,43 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
     }
     say("kastell stopped");
     Ok(())
+}
+
+/// The roots and limits of attested release: this deployment's root (unless
+/// `trust_own_root = false`) and every certificate in the `trusted_roots` files.
+fn release_trust(
+    config: &crate::config::ReleaseConfig,
+    files: &CaFiles,
+) -> Result<server::release::ReleaseTrust, CliError> {
+    let mut anchors = Vec::new();
+    if config.trust_own_root.unwrap_or(true) {
+        match files.certificate("root.pem", "kastell init") {
+            Ok(root) => anchors.push(root),
+            Err(err) => tracing::warn!(error = %err, "no own root to trust for releases"),
+        }
+    }
+    for path in config.trusted_roots.iter().flatten() {
+        let bytes = std::fs::read(path).map_err(|e| {
+            CliError::Usage(format!("release.trusted_roots: {}: {e}", path.display()))
+        })?;
+        let roots = kastell_attest::x509::parse_certificates(&bytes).map_err(|e| {
+            CliError::Usage(format!("release.trusted_roots: {}: {e}", path.display()))
+        })?;
+        anchors.extend(roots);
+    }
+    Ok(server::release::ReleaseTrust {
+        anchors,
+        challenge_ttl: Duration::from_secs(
+            config
+                .challenge_ttl_secs
+                .unwrap_or(crate::config::DEFAULT_CHALLENGE_TTL_SECS),
+        ),
+        max_age: Duration::from_secs(
+            config
+                .max_attestation_age_secs
+                .unwrap_or(crate::config::DEFAULT_MAX_ATTESTATION_AGE_SECS),
+        ),
+    })
 }
 
 /// Writes a line to standard output, ignoring a closed pipe.

@@ -18,7 +18,9 @@ use crate::sandbox::{EncryptionContext, KeySpec, Operation};
 use crate::token::TokenError;
 
 /// What a release hands out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReleaseKind {
     /// The material of one key version.

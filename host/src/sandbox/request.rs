@@ -55,6 +55,19 @@ pub enum KeySpec {
     HmacSha384,
 }
 
+impl KeySpec {
+    /// The name as the API, the command line and the store write it: `AES_256`,
+    /// `ECC_NIST_P384` or `HMAC_SHA384`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aes256 => "AES_256",
+            Self::EccNistP384 => "ECC_NIST_P384",
+            Self::HmacSha384 => "HMAC_SHA384",
+        }
+    }
+}
+
 /// A principal's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -41,14 +41,6 @@ fn is_constraint(err: &rusqlite::Error) -> bool {
     matches!(err, rusqlite::Error::SqliteFailure(e, _) if e.code == ErrorCode::ConstraintViolation)
 }
 
-fn spec_text(spec: KeySpec) -> &'static str {
-    match spec {
-        KeySpec::Aes256 => "AES_256",
-        KeySpec::EccNistP384 => "ECC_NIST_P384",
-        KeySpec::HmacSha384 => "HMAC_SHA384",
-    }
-}
-
 fn text_spec(text: &str) -> Option<KeySpec> {
     match text {
         "AES_256" => Some(KeySpec::Aes256),

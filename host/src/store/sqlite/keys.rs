@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, params};
 
-use super::{KEY_COLUMNS, corrupt, is_constraint, spec_text, sql, state_columns};
+use super::{KEY_COLUMNS, corrupt, is_constraint, sql, state_columns};
 use crate::keys::{Alias, KeyId, KeyRecord, KeyVersion, Material, Origin};
 use crate::store::StoreError;
 
@@ -51,7 +51,7 @@ pub(super) fn create_key_in(
         ),
         params![
             key.id.to_string(),
-            spec_text(key.spec),
+            key.spec.as_str(),
             match key.origin {
                 Origin::Token => "token",
                 Origin::Wrapped => "wrapped",

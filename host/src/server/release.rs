@@ -1,0 +1,446 @@
+//! Attested key release over the API: a single-use challenge nonce, then the attestation
+//! (certificate and chain, or Nitro-format document) verified against the configured
+//! trust anchors, its freshness and nonce checked, and the key service's `release` (key
+//! releasable, bound policy allows `release` for the verified evidence, HPKE seal).
+//!
+//! ```text
+//! POST /v1/keys/{key}/release/challenge ─► nonce (32 random bytes, single use, short-lived)
+//! workload: attest(nonce, its public key) ─► certificate + chain / document
+//! POST /v1/keys/{key}/release {nonce, certificate+chain | document}
+//!   ─► nonce taken (unknown, used, expired or for another key: 403 InvalidNonce)
+//!   ─► chain to a trusted root, validity, nonce in the claims, age (403 AttestationRejected)
+//!   ─► key service: releasable, policy(release, evidence) ─► HPKE box to the attested key
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use kastell_attest::document::verify_document;
+use kastell_attest::verify::{Expectations, Trust, not_after, verify_attestation};
+use kastell_attest::x509::Certificate;
+use p384::elliptic_curve::sec1::ToEncodedPoint as _;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::require;
+use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, base64, base64_field};
+use super::{Auth, Shared, blocking};
+use crate::audit::{AuditEntry, Outcome};
+use crate::keys::{Caller, KeyId, ReleaseKind, ReleaseRequest};
+use crate::sandbox::{EncryptionContext, Evidence, Role};
+
+/// Length of a challenge nonce.
+pub const NONCE_LEN: usize = 32;
+/// Open challenges kept at most; past this, expired ones are dropped, then new ones refused.
+const MAX_CHALLENGES: usize = 100_000;
+
+pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
+    router
+        .routes(routes!(challenge))
+        .routes(routes!(release))
+}
+
+/// What a release trusts.
+#[derive(Debug, Clone)]
+pub struct ReleaseTrust {
+    /// Roots whose attestations are accepted (this deployment's own and those configured).
+    pub anchors: Vec<Certificate>,
+    /// How long a challenge nonce stays usable.
+    pub challenge_ttl: Duration,
+    /// Oldest attestation accepted (its issue time against now).
+    pub max_age: Duration,
+}
+
+struct Challenge {
+    key: KeyId,
+    expires: Instant,
+}
+
+/// Open challenge nonces, each usable once, for one key, until it expires.
+#[derive(Default)]
+pub struct Challenges {
+    open: Mutex<HashMap<[u8; NONCE_LEN], Challenge>>,
+}
+
+impl std::fmt::Debug for Challenges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Challenges").finish_non_exhaustive()
+    }
+}
+
+impl Challenges {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; NONCE_LEN], Challenge>> {
+        // Entries are independent; a panic elsewhere leaves nothing half-written.
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A fresh nonce for `key`, usable once within `ttl`.
+    fn issue(&self, key: KeyId, ttl: Duration) -> Result<[u8; NONCE_LEN], ApiError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut nonce)
+            .map_err(ApiError::internal)?;
+        let now = Instant::now();
+        let mut open = self.lock();
+        if open.len() >= MAX_CHALLENGES {
+            open.retain(|_, c| c.expires > now);
+        }
+        if open.len() >= MAX_CHALLENGES {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "TooManyChallenges",
+                format!("{MAX_CHALLENGES} release challenges are open; try again shortly"),
+            ));
+        }
+        open.insert(
+            nonce,
+            Challenge {
+                key,
+                expires: now + ttl,
+            },
+        );
+        Ok(nonce)
+    }
+
+    /// Uses up `nonce` for `key`: whatever the outcome, it cannot be used again.
+    fn take(&self, nonce: &[u8], key: KeyId) -> Result<(), String> {
+        let Ok(nonce) = <[u8; NONCE_LEN]>::try_from(nonce) else {
+            return Err(format!(
+                "the nonce is {} bytes; challenges are {NONCE_LEN}",
+                nonce.len()
+            ));
+        };
+        let Some(challenge) = self.lock().remove(&nonce) else {
+            return Err("unknown or already used release nonce".into());
+        };
+        if challenge.expires <= Instant::now() {
+            return Err("the release challenge expired; ask for a new one".into());
+        }
+        if challenge.key != key {
+            return Err("the nonce was issued for another key".into());
+        }
+        Ok(())
+    }
+}
+
+/// A fresh challenge.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChallengeResponse {
+    /// The key id the nonce is for.
+    pub key_id: String,
+    /// 32 random bytes, base64: pass to the workload's `attest`, then with the release.
+    pub nonce: String,
+    /// Seconds it stays usable (once).
+    pub expires_in: u64,
+}
+
+/// An attested release request: exactly one of `certificate` (with `chain`) or `document`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseBody {
+    /// The challenge nonce, base64.
+    pub nonce: String,
+    /// Attestation certificate (DER, base64) whose subject key receives the release.
+    #[serde(default)]
+    pub certificate: Option<String>,
+    /// Intermediates for `certificate` (DER, base64), e.g. the issuing host CA.
+    #[serde(default)]
+    pub chain: Vec<String>,
+    /// Nitro-format attestation document (COSE_Sign1, base64) with a `public_key`.
+    #[serde(default)]
+    pub document: Option<String>,
+    /// `key` (default): a key version's material; `data-key`: a fresh AES-256 data key.
+    #[serde(default)]
+    pub kind: Option<ReleaseKind>,
+    /// The version to release (`key` only; default: current).
+    #[serde(default)]
+    pub version: Option<u32>,
+    /// Encryption context for the data key's ciphertext (`data-key` only).
+    #[serde(default)]
+    pub context: Option<BTreeMap<String, String>>,
+}
+
+impl std::fmt::Debug for ReleaseBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReleaseBody")
+            .field("kind", &self.kind)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The key material, sealed to the attested public key.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReleaseResponse {
+    /// The key id.
+    pub key_id: String,
+    /// The version released (or under which the data key is wrapped).
+    pub key_version: u32,
+    /// The key's spec.
+    pub spec: String,
+    /// `key` or `data-key`.
+    pub kind: String,
+    /// The attested guest, `sha384:<hex>`: part of the HPKE `info`.
+    pub guest_sha384: String,
+    /// HPKE `enc` (97-byte P-384 point), base64.
+    pub encapsulated_key: String,
+    /// HPKE ciphertext of the material (AES-256-GCM, tag last), base64.
+    pub ciphertext: String,
+    /// For `data-key`: the data key as a Kastell ciphertext under the key, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_key_ciphertext: Option<String>,
+}
+
+/// Issues a single-use nonce for releasing `key` (crypto-user).
+#[utoipa::path(post, path = "/v1/keys/{key}/release/challenge", tag = "release",
+    params(("key" = String, Path, description = "Key id or alias (alias%2Fname)")),
+    responses((status = 200, body = ChallengeResponse), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn challenge(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Json<ChallengeResponse>, ApiError> {
+    require(&state, &caller, Role::CryptoUser, "release-challenge").await?;
+    blocking(move || {
+        let id = state.service.key_id(&key)?;
+        let ttl = state.release.challenge_ttl;
+        let nonce = state.challenges.issue(id, ttl)?;
+        Ok(Json(ChallengeResponse {
+            key_id: id.to_string(),
+            nonce: base64(&nonce),
+            expires_in: ttl.as_secs(),
+        }))
+    })
+    .await
+}
+
+/// Releases `key` to an attested guest (crypto-user): the nonce is used up, the
+/// attestation verified against the trusted roots, the key's policy evaluated with
+/// operation `release` and the verified evidence; the material comes back sealed with HPKE
+/// to the attested public key.
+#[utoipa::path(post, path = "/v1/keys/{key}/release", tag = "release",
+    params(("key" = String, Path, description = "Key id or alias (alias%2Fname)")),
+    request_body = ReleaseBody,
+    responses((status = 200, body = ReleaseResponse),
+        (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "AccessDenied, InvalidNonce or AttestationRejected"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn release(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiPath(key): ApiPath<String>,
+    ApiJson(body): ApiJson<ReleaseBody>,
+) -> Result<Json<ReleaseResponse>, ApiError> {
+    let nonce = base64_field("nonce", &body.nonce)?;
+    let evidence = match (&body.certificate, &body.document) {
+        (Some(cert), None) => {
+            let chain = body
+                .chain
+                .iter()
+                .enumerate()
+                .map(|(i, der)| base64_field(&format!("chain[{i}]"), der))
+                .collect::<Result<Vec<_>, _>>()?;
+            Attestation::Certificate(base64_field("certificate", cert)?, chain)
+        }
+        (None, Some(document)) => Attestation::Document(base64_field("document", document)?),
+        _ => {
+            return Err(ApiError::bad_request(
+                "InvalidInput",
+                "give exactly one of `certificate` (with `chain`) or `document`",
+            ));
+        }
+    };
+    blocking(move || {
+        let service = &state.service;
+        let id = service.key_id(&key)?;
+        let refuse = |why: String, name: &'static str, guest| -> Result<_, ApiError> {
+            service.record_entry(
+                AuditEntry::event(&caller.id, "release", Some(id), Outcome::Denied, why.clone())
+                    .with_guest(guest),
+            )?;
+            state.metrics.denied("attestation");
+            Err(ApiError::new(StatusCode::FORBIDDEN, name, why))
+        };
+        if let Err(why) = state.challenges.take(&nonce, id) {
+            return refuse(why, "InvalidNonce", None);
+        }
+        let verified = match verify(&state.release, &evidence, &nonce) {
+            Ok(verified) => verified,
+            Err(why) => return refuse(format!("attestation: {why}"), "AttestationRejected", None),
+        };
+        let guest = verified.evidence.guest_sha384;
+        let attested = Caller {
+            evidence: Some(verified.evidence),
+            ..(*caller).clone()
+        };
+        let context = EncryptionContext(body.context.unwrap_or_default());
+        let released = service.release(
+            &attested,
+            &ReleaseRequest {
+                key: &id.to_string(),
+                version: body.version,
+                kind: body.kind.unwrap_or(ReleaseKind::Key),
+                recipient: &verified.public_key,
+                nonce: &nonce,
+                context: &context,
+            },
+        )?;
+        Ok(Json(ReleaseResponse {
+            key_id: released.key.to_string(),
+            key_version: released.version,
+            spec: released.spec.as_str().to_owned(),
+            kind: released.kind.as_str().to_owned(),
+            guest_sha384: guest.to_string(),
+            encapsulated_key: base64(&released.encapsulated_key),
+            ciphertext: base64(&released.ciphertext),
+            data_key_ciphertext: released.data_key_ciphertext.as_deref().map(base64),
+        }))
+    })
+    .await
+}
+
+/// The attestation as sent.
+enum Attestation {
+    /// Leaf DER and intermediates' DER.
+    Certificate(Vec<u8>, Vec<Vec<u8>>),
+    /// COSE_Sign1 bytes.
+    Document(Vec<u8>),
+}
+
+/// What verification proved.
+struct Verified {
+    evidence: Evidence,
+    /// The attested key, SEC1 uncompressed.
+    public_key: Vec<u8>,
+}
+
+fn unix(at: OffsetDateTime) -> u64 {
+    u64::try_from(at.unix_timestamp()).unwrap_or(0)
+}
+
+/// Verifies the attestation: chain to one of the anchors at the current time, the nonce
+/// in the claims, issued within `max_age`.
+fn verify(trust: &ReleaseTrust, attestation: &Attestation, nonce: &[u8]) -> Result<Verified, String> {
+    let now = OffsetDateTime::now_utc();
+    let expect = Expectations {
+        nonce: Some(nonce.to_vec()),
+        max_age: Some(trust.max_age),
+        ..Expectations::default()
+    };
+    let parse = |der: &[u8], what: &str| {
+        kastell_attest::x509::decode_canonical::<Certificate>(der)
+            .map_err(|e| format!("{what} is not an X.509 certificate: {e}"))
+    };
+    match attestation {
+        Attestation::Certificate(leaf, chain) => {
+            let leaf = parse(leaf, "certificate")?;
+            let intermediates = chain
+                .iter()
+                .enumerate()
+                .map(|(i, der)| parse(der, &format!("chain[{i}]")))
+                .collect::<Result<Vec<_>, _>>()?;
+            let verified = verify_attestation(
+                &leaf,
+                &Trust {
+                    anchors: trust.anchors.clone(),
+                    intermediates,
+                    crls: Vec::new(),
+                    at: now,
+                },
+                &expect,
+            )
+            .map_err(|e| e.to_string())?;
+            let public_key = kastell_attest::verify::public_key(&leaf)
+                .map_err(|e| e.to_string())?
+                .to_encoded_point(false)
+                .as_bytes()
+                .to_vec();
+            Ok(Verified {
+                evidence: Evidence {
+                    guest_sha384: verified.claims.guest,
+                    policy_sha384: verified.claims.policy,
+                    issuer: leaf.tbs_certificate.issuer.to_string(),
+                    not_after: unix(not_after(&leaf)),
+                },
+                public_key,
+            })
+        }
+        Attestation::Document(bytes) => {
+            let verified = verify_document(
+                bytes,
+                &Trust {
+                    anchors: trust.anchors.clone(),
+                    intermediates: Vec::new(),
+                    crls: Vec::new(),
+                    at: now,
+                },
+                &expect,
+            )
+            .map_err(|e| e.to_string())?;
+            let Some(key) = verified.document.public_key else {
+                return Err("the document carries no `public_key` to release to".into());
+            };
+            let issued_ms = i64::try_from(verified.document.timestamp_ms).unwrap_or(i64::MAX);
+            let expires = issued_ms / 1000
+                + i64::try_from(kastell_attest::ca::ATTESTATION_LIFETIME.as_secs()).unwrap_or(0);
+            Ok(Verified {
+                evidence: Evidence {
+                    guest_sha384: verified.document.guest,
+                    policy_sha384: verified.document.policy,
+                    issuer: verified
+                        .chain
+                        .chain
+                        .first()
+                        .map_or_else(String::new, |link| link.subject.clone()),
+                    not_after: u64::try_from(expires).unwrap_or(0),
+                },
+                public_key: key.to_encoded_point(false).as_bytes().to_vec(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nonce_works_once_for_its_key_only() {
+        let challenges = Challenges::default();
+        let key = KeyId::random();
+        let nonce = challenges
+            .issue(key, Duration::from_secs(60))
+            .expect("issued");
+        assert_eq!(challenges.take(&nonce, key), Ok(()));
+        let again = challenges.take(&nonce, key).expect_err("replay refused");
+        assert!(again.contains("already used"), "{again}");
+        let other = challenges
+            .issue(key, Duration::from_secs(60))
+            .expect("issued");
+        let wrong = challenges
+            .take(&other, KeyId::random())
+            .expect_err("other key refused");
+        assert!(wrong.contains("another key"), "{wrong}");
+        // Refused once, the nonce is gone too.
+        assert!(challenges.take(&other, key).is_err());
+        assert!(challenges.take(&[0; 5], key).unwrap_err().contains("5 bytes"));
+    }
+
+    #[test]
+    fn an_expired_nonce_is_refused_as_expired() {
+        let challenges = Challenges::default();
+        let key = KeyId::random();
+        let nonce = challenges.issue(key, Duration::ZERO).expect("issued");
+        let err = challenges.take(&nonce, key).expect_err("expired");
+        assert!(err.contains("expired"), "{err}");
+    }
+}
