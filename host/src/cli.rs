@@ -8,7 +8,9 @@ mod init;
 mod key;
 mod officer;
 mod policy;
+mod release;
 mod serve;
+mod workload;
 
 use std::path::PathBuf;
 
@@ -60,6 +62,12 @@ pub enum Command {
     /// Issue attestation certificates with this host's CA.
     #[command(subcommand)]
     Attest(ca::AttestCommand),
+    /// Upload, list and invoke workloads on a server.
+    #[command(subcommand)]
+    Workload(workload::WorkloadCommand),
+    /// Release a key's material to an attested workload (on a server).
+    #[command(subcommand)]
+    Release(release::ReleaseCommand),
 }
 
 /// A command's failure, with the exit code it maps to.
@@ -112,6 +120,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Audit(command) => audit::run(command),
         Command::Ca(command) => ca::run_ca(command),
         Command::Attest(command) => ca::run_attest(command),
+        Command::Workload(command) => workload::run(command),
+        Command::Release(command) => release::run(command),
     }
 }
 

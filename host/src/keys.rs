@@ -17,10 +17,10 @@ pub use generate::{DataKey, MAX_RANDOM};
 pub use model::{
     Alias, AliasError, KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin,
 };
+pub use release::{ReleaseKind, ReleaseRequest, Released};
 pub use service::{
     Caller, DEFAULT_CHECKPOINT_EVERY, KeyError, KeyService, NewKey, ServiceKeys, unix_now,
     unix_now_ms,
 };
-pub use release::{ReleaseKind, ReleaseRequest, Released};
 pub use signing::{PublicKeyOut, SignInput, SignatureOut};
 pub use trail::verify_trail;

@@ -283,7 +283,9 @@ impl Sandbox {
 
     fn lock_workloads(&self) -> std::sync::MutexGuard<'_, HashMap<Measurement, Arc<Workload>>> {
         // As for policies: nothing a panic could leave half-done.
-        self.workloads.lock().unwrap_or_else(PoisonError::into_inner)
+        self.workloads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A fresh store for one evaluation, with fuel, deadline and limiter set.

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 pub mod server;
+pub mod vault;
 
 use kastell::sandbox::{KeyInfo, KeySpec, Operation, PolicyRequest, Principal, Role};
 

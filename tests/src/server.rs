@@ -51,7 +51,7 @@ impl std::error::Error for FixtureError {}
 /// The fixture's results.
 pub type Result<T> = std::result::Result<T, FixtureError>;
 
-fn fail(message: impl Into<String>) -> FixtureError {
+pub(crate) fn fail(message: impl Into<String>) -> FixtureError {
     FixtureError(message.into())
 }
 

@@ -302,7 +302,7 @@ impl UseArgs {
     }
 }
 
-fn parse_pair(text: &str) -> Result<(String, String), String> {
+pub(super) fn parse_pair(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
         _ => Err(format!("expected name=value, not `{text}`")),
@@ -333,7 +333,7 @@ fn key_error(err: KeyError) -> CliError {
     }
 }
 
-fn read_data(path: &Path) -> Result<Vec<u8>, CliError> {
+pub(super) fn read_data(path: &Path) -> Result<Vec<u8>, CliError> {
     if path == Path::new("-") {
         let mut bytes = Vec::new();
         std::io::stdin()

@@ -165,10 +165,8 @@ impl KeyService {
         let secret = match &version.material {
             Material::Wrapped { master, wrapped } => self.token.unwrap(master, wrapped)?,
             Material::TokenLabel(_) => {
-                return self.refuse_state(
-                    &record,
-                    "token-resident material is never released".into(),
-                );
+                return self
+                    .refuse_state(&record, "token-resident material is never released".into());
             }
             Material::Destroyed => return Err(Self::material_destroyed()),
         };

@@ -13,8 +13,8 @@ use crate::audit::{AuditEntry, Outcome};
 use crate::crypto::CryptoProvider;
 use crate::registry::PolicyRegistry;
 use crate::sandbox::{
-    EncryptionContext, Evidence, KeyInfo, KeySpec, Operation, PolicyRequest, Principal, Role, Sandbox,
-    Verdict,
+    EncryptionContext, Evidence, KeyInfo, KeySpec, Operation, PolicyRequest, Principal, Role,
+    Sandbox, Verdict,
 };
 use crate::secret::SecretBytes;
 use crate::store::{Change, Store, StoreError};

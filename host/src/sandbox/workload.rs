@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kastell_attest::Measurement;
-use wasmtime::component::{Component, HasSelf, Linker, Resource, ResourceTable};
 use wasmtime::Store;
+use wasmtime::component::{Component, HasSelf, Linker, Resource, ResourceTable};
 
 use super::generated::workload::kastell::runtime::{attestation, keys, types};
 use super::generated::workload::{Workload as WorkloadBindings, WorkloadPre};
@@ -482,7 +482,10 @@ impl keys::HostKeyHandle for WorkloadState {
         mac: Vec<u8>,
     ) -> KeyResult<bool> {
         let key = self.key(&handle)?;
-        Ok(self.host.verify_mac(&key, &message, &mac).map_err(key_error))
+        Ok(self
+            .host
+            .verify_mac(&key, &message, &mac)
+            .map_err(key_error))
     }
 
     fn drop(&mut self, handle: Resource<KeyRef>) -> wasmtime::Result<()> {

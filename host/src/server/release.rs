@@ -42,9 +42,7 @@ pub const NONCE_LEN: usize = 32;
 const MAX_CHALLENGES: usize = 100_000;
 
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
-    router
-        .routes(routes!(challenge))
-        .routes(routes!(release))
+    router.routes(routes!(challenge)).routes(routes!(release))
 }
 
 /// What a release trusts.
@@ -143,7 +141,7 @@ pub struct ChallengeResponse {
 }
 
 /// An attested release request: exactly one of `certificate` (with `chain`) or `document`.
-#[derive(Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseBody {
     /// The challenge nonce, base64.
@@ -264,8 +262,14 @@ async fn release(
         let id = service.key_id(&key)?;
         let refuse = |why: String, name: &'static str, guest| -> Result<_, ApiError> {
             service.record_entry(
-                AuditEntry::event(&caller.id, "release", Some(id), Outcome::Denied, why.clone())
-                    .with_guest(guest),
+                AuditEntry::event(
+                    &caller.id,
+                    "release",
+                    Some(id),
+                    Outcome::Denied,
+                    why.clone(),
+                )
+                .with_guest(guest),
             )?;
             state.metrics.denied("attestation");
             Err(ApiError::new(StatusCode::FORBIDDEN, name, why))
@@ -329,7 +333,11 @@ fn unix(at: OffsetDateTime) -> u64 {
 
 /// Verifies the attestation: chain to one of the anchors at the current time, the nonce
 /// in the claims, issued within `max_age`.
-fn verify(trust: &ReleaseTrust, attestation: &Attestation, nonce: &[u8]) -> Result<Verified, String> {
+fn verify(
+    trust: &ReleaseTrust,
+    attestation: &Attestation,
+    nonce: &[u8],
+) -> Result<Verified, String> {
     let now = OffsetDateTime::now_utc();
     let expect = Expectations {
         nonce: Some(nonce.to_vec()),
@@ -432,7 +440,12 @@ mod tests {
         assert!(wrong.contains("another key"), "{wrong}");
         // Refused once, the nonce is gone too.
         assert!(challenges.take(&other, key).is_err());
-        assert!(challenges.take(&[0; 5], key).unwrap_err().contains("5 bytes"));
+        assert!(
+            challenges
+                .take(&[0; 5], key)
+                .unwrap_err()
+                .contains("5 bytes")
+        );
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub struct WorkloadList {
 }
 
 /// The input of one invocation.
-#[derive(Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvokeRequest {
     /// What `run` receives, base64.
@@ -203,9 +203,7 @@ async fn invoke(
             measurement,
             wall_clock,
         );
-        let invocation = service
-            .sandbox()
-            .invoke(&workload, &input, Box::new(host));
+        let invocation = service.sandbox().invoke(&workload, &input, Box::new(host));
         let (outcome, reason) = match &invocation.result {
             Ok(_) => (Outcome::Allowed, String::new()),
             Err(failure) => (Outcome::Denied, failure.to_string()),

@@ -176,9 +176,7 @@ fn key_error(err: KeyError) -> WorkloadKeyError {
         KeyError::Disabled(_) => WorkloadKeyError::Disabled,
         KeyError::AccessDenied => WorkloadKeyError::AccessDenied,
         KeyError::InvalidKeyUsage { .. } => WorkloadKeyError::InvalidKeyUsage,
-        KeyError::InvalidCiphertext | KeyError::IncorrectKey => {
-            WorkloadKeyError::InvalidCiphertext
-        }
+        KeyError::InvalidCiphertext | KeyError::IncorrectKey => WorkloadKeyError::InvalidCiphertext,
         KeyError::InvalidState(_) => WorkloadKeyError::InvalidState,
         KeyError::InvalidInput(text) | KeyError::AlreadyExists(text) => {
             WorkloadKeyError::Internal(text)
@@ -273,7 +271,12 @@ impl WorkloadHost for ServiceHost {
     ) -> Result<bool, WorkloadKeyError> {
         self.state
             .service
-            .verify(&self.caller, &key.id, SignInput::Message(message), signature)
+            .verify(
+                &self.caller,
+                &key.id,
+                SignInput::Message(message),
+                signature,
+            )
             .map_err(key_error)
     }
 
