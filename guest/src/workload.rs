@@ -11,8 +11,9 @@
 //! - [`KeyHandle`]: opens a key by id or `alias/<name>` and runs key operations on it. The
 //!   key's bytes never enter the guest; every call is gated by the key's policy, with the
 //!   workload's own SHA-384 as verified evidence.
-//! - [`random`]: random bytes from the host's token, the only source of randomness (a
-//!   workload must not use `HashMap`'s random seed or `getrandom`: `wasi:random` traps).
+//! - [`random`]: random bytes from the host's token (at most 1024 per call), the only
+//!   source of randomness: `HashMap`'s random seed and `getrandom` import `wasi:random`,
+//!   which the host refuses at load; use `BTreeMap`.
 //! - [`attest`]: evidence binding the workload's SHA-384 to a public key it holds (and a
 //!   nonce and user data), signed by the host's attestation CA.
 //!

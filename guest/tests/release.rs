@@ -330,6 +330,17 @@ fn the_release_aad_is_kind_then_version_big_endian() {
         release_aad(MaterialKind::Key, u32::MAX),
         [0x01, 0xff, 0xff, 0xff, 0xff]
     );
+    // The same bytes as the key service seals with.
+    for version in [0, 1, 3, 0x0102_0304, u32::MAX] {
+        assert_eq!(
+            release_aad(MaterialKind::Key, version),
+            attest::release_aad(attest::MaterialKind::Key, version)
+        );
+        assert_eq!(
+            release_aad(MaterialKind::DataKey, version),
+            attest::release_aad(attest::MaterialKind::DataKey, version)
+        );
+    }
 }
 
 /// The released AES-256 key of the record tests, its id and version.

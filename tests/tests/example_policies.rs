@@ -135,6 +135,12 @@ fn allow_measured_releases_only_to_listed_unexpired_guests() {
         &evaluate("allow-measured", &sign),
         "only release and decrypt"
     ));
+
+    // Encryption reveals nothing: any caller may encrypt, attested or not.
+    let mut encrypt = attested(Operation::Encrypt, b"evil guest", &allow_list, NOW + 300);
+    assert_eq!(evaluate("allow-measured", &encrypt), Verdict::Allow);
+    encrypt.evidence = None;
+    assert_eq!(evaluate("allow-measured", &encrypt), Verdict::Allow);
 }
 
 fn sign_at(time: u64, tags: &[(&str, &str)]) -> PolicyRequest {

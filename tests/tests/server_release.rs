@@ -400,7 +400,7 @@ fn the_workload_may_not_unseal_state_for_another_measurement() {
         422,
         "WorkloadError",
     );
-    assert!(message.contains("access denied"), "{message}");
+    assert!(message.contains("AccessDenied"), "{message}");
     // And the user, holding no evidence, may not decrypt the sealed state either.
     let refused = f.user.post::<Value>(
         "/v1/decrypt",

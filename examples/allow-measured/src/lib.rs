@@ -1,5 +1,11 @@
-//! Release or decrypt only for an attested guest whose SHA-384 is on the key's allow-list
-//! (tag `allowed-guests`: `sha384:<hex>` values separated by commas or spaces).
+//! Keys for measured guests only: decrypt and release only for an attested guest whose
+//! SHA-384 is on the key's allow-list (tag `allowed-guests`: `sha384:<hex>` values
+//! separated by commas or spaces); encrypt for any crypto-user.
+//!
+//! Encrypting reveals nothing, so services may encrypt records under such a key through
+//! the API, and a workload (record-vault) may seal a secret it must carry from one
+//! invocation to the next; only a guest on the allow-list can decrypt either, or have the
+//! key released to it. Any other operation is denied.
 
 use kastell_guest::prelude::*;
 
@@ -7,8 +13,15 @@ struct AllowMeasured;
 
 impl Policy for AllowMeasured {
     fn evaluate(req: Request) -> Decision {
-        if !matches!(req.operation, Operation::Release | Operation::Decrypt) {
-            return deny("allow-measured permits only release and decrypt");
+        match req.operation {
+            // The key service has already checked the crypto-user role.
+            Operation::Encrypt => return allow(),
+            Operation::Release | Operation::Decrypt => {}
+            _ => {
+                return deny(
+                    "allow-measured permits only release and decrypt to listed guests, and encrypt",
+                );
+            }
         }
         let Some(evidence) = req.valid_evidence() else {
             return deny("no valid attestation evidence");
