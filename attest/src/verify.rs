@@ -449,6 +449,20 @@ impl Trust {
                 );
             }
             let issuer_name = &current.tbs_certificate.issuer;
+            if issuer_name == &current.tbs_certificate.subject
+                && check_signed_by(current, current).is_ok()
+            {
+                return fail(
+                    Check::Chain,
+                    format!(
+                        "the chain ends at the self-signed {} (serial {}), which is not one of \
+                         the trusted roots: wrong root, or a root this relying party does not \
+                         trust",
+                        current.tbs_certificate.subject,
+                        hex::encode(current.tbs_certificate.serial_number.as_bytes())
+                    ),
+                );
+            }
             let candidates: Vec<&Certificate> = self
                 .anchors
                 .iter()

@@ -271,6 +271,21 @@ fn every_way_of_getting_it_wrong_is_rejected_with_its_named_check() {
         ..pki.trust()
     };
     rejected(&pki.leaf, &unrelated, &expect, Check::Chain, "wrong root");
+    // Another owner's root named exactly like the real one is the only anchor, and the real
+    // root comes along as if it were an intermediate: the path ends at a self-signed root
+    // the relying party does not trust, and says so.
+    let namesake = Trust {
+        anchors: vec![issue_root(&other_key, &owner("DE"), pki.now, YEAR).unwrap()],
+        intermediates: vec![pki.ca.clone(), pki.root.clone()],
+        ..pki.trust()
+    };
+    rejected(
+        &pki.leaf,
+        &namesake,
+        &expect,
+        Check::Chain,
+        "not one of the trusted roots",
+    );
     let leaf_as_root = Trust {
         anchors: vec![pki.leaf.clone()],
         ..pki.trust()
