@@ -34,7 +34,8 @@ pub enum Command {
     /// Run the HTTPS API (mutual TLS) on a deployment.
     Serve(serve::ServeArgs),
     /// The whole product in one command, in a temporary directory: init, serve, a policy,
-    /// a bound key, allowed and refused operations, rotation, the audit trail.
+    /// a bound key, allowed and refused operations, rotation, the audit trail, and an
+    /// attested key release to a measured workload (its modified build refused).
     Demo(demo::DemoArgs),
     /// Check, evaluate and store policy components.
     #[command(subcommand)]

@@ -653,6 +653,10 @@ fn openapi_document_lists_the_routes_and_metrics_are_prometheus_text() {
         "/v1/decrypt",
         "/v1/policies",
         "/v1/audit/verify",
+        "/v1/workloads",
+        "/v1/workloads/{measurement}/invoke",
+        "/v1/keys/{key}/release/challenge",
+        "/v1/keys/{key}/release",
         "/healthz",
         "/metrics",
     ] {

@@ -73,6 +73,10 @@ fn fixture() -> Fixture {
     }
 }
 
+fn challenge_as(client: &Client, key: &str) -> Result<Value, RemoteError> {
+    client.post(&format!("/v1/keys/{key}/release/challenge"), &json!({}))
+}
+
 fn records(user: &Client, key: &str, plaintexts: &[&str]) -> Value {
     Value::Array(
         plaintexts
@@ -353,6 +357,21 @@ fn workload_faults_and_errors_fail_closed_and_are_audited() {
         403,
         "AccessDenied",
     );
+    // Only crypto-users ask for releases; an officer cannot use up a user's challenge.
+    let nonce = challenge(&f.user, &f.vault.records_key).expect("challenge");
+    let evidence = attest(&f.user, &f.vault, &f.vault.workload, &nonce).expect("attest");
+    expect_error(
+        release_by_certificate(&f.officer, &f.vault.records_key, &nonce, &evidence),
+        403,
+        "AccessDenied",
+    );
+    expect_error(
+        challenge_as(&f.auditor, &f.vault.records_key),
+        403,
+        "AccessDenied",
+    );
+    release_by_certificate(&f.user, &f.vault.records_key, &nonce, &evidence)
+        .expect("the challenge is still usable by its user");
     // A policy is not a workload, nor a workload a policy.
     let message = expect_error(
         f.officer

@@ -29,6 +29,7 @@ const OFFICER: &[Who] = &[Who::Officer];
 const USER: &[Who] = &[Who::User];
 const AUDITOR: &[Who] = &[Who::Auditor];
 const ANY_ROLE: &[Who] = &[Who::Officer, Who::User, Who::Auditor];
+const OFFICER_OR_USER: &[Who] = &[Who::Officer, Who::User];
 
 enum Body {
     Empty,
@@ -170,6 +171,11 @@ fn world() -> World {
         .as_str()
         .unwrap()
         .to_owned();
+    let workload = format!(
+        "{}",
+        kastell_attest::Measurement::of(&kastell_tests::guest("record-vault"))
+    );
+    let ping = b64(br#"{"step":"ping"}"#);
     let aes = create_key(&officer, "AES_256");
     let ec = create_key(&officer, "ECC_NIST_P384");
     let mac_key = create_key(&officer, "HMAC_SHA384");
@@ -293,6 +299,35 @@ fn world() -> World {
             format!("/v1/policies/{measurement}"),
             Body::Empty,
             OFFICER,
+        ),
+        // Workloads: officers upload, users invoke, both list.
+        endpoint(
+            "workload upload",
+            Method::POST,
+            "/v1/workloads",
+            Body::Wasm(kastell_tests::guest("record-vault")),
+            OFFICER,
+        ),
+        endpoint(
+            "workload list",
+            Method::GET,
+            "/v1/workloads",
+            Body::Empty,
+            OFFICER_OR_USER,
+        ),
+        endpoint(
+            "workload invoke",
+            Method::POST,
+            format!("/v1/workloads/{workload}/invoke"),
+            json(json!({ "input": ping })),
+            USER,
+        ),
+        endpoint(
+            "release challenge",
+            Method::POST,
+            format!("/v1/keys/{aes}/release/challenge"),
+            Body::Empty,
+            USER,
         ),
         // Describing keys: any role (the key service's design: "any role; audited").
         endpoint("list keys", Method::GET, "/v1/keys", Body::Empty, ANY_ROLE),

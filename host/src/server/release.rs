@@ -238,6 +238,8 @@ async fn release(
     ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<ReleaseBody>,
 ) -> Result<Json<ReleaseResponse>, ApiError> {
+    // Before the nonce is touched: no other role may use up a user's challenge.
+    require(&state, &caller, Role::CryptoUser, "release").await?;
     let nonce = base64_field("nonce", &body.nonce)?;
     let evidence = match (&body.certificate, &body.document) {
         (Some(cert), None) => {
