@@ -21,6 +21,10 @@
 //! approval_ttl_secs = 86400    # pending quorum operations expire after this
 //! certificate_days = 30        # the server's TLS certificate; renewed with a third left
 //!
+//! [workloads]
+//! fuel = 2000000000            # per invocation (an HPKE open costs ~94 M)
+//! wall_clock_ms = 5000         # per invocation, host calls included
+//!
 //! [release]                    # attested key release
 //! trusted_roots = ["/etc/kastell/partner-root.pem"]   # other owners' EU roots to accept
 //! trust_own_root = true        # accept this deployment's own root (default)
@@ -50,6 +54,20 @@ pub struct Config {
     /// Attested key release.
     #[serde(default)]
     pub release: ReleaseConfig,
+    /// Workload limits.
+    #[serde(default)]
+    pub workloads: WorkloadsConfig,
+}
+
+/// `[workloads]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadsConfig {
+    /// Fuel one invocation may burn (default 2,000,000,000).
+    pub fuel: Option<u64>,
+    /// Wall-clock bound of one invocation in milliseconds, host calls included (default
+    /// 5,000).
+    pub wall_clock_ms: Option<u64>,
 }
 
 /// `[release]`.
@@ -202,6 +220,26 @@ impl Config {
                 message: format!("server.certificate_days = {days}: 1–397"),
             });
         }
+        let zero = [
+            ("workloads.fuel", self.workloads.fuel),
+            ("workloads.wall_clock_ms", self.workloads.wall_clock_ms),
+            (
+                "release.challenge_ttl_secs",
+                self.release.challenge_ttl_secs,
+            ),
+            (
+                "release.max_attestation_age_secs",
+                self.release.max_attestation_age_secs,
+            ),
+        ]
+        .into_iter()
+        .find(|(_, value)| *value == Some(0));
+        if let Some((key, _)) = zero {
+            return Err(ConfigError {
+                source_name: name.to_owned(),
+                message: format!("{key} = 0: it must be at least 1"),
+            });
+        }
         let problem = match (&self.token.pkcs11_module, &self.token.label) {
             (Some(_), None) => {
                 Some("token.pkcs11_module needs token.label (tokens are found by label)")
@@ -259,6 +297,32 @@ mod tests {
         );
         assert_eq!(Config::parse("", "empty.toml"), Ok(Config::default()));
         assert_eq!(Config::default().with_env(no_env), Ok(Config::default()));
+    }
+
+    #[test]
+    fn release_and_workload_settings_parse_and_zero_is_refused() {
+        let text = "[workloads]\nfuel = 500000000\nwall_clock_ms = 2000\n\
+                    [release]\ntrusted_roots = [\"/etc/kastell/b.pem\"]\n\
+                    trust_own_root = false\nchallenge_ttl_secs = 30\n";
+        let config = Config::parse(text, "k.toml").unwrap_or_default();
+        assert_eq!(config.workloads.fuel, Some(500_000_000));
+        assert_eq!(config.workloads.wall_clock_ms, Some(2000));
+        assert_eq!(
+            config.release.trusted_roots,
+            Some(vec![PathBuf::from("/etc/kastell/b.pem")])
+        );
+        assert_eq!(config.release.trust_own_root, Some(false));
+        assert_eq!(config.validate("k.toml"), Ok(()));
+        let zero = Config::parse("[release]\nchallenge_ttl_secs = 0\n", "k.toml")
+            .unwrap_or_default()
+            .validate("k.toml")
+            .unwrap_err();
+        assert!(
+            zero.message.contains("release.challenge_ttl_secs = 0"),
+            "{zero}"
+        );
+        let typo = Config::parse("[release]\ntrusted_root = []\n", "k.toml").unwrap_err();
+        assert!(typo.message.contains("trusted_root"), "{typo}");
     }
 
     #[test]

@@ -112,9 +112,17 @@ impl Deployment {
     /// # Errors
     /// The first part that fails, named.
     pub fn open(&self) -> Result<KeyService, DeploymentError> {
+        self.open_with_limits(SandboxLimits::default())
+    }
+
+    /// [`Deployment::open`] with these sandbox limits (the `[workloads]` settings).
+    ///
+    /// # Errors
+    /// As [`Deployment::open`].
+    pub fn open_with_limits(&self, limits: SandboxLimits) -> Result<KeyService, DeploymentError> {
         let store = self.open_store()?;
         let token = self.open_token()?;
-        let sandbox = Sandbox::new(SandboxLimits::default())
+        let sandbox = Sandbox::new(limits)
             .and_then(|s| s.with_artifact_dir(&self.data_dir.join("compiled")))
             .map_err(|e| DeploymentError::Sandbox(e.to_string()))?;
         let policies = PolicyRegistry::open(&self.data_dir.join("policies"))?;

@@ -125,8 +125,19 @@ impl DeploymentArgs {
     /// # Errors
     /// As [`DeploymentArgs::deployment`], and [`CliError::Internal`] when a part fails.
     pub fn open(&self) -> Result<KeyService, CliError> {
-        let service = self.deployment()?.open().map_err(deployment_error)?;
-        Ok(match self.config()?.audit.checkpoint_every {
+        let config = self.config()?;
+        let mut limits = crate::sandbox::SandboxLimits::default();
+        if let Some(fuel) = config.workloads.fuel {
+            limits.workload_fuel = fuel;
+        }
+        if let Some(ms) = config.workloads.wall_clock_ms {
+            limits.workload_wall_clock = std::time::Duration::from_millis(ms);
+        }
+        let service = self
+            .deployment()?
+            .open_with_limits(limits)
+            .map_err(deployment_error)?;
+        Ok(match config.audit.checkpoint_every {
             Some(every) => service.with_checkpoint_every(every),
             None => service,
         })
