@@ -4,6 +4,7 @@
 //! attestation certificate and the Nitro-format document from the host CA.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kastell_attest::Measurement;
@@ -34,11 +35,12 @@ impl Attester {
     ///
     /// # Errors
     /// The CA is not installed, the token lacks its key, or the binary cannot be read.
-    pub fn load(
-        token: std::sync::Arc<dyn crate::token::Token>,
-        files: CaFiles,
-    ) -> Result<Self, String> {
-        let ca = HostCa::load(token, &files).map_err(|e| e.to_string())?;
+    pub fn load(token: Arc<dyn crate::token::Token>, files: CaFiles) -> Result<Self, String> {
+        let ca = HostCa::load(Arc::clone(&token), &files).map_err(|e| e.to_string())?;
+        // The document-signing key is created here, once, rather than by whichever
+        // concurrent first attestation gets there first.
+        crate::ca::TokenSigner::open(token, crate::ca::DOCUMENT_KEY, true)
+            .map_err(|e| format!("document-signing key: {e}"))?;
         let runtime = crate::ca::runtime_measurement().map_err(|e| e.to_string())?;
         let der = |cert: &kastell_attest::x509::Certificate| {
             cert.to_der_bytes().map_err(|e| e.to_string())
@@ -67,7 +69,7 @@ impl Attester {
     /// A one-line reason: a malformed public key, an oversized field, the token.
     pub fn attest(
         &self,
-        token: std::sync::Arc<dyn crate::token::Token>,
+        token: Arc<dyn crate::token::Token>,
         guest: Measurement,
         nonce: &[u8],
         public_key: &[u8],
