@@ -25,7 +25,7 @@ use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
 
-use crate::claims::{Claims, claims_oid};
+use crate::claims::{Claims, claims_oid, document_signing_oid};
 use crate::country;
 use crate::signer::Signer;
 use crate::x509::{Certificate, RawExtension, RawOid, TbsCertificate};
@@ -420,7 +420,8 @@ fn issue_under(
 }
 
 /// A document-signing certificate for the host's attestation documents (end entity,
-/// digitalSignature), under the host CA.
+/// digitalSignature, extended key usage
+/// [`DOCUMENT_SIGNING_OID`](crate::claims::DOCUMENT_SIGNING_OID)), under the host CA.
 ///
 /// # Errors
 /// The signer's failure.
@@ -432,6 +433,12 @@ pub fn issue_document_signer(
     not_before: OffsetDateTime,
     lifetime: Duration,
 ) -> Result<Certificate, CaError> {
+    let usage = RawExtension {
+        extn_id: RawOid::of(&ID_CE_EXT_KEY_USAGE),
+        critical: false,
+        extn_value: OctetString::new(vec![document_signing_oid()].to_der().map_err(enc)?)
+            .map_err(enc)?,
+    };
     issue_end_entity(
         ca_signer,
         ca,
@@ -439,7 +446,7 @@ pub fn issue_document_signer(
         common_name,
         not_before,
         lifetime,
-        Vec::new(),
+        vec![usage],
     )
 }
 

@@ -29,6 +29,25 @@ pub const CLAIMS_OID_DER: [u8; 20] = [
 /// The claims extension's identifier in dotted form.
 pub const CLAIMS_OID: &str = "2.25.183747563319873620657472426948155829651";
 
+/// DER content octets of the extended key usage that marks a host's document-signing
+/// certificate: `2.25.83051367918364118086386257344067153734` (UUID
+/// `3e7b1c94-6a2f-4d58-8b31-c0d97e5a2f46`). A Nitro-format document is accepted only when
+/// signed by a certificate carrying it, so no other key under a trusted root (a client's,
+/// an attested guest's, a server's) can make documents.
+pub const DOCUMENT_SIGNING_OID_DER: [u8; 19] = [
+    0x69, 0xfc, 0xfb, 0x8e, 0xa5, 0x8d, 0xa2, 0xfa, 0xb5, 0xb1, 0x8b, 0x98, 0xf0, 0x9b, 0x97, 0xf2,
+    0xe8, 0xde, 0x46,
+];
+
+/// The document-signing extended key usage in dotted form.
+pub const DOCUMENT_SIGNING_OID: &str = "2.25.83051367918364118086386257344067153734";
+
+/// The document-signing extended key usage identifier.
+#[must_use]
+pub fn document_signing_oid() -> RawOid {
+    RawOid(DOCUMENT_SIGNING_OID_DER.to_vec())
+}
+
 /// The claims format this version writes and reads.
 pub const CLAIMS_VERSION: u8 = 1;
 

@@ -45,7 +45,7 @@ use crate::verify::{
     Check, Expectations, Trust, VerifiedChain, VerifyError, check_claims, fail, public_key,
     rfc3339, time_of,
 };
-use crate::x509::Certificate;
+use crate::x509::{Certificate, RawOid};
 use payload::{Payload, bad};
 
 /// The digest the PCRs are computed with.
@@ -241,6 +241,19 @@ pub fn issue_document(
         .map_err(|e| DocumentError::Encoding(e.to_string()))
 }
 
+/// Whether `cert` is a document-signing certificate: its extended key usage names
+/// [`DOCUMENT_SIGNING_OID`](crate::claims::DOCUMENT_SIGNING_OID) and it carries no
+/// attestation claims. (Its chain is checked separately.)
+#[must_use]
+pub fn is_document_signer(cert: &Certificate) -> bool {
+    let eku = RawOid::of(&const_oid::db::rfc5280::ID_CE_EXT_KEY_USAGE);
+    let marked = cert.extension(&eku).is_some_and(|ext| {
+        crate::x509::decode_canonical::<Vec<RawOid>>(ext.extn_value.as_bytes())
+            .is_ok_and(|usages| usages.contains(&crate::claims::document_signing_oid()))
+    });
+    marked && cert.extension(&crate::claims::claims_oid()).is_none()
+}
+
 /// A verified document.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct VerifiedDocument {
@@ -366,6 +379,17 @@ pub fn verify_document(
     let mut chain = path.verify_chain(&signing_cert)?;
     checks.append(&mut chain.checks);
     let subject = &signing_cert.tbs_certificate.subject;
+    if !is_document_signer(&signing_cert) {
+        return fail(
+            Check::KeyUsage,
+            format!(
+                "{subject} is not a document-signing certificate (no extended key usage {}, or \
+                 it carries attestation claims): only a host's document signer may sign documents",
+                crate::claims::DOCUMENT_SIGNING_OID
+            ),
+        );
+    }
+    checks.push(format!("{subject} is a document signer"));
     let key = public_key(&signing_cert)?;
     let valid = p384::ecdsa::Signature::from_slice(&sign1.signature).is_ok_and(|signature| {
         p384::ecdsa::VerifyingKey::from(&key)

@@ -213,6 +213,71 @@ fn rejected(document: &[u8], trust: &Trust, expect: &Expectations, check: Check,
     assert!(err.to_string().contains(words), "{words}: {err}");
 }
 
+/// The attack a document-signer check stops: any other key under the trusted root (a
+/// client's, an attested guest's) signs a document of its own making.
+#[test]
+fn only_a_document_signing_certificate_may_sign_documents() {
+    use kastell_attest::claims::Claims;
+    use kastell_attest::identity::{ClientIdentity, issue_client};
+    let pki = pki();
+    let expect = pki.expect();
+    // An attestation certificate for the same key under the host CA (serverAuth, claims).
+    let claims = Claims {
+        guest: pki.content.guest,
+        policy: None,
+        nonce: Vec::new(),
+        user_data: Vec::new(),
+        host_id: "host-fra-1".into(),
+        runtime_version: "kastell 0.1.0".into(),
+    };
+    let attestation = kastell_attest::ca::issue_attestation(
+        &pki.ca_key,
+        &pki.ca,
+        &pki.doc_key.public_key(),
+        &claims,
+        pki.now - Duration::from_secs(60),
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    let by_guest = pki.issue_with(&attestation, &[&pki.root, &pki.ca], &pki.content);
+    rejected(
+        &by_guest,
+        &pki.trust(),
+        &expect,
+        Check::KeyUsage,
+        "not a document-signing certificate",
+    );
+    // A client certificate for the same key, issued by the root itself.
+    let client = issue_client(
+        &pki.root_key,
+        &pki.root,
+        &pki.doc_key.public_key(),
+        &ClientIdentity {
+            principal: "mallory".into(),
+            role: "crypto-user".into(),
+            tenant: None,
+        },
+        pki.now - Duration::from_secs(60),
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    let by_client = pki.issue_with(&client, &[&pki.root], &pki.content);
+    rejected(
+        &by_client,
+        &pki.trust(),
+        &expect,
+        Check::KeyUsage,
+        "not a document-signing certificate",
+    );
+    // The real signer's document passes, and its certificate says what it is.
+    assert!(kastell_attest::document::is_document_signer(
+        &pki.signing_cert
+    ));
+    assert!(!kastell_attest::document::is_document_signer(&attestation));
+    assert!(!kastell_attest::document::is_document_signer(&client));
+    verify_document(&pki.document(), &pki.trust(), &expect).expect("the signer's document");
+}
+
 #[test]
 fn a_document_round_trips_with_its_chain_and_checks() {
     let pki = pki();

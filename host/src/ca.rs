@@ -91,6 +91,14 @@ impl TokenSigner {
     }
 }
 
+impl TokenSigner {
+    /// The token the key is on.
+    #[must_use]
+    pub fn token(&self) -> Arc<dyn Token> {
+        Arc::clone(&self.token)
+    }
+}
+
 impl Signer for TokenSigner {
     fn public_key(&self) -> p384::PublicKey {
         self.public
@@ -157,9 +165,8 @@ impl CaFiles {
     pub fn write(&self, name: &str, contents: &[u8]) -> Result<PathBuf, HostCaError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| file_error(&self.dir, e))?;
         let path = self.path(name);
-        let tmp = self.path(&format!(".{name}.tmp"));
-        std::fs::write(&tmp, contents).map_err(|e| file_error(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| file_error(&path, e))?;
+        crate::deployment::write_atomic(&path, contents, false)
+            .map_err(|e| file_error(&path, e))?;
         Ok(path)
     }
 }
@@ -365,6 +372,21 @@ impl HostCa {
         files: &CaFiles,
         content: &kastell_attest::document::DocumentContent,
     ) -> Result<Vec<u8>, HostCaError> {
+        let (signer, certificate) = self.document_signer(token, files)?;
+        self.sign_document(&signer, &certificate, content)
+    }
+
+    /// The document-signing key (created on the token when missing) and a certificate for
+    /// it with more than a day left: the one in `document-signer.pem` if it is current and
+    /// marked for document signing, else a new one (written there).
+    ///
+    /// # Errors
+    /// The token or the file system.
+    pub fn document_signer(
+        &self,
+        token: Arc<dyn Token>,
+        files: &CaFiles,
+    ) -> Result<(TokenSigner, Certificate), HostCaError> {
         let signer = TokenSigner::open(token, DOCUMENT_KEY, true)?;
         let now = OffsetDateTime::now_utc();
         let current = files
@@ -372,31 +394,50 @@ impl HostCa {
             .ok()
             .filter(|cert| {
                 kastell_attest::verify::public_key(cert).ok() == Some(signer.public_key())
-                    && kastell_attest::verify::not_after(cert) > now + Duration::from_secs(86_400)
+                    && document_signer_current(cert, now)
+                    && kastell_attest::document::is_document_signer(cert)
             });
-        let certificate = match current {
-            Some(cert) => cert,
-            None => {
-                let cert = ca::issue_document_signer(
-                    &self.signer,
-                    &self.certificate,
-                    &signer.public_key(),
-                    "Kastell document signer",
-                    now - BACKDATE,
-                    DOCUMENT_SIGNER_LIFETIME,
-                )?;
-                files.write("document-signer.pem", pem(&cert)?.as_bytes())?;
-                cert
-            }
-        };
+        if let Some(cert) = current {
+            return Ok((signer, cert));
+        }
+        let cert = ca::issue_document_signer(
+            &self.signer,
+            &self.certificate,
+            &signer.public_key(),
+            "Kastell document signer",
+            now - BACKDATE,
+            DOCUMENT_SIGNER_LIFETIME,
+        )?;
+        files.write("document-signer.pem", pem(&cert)?.as_bytes())?;
+        Ok((signer, cert))
+    }
+
+    /// A Nitro-format document for `content`, signed by `signer` whose certificate is
+    /// `certificate` (from [`HostCa::document_signer`]); the CA bundle is the root and the
+    /// host CA.
+    ///
+    /// # Errors
+    /// Content over the document's limits, or the token.
+    pub fn sign_document(
+        &self,
+        signer: &TokenSigner,
+        certificate: &Certificate,
+        content: &kastell_attest::document::DocumentContent,
+    ) -> Result<Vec<u8>, HostCaError> {
         kastell_attest::document::issue_document(
-            &signer,
-            &certificate,
+            signer,
+            certificate,
             &[self.root.clone(), self.certificate.clone()],
             content,
         )
         .map_err(|e| HostCaError::Setup(format!("cannot issue the document: {e}")))
     }
+}
+
+/// Whether a document-signing certificate has more than a day of validity left at `now`.
+#[must_use]
+pub fn document_signer_current(cert: &Certificate, now: OffsetDateTime) -> bool {
+    kastell_attest::verify::not_after(cert) > now + Duration::from_secs(86_400)
 }
 
 /// The measurement of the running Kastell binary (PCR1 of documents).

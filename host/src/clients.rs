@@ -16,7 +16,6 @@
 //! The server trusts the root as the anchor of client certificates, so issuing one needs the
 //! root key: `kastell init` (the first officer), `kastell ca issue-client` (any role).
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -265,26 +264,7 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<(), ClientError> {
 /// # Errors
 /// [`ClientError::File`] naming the file.
 pub(crate) fn write_file(path: &Path, contents: &[u8], private: bool) -> Result<(), ClientError> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| file_error(path, "not a file name"))?;
-    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
-    match std::fs::remove_file(&tmp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(file_error(&tmp, e)),
-        _ => {}
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    if private {
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    }
-    let mut file = options.open(&tmp).map_err(|e| file_error(&tmp, e))?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| file_error(&tmp, e))?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(|e| file_error(path, e))
+    crate::deployment::write_atomic(path, contents, private).map_err(|e| file_error(path, e))
 }
 
 /// A certificate's serial number as the registry and the commands write it: lowercase hex.

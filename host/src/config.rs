@@ -30,6 +30,7 @@
 //! trust_own_root = true        # accept this deployment's own root (default)
 //! challenge_ttl_secs = 120     # a release nonce is usable once within this
 //! max_attestation_age_secs = 300   # oldest attestation accepted
+//! max_clock_skew_secs = 5      # how far an attesting host's clock may run ahead
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -86,7 +87,13 @@ pub struct ReleaseConfig {
     /// Oldest attestation accepted, seconds since it was issued (default
     /// [`DEFAULT_MAX_ATTESTATION_AGE_SECS`]).
     pub max_attestation_age_secs: Option<u64>,
+    /// How many seconds an attesting host's clock may run ahead of this one (default
+    /// [`DEFAULT_MAX_CLOCK_SKEW_SECS`]).
+    pub max_clock_skew_secs: Option<u64>,
 }
+
+/// The clock difference between attesting and releasing hosts tolerated unless configured.
+pub const DEFAULT_MAX_CLOCK_SKEW_SECS: u64 = 5;
 
 /// How long a release challenge is usable unless configured.
 pub const DEFAULT_CHALLENGE_TTL_SECS: u64 = 120;
@@ -220,25 +227,42 @@ impl Config {
                 message: format!("server.certificate_days = {days}: 1–397"),
             });
         }
-        let zero = [
-            ("workloads.fuel", self.workloads.fuel),
-            ("workloads.wall_clock_ms", self.workloads.wall_clock_ms),
+        let ranges = [
+            ("workloads.fuel", self.workloads.fuel, 1, 1_000_000_000_000),
+            (
+                "workloads.wall_clock_ms",
+                self.workloads.wall_clock_ms,
+                1,
+                600_000,
+            ),
             (
                 "release.challenge_ttl_secs",
                 self.release.challenge_ttl_secs,
+                1,
+                86_400,
             ),
             (
                 "release.max_attestation_age_secs",
                 self.release.max_attestation_age_secs,
+                1,
+                86_400,
             ),
-        ]
-        .into_iter()
-        .find(|(_, value)| *value == Some(0));
-        if let Some((key, _)) = zero {
-            return Err(ConfigError {
-                source_name: name.to_owned(),
-                message: format!("{key} = 0: it must be at least 1"),
-            });
+            (
+                "release.max_clock_skew_secs",
+                self.release.max_clock_skew_secs,
+                0,
+                300,
+            ),
+        ];
+        for (key, value, low, high) in ranges {
+            if let Some(value) = value
+                && !(low..=high).contains(&value)
+            {
+                return Err(ConfigError {
+                    source_name: name.to_owned(),
+                    message: format!("{key} = {value}: {low}–{high}"),
+                });
+            }
         }
         let problem = match (&self.token.pkcs11_module, &self.token.label) {
             (Some(_), None) => {
@@ -318,9 +342,15 @@ mod tests {
             .validate("k.toml")
             .unwrap_err();
         assert!(
-            zero.message.contains("release.challenge_ttl_secs = 0"),
+            zero.message
+                .contains("release.challenge_ttl_secs = 0: 1–86400"),
             "{zero}"
         );
+        let huge = Config::parse("[workloads]\nwall_clock_ms = 9999999999\n", "k.toml")
+            .unwrap_or_default()
+            .validate("k.toml")
+            .unwrap_err();
+        assert!(huge.message.contains("workloads.wall_clock_ms"), "{huge}");
         let typo = Config::parse("[release]\ntrusted_root = []\n", "k.toml").unwrap_err();
         assert!(typo.message.contains("trusted_root"), "{typo}");
     }

@@ -2,7 +2,6 @@
 //! the SHA-384 of their exact bytes (`<dir>/<96 hex>.wasm`).
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -68,16 +67,7 @@ impl ComponentDir {
         if path.exists() {
             return Ok(());
         }
-        let tmp = self.dir.join(format!(
-            ".tmp-{}-{}",
-            measurement.to_hex(),
-            std::process::id()
-        ));
-        let mut file = fs::File::create(&tmp).map_err(io(&tmp))?;
-        file.write_all(bytes).map_err(io(&tmp))?;
-        file.sync_all().map_err(io(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io(&path))?;
-        Ok(())
+        crate::deployment::write_atomic(&path, bytes, false).map_err(io(&path))
     }
 
     fn get(&self, measurement: &Measurement) -> Result<Vec<u8>, RegistryError> {

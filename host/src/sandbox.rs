@@ -39,8 +39,8 @@ pub use request::{
 pub use validate::{LoadError, POLICY_WORLD, WORKLOAD_WORLD};
 pub use verdict::{DenyCause, Fault, MAX_REASON_LEN, Verdict};
 pub use workload::{
-    AttestationOut, Invocation, KeyRef, MAX_ERROR, MAX_OUTPUT, MAX_RANDOM, Workload,
-    WorkloadFailure, WorkloadHost, WorkloadKeyError,
+    AttestationOut, Invocation, KeyRef, MAX_ATTESTATIONS, MAX_ERROR, MAX_KEY_CALLS, MAX_OUTPUT,
+    MAX_RANDOM, Workload, WorkloadFailure, WorkloadHost, WorkloadKeyError,
 };
 
 /// Loaded policies (and, separately, workloads) kept in memory; past this many, the cache is emptied and refilled.

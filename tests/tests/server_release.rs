@@ -268,6 +268,58 @@ fn an_attestation_for_another_nonce_or_tampered_is_rejected() {
     assert!(message.contains("chain"), "{message}");
 }
 
+/// A crypto-user signs a Nitro-format document of its own making (the allowed guest's
+/// hash, the challenge nonce, its own public key) with its client key, which chains to the
+/// trusted root: it is no document signer, so the release is refused.
+#[test]
+fn a_document_forged_with_a_client_key_is_rejected() {
+    use kastell_attest::document::{DocumentContent, issue_document};
+    use kastell_attest::signer::Signer as _;
+    use p384::pkcs8::DecodePrivateKey as _;
+    let f = fixture();
+    let profile = f
+        .server
+        .issue_client("forger", "crypto-user", None)
+        .expect("forger");
+    let forger = f.server.client(&profile).expect("client");
+    let folder = profile.parent().expect("folder");
+    let secret = p384::SecretKey::from_pkcs8_pem(
+        &std::fs::read_to_string(folder.join("key.pem")).expect("key.pem"),
+    )
+    .expect("client key");
+    let scalar: [u8; 48] = secret.to_bytes().into();
+    let signer = kastell_attest::signer::SoftSigner::from_bytes(&scalar).expect("signer");
+    let read_cert = |name: &str| {
+        kastell_attest::x509::parse_certificates(
+            &std::fs::read(folder.join(name)).expect("certificate"),
+        )
+        .expect("PEM")
+        .remove(0)
+    };
+    let (client_cert, root) = (read_cert("cert.pem"), read_cert("root.pem"));
+    let nonce = challenge(&forger, &f.vault.records_key).expect("challenge");
+    let content = DocumentContent {
+        module_id: "forged".into(),
+        timestamp_ms: u64::try_from(kastell::keys::unix_now_ms()).unwrap(),
+        guest: f.vault.workload.parse().expect("measurement"),
+        runtime: kastell_attest::Measurement::of(b"any"),
+        policy: None,
+        public_key: Some(kastell_attest::signer::SoftSigner::generate().public_key()),
+        user_data: None,
+        nonce: Some(unb64(&Value::String(nonce.clone())).expect("nonce")),
+    };
+    let document = issue_document(&signer, &client_cert, &[root], &content).expect("forged");
+    let message = expect_error(
+        release_by_document(&forger, &f.vault.records_key, &nonce, &b64(&document)),
+        403,
+        "AttestationRejected",
+    );
+    assert!(
+        message.contains("not a document-signing certificate"),
+        "{message}"
+    );
+}
+
 #[test]
 fn keys_not_created_releasable_or_without_a_sound_policy_are_never_released() {
     let f = fixture();
@@ -394,9 +446,28 @@ fn workload_faults_and_errors_fail_closed_and_are_audited() {
     let pong = invoke(&f.user, &f.vault.workload, &json!({"step": "ping"})).expect("ping");
     assert_eq!(pong["pong"], true);
     let trail = audit_records(&f.auditor);
-    assert!(trail.iter().any(|r| r["operation"] == "workload-invoke"
-        && r["outcome"] == "denied"
-        && r["reason"].as_str().unwrap().contains("unknown step")));
+    // The workload's own error text goes to the caller only; the trail keeps its length.
+    let refusals: Vec<&str> = trail
+        .iter()
+        .filter(|r| r["operation"] == "workload-invoke" && r["outcome"] == "denied")
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        refusals
+            .iter()
+            .any(|why| why.starts_with("the workload returned an error (")),
+        "{refusals:?}"
+    );
+    assert!(
+        refusals.iter().all(|why| !why.contains("unknown step")),
+        "{refusals:?}"
+    );
+    assert!(
+        refusals
+            .iter()
+            .any(|why| why.starts_with("no workload sha384:000")),
+        "{refusals:?}"
+    );
 }
 
 #[test]

@@ -191,7 +191,7 @@ fn foreign_newer_or_damaged_files_are_refused_by_name() {
         SqliteStore::open(&newer),
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 8
+            supported: 9
         })
     ));
 

@@ -185,6 +185,11 @@ fn release_trust(
                 .max_attestation_age_secs
                 .unwrap_or(crate::config::DEFAULT_MAX_ATTESTATION_AGE_SECS),
         ),
+        max_clock_skew: Duration::from_secs(
+            config
+                .max_clock_skew_secs
+                .unwrap_or(crate::config::DEFAULT_MAX_CLOCK_SKEW_SECS),
+        ),
     })
 }
 

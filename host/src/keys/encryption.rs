@@ -53,15 +53,7 @@ impl KeyService {
             }
             Material::Wrapped { master, wrapped } => {
                 let secret = self.token.unwrap(master, wrapped)?;
-                let mut nonce = [0u8; GCM_NONCE_LEN];
-                self.crypto
-                    .fill_random(&mut nonce)
-                    .map_err(TokenError::from)?;
-                let sealed = self
-                    .crypto
-                    .aes256_gcm_seal(&secret, &nonce, &aad, plaintext)
-                    .map_err(TokenError::from)?;
-                (nonce, sealed)
+                self.seal_wrapped(&secret, &aad, plaintext)?
             }
             Material::Destroyed => return Err(Self::material_destroyed()),
         };
@@ -74,6 +66,25 @@ impl KeyService {
         out.extend_from_slice(&sealed);
         self.audit(&record, Outcome::Allowed, String::new())?;
         Ok(out)
+    }
+
+    /// AES-256-GCM with unwrapped key material under a fresh random nonce: the nonce and
+    /// ciphertext ‖ tag of a Kastell ciphertext (its header is the caller's).
+    pub(super) fn seal_wrapped(
+        &self,
+        secret: &SecretBytes,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<([u8; GCM_NONCE_LEN], Vec<u8>), KeyError> {
+        let mut nonce = [0u8; GCM_NONCE_LEN];
+        self.crypto
+            .fill_random(&mut nonce)
+            .map_err(TokenError::from)?;
+        let sealed = self
+            .crypto
+            .aes256_gcm_seal(secret, &nonce, aad, plaintext)
+            .map_err(TokenError::from)?;
+        Ok((nonce, sealed))
     }
 
     /// Decrypts a Kastell ciphertext with `context`. When `expected_key` is given, the

@@ -11,9 +11,11 @@ use zeroize::Zeroizing;
 
 use super::ciphertext::{self, Header};
 use super::service::{KeyService, Record};
-use super::{Caller, KeyError, KeyId, Material};
+use kastell_attest::Measurement;
+
+use super::{Caller, KeyError, KeyId, KeyRecord, KeyVersion, Material};
 use crate::audit::Outcome;
-use crate::crypto::{CryptoError, GCM_NONCE_LEN};
+use crate::crypto::CryptoError;
 use crate::sandbox::{EncryptionContext, KeySpec, Operation};
 use crate::token::TokenError;
 
@@ -161,15 +163,43 @@ impl KeyService {
                 "a key without a bound policy is never released".into(),
             );
         }
+        if !matches!(version.material, Material::Wrapped { .. }) {
+            return self.refuse_state(
+                &record,
+                "only wrapped, existing material is ever released".into(),
+            );
+        }
         self.authorize(&record, &key, key.usage)?;
-        let secret = match &version.material {
-            Material::Wrapped { master, wrapped } => self.token.unwrap(master, wrapped)?,
-            Material::TokenLabel(_) => {
-                return self
-                    .refuse_state(&record, "token-resident material is never released".into());
+        // Past the policy, every failure is still audited before it is returned.
+        match self.seal_release(&key, &version, request, &evidence.guest_sha384) {
+            Ok(released) => {
+                self.audit(&record, Outcome::Allowed, request.kind.as_str().to_owned())?;
+                Ok(released)
             }
-            Material::Destroyed => return Err(Self::material_destroyed()),
+            Err(err @ KeyError::InvalidInput(_)) => {
+                let why = err.to_string();
+                self.refuse(&record, err, why)
+            }
+            Err(err) => {
+                self.audit(&record, Outcome::Denied, format!("internal: {err}"))?;
+                Err(err)
+            }
+        }
+    }
+
+    /// The material (or a new data key and its wrapped copy) of `version`, sealed to the
+    /// request's recipient and bound to the key, `guest` and the nonce.
+    fn seal_release(
+        &self,
+        key: &KeyRecord,
+        version: &KeyVersion,
+        request: &ReleaseRequest<'_>,
+        guest: &Measurement,
+    ) -> Result<Released, KeyError> {
+        let Material::Wrapped { master, wrapped } = &version.material else {
+            return Err(Self::material_destroyed());
         };
+        let secret = self.token.unwrap(master, wrapped)?;
         let (plaintext, data_key_ciphertext) = match request.kind {
             ReleaseKind::Key => (Zeroizing::new(secret.expose().to_vec()), None),
             ReleaseKind::DataKey => {
@@ -177,15 +207,8 @@ impl KeyService {
                 self.crypto
                     .fill_random(&mut data_key)
                     .map_err(TokenError::from)?;
-                let mut nonce = [0u8; GCM_NONCE_LEN];
-                self.crypto
-                    .fill_random(&mut nonce)
-                    .map_err(TokenError::from)?;
                 let aad = ciphertext::aad(&key.id, version.number, request.context);
-                let sealed = self
-                    .crypto
-                    .aes256_gcm_seal(&secret, &nonce, &aad, &data_key)
-                    .map_err(TokenError::from)?;
+                let (nonce, sealed) = self.seal_wrapped(&secret, &aad, &data_key)?;
                 let header = Header {
                     key: key.id,
                     version: version.number,
@@ -196,18 +219,9 @@ impl KeyService {
                 (data_key, Some(out))
             }
         };
-        let info = ReleaseInfo::new(key.id.as_bytes(), &evidence.guest_sha384, request.nonce)
-            .map_err(hpke_error)?;
+        let info = ReleaseInfo::new(key.id.as_bytes(), guest, request.nonce).map_err(hpke_error)?;
         let aad = hpke::release_aad(request.kind.material(), version.number);
-        let sealed = match hpke::seal(request.recipient, &info, &aad, &plaintext) {
-            Ok(sealed) => sealed,
-            Err(err @ (HpkeError::MalformedPublicKey(_) | HpkeError::NonceTooLong { .. })) => {
-                let why = err.to_string();
-                return self.refuse(&record, KeyError::InvalidInput(why.clone()), why);
-            }
-            Err(other) => return Err(hpke_error(other)),
-        };
-        self.audit(&record, Outcome::Allowed, request.kind.as_str().to_owned())?;
+        let sealed = hpke::seal(request.recipient, &info, &aad, &plaintext).map_err(hpke_error)?;
         Ok(Released {
             key: key.id,
             version: version.number,

@@ -31,6 +31,11 @@ pub const MAX_ERROR: usize = 1024;
 const MAX_HANDLES: usize = 64;
 /// Most random bytes one `random` call may ask for.
 pub const MAX_RANDOM: u32 = 1024;
+/// Most key calls (open, operations, `random`) one invocation may make: each is a policy
+/// evaluation and an audit record.
+pub const MAX_KEY_CALLS: u32 = 4096;
+/// Most attestations one invocation may ask for: each is two signatures on the token.
+pub const MAX_ATTESTATIONS: u32 = 4;
 
 /// Why a key operation asked for by a workload failed; mirrors the WIT `key-error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,6 +59,9 @@ pub enum WorkloadKeyError {
     /// The key's state forbids it.
     #[error("invalid state")]
     InvalidState,
+    /// The workload's own misuse (limits, malformed input), described.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
     /// Anything else, without key material.
     #[error("{0}")]
     Internal(String),
@@ -169,6 +177,9 @@ pub(crate) struct WorkloadState {
     limiter: Limiter,
     table: ResourceTable,
     handles: usize,
+    /// Key calls and attestations made so far.
+    calls: u32,
+    attestations: u32,
     host: Box<dyn WorkloadHost>,
 }
 
@@ -282,6 +293,8 @@ impl Sandbox {
                 limiter: Limiter::new(&self.limits),
                 table: ResourceTable::new(),
                 handles: 0,
+                calls: 0,
+                attestations: 0,
                 host,
             },
         );
@@ -363,6 +376,9 @@ fn key_error(err: WorkloadKeyError) -> keys::KeyError {
         WorkloadKeyError::InvalidKeyUsage => keys::KeyError::InvalidKeyUsage,
         WorkloadKeyError::InvalidCiphertext => keys::KeyError::InvalidCiphertext,
         WorkloadKeyError::InvalidState => keys::KeyError::InvalidState,
+        WorkloadKeyError::InvalidInput(text) => {
+            keys::KeyError::InvalidInput(verdict::truncate(&text, MAX_ERROR))
+        }
         WorkloadKeyError::Internal(text) => {
             keys::KeyError::Internal(verdict::truncate(&text, MAX_ERROR))
         }
@@ -378,17 +394,32 @@ fn wit_spec(spec: KeySpec) -> keys::KeySpec {
 }
 
 impl WorkloadState {
-    fn key(&self, handle: &Resource<KeyRef>) -> wasmtime::Result<KeyRef> {
-        Ok(self.table.get(handle)?.clone())
+    /// The key behind `handle`, counting one key call; `None` once the budget is spent.
+    fn key(&mut self, handle: &Resource<KeyRef>) -> wasmtime::Result<Option<KeyRef>> {
+        let key = self.table.get(handle)?.clone();
+        Ok(self.count_call().then_some(key))
     }
+
+    /// Counts a key call; false once [`MAX_KEY_CALLS`] were made.
+    fn count_call(&mut self) -> bool {
+        self.calls = self.calls.saturating_add(1);
+        self.calls <= MAX_KEY_CALLS
+    }
+}
+
+fn calls_spent() -> keys::KeyError {
+    keys::KeyError::InvalidInput(format!("at most {MAX_KEY_CALLS} key calls per invocation"))
 }
 
 type KeyResult<T> = wasmtime::Result<Result<T, keys::KeyError>>;
 
 impl keys::HostKeyHandle for WorkloadState {
     fn open(&mut self, key_id: String) -> KeyResult<Resource<KeyRef>> {
+        if !self.count_call() {
+            return Ok(Err(calls_spent()));
+        }
         if self.handles >= MAX_HANDLES {
-            return Ok(Err(keys::KeyError::Internal(format!(
+            return Ok(Err(keys::KeyError::InvalidInput(format!(
                 "at most {MAX_HANDLES} key handles may be open at once"
             ))));
         }
@@ -403,11 +434,11 @@ impl keys::HostKeyHandle for WorkloadState {
     }
 
     fn id(&mut self, handle: Resource<KeyRef>) -> wasmtime::Result<String> {
-        Ok(self.key(&handle)?.id)
+        Ok(self.table.get(&handle)?.id.clone())
     }
 
     fn spec(&mut self, handle: Resource<KeyRef>) -> wasmtime::Result<keys::KeySpec> {
-        Ok(wit_spec(self.key(&handle)?.spec))
+        Ok(wit_spec(self.table.get(&handle)?.spec))
     }
 
     fn encrypt(
@@ -416,7 +447,9 @@ impl keys::HostKeyHandle for WorkloadState {
         plaintext: Vec<u8>,
         context: Vec<(String, String)>,
     ) -> KeyResult<Vec<u8>> {
-        let key = self.key(&handle)?;
+        let Some(key) = self.key(&handle)? else {
+            return Ok(Err(calls_spent()));
+        };
         Ok(self
             .host
             .encrypt(&key, &plaintext, context)
@@ -429,7 +462,9 @@ impl keys::HostKeyHandle for WorkloadState {
         ciphertext: Vec<u8>,
         context: Vec<(String, String)>,
     ) -> KeyResult<Vec<u8>> {
-        let key = self.key(&handle)?;
+        let Some(key) = self.key(&handle)? else {
+            return Ok(Err(calls_spent()));
+        };
         Ok(self
             .host
             .decrypt(&key, &ciphertext, context)
@@ -441,7 +476,9 @@ impl keys::HostKeyHandle for WorkloadState {
         handle: Resource<KeyRef>,
         context: Vec<(String, String)>,
     ) -> KeyResult<keys::DataKey> {
-        let key = self.key(&handle)?;
+        let Some(key) = self.key(&handle)? else {
+            return Ok(Err(calls_spent()));
+        };
         Ok(self
             .host
             .generate_data_key(&key, context)
@@ -453,7 +490,9 @@ impl keys::HostKeyHandle for WorkloadState {
     }
 
     fn sign(&mut self, handle: Resource<KeyRef>, message: Vec<u8>) -> KeyResult<Vec<u8>> {
-        let key = self.key(&handle)?;
+        let Some(key) = self.key(&handle)? else {
+            return Ok(Err(calls_spent()));
+        };
         Ok(self.host.sign(&key, &message).map_err(key_error))
     }
 
@@ -463,7 +502,9 @@ impl keys::HostKeyHandle for WorkloadState {
         message: Vec<u8>,
         signature: Vec<u8>,
     ) -> KeyResult<bool> {
-        let key = self.key(&handle)?;
+        let Some(key) = self.key(&handle)? else {
+            return Ok(Err(calls_spent()));
+        };
         Ok(self
             .host
             .verify(&key, &message, &signature)
@@ -471,7 +512,9 @@ impl keys::HostKeyHandle for WorkloadState {
     }
 
     fn mac(&mut self, handle: Resource<KeyRef>, message: Vec<u8>) -> KeyResult<Vec<u8>> {
-        let key = self.key(&handle)?;
+        let Some(key) = self.key(&handle)? else {
+            return Ok(Err(calls_spent()));
+        };
         Ok(self.host.mac(&key, &message).map_err(key_error))
     }
 
@@ -481,7 +524,9 @@ impl keys::HostKeyHandle for WorkloadState {
         message: Vec<u8>,
         mac: Vec<u8>,
     ) -> KeyResult<bool> {
-        let key = self.key(&handle)?;
+        let Some(key) = self.key(&handle)? else {
+            return Ok(Err(calls_spent()));
+        };
         Ok(self
             .host
             .verify_mac(&key, &message, &mac)
@@ -499,8 +544,11 @@ impl types::Host for WorkloadState {}
 
 impl keys::Host for WorkloadState {
     fn random(&mut self, len: u32) -> KeyResult<Vec<u8>> {
+        if !self.count_call() {
+            return Ok(Err(calls_spent()));
+        }
         if len > MAX_RANDOM {
-            return Ok(Err(keys::KeyError::Internal(format!(
+            return Ok(Err(keys::KeyError::InvalidInput(format!(
                 "asked for {len} random bytes; at most {MAX_RANDOM} per call"
             ))));
         }
@@ -516,6 +564,12 @@ impl attestation::Host for WorkloadState {
         public_key: Vec<u8>,
         user_data: Vec<u8>,
     ) -> wasmtime::Result<Result<attestation::AttestationEvidence, String>> {
+        self.attestations = self.attestations.saturating_add(1);
+        if self.attestations > MAX_ATTESTATIONS {
+            return Ok(Err(format!(
+                "at most {MAX_ATTESTATIONS} attestations per invocation"
+            )));
+        }
         Ok(self
             .host
             .attest(&nonce, &public_key, &user_data)

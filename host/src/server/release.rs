@@ -40,6 +40,8 @@ use crate::sandbox::{EncryptionContext, Evidence, Role};
 pub const NONCE_LEN: usize = 32;
 /// Open challenges kept at most; past this, expired ones are dropped, then new ones refused.
 const MAX_CHALLENGES: usize = 100_000;
+/// Most intermediates a release may send with its certificate (path building tries each).
+pub const MAX_CHAIN: usize = 4;
 
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
     router.routes(routes!(challenge)).routes(routes!(release))
@@ -54,10 +56,15 @@ pub struct ReleaseTrust {
     pub challenge_ttl: Duration,
     /// Oldest attestation accepted (its issue time against now).
     pub max_age: Duration,
+    /// How far the attesting host's clock may run ahead of this one's: attestations are
+    /// judged at now + this (so one issued "in the future" by that much still passes).
+    pub max_clock_skew: Duration,
 }
 
 struct Challenge {
     key: KeyId,
+    /// Who asked: only they may use it.
+    principal: String,
     expires: Instant,
 }
 
@@ -81,12 +88,20 @@ impl Challenges {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A fresh nonce for `key`, usable once within `ttl`.
-    fn issue(&self, key: KeyId, ttl: Duration) -> Result<[u8; NONCE_LEN], ApiError> {
+    /// A fresh nonce for `key`, usable once within `ttl` by `principal`.
+    fn issue(
+        &self,
+        key: KeyId,
+        principal: &str,
+        ttl: Duration,
+    ) -> Result<[u8; NONCE_LEN], ApiError> {
         let mut nonce = [0u8; NONCE_LEN];
         rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut nonce)
             .map_err(ApiError::internal)?;
         let now = Instant::now();
+        let expires = now.checked_add(ttl).ok_or_else(|| {
+            ApiError::internal(format!("challenge lifetime {ttl:?} is out of range"))
+        })?;
         let mut open = self.lock();
         if open.len() >= MAX_CHALLENGES {
             open.retain(|_, c| c.expires > now);
@@ -102,14 +117,16 @@ impl Challenges {
             nonce,
             Challenge {
                 key,
-                expires: now + ttl,
+                principal: principal.to_owned(),
+                expires,
             },
         );
         Ok(nonce)
     }
 
-    /// Uses up `nonce` for `key`: whatever the outcome, it cannot be used again.
-    fn take(&self, nonce: &[u8], key: KeyId) -> Result<(), String> {
+    /// Uses up `nonce` for `key` and `principal`: whatever the outcome, it cannot be used
+    /// again.
+    fn take(&self, nonce: &[u8], key: KeyId, principal: &str) -> Result<(), String> {
         let Ok(nonce) = <[u8; NONCE_LEN]>::try_from(nonce) else {
             return Err(format!(
                 "the nonce is {} bytes; challenges are {NONCE_LEN}",
@@ -124,6 +141,9 @@ impl Challenges {
         }
         if challenge.key != key {
             return Err("the nonce was issued for another key".into());
+        }
+        if challenge.principal != principal {
+            return Err("the nonce was issued to another client".into());
         }
         Ok(())
     }
@@ -211,7 +231,7 @@ async fn challenge(
     blocking(move || {
         let id = state.service.key_id(&key)?;
         let ttl = state.release.challenge_ttl;
-        let nonce = state.challenges.issue(id, ttl)?;
+        let nonce = state.challenges.issue(id, &caller.id, ttl)?;
         Ok(Json(ChallengeResponse {
             key_id: id.to_string(),
             nonce: base64(&nonce),
@@ -241,6 +261,7 @@ async fn release(
     // Before the nonce is touched: no other role may use up a user's challenge.
     require(&state, &caller, Role::CryptoUser, "release").await?;
     let nonce = base64_field("nonce", &body.nonce)?;
+    check_body(&body)?;
     let evidence = match (&body.certificate, &body.document) {
         (Some(cert), None) => {
             let chain = body
@@ -261,7 +282,19 @@ async fn release(
     };
     blocking(move || {
         let service = &state.service;
-        let id = service.key_id(&key)?;
+        let id = match service.key_id(&key) {
+            Ok(id) => id,
+            Err(err) => {
+                service.record_event(
+                    &caller.id,
+                    "release",
+                    None,
+                    Outcome::Denied,
+                    err.to_string(),
+                )?;
+                return Err(err.into());
+            }
+        };
         let refuse = |why: String, name: &'static str, guest| -> Result<_, ApiError> {
             service.record_entry(
                 AuditEntry::event(
@@ -276,7 +309,7 @@ async fn release(
             state.metrics.denied("attestation");
             Err(ApiError::new(StatusCode::FORBIDDEN, name, why))
         };
-        if let Err(why) = state.challenges.take(&nonce, id) {
+        if let Err(why) = state.challenges.take(&nonce, id, &caller.id) {
             return refuse(why, "InvalidNonce", None);
         }
         let verified = match verify(&state.release, &evidence, &nonce) {
@@ -314,6 +347,28 @@ async fn release(
     .await
 }
 
+/// Refuses fields that would be ignored, and oversized chains.
+fn check_body(body: &ReleaseBody) -> Result<(), ApiError> {
+    let invalid = |message: String| Err(ApiError::bad_request("InvalidInput", message));
+    if body.document.is_some() && !body.chain.is_empty() {
+        return invalid("`chain` goes with `certificate`; a document carries its own".into());
+    }
+    if body.chain.len() > MAX_CHAIN {
+        return invalid(format!(
+            "`chain` has {} certificates; at most {MAX_CHAIN}",
+            body.chain.len()
+        ));
+    }
+    let kind = body.kind.unwrap_or(ReleaseKind::Key);
+    if kind == ReleaseKind::Key && body.context.is_some() {
+        return invalid("`context` is for `kind: data-key` (the data key's ciphertext)".into());
+    }
+    if kind == ReleaseKind::DataKey && body.version.is_some() {
+        return invalid("a data key is always made under the current version".into());
+    }
+    Ok(())
+}
+
 /// The attestation as sent.
 enum Attestation {
     /// Leaf DER and intermediates' DER.
@@ -340,7 +395,7 @@ fn verify(
     attestation: &Attestation,
     nonce: &[u8],
 ) -> Result<Verified, String> {
-    let now = OffsetDateTime::now_utc();
+    let now = OffsetDateTime::now_utc() + trust.max_clock_skew;
     let expect = Expectations {
         nonce: Some(nonce.to_vec()),
         max_age: Some(trust.max_age),
@@ -406,10 +461,11 @@ fn verify(
                 evidence: Evidence {
                     guest_sha384: verified.document.guest,
                     policy_sha384: verified.document.policy,
+                    // The CA that issued the document signer, as for a certificate.
                     issuer: verified
                         .chain
                         .chain
-                        .first()
+                        .get(1)
                         .map_or_else(String::new, |link| link.subject.clone()),
                     not_after: u64::try_from(expires).unwrap_or(0),
                 },
@@ -428,23 +484,32 @@ mod tests {
         let challenges = Challenges::default();
         let key = KeyId::random();
         let nonce = challenges
-            .issue(key, Duration::from_secs(60))
+            .issue(key, "app", Duration::from_secs(60))
             .expect("issued");
-        assert_eq!(challenges.take(&nonce, key), Ok(()));
-        let again = challenges.take(&nonce, key).expect_err("replay refused");
+        assert_eq!(challenges.take(&nonce, key, "app"), Ok(()));
+        let again = challenges
+            .take(&nonce, key, "app")
+            .expect_err("replay refused");
         assert!(again.contains("already used"), "{again}");
         let other = challenges
-            .issue(key, Duration::from_secs(60))
+            .issue(key, "app", Duration::from_secs(60))
             .expect("issued");
         let wrong = challenges
-            .take(&other, KeyId::random())
+            .take(&other, KeyId::random(), "app")
             .expect_err("other key refused");
         assert!(wrong.contains("another key"), "{wrong}");
         // Refused once, the nonce is gone too.
-        assert!(challenges.take(&other, key).is_err());
+        assert!(challenges.take(&other, key, "app").is_err());
+        let theirs = challenges
+            .issue(key, "app", Duration::from_secs(60))
+            .expect("issued");
+        let stolen = challenges
+            .take(&theirs, key, "mallory")
+            .expect_err("another client refused");
+        assert!(stolen.contains("another client"), "{stolen}");
         assert!(
             challenges
-                .take(&[0; 5], key)
+                .take(&[0; 5], key, "app")
                 .unwrap_err()
                 .contains("5 bytes")
         );
@@ -454,8 +519,10 @@ mod tests {
     fn an_expired_nonce_is_refused_as_expired() {
         let challenges = Challenges::default();
         let key = KeyId::random();
-        let nonce = challenges.issue(key, Duration::ZERO).expect("issued");
-        let err = challenges.take(&nonce, key).expect_err("expired");
+        let nonce = challenges
+            .issue(key, "app", Duration::ZERO)
+            .expect("issued");
+        let err = challenges.take(&nonce, key, "app").expect_err("expired");
         assert!(err.contains("expired"), "{err}");
     }
 }

@@ -192,7 +192,15 @@ async fn invoke(
         let workload = match state.workloads.load(service.sandbox(), &measurement) {
             Ok(workload) => workload,
             Err(RegistryError::NotFound(m)) => {
-                return Err(ApiError::not_found(format!("no workload {m}")));
+                let why = format!("no workload {m}");
+                service.record_event(
+                    &caller.id,
+                    "workload-invoke",
+                    None,
+                    Outcome::Denied,
+                    why.clone(),
+                )?;
+                return Err(ApiError::not_found(why));
             }
             Err(other) => return Err(ApiError::internal(other)),
         };
@@ -204,8 +212,14 @@ async fn invoke(
             wall_clock,
         );
         let invocation = service.sandbox().invoke(&workload, &input, Box::new(host));
+        // A workload's own error text may carry what it decrypted: it goes to the caller
+        // only; the trail keeps its length. Faults are the sandbox's own words.
         let (outcome, reason) = match &invocation.result {
             Ok(_) => (Outcome::Allowed, String::new()),
+            Err(WorkloadFailure::Guest(text)) => (
+                Outcome::Denied,
+                format!("the workload returned an error ({} bytes)", text.len()),
+            ),
             Err(failure) => (Outcome::Denied, failure.to_string()),
         };
         service.record_entry(

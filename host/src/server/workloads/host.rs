@@ -4,7 +4,7 @@
 //! attestation certificate and the Nitro-format document from the host CA.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kastell_attest::Measurement;
@@ -12,16 +12,21 @@ use kastell_attest::claims::{Claims, MAX_NONCE, MAX_USER_DATA};
 use kastell_attest::document::DocumentContent;
 
 use crate::audit::{AuditEntry, Outcome};
-use crate::ca::{CaFiles, HostCa};
+use crate::ca::{CaFiles, HostCa, TokenSigner};
 use crate::keys::{Caller, KeyError, SignInput};
 use crate::sandbox::{AttestationOut, EncryptionContext, KeyRef, WorkloadHost, WorkloadKeyError};
 use crate::server::Shared;
+use kastell_attest::x509::Certificate;
 
 /// The host CA, ready to attest workloads.
 #[derive(Debug)]
 pub struct Attester {
     ca: HostCa,
     files: CaFiles,
+    /// The document-signing key on the token.
+    document_signer: TokenSigner,
+    /// Its certificate, renewed (under the lock) when less than a day is left.
+    document_certificate: Mutex<Certificate>,
     /// `host_id` of the claims and `module_id` of documents: the host CA's subject.
     host_id: String,
     /// This binary's SHA-384 (PCR1).
@@ -37,10 +42,11 @@ impl Attester {
     /// The CA is not installed, the token lacks its key, or the binary cannot be read.
     pub fn load(token: Arc<dyn crate::token::Token>, files: CaFiles) -> Result<Self, String> {
         let ca = HostCa::load(Arc::clone(&token), &files).map_err(|e| e.to_string())?;
-        // The document-signing key is created here, once, rather than by whichever
-        // concurrent first attestation gets there first.
-        crate::ca::TokenSigner::open(token, crate::ca::DOCUMENT_KEY, true)
-            .map_err(|e| format!("document-signing key: {e}"))?;
+        // The document-signing key and certificate are made here, once, rather than by
+        // whichever concurrent first attestation gets there first.
+        let (document_signer, certificate) = ca
+            .document_signer(token, &files)
+            .map_err(|e| format!("document signer: {e}"))?;
         let runtime = crate::ca::runtime_measurement().map_err(|e| e.to_string())?;
         let der = |cert: &kastell_attest::x509::Certificate| {
             cert.to_der_bytes().map_err(|e| e.to_string())
@@ -50,6 +56,8 @@ impl Attester {
             host_id: ca.certificate.tbs_certificate.subject.to_string(),
             ca,
             files,
+            document_signer,
+            document_certificate: Mutex::new(certificate),
             runtime,
             chain,
         })
@@ -69,7 +77,6 @@ impl Attester {
     /// A one-line reason: a malformed public key, an oversized field, the token.
     pub fn attest(
         &self,
-        token: Arc<dyn crate::token::Token>,
         guest: Measurement,
         nonce: &[u8],
         public_key: &[u8],
@@ -118,18 +125,35 @@ impl Attester {
             user_data: Some(user_data.to_vec()),
             nonce: Some(nonce.to_vec()),
         };
-        let document = self
-            .ca
-            .issue_document(token, &self.files, &content)
-            .map_err(|e| {
-                tracing::error!(error = %e, "attestation document not issued");
-                "the host could not issue the attestation document".to_owned()
-            })?;
+        let document = self.document(&content).map_err(|e| {
+            tracing::error!(error = %e, "attestation document not issued");
+            "the host could not issue the attestation document".to_owned()
+        })?;
         Ok(AttestationOut {
             certificate,
             document,
             chain: self.chain.clone(),
         })
+    }
+}
+
+impl Attester {
+    /// Signs a document with the cached document signer, renewing its certificate first
+    /// when less than a day is left (one renewal, under the lock).
+    fn document(&self, content: &DocumentContent) -> Result<Vec<u8>, crate::ca::HostCaError> {
+        let certificate = {
+            let mut current = self
+                .document_certificate
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !crate::ca::document_signer_current(&current, time::OffsetDateTime::now_utc()) {
+                let token = self.ca.signer().token();
+                *current = self.ca.document_signer(token, &self.files)?.1;
+            }
+            current.clone()
+        };
+        self.ca
+            .sign_document(&self.document_signer, &certificate, content)
     }
 }
 
@@ -181,7 +205,7 @@ fn key_error(err: KeyError) -> WorkloadKeyError {
         KeyError::InvalidCiphertext | KeyError::IncorrectKey => WorkloadKeyError::InvalidCiphertext,
         KeyError::InvalidState(_) => WorkloadKeyError::InvalidState,
         KeyError::InvalidInput(text) | KeyError::AlreadyExists(text) => {
-            WorkloadKeyError::Internal(text)
+            WorkloadKeyError::InvalidInput(text)
         }
         internal @ (KeyError::Token(_) | KeyError::Store(_)) => {
             tracing::error!(error = %internal, "workload key call failed");
@@ -194,7 +218,7 @@ fn context(pairs: Vec<(String, String)>) -> Result<EncryptionContext, WorkloadKe
     let mut map = BTreeMap::new();
     for (name, value) in pairs {
         if map.contains_key(&name) {
-            return Err(WorkloadKeyError::Internal(format!(
+            return Err(WorkloadKeyError::InvalidInput(format!(
                 "encryption context names `{name}` twice"
             )));
         }
@@ -321,13 +345,7 @@ impl WorkloadHost for ServiceHost {
                     .into(),
             );
         };
-        let outcome = attester.attest(
-            self.state.service.token(),
-            self.measurement,
-            nonce,
-            public_key,
-            user_data,
-        );
+        let outcome = attester.attest(self.measurement, nonce, public_key, user_data);
         let (result, reason) = match &outcome {
             Ok(_) => (Outcome::Allowed, String::new()),
             Err(why) => (Outcome::Denied, why.clone()),
