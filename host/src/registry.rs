@@ -20,7 +20,7 @@ pub enum RegistryError {
     #[error("no component {0} in the registry")]
     NotFound(Measurement),
     /// A stored file's bytes do not hash to its name (damage or tampering).
-    #[error("stored policy {path} does not hash to its name; refusing it")]
+    #[error("stored component {path} does not hash to its name; refusing it")]
     Corrupt {
         /// The file.
         path: PathBuf,

@@ -13,30 +13,10 @@ use kastell::client::{Client, RemoteError};
 use kastell_tests::guest;
 use kastell_tests::server::TestServer;
 use kastell_tests::vault::{
-    self, Vault, attest, b64, challenge, create_key, decrypt_records, encrypt, invoke,
-    release_by_certificate, release_by_document, unb64,
+    self, Vault, attest, b64, challenge, create_key, decrypt_records, encrypt, expect_error,
+    invoke, release_by_certificate, release_by_document, unb64,
 };
 use serde_json::{Value, json};
-
-/// Checks that a call failed with API error `status` `name`; returns the message.
-#[track_caller]
-fn expect_error<T: std::fmt::Debug>(
-    result: Result<T, RemoteError>,
-    status: u16,
-    name: &str,
-) -> String {
-    match result {
-        Err(RemoteError::Api {
-            status: got,
-            name: got_name,
-            message,
-        }) => {
-            assert_eq!((got, got_name.as_str()), (status, name), "{message}");
-            message
-        }
-        other => panic!("expected {status} {name}, got {other:?}"),
-    }
-}
 
 struct Fixture {
     server: TestServer,

@@ -14,36 +14,17 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use aes_gcm::aead::{Aead as _, KeyInit as _, Payload};
-use kastell::client::{Client, RemoteError};
+use kastell::client::Client;
 use kastell_attest::Measurement;
 use kastell_attest::hpke::{self, MaterialKind, RecipientKey, ReleaseInfo, Sealed};
 use kastell_tests::guest;
 use kastell_tests::server::{Deployment, Setup, SoftHsm, TestServer};
 use kastell_tests::vault::{
-    self, Vault, attest, b64, challenge, create_key, decrypt_records, encrypt,
+    self, Vault, attest, b64, challenge, create_key, decrypt_records, encrypt, expect_error,
     release_by_certificate, unb64,
 };
 use serde_json::{Value, json};
 use serial_test::serial;
-
-#[track_caller]
-fn expect_error<T: std::fmt::Debug>(
-    result: Result<T, RemoteError>,
-    status: u16,
-    name: &str,
-) -> String {
-    match result {
-        Err(RemoteError::Api {
-            status: got,
-            name: got_name,
-            message,
-        }) => {
-            assert_eq!((got, got_name.as_str()), (status, name), "{message}");
-            message
-        }
-        other => panic!("expected {status} {name}, got {other:?}"),
-    }
-}
 
 fn append_config(deployment: &Deployment, text: &str) {
     let mut file = std::fs::OpenOptions::new()

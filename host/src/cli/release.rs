@@ -232,7 +232,8 @@ fn key_path(key: &str, action: &str) -> String {
     format!("/v1/keys/{}{action}", segment(key))
 }
 
-fn to_value(answer: &impl serde::Serialize) -> Result<Value, CliError> {
+/// A server answer as JSON, for printing.
+pub(super) fn to_value(answer: &impl serde::Serialize) -> Result<Value, CliError> {
     serde_json::to_value(answer).map_err(|e| CliError::Internal(e.to_string()))
 }
 

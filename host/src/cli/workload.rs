@@ -88,7 +88,7 @@ pub(super) fn run(command: WorkloadCommand) -> Result<(), CliError> {
                     other => remote_error(other),
                 })?;
             if json {
-                print_answer(&to_value(&answer)?, true)
+                print_answer(&super::release::to_value(&answer)?, true)
             } else {
                 println!("{}", answer.measurement);
                 Ok(())
@@ -99,7 +99,7 @@ pub(super) fn run(command: WorkloadCommand) -> Result<(), CliError> {
                 .get("/v1/workloads")
                 .map_err(remote_error)?;
             if json {
-                return print_answer(&to_value(&answer)?, true);
+                return print_answer(&super::release::to_value(&answer)?, true);
             }
             for measurement in &answer.workloads {
                 println!("{measurement}");
@@ -135,7 +135,7 @@ pub(super) fn run(command: WorkloadCommand) -> Result<(), CliError> {
                 })?;
             }
             if json {
-                print_answer(&to_value(&answer)?, true)
+                print_answer(&super::release::to_value(&answer)?, true)
             } else if output.is_none() {
                 std::io::stdout()
                     .write_all(&bytes)
@@ -159,11 +159,6 @@ fn invoke_error(err: RemoteError) -> CliError {
         }
         other => remote_error(other),
     }
-}
-
-/// Reads a file, or standard input for `-`.
-fn to_value(answer: &impl serde::Serialize) -> Result<serde_json::Value, CliError> {
-    serde_json::to_value(answer).map_err(|e| CliError::Internal(e.to_string()))
 }
 
 #[cfg(test)]
