@@ -248,6 +248,167 @@ fn an_attestation_for_another_nonce_or_tampered_is_rejected() {
     assert!(message.contains("chain"), "{message}");
 }
 
+/// Every malformed or contradictory release request and invocation is refused with its
+/// named error, before any key is touched.
+#[test]
+fn malformed_release_requests_and_invocations_are_refused_by_name() {
+    let f = fixture();
+    let key = &f.vault.records_key;
+    let post = |body: Value| {
+        f.user
+            .post::<Value>(&format!("/v1/keys/{key}/release"), &body)
+    };
+    let nonce = challenge(&f.user, key).expect("challenge");
+    let evidence = attest(&f.user, &f.vault, &f.vault.workload, &nonce).expect("attest");
+    let cert = evidence["certificate"].clone();
+    let doc = evidence["document"].clone();
+    let chain = evidence["chain"].clone();
+    let cases = [
+        (
+            json!({"nonce": nonce}),
+            400,
+            "InvalidInput",
+            "exactly one of",
+        ),
+        (
+            json!({"nonce": nonce, "certificate": cert, "document": doc}),
+            400,
+            "InvalidInput",
+            "exactly one of",
+        ),
+        (
+            json!({"nonce": nonce, "document": doc, "chain": chain}),
+            400,
+            "InvalidInput",
+            "`chain` goes with `certificate`",
+        ),
+        (
+            json!({"nonce": nonce, "certificate": cert, "chain": [cert, cert, cert, cert, cert]}),
+            400,
+            "InvalidInput",
+            "at most 4",
+        ),
+        (
+            json!({"nonce": nonce, "certificate": cert, "context": {"a": "b"}}),
+            400,
+            "InvalidInput",
+            "`context` is for `kind: data-key`",
+        ),
+        (
+            json!({"nonce": nonce, "certificate": cert, "kind": "data-key", "version": 1}),
+            400,
+            "InvalidInput",
+            "current version",
+        ),
+        (
+            json!({"nonce": "%%%", "certificate": cert}),
+            400,
+            "InvalidBase64",
+            "nonce",
+        ),
+        (
+            json!({"nonce": nonce, "certificate": "%%%"}),
+            400,
+            "InvalidBase64",
+            "certificate",
+        ),
+        (
+            json!({"nonce": nonce, "certificate": cert, "kind": "everything"}),
+            422,
+            "InvalidRequest",
+            "kind",
+        ),
+        (
+            json!({"nonce": nonce, "certificate": cert, "extra": 1}),
+            422,
+            "InvalidRequest",
+            "extra",
+        ),
+    ];
+    for (body, status, name, words) in cases {
+        let message = expect_error(post(body.clone()), status, name);
+        assert!(message.contains(words), "{body}: {message}");
+    }
+    // None of those touched the nonce: it still releases.
+    release_by_certificate(&f.user, key, &nonce, &evidence).expect("the nonce is intact");
+
+    // Past the nonce: a wrong-length nonce, a certificate that is not X.509, a version that
+    // does not exist, a data key from a non-AES key, a disabled key, an unknown key.
+    let message = expect_error(
+        post(json!({"nonce": b64(&[1; 5]), "certificate": cert})),
+        403,
+        "InvalidNonce",
+    );
+    assert!(message.contains("5 bytes"), "{message}");
+    let nonce = challenge(&f.user, key).expect("challenge");
+    let message = expect_error(
+        post(json!({"nonce": nonce, "certificate": b64(b"not a certificate")})),
+        403,
+        "AttestationRejected",
+    );
+    assert!(message.contains("not an X.509 certificate"), "{message}");
+    let nonce = challenge(&f.user, key).expect("challenge");
+    let evidence = attest(&f.user, &f.vault, &f.vault.workload, &nonce).expect("attest");
+    let message = expect_error(
+        post(
+            json!({"nonce": nonce, "certificate": evidence["certificate"],
+                    "chain": evidence["chain"], "version": 9}),
+        ),
+        400,
+        "InvalidInput",
+    );
+    assert!(message.contains("no version 9"), "{message}");
+    let signing = create_key(
+        &f.officer,
+        &json!({"spec": "ECC_NIST_P384", "policy": f.vault.policy, "releasable": true,
+                "tags": {"allowed-guests": f.vault.workload}}),
+    )
+    .expect("signing key");
+    let nonce = challenge(&f.user, &signing).expect("challenge");
+    let evidence = attest(&f.user, &f.vault, &f.vault.workload, &nonce).expect("attest");
+    expect_error(
+        f.user.post::<Value>(
+            &format!("/v1/keys/{signing}/release"),
+            &json!({"nonce": nonce, "certificate": evidence["certificate"],
+                    "chain": evidence["chain"], "kind": "data-key"}),
+        ),
+        400,
+        "InvalidKeyUsage",
+    );
+    f.officer
+        .post::<Value>(&format!("/v1/keys/{key}/disable"), &json!({}))
+        .expect("disable");
+    let nonce = challenge(&f.user, key).expect("challenge");
+    let evidence = attest(&f.user, &f.vault, &f.vault.workload, &nonce).expect("attest");
+    expect_error(
+        release_by_certificate(&f.user, key, &nonce, &evidence),
+        409,
+        "Disabled",
+    );
+    expect_error(
+        release_by_certificate(&f.user, "alias/none", &nonce, &evidence),
+        404,
+        "NotFound",
+    );
+
+    // Invocations: input that is not base64, a measurement that is not one.
+    expect_error(
+        f.user.post::<Value>(
+            &format!("/v1/workloads/{}/invoke", f.vault.workload),
+            &json!({"input": "%%%"}),
+        ),
+        400,
+        "InvalidBase64",
+    );
+    let message = expect_error(
+        f.user
+            .post::<Value>("/v1/workloads/sha384:xyz/invoke", &json!({"input": ""})),
+        400,
+        "InvalidInput",
+    );
+    assert!(message.contains("sha384:xyz"), "{message}");
+}
+
 /// A crypto-user signs a Nitro-format document of its own making (the allowed guest's
 /// hash, the challenge nonce, its own public key) with its client key, which chains to the
 /// trusted root: it is no document signer, so the release is refused.

@@ -189,7 +189,12 @@ fn expired_challenges_and_stale_attestations_are_refused() {
 
 /// A relying party's own attested key: certificate issued by `kastell attest issue` for a
 /// public key the test holds, with `guest`'s hash and `nonce`.
-fn attested_key(server: &TestServer, guest: &str, nonce: &[u8]) -> (RecipientKey, Value) {
+fn attested_key(
+    server: &TestServer,
+    guest: &str,
+    nonce: &[u8],
+    seconds: u64,
+) -> (RecipientKey, Value) {
     use p384::pkcs8::EncodePublicKey as _;
     let recipient = RecipientKey::generate().expect("key");
     let public = p384::PublicKey::from_sec1_bytes(&recipient.public_key_sec1()).expect("point");
@@ -214,6 +219,8 @@ fn attested_key(server: &TestServer, guest: &str, nonce: &[u8]) -> (RecipientKey
             "--public-key".into(),
             pem_path.display().to_string(),
             "--chain".into(),
+            "--seconds".into(),
+            seconds.to_string(),
             "--config".into(),
             config,
         ])
@@ -299,7 +306,7 @@ fn a_data_key_release_matches_its_wrapped_copy_and_the_key_release_decrypts_it()
     // A fresh data key, sealed to the attested key and wrapped under the key.
     let nonce_b64 = challenge(&app, &key).expect("challenge");
     let nonce = unb64(&Value::String(nonce_b64.clone())).unwrap();
-    let (recipient, attestation) = attested_key(&server, &guest_hash.to_string(), &nonce);
+    let (recipient, attestation) = attested_key(&server, &guest_hash.to_string(), &nonce, 300);
     let data_key = release(json!({
         "nonce": nonce_b64, "certificate": attestation["certificate"],
         "chain": attestation["chain"], "kind": "data-key", "context": {"file": "7"}
@@ -318,7 +325,7 @@ fn a_data_key_release_matches_its_wrapped_copy_and_the_key_release_decrypts_it()
     // The key's own material, released the same way, decrypts the wrapped copy.
     let nonce_b64 = challenge(&app, &key).expect("challenge");
     let nonce = unb64(&Value::String(nonce_b64.clone())).unwrap();
-    let (recipient, attestation) = attested_key(&server, &guest_hash.to_string(), &nonce);
+    let (recipient, attestation) = attested_key(&server, &guest_hash.to_string(), &nonce, 300);
     let material = release(json!({
         "nonce": nonce_b64, "certificate": attestation["certificate"], "chain": attestation["chain"]
     }));
@@ -332,6 +339,25 @@ fn a_data_key_release_matches_its_wrapped_copy_and_the_key_release_decrypts_it()
     let mut context = kastell::sandbox::EncryptionContext::default();
     context.0.insert("file".into(), "7".into());
     assert_eq!(decrypt_v1(&key_bytes, &wrapped, &context), plaintext);
+
+    // An attestation certificate past its end is refused, whatever its claims.
+    let nonce_b64 = challenge(&app, &key).expect("challenge");
+    let nonce = unb64(&Value::String(nonce_b64.clone())).unwrap();
+    let (_, short_lived) = attested_key(&server, &guest_hash.to_string(), &nonce, 1);
+    std::thread::sleep(Duration::from_millis(1_100));
+    let message = expect_error(
+        app.post::<Value>(
+            &format!("/v1/keys/{key}/release"),
+            &json!({"nonce": nonce_b64, "certificate": short_lived["certificate"],
+                    "chain": short_lived["chain"]}),
+        ),
+        403,
+        "AttestationRejected",
+    );
+    assert!(
+        message.contains("validity") && message.contains("expired"),
+        "{message}"
+    );
 
     // Opening with the wrong kind fails: the AAD binds it.
     let key_id = uuid_bytes(material["key_id"].as_str().unwrap());

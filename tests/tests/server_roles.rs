@@ -173,7 +173,7 @@ fn world() -> World {
         .to_owned();
     let workload = format!(
         "{}",
-        kastell_attest::Measurement::of(&kastell_tests::guest("record-vault"))
+        kastell_attest::Measurement::of(&kastell_tests::guest("echo-workload"))
     );
     let ping = b64(br#"{"step":"ping"}"#);
     let aes = create_key(&officer, "AES_256");
@@ -305,7 +305,8 @@ fn world() -> World {
             "workload upload",
             Method::POST,
             "/v1/workloads",
-            Body::Wasm(kastell_tests::guest("record-vault")),
+            // A small workload: anonymous requests are refused before their body is read.
+            Body::Wasm(kastell_tests::guest("echo-workload")),
             OFFICER,
         ),
         endpoint(
