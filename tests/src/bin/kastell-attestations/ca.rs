@@ -1,5 +1,5 @@
 //! The bench CA on disk: a root "Kastell Bench Root" (country DE), a host attestation CA
-//! under it, and the host CA's key (SEC1 `EC PRIVATE KEY` PEM, mode 0600).
+//! under it, and the host CA's key (SEC1 `EC PRIVATE KEY` PEM, mode 0600; the certificates 0644).
 //!
 //! The keys are bench keys: drawn from `/dev/urandom` and held in ordinary memory. Never
 //! trust a bench root in a deployment that holds real keys.
@@ -82,11 +82,12 @@ impl BenchCa {
         write_new(
             &dir.join(HOST_CA_KEY_FILE),
             sec1_pem(&host_scalar).as_bytes(),
+            0o600,
         )?;
-        write_new(&dir.join(HOST_CA_FILE), host_ca.to_pem()?.as_bytes())?;
+        write_new(&dir.join(HOST_CA_FILE), host_ca.to_pem()?.as_bytes(), 0o644)?;
         // Last: its presence marks a complete bench CA.
         let root_path = dir.join(ROOT_FILE);
-        write_new(&root_path, root.to_pem()?.as_bytes())?;
+        write_new(&root_path, root.to_pem()?.as_bytes(), 0o644)?;
         Ok(root_path)
     }
 
@@ -132,12 +133,12 @@ fn read_certificate(path: &Path) -> Result<Certificate, BoxError> {
     }
 }
 
-/// Writes a new file (refusing to replace one) readable by its owner only.
-fn write_new(path: &Path, contents: &[u8]) -> Result<(), BoxError> {
+/// Writes a new file (refusing to replace one) with permissions `mode` (less the umask).
+fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), BoxError> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(mode)
         .open(path)
         .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     file.write_all(contents)

@@ -1,14 +1,15 @@
 //! The run itself: one task per connection, each sending the same request back to back on
 //! its own keep-alive connection, counting only what is sent after the warm-up and before
-//! the deadline or the request budget.
+//! the deadline or the request budget. With `--bodies`, each request takes the next unused
+//! body, and the run also ends when none is left.
 
 use std::error::Error;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::BoxError;
-use crate::options::Settings;
+use crate::options::{Payload, Settings};
 
 /// How many bytes of the first error's body are kept.
 const ERROR_BODY_LIMIT: usize = 2_000;
@@ -17,7 +18,9 @@ const ERROR_BODY_LIMIT: usize = 2_000;
 struct Plan {
     url: reqwest::Url,
     method: reqwest::Method,
-    body: Option<Vec<u8>>,
+    payload: Arc<Payload>,
+    /// With [`Payload::Each`]: bodies claimed so far (warm-up included).
+    next_body: AtomicUsize,
     /// Requests sent before this instant are warm-up.
     measure_from: Instant,
     /// No measured request starts at or after this instant.
@@ -47,6 +50,8 @@ pub(crate) struct Measured {
     pub(crate) measure_from: Instant,
     /// The body or cause of the first failed request.
     pub(crate) first_error: Option<String>,
+    /// With `--bodies`: how many were given, and how many were not sent.
+    pub(crate) bodies: Option<(usize, usize)>,
 }
 
 /// Runs the load `settings` describe on a new runtime and waits for every connection.
@@ -79,7 +84,8 @@ pub(crate) fn execute(settings: &Settings) -> Result<Measured, BoxError> {
     let plan = Arc::new(Plan {
         url: settings.url.clone(),
         method: settings.method.clone(),
-        body: settings.body.clone(),
+        payload: Arc::clone(&settings.payload),
+        next_body: AtomicUsize::new(0),
         measure_from,
         deadline: settings
             .duration
@@ -101,10 +107,18 @@ pub(crate) fn execute(settings: &Settings) -> Result<Measured, BoxError> {
     })?;
 
     let first_error = plan.first_error.lock().ok().and_then(|e| e.clone());
+    let bodies = match &*plan.payload {
+        Payload::Each(bodies) => {
+            let used = plan.next_body.load(Ordering::Relaxed).min(bodies.len());
+            Some((bodies.len(), bodies.len() - used))
+        }
+        _ => None,
+    };
     Ok(Measured {
         tallies,
         measure_from,
         first_error,
+        bodies,
     })
 }
 
@@ -125,8 +139,15 @@ async fn connection(client: reqwest::Client, plan: Arc<Plan>) -> Tally {
             }
         }
         let mut request = client.request(plan.method.clone(), plan.url.clone());
-        if let Some(body) = &plan.body {
-            request = request.body(body.clone());
+        match &*plan.payload {
+            Payload::Empty => {}
+            Payload::Same(body) => request = request.body(body.clone()),
+            Payload::Each(bodies) => {
+                let Some(body) = bodies.get(plan.next_body.fetch_add(1, Ordering::Relaxed)) else {
+                    break;
+                };
+                request = request.body(body.clone());
+            }
         }
         let outcome = send(request).await;
         let done = Instant::now();

@@ -7,6 +7,10 @@
 //! non-2xx answer or a transport error counts as an error; the first error's body is
 //! printed, and the exit status is non-zero when any request failed.
 //!
+//! With `--bodies FILE`, each request carries the next line of the file, each line sent
+//! once across all connections (warm-up included), for single-use requests such as
+//! attested key releases; the run also ends when every line has been sent.
+//!
 //! Mutual TLS comes from a Kastell client profile (`--profile`); without one, plain
 //! `http://`, or `https://` trusting `--ca` or the system's bundle. Only loopback hosts
 //! are accepted unless `--allow-remote` is given.
@@ -17,6 +21,8 @@
 //!     --body '{"plaintext":"AAAA","context":{"tenant":"acme"}}'
 //! kastell-load --url http://127.0.0.1:8200/v1/transit/encrypt/bench \
 //!     --header "X-Vault-Token: root" --body '{"plaintext":"AAAA"}' --json
+//! kastell-load --profile clients/bench/profile.toml --connections 16 --duration 10 \
+//!     --url /v1/keys/alias%2Fbench-release/release --bodies releases.jsonl
 //! ```
 //!
 //! The options are checked in `options` and the connections run in `load`; this file
@@ -84,6 +90,13 @@ struct Report {
     p99_ms: f64,
     max_ms: f64,
     first_error: Option<String>,
+    /// With `--bodies`: the bodies given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bodies: Option<usize>,
+    /// With `--bodies`: those left unsent when the run ended (0: the run ended because
+    /// they were used up, unless its deadline came at the same moment).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bodies_unused: Option<usize>,
 }
 
 impl Report {
@@ -93,6 +106,7 @@ impl Report {
             tallies,
             measure_from,
             first_error,
+            bodies,
         } = measured;
         let errors: u64 = tallies.iter().map(|t| t.errors).sum();
         let last = tallies.iter().filter_map(|t| t.last).max();
@@ -120,6 +134,8 @@ impl Report {
             p99_ms: percentile(&latencies, 0.99),
             max_ms: percentile(&latencies, 1.0),
             first_error,
+            bodies: bodies.map(|(given, _)| given),
+            bodies_unused: bodies.map(|(_, unused)| unused),
         }
     }
 }
@@ -165,6 +181,13 @@ fn print_report(report: &Report, json: bool) -> Result<(), BoxError> {
         "  latency ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}",
         report.p50_ms, report.p90_ms, report.p99_ms, report.max_ms
     );
+    if let (Some(given), Some(unused)) = (report.bodies, report.bodies_unused) {
+        if unused == 0 {
+            println!("  bodies: all {given} sent (the run ended when they were used up)");
+        } else {
+            println!("  bodies: {given} given, {unused} unsent");
+        }
+    }
     if let Some(error) = &report.first_error {
         println!("  first error: {error}");
     }

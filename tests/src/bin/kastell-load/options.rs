@@ -1,5 +1,5 @@
 //! Command-line options, and the [`Settings`] of a run checked and derived from them: the
-//! URL (only loopback unless `--allow-remote`), the headers and body, the TLS
+//! URL (only loopback unless `--allow-remote`), the headers and body (or bodies), the TLS
 //! configuration and the run's length.
 
 use std::net::IpAddr;
@@ -15,8 +15,10 @@ use crate::BoxError;
 
 /// The longest run accepted, in seconds.
 const MAX_DURATION: u64 = 600;
-/// The most requests accepted in one run.
+/// The most requests accepted in one run, and the most lines of a `--bodies` file.
 const MAX_REQUESTS: u64 = 10_000_000;
+/// The largest `--bodies` file read, in bytes (1 GiB).
+const MAX_BODIES_FILE: u64 = 1 << 30;
 /// System root bundles tried, in order, for `https://` without `--profile` or `--ca`.
 const SYSTEM_BUNDLES: [&str; 3] = [
     "/etc/ssl/certs/ca-certificates.crt",
@@ -66,8 +68,13 @@ pub(crate) struct Args {
     #[arg(long, conflicts_with = "body_file")]
     pub(crate) body: Option<String>,
     /// Read the request body from this file.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "bodies")]
     pub(crate) body_file: Option<PathBuf>,
+    /// Request bodies, one per line (blank lines skipped), each sent exactly once across
+    /// all connections, warm-up included; the run ends when they are used up (e.g.
+    /// single-use release requests from kastell-attestations).
+    #[arg(long, conflicts_with = "body")]
+    pub(crate) bodies: Option<PathBuf>,
     /// Extra header `Name: value` (repeatable), e.g. `X-Vault-Token: ...`.
     #[arg(long = "header", value_name = "NAME: VALUE")]
     pub(crate) headers: Vec<String>,
@@ -107,14 +114,35 @@ pub(crate) struct Args {
     pub(crate) allow_remote: bool,
 }
 
+/// What the requests of a run carry.
+pub(crate) enum Payload {
+    /// No body.
+    Empty,
+    /// The same body in every request.
+    Same(Vec<u8>),
+    /// Each body in one request only; the run ends when they are used up.
+    Each(Vec<Vec<u8>>),
+}
+
+impl Payload {
+    /// The bodies, whichever the kind.
+    fn bodies(&self) -> &[Vec<u8>] {
+        match self {
+            Self::Empty => &[],
+            Self::Same(body) => std::slice::from_ref(body),
+            Self::Each(bodies) => bodies,
+        }
+    }
+}
+
 /// What a run sends and how long it lasts: the options, checked.
 pub(crate) struct Settings {
     /// The endpoint (a `--url` path joined to the profile's server).
     pub(crate) url: reqwest::Url,
     /// The request's method.
     pub(crate) method: reqwest::Method,
-    /// The request's body.
-    pub(crate) body: Option<Vec<u8>>,
+    /// The requests' body or bodies (shared with the run, not copied).
+    pub(crate) payload: Arc<Payload>,
     /// Headers of every request (`--header`, and the default content type).
     pub(crate) headers: HeaderMap,
     /// TLS: the profile's identity and root, or `--ca`, or the system bundle.
@@ -138,7 +166,7 @@ impl Settings {
     ///
     /// # Errors
     /// When an option is out of range, the profile, body or root certificates cannot be
-    /// read, the URL is not a loopback `http(s)` URL, or a header or the body is malformed.
+    /// read, the URL is not a loopback `http(s)` URL, or a header or a body is malformed.
     pub(crate) fn from_args(args: &Args) -> Result<Self, BoxError> {
         let (duration, requests) = match (args.duration, args.requests) {
             (None, None) => (Some(10), None),
@@ -173,18 +201,16 @@ impl Settings {
             return Err(format!("--url {url}: not a loopback host (give --allow-remote)").into());
         }
         let mut headers = parse_headers(&args.headers)?;
-        let body = match (&args.body, &args.body_file) {
-            (Some(text), _) => Some(text.clone().into_bytes()),
-            (None, Some(path)) => Some(
+        let payload = match (&args.body, &args.body_file, &args.bodies) {
+            (Some(text), _, _) => Payload::Same(text.clone().into_bytes()),
+            (None, Some(path), _) => Payload::Same(
                 std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
             ),
-            (None, None) => None,
+            (None, None, Some(path)) => Payload::Each(read_bodies(path)?),
+            (None, None, None) => Payload::Empty,
         };
-        if let Some(body) = &body
-            && !headers.contains_key(CONTENT_TYPE)
-        {
-            serde_json::from_slice::<serde::de::IgnoredAny>(body)
-                .map_err(|e| format!("the body is not JSON ({e}); give a Content-Type header"))?;
+        if !payload.bodies().is_empty() && !headers.contains_key(CONTENT_TYPE) {
+            check_json(&payload)?;
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
         let tls = match &profile {
@@ -194,7 +220,7 @@ impl Settings {
         Ok(Self {
             url,
             method: reqwest::Method::from(args.method),
-            body,
+            payload: Arc::new(payload),
             headers,
             tls,
             connections: args.connections,
@@ -205,6 +231,53 @@ impl Settings {
             requests,
         })
     }
+}
+
+/// The non-blank lines of `path`, each a body (a final `\r` removed).
+fn read_bodies(path: &Path) -> Result<Vec<Vec<u8>>, BoxError> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .len();
+    if size > MAX_BODIES_FILE {
+        return Err(format!(
+            "--bodies {}: {size} bytes, more than the {MAX_BODIES_FILE} accepted",
+            path.display()
+        )
+        .into());
+    }
+    let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bodies: Vec<Vec<u8>> = text
+        .split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .filter(|line| !line.trim_ascii().is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    if bodies.is_empty() {
+        return Err(format!("--bodies {}: no body", path.display()).into());
+    }
+    if bodies.len() as u64 > MAX_REQUESTS {
+        return Err(format!(
+            "--bodies {}: {} bodies, more than the {MAX_REQUESTS} accepted",
+            path.display(),
+            bodies.len()
+        )
+        .into());
+    }
+    Ok(bodies)
+}
+
+/// Checks that every body is JSON, naming the first that is not.
+fn check_json(payload: &Payload) -> Result<(), BoxError> {
+    for (index, body) in payload.bodies().iter().enumerate() {
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            let which = match payload {
+                Payload::Each(_) => format!("body {} of --bodies", index + 1),
+                _ => "the body".to_owned(),
+            };
+            return Err(format!("{which} is not JSON ({e}); give a Content-Type header").into());
+        }
+    }
+    Ok(())
 }
 
 /// Whether the URL's host is `localhost` or a loopback address.
@@ -267,4 +340,49 @@ fn plain_tls(ca: Option<&Path>, https: bool) -> Result<rustls::ClientConfig, Box
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bodies_file(text: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().expect("temporary file");
+        std::io::Write::write_all(&mut file, text.as_bytes()).expect("written");
+        file
+    }
+
+    #[test]
+    fn bodies_are_the_non_blank_lines() {
+        let file = bodies_file("{\"a\":1}\n\n{\"b\":2}\r\n  \n{\"c\":3}");
+        let bodies = read_bodies(file.path()).expect("read");
+        assert_eq!(
+            bodies,
+            [
+                b"{\"a\":1}".to_vec(),
+                b"{\"b\":2}".to_vec(),
+                b"{\"c\":3}".to_vec()
+            ]
+        );
+        check_json(&Payload::Each(bodies)).expect("JSON");
+    }
+
+    #[test]
+    fn a_bodies_file_without_a_body_or_with_bad_json_is_refused() {
+        let empty = bodies_file("\n \n");
+        let err = read_bodies(empty.path()).expect_err("refused");
+        assert!(err.to_string().contains("no body"), "{err}");
+        let bad = read_bodies(bodies_file("{}\nnot json\n").path()).expect("read");
+        let err = check_json(&Payload::Each(bad)).expect_err("refused");
+        assert!(err.to_string().contains("body 2 of --bodies"), "{err}");
+    }
+
+    #[test]
+    fn bodies_exclude_the_other_body_options() {
+        let base = ["kastell-load", "--url", "http://127.0.0.1:1/"];
+        let with = |extra: &[&str]| Args::try_parse_from(base.iter().chain(extra));
+        assert!(with(&["--bodies", "f"]).is_ok());
+        assert!(with(&["--bodies", "f", "--body", "{}"]).is_err());
+        assert!(with(&["--bodies", "f", "--body-file", "g"]).is_err());
+    }
 }
