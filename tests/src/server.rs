@@ -31,6 +31,8 @@ mod serve;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use kastell::client::RemoteError;
+
 pub use deployment::{Deployment, Setup};
 pub use raw::{RawClient, RawResponse};
 pub use serve::TestServer;
@@ -53,6 +55,29 @@ pub type Result<T> = std::result::Result<T, FixtureError>;
 
 pub(crate) fn fail(message: impl Into<String>) -> FixtureError {
     FixtureError(message.into())
+}
+
+/// Checks that a call failed with API error `status` `name`; returns the message.
+///
+/// # Panics
+/// When the call succeeded or failed otherwise.
+#[track_caller]
+pub fn expect_api_error<T: std::fmt::Debug>(
+    result: std::result::Result<T, RemoteError>,
+    status: u16,
+    name: &str,
+) -> String {
+    match result {
+        Err(RemoteError::Api {
+            status: got,
+            name: got_name,
+            message,
+        }) => {
+            assert_eq!((got, got_name.as_str()), (status, name), "{message}");
+            message
+        }
+        other => panic!("expected {status} {name}, got {other:?}"),
+    }
 }
 
 /// The `kastell` binary cargo built next to the running test executable.

@@ -27,29 +27,6 @@ pub fn unb64(value: &Value) -> Result<Vec<u8>> {
         .map_err(|e| fail(format!("not base64: {e}")))
 }
 
-/// Checks that a call failed with API error `status` `name`; returns the message.
-///
-/// # Panics
-/// When the call succeeded or failed otherwise.
-#[track_caller]
-pub fn expect_error<T: std::fmt::Debug>(
-    result: std::result::Result<T, RemoteError>,
-    status: u16,
-    name: &str,
-) -> String {
-    match result {
-        Err(RemoteError::Api {
-            status: got,
-            name: got_name,
-            message,
-        }) => {
-            assert_eq!((got, got_name.as_str()), (status, name), "{message}");
-            message
-        }
-        other => panic!("expected {status} {name}, got {other:?}"),
-    }
-}
-
 fn remote(context: &str) -> impl FnOnce(RemoteError) -> crate::server::FixtureError + '_ {
     move |e| fail(format!("{context}: {e}"))
 }

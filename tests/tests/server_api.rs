@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use kastell::client::{Client, RemoteError, segment};
-use kastell_tests::server::{RawResponse, Setup, TestServer};
+use kastell_tests::server::{RawResponse, Setup, TestServer, expect_api_error};
 use reqwest::Method;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
@@ -41,26 +41,6 @@ fn expect_error(response: &RawResponse, status: u16, name: &str) -> String {
         "{message}"
     );
     message
-}
-
-/// Checks that a [`Client`] call failed with API error `status` `name`; returns the message.
-#[track_caller]
-fn expect_api_error<T: std::fmt::Debug>(
-    result: Result<T, RemoteError>,
-    status: u16,
-    name: &str,
-) -> String {
-    match result {
-        Err(RemoteError::Api {
-            status: got,
-            name: got_name,
-            message,
-        }) => {
-            assert_eq!((got, got_name.as_str()), (status, name), "{message}");
-            message
-        }
-        other => panic!("expected {status} {name}, got {other:?}"),
-    }
 }
 
 fn create_key(officer: &Client, body: &Value) -> String {

@@ -11,10 +11,10 @@
 
 use kastell::client::{Client, RemoteError};
 use kastell_tests::guest;
-use kastell_tests::server::TestServer;
+use kastell_tests::server::{TestServer, expect_api_error};
 use kastell_tests::vault::{
-    self, Vault, attest, b64, challenge, create_key, decrypt_records, encrypt, expect_error,
-    invoke, release_by_certificate, release_by_document, unb64,
+    self, Vault, attest, b64, challenge, create_key, decrypt_records, encrypt, invoke,
+    release_by_certificate, release_by_document, unb64,
 };
 use serde_json::{Value, json};
 
@@ -148,7 +148,7 @@ fn a_modified_build_of_the_workload_is_refused_its_key() {
     assert_ne!(modified, f.vault.workload);
     let nonce = challenge(&f.user, &f.vault.records_key).expect("challenge");
     let evidence = attest(&f.user, &f.vault, &modified, &nonce).expect("attest");
-    let message = expect_error(
+    let message = expect_api_error(
         release_by_certificate(&f.user, &f.vault.records_key, &nonce, &evidence),
         403,
         "AccessDenied",
@@ -180,7 +180,7 @@ fn a_nonce_is_used_once_and_only_for_its_key() {
     let nonce = challenge(&f.user, &f.vault.records_key).expect("challenge");
     let evidence = attest(&f.user, &f.vault, &f.vault.workload, &nonce).expect("attest");
     release_by_certificate(&f.user, &f.vault.records_key, &nonce, &evidence).expect("first use");
-    let message = expect_error(
+    let message = expect_api_error(
         release_by_certificate(&f.user, &f.vault.records_key, &nonce, &evidence),
         403,
         "InvalidNonce",
@@ -189,7 +189,7 @@ fn a_nonce_is_used_once_and_only_for_its_key() {
 
     // A nonce nobody issued, and one issued for another key.
     let made_up = b64(&[7; 32]);
-    let message = expect_error(
+    let message = expect_api_error(
         release_by_certificate(&f.user, &f.vault.records_key, &made_up, &evidence),
         403,
         "InvalidNonce",
@@ -197,7 +197,7 @@ fn a_nonce_is_used_once_and_only_for_its_key() {
     assert!(message.contains("unknown"), "{message}");
     let other = challenge(&f.user, &f.vault.state_key).expect("challenge");
     let evidence = attest(&f.user, &f.vault, &f.vault.workload, &other).expect("attest");
-    let message = expect_error(
+    let message = expect_api_error(
         release_by_certificate(&f.user, &f.vault.records_key, &other, &evidence),
         403,
         "InvalidNonce",
@@ -212,7 +212,7 @@ fn an_attestation_for_another_nonce_or_tampered_is_rejected() {
     let first = challenge(&f.user, &f.vault.records_key).expect("challenge");
     let evidence = attest(&f.user, &f.vault, &f.vault.workload, &first).expect("attest");
     let second = challenge(&f.user, &f.vault.records_key).expect("challenge");
-    let message = expect_error(
+    let message = expect_api_error(
         release_by_certificate(&f.user, &f.vault.records_key, &second, &evidence),
         403,
         "AttestationRejected",
@@ -225,7 +225,7 @@ fn an_attestation_for_another_nonce_or_tampered_is_rejected() {
     let mut document = unb64(&evidence["document"]).expect("document");
     let last = document.len() - 1;
     document[last] ^= 0x01;
-    let message = expect_error(
+    let message = expect_api_error(
         release_by_document(&f.user, &f.vault.records_key, &nonce, &b64(&document)),
         403,
         "AttestationRejected",
@@ -235,7 +235,7 @@ fn an_attestation_for_another_nonce_or_tampered_is_rejected() {
     // A certificate without its chain has no path to the root.
     let nonce = challenge(&f.user, &f.vault.records_key).expect("challenge");
     let evidence = attest(&f.user, &f.vault, &f.vault.workload, &nonce).expect("attest");
-    let message = expect_error(
+    let message = expect_api_error(
         release_by_certificate(
             &f.user,
             &f.vault.records_key,
@@ -326,7 +326,7 @@ fn malformed_release_requests_and_invocations_are_refused_by_name() {
         ),
     ];
     for (body, status, name, words) in cases {
-        let message = expect_error(post(body.clone()), status, name);
+        let message = expect_api_error(post(body.clone()), status, name);
         assert!(message.contains(words), "{body}: {message}");
     }
     // None of those touched the nonce: it still releases.
@@ -334,14 +334,14 @@ fn malformed_release_requests_and_invocations_are_refused_by_name() {
 
     // Past the nonce: a wrong-length nonce, a certificate that is not X.509, a version that
     // does not exist, a data key from a non-AES key, a disabled key, an unknown key.
-    let message = expect_error(
+    let message = expect_api_error(
         post(json!({"nonce": b64(&[1; 5]), "certificate": cert})),
         403,
         "InvalidNonce",
     );
     assert!(message.contains("5 bytes"), "{message}");
     let nonce = challenge(&f.user, key).expect("challenge");
-    let message = expect_error(
+    let message = expect_api_error(
         post(json!({"nonce": nonce, "certificate": b64(b"not a certificate")})),
         403,
         "AttestationRejected",
@@ -349,7 +349,7 @@ fn malformed_release_requests_and_invocations_are_refused_by_name() {
     assert!(message.contains("not an X.509 certificate"), "{message}");
     let nonce = challenge(&f.user, key).expect("challenge");
     let evidence = attest(&f.user, &f.vault, &f.vault.workload, &nonce).expect("attest");
-    let message = expect_error(
+    let message = expect_api_error(
         post(
             json!({"nonce": nonce, "certificate": evidence["certificate"],
                     "chain": evidence["chain"], "version": 9}),
@@ -366,7 +366,7 @@ fn malformed_release_requests_and_invocations_are_refused_by_name() {
     .expect("signing key");
     let nonce = challenge(&f.user, &signing).expect("challenge");
     let evidence = attest(&f.user, &f.vault, &f.vault.workload, &nonce).expect("attest");
-    expect_error(
+    expect_api_error(
         f.user.post::<Value>(
             &format!("/v1/keys/{signing}/release"),
             &json!({"nonce": nonce, "certificate": evidence["certificate"],
@@ -380,19 +380,19 @@ fn malformed_release_requests_and_invocations_are_refused_by_name() {
         .expect("disable");
     let nonce = challenge(&f.user, key).expect("challenge");
     let evidence = attest(&f.user, &f.vault, &f.vault.workload, &nonce).expect("attest");
-    expect_error(
+    expect_api_error(
         release_by_certificate(&f.user, key, &nonce, &evidence),
         409,
         "Disabled",
     );
-    expect_error(
+    expect_api_error(
         release_by_certificate(&f.user, "alias/none", &nonce, &evidence),
         404,
         "NotFound",
     );
 
     // Invocations: input that is not base64, a measurement that is not one.
-    expect_error(
+    expect_api_error(
         f.user.post::<Value>(
             &format!("/v1/workloads/{}/invoke", f.vault.workload),
             &json!({"input": "%%%"}),
@@ -400,7 +400,7 @@ fn malformed_release_requests_and_invocations_are_refused_by_name() {
         400,
         "InvalidBase64",
     );
-    let message = expect_error(
+    let message = expect_api_error(
         f.user
             .post::<Value>("/v1/workloads/sha384:xyz/invoke", &json!({"input": ""})),
         400,
@@ -450,7 +450,7 @@ fn a_document_forged_with_a_client_key_is_rejected() {
         nonce: Some(unb64(&Value::String(nonce.clone())).expect("nonce")),
     };
     let document = issue_document(&signer, &client_cert, &[root], &content).expect("forged");
-    let message = expect_error(
+    let message = expect_api_error(
         release_by_document(&forger, &f.vault.records_key, &nonce, &b64(&document)),
         403,
         "AttestationRejected",
@@ -467,7 +467,7 @@ fn keys_not_created_releasable_or_without_a_sound_policy_are_never_released() {
     // The state key: same policy and allow-list, but not releasable.
     let nonce = challenge(&f.user, &f.vault.state_key).expect("challenge");
     let evidence = attest(&f.user, &f.vault, &f.vault.workload, &nonce).expect("attest");
-    let message = expect_error(
+    let message = expect_api_error(
         release_by_certificate(&f.user, &f.vault.state_key, &nonce, &evidence),
         409,
         "InvalidState",
@@ -484,7 +484,7 @@ fn keys_not_created_releasable_or_without_a_sound_policy_are_never_released() {
     .expect("key");
     let nonce = challenge(&f.user, &trapping).expect("challenge");
     let evidence = attest(&f.user, &f.vault, &f.vault.workload, &nonce).expect("attest");
-    expect_error(
+    expect_api_error(
         release_by_certificate(&f.user, &trapping, &nonce, &evidence),
         403,
         "AccessDenied",
@@ -506,7 +506,7 @@ fn keys_not_created_releasable_or_without_a_sound_policy_are_never_released() {
         create_key(&f.officer, &json!({"spec": "AES_256", "releasable": true})).expect("key");
     let nonce = challenge(&f.user, &unbound).expect("challenge");
     let evidence = attest(&f.user, &f.vault, &f.vault.workload, &nonce).expect("attest");
-    expect_error(
+    expect_api_error(
         release_by_certificate(&f.user, &unbound, &nonce, &evidence),
         403,
         "AccessDenied",
@@ -516,19 +516,19 @@ fn keys_not_created_releasable_or_without_a_sound_policy_are_never_released() {
         "/v1/keys",
         &json!({"spec": "AES_256", "origin": "token", "releasable": true}),
     );
-    expect_error(refused, 400, "InvalidInput");
+    expect_api_error(refused, 400, "InvalidInput");
 }
 
 #[test]
 fn workload_faults_and_errors_fail_closed_and_are_audited() {
     let f = fixture();
-    let message = expect_error(
+    let message = expect_api_error(
         invoke(&f.user, &f.vault.workload, &json!({"step": "nonsense"})),
         422,
         "WorkloadError",
     );
     assert!(message.contains("unknown step"), "{message}");
-    let message = expect_error(
+    let message = expect_api_error(
         invoke(
             &f.user,
             &f.vault.workload,
@@ -539,12 +539,12 @@ fn workload_faults_and_errors_fail_closed_and_are_audited() {
     );
     assert!(!message.is_empty());
     // The officer may upload but not invoke; the user may invoke but not upload.
-    expect_error(
+    expect_api_error(
         invoke(&f.officer, &f.vault.workload, &json!({"step": "ping"})),
         403,
         "AccessDenied",
     );
-    expect_error(
+    expect_api_error(
         f.user
             .post_bytes::<Value>("/v1/workloads", "application/wasm", guest("record-vault")),
         403,
@@ -553,12 +553,12 @@ fn workload_faults_and_errors_fail_closed_and_are_audited() {
     // Only crypto-users ask for releases; an officer cannot use up a user's challenge.
     let nonce = challenge(&f.user, &f.vault.records_key).expect("challenge");
     let evidence = attest(&f.user, &f.vault, &f.vault.workload, &nonce).expect("attest");
-    expect_error(
+    expect_api_error(
         release_by_certificate(&f.officer, &f.vault.records_key, &nonce, &evidence),
         403,
         "AccessDenied",
     );
-    expect_error(
+    expect_api_error(
         challenge_as(&f.auditor, &f.vault.records_key),
         403,
         "AccessDenied",
@@ -566,20 +566,20 @@ fn workload_faults_and_errors_fail_closed_and_are_audited() {
     release_by_certificate(&f.user, &f.vault.records_key, &nonce, &evidence)
         .expect("the challenge is still usable by its user");
     // A policy is not a workload, nor a workload a policy.
-    let message = expect_error(
+    let message = expect_api_error(
         f.officer
             .post_bytes::<Value>("/v1/workloads", "application/wasm", guest("tenant-context")),
         400,
         "InvalidWorkload",
     );
     assert!(message.contains("exports `evaluate`"), "{message}");
-    expect_error(
+    expect_api_error(
         f.officer
             .post_bytes::<Value>("/v1/workloads", "application/wasm", b"not wasm".to_vec()),
         400,
         "InvalidWorkload",
     );
-    expect_error(
+    expect_api_error(
         invoke(&f.user, &format!("sha384:{}", "0".repeat(96)), &json!({})),
         404,
         "NotFound",
@@ -626,7 +626,7 @@ fn the_workload_may_not_unseal_state_for_another_measurement() {
         workload: modified,
         ..f.vault.clone()
     };
-    let message = expect_error(
+    let message = expect_api_error(
         decrypt_records(&f.user, &other, &evidence, &nonce, &release, &json!([])),
         422,
         "WorkloadError",
@@ -637,6 +637,6 @@ fn the_workload_may_not_unseal_state_for_another_measurement() {
         "/v1/decrypt",
         &json!({"ciphertext": evidence["sealed_state"], "context": {"purpose": "record-vault-state"}}),
     );
-    expect_error(refused, 403, "AccessDenied");
+    expect_api_error(refused, 403, "AccessDenied");
     drop(f.server);
 }

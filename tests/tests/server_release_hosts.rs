@@ -18,9 +18,9 @@ use kastell::client::Client;
 use kastell_attest::Measurement;
 use kastell_attest::hpke::{self, MaterialKind, RecipientKey, ReleaseInfo, Sealed};
 use kastell_tests::guest;
-use kastell_tests::server::{Deployment, Setup, SoftHsm, TestServer};
+use kastell_tests::server::{Deployment, Setup, SoftHsm, TestServer, expect_api_error};
 use kastell_tests::vault::{
-    self, Vault, attest, b64, challenge, create_key, decrypt_records, encrypt, expect_error,
+    self, Vault, attest, b64, challenge, create_key, decrypt_records, encrypt,
     release_by_certificate, unb64,
 };
 use serde_json::{Value, json};
@@ -79,7 +79,7 @@ fn host_b_releases_to_a_workload_attested_by_host_a_only_when_a_root_is_trusted(
     // B does not trust A's root yet.
     let nonce = challenge(&app_b, &records_key).expect("challenge");
     let evidence = attest(&app_a, &vault_a, &vault_a.workload, &nonce).expect("attest on A");
-    let message = expect_error(
+    let message = expect_api_error(
         release_by_certificate(&app_b, &records_key, &nonce, &evidence),
         403,
         "AttestationRejected",
@@ -168,7 +168,7 @@ fn expired_challenges_and_stale_attestations_are_refused() {
     let nonce = challenge(&app, &vault.records_key).expect("challenge");
     std::thread::sleep(Duration::from_millis(3_200));
     let evidence = attest(&app, &vault, &vault.workload, &nonce).expect("attest");
-    let message = expect_error(
+    let message = expect_api_error(
         release_by_certificate(&app, &vault.records_key, &nonce, &evidence),
         403,
         "InvalidNonce",
@@ -179,7 +179,7 @@ fn expired_challenges_and_stale_attestations_are_refused() {
     let nonce = challenge(&app, &vault.records_key).expect("challenge");
     let evidence = attest(&app, &vault, &vault.workload, &nonce).expect("attest");
     std::thread::sleep(Duration::from_millis(2_100));
-    let message = expect_error(
+    let message = expect_api_error(
         release_by_certificate(&app, &vault.records_key, &nonce, &evidence),
         403,
         "AttestationRejected",
@@ -345,7 +345,7 @@ fn a_data_key_release_matches_its_wrapped_copy_and_the_key_release_decrypts_it()
     let nonce = unb64(&Value::String(nonce_b64.clone())).unwrap();
     let (_, short_lived) = attested_key(&server, &guest_hash.to_string(), &nonce, 1);
     std::thread::sleep(Duration::from_millis(1_100));
-    let message = expect_error(
+    let message = expect_api_error(
         app.post::<Value>(
             &format!("/v1/keys/{key}/release"),
             &json!({"nonce": nonce_b64, "certificate": short_lived["certificate"],

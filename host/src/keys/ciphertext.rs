@@ -51,6 +51,15 @@ impl Header {
         out
     }
 
+    /// The whole ciphertext: this header followed by `sealed` (ciphertext ‖ tag).
+    #[must_use]
+    pub fn with_sealed(&self, sealed: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER_LEN + sealed.len());
+        out.extend_from_slice(&self.to_bytes());
+        out.extend_from_slice(sealed);
+        out
+    }
+
     /// Splits a ciphertext into its header and the sealed part (ciphertext ‖ tag).
     ///
     /// # Errors

@@ -57,13 +57,12 @@ impl KeyService {
             }
             Material::Destroyed => return Err(Self::material_destroyed()),
         };
-        let header = Header {
+        let out = Header {
             key: key.id,
             version: version.number,
             nonce,
-        };
-        let mut out = header.to_bytes().to_vec();
-        out.extend_from_slice(&sealed);
+        }
+        .with_sealed(&sealed);
         self.audit(&record, Outcome::Allowed, String::new())?;
         Ok(out)
     }

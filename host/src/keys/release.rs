@@ -209,14 +209,13 @@ impl KeyService {
                     .map_err(TokenError::from)?;
                 let aad = ciphertext::aad(&key.id, version.number, request.context);
                 let (nonce, sealed) = self.seal_wrapped(&secret, &aad, &data_key)?;
-                let header = Header {
+                let wrapped = Header {
                     key: key.id,
                     version: version.number,
                     nonce,
-                };
-                let mut out = header.to_bytes().to_vec();
-                out.extend_from_slice(&sealed);
-                (data_key, Some(out))
+                }
+                .with_sealed(&sealed);
+                (data_key, Some(wrapped))
             }
         };
         let info = ReleaseInfo::new(key.id.as_bytes(), guest, request.nonce).map_err(hpke_error)?;

@@ -186,6 +186,26 @@ pub fn body_rejection(status: StatusCode, text: String) -> ApiError {
     }
 }
 
+/// Checks that an upload says `content-type: application/wasm`.
+///
+/// # Errors
+/// 415 UnsupportedMediaType.
+pub fn require_wasm(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let wasm = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/wasm"));
+    if wasm {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            "upload the component's bytes with `content-type: application/wasm`",
+        ))
+    }
+}
+
 /// Decodes the base64 field `field`.
 ///
 /// # Errors

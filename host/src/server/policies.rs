@@ -55,17 +55,7 @@ async fn add_policy(
 ) -> Result<(StatusCode, Json<PolicyResponse>), ApiError> {
     let body = body.map_err(|e| body_rejection(e.status(), e.body_text()))?;
     require(&state, &caller, Role::CryptoOfficer, "policy-add").await?;
-    let wasm = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/wasm"));
-    if !wasm {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UnsupportedMediaType",
-            "upload the component's bytes with `content-type: application/wasm`",
-        ));
-    }
+    super::error::require_wasm(&headers)?;
     blocking(move || {
         let service = &state.service;
         match service.policies().add(service.sandbox(), &body) {

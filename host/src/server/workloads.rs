@@ -8,7 +8,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -92,17 +92,7 @@ async fn add_workload(
 ) -> Result<(StatusCode, Json<WorkloadResponse>), ApiError> {
     let body = body.map_err(|e| body_rejection(e.status(), e.body_text()))?;
     require(&state, &caller, Role::CryptoOfficer, "workload-add").await?;
-    let wasm = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/wasm"));
-    if !wasm {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UnsupportedMediaType",
-            "upload the component's bytes with `content-type: application/wasm`",
-        ));
-    }
+    super::error::require_wasm(&headers)?;
     blocking(move || {
         let service = &state.service;
         match state.workloads.add(service.sandbox(), &body) {
