@@ -24,7 +24,7 @@ use super::validate::{self, LoadError};
 use super::verdict::{self, Fault};
 use super::{KeySpec, Sandbox};
 
-/// Longest output a workload may return, and longest error text.
+/// Longest output a workload may return, in bytes.
 pub const MAX_OUTPUT: usize = 1 << 20;
 /// Longest error a workload may return, in bytes.
 pub const MAX_ERROR: usize = 1024;
