@@ -4,10 +4,12 @@
 //! Only standard constructions: AES-256-GCM, AES key wrap with padding (RFC 5649), ECDSA
 //! P-384 over a SHA-384 digest, HMAC-SHA-384.
 
+mod awslc;
 mod rustcrypto;
 
 use crate::secret::SecretBytes;
 
+pub use awslc::AwsLc;
 pub use rustcrypto::RustCrypto;
 
 /// Length of an AES-GCM nonce.

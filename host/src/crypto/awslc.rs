@@ -1,0 +1,362 @@
+//! The aws-lc-rs implementation of [`CryptoProvider`]: AWS-LC's assembly-optimised
+//! AES-GCM, key wrap, P-384 and HMAC (the same library rustls already uses for the server's
+//! TLS).
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::agreement::{ECDH_P384, PrivateKey};
+use aws_lc_rs::digest::{Digest, SHA384};
+use aws_lc_rs::encoding::AsBigEndian as _;
+use aws_lc_rs::hmac;
+use aws_lc_rs::key_wrap::{AES_256, AesBlockCipher, KeyEncryptionKey, KeyWrapPadded as _};
+use aws_lc_rs::signature::{
+    ECDSA_P384_SHA384_FIXED, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, UnparsedPublicKey,
+};
+
+use super::{CryptoError, CryptoProvider, GCM_NONCE_LEN, GCM_TAG_LEN};
+use crate::secret::SecretBytes;
+
+/// AWS-LC through aws-lc-rs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AwsLc;
+
+/// Length of a P-384 private scalar.
+const SCALAR_LEN: usize = 48;
+
+fn gcm_key(key: &SecretBytes) -> Result<LessSafeKey, CryptoError> {
+    UnboundKey::new(&AES_256_GCM, key.expose())
+        .map(LessSafeKey::new)
+        .map_err(|_| CryptoError::InvalidKey("AES-256 needs 32 bytes"))
+}
+
+fn kek(key: &SecretBytes) -> Result<KeyEncryptionKey<AesBlockCipher>, CryptoError> {
+    if key.len() != 32 {
+        return Err(CryptoError::InvalidKey("AES-256 KEK needs 32 bytes"));
+    }
+    KeyEncryptionKey::new(&AES_256, key.expose())
+        .map_err(|_| CryptoError::InvalidKey("AES-256 KEK needs 32 bytes"))
+}
+
+/// The scalar as an RFC 5915 `ECPrivateKey` (version 1, the key, the P-384 curve), the
+/// form AWS-LC reads without the public key: it signs without deriving the public point.
+fn rfc5915(private: &SecretBytes) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+    // SEQUENCE { INTEGER 1, OCTET STRING (48), [0] { OID 1.3.132.0.34 } }
+    const HEAD: [u8; 7] = [0x30, 0x3e, 0x02, 0x01, 0x01, 0x04, 0x30];
+    const CURVE: [u8; 9] = [0xa0, 0x07, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+    if private.len() != SCALAR_LEN {
+        return Err(CryptoError::InvalidKey("P-384 private scalar"));
+    }
+    let mut der =
+        zeroize::Zeroizing::new(Vec::with_capacity(HEAD.len() + SCALAR_LEN + CURVE.len()));
+    der.extend_from_slice(&HEAD);
+    der.extend_from_slice(private.expose());
+    der.extend_from_slice(&CURVE);
+    Ok(der)
+}
+
+fn signing_key(private: &SecretBytes) -> Result<EcdsaKeyPair, CryptoError> {
+    EcdsaKeyPair::from_private_key_der(&ECDSA_P384_SHA384_FIXED_SIGNING, &rfc5915(private)?)
+        .map_err(|_| CryptoError::InvalidKey("P-384 private scalar"))
+}
+
+fn digest(bytes: &[u8; 48]) -> Result<Digest, CryptoError> {
+    Digest::import_less_safe(bytes, &SHA384).map_err(|_| CryptoError::InvalidInput("digest"))
+}
+
+impl CryptoProvider for AwsLc {
+    fn name(&self) -> &'static str {
+        "aws-lc-rs"
+    }
+
+    fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
+        aws_lc_rs::rand::fill(out).map_err(|_| CryptoError::Random)
+    }
+
+    fn aes256_gcm_seal(
+        &self,
+        key: &SecretBytes,
+        nonce: &[u8; GCM_NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let mut out = Vec::with_capacity(plaintext.len() + GCM_TAG_LEN);
+        out.extend_from_slice(plaintext);
+        gcm_key(key)?
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(*nonce),
+                Aad::from(aad),
+                &mut out,
+            )
+            .map_err(|_| CryptoError::InvalidInput("plaintext too long for AES-GCM"))?;
+        Ok(out)
+    }
+
+    fn aes256_gcm_open(
+        &self,
+        key: &SecretBytes,
+        nonce: &[u8; GCM_NONCE_LEN],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<SecretBytes, CryptoError> {
+        let key = gcm_key(key)?;
+        let mut buffer = zeroize::Zeroizing::new(ciphertext.to_vec());
+        let plaintext = key
+            .open_in_place(
+                Nonce::assume_unique_for_key(*nonce),
+                Aad::from(aad),
+                &mut buffer,
+            )
+            .map_err(|_| CryptoError::Authentication)?;
+        Ok(SecretBytes::from_slice(plaintext))
+    }
+
+    fn aes256_kwp_wrap(
+        &self,
+        kek_bytes: &SecretBytes,
+        key: &SecretBytes,
+    ) -> Result<Vec<u8>, CryptoError> {
+        let mut out = vec![0u8; key.len().div_ceil(8) * 8 + 8];
+        let len = kek(kek_bytes)?
+            .wrap_with_padding(key.expose(), &mut out)
+            .map_err(|_| CryptoError::InvalidInput("key to wrap"))?
+            .len();
+        out.truncate(len);
+        Ok(out)
+    }
+
+    fn aes256_kwp_unwrap(
+        &self,
+        kek_bytes: &SecretBytes,
+        wrapped: &[u8],
+    ) -> Result<SecretBytes, CryptoError> {
+        let mut out = zeroize::Zeroizing::new(vec![0u8; wrapped.len()]);
+        let plaintext = kek(kek_bytes)?
+            .unwrap_with_padding(wrapped, &mut out)
+            .map_err(|_| CryptoError::Authentication)?;
+        Ok(SecretBytes::from_slice(plaintext))
+    }
+
+    fn p384_generate(&self) -> Result<SecretBytes, CryptoError> {
+        let key = EcdsaKeyPair::generate(&ECDSA_P384_SHA384_FIXED_SIGNING)
+            .map_err(|_| CryptoError::Random)?;
+        let scalar = key
+            .private_key()
+            .as_be_bytes()
+            .map_err(|_| CryptoError::Random)?;
+        Ok(SecretBytes::from_slice(scalar.as_ref()))
+    }
+
+    fn p384_public_key(&self, private: &SecretBytes) -> Result<Vec<u8>, CryptoError> {
+        if private.len() != SCALAR_LEN {
+            return Err(CryptoError::InvalidKey("P-384 private scalar"));
+        }
+        let invalid = |_| CryptoError::InvalidKey("P-384 private scalar");
+        let key = PrivateKey::from_private_key(&ECDH_P384, private.expose()).map_err(invalid)?;
+        key.compute_public_key()
+            .map(|public| public.as_ref().to_vec())
+            .map_err(|_| CryptoError::InvalidKey("P-384 private scalar"))
+    }
+
+    fn p384_sign_digest(
+        &self,
+        private: &SecretBytes,
+        digest_bytes: &[u8; 48],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let key = signing_key(private)?;
+        key.sign_digest(&digest(digest_bytes)?)
+            .map(|signature| signature.as_ref().to_vec())
+            .map_err(|_| CryptoError::InvalidInput("digest"))
+    }
+
+    fn p384_verify_digest(
+        &self,
+        public_sec1: &[u8],
+        digest_bytes: &[u8; 48],
+        signature: &[u8],
+    ) -> Result<bool, CryptoError> {
+        // Parse first, so that a malformed key is an error and not a failed signature.
+        let key = UnparsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, public_sec1)
+            .parse()
+            .map_err(|_| CryptoError::InvalidKey("P-384 SEC1 public key"))?;
+        Ok(key
+            .verify_digest_sig(&digest(digest_bytes)?, signature)
+            .is_ok())
+    }
+
+    fn hmac_sha384(&self, key: &SecretBytes, message: &[u8]) -> Result<[u8; 48], CryptoError> {
+        if key.is_empty() {
+            return Err(CryptoError::InvalidKey("empty HMAC key"));
+        }
+        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA384, key.expose()), message);
+        tag.as_ref()
+            .try_into()
+            .map_err(|_| CryptoError::InvalidKey("HMAC key"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sha2::Digest as _;
+
+    use super::super::RustCrypto;
+    use super::*;
+
+    fn hex(text: &str) -> Vec<u8> {
+        hex::decode(text.replace([' ', '\n'], "")).expect("hex")
+    }
+
+    /// The known answers the RustCrypto provider is tested with, for this one.
+    #[test]
+    fn known_answers_hold_for_aws_lc() {
+        // NIST GCM test case 16.
+        let key = SecretBytes::new(hex(
+            "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308",
+        ));
+        let nonce: [u8; 12] = hex("cafebabefacedbaddecaf888").try_into().expect("12");
+        let aad = hex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
+        let plaintext = hex(
+            "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72
+             1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
+        );
+        let sealed = AwsLc
+            .aes256_gcm_seal(&key, &nonce, &aad, &plaintext)
+            .expect("seal");
+        assert_eq!(
+            sealed,
+            hex(
+                "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa
+                 8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662
+                 76fc6ece0f4e1768cddf8853bb2d551b"
+            )
+        );
+        let mut tampered = sealed.clone();
+        tampered[0] ^= 1;
+        assert_eq!(
+            AwsLc.aes256_gcm_open(&key, &nonce, &aad, &tampered),
+            Err(CryptoError::Authentication)
+        );
+        // RFC 6979 A.2.6 key; AWS-LC signs with random nonces, so the known signature is
+        // verified rather than reproduced.
+        let private = SecretBytes::new(hex(
+            "6b9d3dad2e1b8c1c05b19875b6659f4de23c3b667bf297ba9aa47740787137d8
+             96d5724e4c70a825f872c9ea60d2edf5",
+        ));
+        let public = AwsLc.p384_public_key(&private).expect("public");
+        assert_eq!(
+            public,
+            RustCrypto.p384_public_key(&private).expect("public")
+        );
+        let digest: [u8; 48] = sha2::Sha384::digest(b"sample").into();
+        let known = hex(
+            "94edbb92a5ecb8aad4736e56c691916b3f88140666ce9fa73d64c4ea95ad133c
+             81a648152e44acf96e36dd1e80fabe46
+             99ef4aeb15f178cea1fe40db2603138f130e740a19624526203b6351d0a3a94f
+             a329c145786e679e7b82c71a38628ac8",
+        );
+        assert_eq!(AwsLc.p384_verify_digest(&public, &digest, &known), Ok(true));
+        let other: [u8; 48] = sha2::Sha384::digest(b"test").into();
+        assert_eq!(AwsLc.p384_verify_digest(&public, &other, &known), Ok(false));
+        assert_eq!(
+            AwsLc.p384_verify_digest(&public, &digest, b"short"),
+            Ok(false)
+        );
+        assert!(matches!(
+            AwsLc.p384_verify_digest(b"not a point", &digest, &known),
+            Err(CryptoError::InvalidKey(_))
+        ));
+        // RFC 4231 test case 2.
+        let mac = AwsLc
+            .hmac_sha384(
+                &SecretBytes::from_slice(b"Jefe"),
+                b"what do ya want for nothing?",
+            )
+            .expect("mac");
+        assert_eq!(
+            mac.to_vec(),
+            hex(
+                "af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e
+                 8e2240ca5e69e2c78b3239ecfab21649"
+            )
+        );
+        assert!(matches!(
+            AwsLc.hmac_sha384(&SecretBytes::new(Vec::new()), b"x"),
+            Err(CryptoError::InvalidKey(_))
+        ));
+    }
+
+    /// Each provider opens, unwraps and verifies what the other produced.
+    #[test]
+    fn each_provider_reads_what_the_other_wrote() {
+        let providers: [&dyn CryptoProvider; 2] = [&AwsLc, &RustCrypto];
+        for (writer, reader) in [(providers[0], providers[1]), (providers[1], providers[0])] {
+            let key = SecretBytes::new(vec![0x42; 32]);
+            let nonce = [7u8; 12];
+            let sealed = writer
+                .aes256_gcm_seal(&key, &nonce, b"aad", b"sixteen KiB or a few bytes")
+                .expect("seal");
+            assert_eq!(
+                reader
+                    .aes256_gcm_open(&key, &nonce, b"aad", &sealed)
+                    .expect("open")
+                    .expose(),
+                b"sixteen KiB or a few bytes"
+            );
+            for len in [1, 20, 32, 48] {
+                let material = SecretBytes::new(vec![0xa5; len]);
+                let wrapped = writer.aes256_kwp_wrap(&key, &material).expect("wrap");
+                assert_eq!(wrapped.len(), len.div_ceil(8) * 8 + 8);
+                assert_eq!(
+                    reader.aes256_kwp_unwrap(&key, &wrapped).expect("unwrap"),
+                    material
+                );
+                let mut tampered = wrapped.clone();
+                tampered[3] ^= 1;
+                assert_eq!(
+                    reader.aes256_kwp_unwrap(&key, &tampered),
+                    Err(CryptoError::Authentication)
+                );
+            }
+            let private = writer.p384_generate().expect("generate");
+            assert_eq!(private.len(), 48);
+            let public = writer.p384_public_key(&private).expect("public");
+            assert_eq!(public, reader.p384_public_key(&private).expect("public"));
+            let digest = [0x5a; 48];
+            let signature = writer.p384_sign_digest(&private, &digest).expect("sign");
+            assert_eq!(signature.len(), 96);
+            assert_eq!(
+                reader.p384_verify_digest(&public, &digest, &signature),
+                Ok(true)
+            );
+            let mac_key = SecretBytes::new(vec![0x0b; 48]);
+            assert_eq!(
+                writer.hmac_sha384(&mac_key, b"message").expect("mac"),
+                reader.hmac_sha384(&mac_key, b"message").expect("mac")
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_keys_are_named_not_panics() {
+        assert!(matches!(
+            AwsLc.aes256_gcm_seal(&SecretBytes::new(vec![1; 16]), &[0; 12], b"", b"x"),
+            Err(CryptoError::InvalidKey(_))
+        ));
+        assert!(matches!(
+            AwsLc.aes256_kwp_wrap(
+                &SecretBytes::new(vec![1; 16]),
+                &SecretBytes::new(vec![1; 32])
+            ),
+            Err(CryptoError::InvalidKey(_))
+        ));
+        for bad in [vec![0u8; 48], vec![0xff; 48], vec![1; 47]] {
+            let bad = SecretBytes::new(bad);
+            assert!(matches!(
+                AwsLc.p384_sign_digest(&bad, &[1; 48]),
+                Err(CryptoError::InvalidKey(_))
+            ));
+            assert!(matches!(
+                AwsLc.p384_public_key(&bad),
+                Err(CryptoError::InvalidKey(_))
+            ));
+        }
+    }
+}
