@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use crate::crypto::RustCrypto;
+use crate::crypto::AwsLc;
 use crate::keys::{KeyError, KeyService, ServiceKeys};
 use crate::registry::{PolicyRegistry, RegistryError};
 use crate::sandbox::{Sandbox, SandboxLimits};
@@ -129,7 +129,7 @@ impl Deployment {
         let service = KeyService::new(
             store,
             token,
-            Arc::new(RustCrypto),
+            Arc::new(AwsLc),
             Arc::new(sandbox),
             policies,
             ServiceKeys::default(),

@@ -9,7 +9,7 @@ use clap::Subcommand;
 use super::CliError;
 use super::deployment::{DeploymentArgs, existing_store};
 use crate::audit::{AuditRecord, RecordJson, TrailReport};
-use crate::crypto::RustCrypto;
+use crate::crypto::AwsLc;
 use crate::keys::{KeyError, verify_trail};
 
 /// Audit commands.
@@ -108,7 +108,7 @@ pub(super) fn run(command: AuditCommand) -> Result<(), CliError> {
                 })?;
             let store = existing_store(&deployment)?;
             let sec1 = key.to_sec1_bytes();
-            report(verify_trail(&store, &RustCrypto, &sec1).map_err(key_error)?)
+            report(verify_trail(&store, &AwsLc, &sec1).map_err(key_error)?)
         }
         AuditCommand::Verify {
             public_key: None,
