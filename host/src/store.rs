@@ -53,6 +53,10 @@ pub enum StoreError {
     /// A stored row does not decode: the file was edited or damaged.
     #[error("store holds a malformed {0}")]
     Corrupt(String),
+    /// The transaction that was to commit this audit record together with those of
+    /// concurrent operations failed; none of them was recorded.
+    #[error("audit records committed together: {0}")]
+    GroupCommit(std::sync::Arc<StoreError>),
 }
 
 /// A change to keys or aliases that [`Store::apply`] commits together with its audit record.

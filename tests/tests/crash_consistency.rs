@@ -2,7 +2,8 @@
 //! keys on a real SQLite file and the soft token, and is killed with SIGKILL at a random
 //! moment, 50 times over the same deployment. After every kill the deployment opens,
 //! everything the worker acknowledged is there (keys, versions, token objects, states, audit
-//! records), and the audit trail with its signed checkpoints verifies.
+//! records, including those of encryptions by concurrent threads, whose records are
+//! committed in groups), and the audit trail with its signed checkpoints verifies.
 
 #![allow(
     clippy::expect_used,
@@ -88,6 +89,7 @@ fn sigkill_at_random_points_loses_nothing_acknowledged_and_the_audit_chain_verif
         .map_or(1, |d| d.as_nanos() as u64);
     let mut acked: HashMap<KeyId, Acked> = HashMap::new();
     let mut total_acks = 0;
+    let mut acked_encryptions = 0usize;
 
     for run in 0..RUNS {
         let seed = seed0.wrapping_add(run.wrapping_mul(0x9e37_79b9_7f4a_7c15));
@@ -99,6 +101,10 @@ fn sigkill_at_random_points_loses_nothing_acknowledged_and_the_audit_chain_verif
             let mut words = line.split(' ');
             let verb = words.next().unwrap();
             let id: KeyId = words.next().unwrap().parse().unwrap();
+            if verb == "encrypted" {
+                acked_encryptions += 1;
+                continue;
+            }
             let entry = acked.entry(id).or_default();
             match verb {
                 "created" => {
@@ -179,6 +185,14 @@ fn sigkill_at_random_points_loses_nothing_acknowledged_and_the_audit_chain_verif
                 "{context}: the creation of {id} is not in the audit trail"
             );
         }
+        let encryptions = trail
+            .iter()
+            .filter(|r| r.entry.operation == "encrypt")
+            .count();
+        assert!(
+            encryptions >= acked_encryptions,
+            "{context}: {acked_encryptions} encryptions were acknowledged, the audit trail records {encryptions}"
+        );
         let report = service
             .verify_audit()
             .expect("read trail")
@@ -192,5 +206,9 @@ fn sigkill_at_random_points_loses_nothing_acknowledged_and_the_audit_chain_verif
     assert!(
         acked.values().any(|a| a.last == "destroyed") && acked.values().any(|a| a.versions > 1),
         "the runs covered destruction and rotation"
+    );
+    assert!(
+        acked_encryptions > 0,
+        "the runs acknowledged no concurrent encryption"
     );
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension as _, Row, params};
 
@@ -17,20 +17,27 @@ use crate::quorum::{OperationClass, PendingState};
 use crate::sandbox::KeySpec;
 
 mod clients;
+mod connections;
+mod import;
 mod keys;
 mod quorum;
 mod schema;
 
+use connections::{AuditQueue, BUSY_TIMEOUT, Reader, Readers, lock};
 use keys::{add_version_in, create_key_in, destroy_key_in, set_alias_in, update_key_in};
 use schema::MIGRATIONS;
 
 /// Schema version this build writes.
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// A SQLite database file holding Kastell's state.
+/// A SQLite database file holding Kastell's state: one connection writes (audit records
+/// of concurrent operations are committed together), a pool of read-only connections
+/// reads.
 #[derive(Debug)]
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    writer: Mutex<Connection>,
+    audit_queue: AuditQueue,
+    readers: Readers,
 }
 
 fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
@@ -70,7 +77,7 @@ impl SqliteStore {
     /// [`StoreError::Sqlite`] (e.g. not a database file), [`StoreError::SchemaTooNew`].
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let mut conn = Connection::open(path).map_err(sql("open database"))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
+        conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(sql("set busy timeout"))?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
@@ -98,7 +105,9 @@ impl SqliteStore {
         }
         tx.commit().map_err(sql("commit migration"))?;
         Ok(Self {
-            conn: Mutex::new(conn),
+            writer: Mutex::new(conn),
+            audit_queue: AuditQueue::default(),
+            readers: Readers::new(path),
         })
     }
 
@@ -108,7 +117,7 @@ impl SqliteStore {
         what: &'static str,
         work: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn();
+        let mut conn = self.writer();
         let tx = conn.transaction().map_err(sql(what))?;
         let out = work(&tx)?;
         tx.commit().map_err(sql(what))?;
@@ -120,7 +129,7 @@ impl SqliteStore {
     /// linger in the log. A failure is logged: the next checkpoint retries.
     fn erase_old_page_versions(&self) {
         let busy: Result<i64, _> =
-            self.conn()
+            self.writer()
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0));
         match busy {
             Ok(0) => {}
@@ -133,7 +142,7 @@ impl SqliteStore {
 
     /// Checkpoints in the order `tail` (an ORDER BY / LIMIT clause) gives.
     fn read_checkpoints(&self, tail: &str) -> Result<Vec<Checkpoint>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader()?;
         let mut stmt = conn
             .prepare_cached(&format!(
                 "SELECT seq, hash, time_ms, key_label, signature FROM audit_checkpoints {tail}"
@@ -164,9 +173,15 @@ impl SqliteStore {
         .collect()
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        // SQLite rolls back an unfinished transaction; the connection stays usable.
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The connection that writes. SQLite rolls back a transaction left unfinished by a
+    /// panic; the connection stays usable.
+    fn writer(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.writer)
+    }
+
+    /// A read-only connection: sees the last commit, never waits for the writer.
+    fn reader(&self) -> Result<Reader<'_>, StoreError> {
+        self.readers.get()
     }
 
     fn versions(conn: &Connection, id: &KeyId) -> Result<Vec<KeyVersion>, StoreError> {
@@ -276,7 +291,7 @@ impl Store for SqliteStore {
     }
 
     fn key(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader()?;
         let mut stmt = conn
             .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM keys WHERE id = ?1"))
             .map_err(sql("read key"))?;
@@ -288,7 +303,7 @@ impl Store for SqliteStore {
     }
 
     fn list_keys(&self, after: Option<&KeyId>, limit: u32) -> Result<Vec<KeyRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader()?;
         let mut stmt = conn
             .prepare_cached(&format!(
                 "SELECT {KEY_COLUMNS} FROM keys WHERE id > ?1 ORDER BY id LIMIT ?2"
@@ -308,15 +323,15 @@ impl Store for SqliteStore {
     }
 
     fn update_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        update_key_in(&self.conn(), key)
+        update_key_in(&self.writer(), key)
     }
 
     fn add_version(&self, id: &KeyId, version: &KeyVersion) -> Result<(), StoreError> {
-        add_version_in(&self.conn(), id, version)
+        add_version_in(&self.writer(), id, version)
     }
 
     fn due_for_deletion(&self, now: i64) -> Result<Vec<KeyId>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader()?;
         let mut stmt = conn
             .prepare_cached(
                 "SELECT id FROM keys WHERE state = 'pending-deletion' AND delete_at <= ?1
@@ -334,12 +349,12 @@ impl Store for SqliteStore {
     }
 
     fn set_alias(&self, alias: &Alias, id: &KeyId) -> Result<(), StoreError> {
-        set_alias_in(&self.conn(), alias, id)
+        set_alias_in(&self.writer(), alias, id)
     }
 
     fn remove_alias(&self, alias: &Alias) -> Result<bool, StoreError> {
         let removed = self
-            .conn()
+            .writer()
             .execute("DELETE FROM aliases WHERE alias = ?1", [alias.to_string()])
             .map_err(sql("remove alias"))?;
         Ok(removed > 0)
@@ -347,7 +362,7 @@ impl Store for SqliteStore {
 
     fn resolve_alias(&self, alias: &Alias) -> Result<Option<KeyId>, StoreError> {
         let id: Option<String> = self
-            .conn()
+            .reader()?
             .query_row(
                 "SELECT key_id FROM aliases WHERE alias = ?1",
                 [alias.to_string()],
@@ -363,7 +378,7 @@ impl Store for SqliteStore {
     }
 
     fn aliases(&self, id: &KeyId) -> Result<Vec<Alias>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader()?;
         let mut stmt = conn
             .prepare_cached("SELECT alias FROM aliases WHERE key_id = ?1 ORDER BY alias")
             .map_err(sql("list aliases"))?;
@@ -379,7 +394,7 @@ impl Store for SqliteStore {
     }
 
     fn append_audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
-        self.in_transaction("audit append", |tx| append_audit_in(tx, entry))
+        self.audit_queue.append(&self.writer, entry)
     }
 
     fn apply(&self, change: Change<'_>, audit: AuditEntry) -> Result<AuditRecord, StoreError> {
@@ -401,7 +416,7 @@ impl Store for SqliteStore {
     }
 
     fn pending_token_destruction(&self) -> Result<Vec<String>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader()?;
         let mut stmt = conn
             .prepare_cached("SELECT label FROM token_destruction ORDER BY label")
             .map_err(sql("read token destruction queue"))?;
@@ -414,14 +429,14 @@ impl Store for SqliteStore {
     }
 
     fn token_object_destroyed(&self, label: &str) -> Result<(), StoreError> {
-        self.conn()
+        self.writer()
             .execute("DELETE FROM token_destruction WHERE label = ?1", [label])
             .map_err(sql("update token destruction queue"))?;
         Ok(())
     }
 
     fn audit_range(&self, after: u64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader()?;
         let mut stmt = conn
             .prepare_cached(
                 "SELECT seq, time_ms, principal, operation, key_id, key_version, policy, outcome,
@@ -442,7 +457,7 @@ impl Store for SqliteStore {
 
     fn audit_head(&self) -> Result<Option<(u64, [u8; HASH_LEN])>, StoreError> {
         let head: Option<(i64, Vec<u8>)> = self
-            .conn()
+            .reader()?
             .query_row(
                 "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
                 [],
@@ -461,7 +476,7 @@ impl Store for SqliteStore {
 
     fn add_checkpoint(&self, checkpoint: &Checkpoint) -> Result<bool, StoreError> {
         let added = self
-            .conn()
+            .writer()
             .execute(
                 "INSERT INTO audit_checkpoints (seq, hash, time_ms, key_label, signature)
                  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (seq) DO NOTHING",

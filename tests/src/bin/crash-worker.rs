@@ -1,10 +1,11 @@
 //! A worker for the crash-consistency test: opens a deployment on the soft token and runs
-//! key creations, rotations, deletions and destructions in a loop, printing one line per
-//! acknowledged operation, until it is killed.
+//! key creations, rotations, deletions and destructions in a loop while [`ENCRYPTORS`]
+//! threads encrypt concurrently (their audit records are committed in groups), printing
+//! one line per acknowledged operation, until it is killed.
 //!
 //! Usage: `crash-worker <data-dir> <seed>`; passphrase in `KASTELL_SOFT_TOKEN_PASSPHRASE`.
 //! Lines: `created <id> <origin>`, `rotated <id> <version>`, `scheduled <id>`,
-//! `cancelled <id>`, `destroyed <id>`.
+//! `cancelled <id>`, `destroyed <id>`, `encrypted <id>`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,16 +13,42 @@ use std::process::ExitCode;
 
 use kastell::deployment::{Deployment, TokenChoice};
 use kastell::keys::{Caller, KeyService, NewKey, Origin, unix_now};
-use kastell::sandbox::{KeySpec, Role};
+use kastell::sandbox::{EncryptionContext, KeySpec, Role};
 use kastell::token::KdfCost;
+
+/// Threads encrypting beside the administration loop.
+const ENCRYPTORS: usize = 4;
 
 fn officer() -> Caller {
     Caller {
         id: "crash-worker".into(),
-        roles: vec![Role::CryptoOfficer],
+        roles: vec![Role::CryptoOfficer, Role::CryptoUser],
         tenant: None,
         evidence: None,
     }
+}
+
+fn new_key(spec: KeySpec, origin: Origin) -> NewKey {
+    NewKey {
+        spec,
+        origin,
+        description: String::new(),
+        tags: BTreeMap::new(),
+        policy: None,
+        releasable: false,
+    }
+}
+
+/// Encrypts under `key` until killed (bounded), printing each acknowledged encryption.
+fn encrypt_loop(service: &KeyService, key: &str) -> Result<(), String> {
+    let context = EncryptionContext(BTreeMap::from([("run".to_owned(), "crash".to_owned())]));
+    for _ in 0..1_000_000 {
+        service
+            .encrypt(&officer(), key, b"acknowledged", &context)
+            .map_err(|e| e.to_string())?;
+        println!("encrypted {key}");
+    }
+    Ok(())
 }
 
 /// A small deterministic generator (xorshift); the seed varies the operation mix.
@@ -52,16 +79,8 @@ fn step(service: &KeyService, mix: &mut Mix, keys: &mut Vec<String>) -> Result<(
             };
             let spec = [KeySpec::Aes256, KeySpec::EccNistP384, KeySpec::HmacSha384]
                 [usize::try_from(mix.next() % 3).unwrap_or(0)];
-            let new = NewKey {
-                spec,
-                origin,
-                description: String::new(),
-                tags: BTreeMap::new(),
-                policy: None,
-                releasable: false,
-            };
             let key = service
-                .create_key(&officer, new, None)
+                .create_key(&officer, new_key(spec, origin), None)
                 .map_err(|e| e.to_string())?;
             println!("created {} {origin:?}", key.id);
             keys.push(key.id.to_string());
@@ -121,15 +140,36 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
+    // The encryptors' key is not in the administration loop's list: never deleted.
+    let encryption_key =
+        match service.create_key(&officer(), new_key(KeySpec::Aes256, Origin::Wrapped), None) {
+            Ok(key) => key.id.to_string(),
+            Err(err) => {
+                eprintln!("crash-worker: {err}");
+                return ExitCode::from(3);
+            }
+        };
+    println!("created {encryption_key} Wrapped");
     println!("ready");
-    let mut mix = Mix(seed | 1);
-    let mut keys = Vec::new();
-    // Bounded: the parent kills the worker long before this ends.
-    for _ in 0..100_000 {
-        if let Err(err) = step(&service, &mut mix, &mut keys) {
-            eprintln!("crash-worker: {err}");
-            return ExitCode::from(1);
+    let failed = std::thread::scope(|scope| {
+        let encryptors: Vec<_> = (0..ENCRYPTORS)
+            .map(|_| scope.spawn(|| encrypt_loop(&service, &encryption_key)))
+            .collect();
+        let mut mix = Mix(seed | 1);
+        let mut keys = Vec::new();
+        // Bounded: the parent kills the worker long before this ends.
+        let mut outcome = (0..100_000).try_for_each(|_| step(&service, &mut mix, &mut keys));
+        for encryptor in encryptors {
+            let done = encryptor
+                .join()
+                .unwrap_or_else(|_| Err("an encryptor panicked".into()));
+            outcome = outcome.and(done);
         }
+        outcome.err()
+    });
+    if let Some(err) = failed {
+        eprintln!("crash-worker: {err}");
+        return ExitCode::from(1);
     }
     ExitCode::SUCCESS
 }

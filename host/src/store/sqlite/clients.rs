@@ -56,7 +56,7 @@ pub(super) fn clients(
     after: Option<&str>,
     limit: u32,
 ) -> Result<Vec<ClientRow>, StoreError> {
-    let conn = store.conn();
+    let conn = store.reader()?;
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT {CLIENT_COLUMNS}, NULL {CLIENT_FROM}
@@ -103,7 +103,7 @@ pub(super) fn revoke_client(
 }
 
 pub(super) fn revoked_clients(store: &SqliteStore) -> Result<Vec<String>, StoreError> {
-    let conn = store.conn();
+    let conn = store.reader()?;
     let mut stmt = conn
         .prepare_cached("SELECT serial FROM revoked_clients ORDER BY serial")
         .map_err(sql("read client revocations"))?;
@@ -116,7 +116,7 @@ pub(super) fn revoked_clients(store: &SqliteStore) -> Result<Vec<String>, StoreE
 
 pub(super) fn client(store: &SqliteStore, serial: &str) -> Result<Option<ClientRow>, StoreError> {
     store
-        .conn()
+        .reader()?
         .query_row(
             &format!("SELECT {CLIENT_COLUMNS}, c.certificate {CLIENT_FROM} WHERE c.serial = ?1"),
             [serial],

@@ -12,7 +12,7 @@ pub(super) fn quorum_required(
     class: OperationClass,
 ) -> Result<u32, StoreError> {
     let required: Option<i64> = store
-        .conn()
+        .reader()?
         .query_row(
             "SELECT required FROM quorum_settings WHERE class = ?1",
             [class.as_str()],
@@ -74,7 +74,7 @@ pub(super) fn pending_operation(
     store: &SqliteStore,
     id: &str,
 ) -> Result<Option<StoredOperation>, StoreError> {
-    let conn = store.conn();
+    let conn = store.reader()?;
     let row = conn
         .query_row(
             &format!("SELECT {PENDING_COLUMNS} FROM pending_operations WHERE id = ?1"),
@@ -97,7 +97,7 @@ pub(super) fn list_pending(
     after: Option<&str>,
     limit: u32,
 ) -> Result<Vec<StoredOperation>, StoreError> {
-    let conn = store.conn();
+    let conn = store.reader()?;
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT {PENDING_COLUMNS} FROM pending_operations
