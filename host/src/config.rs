@@ -58,6 +58,19 @@ pub struct Config {
     /// Workload limits.
     #[serde(default)]
     pub workloads: WorkloadsConfig,
+    /// The cache of unwrapped keys.
+    #[serde(default)]
+    pub keys: KeysConfig,
+}
+
+/// `[keys]`: the cache of unwrapped key versions (see [`crate::keys::KeyCache`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    /// Most unwrapped key versions held in memory (default 10,000; 0 turns the cache off).
+    pub cache_entries: Option<u64>,
+    /// Seconds an unwrapped version is reused (default 300).
+    pub cache_ttl_secs: Option<u64>,
 }
 
 /// `[workloads]`.
@@ -229,6 +242,8 @@ impl Config {
         }
         let ranges = [
             ("workloads.fuel", self.workloads.fuel, 1, 1_000_000_000_000),
+            ("keys.cache_entries", self.keys.cache_entries, 0, 10_000_000),
+            ("keys.cache_ttl_secs", self.keys.cache_ttl_secs, 1, 86_400),
             (
                 "workloads.wall_clock_ms",
                 self.workloads.wall_clock_ms,
@@ -353,6 +368,22 @@ mod tests {
         assert!(huge.message.contains("workloads.wall_clock_ms"), "{huge}");
         let typo = Config::parse("[release]\ntrusted_root = []\n", "k.toml").unwrap_err();
         assert!(typo.message.contains("trusted_root"), "{typo}");
+    }
+
+    #[test]
+    fn key_cache_settings_parse_zero_entries_turn_it_off_and_a_zero_ttl_is_refused() {
+        let config = Config::parse("[keys]\ncache_entries = 0\ncache_ttl_secs = 60\n", "k.toml")
+            .unwrap_or_default();
+        assert_eq!(config.keys.cache_entries, Some(0));
+        assert_eq!(config.keys.cache_ttl_secs, Some(60));
+        assert_eq!(config.validate("k.toml"), Ok(()));
+        let zero = Config::parse("[keys]\ncache_ttl_secs = 0\n", "k.toml")
+            .unwrap_or_default()
+            .validate("k.toml")
+            .unwrap_err();
+        assert!(zero.message.contains("keys.cache_ttl_secs = 0"), "{zero}");
+        let typo = Config::parse("[keys]\ncache_size = 5\n", "k.toml").unwrap_err();
+        assert!(typo.message.contains("cache_size"), "{typo}");
     }
 
     #[test]

@@ -5,11 +5,13 @@
 //! P-384 over a SHA-384 digest, HMAC-SHA-384.
 
 mod awslc;
+mod prepared;
 mod rustcrypto;
 
 use crate::secret::SecretBytes;
 
 pub use awslc::AwsLc;
+pub use prepared::{KeyKind, PreparedKey};
 pub use rustcrypto::RustCrypto;
 
 /// Length of an AES-GCM nonce.
@@ -128,4 +130,14 @@ pub trait CryptoProvider: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// [`CryptoError::InvalidKey`] for an empty key.
     fn hmac_sha384(&self, key: &SecretBytes, message: &[u8]) -> Result<[u8; 48], CryptoError>;
+
+    /// `material` made ready for repeated use as a `kind` key (checked once here).
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidKey`] for material that is not a valid `kind` key.
+    fn prepare(
+        &self,
+        kind: KeyKind,
+        material: SecretBytes,
+    ) -> Result<Box<dyn PreparedKey>, CryptoError>;
 }

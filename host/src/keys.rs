@@ -1,6 +1,7 @@
 //! Keys: the key model. Operations, policy gating and audit build on it.
 
 mod admin;
+mod cache;
 pub mod ciphertext;
 mod describe;
 mod encryption;
@@ -12,6 +13,7 @@ mod signing;
 mod trail;
 
 pub use admin::{DELETION_WINDOW_DAYS, SYSTEM_PRINCIPAL};
+pub use cache::{KeyCache, KeyCacheLimits};
 pub use describe::{KeyDescription, MAX_LIST, VersionDescription};
 pub use generate::{DataKey, MAX_RANDOM};
 pub use model::{

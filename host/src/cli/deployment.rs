@@ -133,10 +133,18 @@ impl DeploymentArgs {
         if let Some(ms) = config.workloads.wall_clock_ms {
             limits.workload_wall_clock = std::time::Duration::from_millis(ms);
         }
+        let mut cache = crate::keys::KeyCacheLimits::default();
+        if let Some(entries) = config.keys.cache_entries {
+            cache.entries = usize::try_from(entries).unwrap_or(usize::MAX);
+        }
+        if let Some(secs) = config.keys.cache_ttl_secs {
+            cache.ttl = std::time::Duration::from_secs(secs);
+        }
         let service = self
             .deployment()?
             .open_with_limits(limits)
-            .map_err(deployment_error)?;
+            .map_err(deployment_error)?
+            .with_key_cache(cache);
         Ok(match config.audit.checkpoint_every {
             Some(every) => service.with_checkpoint_every(every),
             None => service,

@@ -133,11 +133,13 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         say(&format!("data directory {}", data_dir.display()));
         tracing::info!(%local, "listening");
         let sweeper = tokio::spawn(sweep(Arc::clone(&state)));
+        let purger = tokio::spawn(purge_key_cache(Arc::clone(&state)));
         let signer = tokio::spawn(sign_checkpoints(Arc::clone(&state)));
         let revocations = tokio::spawn(reload_revocations(Arc::clone(&state)));
         let renewer = tokio::spawn(renew_certificate(certificate));
         let served = server::serve(listener, Arc::new(tls), app, shutdown_signal()).await;
         sweeper.abort();
+        purger.abort();
         signer.abort();
         revocations.abort();
         renewer.abort();
@@ -216,6 +218,17 @@ async fn sweep(state: Arc<AppState>) {
             Ok(Err(err)) => tracing::error!(error = %err, "deletion sweep failed"),
             _ => {}
         }
+    }
+}
+
+/// Drops expired entries of the key cache every tenth of its TTL (at least every second),
+/// so that unwrapped material of keys no longer used is cleared soon after it expires.
+async fn purge_key_cache(state: Arc<AppState>) {
+    let ttl = state.service.key_cache().limits().ttl;
+    let mut every = tokio::time::interval((ttl / 10).max(Duration::from_secs(1)));
+    loop {
+        every.tick().await;
+        state.service.key_cache().purge_expired();
     }
 }
 

@@ -9,10 +9,11 @@ use aws_lc_rs::encoding::AsBigEndian as _;
 use aws_lc_rs::hmac;
 use aws_lc_rs::key_wrap::{AES_256, AesBlockCipher, KeyEncryptionKey, KeyWrapPadded as _};
 use aws_lc_rs::signature::{
-    ECDSA_P384_SHA384_FIXED, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, UnparsedPublicKey,
+    ECDSA_P384_SHA384_FIXED, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _,
+    UnparsedPublicKey,
 };
 
-use super::{CryptoError, CryptoProvider, GCM_NONCE_LEN, GCM_TAG_LEN};
+use super::{CryptoError, CryptoProvider, GCM_NONCE_LEN, GCM_TAG_LEN, KeyKind, PreparedKey};
 use crate::secret::SecretBytes;
 
 /// AWS-LC through aws-lc-rs.
@@ -62,6 +63,160 @@ fn digest(bytes: &[u8; 48]) -> Result<Digest, CryptoError> {
     Digest::import_less_safe(bytes, &SHA384).map_err(|_| CryptoError::InvalidInput("digest"))
 }
 
+fn gcm_seal(
+    key: &LessSafeKey,
+    nonce: &[u8; GCM_NONCE_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let mut out = Vec::with_capacity(plaintext.len() + GCM_TAG_LEN);
+    out.extend_from_slice(plaintext);
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(*nonce),
+        Aad::from(aad),
+        &mut out,
+    )
+    .map_err(|_| CryptoError::InvalidInput("plaintext too long for AES-GCM"))?;
+    Ok(out)
+}
+
+fn gcm_open(
+    key: &LessSafeKey,
+    nonce: &[u8; GCM_NONCE_LEN],
+    aad: &[u8],
+    ciphertext: &[u8],
+) -> Result<SecretBytes, CryptoError> {
+    let mut buffer = zeroize::Zeroizing::new(ciphertext.to_vec());
+    let plaintext = key
+        .open_in_place(
+            Nonce::assume_unique_for_key(*nonce),
+            Aad::from(aad),
+            &mut buffer,
+        )
+        .map_err(|_| CryptoError::Authentication)?;
+    Ok(SecretBytes::from_slice(plaintext))
+}
+
+fn ecdsa_sign(key: &EcdsaKeyPair, digest_bytes: &[u8; 48]) -> Result<Vec<u8>, CryptoError> {
+    key.sign_digest(&digest(digest_bytes)?)
+        .map(|signature| signature.as_ref().to_vec())
+        .map_err(|_| CryptoError::InvalidInput("digest"))
+}
+
+/// An AWS-LC key object next to the material it was made from. AWS-LC clears its key
+/// objects when they are freed (`OPENSSL_free` cleanses every allocation, the HMAC context
+/// is cleansed on drop); the material is a [`SecretBytes`].
+enum Ready {
+    Aes(LessSafeKey),
+    P384 { key: EcdsaKeyPair, public: Vec<u8> },
+    Hmac(hmac::Key),
+}
+
+struct Prepared {
+    material: SecretBytes,
+    ready: Ready,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedKey")
+            .field("kind", &self.kind())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PreparedKey for Prepared {
+    fn kind(&self) -> KeyKind {
+        match self.ready {
+            Ready::Aes(_) => KeyKind::Aes256,
+            Ready::P384 { .. } => KeyKind::P384,
+            Ready::Hmac(_) => KeyKind::HmacSha384,
+        }
+    }
+
+    fn material(&self) -> &SecretBytes {
+        &self.material
+    }
+
+    fn aes256_gcm_seal(
+        &self,
+        nonce: &[u8; GCM_NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        match &self.ready {
+            Ready::Aes(key) => gcm_seal(key, nonce, aad, plaintext),
+            _ => Err(self.kind().misuse()),
+        }
+    }
+
+    fn aes256_gcm_seal_append(
+        &self,
+        nonce: &[u8; GCM_NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
+        let Ready::Aes(key) = &self.ready else {
+            return Err(self.kind().misuse());
+        };
+        let start = out.len();
+        out.reserve(plaintext.len() + GCM_TAG_LEN);
+        out.extend_from_slice(plaintext);
+        let sealed = key.seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(*nonce),
+            Aad::from(aad),
+            &mut out[start..],
+        );
+        match sealed {
+            Ok(tag) => {
+                out.extend_from_slice(tag.as_ref());
+                Ok(())
+            }
+            Err(_) => {
+                out.truncate(start);
+                Err(CryptoError::InvalidInput("plaintext too long for AES-GCM"))
+            }
+        }
+    }
+
+    fn aes256_gcm_open(
+        &self,
+        nonce: &[u8; GCM_NONCE_LEN],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<SecretBytes, CryptoError> {
+        match &self.ready {
+            Ready::Aes(key) => gcm_open(key, nonce, aad, ciphertext),
+            _ => Err(self.kind().misuse()),
+        }
+    }
+
+    fn p384_sign_digest(&self, digest_bytes: &[u8; 48]) -> Result<Vec<u8>, CryptoError> {
+        match &self.ready {
+            Ready::P384 { key, .. } => ecdsa_sign(key, digest_bytes),
+            _ => Err(self.kind().misuse()),
+        }
+    }
+
+    fn p384_public_key(&self) -> Result<&[u8], CryptoError> {
+        match &self.ready {
+            Ready::P384 { public, .. } => Ok(public),
+            _ => Err(self.kind().misuse()),
+        }
+    }
+
+    fn hmac_sha384(&self, message: &[u8]) -> Result<[u8; 48], CryptoError> {
+        match &self.ready {
+            Ready::Hmac(key) => hmac::sign(key, message)
+                .as_ref()
+                .try_into()
+                .map_err(|_| CryptoError::InvalidKey("HMAC key")),
+            _ => Err(self.kind().misuse()),
+        }
+    }
+}
+
 impl CryptoProvider for AwsLc {
     fn name(&self) -> &'static str {
         "aws-lc-rs"
@@ -78,16 +233,7 @@ impl CryptoProvider for AwsLc {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
-        let mut out = Vec::with_capacity(plaintext.len() + GCM_TAG_LEN);
-        out.extend_from_slice(plaintext);
-        gcm_key(key)?
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(*nonce),
-                Aad::from(aad),
-                &mut out,
-            )
-            .map_err(|_| CryptoError::InvalidInput("plaintext too long for AES-GCM"))?;
-        Ok(out)
+        gcm_seal(&gcm_key(key)?, nonce, aad, plaintext)
     }
 
     fn aes256_gcm_open(
@@ -97,16 +243,7 @@ impl CryptoProvider for AwsLc {
         aad: &[u8],
         ciphertext: &[u8],
     ) -> Result<SecretBytes, CryptoError> {
-        let key = gcm_key(key)?;
-        let mut buffer = zeroize::Zeroizing::new(ciphertext.to_vec());
-        let plaintext = key
-            .open_in_place(
-                Nonce::assume_unique_for_key(*nonce),
-                Aad::from(aad),
-                &mut buffer,
-            )
-            .map_err(|_| CryptoError::Authentication)?;
-        Ok(SecretBytes::from_slice(plaintext))
+        gcm_open(&gcm_key(key)?, nonce, aad, ciphertext)
     }
 
     fn aes256_kwp_wrap(
@@ -161,10 +298,7 @@ impl CryptoProvider for AwsLc {
         private: &SecretBytes,
         digest_bytes: &[u8; 48],
     ) -> Result<Vec<u8>, CryptoError> {
-        let key = signing_key(private)?;
-        key.sign_digest(&digest(digest_bytes)?)
-            .map(|signature| signature.as_ref().to_vec())
-            .map_err(|_| CryptoError::InvalidInput("digest"))
+        ecdsa_sign(&signing_key(private)?, digest_bytes)
     }
 
     fn p384_verify_digest(
@@ -190,6 +324,28 @@ impl CryptoProvider for AwsLc {
         tag.as_ref()
             .try_into()
             .map_err(|_| CryptoError::InvalidKey("HMAC key"))
+    }
+
+    fn prepare(
+        &self,
+        kind: KeyKind,
+        material: SecretBytes,
+    ) -> Result<Box<dyn PreparedKey>, CryptoError> {
+        let ready = match kind {
+            KeyKind::Aes256 => Ready::Aes(gcm_key(&material)?),
+            KeyKind::P384 => {
+                let key = signing_key(&material)?;
+                let public = key.public_key().as_ref().to_vec();
+                Ready::P384 { key, public }
+            }
+            KeyKind::HmacSha384 => {
+                if material.is_empty() {
+                    return Err(CryptoError::InvalidKey("empty HMAC key"));
+                }
+                Ready::Hmac(hmac::Key::new(hmac::HMAC_SHA384, material.expose()))
+            }
+        };
+        Ok(Box::new(Prepared { material, ready }))
     }
 }
 

@@ -8,7 +8,8 @@ use p384::ecdsa::{Signature, SigningKey, VerifyingKey};
 use rand_core::{OsRng, RngCore as _};
 use sha2::Sha384;
 
-use super::{CryptoError, CryptoProvider, GCM_NONCE_LEN};
+use super::prepared::Held;
+use super::{CryptoError, CryptoProvider, GCM_NONCE_LEN, KeyKind, PreparedKey};
 use crate::secret::SecretBytes;
 
 /// Pure-Rust primitives from the RustCrypto project.
@@ -147,6 +148,14 @@ impl CryptoProvider for RustCrypto {
             .map_err(|_| CryptoError::InvalidKey("HMAC key"))?;
         mac.update(message);
         Ok(mac.finalize().into_bytes().into())
+    }
+
+    fn prepare(
+        &self,
+        kind: KeyKind,
+        material: SecretBytes,
+    ) -> Result<Box<dyn PreparedKey>, CryptoError> {
+        Ok(Box::new(Held::new(*self, kind, material)?))
     }
 }
 

@@ -4,7 +4,7 @@ use super::ciphertext::{self, Header};
 use super::service::{KeyService, Record};
 use super::{Caller, KeyError, KeyId, KeyUsage, Material};
 use crate::audit::Outcome;
-use crate::crypto::GCM_NONCE_LEN;
+use crate::crypto::{GCM_NONCE_LEN, GCM_TAG_LEN, PreparedKey};
 use crate::sandbox::{EncryptionContext, Operation};
 use crate::secret::SecretBytes;
 use crate::token::TokenError;
@@ -46,44 +46,52 @@ impl KeyService {
         };
         self.authorize(&record, &key, KeyUsage::EncryptDecrypt)?;
         let aad = ciphertext::aad(&key.id, version.number, context);
-        let (nonce, sealed) = match &version.material {
+        let out = match &version.material {
             Material::TokenLabel(label) => {
-                let out = self.token.encrypt(label, &aad, plaintext)?;
-                (out.nonce, out.ciphertext)
+                let sealed = self.token.encrypt(label, &aad, plaintext)?;
+                Header {
+                    key: key.id,
+                    version: version.number,
+                    nonce: sealed.nonce,
+                }
+                .with_sealed(&sealed.ciphertext)
             }
             Material::Wrapped { master, wrapped } => {
-                let secret = self.token.unwrap(master, wrapped)?;
-                self.seal_wrapped(&secret, &aad, plaintext)?
+                let prepared = self.prepared(&key, version.number, master, wrapped)?;
+                self.seal_wrapped(&*prepared, &key.id, version.number, &aad, plaintext)?
             }
             Material::Destroyed => return Err(Self::material_destroyed()),
         };
-        let out = Header {
-            key: key.id,
-            version: version.number,
-            nonce,
-        }
-        .with_sealed(&sealed);
         self.audit(&record, Outcome::Allowed, String::new())?;
         Ok(out)
     }
 
-    /// AES-256-GCM with unwrapped key material under a fresh random nonce: the nonce and
-    /// ciphertext ‖ tag of a Kastell ciphertext (its header is the caller's).
+    /// The Kastell ciphertext of `plaintext` under unwrapped material of version `version`
+    /// of `key_id`: AES-256-GCM under a fresh random nonce, sealed straight after the
+    /// header (no intermediate copy).
     pub(super) fn seal_wrapped(
         &self,
-        secret: &SecretBytes,
+        prepared: &dyn PreparedKey,
+        key_id: &KeyId,
+        version: u32,
         aad: &[u8],
         plaintext: &[u8],
-    ) -> Result<([u8; GCM_NONCE_LEN], Vec<u8>), KeyError> {
+    ) -> Result<Vec<u8>, KeyError> {
         let mut nonce = [0u8; GCM_NONCE_LEN];
         self.crypto
             .fill_random(&mut nonce)
             .map_err(TokenError::from)?;
-        let sealed = self
-            .crypto
-            .aes256_gcm_seal(secret, &nonce, aad, plaintext)
+        let header = Header {
+            key: *key_id,
+            version,
+            nonce,
+        };
+        let mut out = Vec::with_capacity(ciphertext::HEADER_LEN + plaintext.len() + GCM_TAG_LEN);
+        out.extend_from_slice(&header.to_bytes());
+        prepared
+            .aes256_gcm_seal_append(&nonce, aad, plaintext, &mut out)
             .map_err(TokenError::from)?;
-        Ok((nonce, sealed))
+        Ok(out)
     }
 
     /// Decrypts a Kastell ciphertext with `context`. When `expected_key` is given, the
@@ -180,12 +188,10 @@ impl KeyService {
         let aad = header.aad(context);
         let opened = match &version.material {
             Material::TokenLabel(label) => self.token.decrypt(label, &header.nonce, &aad, sealed),
-            Material::Wrapped { master, wrapped } => {
-                let secret = self.token.unwrap(master, wrapped)?;
-                self.crypto
-                    .aes256_gcm_open(&secret, &header.nonce, &aad, sealed)
-                    .map_err(TokenError::from)
-            }
+            Material::Wrapped { master, wrapped } => self
+                .prepared(&key, version.number, master, wrapped)?
+                .aes256_gcm_open(&header.nonce, &aad, sealed)
+                .map_err(TokenError::from),
             Material::Destroyed => return Err(Self::material_destroyed()),
         };
         match opened {

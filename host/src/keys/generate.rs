@@ -4,7 +4,7 @@ use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
 use super::service::{KeyService, Record};
-use super::{Caller, KeyError, KeyUsage, Material};
+use super::{Caller, KeyError, KeyRecord, KeyUsage, KeyVersion, Material};
 use crate::audit::Outcome;
 use crate::sandbox::{EncryptionContext, Operation, Role};
 use crate::secret::SecretBytes;
@@ -54,15 +54,18 @@ impl KeyService {
     }
 
     /// HMAC-SHA-384 of `message` with the current version of `key`.
-    fn mac_with(&self, material: &Material, message: &[u8]) -> Result<[u8; 48], KeyError> {
-        Ok(match material {
+    fn mac_with(
+        &self,
+        key: &KeyRecord,
+        version: &KeyVersion,
+        message: &[u8],
+    ) -> Result<[u8; 48], KeyError> {
+        Ok(match &version.material {
             Material::TokenLabel(label) => self.token.mac(label, message)?,
-            Material::Wrapped { master, wrapped } => {
-                let secret = self.token.unwrap(master, wrapped)?;
-                self.crypto
-                    .hmac_sha384(&secret, message)
-                    .map_err(TokenError::from)?
-            }
+            Material::Wrapped { master, wrapped } => self
+                .prepared(key, version.number, master, wrapped)?
+                .hmac_sha384(message)
+                .map_err(TokenError::from)?,
             Material::Destroyed => return Err(Self::material_destroyed()),
         })
     }
@@ -87,7 +90,7 @@ impl KeyService {
             context: None,
         };
         self.authorize(&record, &key, KeyUsage::GenerateVerifyMac)?;
-        let mac = self.mac_with(&version.material, message)?;
+        let mac = self.mac_with(&key, version, message)?;
         self.audit(&record, Outcome::Allowed, String::new())?;
         Ok(mac)
     }
@@ -113,7 +116,7 @@ impl KeyService {
             .rev()
             .filter(|v| v.number >= key.min_decrypt_version)
         {
-            let expected = self.mac_with(&version.material, message)?;
+            let expected = self.mac_with(&key, version, message)?;
             if bool::from(expected.as_slice().ct_eq(mac)) {
                 let record = Record {
                     version: Some(version.number),

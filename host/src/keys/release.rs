@@ -9,7 +9,7 @@
 use kastell_attest::hpke::{self, HpkeError, MaterialKind, ReleaseInfo};
 use zeroize::Zeroizing;
 
-use super::ciphertext::{self, Header};
+use super::ciphertext;
 use super::service::{KeyService, Record};
 use kastell_attest::Measurement;
 
@@ -199,22 +199,17 @@ impl KeyService {
         let Material::Wrapped { master, wrapped } = &version.material else {
             return Err(Self::material_destroyed());
         };
-        let secret = self.token.unwrap(master, wrapped)?;
+        let prepared = self.prepared(key, version.number, master, wrapped)?;
         let (plaintext, data_key_ciphertext) = match request.kind {
-            ReleaseKind::Key => (Zeroizing::new(secret.expose().to_vec()), None),
+            ReleaseKind::Key => (Zeroizing::new(prepared.material().expose().to_vec()), None),
             ReleaseKind::DataKey => {
                 let mut data_key = Zeroizing::new(vec![0u8; 32]);
                 self.crypto
                     .fill_random(&mut data_key)
                     .map_err(TokenError::from)?;
                 let aad = ciphertext::aad(&key.id, version.number, request.context);
-                let (nonce, sealed) = self.seal_wrapped(&secret, &aad, &data_key)?;
-                let wrapped = Header {
-                    key: key.id,
-                    version: version.number,
-                    nonce,
-                }
-                .with_sealed(&sealed);
+                let wrapped =
+                    self.seal_wrapped(&*prepared, &key.id, version.number, &aad, &data_key)?;
                 (data_key, Some(wrapped))
             }
         };

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use kastell_attest::Measurement;
 use zeroize::Zeroizing;
 
+use super::cache::{KeyCache, KeyCacheLimits};
 use super::ciphertext;
 use super::{KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin};
 use crate::audit::{AuditEntry, Outcome};
-use crate::crypto::CryptoProvider;
+use crate::crypto::{CryptoProvider, KeyKind, PreparedKey};
 use crate::registry::PolicyRegistry;
 use crate::sandbox::{
     EncryptionContext, Evidence, KeyInfo, KeySpec, Operation, PolicyRequest, Principal, Role,
@@ -143,6 +144,7 @@ pub struct KeyService {
     pub(super) keys: ServiceKeys,
     pub(super) checkpoint_every: u64,
     pub(super) metrics: Option<Arc<crate::metrics::Metrics>>,
+    pub(super) cache: KeyCache,
 }
 
 impl std::fmt::Debug for KeyService {
@@ -238,7 +240,49 @@ impl KeyService {
             keys,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
             metrics: None,
+            cache: KeyCache::new(KeyCacheLimits::default()),
         }
+    }
+
+    /// Holds unwrapped key versions within `limits` (the default: 10,000 for 5 minutes).
+    #[must_use]
+    pub fn with_key_cache(mut self, limits: KeyCacheLimits) -> Self {
+        self.cache = KeyCache::new(limits);
+        self
+    }
+
+    /// The cache of unwrapped key versions (the server purges it periodically).
+    #[must_use]
+    pub fn key_cache(&self) -> &KeyCache {
+        &self.cache
+    }
+
+    /// The prepared material of version `number` of `key`, wrapped under `master`: from the
+    /// cache, or unwrapped by the token, prepared and cached.
+    pub(super) fn prepared(
+        &self,
+        key: &KeyRecord,
+        number: u32,
+        master: &str,
+        wrapped: &[u8],
+    ) -> Result<Arc<dyn PreparedKey>, KeyError> {
+        if let Some(hit) = self.cache.get(&key.id, number, wrapped) {
+            return Ok(hit);
+        }
+        let kind = match key.spec {
+            KeySpec::Aes256 => KeyKind::Aes256,
+            KeySpec::EccNistP384 => KeyKind::P384,
+            KeySpec::HmacSha384 => KeyKind::HmacSha384,
+        };
+        let secret = self.token.unwrap(master, wrapped)?;
+        let prepared: Arc<dyn PreparedKey> = Arc::from(
+            self.crypto
+                .prepare(kind, secret)
+                .map_err(TokenError::from)?,
+        );
+        self.cache
+            .insert(&key.id, number, wrapped, Arc::clone(&prepared));
+        Ok(prepared)
     }
 
     /// Reports policy evaluation times and denials to `metrics`.
@@ -332,6 +376,14 @@ impl KeyService {
         reason: String,
     ) -> Result<(), KeyError> {
         let entry = self.audit_entry(record, Outcome::Allowed, reason)?;
+        // A key whose state changes or that is destroyed leaves the cache once the change
+        // is committed (the cache serves only versions the store still holds; this clears
+        // their material without waiting for the TTL).
+        let leaves_cache = match change {
+            Change::UpdateKey(key) => Some(key.id),
+            Change::DestroyKey { id, .. } => Some(*id),
+            Change::CreateKey { .. } | Change::AddVersion { .. } | Change::SetAlias { .. } => None,
+        };
         let appended = match self.store.apply(change, entry) {
             Ok(appended) => appended,
             // Nothing was written: record the refusal instead.
@@ -341,6 +393,9 @@ impl KeyService {
             }
             Err(other) => return Err(other.into()),
         };
+        if let Some(id) = leaves_cache {
+            self.cache.forget(&id);
+        }
         self.checkpoint_if_due(appended.seq);
         Ok(())
     }

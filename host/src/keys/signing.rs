@@ -5,7 +5,7 @@ use p384::pkcs8::{EncodePublicKey as _, LineEnding};
 use sha2::{Digest as _, Sha384};
 
 use super::service::{KeyService, Record};
-use super::{Caller, KeyError, KeyId, KeyUsage, KeyVersion, Material};
+use super::{Caller, KeyError, KeyId, KeyRecord, KeyUsage, KeyVersion, Material};
 use crate::audit::Outcome;
 use crate::sandbox::Operation;
 use crate::token::TokenError;
@@ -55,15 +55,18 @@ fn digest_of(input: SignInput<'_>) -> Result<[u8; 48], KeyError> {
 
 impl KeyService {
     /// The SEC1 public key of one version of a signing key.
-    fn version_public_key(&self, version: &KeyVersion) -> Result<Vec<u8>, KeyError> {
+    fn version_public_key(
+        &self,
+        key: &KeyRecord,
+        version: &KeyVersion,
+    ) -> Result<Vec<u8>, KeyError> {
         Ok(match &version.material {
             Material::TokenLabel(label) => self.token.public_key(label)?,
-            Material::Wrapped { master, wrapped } => {
-                let private = self.token.unwrap(master, wrapped)?;
-                self.crypto
-                    .p384_public_key(&private)
-                    .map_err(TokenError::from)?
-            }
+            Material::Wrapped { master, wrapped } => self
+                .prepared(key, version.number, master, wrapped)?
+                .p384_public_key()
+                .map_err(TokenError::from)?
+                .to_vec(),
             Material::Destroyed => return Err(Self::material_destroyed()),
         })
     }
@@ -92,12 +95,10 @@ impl KeyService {
         self.authorize(&record, &key, KeyUsage::SignVerify)?;
         let raw = match &version.material {
             Material::TokenLabel(label) => self.token.sign_digest(label, &digest)?,
-            Material::Wrapped { master, wrapped } => {
-                let private = self.token.unwrap(master, wrapped)?;
-                self.crypto
-                    .p384_sign_digest(&private, &digest)
-                    .map_err(TokenError::from)?
-            }
+            Material::Wrapped { master, wrapped } => self
+                .prepared(&key, version.number, master, wrapped)?
+                .p384_sign_digest(&digest)
+                .map_err(TokenError::from)?,
             Material::Destroyed => return Err(Self::material_destroyed()),
         };
         let der = Signature::from_slice(&raw)
@@ -144,7 +145,7 @@ impl KeyService {
             .rev()
             .filter(|v| v.number >= key.min_decrypt_version)
         {
-            let public = self.version_public_key(version)?;
+            let public = self.version_public_key(&key, version)?;
             if self
                 .crypto
                 .p384_verify_digest(&public, &digest, &raw)
@@ -177,7 +178,7 @@ impl KeyService {
             context: None,
         };
         self.authorize(&record, &key, KeyUsage::SignVerify)?;
-        let sec1 = self.version_public_key(version)?;
+        let sec1 = self.version_public_key(&key, version)?;
         let public = p384::PublicKey::from_sec1_bytes(&sec1)
             .map_err(|_| TokenError::Malformed("EC point"))?;
         let spki_der = public

@@ -1,6 +1,7 @@
 //! The built-in soft token: keys in one file sealed under a passphrase with Argon2id and
 //! AES-256-GCM. For development and the embedded default; a PKCS#11 token is the choice
-//! when keys must live in hardware.
+//! when keys must live in hardware. Its operations run on aws-lc-rs; the file is sealed
+//! with RustCrypto (either reads what the other wrote).
 //!
 //! File layout (all integers little-endian):
 //! `KSTLSOFT` ‖ version (1) ‖ Argon2id m KiB (4) ‖ t (4) ‖ p (4) ‖ salt (16) ‖ nonce (12) ‖
@@ -11,13 +12,13 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use secrecy::{ExposeSecret as _, SecretString};
 use zeroize::Zeroizing;
 
 use super::{GcmSealed, Token, TokenError, TokenKeyKind};
-use crate::crypto::{CryptoProvider, GCM_NONCE_LEN, RustCrypto};
+use crate::crypto::{AwsLc, CryptoProvider, GCM_NONCE_LEN, RustCrypto};
 use crate::secret::SecretBytes;
 
 const MAGIC: &[u8; 8] = b"KSTLSOFT";
@@ -71,7 +72,7 @@ pub struct SoftToken {
     /// Header up to and including the salt (the nonce is fresh on every write).
     params: Vec<u8>,
     file_key: SecretBytes,
-    keys: Mutex<BTreeMap<String, Entry>>,
+    keys: RwLock<BTreeMap<String, Entry>>,
 }
 
 impl std::fmt::Debug for SoftToken {
@@ -138,9 +139,9 @@ impl SoftToken {
             path: path.to_path_buf(),
             file_key: derive(passphrase, &salt, (m, t, p))?,
             params,
-            keys: Mutex::new(BTreeMap::new()),
+            keys: RwLock::new(BTreeMap::new()),
         };
-        token.persist(&token.lock())?;
+        token.persist(&token.read())?;
         Ok(token)
     }
 
@@ -178,7 +179,7 @@ impl SoftToken {
             path: path.to_path_buf(),
             params: file[..21 + SALT_LEN].to_vec(),
             file_key,
-            keys: Mutex::new(keys),
+            keys: RwLock::new(keys),
         })
     }
 
@@ -198,10 +199,14 @@ impl SoftToken {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
-        // Every change is persisted before it is kept in memory; a panic leaves the map
-        // as it was on disk.
-        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
+    // Every change is persisted before it is kept in memory; a panic leaves the map as it
+    // was on disk. Operations share the read lock; only generation and destruction write.
+    fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Entry>> {
+        self.keys.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<String, Entry>> {
+        self.keys.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Seals `keys` and replaces the file atomically.
@@ -244,7 +249,7 @@ impl SoftToken {
         kind: TokenKeyKind,
         f: impl FnOnce(&SecretBytes) -> Result<R, TokenError>,
     ) -> Result<R, TokenError> {
-        let keys = self.lock();
+        let keys = self.read();
         let entry = keys
             .get(label)
             .ok_or_else(|| TokenError::KeyNotFound(label.to_owned()))?;
@@ -282,7 +287,7 @@ impl Token for SoftToken {
     }
 
     fn generate(&self, label: &str, kind: TokenKeyKind) -> Result<(), TokenError> {
-        let mut keys = self.lock();
+        let mut keys = self.write();
         if keys.contains_key(label) {
             return Err(TokenError::KeyExists(label.to_owned()));
         }
@@ -307,11 +312,11 @@ impl Token for SoftToken {
     }
 
     fn contains(&self, label: &str) -> Result<bool, TokenError> {
-        Ok(self.lock().contains_key(label))
+        Ok(self.read().contains_key(label))
     }
 
     fn destroy(&self, label: &str) -> Result<(), TokenError> {
-        let mut keys = self.lock();
+        let mut keys = self.write();
         let entry = keys
             .remove(label)
             .ok_or_else(|| TokenError::KeyNotFound(label.to_owned()))?;
@@ -324,21 +329,21 @@ impl Token for SoftToken {
 
     fn wrap(&self, master: &str, key: &SecretBytes) -> Result<Vec<u8>, TokenError> {
         self.with_key(master, TokenKeyKind::Aes256, |kek| {
-            Ok(RustCrypto.aes256_kwp_wrap(kek, key)?)
+            Ok(AwsLc.aes256_kwp_wrap(kek, key)?)
         })
     }
 
     fn unwrap(&self, master: &str, wrapped: &[u8]) -> Result<SecretBytes, TokenError> {
         self.with_key(master, TokenKeyKind::Aes256, |kek| {
-            Ok(RustCrypto.aes256_kwp_unwrap(kek, wrapped)?)
+            Ok(AwsLc.aes256_kwp_unwrap(kek, wrapped)?)
         })
     }
 
     fn encrypt(&self, label: &str, aad: &[u8], plaintext: &[u8]) -> Result<GcmSealed, TokenError> {
         self.with_key(label, TokenKeyKind::Aes256, |key| {
             let mut nonce = [0u8; GCM_NONCE_LEN];
-            RustCrypto.fill_random(&mut nonce)?;
-            let ciphertext = RustCrypto.aes256_gcm_seal(key, &nonce, aad, plaintext)?;
+            AwsLc.fill_random(&mut nonce)?;
+            let ciphertext = AwsLc.aes256_gcm_seal(key, &nonce, aad, plaintext)?;
             Ok(GcmSealed { nonce, ciphertext })
         })
     }
@@ -351,29 +356,29 @@ impl Token for SoftToken {
         ciphertext: &[u8],
     ) -> Result<SecretBytes, TokenError> {
         self.with_key(label, TokenKeyKind::Aes256, |key| {
-            Ok(RustCrypto.aes256_gcm_open(key, nonce, aad, ciphertext)?)
+            Ok(AwsLc.aes256_gcm_open(key, nonce, aad, ciphertext)?)
         })
     }
 
     fn sign_digest(&self, label: &str, digest: &[u8; 48]) -> Result<Vec<u8>, TokenError> {
         self.with_key(label, TokenKeyKind::EcP384, |key| {
-            Ok(RustCrypto.p384_sign_digest(key, digest)?)
+            Ok(AwsLc.p384_sign_digest(key, digest)?)
         })
     }
 
     fn public_key(&self, label: &str) -> Result<Vec<u8>, TokenError> {
         self.with_key(label, TokenKeyKind::EcP384, |key| {
-            Ok(RustCrypto.p384_public_key(key)?)
+            Ok(AwsLc.p384_public_key(key)?)
         })
     }
 
     fn mac(&self, label: &str, message: &[u8]) -> Result<[u8; 48], TokenError> {
         self.with_key(label, TokenKeyKind::HmacSha384, |key| {
-            Ok(RustCrypto.hmac_sha384(key, message)?)
+            Ok(AwsLc.hmac_sha384(key, message)?)
         })
     }
 
     fn random(&self, out: &mut [u8]) -> Result<(), TokenError> {
-        Ok(RustCrypto.fill_random(out)?)
+        Ok(AwsLc.fill_random(out)?)
     }
 }
