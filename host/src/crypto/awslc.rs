@@ -109,7 +109,7 @@ fn ecdsa_sign(key: &EcdsaKeyPair, digest_bytes: &[u8; 48]) -> Result<Vec<u8>, Cr
 enum Ready {
     Aes(LessSafeKey),
     P384 { key: EcdsaKeyPair, public: Vec<u8> },
-    Hmac(hmac::Key),
+    Hmac(Box<hmac::Key>),
 }
 
 struct Prepared {
@@ -342,7 +342,10 @@ impl CryptoProvider for AwsLc {
                 if material.is_empty() {
                     return Err(CryptoError::InvalidKey("empty HMAC key"));
                 }
-                Ready::Hmac(hmac::Key::new(hmac::HMAC_SHA384, material.expose()))
+                Ready::Hmac(Box::new(hmac::Key::new(
+                    hmac::HMAC_SHA384,
+                    material.expose(),
+                )))
             }
         };
         Ok(Box::new(Prepared { material, ready }))

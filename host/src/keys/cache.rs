@@ -10,7 +10,7 @@
 //! ([`PreparedKey`]); an operation still using one keeps it until it finishes.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher as _, Hash as _, Hasher as _, RandomState};
+use std::hash::{BuildHasher as _, RandomState};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -117,9 +117,7 @@ impl KeyCache {
     }
 
     fn shard(&self, id: &KeyId) -> std::sync::MutexGuard<'_, Shard> {
-        let mut hasher = self.hasher.build_hasher();
-        id.hash(&mut hasher);
-        let index = usize::try_from(hasher.finish() % SHARDS as u64).unwrap_or(0);
+        let index = usize::try_from(self.hasher.hash_one(id) % SHARDS as u64).unwrap_or(0);
         // A panic while a shard was locked leaves whole entries: keep using it.
         self.shards[index]
             .lock()

@@ -2,7 +2,7 @@
 
 use super::ciphertext::{self, Header};
 use super::service::{KeyService, Record};
-use super::{Caller, KeyError, KeyId, KeyUsage, Material};
+use super::{Caller, KeyError, KeyId, KeyRecord, KeyUsage, Material};
 use crate::audit::Outcome;
 use crate::crypto::{GCM_NONCE_LEN, GCM_TAG_LEN, PreparedKey};
 use crate::sandbox::{EncryptionContext, Operation};
@@ -64,6 +64,29 @@ impl KeyService {
         };
         self.audit(&record, Outcome::Allowed, String::new())?;
         Ok(out)
+    }
+
+    /// The crypto path of [`KeyService::encrypt`] on the current version of a wrapped key,
+    /// without lookup, policy and audit: the AAD, the key cache, the nonce, the provider
+    /// and the ciphertext format. For benchmarks of the layers' cost against the bare
+    /// library.
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidState`] for a key that is not wrapped, or the token's failure.
+    #[doc(hidden)]
+    pub fn bench_encrypt(
+        &self,
+        key: &KeyRecord,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Vec<u8>, KeyError> {
+        let version = Self::current_version(key)?;
+        let Material::Wrapped { master, wrapped } = &version.material else {
+            return Err(KeyError::InvalidState("not a wrapped key".into()));
+        };
+        let aad = ciphertext::aad(&key.id, version.number, context);
+        let prepared = self.prepared(key, version.number, master, wrapped)?;
+        self.seal_wrapped(&*prepared, &key.id, version.number, &aad, plaintext)
     }
 
     /// The Kastell ciphertext of `plaintext` under unwrapped material of version `version`

@@ -53,7 +53,36 @@ fn digest_of(input: SignInput<'_>) -> Result<[u8; 48], KeyError> {
     }
 }
 
+/// A fixed-size (r ‖ s) signature in DER, as the API returns it.
+fn der_signature(raw: &[u8]) -> Result<Vec<u8>, KeyError> {
+    Ok(Signature::from_slice(raw)
+        .map_err(|_| TokenError::Malformed("ECDSA signature"))?
+        .to_der()
+        .as_bytes()
+        .to_vec())
+}
+
 impl KeyService {
+    /// The crypto path of [`KeyService::sign`] on the current version of a wrapped key,
+    /// without lookup, policy and audit: hashing, the key cache, the provider and the DER
+    /// encoding. For benchmarks of the layers' cost against the bare library.
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidState`] for a key that is not wrapped, or the token's failure.
+    #[doc(hidden)]
+    pub fn bench_sign(&self, key: &KeyRecord, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let digest = digest_of(SignInput::Message(message))?;
+        let version = Self::current_version(key)?;
+        let Material::Wrapped { master, wrapped } = &version.material else {
+            return Err(KeyError::InvalidState("not a wrapped key".into()));
+        };
+        let raw = self
+            .prepared(key, version.number, master, wrapped)?
+            .p384_sign_digest(&digest)
+            .map_err(TokenError::from)?;
+        der_signature(&raw)
+    }
+
     /// The SEC1 public key of one version of a signing key.
     fn version_public_key(
         &self,
@@ -101,11 +130,7 @@ impl KeyService {
                 .map_err(TokenError::from)?,
             Material::Destroyed => return Err(Self::material_destroyed()),
         };
-        let der = Signature::from_slice(&raw)
-            .map_err(|_| TokenError::Malformed("ECDSA signature"))?
-            .to_der()
-            .as_bytes()
-            .to_vec();
+        let der = der_signature(&raw)?;
         self.audit(&record, Outcome::Allowed, String::new())?;
         Ok(SignatureOut {
             key: key.id,
