@@ -33,7 +33,6 @@ use coset::cbor::value::Value;
 use coset::iana::EnumI64 as _;
 use coset::{CborSerializable as _, CoseSign1, CoseSign1Builder, HeaderBuilder, iana};
 use der::Encode as _;
-use p384::ecdsa::signature::Verifier as _;
 use p384::pkcs8::{DecodePublicKey as _, EncodePublicKey as _};
 use sha2::{Digest as _, Sha384};
 use time::OffsetDateTime;
@@ -42,8 +41,8 @@ use crate::Measurement;
 use crate::claims::{Claims, MAX_NONCE, MAX_USER_DATA};
 use crate::signer::{SignError, Signer};
 use crate::verify::{
-    Check, Expectations, Trust, VerifiedChain, VerifyError, check_claims, fail, public_key,
-    rfc3339, time_of,
+    Check, Expectations, RustCryptoChecker, SignatureChecker, Trust, VerifiedChain, VerifyError,
+    check_claims, fail, fixed_signature_valid, public_key, rfc3339, time_of,
 };
 use crate::x509::{Certificate, RawOid};
 use payload::{Payload, bad};
@@ -339,6 +338,19 @@ pub fn verify_document(
     trust: &Trust,
     expect: &Expectations,
 ) -> Result<VerifiedDocument, VerifyError> {
+    verify_document_with(bytes, trust, expect, &RustCryptoChecker)
+}
+
+/// [`verify_document`] with signatures checked by `checker`.
+///
+/// # Errors
+/// As [`verify_document`].
+pub fn verify_document_with(
+    bytes: &[u8],
+    trust: &Trust,
+    expect: &Expectations,
+    checker: &dyn SignatureChecker,
+) -> Result<VerifiedDocument, VerifyError> {
     let sign1 = decode_cose(bytes)?;
     let Some(payload) = sign1.payload.as_deref() else {
         return bad("the payload is detached; a Nitro document carries it");
@@ -376,7 +388,7 @@ pub fn verify_document(
             .collect(),
         ..trust.clone()
     };
-    let mut chain = path.verify_chain(&signing_cert)?;
+    let mut chain = path.verify_chain_with(&signing_cert, checker)?;
     checks.append(&mut chain.checks);
     let subject = &signing_cert.tbs_certificate.subject;
     if !is_document_signer(&signing_cert) {
@@ -391,11 +403,7 @@ pub fn verify_document(
     }
     checks.push(format!("{subject} is a document signer"));
     let key = public_key(&signing_cert)?;
-    let valid = p384::ecdsa::Signature::from_slice(&sign1.signature).is_ok_and(|signature| {
-        p384::ecdsa::VerifyingKey::from(&key)
-            .verify(&sign1.tbs_data(&[]), &signature)
-            .is_ok()
-    });
+    let valid = fixed_signature_valid(checker, &key, &sign1.tbs_data(&[]), &sign1.signature);
     if !valid {
         return fail(
             Check::Signature,

@@ -236,14 +236,58 @@ pub fn public_key(cert: &Certificate) -> Result<p384::PublicKey, VerifyError> {
     })
 }
 
+/// Checks the ECDSA P-384 / SHA-384 signatures of certificates, CRLs and documents for the
+/// verifier. [`RustCryptoChecker`] is the default; a relying party that verifies many
+/// attestations may plug in a faster library, or one that remembers the signatures it has
+/// already checked (the same intermediate and root arrive with every attestation).
+pub trait SignatureChecker: Sync {
+    /// Whether the fixed-size (r ‖ s) `signature` over `message` (hashed with SHA-384)
+    /// verifies with `public_key`, an uncompressed SEC1 point already checked to be on
+    /// P-384.
+    fn p384_sha384(&self, public_key: &[u8], message: &[u8], signature: &[u8; 96]) -> bool;
+}
+
+/// The pure-Rust [`SignatureChecker`] (RustCrypto `p384`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RustCryptoChecker;
+
+impl SignatureChecker for RustCryptoChecker {
+    fn p384_sha384(&self, public_key: &[u8], message: &[u8], signature: &[u8; 96]) -> bool {
+        let (Ok(key), Ok(signature)) = (
+            p384::ecdsa::VerifyingKey::from_sec1_bytes(public_key),
+            p384::ecdsa::Signature::from_slice(signature),
+        ) else {
+            return false;
+        };
+        key.verify(message, &signature).is_ok()
+    }
+}
+
+/// Verifies a fixed-size (r ‖ s) ECDSA P-384/SHA-384 `signature` over `message` with `key`.
+pub(crate) fn fixed_signature_valid(
+    checker: &dyn SignatureChecker,
+    key: &p384::PublicKey,
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
+    let Ok(signature) = <&[u8; 96]>::try_from(signature) else {
+        return false;
+    };
+    let point = p384::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(key, false);
+    checker.p384_sha384(point.as_bytes(), message, signature)
+}
+
 /// Verifies a DER ECDSA P-384/SHA-384 `signature` over `message` with `key`.
-pub(crate) fn signature_valid(key: &p384::PublicKey, message: &[u8], signature: &[u8]) -> bool {
+pub(crate) fn signature_valid(
+    checker: &dyn SignatureChecker,
+    key: &p384::PublicKey,
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
     let Ok(signature) = p384::ecdsa::Signature::from_der(signature) else {
         return false;
     };
-    p384::ecdsa::VerifyingKey::from(key)
-        .verify(message, &signature)
-        .is_ok()
+    fixed_signature_valid(checker, key, message, &signature.to_bytes())
 }
 
 fn check_algorithm(cert: &Certificate) -> Result<(), VerifyError> {
@@ -261,7 +305,11 @@ fn check_algorithm(cert: &Certificate) -> Result<(), VerifyError> {
     Ok(())
 }
 
-fn check_signed_by(cert: &Certificate, issuer: &Certificate) -> Result<(), VerifyError> {
+fn check_signed_by(
+    checker: &dyn SignatureChecker,
+    cert: &Certificate,
+    issuer: &Certificate,
+) -> Result<(), VerifyError> {
     check_algorithm(cert)?;
     let key = public_key(issuer)?;
     let tbs = cert.tbs_certificate.to_der().map_err(|e| VerifyError {
@@ -269,7 +317,7 @@ fn check_signed_by(cert: &Certificate, issuer: &Certificate) -> Result<(), Verif
         detail: e.to_string(),
     })?;
     let signature = cert.signature.as_bytes().unwrap_or_default();
-    if !signature_valid(&key, &tbs, signature) {
+    if !signature_valid(checker, &key, &tbs, signature) {
         return fail(
             Check::Signature,
             format!(
@@ -411,6 +459,18 @@ impl Trust {
     /// # Errors
     /// The first failed check.
     pub fn verify_chain(&self, leaf: &Certificate) -> Result<VerifiedChain, VerifyError> {
+        self.verify_chain_with(leaf, &RustCryptoChecker)
+    }
+
+    /// [`Trust::verify_chain`] with signatures checked by `checker`.
+    ///
+    /// # Errors
+    /// The first failed check.
+    pub fn verify_chain_with(
+        &self,
+        leaf: &Certificate,
+        checker: &dyn SignatureChecker,
+    ) -> Result<VerifiedChain, VerifyError> {
         let mut checks = Vec::new();
         check_end_entity(leaf)?;
         if self.anchors.iter().any(|a| same(a, leaf)) {
@@ -431,7 +491,7 @@ impl Trust {
                 check_ca(current, path.len() - 2)?;
             }
             if self.anchors.iter().any(|a| same(a, current)) {
-                check_signed_by(current, current)?;
+                check_signed_by(checker, current, current)?;
                 let country = country_of(&current.tbs_certificate.subject).unwrap_or_default();
                 if !country::is_eu_eea(&country) {
                     return fail(Check::RootCountry, country::explain(&country));
@@ -450,7 +510,7 @@ impl Trust {
             }
             let issuer_name = &current.tbs_certificate.issuer;
             if issuer_name == &current.tbs_certificate.subject
-                && check_signed_by(current, current).is_ok()
+                && check_signed_by(checker, current, current).is_ok()
             {
                 return fail(
                     Check::Chain,
@@ -481,11 +541,11 @@ impl Trust {
             };
             let issuer = candidates
                 .iter()
-                .find(|c| check_signed_by(current, c).is_ok())
+                .find(|c| check_signed_by(checker, current, c).is_ok())
                 .copied();
             let Some(issuer) = issuer else {
                 // Report why the first candidate failed (algorithm or signature).
-                check_signed_by(current, first)?;
+                check_signed_by(checker, current, first)?;
                 return fail(
                     Check::Signature,
                     format!(
@@ -502,7 +562,7 @@ impl Trust {
             ));
             path.push(issuer);
         }
-        self.check_crls(&path, &mut checks)?;
+        self.check_crls(checker, &path, &mut checks)?;
         Ok(VerifiedChain {
             chain: path.iter().map(|c| link(c)).collect(),
             checks,
@@ -511,6 +571,7 @@ impl Trust {
 
     fn check_crls(
         &self,
+        checker: &dyn SignatureChecker,
         path: &[&Certificate],
         checks: &mut Vec<String>,
     ) -> Result<(), VerifyError> {
@@ -545,6 +606,7 @@ impl Trust {
                 detail: e.to_string(),
             })?;
             if !signature_valid(
+                checker,
                 &public_key(issuer)?,
                 &tbs_der,
                 crl.signature.as_bytes().unwrap_or_default(),
@@ -708,7 +770,20 @@ pub fn verify_attestation(
     trust: &Trust,
     expect: &Expectations,
 ) -> Result<VerifiedAttestation, VerifyError> {
-    let mut chain = trust.verify_chain(leaf)?;
+    verify_attestation_with(leaf, trust, expect, &RustCryptoChecker)
+}
+
+/// [`verify_attestation`] with signatures checked by `checker`.
+///
+/// # Errors
+/// As [`verify_attestation`].
+pub fn verify_attestation_with(
+    leaf: &Certificate,
+    trust: &Trust,
+    expect: &Expectations,
+    checker: &dyn SignatureChecker,
+) -> Result<VerifiedAttestation, VerifyError> {
+    let mut chain = trust.verify_chain_with(leaf, checker)?;
     let Some(extension) = leaf.extension(&claims_oid()) else {
         return fail(
             Check::Claims,

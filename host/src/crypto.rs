@@ -5,12 +5,14 @@
 //! P-384 over a SHA-384 digest, HMAC-SHA-384.
 
 mod awslc;
+mod checker;
 mod prepared;
 mod rustcrypto;
 
 use crate::secret::SecretBytes;
 
 pub use awslc::AwsLc;
+pub use checker::AwsLcChecker;
 pub use prepared::{KeyKind, PreparedKey};
 pub use rustcrypto::RustCrypto;
 

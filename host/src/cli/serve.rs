@@ -192,6 +192,7 @@ fn release_trust(
                 .max_clock_skew_secs
                 .unwrap_or(crate::config::DEFAULT_MAX_CLOCK_SKEW_SECS),
         ),
+        checker: std::sync::Arc::default(),
     })
 }
 

@@ -18,8 +18,8 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use kastell_attest::document::verify_document;
-use kastell_attest::verify::{Expectations, Trust, not_after, verify_attestation};
+use kastell_attest::document::verify_document_with;
+use kastell_attest::verify::{Expectations, Trust, not_after, verify_attestation_with};
 use kastell_attest::x509::Certificate;
 use p384::elliptic_curve::sec1::ToEncodedPoint as _;
 use serde::{Deserialize, Serialize};
@@ -58,6 +58,8 @@ pub struct ReleaseTrust {
     /// How far the attesting host's clock may run ahead of this one's: attestations are
     /// judged at now + this (so one issued "in the future" by that much still passes).
     pub max_clock_skew: Duration,
+    /// Checks the attestations' signatures (and remembers the host CA and root ones).
+    pub checker: std::sync::Arc<crate::crypto::AwsLcChecker>,
 }
 
 /// A fresh challenge.
@@ -324,7 +326,7 @@ fn verify(
                 .enumerate()
                 .map(|(i, der)| parse(der, &format!("chain[{i}]")))
                 .collect::<Result<Vec<_>, _>>()?;
-            let verified = verify_attestation(
+            let verified = verify_attestation_with(
                 &leaf,
                 &Trust {
                     anchors: trust.anchors.clone(),
@@ -333,6 +335,7 @@ fn verify(
                     at: now,
                 },
                 &expect,
+                &*trust.checker,
             )
             .map_err(|e| e.to_string())?;
             let public_key = kastell_attest::verify::public_key(&leaf)
@@ -351,7 +354,7 @@ fn verify(
             })
         }
         Attestation::Document(bytes) => {
-            let verified = verify_document(
+            let verified = verify_document_with(
                 bytes,
                 &Trust {
                     anchors: trust.anchors.clone(),
@@ -360,6 +363,7 @@ fn verify(
                     at: now,
                 },
                 &expect,
+                &*trust.checker,
             )
             .map_err(|e| e.to_string())?;
             let Some(key) = verified.document.public_key else {
