@@ -222,6 +222,17 @@ pub fn seal(
     })
 }
 
+/// Checks that `recipient_public_sec1` is a key [`seal`] accepts (an uncompressed point on
+/// P-384), for senders that seal with another implementation of the same suite.
+///
+/// # Errors
+/// [`HpkeError::MalformedPublicKey`] naming what is wrong.
+pub fn check_public_key(recipient_public_sec1: &[u8]) -> Result<(), HpkeError> {
+    parse_point::<PublicKey>(recipient_public_sec1)
+        .map(|_| ())
+        .map_err(HpkeError::MalformedPublicKey)
+}
+
 /// Opens a message sealed to `recipient`, checking it was bound to `info` and `aad`.
 ///
 /// # Errors

@@ -6,6 +6,7 @@
 
 mod awslc;
 mod checker;
+pub mod hpke;
 mod prepared;
 mod rustcrypto;
 

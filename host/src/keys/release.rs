@@ -215,7 +215,11 @@ impl KeyService {
         };
         let info = ReleaseInfo::new(key.id.as_bytes(), guest, request.nonce).map_err(hpke_error)?;
         let aad = hpke::release_aad(request.kind.material(), version.number);
-        let sealed = hpke::seal(request.recipient, &info, &aad, &plaintext).map_err(hpke_error)?;
+        let sealed = crate::crypto::hpke::seal(request.recipient, &info, &aad, &plaintext)
+            .map_err(|err| match err {
+                crate::crypto::hpke::SealError::Recipient(err) => hpke_error(err),
+                crate::crypto::hpke::SealError::Crypto(err) => KeyError::Token(err.into()),
+            })?;
         Ok(Released {
             key: key.id,
             version: version.number,
