@@ -282,6 +282,10 @@ impl SqliteStore {
     }
 }
 
+/// Keys whose deletion window ended by `?1`, through the `keys_pending_deletion` index.
+const DUE_FOR_DELETION: &str = "SELECT id FROM keys WHERE state = 'pending-deletion' \
+                                AND delete_at <= ?1 ORDER BY delete_at";
+
 const KEY_COLUMNS: &str = "id, spec, origin, state, delete_at, description, tags, policy, created, \
                            min_decrypt_version, releasable";
 
@@ -333,10 +337,7 @@ impl Store for SqliteStore {
     fn due_for_deletion(&self, now: i64) -> Result<Vec<KeyId>, StoreError> {
         let conn = self.reader()?;
         let mut stmt = conn
-            .prepare_cached(
-                "SELECT id FROM keys WHERE state = 'pending-deletion' AND delete_at <= ?1
-                 ORDER BY delete_at",
-            )
+            .prepare_cached(DUE_FOR_DELETION)
             .map_err(sql("find keys due for deletion"))?;
         let ids = stmt
             .query_map([now], |r| r.get::<_, String>(0))
@@ -659,4 +660,40 @@ fn decode_audit(row: &Row<'_>) -> Result<AuditRecord, StoreError> {
         prev_hash: hash(10)?,
         hash: hash(11)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::expect_used,
+        clippy::unwrap_used,
+        reason = "a failed expectation is a failed test"
+    )]
+
+    use super::*;
+
+    /// The deletion sweep runs at every start: it must not read every key.
+    #[test]
+    fn the_deletion_sweep_searches_an_index_instead_of_scanning_the_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("kastell.db")).expect("open");
+        let conn = store.writer();
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {DUE_FOR_DELETION}"))
+            .expect("plan");
+        let plan: Vec<String> = stmt
+            .query_map([0], |r| r.get::<_, String>(3))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("plan rows");
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("USING INDEX keys_pending_deletion")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|step| step.starts_with("SCAN keys")),
+            "{plan:?}"
+        );
+    }
 }

@@ -122,4 +122,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r"
     ALTER TABLE audit ADD COLUMN guest TEXT;
 ",
+    // v10: keys pending deletion by the end of their window, so that the deletion sweep
+    // (at every start and hourly) does not read every key (issue 7: start-up must not grow
+    // with the number of keys).
+    r"
+    CREATE INDEX keys_pending_deletion ON keys (delete_at) WHERE state = 'pending-deletion';
+",
 ];

@@ -1,7 +1,8 @@
 //! The run itself: one task per connection, each sending the same request back to back on
 //! its own keep-alive connection, counting only what is sent after the warm-up and before
 //! the deadline or the request budget. With `--bodies`, each request takes the next unused
-//! body, and the run also ends when none is left.
+//! body, and the run also ends when none is left. With `--paths`, each request goes to the
+//! next URL, cycling through them.
 
 use std::error::Error;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -17,6 +18,10 @@ const ERROR_BODY_LIMIT: usize = 2_000;
 /// What every connection task shares.
 struct Plan {
     url: reqwest::Url,
+    /// With `--paths`: the URLs used in turn instead of `url`.
+    urls: Option<Arc<Vec<reqwest::Url>>>,
+    /// With `urls`: requests sent so far (warm-up included), the next URL's index.
+    next_url: AtomicUsize,
     method: reqwest::Method,
     payload: Arc<Payload>,
     /// With [`Payload::Each`]: bodies claimed so far (warm-up included).
@@ -83,6 +88,8 @@ pub(crate) fn execute(settings: &Settings) -> Result<Measured, BoxError> {
     let measure_from = start + Duration::from_secs(settings.warmup);
     let plan = Arc::new(Plan {
         url: settings.url.clone(),
+        urls: settings.urls.clone(),
+        next_url: AtomicUsize::new(0),
         method: settings.method.clone(),
         payload: Arc::clone(&settings.payload),
         next_body: AtomicUsize::new(0),
@@ -138,7 +145,13 @@ async fn connection(client: reqwest::Client, plan: Arc<Plan>) -> Tally {
                 break;
             }
         }
-        let mut request = client.request(plan.method.clone(), plan.url.clone());
+        let url = match &plan.urls {
+            Some(urls) if !urls.is_empty() => {
+                urls[plan.next_url.fetch_add(1, Ordering::Relaxed) % urls.len()].clone()
+            }
+            _ => plan.url.clone(),
+        };
+        let mut request = client.request(plan.method.clone(), url);
         match &*plan.payload {
             Payload::Empty => {}
             Payload::Same(body) => request = request.body(body.clone()),

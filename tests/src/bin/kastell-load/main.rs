@@ -11,6 +11,13 @@
 //! once across all connections (warm-up included), for single-use requests such as
 //! attested key releases; the run also ends when every line has been sent.
 //!
+//! With `--paths FILE`, each request goes to `--url` (the base, without a trailing `/`)
+//! followed by the next line of the file (a path starting with `/`), cycling through the
+//! file in its order across all connections: e.g. encrypt requests spread over many keys
+//! instead of one hot key. The file is checked first (at least one path, each starting
+//! with `/`, no whitespace, the base's host and port kept; at most 1 million paths and
+//! 64 MiB).
+//!
 //! Mutual TLS comes from a Kastell client profile (`--profile`); without one, plain
 //! `http://`, or `https://` trusting `--ca` or the system's bundle. Only loopback hosts
 //! are accepted unless `--allow-remote` is given.
@@ -23,6 +30,8 @@
 //!     --header "X-Vault-Token: root" --body '{"plaintext":"AAAA"}' --json
 //! kastell-load --profile clients/bench/profile.toml --connections 16 --duration 10 \
 //!     --url /v1/keys/alias%2Fbench-release/release --bodies releases.jsonl
+//! kastell-load --profile clients/bench/profile.toml --connections 1 --duration 10 \
+//!     --url / --paths encrypt-paths.txt --body '{"plaintext":"AAAA"}'
 //! ```
 //!
 //! The options are checked in `options` and the connections run in `load`; this file
@@ -97,6 +106,9 @@ struct Report {
     /// they were used up, unless its deadline came at the same moment).
     #[serde(skip_serializing_if = "Option::is_none")]
     bodies_unused: Option<usize>,
+    /// With `--paths`: the paths given (`url` is their base).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paths: Option<usize>,
 }
 
 impl Report {
@@ -136,6 +148,7 @@ impl Report {
             first_error,
             bodies: bodies.map(|(given, _)| given),
             bodies_unused: bodies.map(|(_, unused)| unused),
+            paths: settings.urls.as_ref().map(|urls| urls.len()),
         }
     }
 }
@@ -169,8 +182,11 @@ fn print_report(report: &Report, json: bool) -> Result<(), BoxError> {
     } else {
         format!("[{}] ", report.label)
     };
+    let paths = report
+        .paths
+        .map_or_else(String::new, |n| format!(" + {n} paths"));
     println!(
-        "{label}{} {} — {} connections",
+        "{label}{} {}{paths} — {} connections",
         report.method, report.url, report.connections
     );
     println!(

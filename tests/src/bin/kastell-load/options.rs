@@ -1,6 +1,6 @@
 //! Command-line options, and the [`Settings`] of a run checked and derived from them: the
-//! URL (only loopback unless `--allow-remote`), the headers and body (or bodies), the TLS
-//! configuration and the run's length.
+//! URL (only loopback unless `--allow-remote`) or URLs (`--paths`), the headers and body
+//! (or bodies), the TLS configuration and the run's length.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -19,6 +19,10 @@ const MAX_DURATION: u64 = 600;
 const MAX_REQUESTS: u64 = 10_000_000;
 /// The largest `--bodies` file read, in bytes (1 GiB).
 const MAX_BODIES_FILE: u64 = 1 << 30;
+/// The largest `--paths` file read, in bytes (64 MiB).
+const MAX_PATHS_FILE: u64 = 64 << 20;
+/// The most paths of a `--paths` file.
+const MAX_PATHS: usize = 1_000_000;
 /// System root bundles tried, in order, for `https://` without `--profile` or `--ca`.
 const SYSTEM_BUNDLES: [&str; 3] = [
     "/etc/ssl/certs/ca-certificates.crt",
@@ -58,9 +62,16 @@ impl From<Method> for reqwest::Method {
 )]
 pub(crate) struct Args {
     /// Full URL of the endpoint; with --profile, a path (`/v1/...`) is appended to the
-    /// profile's server.
+    /// profile's server. With --paths, the base the paths are appended to (e.g.
+    /// `https://127.0.0.1:8443`, or `/` for the profile's server).
     #[arg(long)]
     pub(crate) url: String,
+    /// Request paths, one per line (blank lines skipped), each starting with `/`: each
+    /// request goes to --url (without a trailing `/`) followed by the next path, cycling
+    /// through the file in its order, shared by all connections (e.g. encrypt requests
+    /// spread over many keys). At most 1 million paths and 64 MiB.
+    #[arg(long)]
+    pub(crate) paths: Option<PathBuf>,
     /// HTTP method.
     #[arg(long, value_enum, ignore_case = true, default_value = "post")]
     pub(crate) method: Method,
@@ -137,8 +148,11 @@ impl Payload {
 
 /// What a run sends and how long it lasts: the options, checked.
 pub(crate) struct Settings {
-    /// The endpoint (a `--url` path joined to the profile's server).
+    /// The endpoint (a `--url` path joined to the profile's server); with `--paths`, the
+    /// base of the endpoints.
     pub(crate) url: reqwest::Url,
+    /// With `--paths`: the endpoints, used in turn (shared with the run, not copied).
+    pub(crate) urls: Option<Arc<Vec<reqwest::Url>>>,
     /// The request's method.
     pub(crate) method: reqwest::Method,
     /// The requests' body or bodies (shared with the run, not copied).
@@ -200,6 +214,11 @@ impl Settings {
         if !args.allow_remote && !is_loopback(&url) {
             return Err(format!("--url {url}: not a loopback host (give --allow-remote)").into());
         }
+        let urls = args
+            .paths
+            .as_deref()
+            .map(|path| read_paths(path, &url).map(Arc::new))
+            .transpose()?;
         let mut headers = parse_headers(&args.headers)?;
         let payload = match (&args.body, &args.body_file, &args.bodies) {
             (Some(text), _, _) => Payload::Same(text.clone().into_bytes()),
@@ -219,6 +238,7 @@ impl Settings {
         };
         Ok(Self {
             url,
+            urls,
             method: reqwest::Method::from(args.method),
             payload: Arc::new(payload),
             headers,
@@ -264,6 +284,58 @@ fn read_bodies(path: &Path) -> Result<Vec<Vec<u8>>, BoxError> {
         .into());
     }
     Ok(bodies)
+}
+
+/// The URLs of the `--paths` file `path`: `base` (without a trailing `/`) followed by each
+/// non-blank line (a final `\r` removed), which must start with `/` and hold no
+/// whitespace or control character.
+fn read_paths(path: &Path, base: &reqwest::Url) -> Result<Vec<reqwest::Url>, BoxError> {
+    let name = path.display();
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read {name}: {e}"))?
+        .len();
+    if size > MAX_PATHS_FILE {
+        return Err(format!(
+            "--paths {name}: {size} bytes, more than the {MAX_PATHS_FILE} accepted"
+        )
+        .into());
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {name}: {e}"))?;
+    let prefix = base.as_str().trim_end_matches('/');
+    let mut urls = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = || format!("--paths {name}, line {}", index + 1);
+        if !line.starts_with('/') {
+            return Err(format!("{}: `{line}` does not start with `/`", at()).into());
+        }
+        if line.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(
+                format!("{}: `{line}` holds whitespace or a control character", at()).into(),
+            );
+        }
+        if urls.len() == MAX_PATHS {
+            return Err(format!("--paths {name}: more than the {MAX_PATHS} paths accepted").into());
+        }
+        let url = reqwest::Url::parse(&format!("{prefix}{line}"))
+            .map_err(|e| format!("{}: `{line}`: {e}", at()))?;
+        if url.origin() != base.origin() {
+            return Err(format!(
+                "{}: `{line}` leaves {}",
+                at(),
+                base.origin().ascii_serialization()
+            )
+            .into());
+        }
+        urls.push(url);
+    }
+    if urls.is_empty() {
+        return Err(format!("--paths {name}: no path").into());
+    }
+    Ok(urls)
 }
 
 /// Checks that every body is JSON, naming the first that is not.
@@ -375,6 +447,43 @@ mod tests {
         let bad = read_bodies(bodies_file("{}\nnot json\n").path()).expect("read");
         let err = check_json(&Payload::Each(bad)).expect_err("refused");
         assert!(err.to_string().contains("body 2 of --bodies"), "{err}");
+    }
+
+    fn base() -> reqwest::Url {
+        reqwest::Url::parse("https://127.0.0.1:8443/").expect("URL")
+    }
+
+    #[test]
+    fn paths_are_appended_to_the_base_in_order() {
+        let file = bodies_file("/v1/keys/a/encrypt\n\n/v1/keys/b/encrypt\r\n");
+        let urls = read_paths(file.path(), &base()).expect("read");
+        let urls: Vec<&str> = urls.iter().map(reqwest::Url::as_str).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://127.0.0.1:8443/v1/keys/a/encrypt",
+                "https://127.0.0.1:8443/v1/keys/b/encrypt"
+            ]
+        );
+        let prefixed = reqwest::Url::parse("http://localhost:8200/api").expect("URL");
+        let urls = read_paths(bodies_file("/x\n").path(), &prefixed).expect("read");
+        assert_eq!(urls[0].as_str(), "http://localhost:8200/api/x");
+    }
+
+    #[test]
+    fn malformed_paths_files_are_refused_by_line() {
+        for (text, expected) in [
+            ("\n  \n", "no path"),
+            (
+                "/ok\nv1/keys\n",
+                "line 2: `v1/keys` does not start with `/`",
+            ),
+            ("/a b\n", "line 1: `/a b` holds whitespace"),
+            ("/ok\n/a\tb\n", "line 2"),
+        ] {
+            let err = read_paths(bodies_file(text).path(), &base()).expect_err(text);
+            assert!(err.to_string().contains(expected), "{text:?}: {err}");
+        }
     }
 
     #[test]
