@@ -364,12 +364,11 @@ impl Store for SqliteStore {
     fn resolve_alias(&self, alias: &Alias) -> Result<Option<KeyId>, StoreError> {
         let id: Option<String> = self
             .reader()?
-            .query_row(
-                "SELECT key_id FROM aliases WHERE alias = ?1",
-                [alias.to_string()],
-                |r| r.get(0),
-            )
-            .optional()
+            .prepare_cached("SELECT key_id FROM aliases WHERE alias = ?1")
+            .and_then(|mut find| {
+                find.query_row([alias.to_string()], |r| r.get(0))
+                    .optional()
+            })
             .map_err(sql("resolve alias"))?;
         id.map(|id| {
             id.parse()
@@ -577,13 +576,13 @@ impl Store for SqliteStore {
 }
 
 fn append_audit_in(tx: &Connection, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
+    // Cached statements: SQL is compiled once per connection, not per record.
     let last: Option<(i64, Vec<u8>)> = tx
-        .query_row(
-            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
+        .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        .and_then(|mut head| {
+            head.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
         .map_err(sql("read audit head"))?;
     let (prev_seq, prev_hash) = match last {
         Some((seq, hash)) => (
@@ -594,12 +593,15 @@ fn append_audit_in(tx: &Connection, entry: AuditEntry) -> Result<AuditRecord, St
     };
     let record = entry.seal(prev_seq, prev_hash);
     let e = &record.entry;
-    tx.execute(
+    let seq = i64::try_from(record.seq).map_err(|_| corrupt("audit sequence"))?;
+    tx.prepare_cached(
         "INSERT INTO audit (seq, time_ms, principal, operation, key_id, key_version, policy,
                             outcome, reason, context_hmac, prev_hash, hash, guest)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        params![
-            i64::try_from(record.seq).map_err(|_| corrupt("audit sequence"))?,
+    )
+    .and_then(|mut insert| {
+        insert.execute(params![
+            seq,
             e.time_ms,
             e.principal,
             e.operation,
@@ -612,8 +614,8 @@ fn append_audit_in(tx: &Connection, entry: AuditEntry) -> Result<AuditRecord, St
             record.prev_hash.to_vec(),
             record.hash.to_vec(),
             e.guest.map(|g| g.to_string()),
-        ],
-    )
+        ])
+    })
     .map_err(sql("append audit record"))?;
     Ok(record)
 }

@@ -28,7 +28,7 @@ use crate::store::StoreError;
 pub(super) const MAX_BATCH: usize = 1024;
 
 /// Idle readers kept open; more are opened under load and closed when returned.
-const IDLE_READERS: usize = 8;
+const IDLE_READERS: usize = 16;
 
 /// How long a connection waits for a lock held by another process.
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
