@@ -138,13 +138,15 @@ impl Cli {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default: `default_level`);
-/// `KASTELL_LOG_FORMAT=json` for JSON lines.
+/// Logs to stderr, filtered by `RUST_LOG` (default: `default_level`), coloured only when
+/// stderr is a terminal; `KASTELL_LOG_FORMAT=json` for JSON lines.
 pub fn init_logging(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    // Colours only for a terminal: a log file or collector gets plain lines.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if std::env::var("KASTELL_LOG_FORMAT").is_ok_and(|v| v == "json") {
         builder.json().init();
