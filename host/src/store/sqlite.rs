@@ -365,10 +365,7 @@ impl Store for SqliteStore {
         let id: Option<String> = self
             .reader()?
             .prepare_cached("SELECT key_id FROM aliases WHERE alias = ?1")
-            .and_then(|mut find| {
-                find.query_row([alias.to_string()], |r| r.get(0))
-                    .optional()
-            })
+            .and_then(|mut find| find.query_row([alias.to_string()], |r| r.get(0)).optional())
             .map_err(sql("resolve alias"))?;
         id.map(|id| {
             id.parse()
