@@ -144,6 +144,16 @@ fn exercise(token: Arc<dyn Token>) {
             ),
             Err(KeyError::IncorrectKey)
         ));
+        // Naming a key that does not exist is NotFound, not IncorrectKey.
+        assert!(matches!(
+            service.decrypt(
+                &user("acme"),
+                Some(&kastell::keys::KeyId::random().to_string()),
+                &ct,
+                &context("acme")
+            ),
+            Err(KeyError::NotFound(_))
+        ));
         assert!(
             matches!(
                 service.encrypt(&officer(), &id, b"x", &context("acme")),

@@ -184,8 +184,10 @@ impl KeyService {
             context: Some(context),
         };
         if let Some(expected) = expected_key {
-            let wanted = self.resolve(expected)?;
-            if wanted.id != key.id {
+            // Only the id is compared: no second read of the key's record when it matches.
+            if self.resolve_id(expected)? != key.id {
+                // An unknown expected key is NotFound, as before; another key IncorrectKey.
+                self.resolve(expected)?;
                 return self.refuse(
                     &record,
                     KeyError::IncorrectKey,

@@ -505,17 +505,22 @@ impl KeyService {
             .ok_or_else(|| KeyError::InvalidState(format!("key {} has no version", key.id)))
     }
 
-    pub(super) fn resolve(&self, key: &str) -> Result<KeyRecord, KeyError> {
-        let id = if key.starts_with("alias/") {
+    /// The id `key` names (an id, or `alias/…` looked up), without reading the key.
+    pub(super) fn resolve_id(&self, key: &str) -> Result<KeyId, KeyError> {
+        if key.starts_with("alias/") {
             let alias = key
                 .parse()
                 .map_err(|e| KeyError::InvalidInput(format!("{key}: {e}")))?;
             self.store
                 .resolve_alias(&alias)?
-                .ok_or_else(|| KeyError::NotFound(key.to_owned()))?
+                .ok_or_else(|| KeyError::NotFound(key.to_owned()))
         } else {
-            key.parse().map_err(KeyError::InvalidInput)?
-        };
+            key.parse().map_err(KeyError::InvalidInput)
+        }
+    }
+
+    pub(super) fn resolve(&self, key: &str) -> Result<KeyRecord, KeyError> {
+        let id = self.resolve_id(key)?;
         self.store
             .key(&id)?
             .ok_or_else(|| KeyError::NotFound(key.to_owned()))
