@@ -176,9 +176,12 @@ machine_line() { # the date and the machine, one line
     echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'). Machine: $(nproc) CPU, $cpu, Linux $(uname -r)."
 }
 
-data_fs() { # the file system of the deployment's data directory
-    local fs
-    fs=$(findmnt -n -o FSTYPE -T "$data" 2>/dev/null | tail -n 1 || true)
+data_fs() { # the file system of the deployment's data directory (or its nearest parent)
+    local fs dir=$data
+    while [[ ! -e $dir && $dir != / && $dir != . ]]; do
+        dir=$(dirname "$dir")
+    done
+    fs=$(findmnt -n -o FSTYPE -T "$dir" 2>/dev/null | tail -n 1 || true)
     echo "${fs:-unknown}"
 }
 
