@@ -453,22 +453,7 @@ impl Store for SqliteStore {
     }
 
     fn audit_head(&self) -> Result<Option<(u64, [u8; HASH_LEN])>, StoreError> {
-        let head: Option<(i64, Vec<u8>)> = self
-            .reader()?
-            .query_row(
-                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(sql("read audit head"))?;
-        head.map(|(seq, hash)| {
-            Ok((
-                u64::try_from(seq).map_err(|_| corrupt("audit sequence"))?,
-                hash.try_into().map_err(|_| corrupt("audit hash"))?,
-            ))
-        })
-        .transpose()
+        audit_head_in(&*self.reader()?)
     }
 
     fn add_checkpoint(&self, checkpoint: &Checkpoint) -> Result<bool, StoreError> {
@@ -572,22 +557,37 @@ impl Store for SqliteStore {
     }
 }
 
-fn append_audit_in(tx: &Connection, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
-    // Cached statements: SQL is compiled once per connection, not per record.
-    let last: Option<(i64, Vec<u8>)> = tx
+/// The last audit record's sequence number and hash, if any. (Cached statements here and
+/// below: SQL is compiled once per connection, not per record.)
+fn audit_head_in(conn: &Connection) -> Result<Option<(u64, [u8; HASH_LEN])>, StoreError> {
+    let head: Option<(i64, Vec<u8>)> = conn
         .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
         .and_then(|mut head| {
             head.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
         })
         .map_err(sql("read audit head"))?;
-    let (prev_seq, prev_hash) = match last {
-        Some((seq, hash)) => (
+    head.map(|(seq, hash)| {
+        Ok((
             u64::try_from(seq).map_err(|_| corrupt("audit sequence"))?,
             <[u8; HASH_LEN]>::try_from(hash).map_err(|_| corrupt("audit hash"))?,
-        ),
-        None => (0, GENESIS),
-    };
+        ))
+    })
+    .transpose()
+}
+
+/// Appends `entry` after the trail's current head, in `tx`.
+fn append_audit_in(tx: &Connection, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
+    let head = audit_head_in(tx)?.unwrap_or((0, GENESIS));
+    insert_audit_in(tx, entry, head)
+}
+
+/// Appends `entry` after the record `(prev_seq, prev_hash)`, which must be the head.
+fn insert_audit_in(
+    tx: &Connection,
+    entry: AuditEntry,
+    (prev_seq, prev_hash): (u64, [u8; HASH_LEN]),
+) -> Result<AuditRecord, StoreError> {
     let record = entry.seal(prev_seq, prev_hash);
     let e = &record.entry;
     let seq = i64::try_from(record.seq).map_err(|_| corrupt("audit sequence"))?;

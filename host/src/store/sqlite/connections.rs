@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{append_audit_in, sql};
+use super::{audit_head_in, insert_audit_in, sql};
+use crate::audit::GENESIS;
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::store::StoreError;
 
@@ -108,10 +109,14 @@ fn commit(conn: &mut Connection, batch: Vec<Queued>) -> bool {
         batch.into_iter().map(|q| (q.entry, q.slot)).unzip();
     let committed = (|| {
         let tx = conn.transaction().map_err(sql("audit append"))?;
-        let records = entries
-            .into_iter()
-            .map(|entry| append_audit_in(&tx, entry))
-            .collect::<Result<Vec<_>, _>>()?;
+        // The head is read once; each record chains to the one before it in the batch.
+        let mut head = audit_head_in(&tx)?.unwrap_or((0, GENESIS));
+        let mut records = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let record = insert_audit_in(&tx, entry, head)?;
+            head = (record.seq, record.hash);
+            records.push(record);
+        }
         tx.commit().map_err(sql("audit append"))?;
         Ok::<_, StoreError>(records)
     })();
