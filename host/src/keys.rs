@@ -3,6 +3,7 @@
 mod admin;
 mod cache;
 pub mod ciphertext;
+mod deferred;
 mod describe;
 mod encryption;
 mod generate;
@@ -14,6 +15,7 @@ mod trail;
 
 pub use admin::{DELETION_WINDOW_DAYS, SYSTEM_PRINCIPAL};
 pub use cache::{KeyCache, KeyCacheLimits};
+pub use deferred::{Deferred, defer};
 pub use describe::{KeyDescription, MAX_LIST, VersionDescription};
 pub use generate::{DataKey, MAX_RANDOM};
 pub use model::{

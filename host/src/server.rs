@@ -1,8 +1,10 @@
 //! `kastell serve`: the JSON API over HTTPS with mutual TLS.
 //!
 //! Every connection is TLS (rustls); the client's certificate, verified against the
-//! deployment's root, names the principal and its one role. Requests run the key service
-//! on the blocking pool, so a slow token or policy never stalls the accept loop. Every
+//! deployment's root, names the principal and its one role. Key operations run on the
+//! async workers when the token operates in memory and on the blocking pool otherwise
+//! ([`operation`]); administration always runs on the blocking pool, so a slow token or
+//! file never stalls the accept loop. Every
 //! endpoint but `/healthz` needs a client certificate; the key service enforces the role,
 //! state, usage and policy of every key operation, and this layer the role of the rest.
 
@@ -69,6 +71,9 @@ pub struct AppState {
     pub challenges: release::Challenges,
     /// Workload invocations that may run at once.
     pub workload_slots: Arc<tokio::sync::Semaphore>,
+    /// Whether key operations run on the async workers ([`operation`]): the token
+    /// operates in memory.
+    pub operations_inline: bool,
 }
 
 impl AppState {
@@ -112,6 +117,49 @@ where
     tokio::task::spawn_blocking(work)
         .await
         .map_err(ApiError::internal)?
+}
+
+/// Runs a key operation and answers once the audit records it appended are durable.
+///
+/// With a token that operates in memory (the built-in soft token) the operation runs right
+/// here on the async worker: it is CPU work of microseconds (store read, policy, crypto),
+/// and a hop to the blocking pool would cost more than the work. With any other token it
+/// runs on the blocking pool. Either way its audit records are queued for the group commit
+/// and awaited, so the wait for the fsync holds no thread; nothing `work` returns is
+/// answered before that commit succeeds.
+///
+/// # Errors
+/// `work`'s error, the commit's failure, or 500 when `work` panicked.
+pub async fn operation<T, F>(state: &Shared, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+{
+    let deferred = if state.operations_inline {
+        // As the blocking pool would: a panic answers 500 instead of dropping the connection.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::keys::defer(|| work(state))
+        }))
+        .map_err(|_| ApiError::internal("a key operation panicked"))?
+    } else {
+        let shared = Arc::clone(state);
+        tokio::task::spawn_blocking(move || crate::keys::defer(|| work(&shared)))
+            .await
+            .map_err(ApiError::internal)?
+    };
+    let (outcome, records) = deferred
+        .settle()
+        .await
+        .map_err(|err| ApiError::from(crate::keys::KeyError::from(err)))?;
+    for record in records {
+        if state.service.checkpoint_due(record.seq) {
+            let shared = Arc::clone(state);
+            tokio::task::spawn_blocking(move || shared.service.checkpoint_if_due(record.seq))
+                .await
+                .map_err(ApiError::internal)?;
+        }
+    }
+    outcome
 }
 
 #[derive(utoipa::OpenApi)]

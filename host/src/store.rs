@@ -3,12 +3,14 @@
 //! transaction, so a crash leaves the previous or the next consistent state.
 
 mod sqlite;
+mod ticket;
 
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, HASH_LEN};
 use crate::keys::{Alias, KeyId, KeyRecord, KeyVersion};
 use crate::quorum::{OperationClass, PendingState};
 
 pub use sqlite::SqliteStore;
+pub use ticket::AuditTicket;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +59,13 @@ pub enum StoreError {
     /// concurrent operations failed; none of them was recorded.
     #[error("audit records committed together: {0}")]
     GroupCommit(std::sync::Arc<StoreError>),
+    /// The thread that commits audit records stopped before committing this one; it was
+    /// not recorded.
+    #[error("the audit committer stopped before this record was committed")]
+    CommitterStopped,
+    /// The thread that commits audit records could not be started.
+    #[error("cannot start the audit committer thread: {0}")]
+    CommitterStart(#[source] std::io::Error),
 }
 
 /// A change to keys or aliases that [`Store::apply`] commits together with its audit record.
@@ -265,6 +274,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// A storage failure: the caller must then not return the operation's result.
     fn append_audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError>;
+
+    /// Queues `entry` for the trail and returns at once; the ticket resolves when the
+    /// record is durable (or its commit failed). Lets an async caller await the commit
+    /// without holding a thread. The default appends at once.
+    fn queue_audit(&self, entry: AuditEntry) -> AuditTicket {
+        AuditTicket::ready(self.append_audit(entry))
+    }
 
     /// Up to `limit` audit records with sequence numbers after `after`, in order.
     ///

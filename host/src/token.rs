@@ -95,6 +95,14 @@ pub trait Token: Send + Sync + std::fmt::Debug {
     /// What this token is, for logs and `kastell` output.
     fn description(&self) -> String;
 
+    /// Whether key operations (encrypt, decrypt, sign, verify, MAC, unwrap) answer from
+    /// memory without waiting on a device, a file or another process. The server then
+    /// runs key operations on its async workers instead of its blocking pool. `false`
+    /// unless the token knows better (a PKCS#11 module may sit in front of a network HSM).
+    fn operates_in_memory(&self) -> bool {
+        false
+    }
+
     /// Generates a key labelled `label` inside the token (non-extractable).
     ///
     /// # Errors

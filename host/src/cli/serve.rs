@@ -77,6 +77,7 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
             .unwrap_or(1)
             .max(1),
     ));
+    let operations_inline = service.token().operates_in_memory();
     // The quorum appends audit records of its own: each is offered to the key service's
     // checkpoint trigger, like the service's records.
     let state = Arc::new_cyclic(|weak: &std::sync::Weak<AppState>| {
@@ -104,6 +105,7 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
             release,
             challenges: server::release::Challenges::default(),
             workload_slots,
+            operations_inline,
         }
     });
     state

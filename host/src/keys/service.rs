@@ -354,7 +354,8 @@ impl KeyService {
         })
     }
 
-    /// Appends the audit record; the operation's result is returned only if this works.
+    /// Appends the audit record; the operation's result is returned only if this works
+    /// (inside [`defer`](super::defer), only once the caller has settled it).
     pub(super) fn audit(
         &self,
         record: &Record<'_>,
@@ -362,8 +363,20 @@ impl KeyService {
         reason: String,
     ) -> Result<(), KeyError> {
         let entry = self.audit_entry(record, outcome, reason)?;
-        let appended = self.store.append_audit(entry)?;
-        self.checkpoint_if_due(appended.seq);
+        self.record_outcome(entry)
+    }
+
+    /// Appends `entry`, the audit record of an operation's outcome: like
+    /// [`KeyService::record_entry`], but inside [`defer`](super::defer) the wait for the
+    /// commit (and the checkpoint) is left to whoever settles the operation.
+    ///
+    /// # Errors
+    /// The store (outside a deferral): the operation must then not answer.
+    pub fn record_outcome(&self, entry: AuditEntry) -> Result<(), KeyError> {
+        if let Err(ticket) = super::deferred::collect(self.store.queue_audit(entry)) {
+            let appended = ticket.wait()?;
+            self.checkpoint_if_due(appended.seq);
+        }
         Ok(())
     }
 

@@ -47,12 +47,17 @@ impl KeyService {
     /// Signs a checkpoint when record `seq` completes an interval; a failure is logged, not
     /// returned: the record itself is durable, and the next checkpoint covers it.
     pub fn checkpoint_if_due(&self, seq: u64) {
-        if self.checkpoint_every > 0
-            && seq.is_multiple_of(self.checkpoint_every)
+        if self.checkpoint_due(seq)
             && let Err(err) = self.checkpoint()
         {
             tracing::error!(seq, error = %err, "cannot sign an audit checkpoint");
         }
+    }
+
+    /// Whether record `seq` completes a checkpoint interval.
+    #[must_use]
+    pub fn checkpoint_due(&self, seq: u64) -> bool {
+        self.checkpoint_every > 0 && seq.is_multiple_of(self.checkpoint_every)
     }
 
     /// The audit signing key's public key (uncompressed SEC1).

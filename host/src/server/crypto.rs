@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, base64, base64_field};
-use super::{Auth, Shared, blocking};
+use super::{Auth, Shared, operation};
 use crate::keys::SignInput;
 use crate::sandbox::EncryptionContext;
 
@@ -77,7 +77,7 @@ async fn encrypt(
 ) -> Result<Json<CiphertextResponse>, ApiError> {
     let plaintext = zeroize::Zeroizing::new(base64_field("plaintext", &body.plaintext)?);
     let context = context(body.context);
-    blocking(move || {
+    operation(&state, move |state| {
         let ciphertext = state.service.encrypt(&caller, &key, &plaintext, &context)?;
         let key_id = ciphertext_key(&ciphertext).map_or_else(|| key.clone(), |id| id.to_string());
         Ok(Json(CiphertextResponse {
@@ -122,7 +122,7 @@ async fn decrypt(
 ) -> Result<Json<PlaintextResponse>, ApiError> {
     let ciphertext = base64_field("ciphertext", &body.ciphertext)?;
     let context = context(body.context);
-    blocking(move || {
+    operation(&state, move |state| {
         let (key_id, plaintext) =
             state
                 .service
@@ -159,7 +159,7 @@ async fn re_encrypt(
 ) -> Result<Json<CiphertextResponse>, ApiError> {
     let ciphertext = base64_field("ciphertext", &body.ciphertext)?;
     let context = context(body.context);
-    blocking(move || {
+    operation(&state, move |state| {
         let out = state
             .service
             .re_encrypt(&caller, &ciphertext, &context, &body.destination)?;
@@ -210,7 +210,7 @@ async fn generate_data_key(
     ApiJson(body): ApiJson<DataKeyRequest>,
 ) -> Result<Json<DataKeyResponse>, ApiError> {
     let context = context(body.context);
-    blocking(move || {
+    operation(&state, move |state| {
         let data_key =
             state
                 .service
@@ -274,7 +274,7 @@ async fn sign(
 ) -> Result<Json<SignResponse>, ApiError> {
     let data = sign_input(body.message.as_ref(), body.digest.as_ref())?;
     let is_digest = body.digest.is_some();
-    blocking(move || {
+    operation(&state, move |state| {
         let input = if is_digest {
             SignInput::Digest(&data)
         } else {
@@ -325,7 +325,7 @@ async fn verify(
     let data = sign_input(body.message.as_ref(), body.digest.as_ref())?;
     let signature = base64_field("signature", &body.signature)?;
     let is_digest = body.digest.is_some();
-    blocking(move || {
+    operation(&state, move |state| {
         let input = if is_digest {
             SignInput::Digest(&data)
         } else {
@@ -357,7 +357,7 @@ async fn public_key(
     Auth(caller): Auth,
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<PublicKeyResponse>, ApiError> {
-    blocking(move || {
+    operation(&state, move |state| {
         let out = state.service.public_key(&caller, &key)?;
         Ok(Json(PublicKeyResponse {
             key_id: out.key.to_string(),
@@ -395,7 +395,7 @@ async fn generate_mac(
     ApiJson(body): ApiJson<MacRequest>,
 ) -> Result<Json<MacResponse>, ApiError> {
     let message = base64_field("message", &body.message)?;
-    blocking(move || {
+    operation(&state, move |state| {
         let mac = state.service.generate_mac(&caller, &key, &message)?;
         Ok(Json(MacResponse { mac: base64(&mac) }))
     })
@@ -425,7 +425,7 @@ async fn verify_mac(
 ) -> Result<Json<ValidResponse>, ApiError> {
     let message = base64_field("message", &body.message)?;
     let mac = base64_field("mac", &body.mac)?;
-    blocking(move || {
+    operation(&state, move |state| {
         let valid = state.service.verify_mac(&caller, &key, &message, &mac)?;
         Ok(Json(ValidResponse { valid }))
     })
@@ -455,7 +455,7 @@ async fn random(
     Auth(caller): Auth,
     ApiJson(body): ApiJson<RandomRequest>,
 ) -> Result<Json<RandomResponse>, ApiError> {
-    blocking(move || {
+    operation(&state, move |state| {
         let bytes = state.service.generate_random(&caller, body.length)?;
         Ok(Json(RandomResponse {
             random: base64(&bytes),

@@ -30,7 +30,7 @@ use utoipa_axum::routes;
 
 use super::auth::require;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, base64, base64_field};
-use super::{Auth, Shared, blocking};
+use super::{Auth, Shared, operation};
 use crate::audit::{AuditEntry, Outcome};
 use crate::keys::{Caller, ReleaseKind, ReleaseRequest};
 use crate::sandbox::{EncryptionContext, Evidence, Role};
@@ -141,7 +141,7 @@ async fn challenge(
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<ChallengeResponse>, ApiError> {
     require(&state, &caller, Role::CryptoUser, "release-challenge").await?;
-    blocking(move || {
+    operation(&state, move |state| {
         let id = state.service.key_id(&key)?;
         let ttl = state.release.challenge_ttl;
         let nonce = state.challenges.issue(id, &caller.id, ttl)?;
@@ -193,23 +193,23 @@ async fn release(
             ));
         }
     };
-    blocking(move || {
+    operation(&state, move |state| {
         let service = &state.service;
         let id = match service.key_id(&key) {
             Ok(id) => id,
             Err(err) => {
-                service.record_event(
+                service.record_outcome(AuditEntry::event(
                     &caller.id,
                     "release",
                     None,
                     Outcome::Denied,
                     err.to_string(),
-                )?;
+                ))?;
                 return Err(err.into());
             }
         };
         let refuse = |why: String, name: &'static str, guest| -> Result<_, ApiError> {
-            service.record_entry(
+            service.record_outcome(
                 AuditEntry::event(
                     &caller.id,
                     "release",

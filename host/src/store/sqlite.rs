@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension as _, Row, params};
 
@@ -35,9 +35,17 @@ const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// reads.
 #[derive(Debug)]
 pub struct SqliteStore {
-    writer: Mutex<Connection>,
+    writer: Arc<Mutex<Connection>>,
     audit_queue: AuditQueue,
     readers: Readers,
+}
+
+/// Begins a transaction that writes: the write lock is taken at once (BEGIN IMMEDIATE),
+/// so waiting for another process's lock goes through the busy timeout. A deferred
+/// transaction that reads first would fail at its first write, without waiting, when any
+/// other connection touched the log in between (a reader closing checkpoints it).
+fn begin_write(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
 }
 
 fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
@@ -104,9 +112,10 @@ impl SqliteStore {
                 .map_err(sql("record schema version"))?;
         }
         tx.commit().map_err(sql("commit migration"))?;
+        let writer = Arc::new(Mutex::new(conn));
         Ok(Self {
-            writer: Mutex::new(conn),
-            audit_queue: AuditQueue::default(),
+            audit_queue: AuditQueue::start(Arc::clone(&writer))?,
+            writer,
             readers: Readers::new(path),
         })
     }
@@ -118,7 +127,7 @@ impl SqliteStore {
         work: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.writer();
-        let tx = conn.transaction().map_err(sql(what))?;
+        let tx = begin_write(&mut conn).map_err(sql(what))?;
         let out = work(&tx)?;
         tx.commit().map_err(sql(what))?;
         Ok(out)
@@ -391,7 +400,11 @@ impl Store for SqliteStore {
     }
 
     fn append_audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
-        self.audit_queue.append(&self.writer, entry)
+        self.audit_queue.queue(entry).wait()
+    }
+
+    fn queue_audit(&self, entry: AuditEntry) -> crate::store::AuditTicket {
+        self.audit_queue.queue(entry)
     }
 
     fn apply(&self, change: Change<'_>, audit: AuditEntry) -> Result<AuditRecord, StoreError> {

@@ -286,6 +286,11 @@ impl Token for SoftToken {
         format!("soft token {}", self.path.display())
     }
 
+    fn operates_in_memory(&self) -> bool {
+        // Keys live in memory once the file is opened; only generate and destroy write it.
+        true
+    }
+
     fn generate(&self, label: &str, kind: TokenKeyKind) -> Result<(), TokenError> {
         let mut keys = self.write();
         if keys.contains_key(label) {

@@ -2,28 +2,32 @@
 //! records.
 //!
 //! SQLite lets one connection write at a time. Key operations each append one audit
-//! record and must not return before it is durable (`synchronous = FULL`: the write-ahead
+//! record and must not answer before it is durable (`synchronous = FULL`: the write-ahead
 //! log is fsynced at commit). Committing each record alone costs one fsync per request;
-//! instead, a request queues its record and then waits for the writer: whoever holds the
-//! writer takes every queued record (up to [`MAX_BATCH`]) and commits them in one
-//! transaction, one fsync, then hands each request its sealed record. A request whose
-//! record was committed by another one returns as soon as it gets the writer; nothing is
-//! acknowledged before its commit, and a failed commit fails every request in the batch.
+//! instead, an operation queues its record and gets an [`AuditTicket`]. One committer
+//! thread per store takes every queued record (up to [`MAX_BATCH`]) once it holds the
+//! writer, commits them in one transaction, one fsync, and fills each ticket with its
+//! sealed record. Nothing is acknowledged before its commit, and a failed commit fails
+//! every record in the batch. A caller blocks on its ticket or, in the server, awaits
+//! it, so waiting for the fsync holds no thread.
 //!
 //! Reads go through separate read-only connections: in WAL mode they see the last commit
 //! and neither wait for the writer nor hold it up.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{audit_head_in, insert_audit_in, sql};
+use super::{audit_head_in, begin_write, insert_audit_in, sql};
+use crate::audit::AuditEntry;
 use crate::audit::GENESIS;
-use crate::audit::{AuditEntry, AuditRecord};
 use crate::store::StoreError;
+use crate::store::ticket::{AuditTicket, Filler};
 
 /// Most audit records committed in one transaction.
 pub(super) const MAX_BATCH: usize = 1024;
@@ -40,75 +44,119 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Where a queued record's outcome is left for the request that queued it.
-type Slot = Arc<Mutex<Option<Result<AuditRecord, StoreError>>>>;
-
 /// An audit record waiting for the next group commit.
 #[derive(Debug)]
 struct Queued {
     entry: AuditEntry,
-    slot: Slot,
+    filler: Filler,
 }
 
-/// Audit records waiting to be committed together.
+/// Counters the committer keeps (read by tests).
 #[derive(Debug, Default)]
-pub(super) struct AuditQueue {
-    queued: Mutex<Vec<Queued>>,
+struct Counters {
+    /// Records queued and not yet taken into a batch.
+    waiting: AtomicUsize,
     /// Transactions committed so far (each holding one or more records).
     commits: AtomicU64,
 }
 
+/// Audit records waiting to be committed together, and the thread that commits them.
+#[derive(Debug)]
+pub(super) struct AuditQueue {
+    /// Taken on drop, which ends the committer once it has committed what is queued.
+    sender: Option<Sender<Queued>>,
+    committer: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
+}
+
 impl AuditQueue {
-    /// Appends `entry` to the trail and returns once it is durable: committed by this
-    /// caller together with whatever else is queued, or by the caller that held `writer`
-    /// before.
-    pub(super) fn append(
-        &self,
-        writer: &Mutex<Connection>,
-        entry: AuditEntry,
-    ) -> Result<AuditRecord, StoreError> {
-        let slot: Slot = Arc::default();
-        lock(&self.queued).push(Queued {
-            entry,
-            slot: Arc::clone(&slot),
-        });
-        loop {
-            let mut conn = lock(writer);
-            // Slots are filled only under the writer lock, after the commit.
-            if let Some(outcome) = lock(&slot).take() {
-                return outcome;
-            }
-            let batch: Vec<Queued> = {
-                let mut queue = lock(&self.queued);
-                let n = queue.len().min(MAX_BATCH);
-                queue.drain(..n).collect()
-            };
-            if commit(&mut conn, batch) {
-                self.commits.fetch_add(1, Ordering::Relaxed);
-            }
+    /// Starts the committer thread, which commits through `writer`.
+    pub(super) fn start(writer: Arc<Mutex<Connection>>) -> Result<Self, StoreError> {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let counters = Arc::new(Counters::default());
+        let committer = std::thread::Builder::new()
+            .name("kastell-audit".into())
+            .spawn({
+                let counters = Arc::clone(&counters);
+                move || run_committer(&receiver, &writer, &counters)
+            })
+            .map_err(StoreError::CommitterStart)?;
+        Ok(Self {
+            sender: Some(sender),
+            committer: Some(committer),
+            counters,
+        })
+    }
+
+    /// Queues `entry`; the ticket resolves once it is committed (or its commit failed).
+    pub(super) fn queue(&self, entry: AuditEntry) -> AuditTicket {
+        let (ticket, filler) = AuditTicket::pending();
+        self.counters.waiting.fetch_add(1, Ordering::Relaxed);
+        let sent = self
+            .sender
+            .as_ref()
+            .is_some_and(|sender| sender.send(Queued { entry, filler }).is_ok());
+        if !sent {
+            // The committer is gone: the record (and its filler) was dropped, which fails
+            // the ticket with `CommitterStopped`.
+            self.counters.waiting.fetch_sub(1, Ordering::Relaxed);
         }
+        ticket
     }
 
     /// Transactions committed so far.
     #[cfg(test)]
     fn commits(&self) -> u64 {
-        self.commits.load(Ordering::Relaxed)
+        self.counters.commits.load(Ordering::Relaxed)
     }
 
     /// Records waiting.
     #[cfg(test)]
     fn waiting(&self) -> usize {
-        lock(&self.queued).len()
+        self.counters.waiting.load(Ordering::Relaxed)
     }
 }
 
-/// Commits `batch` in one transaction and fills every slot: each record, or the failure
-/// for all of them. Whether it committed.
-fn commit(conn: &mut Connection, batch: Vec<Queued>) -> bool {
-    let (entries, slots): (Vec<AuditEntry>, Vec<Slot>) =
-        batch.into_iter().map(|q| (q.entry, q.slot)).unzip();
+impl Drop for AuditQueue {
+    fn drop(&mut self) {
+        // Closing the channel ends the committer after the records already queued.
+        drop(self.sender.take());
+        if let Some(committer) = self.committer.take()
+            && committer.join().is_err()
+        {
+            tracing::error!("the audit committer panicked");
+        }
+    }
+}
+
+/// The committer: waits for a record, then takes the writer and every record queued by
+/// then (up to [`MAX_BATCH`]) and commits them together; until the channel closes.
+fn run_committer(receiver: &Receiver<Queued>, writer: &Mutex<Connection>, counters: &Counters) {
+    while let Ok(first) = receiver.recv() {
+        let mut conn = lock(writer);
+        // Records queued while the writer was busy join this batch.
+        let mut batch = Vec::with_capacity(16);
+        batch.push(first);
+        batch.extend(receiver.try_iter().take(MAX_BATCH - 1));
+        counters.waiting.fetch_sub(batch.len(), Ordering::Relaxed);
+        // A panic inside drops the batch's fillers, failing their tickets; the committer
+        // goes on with the next batch.
+        let committed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            commit(&mut conn, batch, counters);
+        }));
+        if committed.is_err() {
+            tracing::error!("audit group commit panicked; its records were refused");
+        }
+    }
+}
+
+/// Commits `batch` in one transaction and fills every ticket: each record, or the failure
+/// for all of them. A commit is counted before any ticket is filled.
+fn commit(conn: &mut Connection, batch: Vec<Queued>, counters: &Counters) {
+    let (entries, fillers): (Vec<AuditEntry>, Vec<Filler>) =
+        batch.into_iter().map(|q| (q.entry, q.filler)).unzip();
     let committed = (|| {
-        let tx = conn.transaction().map_err(sql("audit append"))?;
+        let tx = begin_write(conn).map_err(sql("audit append"))?;
         // The head is read once; each record chains to the one before it in the batch.
         let mut head = audit_head_in(&tx)?.unwrap_or((0, GENESIS));
         let mut records = Vec::with_capacity(entries.len());
@@ -122,18 +170,17 @@ fn commit(conn: &mut Connection, batch: Vec<Queued>) -> bool {
     })();
     match committed {
         Ok(records) => {
-            for (slot, record) in slots.iter().zip(records) {
-                *lock(slot) = Some(Ok(record));
+            counters.commits.fetch_add(1, Ordering::Relaxed);
+            for (filler, record) in fillers.into_iter().zip(records) {
+                filler.fill(Ok(record));
             }
-            true
         }
         Err(err) => {
-            tracing::error!(error = %err, records = slots.len(), "audit group commit failed");
+            tracing::error!(error = %err, records = fillers.len(), "audit group commit failed");
             let err = Arc::new(err);
-            for slot in &slots {
-                *lock(slot) = Some(Err(StoreError::GroupCommit(Arc::clone(&err))));
+            for filler in fillers {
+                filler.fill(Err(StoreError::GroupCommit(Arc::clone(&err))));
             }
-            false
         }
     }
 }
@@ -218,7 +265,7 @@ mod tests {
     )]
 
     use super::*;
-    use crate::audit::{AuditEntry, Outcome, verify_chain};
+    use crate::audit::{AuditEntry, AuditRecord, Outcome, verify_chain};
     use crate::store::{SqliteStore, Store as _};
 
     fn entry(n: usize) -> AuditEntry {
@@ -307,5 +354,54 @@ mod tests {
             assert_eq!(stored.hash, record.hash);
             assert_eq!(stored.entry.principal, record.entry.principal);
         }
+    }
+
+    #[test]
+    fn another_connection_writing_between_commits_never_fails_a_commit() {
+        // A commit that read the head before taking the write lock would fail at once
+        // ("database is locked", a stale snapshot) whenever another connection wrote in
+        // between, instead of waiting for it.
+        const APPENDS: usize = 400;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("kastell.db");
+        let store = SqliteStore::open(&path).expect("open");
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let conn = Connection::open(&path).expect("open another connection");
+                conn.busy_timeout(BUSY_TIMEOUT).expect("busy timeout");
+                let version: i64 = conn
+                    .query_row("PRAGMA user_version", [], |r| r.get(0))
+                    .expect("read");
+                while !done.load(Ordering::Relaxed) {
+                    // A write that changes nothing: the schema version, set to itself.
+                    conn.execute_batch(&format!(
+                        "BEGIN IMMEDIATE; PRAGMA user_version = {version}; COMMIT;"
+                    ))
+                    .expect("write");
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            });
+            let appended = std::thread::scope(|inner| {
+                let threads: Vec<_> = (0..4)
+                    .map(|t| {
+                        let store = &store;
+                        inner.spawn(move || {
+                            (0..APPENDS / 4)
+                                .map(|i| store.append_audit(entry(t * 1000 + i)))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                threads
+                    .into_iter()
+                    .flat_map(|t| t.join().expect("thread"))
+                    .collect::<Vec<_>>()
+            });
+            done.store(true, Ordering::Relaxed);
+            let failed: Vec<_> = appended.iter().filter_map(|a| a.as_ref().err()).collect();
+            assert!(failed.is_empty(), "failed commits: {failed:?}");
+        });
+        assert_eq!(store.audit_range(0, u32::MAX).expect("read").len(), APPENDS);
     }
 }
