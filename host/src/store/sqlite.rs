@@ -92,6 +92,7 @@ impl SqliteStore {
              PRAGMA secure_delete = ON;",
         )
         .map_err(sql("configure database (is it a SQLite file?)"))?;
+        connections::stable_plans(&conn).map_err(sql("configure database"))?;
         let found: i64 = conn
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .map_err(sql("read schema version"))?;
@@ -707,5 +708,24 @@ mod tests {
             !plan.iter().any(|step| step.starts_with("SCAN keys")),
             "{plan:?}"
         );
+    }
+    #[test]
+    fn a_cached_lookup_is_not_prepared_again_when_its_bound_value_changes() {
+        #![allow(clippy::unwrap_used, reason = "a failed expectation is a failed test")]
+        use rusqlite::StatementStatus;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("kastell.db")).unwrap();
+        let reader = store.reader().unwrap();
+        for i in 0..20 {
+            // As every request does: the same lookup, for another key.
+            let mut stmt = reader
+                .prepare_cached("SELECT number FROM key_versions WHERE key_id = ?1 ORDER BY number")
+                .unwrap();
+            let found = stmt
+                .query_map([format!("k{i}")], |r| r.get::<_, u32>(0))
+                .unwrap();
+            assert_eq!(found.count(), 0);
+            assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0, "lookup {i}");
+        }
     }
 }

@@ -185,6 +185,18 @@ fn commit(conn: &mut Connection, batch: Vec<Queued>, counters: &Counters) {
     }
 }
 
+/// Keeps each cached statement's query plan whatever values are bound to it (the query
+/// planner stability guarantee). Without it, SQLite (built with STAT4) re-prepares a
+/// statement — parsing and planning its SQL again — whenever a bound value changes,
+/// which for a key lookup is every request.
+pub(super) fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map(|_| ())
+}
+
 /// Read-only connections to the database file, reused.
 #[derive(Debug)]
 pub(super) struct Readers {
@@ -223,6 +235,7 @@ impl Readers {
             .map_err(sql("set busy timeout"))?;
         conn.execute_batch("PRAGMA query_only = ON; PRAGMA foreign_keys = ON;")
             .map_err(sql("configure a reader"))?;
+        stable_plans(&conn).map_err(sql("configure a reader"))?;
         Ok(conn)
     }
 }
