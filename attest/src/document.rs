@@ -401,7 +401,8 @@ pub fn verify_document_with(
             ),
         );
     }
-    checks.push(format!("{subject} is a document signer"));
+    let subject_text = crate::x509::name_text(subject);
+    checks.push(format!("{subject_text} is a document signer"));
     let key = public_key(&signing_cert)?;
     let valid = fixed_signature_valid(checker, &key, &sign1.tbs_data(&[]), &sign1.signature);
     if !valid {
@@ -411,7 +412,7 @@ pub fn verify_document_with(
         );
     }
     checks.push(format!(
-        "document signature verifies with the key of {subject}"
+        "document signature verifies with the key of {subject_text}"
     ));
     let issued = i128::from(doc.timestamp_ms)
         .checked_mul(1_000_000)

@@ -21,7 +21,7 @@ use crate::Measurement;
 use crate::ca::ECDSA_WITH_SHA384;
 use crate::claims::{Claims, claims_oid};
 use crate::country;
-use crate::x509::{Certificate, RawOid};
+use crate::x509::{Certificate, RawOid, name_text};
 
 /// `id-ecPublicKey`.
 const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
@@ -197,7 +197,7 @@ fn country_of(name: &Name) -> Option<String> {
 fn link(cert: &Certificate) -> Link {
     let tbs = &cert.tbs_certificate;
     Link {
-        subject: tbs.subject.to_string(),
+        subject: name_text(&tbs.subject),
         country: country_of(&tbs.subject),
         serial: hex::encode(tbs.serial_number.as_bytes()),
         not_before: rfc3339(time_of(&tbs.validity.not_before)),
@@ -498,7 +498,7 @@ impl Trust {
                 }
                 checks.push(format!(
                     "root {} is a trust anchor, self-signed, country {country} (EU/EEA)",
-                    current.tbs_certificate.subject
+                    name_text(&current.tbs_certificate.subject)
                 ));
                 break;
             }
@@ -556,8 +556,8 @@ impl Trust {
             };
             checks.push(format!(
                 "{} is signed by {} (ECDSA P-384, SHA-384) and valid at {}",
-                current.tbs_certificate.subject,
-                issuer.tbs_certificate.subject,
+                name_text(&current.tbs_certificate.subject),
+                name_text(&issuer.tbs_certificate.subject),
                 rfc3339(self.at)
             ));
             path.push(issuer);
@@ -655,8 +655,8 @@ impl Trust {
                 }
                 checks.push(format!(
                     "{} is not revoked (CRL of {}, valid until {})",
-                    subject.tbs_certificate.subject,
-                    tbs.issuer,
+                    name_text(&subject.tbs_certificate.subject),
+                    name_text(&tbs.issuer),
                     next_update.map_or_else(|| "(open)".into(), rfc3339)
                 ));
             }

@@ -240,3 +240,63 @@ pub fn parse_certificates(input: &[u8]) -> Result<Vec<Certificate>, String> {
         .map(|c| vec![c])
         .map_err(|e| format!("not an X.509 certificate (DER): {e}"))
 }
+
+/// Names formatted so far (RFC 4514 text), a few hundred at most.
+static NAME_TEXTS: std::sync::Mutex<std::collections::BTreeMap<Vec<u8>, String>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// Most names [`name_text`] remembers; past it, it starts over.
+const NAME_TEXTS_MAX: usize = 256;
+
+/// `name` as RFC 4514 text, exactly as its `Display` writes it, remembered: formatting
+/// looks every attribute's short name up in `const-oid`'s whole database, which cost a
+/// verifier about 5 % of a release, while the same few names (roots, host CAs) come back
+/// on every verification.
+#[must_use]
+pub fn name_text(name: &Name) -> String {
+    // Keyed by the name's DER (a name that will not encode is formatted each time).
+    let Ok(der) = name.to_der() else {
+        return name.to_string();
+    };
+    let mut texts = NAME_TEXTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(text) = texts.get(&der) {
+        return text.clone();
+    }
+    let text = name.to_string();
+    if texts.len() >= NAME_TEXTS_MAX {
+        texts.clear();
+    }
+    texts.insert(der, text.clone());
+    text
+}
+
+#[cfg(test)]
+mod name_tests {
+    #![allow(clippy::unwrap_used, reason = "a failed expectation is a failed test")]
+
+    use std::str::FromStr as _;
+
+    use super::*;
+
+    #[test]
+    fn a_remembered_name_reads_as_its_display_and_distinct_names_stay_distinct() {
+        let a = Name::from_str("CN=Kastell root,O=Acme \\+ Co,C=DE").unwrap();
+        let b = Name::from_str("CN=Kastell host CA,O=Acme,C=FR").unwrap();
+        for _ in 0..3 {
+            assert_eq!(name_text(&a), a.to_string());
+            assert_eq!(name_text(&b), b.to_string());
+        }
+        assert_ne!(name_text(&a), name_text(&b));
+    }
+
+    #[test]
+    fn the_memory_stays_bounded() {
+        for i in 0..(NAME_TEXTS_MAX * 2 + 3) {
+            let name = Name::from_str(&format!("CN=n{i},C=DE")).unwrap();
+            assert_eq!(name_text(&name), name.to_string());
+        }
+        assert!(NAME_TEXTS.lock().unwrap().len() <= NAME_TEXTS_MAX);
+    }
+}

@@ -347,7 +347,7 @@ fn verify(
                 evidence: Evidence {
                     guest_sha384: verified.claims.guest,
                     policy_sha384: verified.claims.policy,
-                    issuer: leaf.tbs_certificate.issuer.to_string(),
+                    issuer: kastell_attest::x509::name_text(&leaf.tbs_certificate.issuer),
                     not_after: unix(not_after(&leaf)),
                 },
                 public_key,
