@@ -126,7 +126,8 @@ where
 /// and a hop to the blocking pool would cost more than the work. With any other token it
 /// runs on the blocking pool. Either way its audit records are queued for the group commit
 /// and awaited, so the wait for the fsync holds no thread; nothing `work` returns is
-/// answered before that commit succeeds.
+/// answered before that commit succeeds. A record that completes a checkpoint interval
+/// starts the checkpoint's signature on the blocking pool without waiting for it.
 ///
 /// # Errors
 /// `work`'s error, the commit's failure, or 500 when `work` panicked.
@@ -153,10 +154,12 @@ where
         .map_err(|err| ApiError::from(crate::keys::KeyError::from(err)))?;
     for record in records {
         if state.service.checkpoint_due(record.seq) {
+            // Detached: it runs even if the client goes away now (the answer does not
+            // wait for it; a failure is logged, and the periodic checkpoint follows).
             let shared = Arc::clone(state);
-            tokio::task::spawn_blocking(move || shared.service.checkpoint_if_due(record.seq))
-                .await
-                .map_err(ApiError::internal)?;
+            drop(tokio::task::spawn_blocking(move || {
+                shared.service.checkpoint_if_due(record.seq);
+            }));
         }
     }
     outcome

@@ -31,6 +31,32 @@ const REVOCATIONS_EVERY: Duration = Duration::from_secs(5);
 /// (besides every `audit.checkpoint_every` records and at shutdown).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
 
+/// Loads every stored policy into the sandbox before serving. Key operations then run on
+/// the async workers ([`server::operation`]) and must not compile a component there (a
+/// cached artifact loads in milliseconds, a compilation takes up to seconds). A policy
+/// that no longer loads is logged and left out: using it denies, as it would anyway.
+/// Policies uploaded through the API are loaded as they are added; one added to the data
+/// directory by another process while this one serves is loaded on its first use.
+fn load_policies(service: &crate::keys::KeyService) {
+    let measurements = match service.policies().list() {
+        Ok(list) => list,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot list the stored policies to load them");
+            return;
+        }
+    };
+    let mut loaded = 0usize;
+    for measurement in &measurements {
+        match service.policies().load(service.sandbox(), measurement) {
+            Ok(_) => loaded += 1,
+            Err(err) => {
+                tracing::warn!(policy = %measurement, error = %err, "stored policy does not load");
+            }
+        }
+    }
+    tracing::info!(loaded, stored = measurements.len(), "policies loaded");
+}
+
 /// Runs the server until SIGINT or SIGTERM.
 pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
     let config = args.deployment.config()?;
@@ -78,6 +104,9 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
             .max(1),
     ));
     let operations_inline = service.token().operates_in_memory();
+    if operations_inline {
+        load_policies(&service);
+    }
     // The quorum appends audit records of its own: each is offered to the key service's
     // checkpoint trigger, like the service's records.
     let state = Arc::new_cyclic(|weak: &std::sync::Weak<AppState>| {

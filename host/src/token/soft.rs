@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard};
 
 use secrecy::{ExposeSecret as _, SecretString};
 use zeroize::Zeroizing;
@@ -61,6 +61,7 @@ fn byte_kind(byte: u8) -> Option<TokenKeyKind> {
     }
 }
 
+#[derive(Clone)]
 struct Entry {
     kind: TokenKeyKind,
     secret: SecretBytes,
@@ -73,6 +74,9 @@ pub struct SoftToken {
     params: Vec<u8>,
     file_key: SecretBytes,
     keys: RwLock<BTreeMap<String, Entry>>,
+    /// Held by generation and destruction while they write the file: one change at a
+    /// time, and the key map's write lock only for the swap once the file is durable.
+    changes: Mutex<()>,
 }
 
 impl std::fmt::Debug for SoftToken {
@@ -140,6 +144,7 @@ impl SoftToken {
             file_key: derive(passphrase, &salt, (m, t, p))?,
             params,
             keys: RwLock::new(BTreeMap::new()),
+            changes: Mutex::new(()),
         };
         token.persist(&token.read())?;
         Ok(token)
@@ -180,6 +185,7 @@ impl SoftToken {
             params: file[..21 + SALT_LEN].to_vec(),
             file_key,
             keys: RwLock::new(keys),
+            changes: Mutex::new(()),
         })
     }
 
@@ -200,13 +206,39 @@ impl SoftToken {
     }
 
     // Every change is persisted before it is kept in memory; a panic leaves the map as it
-    // was on disk. Operations share the read lock; only generation and destruction write.
+    // was on disk. Operations share the read lock. Generation and destruction, one at a
+    // time (`changes`), write the file from a copy of the map and then swap the copy in:
+    // the write lock is never held across the file's fsyncs, so operations running on the
+    // server's async workers do not wait for the disk.
     fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Entry>> {
         self.keys.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<String, Entry>> {
-        self.keys.write().unwrap_or_else(PoisonError::into_inner)
+    /// Persists the map `change` makes of a copy of the current one, then keeps it.
+    fn change<T>(
+        &self,
+        change: impl FnOnce(&mut BTreeMap<String, Entry>) -> Result<T, TokenError>,
+    ) -> Result<T, TokenError> {
+        let _one_at_a_time = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut next = self.read().clone();
+        let out = change(&mut next)?;
+        self.persist(&next)?;
+        // The replaced map's secrets are zeroized as it drops.
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = next;
+        Ok(out)
+    }
+
+    /// Fresh material for a key of `kind`.
+    fn new_secret(kind: TokenKeyKind) -> Result<SecretBytes, TokenError> {
+        Ok(match kind {
+            TokenKeyKind::EcP384 => RustCrypto.p384_generate()?,
+            TokenKeyKind::Aes256 | TokenKeyKind::HmacSha384 => {
+                let len = if kind == TokenKeyKind::Aes256 { 32 } else { 48 };
+                let mut bytes = Zeroizing::new(vec![0u8; len]);
+                RustCrypto.fill_random(&mut bytes)?;
+                SecretBytes::from_slice(&bytes)
+            }
+        })
     }
 
     /// Seals `keys` and replaces the file atomically.
@@ -292,28 +324,14 @@ impl Token for SoftToken {
     }
 
     fn generate(&self, label: &str, kind: TokenKeyKind) -> Result<(), TokenError> {
-        let mut keys = self.write();
-        if keys.contains_key(label) {
-            return Err(TokenError::KeyExists(label.to_owned()));
-        }
-        let secret = match kind {
-            TokenKeyKind::EcP384 => RustCrypto.p384_generate()?,
-            TokenKeyKind::Aes256 | TokenKeyKind::HmacSha384 => {
-                let mut bytes =
-                    Zeroizing::new(vec![
-                        0u8;
-                        if kind == TokenKeyKind::Aes256 { 32 } else { 48 }
-                    ]);
-                RustCrypto.fill_random(&mut bytes)?;
-                SecretBytes::from_slice(&bytes)
+        self.change(|keys| {
+            if keys.contains_key(label) {
+                return Err(TokenError::KeyExists(label.to_owned()));
             }
-        };
-        keys.insert(label.to_owned(), Entry { kind, secret });
-        if let Err(err) = self.persist(&keys) {
-            keys.remove(label);
-            return Err(err);
-        }
-        Ok(())
+            let secret = Self::new_secret(kind)?;
+            keys.insert(label.to_owned(), Entry { kind, secret });
+            Ok(())
+        })
     }
 
     fn contains(&self, label: &str) -> Result<bool, TokenError> {
@@ -321,15 +339,11 @@ impl Token for SoftToken {
     }
 
     fn destroy(&self, label: &str) -> Result<(), TokenError> {
-        let mut keys = self.write();
-        let entry = keys
-            .remove(label)
-            .ok_or_else(|| TokenError::KeyNotFound(label.to_owned()))?;
-        if let Err(err) = self.persist(&keys) {
-            keys.insert(label.to_owned(), entry);
-            return Err(err);
-        }
-        Ok(())
+        self.change(|keys| {
+            keys.remove(label)
+                .map(drop)
+                .ok_or_else(|| TokenError::KeyNotFound(label.to_owned()))
+        })
     }
 
     fn wrap(&self, master: &str, key: &SecretBytes) -> Result<Vec<u8>, TokenError> {
@@ -385,5 +399,47 @@ impl Token for SoftToken {
 
     fn random(&self, out: &mut [u8]) -> Result<(), TokenError> {
         Ok(AwsLc.fill_random(out)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used, reason = "a failed expectation is a failed test")]
+
+    use super::*;
+    use crate::token::KdfCost;
+
+    #[test]
+    fn operations_do_not_wait_for_a_change_writing_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let token = SoftToken::create(
+            &dir.path().join("soft.token"),
+            &SecretString::from("correct horse"),
+            KdfCost::Interactive,
+        )
+        .expect("create");
+        token
+            .generate("mac", TokenKeyKind::HmacSha384)
+            .expect("generate");
+        // A generation or destruction holds `changes` while it seals and fsyncs the file
+        // (a slow disk: as long as it likes). Operations must go on meanwhile.
+        let writing = token.changes.lock().expect("changes");
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let tag = token.mac("mac", b"message").expect("mac");
+                done.send(tag.len()).expect("send");
+            });
+            let tag_len = finished
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("a MAC while the file is being written");
+            assert_eq!(tag_len, 48);
+            drop(writing);
+        });
+        // And the change that was waiting its turn works afterwards.
+        token
+            .generate("aes", TokenKeyKind::Aes256)
+            .expect("generate after");
+        assert!(token.contains("aes").expect("contains"));
     }
 }
