@@ -104,9 +104,6 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
             .max(1),
     ));
     let operations_inline = service.token().operates_in_memory();
-    if operations_inline {
-        load_policies(&service);
-    }
     // The quorum appends audit records of its own: each is offered to the key service's
     // checkpoint trigger, like the service's records.
     let state = Arc::new_cyclic(|weak: &std::sync::Weak<AppState>| {
@@ -163,6 +160,10 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         say(&format!("kastell listening on https://{local}"));
         say(&format!("data directory {}", data_dir.display()));
         tracing::info!(%local, "listening");
+        // Before the first connection is served (this thread is not an async worker).
+        if state.operations_inline {
+            load_policies(&state.service);
+        }
         let sweeper = tokio::spawn(sweep(Arc::clone(&state)));
         let purger = tokio::spawn(purge_key_cache(Arc::clone(&state)));
         let signer = tokio::spawn(sign_checkpoints(Arc::clone(&state)));
