@@ -123,7 +123,7 @@ fn release_crypto(threads: usize) -> f64 {
         let enc = ephemeral.compute_public_key().expect("enc");
         let shared = agree_ephemeral(
             ephemeral,
-            &UnparsedPublicKey::new(&ECDH_P384, &recipient_public),
+            UnparsedPublicKey::new(&ECDH_P384, &recipient_public),
             aws_lc_rs::error::Unspecified,
             |secret| Ok(secret.to_vec()),
         )
