@@ -31,16 +31,20 @@ pub struct Deferred<T> {
 /// Ends the collection when `work` returns or panics, restoring an enclosing one.
 struct Collecting {
     outer: Option<Vec<AuditTicket>>,
+    /// Set by [`Collecting::end`]: the collection ended normally.
+    ended: bool,
 }
 
 impl Collecting {
     fn begin() -> Self {
         Self {
             outer: COLLECTED.replace(Some(Vec::new())),
+            ended: false,
         }
     }
 
     fn end(mut self) -> Vec<AuditTicket> {
+        self.ended = true;
         let outer = self.outer.take();
         COLLECTED.replace(outer).unwrap_or_default()
     }
@@ -48,12 +52,12 @@ impl Collecting {
 
 impl Drop for Collecting {
     fn drop(&mut self) {
-        // Reached with `outer` still set only when `work` panicked: the queued records are
-        // committed all the same, and nobody answers from them.
-        if let Some(outer) = self.outer.take() {
-            COLLECTED.replace(Some(outer));
-        } else if std::thread::panicking() {
-            COLLECTED.replace(None);
+        // Not ended: `work` panicked. The queued records are committed all the same, and
+        // nobody answers from them; the enclosing collection (if any) is restored.
+        // (Whether the thread is panicking says nothing here: a `defer` may run to its
+        // end inside a destructor during another panic.)
+        if !self.ended {
+            COLLECTED.replace(self.outer.take());
         }
     }
 }
@@ -180,5 +184,28 @@ mod tests {
         });
         assert!(caught.is_err());
         assert!(collect(ready(2)).is_err(), "no collection left behind");
+    }
+
+    #[test]
+    fn a_deferral_run_by_a_destructor_during_a_panic_keeps_the_enclosing_collection() {
+        /// Runs a whole deferral when dropped (here: while a panic unwinds).
+        struct DefersOnDrop;
+        impl Drop for DefersOnDrop {
+            fn drop(&mut self) {
+                let inner = defer(|| collect(ready(9)).expect("inner"));
+                let ((), records) = inner.wait().expect("inner");
+                assert_eq!(records.len(), 1);
+            }
+        }
+        let outer = defer(|| {
+            let caught = std::panic::catch_unwind(|| {
+                let _guard = DefersOnDrop;
+                panic!("unwinds through the guard");
+            });
+            assert!(caught.is_err());
+            collect(ready(1)).expect("the outer collection is still there");
+        });
+        let ((), records) = outer.wait().expect("outer");
+        assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), [1]);
     }
 }
