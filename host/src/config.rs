@@ -21,6 +21,10 @@
 //! approval_ttl_secs = 86400    # pending quorum operations expire after this
 //! certificate_days = 30        # the server's TLS certificate; renewed with a third left
 //!
+//! [policies]                   # limits of one policy evaluation
+//! fuel = 20000000              # instantiation included (tenant-context burns ~6,700)
+//! wall_clock_ms = 250          # a backstop to fuel
+//!
 //! [workloads]
 //! fuel = 2000000000            # per invocation (an HPKE open costs ~94 M)
 //! wall_clock_ms = 5000         # per invocation, host calls included
@@ -55,6 +59,9 @@ pub struct Config {
     /// Attested key release.
     #[serde(default)]
     pub release: ReleaseConfig,
+    /// Policy evaluation limits.
+    #[serde(default)]
+    pub policies: PoliciesConfig,
     /// Workload limits.
     #[serde(default)]
     pub workloads: WorkloadsConfig,
@@ -71,6 +78,17 @@ pub struct KeysConfig {
     pub cache_entries: Option<u64>,
     /// Seconds an unwrapped version is reused (default 300).
     pub cache_ttl_secs: Option<u64>,
+}
+
+/// `[policies]`: the limits of one policy evaluation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoliciesConfig {
+    /// Fuel one evaluation may burn, instantiation included (default 20,000,000).
+    pub fuel: Option<u64>,
+    /// Wall-clock bound of one evaluation in milliseconds, a backstop to `fuel` (default
+    /// 250; the sandbox's clock ticks every 5 ms).
+    pub wall_clock_ms: Option<u64>,
 }
 
 /// `[workloads]`.
@@ -241,6 +259,13 @@ impl Config {
             });
         }
         let ranges = [
+            ("policies.fuel", self.policies.fuel, 10_000, 1_000_000_000),
+            (
+                "policies.wall_clock_ms",
+                self.policies.wall_clock_ms,
+                10,
+                60_000,
+            ),
             ("workloads.fuel", self.workloads.fuel, 1, 1_000_000_000_000),
             ("keys.cache_entries", self.keys.cache_entries, 0, 10_000_000),
             ("keys.cache_ttl_secs", self.keys.cache_ttl_secs, 1, 86_400),
@@ -340,10 +365,13 @@ mod tests {
 
     #[test]
     fn release_and_workload_settings_parse_and_zero_is_refused() {
-        let text = "[workloads]\nfuel = 500000000\nwall_clock_ms = 2000\n\
+        let text = "[policies]\nfuel = 1000000\nwall_clock_ms = 20\n\
+                    [workloads]\nfuel = 500000000\nwall_clock_ms = 2000\n\
                     [release]\ntrusted_roots = [\"/etc/kastell/b.pem\"]\n\
                     trust_own_root = false\nchallenge_ttl_secs = 30\n";
         let config = Config::parse(text, "k.toml").unwrap_or_default();
+        assert_eq!(config.policies.fuel, Some(1_000_000));
+        assert_eq!(config.policies.wall_clock_ms, Some(20));
         assert_eq!(config.workloads.fuel, Some(500_000_000));
         assert_eq!(config.workloads.wall_clock_ms, Some(2000));
         assert_eq!(
@@ -366,6 +394,17 @@ mod tests {
             .validate("k.toml")
             .unwrap_err();
         assert!(huge.message.contains("workloads.wall_clock_ms"), "{huge}");
+        // Below one sandbox clock tick pair, or too little fuel to instantiate: refused.
+        let short = Config::parse("[policies]\nwall_clock_ms = 5\n", "k.toml")
+            .unwrap_or_default()
+            .validate("k.toml")
+            .unwrap_err();
+        assert!(
+            short
+                .message
+                .contains("policies.wall_clock_ms = 5: 10–60000"),
+            "{short}"
+        );
         let typo = Config::parse("[release]\ntrusted_root = []\n", "k.toml").unwrap_err();
         assert!(typo.message.contains("trusted_root"), "{typo}");
     }

@@ -560,3 +560,34 @@ fn a_configuration_file_names_the_deployment_and_flags_override_it() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn policy_limits_from_the_configuration_bound_each_evaluation() {
+    let mut d = Deployment::soft();
+    let config = d.path("kastell.toml");
+    std::fs::write(&config, "[policies]\nfuel = 50000\nwall_clock_ms = 100\n").unwrap();
+    d.env.push(("KASTELL_CONFIG".into(), config));
+    let key = json(&d.ok(&["key", "create", "--spec", "AES_256"], b""));
+    let id = key["id"].as_str().unwrap().to_owned();
+    let spinning = guest_dir().join("hostile_loop.wasm");
+    let measurement = d
+        .ok(&["policy", "add", &spinning.display().to_string()], b"")
+        .trim()
+        .to_owned();
+    d.ok(&["key", "bind-policy", &id, "--policy", &measurement], b"");
+    d.fails(&["key", "encrypt", &id], b"x", 1, "AccessDenied");
+    // The evaluation stopped at the configured fuel, not the default 20,000,000.
+    let export = d.ok(&["audit", "export", "--json"], b"");
+    let denial = export
+        .lines()
+        .map(json)
+        .find(|record| record["operation"] == "encrypt")
+        .expect("the encryption's record");
+    assert_eq!(denial["outcome"], "denied");
+    assert!(
+        denial["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("out of fuel (50000 units)")),
+        "{denial}"
+    );
+}

@@ -127,6 +127,12 @@ impl DeploymentArgs {
     pub fn open(&self) -> Result<KeyService, CliError> {
         let config = self.config()?;
         let mut limits = crate::sandbox::SandboxLimits::default();
+        if let Some(fuel) = config.policies.fuel {
+            limits.fuel = fuel;
+        }
+        if let Some(ms) = config.policies.wall_clock_ms {
+            limits.wall_clock = std::time::Duration::from_millis(ms);
+        }
         if let Some(fuel) = config.workloads.fuel {
             limits.workload_fuel = fuel;
         }
