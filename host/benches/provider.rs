@@ -118,8 +118,7 @@ fn release_crypto(threads: usize) -> f64 {
         SignatureKey::new(&ECDSA_P384_SHA384_ASN1, &issuer_public)
             .verify(&tbs, signature.as_ref())
             .expect("verify");
-        let ephemeral =
-            EphemeralPrivateKey::generate(&ECDH_P384, &SystemRandom::new()).expect("ephemeral key");
+        let ephemeral = EphemeralPrivateKey::generate(&ECDH_P384, &rng).expect("ephemeral key");
         let enc = ephemeral.compute_public_key().expect("enc");
         let shared = agree_ephemeral(
             ephemeral,

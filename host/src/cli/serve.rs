@@ -31,7 +31,7 @@ const REVOCATIONS_EVERY: Duration = Duration::from_secs(5);
 /// (besides every `audit.checkpoint_every` records and at shutdown).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
 
-/// Loads every stored policy into the sandbox before serving. Key operations then run on
+/// Loads every stored policy into the sandbox before serving. Key operations may run on
 /// the async workers ([`server::operation`]) and must not compile a component there (a
 /// cached artifact loads in milliseconds, a compilation takes up to seconds). A policy
 /// that no longer loads is logged and left out: using it denies, as it would anyway.
@@ -161,9 +161,7 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         say(&format!("data directory {}", data_dir.display()));
         tracing::info!(%local, "listening");
         // Before the first connection is served (this thread is not an async worker).
-        if state.operations_inline {
-            load_policies(&state.service);
-        }
+        load_policies(&state.service);
         let sweeper = tokio::spawn(sweep(Arc::clone(&state)));
         let purger = tokio::spawn(purge_key_cache(Arc::clone(&state)));
         let signer = tokio::spawn(sign_checkpoints(Arc::clone(&state)));
