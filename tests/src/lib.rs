@@ -6,7 +6,7 @@ use std::path::PathBuf;
 pub mod server;
 pub mod vault;
 
-use kastell::sandbox::{KeyInfo, KeySpec, Operation, PolicyRequest, Principal, Role};
+use kastell_core::sandbox::{KeyInfo, KeySpec, Operation, PolicyRequest, Principal, Role};
 
 /// Directory holding the built guests: `$CARGO_TARGET_DIR` (or the workspace's `target/`)
 /// `/wasm32-wasip2/guest`.
@@ -17,6 +17,24 @@ pub fn guest_dir() -> PathBuf {
         PathBuf::from,
     );
     target.join("wasm32-wasip2").join("guest")
+}
+
+/// A command running the `kastell` binary built beside the test executable.
+///
+/// # Panics
+/// When the binary is missing: run `cargo build -p kastell` first (`scripts/test` does).
+#[must_use]
+pub fn kastell_command() -> std::process::Command {
+    std::process::Command::new(kastell_path())
+}
+
+/// The path of the `kastell` binary built beside the test executable.
+///
+/// # Panics
+/// When the binary is missing: run `cargo build -p kastell` first (`scripts/test` does).
+#[must_use]
+pub fn kastell_path() -> PathBuf {
+    server::kastell_binary().unwrap_or_else(|err| panic!("{err}"))
 }
 
 /// The bytes of the guest built from crate `name` (e.g. `tenant-context`).
@@ -63,7 +81,7 @@ pub fn request(
             roles: roles.to_vec(),
             tenant: tenant.map(str::to_owned),
         },
-        context: kastell::sandbox::EncryptionContext(owned(context)),
+        context: kastell_core::sandbox::EncryptionContext(owned(context)),
         evidence: None,
         time,
     }
@@ -87,13 +105,13 @@ pub fn tenant_request(context_tenant: &str) -> PolicyRequest {
 /// # Panics
 /// When the variables are missing: PKCS#11 tests never pass by skipping.
 #[must_use]
-pub fn softhsm_config() -> kastell::token::Pkcs11Config {
+pub fn softhsm_config() -> kastell_core::token::Pkcs11Config {
     let var = |name: &str| {
         std::env::var(name).unwrap_or_else(|_| {
             panic!("{name} is not set: run the tests through scripts/test, which creates a SoftHSM2 token")
         })
     };
-    kastell::token::Pkcs11Config {
+    kastell_core::token::Pkcs11Config {
         module: PathBuf::from(var("KASTELL_TEST_PKCS11_MODULE")),
         token_label: var("KASTELL_TEST_TOKEN_LABEL"),
         pin: var("KASTELL_TEST_PIN").into(),
@@ -125,31 +143,32 @@ pub fn unique_label(prefix: &str) -> String {
 )]
 pub fn key_service(
     dir: &std::path::Path,
-    token: std::sync::Arc<dyn kastell::token::Token>,
-    keys: kastell::keys::ServiceKeys,
+    token: std::sync::Arc<dyn kastell_core::token::Token>,
+    keys: kastell_core::keys::ServiceKeys,
     policies: &[&str],
 ) -> (
-    kastell::keys::KeyService,
-    std::sync::Arc<kastell::store::SqliteStore>,
+    kastell_core::keys::KeyService,
+    std::sync::Arc<kastell_core::store::SqliteStore>,
     Vec<kastell_attest::Measurement>,
 ) {
     use std::sync::Arc;
-    let store =
-        Arc::new(kastell::store::SqliteStore::open(&dir.join("kastell.db")).expect("store opens"));
+    let store = Arc::new(
+        kastell_core::store::SqliteStore::open(&dir.join("kastell.db")).expect("store opens"),
+    );
     let sandbox = Arc::new(
-        kastell::sandbox::Sandbox::new(kastell::sandbox::SandboxLimits::default())
+        kastell_core::sandbox::Sandbox::new(kastell_core::sandbox::SandboxLimits::default())
             .expect("sandbox"),
     );
     let registry =
-        kastell::registry::PolicyRegistry::open(&dir.join("policies")).expect("registry");
+        kastell_core::registry::PolicyRegistry::open(&dir.join("policies")).expect("registry");
     let measurements = policies
         .iter()
         .map(|name| registry.add(&sandbox, &guest(name)).expect("policy added"))
         .collect();
-    let service = kastell::keys::KeyService::new(
+    let service = kastell_core::keys::KeyService::new(
         store.clone(),
         token,
-        Arc::new(kastell::crypto::RustCrypto),
+        Arc::new(kastell_core::crypto::RustCrypto),
         sandbox,
         registry,
         keys,

@@ -5,7 +5,7 @@
 //!
 //! The fixture runs the `kastell` binary cargo built into the same target directory as
 //! the test executable (`target/debug/kastell`, found from [`std::env::current_exe`]):
-//! `CARGO_BIN_EXE_kastell` exists only in the host crate's own tests. Build it first with
+//! `CARGO_BIN_EXE_kastell` exists only in the `kastell` crate's own tests. Build it first with
 //! `cargo build -p kastell`.
 //!
 //! The server's standard output and log (`RUST_LOG`, default `info`) go to files in the

@@ -17,10 +17,10 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kastell::deployment::{Deployment, TokenChoice};
-use kastell::keys::{KeyId, KeyState, Material};
-use kastell::store::Store as _;
-use kastell::token::KdfCost;
+use kastell_core::deployment::{Deployment, TokenChoice};
+use kastell_core::keys::{KeyId, KeyState, Material};
+use kastell_core::store::Store as _;
+use kastell_core::token::KdfCost;
 
 const RUNS: u64 = 50;
 const PASSPHRASE: &str = "crash test passphrase";

@@ -8,10 +8,10 @@
 
 use std::sync::OnceLock;
 
-use kastell::sandbox::{
+use kastell_attest::Measurement;
+use kastell_core::sandbox::{
     DenyCause, Evidence, Operation, PolicyRequest, Role, Sandbox, SandboxLimits, Verdict,
 };
-use kastell_attest::Measurement;
 use kastell_tests::{guest, request, tenant_request};
 
 /// One sandbox for the file: each policy is compiled once and cached by its SHA-384.

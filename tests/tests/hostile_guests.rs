@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use kastell::sandbox::{DenyCause, Fault, LoadError, Sandbox, SandboxLimits, Verdict};
+use kastell_core::sandbox::{DenyCause, Fault, LoadError, Sandbox, SandboxLimits, Verdict};
 use kastell_tests::{guest, tenant_request};
 
 /// Generous bound: each fixture is stopped by fuel, memory or stack limits in milliseconds.

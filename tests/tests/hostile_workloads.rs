@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use kastell::sandbox::{
+use kastell_core::sandbox::{
     AttestationOut, Fault, KeyRef, KeySpec, LoadError, Sandbox, SandboxLimits, WorkloadFailure,
     WorkloadHost, WorkloadKeyError,
 };

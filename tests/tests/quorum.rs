@@ -14,18 +14,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use kastell::audit::{GENESIS, Outcome, verify_chain};
-use kastell::keys::{Caller, KeyId};
-use kastell::quorum::{
-    APPROVAL_DOMAIN, Approved, OperationClass, PendingOperation, PendingState, Quorum, QuorumError,
-    Submitted, canonical_bytes, digest,
-};
-use kastell::sandbox::Role;
-use kastell::store::{ApprovalAdded, ApprovalRow, SqliteStore, Store};
 use kastell_attest::ca::{Owner, issue_root};
 use kastell_attest::identity::{ClientIdentity, issue_client};
 use kastell_attest::signer::SoftSigner;
 use kastell_attest::x509::Certificate;
+use kastell_core::audit::{GENESIS, Outcome, verify_chain};
+use kastell_core::keys::{Caller, KeyId};
+use kastell_core::quorum::{
+    APPROVAL_DOMAIN, Approved, OperationClass, PendingOperation, PendingState, Quorum, QuorumError,
+    Submitted, canonical_bytes, digest,
+};
+use kastell_core::sandbox::Role;
+use kastell_core::store::{ApprovalAdded, ApprovalRow, SqliteStore, Store};
 use p384::ecdsa::signature::Signer as _;
 use p384::ecdsa::{DerSignature, SigningKey};
 use serde_json::json;
@@ -688,7 +688,7 @@ fn the_store_adds_an_approval_only_to_a_pending_operation_with_the_count_seen() 
         signature: vec![2],
         at_ms: 1,
     };
-    let audit = || kastell::audit::AuditEntry {
+    let audit = || kastell_core::audit::AuditEntry {
         time_ms: 1,
         principal: "test".into(),
         operation: "approve".into(),

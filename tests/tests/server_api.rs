@@ -718,9 +718,9 @@ fn a_restart_keeps_keys_aliases_policies_audit_and_ciphertexts() {
     let user = server.client(&user_profile).unwrap();
     let auditor = server.client(&auditor_profile).unwrap();
     if server.url() != url_before {
-        let stale = kastell::clients::ClientProfile {
+        let stale = kastell_core::clients::ClientProfile {
             server: url_before,
-            ..kastell::clients::ClientProfile::load(&user_profile).unwrap()
+            ..kastell_core::clients::ClientProfile::load(&user_profile).unwrap()
         };
         assert!(
             Client::new(&stale)

@@ -11,10 +11,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kastell::ca::CaFiles;
-use kastell::deployment::{Deployment as Local, TokenChoice};
-use kastell::server::tls::ServerCertificate;
-use kastell::token::KdfCost;
+use kastell_core::ca::CaFiles;
+use kastell_core::deployment::{Deployment as Local, TokenChoice};
+use kastell_core::token::KdfCost;
+use kastell_server::tls::ServerCertificate;
 use kastell_tests::server::{Deployment, Setup};
 use time::OffsetDateTime;
 

@@ -14,7 +14,7 @@ use std::process::Stdio;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kastell::client::Client;
-use kastell::clients::ClientProfile;
+use kastell_core::clients::ClientProfile;
 use kastell_tests::server::{Deployment, Setup};
 use serde_json::{Value, json};
 

@@ -59,7 +59,7 @@ fn approve_cli(server: &TestServer, id: &str, profile: &Path) -> (bool, String) 
 
 /// A DER signature over `bytes` with the key of `profile`.
 fn sign_with(profile: &Path, bytes: &[u8]) -> String {
-    let profile = kastell::clients::ClientProfile::load(profile).expect("profile");
+    let profile = kastell_core::clients::ClientProfile::load(profile).expect("profile");
     let pem = std::fs::read_to_string(&profile.key).expect("key.pem");
     let secret: p384::SecretKey =
         p384::pkcs8::DecodePrivateKey::from_pkcs8_pem(&pem).expect("P-384 key");

@@ -441,7 +441,7 @@ fn a_document_forged_with_a_client_key_is_rejected() {
     let nonce = challenge(&forger, &f.vault.records_key).expect("challenge");
     let content = DocumentContent {
         module_id: "forged".into(),
-        timestamp_ms: u64::try_from(kastell::keys::unix_now_ms()).unwrap(),
+        timestamp_ms: u64::try_from(kastell_core::keys::unix_now_ms()).unwrap(),
         guest: f.vault.workload.parse().expect("measurement"),
         runtime: kastell_attest::Measurement::of(b"any"),
         policy: None,

@@ -11,7 +11,7 @@
 )]
 
 use base64::Engine as _;
-use kastell::clients::ClientProfile;
+use kastell_core::clients::ClientProfile;
 use kastell_tests::server::{Deployment, RawClient, RawResponse, Setup, TestServer};
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -9,10 +9,12 @@
 
 use std::collections::BTreeMap;
 
-use kastell::keys::{Alias, KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin};
-use kastell::sandbox::KeySpec;
-use kastell::store::{SqliteStore, Store, StoreError};
 use kastell_attest::Measurement;
+use kastell_core::keys::{
+    Alias, KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin,
+};
+use kastell_core::sandbox::KeySpec;
+use kastell_core::store::{SqliteStore, Store, StoreError};
 
 fn alias(name: &str) -> Alias {
     name.parse().expect("alias")
@@ -217,8 +219,8 @@ fn foreign_newer_or_damaged_files_are_refused_by_name() {
     );
 }
 
-fn audit_entry(n: u32) -> kastell::audit::AuditEntry {
-    kastell::audit::AuditEntry {
+fn audit_entry(n: u32) -> kastell_core::audit::AuditEntry {
+    kastell_core::audit::AuditEntry {
         time_ms: 1_764_064_800_000 + i64::from(n),
         principal: format!("svc-{n}"),
         operation: "decrypt".into(),
@@ -226,9 +228,9 @@ fn audit_entry(n: u32) -> kastell::audit::AuditEntry {
         key_version: Some(n),
         policy: Some(Measurement::of(b"policy")),
         outcome: if n.is_multiple_of(2) {
-            kastell::audit::Outcome::Denied
+            kastell_core::audit::Outcome::Denied
         } else {
-            kastell::audit::Outcome::Allowed
+            kastell_core::audit::Outcome::Allowed
         },
         reason: if n.is_multiple_of(2) {
             "tenant mismatch".into()
@@ -240,10 +242,10 @@ fn audit_entry(n: u32) -> kastell::audit::AuditEntry {
     }
 }
 
-fn verify_file(path: &std::path::Path) -> Result<u64, kastell::audit::ChainBreak> {
+fn verify_file(path: &std::path::Path) -> Result<u64, kastell_core::audit::ChainBreak> {
     let store = SqliteStore::open(path).expect("open");
     let records = store.audit_range(0, 1000).expect("read");
-    kastell::audit::verify_chain(&records, 0, kastell::audit::GENESIS).map(|(seq, _)| seq)
+    kastell_core::audit::verify_chain(&records, 0, kastell_core::audit::GENESIS).map(|(seq, _)| seq)
 }
 
 #[test]
@@ -282,8 +284,8 @@ fn audit_trail_persists_chained_and_tampering_in_the_file_is_named() {
 }
 
 /// `audit_entry(n)` with the random key replaced by `key`, to compare a stored entry.
-fn audit_entry_without_key(n: u32, key: Option<KeyId>) -> kastell::audit::AuditEntry {
-    kastell::audit::AuditEntry {
+fn audit_entry_without_key(n: u32, key: Option<KeyId>) -> kastell_core::audit::AuditEntry {
+    kastell_core::audit::AuditEntry {
         key,
         ..audit_entry(n)
     }
@@ -291,7 +293,7 @@ fn audit_entry_without_key(n: u32, key: Option<KeyId>) -> kastell::audit::AuditE
 
 #[test]
 fn a_change_and_its_audit_record_commit_together_or_not_at_all() {
-    use kastell::store::Change;
+    use kastell_core::store::Change;
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SqliteStore::open(&dir.path().join("kastell.db")).expect("open");
     let first = record(KeySpec::Aes256);

@@ -9,7 +9,7 @@
 )]
 
 use cryptoki::error::{Error, RvError};
-use kastell::token::{Pkcs11Token, TokenError};
+use kastell_core::token::{Pkcs11Token, TokenError};
 use kastell_tests::softhsm_config;
 use secrecy::SecretString;
 

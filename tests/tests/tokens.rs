@@ -9,9 +9,9 @@
 
 use std::process::Command;
 
-use kastell::crypto::{CryptoError, CryptoProvider as _, RustCrypto};
-use kastell::secret::SecretBytes;
-use kastell::token::{
+use kastell_core::crypto::{CryptoError, CryptoProvider as _, RustCrypto};
+use kastell_core::secret::SecretBytes;
+use kastell_core::token::{
     KdfCost, Pkcs11Config, Pkcs11Token, SoftToken, Token, TokenError, TokenKeyKind,
 };
 use kastell_tests::{softhsm_config, unique_label};

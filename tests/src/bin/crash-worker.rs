@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use kastell::deployment::{Deployment, TokenChoice};
-use kastell::keys::{Caller, KeyService, NewKey, Origin, unix_now};
-use kastell::sandbox::{EncryptionContext, KeySpec, Role};
-use kastell::token::KdfCost;
+use kastell_core::deployment::{Deployment, TokenChoice};
+use kastell_core::keys::{Caller, KeyService, NewKey, Origin, unix_now};
+use kastell_core::sandbox::{EncryptionContext, KeySpec, Role};
+use kastell_core::token::KdfCost;
 
 /// Threads encrypting beside the administration loop.
 const ENCRYPTORS: usize = 4;

@@ -7,7 +7,7 @@
 //! `--policy` bound if given (it must be in the deployment's registry), and a `create-key`
 //! audit record (principal `--principal`, version 1, the policy) chained after the
 //! trail's head. Keys are written `--batch` at a time, each batch in one transaction
-//! ([`kastell::store::SqliteStore::import_keys`]); after each batch the trail's head is
+//! ([`kastell_core::store::SqliteStore::import_keys`]); after each batch the trail's head is
 //! signed with the audit signing key, as the server signs its checkpoints, so `kastell
 //! audit verify` passes afterwards. Progress goes to standard error.
 //!
@@ -34,22 +34,22 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
-use kastell::audit::{AuditEntry, Checkpoint, Outcome, checkpoint_digest};
-use kastell::config::Config;
-use kastell::crypto::{AwsLc, CryptoProvider as _};
-use kastell::deployment::{
+use kastell_attest::Measurement;
+use kastell_core::audit::{AuditEntry, Checkpoint, Outcome, checkpoint_digest};
+use kastell_core::config::Config;
+use kastell_core::crypto::{AwsLc, CryptoProvider as _};
+use kastell_core::deployment::{
     Deployment, PASSPHRASE_ENV, PIN_ENV, SOFT_TOKEN_FILE, STORE_FILE, TokenChoice,
 };
-use kastell::keys::{
+use kastell_core::keys::{
     KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin, ServiceKeys, unix_now,
     unix_now_ms,
 };
-use kastell::registry::PolicyRegistry;
-use kastell::sandbox::KeySpec;
-use kastell::secret::SecretBytes;
-use kastell::store::{SqliteStore, Store as _};
-use kastell::token::{KdfCost, Pkcs11Config, Token};
-use kastell_attest::Measurement;
+use kastell_core::registry::PolicyRegistry;
+use kastell_core::sandbox::KeySpec;
+use kastell_core::secret::SecretBytes;
+use kastell_core::store::{SqliteStore, Store as _};
+use kastell_core::token::{KdfCost, Pkcs11Config, Token};
 
 /// Errors of this tool: a message for the user.
 type BoxError = Box<dyn Error + Send + Sync>;

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use kastell::clients::ClientProfile;
+use kastell_core::clients::ClientProfile;
 
 use super::{Result, SoftHsm, fail, kastell_binary};
 
@@ -194,7 +194,7 @@ impl Deployment {
             args.extend(["--tenant".into(), tenant.to_owned()]);
         }
         self.run(&args)?;
-        Ok(out_dir.join(kastell::clients::PROFILE_FILE))
+        Ok(out_dir.join(kastell_core::clients::PROFILE_FILE))
     }
 
     /// Points every profile under `clients/` at `url`.
@@ -209,7 +209,7 @@ impl Deployment {
             let dir = entry
                 .map_err(|e| fail(format!("{}: {e}", clients.display())))?
                 .path();
-            let path = dir.join(kastell::clients::PROFILE_FILE);
+            let path = dir.join(kastell_core::clients::PROFILE_FILE);
             if !path.is_file() {
                 continue;
             }

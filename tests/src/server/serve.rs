@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kastell::client::Client;
-use kastell::clients::ClientProfile;
+use kastell_core::clients::ClientProfile;
 
 use super::{Deployment, RawClient, Result, Setup, fail};
 

@@ -16,14 +16,14 @@ use std::time::{Duration, Instant, SystemTime};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kastell::client::{Client, segment};
-use kastell::clients::ClientProfile;
-use kastell::server::release::ChallengeResponse;
 use kastell_attest::Measurement;
 use kastell_attest::ca::issue_attestation;
 use kastell_attest::claims::Claims;
 use kastell_attest::signer::{Signer as _, SoftSigner};
 use kastell_attest::verify::{Expectations, Trust, verify_attestation};
 use kastell_attest::x509::Certificate;
+use kastell_core::clients::ClientProfile;
+use kastell_server::release::ChallengeResponse;
 
 use crate::BoxError;
 use crate::ca::BenchCa;

@@ -198,7 +198,7 @@ impl Settings {
         let profile = args
             .profile
             .as_deref()
-            .map(kastell::clients::ClientProfile::load)
+            .map(kastell_core::clients::ClientProfile::load)
             .transpose()?;
         let url = match (&profile, args.url.starts_with('/')) {
             (Some(profile), true) => {

@@ -1,0 +1,239 @@
+//! `kastell audit …`: verify the trail and its signed checkpoints, export it, sign a
+//! checkpoint, print the audit signing key.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use super::CliError;
+use super::deployment::{DeploymentArgs, existing_store};
+use kastell_core::audit::{AuditRecord, RecordJson, TrailReport};
+use kastell_core::crypto::AwsLc;
+use kastell_core::keys::{KeyError, verify_trail};
+
+/// Audit commands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the hash chain and every signed checkpoint; exit 1 naming the first bad
+    /// record.
+    Verify {
+        /// Verify checkpoints with this public key (SPKI PEM from `kastell audit
+        /// public-key`) instead of the token's: only the store is opened.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+    },
+    /// Write the trail as JSON lines to standard output (`--json` is accepted for
+    /// clarity: JSON lines are the only format).
+    Export {
+        /// Start after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+    },
+    /// Sign a checkpoint of the trail's head now.
+    Checkpoint {
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+    },
+    /// Print the audit signing key's public key (SPKI PEM) for offline verification.
+    PublicKey {
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+    },
+}
+
+const PAGE: u32 = 4096;
+
+fn internal(err: impl std::fmt::Display) -> CliError {
+    CliError::Internal(err.to_string())
+}
+
+fn key_error(err: KeyError) -> CliError {
+    CliError::coded(err.code(), err.to_string())
+}
+
+fn report(result: Result<TrailReport, kastell_core::audit::ChainBreak>) -> Result<(), CliError> {
+    match result {
+        Ok(report) => {
+            println!(
+                "audit trail intact: {} records (last #{}), {} signed checkpoints, signed \
+                 through #{}{}",
+                report.records,
+                report.last_seq,
+                report.checkpoints,
+                report.signed_through,
+                match report.last_seq - report.signed_through {
+                    0 => String::new(),
+                    n => format!("; {n} newer records not yet covered by a signature"),
+                }
+            );
+            Ok(())
+        }
+        Err(broken) => Err(CliError::Invalid(format!(
+            "audit trail broken at record #{}: {}",
+            broken.seq, broken.problem
+        ))),
+    }
+}
+
+/// Runs an audit command: on the server named by `--profile` (as auditor), else on the
+/// local deployment.
+pub(super) fn run(command: AuditCommand) -> Result<(), CliError> {
+    let deployment = match &command {
+        AuditCommand::Verify { deployment, .. }
+        | AuditCommand::Export { deployment, .. }
+        | AuditCommand::Checkpoint { deployment }
+        | AuditCommand::PublicKey { deployment } => deployment,
+    };
+    if let Some(profile) = deployment.profile.clone() {
+        return remote(&profile, deployment.json, command);
+    }
+    match command {
+        AuditCommand::Verify {
+            public_key: Some(path),
+            deployment,
+        } => {
+            let pem = std::fs::read_to_string(&path)
+                .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
+            let key: p384::PublicKey =
+                p384::pkcs8::DecodePublicKey::from_public_key_pem(pem.trim()).map_err(|e| {
+                    CliError::Usage(format!(
+                        "{}: not a P-384 public key in SPKI PEM: {e}",
+                        path.display()
+                    ))
+                })?;
+            let store = existing_store(&deployment)?;
+            let sec1 = key.to_sec1_bytes();
+            report(verify_trail(&store, &AwsLc, &sec1).map_err(key_error)?)
+        }
+        AuditCommand::Verify {
+            public_key: None,
+            deployment,
+        } => {
+            let service = deployment.open()?;
+            report(service.verify_audit().map_err(key_error)?)
+        }
+        AuditCommand::Export { after, deployment } => {
+            let store = existing_store(&deployment)?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut after = after;
+            loop {
+                let page = kastell_core::store::Store::audit_range(&store, after, PAGE)
+                    .map_err(internal)?;
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                for record in &page {
+                    writeln!(out, "{}", json_line(record)).map_err(internal)?;
+                }
+            }
+            out.flush().map_err(internal)
+        }
+        AuditCommand::Checkpoint { deployment } => {
+            let service = deployment.open()?;
+            match service.checkpoint().map_err(key_error)? {
+                Some(checkpoint) => println!("signed checkpoint at record #{}", checkpoint.seq),
+                None => println!("the last checkpoint already covers the trail"),
+            }
+            Ok(())
+        }
+        AuditCommand::PublicKey { deployment } => {
+            let service = deployment.open()?;
+            print!("{}", service.audit_public_key_pem().map_err(key_error)?);
+            Ok(())
+        }
+    }
+}
+
+fn json_line(record: &AuditRecord) -> String {
+    serde_json::to_string(&RecordJson::of(record)).unwrap_or_default()
+}
+
+/// An audit command against a server.
+fn remote(profile: &std::path::Path, raw: bool, command: AuditCommand) -> Result<(), CliError> {
+    use super::key::{connect, print_answer, remote_error};
+    let client = connect(profile)?;
+    match command {
+        AuditCommand::Verify {
+            public_key: Some(_),
+            ..
+        } => Err(CliError::Usage(
+            "--public-key verifies a local store; with --profile the server verifies".into(),
+        )),
+        AuditCommand::Verify { .. } => {
+            let answer: serde_json::Value = client
+                .post("/v1/audit/verify", &serde_json::json!({}))
+                .map_err(remote_error)?;
+            if raw {
+                print_answer(&answer, true)?;
+            }
+            let report: kastell_server::AuditReport = serde_json::from_value(answer)
+                .map_err(|e| CliError::Internal(format!("unreadable answer: {e}")))?;
+            if raw && report.intact {
+                return Ok(());
+            }
+            report_remote(&report)
+        }
+        AuditCommand::Export { after, .. } => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut after = after;
+            loop {
+                let page: serde_json::Value = client
+                    .get(&format!("/v1/audit?after={after}&limit=1000"))
+                    .map_err(remote_error)?;
+                let records = page
+                    .get("records")
+                    .and_then(serde_json::Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                for record in &records {
+                    writeln!(out, "{record}").map_err(internal)?;
+                }
+                match page.get("next").and_then(serde_json::Value::as_u64) {
+                    Some(next) => after = next,
+                    None => break,
+                }
+            }
+            out.flush().map_err(internal)
+        }
+        AuditCommand::Checkpoint { .. } => Err(CliError::Usage(
+            "checkpoints are signed by the server every `audit.checkpoint_every` records; \
+             `audit checkpoint` runs locally (--data-dir)"
+                .into(),
+        )),
+        AuditCommand::PublicKey { .. } => {
+            let answer: serde_json::Value =
+                client.get("/v1/audit/public-key").map_err(remote_error)?;
+            if raw {
+                return print_answer(&answer, true);
+            }
+            print!(
+                "{}",
+                answer
+                    .get("pem")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn report_remote(answer: &kastell_server::AuditReport) -> Result<(), CliError> {
+    if answer.intact {
+        report(Ok(TrailReport {
+            records: answer.records,
+            last_seq: answer.last_seq,
+            checkpoints: answer.checkpoints,
+            signed_through: answer.signed_through,
+        }))
+    } else {
+        report(Err(kastell_core::audit::ChainBreak {
+            seq: answer.broken_at.unwrap_or(0),
+            problem: answer.problem.clone().unwrap_or_default(),
+        }))
+    }
+}

@@ -1,0 +1,346 @@
+//! `kastell serve`: runs the HTTPS API on a deployment.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::CliError;
+use super::deployment::DeploymentArgs;
+use kastell_core::ca::CaFiles;
+use kastell_core::config::{DEFAULT_APPROVAL_TTL_SECS, DEFAULT_BODY_LIMIT, DEFAULT_LISTEN};
+use kastell_core::metrics::Metrics;
+use kastell_server::{self as server, AppState};
+
+/// Options of `kastell serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (overrides `server.listen`; port 0 picks a free port, printed
+    /// on the first line of output).
+    #[arg(long)]
+    pub listen: Option<String>,
+    #[command(flatten)]
+    pub deployment: DeploymentArgs,
+}
+
+/// How often keys whose deletion window ended are destroyed while serving.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// How often revoked client certificates are reloaded from the store.
+const REVOCATIONS_EVERY: Duration = Duration::from_secs(5);
+/// How often the trail's head is signed when records arrived since the last checkpoint
+/// (besides every `audit.checkpoint_every` records and at shutdown).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
+
+/// Loads every stored policy into the sandbox before serving. Key operations may run on
+/// the async workers ([`server::operation`]) and must not compile a component there (a
+/// cached artifact loads in milliseconds, a compilation takes up to seconds). A policy
+/// that no longer loads is logged and left out: using it denies, as it would anyway.
+/// Policies uploaded through the API are loaded as they are added; one added to the data
+/// directory by another process while this one serves is loaded on its first use.
+fn load_policies(service: &kastell_core::keys::KeyService) {
+    let measurements = match service.policies().list() {
+        Ok(list) => list,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot list the stored policies to load them");
+            return;
+        }
+    };
+    let mut loaded = 0usize;
+    for measurement in &measurements {
+        match service.policies().load(service.sandbox(), measurement) {
+            Ok(_) => loaded += 1,
+            Err(err) => {
+                tracing::warn!(policy = %measurement, error = %err, "stored policy does not load");
+            }
+        }
+    }
+    tracing::info!(loaded, stored = measurements.len(), "policies loaded");
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
+    let config = args.deployment.config()?;
+    let listen = args
+        .listen
+        .or(config.server.listen.clone())
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    let names = config.server.names.clone().unwrap_or_else(|| {
+        vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ]
+    });
+    let data_dir = args.deployment.data_dir()?;
+    let metrics = Arc::new(Metrics::new());
+    let service = args.deployment.open()?.with_metrics(Arc::clone(&metrics));
+    let files = CaFiles::new(&data_dir);
+    let store = service.store();
+    let lifetime = config
+        .server
+        .certificate_days
+        .map_or(server::tls::SERVER_CERT_LIFETIME, |days| {
+            Duration::from_secs(u64::from(days) * 86_400)
+        });
+    let certificate = Arc::new(
+        server::tls::ServerCertificate::issue(service.token(), &files, &names, lifetime)
+            .map_err(CliError::Usage)?,
+    );
+    let tls =
+        server::tls::server_config(Arc::clone(&certificate), &files).map_err(CliError::Usage)?;
+    let release = release_trust(&config.release, &files)?;
+    let attester = match server::workloads::Attester::load(service.token(), files.clone()) {
+        Ok(attester) => Some(attester),
+        Err(why) => {
+            tracing::warn!(%why, "no attestation CA: workloads cannot attest");
+            None
+        }
+    };
+    let workloads = kastell_core::registry::WorkloadRegistry::open(&data_dir.join("workloads"))
+        .map_err(|e| CliError::Internal(e.to_string()))?;
+    let workload_slots = Arc::new(tokio::sync::Semaphore::new(
+        usize::try_from(service.sandbox().limits().max_concurrent / 2)
+            .unwrap_or(1)
+            .max(1),
+    ));
+    let operations_inline = service.token().operates_in_memory();
+    // The quorum appends audit records of its own: each is offered to the key service's
+    // checkpoint trigger, like the service's records.
+    let state = Arc::new_cyclic(|weak: &std::sync::Weak<AppState>| {
+        let weak = weak.clone();
+        let quorum = kastell_core::quorum::Quorum::new(store).with_audit_observer(move |record| {
+            if let Some(state) = weak.upgrade() {
+                state.service.checkpoint_if_due(record.seq);
+            }
+        });
+        AppState {
+            service,
+            metrics,
+            files,
+            quorum,
+            approval_ttl: Duration::from_secs(
+                config
+                    .server
+                    .approval_ttl_secs
+                    .unwrap_or(DEFAULT_APPROVAL_TTL_SECS),
+            ),
+            openapi: server::openapi_json(),
+            revoked: std::sync::RwLock::default(),
+            workloads,
+            attester,
+            release,
+            challenges: server::release::Challenges::default(),
+            workload_slots,
+            operations_inline,
+        }
+    });
+    state
+        .reload_revocations()
+        .map_err(|e| CliError::Internal(format!("cannot read client revocations: {e}")))?;
+    let app = server::app(
+        Arc::clone(&state),
+        config.server.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("kastell-server")
+        .build()
+        .map_err(|e| CliError::Internal(format!("cannot start the async runtime: {e}")))?;
+    let serving = Arc::clone(&state);
+    runtime.block_on(async move {
+        let state = serving;
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .map_err(|e| CliError::Usage(format!("cannot listen on {listen}: {e}")))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| CliError::Internal(e.to_string()))?;
+        // Whoever started the server may close its output after reading this line: a
+        // closed standard output must not stop the server, so write errors are ignored.
+        say(&format!("kastell listening on https://{local}"));
+        say(&format!("data directory {}", data_dir.display()));
+        tracing::info!(%local, "listening");
+        // Before the first connection is served (this thread is not an async worker).
+        load_policies(&state.service);
+        let sweeper = tokio::spawn(sweep(Arc::clone(&state)));
+        let purger = tokio::spawn(purge_key_cache(Arc::clone(&state)));
+        let signer = tokio::spawn(sign_checkpoints(Arc::clone(&state)));
+        let revocations = tokio::spawn(reload_revocations(Arc::clone(&state)));
+        let renewer = tokio::spawn(renew_certificate(certificate));
+        let served = server::serve(listener, Arc::new(tls), app, shutdown_signal()).await;
+        sweeper.abort();
+        purger.abort();
+        signer.abort();
+        revocations.abort();
+        renewer.abort();
+        served.map_err(|e| CliError::Internal(format!("the listener failed: {e}")))
+    })?;
+    // Cover every record written while serving with a signature before exiting.
+    if let Err(err) = state.service.checkpoint() {
+        tracing::error!(error = %err, "cannot sign the final audit checkpoint");
+    }
+    say("kastell stopped");
+    Ok(())
+}
+
+/// The roots and limits of attested release: this deployment's root (unless
+/// `trust_own_root = false`) and every certificate in the `trusted_roots` files.
+fn release_trust(
+    config: &kastell_core::config::ReleaseConfig,
+    files: &CaFiles,
+) -> Result<server::release::ReleaseTrust, CliError> {
+    let mut anchors = Vec::new();
+    if config.trust_own_root.unwrap_or(true) {
+        match files.certificate("root.pem", "kastell init") {
+            Ok(root) => anchors.push(root),
+            Err(err) => tracing::warn!(error = %err, "no own root to trust for releases"),
+        }
+    }
+    for path in config.trusted_roots.iter().flatten() {
+        let bytes = std::fs::read(path).map_err(|e| {
+            CliError::Usage(format!("release.trusted_roots: {}: {e}", path.display()))
+        })?;
+        let roots = kastell_attest::x509::parse_certificates(&bytes).map_err(|e| {
+            CliError::Usage(format!("release.trusted_roots: {}: {e}", path.display()))
+        })?;
+        anchors.extend(roots);
+    }
+    Ok(server::release::ReleaseTrust {
+        anchors,
+        challenge_ttl: Duration::from_secs(
+            config
+                .challenge_ttl_secs
+                .unwrap_or(kastell_core::config::DEFAULT_CHALLENGE_TTL_SECS),
+        ),
+        max_age: Duration::from_secs(
+            config
+                .max_attestation_age_secs
+                .unwrap_or(kastell_core::config::DEFAULT_MAX_ATTESTATION_AGE_SECS),
+        ),
+        max_clock_skew: Duration::from_secs(
+            config
+                .max_clock_skew_secs
+                .unwrap_or(kastell_core::config::DEFAULT_MAX_CLOCK_SKEW_SECS),
+        ),
+        checker: std::sync::Arc::default(),
+    })
+}
+
+/// Writes a line to standard output, ignoring a closed pipe.
+fn say(line: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Destroys keys whose deletion window has ended, every [`SWEEP_EVERY`].
+async fn sweep(state: Arc<AppState>) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let state = Arc::clone(&state);
+        let swept = tokio::task::spawn_blocking(move || {
+            state.service.destroy_due(kastell_core::keys::unix_now())
+        })
+        .await;
+        match swept {
+            Ok(Ok(ids)) if !ids.is_empty() => tracing::info!(count = ids.len(), "keys destroyed"),
+            Ok(Err(err)) => tracing::error!(error = %err, "deletion sweep failed"),
+            _ => {}
+        }
+    }
+}
+
+/// Drops expired entries of the key cache every tenth of its TTL (at least every second),
+/// so that unwrapped material of keys no longer used is cleared soon after it expires.
+async fn purge_key_cache(state: Arc<AppState>) {
+    let ttl = state.service.key_cache().limits().ttl;
+    let mut every = tokio::time::interval((ttl / 10).max(Duration::from_secs(1)));
+    loop {
+        every.tick().await;
+        state.service.key_cache().purge_expired();
+    }
+}
+
+/// Every [`CHECKPOINT_EVERY`]: marks pending operations past their expiry expired, and
+/// signs a checkpoint of the trail's head when it moved.
+async fn sign_checkpoints(state: Arc<AppState>) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let state = Arc::clone(&state);
+        let signed = tokio::task::spawn_blocking(move || {
+            if let Err(err) = state.quorum.expire_due(kastell_core::keys::unix_now_ms()) {
+                tracing::error!(error = %err, "cannot expire pending operations");
+            }
+            state.service.checkpoint()
+        })
+        .await;
+        if let Ok(Err(err)) = signed {
+            tracing::error!(error = %err, "cannot sign an audit checkpoint");
+        }
+    }
+}
+
+/// Reloads revoked client certificates every [`REVOCATIONS_EVERY`] (revocations made
+/// offline with `kastell ca revoke-client` take effect then; those through the API at once).
+async fn reload_revocations(state: Arc<AppState>) {
+    let mut every = tokio::time::interval(REVOCATIONS_EVERY);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let state = Arc::clone(&state);
+        let reloaded = tokio::task::spawn_blocking(move || state.reload_revocations()).await;
+        if let Ok(Err(err)) = reloaded {
+            tracing::error!(error = %err, "cannot reload client revocations");
+        }
+    }
+}
+
+/// Renews the server's certificate when due, checking every hour.
+async fn renew_certificate(certificate: Arc<server::tls::ServerCertificate>) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let certificate = Arc::clone(&certificate);
+        let renewed = tokio::task::spawn_blocking(move || {
+            certificate
+                .renew_if_due(time::OffsetDateTime::now_utc())
+                .map(|renewed| (renewed, certificate.not_after()))
+        })
+        .await;
+        match renewed {
+            Ok(Ok((true, not_after))) => {
+                tracing::info!(%not_after, "server certificate renewed");
+            }
+            Ok(Err(err)) => tracing::error!(error = %err, "cannot renew the server certificate"),
+            _ => {}
+        }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

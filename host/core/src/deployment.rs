@@ -1,0 +1,150 @@
+//! A deployment on disk: the data directory (SQLite store, policy registry, compiled
+//! policies, and the soft token's file when no PKCS#11 module is configured) and the
+//! token that holds the master keys. [`Deployment::open`] assembles a ready
+//! [`KeyService`]: the `kastell` command and the server both start here.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use secrecy::SecretString;
+
+use crate::crypto::AwsLc;
+use crate::keys::{KeyError, KeyService, ServiceKeys};
+use crate::registry::{PolicyRegistry, RegistryError};
+use crate::sandbox::{Sandbox, SandboxLimits};
+use crate::store::{SqliteStore, StoreError};
+use crate::token::{KdfCost, Pkcs11Config, Pkcs11Token, SoftToken, Token, TokenError};
+
+/// File name of the store inside the data directory.
+pub const STORE_FILE: &str = "kastell.db";
+/// File name of the built-in soft token inside the data directory.
+pub const SOFT_TOKEN_FILE: &str = "soft-token.kst";
+/// Environment variable holding the PKCS#11 user PIN (when no PIN file is given).
+pub const PIN_ENV: &str = "KASTELL_PIN";
+/// Environment variable holding the soft token's passphrase (when no file is given).
+pub const PASSPHRASE_ENV: &str = "KASTELL_SOFT_TOKEN_PASSPHRASE";
+
+/// Which token holds the master keys.
+#[derive(Debug)]
+pub enum TokenChoice {
+    /// The built-in soft token: `<data dir>/soft-token.kst`, sealed under a passphrase,
+    /// created on first use.
+    Soft {
+        /// The passphrase.
+        passphrase: SecretString,
+        /// Argon2id cost when the file is created.
+        cost: KdfCost,
+    },
+    /// A PKCS#11 module and token.
+    Pkcs11(Pkcs11Config),
+}
+
+/// Why a deployment could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeploymentError {
+    /// The data directory could not be created or read.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store failed to open.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The token failed to open or to provide the service keys.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The policy registry failed to open.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The sandbox could not be built.
+    #[error("sandbox: {0}")]
+    Sandbox(String),
+    /// The service keys could not be created, or the deletion sweep failed.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+}
+
+/// Where a deployment lives and which token it uses.
+#[derive(Debug)]
+pub struct Deployment {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The token.
+    pub token: TokenChoice,
+}
+
+impl Deployment {
+    /// Opens the token only (for commands that need nothing else).
+    ///
+    /// # Errors
+    /// [`DeploymentError::Token`] or [`DeploymentError::DataDir`].
+    pub fn open_token(&self) -> Result<Arc<dyn Token>, DeploymentError> {
+        self.ensure_data_dir()?;
+        Ok(match &self.token {
+            TokenChoice::Soft { passphrase, cost } => Arc::new(SoftToken::open_or_create(
+                &self.data_dir.join(SOFT_TOKEN_FILE),
+                passphrase,
+                *cost,
+            )?),
+            TokenChoice::Pkcs11(config) => Arc::new(Pkcs11Token::open(config)?),
+        })
+    }
+
+    /// Opens the store only (for auditors who verify with an exported public key).
+    ///
+    /// # Errors
+    /// [`DeploymentError::Store`] or [`DeploymentError::DataDir`].
+    pub fn open_store(&self) -> Result<Arc<SqliteStore>, DeploymentError> {
+        self.ensure_data_dir()?;
+        Ok(Arc::new(SqliteStore::open(
+            &self.data_dir.join(STORE_FILE),
+        )?))
+    }
+
+    /// Opens everything, creates the service keys on the token when missing, and destroys
+    /// keys whose deletion window has ended.
+    ///
+    /// # Errors
+    /// The first part that fails, named.
+    pub fn open(&self) -> Result<KeyService, DeploymentError> {
+        self.open_with_limits(SandboxLimits::default())
+    }
+
+    /// [`Deployment::open`] with these sandbox limits (the `[workloads]` settings).
+    ///
+    /// # Errors
+    /// As [`Deployment::open`].
+    pub fn open_with_limits(&self, limits: SandboxLimits) -> Result<KeyService, DeploymentError> {
+        let store = self.open_store()?;
+        let token = self.open_token()?;
+        let sandbox = Sandbox::new(limits)
+            .and_then(|s| s.with_artifact_dir(&self.data_dir.join("compiled")))
+            .map_err(|e| DeploymentError::Sandbox(e.to_string()))?;
+        let policies = PolicyRegistry::open(&self.data_dir.join("policies"))?;
+        let service = KeyService::new(
+            store,
+            token,
+            Arc::new(AwsLc),
+            Arc::new(sandbox),
+            policies,
+            ServiceKeys::default(),
+        );
+        service.ensure_service_keys()?;
+        service.destroy_due(crate::keys::unix_now())?;
+        Ok(service)
+    }
+
+    fn ensure_data_dir(&self) -> Result<(), DeploymentError> {
+        create_private_dir(&self.data_dir).map_err(|source| DeploymentError::DataDir {
+            path: self.data_dir.clone(),
+            source,
+        })
+    }
+}
+
+use crate::files::create_private_dir;

@@ -1,0 +1,31 @@
+//! Keys: the key model. Operations, policy gating and audit build on it.
+
+mod admin;
+mod cache;
+pub mod ciphertext;
+mod deferred;
+mod describe;
+mod encryption;
+mod error;
+mod generate;
+mod model;
+mod release;
+mod service;
+mod signing;
+mod trail;
+
+pub use admin::{DELETION_WINDOW_DAYS, SYSTEM_PRINCIPAL};
+pub use cache::{KeyCache, KeyCacheLimits};
+pub use deferred::{Deferred, defer};
+pub use describe::{KeyDescription, MAX_LIST, VersionDescription};
+pub use generate::{DataKey, MAX_RANDOM};
+pub use model::{
+    Alias, AliasError, KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin,
+};
+pub use release::{ReleaseKind, ReleaseRequest, Released};
+pub use service::{
+    Caller, DEFAULT_CHECKPOINT_EVERY, KeyError, KeyService, NewKey, ServiceKeys, unix_now,
+    unix_now_ms,
+};
+pub use signing::{PublicKeyOut, SignInput, SignatureOut};
+pub use trail::verify_trail;

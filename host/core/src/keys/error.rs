@@ -1,0 +1,134 @@
+//! The key service's error: each variant has its stable [`ErrorCode`] (name, HTTP status,
+//! exit code) and a message for a person; `Display` writes both, `Name: message`, as the
+//! command line and the audit trail show it.
+
+use std::fmt;
+
+use kastell_proto::ErrorCode;
+
+use super::{KeyId, KeyUsage};
+use crate::store::StoreError;
+use crate::token::TokenError;
+
+/// Why a key operation failed; named like the KMS errors users know.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// No key with this id or alias (NotFoundException).
+    NotFound(String),
+    /// The key is disabled (DisabledException).
+    Disabled(KeyId),
+    /// The key's usage does not allow the operation (InvalidKeyUsageException).
+    InvalidKeyUsage {
+        /// The key.
+        key: KeyId,
+        /// What it may do.
+        usage: KeyUsage,
+    },
+    /// The ciphertext is malformed or not authentic under this key and context
+    /// (InvalidCiphertextException). Why is recorded in the audit trail only.
+    InvalidCiphertext,
+    /// The ciphertext names another key than the one asked for (IncorrectKeyException).
+    IncorrectKey,
+    /// The key's state forbids the operation (KMSInvalidStateException).
+    InvalidState(String),
+    /// Role or policy refused (AccessDeniedException). The policy's reason is in the
+    /// audit trail, not here.
+    AccessDenied,
+    /// The caller's input was malformed.
+    InvalidInput(String),
+    /// A name the caller chose is taken (AlreadyExistsException), e.g. an alias.
+    AlreadyExists(String),
+    /// The token failed (internal).
+    Token(TokenError),
+    /// The store failed (internal); when audit cannot be written, no result is returned.
+    Store(StoreError),
+}
+
+impl KeyError {
+    /// The stable code: name, HTTP status and exit code.
+    #[must_use]
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Disabled(_) => ErrorCode::Disabled,
+            Self::InvalidKeyUsage { .. } => ErrorCode::InvalidKeyUsage,
+            Self::InvalidCiphertext => ErrorCode::InvalidCiphertext,
+            Self::IncorrectKey => ErrorCode::IncorrectKey,
+            Self::InvalidState(_) => ErrorCode::InvalidState,
+            Self::AccessDenied => ErrorCode::AccessDenied,
+            Self::InvalidInput(_) => ErrorCode::InvalidInput,
+            Self::AlreadyExists(_) => ErrorCode::AlreadyExists,
+            Self::Token(_) | Self::Store(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// What went wrong, for a person, without the code's name.
+    #[must_use]
+    pub fn message(&self) -> String {
+        match self {
+            Self::NotFound(key) => format!("no key {key}"),
+            Self::Disabled(key) => format!("key {key} is disabled"),
+            Self::InvalidKeyUsage { key, usage } => format!("key {key} is for {usage:?}"),
+            Self::InvalidCiphertext => {
+                "the ciphertext cannot be decrypted with this key and context".to_owned()
+            }
+            Self::IncorrectKey => "the ciphertext was encrypted under another key".to_owned(),
+            Self::AccessDenied => "not allowed by role or key policy".to_owned(),
+            Self::InvalidState(text) | Self::InvalidInput(text) | Self::AlreadyExists(text) => {
+                text.clone()
+            }
+            Self::Token(err) => format!("token: {err}"),
+            Self::Store(err) => format!("store: {err}"),
+        }
+    }
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // Internal failures name the failing part, not the code.
+            Self::Token(_) | Self::Store(_) => f.write_str(&self.message()),
+            _ => write!(f, "{}: {}", self.code(), self.message()),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Token(err) => Some(err),
+            Self::Store(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<TokenError> for KeyError {
+    fn from(err: TokenError) -> Self {
+        Self::Token(err)
+    }
+}
+
+impl From<StoreError> for KeyError {
+    fn from(err: StoreError) -> Self {
+        Self::Store(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_the_code_then_the_message() {
+        let err = KeyError::NotFound("alias/x".into());
+        assert_eq!(err.to_string(), "NotFound: no key alias/x");
+        assert_eq!(err.message(), "no key alias/x");
+        assert_eq!(err.code(), ErrorCode::NotFound);
+        assert_eq!(
+            KeyError::AccessDenied.to_string(),
+            "AccessDenied: not allowed by role or key policy"
+        );
+    }
+}

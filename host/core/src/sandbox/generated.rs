@@ -1,0 +1,21 @@
+//! Host bindings generated from `wit/`, kept in one private module.
+
+/// The `kastell:runtime/policy` world.
+pub(crate) mod policy {
+    #![allow(missing_docs, reason = "generated")]
+    wasmtime::component::bindgen!({ world: "policy", path: "../../wit" });
+}
+
+/// The `kastell:runtime/workload` world. Key handles are host-side [`KeyRef`]s in the
+/// store's resource table; every import may trap (a host fault ends the invocation).
+///
+/// [`KeyRef`]: super::workload::KeyRef
+pub(crate) mod workload {
+    #![allow(missing_docs, reason = "generated")]
+    wasmtime::component::bindgen!({
+        world: "workload",
+        path: "../../wit",
+        imports: { default: trappable },
+        with: { "kastell:runtime/keys.key-handle": crate::sandbox::workload::KeyRef },
+    });
+}

@@ -1,0 +1,385 @@
+//! m-of-n quorum over the API: administrative requests of a class that needs approvals
+//! become pending operations (202); officers approve them by signing their canonical bytes
+//! with their client certificate's key; the approval that completes the quorum executes
+//! the action. Also the quorum settings and client certificates issued by the server.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::{AuthCertificate, require};
+use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, base64, base64_field};
+use super::{Auth, Shared, blocking};
+use kastell_core::keys::Caller;
+use kastell_core::quorum::{
+    OperationClass, PendingOperation, PendingState, QuorumError, Submitted, canonical_bytes,
+};
+use kastell_core::sandbox::Role;
+
+pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
+    router
+        .routes(routes!(list_approvals))
+        .routes(routes!(get_approval, approve))
+        .routes(routes!(get_quorum))
+        .routes(routes!(set_quorum))
+}
+
+impl From<QuorumError> for ApiError {
+    fn from(error: QuorumError) -> Self {
+        match error {
+            QuorumError::Store(e) => Self::internal(e),
+            other => Self::of(other.code(), other.to_string()),
+        }
+    }
+}
+
+/// A request that now waits for officers' approvals.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingResponse {
+    /// `pending`.
+    pub status: &'static str,
+    /// Approvals it needs.
+    pub required: u32,
+    /// The operation: id, class, action, requester, times, digest, approvals.
+    #[schema(value_type = Object)]
+    pub operation: PendingOperation,
+}
+
+fn pending(operation: PendingOperation, required: u32) -> Response {
+    (
+        StatusCode::ACCEPTED,
+        Json(PendingResponse {
+            status: "pending",
+            required,
+            operation,
+        }),
+    )
+        .into_response()
+}
+
+/// Runs `run` now when `class` needs no approvals; otherwise stores `action` (built from
+/// the request's key id) as a pending operation and answers 202.
+pub(super) async fn gated(
+    state: Shared,
+    caller: Arc<Caller>,
+    class: OperationClass,
+    key: Option<String>,
+    action: impl FnOnce(Option<String>) -> Value + Send + 'static,
+    run: impl FnOnce(&Shared, &Caller) -> Result<Value, ApiError> + Send + 'static,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        let required = state.quorum.required(class)?;
+        if required <= 1 {
+            return Ok(Json(run(&state, &caller)?).into_response());
+        }
+        // Officers approve the exact key, not an alias that could be re-pointed meanwhile.
+        let id = key
+            .map(|key| state.service.key_id(&key).map(|id| id.to_string()))
+            .transpose()?;
+        match state
+            .quorum
+            .submit(&caller, class, action(id), state.approval_ttl)?
+        {
+            Submitted::Execute => Ok(Json(run(&state, &caller)?).into_response()),
+            Submitted::Pending(operation) => Ok(pending(operation, required)),
+        }
+    })
+    .await
+}
+
+/// Executes an approved operation's action as its requester (an officer).
+fn execute(
+    state: &Shared,
+    operation: &PendingOperation,
+    executor: &Caller,
+) -> Result<Value, ApiError> {
+    let requester = Caller {
+        id: operation.requester.clone(),
+        roles: vec![Role::CryptoOfficer],
+        tenant: None,
+        evidence: None,
+    };
+    let action = &operation.action;
+    let field = |name: &str, member: &str| action.pointer(&format!("/{name}/{member}")).cloned();
+    let text = |value: Option<Value>| value.and_then(|v| v.as_str().map(str::to_owned));
+    if action.get("set-quorum").is_some() {
+        let setting = state.quorum.apply_setting(action, executor)?;
+        return Ok(json!(setting));
+    }
+    if action.get("schedule-deletion").is_some() {
+        let key = text(field("schedule-deletion", "key")).unwrap_or_default();
+        let days = field("schedule-deletion", "days")
+            .and_then(|v| v.as_u64())
+            .and_then(|d| u32::try_from(d).ok())
+            .unwrap_or(30);
+        let record = state.service.schedule_deletion(&requester, &key, days)?;
+        return Ok(json!(state.service.description_of(&record)?));
+    }
+    if action.get("bind-policy").is_some() {
+        let key = text(field("bind-policy", "key")).unwrap_or_default();
+        let policy = text(field("bind-policy", "policy"))
+            .map(|p| super::keys::parse_measurement(&p))
+            .transpose()?;
+        let record = state.service.bind_policy(&requester, &key, policy)?;
+        return Ok(json!(state.service.description_of(&record)?));
+    }
+    if let Some(request) = action.get("issue-client") {
+        let request: super::clients::ClientRequest = serde_json::from_value(request.clone())
+            .map_err(|e| ApiError::invalid_input(e.to_string()))?;
+        return Ok(json!(super::clients::issue(state, &requester, &request)?));
+    }
+    Err(ApiError::invalid_input(
+        "the operation's action is not one this server executes",
+    ))
+}
+
+/// Which operations.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalQuery {
+    /// `pending` (default), `executed`, `expired`, `failed` or `all`.
+    pub state: Option<String>,
+    /// The previous page's last id.
+    pub after: Option<String>,
+    /// At most this many (1–1000, default 100).
+    pub limit: Option<u32>,
+}
+
+/// Operations, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalList {
+    /// The operations.
+    #[schema(value_type = Vec<Object>)]
+    pub operations: Vec<PendingOperation>,
+}
+
+/// Lists operations awaiting approval (or in another state).
+#[utoipa::path(get, path = "/v1/approvals", tag = "approvals", params(ApprovalQuery),
+    responses((status = 200, body = ApprovalList), (status = 403, body = ErrorBody)))]
+async fn list_approvals(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    query: Result<Query<ApprovalQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ApprovalList>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::invalid_input(e.body_text()))?;
+    require(&state, &caller, Role::CryptoOfficer, "approval-list").await?;
+    let wanted = match query.state.as_deref() {
+        None => Some(PendingState::Pending),
+        Some("all") => None,
+        Some(name) => Some(
+            name.parse::<PendingState>()
+                .map_err(|e| ApiError::invalid_input(e.to_string()))?,
+        ),
+    };
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    blocking(move || {
+        let operations = state.quorum.list(wanted, query.after.as_deref(), limit)?;
+        Ok(Json(ApprovalList { operations }))
+    })
+    .await
+}
+
+/// An operation and exactly what an approval signs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalDetail {
+    /// The operation.
+    #[schema(value_type = Object)]
+    pub operation: PendingOperation,
+    /// Approvals its class needs now.
+    pub required: u32,
+    /// Its canonical bytes, base64: sign these (ECDSA P-384, SHA-384, DER) to approve.
+    pub canonical: String,
+}
+
+/// Shows an operation with its canonical bytes.
+#[utoipa::path(get, path = "/v1/approvals/{id}", tag = "approvals",
+    params(("id" = String, Path, description = "Operation id")),
+    responses((status = 200, body = ApprovalDetail), (status = 404, body = ErrorBody)))]
+async fn get_approval(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ApprovalDetail>, ApiError> {
+    require(&state, &caller, Role::CryptoOfficer, "approval-get").await?;
+    blocking(move || {
+        let operation = state
+            .quorum
+            .operation(&id)?
+            .ok_or_else(|| ApiError::not_found(format!("no operation {id}")))?;
+        let required = state.quorum.required(operation.class)?;
+        Ok(Json(ApprovalDetail {
+            canonical: base64(&canonical_bytes(&operation)),
+            required,
+            operation,
+        }))
+    })
+    .await
+}
+
+/// An approval.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveRequest {
+    /// DER ECDSA P-384/SHA-384 signature over the operation's canonical bytes by the key of
+    /// the caller's client certificate, base64.
+    pub signature: String,
+}
+
+/// What an approval did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApproveResponse {
+    /// The operation after this approval (and its execution, if it ran).
+    #[schema(value_type = Object)]
+    pub operation: PendingOperation,
+    /// Distinct officers who approved.
+    pub have: u32,
+    /// Approvals needed.
+    pub need: u32,
+    /// This officer had approved already (counted once).
+    pub duplicate: bool,
+    /// The action's result when this approval completed the quorum and it ran.
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Value>,
+}
+
+/// Approves an operation; the approval that completes the quorum executes it.
+#[utoipa::path(post, path = "/v1/approvals/{id}", tag = "approvals",
+    params(("id" = String, Path, description = "Operation id")),
+    request_body = ApproveRequest,
+    responses((status = 200, body = ApproveResponse), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+async fn approve(
+    State(state): State<Shared>,
+    AuthCertificate(caller, certificate): AuthCertificate,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<ApproveRequest>,
+) -> Result<Json<ApproveResponse>, ApiError> {
+    let signature = base64_field("signature", &body.signature)?;
+    blocking(move || {
+        let approved = state.quorum.approve(
+            &caller,
+            &certificate,
+            &id,
+            &signature,
+            kastell_core::keys::unix_now_ms(),
+        )?;
+        if !approved.ready {
+            return Ok(Json(ApproveResponse {
+                operation: approved.operation,
+                have: approved.have,
+                need: approved.need,
+                duplicate: approved.duplicate,
+                result: None,
+            }));
+        }
+        let (operation, result) = match execute(&state, &approved.operation, &caller) {
+            Ok(result) => (
+                state.quorum.mark_executed(&id, &summary(&result))?,
+                Some(result),
+            ),
+            Err(error) => {
+                let operation = state.quorum.mark_failed(&id, &error.message)?;
+                return Err(ApiError::of(
+                    error.code,
+                    format!("operation {} failed: {}", operation.id, error.message),
+                ));
+            }
+        };
+        Ok(Json(ApproveResponse {
+            operation,
+            have: approved.have,
+            need: approved.need,
+            duplicate: approved.duplicate,
+            result,
+        }))
+    })
+    .await
+}
+
+/// The outcome recorded for an executed operation: `serial <hex>` for an issued client
+/// certificate (`GET /v1/clients/{serial}` has it whole), otherwise the result's JSON.
+fn summary(result: &Value) -> String {
+    result
+        .get("serial")
+        .and_then(Value::as_str)
+        .map_or_else(|| result.to_string(), |serial| format!("serial {serial}"))
+}
+
+/// Approvals every class needs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuorumSettings {
+    /// Per class.
+    #[schema(value_type = Vec<Object>)]
+    pub settings: Vec<kastell_core::quorum::QuorumSetting>,
+}
+
+/// The approvals each class of administrative operation needs.
+#[utoipa::path(get, path = "/v1/quorum", tag = "approvals",
+    responses((status = 200, body = QuorumSettings), (status = 403, body = ErrorBody)))]
+async fn get_quorum(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+) -> Result<Json<QuorumSettings>, ApiError> {
+    require(&state, &caller, Role::CryptoOfficer, "quorum-get").await?;
+    blocking(move || {
+        Ok(Json(QuorumSettings {
+            settings: state.quorum.settings()?,
+        }))
+    })
+    .await
+}
+
+/// A class's new requirement.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetQuorumRequest {
+    /// Approvals from distinct officers, 1–16.
+    pub required: u32,
+}
+
+/// Sets the approvals a class needs: itself an operation of class `quorum`, so it needs
+/// that class's approvals (202 when it does).
+#[utoipa::path(put, path = "/v1/quorum/{class}", tag = "approvals",
+    params(("class" = String, Path,
+        description = "delete-key, bind-policy, quorum, issue-officer or export-backup")),
+    request_body = SetQuorumRequest,
+    responses((status = 200, description = "Applied"), (status = 202, body = PendingResponse),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn set_quorum(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiPath(class): ApiPath<String>,
+    ApiJson(body): ApiJson<SetQuorumRequest>,
+) -> Result<Response, ApiError> {
+    let class: OperationClass = class
+        .parse()
+        .map_err(|e: kastell_core::quorum::UnknownName| ApiError::invalid_input(e.to_string()))?;
+    blocking(move || {
+        match state
+            .quorum
+            .set_required(&caller, class, body.required, state.approval_ttl)?
+        {
+            Submitted::Execute => {
+                let action = json!({
+                    "set-quorum": { "class": class.as_str(), "required": body.required }
+                });
+                let setting = state.quorum.apply_setting(&action, &caller)?;
+                Ok(Json(json!(setting)).into_response())
+            }
+            Submitted::Pending(operation) => {
+                let required = state.quorum.required(OperationClass::Quorum)?;
+                Ok(pending(operation, required))
+            }
+        }
+    })
+    .await
+}

@@ -1,0 +1,272 @@
+//! Client certificates through the server: issue (officer certificates may need the
+//! `issue-officer` quorum), list the ones issued here, revoke by serial. Crypto-officer.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use kastell_attest::identity::ClientIdentity;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::approvals::gated;
+use super::auth::require;
+use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use super::{Auth, Shared, blocking};
+
+use kastell_core::keys::Caller;
+use kastell_core::quorum::OperationClass;
+use kastell_core::sandbox::Role;
+use kastell_core::store::ClientRow;
+
+pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
+    router
+        .routes(routes!(issue_client, list_clients))
+        .routes(routes!(get_client))
+        .routes(routes!(revoke_client))
+}
+
+/// A client certificate to issue for a key the client generated.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRequest {
+    /// The principal (certificate CN).
+    pub principal: String,
+    /// `crypto-officer`, `crypto-user` or `auditor`.
+    pub role: String,
+    /// The tenant, if any.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// The client's P-384 public key, SPKI PEM.
+    pub public_key: String,
+    /// Validity in days (1–825, default 365).
+    #[serde(default)]
+    pub days: Option<u32>,
+}
+
+/// An issued client certificate.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClientResponse {
+    /// Its serial number, lowercase hex (what `revoke` takes).
+    pub serial: String,
+    /// The certificate, PEM.
+    pub certificate: String,
+    /// The root that issued it (and certifies the server), PEM.
+    pub root: String,
+}
+
+pub(super) fn issue(
+    state: &Shared,
+    caller: &Caller,
+    request: &ClientRequest,
+) -> Result<ClientResponse, ApiError> {
+    let key: p384::PublicKey = p384::pkcs8::DecodePublicKey::from_public_key_pem(
+        request.public_key.trim(),
+    )
+    .map_err(|e| ApiError::invalid_input(format!("public_key: not a P-384 SPKI PEM: {e}")))?;
+    let days = request.days.unwrap_or(365);
+    if !(1..=825).contains(&days) {
+        return Err(ApiError::invalid_input(format!("days {days}: 1–825")));
+    }
+    let identity = ClientIdentity {
+        principal: request.principal.clone(),
+        role: request.role.clone(),
+        tenant: request.tenant.clone(),
+    };
+    let certificate = kastell_core::clients::issue_client_certificate(
+        state.service.token(),
+        &state.files,
+        &identity,
+        &key,
+        Duration::from_secs(u64::from(days) * 86_400),
+    )
+    .map_err(|e| match e {
+        kastell_core::ca::HostCaError::Ca(e) => ApiError::invalid_input(e.to_string()),
+        other => ApiError::internal(other),
+    })?;
+    let pem = |cert: &kastell_attest::x509::Certificate| cert.to_pem().map_err(ApiError::internal);
+    let root = state
+        .files
+        .certificate("root.pem", "kastell init")
+        .map_err(ApiError::internal)?;
+    let record = kastell_core::clients::register(
+        &*state.service.store(),
+        &certificate,
+        &identity,
+        &caller.id,
+    )
+    .map_err(ApiError::internal)?;
+    state.service.checkpoint_if_due(record.seq);
+    Ok(ClientResponse {
+        serial: kastell_core::clients::serial_of(&certificate),
+        certificate: pem(&certificate)?,
+        root: pem(&root)?,
+    })
+}
+
+/// Issues a client certificate for a public key (crypto-officer). Certificates for the
+/// crypto-officer role are of class `issue-officer` and may need approvals (202).
+#[utoipa::path(post, path = "/v1/clients", tag = "approvals", request_body = ClientRequest,
+    responses((status = 200, body = ClientResponse), (status = 202, body = super::approvals::PendingResponse),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn issue_client(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiJson(body): ApiJson<ClientRequest>,
+) -> Result<Response, ApiError> {
+    require(&state, &caller, Role::CryptoOfficer, "issue-client").await?;
+    if body.role != "crypto-officer" {
+        return blocking(move || Ok(Json(issue(&state, &caller, &body)?).into_response())).await;
+    }
+    let action_body = body.clone();
+    gated(
+        state,
+        caller,
+        OperationClass::IssueOfficer,
+        None,
+        move |_| json!({ "issue-client": action_body }),
+        move |state, caller| Ok(json!(issue(state, caller, &body)?)),
+    )
+    .await
+}
+
+/// Which clients.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ClientQuery {
+    /// After this serial (the previous page's last).
+    pub after: Option<String>,
+    /// At most this many (1–1000, default 100).
+    pub limit: Option<u32>,
+}
+
+/// Client certificates issued here.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientList {
+    /// Ordered by serial.
+    #[schema(value_type = Vec<Object>)]
+    pub clients: Vec<ClientRow>,
+}
+
+/// Lists the client certificates this deployment issued, with revocation times.
+#[utoipa::path(get, path = "/v1/clients", tag = "approvals", params(ClientQuery),
+    responses((status = 200, body = ClientList), (status = 403, body = ErrorBody)))]
+async fn list_clients(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    query: Result<Query<ClientQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ClientList>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::invalid_input(e.body_text()))?;
+    require(&state, &caller, Role::CryptoOfficer, "client-list").await?;
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    blocking(move || {
+        let clients = state
+            .service
+            .store()
+            .clients(query.after.as_deref(), limit)
+            .map_err(ApiError::internal)?;
+        Ok(Json(ClientList { clients }))
+    })
+    .await
+}
+
+/// Why a certificate is revoked.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// Free text, kept in the audit trail.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// A revocation's result.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RevokeResponse {
+    /// The serial, lowercase hex.
+    pub serial: String,
+    /// `false` when it was revoked already.
+    pub revoked_now: bool,
+}
+
+/// Revokes a client certificate by serial: from this moment the server refuses it (401).
+/// Certificates issued elsewhere under the same root can be revoked too.
+#[utoipa::path(post, path = "/v1/clients/{serial}/revoke", tag = "approvals",
+    params(("serial" = String, Path, description = "Serial number, hex")),
+    request_body = RevokeRequest,
+    responses((status = 200, body = RevokeResponse), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+async fn revoke_client(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiPath(serial): ApiPath<String>,
+    ApiJson(body): ApiJson<RevokeRequest>,
+) -> Result<Json<RevokeResponse>, ApiError> {
+    require(&state, &caller, Role::CryptoOfficer, "revoke-client").await?;
+    let serial = kastell_core::clients::parse_serial(&serial).map_err(ApiError::invalid_input)?;
+    blocking(move || {
+        let record = kastell_core::clients::revoke(
+            &*state.service.store(),
+            &serial,
+            &caller.id,
+            &body.reason,
+        )
+        .map_err(ApiError::internal)?;
+        if let Some(record) = &record {
+            state.service.checkpoint_if_due(record.seq);
+        }
+        state
+            .revoked
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(serial.clone());
+        Ok(Json(RevokeResponse {
+            serial,
+            revoked_now: record.is_some(),
+        }))
+    })
+    .await
+}
+
+/// One client certificate issued here.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientDetail {
+    /// Registry entry (serial, principal, role, tenant, validity, issuer, revocation).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub client: ClientRow,
+    /// The certificate, PEM (absent for certificates registered before it was kept).
+    pub certificate: Option<String>,
+}
+
+/// Shows one client certificate issued here, the certificate itself included (how
+/// `kastell user collect` fetches a certificate issued after approvals).
+#[utoipa::path(get, path = "/v1/clients/{serial}", tag = "approvals",
+    params(("serial" = String, Path, description = "Serial number, hex")),
+    responses((status = 200, body = ClientDetail), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn get_client(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiPath(serial): ApiPath<String>,
+) -> Result<Json<ClientDetail>, ApiError> {
+    require(&state, &caller, Role::CryptoOfficer, "client-get").await?;
+    let serial = kastell_core::clients::parse_serial(&serial).map_err(ApiError::invalid_input)?;
+    blocking(move || {
+        let mut client = state
+            .service
+            .store()
+            .client(&serial)
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::not_found(format!("no client certificate {serial}")))?;
+        let certificate = client.certificate.take();
+        Ok(Json(ClientDetail {
+            client,
+            certificate,
+        }))
+    })
+    .await
+}

@@ -1,0 +1,417 @@
+//! Key administration: create, list, describe, rotate, enable, disable, deletion, aliases,
+//! tags, policy binding, minimum decryption version. The key service checks the
+//! crypto-officer role and audits every call.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use axum::response::Response;
+use serde_json::json;
+
+use super::approvals::gated;
+use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use super::{Auth, Shared, blocking};
+use kastell_core::keys::{KeyDescription, NewKey, Origin};
+use kastell_core::quorum::OperationClass;
+use kastell_core::sandbox::KeySpec;
+
+pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
+    router
+        .routes(routes!(create_key, list_keys))
+        .routes(routes!(describe_key))
+        .routes(routes!(rotate_key))
+        .routes(routes!(enable_key))
+        .routes(routes!(disable_key))
+        .routes(routes!(schedule_deletion))
+        .routes(routes!(cancel_deletion))
+        .routes(routes!(set_alias))
+        .routes(routes!(update_tags))
+        .routes(routes!(bind_policy))
+        .routes(routes!(set_min_decryption_version))
+}
+
+/// A new key.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    /// `AES_256`, `ECC_NIST_P384` or `HMAC_SHA384`.
+    pub spec: String,
+    /// `wrapped` (default: host-generated, stored wrapped under the token's master key)
+    /// or `token` (generated in the token, never leaves it).
+    #[serde(default)]
+    pub origin: Option<String>,
+    /// First alias, `alias/<name>`.
+    #[serde(default)]
+    pub alias: Option<String>,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// Tags.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Measurement (`sha384:…`) of a stored policy to bind.
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// Allow attested guests to get its material (`release`, when its policy allows);
+    /// fixed at creation; not for `token` keys.
+    #[serde(default)]
+    pub releasable: bool,
+}
+
+/// Parses a key spec as the API and the command line name it.
+///
+/// # Errors
+/// 400 InvalidInput naming the accepted values.
+pub fn parse_spec(spec: &str) -> Result<KeySpec, ApiError> {
+    serde_json::from_value(serde_json::Value::String(spec.to_owned())).map_err(|_| {
+        ApiError::invalid_input(format!(
+            "spec `{spec}`: one of AES_256, ECC_NIST_P384, HMAC_SHA384"
+        ))
+    })
+}
+
+fn parse_origin(origin: Option<&str>) -> Result<Origin, ApiError> {
+    match origin {
+        None | Some("wrapped") => Ok(Origin::Wrapped),
+        Some("token") => Ok(Origin::Token),
+        Some(other) => Err(ApiError::invalid_input(format!(
+            "origin `{other}`: `wrapped` or `token`"
+        ))),
+    }
+}
+
+/// Parses a policy measurement.
+///
+/// # Errors
+/// 400 InvalidInput.
+pub fn parse_measurement(text: &str) -> Result<kastell_attest::Measurement, ApiError> {
+    text.parse()
+        .map_err(|e| ApiError::invalid_input(format!("policy `{text}`: {e}")))
+}
+
+/// Creates a key (crypto-officer).
+#[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKeyRequest,
+    responses(
+        (status = 201, body = KeyDescription, description = "The new key"),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
+async fn create_key(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiJson(body): ApiJson<CreateKeyRequest>,
+) -> Result<(StatusCode, Json<KeyDescription>), ApiError> {
+    let new = NewKey {
+        spec: parse_spec(&body.spec)?,
+        origin: parse_origin(body.origin.as_deref())?,
+        description: body.description,
+        tags: body.tags,
+        policy: body.policy.as_deref().map(parse_measurement).transpose()?,
+        releasable: body.releasable,
+    };
+    let alias = body.alias;
+    let description = blocking(move || {
+        let key = state.service.create_key(&caller, new, alias.as_deref())?;
+        Ok(state.service.description_of(&key)?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(description)))
+}
+
+/// Paging of the key list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Start after this key id (the previous page's `next`).
+    pub after: Option<String>,
+    /// At most this many keys (1–1000, default 100).
+    pub limit: Option<u32>,
+}
+
+/// A page of keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyPage {
+    /// Keys ordered by id.
+    pub keys: Vec<KeyDescription>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next: Option<String>,
+}
+
+/// Lists keys, a page at a time, ordered by id.
+#[utoipa::path(get, path = "/v1/keys", tag = "keys", params(ListQuery),
+    responses((status = 200, body = KeyPage), (status = 403, body = ErrorBody)))]
+async fn list_keys(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<KeyPage>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::invalid_input(e.body_text()))?;
+    let limit = query.limit.unwrap_or(100);
+    blocking(move || {
+        let keys = state
+            .service
+            .list_keys(&caller, query.after.as_deref(), limit)?;
+        let next = if u32::try_from(keys.len()).unwrap_or(u32::MAX) == limit {
+            keys.last().map(|k| k.id.clone())
+        } else {
+            None
+        };
+        Ok(Json(KeyPage { keys, next }))
+    })
+    .await
+}
+
+/// Describes a key.
+#[utoipa::path(get, path = "/v1/keys/{key}", tag = "keys",
+    params(("key" = String, Path, description = "Key id or alias (alias%2Fname)")),
+    responses((status = 200, body = KeyDescription), (status = 404, body = ErrorBody)))]
+async fn describe_key(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Json<KeyDescription>, ApiError> {
+    blocking(move || Ok(Json(state.service.describe_key(&caller, &key)?))).await
+}
+
+/// Runs an administrative call that returns the changed key, and describes it.
+async fn admin(
+    state: Shared,
+    work: impl FnOnce(&Shared) -> Result<kastell_core::keys::KeyRecord, kastell_core::keys::KeyError>
+    + Send
+    + 'static,
+) -> Result<Json<KeyDescription>, ApiError> {
+    blocking(move || {
+        let key = work(&state)?;
+        Ok(Json(state.service.description_of(&key)?))
+    })
+    .await
+}
+
+/// Adds a version that encrypts and signs from now on.
+#[utoipa::path(post, path = "/v1/keys/{key}/rotate", tag = "keys",
+    params(("key" = String, Path, description = "Key id or alias")),
+    responses((status = 200, body = KeyDescription), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn rotate_key(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Json<KeyDescription>, ApiError> {
+    admin(state, move |s| s.service.rotate(&caller, &key)).await
+}
+
+/// Enables a disabled key.
+#[utoipa::path(post, path = "/v1/keys/{key}/enable", tag = "keys",
+    params(("key" = String, Path, description = "Key id or alias")),
+    responses((status = 200, body = KeyDescription), (status = 409, body = ErrorBody)))]
+async fn enable_key(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Json<KeyDescription>, ApiError> {
+    admin(state, move |s| s.service.set_enabled(&caller, &key, true)).await
+}
+
+/// Disables a key: every use is refused until it is enabled.
+#[utoipa::path(post, path = "/v1/keys/{key}/disable", tag = "keys",
+    params(("key" = String, Path, description = "Key id or alias")),
+    responses((status = 200, body = KeyDescription), (status = 409, body = ErrorBody)))]
+async fn disable_key(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Json<KeyDescription>, ApiError> {
+    admin(state, move |s| s.service.set_enabled(&caller, &key, false)).await
+}
+
+/// A deletion's waiting period.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleDeletionRequest {
+    /// Days before destruction, 7–30 (default 30).
+    #[serde(default = "thirty")]
+    pub days: u32,
+}
+
+fn thirty() -> u32 {
+    30
+}
+
+/// Schedules a key's destruction after a waiting period. Of quorum class `delete-key`:
+/// when that class needs approvals the answer is 202 with the pending operation.
+#[utoipa::path(post, path = "/v1/keys/{key}/schedule-deletion", tag = "keys",
+    params(("key" = String, Path, description = "Key id or alias")),
+    request_body = ScheduleDeletionRequest,
+    responses((status = 200, body = KeyDescription),
+        (status = 202, body = super::approvals::PendingResponse),
+        (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn schedule_deletion(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiPath(key): ApiPath<String>,
+    ApiJson(body): ApiJson<ScheduleDeletionRequest>,
+) -> Result<Response, ApiError> {
+    let days = body.days;
+    gated(
+        state,
+        caller,
+        OperationClass::DeleteKey,
+        Some(key.clone()),
+        move |id| json!({ "schedule-deletion": { "key": id, "days": days } }),
+        move |state, caller| {
+            let record = state.service.schedule_deletion(caller, &key, days)?;
+            Ok(json!(state.service.description_of(&record)?))
+        },
+    )
+    .await
+}
+
+/// Cancels a scheduled deletion; the key comes back disabled.
+#[utoipa::path(post, path = "/v1/keys/{key}/cancel-deletion", tag = "keys",
+    params(("key" = String, Path, description = "Key id or alias")),
+    responses((status = 200, body = KeyDescription), (status = 409, body = ErrorBody)))]
+async fn cancel_deletion(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Json<KeyDescription>, ApiError> {
+    admin(state, move |s| s.service.cancel_deletion(&caller, &key)).await
+}
+
+/// Which key an alias names.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AliasRequest {
+    /// Key id or alias.
+    pub key: String,
+}
+
+/// An alias and its key.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AliasResponse {
+    /// `alias/<name>`.
+    pub alias: String,
+    /// The key's id.
+    pub key: String,
+}
+
+/// Points `alias/<name>` at a key, creating or re-pointing it.
+#[utoipa::path(put, path = "/v1/aliases/{name}", tag = "keys",
+    params(("name" = String, Path, description = "The alias without its `alias/` prefix")),
+    request_body = AliasRequest,
+    responses((status = 200, body = AliasResponse), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn set_alias(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<AliasRequest>,
+) -> Result<Json<AliasResponse>, ApiError> {
+    let alias = format!("alias/{name}");
+    blocking(move || {
+        state.service.set_alias(&caller, &alias, &body.key)?;
+        let key = state.service.describe_key(&caller, &alias)?;
+        Ok(Json(AliasResponse { alias, key: key.id }))
+    })
+    .await
+}
+
+/// New tags (replacing all) and, optionally, a new description.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagsRequest {
+    /// The key's tags from now on.
+    pub tags: BTreeMap<String, String>,
+    /// A new description.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Replaces a key's tags (and description).
+#[utoipa::path(put, path = "/v1/keys/{key}/tags", tag = "keys",
+    params(("key" = String, Path, description = "Key id or alias")),
+    request_body = TagsRequest,
+    responses((status = 200, body = KeyDescription), (status = 400, body = ErrorBody)))]
+async fn update_tags(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiPath(key): ApiPath<String>,
+    ApiJson(body): ApiJson<TagsRequest>,
+) -> Result<Json<KeyDescription>, ApiError> {
+    admin(state, move |s| {
+        s.service
+            .update_tags(&caller, &key, body.tags, body.description)
+    })
+    .await
+}
+
+/// The policy a key is bound to.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BindPolicyRequest {
+    /// A stored policy's measurement (`sha384:…`), or null to unbind.
+    pub policy: Option<String>,
+}
+
+/// Binds a key to a stored policy, replaces it, or unbinds it. Of quorum class
+/// `bind-policy`: when that class needs approvals the answer is 202.
+#[utoipa::path(put, path = "/v1/keys/{key}/policy", tag = "keys",
+    params(("key" = String, Path, description = "Key id or alias")),
+    request_body = BindPolicyRequest,
+    responses((status = 200, body = KeyDescription),
+        (status = 202, body = super::approvals::PendingResponse),
+        (status = 400, body = ErrorBody)))]
+async fn bind_policy(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiPath(key): ApiPath<String>,
+    ApiJson(body): ApiJson<BindPolicyRequest>,
+) -> Result<Response, ApiError> {
+    let policy = body.policy.as_deref().map(parse_measurement).transpose()?;
+    let shown = policy.map(|m| m.to_string());
+    gated(
+        state,
+        caller,
+        OperationClass::BindPolicy,
+        Some(key.clone()),
+        move |id| json!({ "bind-policy": { "key": id, "policy": shown } }),
+        move |state, caller| {
+            let record = state.service.bind_policy(caller, &key, policy)?;
+            Ok(json!(state.service.description_of(&record)?))
+        },
+    )
+    .await
+}
+
+/// The oldest version that still decrypts and verifies.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MinVersionRequest {
+    /// Version number.
+    pub version: u32,
+}
+
+/// Sets the oldest version that still decrypts and verifies.
+#[utoipa::path(put, path = "/v1/keys/{key}/min-decryption-version", tag = "keys",
+    params(("key" = String, Path, description = "Key id or alias")),
+    request_body = MinVersionRequest,
+    responses((status = 200, body = KeyDescription), (status = 400, body = ErrorBody)))]
+async fn set_min_decryption_version(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiPath(key): ApiPath<String>,
+    ApiJson(body): ApiJson<MinVersionRequest>,
+) -> Result<Json<KeyDescription>, ApiError> {
+    admin(state, move |s| {
+        s.service
+            .set_min_decryption_version(&caller, &key, body.version)
+    })
+    .await
+}

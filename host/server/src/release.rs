@@ -1,0 +1,396 @@
+//! Attested key release over the API: a single-use challenge nonce, then the attestation
+//! (certificate and chain, or Nitro-format document) verified against the configured
+//! trust anchors, its freshness and nonce checked, and the key service's `release` (key
+//! releasable, bound policy allows `release` for the verified evidence, HPKE seal).
+//!
+//! ```text
+//! POST /v1/keys/{key}/release/challenge ─► nonce (32 random bytes, single use, short-lived)
+//! workload: attest(nonce, its public key) ─► certificate + chain / document
+//! POST /v1/keys/{key}/release {nonce, certificate+chain | document}
+//!   ─► nonce taken (unknown, used, expired or for another key: 403 InvalidNonce)
+//!   ─► chain to a trusted root, validity, nonce in the claims, age (403 AttestationRejected)
+//!   ─► key service: releasable, policy(release, evidence) ─► HPKE box to the attested key
+//! ```
+
+use kastell_proto::ErrorCode;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use kastell_attest::document::verify_document_with;
+use kastell_attest::verify::{Expectations, Trust, not_after, verify_attestation_with};
+use kastell_attest::x509::Certificate;
+use p384::elliptic_curve::sec1::ToEncodedPoint as _;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::require;
+use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, base64, base64_field};
+use super::{Auth, Shared, operation};
+use kastell_core::audit::{AuditEntry, Outcome};
+use kastell_core::keys::{Caller, ReleaseKind, ReleaseRequest};
+use kastell_core::sandbox::{EncryptionContext, Evidence, Role};
+
+/// Most intermediates a release may send with its certificate (path building tries each).
+pub const MAX_CHAIN: usize = 4;
+
+mod challenges;
+
+pub use challenges::{Challenges, NONCE_LEN};
+
+pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
+    router.routes(routes!(challenge)).routes(routes!(release))
+}
+
+/// What a release trusts.
+#[derive(Debug, Clone)]
+pub struct ReleaseTrust {
+    /// Roots whose attestations are accepted (this deployment's own and those configured).
+    pub anchors: Vec<Certificate>,
+    /// How long a challenge nonce stays usable.
+    pub challenge_ttl: Duration,
+    /// Oldest attestation accepted (its issue time against now).
+    pub max_age: Duration,
+    /// How far the attesting host's clock may run ahead of this one's: attestations are
+    /// judged at now + this (so one issued "in the future" by that much still passes).
+    pub max_clock_skew: Duration,
+    /// Checks the attestations' signatures (and remembers the host CA and root ones).
+    pub checker: std::sync::Arc<kastell_core::crypto::AwsLcChecker>,
+}
+
+/// A fresh challenge.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChallengeResponse {
+    /// The key id the nonce is for.
+    pub key_id: String,
+    /// 32 random bytes, base64: pass to the workload's `attest`, then with the release.
+    pub nonce: String,
+    /// Seconds it stays usable (once).
+    pub expires_in: u64,
+}
+
+/// An attested release request: exactly one of `certificate` (with `chain`) or `document`.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseBody {
+    /// The challenge nonce, base64.
+    pub nonce: String,
+    /// Attestation certificate (DER, base64) whose subject key receives the release.
+    #[serde(default)]
+    pub certificate: Option<String>,
+    /// Intermediates for `certificate` (DER, base64), e.g. the issuing host CA.
+    #[serde(default)]
+    pub chain: Vec<String>,
+    /// Nitro-format attestation document (COSE_Sign1, base64) with a `public_key`.
+    #[serde(default)]
+    pub document: Option<String>,
+    /// `key` (default): a key version's material; `data-key`: a fresh AES-256 data key.
+    #[serde(default)]
+    pub kind: Option<ReleaseKind>,
+    /// The version to release (`key` only; default: current).
+    #[serde(default)]
+    pub version: Option<u32>,
+    /// Encryption context for the data key's ciphertext (`data-key` only).
+    #[serde(default)]
+    pub context: Option<BTreeMap<String, String>>,
+}
+
+impl std::fmt::Debug for ReleaseBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReleaseBody")
+            .field("kind", &self.kind)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The key material, sealed to the attested public key.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReleaseResponse {
+    /// The key id.
+    pub key_id: String,
+    /// The version released (or under which the data key is wrapped).
+    pub key_version: u32,
+    /// The key's spec.
+    pub spec: String,
+    /// `key` or `data-key`.
+    pub kind: String,
+    /// The attested guest, `sha384:<hex>`: part of the HPKE `info`.
+    pub guest_sha384: String,
+    /// HPKE `enc` (97-byte P-384 point), base64.
+    pub encapsulated_key: String,
+    /// HPKE ciphertext of the material (AES-256-GCM, tag last), base64.
+    pub ciphertext: String,
+    /// For `data-key`: the data key as a Kastell ciphertext under the key, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_key_ciphertext: Option<String>,
+}
+
+/// Issues a single-use nonce for releasing `key` (crypto-user).
+#[utoipa::path(post, path = "/v1/keys/{key}/release/challenge", tag = "release",
+    params(("key" = String, Path, description = "Key id or alias (alias%2Fname)")),
+    responses((status = 200, body = ChallengeResponse), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn challenge(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Json<ChallengeResponse>, ApiError> {
+    require(&state, &caller, Role::CryptoUser, "release-challenge").await?;
+    operation(&state, move |state| {
+        let id = state.service.key_id(&key)?;
+        let ttl = state.release.challenge_ttl;
+        let nonce = state.challenges.issue(id, &caller.id, ttl)?;
+        Ok(Json(ChallengeResponse {
+            key_id: id.to_string(),
+            nonce: base64(&nonce),
+            expires_in: ttl.as_secs(),
+        }))
+    })
+    .await
+}
+
+/// Releases `key` to an attested guest (crypto-user): the nonce is used up, the
+/// attestation verified against the trusted roots, the key's policy evaluated with
+/// operation `release` and the verified evidence; the material comes back sealed with HPKE
+/// to the attested public key.
+#[utoipa::path(post, path = "/v1/keys/{key}/release", tag = "release",
+    params(("key" = String, Path, description = "Key id or alias (alias%2Fname)")),
+    request_body = ReleaseBody,
+    responses((status = 200, body = ReleaseResponse),
+        (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "AccessDenied, InvalidNonce or AttestationRejected"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn release(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiPath(key): ApiPath<String>,
+    ApiJson(body): ApiJson<ReleaseBody>,
+) -> Result<Json<ReleaseResponse>, ApiError> {
+    // Before the nonce is touched: no other role may use up a user's challenge.
+    require(&state, &caller, Role::CryptoUser, "release").await?;
+    let nonce = base64_field("nonce", &body.nonce)?;
+    check_body(&body)?;
+    let evidence = match (&body.certificate, &body.document) {
+        (Some(cert), None) => {
+            let chain = body
+                .chain
+                .iter()
+                .enumerate()
+                .map(|(i, der)| base64_field(&format!("chain[{i}]"), der))
+                .collect::<Result<Vec<_>, _>>()?;
+            Attestation::Certificate(base64_field("certificate", cert)?, chain)
+        }
+        (None, Some(document)) => Attestation::Document(base64_field("document", document)?),
+        _ => {
+            return Err(ApiError::invalid_input(
+                "give exactly one of `certificate` (with `chain`) or `document`",
+            ));
+        }
+    };
+    operation(&state, move |state| {
+        let service = &state.service;
+        let id = match service.key_id(&key) {
+            Ok(id) => id,
+            Err(err) => {
+                service.record_outcome(AuditEntry::event(
+                    &caller.id,
+                    "release",
+                    None,
+                    Outcome::Denied,
+                    err.to_string(),
+                ))?;
+                return Err(err.into());
+            }
+        };
+        let refuse = |why: String, code: ErrorCode, guest| -> Result<_, ApiError> {
+            service.record_outcome(
+                AuditEntry::event(
+                    &caller.id,
+                    "release",
+                    Some(id),
+                    Outcome::Denied,
+                    why.clone(),
+                )
+                .with_guest(guest),
+            )?;
+            state.metrics.denied("attestation");
+            Err(ApiError::of(code, why))
+        };
+        if let Err(why) = state.challenges.take(&nonce, id, &caller.id) {
+            return refuse(why, ErrorCode::InvalidNonce, None);
+        }
+        let verified = match verify(&state.release, &evidence, &nonce) {
+            Ok(verified) => verified,
+            Err(why) => {
+                return refuse(
+                    format!("attestation: {why}"),
+                    ErrorCode::AttestationRejected,
+                    None,
+                );
+            }
+        };
+        let guest = verified.evidence.guest_sha384;
+        let attested = Caller {
+            evidence: Some(verified.evidence),
+            ..(*caller).clone()
+        };
+        let context = EncryptionContext(body.context.unwrap_or_default());
+        let released = service.release(
+            &attested,
+            &ReleaseRequest {
+                key: &id.to_string(),
+                version: body.version,
+                kind: body.kind.unwrap_or(ReleaseKind::Key),
+                recipient: &verified.public_key,
+                nonce: &nonce,
+                context: &context,
+            },
+        )?;
+        Ok(Json(ReleaseResponse {
+            key_id: released.key.to_string(),
+            key_version: released.version,
+            spec: released.spec.as_str().to_owned(),
+            kind: released.kind.as_str().to_owned(),
+            guest_sha384: guest.to_string(),
+            encapsulated_key: base64(&released.encapsulated_key),
+            ciphertext: base64(&released.ciphertext),
+            data_key_ciphertext: released.data_key_ciphertext.as_deref().map(base64),
+        }))
+    })
+    .await
+}
+
+/// Refuses fields that would be ignored, and oversized chains.
+fn check_body(body: &ReleaseBody) -> Result<(), ApiError> {
+    let invalid = |message: String| Err(ApiError::invalid_input(message));
+    if body.document.is_some() && !body.chain.is_empty() {
+        return invalid("`chain` goes with `certificate`; a document carries its own".into());
+    }
+    if body.chain.len() > MAX_CHAIN {
+        return invalid(format!(
+            "`chain` has {} certificates; at most {MAX_CHAIN}",
+            body.chain.len()
+        ));
+    }
+    let kind = body.kind.unwrap_or(ReleaseKind::Key);
+    if kind == ReleaseKind::Key && body.context.is_some() {
+        return invalid("`context` is for `kind: data-key` (the data key's ciphertext)".into());
+    }
+    if kind == ReleaseKind::DataKey && body.version.is_some() {
+        return invalid("a data key is always made under the current version".into());
+    }
+    Ok(())
+}
+
+/// The attestation as sent.
+enum Attestation {
+    /// Leaf DER and intermediates' DER.
+    Certificate(Vec<u8>, Vec<Vec<u8>>),
+    /// COSE_Sign1 bytes.
+    Document(Vec<u8>),
+}
+
+/// What verification proved.
+struct Verified {
+    evidence: Evidence,
+    /// The attested key, SEC1 uncompressed.
+    public_key: Vec<u8>,
+}
+
+fn unix(at: OffsetDateTime) -> u64 {
+    u64::try_from(at.unix_timestamp()).unwrap_or(0)
+}
+
+/// Verifies the attestation: chain to one of the anchors at the current time, the nonce
+/// in the claims, issued within `max_age`.
+fn verify(
+    trust: &ReleaseTrust,
+    attestation: &Attestation,
+    nonce: &[u8],
+) -> Result<Verified, String> {
+    let now = OffsetDateTime::now_utc() + trust.max_clock_skew;
+    let expect = Expectations {
+        nonce: Some(nonce.to_vec()),
+        max_age: Some(trust.max_age),
+        ..Expectations::default()
+    };
+    let parse = |der: &[u8], what: &str| {
+        kastell_attest::x509::decode_canonical::<Certificate>(der)
+            .map_err(|e| format!("{what} is not an X.509 certificate: {e}"))
+    };
+    match attestation {
+        Attestation::Certificate(leaf, chain) => {
+            let leaf = parse(leaf, "certificate")?;
+            let intermediates = chain
+                .iter()
+                .enumerate()
+                .map(|(i, der)| parse(der, &format!("chain[{i}]")))
+                .collect::<Result<Vec<_>, _>>()?;
+            let verified = verify_attestation_with(
+                &leaf,
+                &Trust {
+                    anchors: trust.anchors.clone(),
+                    intermediates,
+                    crls: Vec::new(),
+                    at: now,
+                },
+                &expect,
+                &*trust.checker,
+            )
+            .map_err(|e| e.to_string())?;
+            let public_key = kastell_attest::verify::public_key(&leaf)
+                .map_err(|e| e.to_string())?
+                .to_encoded_point(false)
+                .as_bytes()
+                .to_vec();
+            Ok(Verified {
+                evidence: Evidence {
+                    guest_sha384: verified.claims.guest,
+                    policy_sha384: verified.claims.policy,
+                    issuer: kastell_attest::x509::name_text(&leaf.tbs_certificate.issuer),
+                    not_after: unix(not_after(&leaf)),
+                },
+                public_key,
+            })
+        }
+        Attestation::Document(bytes) => {
+            let verified = verify_document_with(
+                bytes,
+                &Trust {
+                    anchors: trust.anchors.clone(),
+                    intermediates: Vec::new(),
+                    crls: Vec::new(),
+                    at: now,
+                },
+                &expect,
+                &*trust.checker,
+            )
+            .map_err(|e| e.to_string())?;
+            let Some(key) = verified.document.public_key else {
+                return Err("the document carries no `public_key` to release to".into());
+            };
+            let issued_ms = i64::try_from(verified.document.timestamp_ms).unwrap_or(i64::MAX);
+            let expires = issued_ms / 1000
+                + i64::try_from(kastell_attest::ca::ATTESTATION_LIFETIME.as_secs()).unwrap_or(0);
+            Ok(Verified {
+                evidence: Evidence {
+                    guest_sha384: verified.document.guest,
+                    policy_sha384: verified.document.policy,
+                    // The CA that issued the document signer, as for a certificate.
+                    issuer: verified
+                        .chain
+                        .chain
+                        .get(1)
+                        .map_or_else(String::new, |link| link.subject.clone()),
+                    not_after: u64::try_from(expires).unwrap_or(0),
+                },
+                public_key: key.to_encoded_point(false).as_bytes().to_vec(),
+            })
+        }
+    }
+}

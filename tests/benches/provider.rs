@@ -1,0 +1,259 @@
+//! What Kastell's layers cost over the bare library (issue 7): AES-256-GCM encryption of
+//! 16 KiB and ECDSA P-384 signing of a 64-byte message, in process, on one thread,
+//!
+//! - **raw aws-lc-rs**: a `LessSafeKey` (random nonce from `aws_lc_rs::rand`, the
+//!   plaintext copied into a fresh buffer and sealed in place) and an `EcdsaKeyPair`
+//!   producing DER (`ECDSA_P384_SHA384_ASN1_SIGNING`, which hashes the message);
+//! - **Kastell**: the crypto path of `KeyService::encrypt` / `sign` on a wrapped key
+//!   ([`KeyService::bench_encrypt`], [`KeyService::bench_sign`]): the AAD with the
+//!   encryption context, the key cache lookup, the nonce, the provider behind its trait
+//!   and the Kastell ciphertext format; SHA-384 of the message, the provider and the DER
+//!   encoding. Lookup in the store, the policy and the audit record are not in these rows
+//!   (they are measured by `--bench keys`, `--bench sandbox` and `scripts/bench-server`).
+//!
+//! Last, the public-key work one attested release cannot avoid, in bare aws-lc-rs: an
+//! ECDSA P-384 verification (the attestation certificate's signature by its issuer) and
+//! an HPKE encapsulation to a P-384 key (an ephemeral key pair and ECDH), on one thread
+//! and on every core at once: the ceiling on releases per second that this crypto alone
+//! sets on this machine, before TLS, parsing, policy and audit.
+//!
+//! Run: `cargo bench -p kastell --bench provider`. Target: Kastell ≥ 0.9× raw.
+//! Shared machines drift from minute to minute: the two paths alternate in short rounds,
+//! and the median of the per-round ratios is reported beside the pooled rates.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a failed expectation is a failed benchmark"
+)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::agreement::{ECDH_P384, EphemeralPrivateKey, UnparsedPublicKey, agree_ephemeral};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    ECDSA_P384_SHA384_ASN1, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _,
+    UnparsedPublicKey as SignatureKey,
+};
+use kastell_core::deployment::{Deployment, TokenChoice};
+use kastell_core::keys::{Caller, KeyRecord, KeyService, NewKey, Origin};
+use kastell_core::sandbox::{EncryptionContext, KeySpec, Role};
+use kastell_core::token::KdfCost;
+
+const ROUNDS: usize = 12;
+const SLICE: Duration = Duration::from_millis(150);
+const AES_LEN: usize = 16 * 1024;
+const MESSAGE_LEN: usize = 64;
+
+/// Runs `op` for about `SLICE`; operations per second.
+fn round(mut op: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    let mut ops = 0u64;
+    while start.elapsed() < SLICE {
+        for _ in 0..16 {
+            op();
+        }
+        ops += 16;
+    }
+    ops as f64 / start.elapsed().as_secs_f64()
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Alternates the two paths, `raw` first in even rounds; prints one table row each.
+fn compare(name: &str, bytes: usize, mut raw: impl FnMut(), mut kastell: impl FnMut()) -> f64 {
+    // Warm-up: caches, the key cache entry, page faults.
+    round(&mut raw);
+    round(&mut kastell);
+    let (mut raws, mut ours) = (Vec::new(), Vec::new());
+    for n in 0..ROUNDS {
+        if n % 2 == 0 {
+            raws.push(round(&mut raw));
+            ours.push(round(&mut kastell));
+        } else {
+            ours.push(round(&mut kastell));
+            raws.push(round(&mut raw));
+        }
+    }
+    let ratios: Vec<f64> = ours.iter().zip(&raws).map(|(k, r)| k / r).collect();
+    let pooled = |rates: &[f64]| rates.iter().sum::<f64>() / rates.len() as f64;
+    let (raw_rate, our_rate) = (pooled(&raws), pooled(&ours));
+    let mbps = |rate: f64| {
+        if bytes == 0 {
+            "".to_owned()
+        } else {
+            format!("{:.0}", rate * bytes as f64 / 1e6)
+        }
+    };
+    let ratio = median(ratios.clone());
+    let (low, high) = (
+        ratios.iter().copied().fold(f64::MAX, f64::min),
+        ratios.iter().copied().fold(0.0, f64::max),
+    );
+    println!(
+        "| {name} | {raw_rate:.0} | {} | {our_rate:.0} | {} | {ratio:.3} ({low:.2}–{high:.2}) |",
+        mbps(raw_rate),
+        mbps(our_rate)
+    );
+    ratio
+}
+
+/// Releases per second of the release's public-key work (one verification, one
+/// encapsulation) on `threads` threads at once, each running for `SLICE` × 4.
+fn release_crypto(threads: usize) -> f64 {
+    let rng = SystemRandom::new();
+    let issuer = EcdsaKeyPair::generate(&ECDSA_P384_SHA384_ASN1_SIGNING).expect("key");
+    let tbs = [0x3c_u8; 600]; // about an attestation certificate's signed part
+    let signature = issuer.sign(&rng, &tbs).expect("sign");
+    let recipient = EphemeralPrivateKey::generate(&ECDH_P384, &rng).expect("key");
+    let recipient = recipient.compute_public_key().expect("public key");
+    let issuer_public = issuer.public_key().as_ref().to_vec();
+    let recipient_public = recipient.as_ref().to_vec();
+    let one = || {
+        SignatureKey::new(&ECDSA_P384_SHA384_ASN1, &issuer_public)
+            .verify(&tbs, signature.as_ref())
+            .expect("verify");
+        let ephemeral = EphemeralPrivateKey::generate(&ECDH_P384, &rng).expect("ephemeral key");
+        let enc = ephemeral.compute_public_key().expect("enc");
+        let shared = agree_ephemeral(
+            ephemeral,
+            UnparsedPublicKey::new(&ECDH_P384, &recipient_public),
+            aws_lc_rs::error::Unspecified,
+            |secret| Ok(secret.to_vec()),
+        )
+        .expect("ecdh");
+        std::hint::black_box((enc, shared));
+    };
+    one();
+    let slice = SLICE * 4;
+    let start = Instant::now();
+    let done: u64 = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut n = 0u64;
+                    while start.elapsed() < slice {
+                        one();
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("thread")).sum()
+    });
+    done as f64 / start.elapsed().as_secs_f64()
+}
+
+fn officer() -> Caller {
+    Caller {
+        id: "bench".into(),
+        roles: vec![Role::CryptoOfficer, Role::CryptoUser],
+        tenant: None,
+        evidence: None,
+    }
+}
+
+fn wrapped_key(service: &KeyService, spec: KeySpec) -> KeyRecord {
+    let new = NewKey {
+        spec,
+        origin: Origin::Wrapped,
+        description: String::new(),
+        tags: BTreeMap::new(),
+        policy: None,
+        releasable: false,
+    };
+    let key = service.create_key(&officer(), new, None).expect("key");
+    service.store().key(&key.id).expect("read").expect("stored")
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let service = Deployment {
+        data_dir: dir.path().to_path_buf(),
+        token: TokenChoice::Soft {
+            passphrase: "bench passphrase".to_owned().into(),
+            cost: KdfCost::Interactive,
+        },
+    }
+    .open()
+    .expect("deployment");
+    let aes = wrapped_key(&service, KeySpec::Aes256);
+    let p384 = wrapped_key(&service, KeySpec::EccNistP384);
+    let context = EncryptionContext(BTreeMap::from([("tenant".into(), "acme".into())]));
+    let plaintext = vec![0x5a_u8; AES_LEN];
+    let message = [0xa5_u8; MESSAGE_LEN];
+
+    let raw_aes = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7; 32]).expect("key"));
+    let rng = SystemRandom::new();
+    let raw_ec = EcdsaKeyPair::generate(&ECDSA_P384_SHA384_ASN1_SIGNING).expect("key");
+
+    println!(
+        "Kastell {} ({}), aws-lc-rs; {ROUNDS} alternating rounds of {} ms per path.",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH,
+        SLICE.as_millis()
+    );
+    println!();
+    println!(
+        "| operation | raw aws-lc-rs ops/s | MB/s | Kastell ops/s | MB/s | Kastell / raw, median of rounds (range) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let aes_ratio = compare(
+        "AES-256-GCM encrypt 16 KiB",
+        AES_LEN,
+        || {
+            let mut nonce = [0u8; 12];
+            aws_lc_rs::rand::fill(&mut nonce).expect("random");
+            let mut buffer = Vec::with_capacity(AES_LEN + 16);
+            buffer.extend_from_slice(&plaintext);
+            raw_aes
+                .seal_in_place_append_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(b"aad"),
+                    &mut buffer,
+                )
+                .expect("seal");
+            std::hint::black_box(buffer);
+        },
+        || {
+            let out = service
+                .bench_encrypt(&aes, &plaintext, &context)
+                .expect("encrypt");
+            std::hint::black_box(out);
+        },
+    );
+    let sign_ratio = compare(
+        "ECDSA P-384 sign 64 B (DER)",
+        0,
+        || {
+            let signature = raw_ec.sign(&rng, &message).expect("sign");
+            std::hint::black_box(signature);
+        },
+        || {
+            let der = service.bench_sign(&p384, &message).expect("sign");
+            std::hint::black_box(der);
+        },
+    );
+    println!();
+    println!(
+        "Target Kastell / raw ≥ 0.9: AES-256-GCM 16 KiB {aes_ratio:.3} ({}), P-384 sign {sign_ratio:.3} ({}).",
+        if aes_ratio >= 0.9 { "met" } else { "NOT met" },
+        if sign_ratio >= 0.9 { "met" } else { "NOT met" }
+    );
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let single = release_crypto(1);
+    let all = release_crypto(cores);
+    println!();
+    println!(
+        "Public-key work of one attested release (ECDSA P-384 verify + P-384 key pair + ECDH), bare aws-lc-rs: \
+         {:.3} ms on one thread ({single:.0}/s); {all:.0}/s on {cores} threads at once: the ceiling this crypto \
+         alone sets on releases per second here.",
+        1000.0 / single
+    );
+}
