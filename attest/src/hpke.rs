@@ -41,47 +41,17 @@ type PrivateKey = <Kem as ::hpke::Kem>::PrivateKey;
 type PublicKey = <Kem as ::hpke::Kem>::PublicKey;
 type EncappedKey = <Kem as ::hpke::Kem>::EncappedKey;
 
-/// Length of a SEC1 uncompressed P-384 point: public keys and encapsulated keys.
-pub const POINT_LEN: usize = 97;
-/// Length of a P-384 private key (a big-endian scalar).
-pub const PRIVATE_KEY_LEN: usize = 48;
-/// Length of the AES-256-GCM tag that ends every ciphertext.
-pub const TAG_LEN: usize = 16;
-/// Longest nonce, as in the attestation claims (the Nitro attestation document's limit).
-pub const MAX_NONCE_LEN: usize = 512;
-/// Domain tag that starts the `info` of every Kastell key release.
-pub const INFO_TAG: &[u8] = b"kastell-key-release-v1";
+pub use kastell_proto::ciphertext::TAG_LEN;
+pub use kastell_proto::release::{
+    INFO_TAG, MAX_NONCE_LEN, MaterialKind, POINT_LEN, PRIVATE_KEY_LEN, aad as release_aad,
+};
 
-/// What a release carries; the first byte of its AAD ([`release_aad`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MaterialKind {
-    /// The material of one key version (AES-256: 32 bytes; HMAC-SHA-384: 48 bytes; P-384:
-    /// the 48-byte big-endian private scalar).
-    Key = 1,
-    /// A fresh 32-byte AES-256 data key (the key service also returns it wrapped under the
-    /// key, as a Kastell ciphertext).
-    DataKey = 2,
-}
-
-/// The HPKE AAD of a key release: the kind byte, then the key version as a u32 big-endian
-/// (5 bytes). Opening with another kind or version fails.
-#[must_use]
-pub fn release_aad(kind: MaterialKind, version: u32) -> [u8; 5] {
-    let mut aad = [0u8; 5];
-    aad[0] = kind as u8;
-    aad[1..].copy_from_slice(&version.to_be_bytes());
-    aad
-}
-
-/// What a release is bound to; its [`info_bytes`](Self::info_bytes) are the HPKE `info`.
+/// What a release is bound to; its [`info_bytes`](Self::info_bytes) are the HPKE `info`,
+/// laid out by [`kastell_proto::release::ReleaseInfo`].
 ///
 /// Sealing and opening must use the same three values, or opening fails.
 #[derive(Debug, Clone, Copy)]
-pub struct ReleaseInfo<'a> {
-    key_id: &'a [u8; 16],
-    guest: &'a Measurement,
-    nonce: &'a [u8],
-}
+pub struct ReleaseInfo<'a>(kastell_proto::release::ReleaseInfo<'a>);
 
 impl<'a> ReleaseInfo<'a> {
     /// Binds a release of the key `key_id` (its UUID's 16 bytes) to the guest measured
@@ -94,38 +64,17 @@ impl<'a> ReleaseInfo<'a> {
         guest: &'a Measurement,
         nonce: &'a [u8],
     ) -> Result<Self, HpkeError> {
-        if nonce.len() > MAX_NONCE_LEN {
-            return Err(HpkeError::NonceTooLong { len: nonce.len() });
-        }
-        Ok(Self {
-            key_id,
-            guest,
-            nonce,
-        })
+        kastell_proto::release::ReleaseInfo::new(key_id, guest.as_bytes(), nonce)
+            .map(Self)
+            .map_err(|e| HpkeError::NonceTooLong { len: e.len })
     }
 
-    /// The HPKE `info`: four fields, each a 2-byte big-endian length then its bytes.
-    ///
-    /// ```text
-    /// 0x0016 ‖ "kastell-key-release-v1"      (INFO_TAG, 22 bytes)
-    /// 0x0010 ‖ key id                         (16 bytes, the key's UUID)
-    /// 0x0030 ‖ guest SHA-384                  (48 bytes)
-    /// len    ‖ nonce                          (0 to 512 bytes)
-    /// ```
-    ///
-    /// That is `94 + nonce.len()` bytes. A relying party that rebuilds it from these
-    /// lines gets the same bytes, and no two different releases share an `info`.
+    /// The HPKE `info` ([`kastell_proto::release::ReleaseInfo::info_bytes`]): the domain
+    /// tag, the key id, the guest's SHA-384 and the nonce, each length-prefixed; `94 +
+    /// nonce.len()` bytes.
     #[must_use]
     pub fn info_bytes(&self) -> Vec<u8> {
-        let fields: [&[u8]; 4] = [INFO_TAG, self.key_id, self.guest.as_bytes(), self.nonce];
-        let mut info = Vec::with_capacity(fields.iter().map(|f| 2 + f.len()).sum());
-        for field in fields {
-            // Every field is at most MAX_NONCE_LEN bytes (checked in `new`), so it fits.
-            let len = u16::try_from(field.len()).unwrap_or(u16::MAX);
-            info.extend_from_slice(&len.to_be_bytes());
-            info.extend_from_slice(field);
-        }
-        info
+        self.0.info_bytes()
     }
 }
 

@@ -72,56 +72,16 @@ type Aead = hpke::aead::AesGcm256;
 type PrivateKey = <Kem as hpke::Kem>::PrivateKey;
 type EncappedKey = <Kem as hpke::Kem>::EncappedKey;
 
-/// Length of a SEC1 uncompressed P-384 point: public keys and encapsulated keys.
-pub const POINT_LEN: usize = 97;
-/// Length of a P-384 private key (a big-endian scalar).
-pub const PRIVATE_KEY_LEN: usize = 48;
-/// Length of the AES-256-GCM tag that ends every ciphertext.
-pub const TAG_LEN: usize = 16;
-/// Longest nonce a release can be bound to (the attestation claims' limit).
-pub const MAX_NONCE_LEN: usize = 512;
-/// Domain tag that starts the `info` of every Kastell key release.
-pub const INFO_TAG: &[u8] = b"kastell-key-release-v1";
+pub use kastell_proto::ciphertext::TAG_LEN;
+pub use kastell_proto::release::{
+    AAD_LEN as RELEASE_AAD_LEN, INFO_TAG, MAX_NONCE_LEN, MaterialKind, POINT_LEN, PRIVATE_KEY_LEN,
+    aad as release_aad,
+};
 
-/// What a release carries, the first byte of its AAD ([`release_aad`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum MaterialKind {
-    /// The material of one version of the released key (an AES-256 key: 32 bytes).
-    Key = 1,
-    /// A fresh data key generated for the release.
-    DataKey = 2,
-}
-
-/// Length of a release's AAD: see [`release_aad`].
-pub const RELEASE_AAD_LEN: usize = 5;
-
-/// The HPKE AAD the key service seals a release with, and [`RecipientKey::open`] must be
-/// given: exactly 5 bytes.
-///
-/// ```text
-/// byte 0      kind: 0x01 = a key version's material (MaterialKind::Key),
-///                   0x02 = a fresh data key           (MaterialKind::DataKey)
-/// bytes 1..5  the key version, u32 big-endian
-/// ```
-///
-/// So `release_aad(MaterialKind::Key, 3)` is `01 00 00 00 03`. A release opened under the
-/// wrong kind or version fails with [`ReleaseError::DecryptionFailed`].
-#[must_use]
-pub fn release_aad(kind: MaterialKind, version: u32) -> [u8; RELEASE_AAD_LEN] {
-    let [v0, v1, v2, v3] = version.to_be_bytes();
-    [kind as u8, v0, v1, v2, v3]
-}
-
-/// What a release is bound to; its [`info_bytes`](Self::info_bytes) are the HPKE `info`.
-///
-/// The key service seals with the same three values, or opening fails.
+/// What a release is bound to; its [`info_bytes`](Self::info_bytes) are the HPKE `info`,
+/// laid out by [`kastell_proto::release::ReleaseInfo`] exactly as the key service seals.
 #[derive(Debug, Clone, Copy)]
-pub struct ReleaseInfo<'a> {
-    key_id: &'a [u8; 16],
-    guest_sha384: &'a [u8; 48],
-    nonce: &'a [u8],
-}
+pub struct ReleaseInfo<'a>(kastell_proto::release::ReleaseInfo<'a>);
 
 impl<'a> ReleaseInfo<'a> {
     /// Binds a release of the key `key_id` (its UUID's 16 bytes, not its text form) to the
@@ -135,37 +95,17 @@ impl<'a> ReleaseInfo<'a> {
         guest_sha384: &'a [u8; 48],
         nonce: &'a [u8],
     ) -> Result<Self, ReleaseError> {
-        if nonce.len() > MAX_NONCE_LEN {
-            return Err(ReleaseError::NonceTooLong { len: nonce.len() });
-        }
-        Ok(Self {
-            key_id,
-            guest_sha384,
-            nonce,
-        })
+        kastell_proto::release::ReleaseInfo::new(key_id, guest_sha384, nonce)
+            .map(Self)
+            .map_err(|e| ReleaseError::NonceTooLong { len: e.len })
     }
 
-    /// The HPKE `info`: four fields, each a 2-byte big-endian length then its bytes.
-    ///
-    /// ```text
-    /// 0x0016 ‖ "kastell-key-release-v1"      (INFO_TAG, 22 bytes)
-    /// 0x0010 ‖ key id                         (16 bytes, the key's UUID)
-    /// 0x0030 ‖ guest SHA-384                  (48 bytes)
-    /// len    ‖ nonce                          (0 to 512 bytes)
-    /// ```
-    ///
-    /// That is `94 + nonce.len()` bytes, the same as `kastell_attest::hpke::ReleaseInfo`.
+    /// The HPKE `info`: the domain tag, the key id, the guest's SHA-384 and the nonce, each
+    /// length-prefixed; `94 + nonce.len()` bytes, the same as
+    /// `kastell_attest::hpke::ReleaseInfo`.
     #[must_use]
     pub fn info_bytes(&self) -> Vec<u8> {
-        let fields: [&[u8]; 4] = [INFO_TAG, self.key_id, self.guest_sha384, self.nonce];
-        let mut info = Vec::with_capacity(fields.iter().map(|f| 2 + f.len()).sum());
-        for field in fields {
-            // Every field is at most MAX_NONCE_LEN bytes (checked in `new`), so it fits.
-            let len = u16::try_from(field.len()).unwrap_or(u16::MAX);
-            info.extend_from_slice(&len.to_be_bytes());
-            info.extend_from_slice(field);
-        }
-        info
+        self.0.info_bytes()
     }
 }
 

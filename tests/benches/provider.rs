@@ -27,6 +27,7 @@
     reason = "a failed expectation is a failed benchmark"
 )]
 
+use kastell_proto::{EncryptionContext, KeySpec, Origin, Role};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -38,8 +39,8 @@ use aws_lc_rs::signature::{
     UnparsedPublicKey as SignatureKey,
 };
 use kastell_core::deployment::{Deployment, TokenChoice};
-use kastell_core::keys::{Caller, KeyRecord, KeyService, NewKey, Origin};
-use kastell_core::sandbox::{EncryptionContext, KeySpec, Role};
+use kastell_core::keys::{Caller, KeyRecord, KeyService, NewKey};
+
 use kastell_core::token::KdfCost;
 
 const ROUNDS: usize = 12;

@@ -1,12 +1,13 @@
 //! Helpers for Kastell's end-to-end tests: locating the guest components that
 //! `scripts/build-guests` built, and building requests.
 
+use kastell_proto::{KeySpec, Operation, Role};
 use std::path::PathBuf;
 
 pub mod server;
 pub mod vault;
 
-use kastell_core::sandbox::{KeyInfo, KeySpec, Operation, PolicyRequest, Principal, Role};
+use kastell_core::sandbox::{KeyInfo, PolicyRequest, Principal};
 
 /// Directory holding the built guests: `$CARGO_TARGET_DIR` (or the workspace's `target/`)
 /// `/wasm32-wasip2/guest`.
@@ -81,7 +82,7 @@ pub fn request(
             roles: roles.to_vec(),
             tenant: tenant.map(str::to_owned),
         },
-        context: kastell_core::sandbox::EncryptionContext(owned(context)),
+        context: kastell_proto::EncryptionContext(owned(context)),
         evidence: None,
         time,
     }

@@ -11,6 +11,7 @@
     reason = "a failed expectation is a failed test"
 )]
 
+use kastell_proto::KeyId;
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
@@ -18,7 +19,7 @@ use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kastell_core::deployment::{Deployment, TokenChoice};
-use kastell_core::keys::{KeyId, KeyState, Material};
+use kastell_core::keys::{KeyState, Material};
 use kastell_core::store::Store as _;
 use kastell_core::token::KdfCost;
 

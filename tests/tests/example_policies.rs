@@ -6,12 +6,11 @@
     reason = "a failed expectation is a failed test"
 )]
 
+use kastell_proto::{Operation, Role};
 use std::sync::OnceLock;
 
 use kastell_attest::Measurement;
-use kastell_core::sandbox::{
-    DenyCause, Evidence, Operation, PolicyRequest, Role, Sandbox, SandboxLimits, Verdict,
-};
+use kastell_core::sandbox::{DenyCause, Evidence, PolicyRequest, Sandbox, SandboxLimits, Verdict};
 use kastell_tests::{guest, request, tenant_request};
 
 /// One sandbox for the file: each policy is compiled once and cached by its SHA-384.

@@ -14,10 +14,11 @@
     reason = "a failed expectation is a failed test"
 )]
 
+use kastell_proto::KeySpec;
 use std::time::Duration;
 
 use kastell_core::sandbox::{
-    AttestationOut, Fault, KeyRef, KeySpec, LoadError, Sandbox, SandboxLimits, WorkloadFailure,
+    AttestationOut, Fault, KeyRef, LoadError, Sandbox, SandboxLimits, WorkloadFailure,
     WorkloadHost, WorkloadKeyError,
 };
 use kastell_tests::guest;

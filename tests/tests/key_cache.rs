@@ -9,6 +9,7 @@
     reason = "a failed expectation is a failed test"
 )]
 
+use kastell_proto::{EncryptionContext, KeySpec, Origin, Role};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,9 +17,9 @@ use std::time::Duration;
 
 use kastell_core::crypto::GCM_NONCE_LEN;
 use kastell_core::keys::{
-    Caller, KeyCacheLimits, KeyError, KeyService, NewKey, Origin, ServiceKeys, SignInput,
+    Caller, KeyCacheLimits, KeyError, KeyService, NewKey, ServiceKeys, SignInput,
 };
-use kastell_core::sandbox::{EncryptionContext, KeySpec, Role};
+
 use kastell_core::secret::SecretBytes;
 use kastell_core::token::{GcmSealed, KdfCost, SoftToken, Token, TokenError, TokenKeyKind};
 use kastell_tests::key_service;

@@ -8,15 +8,14 @@
     reason = "a failed expectation is a failed test"
 )]
 
+use kastell_proto::{EncryptionContext, KeySpec, Origin, Role};
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Arc;
 
 use kastell_core::audit::{GENESIS, Outcome, verify_chain};
-use kastell_core::keys::{
-    Caller, KeyError, KeyService, KeyState, NewKey, Origin, ServiceKeys, SignInput,
-};
-use kastell_core::sandbox::{EncryptionContext, KeySpec, Role};
+use kastell_core::keys::{Caller, KeyError, KeyService, KeyState, NewKey, ServiceKeys, SignInput};
+
 use kastell_core::store::Store;
 use kastell_core::token::{KdfCost, Pkcs11Token, SoftToken, Token};
 use kastell_tests::{key_service, softhsm_config, unique_label};
@@ -148,7 +147,7 @@ fn exercise(token: Arc<dyn Token>) {
         assert!(matches!(
             service.decrypt(
                 &user("acme"),
-                Some(&kastell_core::keys::KeyId::random().to_string()),
+                Some(&kastell_proto::KeyId::random().to_string()),
                 &ct,
                 &context("acme")
             ),

@@ -12,14 +12,15 @@
     reason = "a failed expectation is a failed test"
 )]
 
+use kastell_proto::{EncryptionContext, KeySpec, Origin, Role};
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
-use kastell_core::keys::{Caller, Material, NewKey, Origin, ServiceKeys, SignInput};
-use kastell_core::sandbox::{EncryptionContext, KeySpec, Role};
+use kastell_core::keys::{Caller, Material, NewKey, ServiceKeys, SignInput};
+
 use kastell_core::store::{SqliteStore, Store};
 use kastell_core::token::{KdfCost, SoftToken, Token};
 

@@ -9,6 +9,7 @@
     reason = "a failed expectation is a failed test"
 )]
 
+use kastell_proto::{KeyId, Role};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,12 +20,11 @@ use kastell_attest::identity::{ClientIdentity, issue_client};
 use kastell_attest::signer::SoftSigner;
 use kastell_attest::x509::Certificate;
 use kastell_core::audit::{GENESIS, Outcome, verify_chain};
-use kastell_core::keys::{Caller, KeyId};
+use kastell_core::keys::Caller;
 use kastell_core::quorum::{
     APPROVAL_DOMAIN, Approved, OperationClass, PendingOperation, PendingState, Quorum, QuorumError,
     Submitted, canonical_bytes, digest,
 };
-use kastell_core::sandbox::Role;
 use kastell_core::store::{ApprovalAdded, ApprovalRow, SqliteStore, Store};
 use p384::ecdsa::signature::Signer as _;
 use p384::ecdsa::{DerSignature, SigningKey};

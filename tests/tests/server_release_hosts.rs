@@ -270,10 +270,9 @@ fn uuid_bytes(text: &str) -> [u8; 16] {
 fn decrypt_v1(
     key: &[u8],
     ciphertext: &[u8],
-    context: &kastell_core::sandbox::EncryptionContext,
+    context: &kastell_proto::EncryptionContext,
 ) -> Vec<u8> {
-    let (header, sealed) =
-        kastell_core::keys::ciphertext::Header::parse(ciphertext).expect("header");
+    let (header, sealed) = kastell_proto::ciphertext::Header::parse(ciphertext).expect("header");
     let cipher = aes_gcm::Aes256Gcm::new_from_slice(key).expect("key");
     cipher
         .decrypt(
@@ -337,7 +336,7 @@ fn a_data_key_release_matches_its_wrapped_copy_and_the_key_release_decrypts_it()
         &nonce,
         MaterialKind::Key,
     );
-    let mut context = kastell_core::sandbox::EncryptionContext::default();
+    let mut context = kastell_proto::EncryptionContext::default();
     context.0.insert("file".into(), "7".into());
     assert_eq!(decrypt_v1(&key_bytes, &wrapped, &context), plaintext);
 

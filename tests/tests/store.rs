@@ -7,13 +7,11 @@
     reason = "a failed expectation is a failed test"
 )]
 
+use kastell_proto::{KeyId, KeySpec, KeyUsage, Origin};
 use std::collections::BTreeMap;
 
 use kastell_attest::Measurement;
-use kastell_core::keys::{
-    Alias, KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin,
-};
-use kastell_core::sandbox::KeySpec;
+use kastell_core::keys::{Alias, KeyRecord, KeyState, KeyVersion, Material};
 use kastell_core::store::{SqliteStore, Store, StoreError};
 
 fn alias(name: &str) -> Alias {

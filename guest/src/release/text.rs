@@ -2,10 +2,10 @@
 
 use super::ReleaseError;
 
+use kastell_proto::KeyId;
+
 /// Length of a SHA-384 digest.
 const SHA384_LEN: usize = 48;
-/// Positions of the hyphens in a UUID's text form (8-4-4-4-12).
-const UUID_HYPHENS: [usize; 4] = [8, 13, 18, 23];
 
 /// Parses a key id in the UUID text form (`8-4-4-4-12` hex digits, hyphenated, either case)
 /// into its 16 bytes, as [`ReleaseInfo::new`](super::ReleaseInfo::new) and
@@ -14,25 +14,15 @@ const UUID_HYPHENS: [usize; 4] = [8, 13, 18, 23];
 /// # Errors
 /// [`ReleaseError::MalformedKeyId`] for anything else (braces, `urn:uuid:`, no hyphens).
 pub fn uuid_bytes(text: &str) -> Result<[u8; 16], ReleaseError> {
-    let text = text.as_bytes();
-    if text.len() != 36 || UUID_HYPHENS.iter().any(|&i| text[i] != b'-') {
-        return Err(ReleaseError::MalformedKeyId);
-    }
-    let digits = text.iter().copied().filter(|&c| c != b'-');
-    decode_hex(digits).ok_or(ReleaseError::MalformedKeyId)
+    text.parse::<KeyId>()
+        .map(|id| *id.as_bytes())
+        .map_err(|_| ReleaseError::MalformedKeyId)
 }
 
 /// Formats a key id's 16 bytes as a lower-case hyphenated UUID.
 #[must_use]
 pub fn uuid_text(bytes: &[u8; 16]) -> String {
-    let mut out = String::with_capacity(36);
-    for (i, byte) in bytes.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
-        }
-        push_hex(&mut out, *byte);
-    }
-    out
+    KeyId::from_bytes(*bytes).to_string()
 }
 
 /// Parses a SHA-384 digest given as `sha384:<96 hex digits>` (as `kastell` prints
@@ -42,42 +32,13 @@ pub fn uuid_text(bytes: &[u8; 16]) -> String {
 /// [`ReleaseError::MalformedSha384`] for anything else.
 pub fn parse_sha384(text: &str) -> Result<[u8; SHA384_LEN], ReleaseError> {
     const PREFIX: &str = "sha384:";
-    let hex = match text.get(..PREFIX.len()) {
+    let digits = match text.get(..PREFIX.len()) {
         Some(prefix) if prefix.eq_ignore_ascii_case(PREFIX) => &text[PREFIX.len()..],
         _ => text,
     };
-    if hex.len() != 2 * SHA384_LEN {
-        return Err(ReleaseError::MalformedSha384);
-    }
-    decode_hex(hex.bytes()).ok_or(ReleaseError::MalformedSha384)
-}
-
-/// Decodes exactly `2 * N` hex digits into `N` bytes; `None` on a non-digit or another count.
-fn decode_hex<const N: usize>(mut digits: impl Iterator<Item = u8>) -> Option<[u8; N]> {
-    let mut out = [0; N];
-    for byte in &mut out {
-        let high = nibble(digits.next()?)?;
-        let low = nibble(digits.next()?)?;
-        *byte = (high << 4) | low;
-    }
-    digits.next().is_none().then_some(out)
-}
-
-/// The value of one hex digit, either case.
-fn nibble(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Appends `byte` as two lower-case hex digits.
-fn push_hex(out: &mut String, byte: u8) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-    out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    let mut out = [0; SHA384_LEN];
+    hex::decode_to_slice(digits, &mut out).map_err(|_| ReleaseError::MalformedSha384)?;
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -11,9 +11,8 @@
 //! rewrite the whole chain with fresh hashes, or cut records off its end.
 
 use kastell_attest::Measurement;
+use kastell_proto::KeyId;
 use sha2::{Digest as _, Sha384};
-
-use crate::keys::KeyId;
 
 /// Length of a record hash.
 pub const HASH_LEN: usize = 48;

@@ -2,7 +2,6 @@
 
 mod admin;
 mod cache;
-pub mod ciphertext;
 mod deferred;
 mod describe;
 mod encryption;
@@ -19,9 +18,7 @@ pub use cache::{KeyCache, KeyCacheLimits};
 pub use deferred::{Deferred, defer};
 pub use describe::{KeyDescription, MAX_LIST, VersionDescription};
 pub use generate::{DataKey, MAX_RANDOM};
-pub use model::{
-    Alias, AliasError, KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin,
-};
+pub use model::{Alias, AliasError, KeyRecord, KeyState, KeyVersion, Material};
 pub use release::{ReleaseKind, ReleaseRequest, Released};
 pub use service::{
     Caller, DEFAULT_CHECKPOINT_EVERY, KeyError, KeyService, NewKey, ServiceKeys, unix_now,

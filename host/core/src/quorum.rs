@@ -52,12 +52,12 @@ mod request;
 #[cfg(test)]
 mod tests;
 
+use kastell_proto::{KeyId, Role};
 use std::fmt;
 use std::sync::Arc;
 
 use crate::audit::{AuditEntry, AuditRecord, Outcome};
-use crate::keys::{Caller, KeyId};
-use crate::sandbox::Role;
+use crate::keys::Caller;
 use crate::store::{Store, StoreError};
 
 pub use canonical::{APPROVAL_DOMAIN, canonical_bytes, digest};

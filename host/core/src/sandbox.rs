@@ -33,9 +33,7 @@ use generated::policy::{PolicyPre, kastell::runtime::types::Decision};
 use limits::{EPOCH_TICK, Limiter};
 
 pub use limits::{Allocator, SandboxLimits};
-pub use request::{
-    EncryptionContext, Evidence, KeyInfo, KeySpec, Operation, PolicyRequest, Principal, Role, now,
-};
+pub use request::{Evidence, KeyInfo, PolicyRequest, Principal, now};
 pub use validate::{LoadError, POLICY_WORLD, WORKLOAD_WORLD};
 pub use verdict::{DenyCause, Fault, MAX_REASON_LEN, Verdict};
 pub use workload::{

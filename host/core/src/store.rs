@@ -6,8 +6,9 @@ mod sqlite;
 mod ticket;
 
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, HASH_LEN};
-use crate::keys::{Alias, KeyId, KeyRecord, KeyVersion};
+use crate::keys::{Alias, KeyRecord, KeyVersion};
 use crate::quorum::{OperationClass, PendingState};
+use kastell_proto::KeyId;
 
 pub use sqlite::SqliteStore;
 pub use ticket::AuditTicket;

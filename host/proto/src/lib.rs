@@ -4,9 +4,21 @@
 
 extern crate alloc;
 
-pub mod error;
+mod names;
 
+pub mod ciphertext;
+pub mod context;
+pub mod error;
+pub mod key;
+pub mod operation;
+pub mod principal;
+pub mod release;
+
+pub use context::EncryptionContext;
 pub use error::ErrorCode;
+pub use key::{KeyId, KeySpec, KeyUsage, Origin};
+pub use operation::Operation;
+pub use principal::Role;
 
 /// A name that is not one of a vocabulary's: what was given and what the vocabulary is.
 #[derive(Debug, Clone, PartialEq, Eq)]

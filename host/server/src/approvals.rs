@@ -3,6 +3,7 @@
 //! with their client certificate's key; the approval that completes the quorum executes
 //! the action. Also the quorum settings and client certificates issued by the server.
 
+use kastell_proto::Role;
 use std::sync::Arc;
 
 use axum::Json;
@@ -22,7 +23,6 @@ use kastell_core::keys::Caller;
 use kastell_core::quorum::{
     OperationClass, PendingOperation, PendingState, QuorumError, Submitted, canonical_bytes,
 };
-use kastell_core::sandbox::Role;
 
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
     router

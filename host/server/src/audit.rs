@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
+use kastell_proto::Role;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -12,7 +13,6 @@ use super::auth::require;
 use super::error::{ApiError, ErrorBody};
 use super::{Auth, Shared, blocking};
 use kastell_core::audit::{Outcome, RecordJson};
-use kastell_core::sandbox::Role;
 
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
     router

@@ -2,6 +2,7 @@
 //! service does not guard itself (policies, audit, metrics).
 
 use kastell_proto::ErrorCode;
+use kastell_proto::Role;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
@@ -12,7 +13,6 @@ use super::tls::Peer;
 use super::{Shared, blocking};
 use kastell_core::audit::Outcome;
 use kastell_core::keys::Caller;
-use kastell_core::sandbox::Role;
 
 /// The caller named by the connection's client certificate; 401 without one.
 #[derive(Debug, Clone)]
@@ -74,14 +74,6 @@ impl FromRequestParts<Shared> for Auth {
     }
 }
 
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::CryptoOfficer => "crypto-officer",
-        Role::CryptoUser => "crypto-user",
-        Role::Auditor => "auditor",
-    }
-}
-
 /// Refuses (403, audited as denied `operation`) unless the caller holds `role`.
 ///
 /// # Errors
@@ -95,7 +87,7 @@ pub async fn require(
     if caller.roles.contains(&role) {
         return Ok(());
     }
-    let reason = format!("caller lacks the {} role", role_name(role));
+    let reason = format!("caller lacks the {} role", role.as_str());
     state.metrics.denied("role");
     let (state, caller, audited) = (Arc::clone(state), Arc::clone(caller), reason.clone());
     blocking(move || {

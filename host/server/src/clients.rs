@@ -1,6 +1,7 @@
 //! Client certificates through the server: issue (officer certificates may need the
 //! `issue-officer` quorum), list the ones issued here, revoke by serial. Crypto-officer.
 
+use kastell_proto::Role;
 use std::time::Duration;
 
 use axum::Json;
@@ -20,7 +21,6 @@ use super::{Auth, Shared, blocking};
 
 use kastell_core::keys::Caller;
 use kastell_core::quorum::OperationClass;
-use kastell_core::sandbox::Role;
 use kastell_core::store::ClientRow;
 
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
@@ -119,7 +119,7 @@ async fn issue_client(
     ApiJson(body): ApiJson<ClientRequest>,
 ) -> Result<Response, ApiError> {
     require(&state, &caller, Role::CryptoOfficer, "issue-client").await?;
-    if body.role != "crypto-officer" {
+    if body.role != Role::CryptoOfficer.as_str() {
         return blocking(move || Ok(Json(issue(&state, &caller, &body)?).into_response())).await;
     }
     let action_body = body.clone();

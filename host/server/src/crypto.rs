@@ -2,6 +2,7 @@
 //! random bytes. Binary fields are standard base64. The key service checks the
 //! crypto-user role, the key's state and usage, evaluates its policy and audits every call.
 
+use kastell_proto::EncryptionContext;
 use std::collections::BTreeMap;
 
 use axum::Json;
@@ -14,7 +15,6 @@ use utoipa_axum::routes;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, base64, base64_field};
 use super::{Auth, Shared, operation};
 use kastell_core::keys::SignInput;
-use kastell_core::sandbox::EncryptionContext;
 
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
     router
@@ -31,8 +31,8 @@ pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
 }
 
 /// The key id in a ciphertext's header (the service just made it, so it parses).
-fn ciphertext_key(ciphertext: &[u8]) -> Option<kastell_core::keys::KeyId> {
-    kastell_core::keys::ciphertext::Header::parse(ciphertext)
+fn ciphertext_key(ciphertext: &[u8]) -> Option<kastell_proto::KeyId> {
+    kastell_proto::ciphertext::Header::parse(ciphertext)
         .ok()
         .map(|(header, _)| header.key)
 }

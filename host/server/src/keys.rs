@@ -2,6 +2,7 @@
 //! tags, policy binding, minimum decryption version. The key service checks the
 //! crypto-officer role and audits every call.
 
+use kastell_proto::{KeySpec, Origin};
 use std::collections::BTreeMap;
 
 use axum::Json;
@@ -18,9 +19,8 @@ use serde_json::json;
 use super::approvals::gated;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use super::{Auth, Shared, blocking};
-use kastell_core::keys::{KeyDescription, NewKey, Origin};
+use kastell_core::keys::{KeyDescription, NewKey};
 use kastell_core::quorum::OperationClass;
-use kastell_core::sandbox::KeySpec;
 
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
     router
@@ -70,21 +70,19 @@ pub struct CreateKeyRequest {
 /// # Errors
 /// 400 InvalidInput naming the accepted values.
 pub fn parse_spec(spec: &str) -> Result<KeySpec, ApiError> {
-    serde_json::from_value(serde_json::Value::String(spec.to_owned())).map_err(|_| {
+    spec.parse().map_err(|_| {
         ApiError::invalid_input(format!(
-            "spec `{spec}`: one of AES_256, ECC_NIST_P384, HMAC_SHA384"
+            "spec `{spec}`: one of {}",
+            KeySpec::NAMES.join(", ")
         ))
     })
 }
 
 fn parse_origin(origin: Option<&str>) -> Result<Origin, ApiError> {
-    match origin {
-        None | Some("wrapped") => Ok(Origin::Wrapped),
-        Some("token") => Ok(Origin::Token),
-        Some(other) => Err(ApiError::invalid_input(format!(
-            "origin `{other}`: `wrapped` or `token`"
-        ))),
-    }
+    origin.map_or(Ok(Origin::Wrapped), |text| {
+        text.parse()
+            .map_err(|_| ApiError::invalid_input(format!("origin `{text}`: `wrapped` or `token`")))
+    })
 }
 
 /// Parses a policy measurement.

@@ -8,6 +8,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use kastell_proto::ErrorCode;
+use kastell_proto::Role;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -18,7 +19,6 @@ use super::error::{ApiError, ApiPath, ErrorBody, body_rejection};
 use super::{Auth, Shared, blocking};
 use kastell_core::audit::Outcome;
 use kastell_core::registry::RegistryError;
-use kastell_core::sandbox::Role;
 
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
     router

@@ -13,6 +13,7 @@
 //! ```
 
 use kastell_proto::ErrorCode;
+use kastell_proto::{EncryptionContext, Role};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -33,7 +34,7 @@ use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, base64, base64_field};
 use super::{Auth, Shared, operation};
 use kastell_core::audit::{AuditEntry, Outcome};
 use kastell_core::keys::{Caller, ReleaseKind, ReleaseRequest};
-use kastell_core::sandbox::{EncryptionContext, Evidence, Role};
+use kastell_core::sandbox::Evidence;
 
 /// Most intermediates a release may send with its certificate (path building tries each).
 pub const MAX_CHAIN: usize = 4;

@@ -7,6 +7,7 @@
 //! chain to the root; connections without one are accepted by TLS but every endpoint
 //! except `/healthz` answers 401.
 
+use kastell_proto::Role;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -19,7 +20,6 @@ use time::OffsetDateTime;
 
 use kastell_core::ca::{BACKDATE, CaFiles, HostCa};
 use kastell_core::keys::Caller;
-use kastell_core::sandbox::Role;
 use kastell_core::token::Token;
 
 /// How long the server's certificate is valid unless configured (`server.certificate_days`).
@@ -236,7 +236,9 @@ impl Peer {
 /// # Errors
 /// An unknown role.
 pub fn caller(identity: &ClientIdentity) -> Result<Caller, String> {
-    let role: Role = serde_json::from_value(serde_json::Value::String(identity.role.clone()))
+    let role: Role = identity
+        .role
+        .parse()
         .map_err(|_| format!("unknown role `{}`", identity.role))?;
     Ok(Caller {
         id: identity.principal.clone(),

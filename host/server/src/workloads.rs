@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use kastell_proto::ErrorCode;
+use kastell_proto::Role;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -22,7 +23,7 @@ use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, base64, base64_field, 
 use super::{Auth, Shared, blocking};
 use kastell_core::audit::{AuditEntry, Outcome};
 use kastell_core::registry::RegistryError;
-use kastell_core::sandbox::{Role, WorkloadFailure};
+use kastell_core::sandbox::WorkloadFailure;
 
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
     router

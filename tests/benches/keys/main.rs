@@ -25,13 +25,14 @@
     reason = "a failed expectation is a failed benchmark"
 )]
 
+use kastell_proto::KeyId;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kastell_core::crypto::RustCrypto;
-use kastell_core::keys::{KeyId, ciphertext};
 use kastell_core::sandbox::{Sandbox, SandboxLimits};
+use kastell_proto::ciphertext;
 
 mod openssl;
 mod rows;

@@ -1,14 +1,15 @@
 //! The rows Kastell measures: the provider alone (the floor) and the key service on a soft
 //! token and a SQLite store, with and without a bound policy.
 
+use kastell_proto::{EncryptionContext, KeySpec, Origin, Role};
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::Arc;
 
 use kastell_core::crypto::{CryptoProvider, GCM_NONCE_LEN, RustCrypto};
-use kastell_core::keys::{Caller, KeyService, NewKey, Origin, ServiceKeys, SignInput};
+use kastell_core::keys::{Caller, KeyService, NewKey, ServiceKeys, SignInput};
 use kastell_core::registry::PolicyRegistry;
-use kastell_core::sandbox::{EncryptionContext, KeySpec, Role, Sandbox};
+use kastell_core::sandbox::Sandbox;
 use kastell_core::secret::SecretBytes;
 use kastell_core::store::SqliteStore;
 use kastell_core::token::{KdfCost, SoftToken};

@@ -7,13 +7,14 @@
 //! Lines: `created <id> <origin>`, `rotated <id> <version>`, `scheduled <id>`,
 //! `cancelled <id>`, `destroyed <id>`, `encrypted <id>`.
 
+use kastell_proto::{EncryptionContext, KeySpec, Origin, Role};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use kastell_core::deployment::{Deployment, TokenChoice};
-use kastell_core::keys::{Caller, KeyService, NewKey, Origin, unix_now};
-use kastell_core::sandbox::{EncryptionContext, KeySpec, Role};
+use kastell_core::keys::{Caller, KeyService, NewKey, unix_now};
+
 use kastell_core::token::KdfCost;
 
 /// Threads encrypting beside the administration loop.

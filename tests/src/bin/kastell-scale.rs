@@ -26,6 +26,7 @@
 //!     --ids ids.txt --sample 10000
 //! ```
 
+use kastell_proto::{KeyId, KeySpec, KeyUsage, Origin};
 use std::error::Error;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -42,11 +43,9 @@ use kastell_core::deployment::{
     Deployment, PASSPHRASE_ENV, PIN_ENV, SOFT_TOKEN_FILE, STORE_FILE, TokenChoice,
 };
 use kastell_core::keys::{
-    KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin, ServiceKeys, unix_now,
-    unix_now_ms,
+    KeyRecord, KeyState, KeyVersion, Material, ServiceKeys, unix_now, unix_now_ms,
 };
 use kastell_core::registry::PolicyRegistry;
-use kastell_core::sandbox::KeySpec;
 use kastell_core::secret::SecretBytes;
 use kastell_core::store::{SqliteStore, Store as _};
 use kastell_core::token::{KdfCost, Pkcs11Config, Token};

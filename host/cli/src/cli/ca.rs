@@ -353,8 +353,7 @@ pub(super) fn run_ca(command: CaCommand) -> Result<(), CliError> {
                 .deployment()?
                 .open_store()
                 .map_err(super::deployment::deployment_error)?;
-            let issuer =
-                super::deployment::operator(kastell_core::sandbox::Role::CryptoOfficer, None);
+            let issuer = super::deployment::operator(kastell_proto::Role::CryptoOfficer, None);
             kastell_core::clients::register(&*store, &certificate, &identity, &issuer.id)
                 .map_err(|e| CliError::Internal(e.to_string()))?;
             let serial = kastell_core::clients::serial_of(&certificate);
@@ -380,8 +379,7 @@ pub(super) fn run_ca(command: CaCommand) -> Result<(), CliError> {
         } => {
             let serial = kastell_core::clients::parse_serial(&serial).map_err(CliError::Usage)?;
             let store = super::deployment::existing_store(&deployment)?;
-            let officer =
-                super::deployment::operator(kastell_core::sandbox::Role::CryptoOfficer, None);
+            let officer = super::deployment::operator(kastell_proto::Role::CryptoOfficer, None);
             match kastell_core::clients::revoke(&store, &serial, &officer.id, &reason)
                 .map_err(|e| CliError::Internal(e.to_string()))?
             {

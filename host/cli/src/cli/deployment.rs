@@ -1,5 +1,6 @@
 //! The options every command that opens a deployment shares.
 
+use kastell_proto::Role;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -10,7 +11,6 @@ use kastell_core::deployment::{
     Deployment, DeploymentError, PASSPHRASE_ENV, PIN_ENV, STORE_FILE, TokenChoice,
 };
 use kastell_core::keys::{Caller, KeyService};
-use kastell_core::sandbox::Role;
 use kastell_core::store::SqliteStore;
 use kastell_core::token::{KdfCost, Pkcs11Config};
 

@@ -292,7 +292,7 @@ pub(super) fn run(args: InitArgs) -> Result<(), CliError> {
         &url,
     )
     .map_err(|e| step_error("officer profile", client_error(e)))?;
-    let issuer = super::deployment::operator(kastell_core::sandbox::Role::CryptoOfficer, None);
+    let issuer = super::deployment::operator(kastell_proto::Role::CryptoOfficer, None);
     clients::register(&*service.store(), &certificate, &officer, &issuer.id)
         .map_err(|e| step_error("officer profile", CliError::Internal(e.to_string())))?;
 

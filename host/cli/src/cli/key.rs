@@ -4,6 +4,7 @@
 //! Binary outputs (ciphertexts, signatures, MACs, random bytes) go to `--out` as raw bytes,
 //! or to standard output as one line of base64. Binary inputs are read raw or as base64.
 
+use kastell_proto::{EncryptionContext, KeySpec, Origin, Role};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
@@ -18,8 +19,7 @@ pub(super) use remote::{connect, print_admin, print_answer, remote_error};
 
 use super::CliError;
 use super::deployment::{DeploymentArgs, operator};
-use kastell_core::keys::{KeyError, KeyRecord, KeyService, NewKey, Origin, SignInput, unix_now};
-use kastell_core::sandbox::{EncryptionContext, KeySpec, Role};
+use kastell_core::keys::{KeyError, KeyRecord, KeyService, NewKey, SignInput, unix_now};
 
 /// Key commands. Administrative ones act as crypto-officer, the others as crypto-user.
 #[derive(Debug, Subcommand)]
@@ -310,12 +310,12 @@ pub(super) fn parse_pair(text: &str) -> Result<(String, String), String> {
 }
 
 fn parse_spec(text: &str) -> Result<KeySpec, String> {
-    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+    text.parse()
         .map_err(|_| format!("`{text}` is not AES_256, ECC_NIST_P384 or HMAC_SHA384"))
 }
 
 fn parse_origin(text: &str) -> Result<Origin, String> {
-    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+    text.parse()
         .map_err(|_| format!("`{text}` is not `wrapped` or `token`"))
 }
 
@@ -586,7 +586,7 @@ fn perform(
     context: &EncryptionContext,
     command: &KeyCommand,
 ) -> Result<bool, CliError> {
-    let is_ciphertext = |b: &[u8]| b.first() == Some(&kastell_core::keys::ciphertext::FORMAT_V1);
+    let is_ciphertext = |b: &[u8]| b.first() == Some(&kastell_proto::ciphertext::FORMAT_V1);
     let is_der = |b: &[u8]| b.first() == Some(&0x30);
     let is_mac = |b: &[u8]| b.len() == 48;
     Ok(match command {

@@ -1,27 +1,15 @@
-//! HPKE (RFC 9180) base-mode sealing of key releases on aws-lc-rs: the same suite as
-//! [`kastell_attest::hpke`] (DHKEM(P-384, HKDF-SHA384), HKDF-SHA384, AES-256-GCM), with
-//! AWS-LC's P-384, HMAC and AES-GCM instead of RustCrypto's (the ephemeral key pair and the
-//! Diffie-Hellman dominate an attested release). Guests open it with the `hpke` crate
-//! through `kastell_attest::hpke::open`; the tests check that they do.
-//!
-//! Every output of HKDF here is at most one hash long, so HKDF-Expand is one HMAC block
-//! (`T(1) = HMAC(PRK, info ‖ 0x01)`), and HKDF-Extract with an empty salt is HMAC under
-//! an empty key (equal to the hash-length zero key RFC 5869 prescribes).
+//! HPKE (RFC 9180) base-mode sealing of key releases, the host's one HPKE implementation:
+//! rustls's AWS-LC suite `DH_KEM_P384_HKDF_SHA384_AES_256`, the same suite as
+//! [`kastell_attest::hpke`] (DHKEM(P-384, HKDF-SHA384), HKDF-SHA384, AES-256-GCM) with
+//! AWS-LC's P-384 (the ephemeral key pair and the Diffie-Hellman dominate an attested
+//! release). Guests open it with the `hpke` crate through `kastell_attest::hpke::open`; the
+//! tests check that they do.
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-use aws_lc_rs::agreement::{ECDH_P384, PrivateKey, UnparsedPublicKey, agree};
-use aws_lc_rs::hmac;
 use kastell_attest::hpke::{HpkeError, ReleaseInfo, Sealed, check_public_key};
-use zeroize::Zeroizing;
+use rustls::crypto::aws_lc_rs::hpke::DH_KEM_P384_HKDF_SHA384_AES_256;
+use rustls::crypto::hpke::{Hpke as _, HpkePublicKey};
 
 use super::CryptoError;
-
-/// `"KEM" ‖ I2OSP(kem_id = 0x0011, 2)`.
-const KEM_SUITE: &[u8] = b"KEM\x00\x11";
-/// `"HPKE" ‖ kem_id 0x0011 ‖ kdf_id 0x0002 ‖ aead_id 0x0002`.
-const HPKE_SUITE: &[u8] = b"HPKE\x00\x11\x00\x02\x00\x02";
-const VERSION: &[u8] = b"HPKE-v1";
-const HASH_LEN: usize = 48;
 
 /// Why sealing failed.
 #[derive(Debug, thiserror::Error)]
@@ -32,38 +20,6 @@ pub enum SealError {
     /// AWS-LC failed (randomness, or a plaintext beyond AES-GCM's limit).
     #[error(transparent)]
     Crypto(#[from] CryptoError),
-}
-
-fn labeled_extract(salt: &[u8], suite: &[u8], label: &[u8], ikm: &[u8]) -> Zeroizing<[u8; 48]> {
-    let key = hmac::Key::new(hmac::HMAC_SHA384, salt);
-    let mut context = hmac::Context::with_key(&key);
-    for part in [VERSION, suite, label, ikm] {
-        context.update(part);
-    }
-    let mut out = Zeroizing::new([0u8; HASH_LEN]);
-    out.copy_from_slice(context.sign().as_ref());
-    out
-}
-
-fn labeled_expand(
-    prk: &[u8],
-    suite: &[u8],
-    label: &[u8],
-    info: &[&[u8]],
-    len: usize,
-) -> Zeroizing<Vec<u8>> {
-    debug_assert!(len <= HASH_LEN, "one HMAC block");
-    let key = hmac::Key::new(hmac::HMAC_SHA384, prk);
-    let mut context = hmac::Context::with_key(&key);
-    let length = u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes();
-    for part in [&length[..], VERSION, suite, label] {
-        context.update(part);
-    }
-    for part in info {
-        context.update(part);
-    }
-    context.update(&[1]);
-    Zeroizing::new(context.sign().as_ref()[..len].to_vec())
 }
 
 /// Seals `plaintext` to the recipient's public key (SEC1 uncompressed, 97 bytes), bound to
@@ -79,45 +35,12 @@ pub fn seal(
     plaintext: &[u8],
 ) -> Result<Sealed, SealError> {
     check_public_key(recipient_public_sec1)?;
-    // Encap: an ephemeral key pair, the Diffie-Hellman secret, ExtractAndExpand.
-    let ephemeral = PrivateKey::generate(&ECDH_P384).map_err(|_| CryptoError::Random)?;
-    let enc = ephemeral
-        .compute_public_key()
-        .map_err(|_| CryptoError::Random)?
-        .as_ref()
-        .to_vec();
-    let dh = agree(
-        &ephemeral,
-        UnparsedPublicKey::new(&ECDH_P384, recipient_public_sec1),
-        CryptoError::InvalidKey("recipient public key"),
-        |secret| Ok(Zeroizing::new(secret.to_vec())),
-    )?;
-    let eae_prk = labeled_extract(&[], KEM_SUITE, b"eae_prk", &dh);
-    let shared = labeled_expand(
-        &*eae_prk,
-        KEM_SUITE,
-        b"shared_secret",
-        &[&enc, recipient_public_sec1],
-        HASH_LEN,
-    );
-    // KeySchedule, mode_base (no PSK).
-    let psk_id_hash = labeled_extract(&[], HPKE_SUITE, b"psk_id_hash", &[]);
-    let info_hash = labeled_extract(&[], HPKE_SUITE, b"info_hash", &info.info_bytes());
-    let context: [&[u8]; 3] = [&[0], &*psk_id_hash, &*info_hash];
-    let secret = labeled_extract(&shared, HPKE_SUITE, b"secret", &[]);
-    let key = labeled_expand(&*secret, HPKE_SUITE, b"key", &context, 32);
-    let base_nonce = labeled_expand(&*secret, HPKE_SUITE, b"base_nonce", &context, 12);
-    // The first (and only) message: sequence number 0, so the nonce is the base nonce.
-    let key = LessSafeKey::new(
-        UnboundKey::new(&AES_256_GCM, &key).map_err(|_| CryptoError::InvalidKey("HPKE key"))?,
-    );
-    let nonce = Nonce::try_assume_unique_for_key(&base_nonce)
-        .map_err(|_| CryptoError::InvalidInput("HPKE nonce"))?;
-    let mut ciphertext = plaintext.to_vec();
-    key.seal_in_place_append_tag(nonce, Aad::from(aad), &mut ciphertext)
-        .map_err(|_| CryptoError::InvalidInput("plaintext too long for AES-GCM"))?;
+    let recipient = HpkePublicKey(recipient_public_sec1.to_vec());
+    let (enc, ciphertext) = DH_KEM_P384_HKDF_SHA384_AES_256
+        .seal(&info.info_bytes(), aad, plaintext, &recipient)
+        .map_err(|_| CryptoError::InvalidInput("HPKE seal (randomness or message length)"))?;
     Ok(Sealed {
-        encapsulated_key: enc,
+        encapsulated_key: enc.0,
         ciphertext,
     })
 }

@@ -3,7 +3,8 @@
 
 use super::service::{KeyService, Record, now_ms};
 use super::{Alias, Caller, KeyError, KeyRecord, KeyState, Material};
-use crate::sandbox::{Operation, Role};
+use kastell_proto::{Operation, Role};
+
 use crate::store::Change;
 use crate::token::TokenError;
 
@@ -285,7 +286,7 @@ impl KeyService {
     ///
     /// # Errors
     /// The first token or store failure (keys before it stay destroyed).
-    pub fn destroy_due(&self, now: i64) -> Result<Vec<super::KeyId>, KeyError> {
+    pub fn destroy_due(&self, now: i64) -> Result<Vec<kastell_proto::KeyId>, KeyError> {
         self.finish_token_destruction()?;
         let system = Caller {
             id: SYSTEM_PRINCIPAL.into(),

@@ -9,12 +9,12 @@
 //! expired and forgotten entries are dropped, which clears their material
 //! ([`PreparedKey`]); an operation still using one keeps it until it finishes.
 
+use kastell_proto::KeyId;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher as _, RandomState};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::KeyId;
 use crate::crypto::PreparedKey;
 
 /// Shards of the cache (each with its own lock).

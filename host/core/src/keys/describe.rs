@@ -1,5 +1,7 @@
 //! Describe and list keys: what an operator or a client sees of a key (never material).
 
+use kastell_proto::{KeySpec, Operation, Role};
+use kastell_proto::{KeyUsage, Origin};
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -7,9 +9,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::service::{KeyService, Record};
-use super::{Caller, KeyError, KeyRecord, KeyState, KeyUsage, Material, Origin};
+use super::{Caller, KeyError, KeyRecord, KeyState, Material};
 use crate::audit::Outcome;
-use crate::sandbox::{KeySpec, Operation, Role};
 
 /// Longest page of [`KeyService::list_keys`].
 pub const MAX_LIST: u32 = 1000;
@@ -159,7 +160,7 @@ impl KeyService {
     /// # Errors
     /// [`KeyError::NotFound`], [`KeyError::InvalidInput`] for a malformed id or alias, or
     /// an internal failure.
-    pub fn key_id(&self, key: &str) -> Result<super::KeyId, KeyError> {
+    pub fn key_id(&self, key: &str) -> Result<kastell_proto::KeyId, KeyError> {
         Ok(self.resolve(key)?.id)
     }
 
@@ -169,7 +170,7 @@ impl KeyService {
     ///
     /// # Errors
     /// As [`KeyService::key_id`].
-    pub fn key_spec(&self, key: &str) -> Result<(super::KeyId, KeySpec), KeyError> {
+    pub fn key_spec(&self, key: &str) -> Result<(kastell_proto::KeyId, KeySpec), KeyError> {
         let record = self.resolve(key)?;
         Ok((record.id, record.spec))
     }
@@ -192,7 +193,11 @@ impl KeyService {
             )));
         }
         let after = after
-            .map(|a| a.parse().map_err(KeyError::InvalidInput))
+            .map(|a| {
+                a.parse().map_err(|e: kastell_proto::key::InvalidKeyId| {
+                    KeyError::InvalidInput(e.to_string())
+                })
+            })
             .transpose()?;
         let record = Record::on(caller, Operation::DescribeKey, None);
         self.may_describe(&record)?;

@@ -1,11 +1,13 @@
 //! Encrypt and decrypt (and the shared sealing/opening that data keys and re-encrypt use).
 
-use super::ciphertext::{self, Header};
 use super::service::{KeyService, Record};
-use super::{Caller, KeyError, KeyId, KeyRecord, KeyUsage, Material};
+use super::{Caller, KeyError, KeyRecord, Material};
 use crate::audit::Outcome;
 use crate::crypto::{GCM_NONCE_LEN, GCM_TAG_LEN, PreparedKey};
-use crate::sandbox::{EncryptionContext, Operation};
+use kastell_proto::ciphertext::{self, Header};
+use kastell_proto::{EncryptionContext, Operation};
+use kastell_proto::{KeyId, KeyUsage};
+
 use crate::secret::SecretBytes;
 use crate::token::TokenError;
 

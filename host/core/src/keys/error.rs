@@ -2,11 +2,11 @@
 //! exit code) and a message for a person; `Display` writes both, `Name: message`, as the
 //! command line and the audit trail show it.
 
+use kastell_proto::{KeyId, KeyUsage};
 use std::fmt;
 
 use kastell_proto::ErrorCode;
 
-use super::{KeyId, KeyUsage};
 use crate::store::StoreError;
 use crate::token::TokenError;
 

@@ -1,12 +1,14 @@
 //! Data keys, MACs and random bytes.
 
+use kastell_proto::KeyUsage;
+use kastell_proto::{EncryptionContext, Operation, Role};
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
 use super::service::{KeyService, Record};
-use super::{Caller, KeyError, KeyRecord, KeyUsage, KeyVersion, Material};
+use super::{Caller, KeyError, KeyRecord, KeyVersion, Material};
 use crate::audit::Outcome;
-use crate::sandbox::{EncryptionContext, Operation, Role};
+
 use crate::secret::SecretBytes;
 use crate::token::TokenError;
 

@@ -7,16 +7,18 @@
 //! that evidence. Every attempt is audited with the guest's SHA-384.
 
 use kastell_attest::hpke::{self, HpkeError, MaterialKind, ReleaseInfo};
+use kastell_proto::KeyId;
+use kastell_proto::{EncryptionContext, KeySpec, Operation};
 use zeroize::Zeroizing;
 
-use super::ciphertext;
 use super::service::{KeyService, Record};
 use kastell_attest::Measurement;
+use kastell_proto::ciphertext;
 
-use super::{Caller, KeyError, KeyId, KeyRecord, KeyVersion, Material};
+use super::{Caller, KeyError, KeyRecord, KeyVersion, Material};
 use crate::audit::Outcome;
 use crate::crypto::CryptoError;
-use crate::sandbox::{EncryptionContext, KeySpec, Operation};
+
 use crate::token::TokenError;
 
 /// What a release hands out.

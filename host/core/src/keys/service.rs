@@ -2,22 +2,20 @@
 //! key's bound policy in the sandbox, performs the crypto, and appends an audit record
 //! before returning (no record, no result).
 
+use kastell_proto::{EncryptionContext, KeySpec, Operation, Role};
+use kastell_proto::{KeyId, KeyUsage, Origin};
 use std::sync::Arc;
 
 use kastell_attest::Measurement;
 use zeroize::Zeroizing;
 
 use super::cache::{KeyCache, KeyCacheLimits};
-use super::ciphertext;
 pub use super::error::KeyError;
-use super::{KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin};
+use super::{KeyRecord, KeyState, KeyVersion, Material};
 use crate::audit::{AuditEntry, Outcome};
 use crate::crypto::{CryptoProvider, KeyKind, PreparedKey};
 use crate::registry::PolicyRegistry;
-use crate::sandbox::{
-    EncryptionContext, Evidence, KeyInfo, KeySpec, Operation, PolicyRequest, Principal, Role,
-    Sandbox, Verdict,
-};
+use crate::sandbox::{Evidence, KeyInfo, PolicyRequest, Principal, Sandbox, Verdict};
 use crate::secret::SecretBytes;
 use crate::store::{Change, Store, StoreError};
 use crate::token::{Token, TokenError, TokenKeyKind};
@@ -280,10 +278,10 @@ impl KeyService {
         reason: String,
     ) -> Result<AuditEntry, KeyError> {
         let context_hmac = match record.context {
-            Some(context) if !context.0.is_empty() => Some(self.token.mac(
-                &self.keys.audit_hmac,
-                &ciphertext::canonical_context(context),
-            )?),
+            Some(context) if !context.0.is_empty() => Some(
+                self.token
+                    .mac(&self.keys.audit_hmac, &context.canonical())?,
+            ),
             _ => None,
         };
         tracing::debug!(
@@ -483,7 +481,9 @@ impl KeyService {
                 .resolve_alias(&alias)?
                 .ok_or_else(|| KeyError::NotFound(key.to_owned()))
         } else {
-            key.parse().map_err(KeyError::InvalidInput)
+            key.parse().map_err(|e: kastell_proto::key::InvalidKeyId| {
+                KeyError::InvalidInput(e.to_string())
+            })
         }
     }
 

@@ -1,13 +1,14 @@
 //! Sign, verify and get-public-key: ECDSA P-384 with SHA-384, DER signatures, SPKI keys.
 
+use kastell_proto::Operation;
+use kastell_proto::{KeyId, KeyUsage};
 use p384::ecdsa::Signature;
 use p384::pkcs8::{EncodePublicKey as _, LineEnding};
 use sha2::{Digest as _, Sha384};
 
 use super::service::{KeyService, Record};
-use super::{Caller, KeyError, KeyId, KeyRecord, KeyUsage, KeyVersion, Material};
+use super::{Caller, KeyError, KeyRecord, KeyVersion, Material};
 use crate::audit::Outcome;
-use crate::sandbox::Operation;
 use crate::token::TokenError;
 
 /// What is signed: a message (hashed with SHA-384 by the host) or a SHA-384 digest.

@@ -21,7 +21,7 @@ const ATTEMPTS: usize = 8;
 const MAX_OUTCOME_LEN: usize = 1024;
 
 /// The certificate role of an officer, as [`kastell_attest::identity`] writes it.
-const OFFICER_ROLE: &str = "crypto-officer";
+const OFFICER_ROLE: &str = kastell_proto::Role::CryptoOfficer.as_str();
 
 /// An operation id fit for an audit record or an error: the id when it is a UUID.
 fn shown(id: &str) -> String {

@@ -1,12 +1,12 @@
 //! The canonical bytes officers sign (the format is in the [module docs](super)), and the
 //! way back from a stored row to a [`PendingOperation`], checked against them.
 
+use kastell_proto::KeyId;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha384};
 
 use super::{Approval, PendingOperation};
 use crate::audit::HASH_LEN;
-use crate::keys::KeyId;
 use crate::store::{StoreError, StoredOperation};
 
 /// The line that starts the canonical bytes (domain separation: an approval signature

@@ -77,7 +77,7 @@ fn actions_must_be_objects_of_integers_and_shallow() {
 
 #[test]
 fn the_key_an_action_names_is_found_at_the_top_or_one_level_down() {
-    let id = crate::keys::KeyId::random();
+    let id = kastell_proto::KeyId::random();
     assert_eq!(key_of(&json!({"key": id.to_string()})), Some(id));
     assert_eq!(
         key_of(&json!({"delete-key": {"key-id": id.to_string()}})),

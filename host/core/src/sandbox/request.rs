@@ -1,84 +1,14 @@
 //! The request a policy evaluates, as the host builds it and as JSON (`policy eval`).
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use kastell_attest::Measurement;
+use kastell_proto::{EncryptionContext, KeySpec, Operation, Role};
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::generated::policy::kastell::runtime::types as wit;
-
-/// The operation a caller asks for (kebab-case in JSON, as in the WIT).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-#[expect(missing_docs, reason = "each variant is the operation it names")]
-pub enum Operation {
-    Encrypt,
-    Decrypt,
-    GenerateDataKey,
-    GenerateDataKeyWithoutPlaintext,
-    ReEncrypt,
-    Sign,
-    Verify,
-    GenerateMac,
-    VerifyMac,
-    GenerateRandom,
-    GetPublicKey,
-    Release,
-    CreateKey,
-    DescribeKey,
-    RotateKey,
-    EnableKey,
-    DisableKey,
-    ScheduleKeyDeletion,
-    CancelKeyDeletion,
-    BindPolicy,
-    UpdateTags,
-    UpdateAlias,
-    SetMinDecryptionVersion,
-    DestroyKey,
-}
-
-/// Key material kind, named as KMS users know them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum KeySpec {
-    /// AES-256-GCM encryption key.
-    #[serde(rename = "AES_256")]
-    Aes256,
-    /// ECDSA P-384 signing key.
-    #[serde(rename = "ECC_NIST_P384")]
-    EccNistP384,
-    /// HMAC-SHA-384 key.
-    #[serde(rename = "HMAC_SHA384")]
-    HmacSha384,
-}
-
-impl KeySpec {
-    /// The name as the API, the command line and the store write it: `AES_256`,
-    /// `ECC_NIST_P384` or `HMAC_SHA384`.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Aes256 => "AES_256",
-            Self::EccNistP384 => "ECC_NIST_P384",
-            Self::HmacSha384 => "HMAC_SHA384",
-        }
-    }
-}
-
-/// A principal's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    /// Administers keys, policies and users; cannot use keys.
-    CryptoOfficer,
-    /// Uses keys; cannot administer them.
-    CryptoUser,
-    /// Reads and verifies the audit trail.
-    Auditor,
-}
 
 /// The key an operation targets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,20 +51,6 @@ pub struct Evidence {
     /// End of validity, Unix seconds (RFC 3339 accepted in JSON).
     #[serde(deserialize_with = "unix_seconds")]
     pub not_after: u64,
-}
-
-/// Encryption context: name/value pairs bound to a ciphertext. Not secret, but never
-/// logged: `Debug` shows only how many entries it has.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct EncryptionContext(pub BTreeMap<String, String>);
-
-impl fmt::Debug for EncryptionContext {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EncryptionContext")
-            .field("entries", &self.0.len())
-            .finish_non_exhaustive()
-    }
 }
 
 /// Everything a policy may base its decision on.
@@ -307,14 +223,5 @@ mod tests {
         let time = r#"{"operation":"sign","principal":{"id":"a"},"time":"yesterday"}"#;
         let err = serde_json::from_str::<PolicyRequest>(time).expect_err("bad time");
         assert!(err.to_string().contains("not an RFC 3339 time"), "{err}");
-    }
-
-    #[test]
-    fn context_debug_does_not_show_values() {
-        let mut map = BTreeMap::new();
-        map.insert("patient".to_owned(), "alice-1234".to_owned());
-        let shown = format!("{:?}", EncryptionContext(map));
-        assert!(!shown.contains("alice"), "{shown}");
-        assert!(shown.contains("entries: 1"), "{shown}");
     }
 }

@@ -11,6 +11,7 @@
 
 mod imports;
 
+use kastell_proto::KeySpec;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,11 +19,11 @@ use kastell_attest::Measurement;
 use wasmtime::Store;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 
+use super::Sandbox;
 use super::generated::workload::{Workload as WorkloadBindings, WorkloadPre};
 use super::limits::Limiter;
 use super::validate::{self, LoadError};
 use super::verdict::{self, Fault};
-use super::{KeySpec, Sandbox};
 
 /// Longest output a workload may return, in bytes.
 pub const MAX_OUTPUT: usize = 1 << 20;

@@ -1,6 +1,7 @@
 //! The embedded SQLite store: WAL journal, `synchronous=FULL` (an acknowledged change
 //! survives power loss), foreign keys, schema versioned with `PRAGMA user_version`.
 
+use kastell_proto::{KeyId, KeySpec, KeyUsage, Origin};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,9 +13,8 @@ use super::{
     StoredOperation,
 };
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, GENESIS, HASH_LEN, Outcome};
-use crate::keys::{Alias, KeyId, KeyRecord, KeyState, KeyUsage, KeyVersion, Material, Origin};
+use crate::keys::{Alias, KeyRecord, KeyState, KeyVersion, Material};
 use crate::quorum::{OperationClass, PendingState};
-use crate::sandbox::KeySpec;
 
 mod clients;
 mod connections;
@@ -54,15 +54,6 @@ fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
 
 fn is_constraint(err: &rusqlite::Error) -> bool {
     matches!(err, rusqlite::Error::SqliteFailure(e, _) if e.code == ErrorCode::ConstraintViolation)
-}
-
-fn text_spec(text: &str) -> Option<KeySpec> {
-    match text {
-        "AES_256" => Some(KeySpec::Aes256),
-        "ECC_NIST_P384" => Some(KeySpec::EccNistP384),
-        "HMAC_SHA384" => Some(KeySpec::HmacSha384),
-        _ => None,
-    }
 }
 
 fn state_columns(state: KeyState) -> (&'static str, Option<i64>) {
@@ -239,12 +230,12 @@ impl SqliteStore {
                 .map_err(|_| corrupt("key column"))
         };
         let id: KeyId = text(0)?.parse().map_err(|_| corrupt("key id"))?;
-        let spec = text_spec(&text(1)?).ok_or_else(|| corrupt(format!("spec of key {id}")))?;
-        let origin = match text(2)?.as_str() {
-            "token" => Origin::Token,
-            "wrapped" => Origin::Wrapped,
-            _ => return Err(corrupt(format!("origin of key {id}"))),
-        };
+        let spec: KeySpec = text(1)?
+            .parse()
+            .map_err(|_| corrupt(format!("spec of key {id}")))?;
+        let origin: Origin = text(2)?
+            .parse()
+            .map_err(|_| corrupt(format!("origin of key {id}")))?;
         let delete_at = get(4)?.as_i64_or_null().map_err(|_| corrupt("delete_at"))?;
         let state = match (text(3)?.as_str(), delete_at) {
             ("enabled", None) => KeyState::Enabled,

@@ -2,12 +2,12 @@
 //! a short time; bounded in number.
 
 use kastell_proto::ErrorCode;
+use kastell_proto::KeyId;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::error::ApiError;
-use kastell_core::keys::KeyId;
 
 /// Length of a challenge nonce.
 pub const NONCE_LEN: usize = 32;

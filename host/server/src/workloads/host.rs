@@ -3,6 +3,7 @@
 //! key's policy decides and the audit record names the guest; `attest` issues the
 //! attestation certificate and the Nitro-format document from the host CA.
 
+use kastell_proto::EncryptionContext;
 use kastell_proto::ErrorCode;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -17,9 +18,7 @@ use kastell_attest::x509::Certificate;
 use kastell_core::audit::{AuditEntry, Outcome};
 use kastell_core::ca::{CaFiles, HostCa, TokenSigner};
 use kastell_core::keys::{Caller, KeyError, SignInput};
-use kastell_core::sandbox::{
-    AttestationOut, EncryptionContext, KeyRef, WorkloadHost, WorkloadKeyError,
-};
+use kastell_core::sandbox::{AttestationOut, KeyRef, WorkloadHost, WorkloadKeyError};
 
 /// The host CA, ready to attest workloads.
 #[derive(Debug)]

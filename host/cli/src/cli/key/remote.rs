@@ -215,8 +215,7 @@ pub(super) fn run(profile: &Path, raw: bool, command: KeyCommand) -> Result<(), 
             write_output(io.out.as_deref(), &field_bytes(&value, "ciphertext")?, true)
         }
         KeyCommand::Decrypt { key, io, use_args } => {
-            let is_ciphertext =
-                |b: &[u8]| b.first() == Some(&kastell_core::keys::ciphertext::FORMAT_V1);
+            let is_ciphertext = |b: &[u8]| b.first() == Some(&kastell_proto::ciphertext::FORMAT_V1);
             let body = json!({
                 "ciphertext": BASE64.encode(read_binary(&io.input, is_ciphertext)?),
                 "context": context(&use_args)?,
@@ -230,8 +229,7 @@ pub(super) fn run(profile: &Path, raw: bool, command: KeyCommand) -> Result<(), 
             write_output(io.out.as_deref(), &plaintext, false)
         }
         KeyCommand::ReEncrypt { to, io, use_args } => {
-            let is_ciphertext =
-                |b: &[u8]| b.first() == Some(&kastell_core::keys::ciphertext::FORMAT_V1);
+            let is_ciphertext = |b: &[u8]| b.first() == Some(&kastell_proto::ciphertext::FORMAT_V1);
             let body = json!({
                 "ciphertext": BASE64.encode(read_binary(&io.input, is_ciphertext)?),
                 "context": context(&use_args)?,

@@ -2,9 +2,9 @@
 //! resource table, the call budgets, and the mapping of the host's answers to the WIT
 //! types. What each call does is the [`WorkloadHost`](super::WorkloadHost)'s business.
 
+use kastell_proto::KeySpec;
 use wasmtime::component::Resource;
 
-use super::super::KeySpec;
 use super::super::generated::workload::kastell::runtime::{attestation, keys, types};
 use super::super::verdict;
 use super::{

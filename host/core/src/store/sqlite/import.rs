@@ -47,9 +47,9 @@ mod tests {
 
     use super::*;
     use crate::audit::{GENESIS, Outcome, verify_chain};
-    use crate::keys::{KeyId, KeyState, KeyUsage, KeyVersion, Material, Origin};
-    use crate::sandbox::KeySpec;
+    use crate::keys::{KeyState, KeyVersion, Material};
     use crate::store::Store as _;
+    use kastell_proto::{KeyId, KeySpec, KeyUsage, Origin};
 
     fn imported(n: u8) -> (KeyRecord, AuditEntry) {
         let key = KeyRecord {

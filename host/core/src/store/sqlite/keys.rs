@@ -1,9 +1,10 @@
 //! Writing keys, versions and aliases inside a transaction.
 
+use kastell_proto::KeyId;
 use rusqlite::{Connection, params};
 
 use super::{KEY_COLUMNS, corrupt, is_constraint, sql, state_columns};
-use crate::keys::{Alias, KeyId, KeyRecord, KeyVersion, Material, Origin};
+use crate::keys::{Alias, KeyRecord, KeyVersion, Material};
 use crate::store::StoreError;
 
 pub(super) fn insert_version(
@@ -52,10 +53,7 @@ pub(super) fn create_key_in(
         params![
             key.id.to_string(),
             key.spec.as_str(),
-            match key.origin {
-                Origin::Token => "token",
-                Origin::Wrapped => "wrapped",
-            },
+            key.origin.as_str(),
             state,
             delete_at,
             key.description,

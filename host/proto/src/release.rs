@@ -1,0 +1,153 @@
+//! The attested key release format: what a release is bound to (the HPKE `info`) and what
+//! it carries (the HPKE AAD). The key service seals with it (`kastell-core`), relying
+//! parties and tests open with it (`kastell_attest::hpke`), and workloads open with it
+//! (`kastell_guest::release`): one definition, byte for byte.
+//!
+//! The HPKE suite is RFC 9180 base mode with DHKEM(P-384, HKDF-SHA384) (KEM `0x0011`),
+//! HKDF-SHA384 (KDF `0x0002`) and AES-256-GCM (AEAD `0x0002`); points are SEC1
+//! uncompressed P-384 points.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+/// Length of a SEC1 uncompressed P-384 point: public keys and encapsulated keys.
+pub const POINT_LEN: usize = 97;
+/// Length of a P-384 private key (a big-endian scalar).
+pub const PRIVATE_KEY_LEN: usize = 48;
+/// Longest nonce a release can be bound to (the attestation claims' limit, as the Nitro
+/// attestation document's).
+pub const MAX_NONCE_LEN: usize = 512;
+/// Domain tag that starts the `info` of every Kastell key release.
+pub const INFO_TAG: &[u8] = b"kastell-key-release-v1";
+/// Length of a release's AAD: see [`aad`].
+pub const AAD_LEN: usize = 5;
+
+/// What a release carries, the first byte of its AAD ([`aad`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum MaterialKind {
+    /// The material of one key version (AES-256: 32 bytes; HMAC-SHA-384: 48 bytes; P-384:
+    /// the 48-byte big-endian private scalar).
+    Key = 1,
+    /// A fresh 32-byte AES-256 data key (the key service also returns it wrapped under the
+    /// key, as a Kastell ciphertext).
+    DataKey = 2,
+}
+
+/// The HPKE AAD of a release: exactly 5 bytes.
+///
+/// ```text
+/// byte 0      kind: 0x01 = a key version's material (MaterialKind::Key),
+///                   0x02 = a fresh data key           (MaterialKind::DataKey)
+/// bytes 1..5  the key version, u32 big-endian
+/// ```
+///
+/// So `aad(MaterialKind::Key, 3)` is `01 00 00 00 03`. Opening with another kind or
+/// version fails.
+#[must_use]
+pub fn aad(kind: MaterialKind, version: u32) -> [u8; AAD_LEN] {
+    let [v0, v1, v2, v3] = version.to_be_bytes();
+    [kind as u8, v0, v1, v2, v3]
+}
+
+/// A release nonce over [`MAX_NONCE_LEN`] bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NonceTooLong {
+    /// Its length.
+    pub len: usize,
+}
+
+impl fmt::Display for NonceTooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the release nonce is {} bytes, over the limit of {MAX_NONCE_LEN}",
+            self.len
+        )
+    }
+}
+
+impl core::error::Error for NonceTooLong {}
+
+/// What a release is bound to; its [`info_bytes`](Self::info_bytes) are the HPKE `info`.
+///
+/// Sealing and opening must use the same three values, or opening fails.
+#[derive(Debug, Clone, Copy)]
+pub struct ReleaseInfo<'a> {
+    key_id: &'a [u8; 16],
+    guest_sha384: &'a [u8; 48],
+    nonce: &'a [u8],
+}
+
+impl<'a> ReleaseInfo<'a> {
+    /// Binds a release of the key `key_id` (its UUID's 16 bytes, not its text form) to the
+    /// guest measured `guest_sha384` (the 48-byte digest) and the relying party's `nonce`
+    /// (0 to [`MAX_NONCE_LEN`] bytes).
+    ///
+    /// # Errors
+    /// [`NonceTooLong`] if the nonce is over [`MAX_NONCE_LEN`] bytes.
+    pub fn new(
+        key_id: &'a [u8; 16],
+        guest_sha384: &'a [u8; 48],
+        nonce: &'a [u8],
+    ) -> Result<Self, NonceTooLong> {
+        if nonce.len() > MAX_NONCE_LEN {
+            return Err(NonceTooLong { len: nonce.len() });
+        }
+        Ok(Self {
+            key_id,
+            guest_sha384,
+            nonce,
+        })
+    }
+
+    /// The HPKE `info`: four fields, each a 2-byte big-endian length then its bytes.
+    ///
+    /// ```text
+    /// 0x0016 ‖ "kastell-key-release-v1"      (INFO_TAG, 22 bytes)
+    /// 0x0010 ‖ key id                         (16 bytes, the key's UUID)
+    /// 0x0030 ‖ guest SHA-384                  (48 bytes)
+    /// len    ‖ nonce                          (0 to 512 bytes)
+    /// ```
+    ///
+    /// That is `94 + nonce.len()` bytes. A relying party that rebuilds it from these
+    /// lines gets the same bytes, and no two different releases share an `info`.
+    #[must_use]
+    pub fn info_bytes(&self) -> Vec<u8> {
+        let fields: [&[u8]; 4] = [INFO_TAG, self.key_id, self.guest_sha384, self.nonce];
+        let mut info = Vec::with_capacity(fields.iter().map(|f| 2 + f.len()).sum());
+        for field in fields {
+            // Every field is at most MAX_NONCE_LEN bytes (checked in `new`), so it fits.
+            let len = u16::try_from(field.len()).unwrap_or(u16::MAX);
+            info.extend_from_slice(&len.to_be_bytes());
+            info.extend_from_slice(field);
+        }
+        info
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aad_is_kind_then_version_big_endian() {
+        assert_eq!(aad(MaterialKind::Key, 1), [1, 0, 0, 0, 1]);
+        assert_eq!(aad(MaterialKind::DataKey, 0x0102_0304), [2, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn info_is_length_prefixed_fields_and_long_nonces_are_refused() {
+        let info = ReleaseInfo::new(&[7; 16], &[9; 48], b"n0").expect("info");
+        let bytes = info.info_bytes();
+        assert_eq!(bytes.len(), 94 + 2);
+        assert_eq!(&bytes[..24], b"\x00\x16kastell-key-release-v1");
+        assert_eq!(&bytes[24..26], &[0, 16]);
+        assert_eq!(&bytes[bytes.len() - 4..], b"\x00\x02n0");
+        let long = [0u8; MAX_NONCE_LEN + 1];
+        assert_eq!(
+            ReleaseInfo::new(&[7; 16], &[9; 48], &long).map(|_| ()),
+            Err(NonceTooLong { len: 513 })
+        );
+    }
+}
