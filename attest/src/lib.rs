@@ -7,9 +7,8 @@ pub mod country;
 pub mod document;
 pub mod hpke;
 pub mod identity;
-mod measurement;
 pub mod signer;
 pub mod verify;
 pub mod x509;
 
-pub use measurement::{Measurement, ParseMeasurementError};
+pub use kastell_proto::measurement::{Measurement, ParseMeasurementError};

@@ -22,13 +22,13 @@ use kastell_attest::x509::Certificate;
 use kastell_core::audit::{GENESIS, Outcome, verify_chain};
 use kastell_core::keys::Caller;
 use kastell_core::quorum::{
-    APPROVAL_DOMAIN, Approved, OperationClass, PendingOperation, PendingState, Quorum, QuorumError,
-    Submitted, canonical_bytes, digest,
+    APPROVAL_DOMAIN, Approved, PendingOperation, Quorum, QuorumError, Submitted, canonical_bytes,
+    digest,
 };
 use kastell_core::store::{ApprovalAdded, ApprovalRow, SqliteStore, Store};
+use kastell_proto::{ClientRequest, OperationClass, PendingState, QuorumAction};
 use p384::ecdsa::signature::Signer as _;
 use p384::ecdsa::{DerSignature, SigningKey};
-use serde_json::json;
 use sha2::{Digest as _, Sha384};
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -150,19 +150,18 @@ fn require(world: &World, class: OperationClass, m: u32) {
         .set_required(&world.alice.caller, class, m, DAY)
         .expect("set required");
     assert_eq!(submitted, Submitted::Execute);
-    let action = json!({"set-quorum": {"class": class.as_str(), "required": m}});
     world
         .quorum
-        .apply_setting(&action, &world.alice.caller)
+        .apply_setting(class, m, &world.alice.caller)
         .expect("apply");
     assert_eq!(world.quorum.required(class).expect("required"), m);
 }
 
 fn delete_key(world: &World, key: KeyId, ttl: Duration) -> PendingOperation {
-    let action = json!({"delete-key": {"key": key.to_string(), "window-days": 7}});
+    let action = QuorumAction::ScheduleDeletion { key, days: 7 };
     match world
         .quorum
-        .submit(&world.alice.caller, OperationClass::DeleteKey, action, ttl)
+        .submit(&world.alice.caller, action, ttl)
         .expect("submit")
     {
         Submitted::Pending(op) => op,
@@ -182,10 +181,13 @@ fn operations(store: &dyn Store) -> Vec<String> {
 #[test]
 fn without_a_requirement_an_operation_executes_at_once_and_nothing_is_stored() {
     let w = world();
-    let action = json!({"delete-key": {"key": KeyId::random().to_string()}});
+    let action = QuorumAction::ScheduleDeletion {
+        key: KeyId::random(),
+        days: 30,
+    };
     let submitted = w
         .quorum
-        .submit(&w.alice.caller, OperationClass::DeleteKey, action, DAY)
+        .submit(&w.alice.caller, action, DAY)
         .expect("submit");
     assert_eq!(submitted, Submitted::Execute);
     assert!(w.quorum.list(None, None, 10).expect("list").is_empty());
@@ -232,10 +234,13 @@ fn fewer_than_m_approvals_do_not_make_an_operation_ready() {
 fn the_same_officer_approving_twice_counts_once() {
     let w = world();
     require(&w, OperationClass::BindPolicy, 2);
-    let action = json!({"bind-policy": {"key": KeyId::random().to_string(), "policy": null}});
+    let action = QuorumAction::BindPolicy {
+        key: KeyId::random(),
+        policy: None,
+    };
     let Submitted::Pending(op) = w
         .quorum
-        .submit(&w.alice.caller, OperationClass::BindPolicy, action, DAY)
+        .submit(&w.alice.caller, action, DAY)
         .expect("submit")
     else {
         panic!("bind-policy needs approvals")
@@ -331,8 +336,10 @@ fn a_signature_by_another_key_or_over_other_bytes_or_from_a_non_officer_is_refus
     // Nor may a non-officer ask.
     let asked = w.quorum.submit(
         &w.ca.person("erin", "auditor", 5).caller,
-        OperationClass::DeleteKey,
-        json!({}),
+        QuorumAction::ScheduleDeletion {
+            key: KeyId::random(),
+            days: 7,
+        },
         DAY,
     );
     assert!(matches!(asked, Err(QuorumError::NotOfficer)));
@@ -439,7 +446,10 @@ fn lowering_or_raising_a_requirement_needs_the_quorum_class_approvals() {
         assert_eq!(op.class, OperationClass::Quorum);
         assert_eq!(
             op.action,
-            json!({"set-quorum": {"class": "delete-key", "required": m}})
+            QuorumAction::SetQuorum {
+                class: OperationClass::DeleteKey,
+                required: m
+            }
         );
         let one = w.alice.approve(&w.quorum, &op).expect("alice");
         assert!(!one.ready);
@@ -450,9 +460,12 @@ fn lowering_or_raising_a_requirement_needs_the_quorum_class_approvals() {
         );
         let two = w.bob.approve(&w.quorum, &op).expect("bob");
         assert!(two.ready);
+        let QuorumAction::SetQuorum { class, required } = two.operation.action.clone() else {
+            panic!("a set-quorum action: {:?}", two.operation.action)
+        };
         let setting = w
             .quorum
-            .apply_setting(&two.operation.action, &w.bob.caller)
+            .apply_setting(class, required, &w.bob.caller)
             .expect("apply");
         assert_eq!(setting.required, m);
         w.quorum
@@ -470,10 +483,9 @@ fn lowering_or_raising_a_requirement_needs_the_quorum_class_approvals() {
             "{m}"
         );
     }
-    let refused = w.quorum.apply_setting(
-        &json!({"set-quorum": {"class": "quorum", "required": 0}}),
-        &w.bob.caller,
-    );
+    let refused = w
+        .quorum
+        .apply_setting(OperationClass::Quorum, 0, &w.bob.caller);
     assert!(matches!(refused, Err(QuorumError::InvalidSetting(_))));
     assert_eq!(w.quorum.required(OperationClass::Quorum).expect("m"), 2);
 }
@@ -543,7 +555,7 @@ fn canonical_bytes_follow_the_documented_format_and_the_digest_is_recomputable()
     let op = delete_key(&w, key, DAY);
     // Written out by hand from the module documentation: members sorted, no whitespace.
     let expected = format!(
-        "kastell-approval-v1\n{{\"action\":{{\"delete-key\":{{\"key\":\"{key}\",\"window-days\":7}}}},\
+        "kastell-approval-v1\n{{\"action\":{{\"schedule-deletion\":{{\"days\":7,\"key\":\"{key}\"}}}},\
          \"class\":\"delete-key\",\"created_ms\":{},\"expires_ms\":{},\"id\":\"{}\",\
          \"requester\":\"alice\"}}",
         op.created_ms, op.expires_ms, op.id
@@ -571,10 +583,16 @@ fn canonical_bytes_follow_the_documented_format_and_the_digest_is_recomputable()
 fn pending_operations_and_approvals_survive_reopening() {
     let w = world();
     require(&w, OperationClass::IssueOfficer, 2);
-    let action = json!({"issue-officer": {"principal": "frank"}});
+    let action = QuorumAction::IssueClient(ClientRequest {
+        principal: "frank".into(),
+        role: "crypto-officer".into(),
+        tenant: None,
+        public_key: "-----BEGIN PUBLIC KEY-----".into(),
+        days: None,
+    });
     let Submitted::Pending(op) = w
         .quorum
-        .submit(&w.alice.caller, OperationClass::IssueOfficer, action, DAY)
+        .submit(&w.alice.caller, action, DAY)
         .expect("submit")
     else {
         panic!("issue-officer needs approvals")
@@ -620,24 +638,27 @@ fn every_step_is_audited_and_the_trail_verifies() {
         ca.person("alice", "crypto-officer", 1),
         ca.person("bob", "crypto-officer", 2),
     );
-    let action = json!({"set-quorum": {"class": "export-backup", "required": 2}});
     assert_eq!(
         quorum
-            .set_required(&alice.caller, OperationClass::ExportBackup, 2, DAY)
+            .set_required(&alice.caller, OperationClass::DeleteKey, 2, DAY)
             .expect("ask"),
         Submitted::Execute
     );
-    quorum.apply_setting(&action, &alice.caller).expect("apply");
+    quorum
+        .apply_setting(OperationClass::DeleteKey, 2, &alice.caller)
+        .expect("apply");
     let Submitted::Pending(op) = quorum
         .submit(
             &alice.caller,
-            OperationClass::ExportBackup,
-            json!({"to": "s3"}),
+            QuorumAction::ScheduleDeletion {
+                key: KeyId::random(),
+                days: 7,
+            },
             DAY,
         )
         .expect("submit")
     else {
-        panic!("export-backup needs approvals")
+        panic!("delete-key needs approvals")
     };
     let _ = alice.approve(&quorum, &op).expect("alice");
     let _ = alice.approve(&quorum, &op).expect("alice again");

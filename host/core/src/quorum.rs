@@ -19,7 +19,7 @@
 //! and the officers ask again.
 //!
 //! Changing a requirement is itself an operation of class [`OperationClass::Quorum`]
-//! ([`Quorum::set_required`], executed with [`Quorum::apply_setting`]): lowering and raising
+//! (the action `set-quorum`, executed with [`Quorum::apply_setting`]): lowering and raising
 //! alike need the current `quorum` requirement, so with `quorum` at 2 one officer alone
 //! cannot weaken anything.
 //!
@@ -36,7 +36,7 @@
 //!
 //! The JSON is written without any whitespace; the members of every object, at every
 //! depth, are sorted by the UTF-8 bytes of their names; numbers are integers in decimal
-//! (actions holding fractions are refused); strings escape `"` and `\` and the control
+//! (a typed action, [`kastell_proto::QuorumAction`], holds no fractions); strings escape `"` and `\` and the control
 //! characters U+0000–U+001F only (`\b \f \n \r \t`, the others as `\u00xx` in lowercase
 //! hex), everything else is literal UTF-8. Python's
 //! `json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` writes
@@ -52,7 +52,7 @@ mod request;
 #[cfg(test)]
 mod tests;
 
-use kastell_proto::{KeyId, Role};
+use kastell_proto::{KeyId, OperationClass, PendingState, Role};
 use std::fmt;
 use std::sync::Arc;
 
@@ -61,10 +61,7 @@ use crate::keys::Caller;
 use crate::store::{Store, StoreError};
 
 pub use canonical::{APPROVAL_DOMAIN, canonical_bytes, digest};
-pub use model::{
-    Approval, Approved, OperationClass, PendingOperation, PendingState, QuorumSetting, Submitted,
-    UnknownName,
-};
+pub use model::{Approval, Approved, PendingOperation, QuorumSetting, Submitted};
 
 /// Largest requirement a class can have.
 pub const MAX_REQUIRED: u32 = 16;
@@ -99,7 +96,7 @@ pub enum QuorumError {
     /// A quorum setting is malformed or out of range; why.
     #[error("invalid quorum setting: {0}")]
     InvalidSetting(String),
-    /// The action cannot be signed canonically (not an object, fractions, too large); why.
+    /// The action cannot be signed canonically (too large); why.
     #[error("invalid action: {0}")]
     InvalidAction(String),
     /// The operation has all its approvals already and awaits its execution.
@@ -188,8 +185,8 @@ impl Quorum {
     /// [`QuorumError::Store`].
     pub fn settings(&self) -> Result<Vec<QuorumSetting>, QuorumError> {
         OperationClass::ALL
-            .into_iter()
-            .map(|class| {
+            .iter()
+            .map(|&class| {
                 Ok(QuorumSetting {
                     class,
                     required: self.required(class)?,

@@ -7,8 +7,8 @@ mod ticket;
 
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, HASH_LEN};
 use crate::keys::{Alias, KeyRecord, KeyVersion};
-use crate::quorum::{OperationClass, PendingState};
 use kastell_proto::KeyId;
+use kastell_proto::{OperationClass, PendingState};
 
 pub use sqlite::SqliteStore;
 pub use ticket::AuditTicket;

@@ -10,6 +10,7 @@ use core::fmt;
 #[derive(Clone, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(transparent))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EncryptionContext(pub BTreeMap<String, String>);
 
 /// A context given as pairs names one name twice.

@@ -28,6 +28,9 @@ macro_rules! error_codes {
             /// Every code, in table order.
             pub const ALL: &'static [Self] = &[$(Self::$name),*];
 
+            /// Every code's name, in table order.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($name)),*];
+
             /// The stable name (`NotFound`, `AccessDenied`, …).
             #[must_use]
             pub const fn as_str(self) -> &'static str {
@@ -132,10 +135,7 @@ impl FromStr for ErrorCode {
             .iter()
             .copied()
             .find(|code| code.as_str() == name)
-            .ok_or_else(|| UnknownName {
-                kind: "error code",
-                given: name.into(),
-            })
+            .ok_or_else(|| UnknownName::new("error code", name, Self::NAMES))
     }
 }
 
@@ -164,7 +164,9 @@ mod tests {
             assert_eq!(code.as_str().parse::<ErrorCode>(), Ok(code));
         }
         let err = "Nope".parse::<ErrorCode>().expect_err("unknown");
-        assert_eq!(alloc::format!("{err}"), "unknown error code `Nope`");
+        assert!(
+            alloc::format!("{err}").starts_with("unknown error code `Nope`: one of NotFound, ")
+        );
     }
 
     #[test]

@@ -169,6 +169,9 @@ mod tests {
         }
         assert_eq!("wrapped".parse::<Origin>(), Ok(Origin::Wrapped));
         let err = "AES_128".parse::<KeySpec>().expect_err("unknown");
-        assert_eq!(alloc::format!("{err}"), "unknown key spec `AES_128`");
+        assert_eq!(
+            alloc::format!("{err}"),
+            "unknown key spec `AES_128`: one of AES_256, ECC_NIST_P384, HMAC_SHA384"
+        );
     }
 }

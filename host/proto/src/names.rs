@@ -41,7 +41,7 @@ macro_rules! vocabulary {
             fn from_str(name: &str) -> Result<Self, Self::Err> {
                 match name {
                     $($name => Ok(Self::$variant),)*
-                    _ => Err($crate::UnknownName { kind: $kind, given: name.into() }),
+                    _ => Err($crate::UnknownName::new($kind, name, Self::NAMES)),
                 }
             }
         }

@@ -20,9 +20,8 @@ use super::auth::{AuthCertificate, require};
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, base64, base64_field};
 use super::{Auth, Shared, blocking};
 use kastell_core::keys::Caller;
-use kastell_core::quorum::{
-    OperationClass, PendingOperation, PendingState, QuorumError, Submitted, canonical_bytes,
-};
+use kastell_core::quorum::{PendingOperation, QuorumError, Submitted, canonical_bytes};
+use kastell_proto::{OperationClass, PendingState, QuorumAction};
 
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
     router
@@ -65,38 +64,64 @@ fn pending(operation: PendingOperation, required: u32) -> Response {
         .into_response()
 }
 
-/// Runs `run` now when `class` needs no approvals; otherwise stores `action` (built from
-/// the request's key id) as a pending operation and answers 202.
+/// Runs `action` now when its class needs no approvals; otherwise stores it, its key
+/// resolved to the key's id, as a pending operation and answers 202. The direct path and
+/// the approved path run the same [`execute`].
 pub(super) async fn gated(
     state: Shared,
     caller: Arc<Caller>,
-    class: OperationClass,
-    key: Option<String>,
-    action: impl FnOnce(Option<String>) -> Value + Send + 'static,
-    run: impl FnOnce(&Shared, &Caller) -> Result<Value, ApiError> + Send + 'static,
+    action: QuorumAction<String>,
 ) -> Result<Response, ApiError> {
     blocking(move || {
-        let required = state.quorum.required(class)?;
+        let required = state.quorum.required(action.class())?;
         if required <= 1 {
-            return Ok(Json(run(&state, &caller)?).into_response());
+            return Ok(Json(execute(&state, action, &caller, &caller)?).into_response());
         }
         // Officers approve the exact key, not an alias that could be re-pointed meanwhile.
-        let id = key
-            .map(|key| state.service.key_id(&key).map(|id| id.to_string()))
-            .transpose()?;
-        match state
-            .quorum
-            .submit(&caller, class, action(id), state.approval_ttl)?
-        {
-            Submitted::Execute => Ok(Json(run(&state, &caller)?).into_response()),
+        let resolved = action
+            .clone()
+            .try_map_key(|key| state.service.key_id(&key))?;
+        match state.quorum.submit(&caller, resolved, state.approval_ttl)? {
+            Submitted::Execute => {
+                Ok(Json(execute(&state, action, &caller, &caller)?).into_response())
+            }
             Submitted::Pending(operation) => Ok(pending(operation, required)),
         }
     })
     .await
 }
 
-/// Executes an approved operation's action as its requester (an officer).
+/// Executes a gated action: the one executor of each gated operation, for the direct
+/// path (`requester` and `executor` are the caller) and the approved one (the operation's
+/// requester acts; the officer whose approval completed the quorum applies quorum
+/// settings).
 fn execute(
+    state: &Shared,
+    action: QuorumAction<String>,
+    requester: &Caller,
+    executor: &Caller,
+) -> Result<Value, ApiError> {
+    match action {
+        QuorumAction::ScheduleDeletion { key, days } => {
+            let record = state.service.schedule_deletion(requester, &key, days)?;
+            Ok(json!(state.service.description_of(&record)?))
+        }
+        QuorumAction::BindPolicy { key, policy } => {
+            let record = state.service.bind_policy(requester, &key, policy)?;
+            Ok(json!(state.service.description_of(&record)?))
+        }
+        QuorumAction::IssueClient(request) => {
+            Ok(json!(super::clients::issue(state, requester, &request)?))
+        }
+        QuorumAction::SetQuorum { class, required } => {
+            let setting = state.quorum.apply_setting(class, required, executor)?;
+            Ok(json!(setting))
+        }
+    }
+}
+
+/// Executes an approved operation as its requester (an officer).
+fn execute_approved(
     state: &Shared,
     operation: &PendingOperation,
     executor: &Caller,
@@ -107,38 +132,11 @@ fn execute(
         tenant: None,
         evidence: None,
     };
-    let action = &operation.action;
-    let field = |name: &str, member: &str| action.pointer(&format!("/{name}/{member}")).cloned();
-    let text = |value: Option<Value>| value.and_then(|v| v.as_str().map(str::to_owned));
-    if action.get("set-quorum").is_some() {
-        let setting = state.quorum.apply_setting(action, executor)?;
-        return Ok(json!(setting));
-    }
-    if action.get("schedule-deletion").is_some() {
-        let key = text(field("schedule-deletion", "key")).unwrap_or_default();
-        let days = field("schedule-deletion", "days")
-            .and_then(|v| v.as_u64())
-            .and_then(|d| u32::try_from(d).ok())
-            .unwrap_or(30);
-        let record = state.service.schedule_deletion(&requester, &key, days)?;
-        return Ok(json!(state.service.description_of(&record)?));
-    }
-    if action.get("bind-policy").is_some() {
-        let key = text(field("bind-policy", "key")).unwrap_or_default();
-        let policy = text(field("bind-policy", "policy"))
-            .map(|p| super::keys::parse_measurement(&p))
-            .transpose()?;
-        let record = state.service.bind_policy(&requester, &key, policy)?;
-        return Ok(json!(state.service.description_of(&record)?));
-    }
-    if let Some(request) = action.get("issue-client") {
-        let request: super::clients::ClientRequest = serde_json::from_value(request.clone())
-            .map_err(|e| ApiError::invalid_input(e.to_string()))?;
-        return Ok(json!(super::clients::issue(state, &requester, &request)?));
-    }
-    Err(ApiError::invalid_input(
-        "the operation's action is not one this server executes",
-    ))
+    let action = operation
+        .action
+        .clone()
+        .try_map_key(|id| Ok::<_, ApiError>(id.to_string()))?;
+    execute(state, action, &requester, executor)
 }
 
 /// Which operations.
@@ -281,7 +279,7 @@ async fn approve(
                 result: None,
             }));
         }
-        let (operation, result) = match execute(&state, &approved.operation, &caller) {
+        let (operation, result) = match execute_approved(&state, &approved.operation, &caller) {
             Ok(result) => (
                 state.quorum.mark_executed(&id, &summary(&result))?,
                 Some(result),
@@ -362,24 +360,14 @@ async fn set_quorum(
 ) -> Result<Response, ApiError> {
     let class: OperationClass = class
         .parse()
-        .map_err(|e: kastell_core::quorum::UnknownName| ApiError::invalid_input(e.to_string()))?;
-    blocking(move || {
-        match state
-            .quorum
-            .set_required(&caller, class, body.required, state.approval_ttl)?
-        {
-            Submitted::Execute => {
-                let action = json!({
-                    "set-quorum": { "class": class.as_str(), "required": body.required }
-                });
-                let setting = state.quorum.apply_setting(&action, &caller)?;
-                Ok(Json(json!(setting)).into_response())
-            }
-            Submitted::Pending(operation) => {
-                let required = state.quorum.required(OperationClass::Quorum)?;
-                Ok(pending(operation, required))
-            }
-        }
-    })
+        .map_err(|e: kastell_proto::UnknownName| ApiError::invalid_input(e.to_string()))?;
+    gated(
+        state,
+        caller,
+        QuorumAction::SetQuorum {
+            class,
+            required: body.required,
+        },
+    )
     .await
 }

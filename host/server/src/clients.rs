@@ -9,7 +9,6 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use kastell_attest::identity::ClientIdentity;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -20,32 +19,15 @@ use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use super::{Auth, Shared, blocking};
 
 use kastell_core::keys::Caller;
-use kastell_core::quorum::OperationClass;
 use kastell_core::store::ClientRow;
+pub use kastell_proto::ClientRequest;
+use kastell_proto::QuorumAction;
 
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
     router
         .routes(routes!(issue_client, list_clients))
         .routes(routes!(get_client))
         .routes(routes!(revoke_client))
-}
-
-/// A client certificate to issue for a key the client generated.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ClientRequest {
-    /// The principal (certificate CN).
-    pub principal: String,
-    /// `crypto-officer`, `crypto-user` or `auditor`.
-    pub role: String,
-    /// The tenant, if any.
-    #[serde(default)]
-    pub tenant: Option<String>,
-    /// The client's P-384 public key, SPKI PEM.
-    pub public_key: String,
-    /// Validity in days (1–825, default 365).
-    #[serde(default)]
-    pub days: Option<u32>,
 }
 
 /// An issued client certificate.
@@ -122,16 +104,7 @@ async fn issue_client(
     if body.role != Role::CryptoOfficer.as_str() {
         return blocking(move || Ok(Json(issue(&state, &caller, &body)?).into_response())).await;
     }
-    let action_body = body.clone();
-    gated(
-        state,
-        caller,
-        OperationClass::IssueOfficer,
-        None,
-        move |_| json!({ "issue-client": action_body }),
-        move |state, caller| Ok(json!(issue(state, caller, &body)?)),
-    )
-    .await
+    gated(state, caller, QuorumAction::IssueClient(body)).await
 }
 
 /// Which clients.

@@ -3,7 +3,6 @@
 //! crypto-user role, the key's state and usage, evaluates its policy and audits every call.
 
 use kastell_proto::EncryptionContext;
-use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
@@ -37,8 +36,8 @@ fn ciphertext_key(ciphertext: &[u8]) -> Option<kastell_proto::KeyId> {
         .map(|(header, _)| header.key)
 }
 
-fn context(map: Option<BTreeMap<String, String>>) -> EncryptionContext {
-    EncryptionContext(map.unwrap_or_default())
+fn context(context: Option<EncryptionContext>) -> EncryptionContext {
+    context.unwrap_or_default()
 }
 
 /// Data to encrypt (`Debug` shows neither the plaintext nor the context).
@@ -50,7 +49,7 @@ pub struct EncryptRequest {
     /// Encryption context: bound to the ciphertext as AAD, shown to the key's policy,
     /// never logged (the audit trail keeps an HMAC of it).
     #[serde(default)]
-    pub context: Option<BTreeMap<String, String>>,
+    pub context: Option<EncryptionContext>,
 }
 
 /// A ciphertext and the key that made it.
@@ -96,7 +95,7 @@ pub struct DecryptRequest {
     pub ciphertext: String,
     /// The encryption context it was made with.
     #[serde(default)]
-    pub context: Option<BTreeMap<String, String>>,
+    pub context: Option<EncryptionContext>,
     /// Refuse unless the ciphertext is under this key (id or alias).
     #[serde(default)]
     pub key: Option<String>,
@@ -143,7 +142,7 @@ pub struct ReEncryptRequest {
     pub ciphertext: String,
     /// Its encryption context (kept for the new ciphertext).
     #[serde(default)]
-    pub context: Option<BTreeMap<String, String>>,
+    pub context: Option<EncryptionContext>,
     /// The destination key (id or alias).
     pub destination: String,
 }
@@ -179,7 +178,7 @@ async fn re_encrypt(
 pub struct DataKeyRequest {
     /// The encryption context of the encrypted data key.
     #[serde(default)]
-    pub context: Option<BTreeMap<String, String>>,
+    pub context: Option<EncryptionContext>,
     /// Return only the encrypted data key.
     #[serde(default)]
     pub without_plaintext: bool,
@@ -467,7 +466,7 @@ impl std::fmt::Debug for EncryptRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EncryptRequest")
             .field("plaintext", &"<redacted>")
-            .field("context", &self.context.as_ref().map(|c| c.len()))
+            .field("context", &self.context)
             .finish()
     }
 }
@@ -499,7 +498,9 @@ mod tests {
     fn debug_of_plaintext_carrying_bodies_is_redacted() {
         let request = EncryptRequest {
             plaintext: "c2VjcmV0".into(),
-            context: Some([("tenant".to_owned(), "acme-secret".to_owned())].into()),
+            context: Some(EncryptionContext(
+                [("tenant".to_owned(), "acme-secret".to_owned())].into(),
+            )),
         };
         let response = PlaintextResponse {
             key_id: "k".into(),

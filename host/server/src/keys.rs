@@ -14,13 +14,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use axum::response::Response;
-use serde_json::json;
 
 use super::approvals::gated;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use super::{Auth, Shared, blocking};
 use kastell_core::keys::{KeyDescription, NewKey};
-use kastell_core::quorum::OperationClass;
+use kastell_proto::QuorumAction;
 
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
     router
@@ -256,19 +255,11 @@ async fn schedule_deletion(
     ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<ScheduleDeletionRequest>,
 ) -> Result<Response, ApiError> {
-    let days = body.days;
-    gated(
-        state,
-        caller,
-        OperationClass::DeleteKey,
-        Some(key.clone()),
-        move |id| json!({ "schedule-deletion": { "key": id, "days": days } }),
-        move |state, caller| {
-            let record = state.service.schedule_deletion(caller, &key, days)?;
-            Ok(json!(state.service.description_of(&record)?))
-        },
-    )
-    .await
+    let action = QuorumAction::ScheduleDeletion {
+        key,
+        days: body.days,
+    };
+    gated(state, caller, action).await
 }
 
 /// Cancels a scheduled deletion; the key comes back disabled.
@@ -373,19 +364,7 @@ async fn bind_policy(
     ApiJson(body): ApiJson<BindPolicyRequest>,
 ) -> Result<Response, ApiError> {
     let policy = body.policy.as_deref().map(parse_measurement).transpose()?;
-    let shown = policy.map(|m| m.to_string());
-    gated(
-        state,
-        caller,
-        OperationClass::BindPolicy,
-        Some(key.clone()),
-        move |id| json!({ "bind-policy": { "key": id, "policy": shown } }),
-        move |state, caller| {
-            let record = state.service.bind_policy(caller, &key, policy)?;
-            Ok(json!(state.service.description_of(&record)?))
-        },
-    )
-    .await
+    gated(state, caller, QuorumAction::BindPolicy { key, policy }).await
 }
 
 /// The oldest version that still decrypts and verifies.

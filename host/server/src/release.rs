@@ -14,7 +14,6 @@
 
 use kastell_proto::ErrorCode;
 use kastell_proto::{EncryptionContext, Role};
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
@@ -97,7 +96,7 @@ pub struct ReleaseBody {
     pub version: Option<u32>,
     /// Encryption context for the data key's ciphertext (`data-key` only).
     #[serde(default)]
-    pub context: Option<BTreeMap<String, String>>,
+    pub context: Option<EncryptionContext>,
 }
 
 impl std::fmt::Debug for ReleaseBody {
@@ -240,7 +239,7 @@ async fn release(
             evidence: Some(verified.evidence),
             ..(*caller).clone()
         };
-        let context = EncryptionContext(body.context.unwrap_or_default());
+        let context = body.context.unwrap_or_default();
         let released = service.release(
             &attested,
             &ReleaseRequest {

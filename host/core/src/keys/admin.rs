@@ -19,11 +19,7 @@ impl KeyService {
         let key = self.resolve_for(caller, operation, key)?;
         if !caller.roles.contains(&Role::CryptoOfficer) {
             let record = Record::on(caller, operation, Some(&key));
-            return self.refuse(
-                &record,
-                KeyError::AccessDenied,
-                "caller lacks the crypto-officer role".into(),
-            );
+            return self.refuse_role(&record, Role::CryptoOfficer);
         }
         Ok(key)
     }

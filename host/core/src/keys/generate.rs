@@ -144,11 +144,7 @@ impl KeyService {
             )));
         }
         if !caller.roles.contains(&Role::CryptoUser) {
-            return self.refuse(
-                &record,
-                KeyError::AccessDenied,
-                "caller lacks the crypto-user role".into(),
-            );
+            return self.refuse_role(&record, Role::CryptoUser);
         }
         let mut out = vec![0u8; len];
         self.token.random(&mut out)?;

@@ -126,17 +126,10 @@ pub(super) fn now_ms() -> i64 {
     i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
 }
 
-fn kebab(operation: Operation) -> String {
-    serde_json::to_value(operation)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-/// The cause label of a refusal in the metrics: `role`, `policy`, or the error's kind.
-fn denial_cause(error: &KeyError, reason: &str) -> &'static str {
+/// The cause label of a refusal in the metrics: `policy`, or the error's kind. (A role
+/// refusal is counted as `role` by [`KeyService::refuse_role`].)
+fn denial_cause(error: &KeyError) -> &'static str {
     match error {
-        KeyError::AccessDenied if reason.starts_with("caller lacks") => "role",
         KeyError::AccessDenied => "policy",
         KeyError::NotFound(_) => "not-found",
         KeyError::Disabled(_) => "disabled",
@@ -286,7 +279,7 @@ impl KeyService {
         };
         tracing::debug!(
             principal = %record.caller.id,
-            operation = %kebab(record.operation),
+            operation = record.operation.as_str(),
             key = ?record.key.map(|k| k.id.to_string()),
             version = ?record.version,
             outcome = outcome.as_str(),
@@ -296,7 +289,7 @@ impl KeyService {
         Ok(AuditEntry {
             time_ms: now_ms(),
             principal: record.caller.id.clone(),
-            operation: kebab(record.operation),
+            operation: record.operation.as_str().to_owned(),
             key: record.key.map(|k| k.id),
             key_version: record.version,
             policy: record.key.and_then(|k| k.policy),
@@ -429,10 +422,21 @@ impl KeyService {
         reason: String,
     ) -> Result<T, KeyError> {
         if let Some(metrics) = &self.metrics {
-            metrics.denied(denial_cause(&error, &reason));
+            metrics.denied(denial_cause(&error));
         }
         self.audit(record, Outcome::Denied, reason)?;
         Err(error)
+    }
+
+    /// Records that the caller lacks `role` and returns [`KeyError::AccessDenied`]
+    /// (counted as a `role` refusal).
+    pub(super) fn refuse_role<T>(&self, record: &Record<'_>, role: Role) -> Result<T, KeyError> {
+        if let Some(metrics) = &self.metrics {
+            metrics.denied("role");
+        }
+        let why = format!("caller lacks the {role} role");
+        self.audit(record, Outcome::Denied, why)?;
+        Err(KeyError::AccessDenied)
     }
 
     /// Finds a key by id or `alias/…`.
@@ -502,11 +506,7 @@ impl KeyService {
         usage: KeyUsage,
     ) -> Result<(), KeyError> {
         if !record.caller.roles.contains(&Role::CryptoUser) {
-            return self.refuse(
-                record,
-                KeyError::AccessDenied,
-                "caller lacks the crypto-user role".into(),
-            );
+            return self.refuse_role(record, Role::CryptoUser);
         }
         match key.state {
             KeyState::Enabled => {}
@@ -599,11 +599,7 @@ impl KeyService {
         };
         let record = Record::on(caller, Operation::CreateKey, None);
         if !caller.roles.contains(&Role::CryptoOfficer) {
-            return self.refuse(
-                &record,
-                KeyError::AccessDenied,
-                "caller lacks the crypto-officer role".into(),
-            );
+            return self.refuse_role(&record, Role::CryptoOfficer);
         }
         let alias = alias
             .map(|a| {

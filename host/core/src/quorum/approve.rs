@@ -7,12 +7,13 @@ use p384::ecdsa::signature::Verifier as _;
 use p384::ecdsa::{Signature, VerifyingKey};
 
 use super::{
-    Approval, Approved, PendingOperation, PendingState, Quorum, QuorumError, canonical,
-    canonical_bytes, entry, is_officer,
+    Approval, Approved, PendingOperation, Quorum, QuorumError, canonical_bytes, entry, is_officer,
 };
+
 use crate::audit::Outcome;
 use crate::keys::{Caller, SYSTEM_PRINCIPAL};
 use crate::store::{ApprovalAdded, ApprovalRow};
+use kastell_proto::PendingState;
 
 /// Times an approval is retried when concurrent approvals change the operation under it.
 const ATTEMPTS: usize = 8;
@@ -107,7 +108,7 @@ impl Quorum {
                 let why = format!("no operation {id}");
                 return self.refuse(who, OPERATION, None, why, QuorumError::NotFound(id));
             };
-            let (id, class, key) = (op.id.clone(), op.class, canonical::key_of(&op.action));
+            let (id, class, key) = (op.id.clone(), op.class, op.action.key().copied());
             if op.state != PendingState::Pending {
                 let why = format!("op {id} class {class} is {}", op.state);
                 let error = QuorumError::NotPending {
@@ -235,7 +236,7 @@ impl Quorum {
             op.expires_ms,
             op.approvals.len()
         );
-        let key = canonical::key_of(&op.action);
+        let key = op.action.key().copied();
         let audit = entry(
             SYSTEM_PRINCIPAL,
             "approval-expire",
@@ -271,7 +272,7 @@ impl Quorum {
                 QuorumError::NotFound(id),
             );
         };
-        let key = canonical::key_of(&op.action);
+        let key = op.action.key().copied();
         let officers: Vec<&str> = op.approvals.iter().map(|a| a.officer.as_str()).collect();
         let outcome = truncated(outcome);
         let (verb, result) = match state {

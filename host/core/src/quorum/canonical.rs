@@ -1,8 +1,7 @@
 //! The canonical bytes officers sign (the format is in the [module docs](super)), and the
 //! way back from a stored row to a [`PendingOperation`], checked against them.
 
-use kastell_proto::KeyId;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest as _, Sha384};
 
 use super::{Approval, PendingOperation};
@@ -12,9 +11,6 @@ use crate::store::{StoreError, StoredOperation};
 /// The line that starts the canonical bytes (domain separation: an approval signature
 /// cannot be mistaken for a signature over anything else).
 pub const APPROVAL_DOMAIN: &[u8] = b"kastell-approval-v1\n";
-
-/// Deepest nesting an action may have.
-const MAX_DEPTH: usize = 32;
 
 /// The canonical bytes of `op`: what officers sign (the format is in the
 /// [module docs](super)).
@@ -29,7 +25,7 @@ pub fn canonical_bytes(op: &PendingOperation) -> Vec<u8> {
         "requester": op.requester,
     });
     let mut out = APPROVAL_DOMAIN.to_vec();
-    write_value(&mut out, &signed);
+    out.extend_from_slice(&canonical_json(&signed));
     out
 }
 
@@ -39,48 +35,12 @@ pub fn digest(op: &PendingOperation) -> [u8; HASH_LEN] {
     Sha384::digest(canonical_bytes(op)).into()
 }
 
-/// Whether `action` can be signed canonically: an object, at most 32 levels deep, with
-/// integer numbers only. (Its size is checked on the canonical bytes.)
-pub(super) fn check_action(action: &Value) -> Result<(), String> {
-    if !action.is_object() {
-        return Err("the action must be a JSON object".into());
-    }
-    check_value(action, 0)
-}
-
-fn check_value(value: &Value, depth: usize) -> Result<(), String> {
-    if depth > MAX_DEPTH {
-        return Err(format!(
-            "the action is nested deeper than {MAX_DEPTH} levels"
-        ));
-    }
-    match value {
-        Value::Number(n) if n.as_i64().is_none() && n.as_u64().is_none() => Err(format!(
-            "the action holds {n}: only integers are signed canonically"
-        )),
-        Value::Array(items) => items.iter().try_for_each(|v| check_value(v, depth + 1)),
-        Value::Object(members) => members.values().try_for_each(|v| check_value(v, depth + 1)),
-        _ => Ok(()),
-    }
-}
-
-/// The key an action names, for the audit record: the first member called `key`, `key-id`
-/// or `key_id` whose value is a key id, in the action or one level down (so both
-/// `{"key": "<id>"}` and `{"delete-key": {"key": "<id>"}}` name it).
-pub(super) fn key_of(action: &Value) -> Option<KeyId> {
-    let direct = |members: &Map<String, Value>| {
-        ["key", "key-id", "key_id"]
-            .iter()
-            .filter_map(|name| members.get(*name)?.as_str()?.parse().ok())
-            .next()
-    };
-    let members = action.as_object()?;
-    direct(members).or_else(|| {
-        members
-            .values()
-            .filter_map(Value::as_object)
-            .find_map(direct)
-    })
+/// The canonical encoding of any JSON value (the rules are in the [module docs](super)).
+#[must_use]
+pub(super) fn canonical_json(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_value(&mut out, value);
+    out
 }
 
 fn write_value(out: &mut Vec<u8>, value: &Value) {
@@ -161,6 +121,8 @@ pub(super) fn from_stored(stored: StoredOperation) -> Result<PendingOperation, S
         .get("action")
         .cloned()
         .ok_or_else(|| corrupt("no action"))?;
+    let action = serde_json::from_value(action)
+        .map_err(|e| corrupt(&format!("not an action this server knows: {e}")))?;
     let op = PendingOperation {
         id: row.id.clone(),
         class: row.class,

@@ -1,137 +1,7 @@
 //! The types of the quorum: classes, states, operations and what each step returns.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-
-/// A class of administrative operations with its own approval requirement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OperationClass {
-    /// Scheduling a key's deletion.
-    DeleteKey,
-    /// Binding, replacing or unbinding a key's policy.
-    BindPolicy,
-    /// Changing quorum settings.
-    Quorum,
-    /// Issuing a crypto-officer client certificate.
-    IssueOfficer,
-    /// Exporting a backup (reserved).
-    ExportBackup,
-}
-
-impl OperationClass {
-    /// Every class.
-    pub const ALL: [Self; 5] = [
-        Self::DeleteKey,
-        Self::BindPolicy,
-        Self::Quorum,
-        Self::IssueOfficer,
-        Self::ExportBackup,
-    ];
-
-    /// The kebab-case name (`delete-key`, …).
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::DeleteKey => "delete-key",
-            Self::BindPolicy => "bind-policy",
-            Self::Quorum => "quorum",
-            Self::IssueOfficer => "issue-officer",
-            Self::ExportBackup => "export-backup",
-        }
-    }
-}
-
-impl fmt::Display for OperationClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for OperationClass {
-    type Err = UnknownName;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|class| class.as_str() == s)
-            .ok_or_else(|| UnknownName::new("operation class", s, Self::ALL.map(Self::as_str)))
-    }
-}
-
-/// A class or state name that is not one of the known ones.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {what} `{name}`: one of {expected}")]
-pub struct UnknownName {
-    /// What was named.
-    pub what: &'static str,
-    /// The name given (escaped).
-    pub name: String,
-    /// The known names, comma-separated.
-    pub expected: String,
-}
-
-impl UnknownName {
-    fn new<const N: usize>(what: &'static str, name: &str, known: [&str; N]) -> Self {
-        Self {
-            what,
-            name: name.chars().take(64).flat_map(char::escape_debug).collect(),
-            expected: known.join(", "),
-        }
-    }
-}
-
-/// Where a pending operation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PendingState {
-    /// Awaiting approvals (or, with all of them, its execution).
-    Pending,
-    /// Executed.
-    Executed,
-    /// Not approved in time.
-    Expired,
-    /// Its execution failed.
-    Failed,
-}
-
-impl PendingState {
-    /// The kebab-case name (`pending`, …).
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Executed => "executed",
-            Self::Expired => "expired",
-            Self::Failed => "failed",
-        }
-    }
-}
-
-impl fmt::Display for PendingState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl PendingState {
-    /// Every state.
-    pub const ALL: [Self; 4] = [Self::Pending, Self::Executed, Self::Expired, Self::Failed];
-}
-
-impl FromStr for PendingState {
-    type Err = UnknownName;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|state| state.as_str() == s)
-            .ok_or_else(|| UnknownName::new("state", s, Self::ALL.map(Self::as_str)))
-    }
-}
+use kastell_proto::{OperationClass, PendingState, QuorumAction};
+use serde::Serialize;
 
 /// One officer's approval.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -149,8 +19,8 @@ pub struct PendingOperation {
     pub id: String,
     /// Its class.
     pub class: OperationClass,
-    /// What to execute once approved (a JSON object the server defines per class).
-    pub action: Value,
+    /// What to execute once approved.
+    pub action: QuorumAction,
     /// Who asked.
     pub requester: String,
     /// When, Unix milliseconds.
@@ -170,6 +40,10 @@ pub struct PendingOperation {
 /// What [`Quorum::submit`](super::Quorum::submit) decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once per administrative request and matched at once"
+)]
 pub enum Submitted {
     /// The class needs no approvals: execute now (nothing was stored).
     Execute,

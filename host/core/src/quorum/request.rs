@@ -3,46 +3,48 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use kastell_proto::{OperationClass, PendingState, QuorumAction};
 
 use super::{
-    MAX_CANONICAL_LEN, MAX_REQUIRED, OperationClass, PendingOperation, PendingState, Quorum,
-    QuorumError, QuorumSetting, Submitted, UnknownName, canonical, canonical_bytes, digest, entry,
-    is_officer,
+    MAX_CANONICAL_LEN, MAX_REQUIRED, PendingOperation, Quorum, QuorumError, QuorumSetting,
+    Submitted, canonical_bytes, digest, entry, is_officer,
 };
 use crate::audit::Outcome;
 use crate::keys::Caller;
 use crate::store::PendingRow;
 
 impl Quorum {
-    /// Asks for `action` of `class`: [`Submitted::Execute`] when the class needs no
-    /// approvals, otherwise a stored, audited operation that expires after `ttl`.
+    /// Asks for `action`, of the class [`QuorumAction::class`] names: [`Submitted::Execute`]
+    /// when the class needs no approvals, otherwise a stored, audited operation that
+    /// expires after `ttl`. A `set-quorum` action's requirement is checked first.
     ///
     /// # Errors
-    /// [`QuorumError::NotOfficer`], [`QuorumError::InvalidAction`] (both audited as denied),
-    /// [`QuorumError::Store`].
+    /// [`QuorumError::NotOfficer`], [`QuorumError::InvalidSetting`],
+    /// [`QuorumError::InvalidAction`] (each audited as denied), [`QuorumError::Store`].
     pub fn submit(
         &self,
         requester: &Caller,
-        class: OperationClass,
-        action: Value,
+        action: QuorumAction,
         ttl: Duration,
     ) -> Result<Submitted, QuorumError> {
         const OPERATION: &str = "approval-request";
-        let key = canonical::key_of(&action);
-        if !is_officer(requester) {
-            let why = format!("class {class}: caller lacks the crypto-officer role");
-            return self.refuse(&requester.id, OPERATION, key, why, QuorumError::NotOfficer);
-        }
-        if let Err(why) = canonical::check_action(&action) {
-            let reason = format!("class {class}: {why}");
+        let class = action.class();
+        let key = action.key().copied();
+        if let QuorumAction::SetQuorum { required, .. } = action
+            && let Err(why) = check_required(u64::from(required))
+        {
+            let reason = format!("class quorum: {why}");
             return self.refuse(
                 &requester.id,
                 OPERATION,
-                key,
+                None,
                 reason,
-                QuorumError::InvalidAction(why),
+                QuorumError::InvalidSetting(why),
             );
+        }
+        if !is_officer(requester) {
+            let why = format!("class {class}: caller lacks the crypto-officer role");
+            return self.refuse(&requester.id, OPERATION, key, why, QuorumError::NotOfficer);
         }
         let need = self.required(class)?;
         if need <= 1 {
@@ -100,14 +102,12 @@ impl Quorum {
         Ok(Submitted::Pending(op))
     }
 
-    /// Asks to set the approvals `class` needs to `required` (1–16): an operation of class
-    /// [`OperationClass::Quorum`] with action
-    /// `{"set-quorum": {"class": "<class>", "required": <m>}}`. When it is
-    /// [`Submitted::Execute`] or once it is ready, the executor calls
-    /// [`Quorum::apply_setting`] with its action.
+    /// Asks to set the approvals `class` needs to `required` (1–16): [`Quorum::submit`] of
+    /// the action `set-quorum`. When it is [`Submitted::Execute`] or once it is ready, the
+    /// executor calls [`Quorum::apply_setting`].
     ///
     /// # Errors
-    /// [`QuorumError::InvalidSetting`] (audited), or as [`Quorum::submit`].
+    /// As [`Quorum::submit`].
     pub fn set_required(
         &self,
         requester: &Caller,
@@ -115,20 +115,7 @@ impl Quorum {
         required: u32,
         ttl: Duration,
     ) -> Result<Submitted, QuorumError> {
-        if let Err(why) = check_required(u64::from(required)) {
-            let reason = format!("class quorum: {why}");
-            return self.refuse(
-                &requester.id,
-                "approval-request",
-                None,
-                reason,
-                QuorumError::InvalidSetting(why),
-            );
-        }
-        let action = serde_json::json!({
-            "set-quorum": { "class": class.as_str(), "required": required }
-        });
-        self.submit(requester, OperationClass::Quorum, action, ttl)
+        self.submit(requester, QuorumAction::SetQuorum { class, required }, ttl)
     }
 
     /// Applies a `set-quorum` action (audited `set-quorum`). Call it only with the action
@@ -140,7 +127,8 @@ impl Quorum {
     /// denied), [`QuorumError::Store`].
     pub fn apply_setting(
         &self,
-        action: &Value,
+        class: OperationClass,
+        required: u32,
         executor: &Caller,
     ) -> Result<QuorumSetting, QuorumError> {
         const OPERATION: &str = "set-quorum";
@@ -148,8 +136,8 @@ impl Quorum {
             let why = "caller lacks the crypto-officer role".to_owned();
             return self.refuse(&executor.id, OPERATION, None, why, QuorumError::NotOfficer);
         }
-        let setting = match parse_setting(action) {
-            Ok(setting) => setting,
+        let setting = match check_required(u64::from(required)) {
+            Ok(required) => QuorumSetting { class, required },
             Err(why) => {
                 return self.refuse(
                     &executor.id,
@@ -174,35 +162,9 @@ impl Quorum {
     }
 }
 
-fn check_required(required: u64) -> Result<u32, String> {
+pub(super) fn check_required(required: u64) -> Result<u32, String> {
     u32::try_from(required)
         .ok()
         .filter(|m| (1..=MAX_REQUIRED).contains(m))
         .ok_or_else(|| format!("required approvals must be 1 to {MAX_REQUIRED}, not {required}"))
-}
-
-/// Reads `{"set-quorum": {"class": "<class>", "required": <m>}}`.
-pub(super) fn parse_setting(action: &Value) -> Result<QuorumSetting, String> {
-    const SHAPE: &str = "expected {\"set-quorum\": {\"class\": \"<class>\", \"required\": <1–16>}}";
-    let body = action
-        .as_object()
-        .filter(|outer| outer.len() == 1)
-        .and_then(|outer| outer.get("set-quorum"))
-        .and_then(Value::as_object)
-        .filter(|body| body.len() == 2)
-        .ok_or_else(|| SHAPE.to_owned())?;
-    let class: OperationClass = body
-        .get("class")
-        .and_then(Value::as_str)
-        .ok_or_else(|| SHAPE.to_owned())?
-        .parse()
-        .map_err(|e: UnknownName| e.to_string())?;
-    let required = body
-        .get("required")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| SHAPE.to_owned())?;
-    Ok(QuorumSetting {
-        class,
-        required: check_required(required)?,
-    })
 }

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, GENESIS, HASH_LEN, Outcome};
 use crate::keys::{Alias, KeyRecord, KeyState, KeyVersion, Material};
-use crate::quorum::{OperationClass, PendingState};
+use kastell_proto::{OperationClass, PendingState};
 
 mod clients;
 mod connections;

@@ -4,8 +4,8 @@ use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
 use super::{SqliteStore, append_audit_in, corrupt, sql};
 use crate::audit::{AuditEntry, AuditRecord};
-use crate::quorum::{OperationClass, PendingState};
 use crate::store::{ApprovalAdded, ApprovalRow, PendingRow, StoreError, StoredOperation};
+use kastell_proto::{OperationClass, PendingState};
 
 pub(super) fn quorum_required(
     store: &SqliteStore,

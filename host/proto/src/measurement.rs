@@ -1,7 +1,8 @@
 //! The measurement of a component: SHA-384 of its exact bytes.
 
-use std::fmt;
-use std::str::FromStr;
+use alloc::string::String;
+use core::fmt;
+use core::str::FromStr;
 
 use sha2::{Digest as _, Sha384};
 
@@ -56,19 +57,31 @@ impl fmt::Debug for Measurement {
 }
 
 /// Why a text is not a measurement.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ParseMeasurementError {
     /// The text does not start with `sha384:`.
-    #[error("a measurement starts with `sha384:`")]
     MissingPrefix,
     /// The digest is not 96 hex digits.
-    #[error("a SHA-384 measurement has 96 hex digits, found {0} characters")]
     WrongLength(usize),
     /// The digest holds something other than hex digits.
-    #[error("a measurement's digest holds only hex digits")]
     NotHex,
 }
+
+impl fmt::Display for ParseMeasurementError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingPrefix => f.write_str("a measurement starts with `sha384:`"),
+            Self::WrongLength(len) => write!(
+                f,
+                "a SHA-384 measurement has 96 hex digits, found {len} characters"
+            ),
+            Self::NotHex => f.write_str("a measurement's digest holds only hex digits"),
+        }
+    }
+}
+
+impl core::error::Error for ParseMeasurementError {}
 
 impl FromStr for Measurement {
     type Err = ParseMeasurementError;
@@ -86,21 +99,24 @@ impl FromStr for Measurement {
     }
 }
 
+#[cfg(feature = "serde")]
 impl serde::Serialize for Measurement {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
     }
 }
 
+#[cfg(feature = "serde")]
 impl<'de> serde::Deserialize<'de> for Measurement {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        let text = <alloc::borrow::Cow<'de, str>>::deserialize(deserializer)?;
         text.parse().map_err(serde::de::Error::custom)
     }
 }
-
 #[cfg(test)]
 mod tests {
+    use alloc::string::ToString as _;
+
     use super::*;
 
     /// SHA-384 of the empty string, FIPS 180-4 example value.
@@ -116,7 +132,7 @@ mod tests {
     #[test]
     fn parse_accepts_upper_case_hex_and_prints_lower_case() {
         let upper = EMPTY.replace("sha384:", "").to_uppercase();
-        let m: Measurement = format!("sha384:{upper}").parse().expect("valid");
+        let m: Measurement = alloc::format!("sha384:{upper}").parse().expect("valid");
         assert_eq!(m.to_string(), EMPTY);
     }
 
@@ -130,7 +146,7 @@ mod tests {
             "sha384:abcd".parse::<Measurement>(),
             Err(ParseMeasurementError::WrongLength(4))
         );
-        let not_hex = format!("sha384:{}", "zz".repeat(48));
+        let not_hex = alloc::format!("sha384:{}", "zz".repeat(48));
         assert_eq!(
             not_hex.parse::<Measurement>(),
             Err(ParseMeasurementError::NotHex)

@@ -1,0 +1,215 @@
+//! Quorum: the classes of administrative operations and the typed actions officers approve.
+//!
+//! An action is what officers sign (as canonical JSON, `kastell_core::quorum`) and what the
+//! server executes once approved: every member is required, so nothing is decided by a
+//! default at decoding time, and the key is named by its id (never an alias that could be
+//! re-pointed while the operation waits). Before submission, the same action names the key
+//! as the caller did (`QuorumAction<String>`): the direct path runs that, the approved path
+//! runs the resolved one, through one executor.
+
+use alloc::string::String;
+
+use crate::names::vocabulary;
+use crate::{KeyId, Measurement};
+
+vocabulary! {
+    /// A class of administrative operations with its own approval requirement.
+    pub enum OperationClass as "operation class" {
+        /// Scheduling a key's deletion.
+        DeleteKey = "delete-key",
+        /// Binding, replacing or unbinding a key's policy.
+        BindPolicy = "bind-policy",
+        /// Changing quorum settings.
+        Quorum = "quorum",
+        /// Issuing a crypto-officer client certificate.
+        IssueOfficer = "issue-officer",
+        /// Exporting a backup (reserved).
+        ExportBackup = "export-backup",
+    }
+}
+
+vocabulary! {
+    /// Where a pending operation stands.
+    pub enum PendingState as "state" {
+        /// Awaiting approvals (or, with all of them, its execution).
+        Pending = "pending",
+        /// Executed.
+        Executed = "executed",
+        /// Not approved in time.
+        Expired = "expired",
+        /// Its execution failed.
+        Failed = "failed",
+    }
+}
+
+/// A client certificate to issue for a key the client generated (`POST /v1/clients`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClientRequest {
+    /// The principal (certificate CN).
+    pub principal: String,
+    /// `crypto-officer`, `crypto-user` or `auditor`.
+    pub role: String,
+    /// The tenant, if any.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub tenant: Option<String>,
+    /// The client's P-384 public key, SPKI PEM.
+    pub public_key: String,
+    /// Validity in days (1–825, default 365).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub days: Option<u32>,
+}
+
+/// An administrative action under quorum. `K` names the key: [`KeyId`] in what officers
+/// sign, the caller's id or alias (`String`) on the direct path.
+///
+/// In JSON (what officers sign): `{"schedule-deletion": {"key": "<id>", "days": 30}}`,
+/// `{"bind-policy": {"key": "<id>", "policy": "sha384:…" | null}}`,
+/// `{"issue-client": {…}}`, `{"set-quorum": {"class": "<class>", "required": 2}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(rename_all = "kebab-case", deny_unknown_fields)
+)]
+pub enum QuorumAction<K = KeyId> {
+    /// Schedule the key's destruction after `days` (7–30).
+    ScheduleDeletion {
+        /// The key.
+        key: K,
+        /// Days before destruction.
+        days: u32,
+    },
+    /// Bind the key to the stored policy `policy`, or unbind it (`null`).
+    BindPolicy {
+        /// The key.
+        key: K,
+        /// The policy's measurement, or none to unbind.
+        policy: Option<Measurement>,
+    },
+    /// Issue a client certificate.
+    IssueClient(ClientRequest),
+    /// Require `required` approvals for `class`.
+    SetQuorum {
+        /// The class.
+        class: OperationClass,
+        /// Approvals it needs from now on (1–16).
+        required: u32,
+    },
+}
+
+impl<K> QuorumAction<K> {
+    /// The class whose approvals this action needs.
+    #[must_use]
+    pub fn class(&self) -> OperationClass {
+        match self {
+            Self::ScheduleDeletion { .. } => OperationClass::DeleteKey,
+            Self::BindPolicy { .. } => OperationClass::BindPolicy,
+            Self::IssueClient(_) => OperationClass::IssueOfficer,
+            Self::SetQuorum { .. } => OperationClass::Quorum,
+        }
+    }
+
+    /// The key the action names, if any.
+    #[must_use]
+    pub fn key(&self) -> Option<&K> {
+        match self {
+            Self::ScheduleDeletion { key, .. } | Self::BindPolicy { key, .. } => Some(key),
+            Self::IssueClient(_) | Self::SetQuorum { .. } => None,
+        }
+    }
+
+    /// The same action with its key named by `name(key)`.
+    ///
+    /// # Errors
+    /// `name`'s.
+    pub fn try_map_key<L, E>(
+        self,
+        name: impl FnOnce(K) -> Result<L, E>,
+    ) -> Result<QuorumAction<L>, E> {
+        Ok(match self {
+            Self::ScheduleDeletion { key, days } => QuorumAction::ScheduleDeletion {
+                key: name(key)?,
+                days,
+            },
+            Self::BindPolicy { key, policy } => QuorumAction::BindPolicy {
+                key: name(key)?,
+                policy,
+            },
+            Self::IssueClient(request) => QuorumAction::IssueClient(request),
+            Self::SetQuorum { class, required } => QuorumAction::SetQuorum { class, required },
+        })
+    }
+}
+
+#[cfg(all(test, feature = "serde"))]
+mod tests {
+    use alloc::string::ToString as _;
+
+    use super::*;
+
+    const KEY: &str = "0b7f4a2e-5d1c-4d7e-9a57-3c2b1f0e9d8c";
+
+    #[test]
+    fn actions_have_the_documented_json_both_ways() {
+        let key: KeyId = KEY.parse().expect("key id");
+        let cases = [
+            (
+                QuorumAction::ScheduleDeletion { key, days: 7 },
+                serde_json::json!({"schedule-deletion": {"key": KEY, "days": 7}}),
+            ),
+            (
+                QuorumAction::BindPolicy { key, policy: None },
+                serde_json::json!({"bind-policy": {"key": KEY, "policy": null}}),
+            ),
+            (
+                QuorumAction::SetQuorum {
+                    class: OperationClass::DeleteKey,
+                    required: 2,
+                },
+                serde_json::json!({"set-quorum": {"class": "delete-key", "required": 2}}),
+            ),
+        ];
+        for (action, json) in cases {
+            assert_eq!(serde_json::to_value(&action).expect("to json"), json);
+            assert_eq!(
+                serde_json::from_value::<QuorumAction>(json).expect("from json"),
+                action
+            );
+        }
+    }
+
+    #[test]
+    fn nothing_is_defaulted_and_nothing_unknown_is_accepted() {
+        let missing_days = serde_json::json!({"schedule-deletion": {"key": KEY}});
+        let err = serde_json::from_value::<QuorumAction>(missing_days).expect_err("no days");
+        assert!(err.to_string().contains("missing field `days`"), "{err}");
+        let extra = serde_json::json!({"schedule-deletion": {"key": KEY, "days": 7, "x": 1}});
+        let err = serde_json::from_value::<QuorumAction>(extra).expect_err("unknown field");
+        assert!(err.to_string().contains("unknown field `x`"), "{err}");
+        let alias = serde_json::json!({"bind-policy": {"key": "alias/x", "policy": null}});
+        let err = serde_json::from_value::<QuorumAction>(alias).expect_err("an alias");
+        assert!(err.to_string().contains("is not a key id"), "{err}");
+        let unknown = serde_json::json!({"delete-everything": {}});
+        assert!(serde_json::from_value::<QuorumAction>(unknown).is_err());
+    }
+
+    #[test]
+    fn each_action_names_its_class_and_key() {
+        let key: KeyId = KEY.parse().expect("key id");
+        let action = QuorumAction::ScheduleDeletion { key, days: 30 };
+        assert_eq!(action.class(), OperationClass::DeleteKey);
+        assert_eq!(action.key(), Some(&key));
+        let named = QuorumAction::<alloc::string::String>::BindPolicy {
+            key: "alias/x".into(),
+            policy: None,
+        };
+        let resolved = named
+            .try_map_key(|name| if name == "alias/x" { Ok(key) } else { Err(()) })
+            .expect("resolved");
+        assert_eq!(resolved.key(), Some(&key));
+        assert_eq!(resolved.class(), OperationClass::BindPolicy);
+    }
+}
