@@ -43,7 +43,8 @@ type EncappedKey = <Kem as ::hpke::Kem>::EncappedKey;
 
 pub use kastell_proto::ciphertext::TAG_LEN;
 pub use kastell_proto::release::{
-    INFO_TAG, MAX_NONCE_LEN, MaterialKind, POINT_LEN, PRIVATE_KEY_LEN, aad as release_aad,
+    INFO_TAG, MAX_NONCE_LEN, MaterialKind, POINT_LEN, PRIVATE_KEY_LEN, PointError,
+    aad as release_aad,
 };
 
 /// What a release is bound to; its [`info_bytes`](Self::info_bytes) are the HPKE `info`,
@@ -217,16 +218,8 @@ pub fn open(
     })
 }
 
-/// Parses a SEC1 uncompressed P-384 point, saying what is wrong with it.
 fn parse_point<T: ::hpke::Deserializable>(bytes: &[u8]) -> Result<T, PointError> {
-    if bytes.len() != POINT_LEN {
-        return Err(PointError::Length { found: bytes.len() });
-    }
-    match bytes.first() {
-        Some(0x04) => T::from_bytes(bytes).map_err(|_| PointError::NotOnCurve),
-        Some(&tag) => Err(PointError::NotUncompressed { tag }),
-        None => Err(PointError::Length { found: 0 }),
-    }
+    kastell_proto::release::parse_point(bytes, T::from_bytes)
 }
 
 /// The operating system's generator behind the `hpke` crate's RNG traits; it records a
@@ -256,27 +249,6 @@ impl hpke_rand::RngCore for OsRandom {
 }
 
 impl hpke_rand::CryptoRng for OsRandom {}
-
-/// What is wrong with bytes that should be a SEC1 uncompressed P-384 point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PointError {
-    /// Not 97 bytes long.
-    #[error("expected a 97-byte uncompressed P-384 point, found {found} bytes")]
-    Length {
-        /// The length found.
-        found: usize,
-    },
-    /// Does not start with `0x04` (only the uncompressed form is accepted).
-    #[error("starts with {tag:#04x}, not 0x04: only the uncompressed form is accepted")]
-    NotUncompressed {
-        /// The first byte found.
-        tag: u8,
-    },
-    /// The coordinates are not a point on P-384.
-    #[error("not a point on P-384")]
-    NotOnCurve,
-}
 
 /// Why sealing or opening failed.
 #[derive(Debug, thiserror::Error)]

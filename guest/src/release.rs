@@ -197,14 +197,6 @@ impl fmt::Debug for RecipientKey {
 // The only field is the `hpke` crate's P-384 key, a `p384::SecretKey`, zeroized on drop.
 impl ZeroizeOnDrop for RecipientKey {}
 
-/// Parses a SEC1 uncompressed P-384 point, saying what is wrong with it.
 fn parse_point<T: hpke::Deserializable>(bytes: &[u8]) -> Result<T, PointError> {
-    if bytes.len() != POINT_LEN {
-        return Err(PointError::Length { found: bytes.len() });
-    }
-    match bytes.first() {
-        Some(0x04) => T::from_bytes(bytes).map_err(|_| PointError::NotOnCurve),
-        Some(&tag) => Err(PointError::NotUncompressed { tag }),
-        None => Err(PointError::Length { found: 0 }),
-    }
+    kastell_proto::release::parse_point(bytes, T::from_bytes)
 }

@@ -1,25 +1,6 @@
 //! Why a key release could not be opened.
 
-/// What is wrong with bytes that should be a SEC1 uncompressed P-384 point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PointError {
-    /// Not 97 bytes long.
-    #[error("expected a 97-byte uncompressed P-384 point, found {found} bytes")]
-    Length {
-        /// The length found.
-        found: usize,
-    },
-    /// Does not start with `0x04` (only the uncompressed form is accepted).
-    #[error("starts with {tag:#04x}, not 0x04: only the uncompressed form is accepted")]
-    NotUncompressed {
-        /// The first byte found.
-        tag: u8,
-    },
-    /// The coordinates are not a point on P-384.
-    #[error("not a point on P-384")]
-    NotOnCurve,
-}
+pub use kastell_proto::release::PointError;
 
 /// Why a recipient key could not be made, a release could not be opened or a record could
 /// not be decrypted with the released key.

@@ -1,11 +1,14 @@
 //! Keys: the key model. Operations, policy gating and audit build on it.
 
 mod admin;
+mod audited;
 mod cache;
+mod create;
 mod deferred;
 mod describe;
 mod encryption;
 mod error;
+mod gate;
 mod generate;
 mod model;
 mod release;

@@ -22,6 +22,61 @@ pub const INFO_TAG: &[u8] = b"kastell-key-release-v1";
 /// Length of a release's AAD: see [`aad`].
 pub const AAD_LEN: usize = 5;
 
+/// What is wrong with bytes that should be a SEC1 uncompressed P-384 point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PointError {
+    /// Not 97 bytes long.
+    Length {
+        /// The length found.
+        found: usize,
+    },
+    /// Does not start with `0x04` (only the uncompressed form is accepted).
+    NotUncompressed {
+        /// The first byte found.
+        tag: u8,
+    },
+    /// The coordinates are not a point on P-384.
+    NotOnCurve,
+}
+
+impl fmt::Display for PointError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Length { found } => write!(
+                f,
+                "expected a {POINT_LEN}-byte uncompressed P-384 point, found {found} bytes"
+            ),
+            Self::NotUncompressed { tag } => write!(
+                f,
+                "starts with {tag:#04x}, not 0x04: only the uncompressed form is accepted"
+            ),
+            Self::NotOnCurve => f.write_str("not a point on P-384"),
+        }
+    }
+}
+
+impl core::error::Error for PointError {}
+
+/// Checks the shape of a SEC1 uncompressed P-384 point (its length and its `0x04` tag),
+/// then decodes it with `decode`, whose failure means the point is not on the curve.
+///
+/// # Errors
+/// [`PointError`] naming what is wrong.
+pub fn parse_point<T, E>(
+    bytes: &[u8],
+    decode: impl FnOnce(&[u8]) -> Result<T, E>,
+) -> Result<T, PointError> {
+    if bytes.len() != POINT_LEN {
+        return Err(PointError::Length { found: bytes.len() });
+    }
+    match bytes.first() {
+        Some(0x04) => decode(bytes).map_err(|_| PointError::NotOnCurve),
+        Some(&tag) => Err(PointError::NotUncompressed { tag }),
+        None => Err(PointError::Length { found: 0 }),
+    }
+}
+
 /// What a release carries, the first byte of its AAD ([`aad`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -129,6 +184,27 @@ impl<'a> ReleaseInfo<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn points_are_checked_for_length_and_tag_before_decoding() {
+        let decode = |_: &[u8]| Ok::<_, ()>(7);
+        let mut point = [4u8; POINT_LEN];
+        assert_eq!(parse_point(&point, decode), Ok(7));
+        assert_eq!(
+            parse_point(&point[..96], decode),
+            Err(PointError::Length { found: 96 })
+        );
+        point[0] = 2;
+        assert_eq!(
+            parse_point(&point, decode),
+            Err(PointError::NotUncompressed { tag: 2 })
+        );
+        point[0] = 4;
+        assert_eq!(
+            parse_point(&point, |_: &[u8]| Err::<u8, _>(())),
+            Err(PointError::NotOnCurve)
+        );
+    }
 
     #[test]
     fn aad_is_kind_then_version_big_endian() {

@@ -1,7 +1,8 @@
 //! Administrative operations (crypto-officer only): rotate, enable, disable, deletion,
 //! aliases, tags, policy binding, minimum decryption version; and the deletion sweep.
 
-use super::service::{KeyService, Record, now_ms};
+use super::audited::Record;
+use super::service::{KeyService, now_ms};
 use super::{Alias, Caller, KeyError, KeyRecord, KeyState, Material};
 use kastell_proto::{Operation, Role};
 

@@ -8,7 +8,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::service::{KeyService, Record};
+use super::audited::Record;
+use super::service::KeyService;
 use super::{Caller, KeyError, KeyRecord, KeyState, Material};
 use crate::audit::Outcome;
 

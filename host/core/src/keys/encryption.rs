@@ -1,6 +1,7 @@
 //! Encrypt and decrypt (and the shared sealing/opening that data keys and re-encrypt use).
 
-use super::service::{KeyService, Record};
+use super::audited::Record;
+use super::service::KeyService;
 use super::{Caller, KeyError, KeyRecord, Material};
 use crate::audit::Outcome;
 use crate::crypto::{GCM_NONCE_LEN, GCM_TAG_LEN, PreparedKey};

@@ -5,7 +5,8 @@ use kastell_proto::{EncryptionContext, Operation, Role};
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
-use super::service::{KeyService, Record};
+use super::audited::Record;
+use super::service::KeyService;
 use super::{Caller, KeyError, KeyRecord, KeyVersion, Material};
 use crate::audit::Outcome;
 

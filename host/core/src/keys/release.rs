@@ -11,7 +11,8 @@ use kastell_proto::KeyId;
 use kastell_proto::{EncryptionContext, KeySpec, Operation};
 use zeroize::Zeroizing;
 
-use super::service::{KeyService, Record};
+use super::audited::Record;
+use super::service::KeyService;
 use kastell_attest::Measurement;
 use kastell_proto::ciphertext;
 

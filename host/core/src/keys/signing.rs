@@ -6,7 +6,8 @@ use p384::ecdsa::Signature;
 use p384::pkcs8::{EncodePublicKey as _, LineEnding};
 use sha2::{Digest as _, Sha384};
 
-use super::service::{KeyService, Record};
+use super::audited::Record;
+use super::service::KeyService;
 use super::{Caller, KeyError, KeyRecord, KeyVersion, Material};
 use crate::audit::Outcome;
 use crate::token::TokenError;

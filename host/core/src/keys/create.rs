@@ -1,0 +1,123 @@
+//! Creating keys and their versions: material generated in the token or wrapped by the
+//! master key, the creation audited with the change.
+
+use kastell_proto::{KeyId, KeySpec, KeyUsage, Operation, Origin, Role};
+
+use zeroize::Zeroizing;
+
+use super::audited::Record;
+use super::error::KeyError;
+use super::service::{Caller, KeyService, NewKey, now_ms};
+use super::{KeyRecord, KeyState, KeyVersion, Material};
+use crate::secret::SecretBytes;
+use crate::store::Change;
+use crate::token::{TokenError, TokenKeyKind};
+
+impl KeyService {
+    /// Creates a key (crypto-officer only) with version 1 and an optional alias.
+    ///
+    /// # Errors
+    /// [`KeyError::AccessDenied`], [`KeyError::InvalidInput`] (unknown policy, bad alias),
+    /// or an internal failure.
+    pub fn create_key(
+        &self,
+        caller: &Caller,
+        new: NewKey,
+        alias: Option<&str>,
+    ) -> Result<KeyRecord, KeyError> {
+        let id = KeyId::random();
+        let created = now_ms() / 1000;
+        let mut key = KeyRecord {
+            id,
+            spec: new.spec,
+            usage: KeyUsage::of(new.spec),
+            origin: new.origin,
+            state: KeyState::Enabled,
+            description: new.description,
+            tags: new.tags,
+            policy: new.policy,
+            created,
+            min_decrypt_version: 1,
+            versions: Vec::new(),
+            releasable: new.releasable,
+        };
+        let record = Record::on(caller, Operation::CreateKey, None);
+        if !caller.roles.contains(&Role::CryptoOfficer) {
+            return self.refuse_role(&record, Role::CryptoOfficer);
+        }
+        let alias = alias
+            .map(|a| {
+                a.parse()
+                    .map_err(|e| KeyError::InvalidInput(format!("{a}: {e}")))
+            })
+            .transpose()?;
+        if key.releasable && key.origin == Origin::Token {
+            return Err(KeyError::InvalidInput(
+                "a token-resident key never leaves the token, so it cannot be releasable; \
+                 create it with origin `wrapped`"
+                    .into(),
+            ));
+        }
+        if let Some(measurement) = &key.policy {
+            self.policies
+                .get(measurement)
+                .map_err(|e| KeyError::InvalidInput(format!("cannot bind policy: {e}")))?;
+        }
+        key.versions.push(self.new_version(&key, 1, created)?);
+        let record = Record {
+            key: Some(&key),
+            version: Some(1),
+            ..record
+        };
+        let change = Change::CreateKey {
+            key: &key,
+            alias: alias.as_ref(),
+        };
+        self.commit(change, &record, String::new())?;
+        Ok(key)
+    }
+
+    pub(super) fn new_version(
+        &self,
+        key: &KeyRecord,
+        number: u32,
+        created: i64,
+    ) -> Result<KeyVersion, KeyError> {
+        let kind = match key.spec {
+            KeySpec::Aes256 => TokenKeyKind::Aes256,
+            KeySpec::EccNistP384 => TokenKeyKind::EcP384,
+            KeySpec::HmacSha384 => TokenKeyKind::HmacSha384,
+        };
+        let material = match key.origin {
+            Origin::Token => {
+                let label = format!("kastell-{}-v{number}", key.id);
+                self.token.generate(&label, kind)?;
+                Material::TokenLabel(label)
+            }
+            Origin::Wrapped => {
+                let secret = match kind {
+                    TokenKeyKind::EcP384 => {
+                        self.crypto.p384_generate().map_err(TokenError::from)?
+                    }
+                    TokenKeyKind::Aes256 | TokenKeyKind::HmacSha384 => {
+                        let len = if kind == TokenKeyKind::Aes256 { 32 } else { 48 };
+                        let mut bytes = Zeroizing::new(vec![0u8; len]);
+                        self.crypto
+                            .fill_random(&mut bytes)
+                            .map_err(TokenError::from)?;
+                        SecretBytes::from_slice(&bytes)
+                    }
+                };
+                Material::Wrapped {
+                    master: self.keys.master.clone(),
+                    wrapped: self.token.wrap(&self.keys.master, &secret)?,
+                }
+            }
+        };
+        Ok(KeyVersion {
+            number,
+            created,
+            material,
+        })
+    }
+}

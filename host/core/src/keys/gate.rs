@@ -1,0 +1,138 @@
+//! The gate every key operation passes: the key resolved by id or alias (a failed lookup
+//! audited), then the caller's role, the key's state and usage, and its bound policy
+//! evaluated in the sandbox.
+
+use kastell_proto::{KeyId, KeyUsage, Operation, Role};
+
+use super::audited::Record;
+use super::error::KeyError;
+use super::service::{Caller, KeyService, now_ms};
+use super::{KeyRecord, KeyState, KeyVersion};
+use crate::sandbox::{KeyInfo, PolicyRequest, Principal, Verdict};
+
+impl KeyService {
+    /// Finds a key for `operation`; a failed lookup is audited too.
+    pub(super) fn resolve_for(
+        &self,
+        caller: &Caller,
+        operation: Operation,
+        key: &str,
+    ) -> Result<KeyRecord, KeyError> {
+        match self.resolve(key) {
+            Ok(found) => Ok(found),
+            Err(err @ (KeyError::NotFound(_) | KeyError::InvalidInput(_))) => {
+                let record = Record::on(caller, operation, None);
+                let reason = err.to_string();
+                self.refuse(&record, err, reason)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The error for using a destroyed version (the state check refuses such keys first;
+    /// this keeps the material matches closed).
+    pub(super) fn material_destroyed() -> KeyError {
+        KeyError::InvalidState("the key's material is destroyed".into())
+    }
+
+    /// The version new ciphertexts and signatures use.
+    pub(super) fn current_version(key: &KeyRecord) -> Result<&KeyVersion, KeyError> {
+        key.current()
+            .ok_or_else(|| KeyError::InvalidState(format!("key {} has no version", key.id)))
+    }
+
+    /// The id `key` names (an id, or `alias/…` looked up), without reading the key.
+    pub(super) fn resolve_id(&self, key: &str) -> Result<KeyId, KeyError> {
+        if key.starts_with("alias/") {
+            let alias = key
+                .parse()
+                .map_err(|e| KeyError::InvalidInput(format!("{key}: {e}")))?;
+            self.store
+                .resolve_alias(&alias)?
+                .ok_or_else(|| KeyError::NotFound(key.to_owned()))
+        } else {
+            key.parse().map_err(|e: kastell_proto::key::InvalidKeyId| {
+                KeyError::InvalidInput(e.to_string())
+            })
+        }
+    }
+
+    pub(super) fn resolve(&self, key: &str) -> Result<KeyRecord, KeyError> {
+        let id = self.resolve_id(key)?;
+        self.store
+            .key(&id)?
+            .ok_or_else(|| KeyError::NotFound(key.to_owned()))
+    }
+
+    /// Role, state, usage and policy checks for using `key`; records a refusal.
+    pub(super) fn authorize(
+        &self,
+        record: &Record<'_>,
+        key: &KeyRecord,
+        usage: KeyUsage,
+    ) -> Result<(), KeyError> {
+        if !record.caller.roles.contains(&Role::CryptoUser) {
+            return self.refuse_role(record, Role::CryptoUser);
+        }
+        match key.state {
+            KeyState::Enabled => {}
+            KeyState::Disabled => {
+                return self.refuse(record, KeyError::Disabled(key.id), "key disabled".into());
+            }
+            KeyState::PendingDeletion { .. } | KeyState::Destroyed => {
+                let why = format!("key is {:?}", key.state);
+                return self.refuse_state(record, why);
+            }
+        }
+        if key.usage != usage {
+            return self.refuse(
+                record,
+                KeyError::InvalidKeyUsage {
+                    key: key.id,
+                    usage: key.usage,
+                },
+                format!("usage is {:?}", key.usage),
+            );
+        }
+        let Some(measurement) = key.policy else {
+            return Ok(());
+        };
+        let request = PolicyRequest {
+            operation: record.operation,
+            key: Some(KeyInfo {
+                id: key.id.to_string(),
+                spec: key.spec,
+                tags: key.tags.clone(),
+            }),
+            principal: Principal {
+                id: record.caller.id.clone(),
+                roles: record.caller.roles.clone(),
+                tenant: record.caller.tenant.clone(),
+            },
+            context: record.context.cloned().unwrap_or_default(),
+            evidence: record.caller.evidence.clone(),
+            time: u64::try_from(now_ms() / 1000).unwrap_or(0),
+        };
+        let started = std::time::Instant::now();
+        let verdict = match self.policies.load(&self.sandbox, &measurement) {
+            Ok(policy) => {
+                let verdict = self.sandbox.evaluate(&policy, &request).verdict;
+                if let Some(metrics) = &self.metrics {
+                    metrics.policy_evaluated(started.elapsed());
+                }
+                verdict
+            }
+            Err(err) => {
+                return self.refuse(
+                    record,
+                    KeyError::AccessDenied,
+                    format!("policy unavailable: {err}"),
+                );
+            }
+        };
+        match verdict {
+            Verdict::Allow => Ok(()),
+            Verdict::Deny(cause) => self.refuse(record, KeyError::AccessDenied, cause.to_string()),
+        }
+    }
+}
