@@ -1,19 +1,18 @@
 //! The embedded SQLite store: WAL journal, `synchronous=FULL` (an acknowledged change
 //! survives power loss), foreign keys, schema versioned with `PRAGMA user_version`.
 
-use kastell_proto::{KeyId, KeySpec, KeyUsage, Origin};
-use std::collections::BTreeMap;
+use kastell_proto::KeyId;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rusqlite::{Connection, ErrorCode, OptionalExtension as _, Row, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension as _, params};
 
 use super::{
     ApprovalAdded, ApprovalRow, Change, ClientRow, PendingRow, Revocation, Store, StoreError,
     StoredOperation,
 };
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, HASH_LEN};
-use crate::keys::{Alias, KeyRecord, KeyState, KeyVersion, Material};
+use crate::keys::{Alias, KeyRecord, KeyState, KeyVersion};
 use kastell_proto::{OperationClass, PendingState};
 
 mod audit;
@@ -186,103 +185,6 @@ impl SqliteStore {
     fn reader(&self) -> Result<Reader<'_>, StoreError> {
         self.readers.get()
     }
-
-    fn versions(conn: &Connection, id: &KeyId) -> Result<Vec<KeyVersion>, StoreError> {
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT number, created, token_label, master, wrapped FROM key_versions
-                 WHERE key_id = ?1 ORDER BY number",
-            )
-            .map_err(sql("read versions"))?;
-        let rows = stmt
-            .query_map([id.to_string()], |row| {
-                Ok((
-                    row.get::<_, u32>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, Option<String>>(2)?,
-                    row.get::<_, Option<String>>(3)?,
-                    row.get::<_, Option<Vec<u8>>>(4)?,
-                ))
-            })
-            .map_err(sql("read versions"))?;
-        let mut versions = Vec::new();
-        for row in rows {
-            let (number, created, label, master, wrapped) = row.map_err(sql("read versions"))?;
-            let material = match (label, master, wrapped) {
-                (Some(label), None, None) => Material::TokenLabel(label),
-                (None, Some(master), Some(wrapped)) => Material::Wrapped { master, wrapped },
-                (None, Some(_), None) => Material::Destroyed,
-                _ => return Err(corrupt(format!("version {number} of key {id}"))),
-            };
-            versions.push(KeyVersion {
-                number,
-                created,
-                material,
-            });
-        }
-        Ok(versions)
-    }
-
-    fn decode_key(conn: &Connection, row: &Row<'_>) -> Result<KeyRecord, StoreError> {
-        let get = |i: usize| row.get_ref(i).map_err(sql("read key"));
-        let text = |i: usize| -> Result<String, StoreError> {
-            get(i)?
-                .as_str()
-                .map(str::to_owned)
-                .map_err(|_| corrupt("key column"))
-        };
-        let id: KeyId = text(0)?.parse().map_err(|_| corrupt("key id"))?;
-        let spec: KeySpec = text(1)?
-            .parse()
-            .map_err(|_| corrupt(format!("spec of key {id}")))?;
-        let origin: Origin = text(2)?
-            .parse()
-            .map_err(|_| corrupt(format!("origin of key {id}")))?;
-        let delete_at = get(4)?.as_i64_or_null().map_err(|_| corrupt("delete_at"))?;
-        let state = match (text(3)?.as_str(), delete_at) {
-            ("enabled", None) => KeyState::Enabled,
-            ("disabled", None) => KeyState::Disabled,
-            ("pending-deletion", Some(delete_at)) => KeyState::PendingDeletion { delete_at },
-            ("destroyed", None) => KeyState::Destroyed,
-            _ => return Err(corrupt(format!("state of key {id}"))),
-        };
-        let tags: BTreeMap<String, String> =
-            serde_json::from_str(&text(6)?).map_err(|_| corrupt(format!("tags of key {id}")))?;
-        let policy = match get(7)?.as_str_or_null().map_err(|_| corrupt("policy"))? {
-            Some(text) => Some(
-                text.parse()
-                    .map_err(|_| corrupt(format!("policy of key {id}")))?,
-            ),
-            None => None,
-        };
-        let mut versions = Self::versions(conn, &id)?;
-        if state == KeyState::Destroyed {
-            for version in &mut versions {
-                version.material = Material::Destroyed;
-            }
-        }
-        Ok(KeyRecord {
-            id,
-            spec,
-            usage: KeyUsage::of(spec),
-            origin,
-            state,
-            description: text(5)?,
-            tags,
-            policy,
-            created: get(8)?.as_i64().map_err(|_| corrupt("created"))?,
-            min_decrypt_version: u32::try_from(
-                get(9)?.as_i64().map_err(|_| corrupt("min version"))?,
-            )
-            .map_err(|_| corrupt("min version"))?,
-            versions,
-            releasable: match get(10)?.as_i64().map_err(|_| corrupt("releasable"))? {
-                0 => false,
-                1 => true,
-                _ => return Err(corrupt(format!("releasable flag of key {id}"))),
-            },
-        })
-    }
 }
 
 /// Keys whose deletion window ended by `?1`, through the `keys_pending_deletion` index.
@@ -304,7 +206,7 @@ impl Store for SqliteStore {
             .map_err(sql("read key"))?;
         let mut rows = stmt.query([id.to_string()]).map_err(sql("read key"))?;
         match rows.next().map_err(sql("read key"))? {
-            Some(row) => Ok(Some(Self::decode_key(&conn, row)?)),
+            Some(row) => Ok(Some(keys::decode_key(&conn, row)?)),
             None => Ok(None),
         }
     }
@@ -324,7 +226,7 @@ impl Store for SqliteStore {
             .map_err(sql("list keys"))?;
         let mut keys = Vec::new();
         while let Some(row) = rows.next().map_err(sql("list keys"))? {
-            keys.push(Self::decode_key(&conn, row)?);
+            keys.push(keys::decode_key(&conn, row)?);
         }
         Ok(keys)
     }

@@ -1,10 +1,12 @@
-//! Writing keys, versions and aliases inside a transaction.
+//! Keys, versions and aliases: written inside a transaction, and decoded from their rows.
 
-use kastell_proto::KeyId;
-use rusqlite::{Connection, params};
+use std::collections::BTreeMap;
+
+use kastell_proto::{KeyId, KeySpec, KeyUsage, Origin};
+use rusqlite::{Connection, Row, params};
 
 use super::{KEY_COLUMNS, corrupt, is_constraint, sql, state_columns};
-use crate::keys::{Alias, KeyRecord, KeyVersion, Material};
+use crate::keys::{Alias, KeyRecord, KeyState, KeyVersion, Material};
 use crate::store::StoreError;
 
 pub(super) fn insert_version(
@@ -187,4 +189,99 @@ pub(super) fn destroy_key_in(
         .map_err(sql("queue token object destruction"))?;
     }
     Ok(())
+}
+
+pub(super) fn versions(conn: &Connection, id: &KeyId) -> Result<Vec<KeyVersion>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT number, created, token_label, master, wrapped FROM key_versions
+             WHERE key_id = ?1 ORDER BY number",
+        )
+        .map_err(sql("read versions"))?;
+    let rows = stmt
+        .query_map([id.to_string()], |row| {
+            Ok((
+                row.get::<_, u32>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, Option<String>>(3)?,
+                row.get::<_, Option<Vec<u8>>>(4)?,
+            ))
+        })
+        .map_err(sql("read versions"))?;
+    let mut versions = Vec::new();
+    for row in rows {
+        let (number, created, label, master, wrapped) = row.map_err(sql("read versions"))?;
+        let material = match (label, master, wrapped) {
+            (Some(label), None, None) => Material::TokenLabel(label),
+            (None, Some(master), Some(wrapped)) => Material::Wrapped { master, wrapped },
+            (None, Some(_), None) => Material::Destroyed,
+            _ => return Err(corrupt(format!("version {number} of key {id}"))),
+        };
+        versions.push(KeyVersion {
+            number,
+            created,
+            material,
+        });
+    }
+    Ok(versions)
+}
+
+pub(super) fn decode_key(conn: &Connection, row: &Row<'_>) -> Result<KeyRecord, StoreError> {
+    let get = |i: usize| row.get_ref(i).map_err(sql("read key"));
+    let text = |i: usize| -> Result<String, StoreError> {
+        get(i)?
+            .as_str()
+            .map(str::to_owned)
+            .map_err(|_| corrupt("key column"))
+    };
+    let id: KeyId = text(0)?.parse().map_err(|_| corrupt("key id"))?;
+    let spec: KeySpec = text(1)?
+        .parse()
+        .map_err(|_| corrupt(format!("spec of key {id}")))?;
+    let origin: Origin = text(2)?
+        .parse()
+        .map_err(|_| corrupt(format!("origin of key {id}")))?;
+    let delete_at = get(4)?.as_i64_or_null().map_err(|_| corrupt("delete_at"))?;
+    let state = match (text(3)?.as_str(), delete_at) {
+        ("enabled", None) => KeyState::Enabled,
+        ("disabled", None) => KeyState::Disabled,
+        ("pending-deletion", Some(delete_at)) => KeyState::PendingDeletion { delete_at },
+        ("destroyed", None) => KeyState::Destroyed,
+        _ => return Err(corrupt(format!("state of key {id}"))),
+    };
+    let tags: BTreeMap<String, String> =
+        serde_json::from_str(&text(6)?).map_err(|_| corrupt(format!("tags of key {id}")))?;
+    let policy = match get(7)?.as_str_or_null().map_err(|_| corrupt("policy"))? {
+        Some(text) => Some(
+            text.parse()
+                .map_err(|_| corrupt(format!("policy of key {id}")))?,
+        ),
+        None => None,
+    };
+    let mut versions = versions(conn, &id)?;
+    if state == KeyState::Destroyed {
+        for version in &mut versions {
+            version.material = Material::Destroyed;
+        }
+    }
+    Ok(KeyRecord {
+        id,
+        spec,
+        usage: KeyUsage::of(spec),
+        origin,
+        state,
+        description: text(5)?,
+        tags,
+        policy,
+        created: get(8)?.as_i64().map_err(|_| corrupt("created"))?,
+        min_decrypt_version: u32::try_from(get(9)?.as_i64().map_err(|_| corrupt("min version"))?)
+            .map_err(|_| corrupt("min version"))?,
+        versions,
+        releasable: match get(10)?.as_i64().map_err(|_| corrupt("releasable"))? {
+            0 => false,
+            1 => true,
+            _ => return Err(corrupt(format!("releasable flag of key {id}"))),
+        },
+    })
 }
