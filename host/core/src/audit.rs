@@ -77,7 +77,7 @@ impl AuditEntry {
         reason: String,
     ) -> Self {
         Self {
-            time_ms: crate::keys::unix_now_ms(),
+            time_ms: crate::clock::unix_now_ms(),
             principal: principal.to_owned(),
             operation: operation.to_owned(),
             key,

@@ -10,18 +10,17 @@ mod encryption;
 mod error;
 mod gate;
 mod generate;
-mod model;
 mod release;
 mod service;
 mod signing;
 mod trail;
 
+pub use crate::model::{Alias, AliasError, KeyRecord, KeyState, KeyVersion, Material};
 pub use admin::{DELETION_WINDOW_DAYS, SYSTEM_PRINCIPAL};
 pub use cache::{KeyCache, KeyCacheLimits};
 pub use deferred::{Deferred, defer};
 pub use describe::{KeyDescription, MAX_LIST, VersionDescription};
 pub use generate::{DataKey, MAX_RANDOM};
-pub use model::{Alias, AliasError, KeyRecord, KeyState, KeyVersion, Material};
 pub use release::{ReleaseKind, ReleaseRequest, Released};
 pub use service::{
     Caller, DEFAULT_CHECKPOINT_EVERY, KeyError, KeyService, NewKey, ServiceKeys, unix_now,

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod ca;
 pub mod clients;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod deployment;
@@ -11,6 +12,7 @@ pub mod files;
 pub mod keys;
 pub mod manual;
 pub mod metrics;
+pub mod model;
 pub mod quorum;
 pub mod registry;
 pub mod sandbox;

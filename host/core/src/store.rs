@@ -6,7 +6,7 @@ mod sqlite;
 mod ticket;
 
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, HASH_LEN};
-use crate::keys::{Alias, KeyRecord, KeyVersion};
+use crate::model::{Alias, KeyRecord, KeyVersion};
 use kastell_proto::KeyId;
 use kastell_proto::{OperationClass, PendingState};
 

@@ -106,22 +106,8 @@ impl std::fmt::Debug for KeyService {
     }
 }
 
-/// The current Unix time in seconds (the clock of deletion windows).
-#[must_use]
-pub fn unix_now() -> i64 {
-    now_ms() / 1000
-}
-
-/// The current Unix time in milliseconds (audit records, quorum expiry).
-#[must_use]
-pub fn unix_now_ms() -> i64 {
-    now_ms()
-}
-
-pub(super) fn now_ms() -> i64 {
-    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
-    i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
-}
+pub(super) use crate::clock::unix_now_ms as now_ms;
+pub use crate::clock::{unix_now, unix_now_ms};
 
 impl KeyService {
     /// A service over these parts. The token must hold (or be able to create) the service

@@ -12,7 +12,7 @@ use super::{
     StoredOperation,
 };
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, HASH_LEN};
-use crate::keys::{Alias, KeyRecord, KeyState, KeyVersion};
+use crate::model::{Alias, KeyRecord, KeyState, KeyVersion};
 use kastell_proto::{OperationClass, PendingState};
 
 mod audit;

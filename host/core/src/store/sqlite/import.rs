@@ -3,7 +3,7 @@
 
 use super::{SqliteStore, append_audit_in, create_key_in};
 use crate::audit::AuditEntry;
-use crate::keys::KeyRecord;
+use crate::model::KeyRecord;
 use crate::store::StoreError;
 
 impl SqliteStore {
@@ -47,7 +47,7 @@ mod tests {
 
     use super::*;
     use crate::audit::{GENESIS, Outcome, verify_chain};
-    use crate::keys::{KeyState, KeyVersion, Material};
+    use crate::model::{KeyState, KeyVersion, Material};
     use crate::store::Store as _;
     use kastell_proto::{KeyId, KeySpec, KeyUsage, Origin};
 

@@ -6,7 +6,7 @@ use kastell_proto::{KeyId, KeySpec, KeyUsage, Origin};
 use rusqlite::{Connection, Row, params};
 
 use super::{KEY_COLUMNS, corrupt, is_constraint, sql, state_columns};
-use crate::keys::{Alias, KeyRecord, KeyState, KeyVersion, Material};
+use crate::model::{Alias, KeyRecord, KeyState, KeyVersion, Material};
 use crate::store::StoreError;
 
 pub(super) fn insert_version(
