@@ -1,6 +1,11 @@
 //! A client of the Kastell API over mutual TLS, configured by a [`ClientProfile`]: the
 //! server's URL, the root that certifies the server, and the client's certificate and key.
-//! The command line's remote commands and the load generator use it.
+//! Requests and answers are the API's types (`kastell_proto::api`): generic verbs here, one
+//! typed call per endpoint in `keys.rs` and `deployment.rs`. The command line's remote
+//! commands and the load generator use it.
+
+mod deployment;
+mod keys;
 
 use std::time::Duration;
 
@@ -10,6 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use kastell_core::clients::ClientProfile;
+use kastell_proto::api::ErrorBody;
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -149,20 +155,18 @@ impl Client {
             return Ok(response);
         }
         let text = response.text().unwrap_or_default();
-        Err(
-            match serde_json::from_str::<kastell_server::error::ErrorBody>(&text) {
-                Ok(body) => RemoteError::Api {
-                    status: status.as_u16(),
-                    name: body.error,
-                    message: body.message,
-                },
-                Err(_) => RemoteError::Api {
-                    status: status.as_u16(),
-                    name: format!("Http{}", status.as_u16()),
-                    message: text.chars().take(200).collect(),
-                },
+        Err(match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => RemoteError::Api {
+                status: status.as_u16(),
+                name: body.error,
+                message: body.message,
             },
-        )
+            Err(_) => RemoteError::Api {
+                status: status.as_u16(),
+                name: format!("Http{}", status.as_u16()),
+                message: text.chars().take(200).collect(),
+            },
+        })
     }
 
     fn json<T: DeserializeOwned>(
@@ -183,6 +187,18 @@ impl Client {
         self.json(self.http.get(self.url(path)))
     }
 
+    /// GET `path` with `query` as its query string, JSON answer.
+    ///
+    /// # Errors
+    /// [`RemoteError`].
+    pub fn get_query<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &impl Serialize,
+    ) -> Result<T, RemoteError> {
+        self.json(self.http.get(self.url(path)).query(query))
+    }
+
     /// POST a JSON body to `path`, JSON answer.
     ///
     /// # Errors
@@ -193,6 +209,18 @@ impl Client {
         body: &impl Serialize,
     ) -> Result<T, RemoteError> {
         self.json(self.http.post(self.url(path)).json(body))
+    }
+
+    /// POST to `path` an endpoint that takes no body (an empty JSON object is sent), JSON
+    /// answer.
+    ///
+    /// # Errors
+    /// [`RemoteError`].
+    pub fn post_empty<T: DeserializeOwned>(&self, path: &str) -> Result<T, RemoteError> {
+        /// `{}`.
+        #[derive(Serialize)]
+        struct NoBody {}
+        self.post(path, &NoBody {})
     }
 
     /// PUT a JSON body to `path`, JSON answer.

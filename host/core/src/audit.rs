@@ -14,6 +14,9 @@ use kastell_attest::Measurement;
 use kastell_proto::KeyId;
 use sha2::{Digest as _, Sha384};
 
+/// A record as JSON (exports, the API): the API's type, made [`From`] an [`AuditRecord`].
+pub use kastell_proto::api::RecordJson;
+
 /// Length of a record hash.
 pub const HASH_LEN: usize = 48;
 /// The `prev_hash` of the first record.
@@ -356,6 +359,36 @@ impl TrailVerifier {
     }
 }
 
+impl From<&AuditRecord> for RecordJson {
+    /// The JSON form of `record`.
+    fn from(record: &AuditRecord) -> Self {
+        let e = &record.entry;
+        let time =
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(e.time_ms) * 1_000_000)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                });
+        Self {
+            seq: record.seq,
+            time,
+            time_ms: e.time_ms,
+            principal: e.principal.clone(),
+            operation: e.operation.clone(),
+            key: e.key.map(|k| k.to_string()),
+            key_version: e.key_version,
+            policy: e.policy.map(|p| p.to_string()),
+            outcome: e.outcome.as_str().to_owned(),
+            reason: e.reason.clone(),
+            context_hmac: e.context_hmac.map(hex::encode),
+            guest: e.guest.map(|g| g.to_string()),
+            prev_hash: hex::encode(record.prev_hash),
+            hash: hex::encode(record.hash),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -561,71 +594,5 @@ mod tests {
         let mut moved = checkpoint_at(&records, 2);
         moved.seq = 3;
         assert_eq!(verify_trail(&records, vec![moved]).unwrap_err().seq, 3);
-    }
-}
-
-/// A record as JSON (exports, the API): every field, in chain order, hashes and HMAC in hex.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecordJson {
-    /// Sequence number.
-    pub seq: u64,
-    /// RFC 3339 time.
-    pub time: Option<String>,
-    /// Unix time in milliseconds.
-    pub time_ms: i64,
-    /// Who asked.
-    pub principal: String,
-    /// The operation.
-    pub operation: String,
-    /// The key id.
-    pub key: Option<String>,
-    /// The key version.
-    pub key_version: Option<u32>,
-    /// The policy measurement.
-    pub policy: Option<String>,
-    /// `allowed` or `denied`.
-    pub outcome: String,
-    /// Why.
-    pub reason: String,
-    /// HMAC-SHA-384 of the encryption context, hex.
-    pub context_hmac: Option<String>,
-    /// The attested guest's SHA-384 (`sha384:<hex>`), when the operation was for one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub guest: Option<String>,
-    /// Previous record's hash, hex.
-    pub prev_hash: String,
-    /// This record's hash, hex.
-    pub hash: String,
-}
-
-impl RecordJson {
-    /// The JSON form of `record`.
-    #[must_use]
-    pub fn of(record: &AuditRecord) -> Self {
-        let e = &record.entry;
-        let time =
-            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(e.time_ms) * 1_000_000)
-                .ok()
-                .and_then(|t| {
-                    t.format(&time::format_description::well_known::Rfc3339)
-                        .ok()
-                });
-        Self {
-            seq: record.seq,
-            time,
-            time_ms: e.time_ms,
-            principal: e.principal.clone(),
-            operation: e.operation.clone(),
-            key: e.key.map(|k| k.to_string()),
-            key_version: e.key_version,
-            policy: e.policy.map(|p| p.to_string()),
-            outcome: e.outcome.as_str().to_owned(),
-            reason: e.reason.clone(),
-            context_hmac: e.context_hmac.map(hex::encode),
-            guest: e.guest.map(|g| g.to_string()),
-            prev_hash: hex::encode(record.prev_hash),
-            hash: hex::encode(record.hash),
-        }
     }
 }

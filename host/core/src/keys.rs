@@ -19,8 +19,9 @@ pub use crate::model::{Alias, AliasError, KeyRecord, KeyState, KeyVersion, Mater
 pub use admin::{DELETION_WINDOW_DAYS, SYSTEM_PRINCIPAL};
 pub use cache::{KeyCache, KeyCacheLimits};
 pub use deferred::{Deferred, defer};
-pub use describe::{KeyDescription, MAX_LIST, VersionDescription};
+pub use describe::MAX_LIST;
 pub use generate::{DataKey, MAX_RANDOM};
+pub use kastell_proto::api::{KeyDescription, VersionDescription};
 pub use release::{ReleaseKind, ReleaseRequest, Released};
 pub use service::{
     Caller, DEFAULT_CHECKPOINT_EVERY, KeyError, KeyService, NewKey, ServiceKeys, unix_now,

@@ -6,6 +6,7 @@ extern crate alloc;
 
 mod names;
 
+pub mod api;
 pub mod ciphertext;
 pub mod context;
 pub mod error;

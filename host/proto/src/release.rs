@@ -89,6 +89,38 @@ pub enum MaterialKind {
     DataKey = 2,
 }
 
+/// What a release hands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum ReleaseKind {
+    /// The material of one key version.
+    Key,
+    /// A fresh AES-256 data key, also returned encrypted under the key's current version.
+    DataKey,
+}
+
+impl ReleaseKind {
+    /// `key` or `data-key`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Key => "key",
+            Self::DataKey => "data-key",
+        }
+    }
+}
+
+impl From<ReleaseKind> for MaterialKind {
+    fn from(kind: ReleaseKind) -> Self {
+        match kind {
+            ReleaseKind::Key => Self::Key,
+            ReleaseKind::DataKey => Self::DataKey,
+        }
+    }
+}
+
 /// The HPKE AAD of a release: exactly 5 bytes.
 ///
 /// ```text

@@ -4,20 +4,21 @@
 //! the action. Also the quorum settings and client certificates issued by the server.
 
 use kastell_proto::Role;
+use kastell_proto::api::{
+    ActionResult, ApprovalDetail, ApprovalList, ApprovalQuery, ApproveRequest, ApproveResponse,
+    ErrorBody, PendingResponse, QuorumSettings, SetQuorumRequest,
+};
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::{AuthCertificate, require};
-use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, base64, base64_field};
+use super::error::{ApiError, ApiJson, ApiPath, base64, base64_field};
 use super::{Auth, Shared, blocking};
 use kastell_core::keys::Caller;
 use kastell_core::quorum::{PendingOperation, QuorumError, Submitted, canonical_bytes};
@@ -40,23 +41,11 @@ impl From<QuorumError> for ApiError {
     }
 }
 
-/// A request that now waits for officers' approvals.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PendingResponse {
-    /// `pending`.
-    pub status: &'static str,
-    /// Approvals it needs.
-    pub required: u32,
-    /// The operation: id, class, action, requester, times, digest, approvals.
-    #[schema(value_type = Object)]
-    pub operation: PendingOperation,
-}
-
 fn pending(operation: PendingOperation, required: u32) -> Response {
     (
         StatusCode::ACCEPTED,
         Json(PendingResponse {
-            status: "pending",
+            status: "pending".to_owned(),
             required,
             operation,
         }),
@@ -100,23 +89,22 @@ fn execute(
     action: QuorumAction<String>,
     requester: &Caller,
     executor: &Caller,
-) -> Result<Value, ApiError> {
+) -> Result<ActionResult, ApiError> {
     match action {
         QuorumAction::ScheduleDeletion { key, days } => {
             let record = state.service.schedule_deletion(requester, &key, days)?;
-            Ok(json!(state.service.description_of(&record)?))
+            Ok(ActionResult::Key(state.service.description_of(&record)?))
         }
         QuorumAction::BindPolicy { key, policy } => {
             let record = state.service.bind_policy(requester, &key, policy)?;
-            Ok(json!(state.service.description_of(&record)?))
+            Ok(ActionResult::Key(state.service.description_of(&record)?))
         }
-        QuorumAction::IssueClient(request) => {
-            Ok(json!(super::clients::issue(state, requester, &request)?))
-        }
-        QuorumAction::SetQuorum { class, required } => {
-            let setting = state.quorum.apply_setting(class, required, executor)?;
-            Ok(json!(setting))
-        }
+        QuorumAction::IssueClient(request) => Ok(ActionResult::Client(super::clients::issue(
+            state, requester, &request,
+        )?)),
+        QuorumAction::SetQuorum { class, required } => Ok(ActionResult::Quorum(
+            state.quorum.apply_setting(class, required, executor)?,
+        )),
     }
 }
 
@@ -125,7 +113,7 @@ fn execute_approved(
     state: &Shared,
     operation: &PendingOperation,
     executor: &Caller,
-) -> Result<Value, ApiError> {
+) -> Result<ActionResult, ApiError> {
     let requester = Caller {
         id: operation.requester.clone(),
         roles: vec![Role::CryptoOfficer],
@@ -137,26 +125,6 @@ fn execute_approved(
         .clone()
         .try_map_key(|id| Ok::<_, ApiError>(id.to_string()))?;
     execute(state, action, &requester, executor)
-}
-
-/// Which operations.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ApprovalQuery {
-    /// `pending` (default), `executed`, `expired`, `failed` or `all`.
-    pub state: Option<String>,
-    /// The previous page's last id.
-    pub after: Option<String>,
-    /// At most this many (1–1000, default 100).
-    pub limit: Option<u32>,
-}
-
-/// Operations, oldest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApprovalList {
-    /// The operations.
-    #[schema(value_type = Vec<Object>)]
-    pub operations: Vec<PendingOperation>,
 }
 
 /// Lists operations awaiting approval (or in another state).
@@ -185,18 +153,6 @@ async fn list_approvals(
     .await
 }
 
-/// An operation and exactly what an approval signs.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApprovalDetail {
-    /// The operation.
-    #[schema(value_type = Object)]
-    pub operation: PendingOperation,
-    /// Approvals its class needs now.
-    pub required: u32,
-    /// Its canonical bytes, base64: sign these (ECDSA P-384, SHA-384, DER) to approve.
-    pub canonical: String,
-}
-
 /// Shows an operation with its canonical bytes.
 #[utoipa::path(get, path = "/v1/approvals/{id}", tag = "approvals",
     params(("id" = String, Path, description = "Operation id")),
@@ -220,32 +176,6 @@ async fn get_approval(
         }))
     })
     .await
-}
-
-/// An approval.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ApproveRequest {
-    /// DER ECDSA P-384/SHA-384 signature over the operation's canonical bytes by the key of
-    /// the caller's client certificate, base64.
-    pub signature: String,
-}
-
-/// What an approval did.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApproveResponse {
-    /// The operation after this approval (and its execution, if it ran).
-    #[schema(value_type = Object)]
-    pub operation: PendingOperation,
-    /// Distinct officers who approved.
-    pub have: u32,
-    /// Approvals needed.
-    pub need: u32,
-    /// This officer had approved already (counted once).
-    pub duplicate: bool,
-    /// The action's result when this approval completed the quorum and it ran.
-    #[schema(value_type = Option<Object>)]
-    pub result: Option<Value>,
 }
 
 /// Approves an operation; the approval that completes the quorum executes it.
@@ -304,20 +234,13 @@ async fn approve(
 }
 
 /// The outcome recorded for an executed operation: `serial <hex>` for an issued client
-/// certificate (`GET /v1/clients/{serial}` has it whole), otherwise the result's JSON.
-fn summary(result: &Value) -> String {
-    result
-        .get("serial")
-        .and_then(Value::as_str)
-        .map_or_else(|| result.to_string(), |serial| format!("serial {serial}"))
-}
-
-/// Approvals every class needs.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct QuorumSettings {
-    /// Per class.
-    #[schema(value_type = Vec<Object>)]
-    pub settings: Vec<kastell_core::quorum::QuorumSetting>,
+/// certificate (`GET /v1/clients/{serial}` has it whole), otherwise the result's JSON (its
+/// fields in name order, as outcomes have always been recorded).
+fn summary(result: &ActionResult) -> String {
+    match result {
+        ActionResult::Client(issued) => format!("serial {}", issued.serial),
+        other => serde_json::to_value(other).map_or_else(|e| e.to_string(), |v| v.to_string()),
+    }
 }
 
 /// The approvals each class of administrative operation needs.
@@ -334,14 +257,6 @@ async fn get_quorum(
         }))
     })
     .await
-}
-
-/// A class's new requirement.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SetQuorumRequest {
-    /// Approvals from distinct officers, 1–16.
-    pub required: u32,
 }
 
 /// Sets the approvals a class needs: itself an operation of class `quorum`, so it needs

@@ -4,13 +4,12 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use kastell_proto::Role;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use kastell_proto::api::{AuditKeyResponse, AuditPage, ErrorBody, RangeQuery, VerifyReport};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::require;
-use super::error::{ApiError, ErrorBody};
+use super::error::ApiError;
 use super::{Auth, Shared, blocking};
 use kastell_core::audit::{Outcome, RecordJson};
 
@@ -19,26 +18,6 @@ pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
         .routes(routes!(read_audit))
         .routes(routes!(verify_audit))
         .routes(routes!(audit_public_key))
-}
-
-/// Which records.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct RangeQuery {
-    /// Records after this sequence number (default 0: from the first).
-    pub after: Option<u64>,
-    /// At most this many (1–1000, default 100).
-    pub limit: Option<u32>,
-}
-
-/// A page of records.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct AuditPage {
-    /// Records in chain order.
-    #[schema(value_type = Vec<Object>)]
-    pub records: Vec<RecordJson>,
-    /// Pass as `after` for the next page; absent when this page is the end.
-    pub next: Option<u64>,
 }
 
 /// Reads audit records in chain order.
@@ -68,30 +47,11 @@ async fn read_audit(
             None
         };
         Ok(Json(AuditPage {
-            records: records.iter().map(RecordJson::of).collect(),
+            records: records.iter().map(RecordJson::from).collect(),
             next,
         }))
     })
     .await
-}
-
-/// The result of verifying the trail.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct VerifyReport {
-    /// `true` when every link and checkpoint holds.
-    pub intact: bool,
-    /// Records verified.
-    pub records: u64,
-    /// The last record's sequence number.
-    pub last_seq: u64,
-    /// Signed checkpoints verified.
-    pub checkpoints: usize,
-    /// The last record a signed checkpoint covers.
-    pub signed_through: u64,
-    /// The first bad record, when not intact.
-    pub broken_at: Option<u64>,
-    /// What is wrong with it.
-    pub problem: Option<String>,
 }
 
 /// Verifies the whole chain and every signed checkpoint (audited).
@@ -133,13 +93,6 @@ async fn verify_audit(
         Ok(Json(report))
     })
     .await
-}
-
-/// The checkpoint signing key.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct AuditKeyResponse {
-    /// SPKI PEM of the P-384 key that signs checkpoints.
-    pub pem: String,
 }
 
 /// The public key that signs audit checkpoints, for offline verification.

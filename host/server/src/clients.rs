@@ -1,44 +1,33 @@
 //! Client certificates through the server: issue (officer certificates may need the
 //! `issue-officer` quorum), list the ones issued here, revoke by serial. Crypto-officer.
 
-use kastell_proto::Role;
+use kastell_proto::api::{
+    ClientDetail, ClientInfo, ClientList, ClientQuery, ClientRequest, ClientResponse, ErrorBody,
+    PendingResponse, RevokeRequest, RevokeResponse,
+};
+use kastell_proto::{QuorumAction, Role};
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use kastell_attest::identity::ClientIdentity;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::approvals::gated;
 use super::auth::require;
-use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use super::error::{ApiError, ApiJson, ApiPath};
 use super::{Auth, Shared, blocking};
 
 use kastell_core::keys::Caller;
 use kastell_core::store::ClientRow;
-pub use kastell_proto::ClientRequest;
-use kastell_proto::QuorumAction;
 
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
     router
         .routes(routes!(issue_client, list_clients))
         .routes(routes!(get_client))
         .routes(routes!(revoke_client))
-}
-
-/// An issued client certificate.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ClientResponse {
-    /// Its serial number, lowercase hex (what `revoke` takes).
-    pub serial: String,
-    /// The certificate, PEM.
-    pub certificate: String,
-    /// The root that issued it (and certifies the server), PEM.
-    pub root: String,
 }
 
 pub(super) fn issue(
@@ -93,7 +82,7 @@ pub(super) fn issue(
 /// Issues a client certificate for a public key (crypto-officer). Certificates for the
 /// crypto-officer role are of class `issue-officer` and may need approvals (202).
 #[utoipa::path(post, path = "/v1/clients", tag = "approvals", request_body = ClientRequest,
-    responses((status = 200, body = ClientResponse), (status = 202, body = super::approvals::PendingResponse),
+    responses((status = 200, body = ClientResponse), (status = 202, body = PendingResponse),
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn issue_client(
     State(state): State<Shared>,
@@ -105,24 +94,6 @@ async fn issue_client(
         return blocking(move || Ok(Json(issue(&state, &caller, &body)?).into_response())).await;
     }
     gated(state, caller, QuorumAction::IssueClient(body)).await
-}
-
-/// Which clients.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ClientQuery {
-    /// After this serial (the previous page's last).
-    pub after: Option<String>,
-    /// At most this many (1–1000, default 100).
-    pub limit: Option<u32>,
-}
-
-/// Client certificates issued here.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ClientList {
-    /// Ordered by serial.
-    #[schema(value_type = Vec<Object>)]
-    pub clients: Vec<ClientRow>,
 }
 
 /// Lists the client certificates this deployment issued, with revocation times.
@@ -142,27 +113,11 @@ async fn list_clients(
             .store()
             .clients(query.after.as_deref(), limit)
             .map_err(ApiError::internal)?;
-        Ok(Json(ClientList { clients }))
+        Ok(Json(ClientList {
+            clients: clients.into_iter().map(client_info).collect(),
+        }))
     })
     .await
-}
-
-/// Why a certificate is revoked.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RevokeRequest {
-    /// Free text, kept in the audit trail.
-    #[serde(default)]
-    pub reason: String,
-}
-
-/// A revocation's result.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct RevokeResponse {
-    /// The serial, lowercase hex.
-    pub serial: String,
-    /// `false` when it was revoked already.
-    pub revoked_now: bool,
 }
 
 /// Revokes a client certificate by serial: from this moment the server refuses it (401).
@@ -204,17 +159,6 @@ async fn revoke_client(
     .await
 }
 
-/// One client certificate issued here.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ClientDetail {
-    /// Registry entry (serial, principal, role, tenant, validity, issuer, revocation).
-    #[serde(flatten)]
-    #[schema(value_type = Object)]
-    pub client: ClientRow,
-    /// The certificate, PEM (absent for certificates registered before it was kept).
-    pub certificate: Option<String>,
-}
-
 /// Shows one client certificate issued here, the certificate itself included (how
 /// `kastell user collect` fetches a certificate issued after approvals).
 #[utoipa::path(get, path = "/v1/clients/{serial}", tag = "approvals",
@@ -229,17 +173,31 @@ async fn get_client(
     require(&state, &caller, Role::CryptoOfficer, "client-get").await?;
     let serial = kastell_core::clients::parse_serial(&serial).map_err(ApiError::invalid_input)?;
     blocking(move || {
-        let mut client = state
+        let mut row = state
             .service
             .store()
             .client(&serial)
             .map_err(ApiError::internal)?
             .ok_or_else(|| ApiError::not_found(format!("no client certificate {serial}")))?;
-        let certificate = client.certificate.take();
+        let certificate = row.certificate.take();
         Ok(Json(ClientDetail {
-            client,
+            client: client_info(row),
             certificate,
         }))
     })
     .await
+}
+
+/// What the API shows of a registry entry (the certificate itself only in [`ClientDetail`]).
+fn client_info(row: ClientRow) -> ClientInfo {
+    ClientInfo {
+        serial: row.serial,
+        principal: row.principal,
+        role: row.role,
+        tenant: row.tenant,
+        not_after_ms: row.not_after_ms,
+        issued_ms: row.issued_ms,
+        issued_by: row.issued_by,
+        revoked_ms: row.revoked_ms,
+    }
 }

@@ -6,21 +6,11 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
-use utoipa::ToSchema;
 
 use kastell_core::keys::KeyError;
 use kastell_proto::ErrorCode;
-
-/// The body of every error response.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
-pub struct ErrorBody {
-    /// A stable name (`NotFound`, `AccessDenied`, `MalformedJson`, …).
-    pub error: String,
-    /// What was wrong, for a person.
-    pub message: String,
-}
+use kastell_proto::api::ErrorBody;
 
 /// An error response: a stable [`ErrorCode`] (which fixes the HTTP status) and a message.
 #[derive(Debug)]

@@ -2,24 +2,23 @@
 //! tags, policy binding, minimum decryption version. The key service checks the
 //! crypto-officer role and audits every call.
 
-use kastell_proto::{KeySpec, Origin};
-use std::collections::BTreeMap;
+use kastell_proto::api::{
+    AliasRequest, AliasResponse, BindPolicyRequest, CreateKeyRequest, ErrorBody, KeyDescription,
+    KeyPage, ListQuery, MinVersionRequest, PendingResponse, ScheduleDeletionRequest, TagsRequest,
+};
+use kastell_proto::{KeySpec, Origin, QuorumAction};
 
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use axum::response::Response;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use axum::response::Response;
-
 use super::approvals::gated;
-use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use super::error::{ApiError, ApiJson, ApiPath};
 use super::{Auth, Shared, blocking};
-use kastell_core::keys::{KeyDescription, NewKey};
-use kastell_proto::QuorumAction;
+use kastell_core::keys::NewKey;
 
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
     router
@@ -34,34 +33,6 @@ pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
         .routes(routes!(update_tags))
         .routes(routes!(bind_policy))
         .routes(routes!(set_min_decryption_version))
-}
-
-/// A new key.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateKeyRequest {
-    /// `AES_256`, `ECC_NIST_P384` or `HMAC_SHA384`.
-    pub spec: String,
-    /// `wrapped` (default: host-generated, stored wrapped under the token's master key)
-    /// or `token` (generated in the token, never leaves it).
-    #[serde(default)]
-    pub origin: Option<String>,
-    /// First alias, `alias/<name>`.
-    #[serde(default)]
-    pub alias: Option<String>,
-    /// Free text.
-    #[serde(default)]
-    pub description: String,
-    /// Tags.
-    #[serde(default)]
-    pub tags: BTreeMap<String, String>,
-    /// Measurement (`sha384:…`) of a stored policy to bind.
-    #[serde(default)]
-    pub policy: Option<String>,
-    /// Allow attested guests to get its material (`release`, when its policy allows);
-    /// fixed at creation; not for `token` keys.
-    #[serde(default)]
-    pub releasable: bool,
 }
 
 /// Parses a key spec as the API and the command line name it.
@@ -120,25 +91,6 @@ async fn create_key(
     })
     .await?;
     Ok((StatusCode::CREATED, Json(description)))
-}
-
-/// Paging of the key list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// Start after this key id (the previous page's `next`).
-    pub after: Option<String>,
-    /// At most this many keys (1–1000, default 100).
-    pub limit: Option<u32>,
-}
-
-/// A page of keys.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct KeyPage {
-    /// Keys ordered by id.
-    pub keys: Vec<KeyDescription>,
-    /// Pass as `after` for the next page; absent on the last page.
-    pub next: Option<String>,
 }
 
 /// Lists keys, a page at a time, ordered by id.
@@ -228,26 +180,13 @@ async fn disable_key(
     admin(state, move |s| s.service.set_enabled(&caller, &key, false)).await
 }
 
-/// A deletion's waiting period.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ScheduleDeletionRequest {
-    /// Days before destruction, 7–30 (default 30).
-    #[serde(default = "thirty")]
-    pub days: u32,
-}
-
-fn thirty() -> u32 {
-    30
-}
-
 /// Schedules a key's destruction after a waiting period. Of quorum class `delete-key`:
 /// when that class needs approvals the answer is 202 with the pending operation.
 #[utoipa::path(post, path = "/v1/keys/{key}/schedule-deletion", tag = "keys",
     params(("key" = String, Path, description = "Key id or alias")),
     request_body = ScheduleDeletionRequest,
     responses((status = 200, body = KeyDescription),
-        (status = 202, body = super::approvals::PendingResponse),
+        (status = 202, body = PendingResponse),
         (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn schedule_deletion(
     State(state): State<Shared>,
@@ -274,23 +213,6 @@ async fn cancel_deletion(
     admin(state, move |s| s.service.cancel_deletion(&caller, &key)).await
 }
 
-/// Which key an alias names.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AliasRequest {
-    /// Key id or alias.
-    pub key: String,
-}
-
-/// An alias and its key.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct AliasResponse {
-    /// `alias/<name>`.
-    pub alias: String,
-    /// The key's id.
-    pub key: String,
-}
-
 /// Points `alias/<name>` at a key, creating or re-pointing it.
 #[utoipa::path(put, path = "/v1/aliases/{name}", tag = "keys",
     params(("name" = String, Path, description = "The alias without its `alias/` prefix")),
@@ -312,17 +234,6 @@ async fn set_alias(
     .await
 }
 
-/// New tags (replacing all) and, optionally, a new description.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TagsRequest {
-    /// The key's tags from now on.
-    pub tags: BTreeMap<String, String>,
-    /// A new description.
-    #[serde(default)]
-    pub description: Option<String>,
-}
-
 /// Replaces a key's tags (and description).
 #[utoipa::path(put, path = "/v1/keys/{key}/tags", tag = "keys",
     params(("key" = String, Path, description = "Key id or alias")),
@@ -341,21 +252,13 @@ async fn update_tags(
     .await
 }
 
-/// The policy a key is bound to.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BindPolicyRequest {
-    /// A stored policy's measurement (`sha384:…`), or null to unbind.
-    pub policy: Option<String>,
-}
-
 /// Binds a key to a stored policy, replaces it, or unbinds it. Of quorum class
 /// `bind-policy`: when that class needs approvals the answer is 202.
 #[utoipa::path(put, path = "/v1/keys/{key}/policy", tag = "keys",
     params(("key" = String, Path, description = "Key id or alias")),
     request_body = BindPolicyRequest,
     responses((status = 200, body = KeyDescription),
-        (status = 202, body = super::approvals::PendingResponse),
+        (status = 202, body = PendingResponse),
         (status = 400, body = ErrorBody)))]
 async fn bind_policy(
     State(state): State<Shared>,
@@ -365,14 +268,6 @@ async fn bind_policy(
 ) -> Result<Response, ApiError> {
     let policy = body.policy.as_deref().map(parse_measurement).transpose()?;
     gated(state, caller, QuorumAction::BindPolicy { key, policy }).await
-}
-
-/// The oldest version that still decrypts and verifies.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MinVersionRequest {
-    /// Version number.
-    pub version: u32,
 }
 
 /// Sets the oldest version that still decrypts and verifies.

@@ -39,7 +39,6 @@ use tokio_rustls::TlsAcceptor;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 
-pub use audit::VerifyReport as AuditReport;
 pub use auth::Auth;
 use error::ApiError;
 
@@ -175,7 +174,7 @@ where
         title = "Kastell",
         description = "EU-sovereign key management: keys, crypto operations, WebAssembly key policies, tamper-evident audit. Every endpoint but /healthz requires a client certificate issued by the deployment's root; its role (crypto-officer, crypto-user, auditor) decides what it may do. Errors are JSON {\"error\", \"message\"}. Binary fields are standard base64. A key in a path is its id or its alias with the slash percent-encoded (alias%2Fname)."
     ),
-    components(schemas(error::ErrorBody)),
+    components(schemas(kastell_proto::api::ErrorBody)),
     tags(
         (name = "keys", description = "Key administration (crypto-officer)"),
         (name = "crypto", description = "Key use (crypto-user)"),

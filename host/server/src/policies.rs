@@ -7,15 +7,13 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use kastell_proto::ErrorCode;
-use kastell_proto::Role;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use kastell_proto::api::{ErrorBody, PolicyList, PolicyResponse};
+use kastell_proto::{ErrorCode, Role};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::require;
-use super::error::{ApiError, ApiPath, ErrorBody, body_rejection};
+use super::error::{ApiError, ApiPath, body_rejection};
 use super::{Auth, Shared, blocking};
 use kastell_core::audit::Outcome;
 use kastell_core::registry::RegistryError;
@@ -24,20 +22,6 @@ pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
     router
         .routes(routes!(add_policy, list_policies))
         .routes(routes!(get_policy))
-}
-
-/// A stored policy.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct PolicyResponse {
-    /// Its measurement, `sha384:<hex>`: what keys are bound to.
-    pub measurement: String,
-}
-
-/// Stored policies.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct PolicyList {
-    /// Measurements, sorted.
-    pub policies: Vec<String>,
 }
 
 /// Uploads a policy component (`content-type: application/wasm`). It is validated as the

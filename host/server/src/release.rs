@@ -12,8 +12,8 @@
 //!   ─► key service: releasable, policy(release, evidence) ─► HPKE box to the attested key
 //! ```
 
-use kastell_proto::ErrorCode;
-use kastell_proto::{EncryptionContext, Role};
+use kastell_proto::api::{ChallengeResponse, ErrorBody, ReleaseBody, ReleaseResponse};
+use kastell_proto::{ErrorCode, Role};
 use std::time::Duration;
 
 use axum::Json;
@@ -22,14 +22,12 @@ use kastell_attest::document::verify_document_with;
 use kastell_attest::verify::{Expectations, Trust, not_after, verify_attestation_with};
 use kastell_attest::x509::Certificate;
 use p384::elliptic_curve::sec1::ToEncodedPoint as _;
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::require;
-use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, base64, base64_field};
+use super::error::{ApiError, ApiJson, ApiPath, base64, base64_field};
 use super::{Auth, Shared, operation};
 use kastell_core::audit::{AuditEntry, Outcome};
 use kastell_core::keys::{Caller, ReleaseKind, ReleaseRequest};
@@ -60,74 +58,6 @@ pub struct ReleaseTrust {
     pub max_clock_skew: Duration,
     /// Checks the attestations' signatures (and remembers the host CA and root ones).
     pub checker: std::sync::Arc<kastell_core::crypto::AwsLcChecker>,
-}
-
-/// A fresh challenge.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ChallengeResponse {
-    /// The key id the nonce is for.
-    pub key_id: String,
-    /// 32 random bytes, base64: pass to the workload's `attest`, then with the release.
-    pub nonce: String,
-    /// Seconds it stays usable (once).
-    pub expires_in: u64,
-}
-
-/// An attested release request: exactly one of `certificate` (with `chain`) or `document`.
-#[derive(Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReleaseBody {
-    /// The challenge nonce, base64.
-    pub nonce: String,
-    /// Attestation certificate (DER, base64) whose subject key receives the release.
-    #[serde(default)]
-    pub certificate: Option<String>,
-    /// Intermediates for `certificate` (DER, base64), e.g. the issuing host CA.
-    #[serde(default)]
-    pub chain: Vec<String>,
-    /// Nitro-format attestation document (COSE_Sign1, base64) with a `public_key`.
-    #[serde(default)]
-    pub document: Option<String>,
-    /// `key` (default): a key version's material; `data-key`: a fresh AES-256 data key.
-    #[serde(default)]
-    pub kind: Option<ReleaseKind>,
-    /// The version to release (`key` only; default: current).
-    #[serde(default)]
-    pub version: Option<u32>,
-    /// Encryption context for the data key's ciphertext (`data-key` only).
-    #[serde(default)]
-    pub context: Option<EncryptionContext>,
-}
-
-impl std::fmt::Debug for ReleaseBody {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReleaseBody")
-            .field("kind", &self.kind)
-            .field("version", &self.version)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The key material, sealed to the attested public key.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ReleaseResponse {
-    /// The key id.
-    pub key_id: String,
-    /// The version released (or under which the data key is wrapped).
-    pub key_version: u32,
-    /// The key's spec.
-    pub spec: String,
-    /// `key` or `data-key`.
-    pub kind: String,
-    /// The attested guest, `sha384:<hex>`: part of the HPKE `info`.
-    pub guest_sha384: String,
-    /// HPKE `enc` (97-byte P-384 point), base64.
-    pub encapsulated_key: String,
-    /// HPKE ciphertext of the material (AES-256-GCM, tag last), base64.
-    pub ciphertext: String,
-    /// For `data-key`: the data key as a Kastell ciphertext under the key, base64.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data_key_ciphertext: Option<String>,
 }
 
 /// Issues a single-use nonce for releasing `key` (crypto-user).

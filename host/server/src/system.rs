@@ -4,12 +4,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use kastell_proto::api::{ErrorBody, Health};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::{ApiError, ErrorBody};
+use super::error::ApiError;
 use super::{Auth, Shared};
 
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
@@ -17,15 +16,6 @@ pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
         .routes(routes!(health))
         .routes(routes!(metrics))
         .routes(routes!(openapi))
-}
-
-/// Liveness.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Health {
-    /// `ok`.
-    pub status: String,
-    /// `kastell <version>`.
-    pub version: String,
 }
 
 /// Liveness; the only endpoint that needs no client certificate.

@@ -9,17 +9,17 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
-use kastell_proto::ErrorCode;
-use kastell_proto::Role;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use kastell_proto::api::{
+    ErrorBody, InvokeRequest, InvokeResponse, SecretBase64, WorkloadList, WorkloadResponse,
+};
+use kastell_proto::{ErrorCode, Role};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use host::Attester;
 
 use super::auth::require;
-use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, base64, base64_field, body_rejection};
+use super::error::{ApiError, ApiJson, ApiPath, base64, base64_field, body_rejection};
 use super::{Auth, Shared, blocking};
 use kastell_core::audit::{AuditEntry, Outcome};
 use kastell_core::registry::RegistryError;
@@ -29,53 +29,6 @@ pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
     router
         .routes(routes!(add_workload, list_workloads))
         .routes(routes!(invoke))
-}
-
-/// A stored workload.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct WorkloadResponse {
-    /// Its measurement, `sha384:<hex>`: the guest hash its attestations carry.
-    pub measurement: String,
-}
-
-/// Stored workloads.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct WorkloadList {
-    /// Measurements, sorted.
-    pub workloads: Vec<String>,
-}
-
-/// The input of one invocation.
-#[derive(Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct InvokeRequest {
-    /// What `run` receives, base64.
-    pub input: String,
-}
-
-impl std::fmt::Debug for InvokeRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InvokeRequest").finish_non_exhaustive()
-    }
-}
-
-/// What `run` returned.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct InvokeResponse {
-    /// The workload's output, base64.
-    pub output: String,
-    /// Fuel the workload burned (its key calls' policy evaluations not included).
-    pub fuel_consumed: u64,
-    /// Wall-clock time of the invocation, microseconds.
-    pub elapsed_us: u64,
-}
-
-impl std::fmt::Debug for InvokeResponse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InvokeResponse")
-            .field("fuel_consumed", &self.fuel_consumed)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Uploads a workload component (`content-type: application/wasm`), validated against the
@@ -171,7 +124,7 @@ async fn invoke(
 ) -> Result<Json<InvokeResponse>, ApiError> {
     require(&state, &caller, Role::CryptoUser, "workload-invoke").await?;
     let measurement = super::keys::parse_measurement(&measurement)?;
-    let input = base64_field("input", &request.input)?;
+    let input = base64_field("input", request.input.expose())?;
     // Workloads hold a pool slot (and a blocking thread) for up to their wall-clock bound:
     // at most half the pool at once, so policy evaluations always find a slot.
     let permit = std::sync::Arc::clone(&state.workload_slots)
@@ -221,7 +174,7 @@ async fn invoke(
         state.metrics.workload_invoked(invocation.elapsed);
         match invocation.result {
             Ok(output) => Ok(Json(InvokeResponse {
-                output: base64(&output),
+                output: SecretBase64::new(base64(&output)),
                 fuel_consumed: invocation.fuel_consumed,
                 elapsed_us: u64::try_from(invocation.elapsed.as_micros()).unwrap_or(u64::MAX),
             })),

@@ -11,6 +11,7 @@ use super::deployment::{DeploymentArgs, existing_store};
 use kastell_core::audit::{AuditRecord, RecordJson, TrailReport};
 use kastell_core::crypto::AwsLc;
 use kastell_core::keys::{KeyError, verify_trail};
+use kastell_proto::api::{RangeQuery, VerifyReport};
 
 /// Audit commands.
 #[derive(Debug, Subcommand)]
@@ -149,7 +150,7 @@ pub(super) fn run(command: AuditCommand) -> Result<(), CliError> {
 }
 
 fn json_line(record: &AuditRecord) -> String {
-    serde_json::to_string(&RecordJson::of(record)).unwrap_or_default()
+    serde_json::to_string(&RecordJson::from(record)).unwrap_or_default()
 }
 
 /// An audit command against a server.
@@ -164,14 +165,10 @@ fn remote(profile: &std::path::Path, raw: bool, command: AuditCommand) -> Result
             "--public-key verifies a local store; with --profile the server verifies".into(),
         )),
         AuditCommand::Verify { .. } => {
-            let answer: serde_json::Value = client
-                .post("/v1/audit/verify", &serde_json::json!({}))
-                .map_err(remote_error)?;
+            let report = client.verify_audit().map_err(remote_error)?;
             if raw {
-                print_answer(&answer, true)?;
+                print_answer(&report, true)?;
             }
-            let report: kastell_server::AuditReport = serde_json::from_value(answer)
-                .map_err(|e| CliError::Internal(format!("unreadable answer: {e}")))?;
             if raw && report.intact {
                 return Ok(());
             }
@@ -179,21 +176,19 @@ fn remote(profile: &std::path::Path, raw: bool, command: AuditCommand) -> Result
         }
         AuditCommand::Export { after, .. } => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            let mut after = after;
+            let mut query = RangeQuery {
+                after: Some(after),
+                limit: Some(1000),
+            };
             loop {
-                let page: serde_json::Value = client
-                    .get(&format!("/v1/audit?after={after}&limit=1000"))
-                    .map_err(remote_error)?;
-                let records = page
-                    .get("records")
-                    .and_then(serde_json::Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                for record in &records {
-                    writeln!(out, "{record}").map_err(internal)?;
+                let page = client.audit_page(&query).map_err(remote_error)?;
+                for record in &page.records {
+                    // As the server's JSON was always written: fields in name order.
+                    let line = serde_json::to_value(record).map_err(internal)?;
+                    writeln!(out, "{line}").map_err(internal)?;
                 }
-                match page.get("next").and_then(serde_json::Value::as_u64) {
-                    Some(next) => after = next,
+                match page.next {
+                    Some(next) => query.after = Some(next),
                     None => break,
                 }
             }
@@ -205,24 +200,17 @@ fn remote(profile: &std::path::Path, raw: bool, command: AuditCommand) -> Result
                 .into(),
         )),
         AuditCommand::PublicKey { .. } => {
-            let answer: serde_json::Value =
-                client.get("/v1/audit/public-key").map_err(remote_error)?;
+            let answer = client.audit_public_key().map_err(remote_error)?;
             if raw {
                 return print_answer(&answer, true);
             }
-            print!(
-                "{}",
-                answer
-                    .get("pem")
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or_default()
-            );
+            print!("{}", answer.pem);
             Ok(())
         }
     }
 }
 
-fn report_remote(answer: &kastell_server::AuditReport) -> Result<(), CliError> {
+fn report_remote(answer: &VerifyReport) -> Result<(), CliError> {
     if answer.intact {
         report(Ok(TrailReport {
             records: answer.records,

@@ -8,6 +8,7 @@
 mod attested;
 mod evidence;
 mod runner;
+mod vault;
 
 use std::path::{Path, PathBuf};
 

@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use kastell_proto::PendingState;
+use kastell_proto::api::{
+    ApprovalQuery, ApproveRequest, ClientList, ClientQuery, ClientRequest, Gated, RevokeRequest,
+    SetQuorumRequest,
+};
 use sha2::Digest as _;
 
 use super::CliError;
@@ -126,21 +130,16 @@ pub enum UserCommand {
     },
 }
 
-fn field<'a>(value: &'a Value, pointer: &str) -> &'a Value {
-    value.pointer(pointer).unwrap_or(&Value::Null)
-}
-
 /// Approves an operation: fetches it, checks its canonical bytes against its digest,
 /// shows what is signed, signs with the profile's key and sends the signature.
 pub(super) fn approve(args: ApproveArgs) -> Result<(), CliError> {
     let client = connect(&args.server.profile)?;
-    let path = format!("/v1/approvals/{}", crate::client::segment(&args.id));
-    let detail: Value = client.get(&path).map_err(remote_error)?;
+    let detail = client.approval(&args.id).map_err(remote_error)?;
     let canonical = BASE64
-        .decode(field(&detail, "/canonical").as_str().unwrap_or_default())
+        .decode(&detail.canonical)
         .map_err(|e| CliError::Internal(format!("the server's canonical bytes: {e}")))?;
     let digest = hex::encode(sha2::Sha384::digest(&canonical));
-    if field(&detail, "/operation/digest").as_str() != Some(digest.as_str()) {
+    if detail.operation.digest != digest {
         return Err(CliError::Internal(
             "the server's canonical bytes do not match the operation's digest; not signing".into(),
         ));
@@ -148,10 +147,8 @@ pub(super) fn approve(args: ApproveArgs) -> Result<(), CliError> {
     eprintln!(
         "signing operation {} (class {}, requested by {}), sha384 {digest}:\n{}",
         args.id,
-        field(&detail, "/operation/class").as_str().unwrap_or("?"),
-        field(&detail, "/operation/requester")
-            .as_str()
-            .unwrap_or("?"),
+        detail.operation.class,
+        detail.operation.requester,
         String::from_utf8_lossy(&canonical).trim_end()
     );
     let profile =
@@ -164,21 +161,19 @@ pub(super) fn approve(args: ApproveArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Usage(format!("{}: not a P-384 key: {e}", profile.key.display())))?;
     let signing = p384::ecdsa::SigningKey::from(&secret);
     let signature: p384::ecdsa::Signature = signature::Signer::sign(&signing, &canonical);
-    let answer: Value = client
-        .post(
-            &path,
-            &json!({ "signature": BASE64.encode(signature.to_der().as_bytes()) }),
-        )
-        .map_err(remote_error)?;
+    let request = ApproveRequest {
+        signature: BASE64.encode(signature.to_der().as_bytes()),
+    };
+    let answer = client.approve(&args.id, &request).map_err(remote_error)?;
     if args.server.json {
         return print_answer(&answer, true);
     }
-    let (have, need) = (field(&answer, "/have"), field(&answer, "/need"));
-    if field(&answer, "/duplicate").as_bool() == Some(true) {
+    let (have, need) = (answer.have, answer.need);
+    if answer.duplicate {
         println!("you had approved {} already ({have} of {need})", args.id);
-    } else if answer.get("result").is_some_and(|r| !r.is_null()) {
+    } else if let Some(result) = &answer.result {
         println!("approved: {have} of {need}; the operation ran");
-        print_answer(field(&answer, "/result"), false)?;
+        print_answer(result, false)?;
     } else {
         println!("approved: {have} of {need}");
     }
@@ -190,41 +185,34 @@ pub(super) fn approvals(command: ApprovalsCommand) -> Result<(), CliError> {
     match command {
         ApprovalsCommand::List { state, server } => {
             let client = connect(&server.profile)?;
-            let answer: Value = client
-                .get(&format!(
-                    "/v1/approvals?state={}",
-                    crate::client::segment(&state)
-                ))
-                .map_err(remote_error)?;
+            let query = ApprovalQuery {
+                state: Some(state.clone()),
+                ..ApprovalQuery::default()
+            };
+            let answer = client.list_approvals(&query).map_err(remote_error)?;
             if server.json {
                 return print_answer(&answer, true);
             }
-            let operations = answer
-                .get("operations")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            if operations.is_empty() {
+            if answer.operations.is_empty() {
                 println!("no {state} operations");
             }
-            for op in &operations {
+            for op in &answer.operations {
+                let action = serde_json::to_value(&op.action)
+                    .map_err(|e| CliError::Internal(e.to_string()))?;
                 println!(
-                    "{}  {}  {}  by {}  approvals {}  {}",
-                    field(op, "/id").as_str().unwrap_or("?"),
-                    field(op, "/state").as_str().unwrap_or("?"),
-                    field(op, "/class").as_str().unwrap_or("?"),
-                    field(op, "/requester").as_str().unwrap_or("?"),
-                    field(op, "/approvals").as_array().map_or(0, Vec::len),
-                    field(op, "/action"),
+                    "{}  {}  {}  by {}  approvals {}  {action}",
+                    op.id,
+                    op.state,
+                    op.class,
+                    op.requester,
+                    op.approvals.len(),
                 );
             }
             Ok(())
         }
         ApprovalsCommand::Show { id, server } => {
             let client = connect(&server.profile)?;
-            let answer: Value = client
-                .get(&format!("/v1/approvals/{}", crate::client::segment(&id)))
-                .map_err(remote_error)?;
+            let answer = client.approval(&id).map_err(remote_error)?;
             print_answer(&answer, server.json)
         }
     }
@@ -235,21 +223,12 @@ pub(super) fn quorum(command: QuorumCommand) -> Result<(), CliError> {
     match command {
         QuorumCommand::Show { server } => {
             let client = connect(&server.profile)?;
-            let answer: Value = client.get("/v1/quorum").map_err(remote_error)?;
+            let answer = client.quorum().map_err(remote_error)?;
             if server.json {
                 return print_answer(&answer, true);
             }
-            for setting in answer
-                .get("settings")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-            {
-                println!(
-                    "{:<14} {}",
-                    field(&setting, "/class").as_str().unwrap_or("?"),
-                    field(&setting, "/required")
-                );
+            for setting in &answer.settings {
+                println!("{:<14} {}", setting.class.as_str(), setting.required);
             }
             Ok(())
         }
@@ -259,11 +238,8 @@ pub(super) fn quorum(command: QuorumCommand) -> Result<(), CliError> {
             server,
         } => {
             let client = connect(&server.profile)?;
-            let answer: Value = client
-                .put(
-                    &format!("/v1/quorum/{}", crate::client::segment(&class)),
-                    &json!({ "required": required }),
-                )
+            let answer = client
+                .set_quorum(&class, &SetQuorumRequest { required })
                 .map_err(remote_error)?;
             print_admin(&answer, server.json)
         }
@@ -327,37 +303,36 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
                 p384::pkcs8::EncodePrivateKey::to_pkcs8_pem(&secret, p384::pkcs8::LineEnding::LF)
                     .map_err(|e| CliError::Internal(e.to_string()))?;
             drop(secret);
-            let answer: Value = client
-                .post(
-                    "/v1/clients",
-                    &json!({
-                        "principal": principal, "role": role, "tenant": tenant,
-                        "public_key": public, "days": days,
-                    }),
-                )
-                .map_err(remote_error)?;
+            let request = ClientRequest {
+                principal: principal.clone(),
+                role: role.clone(),
+                tenant,
+                public_key: public,
+                days: Some(days),
+            };
+            let answer = client.issue_client(&request).map_err(remote_error)?;
             clients::create_private_dir(&dir).map_err(client_error)?;
             clients::write_file(&dir.join(KEY_FILE), key_pem.as_bytes()).map_err(client_error)?;
             if server.json {
                 print_answer(&answer, true)?;
             }
-            match answer.get("certificate").and_then(Value::as_str) {
-                Some(certificate) => {
-                    let profile = finish_profile(&dir, &officer, certificate)?;
+            match &answer {
+                Gated::Done(issued) => {
+                    let profile = finish_profile(&dir, &officer, &issued.certificate)?;
                     if !server.json {
                         println!(
                             "issued client `{principal}` ({role}), serial {}: {}",
-                            field(&answer, "/serial").as_str().unwrap_or("?"),
+                            issued.serial,
                             profile.display()
                         );
                     }
                 }
-                None => {
-                    let id = field(&answer, "/operation/id").as_str().unwrap_or("?");
+                Gated::Pending(pending) => {
+                    let id = &pending.operation.id;
                     eprintln!(
                         "pending approval: operation {id} needs {} officer approvals; the key \
                          is in {}; once approved run `kastell user collect {id} --out-dir {}`",
-                        field(&answer, "/required"),
+                        pending.required,
                         dir.display(),
                         dir.display()
                     );
@@ -367,46 +342,36 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
         }
         UserCommand::List { server } => {
             let client = connect(&server.profile)?;
-            let mut after: Option<String> = None;
+            let mut query = ClientQuery {
+                after: None,
+                limit: Some(1000),
+            };
             let mut all = Vec::new();
             loop {
-                let path = match &after {
-                    Some(serial) => format!("/v1/clients?limit=1000&after={serial}"),
-                    None => "/v1/clients?limit=1000".to_owned(),
-                };
-                let page: Value = client.get(&path).map_err(remote_error)?;
-                let rows = page
-                    .get("clients")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
+                let rows = client.list_clients(&query).map_err(remote_error)?.clients;
                 let full = rows.len() == 1000;
-                after = rows
-                    .last()
-                    .and_then(|r| r.get("serial"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
+                query.after = rows.last().map(|row| row.serial.clone());
                 all.extend(rows);
                 if !full {
                     break;
                 }
             }
             if server.json {
-                return print_answer(&json!({ "clients": all }), true);
+                return print_answer(&ClientList { clients: all }, true);
             }
             for row in &all {
-                let revoked = if field(row, "/revoked_ms").is_null() {
+                let revoked = if row.revoked_ms.is_none() {
                     ""
                 } else {
                     "  REVOKED"
                 };
                 println!(
                     "{}  {}  {}{}{revoked}",
-                    field(row, "/serial").as_str().unwrap_or("?"),
-                    field(row, "/principal").as_str().unwrap_or("?"),
-                    field(row, "/role").as_str().unwrap_or("?"),
-                    field(row, "/tenant")
-                        .as_str()
+                    row.serial,
+                    row.principal,
+                    row.role,
+                    row.tenant
+                        .as_deref()
                         .map(|t| format!(" (tenant {t})"))
                         .unwrap_or_default(),
                 );
@@ -420,16 +385,13 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
         } => {
             let client = connect(&server.profile)?;
             let serial = clients::parse_serial(&serial).map_err(CliError::Usage)?;
-            let answer: Value = client
-                .post(
-                    &format!("/v1/clients/{serial}/revoke"),
-                    &json!({ "reason": reason }),
-                )
+            let answer = client
+                .revoke_client(&serial, &RevokeRequest { reason })
                 .map_err(remote_error)?;
             if server.json {
                 return print_answer(&answer, true);
             }
-            if answer.get("revoked_now").and_then(Value::as_bool) == Some(true) {
+            if answer.revoked_now {
                 println!("revoked client certificate {serial}");
             } else {
                 println!("client certificate {serial} was revoked already");
@@ -444,26 +406,21 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
             let officer =
                 ClientProfile::load(&server.profile).map_err(|e| CliError::Usage(e.to_string()))?;
             let client = connect(&server.profile)?;
-            let detail: Value = client
-                .get(&format!("/v1/approvals/{}", crate::client::segment(&id)))
-                .map_err(remote_error)?;
-            let state = field(&detail, "/operation/state").as_str().unwrap_or("?");
-            let outcome = field(&detail, "/operation/outcome").as_str().unwrap_or("");
-            let serial = match outcome.strip_prefix("serial ") {
-                Some(serial) if state == "executed" => serial.to_owned(),
+            let operation = client.approval(&id).map_err(remote_error)?.operation;
+            let state = operation.state;
+            let serial = match operation.outcome.strip_prefix("serial ") {
+                Some(serial) if state == PendingState::Executed => serial.to_owned(),
                 _ => {
                     return Err(CliError::Invalid(format!(
                         "operation {id} is {state}; no certificate to collect yet"
                     )));
                 }
             };
-            let issued: Value = client
-                .get(&format!("/v1/clients/{}", crate::client::segment(&serial)))
-                .map_err(remote_error)?;
-            let certificate_pem = field(&issued, "/certificate")
-                .as_str()
-                .unwrap_or("")
-                .to_owned();
+            let certificate_pem = client
+                .client(&serial)
+                .map_err(remote_error)?
+                .certificate
+                .unwrap_or_default();
             let dir = std::path::absolute(&out_dir)
                 .map_err(|e| CliError::Usage(format!("{}: {e}", out_dir.display())))?;
             if !dir.join(KEY_FILE).is_file() {

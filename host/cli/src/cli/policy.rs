@@ -128,20 +128,18 @@ pub(super) fn run(command: PolicyCommand) -> Result<(), CliError> {
         } => {
             let bytes = read_input(&file)?;
             let client = super::key::connect(&profile)?;
-            let answer: serde_json::Value = client
-                .post_bytes("/v1/policies", "application/wasm", bytes)
-                .map_err(|e| match e {
-                    crate::client::RemoteError::Api {
-                        status: 400,
-                        message,
-                        ..
-                    } => CliError::Invalid(format!("{}: {message}", file.display())),
-                    other => super::key::remote_error(other),
-                })?;
+            let answer = client.add_policy(bytes).map_err(|e| match e {
+                crate::client::RemoteError::Api {
+                    status: 400,
+                    message,
+                    ..
+                } => CliError::Invalid(format!("{}: {message}", file.display())),
+                other => super::key::remote_error(other),
+            })?;
             if json {
                 super::key::print_answer(&answer, true)?;
-            } else if let Some(measurement) = answer.get("measurement").and_then(|m| m.as_str()) {
-                println!("{measurement}");
+            } else {
+                println!("{}", answer.measurement);
             }
         }
         PolicyCommand::List { data_dir } => {

@@ -14,13 +14,13 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::{ArgGroup, Subcommand};
-use serde_json::{Value, json};
+use kastell_proto::EncryptionContext;
+use kastell_proto::api::ReleaseBody;
+use kastell_proto::release::ReleaseKind;
+use kastell_server::release::NONCE_LEN;
 
 use super::key::{connect, parse_pair, print_answer, remote_error};
 use super::{CliError, read_input};
-use crate::client::segment;
-use kastell_core::keys::ReleaseKind;
-use kastell_server::release::{ChallengeResponse, NONCE_LEN, ReleaseResponse};
 
 /// Release commands, sent to a server as a crypto-user.
 #[derive(Debug, Subcommand)]
@@ -87,11 +87,11 @@ pub enum ReleaseCommand {
 pub(super) fn run(command: ReleaseCommand) -> Result<(), CliError> {
     match command {
         ReleaseCommand::Challenge { key, profile, json } => {
-            let answer: ChallengeResponse = connect(&profile)?
-                .post(&key_path(&key, "/release/challenge"), &json!({}))
+            let answer = connect(&profile)?
+                .release_challenge(&key)
                 .map_err(remote_error)?;
             if json {
-                return print_answer(&to_value(&answer)?, true);
+                return print_answer(&answer, true);
             }
             println!("{}", answer.nonce);
             eprintln!("expires in {} s", answer.expires_in);
@@ -134,10 +134,10 @@ pub(super) fn run(command: ReleaseCommand) -> Result<(), CliError> {
                 }
             };
             let body = release_body(&nonce, &attestation, kind, version, context)?;
-            let answer: ReleaseResponse = connect(&profile)?
-                .post(&key_path(&key, "/release"), &body)
+            let answer = connect(&profile)?
+                .release(&key, &body)
                 .map_err(remote_error)?;
-            print_answer(&to_value(&answer)?, json)
+            print_answer(&answer, json)
         }
     }
 }
@@ -151,14 +151,14 @@ enum Attestation {
     Document(Vec<u8>),
 }
 
-/// The request body of `POST /v1/keys/{key}/release` (the server's `ReleaseBody`).
+/// The request body of `POST /v1/keys/{key}/release`.
 fn release_body(
     nonce: &str,
     attestation: &Attestation,
     kind: ReleaseKind,
     version: Option<u32>,
     context: Vec<(String, String)>,
-) -> Result<Value, CliError> {
+) -> Result<ReleaseBody, CliError> {
     let nonce = BASE64
         .decode(nonce.trim())
         .map_err(|e| CliError::Usage(format!("--nonce: not base64: {e}")))?;
@@ -178,21 +178,28 @@ fn release_body(
             "--context: only a data key's ciphertext carries an encryption context".into(),
         ));
     }
-    let mut body = json!({ "nonce": BASE64.encode(&nonce), "kind": kind });
-    match attestation {
-        Attestation::Certificate { leaf, chain } => {
-            body["certificate"] = json!(BASE64.encode(leaf));
-            body["chain"] = json!(chain.iter().map(|c| BASE64.encode(c)).collect::<Vec<_>>());
-        }
-        Attestation::Document(document) => body["document"] = json!(BASE64.encode(document)),
-    }
-    if let Some(version) = version {
-        body["version"] = json!(version);
-    }
-    if kind == ReleaseKind::DataKey {
-        body["context"] = json!(context_map(context)?);
-    }
-    Ok(body)
+    let (certificate, chain, document) = match attestation {
+        Attestation::Certificate { leaf, chain } => (
+            Some(BASE64.encode(leaf)),
+            chain.iter().map(|c| BASE64.encode(c)).collect(),
+            None,
+        ),
+        Attestation::Document(document) => (None, Vec::new(), Some(BASE64.encode(document))),
+    };
+    let context = if kind == ReleaseKind::DataKey {
+        Some(EncryptionContext(context_map(context)?))
+    } else {
+        None
+    };
+    Ok(ReleaseBody {
+        nonce: BASE64.encode(&nonce),
+        certificate,
+        chain,
+        document,
+        kind: Some(kind),
+        version,
+        context,
+    })
 }
 
 /// The certificates in a PEM or DER file, each as DER, in file order (at least one).
@@ -224,23 +231,15 @@ fn context_map(entries: Vec<(String, String)>) -> Result<BTreeMap<String, String
 }
 
 fn parse_kind(text: &str) -> Result<ReleaseKind, String> {
-    serde_json::from_value(Value::String(text.to_owned()))
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
         .map_err(|_| format!("`{text}` is not `key` or `data-key`"))
-}
-
-fn key_path(key: &str, action: &str) -> String {
-    format!("/v1/keys/{}{action}", segment(key))
-}
-
-/// A server answer as JSON, for printing.
-pub(super) fn to_value(answer: &impl serde::Serialize) -> Result<Value, CliError> {
-    serde_json::to_value(answer).map_err(|e| CliError::Internal(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use kastell_attest::ca::{Owner, issue_root};
     use kastell_attest::signer::SoftSigner;
+    use serde_json::json;
     use time::OffsetDateTime;
 
     use super::*;
@@ -341,7 +340,7 @@ mod tests {
         let body =
             release_body(NONCE, &attestation, ReleaseKind::Key, Some(3), Vec::new()).expect("body");
         assert_eq!(
-            body,
+            serde_json::to_value(body).expect("json"),
             json!({
                 "nonce": NONCE,
                 "kind": "key",
@@ -359,7 +358,7 @@ mod tests {
         let body =
             release_body(NONCE, &attestation, ReleaseKind::DataKey, None, context).expect("body");
         assert_eq!(
-            body,
+            serde_json::to_value(body).expect("json"),
             json!({
                 "nonce": NONCE,
                 "kind": "data-key",

@@ -10,12 +10,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::Subcommand;
 use kastell_attest::Measurement;
-use serde_json::json;
+use kastell_proto::api::{InvokeRequest, SecretBase64};
 
 use super::key::{connect, print_answer, remote_error};
 use super::{CliError, read_input};
 use crate::client::RemoteError;
-use kastell_server::workloads::{InvokeResponse, WorkloadList, WorkloadResponse};
 
 /// Workload commands, sent to a server.
 #[derive(Debug, Subcommand)]
@@ -79,8 +78,8 @@ pub(super) fn run(command: WorkloadCommand) -> Result<(), CliError> {
             json,
         } => {
             let bytes = read_input(&file)?;
-            let answer: WorkloadResponse = connect(&profile)?
-                .post_bytes("/v1/workloads", "application/wasm", bytes)
+            let answer = connect(&profile)?
+                .add_workload(bytes)
                 .map_err(|e| match e {
                     RemoteError::Api { name, message, .. } if name == "InvalidWorkload" => {
                         CliError::Invalid(format!("{}: {message}", file.display()))
@@ -88,18 +87,16 @@ pub(super) fn run(command: WorkloadCommand) -> Result<(), CliError> {
                     other => remote_error(other),
                 })?;
             if json {
-                print_answer(&super::release::to_value(&answer)?, true)
+                print_answer(&answer, true)
             } else {
                 println!("{}", answer.measurement);
                 Ok(())
             }
         }
         WorkloadCommand::List { profile, json } => {
-            let answer: WorkloadList = connect(&profile)?
-                .get("/v1/workloads")
-                .map_err(remote_error)?;
+            let answer = connect(&profile)?.list_workloads().map_err(remote_error)?;
             if json {
-                return print_answer(&super::release::to_value(&answer)?, true);
+                return print_answer(&answer, true);
             }
             for measurement in &answer.workloads {
                 println!("{measurement}");
@@ -120,13 +117,13 @@ pub(super) fn run(command: WorkloadCommand) -> Result<(), CliError> {
                 (None, None) => Vec::new(),
             };
             let client = connect(&profile)?;
-            let answer: InvokeResponse = client
-                .post(
-                    &format!("/v1/workloads/{measurement}/invoke"),
-                    &json!({ "input": BASE64.encode(&input) }),
-                )
+            let request = InvokeRequest {
+                input: SecretBase64::new(BASE64.encode(&input)),
+            };
+            let answer = client
+                .invoke_workload(&measurement.to_string(), &request)
                 .map_err(invoke_error)?;
-            let bytes = BASE64.decode(&answer.output).map_err(|e| {
+            let bytes = BASE64.decode(answer.output.expose()).map_err(|e| {
                 CliError::Internal(format!("the server's `output` is not base64: {e}"))
             })?;
             if let Some(path) = &output {
@@ -135,7 +132,7 @@ pub(super) fn run(command: WorkloadCommand) -> Result<(), CliError> {
                 })?;
             }
             if json {
-                print_answer(&super::release::to_value(&answer)?, true)
+                print_answer(&answer, true)
             } else if output.is_none() {
                 std::io::stdout()
                     .write_all(&bytes)

@@ -1,10 +1,8 @@
 //! Describe and list keys: what an operator or a client sees of a key (never material).
 
+use kastell_proto::api::{KeyDescription, VersionDescription};
 use kastell_proto::{KeySpec, Operation, Role};
-use kastell_proto::{KeyUsage, Origin};
-use std::collections::BTreeMap;
 
-use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -16,58 +14,6 @@ use crate::audit::Outcome;
 /// Longest page of [`KeyService::list_keys`].
 pub const MAX_LIST: u32 = 1000;
 
-/// A key as shown to callers (JSON in the CLI and the API).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct KeyDescription {
-    /// The key id.
-    pub id: String,
-    /// Aliases naming it.
-    pub aliases: Vec<String>,
-    /// Material kind: `AES_256`, `ECC_NIST_P384` or `HMAC_SHA384`.
-    #[schema(value_type = String)]
-    pub spec: KeySpec,
-    /// What it may do: `ENCRYPT_DECRYPT`, `SIGN_VERIFY` or `GENERATE_VERIFY_MAC`.
-    #[schema(value_type = String)]
-    pub usage: KeyUsage,
-    /// `token` (token-resident) or `wrapped`.
-    #[schema(value_type = String)]
-    pub origin: Origin,
-    /// `enabled`, `disabled`, `pending-deletion` or `destroyed`.
-    #[schema(value_type = String)]
-    pub state: &'static str,
-    /// When a pending deletion happens (RFC 3339).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deletion_date: Option<String>,
-    /// Free text.
-    pub description: String,
-    /// Tags.
-    pub tags: BTreeMap<String, String>,
-    /// The bound policy's measurement.
-    pub policy: Option<String>,
-    /// Creation time (RFC 3339).
-    pub created: String,
-    /// The version that encrypts and signs.
-    pub current_version: u32,
-    /// The oldest version that still decrypts and verifies.
-    pub min_decryption_version: u32,
-    /// Every version, oldest first.
-    pub versions: Vec<VersionDescription>,
-    /// Whether attested guests may get its material (`release`).
-    pub releasable: bool,
-}
-
-/// One version as shown to callers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct VersionDescription {
-    /// 1, 2, 3, …
-    pub number: u32,
-    /// Creation time (RFC 3339).
-    pub created: String,
-    /// `token`, `wrapped` or `destroyed`.
-    #[schema(value_type = String)]
-    pub material: &'static str,
-}
-
 fn rfc3339(unix: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix)
         .ok()
@@ -75,45 +21,43 @@ fn rfc3339(unix: i64) -> String {
         .unwrap_or_else(|| unix.to_string())
 }
 
-impl KeyDescription {
-    fn of(key: &KeyRecord, aliases: Vec<String>) -> Self {
-        let (state, deletion_date) = match key.state {
-            KeyState::Enabled => ("enabled", None),
-            KeyState::Disabled => ("disabled", None),
-            KeyState::PendingDeletion { delete_at } => {
-                ("pending-deletion", Some(rfc3339(delete_at)))
-            }
-            KeyState::Destroyed => ("destroyed", None),
-        };
-        Self {
-            id: key.id.to_string(),
-            aliases,
-            spec: key.spec,
-            usage: key.usage,
-            origin: key.origin,
-            state,
-            deletion_date,
-            description: key.description.clone(),
-            tags: key.tags.clone(),
-            policy: key.policy.map(|m| m.to_string()),
-            created: rfc3339(key.created),
-            current_version: key.current().map_or(0, |v| v.number),
-            min_decryption_version: key.min_decrypt_version,
-            versions: key
-                .versions
-                .iter()
-                .map(|v| VersionDescription {
-                    number: v.number,
-                    created: rfc3339(v.created),
-                    material: match v.material {
-                        Material::TokenLabel(_) => "token",
-                        Material::Wrapped { .. } => "wrapped",
-                        Material::Destroyed => "destroyed",
-                    },
-                })
-                .collect(),
-            releasable: key.releasable,
-        }
+/// What callers see of `key`, named by `aliases`.
+fn describe(key: &KeyRecord, aliases: Vec<String>) -> KeyDescription {
+    let (state, deletion_date) = match key.state {
+        KeyState::Enabled => ("enabled", None),
+        KeyState::Disabled => ("disabled", None),
+        KeyState::PendingDeletion { delete_at } => ("pending-deletion", Some(rfc3339(delete_at))),
+        KeyState::Destroyed => ("destroyed", None),
+    };
+    KeyDescription {
+        id: key.id.to_string(),
+        aliases,
+        spec: key.spec,
+        usage: key.usage,
+        origin: key.origin,
+        state: state.to_owned(),
+        deletion_date,
+        description: key.description.clone(),
+        tags: key.tags.clone(),
+        policy: key.policy.map(|m| m.to_string()),
+        created: rfc3339(key.created),
+        current_version: key.current().map_or(0, |v| v.number),
+        min_decryption_version: key.min_decrypt_version,
+        versions: key
+            .versions
+            .iter()
+            .map(|v| VersionDescription {
+                number: v.number,
+                created: rfc3339(v.created),
+                material: match v.material {
+                    Material::TokenLabel(_) => "token",
+                    Material::Wrapped { .. } => "wrapped",
+                    Material::Destroyed => "destroyed",
+                }
+                .to_owned(),
+            })
+            .collect(),
+        releasable: key.releasable,
     }
 }
 
@@ -132,7 +76,7 @@ impl KeyService {
     /// A store failure.
     pub fn description_of(&self, key: &KeyRecord) -> Result<KeyDescription, KeyError> {
         let aliases = self.store.aliases(&key.id)?;
-        Ok(KeyDescription::of(
+        Ok(describe(
             key,
             aliases.iter().map(ToString::to_string).collect(),
         ))
@@ -148,7 +92,7 @@ impl KeyService {
         self.may_describe(&record)?;
         let aliases = self.store.aliases(&key.id)?;
         self.audit(&record, Outcome::Allowed, String::new())?;
-        Ok(KeyDescription::of(
+        Ok(describe(
             &key,
             aliases.iter().map(ToString::to_string).collect(),
         ))
@@ -206,7 +150,7 @@ impl KeyService {
         let mut out = Vec::with_capacity(keys.len());
         for key in &keys {
             let aliases = self.store.aliases(&key.id)?;
-            out.push(KeyDescription::of(
+            out.push(describe(
                 key,
                 aliases.iter().map(ToString::to_string).collect(),
             ));

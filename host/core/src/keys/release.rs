@@ -22,35 +22,7 @@ use crate::crypto::CryptoError;
 
 use crate::token::TokenError;
 
-/// What a release hands out.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum ReleaseKind {
-    /// The material of one key version.
-    Key,
-    /// A fresh AES-256 data key, also returned encrypted under the key's current version.
-    DataKey,
-}
-
-impl ReleaseKind {
-    fn material(self) -> MaterialKind {
-        match self {
-            Self::Key => MaterialKind::Key,
-            Self::DataKey => MaterialKind::DataKey,
-        }
-    }
-
-    /// `key` or `data-key`.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Key => "key",
-            Self::DataKey => "data-key",
-        }
-    }
-}
+pub use kastell_proto::release::ReleaseKind;
 
 /// A release asked for by a caller whose evidence the server verified.
 #[derive(Debug, Clone)]
@@ -217,7 +189,7 @@ impl KeyService {
             }
         };
         let info = ReleaseInfo::new(key.id.as_bytes(), guest, request.nonce).map_err(hpke_error)?;
-        let aad = hpke::release_aad(request.kind.material(), version.number);
+        let aad = hpke::release_aad(MaterialKind::from(request.kind), version.number);
         let sealed = crate::crypto::hpke::seal(request.recipient, &info, &aad, &plaintext)
             .map_err(|err| match err {
                 crate::crypto::hpke::SealError::Recipient(err) => hpke_error(err),

@@ -23,7 +23,7 @@ use kastell_attest::signer::{Signer as _, SoftSigner};
 use kastell_attest::verify::{Expectations, Trust, verify_attestation};
 use kastell_attest::x509::Certificate;
 use kastell_core::clients::ClientProfile;
-use kastell_server::release::ChallengeResponse;
+use kastell_proto::api::ChallengeResponse;
 
 use crate::BoxError;
 use crate::ca::BenchCa;

@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde_json::{Value, json};
+use kastell_proto::api::{KeyDescription, RecordJson, ReleaseResponse};
 
 use super::super::CliError;
 use super::evidence;
 use super::runner::{Demo, stopped};
+use super::vault::{Attested, Decrypted, Record, Step, json_text, parse};
 
 /// The records the application encrypts and the workload decrypts: (plaintext, context).
 const RECORDS: [(&str, [(&str, &str); 2]); 2] = [
@@ -65,18 +66,14 @@ fn measurement(output: &str, what: &str) -> Result<String, CliError> {
     }
 }
 
-fn json_of(text: &str, what: &str) -> Result<Value, CliError> {
-    serde_json::from_str(text).map_err(|e| stopped(format_args!("{what} is not JSON: {e}")))
-}
-
 fn text(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
 /// Writes a workload request to `DIR/NAME`, saying so; its path.
-fn request(dir: &Path, name: &str, body: &Value, about: &str) -> Result<String, CliError> {
+fn request(dir: &Path, name: &str, body: &str, about: &str) -> Result<String, CliError> {
     let path = dir.join(name);
-    std::fs::write(&path, body.to_string())
+    std::fs::write(&path, body)
         .map_err(|e| CliError::Internal(format!("cannot write {}: {e}", path.display())))?;
     println!("# {}: {about}", path.display());
     Ok(text(&path))
@@ -104,14 +101,12 @@ fn attest(
     workload: &str,
     nonce: &str,
     name: &str,
-) -> Result<(Value, evidence::Evidence), CliError> {
-    let body = json!({"step": "attest", "nonce": nonce, "state_key": STATE_KEY});
-    let input = request(
-        parties.dir,
-        &format!("{name}-request.json"),
-        &body,
-        &body.to_string(),
-    )?;
+) -> Result<(Attested, evidence::Evidence), CliError> {
+    let body = json_text(&Step::Attest {
+        nonce,
+        state_key: STATE_KEY,
+    })?;
+    let input = request(parties.dir, &format!("{name}-request.json"), &body, &body)?;
     let output = text(&parties.dir.join(format!("{name}-output.json")));
     demo.must(
         &[
@@ -129,7 +124,7 @@ fn attest(
     )?;
     let raw = std::fs::read_to_string(&output)
         .map_err(|e| CliError::Internal(format!("cannot read {output}: {e}")))?;
-    let answer = json_of(&raw, "the attest step's output")?;
+    let answer: Attested = parse(&raw, "the attest step's output")?;
     let files = evidence::save(parties.dir, name, &answer)?;
     Ok((answer, files))
 }
@@ -189,10 +184,12 @@ pub(super) fn run(
             args.push("--releasable");
         }
         args.extend(["--profile", officer]);
-        let created = json_of(&demo.must(&args, None)?, "key create's answer")?;
-        if created["releasable"] != releasable || created["policy"] != policy.as_str() {
+        let answer = demo.must(&args, None)?;
+        let created: KeyDescription = parse(&answer, "key create's answer")?;
+        if created.releasable != releasable || created.policy.as_deref() != Some(policy.as_str()) {
             return Err(stopped(format_args!(
-                "{alias} was not created as asked: {created}"
+                "{alias} was not created as asked: {}",
+                answer.trim()
             )));
         }
     }
@@ -207,11 +204,13 @@ pub(super) fn run(
         }
         args.extend(["--profile", app]);
         let ciphertext = demo.must(&args, Some(plaintext.as_bytes()))?;
-        let context: serde_json::Map<String, Value> = context
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), Value::from(*v)))
-            .collect();
-        records.push(json!({"ciphertext": ciphertext.trim(), "context": context}));
+        records.push(Record {
+            ciphertext: ciphertext.trim().to_owned(),
+            context: context
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+        });
     }
 
     demo.say(
@@ -228,23 +227,23 @@ pub(super) fn run(
     evidence::verify(demo, &files, parties.root, &nonce, &workload)?;
 
     demo.say("The application asks for the release with the certificate: the key comes sealed (HPKE) to the attested key");
-    let release = demo.must(&release_args(&files, &nonce, app), None)?;
-    let release = json_of(&release, "the release")?;
-    if release["guest_sha384"] != workload.as_str() {
+    let answer = demo.must(&release_args(&files, &nonce, app), None)?;
+    let release: ReleaseResponse = parse(&answer, "the release")?;
+    if release.guest_sha384 != workload {
         return Err(stopped(format_args!(
-            "the release is not bound to {workload}: {release}"
+            "the release is not bound to {workload}: {}",
+            answer.trim()
         )));
     }
 
     demo.say("The workload opens the release and decrypts the records; the key never leaves it");
-    let body = json!({
-        "step": "decrypt",
-        "state_key": STATE_KEY,
-        "sealed_state": attested["sealed_state"],
-        "nonce": nonce,
-        "release": release,
-        "records": records,
-    });
+    let body = json_text(&Step::Decrypt {
+        state_key: STATE_KEY,
+        sealed_state: &attested.sealed_state,
+        nonce: &nonce,
+        release: &release,
+        records: &records,
+    })?;
     let input = request(
         parties.dir,
         "decrypt-request.json",
@@ -263,36 +262,32 @@ pub(super) fn run(
         ],
         None,
     )?;
-    check_plaintexts(&json_of(&output, "the decrypt step's output")?)?;
+    check_plaintexts(&parse(&output, "the decrypt step's output")?)?;
 
     modified_build(demo, parties, components, &workload)?;
     audit(demo, parties.auditor, &workload)
 }
 
 /// Prints the decrypted records and checks they are those encrypted.
-fn check_plaintexts(output: &Value) -> Result<(), CliError> {
-    let got: Vec<String> = output["records"]
-        .as_array()
-        .map(|records| {
-            records
-                .iter()
-                .map(|r| {
-                    r["plaintext"]
-                        .as_str()
-                        .and_then(|b64| BASE64.decode(b64).ok())
-                        .map_or_else(
-                            || format!("(not decrypted: {r})"),
-                            |bytes| String::from_utf8_lossy(&bytes).into_owned(),
-                        )
-                })
-                .collect()
+fn check_plaintexts(output: &Decrypted) -> Result<(), CliError> {
+    let got: Vec<String> = output
+        .records
+        .iter()
+        .map(|r| {
+            r.plaintext
+                .as_deref()
+                .and_then(|b64| BASE64.decode(b64).ok())
+                .map_or_else(
+                    || format!("(not decrypted: {})", json_text(r).unwrap_or_default()),
+                    |bytes| String::from_utf8_lossy(&bytes).into_owned(),
+                )
         })
-        .unwrap_or_default();
+        .collect();
     for plaintext in &got {
         println!("  decrypted: {plaintext}");
     }
     let expected: Vec<&str> = RECORDS.iter().map(|(plaintext, _)| *plaintext).collect();
-    if got != expected || output["variant"] != "original" {
+    if got != expected || output.variant != "original" {
         return Err(stopped(format_args!(
             "the workload decrypted {got:?}, not the records encrypted ({expected:?})"
         )));
@@ -344,22 +339,21 @@ fn audit(demo: &mut Demo, auditor: &str, workload: &str) -> Result<(), CliError>
     let export = demo.audit_export(auditor, "the release records")?;
     let mut releases = Vec::new();
     for line in export.lines() {
-        let record = json_of(line, "an audit record")?;
-        if record["operation"] == "release" {
-            let field = |name: &str| record[name].as_str().unwrap_or("-").to_owned();
+        let record: RecordJson = parse(line, "an audit record")?;
+        if record.operation == "release" {
+            let guest = record.guest.as_deref().unwrap_or("-");
             println!(
-                "  #{} release {} by {}: outcome {}, guest {}{}",
-                record["seq"],
-                field("key"),
-                field("principal"),
-                field("outcome"),
-                field("guest"),
-                match field("reason").as_str() {
+                "  #{} release {} by {}: outcome {}, guest {guest}{}",
+                record.seq,
+                record.key.as_deref().unwrap_or("-"),
+                record.principal,
+                record.outcome,
+                match record.reason.as_str() {
                     "" | "-" => String::new(),
                     reason => format!(", reason: {reason}"),
                 }
             );
-            releases.push((field("outcome"), field("guest")));
+            releases.push((record.outcome.clone(), guest.to_owned()));
         }
     }
     match releases.as_slice() {

@@ -11,10 +11,10 @@ use kastell_attest::Measurement;
 use kastell_attest::document::verify_document;
 use kastell_attest::verify::{Expectations, Trust, VerifiedChain, verify_attestation};
 use kastell_attest::x509::{Certificate, parse_certificates};
-use serde_json::Value;
 
 use super::super::CliError;
 use super::runner::{Demo, shell_words, stopped};
+use super::vault::Attested;
 
 /// The evidence files of one `attest` step.
 pub(super) struct Evidence {
@@ -27,11 +27,10 @@ pub(super) struct Evidence {
     pub document: String,
 }
 
-fn decoded(output: &Value, field: &str) -> Result<Vec<u8>, CliError> {
-    output[field]
-        .as_str()
-        .and_then(|text| BASE64.decode(text).ok())
-        .ok_or_else(|| stopped(format_args!("the attest step gave no base64 `{field}`")))
+fn decoded(text: &str, field: &str) -> Result<Vec<u8>, CliError> {
+    BASE64
+        .decode(text)
+        .map_err(|_| stopped(format_args!("the attest step gave no base64 `{field}`")))
 }
 
 fn certificate(der: &[u8], what: &str) -> Result<Certificate, CliError> {
@@ -56,18 +55,18 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
 
 /// Saves the `attest` step's `output` as `DIR/NAME.pem` (the certificate),
 /// `DIR/NAME-chain.pem` and `DIR/NAME.cbor` (the document).
-pub(super) fn save(dir: &Path, name: &str, output: &Value) -> Result<Evidence, CliError> {
-    let leaf = certificate(&decoded(output, "certificate")?, "certificate")?;
-    let chain = output["chain"]
-        .as_array()
-        .filter(|chain| !chain.is_empty())
-        .ok_or_else(|| stopped("the attest step gave no `chain`"))?
+pub(super) fn save(dir: &Path, name: &str, output: &Attested) -> Result<Evidence, CliError> {
+    let leaf = certificate(&decoded(&output.certificate, "certificate")?, "certificate")?;
+    if output.chain.is_empty() {
+        return Err(stopped("the attest step gave no `chain`"));
+    }
+    let chain = output
+        .chain
         .iter()
         .map(|entry| {
-            let der = entry
-                .as_str()
-                .and_then(|text| BASE64.decode(text).ok())
-                .ok_or_else(|| stopped("the attest step's `chain` holds a non-base64 entry"))?;
+            let der = BASE64
+                .decode(entry)
+                .map_err(|_| stopped("the attest step's `chain` holds a non-base64 entry"))?;
             pem(&certificate(&der, "chain")?)
         })
         .collect::<Result<String, _>>()?;
@@ -78,7 +77,10 @@ pub(super) fn save(dir: &Path, name: &str, output: &Value) -> Result<Evidence, C
     };
     write(Path::new(&files.certificate), pem(&leaf)?.as_bytes())?;
     write(Path::new(&files.chain), chain.as_bytes())?;
-    write(Path::new(&files.document), &decoded(output, "document")?)?;
+    write(
+        Path::new(&files.document),
+        &decoded(&output.document, "document")?,
+    )?;
     println!(
         "  saved {} (the guest's public key and claims, signed by the host CA),\n  \
          {} (host CA, root) and {} (the same evidence as a Nitro-format document)",

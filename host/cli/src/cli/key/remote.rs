@@ -6,13 +6,19 @@ use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::{DataKeyOut, KeyCommand, UseArgs, print_json, read_binary, read_data, write_output};
 use crate::cli::CliError;
-use crate::client::{Client, RemoteError, segment};
+use crate::client::{Client, RemoteError};
 use kastell_core::clients::ClientProfile;
-use kastell_proto::ErrorCode;
+use kastell_proto::api::{
+    AliasRequest, BindPolicyRequest, CreateKeyRequest, DataKeyRequest, DecryptRequest,
+    EncryptRequest, Gated, KeyDescription, ListQuery, MacRequest, MinVersionRequest, RandomRequest,
+    ReEncryptRequest, ScheduleDeletionRequest, SecretBase64, SignRequest, TagsRequest,
+    ValidResponse, VerifyMacRequest, VerifyRequest,
+};
+use kastell_proto::{EncryptionContext, ErrorCode};
 
 /// Maps a remote failure to the command's exit code, the same as the local command's for
 /// the same error: the server's error name is an [`ErrorCode`], whose exit code is that of
@@ -43,54 +49,53 @@ pub(in crate::cli) fn connect(profile: &Path) -> Result<Client, CliError> {
     Client::new(&profile).map_err(remote_error)
 }
 
-/// Prints a JSON answer: pretty, or as it came with `--json` (one line).
-pub(in crate::cli) fn print_answer(value: &Value, raw: bool) -> Result<(), CliError> {
+/// Prints a server answer as JSON: pretty, or on one line with `--json` (the answer's
+/// fields in name order either way, as the server's JSON was always printed).
+pub(in crate::cli) fn print_answer(answer: &impl Serialize, raw: bool) -> Result<(), CliError> {
+    let value = serde_json::to_value(answer).map_err(|e| CliError::Internal(e.to_string()))?;
     if raw {
         println!("{value}");
         Ok(())
     } else {
-        print_json(value)
+        print_json(&value)
     }
 }
 
-/// Prints an administrative answer; a pending quorum operation is reported on stderr
+/// Prints the answer of a request under quorum; a pending operation is reported on stderr
 /// with what the officers must do.
-pub(in crate::cli) fn print_admin(value: &Value, raw: bool) -> Result<(), CliError> {
-    if value.get("status").and_then(Value::as_str) == Some("pending") {
-        let id = value
-            .pointer("/operation/id")
-            .and_then(Value::as_str)
-            .unwrap_or("?");
-        let need = value.get("required").and_then(Value::as_u64).unwrap_or(0);
+pub(in crate::cli) fn print_admin<T: Serialize>(
+    answer: &Gated<T>,
+    raw: bool,
+) -> Result<(), CliError> {
+    if let Gated::Pending(pending) = answer {
+        let id = &pending.operation.id;
         eprintln!(
-            "pending approval: operation {id} needs {need} officer approvals \
-             (`kastell approve {id} --profile …`)"
+            "pending approval: operation {id} needs {} officer approvals \
+             (`kastell approve {id} --profile …`)",
+            pending.required
         );
     }
-    print_answer(value, raw)
+    print_answer(answer, raw)
 }
 
-fn field_bytes(value: &Value, field: &str) -> Result<Vec<u8>, CliError> {
-    let text = value
-        .get(field)
-        .and_then(Value::as_str)
-        .ok_or_else(|| CliError::Internal(format!("the server's answer has no `{field}`")))?;
+/// The bytes of the base64 field `field` of the server's answer.
+fn decoded(field: &str, text: &str) -> Result<Vec<u8>, CliError> {
     BASE64
         .decode(text)
         .map_err(|e| CliError::Internal(format!("the server's `{field}` is not base64: {e}")))
 }
 
-fn context(args: &UseArgs) -> Result<Value, CliError> {
+fn context(args: &UseArgs) -> Result<EncryptionContext, CliError> {
     if args.tenant.is_some() {
         return Err(CliError::Usage(
             "--tenant: with --profile the tenant comes from the client certificate".into(),
         ));
     }
-    Ok(json!(args.context().0))
+    Ok(args.context())
 }
 
-fn key_path(key: &str, action: &str) -> String {
-    format!("/v1/keys/{}{action}", segment(key))
+fn base64_of(bytes: &[u8]) -> String {
+    BASE64.encode(bytes)
 }
 
 /// Runs a key command against the server in `profile`.
@@ -100,15 +105,21 @@ fn key_path(key: &str, action: &str) -> String {
 )]
 pub(super) fn run(profile: &Path, raw: bool, command: KeyCommand) -> Result<(), CliError> {
     let client = connect(profile)?;
-    let admin = |value: Result<Value, RemoteError>| print_admin(&value.map_err(remote_error)?, raw);
-    let valid = |value: Result<Value, RemoteError>| -> Result<(), CliError> {
-        let value = value.map_err(remote_error)?;
+    let answer = |answer: Result<KeyDescription, RemoteError>| -> Result<(), CliError> {
+        print_answer(&answer.map_err(remote_error)?, raw)
+    };
+    let admin = |answer: Result<Gated<KeyDescription>, RemoteError>| -> Result<(), CliError> {
+        print_admin(&answer.map_err(remote_error)?, raw)
+    };
+    let valid = |answer: Result<ValidResponse, RemoteError>| -> Result<(), CliError> {
+        let answer = answer.map_err(remote_error)?;
         if raw {
-            println!("{value}");
+            print_answer(&answer, true)?;
         }
-        match value.get("valid").and_then(Value::as_bool) {
-            Some(true) => Ok(()),
-            _ => Err(CliError::Invalid("invalid: does not verify".into())),
+        if answer.valid {
+            Ok(())
+        } else {
+            Err(CliError::Invalid("invalid: does not verify".into()))
         }
     };
     match command {
@@ -121,47 +132,36 @@ pub(super) fn run(profile: &Path, raw: bool, command: KeyCommand) -> Result<(), 
             policy,
             releasable,
             ..
-        } => {
-            let body = json!({
-                "spec": spec,
-                "origin": origin,
-                "alias": alias,
-                "description": description,
-                "tags": tags.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
-                "policy": policy,
-                "releasable": releasable,
-            });
-            admin(client.post("/v1/keys", &body))
-        }
-        KeyCommand::Show { key, .. } => admin(client.get(&key_path(&key, ""))),
+        } => answer(client.create_key(&CreateKeyRequest {
+            spec: spec.as_str().to_owned(),
+            origin: Some(origin.as_str().to_owned()),
+            alias,
+            description,
+            tags: tags.into_iter().collect(),
+            policy,
+            releasable,
+        })),
+        KeyCommand::Show { key, .. } => answer(client.describe_key(&key)),
         KeyCommand::List { after, limit, .. } => {
-            let mut path = format!("/v1/keys?limit={limit}");
-            if let Some(after) = after {
-                path.push_str(&format!("&after={}", segment(&after)));
-            }
-            let page: Value = client.get(&path).map_err(remote_error)?;
+            let page = client
+                .list_keys(&ListQuery {
+                    after,
+                    limit: Some(limit),
+                })
+                .map_err(remote_error)?;
             if raw {
                 print_answer(&page, true)
             } else {
-                print_json(page.get("keys").unwrap_or(&Value::Null))
+                print_answer(&page.keys, false)
             }
         }
-        KeyCommand::Rotate { key, .. } => {
-            admin(client.post(&key_path(&key, "/rotate"), &json!({})))
+        KeyCommand::Rotate { key, .. } => answer(client.rotate_key(&key)),
+        KeyCommand::Enable { key, .. } => answer(client.set_enabled(&key, true)),
+        KeyCommand::Disable { key, .. } => answer(client.set_enabled(&key, false)),
+        KeyCommand::ScheduleDeletion { key, days, .. } => {
+            admin(client.schedule_deletion(&key, &ScheduleDeletionRequest { days }))
         }
-        KeyCommand::Enable { key, .. } => {
-            admin(client.post(&key_path(&key, "/enable"), &json!({})))
-        }
-        KeyCommand::Disable { key, .. } => {
-            admin(client.post(&key_path(&key, "/disable"), &json!({})))
-        }
-        KeyCommand::ScheduleDeletion { key, days, .. } => admin(client.post(
-            &key_path(&key, "/schedule-deletion"),
-            &json!({ "days": days }),
-        )),
-        KeyCommand::CancelDeletion { key, .. } => {
-            admin(client.post(&key_path(&key, "/cancel-deletion"), &json!({})))
-        }
+        KeyCommand::CancelDeletion { key, .. } => answer(client.cancel_deletion(&key)),
         KeyCommand::DestroyDue { .. } => Err(CliError::Usage(
             "destroy-due runs locally (--data-dir); a server sweeps every hour by itself".into(),
         )),
@@ -169,14 +169,11 @@ pub(super) fn run(profile: &Path, raw: bool, command: KeyCommand) -> Result<(), 
             let name = alias.strip_prefix("alias/").ok_or_else(|| {
                 CliError::Usage(format!("alias `{alias}` must start with `alias/`"))
             })?;
-            let value: Value = client
-                .put(
-                    &format!("/v1/aliases/{}", segment(name)),
-                    &json!({ "key": key }),
-                )
+            let answer = client
+                .set_alias(name, &AliasRequest { key })
                 .map_err(remote_error)?;
             if raw {
-                print_answer(&value, true)
+                print_answer(&answer, true)
             } else {
                 println!("{alias}");
                 Ok(())
@@ -187,86 +184,81 @@ pub(super) fn run(profile: &Path, raw: bool, command: KeyCommand) -> Result<(), 
             tags,
             description,
             ..
-        } => admin(client.put(
-            &key_path(&key, "/tags"),
-            &json!({
-                "tags": tags.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
-                "description": description,
-            }),
+        } => answer(client.update_tags(
+            &key,
+            &TagsRequest {
+                tags: tags.into_iter().collect(),
+                description,
+            },
         )),
         KeyCommand::BindPolicy { key, policy, .. } => {
-            admin(client.put(&key_path(&key, "/policy"), &json!({ "policy": policy })))
+            admin(client.bind_policy(&key, &BindPolicyRequest { policy }))
         }
-        KeyCommand::SetMinVersion { key, version, .. } => admin(client.put(
-            &key_path(&key, "/min-decryption-version"),
-            &json!({ "version": version }),
-        )),
+        KeyCommand::SetMinVersion { key, version, .. } => {
+            answer(client.set_min_decryption_version(&key, &MinVersionRequest { version }))
+        }
         KeyCommand::Encrypt { key, io, use_args } => {
-            let body = json!({
-                "plaintext": BASE64.encode(read_data(&io.input)?),
-                "context": context(&use_args)?,
-            });
-            let value: Value = client
-                .post(&key_path(&key, "/encrypt"), &body)
-                .map_err(remote_error)?;
+            let request = EncryptRequest {
+                plaintext: SecretBase64::new(base64_of(&zeroize::Zeroizing::new(read_data(
+                    &io.input,
+                )?))),
+                context: Some(context(&use_args)?),
+            };
+            let answer = client.encrypt(&key, &request).map_err(remote_error)?;
             if raw {
-                return print_answer(&value, true);
+                return print_answer(&answer, true);
             }
-            write_output(io.out.as_deref(), &field_bytes(&value, "ciphertext")?, true)
+            let ciphertext = decoded("ciphertext", &answer.ciphertext)?;
+            write_output(io.out.as_deref(), &ciphertext, true)
         }
         KeyCommand::Decrypt { key, io, use_args } => {
             let is_ciphertext = |b: &[u8]| b.first() == Some(&kastell_proto::ciphertext::FORMAT_V1);
-            let body = json!({
-                "ciphertext": BASE64.encode(read_binary(&io.input, is_ciphertext)?),
-                "context": context(&use_args)?,
-                "key": key,
-            });
-            let value: Value = client.post("/v1/decrypt", &body).map_err(remote_error)?;
+            let request = DecryptRequest {
+                ciphertext: base64_of(&read_binary(&io.input, is_ciphertext)?),
+                context: Some(context(&use_args)?),
+                key,
+            };
+            let answer = client.decrypt(&request).map_err(remote_error)?;
             if raw {
-                return print_answer(&value, true);
+                return print_answer(&answer, true);
             }
-            let plaintext = zeroize::Zeroizing::new(field_bytes(&value, "plaintext")?);
+            let plaintext =
+                zeroize::Zeroizing::new(decoded("plaintext", answer.plaintext.expose())?);
             write_output(io.out.as_deref(), &plaintext, false)
         }
         KeyCommand::ReEncrypt { to, io, use_args } => {
             let is_ciphertext = |b: &[u8]| b.first() == Some(&kastell_proto::ciphertext::FORMAT_V1);
-            let body = json!({
-                "ciphertext": BASE64.encode(read_binary(&io.input, is_ciphertext)?),
-                "context": context(&use_args)?,
-                "destination": to,
-            });
-            let value: Value = client.post("/v1/re-encrypt", &body).map_err(remote_error)?;
+            let request = ReEncryptRequest {
+                ciphertext: base64_of(&read_binary(&io.input, is_ciphertext)?),
+                context: Some(context(&use_args)?),
+                destination: to,
+            };
+            let answer = client.re_encrypt(&request).map_err(remote_error)?;
             if raw {
-                return print_answer(&value, true);
+                return print_answer(&answer, true);
             }
-            write_output(io.out.as_deref(), &field_bytes(&value, "ciphertext")?, true)
+            let ciphertext = decoded("ciphertext", &answer.ciphertext)?;
+            write_output(io.out.as_deref(), &ciphertext, true)
         }
         KeyCommand::GenerateDataKey {
             key,
             without_plaintext,
             use_args,
         } => {
-            let body = json!({
-                "context": context(&use_args)?,
-                "without_plaintext": without_plaintext,
-            });
-            let value: Value = client
-                .post(&key_path(&key, "/generate-data-key"), &body)
+            let request = DataKeyRequest {
+                context: Some(context(&use_args)?),
+                without_plaintext,
+            };
+            let answer = client
+                .generate_data_key(&key, &request)
                 .map_err(remote_error)?;
             if raw {
-                return print_answer(&value, true);
+                return print_answer(&answer, true);
             }
             print_json(&DataKeyOut {
                 key,
-                ciphertext: value
-                    .get("ciphertext")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                plaintext: value
-                    .get("plaintext")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
+                ciphertext: answer.ciphertext.clone(),
+                plaintext: answer.plaintext.as_ref().map(|p| p.expose().to_owned()),
             })
         }
         KeyCommand::Sign {
@@ -276,19 +268,24 @@ pub(super) fn run(profile: &Path, raw: bool, command: KeyCommand) -> Result<(), 
             use_args,
         } => {
             context(&use_args)?;
-            let data = BASE64.encode(read_data(&io.input)?);
-            let body = if digest {
-                json!({ "digest": data })
+            let data = base64_of(&read_data(&io.input)?);
+            let request = if digest {
+                SignRequest {
+                    digest: Some(data),
+                    ..SignRequest::default()
+                }
             } else {
-                json!({ "message": data })
+                SignRequest {
+                    message: Some(data),
+                    ..SignRequest::default()
+                }
             };
-            let value: Value = client
-                .post(&key_path(&key, "/sign"), &body)
-                .map_err(remote_error)?;
+            let answer = client.sign(&key, &request).map_err(remote_error)?;
             if raw {
-                return print_answer(&value, true);
+                return print_answer(&answer, true);
             }
-            write_output(io.out.as_deref(), &field_bytes(&value, "signature")?, true)
+            let signature = decoded("signature", &answer.signature)?;
+            write_output(io.out.as_deref(), &signature, true)
         }
         KeyCommand::Verify {
             key,
@@ -299,39 +296,44 @@ pub(super) fn run(profile: &Path, raw: bool, command: KeyCommand) -> Result<(), 
         } => {
             context(&use_args)?;
             let is_der = |b: &[u8]| b.first() == Some(&0x30);
-            let data = BASE64.encode(read_data(&io.input)?);
-            let signature = BASE64.encode(read_binary(&signature, is_der)?);
-            let body = if digest {
-                json!({ "digest": data, "signature": signature })
+            let data = base64_of(&read_data(&io.input)?);
+            let signature = base64_of(&read_binary(&signature, is_der)?);
+            let request = if digest {
+                VerifyRequest {
+                    digest: Some(data),
+                    signature,
+                    ..VerifyRequest::default()
+                }
             } else {
-                json!({ "message": data, "signature": signature })
+                VerifyRequest {
+                    message: Some(data),
+                    signature,
+                    ..VerifyRequest::default()
+                }
             };
-            valid(client.post(&key_path(&key, "/verify"), &body))
+            valid(client.verify(&key, &request))
         }
         KeyCommand::PublicKey { key, der, out, .. } => {
-            let value: Value = client
-                .get(&key_path(&key, "/public-key"))
-                .map_err(remote_error)?;
+            let answer = client.public_key(&key).map_err(remote_error)?;
             if raw {
-                return print_answer(&value, true);
+                return print_answer(&answer, true);
             }
             if der {
-                write_output(out.as_deref(), &field_bytes(&value, "spki")?, true)
+                write_output(out.as_deref(), &decoded("spki", &answer.spki)?, true)
             } else {
-                let pem = value.get("pem").and_then(Value::as_str).unwrap_or_default();
-                write_output(out.as_deref(), pem.as_bytes(), false)
+                write_output(out.as_deref(), answer.pem.as_bytes(), false)
             }
         }
         KeyCommand::Mac { key, io, use_args } => {
             context(&use_args)?;
-            let body = json!({ "message": BASE64.encode(read_data(&io.input)?) });
-            let value: Value = client
-                .post(&key_path(&key, "/mac"), &body)
-                .map_err(remote_error)?;
+            let request = MacRequest {
+                message: base64_of(&read_data(&io.input)?),
+            };
+            let answer = client.generate_mac(&key, &request).map_err(remote_error)?;
             if raw {
-                return print_answer(&value, true);
+                return print_answer(&answer, true);
             }
-            write_output(io.out.as_deref(), &field_bytes(&value, "mac")?, true)
+            write_output(io.out.as_deref(), &decoded("mac", &answer.mac)?, true)
         }
         KeyCommand::VerifyMac {
             key,
@@ -341,11 +343,11 @@ pub(super) fn run(profile: &Path, raw: bool, command: KeyCommand) -> Result<(), 
         } => {
             context(&use_args)?;
             let is_mac = |b: &[u8]| b.len() == 48;
-            let body = json!({
-                "message": BASE64.encode(read_data(&io.input)?),
-                "mac": BASE64.encode(read_binary(&mac, is_mac)?),
-            });
-            valid(client.post(&key_path(&key, "/verify-mac"), &body))
+            let request = VerifyMacRequest {
+                message: base64_of(&read_data(&io.input)?),
+                mac: base64_of(&read_binary(&mac, is_mac)?),
+            };
+            valid(client.verify_mac(&key, &request))
         }
         KeyCommand::Random {
             bytes,
@@ -353,13 +355,14 @@ pub(super) fn run(profile: &Path, raw: bool, command: KeyCommand) -> Result<(), 
             use_args,
         } => {
             context(&use_args)?;
-            let value: Value = client
-                .post("/v1/random", &json!({ "length": bytes }))
+            let answer = client
+                .random(&RandomRequest { length: bytes })
                 .map_err(remote_error)?;
             if raw {
-                return print_answer(&value, true);
+                return print_answer(&answer, true);
             }
-            write_output(out.as_deref(), &field_bytes(&value, "random")?, true)
+            let random = zeroize::Zeroizing::new(decoded("random", answer.random.expose())?);
+            write_output(out.as_deref(), &random, true)
         }
     }
 }
