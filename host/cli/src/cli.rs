@@ -108,6 +108,16 @@ impl CliError {
     }
 }
 
+/// A CA failure as a command error, by its error code.
+pub(crate) fn ca_error(err: kastell_core::ca::HostCaError) -> CliError {
+    CliError::coded(err.code(), err.to_string())
+}
+
+/// A client-identity failure as a command error, by its error code.
+pub(crate) fn client_error(err: kastell_core::clients::ClientError) -> CliError {
+    CliError::coded(err.code(), err.to_string())
+}
+
 /// Reads a file named on the command line.
 fn read_input(path: &PathBuf) -> Result<Vec<u8>, CliError> {
     std::fs::read(path).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))

@@ -8,20 +8,18 @@ use kastell_proto::api::{
     ActionResult, ApprovalDetail, ApprovalList, ApprovalQuery, ApproveRequest, ApproveResponse,
     ErrorBody, PendingResponse, QuorumSettings, SetQuorumRequest,
 };
-use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::admin::{execute_approved, gated};
 use super::auth::{AuthCertificate, require};
 use super::error::{ApiError, ApiJson, ApiPath, base64, base64_field};
 use super::{Auth, Shared, blocking};
-use kastell_core::keys::Caller;
-use kastell_core::quorum::{PendingOperation, QuorumError, Submitted, canonical_bytes};
+use kastell_core::quorum::{QuorumError, canonical_bytes};
 use kastell_proto::{OperationClass, PendingState, QuorumAction};
 
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
@@ -39,92 +37,6 @@ impl From<QuorumError> for ApiError {
             other => Self::of(other.code(), other.to_string()),
         }
     }
-}
-
-fn pending(operation: PendingOperation, required: u32) -> Response {
-    (
-        StatusCode::ACCEPTED,
-        Json(PendingResponse {
-            status: "pending".to_owned(),
-            required,
-            operation,
-        }),
-    )
-        .into_response()
-}
-
-/// Runs `action` now when its class needs no approvals; otherwise stores it, its key
-/// resolved to the key's id, as a pending operation and answers 202. The direct path and
-/// the approved path run the same [`execute`].
-pub(super) async fn gated(
-    state: Shared,
-    caller: Arc<Caller>,
-    action: QuorumAction<String>,
-) -> Result<Response, ApiError> {
-    blocking(move || {
-        let required = state.quorum.required(action.class())?;
-        if required <= 1 {
-            return Ok(Json(execute(&state, action, &caller, &caller)?).into_response());
-        }
-        // Officers approve the exact key, not an alias that could be re-pointed meanwhile.
-        let resolved = action
-            .clone()
-            .try_map_key(|key| state.service.key_id(&key))?;
-        match state.quorum.submit(&caller, resolved, state.approval_ttl)? {
-            Submitted::Execute => {
-                Ok(Json(execute(&state, action, &caller, &caller)?).into_response())
-            }
-            Submitted::Pending(operation) => Ok(pending(operation, required)),
-        }
-    })
-    .await
-}
-
-/// Executes a gated action: the one executor of each gated operation, for the direct
-/// path (`requester` and `executor` are the caller) and the approved one (the operation's
-/// requester acts; the officer whose approval completed the quorum applies quorum
-/// settings).
-fn execute(
-    state: &Shared,
-    action: QuorumAction<String>,
-    requester: &Caller,
-    executor: &Caller,
-) -> Result<ActionResult, ApiError> {
-    match action {
-        QuorumAction::ScheduleDeletion { key, days } => {
-            let record = state.service.schedule_deletion(requester, &key, days)?;
-            Ok(ActionResult::Key(state.service.description_of(&record)?))
-        }
-        QuorumAction::BindPolicy { key, policy } => {
-            let record = state.service.bind_policy(requester, &key, policy)?;
-            Ok(ActionResult::Key(state.service.description_of(&record)?))
-        }
-        QuorumAction::IssueClient(request) => Ok(ActionResult::Client(super::clients::issue(
-            state, requester, &request,
-        )?)),
-        QuorumAction::SetQuorum { class, required } => Ok(ActionResult::Quorum(
-            state.quorum.apply_setting(class, required, executor)?,
-        )),
-    }
-}
-
-/// Executes an approved operation as its requester (an officer).
-fn execute_approved(
-    state: &Shared,
-    operation: &PendingOperation,
-    executor: &Caller,
-) -> Result<ActionResult, ApiError> {
-    let requester = Caller {
-        id: operation.requester.clone(),
-        roles: vec![Role::CryptoOfficer],
-        tenant: None,
-        evidence: None,
-    };
-    let action = operation
-        .action
-        .clone()
-        .try_map_key(|id| Ok::<_, ApiError>(id.to_string()))?;
-    execute(state, action, &requester, executor)
 }
 
 /// Lists operations awaiting approval (or in another state).

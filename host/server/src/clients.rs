@@ -6,21 +6,18 @@ use kastell_proto::api::{
     PendingResponse, RevokeRequest, RevokeResponse,
 };
 use kastell_proto::{QuorumAction, Role};
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use kastell_attest::identity::ClientIdentity;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::approvals::gated;
+use super::admin::{gated, issue};
 use super::auth::require;
 use super::error::{ApiError, ApiJson, ApiPath};
 use super::{Auth, Shared, blocking};
 
-use kastell_core::keys::Caller;
 use kastell_core::store::ClientRow;
 
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
@@ -28,55 +25,6 @@ pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
         .routes(routes!(issue_client, list_clients))
         .routes(routes!(get_client))
         .routes(routes!(revoke_client))
-}
-
-pub(super) fn issue(
-    state: &Shared,
-    caller: &Caller,
-    request: &ClientRequest,
-) -> Result<ClientResponse, ApiError> {
-    let key: p384::PublicKey = p384::pkcs8::DecodePublicKey::from_public_key_pem(
-        request.public_key.trim(),
-    )
-    .map_err(|e| ApiError::invalid_input(format!("public_key: not a P-384 SPKI PEM: {e}")))?;
-    let days = request.days.unwrap_or(365);
-    if !(1..=825).contains(&days) {
-        return Err(ApiError::invalid_input(format!("days {days}: 1–825")));
-    }
-    let identity = ClientIdentity {
-        principal: request.principal.clone(),
-        role: request.role.clone(),
-        tenant: request.tenant.clone(),
-    };
-    let certificate = kastell_core::clients::issue_client_certificate(
-        state.service.token(),
-        &state.files,
-        &identity,
-        &key,
-        Duration::from_secs(u64::from(days) * 86_400),
-    )
-    .map_err(|e| match e {
-        kastell_core::ca::HostCaError::Ca(e) => ApiError::invalid_input(e.to_string()),
-        other => ApiError::internal(other),
-    })?;
-    let pem = |cert: &kastell_attest::x509::Certificate| cert.to_pem().map_err(ApiError::internal);
-    let root = state
-        .files
-        .certificate("root.pem", "kastell init")
-        .map_err(ApiError::internal)?;
-    let record = kastell_core::clients::register(
-        &*state.service.store(),
-        &certificate,
-        &identity,
-        &caller.id,
-    )
-    .map_err(ApiError::internal)?;
-    state.service.checkpoint_if_due(record.seq);
-    Ok(ClientResponse {
-        serial: kastell_core::clients::serial_of(&certificate),
-        certificate: pem(&certificate)?,
-        root: pem(&root)?,
-    })
 }
 
 /// Issues a client certificate for a public key (crypto-officer). Certificates for the

@@ -15,7 +15,7 @@ use axum::response::Response;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::approvals::gated;
+use super::admin::gated;
 use super::error::{ApiError, ApiJson, ApiPath};
 use super::{Auth, Shared, blocking};
 use kastell_core::keys::NewKey;

@@ -11,6 +11,7 @@
 //! endpoint but `/healthz` needs a client certificate; the key service enforces the role,
 //! state, usage and policy of every key operation, and this layer the role of the rest.
 
+mod admin;
 mod approvals;
 mod audit;
 mod auth;

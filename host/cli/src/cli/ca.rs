@@ -13,10 +13,10 @@ use kastell_attest::x509::parse_certificates;
 use p384::pkcs8::{DecodePublicKey as _, EncodePublicKey as _, LineEnding};
 use time::OffsetDateTime;
 
-use super::CliError;
 use super::deployment::{DeploymentArgs, deployment_error};
-use kastell_core::ca::{CaFiles, HOST_CA_KEY, HostCa, HostCaError, TokenSigner, runtime_version};
-use kastell_core::clients::{ClientError, PROFILE_FILE, new_client};
+use super::{CliError, ca_error, client_error};
+use kastell_core::ca::{CaFiles, HOST_CA_KEY, HostCa, TokenSigner, runtime_version};
+use kastell_core::clients::{PROFILE_FILE, new_client};
 use kastell_core::config::DEFAULT_LISTEN;
 
 const DAY: u64 = 86_400;
@@ -166,14 +166,6 @@ pub enum AttestCommand {
         #[command(flatten)]
         deployment: DeploymentArgs,
     },
-}
-
-pub(super) fn ca_error(err: HostCaError) -> CliError {
-    CliError::coded(err.code(), err.to_string())
-}
-
-pub(super) fn client_error(err: ClientError) -> CliError {
-    CliError::coded(err.code(), err.to_string())
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, CliError> {

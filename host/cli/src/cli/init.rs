@@ -17,8 +17,8 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::CliError;
-use super::ca::{ca_error, client_error};
 use super::deployment::{DeploymentArgs, deployment_error};
+use super::{ca_error, client_error};
 use kastell_core::ca::{CaFiles, HOST_CA_KEY, HostCa, HostCaError, ROOT_KEY, TokenSigner};
 use kastell_core::clients;
 use kastell_core::config::{Config, DEFAULT_LISTEN};

@@ -1,0 +1,159 @@
+//! Gated administration: the one executor of each administrative operation under quorum,
+//! shared by the direct path (the class needs one approval) and the approved path (the
+//! approval that completes the quorum), and the request that stores a pending operation.
+//! The resource modules (`keys`, `clients`, `approvals`) call into it; it calls none of them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use kastell_attest::identity::ClientIdentity;
+use kastell_core::keys::Caller;
+use kastell_core::quorum::{PendingOperation, Submitted};
+use kastell_proto::api::{ActionResult, ClientRequest, ClientResponse, PendingResponse};
+use kastell_proto::{QuorumAction, Role};
+
+use super::error::ApiError;
+use super::{Shared, blocking};
+
+fn pending(operation: PendingOperation, required: u32) -> Response {
+    (
+        StatusCode::ACCEPTED,
+        Json(PendingResponse {
+            status: "pending".to_owned(),
+            required,
+            operation,
+        }),
+    )
+        .into_response()
+}
+
+/// Runs `action` now when its class needs no approvals; otherwise stores it, its key
+/// resolved to the key's id, as a pending operation and answers 202. The direct path and
+/// the approved path run the same [`execute`].
+pub(super) async fn gated(
+    state: Shared,
+    caller: Arc<Caller>,
+    action: QuorumAction<String>,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        let required = state.quorum.required(action.class())?;
+        if required <= 1 {
+            return Ok(Json(execute(&state, action, &caller, &caller)?).into_response());
+        }
+        // Officers approve the exact key, not an alias that could be re-pointed meanwhile.
+        let resolved = action
+            .clone()
+            .try_map_key(|key| state.service.key_id(&key))?;
+        match state.quorum.submit(&caller, resolved, state.approval_ttl)? {
+            Submitted::Execute => {
+                Ok(Json(execute(&state, action, &caller, &caller)?).into_response())
+            }
+            Submitted::Pending(operation) => Ok(pending(operation, required)),
+        }
+    })
+    .await
+}
+
+/// Executes a gated action: the one executor of each gated operation, for the direct
+/// path (`requester` and `executor` are the caller) and the approved one (the operation's
+/// requester acts; the officer whose approval completed the quorum applies quorum
+/// settings).
+fn execute(
+    state: &Shared,
+    action: QuorumAction<String>,
+    requester: &Caller,
+    executor: &Caller,
+) -> Result<ActionResult, ApiError> {
+    match action {
+        QuorumAction::ScheduleDeletion { key, days } => {
+            let record = state.service.schedule_deletion(requester, &key, days)?;
+            Ok(ActionResult::Key(state.service.description_of(&record)?))
+        }
+        QuorumAction::BindPolicy { key, policy } => {
+            let record = state.service.bind_policy(requester, &key, policy)?;
+            Ok(ActionResult::Key(state.service.description_of(&record)?))
+        }
+        QuorumAction::IssueClient(request) => {
+            Ok(ActionResult::Client(issue(state, requester, &request)?))
+        }
+        QuorumAction::SetQuorum { class, required } => Ok(ActionResult::Quorum(
+            state.quorum.apply_setting(class, required, executor)?,
+        )),
+    }
+}
+
+/// Executes an approved operation as its requester (an officer).
+pub(super) fn execute_approved(
+    state: &Shared,
+    operation: &PendingOperation,
+    executor: &Caller,
+) -> Result<ActionResult, ApiError> {
+    let requester = Caller {
+        id: operation.requester.clone(),
+        roles: vec![Role::CryptoOfficer],
+        tenant: None,
+        evidence: None,
+    };
+    let action = operation
+        .action
+        .clone()
+        .try_map_key(|id| Ok::<_, ApiError>(id.to_string()))?;
+    execute(state, action, &requester, executor)
+}
+
+/// Issues a client certificate for `request`'s public key (the one issuance of the API:
+/// directly for users and auditors, through [`gated`] for officers).
+///
+/// # Errors
+/// 400 for a malformed key or validity, 500 when the token or the store fails.
+pub(super) fn issue(
+    state: &Shared,
+    caller: &Caller,
+    request: &ClientRequest,
+) -> Result<ClientResponse, ApiError> {
+    let key: p384::PublicKey = p384::pkcs8::DecodePublicKey::from_public_key_pem(
+        request.public_key.trim(),
+    )
+    .map_err(|e| ApiError::invalid_input(format!("public_key: not a P-384 SPKI PEM: {e}")))?;
+    let days = request.days.unwrap_or(365);
+    if !(1..=825).contains(&days) {
+        return Err(ApiError::invalid_input(format!("days {days}: 1–825")));
+    }
+    let identity = ClientIdentity {
+        principal: request.principal.clone(),
+        role: request.role.clone(),
+        tenant: request.tenant.clone(),
+    };
+    let certificate = kastell_core::clients::issue_client_certificate(
+        state.service.token(),
+        &state.files,
+        &identity,
+        &key,
+        Duration::from_secs(u64::from(days) * 86_400),
+    )
+    .map_err(|e| match e {
+        kastell_core::ca::HostCaError::Ca(e) => ApiError::invalid_input(e.to_string()),
+        other => ApiError::internal(other),
+    })?;
+    let pem = |cert: &kastell_attest::x509::Certificate| cert.to_pem().map_err(ApiError::internal);
+    let root = state
+        .files
+        .certificate("root.pem", "kastell init")
+        .map_err(ApiError::internal)?;
+    let record = kastell_core::clients::register(
+        &*state.service.store(),
+        &certificate,
+        &identity,
+        &caller.id,
+    )
+    .map_err(ApiError::internal)?;
+    state.service.checkpoint_if_due(record.seq);
+    Ok(ClientResponse {
+        serial: kastell_core::clients::serial_of(&certificate),
+        certificate: pem(&certificate)?,
+        root: pem(&root)?,
+    })
+}
