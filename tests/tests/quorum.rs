@@ -147,7 +147,11 @@ fn world() -> World {
 fn require(world: &World, class: OperationClass, m: u32) {
     let submitted = world
         .quorum
-        .set_required(&world.alice.caller, class, m, DAY)
+        .submit(
+            &world.alice.caller,
+            QuorumAction::SetQuorum { class, required: m },
+            DAY,
+        )
         .expect("set required");
     assert_eq!(submitted, Submitted::Execute);
     world
@@ -438,7 +442,14 @@ fn lowering_or_raising_a_requirement_needs_the_quorum_class_approvals() {
     for (before, m, what) in [(3, 1, "lower"), (1, 4, "raise")] {
         let Submitted::Pending(op) = w
             .quorum
-            .set_required(&w.alice.caller, OperationClass::DeleteKey, m, DAY)
+            .submit(
+                &w.alice.caller,
+                QuorumAction::SetQuorum {
+                    class: OperationClass::DeleteKey,
+                    required: m,
+                },
+                DAY,
+            )
             .expect("ask")
         else {
             panic!("changing a setting needs the quorum class's approvals ({what})")
@@ -475,9 +486,14 @@ fn lowering_or_raising_a_requirement_needs_the_quorum_class_approvals() {
     }
 
     for m in [0, 17] {
-        let refused = w
-            .quorum
-            .set_required(&w.alice.caller, OperationClass::DeleteKey, m, DAY);
+        let refused = w.quorum.submit(
+            &w.alice.caller,
+            QuorumAction::SetQuorum {
+                class: OperationClass::DeleteKey,
+                required: m,
+            },
+            DAY,
+        );
         assert!(
             matches!(refused, Err(QuorumError::InvalidSetting(_))),
             "{m}"
@@ -640,7 +656,14 @@ fn every_step_is_audited_and_the_trail_verifies() {
     );
     assert_eq!(
         quorum
-            .set_required(&alice.caller, OperationClass::DeleteKey, 2, DAY)
+            .submit(
+                &alice.caller,
+                QuorumAction::SetQuorum {
+                    class: OperationClass::DeleteKey,
+                    required: 2
+                },
+                DAY
+            )
             .expect("ask"),
         Submitted::Execute
     );

@@ -112,15 +112,6 @@ error_codes! {
     Internal => 500, EXIT_FAILED;
 }
 
-impl ErrorCode {
-    /// Whether the caller was refused (as opposed to misusing the interface, or the
-    /// host failing).
-    #[must_use]
-    pub const fn is_refusal(self) -> bool {
-        self.exit_code() == EXIT_REFUSED
-    }
-}
-
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -138,11 +138,7 @@ impl KeyService {
             )));
         }
         let after = after
-            .map(|a| {
-                a.parse().map_err(|e: kastell_proto::key::InvalidKeyId| {
-                    KeyError::InvalidInput(e.to_string())
-                })
-            })
+            .map(|a| a.parse().map_err(KeyError::from))
             .transpose()?;
         let record = Record::on(caller, Operation::DescribeKey, None);
         self.may_describe(&record)?;

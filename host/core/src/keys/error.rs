@@ -110,6 +110,12 @@ impl From<TokenError> for KeyError {
     }
 }
 
+impl From<kastell_proto::key::InvalidKeyId> for KeyError {
+    fn from(err: kastell_proto::key::InvalidKeyId) -> Self {
+        Self::InvalidInput(err.to_string())
+    }
+}
+
 impl From<StoreError> for KeyError {
     fn from(err: StoreError) -> Self {
         Self::Store(err)

@@ -51,9 +51,7 @@ impl KeyService {
                 .resolve_alias(&alias)?
                 .ok_or_else(|| KeyError::NotFound(key.to_owned()))
         } else {
-            key.parse().map_err(|e: kastell_proto::key::InvalidKeyId| {
-                KeyError::InvalidInput(e.to_string())
-            })
+            key.parse().map_err(KeyError::from)
         }
     }
 

@@ -102,22 +102,6 @@ impl Quorum {
         Ok(Submitted::Pending(op))
     }
 
-    /// Asks to set the approvals `class` needs to `required` (1–16): [`Quorum::submit`] of
-    /// the action `set-quorum`. When it is [`Submitted::Execute`] or once it is ready, the
-    /// executor calls [`Quorum::apply_setting`].
-    ///
-    /// # Errors
-    /// As [`Quorum::submit`].
-    pub fn set_required(
-        &self,
-        requester: &Caller,
-        class: OperationClass,
-        required: u32,
-        ttl: Duration,
-    ) -> Result<Submitted, QuorumError> {
-        self.submit(requester, QuorumAction::SetQuorum { class, required }, ttl)
-    }
-
     /// Applies a `set-quorum` action (audited `set-quorum`). Call it only with the action
     /// of an operation that is ready, or that [`Quorum::submit`] said to execute: this
     /// function does not look for approvals.
