@@ -21,7 +21,7 @@
 //!
 //! let sealed = hpke::seal(&guest_key.public_key_sec1(), &info, b"aad", b"data key")?;
 //! let opened = hpke::open(&guest_key, &info, b"aad", &sealed)?;
-//! assert_eq!(opened.as_slice(), b"data key");
+//! assert_eq!(opened.expose(), b"data key");
 //! # Ok::<(), hpke::HpkeError>(())
 //! ```
 
@@ -30,6 +30,7 @@ use std::fmt;
 use ::hpke::rand_core as hpke_rand;
 use ::hpke::{Deserializable as _, Kem as _, OpModeR, OpModeS, Serializable as _};
 use rand_core::RngCore as _;
+use kastell_proto::secret::SecretBytes;
 use zeroize::{ZeroizeOnDrop, Zeroizing};
 
 use crate::Measurement;
@@ -195,7 +196,7 @@ pub fn open(
     info: &ReleaseInfo<'_>,
     aad: &[u8],
     sealed: &Sealed,
-) -> Result<Zeroizing<Vec<u8>>, HpkeError> {
+) -> Result<SecretBytes, HpkeError> {
     let encapsulated: EncappedKey =
         parse_point(&sealed.encapsulated_key).map_err(HpkeError::MalformedEncapsulatedKey)?;
     if sealed.ciphertext.len() < TAG_LEN {
@@ -211,7 +212,7 @@ pub fn open(
         &sealed.ciphertext,
         aad,
     )
-    .map(Zeroizing::new)
+    .map(SecretBytes::new)
     .map_err(|e| match e {
         ::hpke::HpkeError::OpenError => HpkeError::DecryptionFailed,
         other => HpkeError::Internal(other),

@@ -27,7 +27,7 @@ pub struct SoftSigner(SigningKey);
 
 impl std::fmt::Debug for SoftSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SoftSigner(<redacted>)")
+        f.debug_struct("SoftSigner").finish_non_exhaustive()
     }
 }
 

@@ -13,8 +13,8 @@
 //!    key, binding the release to the key id, the workload's SHA-384 and the relying
 //!    party's nonce through the HPKE `info` ([`ReleaseInfo`]), and to what it carries
 //!    (which key version, or a fresh data key) through the AAD ([`release_aad`]).
-//! 4. [`RecipientKey::open`] checks that binding and returns the key in a [`Zeroizing`]
-//!    buffer.
+//! 4. [`RecipientKey::open`] checks that binding and returns the key as [`SecretBytes`]
+//!    (zeroized on drop, redacted in `Debug`).
 //! 5. With a released AES-256 key version, [`decrypt_record`] decrypts the ciphertexts the
 //!    key service's `encrypt` made under that version ("records"), checking their header
 //!    and encryption context. [`uuid_bytes`] and [`parse_sha384`] read the key id and
@@ -31,8 +31,8 @@
 //!
 //! // In a workload these bytes come from the host's `random` import.
 //! # let random = |_len: usize| vec![0x42; 48];
-//! let secret = kastell_guest::release::Zeroizing::new(random(48));
-//! let key = RecipientKey::from_bytes(&secret)?;
+//! let secret = kastell_guest::release::SecretBytes::new(random(48));
+//! let key = RecipientKey::from_bytes(secret.expose())?;
 //! let public_key = key.public_key_sec1(); // what the workload passes to `attest`
 //!
 //! // The key service, after checking the attestation, seals to `public_key`:
@@ -42,7 +42,7 @@
 //! # let sealed = kastell_attest::hpke::seal(&public_key, &sealer_info, b"", b"data key").unwrap();
 //! let info = ReleaseInfo::new(&key_id, &guest, nonce)?;
 //! let data_key = key.open(&info, b"", &sealed.encapsulated_key, &sealed.ciphertext)?;
-//! assert_eq!(data_key.as_slice(), b"data key");
+//! assert_eq!(data_key.expose(), b"data key");
 //! # Ok::<(), ReleaseError>(())
 //! ```
 
@@ -63,8 +63,9 @@ pub use record::{
     decrypt_record,
 };
 pub use text::{parse_sha384, uuid_bytes, uuid_text};
-/// The buffer a released key is returned in: its bytes are zeroized when it is dropped.
-pub use zeroize::Zeroizing;
+/// What a released key (and a decrypted record) is returned as: zeroized when dropped,
+/// shown by `Debug` as its type name only, read through `expose`.
+pub use kastell_proto::secret::SecretBytes;
 
 type Kem = hpke::kem::DhP384HkdfSha384;
 type Kdf = hpke::kdf::HkdfSha384;
@@ -120,7 +121,7 @@ impl RecipientKey {
     /// Makes a key of 48 secret bytes, read as a big-endian scalar in `[1, n - 1]`.
     ///
     /// Pass fresh random bytes: in a workload, those of the host's `random` import
-    /// (`random(48)`), held in a [`Zeroizing`] buffer, since a workload has no other source
+    /// (`random(48)`), held in [`SecretBytes`], since a workload has no other source
     /// of randomness. The bytes are copied into the key; the caller's buffer is left as it
     /// is. Uniformly random bytes fall outside `[1, n - 1]` with a probability below
     /// 2⁻¹⁸⁹; on [`ReleaseError::MalformedPrivateKey`], draw again.
@@ -164,7 +165,7 @@ impl RecipientKey {
         aad: &[u8],
         encapsulated_key: &[u8],
         ciphertext: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, ReleaseError> {
+    ) -> Result<SecretBytes, ReleaseError> {
         let encapsulated: EncappedKey =
             parse_point(encapsulated_key).map_err(ReleaseError::MalformedEncapsulatedKey)?;
         if ciphertext.len() < TAG_LEN {
@@ -180,7 +181,7 @@ impl RecipientKey {
             ciphertext,
             aad,
         )
-        .map(Zeroizing::new)
+        .map(SecretBytes::new)
         .map_err(|e| match e {
             hpke::HpkeError::OpenError => ReleaseError::DecryptionFailed,
             other => ReleaseError::Internal(other),

@@ -76,7 +76,7 @@ fn seal_to(
 fn open(key: &RecipientKey, sealed: &attest::Sealed) -> Result<Vec<u8>, ReleaseError> {
     let info = ReleaseInfo::new(&KEY_ID, &GUEST, NONCE).expect("valid nonce");
     key.open(&info, AAD, &sealed.encapsulated_key, &sealed.ciphertext)
-        .map(|pt| pt.to_vec())
+        .map(|pt| pt.expose().to_vec())
 }
 
 /// Asserts that opening failed with the one opaque error, saying which case failed.
@@ -175,7 +175,7 @@ fn another_key_id_guest_nonce_or_aad_fails_opaquely() {
     let info = ReleaseInfo::new(&KEY_ID, &GUEST, NONCE).expect("valid nonce");
     let (enc, ct) = (&sealed.encapsulated_key, &sealed.ciphertext);
     let result = key.open(&info, b"key=3f8a version=3", enc, ct);
-    assert_fails_opaquely(&result.map(|pt| pt.to_vec()), "aad");
+    assert_fails_opaquely(&result.map(|pt| pt.expose().to_vec()), "aad");
     assert_eq!(
         ReleaseError::DecryptionFailed.to_string(),
         "decryption failed"
@@ -310,10 +310,10 @@ fn the_key_services_release_vectors_open_in_the_guest() {
         let pt = key
             .open(&info, &unhex(&v.aad), &unhex(&v.enc), &unhex(&v.ct))
             .expect("opens");
-        assert_eq!(hex::encode(pt.as_slice()), v.pt, "{src}: pt");
+        assert_eq!(hex::encode(pt.expose()), v.pt, "{src}: pt");
 
         let result = key.open(&info, b"another aad", &unhex(&v.enc), &unhex(&v.ct));
-        assert_fails_opaquely(&result.map(|pt| pt.to_vec()), src);
+        assert_fails_opaquely(&result.map(|pt| pt.expose().to_vec()), src);
         opened += 1;
     }
     assert!(opened >= 2, "only {opened} release vectors opened");
@@ -429,7 +429,7 @@ fn a_record_decrypts_with_its_context_in_any_order() {
     ] {
         let opened = decrypt(&record, &context).expect("decrypts");
         assert_eq!(opened.key_version, RECORD_VERSION);
-        assert_eq!(opened.plaintext.as_slice(), RECORD_PLAINTEXT);
+        assert_eq!(opened.plaintext.expose(), RECORD_PLAINTEXT);
         assert_eq!(format!("{opened:?}"), "Record { key_version: 3, .. }");
     }
 
@@ -454,16 +454,16 @@ fn a_released_key_decrypts_its_records() {
     let info = ReleaseInfo::new(&RECORD_KEY_ID, &GUEST, NONCE).expect("valid nonce");
     let (enc, ct) = (&sealed.encapsulated_key, &sealed.ciphertext);
     let key = recipient.open(&info, &aad, enc, ct).expect("opens");
-    let opened = decrypt_record(&key, &RECORD_KEY_ID, &fixture_record(), &fixture_context())
+    let opened = decrypt_record(key.expose(), &RECORD_KEY_ID, &fixture_record(), &fixture_context())
         .expect("decrypts");
-    assert_eq!(opened.plaintext.as_slice(), RECORD_PLAINTEXT);
+    assert_eq!(opened.plaintext.expose(), RECORD_PLAINTEXT);
 
     // Opened as another version or as a data key, the release fails.
     for wrong in [
         release_aad(MaterialKind::Key, RECORD_VERSION + 1),
         release_aad(MaterialKind::DataKey, RECORD_VERSION),
     ] {
-        let result = recipient.open(&info, &wrong, enc, ct).map(|pt| pt.to_vec());
+        let result = recipient.open(&info, &wrong, enc, ct).map(|pt| pt.expose().to_vec());
         assert_fails_opaquely(&result, &format!("aad {wrong:02x?}"));
     }
 }

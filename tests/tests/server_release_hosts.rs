@@ -254,6 +254,7 @@ fn open(
     };
     hpke::open(recipient, &info, &hpke::release_aad(kind, version), &sealed)
         .expect("opens")
+        .expose()
         .to_vec()
 }
 

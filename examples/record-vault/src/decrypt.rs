@@ -1,7 +1,7 @@
 //! The `decrypt` step: unseal the ephemeral key, open the release, decrypt each record.
 
 use kastell_guest::release::{
-    KEY_LEN, MaterialKind, RecipientKey, RecordHeader, ReleaseInfo, Zeroizing, decrypt_record,
+    KEY_LEN, MaterialKind, RecipientKey, RecordHeader, ReleaseInfo, SecretBytes, decrypt_record,
     parse_sha384, release_aad, uuid_bytes, uuid_text,
 };
 
@@ -24,9 +24,9 @@ pub fn decrypt(request: DecryptRequest) -> Result<DecryptResponse, String> {
         .iter()
         .enumerate()
         .map(
-            |(i, record)| match decrypt_one(&key, &key_id, release.key_version, record) {
+            |(i, record)| match decrypt_one(key.expose(), &key_id, release.key_version, record) {
                 Ok(plaintext) => RecordOut::Plaintext {
-                    plaintext: b64(&plaintext),
+                    plaintext: b64(plaintext.expose()),
                 },
                 Err(error) => RecordOut::Error {
                     error: format!("records[{i}]: {error}"),
@@ -47,7 +47,7 @@ fn open_release(
     key_id: &[u8; 16],
     release: &Release,
     nonce: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, String> {
+) -> Result<SecretBytes, String> {
     let guest =
         parse_sha384(&release.guest_sha384).map_err(|e| format!("release.guest_sha384: {e}"))?;
     let info = ReleaseInfo::new(key_id, &guest, nonce).map_err(|e| format!("nonce: {e}"))?;
@@ -75,7 +75,7 @@ fn decrypt_one(
     key_id: &[u8; 16],
     key_version: u32,
     record: &RecordIn,
-) -> Result<Zeroizing<Vec<u8>>, String> {
+) -> Result<SecretBytes, String> {
     let ciphertext = &record.ciphertext.0;
     let header = RecordHeader::parse(ciphertext).map_err(|e| e.to_string())?;
     if header.key_id != *key_id {

@@ -4,7 +4,7 @@
 //! encrypted under the state key (`encrypt` with the context [`STATE_CONTEXT`]), whose
 //! policy lets only this workload's measurement use it: a modified build cannot unseal it.
 
-use kastell_guest::release::{PRIVATE_KEY_LEN, RecipientKey, ReleaseError, Zeroizing};
+use kastell_guest::release::{PRIVATE_KEY_LEN, RecipientKey, ReleaseError, SecretBytes};
 use kastell_guest::workload::{KeyHandle, attest as host_attest, random};
 
 use crate::protocol::{AttestRequest, AttestResponse, b64};
@@ -25,7 +25,7 @@ pub fn attest(request: AttestRequest) -> Result<AttestResponse, String> {
     let user_data = request.user_data.map(|b| b.0).unwrap_or_default();
     let evidence = host_attest(&request.nonce.0, &public_key, &user_data)
         .map_err(|e| format!("attest: {e}"))?;
-    let sealed_state = seal(&request.state_key, &secret)?;
+    let sealed_state = seal(&request.state_key, secret.expose())?;
     Ok(AttestResponse {
         certificate: b64(&evidence.certificate),
         document: b64(&evidence.document),
@@ -37,11 +37,11 @@ pub fn attest(request: AttestRequest) -> Result<AttestResponse, String> {
 
 /// Draws 48 bytes from the host's token until they make a P-384 key (at most
 /// [`KEY_DRAWS`] times), returning them and the key.
-fn fresh_key() -> Result<(Zeroizing<Vec<u8>>, RecipientKey), String> {
+fn fresh_key() -> Result<(SecretBytes, RecipientKey), String> {
     let len = u32::try_from(PRIVATE_KEY_LEN).map_err(|e| e.to_string())?;
     for _ in 0..KEY_DRAWS {
-        let secret = Zeroizing::new(random(len).map_err(|e| format!("random: {e}"))?);
-        match RecipientKey::from_bytes(&secret) {
+        let secret = SecretBytes::new(random(len).map_err(|e| format!("random: {e}"))?);
+        match RecipientKey::from_bytes(secret.expose()) {
             Ok(key) => return Ok((secret, key)),
             Err(ReleaseError::MalformedPrivateKey) => {}
             Err(e) => return Err(format!("ephemeral key: {e}")),
@@ -70,7 +70,7 @@ fn seal(state_key: &str, secret: &[u8]) -> Result<Vec<u8>, String> {
 pub fn unseal(state_key: &str, sealed: &[u8]) -> Result<RecipientKey, String> {
     let secret = KeyHandle::open(state_key)
         .and_then(|key| key.decrypt(sealed, &state_context()))
-        .map(Zeroizing::new)
+        .map(SecretBytes::new)
         .map_err(|e| format!("unseal state under {state_key:?}: {e}"))?;
-    RecipientKey::from_bytes(&secret).map_err(|e| format!("unseal state: {e}"))
+    RecipientKey::from_bytes(secret.expose()).map_err(|e| format!("unseal state: {e}"))
 }

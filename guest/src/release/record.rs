@@ -14,7 +14,6 @@
 //! followed by the canonical encryption context ([`canonical_context`]), so a record
 //! decrypts only under the key version and context it was encrypted with.
 
-use core::fmt;
 
 use aes_gcm::aead::{AeadInPlace as _, KeyInit as _};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -22,7 +21,7 @@ use kastell_proto::EncryptionContext;
 use kastell_proto::ciphertext::{self, CiphertextError, Header};
 use zeroize::Zeroizing;
 
-use super::ReleaseError;
+use super::{ReleaseError, SecretBytes};
 
 /// The record format this module reads (the first byte of a record).
 pub const RECORD_FORMAT_V1: u8 = ciphertext::FORMAT_V1;
@@ -66,19 +65,12 @@ impl RecordHeader {
 }
 
 /// A decrypted record: the key version its header named, and its plaintext.
+#[derive(Debug)]
 pub struct Record {
     /// The key version that encrypted the record.
     pub key_version: u32,
     /// The plaintext, zeroized when dropped.
-    pub plaintext: Zeroizing<Vec<u8>>,
-}
-
-impl fmt::Debug for Record {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Record")
-            .field("key_version", &self.key_version)
-            .finish_non_exhaustive()
-    }
+    pub plaintext: SecretBytes,
 }
 
 /// The canonical encoding of an encryption context, as the key service computes it
@@ -140,6 +132,6 @@ pub fn decrypt_record(
         .map_err(|_| ReleaseError::DecryptionFailed)?;
     Ok(Record {
         key_version: header.key_version,
-        plaintext,
+        plaintext: SecretBytes::new(core::mem::take(&mut *plaintext)),
     })
 }

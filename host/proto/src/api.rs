@@ -42,7 +42,7 @@ pub use keys::{
 pub use release::{ChallengeResponse, ReleaseBody, ReleaseResponse};
 
 /// Base64 text that carries secret bytes: serialized as the plain string, shown by `Debug`
-/// only as `SecretBase64(..)`, zeroized when dropped. [`expose`](Self::expose) reads it
+/// only as `SecretBase64 { .. }`, zeroized when dropped. [`expose`](Self::expose) reads it
 /// where it is encoded or decoded.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -72,7 +72,7 @@ impl From<String> for SecretBase64 {
 
 impl fmt::Debug for SecretBase64 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("SecretBase64").finish_non_exhaustive()
+        f.debug_struct("SecretBase64").finish_non_exhaustive()
     }
 }
 
@@ -107,7 +107,7 @@ mod tests {
     #[test]
     fn debug_of_secret_base64_shows_only_its_name() {
         let secret = SecretBase64::new("c2VjcmV0".into());
-        assert_eq!(format!("{secret:?}"), "SecretBase64(..)");
+        assert_eq!(format!("{secret:?}"), "SecretBase64 { .. }");
         assert_eq!(secret.expose(), "c2VjcmV0");
     }
 

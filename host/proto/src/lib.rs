@@ -16,6 +16,7 @@ pub mod operation;
 pub mod principal;
 pub mod quorum;
 pub mod release;
+pub mod secret;
 
 pub use context::EncryptionContext;
 pub use error::ErrorCode;
@@ -23,6 +24,7 @@ pub use key::{KeyId, KeySpec, KeyUsage, Origin};
 pub use measurement::Measurement;
 pub use operation::Operation;
 pub use principal::Role;
+pub use secret::SecretBytes;
 pub use quorum::{ClientRequest, OperationClass, PendingState, QuorumAction};
 
 /// A name that is not one of a vocabulary's: what was given, and the names there are.

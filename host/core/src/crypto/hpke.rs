@@ -71,7 +71,7 @@ mod tests {
             assert_eq!(
                 open(&recipient, &info, &aad, &sealed)
                     .expect("open")
-                    .as_slice(),
+                    .expose(),
                 plaintext
             );
             // Another AAD, another info, another recipient, an altered byte: refused.

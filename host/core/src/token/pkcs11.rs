@@ -25,7 +25,8 @@ use crate::secret::SecretBytes;
 /// DER of the secp384r1 object identifier (1.3.132.0.34), for `CKA_EC_PARAMS`.
 const SECP384R1: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
 
-/// How to reach a PKCS#11 token.
+/// How to reach a PKCS#11 token. `Debug` shows the PIN as `secrecy` redacts it.
+#[derive(Debug)]
 pub struct Pkcs11Config {
     /// Path of the PKCS#11 module (e.g. `/usr/lib/softhsm/libsofthsm2.so`).
     pub module: PathBuf,
@@ -33,15 +34,6 @@ pub struct Pkcs11Config {
     pub token_label: String,
     /// The user PIN.
     pub pin: SecretString,
-}
-
-impl std::fmt::Debug for Pkcs11Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pkcs11Config")
-            .field("module", &self.module)
-            .field("token_label", &self.token_label)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Pkcs11Config {
@@ -415,5 +407,22 @@ impl Token for Pkcs11Token {
 
     fn random(&self, out: &mut [u8]) -> Result<(), TokenError> {
         Ok(self.session().generate_random_slice(out)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configs_debug_never_shows_the_pin() {
+        let config = Pkcs11Config {
+            module: PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"),
+            token_label: "kastell".into(),
+            pin: SecretString::from("73915286"),
+        };
+        let shown = format!("{config:?} {config:#?}");
+        assert!(!shown.contains("73915286"), "{shown}");
+        assert!(shown.contains("token_label"), "{shown}");
     }
 }

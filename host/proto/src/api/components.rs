@@ -86,7 +86,7 @@ mod tests {
         };
         for shown in [format!("{request:?}"), format!("{response:?}")] {
             assert!(!shown.contains("c2VjcmV0"), "{shown}");
-            assert!(shown.contains("SecretBase64(..)"), "{shown}");
+            assert!(shown.contains("SecretBase64 { .. }"), "{shown}");
         }
         assert!(format!("{response:?}").contains("fuel_consumed: 7"));
     }

@@ -251,7 +251,7 @@ mod tests {
         ] {
             assert!(!shown.contains("c2VjcmV0"), "{shown}");
             assert!(!shown.contains("acme-secret"), "{shown}");
-            assert!(shown.contains("SecretBase64(..)"), "{shown}");
+            assert!(shown.contains("SecretBase64 { .. }"), "{shown}");
         }
     }
 
@@ -262,7 +262,7 @@ mod tests {
         };
         assert_eq!(
             format!("{random:?}"),
-            "RandomResponse { random: SecretBase64(..) }"
+            "RandomResponse { random: SecretBase64 { .. } }"
         );
     }
 
