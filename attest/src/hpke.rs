@@ -29,8 +29,8 @@ use std::fmt;
 
 use ::hpke::rand_core as hpke_rand;
 use ::hpke::{Deserializable as _, Kem as _, OpModeR, OpModeS, Serializable as _};
-use rand_core::RngCore as _;
 use kastell_proto::secret::SecretBytes;
+use rand_core::RngCore as _;
 use zeroize::{ZeroizeOnDrop, Zeroizing};
 
 use crate::Measurement;

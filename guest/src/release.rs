@@ -58,14 +58,14 @@ use hpke::{Deserializable as _, Kem as _, OpModeR, Serializable as _};
 use zeroize::ZeroizeOnDrop;
 
 pub use error::{PointError, ReleaseError};
+/// What a released key (and a decrypted record) is returned as: zeroized when dropped,
+/// shown by `Debug` as its type name only, read through `expose`.
+pub use kastell_proto::secret::SecretBytes;
 pub use record::{
     KEY_LEN, RECORD_FORMAT_V1, RECORD_HEADER_LEN, Record, RecordHeader, canonical_context,
     decrypt_record,
 };
 pub use text::{parse_sha384, uuid_bytes, uuid_text};
-/// What a released key (and a decrypted record) is returned as: zeroized when dropped,
-/// shown by `Debug` as its type name only, read through `expose`.
-pub use kastell_proto::secret::SecretBytes;
 
 type Kem = hpke::kem::DhP384HkdfSha384;
 type Kdf = hpke::kdf::HkdfSha384;

@@ -454,8 +454,13 @@ fn a_released_key_decrypts_its_records() {
     let info = ReleaseInfo::new(&RECORD_KEY_ID, &GUEST, NONCE).expect("valid nonce");
     let (enc, ct) = (&sealed.encapsulated_key, &sealed.ciphertext);
     let key = recipient.open(&info, &aad, enc, ct).expect("opens");
-    let opened = decrypt_record(key.expose(), &RECORD_KEY_ID, &fixture_record(), &fixture_context())
-        .expect("decrypts");
+    let opened = decrypt_record(
+        key.expose(),
+        &RECORD_KEY_ID,
+        &fixture_record(),
+        &fixture_context(),
+    )
+    .expect("decrypts");
     assert_eq!(opened.plaintext.expose(), RECORD_PLAINTEXT);
 
     // Opened as another version or as a data key, the release fails.
@@ -463,7 +468,9 @@ fn a_released_key_decrypts_its_records() {
         release_aad(MaterialKind::Key, RECORD_VERSION + 1),
         release_aad(MaterialKind::DataKey, RECORD_VERSION),
     ] {
-        let result = recipient.open(&info, &wrong, enc, ct).map(|pt| pt.expose().to_vec());
+        let result = recipient
+            .open(&info, &wrong, enc, ct)
+            .map(|pt| pt.expose().to_vec());
         assert_fails_opaquely(&result, &format!("aad {wrong:02x?}"));
     }
 }

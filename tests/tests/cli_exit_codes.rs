@@ -119,6 +119,21 @@ fn refusals_bad_input_and_failures_exit_alike_locally_and_with_a_profile() {
         .collect();
     fails(&server, &remote, 2, "InvalidInput");
 
+    // Refused (1): a component that is not a policy, pushed to the server and checked
+    // locally (`InvalidPolicy`, exit 1 in the error table, as `policy check` documents).
+    let not_a_policy = dir.path().join("not-a-policy.wasm");
+    std::fs::write(&not_a_policy, b"\0asm but not really").expect("file");
+    let not_a_policy = not_a_policy.display().to_string();
+    for args in [
+        vec!["policy", "push", &not_a_policy, "--profile", &officer],
+        vec!["policy", "check", &not_a_policy],
+    ] {
+        let out = run(&server, &args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "kastell {args:?}: {stderr}");
+        assert!(stderr.contains(&not_a_policy), "kastell {args:?}: {stderr}");
+    }
+
     // Failure (3): the server is gone.
     server.stop().expect("stop");
     fails(

@@ -14,7 +14,6 @@
 //! followed by the canonical encryption context ([`canonical_context`]), so a record
 //! decrypts only under the key version and context it was encrypted with.
 
-
 use aes_gcm::aead::{AeadInPlace as _, KeyInit as _};
 use aes_gcm::{Aes256Gcm, Nonce};
 use kastell_proto::EncryptionContext;

@@ -15,6 +15,7 @@ mod workload;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use kastell_proto::ErrorCode;
 
 /// Kastell: an EU-sovereign key management runtime with WebAssembly key policies.
 #[derive(Debug, Parser)]
@@ -71,56 +72,71 @@ pub enum Command {
     Release(release::ReleaseCommand),
 }
 
-/// A command's failure, with the exit code it maps to.
+/// A command's failure: its [`ErrorCode`] (which gives the exit code, from the one table in
+/// `kastell-proto`) and a one-line message. The same refusal exits with the same code
+/// whether the command ran locally or against a server with `--profile`.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CliError {
-    /// The input was read but is invalid (exit 1).
-    #[error("{0}")]
-    Invalid(String),
-    /// The input could not be read or parsed, or the command was misused (exit 2).
-    #[error("{0}")]
-    Usage(String),
-    /// The host itself failed (exit 3).
-    #[error("{0}")]
-    Internal(String),
+#[error("{message}")]
+pub struct CliError {
+    code: ErrorCode,
+    message: String,
 }
 
 impl CliError {
-    /// The error of the class `code` belongs to (its exit code), with `message`.
+    /// A failure of class `code`, described by `message`.
     #[must_use]
-    pub fn coded(code: kastell_proto::ErrorCode, message: String) -> Self {
-        match code.exit_code() {
-            kastell_proto::error::EXIT_REFUSED => Self::Invalid(message),
-            kastell_proto::error::EXIT_USAGE => Self::Usage(message),
-            _ => Self::Internal(message),
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
         }
     }
 
-    /// The process exit code for this error.
+    /// The input could not be read or parsed, or the command was misused
+    /// ([`ErrorCode::InvalidInput`], exit 2).
+    #[must_use]
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidInput, message)
+    }
+
+    /// The host itself failed ([`ErrorCode::Internal`], exit 3).
+    #[must_use]
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Internal, message)
+    }
+
+    /// The same failure, its message prefixed with what was being done.
+    #[must_use]
+    pub fn within(self, what: &str) -> Self {
+        Self::new(self.code, format!("{what}: {}", self.message))
+    }
+
+    /// The error's code.
+    #[must_use]
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The process exit code for this error: the code's, from the error table.
     #[must_use]
     pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::Invalid(_) => 1,
-            Self::Usage(_) => 2,
-            Self::Internal(_) => 3,
-        }
+        self.code.exit_code()
     }
 }
 
 /// A CA failure as a command error, by its error code.
 pub(crate) fn ca_error(err: kastell_core::ca::HostCaError) -> CliError {
-    CliError::coded(err.code(), err.to_string())
+    CliError::new(err.code(), err.to_string())
 }
 
 /// A client-identity failure as a command error, by its error code.
 pub(crate) fn client_error(err: kastell_core::clients::ClientError) -> CliError {
-    CliError::coded(err.code(), err.to_string())
+    CliError::new(err.code(), err.to_string())
 }
 
 /// Reads a file named on the command line.
 fn read_input(path: &PathBuf) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))
+    std::fs::read(path).map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))
 }
 
 /// Runs a parsed command.
@@ -172,5 +188,36 @@ pub fn init_logging(default_level: &str) {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exit_code_is_the_error_tables() {
+        let refused = CliError::new(
+            ErrorCode::InvalidCiphertext,
+            "InvalidCiphertext: not authentic",
+        );
+        assert_eq!(refused.exit_code(), 1);
+        assert_eq!(CliError::usage("--in: no such file").exit_code(), 2);
+        assert_eq!(CliError::internal("store: disk full").exit_code(), 3);
+        for &code in ErrorCode::ALL {
+            assert_eq!(
+                CliError::new(code, "x").exit_code(),
+                code.exit_code(),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn naming_the_step_keeps_the_code() {
+        let err = CliError::new(ErrorCode::AlreadyExists, "/srv holds a deployment")
+            .within("init: token");
+        assert_eq!(err.code(), ErrorCode::AlreadyExists);
+        assert_eq!(err.to_string(), "init: token: /srv holds a deployment");
     }
 }

@@ -82,6 +82,9 @@ error_codes! {
     InvalidNonce => 403, EXIT_REFUSED;
     /// An attestation does not verify or is not accepted.
     AttestationRejected => 403, EXIT_REFUSED;
+    /// Stored data fails its integrity check: a broken audit chain, a stored component
+    /// that does not hash to its name (damage or tampering).
+    TamperDetected => 409, EXIT_REFUSED;
     /// A certificate, CA or client-identity operation was refused.
     InvalidCertificate => 400, EXIT_REFUSED;
     /// A workload returned an error.
@@ -90,10 +93,10 @@ error_codes! {
     WorkloadFault => 422, EXIT_REFUSED;
     /// The caller's input is malformed.
     InvalidInput => 400, EXIT_USAGE;
-    /// A policy component is refused at load.
-    InvalidPolicy => 400, EXIT_USAGE;
+    /// A policy component is refused at load (`policy check` exits 1: "invalid").
+    InvalidPolicy => 400, EXIT_REFUSED;
     /// A workload component is refused at load.
-    InvalidWorkload => 400, EXIT_USAGE;
+    InvalidWorkload => 400, EXIT_REFUSED;
     /// A request body is not JSON.
     MalformedJson => 400, EXIT_USAGE;
     /// A JSON body does not fit the request's schema.

@@ -24,8 +24,8 @@ pub use key::{KeyId, KeySpec, KeyUsage, Origin};
 pub use measurement::Measurement;
 pub use operation::Operation;
 pub use principal::Role;
-pub use secret::SecretBytes;
 pub use quorum::{ClientRequest, OperationClass, PendingState, QuorumAction};
+pub use secret::SecretBytes;
 
 /// A name that is not one of a vocabulary's: what was given, and the names there are.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,6 +11,7 @@ use super::deployment::{DeploymentArgs, existing_store};
 use kastell_core::audit::{AuditRecord, RecordJson, TrailReport};
 use kastell_core::crypto::AwsLc;
 use kastell_core::keys::{KeyError, verify_trail};
+use kastell_proto::ErrorCode;
 use kastell_proto::api::{RangeQuery, VerifyReport};
 
 /// Audit commands.
@@ -50,11 +51,11 @@ pub enum AuditCommand {
 const PAGE: u32 = 4096;
 
 fn internal(err: impl std::fmt::Display) -> CliError {
-    CliError::Internal(err.to_string())
+    CliError::internal(err.to_string())
 }
 
 fn key_error(err: KeyError) -> CliError {
-    CliError::coded(err.code(), err.to_string())
+    CliError::new(err.code(), err.to_string())
 }
 
 fn report(result: Result<TrailReport, kastell_core::audit::ChainBreak>) -> Result<(), CliError> {
@@ -74,10 +75,13 @@ fn report(result: Result<TrailReport, kastell_core::audit::ChainBreak>) -> Resul
             );
             Ok(())
         }
-        Err(broken) => Err(CliError::Invalid(format!(
-            "audit trail broken at record #{}: {}",
-            broken.seq, broken.problem
-        ))),
+        Err(broken) => Err(CliError::new(
+            ErrorCode::TamperDetected,
+            format!(
+                "audit trail broken at record #{}: {}",
+                broken.seq, broken.problem
+            ),
+        )),
     }
 }
 
@@ -99,10 +103,10 @@ pub(super) fn run(command: AuditCommand) -> Result<(), CliError> {
             deployment,
         } => {
             let pem = std::fs::read_to_string(&path)
-                .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
+                .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
             let key: p384::PublicKey =
                 p384::pkcs8::DecodePublicKey::from_public_key_pem(pem.trim()).map_err(|e| {
-                    CliError::Usage(format!(
+                    CliError::usage(format!(
                         "{}: not a P-384 public key in SPKI PEM: {e}",
                         path.display()
                     ))
@@ -161,8 +165,8 @@ fn remote(profile: &std::path::Path, raw: bool, command: AuditCommand) -> Result
         AuditCommand::Verify {
             public_key: Some(_),
             ..
-        } => Err(CliError::Usage(
-            "--public-key verifies a local store; with --profile the server verifies".into(),
+        } => Err(CliError::usage(
+            "--public-key verifies a local store; with --profile the server verifies",
         )),
         AuditCommand::Verify { .. } => {
             let report = client.verify_audit().map_err(remote_error)?;
@@ -194,10 +198,9 @@ fn remote(profile: &std::path::Path, raw: bool, command: AuditCommand) -> Result
             }
             out.flush().map_err(internal)
         }
-        AuditCommand::Checkpoint { .. } => Err(CliError::Usage(
+        AuditCommand::Checkpoint { .. } => Err(CliError::usage(
             "checkpoints are signed by the server every `audit.checkpoint_every` records; \
-             `audit checkpoint` runs locally (--data-dir)"
-                .into(),
+             `audit checkpoint` runs locally (--data-dir)",
         )),
         AuditCommand::PublicKey { .. } => {
             let answer = client.audit_public_key().map_err(remote_error)?;

@@ -169,14 +169,14 @@ pub enum AttestCommand {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))
+    std::fs::read(path).map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))
 }
 
 fn one_certificate(path: &Path) -> Result<kastell_attest::x509::Certificate, CliError> {
     let mut certs = parse_certificates(&read(path)?)
-        .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+        .map_err(|e| CliError::usage(format!("{}: {e}", path.display())))?;
     if certs.len() != 1 {
-        return Err(CliError::Usage(format!(
+        return Err(CliError::usage(format!(
             "{}: expected one certificate, found {}",
             path.display(),
             certs.len()
@@ -187,9 +187,9 @@ fn one_certificate(path: &Path) -> Result<kastell_attest::x509::Certificate, Cli
 
 fn public_key(path: &Path) -> Result<p384::PublicKey, CliError> {
     let text = String::from_utf8(read(path)?)
-        .map_err(|_| CliError::Usage(format!("{}: not PEM text", path.display())))?;
+        .map_err(|_| CliError::usage(format!("{}: not PEM text", path.display())))?;
     p384::PublicKey::from_public_key_pem(text.trim()).map_err(|e| {
-        CliError::Usage(format!(
+        CliError::usage(format!(
             "{}: not a P-384 public key in SPKI PEM: {e}",
             path.display()
         ))
@@ -197,7 +197,7 @@ fn public_key(path: &Path) -> Result<p384::PublicKey, CliError> {
 }
 
 fn hex_arg(text: &str, flag: &str) -> Result<Vec<u8>, CliError> {
-    hex::decode(text).map_err(|e| CliError::Usage(format!("{flag} {text}: not hex: {e}")))
+    hex::decode(text).map_err(|e| CliError::usage(format!("{flag} {text}: not hex: {e}")))
 }
 
 fn token(
@@ -210,7 +210,7 @@ fn print_pem(cert: &kastell_attest::x509::Certificate) -> Result<(), CliError> {
     print!(
         "{}",
         cert.to_pem()
-            .map_err(|e| CliError::Internal(e.to_string()))?
+            .map_err(|e| CliError::internal(e.to_string()))?
     );
     Ok(())
 }
@@ -221,12 +221,12 @@ fn revocations(files: &CaFiles) -> Result<Vec<Revoked>, CliError> {
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(CliError::Internal(format!("{}: {e}", path.display()))),
+        Err(e) => return Err(CliError::internal(format!("{}: {e}", path.display()))),
     };
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
-            let bad = || CliError::Internal(format!("{}: malformed line `{line}`", path.display()));
+            let bad = || CliError::internal(format!("{}: malformed line `{line}`", path.display()));
             let (serial, at) = line.split_once(' ').ok_or_else(bad)?;
             Ok(Revoked {
                 serial: hex::decode(serial).map_err(|_| bad())?,
@@ -264,10 +264,10 @@ pub(super) fn run_ca(command: CaCommand) -> Result<(), CliError> {
         }
         CaCommand::HostKey { deployment } => {
             let signer = TokenSigner::open(token(&deployment)?, HOST_CA_KEY, true)
-                .map_err(|e| CliError::Internal(e.to_string()))?;
+                .map_err(|e| CliError::internal(e.to_string()))?;
             let pem = kastell_attest::signer::Signer::public_key(&signer)
                 .to_public_key_pem(LineEnding::LF)
-                .map_err(|e| CliError::Internal(e.to_string()))?;
+                .map_err(|e| CliError::internal(e.to_string()))?;
             print!("{pem}");
             Ok(())
         }
@@ -347,7 +347,7 @@ pub(super) fn run_ca(command: CaCommand) -> Result<(), CliError> {
                 .map_err(super::deployment::deployment_error)?;
             let issuer = super::deployment::operator(kastell_proto::Role::CryptoOfficer, None);
             kastell_core::clients::register(&*store, &certificate, &identity, &issuer.id)
-                .map_err(|e| CliError::Internal(e.to_string()))?;
+                .map_err(|e| CliError::internal(e.to_string()))?;
             let serial = kastell_core::clients::serial_of(&certificate);
             let tenant = identity
                 .tenant
@@ -369,11 +369,11 @@ pub(super) fn run_ca(command: CaCommand) -> Result<(), CliError> {
             reason,
             deployment,
         } => {
-            let serial = kastell_core::clients::parse_serial(&serial).map_err(CliError::Usage)?;
+            let serial = kastell_core::clients::parse_serial(&serial).map_err(CliError::usage)?;
             let store = super::deployment::existing_store(&deployment)?;
             let officer = super::deployment::operator(kastell_proto::Role::CryptoOfficer, None);
             match kastell_core::clients::revoke(&store, &serial, &officer.id, &reason)
-                .map_err(|e| CliError::Internal(e.to_string()))?
+                .map_err(|e| CliError::internal(e.to_string()))?
             {
                 Some(_) => println!("revoked client certificate {serial}"),
                 None => println!("client certificate {serial} was revoked already"),
@@ -426,10 +426,10 @@ pub(super) fn run_ca(command: CaCommand) -> Result<(), CliError> {
                 .map_err(ca_error)?;
             match out {
                 Some(path) => std::fs::write(&path, &crl)
-                    .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", path.display()))),
+                    .map_err(|e| CliError::usage(format!("cannot write {}: {e}", path.display()))),
                 None => {
                     let pem = der::pem::encode_string("X509 CRL", der::pem::LineEnding::LF, &crl)
-                        .map_err(|e| CliError::Internal(e.to_string()))?;
+                        .map_err(|e| CliError::internal(e.to_string()))?;
                     print!("{pem}");
                     Ok(())
                 }
@@ -468,15 +468,15 @@ impl GuestArgs {
             (Some(path), _) => Measurement::of(&read(path)?),
             (None, Some(text)) => text
                 .parse()
-                .map_err(|e| CliError::Usage(format!("--guest-hash {text}: {e}")))?,
-            (None, None) => return Err(CliError::Usage("give --guest or --guest-hash".into())),
+                .map_err(|e| CliError::usage(format!("--guest-hash {text}: {e}")))?,
+            (None, None) => return Err(CliError::usage("give --guest or --guest-hash")),
         };
         let policy = self
             .policy
             .as_deref()
             .map(|p| {
                 p.parse::<Measurement>()
-                    .map_err(|e| CliError::Usage(format!("--policy {p}: {e}")))
+                    .map_err(|e| CliError::usage(format!("--policy {p}: {e}")))
             })
             .transpose()?;
         Ok((guest, policy))
@@ -516,7 +516,7 @@ pub(super) fn run_attest(command: AttestCommand) -> Result<(), CliError> {
             .issue_document(token, &files, &content)
             .map_err(ca_error)?;
         return std::fs::write(&out, document)
-            .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", out.display())));
+            .map_err(|e| CliError::usage(format!("cannot write {}: {e}", out.display())));
     }
     let AttestCommand::Issue {
         guest,
@@ -527,7 +527,7 @@ pub(super) fn run_attest(command: AttestCommand) -> Result<(), CliError> {
         deployment,
     } = command
     else {
-        return Err(CliError::Internal("unhandled attest command".into()));
+        return Err(CliError::internal("unhandled attest command"));
     };
     let (measurement, policy) = guest.measurements()?;
     let key = public_key(&key_path)?;

@@ -52,15 +52,13 @@ impl Guests {
     /// the tenant-context policy.
     ///
     /// # Errors
-    /// [`CliError::Usage`] naming every component missing and `scripts/build-guests`.
+    /// [`CliError::usage`] naming every component missing and `scripts/build-guests`.
     fn locate(args: &DemoArgs, exe: &Path) -> Result<Self, CliError> {
         let dir = args
             .guests
             .clone()
             .or_else(|| default_guests(exe))
-            .ok_or_else(|| {
-                CliError::Usage("give the guest components' directory: --guests DIR".into())
-            })?;
+            .ok_or_else(|| CliError::usage("give the guest components' directory: --guests DIR"))?;
         let tenant_context = args
             .policy
             .clone()
@@ -86,7 +84,7 @@ impl Guests {
         if missing.is_empty() {
             Ok(guests)
         } else {
-            Err(CliError::Usage(format!(
+            Err(CliError::usage(format!(
                 "the demo's guest components are missing ({}): run `scripts/build-guests` \
                  or give --guests DIR",
                 missing.join(", ")
@@ -110,13 +108,13 @@ fn decrypt_as(profile: &str) -> [&str; 6] {
 /// Runs the demo.
 pub(super) fn run(args: DemoArgs) -> Result<(), CliError> {
     let exe = std::env::current_exe()
-        .map_err(|e| CliError::Internal(format!("cannot find this program: {e}")))?;
+        .map_err(|e| CliError::internal(format!("cannot find this program: {e}")))?;
     let guests = Guests::locate(&args, &exe)?;
     let temp;
     let dir = match args.keep {
         Some(dir) => dir,
         None => {
-            temp = tempfile::tempdir().map_err(|e| CliError::Internal(e.to_string()))?;
+            temp = tempfile::tempdir().map_err(|e| CliError::internal(e.to_string()))?;
             temp.path().to_path_buf()
         }
     };

@@ -49,10 +49,10 @@ impl DeploymentArgs {
     /// The configuration file's values with these options over them.
     ///
     /// # Errors
-    /// [`CliError::Usage`] for an unreadable or invalid file, naming the line and key.
+    /// [`CliError::usage`] for an unreadable or invalid file, naming the line and key.
     pub fn config(&self) -> Result<Config, CliError> {
         let mut config = match &self.config {
-            Some(path) => Config::load(path).map_err(|e| CliError::Usage(e.to_string()))?,
+            Some(path) => Config::load(path).map_err(|e| CliError::usage(e.to_string()))?,
             None => Config::default(),
         };
         if let Some(dir) = &self.data_dir {
@@ -73,13 +73,12 @@ impl DeploymentArgs {
     /// The data directory.
     ///
     /// # Errors
-    /// [`CliError::Usage`] when neither a flag, `KASTELL_DATA_DIR` nor the file gives one.
+    /// [`CliError::usage`] when neither a flag, `KASTELL_DATA_DIR` nor the file gives one.
     pub fn data_dir(&self) -> Result<PathBuf, CliError> {
         self.config()?.data_dir.ok_or_else(|| {
-            CliError::Usage(
+            CliError::usage(
                 "no data directory: give --data-dir, set KASTELL_DATA_DIR, or set data_dir in \
-                 the configuration file"
-                    .into(),
+                 the configuration file",
             )
         })
     }
@@ -87,12 +86,12 @@ impl DeploymentArgs {
     /// The deployment these options name.
     ///
     /// # Errors
-    /// [`CliError::Usage`] when the token options are incomplete or no secret is given.
+    /// [`CliError::usage`] when the token options are incomplete or no secret is given.
     pub fn deployment(&self) -> Result<Deployment, CliError> {
         let config = self.config()?;
         config
             .validate("configuration")
-            .map_err(|e| CliError::Usage(e.to_string()))?;
+            .map_err(|e| CliError::usage(e.to_string()))?;
         let data_dir = self.data_dir()?;
         let file = config.token.secret_file.as_deref();
         let token = match (&config.token.pkcs11_module, &config.token.label) {
@@ -100,16 +99,16 @@ impl DeploymentArgs {
                 module: module.clone(),
                 token_label: label.clone(),
                 pin: Pkcs11Config::read_pin(file, PIN_ENV)
-                    .map_err(|e| CliError::Usage(e.to_string()))?,
+                    .map_err(|e| CliError::usage(e.to_string()))?,
             }),
             (Some(_), None) => {
-                return Err(CliError::Usage(
-                    "--pkcs11-module needs --token-label (tokens are found by label)".into(),
+                return Err(CliError::usage(
+                    "--pkcs11-module needs --token-label (tokens are found by label)",
                 ));
             }
             (None, _) => TokenChoice::Soft {
                 passphrase: Pkcs11Config::read_pin(file, PASSPHRASE_ENV).map_err(|_| {
-                    CliError::Usage(format!(
+                    CliError::usage(format!(
                         "the soft token needs a passphrase: set {PASSPHRASE_ENV} or give \
                          --secret-file (or configure a PKCS#11 token)"
                     ))
@@ -123,7 +122,7 @@ impl DeploymentArgs {
     /// Opens the deployment's key service.
     ///
     /// # Errors
-    /// As [`DeploymentArgs::deployment`], and [`CliError::Internal`] when a part fails.
+    /// As [`DeploymentArgs::deployment`], and [`CliError::internal`] when a part fails.
     pub fn open(&self) -> Result<KeyService, CliError> {
         let config = self.config()?;
         let mut limits = kastell_core::sandbox::SandboxLimits::default();
@@ -163,12 +162,12 @@ impl DeploymentArgs {
 pub(super) fn existing_store(args: &DeploymentArgs) -> Result<SqliteStore, CliError> {
     let path = args.data_dir()?.join(STORE_FILE);
     if !path.is_file() {
-        return Err(CliError::Usage(format!(
+        return Err(CliError::usage(format!(
             "no Kastell store at {} (is --data-dir right?)",
             path.display()
         )));
     }
-    SqliteStore::open(&path).map_err(|e| CliError::Internal(e.to_string()))
+    SqliteStore::open(&path).map_err(|e| CliError::internal(e.to_string()))
 }
 
 /// Maps a deployment failure to an exit code: a wrong passphrase or PIN, or a missing
@@ -179,8 +178,8 @@ pub(super) fn deployment_error(err: DeploymentError) -> CliError {
             e @ (kastell_core::token::TokenError::Locked(_)
             | kastell_core::token::TokenError::TokenNotFound(_)
             | kastell_core::token::TokenError::Config(_)),
-        ) => CliError::Usage(e.to_string()),
-        other => CliError::Internal(other.to_string()),
+        ) => CliError::usage(e.to_string()),
+        other => CliError::internal(other.to_string()),
     }
 }
 

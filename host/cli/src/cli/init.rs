@@ -27,6 +27,7 @@ use kastell_core::deployment::{
 };
 use kastell_core::keys::ServiceKeys;
 use kastell_core::token::{KdfCost, Token};
+use kastell_proto::ErrorCode;
 
 const DAY: u64 = 86_400;
 /// Validity of the root certificate (as `kastell ca init-root`'s default).
@@ -135,17 +136,13 @@ struct WrittenServer {
 
 /// A failed step, named, with the exit code of its cause.
 fn step_error(step: &str, err: CliError) -> CliError {
-    match err {
-        CliError::Invalid(m) => CliError::Invalid(format!("init: {step}: {m}")),
-        CliError::Usage(m) => CliError::Usage(format!("init: {step}: {m}")),
-        other => CliError::Internal(format!("init: {step}: {other}")),
-    }
+    err.within(&format!("init: {step}"))
 }
 
 /// The URL a client on this machine reaches a server listening on `listen` by.
 pub(super) fn server_url(listen: &str) -> Result<String, CliError> {
     let addr: SocketAddr = listen.parse().map_err(|_| {
-        CliError::Usage(format!(
+        CliError::usage(format!(
             "--listen `{listen}` is not a socket address (e.g. 127.0.0.1:8443 or [::1]:8443)"
         ))
     })?;
@@ -185,11 +182,14 @@ fn refuse_existing(data_dir: &Path) -> Result<(), CliError> {
         data_dir.join(SOFT_TOKEN_FILE),
     ];
     match markers.iter().find(|path| path.exists()) {
-        Some(found) => Err(CliError::Invalid(format!(
-            "{} already holds a Kastell deployment ({} exists); init only creates new ones",
-            data_dir.display(),
-            found.display()
-        ))),
+        Some(found) => Err(CliError::new(
+            ErrorCode::AlreadyExists,
+            format!(
+                "{} already holds a Kastell deployment ({} exists); init only creates new ones",
+                data_dir.display(),
+                found.display()
+            ),
+        )),
         None => Ok(()),
     }
 }
@@ -197,7 +197,7 @@ fn refuse_existing(data_dir: &Path) -> Result<(), CliError> {
 /// Creates `dir` readable by its owner only, when missing.
 fn create_private_dir(dir: &Path) -> Result<(), CliError> {
     kastell_core::files::create_private_dir(dir)
-        .map_err(|e| CliError::Usage(format!("cannot create {}: {e}", dir.display())))
+        .map_err(|e| CliError::usage(format!("cannot create {}: {e}", dir.display())))
 }
 
 /// Writes a random 32-byte passphrase (base64) to `path`, mode 0600.
@@ -211,7 +211,7 @@ fn generate_passphrase(path: &Path) -> Result<SecretString, CliError> {
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, CliError> {
-    std::path::absolute(path).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
+    std::path::absolute(path).map_err(|e| CliError::usage(format!("{}: {e}", path.display())))
 }
 
 /// Runs `kastell init`.
@@ -219,7 +219,7 @@ pub(super) fn run(args: InitArgs) -> Result<(), CliError> {
     let config = args.deployment.config()?;
     config
         .validate("configuration")
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+        .map_err(|e| CliError::usage(e.to_string()))?;
     let data_dir = absolute(&args.deployment.data_dir()?)?;
     refuse_existing(&data_dir)?;
 
@@ -239,7 +239,8 @@ pub(super) fn run(args: InitArgs) -> Result<(), CliError> {
         .or_else(|| config.server.listen.clone())
         .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
     let url = server_url(&listen)?;
-    preflight(&owner, &args.host_name, &officer).map_err(|e| CliError::Invalid(e.to_string()))?;
+    preflight(&owner, &args.host_name, &officer)
+        .map_err(|e| CliError::new(ErrorCode::InvalidCertificate, e.to_string()))?;
 
     // The token and its secret.
     let pkcs11 = config.token.pkcs11_module.is_some();
@@ -294,7 +295,7 @@ pub(super) fn run(args: InitArgs) -> Result<(), CliError> {
     .map_err(|e| step_error("officer profile", client_error(e)))?;
     let issuer = super::deployment::operator(kastell_proto::Role::CryptoOfficer, None);
     clients::register(&*service.store(), &certificate, &officer, &issuer.id)
-        .map_err(|e| step_error("officer profile", CliError::Internal(e.to_string())))?;
+        .map_err(|e| step_error("officer profile", CliError::internal(e.to_string())))?;
 
     let secret_file = match &secret {
         Secret::Given(path) | Secret::Generated(path) => Some(path.clone()),
@@ -333,7 +334,7 @@ pub(super) fn run(args: InitArgs) -> Result<(), CliError> {
     };
     if args.deployment.json {
         let json = serde_json::to_string_pretty(&created)
-            .map_err(|e| CliError::Internal(e.to_string()))?;
+            .map_err(|e| CliError::internal(e.to_string()))?;
         println!("{json}");
     } else {
         print_summary(&created, pkcs11);
@@ -388,14 +389,14 @@ fn write_config(
             approval_ttl_secs: given.server.approval_ttl_secs,
         },
     };
-    let body = toml::to_string(&written).map_err(|e| CliError::Internal(e.to_string()))?;
+    let body = toml::to_string(&written).map_err(|e| CliError::internal(e.to_string()))?;
     let text = format!(
         "# Kastell deployment, written by `kastell init`; see the README's \"Configuration\".\n\
          {body}"
     );
     // What is written must read back as the deployment it describes.
     Config::parse(&text, &path.display().to_string())
-        .map_err(|e| CliError::Internal(e.to_string()))?;
+        .map_err(|e| CliError::internal(e.to_string()))?;
     clients::write_file(path, text.as_bytes()).map_err(client_error)
 }
 

@@ -4,7 +4,7 @@
 //! Binary outputs (ciphertexts, signatures, MACs, random bytes) go to `--out` as raw bytes,
 //! or to standard output as one line of base64. Binary inputs are read raw or as base64.
 
-use kastell_proto::{EncryptionContext, KeySpec, Origin, Role};
+use kastell_proto::{EncryptionContext, ErrorCode, KeySpec, Origin, Role};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
@@ -321,13 +321,13 @@ fn parse_origin(text: &str) -> Result<Origin, String> {
 
 fn parse_measurement(text: &str) -> Result<kastell_attest::Measurement, CliError> {
     text.parse()
-        .map_err(|e| CliError::Usage(format!("--policy {text}: {e}")))
+        .map_err(|e| CliError::usage(format!("--policy {text}: {e}")))
 }
 
 /// Maps a key error to the exit code of its [`kastell_proto::ErrorCode`]: refusals 1, bad
 /// input 2, internal failures 3.
 fn key_error(err: KeyError) -> CliError {
-    CliError::coded(err.code(), err.to_string())
+    CliError::new(err.code(), err.to_string())
 }
 
 pub(super) fn read_data(path: &Path) -> Result<Vec<u8>, CliError> {
@@ -335,7 +335,7 @@ pub(super) fn read_data(path: &Path) -> Result<Vec<u8>, CliError> {
         let mut bytes = Vec::new();
         std::io::stdin()
             .read_to_end(&mut bytes)
-            .map_err(|e| CliError::Usage(format!("cannot read standard input: {e}")))?;
+            .map_err(|e| CliError::usage(format!("cannot read standard input: {e}")))?;
         return Ok(bytes);
     }
     super::read_input(&path.to_path_buf())
@@ -349,7 +349,7 @@ fn read_binary(path: &Path, is_raw: impl Fn(&[u8]) -> bool) -> Result<Vec<u8>, C
     }
     let text = String::from_utf8_lossy(&bytes);
     BASE64.decode(text.trim()).map_err(|_| {
-        CliError::Usage(format!(
+        CliError::usage(format!(
             "{}: neither the raw form nor base64",
             path.display()
         ))
@@ -359,20 +359,20 @@ fn read_binary(path: &Path, is_raw: impl Fn(&[u8]) -> bool) -> Result<Vec<u8>, C
 fn write_output(out: Option<&Path>, bytes: &[u8], text_default: bool) -> Result<(), CliError> {
     match out {
         Some(path) => std::fs::write(path, bytes)
-            .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", path.display()))),
+            .map_err(|e| CliError::usage(format!("cannot write {}: {e}", path.display()))),
         None if text_default => {
             println!("{}", BASE64.encode(bytes));
             Ok(())
         }
         None => std::io::stdout()
             .write_all(bytes)
-            .map_err(|e| CliError::Internal(format!("cannot write standard output: {e}"))),
+            .map_err(|e| CliError::internal(format!("cannot write standard output: {e}"))),
     }
 }
 
 fn print_json(value: &impl Serialize) -> Result<(), CliError> {
     let text =
-        serde_json::to_string_pretty(value).map_err(|e| CliError::Internal(e.to_string()))?;
+        serde_json::to_string_pretty(value).map_err(|e| CliError::internal(e.to_string()))?;
     println!("{text}");
     Ok(())
 }
@@ -566,7 +566,7 @@ fn use_key(command: KeyCommand) -> Result<(), CliError> {
         | KeyCommand::Mac { use_args, .. }
         | KeyCommand::VerifyMac { use_args, .. }
         | KeyCommand::Random { use_args, .. } => (use_args.deployment.open()?, use_args),
-        _ => return Err(CliError::Internal("not a key-using command".into())),
+        _ => return Err(CliError::internal("not a key-using command")),
     };
     let caller = user(args);
     let context = args.context();
@@ -575,7 +575,10 @@ fn use_key(command: KeyCommand) -> Result<(), CliError> {
     checkpoint(&service)?;
     match outcome? {
         true => Ok(()),
-        false => Err(CliError::Invalid("invalid: does not verify".into())),
+        false => Err(CliError::new(
+            ErrorCode::InvalidSignature,
+            "invalid: does not verify",
+        )),
     }
 }
 
@@ -689,6 +692,6 @@ fn perform(
             write_output(out.as_deref(), &random, true)?;
             true
         }
-        _ => return Err(CliError::Internal("not a key-using command".into())),
+        _ => return Err(CliError::internal("not a key-using command")),
     })
 }

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::{Args, Subcommand};
-use kastell_proto::PendingState;
 use kastell_proto::api::{
     ApprovalQuery, ApproveRequest, ClientList, ClientQuery, ClientRequest, Gated, RevokeRequest,
     SetQuorumRequest,
 };
+use kastell_proto::{ErrorCode, PendingState};
 use sha2::Digest as _;
 
 use super::CliError;
@@ -137,11 +137,11 @@ pub(super) fn approve(args: ApproveArgs) -> Result<(), CliError> {
     let detail = client.approval(&args.id).map_err(remote_error)?;
     let canonical = BASE64
         .decode(&detail.canonical)
-        .map_err(|e| CliError::Internal(format!("the server's canonical bytes: {e}")))?;
+        .map_err(|e| CliError::internal(format!("the server's canonical bytes: {e}")))?;
     let digest = hex::encode(sha2::Sha384::digest(&canonical));
     if detail.operation.digest != digest {
-        return Err(CliError::Internal(
-            "the server's canonical bytes do not match the operation's digest; not signing".into(),
+        return Err(CliError::internal(
+            "the server's canonical bytes do not match the operation's digest; not signing",
         ));
     }
     eprintln!(
@@ -152,13 +152,13 @@ pub(super) fn approve(args: ApproveArgs) -> Result<(), CliError> {
         String::from_utf8_lossy(&canonical).trim_end()
     );
     let profile =
-        ClientProfile::load(&args.server.profile).map_err(|e| CliError::Usage(e.to_string()))?;
+        ClientProfile::load(&args.server.profile).map_err(|e| CliError::usage(e.to_string()))?;
     let pem = zeroize::Zeroizing::new(
         std::fs::read_to_string(&profile.key)
-            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", profile.key.display())))?,
+            .map_err(|e| CliError::usage(format!("cannot read {}: {e}", profile.key.display())))?,
     );
     let secret: p384::SecretKey = p384::pkcs8::DecodePrivateKey::from_pkcs8_pem(&pem)
-        .map_err(|e| CliError::Usage(format!("{}: not a P-384 key: {e}", profile.key.display())))?;
+        .map_err(|e| CliError::usage(format!("{}: not a P-384 key: {e}", profile.key.display())))?;
     let signing = p384::ecdsa::SigningKey::from(&secret);
     let signature: p384::ecdsa::Signature = signature::Signer::sign(&signing, &canonical);
     let request = ApproveRequest {
@@ -198,7 +198,7 @@ pub(super) fn approvals(command: ApprovalsCommand) -> Result<(), CliError> {
             }
             for op in &answer.operations {
                 let action = serde_json::to_value(&op.action)
-                    .map_err(|e| CliError::Internal(e.to_string()))?;
+                    .map_err(|e| CliError::internal(e.to_string()))?;
                 println!(
                     "{}  {}  {}  by {}  approvals {}  {action}",
                     op.id,
@@ -247,7 +247,7 @@ pub(super) fn quorum(command: QuorumCommand) -> Result<(), CliError> {
 }
 
 fn client_error(err: clients::ClientError) -> CliError {
-    CliError::Usage(err.to_string())
+    CliError::usage(err.to_string())
 }
 
 /// Writes the certificate, the root and the profile into `dir` (which holds the key).
@@ -257,7 +257,7 @@ fn finish_profile(
     certificate: &str,
 ) -> Result<PathBuf, CliError> {
     let root = std::fs::read(&officer.ca)
-        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", officer.ca.display())))?;
+        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", officer.ca.display())))?;
     clients::write_file(&dir.join(ROOT_FILE), &root).map_err(client_error)?;
     clients::write_file(&dir.join(CERTIFICATE_FILE), certificate.as_bytes())
         .map_err(client_error)?;
@@ -283,25 +283,28 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
             server,
         } => {
             let officer =
-                ClientProfile::load(&server.profile).map_err(|e| CliError::Usage(e.to_string()))?;
+                ClientProfile::load(&server.profile).map_err(|e| CliError::usage(e.to_string()))?;
             let client = connect(&server.profile)?;
             let dir = std::path::absolute(&out_dir)
-                .map_err(|e| CliError::Usage(format!("{}: {e}", out_dir.display())))?;
+                .map_err(|e| CliError::usage(format!("{}: {e}", out_dir.display())))?;
             if dir.join(KEY_FILE).exists() {
-                return Err(CliError::Invalid(format!(
-                    "{} holds a key already; choose another folder",
-                    dir.display()
-                )));
+                return Err(CliError::new(
+                    ErrorCode::AlreadyExists,
+                    format!(
+                        "{} holds a key already; choose another folder",
+                        dir.display()
+                    ),
+                ));
             }
             let secret = p384::SecretKey::random(&mut rand_core::OsRng);
             let public = p384::pkcs8::EncodePublicKey::to_public_key_pem(
                 &secret.public_key(),
                 p384::pkcs8::LineEnding::LF,
             )
-            .map_err(|e| CliError::Internal(e.to_string()))?;
+            .map_err(|e| CliError::internal(e.to_string()))?;
             let key_pem =
                 p384::pkcs8::EncodePrivateKey::to_pkcs8_pem(&secret, p384::pkcs8::LineEnding::LF)
-                    .map_err(|e| CliError::Internal(e.to_string()))?;
+                    .map_err(|e| CliError::internal(e.to_string()))?;
             drop(secret);
             let request = ClientRequest {
                 principal: principal.clone(),
@@ -384,7 +387,7 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
             server,
         } => {
             let client = connect(&server.profile)?;
-            let serial = clients::parse_serial(&serial).map_err(CliError::Usage)?;
+            let serial = clients::parse_serial(&serial).map_err(CliError::usage)?;
             let answer = client
                 .revoke_client(&serial, &RevokeRequest { reason })
                 .map_err(remote_error)?;
@@ -404,16 +407,17 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
             server,
         } => {
             let officer =
-                ClientProfile::load(&server.profile).map_err(|e| CliError::Usage(e.to_string()))?;
+                ClientProfile::load(&server.profile).map_err(|e| CliError::usage(e.to_string()))?;
             let client = connect(&server.profile)?;
             let operation = client.approval(&id).map_err(remote_error)?.operation;
             let state = operation.state;
             let serial = match operation.outcome.strip_prefix("serial ") {
                 Some(serial) if state == PendingState::Executed => serial.to_owned(),
                 _ => {
-                    return Err(CliError::Invalid(format!(
-                        "operation {id} is {state}; no certificate to collect yet"
-                    )));
+                    return Err(CliError::new(
+                        ErrorCode::InvalidState,
+                        format!("operation {id} is {state}; no certificate to collect yet"),
+                    ));
                 }
             };
             let certificate_pem = client
@@ -422,27 +426,30 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
                 .certificate
                 .unwrap_or_default();
             let dir = std::path::absolute(&out_dir)
-                .map_err(|e| CliError::Usage(format!("{}: {e}", out_dir.display())))?;
+                .map_err(|e| CliError::usage(format!("{}: {e}", out_dir.display())))?;
             if !dir.join(KEY_FILE).is_file() {
-                return Err(CliError::Usage(format!(
+                return Err(CliError::usage(format!(
                     "{} has no key.pem: give the folder `user add` wrote",
                     dir.display()
                 )));
             }
             let pem = zeroize::Zeroizing::new(
                 std::fs::read_to_string(dir.join(KEY_FILE))
-                    .map_err(|e| CliError::Usage(format!("cannot read key.pem: {e}")))?,
+                    .map_err(|e| CliError::usage(format!("cannot read key.pem: {e}")))?,
             );
             let secret: p384::SecretKey = p384::pkcs8::DecodePrivateKey::from_pkcs8_pem(&pem)
-                .map_err(|e| CliError::Usage(format!("key.pem: not a P-384 key: {e}")))?;
+                .map_err(|e| CliError::usage(format!("key.pem: not a P-384 key: {e}")))?;
             let certificate: kastell_attest::x509::Certificate =
                 der::DecodePem::from_pem(certificate_pem.as_bytes())
-                    .map_err(|e| CliError::Internal(format!("the issued certificate: {e}")))?;
+                    .map_err(|e| CliError::internal(format!("the issued certificate: {e}")))?;
             if kastell_attest::verify::public_key(&certificate).ok() != Some(secret.public_key()) {
-                return Err(CliError::Invalid(format!(
-                    "operation {id} issued a certificate for another key than {}",
-                    dir.join(KEY_FILE).display()
-                )));
+                return Err(CliError::new(
+                    ErrorCode::InvalidCertificate,
+                    format!(
+                        "operation {id} issued a certificate for another key than {}",
+                        dir.join(KEY_FILE).display()
+                    ),
+                ));
             }
             let profile = finish_profile(&dir, &officer, &certificate_pem)?;
             println!("collected: {}", profile.display());

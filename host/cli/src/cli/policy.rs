@@ -10,6 +10,7 @@ use kastell_core::registry::{PolicyRegistry, RegistryError};
 use kastell_core::sandbox::{
     DenyCause, POLICY_WORLD, PolicyRequest, Sandbox, SandboxLimits, Verdict,
 };
+use kastell_proto::ErrorCode;
 
 /// Policy commands.
 #[derive(Debug, Subcommand)]
@@ -65,16 +66,15 @@ enum DecisionOut {
 }
 
 fn sandbox() -> Result<Sandbox, CliError> {
-    Sandbox::new(SandboxLimits::default()).map_err(|e| CliError::Internal(e.to_string()))
+    Sandbox::new(SandboxLimits::default()).map_err(|e| CliError::internal(e.to_string()))
 }
 
 fn registry_error(err: RegistryError) -> CliError {
     match err {
-        RegistryError::Invalid(e) => CliError::Invalid(e.to_string()),
-        RegistryError::NotFound(_) | RegistryError::Corrupt { .. } => {
-            CliError::Invalid(err.to_string())
-        }
-        other => CliError::Internal(other.to_string()),
+        RegistryError::Invalid(e) => CliError::new(ErrorCode::InvalidPolicy, e.to_string()),
+        RegistryError::NotFound(_) => CliError::new(ErrorCode::NotFound, err.to_string()),
+        RegistryError::Corrupt { .. } => CliError::new(ErrorCode::TamperDetected, err.to_string()),
+        other => CliError::internal(other.to_string()),
     }
 }
 
@@ -83,9 +83,9 @@ pub(super) fn run(command: PolicyCommand) -> Result<(), CliError> {
     match command {
         PolicyCommand::Check { file } => {
             let bytes = read_input(&file)?;
-            let policy = sandbox()?
-                .load_policy(&bytes)
-                .map_err(|e| CliError::Invalid(format!("{}: {e}", file.display())))?;
+            let policy = sandbox()?.load_policy(&bytes).map_err(|e| {
+                CliError::new(ErrorCode::InvalidPolicy, format!("{}: {e}", file.display()))
+            })?;
             println!("{}", policy.measurement());
             println!("world: {POLICY_WORLD}");
         }
@@ -93,12 +93,12 @@ pub(super) fn run(command: PolicyCommand) -> Result<(), CliError> {
             let bytes = read_input(&file)?;
             let json = read_input(&request)?;
             let request: PolicyRequest = serde_json::from_slice(&json).map_err(|e| {
-                CliError::Usage(format!("{}: invalid request: {e}", request.display()))
+                CliError::usage(format!("{}: invalid request: {e}", request.display()))
             })?;
             let sandbox = sandbox()?;
-            let policy = sandbox
-                .load_policy(&bytes)
-                .map_err(|e| CliError::Invalid(format!("{}: {e}", file.display())))?;
+            let policy = sandbox.load_policy(&bytes).map_err(|e| {
+                CliError::new(ErrorCode::InvalidPolicy, format!("{}: {e}", file.display()))
+            })?;
             let out = match sandbox.evaluate(&policy, &request).verdict {
                 Verdict::Allow => DecisionOut::Allow,
                 Verdict::Deny(cause @ (DenyCause::Policy(_) | DenyCause::Fault(_))) => {
@@ -108,14 +108,14 @@ pub(super) fn run(command: PolicyCommand) -> Result<(), CliError> {
                 }
             };
             let text =
-                serde_json::to_string(&out).map_err(|e| CliError::Internal(e.to_string()))?;
+                serde_json::to_string(&out).map_err(|e| CliError::internal(e.to_string()))?;
             println!("{text}");
         }
         PolicyCommand::Add { file, data_dir } => {
             let bytes = read_input(&file)?;
             let sandbox = sandbox()?
                 .with_artifact_dir(&data_dir.join("compiled"))
-                .map_err(|e| CliError::Internal(e.to_string()))?;
+                .map_err(|e| CliError::internal(e.to_string()))?;
             let registry =
                 PolicyRegistry::open(&data_dir.join("policies")).map_err(registry_error)?;
             let measurement = registry.add(&sandbox, &bytes).map_err(registry_error)?;
@@ -133,7 +133,10 @@ pub(super) fn run(command: PolicyCommand) -> Result<(), CliError> {
                     status: 400,
                     message,
                     ..
-                } => CliError::Invalid(format!("{}: {message}", file.display())),
+                } => CliError::new(
+                    ErrorCode::InvalidPolicy,
+                    format!("{}: {message}", file.display()),
+                ),
                 other => super::key::remote_error(other),
             })?;
             if json {

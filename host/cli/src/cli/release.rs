@@ -117,7 +117,7 @@ pub(super) fn run(command: ReleaseCommand) -> Result<(), CliError> {
                         .collect::<Result<Vec<_>, _>>()?;
                     let mut certificates = read_certificates(&certificate)?.into_iter();
                     let leaf = certificates.next().ok_or_else(|| {
-                        CliError::Usage(format!("{}: no certificate", certificate.display()))
+                        CliError::usage(format!("{}: no certificate", certificate.display()))
                     })?;
                     Attestation::Certificate {
                         leaf,
@@ -128,8 +128,8 @@ pub(super) fn run(command: ReleaseCommand) -> Result<(), CliError> {
                 }
                 (None, Some(document)) => Attestation::Document(read_input(&document)?),
                 _ => {
-                    return Err(CliError::Usage(
-                        "give either --certificate (with --chain) or --document".into(),
+                    return Err(CliError::usage(
+                        "give either --certificate (with --chain) or --document",
                     ));
                 }
             };
@@ -161,21 +161,21 @@ fn release_body(
 ) -> Result<ReleaseBody, CliError> {
     let nonce = BASE64
         .decode(nonce.trim())
-        .map_err(|e| CliError::Usage(format!("--nonce: not base64: {e}")))?;
+        .map_err(|e| CliError::usage(format!("--nonce: not base64: {e}")))?;
     if nonce.len() != NONCE_LEN {
-        return Err(CliError::Usage(format!(
+        return Err(CliError::usage(format!(
             "--nonce: {} bytes; a release challenge's nonce is {NONCE_LEN}",
             nonce.len()
         )));
     }
     if version.is_some() && kind != ReleaseKind::Key {
-        return Err(CliError::Usage(
-            "--version: a data key is always made under the current version".into(),
+        return Err(CliError::usage(
+            "--version: a data key is always made under the current version",
         ));
     }
     if !context.is_empty() && kind != ReleaseKind::DataKey {
-        return Err(CliError::Usage(
-            "--context: only a data key's ciphertext carries an encryption context".into(),
+        return Err(CliError::usage(
+            "--context: only a data key's ciphertext carries an encryption context",
         ));
     }
     let (certificate, chain, document) = match attestation {
@@ -205,7 +205,7 @@ fn release_body(
 /// The certificates in a PEM or DER file, each as DER, in file order (at least one).
 fn read_certificates(path: &Path) -> Result<Vec<Vec<u8>>, CliError> {
     let bytes = read_input(&path.to_path_buf())?;
-    let invalid = |e: String| CliError::Usage(format!("{}: {e}", path.display()));
+    let invalid = |e: String| CliError::usage(format!("{}: {e}", path.display()));
     kastell_attest::x509::parse_certificates(&bytes)
         .map_err(invalid)?
         .iter()
@@ -223,7 +223,7 @@ fn context_map(entries: Vec<(String, String)>) -> Result<BTreeMap<String, String
     let mut map = BTreeMap::new();
     for (name, value) in entries {
         if map.contains_key(&name) {
-            return Err(CliError::Usage(format!("--context: `{name}` given twice")));
+            return Err(CliError::usage(format!("--context: `{name}` given twice")));
         }
         map.insert(name, value);
     }

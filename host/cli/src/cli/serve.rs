@@ -84,10 +84,10 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         });
     let certificate = Arc::new(
         server::tls::ServerCertificate::issue(service.token(), &files, &names, lifetime)
-            .map_err(CliError::Usage)?,
+            .map_err(CliError::usage)?,
     );
     let tls =
-        server::tls::server_config(Arc::clone(&certificate), &files).map_err(CliError::Usage)?;
+        server::tls::server_config(Arc::clone(&certificate), &files).map_err(CliError::usage)?;
     let release = release_trust(&config.release, &files)?;
     let attester = match server::workloads::Attester::load(service.token(), files.clone()) {
         Ok(attester) => Some(attester),
@@ -97,7 +97,7 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         }
     };
     let workloads = kastell_core::registry::WorkloadRegistry::open(&data_dir.join("workloads"))
-        .map_err(|e| CliError::Internal(e.to_string()))?;
+        .map_err(|e| CliError::internal(e.to_string()))?;
     let workload_slots = Arc::new(tokio::sync::Semaphore::new(
         usize::try_from(service.sandbox().limits().max_concurrent / 2)
             .unwrap_or(1)
@@ -136,7 +136,7 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
     });
     state
         .reload_revocations()
-        .map_err(|e| CliError::Internal(format!("cannot read client revocations: {e}")))?;
+        .map_err(|e| CliError::internal(format!("cannot read client revocations: {e}")))?;
     let app = server::app(
         Arc::clone(&state),
         config.server.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
@@ -145,16 +145,16 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         .enable_all()
         .thread_name("kastell-server")
         .build()
-        .map_err(|e| CliError::Internal(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| CliError::internal(format!("cannot start the async runtime: {e}")))?;
     let serving = Arc::clone(&state);
     runtime.block_on(async move {
         let state = serving;
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
-            .map_err(|e| CliError::Usage(format!("cannot listen on {listen}: {e}")))?;
+            .map_err(|e| CliError::usage(format!("cannot listen on {listen}: {e}")))?;
         let local = listener
             .local_addr()
-            .map_err(|e| CliError::Internal(e.to_string()))?;
+            .map_err(|e| CliError::internal(e.to_string()))?;
         // Whoever started the server may close its output after reading this line: a
         // closed standard output must not stop the server, so write errors are ignored.
         say(&format!("kastell listening on https://{local}"));
@@ -173,7 +173,7 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         signer.abort();
         revocations.abort();
         renewer.abort();
-        served.map_err(|e| CliError::Internal(format!("the listener failed: {e}")))
+        served.map_err(|e| CliError::internal(format!("the listener failed: {e}")))
     })?;
     // Cover every record written while serving with a signature before exiting.
     if let Err(err) = state.service.checkpoint() {
@@ -198,10 +198,10 @@ fn release_trust(
     }
     for path in config.trusted_roots.iter().flatten() {
         let bytes = std::fs::read(path).map_err(|e| {
-            CliError::Usage(format!("release.trusted_roots: {}: {e}", path.display()))
+            CliError::usage(format!("release.trusted_roots: {}: {e}", path.display()))
         })?;
         let roots = kastell_attest::x509::parse_certificates(&bytes).map_err(|e| {
-            CliError::Usage(format!("release.trusted_roots: {}: {e}", path.display()))
+            CliError::usage(format!("release.trusted_roots: {}: {e}", path.display()))
         })?;
         anchors.extend(roots);
     }

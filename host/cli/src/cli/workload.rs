@@ -10,6 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::Subcommand;
 use kastell_attest::Measurement;
+use kastell_proto::ErrorCode;
 use kastell_proto::api::{InvokeRequest, SecretBase64};
 
 use super::key::{connect, print_answer, remote_error};
@@ -82,7 +83,10 @@ pub(super) fn run(command: WorkloadCommand) -> Result<(), CliError> {
                 .add_workload(bytes)
                 .map_err(|e| match e {
                     RemoteError::Api { name, message, .. } if name == "InvalidWorkload" => {
-                        CliError::Invalid(format!("{}: {message}", file.display()))
+                        CliError::new(
+                            ErrorCode::InvalidWorkload,
+                            format!("{}: {message}", file.display()),
+                        )
                     }
                     other => remote_error(other),
                 })?;
@@ -124,11 +128,11 @@ pub(super) fn run(command: WorkloadCommand) -> Result<(), CliError> {
                 .invoke_workload(&measurement.to_string(), &request)
                 .map_err(invoke_error)?;
             let bytes = BASE64.decode(answer.output.expose()).map_err(|e| {
-                CliError::Internal(format!("the server's `output` is not base64: {e}"))
+                CliError::internal(format!("the server's `output` is not base64: {e}"))
             })?;
             if let Some(path) = &output {
                 std::fs::write(path, &bytes).map_err(|e| {
-                    CliError::Usage(format!("cannot write {}: {e}", path.display()))
+                    CliError::usage(format!("cannot write {}: {e}", path.display()))
                 })?;
             }
             if json {
@@ -136,7 +140,7 @@ pub(super) fn run(command: WorkloadCommand) -> Result<(), CliError> {
             } else if output.is_none() {
                 std::io::stdout()
                     .write_all(&bytes)
-                    .map_err(|e| CliError::Internal(format!("cannot write standard output: {e}")))
+                    .map_err(|e| CliError::internal(format!("cannot write standard output: {e}")))
             } else {
                 Ok(())
             }
@@ -148,12 +152,14 @@ pub(super) fn run(command: WorkloadCommand) -> Result<(), CliError> {
 /// apart in the message; everything else as any remote failure.
 fn invoke_error(err: RemoteError) -> CliError {
     match err {
-        RemoteError::Api { name, message, .. } if name == "WorkloadError" => {
-            CliError::Invalid(format!("workload error: {message}"))
-        }
-        RemoteError::Api { name, message, .. } if name == "WorkloadFault" => {
-            CliError::Invalid(format!("workload fault: {message}"))
-        }
+        RemoteError::Api { name, message, .. } if name == "WorkloadError" => CliError::new(
+            ErrorCode::WorkloadError,
+            format!("workload error: {message}"),
+        ),
+        RemoteError::Api { name, message, .. } if name == "WorkloadFault" => CliError::new(
+            ErrorCode::WorkloadFault,
+            format!("workload fault: {message}"),
+        ),
         other => remote_error(other),
     }
 }

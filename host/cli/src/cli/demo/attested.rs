@@ -74,7 +74,7 @@ fn text(path: &Path) -> String {
 fn request(dir: &Path, name: &str, body: &str, about: &str) -> Result<String, CliError> {
     let path = dir.join(name);
     std::fs::write(&path, body)
-        .map_err(|e| CliError::Internal(format!("cannot write {}: {e}", path.display())))?;
+        .map_err(|e| CliError::internal(format!("cannot write {}: {e}", path.display())))?;
     println!("# {}: {about}", path.display());
     Ok(text(&path))
 }
@@ -123,7 +123,7 @@ fn attest(
         None,
     )?;
     let raw = std::fs::read_to_string(&output)
-        .map_err(|e| CliError::Internal(format!("cannot read {output}: {e}")))?;
+        .map_err(|e| CliError::internal(format!("cannot read {output}: {e}")))?;
     let answer: Attested = parse(&raw, "the attest step's output")?;
     let files = evidence::save(parties.dir, name, &answer)?;
     Ok((answer, files))

@@ -45,12 +45,12 @@ fn certificate(der: &[u8], what: &str) -> Result<Certificate, CliError> {
 }
 
 fn pem(cert: &Certificate) -> Result<String, CliError> {
-    cert.to_pem().map_err(|e| CliError::Internal(e.to_string()))
+    cert.to_pem().map_err(|e| CliError::internal(e.to_string()))
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     std::fs::write(path, bytes)
-        .map_err(|e| CliError::Internal(format!("cannot write {}: {e}", path.display())))
+        .map_err(|e| CliError::internal(format!("cannot write {}: {e}", path.display())))
 }
 
 /// Saves the `attest` step's `output` as `DIR/NAME.pem` (the certificate),
@@ -153,7 +153,7 @@ pub(super) fn verify(
 }
 
 fn read(path: &str) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|e| CliError::Internal(format!("cannot read {path}: {e}")))
+    std::fs::read(path).map_err(|e| CliError::internal(format!("cannot read {path}: {e}")))
 }
 
 fn certificates(path: &str) -> Result<Vec<Certificate>, CliError> {
@@ -181,7 +181,7 @@ fn in_process(
     let expect = Expectations {
         guests: vec![guest],
         policy: None,
-        nonce: Some(hex::decode(nonce_hex).map_err(|e| CliError::Internal(e.to_string()))?),
+        nonce: Some(hex::decode(nonce_hex).map_err(|e| CliError::internal(e.to_string()))?),
         max_age: None,
     };
     let [cert_args, doc_args] = commands;

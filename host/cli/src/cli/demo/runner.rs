@@ -10,7 +10,7 @@ use super::super::CliError;
 
 /// A demo step that did not behave as described: the demo stops (exit 3).
 pub(super) fn stopped(what: impl std::fmt::Display) -> CliError {
-    CliError::Internal(format!("the demo stopped: {what}"))
+    CliError::internal(format!("the demo stopped: {what}"))
 }
 
 /// A command for `program` that sees none of the caller's `KASTELL_*` settings (a data
@@ -74,14 +74,14 @@ impl Demo {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| CliError::Internal(format!("cannot run {}: {e}", program.display())))?;
+            .map_err(|e| CliError::internal(format!("cannot run {}: {e}", program.display())))?;
         if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
             std::io::Write::write_all(&mut stdin, bytes)
-                .map_err(|e| CliError::Internal(e.to_string()))?;
+                .map_err(|e| CliError::internal(e.to_string()))?;
         }
         let out = child
             .wait_with_output()
-            .map_err(|e| CliError::Internal(e.to_string()))?;
+            .map_err(|e| CliError::internal(e.to_string()))?;
         let answer = Answer {
             ok: out.status.success(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -121,7 +121,7 @@ impl Demo {
         let export = command(&self.exe)
             .args(["audit", "export", "--profile", auditor])
             .output()
-            .map_err(|e| CliError::Internal(e.to_string()))?;
+            .map_err(|e| CliError::internal(e.to_string()))?;
         if !export.status.success() {
             return Err(stopped(format_args!(
                 "`kastell audit export` failed: {}",
@@ -192,11 +192,11 @@ impl Drop for Server {
 /// A loopback port nobody listens on now.
 pub(super) fn free_port() -> Result<u16, CliError> {
     let socket = std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| CliError::Internal(format!("no free loopback port: {e}")))?;
+        .map_err(|e| CliError::internal(format!("no free loopback port: {e}")))?;
     socket
         .local_addr()
         .map(|a| a.port())
-        .map_err(|e| CliError::Internal(e.to_string()))
+        .map_err(|e| CliError::internal(e.to_string()))
 }
 
 /// Starts `kastell serve --config CONFIG` and waits for it to listen.
@@ -209,11 +209,11 @@ pub(super) fn start_server(exe: &Path, config: &Path) -> Result<Server, CliError
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| CliError::Internal(format!("cannot start the server: {e}")))?;
+        .map_err(|e| CliError::internal(format!("cannot start the server: {e}")))?;
     let stdout = child
         .stdout
         .take()
-        .ok_or_else(|| CliError::Internal("the server's output is not readable".into()))?;
+        .ok_or_else(|| CliError::internal("the server's output is not readable"))?;
     let server = Server(child);
     let mut lines = BufReader::new(stdout).lines();
     match lines.next() {
@@ -223,7 +223,7 @@ pub(super) fn start_server(exe: &Path, config: &Path) -> Result<Server, CliError
             std::thread::spawn(move || lines.for_each(drop));
             Ok(server)
         }
-        other => Err(CliError::Internal(format!(
+        other => Err(CliError::internal(format!(
             "the server did not start: {}",
             other.and_then(Result::ok).unwrap_or_default()
         ))),

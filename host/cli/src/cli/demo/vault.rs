@@ -91,5 +91,5 @@ pub(super) fn parse<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, Cl
 pub(super) fn json_text(value: &impl Serialize) -> Result<String, CliError> {
     serde_json::to_value(value)
         .map(|json| json.to_string())
-        .map_err(|e| CliError::Internal(e.to_string()))
+        .map_err(|e| CliError::internal(e.to_string()))
 }

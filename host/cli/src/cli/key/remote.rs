@@ -37,7 +37,7 @@ pub(in crate::cli) fn remote_error(err: RemoteError) -> CliError {
         RemoteError::Profile(_) => ErrorCode::InvalidInput,
         RemoteError::Transport(_) => ErrorCode::Internal,
     };
-    CliError::coded(code, err.to_string())
+    CliError::new(code, err.to_string())
 }
 
 /// Opens the client a profile names.
@@ -45,14 +45,14 @@ pub(in crate::cli) fn remote_error(err: RemoteError) -> CliError {
 /// # Errors
 /// An unreadable profile (exit 2).
 pub(in crate::cli) fn connect(profile: &Path) -> Result<Client, CliError> {
-    let profile = ClientProfile::load(profile).map_err(|e| CliError::Usage(e.to_string()))?;
+    let profile = ClientProfile::load(profile).map_err(|e| CliError::usage(e.to_string()))?;
     Client::new(&profile).map_err(remote_error)
 }
 
 /// Prints a server answer as JSON: pretty, or on one line with `--json` (the answer's
 /// fields in name order either way, as the server's JSON was always printed).
 pub(in crate::cli) fn print_answer(answer: &impl Serialize, raw: bool) -> Result<(), CliError> {
-    let value = serde_json::to_value(answer).map_err(|e| CliError::Internal(e.to_string()))?;
+    let value = serde_json::to_value(answer).map_err(|e| CliError::internal(e.to_string()))?;
     if raw {
         println!("{value}");
         Ok(())
@@ -82,13 +82,13 @@ pub(in crate::cli) fn print_admin<T: Serialize>(
 fn decoded(field: &str, text: &str) -> Result<Vec<u8>, CliError> {
     BASE64
         .decode(text)
-        .map_err(|e| CliError::Internal(format!("the server's `{field}` is not base64: {e}")))
+        .map_err(|e| CliError::internal(format!("the server's `{field}` is not base64: {e}")))
 }
 
 fn context(args: &UseArgs) -> Result<EncryptionContext, CliError> {
     if args.tenant.is_some() {
-        return Err(CliError::Usage(
-            "--tenant: with --profile the tenant comes from the client certificate".into(),
+        return Err(CliError::usage(
+            "--tenant: with --profile the tenant comes from the client certificate",
         ));
     }
     Ok(args.context())
@@ -119,7 +119,10 @@ pub(super) fn run(profile: &Path, raw: bool, command: KeyCommand) -> Result<(), 
         if answer.valid {
             Ok(())
         } else {
-            Err(CliError::Invalid("invalid: does not verify".into()))
+            Err(CliError::new(
+                ErrorCode::InvalidSignature,
+                "invalid: does not verify",
+            ))
         }
     };
     match command {
@@ -162,12 +165,12 @@ pub(super) fn run(profile: &Path, raw: bool, command: KeyCommand) -> Result<(), 
             admin(client.schedule_deletion(&key, &ScheduleDeletionRequest { days }))
         }
         KeyCommand::CancelDeletion { key, .. } => answer(client.cancel_deletion(&key)),
-        KeyCommand::DestroyDue { .. } => Err(CliError::Usage(
-            "destroy-due runs locally (--data-dir); a server sweeps every hour by itself".into(),
+        KeyCommand::DestroyDue { .. } => Err(CliError::usage(
+            "destroy-due runs locally (--data-dir); a server sweeps every hour by itself",
         )),
         KeyCommand::Alias { alias, key, .. } => {
             let name = alias.strip_prefix("alias/").ok_or_else(|| {
-                CliError::Usage(format!("alias `{alias}` must start with `alias/`"))
+                CliError::usage(format!("alias `{alias}` must start with `alias/`"))
             })?;
             let answer = client
                 .set_alias(name, &AliasRequest { key })
