@@ -5,14 +5,14 @@ mod ca;
 mod demo;
 mod deployment;
 mod init;
+mod io;
 mod key;
 mod officer;
 mod policy;
 mod release;
+mod remote;
 mod serve;
 mod workload;
-
-use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use kastell_proto::ErrorCode;
@@ -132,11 +132,6 @@ pub(crate) fn ca_error(err: kastell_core::ca::HostCaError) -> CliError {
 /// A client-identity failure as a command error, by its error code.
 pub(crate) fn client_error(err: kastell_core::clients::ClientError) -> CliError {
     CliError::new(err.code(), err.to_string())
-}
-
-/// Reads a file named on the command line.
-fn read_input(path: &PathBuf) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))
 }
 
 /// Runs a parsed command.

@@ -159,7 +159,8 @@ fn json_line(record: &AuditRecord) -> String {
 
 /// An audit command against a server.
 fn remote(profile: &std::path::Path, raw: bool, command: AuditCommand) -> Result<(), CliError> {
-    use super::key::{connect, print_answer, remote_error};
+    use super::io::print_answer;
+    use super::remote::{connect, remote_error};
     let client = connect(profile)?;
     match command {
         AuditCommand::Verify {

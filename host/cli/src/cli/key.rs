@@ -1,25 +1,26 @@
 //! `kastell key …`: create, administer and use keys on the local deployment, or on a server
-//! with `--profile`.
-//!
-//! Binary outputs (ciphertexts, signatures, MACs, random bytes) go to `--out` as raw bytes,
-//! or to standard output as one line of base64. Binary inputs are read raw or as base64.
+//! with `--profile`. Each command is written once, over [`backend::Keys`]: read the
+//! inputs, call, write the outputs ([`super::io`]); `local.rs` and `remote.rs` say how a
+//! call is carried.
 
-use kastell_proto::{EncryptionContext, ErrorCode, KeySpec, Origin, Role};
-use std::io::{Read as _, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::Subcommand;
+use kastell_proto::{EncryptionContext, ErrorCode, KeySpec, Origin};
 use serde::Serialize;
 
+mod backend;
+mod local;
 mod remote;
 
-pub(super) use remote::{connect, print_admin, print_answer, remote_error};
-
 use super::CliError;
-use super::deployment::{DeploymentArgs, operator};
-use kastell_core::keys::{KeyError, KeyRecord, KeyService, NewKey, SignInput, unix_now};
+use super::deployment::DeploymentArgs;
+use super::io::{
+    parse_pair, print_admin, print_answer, print_json, read_binary, read_data, write_output,
+};
+use backend::{Answer, Keys, NewKeyArgs, Signed};
 
 /// Key commands. Administrative ones act as crypto-officer, the others as crypto-user.
 #[derive(Debug, Subcommand)]
@@ -302,13 +303,6 @@ impl UseArgs {
     }
 }
 
-pub(super) fn parse_pair(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
-        _ => Err(format!("expected name=value, not `{text}`")),
-    }
-}
-
 fn parse_spec(text: &str) -> Result<KeySpec, String> {
     text.parse()
         .map_err(|_| format!("`{text}` is not AES_256, ECC_NIST_P384 or HMAC_SHA384"))
@@ -317,64 +311,6 @@ fn parse_spec(text: &str) -> Result<KeySpec, String> {
 fn parse_origin(text: &str) -> Result<Origin, String> {
     text.parse()
         .map_err(|_| format!("`{text}` is not `wrapped` or `token`"))
-}
-
-fn parse_measurement(text: &str) -> Result<kastell_attest::Measurement, CliError> {
-    text.parse()
-        .map_err(|e| CliError::usage(format!("--policy {text}: {e}")))
-}
-
-/// Maps a key error to the exit code of its [`kastell_proto::ErrorCode`]: refusals 1, bad
-/// input 2, internal failures 3.
-fn key_error(err: KeyError) -> CliError {
-    CliError::new(err.code(), err.to_string())
-}
-
-pub(super) fn read_data(path: &Path) -> Result<Vec<u8>, CliError> {
-    if path == Path::new("-") {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .map_err(|e| CliError::usage(format!("cannot read standard input: {e}")))?;
-        return Ok(bytes);
-    }
-    super::read_input(&path.to_path_buf())
-}
-
-/// Reads binary input that may be raw or base64 text; `is_raw` recognises the raw form.
-fn read_binary(path: &Path, is_raw: impl Fn(&[u8]) -> bool) -> Result<Vec<u8>, CliError> {
-    let bytes = read_data(path)?;
-    if is_raw(&bytes) {
-        return Ok(bytes);
-    }
-    let text = String::from_utf8_lossy(&bytes);
-    BASE64.decode(text.trim()).map_err(|_| {
-        CliError::usage(format!(
-            "{}: neither the raw form nor base64",
-            path.display()
-        ))
-    })
-}
-
-fn write_output(out: Option<&Path>, bytes: &[u8], text_default: bool) -> Result<(), CliError> {
-    match out {
-        Some(path) => std::fs::write(path, bytes)
-            .map_err(|e| CliError::usage(format!("cannot write {}: {e}", path.display()))),
-        None if text_default => {
-            println!("{}", BASE64.encode(bytes));
-            Ok(())
-        }
-        None => std::io::stdout()
-            .write_all(bytes)
-            .map_err(|e| CliError::internal(format!("cannot write standard output: {e}"))),
-    }
-}
-
-fn print_json(value: &impl Serialize) -> Result<(), CliError> {
-    let text =
-        serde_json::to_string_pretty(value).map_err(|e| CliError::internal(e.to_string()))?;
-    println!("{text}");
-    Ok(())
 }
 
 /// The JSON printed by `generate-data-key`.
@@ -420,10 +356,56 @@ impl KeyCommand {
 /// Runs a key command: on the server named by `--profile`, else on the local deployment.
 pub(super) fn run(command: KeyCommand) -> Result<(), CliError> {
     let args = command.deployment();
-    if let Some(profile) = args.profile.clone() {
-        let raw = args.json;
-        return remote::run(&profile, raw, command);
+    let raw = args.json;
+    let mut keys: Box<dyn Keys> = match &args.profile {
+        Some(profile) => Box::new(remote::Remote::new(super::remote::connect(profile)?, raw)),
+        None => Box::new(local::Local::new(args.open()?)),
+    };
+    if let KeyCommand::Encrypt { use_args, .. }
+    | KeyCommand::Decrypt { use_args, .. }
+    | KeyCommand::ReEncrypt { use_args, .. }
+    | KeyCommand::GenerateDataKey { use_args, .. }
+    | KeyCommand::Sign { use_args, .. }
+    | KeyCommand::Verify { use_args, .. }
+    | KeyCommand::PublicKey { use_args, .. }
+    | KeyCommand::Mac { use_args, .. }
+    | KeyCommand::VerifyMac { use_args, .. }
+    | KeyCommand::Random { use_args, .. } = &command
+    {
+        keys.act_for(use_args.tenant.clone())?;
+        let outcome = use_key(keys.as_ref(), &use_args.context(), &command);
+        // Refusals are audited too: cover them with a checkpoint before reporting.
+        keys.checkpoint()?;
+        return match outcome? {
+            true => Ok(()),
+            false => Err(CliError::new(
+                ErrorCode::InvalidSignature,
+                "invalid: does not verify",
+            )),
+        };
     }
+    administer(keys.as_ref(), command)
+}
+
+/// Prints an answer: the server's JSON with `--json`, else what `show` prints of its value.
+fn emit<T>(
+    answer: Answer<T>,
+    show: impl FnOnce(T) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    match answer.json {
+        Some(json) => print_answer(&json, true),
+        None => show(answer.value),
+    }
+}
+
+/// Runs an administrative command (crypto-officer) and prints the key it returns; the
+/// local deployment signs an audit checkpoint after each change.
+fn administer(keys: &dyn Keys, command: KeyCommand) -> Result<(), CliError> {
+    let key = |answer: Answer<_>| emit(answer, |key| print_json(&key));
+    let gated = |answer: Answer<_>| match answer.json {
+        Some(json) => print_answer(&json, true),
+        None => print_admin(&answer.value, false),
+    };
     match command {
         KeyCommand::Create {
             spec,
@@ -433,217 +415,122 @@ pub(super) fn run(command: KeyCommand) -> Result<(), CliError> {
             tags,
             policy,
             releasable,
-            deployment,
-        } => {
-            let policy = policy.as_deref().map(parse_measurement).transpose()?;
-            let new = NewKey {
-                spec,
-                origin,
-                description,
-                tags: tags.into_iter().collect(),
-                policy,
-                releasable,
-            };
-            administer(&deployment, |service, officer| {
-                service.create_key(officer, new, alias.as_deref())
-            })
+            ..
+        } => key(keys.create(NewKeyArgs {
+            spec,
+            origin,
+            alias,
+            description,
+            tags: tags.into_iter().collect(),
+            policy,
+            releasable,
+        })?)?,
+        KeyCommand::Show { key: name, .. } => return key(keys.describe(&name)?),
+        KeyCommand::List { after, limit, .. } => {
+            return emit(keys.list(after, limit)?, |page| print_json(&page));
         }
-        KeyCommand::Show { key, deployment } => {
-            let service = deployment.open()?;
-            let caller = operator(Role::CryptoOfficer, None);
-            print_json(&service.describe_key(&caller, &key).map_err(key_error)?)
-        }
-        KeyCommand::List {
-            after,
-            limit,
-            deployment,
-        } => {
-            let service = deployment.open()?;
-            let caller = operator(Role::CryptoOfficer, None);
-            let keys = service
-                .list_keys(&caller, after.as_deref(), limit)
-                .map_err(key_error)?;
-            print_json(&keys)
-        }
-        KeyCommand::Rotate { key, deployment } => administer(&deployment, |service, officer| {
-            service.rotate(officer, &key)
-        }),
-        KeyCommand::Enable { key, deployment } => administer(&deployment, |service, officer| {
-            service.set_enabled(officer, &key, true)
-        }),
-        KeyCommand::Disable { key, deployment } => administer(&deployment, |service, officer| {
-            service.set_enabled(officer, &key, false)
-        }),
+        KeyCommand::Rotate { key: name, .. } => key(keys.rotate(&name)?)?,
+        KeyCommand::Enable { key: name, .. } => key(keys.set_enabled(&name, true)?)?,
+        KeyCommand::Disable { key: name, .. } => key(keys.set_enabled(&name, false)?)?,
         KeyCommand::ScheduleDeletion {
-            key,
-            days,
-            deployment,
-        } => administer(&deployment, |service, officer| {
-            service.schedule_deletion(officer, &key, days)
-        }),
-        KeyCommand::CancelDeletion { key, deployment } => {
-            administer(&deployment, |service, officer| {
-                service.cancel_deletion(officer, &key)
-            })
+            key: name, days, ..
+        } => {
+            gated(keys.schedule_deletion(&name, days)?)?;
         }
-        KeyCommand::DestroyDue { deployment } => {
-            let service = deployment.open()?;
-            for id in service.destroy_due(unix_now()).map_err(key_error)? {
+        KeyCommand::CancelDeletion { key: name, .. } => key(keys.cancel_deletion(&name)?)?,
+        KeyCommand::DestroyDue { .. } => {
+            for id in keys.destroy_due()? {
                 println!("{id}");
             }
-            checkpoint(&service)
         }
         KeyCommand::Alias {
-            alias,
-            key,
-            deployment,
+            alias, key: name, ..
         } => {
-            let service = deployment.open()?;
-            service
-                .set_alias(&operator(Role::CryptoOfficer, None), &alias, &key)
-                .map_err(key_error)?;
-            println!("{alias}");
-            checkpoint(&service)
+            emit(keys.set_alias(&alias, &name)?, |()| {
+                println!("{alias}");
+                Ok(())
+            })?;
         }
         KeyCommand::Tag {
-            key,
+            key: name,
             tags,
             description,
-            deployment,
-        } => administer(&deployment, |service, officer| {
-            service.update_tags(officer, &key, tags.into_iter().collect(), description)
-        }),
+            ..
+        } => key(keys.update_tags(&name, tags.into_iter().collect(), description)?)?,
         KeyCommand::BindPolicy {
-            key,
-            policy,
-            none: _,
-            deployment,
-        } => {
-            let policy = policy.as_deref().map(parse_measurement).transpose()?;
-            administer(&deployment, |service, officer| {
-                service.bind_policy(officer, &key, policy)
-            })
-        }
+            key: name, policy, ..
+        } => gated(keys.bind_policy(&name, policy)?)?,
         KeyCommand::SetMinVersion {
-            key,
-            version,
-            deployment,
-        } => administer(&deployment, |service, officer| {
-            service.set_min_decryption_version(officer, &key, version)
-        }),
-        other => use_key(other),
+            key: name, version, ..
+        } => key(keys.set_min_version(&name, version)?)?,
+        _ => return Err(CliError::internal("not an administrative command")),
     }
+    keys.checkpoint()
 }
 
-/// Runs an administrative command as crypto-officer and prints the key it returns.
-fn administer(
-    deployment: &DeploymentArgs,
-    operation: impl FnOnce(&KeyService, &kastell_core::keys::Caller) -> Result<KeyRecord, KeyError>,
-) -> Result<(), CliError> {
-    let service = deployment.open()?;
-    let key = operation(&service, &operator(Role::CryptoOfficer, None)).map_err(key_error)?;
-    print_json(&service.description_of(&key).map_err(key_error)?)?;
-    checkpoint(&service)
-}
-
-/// Signs the audit trail's head before the command ends, so that what it did is covered.
-fn checkpoint(service: &KeyService) -> Result<(), CliError> {
-    service.checkpoint().map_err(key_error)?;
-    Ok(())
-}
-
-/// Runs a command that uses a key, as crypto-user.
-fn use_key(command: KeyCommand) -> Result<(), CliError> {
-    let user = |args: &UseArgs| operator(Role::CryptoUser, args.tenant.clone());
-    let (service, args) = match &command {
-        KeyCommand::Encrypt { use_args, .. }
-        | KeyCommand::Decrypt { use_args, .. }
-        | KeyCommand::ReEncrypt { use_args, .. }
-        | KeyCommand::GenerateDataKey { use_args, .. }
-        | KeyCommand::Sign { use_args, .. }
-        | KeyCommand::Verify { use_args, .. }
-        | KeyCommand::PublicKey { use_args, .. }
-        | KeyCommand::Mac { use_args, .. }
-        | KeyCommand::VerifyMac { use_args, .. }
-        | KeyCommand::Random { use_args, .. } => (use_args.deployment.open()?, use_args),
-        _ => return Err(CliError::internal("not a key-using command")),
-    };
-    let caller = user(args);
-    let context = args.context();
-    let outcome = perform(&service, &caller, &context, &command);
-    // Refusals are audited too: cover them with a checkpoint before reporting.
-    checkpoint(&service)?;
-    match outcome? {
-        true => Ok(()),
-        false => Err(CliError::new(
-            ErrorCode::InvalidSignature,
-            "invalid: does not verify",
-        )),
-    }
-}
-
-/// Performs a key-using command; `Ok(false)` when a verification fails.
-fn perform(
-    service: &KeyService,
-    caller: &kastell_core::keys::Caller,
+/// Performs a key-using command (crypto-user); `Ok(false)` when a verification fails.
+fn use_key(
+    keys: &dyn Keys,
     context: &EncryptionContext,
     command: &KeyCommand,
 ) -> Result<bool, CliError> {
     let is_ciphertext = |b: &[u8]| b.first() == Some(&kastell_proto::ciphertext::FORMAT_V1);
     let is_der = |b: &[u8]| b.first() == Some(&0x30);
     let is_mac = |b: &[u8]| b.len() == 48;
-    Ok(match command {
+    let bytes = |answer: Answer<Vec<u8>>, out: Option<&std::path::Path>| {
+        emit(answer, |bytes| write_output(out, &bytes, true))
+    };
+    let valid = |answer: Answer<bool>| -> Result<bool, CliError> {
+        let valid = answer.value;
+        if let Some(json) = answer.json {
+            print_answer(&json, true)?;
+        }
+        Ok(valid)
+    };
+    match command {
         KeyCommand::Encrypt { key, io, .. } => {
-            let plaintext = read_data(&io.input)?;
-            let ciphertext = service
-                .encrypt(caller, key, &plaintext, context)
-                .map_err(key_error)?;
-            write_output(io.out.as_deref(), &ciphertext, true)?;
-            true
+            let plaintext = kastell_proto::secret::SecretBytes::new(read_data(&io.input)?);
+            bytes(
+                keys.encrypt(key, plaintext.expose(), context)?,
+                io.out.as_deref(),
+            )?;
         }
         KeyCommand::Decrypt { key, io, .. } => {
             let ciphertext = read_binary(&io.input, is_ciphertext)?;
-            let (_, plaintext) = service
-                .decrypt(caller, key.as_deref(), &ciphertext, context)
-                .map_err(key_error)?;
-            write_output(io.out.as_deref(), plaintext.expose(), false)?;
-            true
+            emit(
+                keys.decrypt(key.as_deref(), &ciphertext, context)?,
+                |plaintext| write_output(io.out.as_deref(), plaintext.expose(), false),
+            )?;
         }
         KeyCommand::ReEncrypt { to, io, .. } => {
             let ciphertext = read_binary(&io.input, is_ciphertext)?;
-            let out = service
-                .re_encrypt(caller, &ciphertext, context, to)
-                .map_err(key_error)?;
-            write_output(io.out.as_deref(), &out, true)?;
-            true
+            bytes(
+                keys.re_encrypt(&ciphertext, context, to)?,
+                io.out.as_deref(),
+            )?;
         }
         KeyCommand::GenerateDataKey {
             key,
             without_plaintext,
             ..
         } => {
-            let data_key = service
-                .generate_data_key(caller, key, context, !without_plaintext)
-                .map_err(key_error)?;
-            print_json(&DataKeyOut {
-                key: key.clone(),
-                ciphertext: BASE64.encode(&data_key.ciphertext),
-                plaintext: data_key.plaintext.map(|p| BASE64.encode(p.expose())),
+            let answer = keys.generate_data_key(key, context, *without_plaintext)?;
+            emit(answer, |data_key| {
+                print_json(&DataKeyOut {
+                    key: key.clone(),
+                    ciphertext: BASE64.encode(&data_key.ciphertext),
+                    plaintext: data_key.plaintext.map(|p| BASE64.encode(p.expose())),
+                })
             })?;
-            true
         }
         KeyCommand::Sign {
             key, digest, io, ..
         } => {
             let input = read_data(&io.input)?;
-            let sign_input = if *digest {
-                SignInput::Digest(&input)
-            } else {
-                SignInput::Message(&input)
-            };
-            let signature = service.sign(caller, key, sign_input).map_err(key_error)?;
-            write_output(io.out.as_deref(), &signature.der, true)?;
-            true
+            bytes(
+                keys.sign(key, Signed::of(*digest, &input))?,
+                io.out.as_deref(),
+            )?;
         }
         KeyCommand::Verify {
             key,
@@ -654,44 +541,34 @@ fn perform(
         } => {
             let input = read_data(&io.input)?;
             let der = read_binary(signature, is_der)?;
-            let sign_input = if *digest {
-                SignInput::Digest(&input)
-            } else {
-                SignInput::Message(&input)
-            };
-            service
-                .verify(caller, key, sign_input, &der)
-                .map_err(key_error)?
+            return valid(keys.verify(key, Signed::of(*digest, &input), &der)?);
         }
         KeyCommand::PublicKey { key, der, out, .. } => {
-            let public = service.public_key(caller, key).map_err(key_error)?;
-            if *der {
-                write_output(out.as_deref(), &public.spki_der, true)?;
-            } else {
-                write_output(out.as_deref(), public.spki_pem.as_bytes(), false)?;
-            }
-            true
+            emit(keys.public_key(key)?, |(spki, pem)| {
+                if *der {
+                    write_output(out.as_deref(), &spki, true)
+                } else {
+                    write_output(out.as_deref(), pem.as_bytes(), false)
+                }
+            })?;
         }
         KeyCommand::Mac { key, io, .. } => {
             let input = read_data(&io.input)?;
-            let mac = service
-                .generate_mac(caller, key, &input)
-                .map_err(key_error)?;
-            write_output(io.out.as_deref(), &mac, true)?;
-            true
+            bytes(keys.mac(key, &input)?, io.out.as_deref())?;
         }
         KeyCommand::VerifyMac { key, mac, io, .. } => {
             let input = read_data(&io.input)?;
             let mac = read_binary(mac, is_mac)?;
-            service
-                .verify_mac(caller, key, &input, &mac)
-                .map_err(key_error)?
+            return valid(keys.verify_mac(key, &input, &mac)?);
         }
-        KeyCommand::Random { bytes, out, .. } => {
-            let random = service.generate_random(caller, *bytes).map_err(key_error)?;
-            write_output(out.as_deref(), &random, true)?;
-            true
+        KeyCommand::Random {
+            bytes: len, out, ..
+        } => {
+            emit(keys.random(*len)?, |random| {
+                write_output(out.as_deref(), random.expose(), true)
+            })?;
         }
         _ => return Err(CliError::internal("not a key-using command")),
-    })
+    }
+    Ok(true)
 }

@@ -14,7 +14,8 @@ use kastell_proto::{ErrorCode, PendingState};
 use sha2::Digest as _;
 
 use super::CliError;
-use super::key::{connect, print_admin, print_answer, remote_error};
+use super::io::{print_admin, print_answer};
+use super::remote::{connect, remote_error};
 use kastell_core::clients::{self, CERTIFICATE_FILE, ClientProfile, KEY_FILE, ROOT_FILE};
 
 /// The server and the caller's profile.

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use serde::Serialize;
 
-use super::{CliError, read_input};
+use super::CliError;
+use super::io::{print_answer, read_input};
+use super::remote::{connect, remote_error};
 use kastell_core::registry::{PolicyRegistry, RegistryError};
 use kastell_core::sandbox::{
     DenyCause, POLICY_WORLD, PolicyRequest, Sandbox, SandboxLimits, Verdict,
@@ -127,7 +129,7 @@ pub(super) fn run(command: PolicyCommand) -> Result<(), CliError> {
             json,
         } => {
             let bytes = read_input(&file)?;
-            let client = super::key::connect(&profile)?;
+            let client = connect(&profile)?;
             let answer = client.add_policy(bytes).map_err(|e| match e {
                 crate::client::RemoteError::Api {
                     status: 400,
@@ -137,10 +139,10 @@ pub(super) fn run(command: PolicyCommand) -> Result<(), CliError> {
                     ErrorCode::InvalidPolicy,
                     format!("{}: {message}", file.display()),
                 ),
-                other => super::key::remote_error(other),
+                other => remote_error(other),
             })?;
             if json {
-                super::key::print_answer(&answer, true)?;
+                print_answer(&answer, true)?;
             } else {
                 println!("{}", answer.measurement);
             }

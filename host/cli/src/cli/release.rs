@@ -19,8 +19,9 @@ use kastell_proto::api::ReleaseBody;
 use kastell_proto::release::ReleaseKind;
 use kastell_server::release::NONCE_LEN;
 
-use super::key::{connect, parse_pair, print_answer, remote_error};
-use super::{CliError, read_input};
+use super::CliError;
+use super::io::{parse_pair, print_answer, read_input};
+use super::remote::{connect, remote_error};
 
 /// Release commands, sent to a server as a crypto-user.
 #[derive(Debug, Subcommand)]
@@ -204,7 +205,7 @@ fn release_body(
 
 /// The certificates in a PEM or DER file, each as DER, in file order (at least one).
 fn read_certificates(path: &Path) -> Result<Vec<Vec<u8>>, CliError> {
-    let bytes = read_input(&path.to_path_buf())?;
+    let bytes = read_input(path)?;
     let invalid = |e: String| CliError::usage(format!("{}: {e}", path.display()));
     kastell_attest::x509::parse_certificates(&bytes)
         .map_err(invalid)?

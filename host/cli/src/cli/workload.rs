@@ -13,8 +13,9 @@ use kastell_attest::Measurement;
 use kastell_proto::ErrorCode;
 use kastell_proto::api::{InvokeRequest, SecretBase64};
 
-use super::key::{connect, print_answer, remote_error};
-use super::{CliError, read_input};
+use super::CliError;
+use super::io::{print_answer, read_data, read_input};
+use super::remote::{connect, remote_error};
 use crate::client::RemoteError;
 
 /// Workload commands, sent to a server.
@@ -116,7 +117,7 @@ pub(super) fn run(command: WorkloadCommand) -> Result<(), CliError> {
             json,
         } => {
             let input = match (input, input_text) {
-                (Some(path), _) => super::key::read_data(&path)?,
+                (Some(path), _) => read_data(&path)?,
                 (None, Some(text)) => text.into_bytes(),
                 (None, None) => Vec::new(),
             };

@@ -2,81 +2,25 @@
 //! TLS. The server's client certificate decides the role and tenant; the output is the
 //! same as the local command's (or the server's JSON with `--json`).
 
-use std::path::Path;
+use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde::Serialize;
-
-use super::{DataKeyOut, KeyCommand, UseArgs, print_json, read_binary, read_data, write_output};
-use crate::cli::CliError;
-use crate::client::{Client, RemoteError};
-use kastell_core::clients::ClientProfile;
+use kastell_core::keys::DataKey;
+use kastell_proto::EncryptionContext;
 use kastell_proto::api::{
     AliasRequest, BindPolicyRequest, CreateKeyRequest, DataKeyRequest, DecryptRequest,
     EncryptRequest, Gated, KeyDescription, ListQuery, MacRequest, MinVersionRequest, RandomRequest,
     ReEncryptRequest, ScheduleDeletionRequest, SecretBase64, SignRequest, TagsRequest,
-    ValidResponse, VerifyMacRequest, VerifyRequest,
+    VerifyMacRequest, VerifyRequest,
 };
-use kastell_proto::{EncryptionContext, ErrorCode};
+use kastell_proto::secret::SecretBytes;
+use serde::Serialize;
 
-/// Maps a remote failure to the command's exit code, the same as the local command's for
-/// the same error: the server's error name is an [`ErrorCode`], whose exit code is that of
-/// the local command (refusals 1, bad input 2, failures 3). An answer without a known name
-/// (a proxy's, say) is classed by its status; an unreadable profile is bad input; the
-/// network failing is a failure.
-pub(in crate::cli) fn remote_error(err: RemoteError) -> CliError {
-    let code = match &err {
-        RemoteError::Api { name, status, .. } => {
-            name.parse::<ErrorCode>().unwrap_or(match status {
-                400 | 413 | 415 | 422 => ErrorCode::InvalidInput,
-                500.. => ErrorCode::Internal,
-                _ => ErrorCode::AccessDenied,
-            })
-        }
-        RemoteError::Profile(_) => ErrorCode::InvalidInput,
-        RemoteError::Transport(_) => ErrorCode::Internal,
-    };
-    CliError::new(code, err.to_string())
-}
-
-/// Opens the client a profile names.
-///
-/// # Errors
-/// An unreadable profile (exit 2).
-pub(in crate::cli) fn connect(profile: &Path) -> Result<Client, CliError> {
-    let profile = ClientProfile::load(profile).map_err(|e| CliError::usage(e.to_string()))?;
-    Client::new(&profile).map_err(remote_error)
-}
-
-/// Prints a server answer as JSON: pretty, or on one line with `--json` (the answer's
-/// fields in name order either way, as the server's JSON was always printed).
-pub(in crate::cli) fn print_answer(answer: &impl Serialize, raw: bool) -> Result<(), CliError> {
-    let value = serde_json::to_value(answer).map_err(|e| CliError::internal(e.to_string()))?;
-    if raw {
-        println!("{value}");
-        Ok(())
-    } else {
-        print_json(&value)
-    }
-}
-
-/// Prints the answer of a request under quorum; a pending operation is reported on stderr
-/// with what the officers must do.
-pub(in crate::cli) fn print_admin<T: Serialize>(
-    answer: &Gated<T>,
-    raw: bool,
-) -> Result<(), CliError> {
-    if let Gated::Pending(pending) = answer {
-        let id = &pending.operation.id;
-        eprintln!(
-            "pending approval: operation {id} needs {} officer approvals \
-             (`kastell approve {id} --profile …`)",
-            pending.required
-        );
-    }
-    print_answer(answer, raw)
-}
+use super::backend::{Answer, Keys, NewKeyArgs, Signed};
+use crate::cli::CliError;
+use crate::cli::remote::remote_error;
+use crate::client::{Client, RemoteError};
 
 /// The bytes of the base64 field `field` of the server's answer.
 fn decoded(field: &str, text: &str) -> Result<Vec<u8>, CliError> {
@@ -85,287 +29,286 @@ fn decoded(field: &str, text: &str) -> Result<Vec<u8>, CliError> {
         .map_err(|e| CliError::internal(format!("the server's `{field}` is not base64: {e}")))
 }
 
-fn context(args: &UseArgs) -> Result<EncryptionContext, CliError> {
-    if args.tenant.is_some() {
-        return Err(CliError::usage(
-            "--tenant: with --profile the tenant comes from the client certificate",
-        ));
-    }
-    Ok(args.context())
-}
-
 fn base64_of(bytes: &[u8]) -> String {
     BASE64.encode(bytes)
 }
 
-/// Runs a key command against the server in `profile`.
-#[allow(
-    clippy::too_many_lines,
-    reason = "one arm per command, each a request and its output"
-)]
-pub(super) fn run(profile: &Path, raw: bool, command: KeyCommand) -> Result<(), CliError> {
-    let client = connect(profile)?;
-    let answer = |answer: Result<KeyDescription, RemoteError>| -> Result<(), CliError> {
-        print_answer(&answer.map_err(remote_error)?, raw)
-    };
-    let admin = |answer: Result<Gated<KeyDescription>, RemoteError>| -> Result<(), CliError> {
-        print_admin(&answer.map_err(remote_error)?, raw)
-    };
-    let valid = |answer: Result<ValidResponse, RemoteError>| -> Result<(), CliError> {
+/// A server, reached with a client profile.
+pub(in crate::cli) struct Remote {
+    client: Client,
+    /// `--json`: keep each answer as it came.
+    raw: bool,
+}
+
+impl Remote {
+    pub fn new(client: Client, raw: bool) -> Self {
+        Self { client, raw }
+    }
+
+    /// The answer, or the remote failure as a command error; `value` reads what the
+    /// command prints from it.
+    fn answer<R: Serialize, T>(
+        &self,
+        answer: Result<R, RemoteError>,
+        value: impl FnOnce(&R) -> Result<T, CliError>,
+    ) -> Result<Answer<T>, CliError> {
         let answer = answer.map_err(remote_error)?;
-        if raw {
-            print_answer(&answer, true)?;
+        Answer::of(value(&answer)?, &answer, self.raw)
+    }
+
+    /// An answer that is itself what the command prints.
+    fn same<R: Serialize + Clone>(
+        &self,
+        answer: Result<R, RemoteError>,
+    ) -> Result<Answer<R>, CliError> {
+        self.answer(answer, |answer| Ok(answer.clone()))
+    }
+}
+
+impl Keys for Remote {
+    fn act_for(&mut self, tenant: Option<String>) -> Result<(), CliError> {
+        match tenant {
+            Some(_) => Err(CliError::usage(
+                "--tenant: with --profile the tenant comes from the client certificate",
+            )),
+            None => Ok(()),
         }
-        if answer.valid {
-            Ok(())
-        } else {
-            Err(CliError::new(
-                ErrorCode::InvalidSignature,
-                "invalid: does not verify",
-            ))
-        }
-    };
-    match command {
-        KeyCommand::Create {
-            spec,
-            origin,
-            alias,
-            description,
-            tags,
-            policy,
-            releasable,
-            ..
-        } => answer(client.create_key(&CreateKeyRequest {
-            spec: spec.as_str().to_owned(),
-            origin: Some(origin.as_str().to_owned()),
-            alias,
-            description,
-            tags: tags.into_iter().collect(),
-            policy,
-            releasable,
-        })),
-        KeyCommand::Show { key, .. } => answer(client.describe_key(&key)),
-        KeyCommand::List { after, limit, .. } => {
-            let page = client
-                .list_keys(&ListQuery {
-                    after,
-                    limit: Some(limit),
-                })
-                .map_err(remote_error)?;
-            if raw {
-                print_answer(&page, true)
-            } else {
-                print_answer(&page.keys, false)
-            }
-        }
-        KeyCommand::Rotate { key, .. } => answer(client.rotate_key(&key)),
-        KeyCommand::Enable { key, .. } => answer(client.set_enabled(&key, true)),
-        KeyCommand::Disable { key, .. } => answer(client.set_enabled(&key, false)),
-        KeyCommand::ScheduleDeletion { key, days, .. } => {
-            admin(client.schedule_deletion(&key, &ScheduleDeletionRequest { days }))
-        }
-        KeyCommand::CancelDeletion { key, .. } => answer(client.cancel_deletion(&key)),
-        KeyCommand::DestroyDue { .. } => Err(CliError::usage(
+    }
+
+    fn create(&self, new: NewKeyArgs) -> Result<Answer<KeyDescription>, CliError> {
+        self.same(self.client.create_key(&CreateKeyRequest {
+            spec: new.spec.as_str().to_owned(),
+            origin: Some(new.origin.as_str().to_owned()),
+            alias: new.alias,
+            description: new.description,
+            tags: new.tags,
+            policy: new.policy,
+            releasable: new.releasable,
+        }))
+    }
+
+    fn describe(&self, key: &str) -> Result<Answer<KeyDescription>, CliError> {
+        self.same(self.client.describe_key(key))
+    }
+
+    fn list(
+        &self,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Answer<Vec<KeyDescription>>, CliError> {
+        let page = self.client.list_keys(&ListQuery {
+            after,
+            limit: Some(limit),
+        });
+        self.answer(page, |page| Ok(page.keys.clone()))
+    }
+
+    fn rotate(&self, key: &str) -> Result<Answer<KeyDescription>, CliError> {
+        self.same(self.client.rotate_key(key))
+    }
+
+    fn set_enabled(&self, key: &str, enabled: bool) -> Result<Answer<KeyDescription>, CliError> {
+        self.same(self.client.set_enabled(key, enabled))
+    }
+
+    fn schedule_deletion(
+        &self,
+        key: &str,
+        days: u32,
+    ) -> Result<Answer<Gated<KeyDescription>>, CliError> {
+        self.same(
+            self.client
+                .schedule_deletion(key, &ScheduleDeletionRequest { days }),
+        )
+    }
+
+    fn cancel_deletion(&self, key: &str) -> Result<Answer<KeyDescription>, CliError> {
+        self.same(self.client.cancel_deletion(key))
+    }
+
+    fn destroy_due(&self) -> Result<Vec<String>, CliError> {
+        Err(CliError::usage(
             "destroy-due runs locally (--data-dir); a server sweeps every hour by itself",
-        )),
-        KeyCommand::Alias { alias, key, .. } => {
-            let name = alias.strip_prefix("alias/").ok_or_else(|| {
-                CliError::usage(format!("alias `{alias}` must start with `alias/`"))
-            })?;
-            let answer = client
-                .set_alias(name, &AliasRequest { key })
-                .map_err(remote_error)?;
-            if raw {
-                print_answer(&answer, true)
-            } else {
-                println!("{alias}");
-                Ok(())
-            }
-        }
-        KeyCommand::Tag {
-            key,
-            tags,
-            description,
-            ..
-        } => answer(client.update_tags(
-            &key,
-            &TagsRequest {
-                tags: tags.into_iter().collect(),
-                description,
+        ))
+    }
+
+    fn set_alias(&self, alias: &str, key: &str) -> Result<Answer<()>, CliError> {
+        let name = alias
+            .strip_prefix("alias/")
+            .ok_or_else(|| CliError::usage(format!("alias `{alias}` must start with `alias/`")))?;
+        let answer = self.client.set_alias(
+            name,
+            &AliasRequest {
+                key: key.to_owned(),
             },
-        )),
-        KeyCommand::BindPolicy { key, policy, .. } => {
-            admin(client.bind_policy(&key, &BindPolicyRequest { policy }))
-        }
-        KeyCommand::SetMinVersion { key, version, .. } => {
-            answer(client.set_min_decryption_version(&key, &MinVersionRequest { version }))
-        }
-        KeyCommand::Encrypt { key, io, use_args } => {
-            let request = EncryptRequest {
-                plaintext: SecretBase64::new(base64_of(&zeroize::Zeroizing::new(read_data(
-                    &io.input,
-                )?))),
-                context: Some(context(&use_args)?),
-            };
-            let answer = client.encrypt(&key, &request).map_err(remote_error)?;
-            if raw {
-                return print_answer(&answer, true);
-            }
-            let ciphertext = decoded("ciphertext", &answer.ciphertext)?;
-            write_output(io.out.as_deref(), &ciphertext, true)
-        }
-        KeyCommand::Decrypt { key, io, use_args } => {
-            let is_ciphertext = |b: &[u8]| b.first() == Some(&kastell_proto::ciphertext::FORMAT_V1);
-            let request = DecryptRequest {
-                ciphertext: base64_of(&read_binary(&io.input, is_ciphertext)?),
-                context: Some(context(&use_args)?),
-                key,
-            };
-            let answer = client.decrypt(&request).map_err(remote_error)?;
-            if raw {
-                return print_answer(&answer, true);
-            }
-            let plaintext =
-                zeroize::Zeroizing::new(decoded("plaintext", answer.plaintext.expose())?);
-            write_output(io.out.as_deref(), &plaintext, false)
-        }
-        KeyCommand::ReEncrypt { to, io, use_args } => {
-            let is_ciphertext = |b: &[u8]| b.first() == Some(&kastell_proto::ciphertext::FORMAT_V1);
-            let request = ReEncryptRequest {
-                ciphertext: base64_of(&read_binary(&io.input, is_ciphertext)?),
-                context: Some(context(&use_args)?),
-                destination: to,
-            };
-            let answer = client.re_encrypt(&request).map_err(remote_error)?;
-            if raw {
-                return print_answer(&answer, true);
-            }
-            let ciphertext = decoded("ciphertext", &answer.ciphertext)?;
-            write_output(io.out.as_deref(), &ciphertext, true)
-        }
-        KeyCommand::GenerateDataKey {
-            key,
+        );
+        self.answer(answer, |_| Ok(()))
+    }
+
+    fn update_tags(
+        &self,
+        key: &str,
+        tags: BTreeMap<String, String>,
+        description: Option<String>,
+    ) -> Result<Answer<KeyDescription>, CliError> {
+        self.same(
+            self.client
+                .update_tags(key, &TagsRequest { tags, description }),
+        )
+    }
+
+    fn bind_policy(
+        &self,
+        key: &str,
+        policy: Option<String>,
+    ) -> Result<Answer<Gated<KeyDescription>>, CliError> {
+        self.same(self.client.bind_policy(key, &BindPolicyRequest { policy }))
+    }
+
+    fn set_min_version(&self, key: &str, version: u32) -> Result<Answer<KeyDescription>, CliError> {
+        self.same(
+            self.client
+                .set_min_decryption_version(key, &MinVersionRequest { version }),
+        )
+    }
+
+    fn encrypt(
+        &self,
+        key: &str,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Answer<Vec<u8>>, CliError> {
+        let request = EncryptRequest {
+            plaintext: SecretBase64::new(base64_of(plaintext)),
+            context: Some(context.clone()),
+        };
+        self.answer(self.client.encrypt(key, &request), |answer| {
+            decoded("ciphertext", &answer.ciphertext)
+        })
+    }
+
+    fn decrypt(
+        &self,
+        key: Option<&str>,
+        ciphertext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Answer<SecretBytes>, CliError> {
+        let request = DecryptRequest {
+            ciphertext: base64_of(ciphertext),
+            context: Some(context.clone()),
+            key: key.map(str::to_owned),
+        };
+        self.answer(self.client.decrypt(&request), |answer| {
+            decoded("plaintext", answer.plaintext.expose()).map(SecretBytes::new)
+        })
+    }
+
+    fn re_encrypt(
+        &self,
+        ciphertext: &[u8],
+        context: &EncryptionContext,
+        to: &str,
+    ) -> Result<Answer<Vec<u8>>, CliError> {
+        let request = ReEncryptRequest {
+            ciphertext: base64_of(ciphertext),
+            context: Some(context.clone()),
+            destination: to.to_owned(),
+        };
+        self.answer(self.client.re_encrypt(&request), |answer| {
+            decoded("ciphertext", &answer.ciphertext)
+        })
+    }
+
+    fn generate_data_key(
+        &self,
+        key: &str,
+        context: &EncryptionContext,
+        without_plaintext: bool,
+    ) -> Result<Answer<DataKey>, CliError> {
+        let request = DataKeyRequest {
+            context: Some(context.clone()),
             without_plaintext,
-            use_args,
-        } => {
-            let request = DataKeyRequest {
-                context: Some(context(&use_args)?),
-                without_plaintext,
-            };
-            let answer = client
-                .generate_data_key(&key, &request)
-                .map_err(remote_error)?;
-            if raw {
-                return print_answer(&answer, true);
-            }
-            print_json(&DataKeyOut {
-                key,
-                ciphertext: answer.ciphertext.clone(),
-                plaintext: answer.plaintext.as_ref().map(|p| p.expose().to_owned()),
+        };
+        self.answer(self.client.generate_data_key(key, &request), |answer| {
+            let plaintext = answer
+                .plaintext
+                .as_ref()
+                .map(|p| decoded("plaintext", p.expose()).map(SecretBytes::new))
+                .transpose()?;
+            Ok(DataKey {
+                ciphertext: decoded("ciphertext", &answer.ciphertext)?,
+                plaintext,
             })
-        }
-        KeyCommand::Sign {
-            key,
-            digest,
-            io,
-            use_args,
-        } => {
-            context(&use_args)?;
-            let data = base64_of(&read_data(&io.input)?);
-            let request = if digest {
-                SignRequest {
-                    digest: Some(data),
-                    ..SignRequest::default()
-                }
-            } else {
-                SignRequest {
-                    message: Some(data),
-                    ..SignRequest::default()
-                }
-            };
-            let answer = client.sign(&key, &request).map_err(remote_error)?;
-            if raw {
-                return print_answer(&answer, true);
-            }
-            let signature = decoded("signature", &answer.signature)?;
-            write_output(io.out.as_deref(), &signature, true)
-        }
-        KeyCommand::Verify {
-            key,
-            signature,
-            digest,
-            io,
-            use_args,
-        } => {
-            context(&use_args)?;
-            let is_der = |b: &[u8]| b.first() == Some(&0x30);
-            let data = base64_of(&read_data(&io.input)?);
-            let signature = base64_of(&read_binary(&signature, is_der)?);
-            let request = if digest {
-                VerifyRequest {
-                    digest: Some(data),
-                    signature,
-                    ..VerifyRequest::default()
-                }
-            } else {
-                VerifyRequest {
-                    message: Some(data),
-                    signature,
-                    ..VerifyRequest::default()
-                }
-            };
-            valid(client.verify(&key, &request))
-        }
-        KeyCommand::PublicKey { key, der, out, .. } => {
-            let answer = client.public_key(&key).map_err(remote_error)?;
-            if raw {
-                return print_answer(&answer, true);
-            }
-            if der {
-                write_output(out.as_deref(), &decoded("spki", &answer.spki)?, true)
-            } else {
-                write_output(out.as_deref(), answer.pem.as_bytes(), false)
-            }
-        }
-        KeyCommand::Mac { key, io, use_args } => {
-            context(&use_args)?;
-            let request = MacRequest {
-                message: base64_of(&read_data(&io.input)?),
-            };
-            let answer = client.generate_mac(&key, &request).map_err(remote_error)?;
-            if raw {
-                return print_answer(&answer, true);
-            }
-            write_output(io.out.as_deref(), &decoded("mac", &answer.mac)?, true)
-        }
-        KeyCommand::VerifyMac {
-            key,
-            mac,
-            io,
-            use_args,
-        } => {
-            context(&use_args)?;
-            let is_mac = |b: &[u8]| b.len() == 48;
-            let request = VerifyMacRequest {
-                message: base64_of(&read_data(&io.input)?),
-                mac: base64_of(&read_binary(&mac, is_mac)?),
-            };
-            valid(client.verify_mac(&key, &request))
-        }
-        KeyCommand::Random {
-            bytes,
-            out,
-            use_args,
-        } => {
-            context(&use_args)?;
-            let answer = client
-                .random(&RandomRequest { length: bytes })
-                .map_err(remote_error)?;
-            if raw {
-                return print_answer(&answer, true);
-            }
-            let random = zeroize::Zeroizing::new(decoded("random", answer.random.expose())?);
-            write_output(out.as_deref(), &random, true)
-        }
+        })
+    }
+
+    fn sign(&self, key: &str, input: Signed<'_>) -> Result<Answer<Vec<u8>>, CliError> {
+        let request = match input {
+            Signed::Digest(digest) => SignRequest {
+                digest: Some(base64_of(digest)),
+                ..SignRequest::default()
+            },
+            Signed::Message(message) => SignRequest {
+                message: Some(base64_of(message)),
+                ..SignRequest::default()
+            },
+        };
+        self.answer(self.client.sign(key, &request), |answer| {
+            decoded("signature", &answer.signature)
+        })
+    }
+
+    fn verify(
+        &self,
+        key: &str,
+        input: Signed<'_>,
+        signature: &[u8],
+    ) -> Result<Answer<bool>, CliError> {
+        let signature = base64_of(signature);
+        let request = match input {
+            Signed::Digest(digest) => VerifyRequest {
+                digest: Some(base64_of(digest)),
+                signature,
+                ..VerifyRequest::default()
+            },
+            Signed::Message(message) => VerifyRequest {
+                message: Some(base64_of(message)),
+                signature,
+                ..VerifyRequest::default()
+            },
+        };
+        self.answer(self.client.verify(key, &request), |answer| Ok(answer.valid))
+    }
+
+    fn public_key(&self, key: &str) -> Result<Answer<(Vec<u8>, String)>, CliError> {
+        self.answer(self.client.public_key(key), |answer| {
+            Ok((decoded("spki", &answer.spki)?, answer.pem.clone()))
+        })
+    }
+
+    fn mac(&self, key: &str, message: &[u8]) -> Result<Answer<Vec<u8>>, CliError> {
+        let request = MacRequest {
+            message: base64_of(message),
+        };
+        self.answer(self.client.generate_mac(key, &request), |answer| {
+            decoded("mac", &answer.mac)
+        })
+    }
+
+    fn verify_mac(&self, key: &str, message: &[u8], mac: &[u8]) -> Result<Answer<bool>, CliError> {
+        let request = VerifyMacRequest {
+            message: base64_of(message),
+            mac: base64_of(mac),
+        };
+        self.answer(self.client.verify_mac(key, &request), |answer| {
+            Ok(answer.valid)
+        })
+    }
+
+    fn random(&self, len: usize) -> Result<Answer<SecretBytes>, CliError> {
+        self.answer(
+            self.client.random(&RandomRequest { length: len }),
+            |answer| decoded("random", answer.random.expose()).map(SecretBytes::new),
+        )
     }
 }
