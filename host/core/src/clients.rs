@@ -23,12 +23,15 @@ use std::time::Duration;
 use kastell_attest::identity::{ClientIdentity, issue_client};
 use kastell_attest::signer::Signer as _;
 use kastell_attest::x509::Certificate;
-use p384::pkcs8::{EncodePrivateKey as _, LineEnding};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::ca::{BACKDATE, CaFiles, HostCaError, ROOT_KEY, TokenSigner};
 use crate::token::{Token, TokenError};
+
+mod key;
+
+pub use key::ClientKey;
 
 /// File name of a profile inside its folder.
 pub const PROFILE_FILE: &str = "profile.toml";
@@ -236,13 +239,9 @@ pub fn new_client(
         return Err(ClientError::Exists(dir));
     }
     let root = files.certificate("root.pem", "kastell init` or `kastell ca init-root")?;
-    let secret = p384::SecretKey::random(&mut rand_core::OsRng);
+    let key = ClientKey::generate();
     let certificate =
-        issue_client_certificate(token, files, identity, &secret.public_key(), lifetime)?;
-    let key_pem = secret
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| file_error(&dir.join(KEY_FILE), e))?;
-    drop(secret);
+        issue_client_certificate(token, files, identity, &key.public_key(), lifetime)?;
     create_private_dir(&dir)?;
     let profile = ClientProfile {
         server: server_url.to_owned(),
@@ -250,8 +249,8 @@ pub fn new_client(
         certificate: dir.join(CERTIFICATE_FILE),
         key: dir.join(KEY_FILE),
     };
-    write_file(&profile.key, key_pem.as_bytes())?;
-    drop(key_pem);
+    key.write(&profile.key)?;
+    drop(key);
     write_file(
         &profile.certificate,
         pem(&certificate, &profile.certificate)?.as_bytes(),

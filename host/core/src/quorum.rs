@@ -60,7 +60,8 @@ use crate::audit::{AuditEntry, AuditRecord, Outcome};
 use crate::keys::Caller;
 use crate::store::{Store, StoreError};
 
-pub use canonical::{APPROVAL_DOMAIN, canonical_bytes, digest};
+pub use approve::sign_approval;
+pub use canonical::{APPROVAL_DOMAIN, canonical_bytes, digest, digest_of};
 pub use model::{Approval, Approved, PendingOperation, QuorumSetting, Submitted};
 
 /// Largest requirement a class can have.

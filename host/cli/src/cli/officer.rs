@@ -11,12 +11,14 @@ use kastell_proto::api::{
     SetQuorumRequest,
 };
 use kastell_proto::{ErrorCode, PendingState};
-use sha2::Digest as _;
 
-use super::CliError;
+use super::{CliError, client_error};
 use super::io::{print_admin, print_answer};
 use super::remote::{connect, remote_error};
-use kastell_core::clients::{self, CERTIFICATE_FILE, ClientProfile, KEY_FILE, ROOT_FILE};
+use kastell_core::clients::{
+    self, CERTIFICATE_FILE, ClientKey, ClientProfile, KEY_FILE, ROOT_FILE,
+};
+use kastell_core::quorum;
 
 /// The server and the caller's profile.
 #[derive(Debug, Args)]
@@ -139,7 +141,7 @@ pub(super) fn approve(args: ApproveArgs) -> Result<(), CliError> {
     let canonical = BASE64
         .decode(&detail.canonical)
         .map_err(|e| CliError::internal(format!("the server's canonical bytes: {e}")))?;
-    let digest = hex::encode(sha2::Sha384::digest(&canonical));
+    let digest = hex::encode(quorum::digest_of(&canonical));
     if detail.operation.digest != digest {
         return Err(CliError::internal(
             "the server's canonical bytes do not match the operation's digest; not signing",
@@ -154,16 +156,9 @@ pub(super) fn approve(args: ApproveArgs) -> Result<(), CliError> {
     );
     let profile =
         ClientProfile::load(&args.server.profile).map_err(|e| CliError::usage(e.to_string()))?;
-    let pem = zeroize::Zeroizing::new(
-        std::fs::read_to_string(&profile.key)
-            .map_err(|e| CliError::usage(format!("cannot read {}: {e}", profile.key.display())))?,
-    );
-    let secret: p384::SecretKey = p384::pkcs8::DecodePrivateKey::from_pkcs8_pem(&pem)
-        .map_err(|e| CliError::usage(format!("{}: not a P-384 key: {e}", profile.key.display())))?;
-    let signing = p384::ecdsa::SigningKey::from(&secret);
-    let signature: p384::ecdsa::Signature = signature::Signer::sign(&signing, &canonical);
+    let key = ClientKey::load(&profile.key).map_err(client_error)?;
     let request = ApproveRequest {
-        signature: BASE64.encode(signature.to_der().as_bytes()),
+        signature: BASE64.encode(quorum::sign_approval(&key, &canonical)),
     };
     let answer = client.approve(&args.id, &request).map_err(remote_error)?;
     if args.server.json {
@@ -247,10 +242,6 @@ pub(super) fn quorum(command: QuorumCommand) -> Result<(), CliError> {
     }
 }
 
-fn client_error(err: clients::ClientError) -> CliError {
-    CliError::usage(err.to_string())
-}
-
 /// Writes the certificate, the root and the profile into `dir` (which holds the key).
 fn finish_profile(
     dir: &Path,
@@ -297,16 +288,8 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
                     ),
                 ));
             }
-            let secret = p384::SecretKey::random(&mut rand_core::OsRng);
-            let public = p384::pkcs8::EncodePublicKey::to_public_key_pem(
-                &secret.public_key(),
-                p384::pkcs8::LineEnding::LF,
-            )
-            .map_err(|e| CliError::internal(e.to_string()))?;
-            let key_pem =
-                p384::pkcs8::EncodePrivateKey::to_pkcs8_pem(&secret, p384::pkcs8::LineEnding::LF)
-                    .map_err(|e| CliError::internal(e.to_string()))?;
-            drop(secret);
+            let key = ClientKey::generate();
+            let public = key.public_key_pem().map_err(client_error)?;
             let request = ClientRequest {
                 principal: principal.clone(),
                 role: role.clone(),
@@ -316,7 +299,8 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
             };
             let answer = client.issue_client(&request).map_err(remote_error)?;
             clients::create_private_dir(&dir).map_err(client_error)?;
-            clients::write_file(&dir.join(KEY_FILE), key_pem.as_bytes()).map_err(client_error)?;
+            key.write(&dir.join(KEY_FILE)).map_err(client_error)?;
+            drop(key);
             if server.json {
                 print_answer(&answer, true)?;
             }
@@ -434,16 +418,11 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
                     dir.display()
                 )));
             }
-            let pem = zeroize::Zeroizing::new(
-                std::fs::read_to_string(dir.join(KEY_FILE))
-                    .map_err(|e| CliError::usage(format!("cannot read key.pem: {e}")))?,
-            );
-            let secret: p384::SecretKey = p384::pkcs8::DecodePrivateKey::from_pkcs8_pem(&pem)
-                .map_err(|e| CliError::usage(format!("key.pem: not a P-384 key: {e}")))?;
+            let key = ClientKey::load(&dir.join(KEY_FILE)).map_err(client_error)?;
             let certificate: kastell_attest::x509::Certificate =
                 der::DecodePem::from_pem(certificate_pem.as_bytes())
                     .map_err(|e| CliError::internal(format!("the issued certificate: {e}")))?;
-            if kastell_attest::verify::public_key(&certificate).ok() != Some(secret.public_key()) {
+            if kastell_attest::verify::public_key(&certificate).ok() != Some(key.public_key()) {
                 return Err(CliError::new(
                     ErrorCode::InvalidCertificate,
                     format!(

@@ -40,6 +40,13 @@ fn truncated(text: &str) -> String {
     text[..end].to_owned()
 }
 
+/// An officer's approval of an operation: `key`'s DER ECDSA P-384/SHA-384 signature over
+/// the operation's [`canonical_bytes`], which [`Quorum::approve`] checks.
+#[must_use]
+pub fn sign_approval(key: &crate::clients::ClientKey, canonical: &[u8]) -> Vec<u8> {
+    key.sign(canonical)
+}
+
 /// Checks that `certificate_der` is `officer`'s crypto-officer certificate and that
 /// `signature_der` is its key's signature over `canonical`; why not, otherwise (never the
 /// bytes themselves).

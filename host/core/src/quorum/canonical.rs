@@ -32,7 +32,14 @@ pub fn canonical_bytes(op: &PendingOperation) -> Vec<u8> {
 /// SHA-384 of [`canonical_bytes`].
 #[must_use]
 pub fn digest(op: &PendingOperation) -> [u8; HASH_LEN] {
-    Sha384::digest(canonical_bytes(op)).into()
+    digest_of(&canonical_bytes(op))
+}
+
+/// SHA-384 of canonical bytes as a server sent them: an approving officer checks them
+/// against the operation's digest before signing.
+#[must_use]
+pub fn digest_of(canonical: &[u8]) -> [u8; HASH_LEN] {
+    Sha384::digest(canonical).into()
 }
 
 /// The canonical encoding of any JSON value (the rules are in the [module docs](super)).
