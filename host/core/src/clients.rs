@@ -317,16 +317,18 @@ pub fn register(
 ) -> Result<crate::audit::AuditRecord, crate::store::StoreError> {
     let serial = serial_of(certificate);
     let not_after = kastell_attest::verify::not_after(certificate);
-    let row = crate::store::ClientRow {
-        serial: serial.clone(),
-        principal: identity.principal.clone(),
-        role: identity.role.clone(),
-        tenant: identity.tenant.clone(),
-        not_after_ms: i64::try_from(not_after.unix_timestamp_nanos() / 1_000_000)
-            .unwrap_or(i64::MAX),
-        issued_ms: crate::keys::unix_now_ms(),
-        issued_by: issued_by.to_owned(),
-        revoked_ms: None,
+    let row = kastell_proto::api::ClientDetail {
+        client: kastell_proto::api::ClientInfo {
+            serial: serial.clone(),
+            principal: identity.principal.clone(),
+            role: identity.role.clone(),
+            tenant: identity.tenant.clone(),
+            not_after_ms: i64::try_from(not_after.unix_timestamp_nanos() / 1_000_000)
+                .unwrap_or(i64::MAX),
+            issued_ms: crate::keys::unix_now_ms(),
+            issued_by: issued_by.to_owned(),
+            revoked_ms: None,
+        },
         certificate: certificate.to_pem().ok(),
     };
     let reason = format!(

@@ -8,6 +8,7 @@ mod ticket;
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, HASH_LEN};
 use crate::model::{Alias, KeyRecord, KeyVersion};
 use kastell_proto::KeyId;
+use kastell_proto::api::{ClientDetail, ClientInfo};
 use kastell_proto::{OperationClass, PendingState};
 
 pub use sqlite::SqliteStore;
@@ -140,30 +141,6 @@ pub struct ApprovalRow {
     pub signature: Vec<u8>,
     /// When it was given, Unix milliseconds.
     pub at_ms: i64,
-}
-
-/// A client certificate issued here (and, when revoked, when).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ClientRow {
-    /// The certificate's serial number, lowercase hex.
-    pub serial: String,
-    /// Its principal (CN).
-    pub principal: String,
-    /// Its role.
-    pub role: String,
-    /// Its tenant.
-    pub tenant: Option<String>,
-    /// End of validity, Unix milliseconds.
-    pub not_after_ms: i64,
-    /// When it was issued, Unix milliseconds.
-    pub issued_ms: i64,
-    /// Who issued it.
-    pub issued_by: String,
-    /// When it was revoked, if it was.
-    pub revoked_ms: Option<i64>,
-    /// The certificate (PEM); kept out of listings.
-    #[serde(skip)]
-    pub certificate: Option<String>,
 }
 
 /// A client certificate's revocation.
@@ -406,14 +383,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ///
     /// # Errors
     /// A storage failure (a serial recorded twice included).
-    fn add_client(&self, client: &ClientRow, audit: AuditEntry) -> Result<AuditRecord, StoreError>;
+    fn add_client(
+        &self,
+        client: &ClientDetail,
+        audit: AuditEntry,
+    ) -> Result<AuditRecord, StoreError>;
 
     /// Up to `limit` issued client certificates ordered by serial, after `after`, with
     /// their revocation time when revoked.
     ///
     /// # Errors
     /// A storage failure.
-    fn clients(&self, after: Option<&str>, limit: u32) -> Result<Vec<ClientRow>, StoreError>;
+    fn clients(&self, after: Option<&str>, limit: u32) -> Result<Vec<ClientInfo>, StoreError>;
 
     /// Revokes a client certificate by serial (issued here or not), with its audit record;
     /// `None` when it was revoked already (nothing written).
@@ -430,7 +411,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ///
     /// # Errors
     /// A storage failure.
-    fn client(&self, serial: &str) -> Result<Option<ClientRow>, StoreError>;
+    fn client(&self, serial: &str) -> Result<Option<ClientDetail>, StoreError>;
 
     /// The serials of every revoked client certificate.
     ///

@@ -2,7 +2,7 @@
 //! `issue-officer` quorum), list the ones issued here, revoke by serial. Crypto-officer.
 
 use kastell_proto::api::{
-    ClientDetail, ClientInfo, ClientList, ClientQuery, ClientRequest, ClientResponse, ErrorBody,
+    ClientDetail, ClientList, ClientQuery, ClientRequest, ClientResponse, ErrorBody,
     PendingResponse, RevokeRequest, RevokeResponse,
 };
 use kastell_proto::{QuorumAction, Role};
@@ -17,8 +17,6 @@ use super::admin::{gated, issue};
 use super::auth::require;
 use super::error::{ApiError, ApiJson, ApiPath};
 use super::{Auth, Shared, blocking};
-
-use kastell_core::store::ClientRow;
 
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
     router
@@ -61,9 +59,7 @@ async fn list_clients(
             .store()
             .clients(query.after.as_deref(), limit)
             .map_err(ApiError::internal)?;
-        Ok(Json(ClientList {
-            clients: clients.into_iter().map(client_info).collect(),
-        }))
+        Ok(Json(ClientList { clients }))
     })
     .await
 }
@@ -121,31 +117,13 @@ async fn get_client(
     require(&state, &caller, Role::CryptoOfficer, "client-get").await?;
     let serial = kastell_core::clients::parse_serial(&serial).map_err(ApiError::invalid_input)?;
     blocking(move || {
-        let mut row = state
+        let detail = state
             .service
             .store()
             .client(&serial)
             .map_err(ApiError::internal)?
             .ok_or_else(|| ApiError::not_found(format!("no client certificate {serial}")))?;
-        let certificate = row.certificate.take();
-        Ok(Json(ClientDetail {
-            client: client_info(row),
-            certificate,
-        }))
+        Ok(Json(detail))
     })
     .await
-}
-
-/// What the API shows of a registry entry (the certificate itself only in [`ClientDetail`]).
-fn client_info(row: ClientRow) -> ClientInfo {
-    ClientInfo {
-        serial: row.serial,
-        principal: row.principal,
-        role: row.role,
-        tenant: row.tenant,
-        not_after_ms: row.not_after_ms,
-        issued_ms: row.issued_ms,
-        issued_by: row.issued_by,
-        revoked_ms: row.revoked_ms,
-    }
 }

@@ -12,9 +12,9 @@ use kastell_proto::api::{
 };
 use kastell_proto::{ErrorCode, PendingState};
 
-use super::{CliError, client_error};
 use super::io::{print_admin, print_answer};
 use super::remote::{connect, remote_error};
+use super::{CliError, client_error};
 use kastell_core::clients::{
     self, CERTIFICATE_FILE, ClientKey, ClientProfile, KEY_FILE, ROOT_FILE,
 };

@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{Connection, ErrorCode, OptionalExtension as _, params};
 
 use super::{
-    ApprovalAdded, ApprovalRow, Change, ClientRow, PendingRow, Revocation, Store, StoreError,
-    StoredOperation,
+    ApprovalAdded, ApprovalRow, Change, PendingRow, Revocation, Store, StoreError, StoredOperation,
 };
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, HASH_LEN};
 use crate::model::{Alias, KeyRecord, KeyState, KeyVersion};
+use kastell_proto::api::{ClientDetail, ClientInfo};
 use kastell_proto::{OperationClass, PendingState};
 
 mod audit;
@@ -441,11 +441,15 @@ impl Store for SqliteStore {
         quorum::finish_pending(self, id, state, outcome, audit)
     }
 
-    fn add_client(&self, client: &ClientRow, audit: AuditEntry) -> Result<AuditRecord, StoreError> {
+    fn add_client(
+        &self,
+        client: &ClientDetail,
+        audit: AuditEntry,
+    ) -> Result<AuditRecord, StoreError> {
         clients::add_client(self, client, audit)
     }
 
-    fn clients(&self, after: Option<&str>, limit: u32) -> Result<Vec<ClientRow>, StoreError> {
+    fn clients(&self, after: Option<&str>, limit: u32) -> Result<Vec<ClientInfo>, StoreError> {
         clients::clients(self, after, limit)
     }
 
@@ -457,7 +461,7 @@ impl Store for SqliteStore {
         clients::revoke_client(self, revocation, audit)
     }
 
-    fn client(&self, serial: &str) -> Result<Option<ClientRow>, StoreError> {
+    fn client(&self, serial: &str) -> Result<Option<ClientDetail>, StoreError> {
         clients::client(self, serial)
     }
 

@@ -4,15 +4,17 @@ use rusqlite::{OptionalExtension as _, params};
 
 use super::{SqliteStore, append_audit_in, corrupt, sql};
 use crate::audit::{AuditEntry, AuditRecord};
-use crate::store::{ClientRow, Revocation, StoreError};
+use kastell_proto::api::{ClientDetail, ClientInfo};
 
-/// A registry row's columns with its revocation time; the certificate (or NULL) follows.
+use crate::store::{Revocation, StoreError};
+
+/// A registry row's columns with its revocation time.
 const CLIENT_COLUMNS: &str = "c.serial, c.principal, c.role, c.tenant, c.not_after_ms, \
                               c.issued_ms, c.issued_by, r.revoked_ms";
 const CLIENT_FROM: &str = "FROM clients c LEFT JOIN revoked_clients r ON r.serial = c.serial";
 
-fn decode_client(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRow> {
-    Ok(ClientRow {
+fn decode_client(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClientInfo> {
+    Ok(ClientInfo {
         serial: r.get(0)?,
         principal: r.get(1)?,
         role: r.get(2)?,
@@ -21,15 +23,23 @@ fn decode_client(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRow> {
         issued_ms: r.get(5)?,
         issued_by: r.get(6)?,
         revoked_ms: r.get(7)?,
+    })
+}
+
+/// The registry row and, after its columns, the certificate (PEM or NULL).
+fn decode_detail(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClientDetail> {
+    Ok(ClientDetail {
+        client: decode_client(r)?,
         certificate: r.get(8)?,
     })
 }
 
 pub(super) fn add_client(
     store: &SqliteStore,
-    client: &ClientRow,
+    detail: &ClientDetail,
     audit: AuditEntry,
 ) -> Result<AuditRecord, StoreError> {
+    let client = &detail.client;
     store.in_transaction("client certificate", |tx| {
         tx.execute(
             "INSERT INTO clients (serial, principal, role, tenant, not_after_ms, issued_ms,
@@ -43,7 +53,7 @@ pub(super) fn add_client(
                 client.not_after_ms,
                 client.issued_ms,
                 client.issued_by,
-                client.certificate
+                detail.certificate
             ],
         )
         .map_err(sql("record client certificate"))?;
@@ -55,11 +65,11 @@ pub(super) fn clients(
     store: &SqliteStore,
     after: Option<&str>,
     limit: u32,
-) -> Result<Vec<ClientRow>, StoreError> {
+) -> Result<Vec<ClientInfo>, StoreError> {
     let conn = store.reader()?;
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT {CLIENT_COLUMNS}, NULL {CLIENT_FROM}
+            "SELECT {CLIENT_COLUMNS} {CLIENT_FROM}
                  WHERE ?1 IS NULL OR c.serial > ?1 ORDER BY c.serial LIMIT ?2"
         ))
         .map_err(sql("list client certificates"))?;
@@ -114,13 +124,16 @@ pub(super) fn revoked_clients(store: &SqliteStore) -> Result<Vec<String>, StoreE
         .collect()
 }
 
-pub(super) fn client(store: &SqliteStore, serial: &str) -> Result<Option<ClientRow>, StoreError> {
+pub(super) fn client(
+    store: &SqliteStore,
+    serial: &str,
+) -> Result<Option<ClientDetail>, StoreError> {
     store
         .reader()?
         .query_row(
             &format!("SELECT {CLIENT_COLUMNS}, c.certificate {CLIENT_FROM} WHERE c.serial = ?1"),
             [serial],
-            decode_client,
+            decode_detail,
         )
         .optional()
         .map_err(sql("read client certificate"))
