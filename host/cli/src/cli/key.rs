@@ -159,6 +159,14 @@ pub enum KeyCommand {
         #[command(flatten)]
         deployment: DeploymentArgs,
     },
+    /// Commands that use a key (crypto-user).
+    #[command(flatten)]
+    Use(UseCommand),
+}
+
+/// Commands that use a key, as crypto-user.
+#[derive(Debug, Subcommand)]
+pub enum UseCommand {
     /// Encrypt a file (AES-256-GCM); the encryption context is bound as AAD.
     Encrypt {
         /// Key id or alias.
@@ -272,6 +280,24 @@ pub enum KeyCommand {
     },
 }
 
+impl UseCommand {
+    /// What every key-using command carries besides its data.
+    fn use_args(&self) -> &UseArgs {
+        match self {
+            Self::Encrypt { use_args, .. }
+            | Self::Decrypt { use_args, .. }
+            | Self::ReEncrypt { use_args, .. }
+            | Self::GenerateDataKey { use_args, .. }
+            | Self::Sign { use_args, .. }
+            | Self::Verify { use_args, .. }
+            | Self::PublicKey { use_args, .. }
+            | Self::Mac { use_args, .. }
+            | Self::VerifyMac { use_args, .. }
+            | Self::Random { use_args, .. } => use_args,
+        }
+    }
+}
+
 /// Input and output files of a data command.
 #[derive(Debug, clap::Args)]
 pub struct Io {
@@ -339,16 +365,7 @@ impl KeyCommand {
             | Self::Tag { deployment, .. }
             | Self::BindPolicy { deployment, .. }
             | Self::SetMinVersion { deployment, .. } => deployment,
-            Self::Encrypt { use_args, .. }
-            | Self::Decrypt { use_args, .. }
-            | Self::ReEncrypt { use_args, .. }
-            | Self::GenerateDataKey { use_args, .. }
-            | Self::Sign { use_args, .. }
-            | Self::Verify { use_args, .. }
-            | Self::PublicKey { use_args, .. }
-            | Self::Mac { use_args, .. }
-            | Self::VerifyMac { use_args, .. }
-            | Self::Random { use_args, .. } => &use_args.deployment,
+            Self::Use(command) => &command.use_args().deployment,
         }
     }
 }
@@ -361,19 +378,10 @@ pub(super) fn run(command: KeyCommand) -> Result<(), CliError> {
         Some(profile) => Box::new(remote::Remote::new(super::remote::connect(profile)?, raw)),
         None => Box::new(local::Local::new(args.open()?)),
     };
-    if let KeyCommand::Encrypt { use_args, .. }
-    | KeyCommand::Decrypt { use_args, .. }
-    | KeyCommand::ReEncrypt { use_args, .. }
-    | KeyCommand::GenerateDataKey { use_args, .. }
-    | KeyCommand::Sign { use_args, .. }
-    | KeyCommand::Verify { use_args, .. }
-    | KeyCommand::PublicKey { use_args, .. }
-    | KeyCommand::Mac { use_args, .. }
-    | KeyCommand::VerifyMac { use_args, .. }
-    | KeyCommand::Random { use_args, .. } = &command
-    {
+    if let KeyCommand::Use(command) = &command {
+        let use_args = command.use_args();
         keys.act_for(use_args.tenant.clone())?;
-        let outcome = use_key(keys.as_ref(), &use_args.context(), &command);
+        let outcome = use_key(keys.as_ref(), &use_args.context(), command);
         // Refusals are audited too: cover them with a checkpoint before reporting.
         keys.checkpoint()?;
         return match outcome? {
@@ -463,7 +471,7 @@ fn administer(keys: &dyn Keys, command: KeyCommand) -> Result<(), CliError> {
         KeyCommand::SetMinVersion {
             key: name, version, ..
         } => key(keys.set_min_version(&name, version)?)?,
-        _ => return Err(CliError::internal("not an administrative command")),
+        KeyCommand::Use(_) => return Err(CliError::internal("not an administrative command")),
     }
     keys.checkpoint()
 }
@@ -472,7 +480,7 @@ fn administer(keys: &dyn Keys, command: KeyCommand) -> Result<(), CliError> {
 fn use_key(
     keys: &dyn Keys,
     context: &EncryptionContext,
-    command: &KeyCommand,
+    command: &UseCommand,
 ) -> Result<bool, CliError> {
     let is_ciphertext = |b: &[u8]| b.first() == Some(&kastell_proto::ciphertext::FORMAT_V1);
     let is_der = |b: &[u8]| b.first() == Some(&0x30);
@@ -488,28 +496,28 @@ fn use_key(
         Ok(valid)
     };
     match command {
-        KeyCommand::Encrypt { key, io, .. } => {
+        UseCommand::Encrypt { key, io, .. } => {
             let plaintext = kastell_proto::secret::SecretBytes::new(read_data(&io.input)?);
             bytes(
                 keys.encrypt(key, plaintext.expose(), context)?,
                 io.out.as_deref(),
             )?;
         }
-        KeyCommand::Decrypt { key, io, .. } => {
+        UseCommand::Decrypt { key, io, .. } => {
             let ciphertext = read_binary(&io.input, is_ciphertext)?;
             emit(
                 keys.decrypt(key.as_deref(), &ciphertext, context)?,
                 |plaintext| write_output(io.out.as_deref(), plaintext.expose(), false),
             )?;
         }
-        KeyCommand::ReEncrypt { to, io, .. } => {
+        UseCommand::ReEncrypt { to, io, .. } => {
             let ciphertext = read_binary(&io.input, is_ciphertext)?;
             bytes(
                 keys.re_encrypt(&ciphertext, context, to)?,
                 io.out.as_deref(),
             )?;
         }
-        KeyCommand::GenerateDataKey {
+        UseCommand::GenerateDataKey {
             key,
             without_plaintext,
             ..
@@ -523,7 +531,7 @@ fn use_key(
                 })
             })?;
         }
-        KeyCommand::Sign {
+        UseCommand::Sign {
             key, digest, io, ..
         } => {
             let input = read_data(&io.input)?;
@@ -532,7 +540,7 @@ fn use_key(
                 io.out.as_deref(),
             )?;
         }
-        KeyCommand::Verify {
+        UseCommand::Verify {
             key,
             signature,
             digest,
@@ -543,7 +551,7 @@ fn use_key(
             let der = read_binary(signature, is_der)?;
             return valid(keys.verify(key, Signed::of(*digest, &input), &der)?);
         }
-        KeyCommand::PublicKey { key, der, out, .. } => {
+        UseCommand::PublicKey { key, der, out, .. } => {
             emit(keys.public_key(key)?, |(spki, pem)| {
                 if *der {
                     write_output(out.as_deref(), &spki, true)
@@ -552,23 +560,22 @@ fn use_key(
                 }
             })?;
         }
-        KeyCommand::Mac { key, io, .. } => {
+        UseCommand::Mac { key, io, .. } => {
             let input = read_data(&io.input)?;
             bytes(keys.mac(key, &input)?, io.out.as_deref())?;
         }
-        KeyCommand::VerifyMac { key, mac, io, .. } => {
+        UseCommand::VerifyMac { key, mac, io, .. } => {
             let input = read_data(&io.input)?;
             let mac = read_binary(mac, is_mac)?;
             return valid(keys.verify_mac(key, &input, &mac)?);
         }
-        KeyCommand::Random {
+        UseCommand::Random {
             bytes: len, out, ..
         } => {
             emit(keys.random(*len)?, |random| {
                 write_output(out.as_deref(), random.expose(), true)
             })?;
         }
-        _ => return Err(CliError::internal("not a key-using command")),
     }
     Ok(true)
 }
