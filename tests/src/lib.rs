@@ -20,6 +20,12 @@ pub fn guest_dir() -> PathBuf {
     target.join("wasm32-wasip2").join("guest")
 }
 
+/// A command's output as text (lossy UTF-8), for assertions and failure messages.
+#[must_use]
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 /// A command running the `kastell` binary built beside the test executable.
 ///
 /// # Panics

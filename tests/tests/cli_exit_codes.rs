@@ -9,19 +9,10 @@ use std::process::Output;
 
 use base64::Engine as _;
 use kastell_tests::server::TestServer;
+use kastell_tests::text;
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Runs `kastell args` in the server's deployment environment.
 fn run(server: &TestServer, args: &[&str]) -> Output {
-    server
-        .deployment()
-        .command()
-        .args(args)
-        .output()
-        .expect("kastell runs")
+    server.kastell(args).expect("kastell runs")
 }
 
 /// Runs and asserts exit `code` with `name` first on standard error; returns stderr.

@@ -135,6 +135,15 @@ impl TestServer {
         &self.deployment
     }
 
+    /// Runs `kastell args` in the deployment's environment (its configuration, token
+    /// secret and the built binary) and waits for it.
+    ///
+    /// # Errors
+    /// The command could not be started.
+    pub fn kastell(&self, args: &[&str]) -> std::io::Result<std::process::Output> {
+        self.deployment.command().args(args).output()
+    }
+
     /// The first crypto officer's profile.
     #[must_use]
     pub fn officer(&self) -> PathBuf {
