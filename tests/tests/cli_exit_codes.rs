@@ -28,13 +28,7 @@ fn fails(server: &TestServer, args: &[&str], code: i32, name: &str) -> String {
 }
 
 fn ok(server: &TestServer, args: &[&str]) -> String {
-    let out = run(server, args);
-    assert!(
-        out.status.success(),
-        "kastell {args:?}: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
+    server.kastell_ok(args).expect("kastell succeeds")
 }
 
 /// Flips the last byte (inside the GCM tag) of the ciphertext in `path`, raw or base64.

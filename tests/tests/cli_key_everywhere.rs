@@ -21,13 +21,7 @@ fn run(server: &TestServer, args: &[&str]) -> Output {
 }
 
 fn ok(server: &TestServer, args: &[&str]) -> String {
-    let out = run(server, args);
-    assert!(
-        out.status.success(),
-        "kastell {args:?}: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
+    server.kastell_ok(args).expect("kastell succeeds")
 }
 
 fn json(output: &str) -> serde_json::Value {

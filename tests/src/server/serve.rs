@@ -144,6 +144,25 @@ impl TestServer {
         self.deployment.command().args(args).output()
     }
 
+    /// Runs `kastell args` as [`TestServer::kastell`] and returns its standard output.
+    ///
+    /// # Errors
+    /// The command could not start or failed: the error names it and carries its stderr.
+    pub fn kastell_ok(&self, args: &[&str]) -> Result<String> {
+        let out = self
+            .kastell(args)
+            .map_err(|e| super::fail(format!("kastell {args:?}: {e}")))?;
+        if out.status.success() {
+            Ok(crate::text(&out.stdout))
+        } else {
+            Err(super::fail(format!(
+                "kastell {args:?}: {}: {}",
+                out.status,
+                crate::text(&out.stderr)
+            )))
+        }
+    }
+
     /// The first crypto officer's profile.
     #[must_use]
     pub fn officer(&self) -> PathBuf {
