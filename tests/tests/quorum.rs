@@ -143,8 +143,24 @@ fn world() -> World {
     }
 }
 
-/// Sets `class` to need `m` approvals while the `quorum` class needs none.
+/// Sets `class` to need `m` approvals while the `quorum` class needs none, raising
+/// `issue-officer` and `issue-client` to `m` first where they need fewer (no class may
+/// need more approvals than those two).
 fn require(world: &World, class: OperationClass, m: u32) {
+    let ceilings: &[OperationClass] = match class {
+        OperationClass::IssueOfficer => &[],
+        OperationClass::IssueClient => &[OperationClass::IssueOfficer],
+        _ => &[OperationClass::IssueOfficer, OperationClass::IssueClient],
+    };
+    for &ceiling in ceilings {
+        if world.quorum.required(ceiling).expect("required") < m {
+            set_required(world, ceiling, m);
+        }
+    }
+    set_required(world, class, m);
+}
+
+fn set_required(world: &World, class: OperationClass, m: u32) {
     let submitted = world
         .quorum
         .submit(
@@ -436,6 +452,9 @@ fn an_expired_operation_can_be_neither_approved_nor_executed() {
 #[test]
 fn lowering_or_raising_a_requirement_needs_the_quorum_class_approvals() {
     let w = world();
+    // Room to raise delete-key to 4: no class may need more than issue-officer and
+    // issue-client.
+    require(&w, OperationClass::IssueClient, 4);
     require(&w, OperationClass::DeleteKey, 3);
     require(&w, OperationClass::Quorum, 2);
 
@@ -654,22 +673,26 @@ fn every_step_is_audited_and_the_trail_verifies() {
         ca.person("alice", "crypto-officer", 1),
         ca.person("bob", "crypto-officer", 2),
     );
-    assert_eq!(
+    // delete-key may need 2 approvals once issue-officer and issue-client do.
+    for class in [
+        OperationClass::IssueOfficer,
+        OperationClass::IssueClient,
+        OperationClass::DeleteKey,
+    ] {
+        assert_eq!(
+            quorum
+                .submit(
+                    &alice.caller,
+                    QuorumAction::SetQuorum { class, required: 2 },
+                    DAY
+                )
+                .expect("ask"),
+            Submitted::Execute
+        );
         quorum
-            .submit(
-                &alice.caller,
-                QuorumAction::SetQuorum {
-                    class: OperationClass::DeleteKey,
-                    required: 2
-                },
-                DAY
-            )
-            .expect("ask"),
-        Submitted::Execute
-    );
-    quorum
-        .apply_setting(OperationClass::DeleteKey, 2, &alice.caller)
-        .expect("apply");
+            .apply_setting(class, 2, &alice.caller)
+            .expect("apply");
+    }
     let Submitted::Pending(op) = quorum
         .submit(
             &alice.caller,
@@ -701,6 +724,8 @@ fn every_step_is_audited_and_the_trail_verifies() {
         operations(&*store),
         [
             "set-quorum",
+            "set-quorum",
+            "set-quorum",
             "approval-request",
             "approve",
             "approve",
@@ -711,11 +736,11 @@ fn every_step_is_audited_and_the_trail_verifies() {
     );
     let records = store.audit_range(0, 100).expect("audit");
     let outcomes: Vec<_> = records.iter().map(|r| r.entry.outcome).collect();
-    assert_eq!(outcomes[4], Outcome::Denied);
-    assert!(records[1].entry.reason.contains(&op.digest));
+    assert_eq!(outcomes[6], Outcome::Denied);
+    assert!(records[3].entry.reason.contains(&op.digest));
     assert_eq!(
         observed.load(Ordering::SeqCst),
-        7,
+        9,
         "the observer saw every record"
     );
     check_trail(&path);

@@ -107,10 +107,21 @@ fn officers(server: TestServer) -> Officers {
     }
 }
 
+/// Raises `issue-officer` and `issue-client` to `m` (they apply at once while the `quorum`
+/// class needs one approval): no class may need more approvals than they do.
+fn raise_ceilings(client: &Client, m: u32) {
+    for class in ["issue-officer", "issue-client"] {
+        client
+            .put::<Value>(&format!("/v1/quorum/{class}"), &json!({ "required": m }))
+            .expect("raise a ceiling");
+    }
+}
+
 #[test]
 fn fewer_than_m_approvals_do_nothing_the_same_officer_counts_once_and_m_distinct_execute() {
     let o = officers(TestServer::start_soft().expect("server"));
     let a = o.server.client(&o.first).expect("client a");
+    raise_ceilings(&a, 2);
     let set: Value = a
         .put("/v1/quorum/delete-key", &json!({ "required": 2 }))
         .expect("raise delete-key to 2 (quorum class needs 1)");
@@ -189,6 +200,7 @@ fn a_non_officer_a_foreign_key_and_other_bytes_are_refused() {
         .expect("user");
     let a = o.server.client(&o.first).expect("client a");
     let b = o.server.client(&o.second).expect("client b");
+    raise_ceilings(&a, 2);
     a.put::<Value>("/v1/quorum/bind-policy", &json!({ "required": 2 }))
         .expect("bind-policy needs 2");
     a.post::<Value>(
@@ -269,6 +281,7 @@ fn an_expired_operation_cannot_be_approved_or_executed() {
     std::fs::write(&config, text).expect("write config");
     let o = officers(TestServer::serve(deployment).expect("server"));
     let a = o.server.client(&o.first).expect("client a");
+    raise_ceilings(&a, 2);
     a.put::<Value>("/v1/quorum/delete-key", &json!({ "required": 2 }))
         .expect("delete-key needs 2");
     let key: Value = a
@@ -301,6 +314,7 @@ fn an_expired_operation_cannot_be_approved_or_executed() {
 fn the_quorum_setting_needs_quorum_to_lower_and_survives_a_restart() {
     let mut o = officers(TestServer::start_soft().expect("server"));
     let a = o.server.client(&o.first).expect("client a");
+    raise_ceilings(&a, 3);
     a.put::<Value>("/v1/quorum/delete-key", &json!({ "required": 3 }))
         .expect("delete-key 3");
     a.put::<Value>("/v1/quorum/quorum", &json!({ "required": 2 }))

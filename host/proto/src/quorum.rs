@@ -10,7 +10,7 @@
 use alloc::string::String;
 
 use crate::names::vocabulary;
-use crate::{KeyId, Measurement};
+use crate::{KeyId, Measurement, Role};
 
 vocabulary! {
     /// A class of administrative operations with its own approval requirement.
@@ -21,8 +21,12 @@ vocabulary! {
         BindPolicy = "bind-policy",
         /// Changing quorum settings.
         Quorum = "quorum",
-        /// Issuing a crypto-officer client certificate.
+        /// Issuing a crypto-officer client certificate (and revoking one): the class no
+        /// other class may need more approvals than.
         IssueOfficer = "issue-officer",
+        /// Issuing a crypto-user or auditor client certificate (and revoking one): no
+        /// class but `issue-officer` may need more approvals than it.
+        IssueClient = "issue-client",
         /// Exporting a backup (reserved).
         ExportBackup = "export-backup",
     }
@@ -107,7 +111,10 @@ impl<K> QuorumAction<K> {
         match self {
             Self::ScheduleDeletion { .. } => OperationClass::DeleteKey,
             Self::BindPolicy { .. } => OperationClass::BindPolicy,
-            Self::IssueClient(_) => OperationClass::IssueOfficer,
+            Self::IssueClient(request) if request.role == Role::CryptoOfficer.as_str() => {
+                OperationClass::IssueOfficer
+            }
+            Self::IssueClient(_) => OperationClass::IssueClient,
             Self::SetQuorum { .. } => OperationClass::Quorum,
         }
     }

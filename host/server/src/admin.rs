@@ -104,8 +104,8 @@ pub(super) fn execute_approved(
     execute(state, action, &requester, executor)
 }
 
-/// Issues a client certificate for `request`'s public key (the one issuance of the API:
-/// directly for users and auditors, through [`gated`] for officers).
+/// Issues a client certificate for `request`'s public key (the one issuance of the API,
+/// run by [`execute`] through [`gated`]).
 ///
 /// # Errors
 /// 400 for a malformed key or validity, 500 when the token or the store fails.

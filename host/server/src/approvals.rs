@@ -175,7 +175,7 @@ async fn get_quorum(
 /// that class's approvals (202 when it does).
 #[utoipa::path(put, path = "/v1/quorum/{class}", tag = "approvals",
     params(("class" = String, Path,
-        description = "delete-key, bind-policy, quorum, issue-officer or export-backup")),
+        description = "delete-key, bind-policy, quorum, issue-officer, issue-client or export-backup")),
     request_body = SetQuorumRequest,
     responses((status = 200, description = "Applied"), (status = 202, body = PendingResponse),
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]

@@ -1,5 +1,6 @@
-//! Client certificates through the server: issue (officer certificates may need the
-//! `issue-officer` quorum), list the ones issued here, revoke by serial. Crypto-officer.
+//! Client certificates through the server: issue (under the `issue-officer` quorum for
+//! officers, `issue-client` for users and auditors), list the ones issued here, revoke by
+//! serial. Crypto-officer.
 
 use kastell_proto::api::{
     ClientDetail, ClientList, ClientQuery, ClientRequest, ClientResponse, ErrorBody,
@@ -9,11 +10,11 @@ use kastell_proto::{QuorumAction, Role};
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::admin::{gated, issue};
+use super::admin::gated;
 use super::auth::require;
 use super::error::{ApiError, ApiJson, ApiPath};
 use super::{Auth, Shared, blocking};
@@ -25,8 +26,9 @@ pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
         .routes(routes!(revoke_client))
 }
 
-/// Issues a client certificate for a public key (crypto-officer). Certificates for the
-/// crypto-officer role are of class `issue-officer` and may need approvals (202).
+/// Issues a client certificate for a public key (crypto-officer): of class `issue-officer`
+/// for the crypto-officer role, `issue-client` for the others; either may need approvals
+/// (202).
 #[utoipa::path(post, path = "/v1/clients", tag = "approvals", request_body = ClientRequest,
     responses((status = 200, body = ClientResponse), (status = 202, body = PendingResponse),
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -36,9 +38,6 @@ async fn issue_client(
     ApiJson(body): ApiJson<ClientRequest>,
 ) -> Result<Response, ApiError> {
     require(&state, &caller, Role::CryptoOfficer, "issue-client").await?;
-    if body.role != Role::CryptoOfficer.as_str() {
-        return blocking(move || Ok(Json(issue(&state, &caller, &body)?).into_response())).await;
-    }
     gated(state, caller, QuorumAction::IssueClient(body)).await
 }
 

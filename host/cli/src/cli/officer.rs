@@ -70,7 +70,7 @@ pub enum QuorumCommand {
     },
     /// Set a class's requirement (itself needs the `quorum` class's approvals).
     Set {
-        /// delete-key, bind-policy, quorum, issue-officer or export-backup.
+        /// delete-key, bind-policy, quorum, issue-officer, issue-client or export-backup.
         class: String,
         /// Approvals from distinct officers, 1–16.
         required: u32,

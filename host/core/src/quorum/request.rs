@@ -30,8 +30,9 @@ impl Quorum {
         const OPERATION: &str = "approval-request";
         let class = action.class();
         let key = action.key().copied();
-        if let QuorumAction::SetQuorum { required, .. } = action
+        if let QuorumAction::SetQuorum { class, required } = action
             && let Err(why) = check_required(u64::from(required))
+                .and_then(|required| self.check_order(class, required))
         {
             let reason = format!("class quorum: {why}");
             return self.refuse(
@@ -120,7 +121,9 @@ impl Quorum {
             let why = "caller lacks the crypto-officer role".to_owned();
             return self.refuse(&executor.id, OPERATION, None, why, QuorumError::NotOfficer);
         }
-        let setting = match check_required(u64::from(required)) {
+        let checked = check_required(u64::from(required))
+            .and_then(|required| self.check_order(class, required).map(|()| required));
+        let setting = match checked {
             Ok(required) => QuorumSetting { class, required },
             Err(why) => {
                 return self.refuse(
@@ -144,6 +147,62 @@ impl Quorum {
         self.observe(&record);
         Ok(setting)
     }
+}
+
+impl Quorum {
+    /// Whether setting `class` to `required` keeps the classes in order (see
+    /// [`check_order`]), against the settings stored now.
+    fn check_order(&self, class: OperationClass, required: u32) -> Result<(), String> {
+        let current = self.settings().map_err(|e| e.to_string())?;
+        check_order(&current, class, required)
+    }
+}
+
+/// No class may need more approvals than `issue-officer`, and none but `issue-officer`
+/// more than `issue-client`: otherwise one officer could mint himself a second officer
+/// (or user) certificate under the lower class and approve, or act, alone. `current`
+/// holds every class's setting; the result is that of setting `class` to `required`.
+///
+/// # Errors
+/// Which class would then need more approvals than which, and what to raise first.
+pub(super) fn check_order(
+    current: &[QuorumSetting],
+    class: OperationClass,
+    required: u32,
+) -> Result<(), String> {
+    let after = |c: OperationClass| {
+        if c == class {
+            required
+        } else {
+            current
+                .iter()
+                .find(|s| s.class == c)
+                .map_or(1, |s| s.required)
+        }
+    };
+    let ceilings = [OperationClass::IssueOfficer, OperationClass::IssueClient];
+    for ceiling in ceilings {
+        for &other in OperationClass::ALL {
+            let above = other != ceiling
+                && !(ceiling == OperationClass::IssueClient
+                    && other == OperationClass::IssueOfficer);
+            if above && after(other) > after(ceiling) {
+                let fix = if class == ceiling {
+                    format!("lower {other} first")
+                } else {
+                    format!("raise {ceiling} first")
+                };
+                return Err(format!(
+                    "class {other} would need {} approvals, more than {ceiling} ({}): one \
+                     officer could issue himself another certificate under {ceiling} and \
+                     approve alone; {fix}",
+                    after(other),
+                    after(ceiling)
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn check_required(required: u64) -> Result<u32, String> {

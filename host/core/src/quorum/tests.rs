@@ -6,8 +6,9 @@
 
 use serde_json::json;
 
+use super::QuorumSetting;
 use super::canonical::canonical_json;
-use super::request::check_required;
+use super::request::{check_order, check_required};
 use super::{PendingOperation, canonical_bytes, digest};
 use kastell_proto::{KeyId, OperationClass, PendingState, QuorumAction};
 
@@ -105,4 +106,45 @@ fn class_and_state_names_round_trip() {
     }
     let err = "delete".parse::<OperationClass>().unwrap_err();
     assert!(err.to_string().contains("delete-key, bind-policy"), "{err}");
+}
+
+fn settings(pairs: &[(OperationClass, u32)]) -> Vec<QuorumSetting> {
+    OperationClass::ALL
+        .iter()
+        .map(|&class| QuorumSetting {
+            class,
+            required: pairs
+                .iter()
+                .find(|(c, _)| *c == class)
+                .map_or(1, |&(_, required)| required),
+        })
+        .collect()
+}
+
+#[test]
+fn no_class_may_need_more_approvals_than_issuing_an_officer_or_a_client() {
+    use OperationClass::{BindPolicy, DeleteKey, IssueClient, IssueOfficer, Quorum};
+    let defaults = settings(&[]);
+    // The README's old hardening example: delete-key at 2 with issue-officer at 1.
+    let err = check_order(&defaults, DeleteKey, 2).expect_err("above issue-officer");
+    assert!(
+        err.contains("delete-key") && err.contains("issue-officer") && err.contains("raise"),
+        "{err}"
+    );
+    // issue-client above issue-officer is refused as well.
+    let err = check_order(&defaults, IssueClient, 2).expect_err("above issue-officer");
+    assert!(err.contains("issue-client"), "{err}");
+    // With issue-officer raised, issue-client may follow, then the others.
+    let officer = settings(&[(IssueOfficer, 2)]);
+    assert_eq!(check_order(&officer, IssueClient, 2), Ok(()));
+    let err = check_order(&officer, Quorum, 2).expect_err("above issue-client");
+    assert!(err.contains("issue-client"), "{err}");
+    let both = settings(&[(IssueOfficer, 3), (IssueClient, 2)]);
+    assert_eq!(check_order(&both, BindPolicy, 2), Ok(()));
+    assert!(check_order(&both, BindPolicy, 3).is_err());
+    // Lowering a ceiling under a class is refused, naming what to lower first.
+    let raised = settings(&[(IssueOfficer, 2), (IssueClient, 2), (DeleteKey, 2)]);
+    let err = check_order(&raised, IssueOfficer, 1).expect_err("under delete-key");
+    assert!(err.contains("lower"), "{err}");
+    assert_eq!(check_order(&raised, DeleteKey, 1), Ok(()));
 }
