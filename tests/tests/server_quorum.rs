@@ -361,6 +361,15 @@ fn an_officer_certificate_needs_the_issue_officer_quorum_and_then_works() {
     a.put::<Value>("/v1/quorum/issue-officer", &json!({ "required": 2 }))
         .expect("issue-officer needs 2");
     let dir = o.server.deployment().data_dir().join("new-officer");
+    let made = o
+        .server
+        .kastell(&["user", "key", "--out-dir", dir.to_str().expect("utf-8")])
+        .expect("user key");
+    assert!(
+        made.status.success(),
+        "{}",
+        kastell_tests::text(&made.stderr)
+    );
     let out = o
         .server
         .deployment()
@@ -377,6 +386,8 @@ fn an_officer_certificate_needs_the_issue_officer_quorum_and_then_works() {
             "--out-dir",
         ])
         .arg(&dir)
+        .arg("--public-key")
+        .arg(dir.join("public.pem"))
         .arg("--profile")
         .arg(&o.first)
         .output()
@@ -432,6 +443,20 @@ fn an_officer_certificate_needs_the_issue_officer_quorum_and_then_works() {
 
     // A crypto-user certificate is not of class issue-officer: issued at once.
     let user_dir = o.server.deployment().data_dir().join("new-user");
+    let made = o
+        .server
+        .kastell(&[
+            "user",
+            "key",
+            "--out-dir",
+            user_dir.to_str().expect("utf-8"),
+        ])
+        .expect("user key");
+    assert!(
+        made.status.success(),
+        "{}",
+        kastell_tests::text(&made.stderr)
+    );
     let out = o
         .server
         .deployment()
@@ -448,6 +473,8 @@ fn an_officer_certificate_needs_the_issue_officer_quorum_and_then_works() {
             "--out-dir",
         ])
         .arg(&user_dir)
+        .arg("--public-key")
+        .arg(user_dir.join("public.pem"))
         .arg("--profile")
         .arg(&o.third)
         .output()

@@ -37,6 +37,8 @@ pub use key::ClientKey;
 pub const PROFILE_FILE: &str = "profile.toml";
 /// File name of the client's private key inside a profile folder.
 pub const KEY_FILE: &str = "key.pem";
+/// File name of the client's public key (SPKI PEM), what an officer's `user add` takes.
+pub const PUBLIC_KEY_FILE: &str = "public.pem";
 /// File name of the client certificate inside a profile folder.
 pub const CERTIFICATE_FILE: &str = "cert.pem";
 /// File name of the trusted root inside a profile folder.
@@ -68,6 +70,25 @@ pub enum ClientError {
     /// The folder already holds a client key or profile; nothing was overwritten.
     #[error("{0} already holds a client profile or key; choose another folder")]
     Exists(PathBuf),
+    /// The principal name is the system's own (`kastell`, `kastell-…`).
+    #[error("principal `{0}` is reserved for Kastell itself")]
+    Reserved(String),
+    /// The principal holds certificates of another role: a name keeps one role for life.
+    #[error(
+        "principal `{principal}` is a {bound}: a principal keeps its role for life, so it \
+         cannot be issued as a {asked}"
+    )]
+    RoleBound {
+        /// The principal.
+        principal: String,
+        /// The role its certificates carry.
+        bound: String,
+        /// The role asked for.
+        asked: String,
+    },
+    /// The registry could not be read.
+    #[error("the client registry: {0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 impl ClientError {
@@ -79,7 +100,9 @@ impl ClientError {
         match self {
             Self::Ca(err) => err.code(),
             Self::Exists(_) => C::AlreadyExists,
+            Self::Reserved(_) | Self::RoleBound { .. } => C::AccessDenied,
             Self::Profile { .. } | Self::File { .. } => C::InvalidInput,
+            Self::Store(_) => C::Internal,
         }
     }
 }
@@ -302,6 +325,44 @@ pub fn parse_serial(text: &str) -> Result<String, String> {
         return Err(format!("serial `{text}` is not hexadecimal"));
     }
     Ok(cleaned)
+}
+
+/// Whether `principal` is one of the system's own names: `kastell`, or beginning
+/// `kastell-`, `kastell.` or `kastell_`, in any case.
+#[must_use]
+pub fn is_reserved(principal: &str) -> bool {
+    let lower = principal.to_ascii_lowercase();
+    let system = crate::keys::SYSTEM_PRINCIPAL;
+    lower == system
+        || ["-", ".", "_"]
+            .iter()
+            .any(|sep| lower.starts_with(&format!("{system}{sep}")))
+}
+
+/// Whether a client certificate may be issued for `identity`: its principal is not one of
+/// the system's own names (`kastell`, or beginning `kastell-`, `kastell.`, `kastell_`, in
+/// any case), and no certificate issued here names the principal (in any case) with
+/// another role. Call it before issuing.
+///
+/// # Errors
+/// [`ClientError::Reserved`], [`ClientError::RoleBound`] (both `AccessDenied`),
+/// [`ClientError::Store`].
+pub fn check_principal(
+    store: &dyn crate::store::Store,
+    identity: &ClientIdentity,
+) -> Result<(), ClientError> {
+    if is_reserved(&identity.principal) {
+        return Err(ClientError::Reserved(identity.principal.clone()));
+    }
+    let roles = store.client_roles(&identity.principal)?;
+    match roles.into_iter().find(|role| *role != identity.role) {
+        Some(bound) => Err(ClientError::RoleBound {
+            principal: identity.principal.clone(),
+            bound,
+            asked: identity.role.clone(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Records `certificate` (issued for `identity` by `issued_by`) in the deployment's

@@ -413,6 +413,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// A storage failure.
     fn client(&self, serial: &str) -> Result<Option<ClientDetail>, StoreError>;
 
+    /// The roles of the client certificates issued here to `principal`, compared without
+    /// regard to ASCII case (a principal keeps one role for life).
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn client_roles(&self, principal: &str) -> Result<Vec<String>, StoreError>;
+
     /// The serials of every revoked client certificate.
     ///
     /// # Errors

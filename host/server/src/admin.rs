@@ -104,6 +104,15 @@ pub(super) fn execute_approved(
     execute(state, action, &requester, executor)
 }
 
+/// Refuses a principal that is reserved or bound to another role (`AccessDenied`).
+///
+/// # Errors
+/// 403 naming why; 500 when the store fails.
+pub(super) fn check_principal(state: &Shared, identity: &ClientIdentity) -> Result<(), ApiError> {
+    kastell_core::clients::check_principal(&*state.service.store(), identity)
+        .map_err(|e| ApiError::of(e.code(), e.to_string()))
+}
+
 /// Issues a client certificate for `request`'s public key (the one issuance of the API,
 /// run by [`execute`] through [`gated`]).
 ///
@@ -127,6 +136,7 @@ pub(super) fn issue(
         role: request.role.clone(),
         tenant: request.tenant.clone(),
     };
+    check_principal(state, &identity)?;
     let certificate = kastell_core::clients::issue_client_certificate(
         state.service.token(),
         &state.files,

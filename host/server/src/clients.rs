@@ -14,7 +14,9 @@ use axum::response::Response;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::admin::gated;
+use kastell_attest::identity::ClientIdentity;
+
+use super::admin::{check_principal, gated};
 use super::auth::require;
 use super::error::{ApiError, ApiJson, ApiPath};
 use super::{Auth, Shared, blocking};
@@ -38,6 +40,14 @@ async fn issue_client(
     ApiJson(body): ApiJson<ClientRequest>,
 ) -> Result<Response, ApiError> {
     require(&state, &caller, Role::CryptoOfficer, "issue-client").await?;
+    // Refused before officers are asked to approve (and again when it runs).
+    let identity = ClientIdentity {
+        principal: body.principal.clone(),
+        role: body.role.clone(),
+        tenant: body.tenant.clone(),
+    };
+    let checked = Shared::clone(&state);
+    blocking(move || check_principal(&checked, &identity)).await?;
     gated(state, caller, QuorumAction::IssueClient(body)).await
 }
 

@@ -332,6 +332,11 @@ pub(super) fn run_ca(command: CaCommand) -> Result<(), CliError> {
                         .unwrap_or(DEFAULT_LISTEN),
                 )?,
             };
+            let store = deployment
+                .deployment()?
+                .open_store()
+                .map_err(super::deployment::deployment_error)?;
+            kastell_core::clients::check_principal(&*store, &identity).map_err(client_error)?;
             let (profile, certificate) = new_client(
                 token(&deployment)?,
                 &CaFiles::new(&deployment.data_dir()?),
@@ -341,10 +346,6 @@ pub(super) fn run_ca(command: CaCommand) -> Result<(), CliError> {
                 &url,
             )
             .map_err(client_error)?;
-            let store = deployment
-                .deployment()?
-                .open_store()
-                .map_err(super::deployment::deployment_error)?;
             let issuer = super::deployment::operator(kastell_proto::Role::CryptoOfficer, None);
             kastell_core::clients::register(&*store, &certificate, &identity, &issuer.id)
                 .map_err(|e| CliError::internal(e.to_string()))?;

@@ -241,6 +241,11 @@ pub(super) fn run(args: InitArgs) -> Result<(), CliError> {
     let url = server_url(&listen)?;
     preflight(&owner, &args.host_name, &officer)
         .map_err(|e| CliError::new(ErrorCode::InvalidCertificate, e.to_string()))?;
+    if clients::is_reserved(&officer.principal) {
+        return Err(client_error(clients::ClientError::Reserved(
+            officer.principal.clone(),
+        )));
+    }
 
     // The token and its secret.
     let pkcs11 = config.token.pkcs11_module.is_some();

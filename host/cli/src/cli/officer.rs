@@ -16,7 +16,7 @@ use super::io::{print_admin, print_answer};
 use super::remote::{connect, remote_error};
 use super::{CliError, client_error};
 use kastell_core::clients::{
-    self, CERTIFICATE_FILE, ClientKey, ClientProfile, KEY_FILE, ROOT_FILE,
+    self, CERTIFICATE_FILE, ClientKey, ClientProfile, KEY_FILE, PUBLIC_KEY_FILE, ROOT_FILE,
 };
 use kastell_core::quorum;
 
@@ -82,9 +82,18 @@ pub enum QuorumCommand {
 /// `kastell user …`.
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    /// Create a client: a key generated here, its certificate issued by the server, and a
-    /// profile in --out-dir. Officer certificates may need approvals (then run `user
-    /// collect` once approved).
+    /// Make a client's key where the client will live (run by the client, not the
+    /// officer): --out-dir/key.pem (owner-only; it never leaves) and public.pem, which an
+    /// officer passes to `user add --public-key`.
+    Key {
+        /// Folder for key.pem and public.pem (created owner-only).
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
+    /// Issue a client certificate through the server for a public key the client made
+    /// (`user key`), and write cert.pem, root.pem and profile.toml to --out-dir. Of quorum
+    /// class issue-officer for officers, issue-client for users and auditors; when the
+    /// class needs approvals, run `user collect` once approved.
     Add {
         /// The principal (certificate CN).
         #[arg(long)]
@@ -98,7 +107,11 @@ pub enum UserCommand {
         /// Validity in days.
         #[arg(long, default_value_t = 365)]
         days: u32,
-        /// Folder for key.pem, cert.pem, root.pem and profile.toml.
+        /// The client's public key (public.pem from `user key`).
+        #[arg(long)]
+        public_key: PathBuf,
+        /// Folder for cert.pem, root.pem and profile.toml: the client's own folder (beside
+        /// its key.pem) or one whose files the client copies there.
         #[arg(long)]
         out_dir: PathBuf,
         #[command(flatten)]
@@ -125,7 +138,7 @@ pub enum UserCommand {
     Collect {
         /// The operation's id.
         id: String,
-        /// The folder `user add` wrote the key to.
+        /// The folder given to `user add` (holding the client's key.pem or public.pem).
         #[arg(long)]
         out_dir: PathBuf,
         #[command(flatten)]
@@ -263,14 +276,59 @@ fn finish_profile(
     .map_err(client_error)
 }
 
+/// The public key of the client whose folder `dir` is: its key.pem's, else its
+/// public.pem; none when it holds neither.
+fn folder_key(dir: &Path) -> Result<Option<p384::PublicKey>, CliError> {
+    if dir.join(KEY_FILE).is_file() {
+        return Ok(Some(
+            ClientKey::load(&dir.join(KEY_FILE))
+                .map_err(client_error)?
+                .public_key(),
+        ));
+    }
+    if dir.join(PUBLIC_KEY_FILE).is_file() {
+        return ClientKey::read_public(&dir.join(PUBLIC_KEY_FILE))
+            .map(Some)
+            .map_err(client_error);
+    }
+    Ok(None)
+}
+
+/// Refuses a folder that holds another client's key than `key`.
+fn check_folder_key(dir: &Path, key: &p384::PublicKey) -> Result<(), CliError> {
+    match folder_key(dir)? {
+        Some(found) if found != *key => Err(CliError::new(
+            ErrorCode::AlreadyExists,
+            format!(
+                "{} holds another client's key; give that client's folder or a new one",
+                dir.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Runs `kastell user …`.
 pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
     match command {
+        UserCommand::Key { out_dir } => {
+            let public = ClientKey::create_in(&out_dir).map_err(client_error)?;
+            println!(
+                "key: {} (owner-only; it stays here)",
+                out_dir.join(KEY_FILE).display()
+            );
+            println!(
+                "public key: {} (give it to an officer: kastell user add --public-key …)",
+                public.display()
+            );
+            Ok(())
+        }
         UserCommand::Add {
             principal,
             role,
             tenant,
             days,
+            public_key,
             out_dir,
             server,
         } => {
@@ -279,17 +337,11 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
             let client = connect(&server.profile)?;
             let dir = std::path::absolute(&out_dir)
                 .map_err(|e| CliError::usage(format!("{}: {e}", out_dir.display())))?;
-            if dir.join(KEY_FILE).exists() {
-                return Err(CliError::new(
-                    ErrorCode::AlreadyExists,
-                    format!(
-                        "{} holds a key already; choose another folder",
-                        dir.display()
-                    ),
-                ));
-            }
-            let key = ClientKey::generate();
-            let public = key.public_key_pem().map_err(client_error)?;
+            let key = ClientKey::read_public(&public_key).map_err(client_error)?;
+            check_folder_key(&dir, &key)?;
+            let public = std::fs::read_to_string(&public_key).map_err(|e| {
+                CliError::usage(format!("cannot read {}: {e}", public_key.display()))
+            })?;
             let request = ClientRequest {
                 principal: principal.clone(),
                 role: role.clone(),
@@ -299,8 +351,6 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
             };
             let answer = client.issue_client(&request).map_err(remote_error)?;
             clients::create_private_dir(&dir).map_err(client_error)?;
-            key.write(&dir.join(KEY_FILE)).map_err(client_error)?;
-            drop(key);
             if server.json {
                 print_answer(&answer, true)?;
             }
@@ -318,10 +368,9 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
                 Gated::Pending(pending) => {
                     let id = &pending.operation.id;
                     eprintln!(
-                        "pending approval: operation {id} needs {} officer approvals; the key \
-                         is in {}; once approved run `kastell user collect {id} --out-dir {}`",
+                        "pending approval: operation {id} needs {} officer approvals; once \
+                         approved run `kastell user collect {id} --out-dir {}`",
                         pending.required,
-                        dir.display(),
                         dir.display()
                     );
                 }
@@ -412,22 +461,21 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
                 .unwrap_or_default();
             let dir = std::path::absolute(&out_dir)
                 .map_err(|e| CliError::usage(format!("{}: {e}", out_dir.display())))?;
-            if !dir.join(KEY_FILE).is_file() {
-                return Err(CliError::usage(format!(
-                    "{} has no key.pem: give the folder `user add` wrote",
+            let key = folder_key(&dir)?.ok_or_else(|| {
+                CliError::usage(format!(
+                    "{} has neither key.pem nor public.pem: give the folder `user add` wrote",
                     dir.display()
-                )));
-            }
-            let key = ClientKey::load(&dir.join(KEY_FILE)).map_err(client_error)?;
+                ))
+            })?;
             let certificate: kastell_attest::x509::Certificate =
                 der::DecodePem::from_pem(certificate_pem.as_bytes())
                     .map_err(|e| CliError::internal(format!("the issued certificate: {e}")))?;
-            if kastell_attest::verify::public_key(&certificate).ok() != Some(key.public_key()) {
+            if kastell_attest::verify::public_key(&certificate).ok() != Some(key) {
                 return Err(CliError::new(
                     ErrorCode::InvalidCertificate,
                     format!(
-                        "operation {id} issued a certificate for another key than {}",
-                        dir.join(KEY_FILE).display()
+                        "operation {id} issued a certificate for another key than the one in {}",
+                        dir.display()
                     ),
                 ));
             }

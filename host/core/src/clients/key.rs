@@ -4,9 +4,12 @@
 
 use std::path::Path;
 
-use p384::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
+use p384::pkcs8::{
+    DecodePrivateKey as _, DecodePublicKey as _, EncodePrivateKey as _, EncodePublicKey as _,
+    LineEnding,
+};
 
-use super::{ClientError, file_error, write_file};
+use super::{ClientError, KEY_FILE, PUBLIC_KEY_FILE, create_private_dir, file_error, write_file};
 
 /// A client's P-384 private key. `Debug` shows only the type name.
 pub struct ClientKey(p384::SecretKey);
@@ -47,6 +50,34 @@ impl ClientKey {
             .to_pkcs8_pem(LineEnding::LF)
             .map_err(|e| file_error(path, e))?;
         write_file(path, pem.as_bytes())
+    }
+
+    /// Makes a new key in `dir` (created owner-only if absent): `key.pem` (0600) and
+    /// `public.pem`, whose path it returns. The private key never leaves `dir`.
+    ///
+    /// # Errors
+    /// [`ClientError::Exists`] when `dir` holds a key already; [`ClientError::File`].
+    pub fn create_in(dir: &Path) -> Result<std::path::PathBuf, ClientError> {
+        let dir = std::path::absolute(dir).map_err(|e| file_error(dir, e))?;
+        if dir.join(KEY_FILE).exists() {
+            return Err(ClientError::Exists(dir));
+        }
+        create_private_dir(&dir)?;
+        let key = Self::generate();
+        key.write(&dir.join(KEY_FILE))?;
+        let public = dir.join(PUBLIC_KEY_FILE);
+        write_file(&public, key.public_key_pem()?.as_bytes())?;
+        Ok(public)
+    }
+
+    /// Reads a P-384 public key (SPKI PEM).
+    ///
+    /// # Errors
+    /// [`ClientError::File`] naming the file: unreadable, or not a P-384 public key.
+    pub fn read_public(path: &Path) -> Result<p384::PublicKey, ClientError> {
+        let text = std::fs::read_to_string(path).map_err(|e| file_error(path, e))?;
+        p384::PublicKey::from_public_key_pem(text.trim())
+            .map_err(|e| file_error(path, format!("not a P-384 public key (SPKI PEM): {e}")))
     }
 
     /// The public key.

@@ -468,6 +468,10 @@ impl Store for SqliteStore {
     fn revoked_clients(&self) -> Result<Vec<String>, StoreError> {
         clients::revoked_clients(self)
     }
+
+    fn client_roles(&self, principal: &str) -> Result<Vec<String>, StoreError> {
+        clients::client_roles(self, principal)
+    }
 }
 
 #[cfg(test)]

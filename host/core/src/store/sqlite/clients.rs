@@ -138,3 +138,20 @@ pub(super) fn client(
         .optional()
         .map_err(sql("read client certificate"))
 }
+
+pub(super) fn client_roles(
+    store: &SqliteStore,
+    principal: &str,
+) -> Result<Vec<String>, StoreError> {
+    let conn = store.reader()?;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT DISTINCT role FROM clients WHERE lower(principal) = lower(?1) ORDER BY role",
+        )
+        .map_err(sql("read a principal's roles"))?;
+    let rows = stmt
+        .query_map([principal], |r| r.get(0))
+        .map_err(sql("read a principal's roles"))?;
+    rows.map(|row| row.map_err(|_| corrupt("client role row")))
+        .collect()
+}
