@@ -71,7 +71,8 @@ pub struct ClientRequest {
 ///
 /// In JSON (what officers sign): `{"schedule-deletion": {"key": "<id>", "days": 30}}`,
 /// `{"bind-policy": {"key": "<id>", "policy": "sha384:…" | null}}`,
-/// `{"issue-client": {…}}`, `{"set-quorum": {"class": "<class>", "required": 2}}`.
+/// `{"issue-client": {…}}`, `{"revoke-officer": {"serial": "<hex>", "reason": "…"}}`,
+/// `{"set-quorum": {"class": "<class>", "required": 2}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(
@@ -95,6 +96,14 @@ pub enum QuorumAction<K = KeyId> {
     },
     /// Issue a client certificate.
     IssueClient(ClientRequest),
+    /// Revoke a crypto-officer's client certificate (of class `issue-officer`: one officer
+    /// must not lock the others out).
+    RevokeOfficer {
+        /// The certificate's serial, lowercase hex.
+        serial: String,
+        /// Why (kept in the audit trail).
+        reason: String,
+    },
     /// Require `required` approvals for `class`.
     SetQuorum {
         /// The class.
@@ -115,6 +124,7 @@ impl<K> QuorumAction<K> {
                 OperationClass::IssueOfficer
             }
             Self::IssueClient(_) => OperationClass::IssueClient,
+            Self::RevokeOfficer { .. } => OperationClass::IssueOfficer,
             Self::SetQuorum { .. } => OperationClass::Quorum,
         }
     }
@@ -124,7 +134,7 @@ impl<K> QuorumAction<K> {
     pub fn key(&self) -> Option<&K> {
         match self {
             Self::ScheduleDeletion { key, .. } | Self::BindPolicy { key, .. } => Some(key),
-            Self::IssueClient(_) | Self::SetQuorum { .. } => None,
+            Self::IssueClient(_) | Self::RevokeOfficer { .. } | Self::SetQuorum { .. } => None,
         }
     }
 
@@ -146,6 +156,9 @@ impl<K> QuorumAction<K> {
                 policy,
             },
             Self::IssueClient(request) => QuorumAction::IssueClient(request),
+            Self::RevokeOfficer { serial, reason } => {
+                QuorumAction::RevokeOfficer { serial, reason }
+            }
             Self::SetQuorum { class, required } => QuorumAction::SetQuorum { class, required },
         })
     }

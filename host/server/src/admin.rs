@@ -12,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 use kastell_attest::identity::ClientIdentity;
 use kastell_core::keys::Caller;
 use kastell_core::quorum::{PendingOperation, Submitted};
-use kastell_proto::api::{ActionResult, ClientRequest, ClientResponse, PendingResponse};
+use kastell_proto::api::{
+    ActionResult, ClientRequest, ClientResponse, PendingResponse, RevokeResponse,
+};
 use kastell_proto::{QuorumAction, Role};
 
 use super::error::ApiError;
@@ -79,6 +81,9 @@ fn execute(
         QuorumAction::IssueClient(request) => {
             Ok(ActionResult::Client(issue(state, requester, &request)?))
         }
+        QuorumAction::RevokeOfficer { serial, reason } => Ok(ActionResult::Revoked(revoke(
+            state, requester, &serial, &reason,
+        )?)),
         QuorumAction::SetQuorum { class, required } => Ok(ActionResult::Quorum(
             state.quorum.apply_setting(class, required, executor)?,
         )),
@@ -102,6 +107,34 @@ pub(super) fn execute_approved(
         .clone()
         .try_map_key(|id| Ok::<_, ApiError>(id.to_string()))?;
     execute(state, action, &requester, executor)
+}
+
+/// Revokes the client certificate `serial` (audited as `caller`'s), refused by the server
+/// from this moment: the one revocation of the API, direct for users and auditors and
+/// through [`gated`] (class `issue-officer`) for officers.
+///
+/// # Errors
+/// 500 when the store fails.
+pub(super) fn revoke(
+    state: &Shared,
+    caller: &Caller,
+    serial: &str,
+    reason: &str,
+) -> Result<RevokeResponse, ApiError> {
+    let record = kastell_core::clients::revoke(&*state.service.store(), serial, &caller.id, reason)
+        .map_err(ApiError::internal)?;
+    if let Some(record) = &record {
+        state.service.checkpoint_if_due(record.seq);
+    }
+    state
+        .revoked
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(serial.to_owned());
+    Ok(RevokeResponse {
+        serial: serial.to_owned(),
+        revoked_now: record.is_some(),
+    })
 }
 
 /// Refuses a principal that is reserved or bound to another role (`AccessDenied`).

@@ -151,6 +151,7 @@ async fn approve(
 fn summary(result: &ActionResult) -> String {
     match result {
         ActionResult::Client(issued) => format!("serial {}", issued.serial),
+        ActionResult::Revoked(revoked) => format!("revoked {}", revoked.serial),
         other => serde_json::to_value(other).map_or_else(|e| e.to_string(), |v| v.to_string()),
     }
 }

@@ -10,13 +10,13 @@ use kastell_proto::{QuorumAction, Role};
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use kastell_attest::identity::ClientIdentity;
 
-use super::admin::{check_principal, gated};
+use super::admin::{check_principal, gated, revoke};
 use super::auth::require;
 use super::error::{ApiError, ApiJson, ApiPath};
 use super::{Auth, Shared, blocking};
@@ -74,42 +74,42 @@ async fn list_clients(
 }
 
 /// Revokes a client certificate by serial: from this moment the server refuses it (401).
-/// Certificates issued elsewhere under the same root can be revoked too.
+/// An officer's certificate is of class `issue-officer` and may need approvals (202): one
+/// officer must not lock the others out. Certificates issued elsewhere under the same
+/// root can be revoked too (at once: their role is not known here).
 #[utoipa::path(post, path = "/v1/clients/{serial}/revoke", tag = "approvals",
     params(("serial" = String, Path, description = "Serial number, hex")),
     request_body = RevokeRequest,
-    responses((status = 200, body = RevokeResponse), (status = 400, body = ErrorBody),
-        (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = RevokeResponse), (status = 202, body = PendingResponse),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn revoke_client(
     State(state): State<Shared>,
     Auth(caller): Auth,
     ApiPath(serial): ApiPath<String>,
     ApiJson(body): ApiJson<RevokeRequest>,
-) -> Result<Json<RevokeResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     require(&state, &caller, Role::CryptoOfficer, "revoke-client").await?;
     let serial = kastell_core::clients::parse_serial(&serial).map_err(ApiError::invalid_input)?;
-    blocking(move || {
-        let record = kastell_core::clients::revoke(
-            &*state.service.store(),
-            &serial,
-            &caller.id,
-            &body.reason,
-        )
-        .map_err(ApiError::internal)?;
-        if let Some(record) = &record {
-            state.service.checkpoint_if_due(record.seq);
-        }
-        state
-            .revoked
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(serial.clone());
-        Ok(Json(RevokeResponse {
-            serial,
-            revoked_now: record.is_some(),
-        }))
+    let looked_up = Shared::clone(&state);
+    let known = serial.clone();
+    let role = blocking(move || {
+        Ok(looked_up
+            .service
+            .store()
+            .client(&known)
+            .map_err(ApiError::internal)?
+            .map(|detail| detail.client.role))
     })
-    .await
+    .await?;
+    if role.as_deref() == Some(Role::CryptoOfficer.as_str()) {
+        let action = QuorumAction::RevokeOfficer {
+            serial,
+            reason: body.reason,
+        };
+        return gated(state, caller, action).await;
+    }
+    blocking(move || Ok(Json(revoke(&state, &caller, &serial, &body.reason)?).into_response()))
+        .await
 }
 
 /// Shows one client certificate issued here, the certificate itself included (how

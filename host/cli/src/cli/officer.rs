@@ -428,10 +428,12 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
             if server.json {
                 return print_answer(&answer, true);
             }
-            if answer.revoked_now {
-                println!("revoked client certificate {serial}");
-            } else {
-                println!("client certificate {serial} was revoked already");
+            match answer {
+                Gated::Done(revoked) if revoked.revoked_now => {
+                    println!("revoked client certificate {serial}");
+                }
+                Gated::Done(_) => println!("client certificate {serial} was revoked already"),
+                Gated::Pending(pending) => print_admin(&Gated::<()>::Pending(pending), false)?,
             }
             Ok(())
         }

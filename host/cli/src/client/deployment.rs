@@ -141,7 +141,8 @@ impl Client {
         self.get(&format!("/v1/clients/{}", segment(serial)))
     }
 
-    /// `POST /v1/clients/{serial}/revoke`.
+    /// `POST /v1/clients/{serial}/revoke` (quorum class `issue-officer` for an officer's
+    /// certificate).
     ///
     /// # Errors
     /// [`RemoteError`].
@@ -149,7 +150,7 @@ impl Client {
         &self,
         serial: &str,
         request: &RevokeRequest,
-    ) -> Result<RevokeResponse, RemoteError> {
+    ) -> Result<Gated<RevokeResponse>, RemoteError> {
         self.post(&format!("/v1/clients/{}/revoke", segment(serial)), request)
     }
 }

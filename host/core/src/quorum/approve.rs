@@ -6,6 +6,7 @@ use kastell_attest::x509::{Certificate, decode_canonical};
 use p384::ecdsa::signature::Verifier as _;
 use p384::ecdsa::{Signature, VerifyingKey};
 
+use super::canonical::certificate_serial;
 use super::{
     Approval, Approved, PendingOperation, Quorum, QuorumError, canonical_bytes, entry, is_officer,
 };
@@ -137,7 +138,18 @@ impl Quorum {
                 return self.refuse(who, OPERATION, key, reason, QuorumError::BadSignature(why));
             }
             let need = self.required(class)?;
-            let have = u32::try_from(op.approvals.len()).unwrap_or(u32::MAX);
+            // Approvals by an officer whose certificate was revoked since no longer count.
+            let revoked: std::collections::HashSet<String> =
+                self.store.revoked_clients()?.into_iter().collect();
+            let stored = u32::try_from(op.approvals.len()).unwrap_or(u32::MAX);
+            let have = u32::try_from(
+                op.approvals
+                    .iter()
+                    .filter(|a| !revoked.contains(&a.serial))
+                    .count(),
+            )
+            .unwrap_or(u32::MAX);
+            let serial = certificate_serial(officer_certificate_der).unwrap_or_default();
             if op.approvals.iter().any(|a| a.officer == officer.id) {
                 let why = format!(
                     "op {id} class {class} {have}/{need} approvals: approved by this officer \
@@ -167,12 +179,13 @@ impl Quorum {
             };
             let why = format!("op {id} class {class} {}/{need} approvals", have + 1);
             let audit = entry(who, OPERATION, key, Outcome::Allowed, why);
-            match self.store.add_approval(&id, &approval, have, audit)? {
+            match self.store.add_approval(&id, &approval, stored, audit)? {
                 ApprovalAdded::Added(record) => {
                     self.observe(&record);
                     op.approvals.push(Approval {
                         officer: officer.id.clone(),
                         at_ms: now_ms,
+                        serial,
                     });
                     return Ok(Approved {
                         operation: op,

@@ -113,6 +113,13 @@ fn write_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// The serial (lowercase hex) of the certificate `der`, if it decodes.
+pub(super) fn certificate_serial(der: &[u8]) -> Option<String> {
+    kastell_attest::x509::decode_canonical::<kastell_attest::x509::Certificate>(der)
+        .ok()
+        .map(|certificate| crate::clients::serial_of(&certificate))
+}
+
 /// The operation a stored row holds, read from its canonical bytes and checked against
 /// its columns and digest: a row edited in the database without re-signing is corrupt.
 pub(super) fn from_stored(stored: StoredOperation) -> Result<PendingOperation, StoreError> {
@@ -143,11 +150,15 @@ pub(super) fn from_stored(stored: StoredOperation) -> Result<PendingOperation, S
         approvals: stored
             .approvals
             .into_iter()
-            .map(|a| Approval {
-                officer: a.officer,
-                at_ms: a.at_ms,
+            .map(|a| {
+                Ok(Approval {
+                    serial: certificate_serial(&a.certificate)
+                        .ok_or_else(|| corrupt("an approval's certificate does not decode"))?,
+                    officer: a.officer,
+                    at_ms: a.at_ms,
+                })
             })
-            .collect(),
+            .collect::<Result<_, StoreError>>()?,
     };
     if canonical_bytes(&op) != row.canonical {
         return Err(corrupt("canonical bytes do not match its columns"));

@@ -17,6 +17,10 @@ pub struct Approval {
     pub officer: String,
     /// When, Unix milliseconds.
     pub at_ms: i64,
+    /// The serial of the officer certificate that signed it (lowercase hex): once that
+    /// certificate is revoked, the approval no longer counts.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub serial: String,
 }
 
 /// An administrative operation awaiting approvals, or finished.
@@ -98,6 +102,8 @@ pub enum ActionResult {
     Client(ClientResponse),
     /// A quorum setting applied.
     Quorum(QuorumSetting),
+    /// A client certificate revoked.
+    Revoked(RevokeResponse),
 }
 
 /// Which operations.
@@ -304,6 +310,7 @@ mod tests {
             approvals: vec![Approval {
                 officer: "alice".into(),
                 at_ms: 1,
+                serial: "0a1b".into(),
             }],
         }
     }
