@@ -63,13 +63,21 @@ impl RecordHeader {
     }
 }
 
-/// A decrypted record: the key version its header named, and its plaintext.
-#[derive(Debug)]
+/// A decrypted record: the key version its header named, and its plaintext (`Debug` shows
+/// only the version).
 pub struct Record {
     /// The key version that encrypted the record.
     pub key_version: u32,
     /// The plaintext, zeroized when dropped.
     pub plaintext: SecretBytes,
+}
+
+impl core::fmt::Debug for Record {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Record")
+            .field("key_version", &self.key_version)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The canonical encoding of an encryption context, as the key service computes it
