@@ -182,12 +182,12 @@ impl Deployment {
 /// [`DeploymentError::WritableByOthers`] naming the first such path and its mode;
 /// [`DeploymentError::DataDir`] when a mode cannot be read.
 pub fn check_data_dir(data_dir: &Path) -> Result<(), DeploymentError> {
-    let lock = format!("{SOFT_TOKEN_FILE}.lock");
+    let token = data_dir.join(SOFT_TOKEN_FILE);
     let trusted = [
         ("data directory", data_dir.to_path_buf()),
         ("store", data_dir.join(STORE_FILE)),
-        ("soft token", data_dir.join(SOFT_TOKEN_FILE)),
-        ("soft token lock", data_dir.join(lock)),
+        ("soft token lock", SoftToken::lock_file(&token)),
+        ("soft token", token),
         ("compiled artifacts folder", data_dir.join(COMPILED_DIR)),
         ("policies folder", data_dir.join(POLICIES_DIR)),
         ("workloads folder", data_dir.join(WORKLOADS_DIR)),

@@ -157,6 +157,13 @@ impl SoftToken {
         })
     }
 
+    /// The lock file a change of the token file at `path` holds across processes:
+    /// `<path>.lock`, beside it.
+    #[must_use]
+    pub fn lock_file(path: &Path) -> PathBuf {
+        file::lock_path(path)
+    }
+
     /// Opens the file at `path`, creating it (with `cost`) when absent.
     ///
     /// # Errors
