@@ -35,6 +35,48 @@ pub fn kastell_command() -> std::process::Command {
     std::process::Command::new(kastell_path())
 }
 
+/// Runs `command` (standard input closed, standard output discarded, standard error into a
+/// file of `dir`) and kills it when it runs past `limit`, so that a command expected to
+/// refuse at once (a server that should not start) cannot hang a test. Returns how it
+/// exited (`None`: killed for running too long) and its standard error.
+///
+/// # Panics
+/// When the command cannot start or be waited for.
+#[must_use]
+#[expect(
+    clippy::expect_used,
+    reason = "test helper: a failure is a failed test"
+)]
+pub fn run_within(
+    mut command: std::process::Command,
+    dir: &std::path::Path,
+    limit: std::time::Duration,
+) -> (Option<std::process::ExitStatus>, String) {
+    use std::process::Stdio;
+    let err_path = dir.join("run-within.stderr");
+    let err_file = std::fs::File::create(&err_path).expect("stderr file");
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err_file)
+        .spawn()
+        .expect("the command starts");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let stderr = std::fs::read(&err_path).unwrap_or_default();
+    (status, text(&stderr))
+}
+
 /// The path of the `kastell` binary built beside the test executable.
 ///
 /// # Panics

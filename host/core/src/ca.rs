@@ -127,6 +127,9 @@ impl Signer for TokenSigner {
     }
 }
 
+/// Name of the CA folder inside a data directory.
+pub const CA_DIR: &str = "ca";
+
 /// The `ca/` folder of a data directory.
 #[derive(Debug, Clone)]
 pub struct CaFiles {
@@ -145,7 +148,7 @@ impl CaFiles {
     #[must_use]
     pub fn new(data_dir: &Path) -> Self {
         Self {
-            dir: data_dir.join("ca"),
+            dir: data_dir.join(CA_DIR),
         }
     }
 
@@ -171,12 +174,13 @@ impl CaFiles {
         }
     }
 
-    /// Writes `contents` to `name` atomically.
+    /// Writes `contents` to `name` atomically (mode 0600; the folder made 0700 when
+    /// missing).
     ///
     /// # Errors
     /// The file system's failure.
     pub fn write(&self, name: &str, contents: &[u8]) -> Result<PathBuf, HostCaError> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| file_error(&self.dir, e))?;
+        crate::files::create_private_dir(&self.dir).map_err(|e| file_error(&self.dir, e))?;
         let path = self.path(name);
         crate::files::write_atomic(&path, contents).map_err(|e| file_error(&path, e))?;
         Ok(path)

@@ -2,8 +2,13 @@
 //! policies, and the soft token's file when no PKCS#11 module is configured) and the
 //! token that holds the master keys. [`Deployment::open`] assembles a ready
 //! [`KeyService`]: the `kastell` command and the server both start here.
+//!
+//! The host trusts what the data directory holds (compiled artifacts are native code it
+//! loads), so a deployment opens only when no one but its owner can change it: the
+//! directory, the store, the soft token and the folders of components and artifacts must
+//! not be writable by group or others ([`check_data_dir`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use secrecy::SecretString;
@@ -19,6 +24,12 @@ use crate::token::{KdfCost, Pkcs11Config, Pkcs11Token, SoftToken, Token, TokenEr
 pub const STORE_FILE: &str = "kastell.db";
 /// File name of the built-in soft token inside the data directory.
 pub const SOFT_TOKEN_FILE: &str = "soft-token.kst";
+/// Folder of compiled artifacts inside the data directory.
+pub const COMPILED_DIR: &str = "compiled";
+/// Folder of stored policy components inside the data directory.
+pub const POLICIES_DIR: &str = "policies";
+/// Folder of stored workload components inside the data directory.
+pub const WORKLOADS_DIR: &str = "workloads";
 /// Environment variable holding the PKCS#11 user PIN (when no PIN file is given).
 pub const PIN_ENV: &str = "KASTELL_PIN";
 /// Environment variable holding the soft token's passphrase (when no file is given).
@@ -51,6 +62,20 @@ pub enum DeploymentError {
         /// The cause.
         #[source]
         source: std::io::Error,
+    },
+    /// A file or folder of the deployment is writable by its group or by others: whoever
+    /// can write it can change keys, the audit trail or the code the host loads.
+    #[error(
+        "{what} {path} is writable by its group or by others (mode {mode:04o}); Kastell \
+         refuses to run on files someone else can change: `chmod go-w {path}`"
+    )]
+    WritableByOthers {
+        /// What it is: "data directory", "store", "soft token", …
+        what: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// Its mode.
+        mode: u32,
     },
     /// The store failed to open.
     #[error(transparent)]
@@ -123,9 +148,9 @@ impl Deployment {
         let store = self.open_store()?;
         let token = self.open_token()?;
         let sandbox = Sandbox::new(limits)
-            .and_then(|s| s.with_artifact_dir(&self.data_dir.join("compiled")))
+            .and_then(|s| s.with_artifact_dir(&self.data_dir.join(COMPILED_DIR)))
             .map_err(|e| DeploymentError::Sandbox(e.to_string()))?;
-        let policies = PolicyRegistry::open(&self.data_dir.join("policies"))?;
+        let policies = PolicyRegistry::open(&self.data_dir.join(POLICIES_DIR))?;
         let service = KeyService::new(
             store,
             token,
@@ -139,12 +164,43 @@ impl Deployment {
         Ok(service)
     }
 
+    /// Creates the data directory (mode 0700) when missing, and checks it.
     fn ensure_data_dir(&self) -> Result<(), DeploymentError> {
         create_private_dir(&self.data_dir).map_err(|source| DeploymentError::DataDir {
             path: self.data_dir.clone(),
             source,
-        })
+        })?;
+        check_data_dir(&self.data_dir)
     }
 }
 
-use crate::files::create_private_dir;
+/// Refuses a data directory that its group or others may write, or that holds a store,
+/// soft token (or its lock file), CA folder, or folder of components or compiled artifacts
+/// they may write. What is missing is not checked (it is created private).
+///
+/// # Errors
+/// [`DeploymentError::WritableByOthers`] naming the first such path and its mode;
+/// [`DeploymentError::DataDir`] when a mode cannot be read.
+pub fn check_data_dir(data_dir: &Path) -> Result<(), DeploymentError> {
+    let token = data_dir.join(SOFT_TOKEN_FILE);
+    let trusted = [
+        ("data directory", data_dir.to_path_buf()),
+        ("store", data_dir.join(STORE_FILE)),
+        ("soft token lock", SoftToken::lock_file(&token)),
+        ("soft token", token),
+        ("compiled artifacts folder", data_dir.join(COMPILED_DIR)),
+        ("policies folder", data_dir.join(POLICIES_DIR)),
+        ("workloads folder", data_dir.join(WORKLOADS_DIR)),
+        ("CA folder", data_dir.join(crate::ca::CA_DIR)),
+    ];
+    for (what, path) in trusted {
+        match writable_by_others(&path) {
+            Ok(None) => {}
+            Ok(Some(mode)) => return Err(DeploymentError::WritableByOthers { what, path, mode }),
+            Err(source) => return Err(DeploymentError::DataDir { path, source }),
+        }
+    }
+    Ok(())
+}
+
+use crate::files::{create_private_dir, writable_by_others};

@@ -1,5 +1,7 @@
 //! Files the host writes: one way to write a file atomically and privately, one way to
-//! create a private folder. Every file Kastell writes goes through [`write_atomic`].
+//! create a private folder, one way to tell a file others may change. Every file Kastell
+//! writes goes through [`write_atomic`] (or, for a file a library writes, starts as
+//! [`create_private_file`]), every folder it makes through [`create_private_dir`].
 
 use std::io::Write as _;
 use std::path::Path;
@@ -18,6 +20,51 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir)
+}
+
+/// Creates `path` empty and readable by its owner only (mode 0600) when missing, for a
+/// file another library writes (SQLite creates its files under the process umask,
+/// typically 0644, and gives its WAL and shared-memory files the database's mode). An
+/// existing file is left as it is.
+///
+/// # Errors
+/// The file system's.
+pub fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(file) => file.sync_all(),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// The mode of `path` when its group or others may write it (mode & 0o022); `None` when
+/// only its owner may, or when it does not exist. Follows symbolic links: what counts is
+/// the file or folder a path leads to. Always `None` where there are no Unix modes.
+///
+/// # Errors
+/// The file system's, but for a missing file.
+pub fn writable_by_others(path: &Path) -> std::io::Result<Option<u32>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        match std::fs::metadata(path) {
+            Ok(metadata) => {
+                let mode = metadata.permissions().mode() & 0o7777;
+                Ok((mode & 0o022 != 0).then_some(mode))
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(None)
+    }
 }
 
 /// Writes `contents` to `path` atomically and privately:
@@ -84,6 +131,36 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn folders_are_private_and_others_writing_is_told() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let made = dir.path().join("a/b");
+        create_private_dir(&made).expect("create");
+        for folder in [dir.path().join("a"), made.clone()] {
+            let mode = std::fs::metadata(&folder)
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o700, "{} {mode:o}", folder.display());
+            assert_eq!(writable_by_others(&folder).expect("mode"), None);
+        }
+        for (mode, told) in [
+            (0o777, Some(0o777)),
+            (0o775, Some(0o775)),
+            (0o757, Some(0o757)),
+            (0o755, None),
+        ] {
+            std::fs::set_permissions(&made, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            assert_eq!(writable_by_others(&made).expect("mode"), told, "{mode:o}");
+        }
+        assert_eq!(
+            writable_by_others(&dir.path().join("missing")).expect("missing"),
+            None
+        );
     }
 
     #[test]

@@ -51,7 +51,7 @@ struct ComponentDir {
 
 impl ComponentDir {
     fn open(dir: &Path) -> Result<Self, RegistryError> {
-        fs::create_dir_all(dir).map_err(io(dir))?;
+        crate::files::create_private_dir(dir).map_err(io(dir))?;
         Ok(Self {
             dir: dir.to_path_buf(),
         })

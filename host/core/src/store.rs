@@ -27,6 +27,15 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The database file could not be created.
+    #[error("store {path}: {source}")]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// The database was written by a newer Kastell.
     #[error(
         "store schema version {found} is newer than this Kastell supports ({supported}); upgrade Kastell"

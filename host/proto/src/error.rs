@@ -111,6 +111,9 @@ error_codes! {
     MethodNotAllowed => 405, EXIT_USAGE;
     /// Too many open release challenges; try again shortly.
     TooManyChallenges => 503, EXIT_FAILED;
+    /// A file or folder the host trusts (its data directory, store, soft token, compiled
+    /// artifacts) may be written by others than its owner: the host refuses to use it.
+    InsecurePermissions => 500, EXIT_FAILED;
     /// The host failed; the cause is in its log.
     Internal => 500, EXIT_FAILED;
 }

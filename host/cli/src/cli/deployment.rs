@@ -1,6 +1,6 @@
 //! The options every command that opens a deployment shares.
 
-use kastell_proto::Role;
+use kastell_proto::{ErrorCode, Role};
 use std::path::PathBuf;
 
 use clap::Args;
@@ -160,7 +160,9 @@ impl DeploymentArgs {
 /// The store of an existing deployment, opened without the token (auditors reading the
 /// trail need no PIN). A missing store is an error, not a new empty one.
 pub(super) fn existing_store(args: &DeploymentArgs) -> Result<SqliteStore, CliError> {
-    let path = args.data_dir()?.join(STORE_FILE);
+    let data_dir = args.data_dir()?;
+    check_data_dir(&data_dir)?;
+    let path = data_dir.join(STORE_FILE);
     if !path.is_file() {
         return Err(CliError::usage(format!(
             "no Kastell store at {} (is --data-dir right?)",
@@ -171,7 +173,8 @@ pub(super) fn existing_store(args: &DeploymentArgs) -> Result<SqliteStore, CliEr
 }
 
 /// Maps a deployment failure to an exit code: a wrong passphrase or PIN, or a missing
-/// token, is the operator's to fix (2); anything else is internal (3).
+/// token, is the operator's to fix (2); a file others may write is refused by name
+/// ([`ErrorCode::InsecurePermissions`], 3); anything else is internal (3).
 pub(super) fn deployment_error(err: DeploymentError) -> CliError {
     match err {
         DeploymentError::Token(
@@ -179,8 +182,22 @@ pub(super) fn deployment_error(err: DeploymentError) -> CliError {
             | kastell_core::token::TokenError::TokenNotFound(_)
             | kastell_core::token::TokenError::Config(_)),
         ) => CliError::usage(e.to_string()),
+        e @ DeploymentError::WritableByOthers { .. } => {
+            let code = ErrorCode::InsecurePermissions;
+            CliError::new(code, format!("{code}: {e}"))
+        }
         other => CliError::internal(other.to_string()),
     }
+}
+
+/// Refuses a data directory whose trusted files or folders others may write
+/// ([`kastell_core::deployment::check_data_dir`]), for commands that use it without
+/// opening the deployment.
+///
+/// # Errors
+/// As [`deployment_error`].
+pub(super) fn check_data_dir(data_dir: &std::path::Path) -> Result<(), CliError> {
+    kastell_core::deployment::check_data_dir(data_dir).map_err(deployment_error)
 }
 
 /// The local operator acting in one role. The `kastell` command runs with the token's

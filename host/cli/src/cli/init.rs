@@ -222,6 +222,9 @@ pub(super) fn run(args: InitArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::usage(e.to_string()))?;
     let data_dir = absolute(&args.deployment.data_dir()?)?;
     refuse_existing(&data_dir)?;
+    // A directory made beforehand that others may write is refused before anything is
+    // written into it.
+    super::deployment::check_data_dir(&data_dir)?;
 
     let owner = Owner {
         common_name: format!("{} Kastell Root", args.org),

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::CliError;
 use super::io::{print_answer, read_input};
 use super::remote::{connect, remote_error};
+use kastell_core::deployment::{COMPILED_DIR, POLICIES_DIR};
 use kastell_core::registry::{PolicyRegistry, RegistryError};
 use kastell_core::sandbox::{
     DenyCause, POLICY_WORLD, PolicyRequest, Sandbox, SandboxLimits, Verdict,
@@ -114,12 +115,13 @@ pub(super) fn run(command: PolicyCommand) -> Result<(), CliError> {
             println!("{text}");
         }
         PolicyCommand::Add { file, data_dir } => {
+            super::deployment::check_data_dir(&data_dir)?;
             let bytes = read_input(&file)?;
             let sandbox = sandbox()?
-                .with_artifact_dir(&data_dir.join("compiled"))
+                .with_artifact_dir(&data_dir.join(COMPILED_DIR))
                 .map_err(|e| CliError::internal(e.to_string()))?;
             let registry =
-                PolicyRegistry::open(&data_dir.join("policies")).map_err(registry_error)?;
+                PolicyRegistry::open(&data_dir.join(POLICIES_DIR)).map_err(registry_error)?;
             let measurement = registry.add(&sandbox, &bytes).map_err(registry_error)?;
             println!("{measurement}");
         }

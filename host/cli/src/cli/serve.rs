@@ -96,8 +96,10 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
             None
         }
     };
-    let workloads = kastell_core::registry::WorkloadRegistry::open(&data_dir.join("workloads"))
-        .map_err(|e| CliError::internal(e.to_string()))?;
+    let workloads = kastell_core::registry::WorkloadRegistry::open(
+        &data_dir.join(kastell_core::deployment::WORKLOADS_DIR),
+    )
+    .map_err(|e| CliError::internal(e.to_string()))?;
     let workload_slots = Arc::new(tokio::sync::Semaphore::new(
         usize::try_from(service.sandbox().limits().max_concurrent / 2)
             .unwrap_or(1)

@@ -35,9 +35,9 @@ fn seal_digest(measurement: &Measurement, artifact: &[u8]) -> [u8; DIGEST_LEN] {
 }
 
 impl ArtifactCache {
-    /// Opens (and creates) the cache directory.
+    /// Opens the cache directory (created with mode 0700 when missing).
     pub(crate) fn open(dir: &Path) -> std::io::Result<Self> {
-        fs::create_dir_all(dir)?;
+        crate::files::create_private_dir(dir)?;
         Ok(Self {
             dir: dir.to_path_buf(),
         })
@@ -81,7 +81,8 @@ impl ArtifactCache {
         }
     }
 
-    /// Writes the compiled form of `component` atomically (temporary file, then rename).
+    /// Writes the compiled form of `component` atomically and privately
+    /// ([`crate::files::write_atomic`]: temporary file, mode 0600, then rename).
     pub(crate) fn store(&self, measurement: &Measurement, component: &Component) {
         if let Err(err) = self.try_store(measurement, component) {
             tracing::warn!(dir = %self.dir.display(), error = %format!("{err:#}"), "cannot cache compiled policy");

@@ -74,8 +74,15 @@ impl SqliteStore {
     /// Opens (or creates) the database at `path` and brings its schema up to date.
     ///
     /// # Errors
-    /// [`StoreError::Sqlite`] (e.g. not a database file), [`StoreError::SchemaTooNew`].
+    /// [`StoreError::Sqlite`] (e.g. not a database file), [`StoreError::SchemaTooNew`],
+    /// [`StoreError::File`] when a missing file cannot be created.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        // SQLite would create the file under the process umask (typically 0644), and its
+        // WAL and shared-memory files with the database's mode: made here first, 0600.
+        crate::files::create_private_file(path).map_err(|source| StoreError::File {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let mut conn = Connection::open(path).map_err(sql("open database"))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(sql("set busy timeout"))?;

@@ -1,15 +1,17 @@
 //! The built-in soft token: keys in one file sealed under a passphrase with Argon2id and
-//! AES-256-GCM. For development and the embedded default; a PKCS#11 token is the choice
-//! when keys must live in hardware. Its operations run on aws-lc-rs; the file is sealed
-//! with RustCrypto (either reads what the other wrote).
+//! AES-256-GCM (the format in `soft/file.rs`). For development and the embedded default; a
+//! PKCS#11 token is the choice when keys must live in hardware. Its operations run on
+//! aws-lc-rs; the file is sealed with RustCrypto (either reads what the other wrote).
 //!
-//! File layout (all integers little-endian):
-//! `KSTLSOFT` ‖ version (1) ‖ Argon2id m KiB (4) ‖ t (4) ‖ p (4) ‖ salt (16) ‖ nonce (12) ‖
-//! AES-256-GCM(key = Argon2id(passphrase, salt), AAD = everything before, entries).
-//! Entries: kind (1) ‖ label length (2) ‖ label ‖ secret length (2) ‖ secret, repeated.
+//! Several processes may hold the same file open (the `kastell` command beside a running
+//! server). A change (generation, destruction) is made under an exclusive advisory lock on
+//! `<file>.lock`: the file is read again, the one change applied to what it holds now, and
+//! the result replaces it atomically ([`crate::files::write_atomic`]), so no process
+//! erases a key another one added. A key missing from memory is looked for in the file once
+//! more before it is reported missing.
 
-use std::collections::BTreeMap;
-use std::fs;
+mod file;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard};
 
@@ -19,11 +21,7 @@ use zeroize::Zeroizing;
 use super::{GcmSealed, Token, TokenError, TokenKeyKind};
 use crate::crypto::{AwsLc, CryptoProvider, GCM_NONCE_LEN, RustCrypto};
 use crate::secret::SecretBytes;
-
-const MAGIC: &[u8; 8] = b"KSTLSOFT";
-const VERSION: u8 = 1;
-const SALT_LEN: usize = 16;
-const HEADER_LEN: usize = 8 + 1 + 12 + SALT_LEN + GCM_NONCE_LEN;
+use file::{Entry, FileLock, Keys, io};
 
 /// Argon2id cost of deriving the file key from the passphrase; stored in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,46 +33,35 @@ pub enum KdfCost {
 }
 
 impl KdfCost {
+    /// Every cost: the only parameter sets a file is opened with.
+    const ALL: [Self; 2] = [Self::Strong, Self::Interactive];
+
+    /// Memory in KiB, passes, lanes.
     fn params(self) -> (u32, u32, u32) {
         match self {
             Self::Strong => (64 * 1024, 3, 1),
             Self::Interactive => (19 * 1024, 2, 1),
         }
     }
-}
 
-fn kind_byte(kind: TokenKeyKind) -> u8 {
-    match kind {
-        TokenKeyKind::Aes256 => 1,
-        TokenKeyKind::EcP384 => 2,
-        TokenKeyKind::HmacSha384 => 3,
+    /// The cost whose parameters these are; `None` for any set Kastell does not write.
+    fn from_params(params: (u32, u32, u32)) -> Option<Self> {
+        Self::ALL.into_iter().find(|cost| cost.params() == params)
     }
-}
-
-fn byte_kind(byte: u8) -> Option<TokenKeyKind> {
-    match byte {
-        1 => Some(TokenKeyKind::Aes256),
-        2 => Some(TokenKeyKind::EcP384),
-        3 => Some(TokenKeyKind::HmacSha384),
-        _ => None,
-    }
-}
-
-#[derive(Clone)]
-struct Entry {
-    kind: TokenKeyKind,
-    secret: SecretBytes,
 }
 
 /// The passphrase-sealed soft token.
 pub struct SoftToken {
     path: PathBuf,
+    /// `<path>.lock`, locked by a change across processes.
+    lock_path: PathBuf,
     /// Header up to and including the salt (the nonce is fresh on every write).
     params: Vec<u8>,
     file_key: SecretBytes,
-    keys: RwLock<BTreeMap<String, Entry>>,
-    /// Held by generation and destruction while they write the file: one change at a
-    /// time, and the key map's write lock only for the swap once the file is durable.
+    keys: RwLock<Keys>,
+    /// Held by generation, destruction and a reload while they read or write the file:
+    /// one at a time in this process, and the key map's write lock only for the swap once
+    /// the file is durable.
     changes: Mutex<()>,
 }
 
@@ -83,13 +70,6 @@ impl std::fmt::Debug for SoftToken {
         f.debug_struct("SoftToken")
             .field("path", &self.path)
             .finish_non_exhaustive()
-    }
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TokenError + '_ {
-    move |source| TokenError::Io {
-        path: path.display().to_string(),
-        source,
     }
 }
 
@@ -108,8 +88,16 @@ fn derive(
     Ok(SecretBytes::from_slice(key.as_ref()))
 }
 
+fn already_exists(path: &Path) -> TokenError {
+    io(path)(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        "a soft token file already exists here",
+    ))
+}
+
 impl SoftToken {
-    /// Creates a new, empty soft token file at `path` (refuses to overwrite one).
+    /// Creates a new, empty soft token file at `path` (refuses to overwrite one, also one
+    /// another process creates meanwhile).
     ///
     /// # Errors
     /// [`TokenError::Io`] (including when the file exists), [`TokenError::Config`].
@@ -124,68 +112,56 @@ impl SoftToken {
             ));
         }
         if path.exists() {
-            return Err(io(path)(std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                "a soft token file already exists here",
-            )));
+            return Err(already_exists(path));
         }
-        let (m, t, p) = cost.params();
-        let mut salt = [0u8; SALT_LEN];
-        RustCrypto.fill_random(&mut salt)?;
-        let mut params = MAGIC.to_vec();
-        params.push(VERSION);
-        for n in [m, t, p] {
-            params.extend_from_slice(&n.to_le_bytes());
-        }
-        params.extend_from_slice(&salt);
+        let params = file::new_params(cost)?;
         let token = Self {
             path: path.to_path_buf(),
-            file_key: derive(passphrase, &salt, (m, t, p))?,
+            lock_path: file::lock_path(path),
+            file_key: derive(passphrase, file::salt(&params), cost.params())?,
             params,
-            keys: RwLock::new(BTreeMap::new()),
+            keys: RwLock::new(Keys::new()),
             changes: Mutex::new(()),
         };
-        token.persist(&token.read())?;
+        // Checked again under the lock: of two processes creating the file at once, the
+        // second finds the first one's file rather than replacing it.
+        let _other_processes = FileLock::acquire(&token.lock_path)?;
+        if path.exists() {
+            return Err(already_exists(path));
+        }
+        token.persist(&Keys::new())?;
         Ok(token)
     }
 
-    /// Opens and unlocks an existing soft token file.
+    /// Opens and unlocks an existing soft token file. The header's Argon2id parameters
+    /// must be one of the sets a [`KdfCost`] gives: they are checked before any key is
+    /// derived, since a changed header is only detected once the passphrase is applied.
     ///
     /// # Errors
     /// [`TokenError::Locked`] for a wrong passphrase or damaged file,
-    /// [`TokenError::Format`] for a file this version does not read, [`TokenError::Io`].
+    /// [`TokenError::Format`] for a file this version does not read (unknown version or
+    /// Argon2id parameters), [`TokenError::Io`].
     pub fn open(path: &Path, passphrase: &SecretString) -> Result<Self, TokenError> {
-        let file = fs::read(path).map_err(io(path))?;
-        let format = |reason: &str| TokenError::Format {
-            path: path.display().to_string(),
-            reason: reason.to_owned(),
-        };
-        if file.len() < HEADER_LEN || !file.starts_with(MAGIC) {
-            return Err(format("not a Kastell soft token file"));
-        }
-        if file[8] != VERSION {
-            return Err(format(&std::format!("unsupported version {}", file[8])));
-        }
-        let number =
-            |at: usize| u32::from_le_bytes([file[at], file[at + 1], file[at + 2], file[at + 3]]);
-        let (m, t, p) = (number(9), number(13), number(17));
-        let salt = &file[21..21 + SALT_LEN];
-        let nonce: [u8; GCM_NONCE_LEN] = file[21 + SALT_LEN..HEADER_LEN]
-            .try_into()
-            .map_err(|_| format("truncated header"))?;
-        let file_key = derive(passphrase, salt, (m, t, p))?;
-        let plaintext = RustCrypto
-            .aes256_gcm_open(&file_key, &nonce, &file[..HEADER_LEN], &file[HEADER_LEN..])
-            .map_err(|_| TokenError::Locked(path.display().to_string()))?;
-        let keys =
-            parse_entries(plaintext.expose()).ok_or_else(|| format("malformed key table"))?;
+        let bytes = std::fs::read(path).map_err(io(path))?;
+        let cost = file::parse_header(path, &bytes)?;
+        let params = bytes[..file::PARAMS_LEN].to_vec();
+        let file_key = derive(passphrase, file::salt(&params), cost.params())?;
+        let keys = file::unseal(path, &params, &file_key, &bytes)?;
         Ok(Self {
             path: path.to_path_buf(),
-            params: file[..21 + SALT_LEN].to_vec(),
+            lock_path: file::lock_path(path),
+            params,
             file_key,
             keys: RwLock::new(keys),
             changes: Mutex::new(()),
         })
+    }
+
+    /// The lock file a change of the token file at `path` holds across processes:
+    /// `<path>.lock`, beside it.
+    #[must_use]
+    pub fn lock_file(path: &Path) -> PathBuf {
+        file::lock_path(path)
     }
 
     /// Opens the file at `path`, creating it (with `cost`) when absent.
@@ -198,33 +174,57 @@ impl SoftToken {
         cost: KdfCost,
     ) -> Result<Self, TokenError> {
         if path.exists() {
-            Self::open(path, passphrase)
-        } else {
-            Self::create(path, passphrase, cost)
+            return Self::open(path, passphrase);
+        }
+        match Self::create(path, passphrase, cost) {
+            // Another process created it meanwhile.
+            Err(TokenError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::AlreadyExists =>
+            {
+                Self::open(path, passphrase)
+            }
+            created => created,
         }
     }
 
     // Every change is persisted before it is kept in memory; a panic leaves the map as it
     // was on disk. Operations share the read lock. Generation and destruction, one at a
-    // time (`changes`), write the file from a copy of the map and then swap the copy in:
-    // the write lock is never held across the file's fsyncs, so operations running on the
-    // server's async workers do not wait for the disk.
-    fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Entry>> {
+    // time (`changes` in this process, the lock file across processes), read the file
+    // again, write it changed and then swap what they wrote in: the write lock is never
+    // held across the file's fsyncs, so operations running on the server's async workers
+    // do not wait for the disk.
+    fn read(&self) -> RwLockReadGuard<'_, Keys> {
         self.keys.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Persists the map `change` makes of a copy of the current one, then keeps it.
+    /// Under the lock file, applies `change` to what the file holds now (another process
+    /// may have changed it since this one read it), persists the result and keeps it.
     fn change<T>(
         &self,
-        change: impl FnOnce(&mut BTreeMap<String, Entry>) -> Result<T, TokenError>,
+        change: impl FnOnce(&mut Keys) -> Result<T, TokenError>,
     ) -> Result<T, TokenError> {
         let _one_at_a_time = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut next = self.read().clone();
+        let _other_processes = FileLock::acquire(&self.lock_path)?;
+        let mut next = self.read_file()?;
         let out = change(&mut next)?;
         self.persist(&next)?;
         // The replaced map's secrets are zeroized as it drops.
         *self.keys.write().unwrap_or_else(PoisonError::into_inner) = next;
         Ok(out)
+    }
+
+    /// The keys the file holds now (it must still be the file this token opened).
+    fn read_file(&self) -> Result<Keys, TokenError> {
+        let bytes = std::fs::read(&self.path).map_err(io(&self.path))?;
+        file::unseal(&self.path, &self.params, &self.file_key, &bytes)
+    }
+
+    /// Reads the file again and keeps what it holds: keys another process added since.
+    fn reload(&self) -> Result<(), TokenError> {
+        let _one_at_a_time = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
+        let keys = self.read_file()?;
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
+        Ok(())
     }
 
     /// Fresh material for a key of `kind`.
@@ -240,67 +240,50 @@ impl SoftToken {
         })
     }
 
-    /// Seals `keys` and replaces the file atomically.
-    fn persist(&self, keys: &BTreeMap<String, Entry>) -> Result<(), TokenError> {
-        let mut plaintext = Zeroizing::new(Vec::new());
-        for (label, entry) in keys {
-            let label_len = u16::try_from(label.len())
-                .map_err(|_| TokenError::Config("label too long".into()))?;
-            let secret_len =
-                u16::try_from(entry.secret.len()).map_err(|_| TokenError::Malformed("secret"))?;
-            plaintext.push(kind_byte(entry.kind));
-            plaintext.extend_from_slice(&label_len.to_le_bytes());
-            plaintext.extend_from_slice(label.as_bytes());
-            plaintext.extend_from_slice(&secret_len.to_le_bytes());
-            plaintext.extend_from_slice(entry.secret.expose());
-        }
-        let mut nonce = [0u8; GCM_NONCE_LEN];
-        RustCrypto.fill_random(&mut nonce)?;
-        let mut file = self.params.clone();
-        file.extend_from_slice(&nonce);
-        let sealed = RustCrypto.aes256_gcm_seal(&self.file_key, &nonce, &file, &plaintext)?;
-        file.extend_from_slice(&sealed);
-
-        crate::files::write_atomic(&self.path, &file).map_err(io(&self.path))?;
-        Ok(())
+    /// Seals `keys` and replaces the file atomically (mode 0600).
+    fn persist(&self, keys: &Keys) -> Result<(), TokenError> {
+        let sealed = file::seal(&self.params, &self.file_key, keys)?;
+        crate::files::write_atomic(&self.path, &sealed).map_err(io(&self.path))
     }
 
+    /// Runs `f` with the key `label` of `kind`. A label missing from memory is looked for
+    /// in the file once more: another process (the `kastell` command beside a running
+    /// server) may have added it.
     fn with_key<R>(
         &self,
         label: &str,
         kind: TokenKeyKind,
         f: impl FnOnce(&SecretBytes) -> Result<R, TokenError>,
     ) -> Result<R, TokenError> {
+        {
+            let keys = self.read();
+            if let Some(entry) = keys.get(label) {
+                return use_entry(label, kind, entry, f);
+            }
+        }
+        self.reload()?;
         let keys = self.read();
         let entry = keys
             .get(label)
             .ok_or_else(|| TokenError::KeyNotFound(label.to_owned()))?;
-        if entry.kind != kind {
-            return Err(TokenError::WrongKind {
-                label: label.to_owned(),
-                expected: kind,
-            });
-        }
-        f(&entry.secret)
+        use_entry(label, kind, entry, f)
     }
 }
 
-fn parse_entries(mut bytes: &[u8]) -> Option<BTreeMap<String, Entry>> {
-    fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-        let (head, tail) = bytes.split_at_checked(n)?;
-        *bytes = tail;
-        Some(head)
+/// Runs `f` with `entry`'s secret when it is of `kind`.
+fn use_entry<R>(
+    label: &str,
+    kind: TokenKeyKind,
+    entry: &Entry,
+    f: impl FnOnce(&SecretBytes) -> Result<R, TokenError>,
+) -> Result<R, TokenError> {
+    if entry.kind != kind {
+        return Err(TokenError::WrongKind {
+            label: label.to_owned(),
+            expected: kind,
+        });
     }
-    let mut keys = BTreeMap::new();
-    while !bytes.is_empty() {
-        let kind = byte_kind(*take(&mut bytes, 1)?.first()?)?;
-        let label_len = u16::from_le_bytes(take(&mut bytes, 2)?.try_into().ok()?);
-        let label = std::str::from_utf8(take(&mut bytes, usize::from(label_len))?).ok()?;
-        let secret_len = u16::from_le_bytes(take(&mut bytes, 2)?.try_into().ok()?);
-        let secret = SecretBytes::from_slice(take(&mut bytes, usize::from(secret_len))?);
-        keys.insert(label.to_owned(), Entry { kind, secret });
-    }
-    Some(keys)
+    f(&entry.secret)
 }
 
 impl Token for SoftToken {
@@ -309,7 +292,8 @@ impl Token for SoftToken {
     }
 
     fn operates_in_memory(&self) -> bool {
-        // Keys live in memory once the file is opened; only generate and destroy write it.
+        // Keys live in memory once the file is opened; only generate and destroy write it
+        // (and a label missing from memory reads it once more).
         true
     }
 
@@ -325,6 +309,11 @@ impl Token for SoftToken {
     }
 
     fn contains(&self, label: &str) -> Result<bool, TokenError> {
+        if self.read().contains_key(label) {
+            return Ok(true);
+        }
+        // Another process may have added it.
+        self.reload()?;
         Ok(self.read().contains_key(label))
     }
 
@@ -393,43 +382,4 @@ impl Token for SoftToken {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::expect_used, reason = "a failed expectation is a failed test")]
-
-    use super::*;
-    use crate::token::KdfCost;
-
-    #[test]
-    fn operations_do_not_wait_for_a_change_writing_the_file() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let token = SoftToken::create(
-            &dir.path().join("soft.token"),
-            &SecretString::from("correct horse"),
-            KdfCost::Interactive,
-        )
-        .expect("create");
-        token
-            .generate("mac", TokenKeyKind::HmacSha384)
-            .expect("generate");
-        // A generation or destruction holds `changes` while it seals and fsyncs the file
-        // (a slow disk: as long as it likes). Operations must go on meanwhile.
-        let writing = token.changes.lock().expect("changes");
-        let (done, finished) = std::sync::mpsc::channel();
-        std::thread::scope(|scope| {
-            scope.spawn(|| {
-                let tag = token.mac("mac", b"message").expect("mac");
-                done.send(tag.len()).expect("send");
-            });
-            let tag_len = finished
-                .recv_timeout(std::time::Duration::from_secs(10))
-                .expect("a MAC while the file is being written");
-            assert_eq!(tag_len, 48);
-            drop(writing);
-        });
-        // And the change that was waiting its turn works afterwards.
-        token
-            .generate("aes", TokenKeyKind::Aes256)
-            .expect("generate after");
-        assert!(token.contains("aes").expect("contains"));
-    }
-}
+mod tests;
