@@ -11,8 +11,8 @@ use kastell_proto::{KeyId, KeySpec, KeyUsage, Origin};
 use std::collections::BTreeMap;
 
 use kastell_attest::Measurement;
-use kastell_core::keys::{Alias, KeyRecord, KeyState, KeyVersion, Material};
-use kastell_core::store::{SqliteStore, Store, StoreError};
+use kastell_core::keys::{Alias, KeyRecord, KeyState, KeyVersion, Material, token_label};
+use kastell_core::store::{QueuedTokenObject, SqliteStore, Store, StoreError};
 
 fn alias(name: &str) -> Alias {
     name.parse().expect("alias")
@@ -55,7 +55,7 @@ fn keys_versions_and_aliases_survive_reopening() {
         let v2 = KeyVersion {
             number: 2,
             created: 1_764_070_000,
-            material: Material::TokenLabel("kastell-key-2".into()),
+            material: Material::Token,
         };
         store.add_version(&key.id, &v2).expect("rotate");
         key.versions.push(v2);
@@ -324,9 +324,10 @@ fn a_change_and_its_audit_record_commit_together_or_not_at_all() {
 
     // Destruction: state, erased material, aliases and the token queue in one step.
     let mut token_key = record(KeySpec::Aes256);
-    token_key.versions[0].material = Material::TokenLabel("kastell-tk-v1".into());
+    token_key.versions[0].material = Material::Token;
     store.create_key(&token_key, None).expect("create");
-    let labels = vec!["kastell-tk-v1".to_owned()];
+    let label = token_label(&token_key.id, 1);
+    let labels = vec![label.clone()];
     for key in [&first, &token_key] {
         store
             .apply(
@@ -344,11 +345,12 @@ fn a_change_and_its_audit_record_commit_together_or_not_at_all() {
     assert_eq!(store.resolve_alias(&taken).expect("resolve"), None);
     assert_eq!(
         store.pending_token_destruction().expect("queue"),
-        vec!["kastell-tk-v1".to_owned()]
+        vec![QueuedTokenObject {
+            label: label.clone(),
+            key: token_key.id.to_string(),
+        }]
     );
-    store
-        .token_object_destroyed("kastell-tk-v1")
-        .expect("confirm");
+    store.token_object_destroyed(&label).expect("confirm");
     assert!(store.pending_token_destruction().expect("queue").is_empty());
     let bytes = std::fs::read(dir.path().join("kastell.db")).expect("db");
     let wal = std::fs::read(dir.path().join("kastell.db-wal")).unwrap_or_default();

@@ -15,7 +15,7 @@ mod service;
 mod signing;
 mod trail;
 
-pub use crate::model::{Alias, AliasError, KeyRecord, KeyState, KeyVersion, Material};
+pub use crate::model::{Alias, AliasError, KeyRecord, KeyState, KeyVersion, Material, token_label};
 pub use admin::{DELETION_WINDOW_DAYS, SYSTEM_PRINCIPAL};
 pub use cache::{KeyCache, KeyCacheLimits};
 pub use deferred::{Deferred, defer};

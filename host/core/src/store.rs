@@ -106,6 +106,18 @@ pub enum Change<'a> {
     },
 }
 
+/// A token object queued for destruction when its key was destroyed, as the queue names
+/// it. The key service destroys it only if `label` is the label Kastell gave a version of
+/// that key, and the key is destroyed: the queue is stored data, and stored data may have
+/// been edited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedTokenObject {
+    /// The token object's label.
+    pub label: String,
+    /// The key it belonged to, as stored (not necessarily a key id).
+    pub key: String,
+}
+
 /// An operation awaiting approvals, as stored (see [`crate::quorum`] for its meaning).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingRow {
@@ -296,13 +308,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// As the change's own method, or a storage failure.
     fn apply(&self, change: Change<'_>, audit: AuditEntry) -> Result<AuditRecord, StoreError>;
 
-    /// Labels of token objects of destroyed keys not yet confirmed destroyed on the token.
+    /// Token objects of destroyed keys not yet confirmed destroyed on the token, ordered by
+    /// label.
     ///
     /// # Errors
     /// A storage failure.
-    fn pending_token_destruction(&self) -> Result<Vec<String>, StoreError>;
+    fn pending_token_destruction(&self) -> Result<Vec<QueuedTokenObject>, StoreError>;
 
-    /// Confirms that the token object `label` is destroyed.
+    /// Strikes the token object `label` off the destruction queue: it is destroyed, or the
+    /// entry was refused (and that refusal recorded).
     ///
     /// # Errors
     /// A storage failure.

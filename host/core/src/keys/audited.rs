@@ -22,6 +22,7 @@ fn denial_cause(error: &KeyError) -> &'static str {
         KeyError::InvalidState(_) => "invalid-state",
         KeyError::InvalidInput(_) => "invalid-input",
         KeyError::AlreadyExists(_) => "already-exists",
+        KeyError::TamperDetected(_) => "tamper-detected",
         KeyError::Token(_) | KeyError::Store(_) => "internal",
     }
 }

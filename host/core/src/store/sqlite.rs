@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{Connection, ErrorCode, OptionalExtension as _, params};
 
 use super::{
-    ApprovalAdded, ApprovalRow, Change, PendingRow, Revocation, Store, StoreError, StoredOperation,
+    ApprovalAdded, ApprovalRow, Change, PendingRow, QueuedTokenObject, Revocation, Store,
+    StoreError, StoredOperation,
 };
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, HASH_LEN};
 use crate::model::{Alias, KeyRecord, KeyState, KeyVersion};
@@ -321,16 +322,21 @@ impl Store for SqliteStore {
         Ok(record)
     }
 
-    fn pending_token_destruction(&self) -> Result<Vec<String>, StoreError> {
+    fn pending_token_destruction(&self) -> Result<Vec<QueuedTokenObject>, StoreError> {
         let conn = self.reader()?;
         let mut stmt = conn
-            .prepare_cached("SELECT label FROM token_destruction ORDER BY label")
+            .prepare_cached("SELECT label, key_id FROM token_destruction ORDER BY label")
             .map_err(sql("read token destruction queue"))?;
-        let labels = stmt
-            .query_map([], |r| r.get::<_, String>(0))
+        let queued = stmt
+            .query_map([], |r| {
+                Ok(QueuedTokenObject {
+                    label: r.get(0)?,
+                    key: r.get(1)?,
+                })
+            })
             .map_err(sql("read token destruction queue"))?;
-        labels
-            .map(|l| l.map_err(sql("read token destruction queue")))
+        queued
+            .map(|q| q.map_err(sql("read token destruction queue")))
             .collect()
     }
 

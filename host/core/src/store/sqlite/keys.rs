@@ -6,7 +6,7 @@ use kastell_proto::{KeyId, KeySpec, KeyUsage, Origin};
 use rusqlite::{Connection, Row, params};
 
 use super::{KEY_COLUMNS, corrupt, is_constraint, sql, state_columns};
-use crate::model::{Alias, KeyRecord, KeyState, KeyVersion, Material};
+use crate::model::{Alias, KeyRecord, KeyState, KeyVersion, Material, token_label};
 use crate::store::StoreError;
 
 pub(super) fn insert_version(
@@ -15,13 +15,13 @@ pub(super) fn insert_version(
     version: &KeyVersion,
 ) -> Result<(), rusqlite::Error> {
     let (label, master, wrapped) = match &version.material {
-        Material::TokenLabel(label) => (Some(label.as_str()), None, None),
+        Material::Token => (Some(token_label(id, version.number)), None, None),
         Material::Wrapped { master, wrapped } => {
             (None, Some(master.as_str()), Some(wrapped.as_slice()))
         }
-        Material::Destroyed => {
+        Material::Destroyed | Material::ForeignLabel(_) => {
             return Err(rusqlite::Error::ToSqlConversionFailure(Box::new(
-                std::io::Error::other("a destroyed version cannot be stored as new"),
+                std::io::Error::other("a destroyed or tampered version cannot be stored as new"),
             )));
         }
     };
@@ -213,7 +213,7 @@ pub(super) fn versions(conn: &Connection, id: &KeyId) -> Result<Vec<KeyVersion>,
     for row in rows {
         let (number, created, label, master, wrapped) = row.map_err(sql("read versions"))?;
         let material = match (label, master, wrapped) {
-            (Some(label), None, None) => Material::TokenLabel(label),
+            (Some(label), None, None) => Material::from_stored_label(id, number, label),
             (None, Some(master), Some(wrapped)) => Material::Wrapped { master, wrapped },
             (None, Some(_), None) => Material::Destroyed,
             _ => return Err(corrupt(format!("version {number} of key {id}"))),
