@@ -125,6 +125,10 @@ pub struct KeyRecord {
     /// its policy allows the `release` operation. Fixed at creation; never for
     /// token-resident keys.
     pub releasable: bool,
+    /// How many changes the store has committed to this key (0 when created). A change
+    /// decided on this record commits only while the stored key is still at this revision
+    /// (compare-and-set), so that a concurrent change is never silently overwritten.
+    pub revision: u64,
 }
 
 impl KeyRecord {

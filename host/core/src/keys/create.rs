@@ -40,6 +40,7 @@ impl KeyService {
             min_decrypt_version: 1,
             versions: Vec::new(),
             releasable: new.releasable,
+            revision: 0,
         };
         let record = Record::on(caller, Operation::CreateKey, None);
         if !caller.roles.contains(&Role::CryptoOfficer) {

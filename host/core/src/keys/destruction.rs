@@ -2,13 +2,14 @@
 //! objects after them, through a queue that survives a crash; queue entries that name
 //! anything but a destroyed key's own objects are refused as tampering.
 
+use super::admin::ATTEMPTS;
 use super::audited::Record;
 use super::service::KeyService;
 use super::{Caller, KeyError, KeyState, Material, token_label};
 use kastell_proto::{ErrorCode, KeyId, Operation};
 
 use crate::audit::Outcome;
-use crate::store::{Change, QueuedTokenObject};
+use crate::store::{Change, QueuedTokenObject, StoreError};
 use crate::token::TokenError;
 
 /// The principal of the host's own actions in the audit trail (deletion sweep).
@@ -39,9 +40,27 @@ impl KeyService {
         };
         let mut destroyed = Vec::new();
         for id in self.store.due_for_deletion(now)? {
-            let Some(key) = self.store.key(&id)? else {
-                continue;
+            if self.destroy_if_due(&system, &id, now)? {
+                destroyed.push(id);
+            }
+        }
+        self.finish_token_destruction()?;
+        Ok(destroyed)
+    }
+
+    /// Destroys key `id` if it is (still) pending deletion with its window ended by `now`;
+    /// whether it did. The destruction commits only while the key is as read: a
+    /// cancellation or any other change that won in between is read again and decided on,
+    /// so that an acknowledged cancellation is never destroyed over, nor a destruction
+    /// undone.
+    fn destroy_if_due(&self, system: &Caller, id: &KeyId, now: i64) -> Result<bool, KeyError> {
+        for _ in 0..ATTEMPTS {
+            let Some(key) = self.store.key(id)? else {
+                return Ok(false);
             };
+            if !matches!(key.state, KeyState::PendingDeletion { delete_at } if delete_at <= now) {
+                return Ok(false);
+            }
             // A version whose record names a foreign token object still has its own object
             // on the token: that one is destroyed, the foreign one never.
             let labels: Vec<String> = key
@@ -58,9 +77,10 @@ impl KeyService {
                     _ => None,
                 })
                 .collect();
-            let record = Record::on(&system, Operation::DestroyKey, Some(&key));
+            let record = Record::on(system, Operation::DestroyKey, Some(&key));
             let change = Change::DestroyKey {
-                id: &id,
+                id,
+                revision: key.revision,
                 token_labels: &labels,
             };
             let mut reason = "deletion window ended; material destroyed".to_owned();
@@ -71,12 +91,17 @@ impl KeyService {
                     foreign.join(", ")
                 );
             }
-            self.commit(change, &record, reason)?;
-            tracing::info!(key = %id, "key destroyed at the end of its deletion window");
-            destroyed.push(id);
+            match self.commit(change, &record, reason) {
+                Ok(()) => {
+                    tracing::info!(key = %id, "key destroyed at the end of its deletion window");
+                    return Ok(true);
+                }
+                Err(KeyError::Store(StoreError::KeyChanged(_))) => {}
+                Err(other) => return Err(other),
+            }
         }
-        self.finish_token_destruction()?;
-        Ok(destroyed)
+        tracing::warn!(key = %id, "key kept changing while due for destruction; the next sweep retries");
+        Ok(false)
     }
 
     /// Destroys the token objects of destroyed keys still queued; refuses (records, logs

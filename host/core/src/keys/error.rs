@@ -43,6 +43,9 @@ pub enum KeyError {
     /// master key that is not its own (the store was edited). Refused before the token is
     /// asked.
     TamperDetected(String),
+    /// Concurrent changes to the key won every attempt to apply this one; nothing was
+    /// changed. Try again.
+    Conflict(String),
     /// The token failed (internal).
     Token(TokenError),
     /// The store failed (internal); when audit cannot be written, no result is returned.
@@ -64,6 +67,7 @@ impl KeyError {
             Self::InvalidInput(_) => ErrorCode::InvalidInput,
             Self::AlreadyExists(_) => ErrorCode::AlreadyExists,
             Self::TamperDetected(_) => ErrorCode::TamperDetected,
+            Self::Conflict(_) => ErrorCode::Conflict,
             Self::Token(_) | Self::Store(_) => ErrorCode::Internal,
         }
     }
@@ -83,7 +87,8 @@ impl KeyError {
             Self::InvalidState(text)
             | Self::InvalidInput(text)
             | Self::AlreadyExists(text)
-            | Self::TamperDetected(text) => text.clone(),
+            | Self::TamperDetected(text)
+            | Self::Conflict(text) => text.clone(),
             Self::Token(err) => format!("token: {err}"),
             Self::Store(err) => format!("store: {err}"),
         }

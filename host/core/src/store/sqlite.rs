@@ -193,7 +193,7 @@ const DUE_FOR_DELETION: &str = "SELECT id FROM keys WHERE state = 'pending-delet
                                 AND delete_at <= ?1 ORDER BY delete_at";
 
 const KEY_COLUMNS: &str = "id, spec, origin, state, delete_at, description, tags, policy, created, \
-                           min_decrypt_version, releasable";
+                           min_decrypt_version, releasable, revision";
 
 impl Store for SqliteStore {
     fn create_key(&self, key: &KeyRecord, alias: Option<&Alias>) -> Result<(), StoreError> {
@@ -236,8 +236,15 @@ impl Store for SqliteStore {
         update_key_in(&self.writer(), key)
     }
 
-    fn add_version(&self, id: &KeyId, version: &KeyVersion) -> Result<(), StoreError> {
-        add_version_in(&self.writer(), id, version)
+    fn add_version(
+        &self,
+        id: &KeyId,
+        revision: u64,
+        version: &KeyVersion,
+    ) -> Result<(), StoreError> {
+        self.in_transaction("add version", |tx| {
+            add_version_in(tx, id, revision, version)
+        })
     }
 
     fn due_for_deletion(&self, now: i64) -> Result<Vec<KeyId>, StoreError> {
@@ -310,9 +317,17 @@ impl Store for SqliteStore {
             match change {
                 Change::CreateKey { key, alias } => create_key_in(tx, key, alias)?,
                 Change::UpdateKey(key) => update_key_in(tx, key)?,
-                Change::AddVersion { id, version } => add_version_in(tx, id, version)?,
+                Change::AddVersion {
+                    id,
+                    revision,
+                    version,
+                } => add_version_in(tx, id, revision, version)?,
                 Change::SetAlias { alias, id } => set_alias_in(tx, alias, id)?,
-                Change::DestroyKey { id, token_labels } => destroy_key_in(tx, id, token_labels)?,
+                Change::DestroyKey {
+                    id,
+                    revision,
+                    token_labels,
+                } => destroy_key_in(tx, id, revision, token_labels)?,
             }
             append_audit_in(tx, audit)
         })?;
