@@ -11,8 +11,8 @@ use kastell_proto::{KeyId, KeySpec, KeyUsage, Origin};
 use std::collections::BTreeMap;
 
 use kastell_attest::Measurement;
-use kastell_core::keys::{Alias, KeyRecord, KeyState, KeyVersion, Material};
-use kastell_core::store::{SqliteStore, Store, StoreError};
+use kastell_core::keys::{Alias, KeyRecord, KeyState, KeyVersion, Material, token_label};
+use kastell_core::store::{QueuedTokenObject, SqliteStore, Store, StoreError};
 
 fn alias(name: &str) -> Alias {
     name.parse().expect("alias")
@@ -39,6 +39,7 @@ fn record(spec: KeySpec) -> KeyRecord {
             },
         }],
         releasable: false,
+        revision: 0,
     }
 }
 
@@ -55,10 +56,11 @@ fn keys_versions_and_aliases_survive_reopening() {
         let v2 = KeyVersion {
             number: 2,
             created: 1_764_070_000,
-            material: Material::TokenLabel("kastell-key-2".into()),
+            material: Material::Token,
         };
-        store.add_version(&key.id, &v2).expect("rotate");
+        store.add_version(&key.id, 0, &v2).expect("rotate");
         key.versions.push(v2);
+        key.revision = 1;
         key.state = KeyState::PendingDeletion {
             delete_at: 1_765_000_000,
         };
@@ -66,6 +68,7 @@ fn keys_versions_and_aliases_survive_reopening() {
         key.policy = None;
         key.min_decrypt_version = 2;
         store.update_key(&key).expect("update");
+        key.revision = 2;
     }
     let store = SqliteStore::open(&path).expect("reopen");
     assert_eq!(store.key(&key.id).expect("read"), Some(key.clone()));
@@ -128,11 +131,16 @@ fn duplicate_keys_and_versions_are_refused() {
     assert!(matches!(store.create_key(&key, None), Err(StoreError::KeyExists(id)) if id == key.id));
     let again = key.versions[0].clone();
     assert!(matches!(
-        store.add_version(&key.id, &again),
+        store.add_version(&key.id, 0, &again),
         Err(StoreError::VersionExists { number: 1, .. })
     ));
+    assert_eq!(
+        store.key(&key.id).expect("read").expect("kept").revision,
+        0,
+        "a refused version leaves the revision as it was"
+    );
     assert!(matches!(
-        store.add_version(&KeyId::random(), &again),
+        store.add_version(&KeyId::random(), 0, &again),
         Err(StoreError::KeyNotFound(_))
     ));
     let mut ghost = record(KeySpec::Aes256);
@@ -324,14 +332,16 @@ fn a_change_and_its_audit_record_commit_together_or_not_at_all() {
 
     // Destruction: state, erased material, aliases and the token queue in one step.
     let mut token_key = record(KeySpec::Aes256);
-    token_key.versions[0].material = Material::TokenLabel("kastell-tk-v1".into());
+    token_key.versions[0].material = Material::Token;
     store.create_key(&token_key, None).expect("create");
-    let labels = vec!["kastell-tk-v1".to_owned()];
+    let label = token_label(&token_key.id, 1);
+    let labels = vec![label.clone()];
     for key in [&first, &token_key] {
         store
             .apply(
                 Change::DestroyKey {
                     id: &key.id,
+                    revision: 0,
                     token_labels: if key.id == token_key.id { &labels } else { &[] },
                 },
                 audit_entry(3),
@@ -344,11 +354,12 @@ fn a_change_and_its_audit_record_commit_together_or_not_at_all() {
     assert_eq!(store.resolve_alias(&taken).expect("resolve"), None);
     assert_eq!(
         store.pending_token_destruction().expect("queue"),
-        vec!["kastell-tk-v1".to_owned()]
+        vec![QueuedTokenObject {
+            label: label.clone(),
+            key: token_key.id.to_string(),
+        }]
     );
-    store
-        .token_object_destroyed("kastell-tk-v1")
-        .expect("confirm");
+    store.token_object_destroyed(&label).expect("confirm");
     assert!(store.pending_token_destruction().expect("queue").is_empty());
     let bytes = std::fs::read(dir.path().join("kastell.db")).expect("db");
     let wal = std::fs::read(dir.path().join("kastell.db-wal")).unwrap_or_default();
@@ -356,4 +367,101 @@ fn a_change_and_its_audit_record_commit_together_or_not_at_all() {
         !bytes.windows(40).any(|w| w == [7; 40]) && !wal.windows(40).any(|w| w == [7; 40]),
         "the wrapped bytes are erased from the file"
     );
+}
+
+/// Compare-and-set: a change decided on a copy of a key that another change has since
+/// overtaken writes nothing, not even its audit record, and says so; the current copy
+/// goes through.
+#[test]
+fn a_change_decided_on_a_stale_copy_of_a_key_writes_nothing() {
+    use kastell_core::store::Change;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("kastell.db")).expect("open");
+    let key = record(KeySpec::Aes256);
+    store.create_key(&key, None).expect("create");
+
+    let mut first = key.clone();
+    first.tags.insert("owner".into(), "payments".into());
+    store.update_key(&first).expect("the first change");
+    let now = store.key(&key.id).expect("read").expect("the key");
+    assert_eq!((now.revision, &now.tags), (1, &first.tags));
+
+    let mut stale = key.clone();
+    stale.state = KeyState::Disabled;
+    let v2 = KeyVersion {
+        number: 2,
+        created: 1_764_070_000,
+        material: Material::Token,
+    };
+    let changes = [
+        Change::UpdateKey(&stale),
+        Change::AddVersion {
+            id: &key.id,
+            revision: 0,
+            version: &v2,
+        },
+        Change::DestroyKey {
+            id: &key.id,
+            revision: 0,
+            token_labels: &[],
+        },
+    ];
+    for change in changes {
+        let err = store
+            .apply(change, audit_entry(1))
+            .expect_err("a stale revision");
+        assert!(
+            matches!(err, StoreError::KeyChanged(id) if id == key.id),
+            "{change:?}: {err}"
+        );
+    }
+    assert!(matches!(
+        store.update_key(&stale),
+        Err(StoreError::KeyChanged(_))
+    ));
+    assert_eq!(store.key(&key.id).expect("read"), Some(now.clone()));
+    assert!(store.audit_range(0, 10).expect("audit").is_empty());
+
+    let mut current = now;
+    current.state = KeyState::Disabled;
+    store
+        .apply(Change::UpdateKey(&current), audit_entry(2))
+        .expect("the current revision");
+    let after = store.key(&key.id).expect("read").expect("the key");
+    assert_eq!(
+        (after.state, &after.tags, after.revision),
+        (KeyState::Disabled, &first.tags, 2),
+        "both changes hold"
+    );
+}
+
+/// A store written before key revisions (schema version 10, no `revision` column) opens,
+/// migrates, and its keys start at revision 0 and take changes as before.
+#[test]
+fn a_store_from_before_key_revisions_migrates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("kastell.db");
+    let key = record(KeySpec::Aes256);
+    SqliteStore::open(&path)
+        .expect("open")
+        .create_key(&key, None)
+        .expect("create");
+    {
+        // As the previous release left it.
+        let conn = rusqlite::Connection::open(&path).expect("sqlite");
+        conn.execute_batch("ALTER TABLE keys DROP COLUMN revision; PRAGMA user_version = 10;")
+            .expect("back to schema version 10");
+    }
+    let store = SqliteStore::open(&path).expect("migrates");
+    let version: i64 = rusqlite::Connection::open(&path)
+        .expect("sqlite")
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert!(version > 10, "schema version {version}");
+    let stored = store.key(&key.id).expect("read").expect("kept");
+    assert_eq!(stored, key, "revision 0, nothing else changed");
+    let mut changed = stored;
+    changed.description = "migrated".into();
+    store.update_key(&changed).expect("update");
+    assert_eq!(store.key(&key.id).expect("read").expect("kept").revision, 1);
 }

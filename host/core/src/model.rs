@@ -25,11 +25,20 @@ pub enum KeyState {
     Destroyed,
 }
 
+/// The label of version `version` of key `key` on the token: `kastell-{key id}-v{version}`.
+/// A token-resident version is only ever named by this label, derived from the key id and
+/// version number, never by a label read from the store: a record edited to name another
+/// token object (the root CA key, the master key) cannot reach it.
+#[must_use]
+pub fn token_label(key: &KeyId, version: u32) -> String {
+    format!("kastell-{key}-v{version}")
+}
+
 /// Where one version's material is.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Material {
-    /// A token-resident key, by its label on the token.
-    TokenLabel(String),
+    /// A token-resident key, on the token under [`token_label`] of its key and version.
+    Token,
     /// Wrapped key bytes and the label of the master key that wrapped them.
     Wrapped {
         /// The master key's label on the token.
@@ -40,12 +49,31 @@ pub enum Material {
     /// Destroyed when the key's deletion window ended: the token object is gone and the
     /// wrapped bytes were erased from the store.
     Destroyed,
+    /// The store names token object `0` for a token-resident version, which is not the
+    /// version's own [`token_label`]: the record was edited. Never used; every operation
+    /// on it is refused as tampering.
+    ForeignLabel(String),
+}
+
+impl Material {
+    /// The material of token-resident version `version` of `key` whose stored record names
+    /// the token object `label`: [`Material::Token`] when that is the version's own label,
+    /// [`Material::ForeignLabel`] otherwise.
+    #[must_use]
+    pub fn from_stored_label(key: &KeyId, version: u32, label: String) -> Self {
+        if label == token_label(key, version) {
+            Self::Token
+        } else {
+            Self::ForeignLabel(label)
+        }
+    }
 }
 
 impl fmt::Debug for Material {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::TokenLabel(label) => f.debug_tuple("TokenLabel").field(label).finish(),
+            Self::Token => f.write_str("Token"),
+            Self::ForeignLabel(label) => f.debug_tuple("ForeignLabel").field(label).finish(),
             Self::Wrapped { master, wrapped } => f
                 .debug_struct("Wrapped")
                 .field("master", master)
@@ -97,6 +125,10 @@ pub struct KeyRecord {
     /// its policy allows the `release` operation. Fixed at creation; never for
     /// token-resident keys.
     pub releasable: bool,
+    /// How many changes the store has committed to this key (0 when created). A change
+    /// decided on this record commits only while the stored key is still at this revision
+    /// (compare-and-set), so that a concurrent change is never silently overwritten.
+    pub revision: u64,
 }
 
 impl KeyRecord {
@@ -181,6 +213,26 @@ mod tests {
         assert_eq!("alias/a b".parse::<Alias>(), Err(AliasError::Character));
         let long = format!("alias/{}", "a".repeat(129));
         assert_eq!(long.parse::<Alias>(), Err(AliasError::Length));
+    }
+
+    #[test]
+    fn only_the_versions_own_label_names_its_token_object() {
+        let key = KeyId::random();
+        let own = token_label(&key, 2);
+        assert_eq!(own, format!("kastell-{key}-v2"));
+        assert_eq!(Material::from_stored_label(&key, 2, own), Material::Token);
+        for foreign in [
+            "kastell-root-ca".to_owned(),
+            "kastell-master".to_owned(),
+            token_label(&key, 1),
+            token_label(&KeyId::random(), 2),
+            format!("{}-x", token_label(&key, 2)),
+        ] {
+            assert_eq!(
+                Material::from_stored_label(&key, 2, foreign.clone()),
+                Material::ForeignLabel(foreign)
+            );
+        }
     }
 
     #[test]

@@ -55,6 +55,10 @@ pub enum StoreError {
     /// The alias is taken.
     #[error("alias {0} already names a key")]
     AliasExists(Alias),
+    /// The key changed since it was read (a concurrent change won): nothing was written;
+    /// read it again and decide again.
+    #[error("key {0} changed since it was read")]
+    KeyChanged(KeyId),
     /// A version with this number exists already (a concurrent rotation won).
     #[error("key {id} already has version {number}")]
     VersionExists {
@@ -80,6 +84,9 @@ pub enum StoreError {
 }
 
 /// A change to keys or aliases that [`Store::apply`] commits together with its audit record.
+/// A change to an existing key commits only while the stored key is still at the revision
+/// the change was decided on ([`KeyRecord::revision`]), and increments it; otherwise
+/// [`StoreError::KeyChanged`] and nothing is written.
 #[derive(Debug, Clone, Copy)]
 pub enum Change<'a> {
     /// A new key with its versions and, optionally, its first alias.
@@ -89,12 +96,15 @@ pub enum Change<'a> {
         /// Its first alias.
         alias: Option<&'a Alias>,
     },
-    /// New metadata (state, description, tags, policy, minimum decryption version).
+    /// New metadata (state, description, tags, policy, minimum decryption version), against
+    /// the record's revision.
     UpdateKey(&'a KeyRecord),
     /// A new version (rotation).
     AddVersion {
         /// The key.
         id: &'a KeyId,
+        /// The key's revision the rotation was decided on.
+        revision: u64,
         /// The version.
         version: &'a KeyVersion,
     },
@@ -110,9 +120,23 @@ pub enum Change<'a> {
     DestroyKey {
         /// The key.
         id: &'a KeyId,
+        /// The key's revision the destruction was decided on.
+        revision: u64,
         /// Labels of its token-resident objects.
         token_labels: &'a [String],
     },
+}
+
+/// A token object queued for destruction when its key was destroyed, as the queue names
+/// it. The key service destroys it only if `label` is the label Kastell gave a version of
+/// that key, and the key is destroyed: the queue is stored data, and stored data may have
+/// been edited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedTokenObject {
+    /// The token object's label.
+    pub label: String,
+    /// The key it belonged to, as stored (not necessarily a key id).
+    pub key: String,
 }
 
 /// An operation awaiting approvals, as stored (see [`crate::quorum`] for its meaning).
@@ -214,17 +238,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn list_keys(&self, after: Option<&KeyId>, limit: u32) -> Result<Vec<KeyRecord>, StoreError>;
 
     /// Replaces a key's metadata (state, description, tags, policy, minimum decryption
-    /// version). Versions are added with [`Store::add_version`] only.
+    /// version) if the stored key is still at `key.revision`, and increments the revision.
+    /// Versions are added with [`Store::add_version`] only.
     ///
     /// # Errors
-    /// [`StoreError::KeyNotFound`] or a storage failure.
+    /// [`StoreError::KeyNotFound`], [`StoreError::KeyChanged`] or a storage failure.
     fn update_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
 
-    /// Adds a version (rotation).
+    /// Adds a version (rotation) if the key is still at `revision`, and increments it.
     ///
     /// # Errors
-    /// [`StoreError::KeyNotFound`], [`StoreError::VersionExists`] or a storage failure.
-    fn add_version(&self, id: &KeyId, version: &KeyVersion) -> Result<(), StoreError>;
+    /// [`StoreError::KeyNotFound`], [`StoreError::KeyChanged`],
+    /// [`StoreError::VersionExists`] or a storage failure.
+    fn add_version(
+        &self,
+        id: &KeyId,
+        revision: u64,
+        version: &KeyVersion,
+    ) -> Result<(), StoreError>;
 
     /// Keys pending deletion whose window ended at or before `now` (Unix seconds).
     ///
@@ -305,13 +336,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// As the change's own method, or a storage failure.
     fn apply(&self, change: Change<'_>, audit: AuditEntry) -> Result<AuditRecord, StoreError>;
 
-    /// Labels of token objects of destroyed keys not yet confirmed destroyed on the token.
+    /// Token objects of destroyed keys not yet confirmed destroyed on the token, ordered by
+    /// label.
     ///
     /// # Errors
     /// A storage failure.
-    fn pending_token_destruction(&self) -> Result<Vec<String>, StoreError>;
+    fn pending_token_destruction(&self) -> Result<Vec<QueuedTokenObject>, StoreError>;
 
-    /// Confirms that the token object `label` is destroyed.
+    /// Strikes the token object `label` off the destruction queue: it is destroyed, or the
+    /// entry was refused (and that refusal recorded).
     ///
     /// # Errors
     /// A storage failure.

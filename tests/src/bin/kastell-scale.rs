@@ -254,6 +254,7 @@ fn new_key(opened: &Opened, args: &Args) -> Result<(KeyRecord, AuditEntry), BoxE
             },
         }],
         releasable: false,
+        revision: 0,
     };
     let entry = AuditEntry {
         time_ms: unix_now_ms(),

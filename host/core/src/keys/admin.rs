@@ -1,13 +1,16 @@
 //! Administrative operations (crypto-officer only): rotate, enable, disable, deletion,
-//! aliases, tags, policy binding, minimum decryption version; and the deletion sweep.
+//! aliases, tags, policy binding, minimum decryption version.
 
 use super::audited::Record;
 use super::service::{KeyService, now_ms};
-use super::{Alias, Caller, KeyError, KeyRecord, KeyState, Material};
+use super::{Alias, Caller, KeyError, KeyRecord, KeyState, KeyVersion};
 use kastell_proto::{Operation, Role};
 
-use crate::store::Change;
-use crate::token::TokenError;
+use crate::store::{Change, StoreError};
+
+/// Times a change to a key is tried while concurrent changes to the same key keep winning;
+/// each attempt reads the key again and decides again.
+pub(super) const ATTEMPTS: usize = 8;
 
 impl KeyService {
     /// Resolves `key` for an administrative `operation`, refusing non-officers.
@@ -25,41 +28,117 @@ impl KeyService {
         Ok(key)
     }
 
+    /// Changes the metadata of `key` for an administrative `operation` (officers only):
+    /// `edit` gets the key as stored and changes it, returning the audit reason, or
+    /// refuses (auditing the refusal itself). The change commits only while the stored key
+    /// is still at the revision read; when a concurrent change won, the key is read again
+    /// and `edit` decides again on what is now stored, up to [`ATTEMPTS`] times, then
+    /// [`KeyError::Conflict`] (audited). A concurrent change is never overwritten by a
+    /// stale copy of the key. `version` goes into the audit record.
+    fn modify(
+        &self,
+        caller: &Caller,
+        key: &str,
+        operation: Operation,
+        version: Option<u32>,
+        mut edit: impl FnMut(&mut KeyRecord) -> Result<String, KeyError>,
+    ) -> Result<KeyRecord, KeyError> {
+        let mut key = self.administer(caller, key, operation)?;
+        for _ in 0..ATTEMPTS {
+            let reason = edit(&mut key)?;
+            let record = Record {
+                version,
+                ..Record::on(caller, operation, Some(&key))
+            };
+            match self.commit(Change::UpdateKey(&key), &record, reason) {
+                Ok(()) => {
+                    key.revision += 1;
+                    return Ok(key);
+                }
+                Err(KeyError::Store(StoreError::KeyChanged(_))) => key = self.reread(&key)?,
+                Err(other) => return Err(other),
+            }
+        }
+        let record = Record {
+            version,
+            ..Record::on(caller, operation, Some(&key))
+        };
+        self.refuse_contended(&record)
+    }
+
+    /// `key` as stored now.
+    fn reread(&self, key: &KeyRecord) -> Result<KeyRecord, KeyError> {
+        self.store
+            .key(&key.id)?
+            .ok_or_else(|| KeyError::NotFound(key.id.to_string()))
+    }
+
+    /// Records that concurrent changes to the key won every attempt and returns
+    /// [`KeyError::Conflict`].
+    fn refuse_contended<T>(&self, record: &Record<'_>) -> Result<T, KeyError> {
+        let id = record.key.map(|k| k.id.to_string()).unwrap_or_default();
+        let why = format!(
+            "key {id} was changed concurrently on each of {ATTEMPTS} attempts; nothing was \
+             changed, try again"
+        );
+        self.refuse(record, KeyError::Conflict(why.clone()), why)
+    }
+
     /// Adds a new version, which from now on encrypts and signs; older versions still
     /// decrypt and verify down to the minimum decryption version.
     ///
     /// # Errors
     /// [`KeyError::AccessDenied`], [`KeyError::InvalidState`] for a key that is not
-    /// enabled or disabled, or an internal failure.
+    /// enabled or disabled, [`KeyError::Conflict`] when concurrent changes keep winning, or
+    /// an internal failure.
     pub fn rotate(&self, caller: &Caller, key: &str) -> Result<KeyRecord, KeyError> {
-        let mut key = self.administer(caller, key, Operation::RotateKey)?;
-        let number = key.current().map_or(1, |v| v.number + 1);
-        let record = Record {
-            caller,
-            operation: Operation::RotateKey,
-            key: Some(&key),
-            version: Some(number),
-            context: None,
-        };
-        if !matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
-            let why = format!("cannot rotate a key that is {:?}", key.state);
-            return self.refuse_state(&record, why);
+        let operation = Operation::RotateKey;
+        let mut key = self.administer(caller, key, operation)?;
+        // Material made for a version number that a concurrent change left free serves
+        // again on the next attempt (a token-resident object cannot be made twice).
+        let mut made: Option<KeyVersion> = None;
+        for _ in 0..ATTEMPTS {
+            let number = key.current().map_or(1, |v| v.number + 1);
+            let record = Record {
+                version: Some(number),
+                ..Record::on(caller, operation, Some(&key))
+            };
+            if !matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
+                let why = format!("cannot rotate a key that is {:?}", key.state);
+                return self.refuse_state(&record, why);
+            }
+            let version = match made.take() {
+                Some(version) if version.number == number => version,
+                _ => self.new_version(&key, number, now_ms() / 1000)?,
+            };
+            let change = Change::AddVersion {
+                id: &key.id,
+                revision: key.revision,
+                version: &version,
+            };
+            match self.commit(change, &record, String::new()) {
+                Ok(()) => {
+                    key.versions.push(version);
+                    key.revision += 1;
+                    return Ok(key);
+                }
+                Err(KeyError::Store(StoreError::KeyChanged(_))) => {
+                    made = Some(version);
+                    key = self.reread(&key)?;
+                }
+                Err(other) => return Err(other),
+            }
         }
-        let version = self.new_version(&key, number, now_ms() / 1000)?;
-        let change = Change::AddVersion {
-            id: &key.id,
-            version: &version,
-        };
-        self.commit(change, &record, String::new())?;
-        key.versions.push(version);
-        Ok(key)
+        let record = Record::on(caller, operation, Some(&key));
+        self.refuse_contended(&record)
     }
 
     /// Enables (`true`) or disables (`false`) a key.
     ///
     /// # Errors
     /// [`KeyError::AccessDenied`], [`KeyError::InvalidState`] for a key pending deletion or
-    /// destroyed, or an internal failure.
+    /// destroyed, [`KeyError::Conflict`] when concurrent changes keep winning, or an
+    /// internal failure.
     pub fn set_enabled(
         &self,
         caller: &Caller,
@@ -71,20 +150,19 @@ impl KeyService {
         } else {
             Operation::DisableKey
         };
-        let mut key = self.administer(caller, key, operation)?;
-        if !matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
-            let record = Record::on(caller, operation, Some(&key));
-            let why = format!("cannot change a key that is {:?}", key.state);
-            return self.refuse_state(&record, why);
-        }
-        key.state = if enabled {
-            KeyState::Enabled
-        } else {
-            KeyState::Disabled
-        };
-        let record = Record::on(caller, operation, Some(&key));
-        self.commit(Change::UpdateKey(&key), &record, String::new())?;
-        Ok(key)
+        self.modify(caller, key, operation, None, |key| {
+            if !matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
+                let record = Record::on(caller, operation, Some(key));
+                let why = format!("cannot change a key that is {:?}", key.state);
+                return self.refuse_state(&record, why);
+            }
+            key.state = if enabled {
+                KeyState::Enabled
+            } else {
+                KeyState::Disabled
+            };
+            Ok(String::new())
+        })
     }
 }
 
@@ -97,7 +175,8 @@ impl KeyService {
     ///
     /// # Errors
     /// [`KeyError::InvalidInput`] for a window outside 7–30 days, [`KeyError::AccessDenied`],
-    /// [`KeyError::InvalidState`] for a key already pending deletion or destroyed.
+    /// [`KeyError::InvalidState`] for a key already pending deletion or destroyed,
+    /// [`KeyError::Conflict`] when concurrent changes keep winning.
     pub fn schedule_deletion(
         &self,
         caller: &Caller,
@@ -110,49 +189,45 @@ impl KeyService {
             )));
         }
         let operation = Operation::ScheduleKeyDeletion;
-        let mut key = self.administer(caller, key, operation)?;
-        if !matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
-            let record = Record::on(caller, operation, Some(&key));
-            let why = format!("cannot schedule deletion of a key that is {:?}", key.state);
-            return self.refuse_state(&record, why);
-        }
-        key.state = KeyState::PendingDeletion {
-            delete_at: now_ms() / 1000 + i64::from(days) * 86_400,
-        };
-        let record = Record::on(caller, operation, Some(&key));
-        self.commit(
-            Change::UpdateKey(&key),
-            &record,
-            format!("deletion in {days} days"),
-        )?;
-        Ok(key)
+        self.modify(caller, key, operation, None, |key| {
+            if !matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
+                let record = Record::on(caller, operation, Some(key));
+                let why = format!("cannot schedule deletion of a key that is {:?}", key.state);
+                return self.refuse_state(&record, why);
+            }
+            key.state = KeyState::PendingDeletion {
+                delete_at: now_ms() / 1000 + i64::from(days) * 86_400,
+            };
+            Ok(format!("deletion in {days} days"))
+        })
     }
 
     /// Cancels a scheduled deletion; the key comes back disabled (enable it to use it).
     ///
     /// # Errors
     /// [`KeyError::AccessDenied`], [`KeyError::InvalidState`] when no deletion is pending
-    /// or its window has already ended.
+    /// or its window has already ended, [`KeyError::Conflict`] when concurrent changes keep
+    /// winning.
     pub fn cancel_deletion(&self, caller: &Caller, key: &str) -> Result<KeyRecord, KeyError> {
         let operation = Operation::CancelKeyDeletion;
-        let mut key = self.administer(caller, key, operation)?;
-        match key.state {
-            KeyState::PendingDeletion { delete_at } if delete_at <= now_ms() / 1000 => {
-                let record = Record::on(caller, operation, Some(&key));
-                let why = "the deletion window has ended; the key is being destroyed".to_owned();
-                return self.refuse_state(&record, why);
+        self.modify(caller, key, operation, None, |key| {
+            match key.state {
+                KeyState::PendingDeletion { delete_at } if delete_at <= now_ms() / 1000 => {
+                    let record = Record::on(caller, operation, Some(key));
+                    let why =
+                        "the deletion window has ended; the key is being destroyed".to_owned();
+                    return self.refuse_state(&record, why);
+                }
+                KeyState::PendingDeletion { .. } => {}
+                _ => {
+                    let record = Record::on(caller, operation, Some(key));
+                    let why = format!("no deletion is pending; the key is {:?}", key.state);
+                    return self.refuse_state(&record, why);
+                }
             }
-            KeyState::PendingDeletion { .. } => {}
-            _ => {
-                let record = Record::on(caller, operation, Some(&key));
-                let why = format!("no deletion is pending; the key is {:?}", key.state);
-                return self.refuse_state(&record, why);
-            }
-        }
-        key.state = KeyState::Disabled;
-        let record = Record::on(caller, operation, Some(&key));
-        self.commit(Change::UpdateKey(&key), &record, String::new())?;
-        Ok(key)
+            key.state = KeyState::Disabled;
+            Ok(String::new())
+        })
     }
 }
 
@@ -180,7 +255,7 @@ impl KeyService {
     ///
     /// # Errors
     /// [`KeyError::AccessDenied`], [`KeyError::NotFound`], [`KeyError::InvalidState`] for a
-    /// destroyed key.
+    /// destroyed key, [`KeyError::Conflict`] when concurrent changes keep winning.
     pub fn update_tags(
         &self,
         caller: &Caller,
@@ -189,22 +264,21 @@ impl KeyService {
         description: Option<String>,
     ) -> Result<KeyRecord, KeyError> {
         let operation = Operation::UpdateTags;
-        let mut key = self.administer(caller, key, operation)?;
-        if key.state == KeyState::Destroyed {
-            let record = Record::on(caller, operation, Some(&key));
-            return self.refuse(
-                &record,
-                KeyError::InvalidState("key is destroyed".into()),
-                "key is destroyed".into(),
-            );
-        }
-        key.tags = tags;
-        if let Some(description) = description {
-            key.description = description;
-        }
-        let record = Record::on(caller, operation, Some(&key));
-        self.commit(Change::UpdateKey(&key), &record, String::new())?;
-        Ok(key)
+        self.modify(caller, key, operation, None, |key| {
+            if key.state == KeyState::Destroyed {
+                let record = Record::on(caller, operation, Some(key));
+                return self.refuse(
+                    &record,
+                    KeyError::InvalidState("key is destroyed".into()),
+                    "key is destroyed".into(),
+                );
+            }
+            key.tags.clone_from(&tags);
+            if let Some(description) = &description {
+                key.description.clone_from(description);
+            }
+            Ok(String::new())
+        })
     }
 
     /// Binds the key to the policy with `measurement` (which must be in the registry), or
@@ -212,7 +286,7 @@ impl KeyService {
     ///
     /// # Errors
     /// [`KeyError::InvalidInput`] for a policy not in the registry, [`KeyError::AccessDenied`],
-    /// [`KeyError::NotFound`].
+    /// [`KeyError::NotFound`], [`KeyError::Conflict`] when concurrent changes keep winning.
     pub fn bind_policy(
         &self,
         caller: &Caller,
@@ -220,18 +294,22 @@ impl KeyService {
         measurement: Option<kastell_attest::Measurement>,
     ) -> Result<KeyRecord, KeyError> {
         let operation = Operation::BindPolicy;
-        let mut key = self.administer(caller, key, operation)?;
-        if let Some(measurement) = &measurement {
-            self.policies
-                .get(measurement)
-                .map_err(|e| KeyError::InvalidInput(format!("cannot bind policy: {e}")))?;
-        }
-        key.policy = measurement;
-        let record = Record::on(caller, operation, Some(&key));
-        let reason =
-            measurement.map_or_else(|| "policy unbound".to_owned(), |m| format!("bound to {m}"));
-        self.commit(Change::UpdateKey(&key), &record, reason)?;
-        Ok(key)
+        let mut checked = false;
+        self.modify(caller, key, operation, None, |key| {
+            if let Some(measurement) = &measurement
+                && !checked
+            {
+                self.policies
+                    .get(measurement)
+                    .map_err(|e| KeyError::InvalidInput(format!("cannot bind policy: {e}")))?;
+                checked = true;
+            }
+            key.policy = measurement;
+            Ok(
+                measurement
+                    .map_or_else(|| "policy unbound".to_owned(), |m| format!("bound to {m}")),
+            )
+        })
     }
 }
 
@@ -243,7 +321,7 @@ impl KeyService {
     /// # Errors
     /// [`KeyError::InvalidInput`] for a version the key does not have,
     /// [`KeyError::AccessDenied`], [`KeyError::InvalidState`] for a key pending deletion or
-    /// destroyed.
+    /// destroyed, [`KeyError::Conflict`] when concurrent changes keep winning.
     pub fn set_min_decryption_version(
         &self,
         caller: &Caller,
@@ -251,85 +329,22 @@ impl KeyService {
         version: u32,
     ) -> Result<KeyRecord, KeyError> {
         let operation = Operation::SetMinDecryptionVersion;
-        let mut key = self.administer(caller, key, operation)?;
-        let record = Record {
-            version: Some(version),
-            ..Record::on(caller, operation, Some(&key))
-        };
-        if !matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
-            let why = format!("cannot change a key that is {:?}", key.state);
-            return self.refuse_state(&record, why);
-        }
-        let current = key.current().map_or(0, |v| v.number);
-        if version == 0 || version > current {
-            let why = format!("key {} has versions 1 to {current}, not {version}", key.id);
-            return self.refuse(&record, KeyError::InvalidInput(why.clone()), why);
-        }
-        key.min_decrypt_version = version;
-        let record = Record {
-            version: Some(version),
-            ..Record::on(caller, operation, Some(&key))
-        };
-        self.commit(Change::UpdateKey(&key), &record, String::new())?;
-        Ok(key)
-    }
-
-    /// Destroys every key whose deletion window ended at or before `now` (Unix seconds).
-    /// For each, one transaction marks it destroyed, erases its wrapped material, removes
-    /// its aliases, queues its token objects for destruction and appends the audit record
-    /// (principal `kastell`); then the token objects are destroyed and struck off the
-    /// queue. A crash at any point leaves the key either untouched or irrevocably
-    /// destroyed, and the next sweep finishes the queue. Returns the keys destroyed.
-    ///
-    /// # Errors
-    /// The first token or store failure (keys before it stay destroyed).
-    pub fn destroy_due(&self, now: i64) -> Result<Vec<kastell_proto::KeyId>, KeyError> {
-        self.finish_token_destruction()?;
-        let system = Caller {
-            id: SYSTEM_PRINCIPAL.into(),
-            roles: Vec::new(),
-            tenant: None,
-            evidence: None,
-        };
-        let mut destroyed = Vec::new();
-        for id in self.store.due_for_deletion(now)? {
-            let Some(key) = self.store.key(&id)? else {
-                continue;
+        self.modify(caller, key, operation, Some(version), |key| {
+            let record = Record {
+                version: Some(version),
+                ..Record::on(caller, operation, Some(key))
             };
-            let labels: Vec<String> = key
-                .versions
-                .iter()
-                .filter_map(|v| match &v.material {
-                    Material::TokenLabel(label) => Some(label.clone()),
-                    _ => None,
-                })
-                .collect();
-            let record = Record::on(&system, Operation::DestroyKey, Some(&key));
-            let change = Change::DestroyKey {
-                id: &id,
-                token_labels: &labels,
-            };
-            let reason = "deletion window ended; material destroyed".to_owned();
-            self.commit(change, &record, reason)?;
-            tracing::info!(key = %id, "key destroyed at the end of its deletion window");
-            destroyed.push(id);
-        }
-        self.finish_token_destruction()?;
-        Ok(destroyed)
-    }
-
-    /// Destroys the token objects of destroyed keys still queued.
-    fn finish_token_destruction(&self) -> Result<(), KeyError> {
-        for label in self.store.pending_token_destruction()? {
-            match self.token.destroy(&label) {
-                Ok(()) | Err(TokenError::KeyNotFound(_)) => {}
-                Err(other) => return Err(other.into()),
+            if !matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
+                let why = format!("cannot change a key that is {:?}", key.state);
+                return self.refuse_state(&record, why);
             }
-            self.store.token_object_destroyed(&label)?;
-        }
-        Ok(())
+            let current = key.current().map_or(0, |v| v.number);
+            if version == 0 || version > current {
+                let why = format!("key {} has versions 1 to {current}, not {version}", key.id);
+                return self.refuse(&record, KeyError::InvalidInput(why.clone()), why);
+            }
+            key.min_decrypt_version = version;
+            Ok(String::new())
+        })
     }
 }
-
-/// The principal of the host's own actions in the audit trail (deletion sweep).
-pub const SYSTEM_PRINCIPAL: &str = "kastell";

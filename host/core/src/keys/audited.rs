@@ -22,6 +22,8 @@ fn denial_cause(error: &KeyError) -> &'static str {
         KeyError::InvalidState(_) => "invalid-state",
         KeyError::InvalidInput(_) => "invalid-input",
         KeyError::AlreadyExists(_) => "already-exists",
+        KeyError::TamperDetected(_) => "tamper-detected",
+        KeyError::Conflict(_) => "conflict",
         KeyError::Token(_) | KeyError::Store(_) => "internal",
     }
 }

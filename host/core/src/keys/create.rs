@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 use super::audited::Record;
 use super::error::KeyError;
 use super::service::{Caller, KeyService, NewKey, now_ms};
-use super::{KeyRecord, KeyState, KeyVersion, Material};
+use super::{KeyRecord, KeyState, KeyVersion, Material, token_label};
 use crate::secret::SecretBytes;
 use crate::store::Change;
 use crate::token::{TokenError, TokenKeyKind};
@@ -40,6 +40,7 @@ impl KeyService {
             min_decrypt_version: 1,
             versions: Vec::new(),
             releasable: new.releasable,
+            revision: 0,
         };
         let record = Record::on(caller, Operation::CreateKey, None);
         if !caller.roles.contains(&Role::CryptoOfficer) {
@@ -90,9 +91,8 @@ impl KeyService {
         };
         let material = match key.origin {
             Origin::Token => {
-                let label = format!("kastell-{}-v{number}", key.id);
-                self.token.generate(&label, kind)?;
-                Material::TokenLabel(label)
+                self.token.generate(&token_label(&key.id, number), kind)?;
+                Material::Token
             }
             Origin::Wrapped => {
                 let secret = match kind {

@@ -50,7 +50,8 @@ fn describe(key: &KeyRecord, aliases: Vec<String>) -> KeyDescription {
                 number: v.number,
                 created: rfc3339(v.created),
                 material: match v.material {
-                    Material::TokenLabel(_) => "token",
+                    Material::Token => "token",
+                    Material::ForeignLabel(_) => "tampered",
                     Material::Wrapped { .. } => "wrapped",
                     Material::Destroyed => "destroyed",
                 }

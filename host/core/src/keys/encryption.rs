@@ -1,6 +1,7 @@
 //! Encrypt and decrypt (and the shared sealing/opening that data keys and re-encrypt use).
 
 use super::audited::Record;
+use super::gate::Source;
 use super::service::KeyService;
 use super::{Caller, KeyError, KeyRecord, Material};
 use crate::audit::Outcome;
@@ -49,9 +50,9 @@ impl KeyService {
         };
         self.authorize(&record, &key, KeyUsage::EncryptDecrypt)?;
         let aad = ciphertext::aad(&key.id, version.number, context);
-        let out = match &version.material {
-            Material::TokenLabel(label) => {
-                let sealed = self.token.encrypt(label, &aad, plaintext)?;
+        let out = match self.material(&record, &key, &version)? {
+            Source::Token(label) => {
+                let sealed = self.token.encrypt(&label, &aad, plaintext)?;
                 Header {
                     key: key.id,
                     version: version.number,
@@ -59,11 +60,10 @@ impl KeyService {
                 }
                 .with_sealed(&sealed.ciphertext)
             }
-            Material::Wrapped { master, wrapped } => {
-                let prepared = self.prepared(&key, version.number, master, wrapped)?;
+            Source::Wrapped(wrapped) => {
+                let prepared = self.prepared(&key, version.number, wrapped)?;
                 self.seal_wrapped(&*prepared, &key.id, version.number, &aad, plaintext)?
             }
-            Material::Destroyed => return Err(Self::material_destroyed()),
         };
         self.audit(&record, Outcome::Allowed, String::new())?;
         Ok(out)
@@ -84,11 +84,11 @@ impl KeyService {
         context: &EncryptionContext,
     ) -> Result<Vec<u8>, KeyError> {
         let version = Self::current_version(key)?;
-        let Material::Wrapped { master, wrapped } = &version.material else {
+        let Material::Wrapped { wrapped, .. } = &version.material else {
             return Err(KeyError::InvalidState("not a wrapped key".into()));
         };
         let aad = ciphertext::aad(&key.id, version.number, context);
-        let prepared = self.prepared(key, version.number, master, wrapped)?;
+        let prepared = self.prepared(key, version.number, wrapped)?;
         self.seal_wrapped(&*prepared, &key.id, version.number, &aad, plaintext)
     }
 
@@ -214,13 +214,12 @@ impl KeyService {
             return self.refuse_state(&record, why);
         }
         let aad = header.aad(context);
-        let opened = match &version.material {
-            Material::TokenLabel(label) => self.token.decrypt(label, &header.nonce, &aad, sealed),
-            Material::Wrapped { master, wrapped } => self
-                .prepared(&key, version.number, master, wrapped)?
+        let opened = match self.material(&record, &key, version)? {
+            Source::Token(label) => self.token.decrypt(&label, &header.nonce, &aad, sealed),
+            Source::Wrapped(wrapped) => self
+                .prepared(&key, version.number, wrapped)?
                 .aes256_gcm_open(&header.nonce, &aad, sealed)
                 .map_err(TokenError::from),
-            Material::Destroyed => return Err(Self::material_destroyed()),
         };
         match opened {
             Ok(plaintext) => {

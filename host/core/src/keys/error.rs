@@ -39,6 +39,13 @@ pub enum KeyError {
     InvalidInput(String),
     /// A name the caller chose is taken (AlreadyExistsException), e.g. an alias.
     AlreadyExists(String),
+    /// A stored record fails its integrity check: a key version names a token object or
+    /// master key that is not its own (the store was edited). Refused before the token is
+    /// asked.
+    TamperDetected(String),
+    /// Concurrent changes to the key won every attempt to apply this one; nothing was
+    /// changed. Try again.
+    Conflict(String),
     /// The token failed (internal).
     Token(TokenError),
     /// The store failed (internal); when audit cannot be written, no result is returned.
@@ -59,6 +66,8 @@ impl KeyError {
             Self::AccessDenied => ErrorCode::AccessDenied,
             Self::InvalidInput(_) => ErrorCode::InvalidInput,
             Self::AlreadyExists(_) => ErrorCode::AlreadyExists,
+            Self::TamperDetected(_) => ErrorCode::TamperDetected,
+            Self::Conflict(_) => ErrorCode::Conflict,
             Self::Token(_) | Self::Store(_) => ErrorCode::Internal,
         }
     }
@@ -75,9 +84,11 @@ impl KeyError {
             }
             Self::IncorrectKey => "the ciphertext was encrypted under another key".to_owned(),
             Self::AccessDenied => "not allowed by role or key policy".to_owned(),
-            Self::InvalidState(text) | Self::InvalidInput(text) | Self::AlreadyExists(text) => {
-                text.clone()
-            }
+            Self::InvalidState(text)
+            | Self::InvalidInput(text)
+            | Self::AlreadyExists(text)
+            | Self::TamperDetected(text)
+            | Self::Conflict(text) => text.clone(),
             Self::Token(err) => format!("token: {err}"),
             Self::Store(err) => format!("store: {err}"),
         }

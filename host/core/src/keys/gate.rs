@@ -1,14 +1,25 @@
 //! The gate every key operation passes: the key resolved by id or alias (a failed lookup
 //! audited), then the caller's role, the key's state and usage, and its bound policy
-//! evaluated in the sandbox.
+//! evaluated in the sandbox; and, before any crypto, the version's material checked
+//! against the record it came from.
 
 use kastell_proto::{KeyId, KeyUsage, Operation, Role};
 
 use super::audited::Record;
 use super::error::KeyError;
 use super::service::{Caller, KeyService, now_ms};
-use super::{KeyRecord, KeyState, KeyVersion};
+use super::{KeyRecord, KeyState, KeyVersion, Material, token_label};
 use crate::sandbox::{KeyInfo, PolicyRequest, Principal, Verdict};
+
+/// Where an operation finds a version's material, once the gate has checked it.
+#[derive(Debug)]
+pub(super) enum Source<'a> {
+    /// On the token, under the version's own label: derived from the key id and version
+    /// number, never read from the store.
+    Token(String),
+    /// Wrapped bytes, unwrapped under this deployment's master key.
+    Wrapped(&'a [u8]),
+}
 
 impl KeyService {
     /// Finds a key for `operation`; a failed lookup is audited too.
@@ -33,6 +44,41 @@ impl KeyService {
     /// this keeps the material matches closed).
     pub(super) fn material_destroyed() -> KeyError {
         KeyError::InvalidState("the key's material is destroyed".into())
+    }
+
+    /// The material of `version` of `key` for the operation `record` describes. A version
+    /// whose stored record names a token object other than its own label (the root CA key,
+    /// the master key, another key's version) or a master key other than this
+    /// deployment's is refused as tampering, audited: what the record names never reaches
+    /// the token. The service's own keys are thus out of the key API's reach.
+    pub(super) fn material<'v>(
+        &self,
+        record: &Record<'_>,
+        key: &KeyRecord,
+        version: &'v KeyVersion,
+    ) -> Result<Source<'v>, KeyError> {
+        let own = || token_label(&key.id, version.number);
+        let why = match &version.material {
+            Material::Token => return Ok(Source::Token(own())),
+            Material::Wrapped { master, wrapped } if *master == self.keys.master => {
+                return Ok(Source::Wrapped(wrapped));
+            }
+            Material::Destroyed => return Err(Self::material_destroyed()),
+            Material::ForeignLabel(label) => format!(
+                "version {} of key {} names token object `{label}`, not its own `{}`: \
+                 the stored key record was altered",
+                version.number,
+                key.id,
+                own()
+            ),
+            Material::Wrapped { master, .. } => format!(
+                "version {} of key {} names master key `{master}`, not this deployment's \
+                 `{}`: the stored key record was altered",
+                version.number, key.id, self.keys.master
+            ),
+        };
+        tracing::error!(key = %key.id, version = version.number, "{why}");
+        self.refuse(record, KeyError::TamperDetected(why.clone()), why)
     }
 
     /// The version new ciphertexts and signatures use.

@@ -6,8 +6,9 @@ use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
 use super::audited::Record;
+use super::gate::Source;
 use super::service::KeyService;
-use super::{Caller, KeyError, KeyRecord, KeyVersion, Material};
+use super::{Caller, KeyError, KeyRecord, KeyVersion};
 use crate::audit::Outcome;
 
 use crate::secret::SecretBytes;
@@ -56,20 +57,21 @@ impl KeyService {
         })
     }
 
-    /// HMAC-SHA-384 of `message` with the current version of `key`.
+    /// HMAC-SHA-384 of `message` with `version` of `key`, for the operation `record`
+    /// describes.
     fn mac_with(
         &self,
+        record: &Record<'_>,
         key: &KeyRecord,
         version: &KeyVersion,
         message: &[u8],
     ) -> Result<[u8; 48], KeyError> {
-        Ok(match &version.material {
-            Material::TokenLabel(label) => self.token.mac(label, message)?,
-            Material::Wrapped { master, wrapped } => self
-                .prepared(key, version.number, master, wrapped)?
+        Ok(match self.material(record, key, version)? {
+            Source::Token(label) => self.token.mac(&label, message)?,
+            Source::Wrapped(wrapped) => self
+                .prepared(key, version.number, wrapped)?
                 .hmac_sha384(message)
                 .map_err(TokenError::from)?,
-            Material::Destroyed => return Err(Self::material_destroyed()),
         })
     }
 
@@ -93,7 +95,7 @@ impl KeyService {
             context: None,
         };
         self.authorize(&record, &key, KeyUsage::GenerateVerifyMac)?;
-        let mac = self.mac_with(&key, version, message)?;
+        let mac = self.mac_with(&record, &key, version, message)?;
         self.audit(&record, Outcome::Allowed, String::new())?;
         Ok(mac)
     }
@@ -119,7 +121,7 @@ impl KeyService {
             .rev()
             .filter(|v| v.number >= key.min_decrypt_version)
         {
-            let expected = self.mac_with(&key, version, message)?;
+            let expected = self.mac_with(&record, &key, version, message)?;
             if bool::from(expected.as_slice().ct_eq(mac)) {
                 let record = Record {
                     version: Some(version.number),

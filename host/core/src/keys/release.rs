@@ -12,6 +12,7 @@ use kastell_proto::{EncryptionContext, KeySpec, Operation};
 use zeroize::Zeroizing;
 
 use super::audited::Record;
+use super::gate::Source;
 use super::service::KeyService;
 use kastell_attest::Measurement;
 use kastell_proto::ciphertext;
@@ -145,8 +146,11 @@ impl KeyService {
             );
         }
         self.authorize(&record, &key, key.usage)?;
+        let Source::Wrapped(wrapped) = self.material(&record, &key, &version)? else {
+            return self.refuse_state(&record, "only wrapped material is ever released".into());
+        };
         // Past the policy, every failure is still audited before it is returned.
-        match self.seal_release(&key, &version, request, &evidence.guest_sha384) {
+        match self.seal_release(&key, &version, wrapped, request, &evidence.guest_sha384) {
             Ok(released) => {
                 self.audit(&record, Outcome::Allowed, request.kind.as_str().to_owned())?;
                 Ok(released)
@@ -162,19 +166,18 @@ impl KeyService {
         }
     }
 
-    /// The material (or a new data key and its wrapped copy) of `version`, sealed to the
-    /// request's recipient and bound to the key, `guest` and the nonce.
+    /// The material (or a new data key and its wrapped copy) of `version`, whose wrapped
+    /// bytes are `wrapped`, sealed to the request's recipient and bound to the key, `guest`
+    /// and the nonce.
     fn seal_release(
         &self,
         key: &KeyRecord,
         version: &KeyVersion,
+        wrapped: &[u8],
         request: &ReleaseRequest<'_>,
         guest: &Measurement,
     ) -> Result<Released, KeyError> {
-        let Material::Wrapped { master, wrapped } = &version.material else {
-            return Err(Self::material_destroyed());
-        };
-        let prepared = self.prepared(key, version.number, master, wrapped)?;
+        let prepared = self.prepared(key, version.number, wrapped)?;
         let (plaintext, data_key_ciphertext) = match request.kind {
             ReleaseKind::Key => (Zeroizing::new(prepared.material().expose().to_vec()), None),
             ReleaseKind::DataKey => {

@@ -147,13 +147,13 @@ impl KeyService {
         &self.cache
     }
 
-    /// The prepared material of version `number` of `key`, wrapped under `master`: from the
-    /// cache, or unwrapped by the token, prepared and cached.
+    /// The prepared material of version `number` of `key`, wrapped under this deployment's
+    /// master key (never under a key the stored record names): from the cache, or
+    /// unwrapped by the token, prepared and cached.
     pub(super) fn prepared(
         &self,
         key: &KeyRecord,
         number: u32,
-        master: &str,
         wrapped: &[u8],
     ) -> Result<Arc<dyn PreparedKey>, KeyError> {
         if let Some(hit) = self.cache.get(&key.id, number, wrapped) {
@@ -164,7 +164,7 @@ impl KeyService {
             KeySpec::EccNistP384 => KeyKind::P384,
             KeySpec::HmacSha384 => KeyKind::HmacSha384,
         };
-        let secret = self.token.unwrap(master, wrapped)?;
+        let secret = self.token.unwrap(&self.keys.master, wrapped)?;
         let prepared: Arc<dyn PreparedKey> = Arc::from(
             self.crypto
                 .prepare(kind, secret)

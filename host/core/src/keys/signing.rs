@@ -7,6 +7,7 @@ use p384::pkcs8::{EncodePublicKey as _, LineEnding};
 use sha2::{Digest as _, Sha384};
 
 use super::audited::Record;
+use super::gate::Source;
 use super::service::KeyService;
 use super::{Caller, KeyError, KeyRecord, KeyVersion, Material};
 use crate::audit::Outcome;
@@ -75,30 +76,31 @@ impl KeyService {
     pub fn bench_sign(&self, key: &KeyRecord, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         let digest = digest_of(SignInput::Message(message))?;
         let version = Self::current_version(key)?;
-        let Material::Wrapped { master, wrapped } = &version.material else {
+        let Material::Wrapped { wrapped, .. } = &version.material else {
             return Err(KeyError::InvalidState("not a wrapped key".into()));
         };
         let raw = self
-            .prepared(key, version.number, master, wrapped)?
+            .prepared(key, version.number, wrapped)?
             .p384_sign_digest(&digest)
             .map_err(TokenError::from)?;
         der_signature(&raw)
     }
 
-    /// The SEC1 public key of one version of a signing key.
+    /// The SEC1 public key of one version of a signing key, for the operation `record`
+    /// describes.
     fn version_public_key(
         &self,
+        record: &Record<'_>,
         key: &KeyRecord,
         version: &KeyVersion,
     ) -> Result<Vec<u8>, KeyError> {
-        Ok(match &version.material {
-            Material::TokenLabel(label) => self.token.public_key(label)?,
-            Material::Wrapped { master, wrapped } => self
-                .prepared(key, version.number, master, wrapped)?
+        Ok(match self.material(record, key, version)? {
+            Source::Token(label) => self.token.public_key(&label)?,
+            Source::Wrapped(wrapped) => self
+                .prepared(key, version.number, wrapped)?
                 .p384_public_key()
                 .map_err(TokenError::from)?
                 .to_vec(),
-            Material::Destroyed => return Err(Self::material_destroyed()),
         })
     }
 
@@ -124,13 +126,12 @@ impl KeyService {
             context: None,
         };
         self.authorize(&record, &key, KeyUsage::SignVerify)?;
-        let raw = match &version.material {
-            Material::TokenLabel(label) => self.token.sign_digest(label, &digest)?,
-            Material::Wrapped { master, wrapped } => self
-                .prepared(&key, version.number, master, wrapped)?
+        let raw = match self.material(&record, &key, version)? {
+            Source::Token(label) => self.token.sign_digest(&label, &digest)?,
+            Source::Wrapped(wrapped) => self
+                .prepared(&key, version.number, wrapped)?
                 .p384_sign_digest(&digest)
                 .map_err(TokenError::from)?,
-            Material::Destroyed => return Err(Self::material_destroyed()),
         };
         let der = der_signature(&raw)?;
         self.audit(&record, Outcome::Allowed, String::new())?;
@@ -172,7 +173,7 @@ impl KeyService {
             .rev()
             .filter(|v| v.number >= key.min_decrypt_version)
         {
-            let public = self.version_public_key(&key, version)?;
+            let public = self.version_public_key(&record, &key, version)?;
             if self
                 .crypto
                 .p384_verify_digest(&public, &digest, &raw)
@@ -205,7 +206,7 @@ impl KeyService {
             context: None,
         };
         self.authorize(&record, &key, KeyUsage::SignVerify)?;
-        let sec1 = self.version_public_key(&key, version)?;
+        let sec1 = self.version_public_key(&record, &key, version)?;
         let public = p384::PublicKey::from_sec1_bytes(&sec1)
             .map_err(|_| TokenError::Malformed("EC point"))?;
         let spki_der = public

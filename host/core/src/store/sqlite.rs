@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{Connection, ErrorCode, OptionalExtension as _, params};
 
 use super::{
-    ApprovalAdded, ApprovalRow, Change, PendingRow, Revocation, Store, StoreError, StoredOperation,
+    ApprovalAdded, ApprovalRow, Change, PendingRow, QueuedTokenObject, Revocation, Store,
+    StoreError, StoredOperation,
 };
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, HASH_LEN};
 use crate::model::{Alias, KeyRecord, KeyState, KeyVersion};
@@ -199,7 +200,7 @@ const DUE_FOR_DELETION: &str = "SELECT id FROM keys WHERE state = 'pending-delet
                                 AND delete_at <= ?1 ORDER BY delete_at";
 
 const KEY_COLUMNS: &str = "id, spec, origin, state, delete_at, description, tags, policy, created, \
-                           min_decrypt_version, releasable";
+                           min_decrypt_version, releasable, revision";
 
 impl Store for SqliteStore {
     fn create_key(&self, key: &KeyRecord, alias: Option<&Alias>) -> Result<(), StoreError> {
@@ -242,8 +243,15 @@ impl Store for SqliteStore {
         update_key_in(&self.writer(), key)
     }
 
-    fn add_version(&self, id: &KeyId, version: &KeyVersion) -> Result<(), StoreError> {
-        add_version_in(&self.writer(), id, version)
+    fn add_version(
+        &self,
+        id: &KeyId,
+        revision: u64,
+        version: &KeyVersion,
+    ) -> Result<(), StoreError> {
+        self.in_transaction("add version", |tx| {
+            add_version_in(tx, id, revision, version)
+        })
     }
 
     fn due_for_deletion(&self, now: i64) -> Result<Vec<KeyId>, StoreError> {
@@ -316,9 +324,17 @@ impl Store for SqliteStore {
             match change {
                 Change::CreateKey { key, alias } => create_key_in(tx, key, alias)?,
                 Change::UpdateKey(key) => update_key_in(tx, key)?,
-                Change::AddVersion { id, version } => add_version_in(tx, id, version)?,
+                Change::AddVersion {
+                    id,
+                    revision,
+                    version,
+                } => add_version_in(tx, id, revision, version)?,
                 Change::SetAlias { alias, id } => set_alias_in(tx, alias, id)?,
-                Change::DestroyKey { id, token_labels } => destroy_key_in(tx, id, token_labels)?,
+                Change::DestroyKey {
+                    id,
+                    revision,
+                    token_labels,
+                } => destroy_key_in(tx, id, revision, token_labels)?,
             }
             append_audit_in(tx, audit)
         })?;
@@ -328,16 +344,21 @@ impl Store for SqliteStore {
         Ok(record)
     }
 
-    fn pending_token_destruction(&self) -> Result<Vec<String>, StoreError> {
+    fn pending_token_destruction(&self) -> Result<Vec<QueuedTokenObject>, StoreError> {
         let conn = self.reader()?;
         let mut stmt = conn
-            .prepare_cached("SELECT label FROM token_destruction ORDER BY label")
+            .prepare_cached("SELECT label, key_id FROM token_destruction ORDER BY label")
             .map_err(sql("read token destruction queue"))?;
-        let labels = stmt
-            .query_map([], |r| r.get::<_, String>(0))
+        let queued = stmt
+            .query_map([], |r| {
+                Ok(QueuedTokenObject {
+                    label: r.get(0)?,
+                    key: r.get(1)?,
+                })
+            })
             .map_err(sql("read token destruction queue"))?;
-        labels
-            .map(|l| l.map_err(sql("read token destruction queue")))
+        queued
+            .map(|q| q.map_err(sql("read token destruction queue")))
             .collect()
     }
 

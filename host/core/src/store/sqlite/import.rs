@@ -72,6 +72,7 @@ mod tests {
                 },
             }],
             releasable: false,
+            revision: 0,
         };
         let entry = AuditEntry {
             key_version: Some(1),

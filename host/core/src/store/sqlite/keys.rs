@@ -6,7 +6,7 @@ use kastell_proto::{KeyId, KeySpec, KeyUsage, Origin};
 use rusqlite::{Connection, Row, params};
 
 use super::{KEY_COLUMNS, corrupt, is_constraint, sql, state_columns};
-use crate::model::{Alias, KeyRecord, KeyState, KeyVersion, Material};
+use crate::model::{Alias, KeyRecord, KeyState, KeyVersion, Material, token_label};
 use crate::store::StoreError;
 
 pub(super) fn insert_version(
@@ -15,13 +15,13 @@ pub(super) fn insert_version(
     version: &KeyVersion,
 ) -> Result<(), rusqlite::Error> {
     let (label, master, wrapped) = match &version.material {
-        Material::TokenLabel(label) => (Some(label.as_str()), None, None),
+        Material::Token => (Some(token_label(id, version.number)), None, None),
         Material::Wrapped { master, wrapped } => {
             (None, Some(master.as_str()), Some(wrapped.as_slice()))
         }
-        Material::Destroyed => {
+        Material::Destroyed | Material::ForeignLabel(_) => {
             return Err(rusqlite::Error::ToSqlConversionFailure(Box::new(
-                std::io::Error::other("a destroyed version cannot be stored as new"),
+                std::io::Error::other("a destroyed or tampered version cannot be stored as new"),
             )));
         }
     };
@@ -40,6 +40,26 @@ pub(super) fn insert_version(
     Ok(())
 }
 
+/// A key revision as SQLite stores it.
+fn stored_revision(revision: u64) -> Result<i64, StoreError> {
+    i64::try_from(revision).map_err(|_| corrupt("key revision"))
+}
+
+/// Why a change to key `id` at a given revision wrote nothing: the key does not exist, or
+/// a concurrent change moved it to another revision.
+fn not_at_revision(conn: &Connection, id: &KeyId) -> StoreError {
+    let exists = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM keys WHERE id = ?1)",
+        [id.to_string()],
+        |r| r.get::<_, bool>(0),
+    );
+    match exists {
+        Ok(true) => StoreError::KeyChanged(*id),
+        Ok(false) => StoreError::KeyNotFound(*id),
+        Err(err) => sql("find key")(err),
+    }
+}
+
 pub(super) fn create_key_in(
     tx: &Connection,
     key: &KeyRecord,
@@ -50,7 +70,7 @@ pub(super) fn create_key_in(
     tx.execute(
         &format!(
             "INSERT INTO keys ({KEY_COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
         ),
         params![
             key.id.to_string(),
@@ -64,6 +84,7 @@ pub(super) fn create_key_in(
             key.created,
             key.min_decrypt_version,
             i64::from(key.releasable),
+            stored_revision(key.revision)?,
         ],
     )
     .map_err(|e| {
@@ -98,7 +119,8 @@ pub(super) fn update_key_in(conn: &Connection, key: &KeyRecord) -> Result<(), St
     let changed = conn
         .execute(
             "UPDATE keys SET state = ?2, delete_at = ?3, description = ?4, tags = ?5,
-             policy = ?6, min_decrypt_version = ?7 WHERE id = ?1",
+             policy = ?6, min_decrypt_version = ?7, revision = revision + 1
+             WHERE id = ?1 AND revision = ?8",
             params![
                 key.id.to_string(),
                 state,
@@ -106,12 +128,13 @@ pub(super) fn update_key_in(conn: &Connection, key: &KeyRecord) -> Result<(), St
                 key.description,
                 tags,
                 key.policy.map(|m| m.to_string()),
-                key.min_decrypt_version
+                key.min_decrypt_version,
+                stored_revision(key.revision)?,
             ],
         )
         .map_err(sql("update key"))?;
     if changed == 0 {
-        return Err(StoreError::KeyNotFound(key.id));
+        return Err(not_at_revision(conn, &key.id));
     }
     Ok(())
 }
@@ -119,17 +142,17 @@ pub(super) fn update_key_in(conn: &Connection, key: &KeyRecord) -> Result<(), St
 pub(super) fn add_version_in(
     conn: &Connection,
     id: &KeyId,
+    revision: u64,
     version: &KeyVersion,
 ) -> Result<(), StoreError> {
-    let exists: bool = conn
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM keys WHERE id = ?1)",
-            [id.to_string()],
-            |r| r.get(0),
+    let changed = conn
+        .execute(
+            "UPDATE keys SET revision = revision + 1 WHERE id = ?1 AND revision = ?2",
+            params![id.to_string(), stored_revision(revision)?],
         )
-        .map_err(sql("find key"))?;
-    if !exists {
-        return Err(StoreError::KeyNotFound(*id));
+        .map_err(sql("add version"))?;
+    if changed == 0 {
+        return Err(not_at_revision(conn, id));
     }
     insert_version(conn, id, version).map_err(|e| {
         if is_constraint(&e) {
@@ -162,16 +185,18 @@ pub(super) fn set_alias_in(conn: &Connection, alias: &Alias, id: &KeyId) -> Resu
 pub(super) fn destroy_key_in(
     tx: &Connection,
     id: &KeyId,
+    revision: u64,
     token_labels: &[String],
 ) -> Result<(), StoreError> {
     let changed = tx
         .execute(
-            "UPDATE keys SET state = 'destroyed', delete_at = NULL WHERE id = ?1",
-            [id.to_string()],
+            "UPDATE keys SET state = 'destroyed', delete_at = NULL, revision = revision + 1
+             WHERE id = ?1 AND revision = ?2",
+            params![id.to_string(), stored_revision(revision)?],
         )
         .map_err(sql("destroy key"))?;
     if changed == 0 {
-        return Err(StoreError::KeyNotFound(*id));
+        return Err(not_at_revision(tx, id));
     }
     tx.execute(
         "UPDATE key_versions SET wrapped = NULL WHERE key_id = ?1",
@@ -213,7 +238,7 @@ pub(super) fn versions(conn: &Connection, id: &KeyId) -> Result<Vec<KeyVersion>,
     for row in rows {
         let (number, created, label, master, wrapped) = row.map_err(sql("read versions"))?;
         let material = match (label, master, wrapped) {
-            (Some(label), None, None) => Material::TokenLabel(label),
+            (Some(label), None, None) => Material::from_stored_label(id, number, label),
             (None, Some(master), Some(wrapped)) => Material::Wrapped { master, wrapped },
             (None, Some(_), None) => Material::Destroyed,
             _ => return Err(corrupt(format!("version {number} of key {id}"))),
@@ -283,5 +308,7 @@ pub(super) fn decode_key(conn: &Connection, row: &Row<'_>) -> Result<KeyRecord, 
             1 => true,
             _ => return Err(corrupt(format!("releasable flag of key {id}"))),
         },
+        revision: u64::try_from(get(11)?.as_i64().map_err(|_| corrupt("revision"))?)
+            .map_err(|_| corrupt(format!("revision of key {id}")))?,
     })
 }

@@ -128,4 +128,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r"
     CREATE INDEX keys_pending_deletion ON keys (delete_at) WHERE state = 'pending-deletion';
 ",
+    // v11: a revision per key, incremented by every change to it. A change decided on a
+    // read of the key commits only while the key is still at the revision read
+    // (compare-and-set), so that concurrent administrators never silently revert each
+    // other's changes (issue 16). Existing keys start at 0.
+    r"
+    ALTER TABLE keys ADD COLUMN revision INTEGER NOT NULL DEFAULT 0 CHECK (revision >= 0);
+",
 ];
