@@ -395,6 +395,10 @@ impl Store for Overtaken {
     fn revoked_clients(&self) -> Result<Vec<String>, StoreError> {
         self.inner.revoked_clients()
     }
+
+    fn client_roles(&self, principal: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.client_roles(principal)
+    }
 }
 
 /// When a rival change wins every attempt, the officer's change gives up with `Conflict`
