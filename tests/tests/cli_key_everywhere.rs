@@ -285,6 +285,27 @@ fn every_key_command_gives_the_same_result_locally_and_through_the_server() {
         std::fs::read(&local_mac).unwrap(),
         std::fs::read(&mac).unwrap()
     );
+    // A plaintext written with --out is its owner's only, locally and through the server.
+    let plaintext = dir.path().join("plaintext").display().to_string();
+    ok(
+        &server,
+        &local.args(&[
+            "key",
+            "decrypt",
+            "--in",
+            &ct,
+            "--context",
+            "tenant=acme",
+            "--out",
+            &plaintext,
+        ]),
+    );
+    assert_eq!(std::fs::read(&plaintext).unwrap(), b"invoice 42");
+    for written in [&plaintext, &ct, &signature, &mac] {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(written).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{written}: {mode:o}");
+    }
     let listed_locally = json(&ok(&server, &local.args(&["key", "list"])));
     assert_eq!(
         listed_locally,

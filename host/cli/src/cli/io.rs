@@ -50,15 +50,26 @@ pub(super) fn read_binary(
 }
 
 /// Writes `bytes` to `out`, or to standard output: as one line of base64 when
-/// `text_default`, raw otherwise.
+/// `text_default`, raw otherwise. A file `out` names is created owner-only (0600): an
+/// output may be a plaintext; an existing file (or a device such as `/dev/stdout`) keeps
+/// its mode.
 pub(super) fn write_output(
     out: Option<&Path>,
     bytes: &[u8],
     text_default: bool,
 ) -> Result<(), CliError> {
     match out {
-        Some(path) => std::fs::write(path, bytes)
-            .map_err(|e| CliError::usage(format!("cannot write {}: {e}", path.display()))),
+        Some(path) => {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(path)
+                .and_then(|mut file| file.write_all(bytes))
+                .map_err(|e| CliError::usage(format!("cannot write {}: {e}", path.display())))
+        }
         None if text_default => {
             println!("{}", BASE64.encode(bytes));
             Ok(())
