@@ -7,6 +7,7 @@
 //! as the caller did (`QuorumAction<String>`): the direct path runs that, the approved path
 //! runs the resolved one, through one executor.
 
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 
 use crate::names::vocabulary;
@@ -94,6 +95,24 @@ pub enum QuorumAction<K = KeyId> {
         /// The policy's measurement, or none to unbind.
         policy: Option<Measurement>,
     },
+    /// Replace the key's tags (and description): of class `bind-policy`, because policies
+    /// decide on tags (`allow-measured` reads `allowed-guests`).
+    UpdateTags {
+        /// The key.
+        key: K,
+        /// The new tags, replacing all.
+        tags: BTreeMap<String, String>,
+        /// A new description, if any.
+        description: Option<String>,
+    },
+    /// Point `alias/<name>` at the key (class `bind-policy`: an alias decides which key,
+    /// and so which policy, a caller reaches).
+    SetAlias {
+        /// The alias, `alias/<name>`.
+        alias: String,
+        /// The key.
+        key: K,
+    },
     /// Issue a client certificate.
     IssueClient(ClientRequest),
     /// Revoke a crypto-officer's client certificate (of class `issue-officer`: one officer
@@ -119,7 +138,9 @@ impl<K> QuorumAction<K> {
     pub fn class(&self) -> OperationClass {
         match self {
             Self::ScheduleDeletion { .. } => OperationClass::DeleteKey,
-            Self::BindPolicy { .. } => OperationClass::BindPolicy,
+            Self::BindPolicy { .. } | Self::UpdateTags { .. } | Self::SetAlias { .. } => {
+                OperationClass::BindPolicy
+            }
             Self::IssueClient(request) if request.role == Role::CryptoOfficer.as_str() => {
                 OperationClass::IssueOfficer
             }
@@ -133,7 +154,10 @@ impl<K> QuorumAction<K> {
     #[must_use]
     pub fn key(&self) -> Option<&K> {
         match self {
-            Self::ScheduleDeletion { key, .. } | Self::BindPolicy { key, .. } => Some(key),
+            Self::ScheduleDeletion { key, .. }
+            | Self::BindPolicy { key, .. }
+            | Self::UpdateTags { key, .. }
+            | Self::SetAlias { key, .. } => Some(key),
             Self::IssueClient(_) | Self::RevokeOfficer { .. } | Self::SetQuorum { .. } => None,
         }
     }
@@ -154,6 +178,19 @@ impl<K> QuorumAction<K> {
             Self::BindPolicy { key, policy } => QuorumAction::BindPolicy {
                 key: name(key)?,
                 policy,
+            },
+            Self::UpdateTags {
+                key,
+                tags,
+                description,
+            } => QuorumAction::UpdateTags {
+                key: name(key)?,
+                tags,
+                description,
+            },
+            Self::SetAlias { alias, key } => QuorumAction::SetAlias {
+                alias,
+                key: name(key)?,
             },
             Self::IssueClient(request) => QuorumAction::IssueClient(request),
             Self::RevokeOfficer { serial, reason } => {

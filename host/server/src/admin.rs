@@ -13,7 +13,7 @@ use kastell_attest::identity::ClientIdentity;
 use kastell_core::keys::Caller;
 use kastell_core::quorum::{PendingOperation, Submitted};
 use kastell_proto::api::{
-    ActionResult, ClientRequest, ClientResponse, PendingResponse, RevokeResponse,
+    ActionResult, AliasResponse, ClientRequest, ClientResponse, PendingResponse, RevokeResponse,
 };
 use kastell_proto::{QuorumAction, Role};
 
@@ -77,6 +77,21 @@ fn execute(
         QuorumAction::BindPolicy { key, policy } => {
             let record = state.service.bind_policy(requester, &key, policy)?;
             Ok(ActionResult::Key(state.service.description_of(&record)?))
+        }
+        QuorumAction::UpdateTags {
+            key,
+            tags,
+            description,
+        } => {
+            let record = state
+                .service
+                .update_tags(requester, &key, tags, description)?;
+            Ok(ActionResult::Key(state.service.description_of(&record)?))
+        }
+        QuorumAction::SetAlias { alias, key } => {
+            state.service.set_alias(requester, &alias, &key)?;
+            let key = state.service.describe_key(requester, &alias)?;
+            Ok(ActionResult::Alias(AliasResponse { alias, key: key.id }))
         }
         QuorumAction::IssueClient(request) => {
             Ok(ActionResult::Client(issue(state, requester, &request)?))

@@ -213,43 +213,46 @@ async fn cancel_deletion(
     admin(state, move |s| s.service.cancel_deletion(&caller, &key)).await
 }
 
-/// Points `alias/<name>` at a key, creating or re-pointing it.
+/// Points `alias/<name>` at a key, creating or re-pointing it. Of quorum class
+/// `bind-policy` (an alias decides which key, and so which policy, a caller reaches): when
+/// that class needs approvals the answer is 202.
 #[utoipa::path(put, path = "/v1/aliases/{name}", tag = "keys",
     params(("name" = String, Path, description = "The alias without its `alias/` prefix")),
     request_body = AliasRequest,
-    responses((status = 200, body = AliasResponse), (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = AliasResponse), (status = 202, body = PendingResponse),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn set_alias(
     State(state): State<Shared>,
     Auth(caller): Auth,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<AliasRequest>,
-) -> Result<Json<AliasResponse>, ApiError> {
-    let alias = format!("alias/{name}");
-    blocking(move || {
-        state.service.set_alias(&caller, &alias, &body.key)?;
-        let key = state.service.describe_key(&caller, &alias)?;
-        Ok(Json(AliasResponse { alias, key: key.id }))
-    })
-    .await
+) -> Result<Response, ApiError> {
+    let action = QuorumAction::SetAlias {
+        alias: format!("alias/{name}"),
+        key: body.key,
+    };
+    gated(state, caller, action).await
 }
 
-/// Replaces a key's tags (and description).
+/// Replaces a key's tags (and description). Of quorum class `bind-policy` (policies decide
+/// on tags): when that class needs approvals the answer is 202.
 #[utoipa::path(put, path = "/v1/keys/{key}/tags", tag = "keys",
     params(("key" = String, Path, description = "Key id or alias")),
     request_body = TagsRequest,
-    responses((status = 200, body = KeyDescription), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = KeyDescription), (status = 202, body = PendingResponse),
+        (status = 400, body = ErrorBody)))]
 async fn update_tags(
     State(state): State<Shared>,
     Auth(caller): Auth,
     ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<TagsRequest>,
-) -> Result<Json<KeyDescription>, ApiError> {
-    admin(state, move |s| {
-        s.service
-            .update_tags(&caller, &key, body.tags, body.description)
-    })
-    .await
+) -> Result<Response, ApiError> {
+    let action = QuorumAction::UpdateTags {
+        key,
+        tags: body.tags,
+        description: body.description,
+    };
+    gated(state, caller, action).await
 }
 
 /// Binds a key to a stored policy, replaces it, or unbinds it. Of quorum class

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::Subcommand;
+use kastell_proto::api::Gated;
 use kastell_proto::{EncryptionContext, ErrorCode, KeySpec, Origin};
 use serde::Serialize;
 
@@ -454,9 +455,12 @@ fn administer(keys: &dyn Keys, command: KeyCommand) -> Result<(), CliError> {
         KeyCommand::Alias {
             alias, key: name, ..
         } => {
-            emit(keys.set_alias(&alias, &name)?, |()| {
-                println!("{alias}");
-                Ok(())
+            emit(keys.set_alias(&alias, &name)?, |answer| match answer {
+                Gated::Done(()) => {
+                    println!("{alias}");
+                    Ok(())
+                }
+                pending @ Gated::Pending(_) => print_admin(&pending, false),
             })?;
         }
         KeyCommand::Tag {
@@ -464,7 +468,7 @@ fn administer(keys: &dyn Keys, command: KeyCommand) -> Result<(), CliError> {
             tags,
             description,
             ..
-        } => key(keys.update_tags(&name, tags.into_iter().collect(), description)?)?,
+        } => gated(keys.update_tags(&name, tags.into_iter().collect(), description)?)?,
         KeyCommand::BindPolicy {
             key: name, policy, ..
         } => gated(keys.bind_policy(&name, policy)?)?,

@@ -81,7 +81,8 @@ impl Client {
         self.post(&key_path(key, "/schedule-deletion"), request)
     }
 
-    /// `PUT /v1/aliases/{name}`: `name` without its `alias/` prefix.
+    /// `PUT /v1/aliases/{name}`: `name` without its `alias/` prefix (quorum class
+    /// `bind-policy`).
     ///
     /// # Errors
     /// [`RemoteError`].
@@ -89,11 +90,11 @@ impl Client {
         &self,
         name: &str,
         request: &AliasRequest,
-    ) -> Result<AliasResponse, RemoteError> {
+    ) -> Result<Gated<AliasResponse>, RemoteError> {
         self.put(&format!("/v1/aliases/{}", segment(name)), request)
     }
 
-    /// `PUT /v1/keys/{key}/tags`.
+    /// `PUT /v1/keys/{key}/tags` (quorum class `bind-policy`).
     ///
     /// # Errors
     /// [`RemoteError`].
@@ -101,7 +102,7 @@ impl Client {
         &self,
         key: &str,
         request: &TagsRequest,
-    ) -> Result<KeyDescription, RemoteError> {
+    ) -> Result<Gated<KeyDescription>, RemoteError> {
         self.put(&key_path(key, "/tags"), request)
     }
 

@@ -104,6 +104,8 @@ pub enum ActionResult {
     Quorum(QuorumSetting),
     /// A client certificate revoked.
     Revoked(RevokeResponse),
+    /// An alias pointed at a key.
+    Alias(super::AliasResponse),
 }
 
 /// Which operations.

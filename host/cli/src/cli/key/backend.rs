@@ -89,13 +89,13 @@ pub(in crate::cli) trait Keys {
     fn cancel_deletion(&self, key: &str) -> Result<Answer<KeyDescription>, CliError>;
     /// Destroys the keys whose deletion window ended; their ids.
     fn destroy_due(&self) -> Result<Vec<String>, CliError>;
-    fn set_alias(&self, alias: &str, key: &str) -> Result<Answer<()>, CliError>;
+    fn set_alias(&self, alias: &str, key: &str) -> Result<Answer<Gated<()>>, CliError>;
     fn update_tags(
         &self,
         key: &str,
         tags: std::collections::BTreeMap<String, String>,
         description: Option<String>,
-    ) -> Result<Answer<KeyDescription>, CliError>;
+    ) -> Result<Answer<Gated<KeyDescription>>, CliError>;
     fn bind_policy(
         &self,
         key: &str,

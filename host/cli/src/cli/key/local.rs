@@ -132,8 +132,12 @@ impl Keys for Local {
         Ok(ids.iter().map(ToString::to_string).collect())
     }
 
-    fn set_alias(&self, alias: &str, key: &str) -> Result<Answer<()>, CliError> {
-        Self::used(self.service.set_alias(&Self::officer(), alias, key))
+    fn set_alias(&self, alias: &str, key: &str) -> Result<Answer<Gated<()>>, CliError> {
+        Self::used(
+            self.service
+                .set_alias(&Self::officer(), alias, key)
+                .map(Gated::Done),
+        )
     }
 
     fn update_tags(
@@ -141,9 +145,9 @@ impl Keys for Local {
         key: &str,
         tags: BTreeMap<String, String>,
         description: Option<String>,
-    ) -> Result<Answer<KeyDescription>, CliError> {
+    ) -> Result<Answer<Gated<KeyDescription>>, CliError> {
         self.administer(|service, officer| service.update_tags(officer, key, tags, description))
-            .map(Answer::local)
+            .map(|key| Answer::local(Gated::Done(key)))
     }
 
     fn bind_policy(

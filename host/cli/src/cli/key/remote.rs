@@ -132,7 +132,7 @@ impl Keys for Remote {
         ))
     }
 
-    fn set_alias(&self, alias: &str, key: &str) -> Result<Answer<()>, CliError> {
+    fn set_alias(&self, alias: &str, key: &str) -> Result<Answer<Gated<()>>, CliError> {
         let name = alias
             .strip_prefix("alias/")
             .ok_or_else(|| CliError::usage(format!("alias `{alias}` must start with `alias/`")))?;
@@ -142,7 +142,12 @@ impl Keys for Remote {
                 key: key.to_owned(),
             },
         );
-        self.answer(answer, |_| Ok(()))
+        self.answer(answer, |answer| {
+            Ok(match answer {
+                Gated::Done(_) => Gated::Done(()),
+                Gated::Pending(pending) => Gated::Pending(pending.clone()),
+            })
+        })
     }
 
     fn update_tags(
@@ -150,7 +155,7 @@ impl Keys for Remote {
         key: &str,
         tags: BTreeMap<String, String>,
         description: Option<String>,
-    ) -> Result<Answer<KeyDescription>, CliError> {
+    ) -> Result<Answer<Gated<KeyDescription>>, CliError> {
         self.same(
             self.client
                 .update_tags(key, &TagsRequest { tags, description }),
