@@ -21,14 +21,7 @@ fn set(client: &Client, class: &str, required: u32) -> Result<Value, kastell::cl
 }
 
 fn requirement(client: &Client, class: &str) -> u64 {
-    let settings: Value = client.get("/v1/quorum").expect("settings");
-    settings["settings"]
-        .as_array()
-        .expect("settings")
-        .iter()
-        .find(|s| s["class"] == class)
-        .and_then(|s| s["required"].as_u64())
-        .expect("class")
+    TestServer::requirement(client, class).expect("class listed")
 }
 
 /// The README's old hardening example set `delete-key` and `quorum` to 2 with

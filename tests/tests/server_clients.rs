@@ -55,14 +55,7 @@ fn a_revoked_client_certificate_is_refused_at_once_and_after_a_restart() {
         )
         .expect("create");
     let dir = server.deployment().data_dir().join("clients").join("app");
-    let made = server
-        .kastell(&["user", "key", "--out-dir", dir.to_str().expect("utf-8")])
-        .expect("user key");
-    assert!(
-        made.status.success(),
-        "{}",
-        kastell_tests::text(&made.stderr)
-    );
+    server.user_key(&dir).expect("user key");
     let out = server
         .deployment()
         .command()

@@ -30,14 +30,7 @@ fn key_state(client: &Client, key: &str) -> String {
 }
 
 fn requirement(client: &Client, class: &str) -> u64 {
-    let settings: Value = client.get("/v1/quorum").expect("quorum settings");
-    settings["settings"]
-        .as_array()
-        .expect("settings")
-        .iter()
-        .find(|s| s["class"] == class)
-        .and_then(|s| s["required"].as_u64())
-        .expect("class listed")
+    TestServer::requirement(client, class).expect("class listed")
 }
 
 /// `kastell approve ID --profile P`: its exit status and output.
@@ -361,15 +354,7 @@ fn an_officer_certificate_needs_the_issue_officer_quorum_and_then_works() {
     a.put::<Value>("/v1/quorum/issue-officer", &json!({ "required": 2 }))
         .expect("issue-officer needs 2");
     let dir = o.server.deployment().data_dir().join("new-officer");
-    let made = o
-        .server
-        .kastell(&["user", "key", "--out-dir", dir.to_str().expect("utf-8")])
-        .expect("user key");
-    assert!(
-        made.status.success(),
-        "{}",
-        kastell_tests::text(&made.stderr)
-    );
+    o.server.user_key(&dir).expect("user key");
     let out = o
         .server
         .deployment()
@@ -443,20 +428,7 @@ fn an_officer_certificate_needs_the_issue_officer_quorum_and_then_works() {
 
     // A crypto-user certificate is not of class issue-officer: issued at once.
     let user_dir = o.server.deployment().data_dir().join("new-user");
-    let made = o
-        .server
-        .kastell(&[
-            "user",
-            "key",
-            "--out-dir",
-            user_dir.to_str().expect("utf-8"),
-        ])
-        .expect("user key");
-    assert!(
-        made.status.success(),
-        "{}",
-        kastell_tests::text(&made.stderr)
-    );
+    o.server.user_key(&user_dir).expect("user key");
     let out = o
         .server
         .deployment()

@@ -163,6 +163,32 @@ impl TestServer {
         }
     }
 
+    /// `kastell user key --out-dir dir`: a client's own key made in `dir`; the path of its
+    /// `public.pem` (what `user add --public-key` takes).
+    ///
+    /// # Errors
+    /// The command failed.
+    pub fn user_key(&self, dir: &std::path::Path) -> Result<PathBuf> {
+        let dir_text = dir.display().to_string();
+        self.kastell_ok(&["user", "key", "--out-dir", &dir_text])?;
+        Ok(dir.join(kastell_core::clients::PUBLIC_KEY_FILE))
+    }
+
+    /// The approvals quorum class `class` needs now (`GET /v1/quorum` as `client`).
+    ///
+    /// # Errors
+    /// The request failed or the class is not listed.
+    pub fn requirement(client: &kastell::client::Client, class: &str) -> Result<u64> {
+        let settings: serde_json::Value = client
+            .get("/v1/quorum")
+            .map_err(|e| super::fail(format!("GET /v1/quorum: {e}")))?;
+        settings["settings"]
+            .as_array()
+            .and_then(|all| all.iter().find(|s| s["class"] == class))
+            .and_then(|s| s["required"].as_u64())
+            .ok_or_else(|| super::fail(format!("class {class} not listed: {settings}")))
+    }
+
     /// The first crypto officer's profile.
     #[must_use]
     pub fn officer(&self) -> PathBuf {
