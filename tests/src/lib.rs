@@ -148,6 +148,21 @@ pub fn tenant_request(context_tenant: &str) -> PolicyRequest {
     )
 }
 
+/// A new soft token file `soft.token` in `dir` (passphrase `correct horse`, the
+/// interactive Argon2id cost), as the key tests use it.
+///
+/// # Errors
+/// As [`kastell_core::token::SoftToken::create`].
+pub fn soft_token(
+    dir: &std::path::Path,
+) -> Result<kastell_core::token::SoftToken, kastell_core::token::TokenError> {
+    kastell_core::token::SoftToken::create(
+        &dir.join("soft.token"),
+        &"correct horse".to_owned().into(),
+        kastell_core::token::KdfCost::Interactive,
+    )
+}
+
 /// The SoftHSM2 token `scripts/test` prepares: module path, token label and user PIN from
 /// `KASTELL_TEST_PKCS11_MODULE`, `KASTELL_TEST_TOKEN_LABEL` and `KASTELL_TEST_PIN`.
 ///

@@ -26,7 +26,7 @@ use kastell_core::store::{
     ApprovalAdded, ApprovalRow, AuditTicket, Change, PendingRow, QueuedTokenObject, Revocation,
     SqliteStore, Store, StoreError, StoredOperation,
 };
-use kastell_core::token::{KdfCost, SoftToken, Token};
+use kastell_core::token::Token;
 use kastell_proto::api::{ClientDetail, ClientInfo};
 use kastell_proto::{
     ErrorCode, KeyId, KeySpec, KeyUsage, Measurement, OperationClass, Origin, PendingState, Role,
@@ -139,14 +139,8 @@ fn writer(
 #[test]
 fn concurrent_officers_never_silently_revert_each_others_changes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let token: Arc<dyn Token> = Arc::new(
-        SoftToken::create(
-            &dir.path().join("soft.token"),
-            &"correct horse".to_owned().into(),
-            KdfCost::Interactive,
-        )
-        .expect("soft token"),
-    );
+    let token: Arc<dyn Token> =
+        Arc::new(kastell_tests::soft_token(dir.path()).expect("soft token"));
     let keys = ServiceKeys::default();
     // One service, store and writing connection per officer, on the same file.
     let services: Vec<_> = (0..4)
@@ -407,14 +401,8 @@ impl Store for Overtaken {
 #[test]
 fn an_officer_overtaken_on_every_attempt_gets_conflict_and_overwrites_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let token: Arc<dyn Token> = Arc::new(
-        SoftToken::create(
-            &dir.path().join("soft.token"),
-            &"correct horse".to_owned().into(),
-            KdfCost::Interactive,
-        )
-        .expect("soft token"),
-    );
+    let token: Arc<dyn Token> =
+        Arc::new(kastell_tests::soft_token(dir.path()).expect("soft token"));
     let (service, store, _) = key_service(dir.path(), token.clone(), ServiceKeys::default(), &[]);
     let new = NewKey {
         spec: KeySpec::Aes256,

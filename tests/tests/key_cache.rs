@@ -21,7 +21,7 @@ use kastell_core::keys::{
 };
 
 use kastell_core::secret::SecretBytes;
-use kastell_core::token::{GcmSealed, KdfCost, SoftToken, Token, TokenError, TokenKeyKind};
+use kastell_core::token::{GcmSealed, SoftToken, Token, TokenError, TokenKeyKind};
 use kastell_tests::key_service;
 
 /// The soft token, counting unwraps.
@@ -98,12 +98,7 @@ struct Fixture {
 
 fn fixture(limits: KeyCacheLimits) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
-    let inner = SoftToken::create(
-        &dir.path().join("soft.token"),
-        &"correct horse".to_owned().into(),
-        KdfCost::Interactive,
-    )
-    .expect("soft token");
+    let inner = kastell_tests::soft_token(dir.path()).expect("soft token");
     let token = Arc::new(Counting {
         inner,
         unwraps: AtomicUsize::new(0),

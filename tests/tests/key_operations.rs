@@ -17,7 +17,7 @@ use kastell_core::audit::{GENESIS, Outcome, verify_chain};
 use kastell_core::keys::{Caller, KeyError, KeyService, KeyState, NewKey, ServiceKeys, SignInput};
 
 use kastell_core::store::Store;
-use kastell_core::token::{KdfCost, Pkcs11Token, SoftToken, Token};
+use kastell_core::token::{Pkcs11Token, Token};
 use kastell_tests::{key_service, softhsm_config, unique_label};
 use serial_test::serial;
 use sha2::{Digest as _, Sha384};
@@ -804,24 +804,14 @@ fn key_operations_on_softhsm() {
 #[test]
 fn key_operations_on_the_soft_token() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let token = SoftToken::create(
-        &dir.path().join("soft.token"),
-        &"correct horse".to_owned().into(),
-        KdfCost::Interactive,
-    )
-    .expect("soft token");
+    let token = kastell_tests::soft_token(dir.path()).expect("soft token");
     exercise(Arc::new(token));
 }
 
 #[test]
 fn releasable_is_fixed_at_creation_shown_and_refused_for_token_keys() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let token = SoftToken::create(
-        &dir.path().join("soft.token"),
-        &"correct horse".to_owned().into(),
-        KdfCost::Interactive,
-    )
-    .expect("soft token");
+    let token = kastell_tests::soft_token(dir.path()).expect("soft token");
     let (service, store, _) = key_service(
         dir.path(),
         Arc::new(token),

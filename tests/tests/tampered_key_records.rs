@@ -22,7 +22,7 @@ use kastell_core::ca::{HOST_CA_KEY, ROOT_KEY};
 use kastell_core::deployment::{Deployment, STORE_FILE, TokenChoice};
 use kastell_core::keys::{Caller, KeyError, KeyRecord, KeyService, NewKey, ServiceKeys, SignInput};
 use kastell_core::store::Store as _;
-use kastell_core::token::{KdfCost, Pkcs11Token, SoftToken, Token, TokenKeyKind};
+use kastell_core::token::{KdfCost, Pkcs11Token, Token, TokenKeyKind};
 use kastell_proto::{EncryptionContext, ErrorCode, KeySpec, Origin, Role};
 use kastell_tests::{key_service, softhsm_config, unique_label};
 use serial_test::serial;
@@ -267,12 +267,7 @@ fn edited_versions_never_reach_the_service_keys(token: Arc<dyn Token>, keys: Ser
 #[test]
 fn edited_key_versions_never_reach_the_service_keys_on_the_soft_token() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let token = SoftToken::create(
-        &dir.path().join("soft.token"),
-        &"correct horse".to_owned().into(),
-        KdfCost::Interactive,
-    )
-    .expect("soft token");
+    let token = kastell_tests::soft_token(dir.path()).expect("soft token");
     edited_versions_never_reach_the_service_keys(Arc::new(token), ServiceKeys::default());
 }
 
