@@ -154,14 +154,7 @@ fn concurrent_officers_never_silently_revert_each_others_changes() {
         Part::MinVersion,
     ];
     let (first, _, _) = &services[0];
-    let new = NewKey {
-        spec: KeySpec::Aes256,
-        origin: Origin::Wrapped,
-        description: "contended".into(),
-        tags: BTreeMap::new(),
-        policy: None,
-        releasable: false,
-    };
+    let new = contended_key();
     let key = first
         .create_key(&officer("creator"), new, None)
         .expect("create");
@@ -404,14 +397,7 @@ fn an_officer_overtaken_on_every_attempt_gets_conflict_and_overwrites_nothing() 
     let token: Arc<dyn Token> =
         Arc::new(kastell_tests::soft_token(dir.path()).expect("soft token"));
     let (service, store, _) = key_service(dir.path(), token.clone(), ServiceKeys::default(), &[]);
-    let new = NewKey {
-        spec: KeySpec::Aes256,
-        origin: Origin::Wrapped,
-        description: "contended".into(),
-        tags: BTreeMap::new(),
-        policy: None,
-        releasable: false,
-    };
+    let new = contended_key();
     let key = service
         .create_key(&officer("creator"), new, None)
         .expect("create");
@@ -465,4 +451,16 @@ fn an_officer_overtaken_on_every_attempt_gets_conflict_and_overwrites_nothing() 
         "{}",
         loser_records[0].entry.reason
     );
+}
+
+/// The AES-256 key the writers contend for.
+fn contended_key() -> NewKey {
+    NewKey {
+        spec: KeySpec::Aes256,
+        origin: Origin::Wrapped,
+        description: "contended".into(),
+        tags: BTreeMap::new(),
+        policy: None,
+        releasable: false,
+    }
 }
