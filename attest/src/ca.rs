@@ -421,7 +421,12 @@ fn issue_under(
 
 /// A document-signing certificate for the host's attestation documents (end entity,
 /// digitalSignature, extended key usage
-/// [`DOCUMENT_SIGNING_OID`](crate::claims::DOCUMENT_SIGNING_OID)), under the host CA.
+/// [`DOCUMENT_SIGNING_OID`](crate::claims::DOCUMENT_SIGNING_OID) and serverAuth), under the
+/// host CA. serverAuth is there for interop: webpki-based Nitro verifiers validate the
+/// signer's path for TLS server authentication and refuse a certificate without it
+/// (`RequiredEkuNotFound`); it carries no subject alternative name, so no TLS client takes
+/// it for a server. Kastell's own verifier tells a document signer by the private usage
+/// ([`is_document_signer`](crate::document::is_document_signer)).
 ///
 /// # Errors
 /// The signer's failure.
@@ -436,8 +441,12 @@ pub fn issue_document_signer(
     let usage = RawExtension {
         extn_id: RawOid::of(&ID_CE_EXT_KEY_USAGE),
         critical: false,
-        extn_value: OctetString::new(vec![document_signing_oid()].to_der().map_err(enc)?)
-            .map_err(enc)?,
+        extn_value: OctetString::new(
+            vec![RawOid::of(&ID_KP_SERVER_AUTH), document_signing_oid()]
+                .to_der()
+                .map_err(enc)?,
+        )
+        .map_err(enc)?,
     };
     issue_end_entity(
         ca_signer,

@@ -253,6 +253,21 @@ pub fn is_document_signer(cert: &Certificate) -> bool {
     marked && cert.extension(&crate::claims::claims_oid()).is_none()
 }
 
+/// Whether `cert` is a document signer that webpki-based Nitro verifiers also accept: a
+/// [document signer](is_document_signer) whose extended key usage names serverAuth too.
+/// Signers issued before serverAuth was added name only the private usage; the host
+/// replaces such a certificate before it signs its next document.
+#[must_use]
+pub fn is_interoperable_document_signer(cert: &Certificate) -> bool {
+    let eku = RawOid::of(&const_oid::db::rfc5280::ID_CE_EXT_KEY_USAGE);
+    let server_auth = RawOid::of(&const_oid::db::rfc5280::ID_KP_SERVER_AUTH);
+    is_document_signer(cert)
+        && cert.extension(&eku).is_some_and(|ext| {
+            crate::x509::decode_canonical::<Vec<RawOid>>(ext.extn_value.as_bytes())
+                .is_ok_and(|usages| usages.contains(&server_auth))
+        })
+}
+
 /// A verified document.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct VerifiedDocument {

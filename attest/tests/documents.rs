@@ -969,3 +969,112 @@ fn kastell_verify_doc_prints_pcrs_and_chain_and_exits_by_outcome() {
         );
     }
 }
+
+/// What a webpki-based Nitro verifier does with a document (for example the AWS Nitro
+/// attestation libraries built on `webpki`): the payload's `certificate` is the end entity,
+/// `cabundle[1..]` its intermediates, the configured root the only anchor, and the path is
+/// validated for TLS server authentication (such libraries require `id-kp-serverAuth`);
+/// then the COSE signature is checked with the end entity's key. Returns webpki's error.
+fn webpki_nitro_verify(
+    document: &[u8],
+    root: &Certificate,
+    now: OffsetDateTime,
+) -> Result<(), webpki::Error> {
+    use rustls_pki_types::{CertificateDer, UnixTime};
+    let field = |name: &str| {
+        payload_of(document)
+            .into_iter()
+            .find(|(k, _)| *k == Value::Text(name.into()))
+            .map(|(_, v)| v)
+            .unwrap()
+    };
+    let Value::Bytes(certificate) = field("certificate") else {
+        panic!("certificate is not bytes")
+    };
+    let Value::Array(bundle) = field("cabundle") else {
+        panic!("cabundle is not an array")
+    };
+    let intermediates: Vec<CertificateDer<'_>> = bundle
+        .into_iter()
+        .skip(1)
+        .map(|v| match v {
+            Value::Bytes(der) => CertificateDer::from(der),
+            other => panic!("cabundle entry {other:?}"),
+        })
+        .collect();
+    let root_der = CertificateDer::from(root.to_der().unwrap());
+    let anchor = webpki::anchor_from_trusted_cert(&root_der).unwrap();
+    let end_entity_der = CertificateDer::from(certificate.clone());
+    let end_entity = webpki::EndEntityCert::try_from(&end_entity_der)?;
+    let time = UnixTime::since_unix_epoch(Duration::from_secs(
+        u64::try_from(now.unix_timestamp()).unwrap(),
+    ));
+    end_entity.verify_for_usage(
+        &[webpki::aws_lc_rs::ECDSA_P384_SHA384],
+        &[anchor],
+        &intermediates,
+        time,
+        webpki::KeyUsage::server_auth(),
+        None,
+        None,
+    )?;
+    let [
+        Value::Bytes(protected),
+        _,
+        Value::Bytes(payload),
+        Value::Bytes(signature),
+    ] = parts(document)
+    else {
+        panic!("not a COSE_Sign1")
+    };
+    let cert = <Certificate as der::Decode>::from_der(&certificate).unwrap();
+    let key = p384::ecdsa::VerifyingKey::from(kastell_attest::verify::public_key(&cert).unwrap());
+    let digest = Sha384::digest(sig_structure(&protected, &payload));
+    let signature = p384::ecdsa::Signature::from_slice(&signature).unwrap();
+    key.verify_prehash(&digest, &signature)
+        .map_err(|_| webpki::Error::InvalidSignatureForPublicKey)
+}
+
+#[test]
+fn a_webpki_based_nitro_verifier_accepts_documents_under_the_owners_root() {
+    let ours = pki();
+    webpki_nitro_verify(&ours.document(), &ours.root, ours.now)
+        .expect("a webpki-based verifier with the owner's root configured");
+    // Only under the root it was given: a document under another root with the same name
+    // (another deployment of the same owner) fails the path's signature check.
+    let other = pki();
+    assert_eq!(
+        webpki_nitro_verify(&other.document(), &ours.root, ours.now),
+        Err(webpki::Error::InvalidSignatureForPublicKey)
+    );
+}
+
+#[test]
+fn a_tls_server_certificate_of_the_same_ca_is_not_a_document_signer() {
+    // The document signer now carries serverAuth for interop; a certificate with only
+    // serverAuth (the host's TLS certificate, same CA, same key here) must still be refused
+    // by Kastell's own verifier as a document signer.
+    let pki = pki();
+    let server = kastell_attest::identity::issue_server(
+        &pki.ca_key,
+        &pki.ca,
+        &pki.doc_key.public_key(),
+        "kastell.example",
+        &["kastell.example".to_owned()],
+        pki.now - Duration::from_secs(60),
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    assert!(!kastell_attest::document::is_document_signer(&server));
+    let by_server = pki.issue_with(&server, &[&pki.root, &pki.ca], &pki.content);
+    rejected(
+        &by_server,
+        &pki.trust(),
+        &pki.expect(),
+        Check::KeyUsage,
+        "not a document-signing certificate",
+    );
+    // …although a webpki verifier, which knows nothing of Kastell's marker, takes it: the
+    // relying party that wants the distinction uses `kastell-verify` or this library.
+    webpki_nitro_verify(&by_server, &pki.root, pki.now).expect("webpki sees a server cert");
+}

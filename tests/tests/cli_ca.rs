@@ -288,9 +288,26 @@ fn owner_and_host(root: &Side, host: &Side, dir: &Path) {
         "--out",
         &second.display().to_string(),
     ]);
+    let signer_file = dir.join(&host.data).join("ca/document-signer.pem");
     assert!(
-        std::fs::read_to_string(dir.join(&host.data).join("ca/document-signer.pem")).is_ok(),
+        std::fs::read_to_string(&signer_file).is_ok(),
         "the document signer's certificate is kept"
+    );
+    // Interop (issue 16, point 16): verifiers built on TLS libraries validate the signer's
+    // path for TLS server authentication; OpenSSL does so too and accepts it under the root.
+    let (ok, text) = openssl(&[
+        "verify",
+        "-purpose",
+        "sslserver",
+        "-CAfile",
+        &root_file,
+        "-untrusted",
+        &host_ca_file,
+        &signer_file.display().to_string(),
+    ]);
+    assert!(
+        ok,
+        "the document signer passes a serverAuth path check: {text}"
     );
 
     // Revocation: the CRL lists the serial; openssl and the library refuse the certificate.

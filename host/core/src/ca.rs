@@ -394,7 +394,8 @@ impl HostCa {
 
     /// The document-signing key (created on the token when missing) and a certificate for
     /// it with more than a day left: the one in `document-signer.pem` if it is current and
-    /// marked for document signing, else a new one (written there).
+    /// marked for document signing and serverAuth (for webpki-based verifiers), else a new
+    /// one (written there).
     ///
     /// # Errors
     /// The token or the file system.
@@ -411,7 +412,7 @@ impl HostCa {
             .filter(|cert| {
                 kastell_attest::verify::public_key(cert).ok() == Some(signer.public_key())
                     && document_signer_current(cert, now)
-                    && kastell_attest::document::is_document_signer(cert)
+                    && kastell_attest::document::is_interoperable_document_signer(cert)
             });
         if let Some(cert) = current {
             return Ok((signer, cert));
