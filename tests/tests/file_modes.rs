@@ -54,9 +54,9 @@ fn every_file_and_folder_of_a_served_deployment_is_its_owners_only() {
     let mut server = TestServer::start_soft().expect("server starts");
     let data_dir = server.deployment().data_dir();
     let data_arg = data_dir.display().to_string();
-    // What writes into the data directory besides `init`: the command adding a policy (its
-    // compiled artifact cached), the server compiling another and rewriting the token file
-    // for a token key, a client issued.
+    // What writes into the data directory besides `init`: the command adding a policy, the
+    // server compiling it at its next start and another pushed to it (their compiled
+    // artifacts cached), rewriting the token file for a token key, a client issued.
     let scratch = tempfile::tempdir().unwrap();
     let guest = |name: &str| {
         let path = scratch.path().join(format!("{name}.wasm"));
@@ -72,6 +72,7 @@ fn every_file_and_folder_of_a_served_deployment_is_its_owners_only() {
             &data_arg,
         ])
         .expect("policy added on the data directory");
+    server.restart().expect("the server restarts");
     let officer = server.officer().display().to_string();
     server
         .kastell_ok(&[

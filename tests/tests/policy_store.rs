@@ -11,13 +11,31 @@ use std::fs;
 
 use kastell_attest::Measurement;
 use kastell_core::registry::{PolicyRegistry, RegistryError};
-use kastell_core::sandbox::{LoadError, Sandbox, SandboxLimits, Verdict};
+use kastell_core::sandbox::{ArtifactKey, LoadError, Sandbox, SandboxLimits, Verdict};
+use kastell_core::token::{SoftToken, Token, TokenKeyKind};
 use kastell_tests::{guest, tenant_request};
+use std::sync::Arc;
+
+/// The artifact key: an HMAC key on a soft token in `dir` (opened again by each "host").
+fn artifact_key(dir: &std::path::Path) -> ArtifactKey {
+    let path = dir.join("soft.token");
+    let token: Arc<dyn Token> = if path.exists() {
+        Arc::new(SoftToken::open(&path, &"correct horse".to_owned().into()).expect("token"))
+    } else {
+        let token = kastell_tests::soft_token(dir).expect("token");
+        token
+            .generate("kastell-artifact-mac", TokenKeyKind::HmacSha384)
+            .expect("key");
+        Arc::new(token)
+    };
+    ArtifactKey::new(token, "kastell-artifact-mac")
+}
 
 fn sandbox_with(dir: &std::path::Path) -> Sandbox {
+    let artifacts = dir.join("compiled");
     Sandbox::new(SandboxLimits::default())
         .expect("sandbox")
-        .with_artifact_dir(dir)
+        .with_artifact_dir(&artifacts, artifact_key(dir))
         .expect("artifact dir")
 }
 
@@ -53,6 +71,7 @@ fn damaged_artifact_is_ignored_and_recompiled() {
 
     let artifact = dir
         .path()
+        .join("compiled")
         .join(format!("{}.cwasm", Measurement::of(&bytes).to_hex()));
     let mut damaged = fs::read(&artifact).expect("artifact written");
     let middle = damaged.len() / 2;
@@ -66,6 +85,16 @@ fn damaged_artifact_is_ignored_and_recompiled() {
         sandbox.evaluate(&policy, &tenant_request("acme")).verdict,
         Verdict::Allow
     );
+    let rejections = sandbox.take_artifact_rejections();
+    assert_eq!(rejections.len(), 1, "{rejections:?}");
+    assert_eq!(rejections[0].measurement, Measurement::of(&bytes));
+    assert!(
+        rejections[0]
+            .reason
+            .contains("authentication tag does not match"),
+        "{rejections:?}"
+    );
+    assert!(sandbox.take_artifact_rejections().is_empty(), "taken once");
 }
 
 #[test]

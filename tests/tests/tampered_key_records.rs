@@ -445,7 +445,13 @@ fn through_the_server_a_key_edited_to_name_the_root_ca_key_is_refused() {
 
     let db = server.deployment().data_dir().join(STORE_FILE);
     let keys = ServiceKeys::default();
-    for target in [ROOT_KEY, HOST_CA_KEY, &keys.master, &keys.audit_signing] {
+    for target in [
+        ROOT_KEY,
+        HOST_CA_KEY,
+        &keys.master,
+        &keys.audit_signing,
+        &keys.artifact_mac,
+    ] {
         attacker_edits(
             &db,
             "UPDATE key_versions SET token_label = ?1 WHERE key_id = ?2",

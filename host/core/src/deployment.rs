@@ -16,7 +16,7 @@ use secrecy::SecretString;
 use crate::crypto::AwsLc;
 use crate::keys::{KeyError, KeyService, ServiceKeys};
 use crate::registry::{PolicyRegistry, RegistryError};
-use crate::sandbox::{Sandbox, SandboxLimits};
+use crate::sandbox::{ArtifactKey, Sandbox, SandboxLimits};
 use crate::store::{SqliteStore, StoreError};
 use crate::token::{KdfCost, Pkcs11Config, Pkcs11Token, SoftToken, Token, TokenError};
 
@@ -147,8 +147,10 @@ impl Deployment {
     pub fn open_with_limits(&self, limits: SandboxLimits) -> Result<KeyService, DeploymentError> {
         let store = self.open_store()?;
         let token = self.open_token()?;
+        let keys = ServiceKeys::default();
+        let artifact_key = ArtifactKey::new(Arc::clone(&token), keys.artifact_mac.clone());
         let sandbox = Sandbox::new(limits)
-            .and_then(|s| s.with_artifact_dir(&self.data_dir.join(COMPILED_DIR)))
+            .and_then(|s| s.with_artifact_dir(&self.data_dir.join(COMPILED_DIR), artifact_key))
             .map_err(|e| DeploymentError::Sandbox(e.to_string()))?;
         let policies = PolicyRegistry::open(&self.data_dir.join(POLICIES_DIR))?;
         let service = KeyService::new(
@@ -157,7 +159,7 @@ impl Deployment {
             Arc::new(AwsLc),
             Arc::new(sandbox),
             policies,
-            ServiceKeys::default(),
+            keys,
         );
         service.ensure_service_keys()?;
         service.destroy_due(crate::keys::unix_now())?;

@@ -28,10 +28,11 @@ use kastell_attest::Measurement;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
 
-use artifacts::ArtifactCache;
+use artifacts::{ArtifactCache, Cached};
 use generated::policy::{PolicyPre, kastell::runtime::types::Decision};
 use limits::{EPOCH_TICK, Limiter};
 
+pub use artifacts::{ArtifactKey, ArtifactRejection};
 pub use limits::{Allocator, SandboxLimits};
 pub use request::{Evidence, KeyInfo, PolicyRequest, Principal, now};
 pub use validate::{LoadError, POLICY_WORLD, WORKLOAD_WORLD};
@@ -154,8 +155,15 @@ pub struct Sandbox {
     loaded: Mutex<HashMap<Measurement, Arc<Policy>>>,
     workloads: Mutex<HashMap<Measurement, Arc<Workload>>>,
     artifacts: Option<ArtifactCache>,
+    /// Cached artifacts refused since the owner last took them (for the audit trail);
+    /// bounded by [`MAX_REJECTIONS`].
+    rejections: Mutex<Vec<ArtifactRejection>>,
     _ticker: EpochTicker,
 }
+
+/// Artifact rejections kept until taken; past this many, the oldest are dropped (each is
+/// also logged when it happens).
+const MAX_REJECTIONS: usize = 1024;
 
 impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -182,17 +190,20 @@ impl Sandbox {
             loaded: Mutex::new(HashMap::new()),
             workloads: Mutex::new(HashMap::new()),
             artifacts: None,
+            rejections: Mutex::new(Vec::new()),
             _ticker: ticker,
         })
     }
 
     /// Keeps compiled policies in `dir`, so that a restart deserializes instead of
-    /// recompiling. The directory must be writable only by the host's user.
+    /// recompiling. Each artifact is authenticated with `key`, an HMAC key held by the
+    /// token: an artifact whose tag does not match is not loaded (the policy is compiled
+    /// again) and is reported by [`Sandbox::take_artifact_rejections`].
     ///
     /// # Errors
     /// [`SandboxError::ArtifactDir`] when the directory cannot be created.
-    pub fn with_artifact_dir(mut self, dir: &Path) -> Result<Self, SandboxError> {
-        let cache = ArtifactCache::open(dir).map_err(|source| SandboxError::ArtifactDir {
+    pub fn with_artifact_dir(mut self, dir: &Path, key: ArtifactKey) -> Result<Self, SandboxError> {
+        let cache = ArtifactCache::open(dir, key).map_err(|source| SandboxError::ArtifactDir {
             path: dir.to_path_buf(),
             source,
         })?;
@@ -223,10 +234,18 @@ impl Sandbox {
         if let Some(policy) = self.lock_loaded().get(&measurement) {
             return Ok(Arc::clone(policy));
         }
-        let cached = self
+        let cached = match self
             .artifacts
             .as_ref()
-            .and_then(|cache| cache.load(&self.engine, &measurement));
+            .map(|cache| cache.load(&self.engine, &measurement))
+        {
+            Some(Cached::Hit(component)) => Some(component),
+            Some(Cached::Rejected(reason)) => {
+                self.reject_artifact(measurement, reason);
+                None
+            }
+            Some(Cached::Miss) | None => None,
+        };
         let from_artifact = cached.is_some();
         let component = match cached {
             Some(component) => component,
@@ -249,6 +268,33 @@ impl Sandbox {
         }
         loaded.insert(measurement, Arc::clone(&policy));
         Ok(policy)
+    }
+
+    fn reject_artifact(&self, measurement: Measurement, reason: String) {
+        let mut rejections = self
+            .rejections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if rejections.len() >= MAX_REJECTIONS {
+            rejections.remove(0);
+        }
+        rejections.push(ArtifactRejection {
+            measurement,
+            reason,
+        });
+    }
+
+    /// The cached artifacts refused (and replaced by a fresh compilation) since the last
+    /// call, oldest first: a tag that does not match means the compiled-artifact folder was
+    /// written by someone without the token, and belongs in the audit trail.
+    #[must_use]
+    pub fn take_artifact_rejections(&self) -> Vec<ArtifactRejection> {
+        std::mem::take(
+            &mut *self
+                .rejections
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     /// The policy with this measurement if it is already loaded (no disk read, no hashing).

@@ -43,7 +43,7 @@ async fn add_policy(
     super::error::require_wasm(&headers)?;
     blocking(move || {
         let service = &state.service;
-        match service.policies().add(service.sandbox(), &body) {
+        match service.add_policy(&body) {
             Ok(measurement) => {
                 service.record_event(
                     &caller.id,

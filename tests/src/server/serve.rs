@@ -70,9 +70,13 @@ impl TestServer {
             .join(format!("serve-{start}.{kind}"))
     }
 
-    /// Starts `kastell serve --listen 127.0.0.1:0`, waits for its listening line and
-    /// points every profile at the URL it printed.
-    fn launch(&mut self) -> Result<()> {
+    /// Starts `kastell serve --listen 127.0.0.1:0` (again, after [`Self::stop`]), waits for
+    /// its listening line and points every profile at the URL it printed (make new
+    /// clients).
+    ///
+    /// # Errors
+    /// When the server does not start.
+    pub fn launch(&mut self) -> Result<()> {
         self.starts += 1;
         let stdout_path = self.output_file(self.starts, "out");
         let stderr_path = self.output_file(self.starts, "log");

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::CliError;
 use super::io::{print_answer, read_input};
 use super::remote::{connect, remote_error};
-use kastell_core::deployment::{COMPILED_DIR, POLICIES_DIR};
+use kastell_core::deployment::POLICIES_DIR;
 use kastell_core::registry::{PolicyRegistry, RegistryError};
 use kastell_core::sandbox::{
     DenyCause, POLICY_WORLD, PolicyRequest, Sandbox, SandboxLimits, Verdict,
@@ -117,9 +117,9 @@ pub(super) fn run(command: PolicyCommand) -> Result<(), CliError> {
         PolicyCommand::Add { file, data_dir } => {
             super::deployment::check_data_dir(&data_dir)?;
             let bytes = read_input(&file)?;
-            let sandbox = sandbox()?
-                .with_artifact_dir(&data_dir.join(COMPILED_DIR))
-                .map_err(|e| CliError::internal(e.to_string()))?;
+            // Validated here without the token: the server compiles the policy (and
+            // authenticates its artifact with the token's key) when it next loads it.
+            let sandbox = sandbox()?;
             let registry =
                 PolicyRegistry::open(&data_dir.join(POLICIES_DIR)).map_err(registry_error)?;
             let measurement = registry.add(&sandbox, &bytes).map_err(registry_error)?;

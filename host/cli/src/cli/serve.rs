@@ -47,7 +47,7 @@ fn load_policies(service: &kastell_core::keys::KeyService) {
     };
     let mut loaded = 0usize;
     for measurement in &measurements {
-        match service.policies().load(service.sandbox(), measurement) {
+        match service.load_policy(measurement) {
             Ok(_) => loaded += 1,
             Err(err) => {
                 tracing::warn!(policy = %measurement, error = %err, "stored policy does not load");

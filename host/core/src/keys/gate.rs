@@ -158,7 +158,7 @@ impl KeyService {
             time: u64::try_from(now_ms() / 1000).unwrap_or(0),
         };
         let started = std::time::Instant::now();
-        let verdict = match self.policies.load(&self.sandbox, &measurement) {
+        let verdict = match self.load_policy(&measurement) {
             Ok(policy) => {
                 let verdict = self.sandbox.evaluate(&policy, &request).verdict;
                 if let Some(metrics) = &self.metrics {

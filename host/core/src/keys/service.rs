@@ -12,7 +12,7 @@ use super::KeyRecord;
 use super::cache::{KeyCache, KeyCacheLimits};
 pub use super::error::KeyError;
 use crate::crypto::{CryptoProvider, KeyKind, PreparedKey};
-use crate::registry::PolicyRegistry;
+use crate::registry::{PolicyRegistry, RegistryError};
 use crate::sandbox::{Evidence, Sandbox};
 use crate::store::Store;
 use crate::token::{Token, TokenError, TokenKeyKind};
@@ -42,22 +42,28 @@ pub struct ServiceKeys {
     pub audit_hmac: String,
     /// P-384 key that signs audit checkpoints.
     pub audit_signing: String,
+    /// HMAC-SHA-384 key that authenticates compiled policy artifacts
+    /// ([`crate::sandbox::ArtifactKey`]).
+    pub artifact_mac: String,
 }
 
 impl ServiceKeys {
-    /// The labels `<prefix>-master`, `<prefix>-audit-hmac` and `<prefix>-audit-signing`.
+    /// The labels `<prefix>-master`, `<prefix>-audit-hmac`, `<prefix>-audit-signing` and
+    /// `<prefix>-artifact-mac`.
     #[must_use]
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             master: format!("{prefix}-master"),
             audit_hmac: format!("{prefix}-audit-hmac"),
             audit_signing: format!("{prefix}-audit-signing"),
+            artifact_mac: format!("{prefix}-artifact-mac"),
         }
     }
 }
 
 impl Default for ServiceKeys {
-    /// `kastell-master`, `kastell-audit-hmac`, `kastell-audit-signing`.
+    /// `kastell-master`, `kastell-audit-hmac`, `kastell-audit-signing`,
+    /// `kastell-artifact-mac`.
     fn default() -> Self {
         Self::with_prefix("kastell")
     }
@@ -190,7 +196,7 @@ impl KeyService {
         self
     }
 
-    /// Creates the master and audit keys on the token when missing.
+    /// Creates the master, audit and artifact keys on the token when missing.
     ///
     /// # Errors
     /// The token's failure.
@@ -199,6 +205,7 @@ impl KeyService {
             (&self.keys.master, TokenKeyKind::Aes256),
             (&self.keys.audit_hmac, TokenKeyKind::HmacSha384),
             (&self.keys.audit_signing, TokenKeyKind::EcP384),
+            (&self.keys.artifact_mac, TokenKeyKind::HmacSha384),
         ] {
             if !self.token.contains(label)? {
                 self.token.generate(label, kind)?;
@@ -223,6 +230,56 @@ impl KeyService {
     #[must_use]
     pub fn policies(&self) -> &PolicyRegistry {
         &self.policies
+    }
+
+    /// Loads a stored policy into the sandbox (the registry's
+    /// [`load`](PolicyRegistry::load)), auditing any compiled artifact refused on the way.
+    ///
+    /// # Errors
+    /// As [`PolicyRegistry::load`].
+    pub fn load_policy(
+        &self,
+        measurement: &Measurement,
+    ) -> Result<Arc<crate::sandbox::Policy>, RegistryError> {
+        if let Some(policy) = self.sandbox.loaded_policy(measurement) {
+            return Ok(policy);
+        }
+        let loaded = self.policies.load(&self.sandbox, measurement);
+        self.audit_artifact_rejections();
+        loaded
+    }
+
+    /// Validates and stores a policy (the registry's [`add`](PolicyRegistry::add)),
+    /// auditing any compiled artifact refused on the way.
+    ///
+    /// # Errors
+    /// As [`PolicyRegistry::add`].
+    pub fn add_policy(&self, bytes: &[u8]) -> Result<Measurement, RegistryError> {
+        let added = self.policies.add(&self.sandbox, bytes);
+        self.audit_artifact_rejections();
+        added
+    }
+
+    /// Appends one audit record (`reject-compiled-artifact`, denied, by the host, naming
+    /// the policy) for each compiled artifact the sandbox refused since the last call. The
+    /// policy was compiled afresh instead, so a failure to record is logged, not returned.
+    pub fn audit_artifact_rejections(&self) {
+        for rejection in self.sandbox.take_artifact_rejections() {
+            let mut entry = crate::audit::AuditEntry::event(
+                super::SYSTEM_PRINCIPAL,
+                "reject-compiled-artifact",
+                None,
+                crate::audit::Outcome::Denied,
+                format!(
+                    "compiled artifact refused, policy recompiled: {}",
+                    rejection.reason
+                ),
+            );
+            entry.policy = Some(rejection.measurement);
+            if let Err(err) = self.record_entry(entry) {
+                tracing::error!(policy = %rejection.measurement, error = %err, "cannot audit a refused compiled artifact");
+            }
+        }
     }
 
     /// The sandbox policies are checked and evaluated in.
