@@ -15,21 +15,11 @@ use std::path::{Path, PathBuf};
 
 use kastell::client::{Client, RemoteError};
 use kastell_core::deployment::COMPILED_DIR;
+use kastell_tests::guest;
 use kastell_tests::server::{Setup, SoftHsm, TestServer};
-use kastell_tests::vault::{b64, encrypt};
+use kastell_tests::vault::{b64, create_key, encrypt, push};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha384};
-
-fn upload_policy(officer: &Client, name: &str) -> String {
-    let stored: Value = officer
-        .post_bytes(
-            "/v1/policies",
-            "application/wasm",
-            kastell_tests::guest(name),
-        )
-        .expect("policy stored");
-    stored["measurement"].as_str().unwrap().to_owned()
-}
 
 fn artifact(data_dir: &Path, measurement: &str) -> PathBuf {
     let hex = measurement.strip_prefix("sha384:").unwrap();
@@ -103,12 +93,9 @@ fn a_planted_compiled_artifact_is_refused_with_the_key_on_softhsm() {
 fn planted_artifact_attack(mut server: TestServer) {
     let data_dir = server.deployment().data_dir();
     let officer = server.client(&server.officer()).unwrap();
-    let strict = upload_policy(&officer, "allow-measured");
-    let lenient = upload_policy(&officer, "tenant-context");
-    let key: Value = officer
-        .post("/v1/keys", &json!({ "spec": "AES_256", "policy": strict }))
-        .expect("key");
-    let key = key["id"].as_str().unwrap().to_owned();
+    let strict = push(&officer, "/v1/policies", guest("allow-measured")).unwrap();
+    let lenient = push(&officer, "/v1/policies", guest("tenant-context")).unwrap();
+    let key = create_key(&officer, &json!({ "spec": "AES_256", "policy": strict })).unwrap();
     let user_profile = server
         .issue_client("svc-acme", "crypto-user", Some("acme"))
         .unwrap();

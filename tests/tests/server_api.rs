@@ -67,17 +67,8 @@ fn decrypt(user: &Client, ciphertext: &str, context: &Value) -> Result<Vec<u8>, 
 }
 
 fn upload_policy(officer: &Client, name: &str) -> String {
-    let stored: Value = officer
-        .post_bytes(
-            "/v1/policies",
-            "application/wasm",
-            kastell_tests::guest(name),
-        )
-        .expect("policy stored");
-    stored["measurement"]
-        .as_str()
-        .expect("measurement")
-        .to_owned()
+    kastell_tests::vault::push(officer, "/v1/policies", kastell_tests::guest(name))
+        .expect("policy stored")
 }
 
 fn verify_audit(auditor: &Client) -> Value {
