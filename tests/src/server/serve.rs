@@ -311,6 +311,19 @@ impl TestServer {
         self.launch()
     }
 
+    /// Serves the data directory again after [`Self::stop`] (e.g. once a test has edited
+    /// the stopped deployment's files); every profile is pointed at the new URL.
+    ///
+    /// # Errors
+    /// When the server is running, or does not start (the error carries its output and
+    /// log, e.g. why it refused to start).
+    pub fn resume(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            return Err(fail("the server is running: stop it first"));
+        }
+        self.launch()
+    }
+
     /// Standard output and log of the current (or last) run of the server.
     #[must_use]
     pub fn log(&self) -> String {
