@@ -118,7 +118,7 @@ fn planted_artifact_attack(mut server: TestServer) {
     for (what, forged) in forgeries {
         server.stop().expect("stop");
         std::fs::write(artifact(&data_dir, &strict), &forged).unwrap();
-        server.launch().expect("start again");
+        server.resume().expect("start again");
         user = server.client(&user_profile).unwrap();
         auditor = server.client(&auditor_profile).unwrap();
 

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Arc;
 
-use kastell_core::audit::{GENESIS, Outcome, verify_chain};
+use kastell_core::audit::{BreakKind, GENESIS, Outcome, verify_chain};
 use kastell_core::keys::{Caller, KeyError, KeyService, KeyState, NewKey, ServiceKeys, SignInput};
 
 use kastell_core::store::Store;
@@ -636,13 +636,20 @@ fn signed_checkpoints(service: &KeyService, db: &std::path::Path) {
         "nothing new to sign"
     );
     let report = service
-        .verify_audit()
+        .verify_audit(&[])
         .expect("read")
         .expect("trail verifies");
     assert!(report.checkpoints >= 2, "{report:?}");
     assert_eq!(report.signed_through, report.last_seq);
 
     let conn = rusqlite::Connection::open(db).expect("open db");
+    let genuine: Vec<u8> = conn
+        .query_row(
+            "SELECT signature FROM audit_checkpoints WHERE seq = 25",
+            [],
+            |r| r.get(0),
+        )
+        .expect("signature");
     let forged: usize = conn
         .execute(
             "UPDATE audit_checkpoints SET signature = zeroblob(96) WHERE seq = 25",
@@ -650,11 +657,15 @@ fn signed_checkpoints(service: &KeyService, db: &std::path::Path) {
         )
         .expect("forge");
     assert_eq!(forged, 1);
-    let broken = service.verify_audit().expect("read").unwrap_err();
+    let broken = service.verify_audit(&[]).expect("read").unwrap_err();
     assert_eq!(broken.seq, 25);
+    assert_eq!(broken.kind, BreakKind::CheckpointForged, "{broken}");
     assert!(broken.problem.contains("does not verify"), "{broken}");
-    conn.execute("DELETE FROM audit_checkpoints WHERE seq = 25", [])
-        .expect("drop forged");
+    conn.execute(
+        "UPDATE audit_checkpoints SET signature = ?1 WHERE seq = 25",
+        [genuine],
+    )
+    .expect("restore the signature");
 
     let last = report.last_seq;
     conn.execute(
@@ -662,8 +673,9 @@ fn signed_checkpoints(service: &KeyService, db: &std::path::Path) {
         [i64::try_from(last).unwrap() - 3],
     )
     .expect("cut the tail");
-    let broken = service.verify_audit().expect("read").unwrap_err();
+    let broken = service.verify_audit(&[]).expect("read").unwrap_err();
     assert_eq!(broken.seq, last - 2);
+    assert_eq!(broken.kind, BreakKind::TrailCut, "{broken}");
     assert!(broken.problem.contains("deleted from its end"), "{broken}");
 }
 

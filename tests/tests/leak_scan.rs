@@ -195,7 +195,7 @@ fn no_key_bytes_in_traces_debug_output_or_command_output() {
     let mut secrets = wrapped_material(&*store, &*token);
     printed += &format!("{:?}", service.destroy_due(i64::MAX / 2));
     printed += &format!("{:?}", service.checkpoint());
-    printed += &format!("{:?}", service.verify_audit());
+    printed += &format!("{:?}", service.verify_audit(&[]));
 
     // The `kastell` command, with every log level on.
     let cli_dir = dir.path().join("cli");

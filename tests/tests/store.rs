@@ -447,10 +447,15 @@ fn a_store_from_before_key_revisions_migrates() {
         .create_key(&key, None)
         .expect("create");
     {
-        // As the previous release left it.
+        // As the previous release left it (without the columns of later versions: v11's
+        // key revisions, v12's checkpoint links).
         let conn = rusqlite::Connection::open(&path).expect("sqlite");
-        conn.execute_batch("ALTER TABLE keys DROP COLUMN revision; PRAGMA user_version = 10;")
-            .expect("back to schema version 10");
+        conn.execute_batch(
+            "ALTER TABLE keys DROP COLUMN revision;
+             ALTER TABLE audit_checkpoints DROP COLUMN prev;
+             PRAGMA user_version = 10;",
+        )
+        .expect("back to schema version 10");
     }
     let store = SqliteStore::open(&path).expect("migrates");
     let version: i64 = rusqlite::Connection::open(&path)

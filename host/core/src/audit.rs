@@ -5,14 +5,23 @@
 //! token-resident audit key: equal contexts give equal HMACs, so auditors can correlate
 //! without reading them.
 //!
-//! Checkpoints sign the head of the chain (sequence number and hash) with a token-resident
-//! P-384 key. The chain alone catches edits, gaps, insertions and reorders; the signed
-//! checkpoints also catch what a writer of the database could otherwise do unseen:
-//! rewrite the whole chain with fresh hashes, or cut records off its end.
+//! Checkpoints ([`checkpoint`]) sign the head of the chain (sequence number and hash) and
+//! the checkpoint before them with a token-resident P-384 key. The chain alone catches
+//! edits, gaps, insertions and reorders; the signed, linked checkpoints also catch what a
+//! writer of the database could otherwise do unseen: rewrite the whole chain with fresh
+//! hashes, cut records off its end, or remove a checkpoint; checkpoints kept outside the
+//! store (the anchor file, an auditor's copy) catch a rollback of trail and checkpoints
+//! together.
 
 use kastell_attest::Measurement;
 use kastell_proto::KeyId;
 use sha2::{Digest as _, Sha384};
+
+pub mod checkpoint;
+
+pub use checkpoint::{
+    Checkpoint, NO_CHECKPOINT, TrailReport, TrailVerifier, checkpoint_digest, verify_checkpoints,
+};
 
 /// A record as JSON (exports, the API): the API's type, made [`From`] an [`AuditRecord`].
 pub use kastell_proto::api::RecordJson;
@@ -179,12 +188,69 @@ impl AuditEntry {
     }
 }
 
-/// The first record that breaks the chain, and how.
+/// What broke in a trail, by a stable name ([`BreakKind::as_str`]) that tests, scripts and
+/// the API's `VerifyReport.kind` use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BreakKind {
+    /// A record's sequence number is not the next one: a record was deleted, inserted or
+    /// moved (`record-sequence`).
+    RecordSequence,
+    /// A record does not link to the one before it (`record-link`).
+    RecordLink,
+    /// A record's content does not match its hash (`record-edited`).
+    RecordEdited,
+    /// A checkpoint's signature does not verify with the audit signing key
+    /// (`checkpoint-forged`).
+    CheckpointForged,
+    /// A checkpoint does not link to the one before it: a checkpoint was removed, inserted
+    /// or replaced (`checkpoint-chain-broken`).
+    CheckpointChain,
+    /// A record differs from the checkpoint signed over it: the trail was rewritten
+    /// (`trail-rewritten`).
+    TrailRewritten,
+    /// The trail ends before a signed checkpoint: records were cut off its end
+    /// (`trail-cut`).
+    TrailCut,
+    /// A checkpoint kept outside the store (the anchor file, an auditor's copy) is not in
+    /// the store's chain: the trail and its checkpoints were rolled back or replaced
+    /// (`rolled-back`).
+    RolledBack,
+}
+
+impl BreakKind {
+    /// The stable name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RecordSequence => "record-sequence",
+            Self::RecordLink => "record-link",
+            Self::RecordEdited => "record-edited",
+            Self::CheckpointForged => "checkpoint-forged",
+            Self::CheckpointChain => "checkpoint-chain-broken",
+            Self::TrailRewritten => "trail-rewritten",
+            Self::TrailCut => "trail-cut",
+            Self::RolledBack => "rolled-back",
+        }
+    }
+}
+
+impl std::fmt::Display for BreakKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The first record (or checkpoint, named by the record it covers) that breaks the trail,
+/// and how.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("audit record {seq}: {problem}")]
+#[error("audit record {seq}: {kind}: {problem}")]
 pub struct ChainBreak {
-    /// Sequence number of the first bad record (as stored).
+    /// Sequence number of the first bad record (as stored), or of the record the bad
+    /// checkpoint covers.
     pub seq: u64,
+    /// What broke, by name.
+    pub kind: BreakKind,
     /// What is wrong with it.
     pub problem: String,
 }
@@ -202,161 +268,35 @@ pub fn verify_chain<'a>(
 ) -> Result<(u64, [u8; HASH_LEN]), ChainBreak> {
     let (mut seq, mut hash) = (start_seq, start_hash);
     for record in records {
-        let broken = |problem: String| ChainBreak {
+        let broken = |kind: BreakKind, problem: String| ChainBreak {
             seq: record.seq,
+            kind,
             problem,
         };
         if record.seq != seq + 1 {
-            return Err(broken(format!(
-                "expected sequence number {}: a record was deleted, inserted or moved",
-                seq + 1
-            )));
+            return Err(broken(
+                BreakKind::RecordSequence,
+                format!(
+                    "expected sequence number {}: a record was deleted, inserted or moved",
+                    seq + 1
+                ),
+            ));
         }
         if record.prev_hash != hash {
-            return Err(broken("does not link to the record before it".into()));
+            return Err(broken(
+                BreakKind::RecordLink,
+                "does not link to the record before it".into(),
+            ));
         }
         if record_hash(record.seq, &record.entry, &record.prev_hash) != record.hash {
             return Err(broken(
+                BreakKind::RecordEdited,
                 "content does not match its hash: the record was edited".into(),
             ));
         }
         (seq, hash) = (record.seq, record.hash);
     }
     Ok((seq, hash))
-}
-
-/// A signed statement "the trail had `seq` records and the last one hashed to `hash`".
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checkpoint {
-    /// Sequence number of the last record covered.
-    pub seq: u64,
-    /// That record's hash.
-    pub hash: [u8; HASH_LEN],
-    /// When it was signed, Unix milliseconds.
-    pub time_ms: i64,
-    /// Label of the signing key on the token.
-    pub key_label: String,
-    /// ECDSA P-384 signature (r ‖ s) over [`checkpoint_digest`].
-    pub signature: Vec<u8>,
-}
-
-/// The SHA-384 digest a checkpoint signs: domain tag, sequence number, hash and time.
-#[must_use]
-pub fn checkpoint_digest(seq: u64, hash: &[u8; HASH_LEN], time_ms: i64) -> [u8; 48] {
-    let mut h = Sha384::new();
-    field(&mut h, b"kastell-audit-checkpoint-v1");
-    h.update(seq.to_be_bytes());
-    h.update(hash);
-    h.update(time_ms.to_be_bytes());
-    h.finalize().into()
-}
-
-/// What a verified trail holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrailReport {
-    /// Records verified.
-    pub records: u64,
-    /// Sequence number of the last record (0 for an empty trail).
-    pub last_seq: u64,
-    /// Checkpoints whose signature and hash were verified.
-    pub checkpoints: usize,
-    /// Sequence number of the last record covered by a signed checkpoint (0 for none).
-    pub signed_through: u64,
-}
-
-/// Verifies a trail read in pages: the chain links, and every signed checkpoint against
-/// the record it names. Feed records in order with [`TrailVerifier::feed`], then call
-/// [`TrailVerifier::finish`].
-#[derive(Debug)]
-pub struct TrailVerifier {
-    seq: u64,
-    hash: [u8; HASH_LEN],
-    records: u64,
-    checkpoints: std::collections::BTreeMap<u64, Checkpoint>,
-    matched: usize,
-}
-
-impl TrailVerifier {
-    /// Checks each checkpoint's signature with `verify(digest, signature)` (the caller
-    /// holds the trusted public key) and prepares to verify the records.
-    ///
-    /// # Errors
-    /// A [`ChainBreak`] naming the first checkpoint whose signature does not verify.
-    pub fn new(
-        checkpoints: Vec<Checkpoint>,
-        verify: impl Fn(&[u8; 48], &[u8]) -> bool,
-    ) -> Result<Self, ChainBreak> {
-        let mut by_seq = std::collections::BTreeMap::new();
-        for checkpoint in checkpoints {
-            let digest = checkpoint_digest(checkpoint.seq, &checkpoint.hash, checkpoint.time_ms);
-            if !verify(&digest, &checkpoint.signature) {
-                return Err(ChainBreak {
-                    seq: checkpoint.seq,
-                    problem: format!(
-                        "the checkpoint signed for this record does not verify with the audit \
-                         signing key `{}`: forged or altered",
-                        checkpoint.key_label
-                    ),
-                });
-            }
-            by_seq.insert(checkpoint.seq, checkpoint);
-        }
-        Ok(Self {
-            seq: 0,
-            hash: GENESIS,
-            records: 0,
-            checkpoints: by_seq,
-            matched: 0,
-        })
-    }
-
-    /// Verifies the next records (in storage order).
-    ///
-    /// # Errors
-    /// The first [`ChainBreak`], including a record that differs from its signed checkpoint
-    /// (the chain was rewritten from there on).
-    pub fn feed(&mut self, records: &[AuditRecord]) -> Result<(), ChainBreak> {
-        (self.seq, self.hash) = verify_chain(records, self.seq, self.hash)?;
-        for record in records {
-            self.records += 1;
-            if let Some(checkpoint) = self.checkpoints.get(&record.seq) {
-                if checkpoint.hash != record.hash {
-                    return Err(ChainBreak {
-                        seq: record.seq,
-                        problem: "differs from the signed checkpoint for this record: the \
-                                  trail was rewritten up to here"
-                            .into(),
-                    });
-                }
-                self.matched += 1;
-            }
-        }
-        Ok(())
-    }
-
-    /// Ends verification.
-    ///
-    /// # Errors
-    /// A [`ChainBreak`] when a signed checkpoint names a record past the end of the trail
-    /// (records were cut off its end).
-    pub fn finish(self) -> Result<TrailReport, ChainBreak> {
-        if let Some((&signed, _)) = self.checkpoints.range(self.seq + 1..).next_back() {
-            return Err(ChainBreak {
-                seq: self.seq + 1,
-                problem: format!(
-                    "missing: the trail ends at record {} but a signed checkpoint covers up to \
-                     record {signed}; records were deleted from its end",
-                    self.seq
-                ),
-            });
-        }
-        Ok(TrailReport {
-            records: self.records,
-            last_seq: self.seq,
-            checkpoints: self.matched,
-            signed_through: self.checkpoints.keys().next_back().copied().unwrap_or(0),
-        })
-    }
 }
 
 impl From<&AuditRecord> for RecordJson {
@@ -510,89 +450,5 @@ mod tests {
             assert_ne!(h(variant), h(&base), "{variant:?}");
         }
         assert_ne!(record_hash(2, &base, &GENESIS), h(&base));
-    }
-
-    /// A stand-in signature for the pure-logic tests: the digest itself.
-    fn checkpoint_at(records: &[AuditRecord], seq: u64) -> Checkpoint {
-        let hash = records[usize::try_from(seq).unwrap() - 1].hash;
-        Checkpoint {
-            seq,
-            hash,
-            time_ms: 7,
-            key_label: "audit-signing".into(),
-            signature: checkpoint_digest(seq, &hash, 7).to_vec(),
-        }
-    }
-
-    fn verify_trail(
-        records: &[AuditRecord],
-        checkpoints: Vec<Checkpoint>,
-    ) -> Result<TrailReport, ChainBreak> {
-        let mut verifier = TrailVerifier::new(checkpoints, |d, s| d.as_slice() == s)?;
-        for page in records.chunks(2) {
-            verifier.feed(page)?;
-        }
-        verifier.finish()
-    }
-
-    #[test]
-    fn checkpoints_verify_on_an_intact_trail_and_report_the_unsigned_tail() {
-        let records = chain(6);
-        let report = verify_trail(
-            &records,
-            vec![checkpoint_at(&records, 2), checkpoint_at(&records, 4)],
-        )
-        .expect("intact");
-        assert_eq!(
-            report,
-            TrailReport {
-                records: 6,
-                last_seq: 6,
-                checkpoints: 2,
-                signed_through: 4
-            }
-        );
-    }
-
-    #[test]
-    fn a_fully_rewritten_chain_is_caught_at_its_first_checkpoint() {
-        let records = chain(6);
-        let checkpoints = vec![checkpoint_at(&records, 3), checkpoint_at(&records, 6)];
-        // Rewrite record 2 and re-hash everything after it: the chain alone verifies.
-        let mut forged: Vec<AuditRecord> = records[..1].to_vec();
-        for (i, record) in records[1..].iter().enumerate() {
-            let mut entry = record.entry.clone();
-            if i == 0 {
-                entry.principal = "mallory".into();
-            }
-            let prev = forged.last().unwrap();
-            forged.push(entry.seal(prev.seq, prev.hash));
-        }
-        assert!(verify_chain(&forged, 0, GENESIS).is_ok());
-        let err = verify_trail(&forged, checkpoints).unwrap_err();
-        assert_eq!(err.seq, 3);
-        assert!(err.problem.contains("rewritten"), "{err}");
-    }
-
-    #[test]
-    fn records_cut_off_the_end_are_caught_by_a_later_checkpoint() {
-        let records = chain(6);
-        let checkpoints = vec![checkpoint_at(&records, 5)];
-        let err = verify_trail(&records[..3], checkpoints).unwrap_err();
-        assert_eq!(err.seq, 4);
-        assert!(err.problem.contains("deleted from its end"), "{err}");
-    }
-
-    #[test]
-    fn a_checkpoint_with_a_bad_signature_is_named() {
-        let records = chain(4);
-        let mut bad = checkpoint_at(&records, 2);
-        bad.signature[0] ^= 1;
-        let err = verify_trail(&records, vec![checkpoint_at(&records, 1), bad]).unwrap_err();
-        assert_eq!(err.seq, 2);
-        assert!(err.problem.contains("does not verify"), "{err}");
-        let mut moved = checkpoint_at(&records, 2);
-        moved.seq = 3;
-        assert_eq!(verify_trail(&records, vec![moved]).unwrap_err().seq, 3);
     }
 }

@@ -22,6 +22,9 @@ use crate::token::{KdfCost, Pkcs11Config, Pkcs11Token, SoftToken, Token, TokenEr
 
 /// File name of the store inside the data directory.
 pub const STORE_FILE: &str = "kastell.db";
+/// File name of the audit anchor inside the data directory: the newest signed audit
+/// checkpoint, kept outside the store (one JSON line, as `kastell audit checkpoints`).
+pub const AUDIT_ANCHOR_FILE: &str = "audit-anchor.jsonl";
 /// File name of the built-in soft token inside the data directory.
 pub const SOFT_TOKEN_FILE: &str = "soft-token.kst";
 /// Folder of compiled artifacts inside the data directory.
@@ -160,7 +163,8 @@ impl Deployment {
             Arc::new(sandbox),
             policies,
             keys,
-        );
+        )
+        .with_audit_anchor(crate::keys::anchor_path(&self.data_dir));
         service.ensure_service_keys()?;
         service.destroy_due(crate::keys::unix_now())?;
         Ok(service)
@@ -188,6 +192,7 @@ pub fn check_data_dir(data_dir: &Path) -> Result<(), DeploymentError> {
     let trusted = [
         ("data directory", data_dir.to_path_buf()),
         ("store", data_dir.join(STORE_FILE)),
+        ("audit anchor", data_dir.join(AUDIT_ANCHOR_FILE)),
         ("soft token lock", SoftToken::lock_file(&token)),
         ("soft token", token),
         ("compiled artifacts folder", data_dir.join(COMPILED_DIR)),

@@ -30,4 +30,4 @@ pub use service::{
     unix_now_ms,
 };
 pub use signing::{PublicKeyOut, SignInput, SignatureOut};
-pub use trail::verify_trail;
+pub use trail::{KeptCheckpoints, anchor_path, describe, verify_trail, write_anchor};

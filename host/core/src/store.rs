@@ -312,11 +312,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// A storage failure or [`StoreError::Corrupt`].
     fn audit_head(&self) -> Result<Option<(u64, [u8; HASH_LEN])>, StoreError>;
 
-    /// Stores a signed checkpoint; `false` when one for this sequence number exists.
+    /// Stores a signed, linked checkpoint when it links to the newest stored checkpoint (its
+    /// `prev` is that one's digest, or [`crate::audit::NO_CHECKPOINT`] when there is none)
+    /// and covers a later record; `false` otherwise (another writer added one since it was
+    /// signed; a legacy, unlinked checkpoint is never stored).
     ///
     /// # Errors
     /// A storage failure.
     fn add_checkpoint(&self, checkpoint: &Checkpoint) -> Result<bool, StoreError>;
+
+    /// The checkpoint covering record `seq`, if any.
+    ///
+    /// # Errors
+    /// A storage failure or [`StoreError::Corrupt`].
+    fn checkpoint_at(&self, seq: u64) -> Result<Option<Checkpoint>, StoreError> {
+        Ok(self.checkpoints()?.into_iter().find(|c| c.seq == seq))
+    }
 
     /// The newest checkpoint, if any.
     ///

@@ -26,7 +26,9 @@ pub use approvals::{
     PendingOperation, PendingResponse, QuorumSetting, QuorumSettings, RevokeRequest,
     RevokeResponse, SetQuorumRequest,
 };
-pub use audit::{AuditKeyResponse, AuditPage, RangeQuery, RecordJson, VerifyReport};
+pub use audit::{
+    AuditKeyResponse, AuditPage, CheckpointJson, RangeQuery, RecordJson, VerifyReport,
+};
 pub use components::{
     InvokeRequest, InvokeResponse, PolicyList, PolicyResponse, WorkloadList, WorkloadResponse,
 };

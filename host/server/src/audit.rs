@@ -63,7 +63,7 @@ async fn verify_audit(
 ) -> Result<Json<VerifyReport>, ApiError> {
     require(&state, &caller, Role::Auditor, "audit-verify").await?;
     blocking(move || {
-        let report = match state.service.verify_audit()? {
+        let report = match state.service.verify_audit(&[])? {
             Ok(report) => VerifyReport {
                 intact: true,
                 records: report.records,
@@ -72,6 +72,7 @@ async fn verify_audit(
                 signed_through: report.signed_through,
                 broken_at: None,
                 problem: None,
+                kind: None,
             },
             Err(broken) => VerifyReport {
                 intact: false,
@@ -81,11 +82,16 @@ async fn verify_audit(
                 signed_through: 0,
                 broken_at: Some(broken.seq),
                 problem: Some(broken.problem),
+                kind: Some(broken.kind.as_str().to_owned()),
             },
         };
         let reason = match &report.problem {
             None => format!("intact through #{}", report.last_seq),
-            Some(problem) => format!("broken at #{}: {problem}", report.broken_at.unwrap_or(0)),
+            Some(problem) => format!(
+                "broken at #{} ({}): {problem}",
+                report.broken_at.unwrap_or(0),
+                report.kind.as_deref().unwrap_or_default()
+            ),
         };
         state
             .service

@@ -36,7 +36,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use kastell_attest::Measurement;
-use kastell_core::audit::{AuditEntry, Checkpoint, Outcome, checkpoint_digest};
+use kastell_core::audit::{AuditEntry, Checkpoint, NO_CHECKPOINT, Outcome};
 use kastell_core::config::Config;
 use kastell_core::crypto::{AwsLc, CryptoProvider as _};
 use kastell_core::deployment::{
@@ -105,6 +105,7 @@ fn main() -> ExitCode {
 
 /// The deployment's store and token, and the labels of the service keys.
 struct Opened {
+    data_dir: PathBuf,
     store: SqliteStore,
     token: Arc<dyn Token>,
     keys: ServiceKeys,
@@ -223,7 +224,12 @@ fn open(args: &Args) -> Result<Opened, BoxError> {
             .map_err(|e| format!("--policy {policy}: {e}"))?;
     }
     let store = SqliteStore::open(&store_file)?;
-    Ok(Opened { store, token, keys })
+    Ok(Opened {
+        data_dir,
+        store,
+        token,
+        keys,
+    })
 }
 
 /// A new AES_256 key wrapped under the master key, and the audit entry of its creation.
@@ -271,31 +277,38 @@ fn new_key(opened: &Opened, args: &Args) -> Result<(KeyRecord, AuditEntry), BoxE
     Ok((key, entry))
 }
 
-/// Signs the trail's head with the audit signing key unless a checkpoint covers it (as
-/// `KeyService::checkpoint` does); whether one was signed.
+/// Signs the trail's head with the audit signing key, linked to the newest checkpoint,
+/// unless that one covers it, and keeps it in the anchor file (as `KeyService::checkpoint`
+/// does, without re-verifying the records just written); whether one was signed.
 fn sign_head(opened: &Opened) -> Result<bool, BoxError> {
     let Some((seq, hash)) = opened.store.audit_head()? else {
         return Ok(false);
     };
-    if opened
-        .store
-        .last_checkpoint()?
-        .is_some_and(|last| last.seq >= seq)
-    {
+    let newest = opened.store.last_checkpoint()?;
+    if newest.as_ref().is_some_and(|last| last.seq >= seq) {
         return Ok(false);
     }
-    let time_ms = unix_now_ms();
-    let digest = checkpoint_digest(seq, &hash, time_ms);
-    let signature = opened
-        .token
-        .sign_digest(&opened.keys.audit_signing, &digest)?;
-    Ok(opened.store.add_checkpoint(&Checkpoint {
+    let mut checkpoint = Checkpoint {
         seq,
         hash,
-        time_ms,
+        time_ms: unix_now_ms(),
         key_label: opened.keys.audit_signing.clone(),
-        signature,
-    })?)
+        prev: Some(newest.as_ref().map_or(NO_CHECKPOINT, Checkpoint::digest)),
+        signature: Vec::new(),
+    };
+    checkpoint.signature = opened
+        .token
+        .sign_digest(&opened.keys.audit_signing, &checkpoint.digest())?;
+    let anchor = kastell_core::keys::anchor_path(&opened.data_dir);
+    if !anchor.exists() {
+        // As the service does: the anchor exists before the first linked checkpoint.
+        kastell_core::files::write_atomic(&anchor, b"")?;
+    }
+    if !opened.store.add_checkpoint(&checkpoint)? {
+        return Ok(false);
+    }
+    kastell_core::keys::write_anchor(&anchor, &checkpoint)?;
+    Ok(true)
 }
 
 /// A uniform random sample of at most `size` ids (reservoir sampling, algorithm R).

@@ -70,13 +70,9 @@ impl TestServer {
             .join(format!("serve-{start}.{kind}"))
     }
 
-    /// Starts `kastell serve --listen 127.0.0.1:0` (again, after [`Self::stop`]), waits for
-    /// its listening line and points every profile at the URL it printed (make new
-    /// clients).
-    ///
-    /// # Errors
-    /// When the server does not start.
-    pub fn launch(&mut self) -> Result<()> {
+    /// Starts `kastell serve --listen 127.0.0.1:0`, waits for its listening line and
+    /// points every profile at the URL it printed.
+    fn launch(&mut self) -> Result<()> {
         self.starts += 1;
         let stdout_path = self.output_file(self.starts, "out");
         let stderr_path = self.output_file(self.starts, "log");
@@ -311,6 +307,19 @@ impl TestServer {
                 "kastell serve did not print `kastell stopped`:\n{}",
                 self.log()
             )));
+        }
+        self.launch()
+    }
+
+    /// Serves the data directory again after [`Self::stop`] (e.g. once a test has edited
+    /// the stopped deployment's files); every profile is pointed at the new URL.
+    ///
+    /// # Errors
+    /// When the server is running, or does not start (the error carries its output and
+    /// log, e.g. why it refused to start).
+    pub fn resume(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            return Err(fail("the server is running: stop it first"));
         }
         self.launch()
     }

@@ -1,5 +1,6 @@
-//! `kastell audit …`: verify the trail and its signed checkpoints, export it, sign a
-//! checkpoint, print the audit signing key.
+//! `kastell audit …`: verify the trail and its signed checkpoint chain (against checkpoints
+//! kept elsewhere too), export the trail or its checkpoints, sign a checkpoint, print the
+//! audit signing key.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -8,22 +9,42 @@ use clap::Subcommand;
 
 use super::CliError;
 use super::deployment::{DeploymentArgs, existing_store};
-use kastell_core::audit::{AuditRecord, RecordJson, TrailReport};
+use kastell_core::audit::checkpoint::to_json_line;
+use kastell_core::audit::{AuditRecord, ChainBreak, RecordJson, TrailReport};
 use kastell_core::crypto::AwsLc;
-use kastell_core::keys::{KeyError, verify_trail};
+use kastell_core::keys::{KeptCheckpoints, KeyError, anchor_path, describe, verify_trail};
 use kastell_proto::ErrorCode;
 use kastell_proto::api::{RangeQuery, VerifyReport};
 
 /// Audit commands.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Verify the hash chain and every signed checkpoint; exit 1 naming the first bad
-    /// record.
+    /// Verify the hash chain, the signed checkpoint chain, and that the checkpoints kept
+    /// outside the store (the anchor file, `--checkpoints`) are still in it; exit 1 naming
+    /// the first break (`trail-cut`, `rolled-back`, `checkpoint-chain-broken`, …).
     Verify {
         /// Verify checkpoints with this public key (SPKI PEM from `kastell audit
         /// public-key`) instead of the token's: only the store is opened.
         #[arg(long)]
         public_key: Option<PathBuf>,
+        /// Checkpoints kept elsewhere (JSON lines from `kastell audit checkpoints`): each
+        /// must still be in the store's chain, and the trail must reach it. Catches a
+        /// rollback of the trail together with its checkpoints.
+        #[arg(long, value_name = "FILE")]
+        checkpoints: Option<PathBuf>,
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+    },
+    /// Write the signed checkpoints as JSON lines (oldest first), for an auditor to keep
+    /// elsewhere and pass back to `kastell audit verify --checkpoints`. Reads the store
+    /// only; no token needed.
+    Checkpoints {
+        /// Write to this file (owner-only, replaced atomically) instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Only the newest checkpoint (e.g. to restore a lost anchor file).
+        #[arg(long)]
+        newest: bool,
         #[command(flatten)]
         deployment: DeploymentArgs,
     },
@@ -58,7 +79,7 @@ fn key_error(err: KeyError) -> CliError {
     CliError::new(err.code(), err.to_string())
 }
 
-fn report(result: Result<TrailReport, kastell_core::audit::ChainBreak>) -> Result<(), CliError> {
+fn report(result: Result<TrailReport, ChainBreak>) -> Result<(), CliError> {
     match result {
         Ok(report) => {
             println!(
@@ -75,13 +96,28 @@ fn report(result: Result<TrailReport, kastell_core::audit::ChainBreak>) -> Resul
             );
             Ok(())
         }
-        Err(broken) => Err(CliError::new(
-            ErrorCode::TamperDetected,
-            format!(
-                "audit trail broken at record #{}: {}",
-                broken.seq, broken.problem
-            ),
-        )),
+        Err(broken) => Err(tampered(describe(&broken))),
+    }
+}
+
+/// A break, exit 1, the message led by the code's name (`TamperDetected: audit trail
+/// broken at record #N (NAME): …`).
+fn tampered(message: String) -> CliError {
+    let code = ErrorCode::TamperDetected;
+    CliError::new(code, format!("{code}: {message}"))
+}
+
+/// The checkpoints kept in `path` (`--checkpoints`), which must exist.
+fn kept(path: Option<&std::path::Path>) -> Result<Vec<KeptCheckpoints>, CliError> {
+    let Some(path) = path else {
+        return Ok(Vec::new());
+    };
+    match KeptCheckpoints::read(path).map_err(key_error)? {
+        Some(kept) => Ok(vec![kept]),
+        None => Err(CliError::usage(format!(
+            "--checkpoints {}: no such file",
+            path.display()
+        ))),
     }
 }
 
@@ -90,6 +126,7 @@ fn report(result: Result<TrailReport, kastell_core::audit::ChainBreak>) -> Resul
 pub(super) fn run(command: AuditCommand) -> Result<(), CliError> {
     let deployment = match &command {
         AuditCommand::Verify { deployment, .. }
+        | AuditCommand::Checkpoints { deployment, .. }
         | AuditCommand::Export { deployment, .. }
         | AuditCommand::Checkpoint { deployment }
         | AuditCommand::PublicKey { deployment } => deployment,
@@ -100,6 +137,7 @@ pub(super) fn run(command: AuditCommand) -> Result<(), CliError> {
     match command {
         AuditCommand::Verify {
             public_key: Some(path),
+            checkpoints,
             deployment,
         } => {
             let pem = std::fs::read_to_string(&path)
@@ -111,16 +149,53 @@ pub(super) fn run(command: AuditCommand) -> Result<(), CliError> {
                         path.display()
                     ))
                 })?;
+            let mut kept = kept(checkpoints.as_deref())?;
             let store = existing_store(&deployment)?;
+            // The deployment's anchor file, when this is its data directory (a copy of the
+            // store alone has none).
+            if let Some(anchor) =
+                KeptCheckpoints::read(&anchor_path(&deployment.data_dir()?)).map_err(key_error)?
+            {
+                kept.push(anchor);
+            }
             let sec1 = key.to_sec1_bytes();
-            report(verify_trail(&store, &AwsLc, &sec1).map_err(key_error)?)
+            report(verify_trail(&store, &AwsLc, &sec1, &kept).map_err(key_error)?)
         }
         AuditCommand::Verify {
             public_key: None,
+            checkpoints,
             deployment,
         } => {
+            let kept = kept(checkpoints.as_deref())?;
             let service = deployment.open()?;
-            report(service.verify_audit().map_err(key_error)?)
+            report(service.verify_audit(&kept).map_err(key_error)?)
+        }
+        AuditCommand::Checkpoints {
+            out,
+            newest,
+            deployment,
+        } => {
+            let store = existing_store(&deployment)?;
+            let mut checkpoints =
+                kastell_core::store::Store::checkpoints(&store).map_err(internal)?;
+            if newest {
+                checkpoints = checkpoints.pop().into_iter().collect();
+            }
+            let text: String = checkpoints
+                .iter()
+                .map(|checkpoint| to_json_line(checkpoint) + "\n")
+                .collect();
+            match out {
+                Some(path) => kastell_core::files::write_atomic(&path, text.as_bytes())
+                    .map_err(|e| CliError::usage(format!("cannot write {}: {e}", path.display()))),
+                None => {
+                    let mut stdout = std::io::stdout().lock();
+                    stdout
+                        .write_all(text.as_bytes())
+                        .and_then(|()| stdout.flush())
+                        .map_err(internal)
+                }
+            }
         }
         AuditCommand::Export { after, deployment } => {
             let store = existing_store(&deployment)?;
@@ -168,6 +243,14 @@ fn remote(profile: &std::path::Path, raw: bool, command: AuditCommand) -> Result
             ..
         } => Err(CliError::usage(
             "--public-key verifies a local store; with --profile the server verifies",
+        )),
+        AuditCommand::Verify {
+            checkpoints: Some(_),
+            ..
+        }
+        | AuditCommand::Checkpoints { .. } => Err(CliError::usage(
+            "kept checkpoints are exported and compared on the deployment's host (--data-dir): \
+             `kastell audit checkpoints`, `kastell audit verify --checkpoints`",
         )),
         AuditCommand::Verify { .. } => {
             let report = client.verify_audit().map_err(remote_error)?;
@@ -223,9 +306,11 @@ fn report_remote(answer: &VerifyReport) -> Result<(), CliError> {
             signed_through: answer.signed_through,
         }))
     } else {
-        report(Err(kastell_core::audit::ChainBreak {
-            seq: answer.broken_at.unwrap_or(0),
-            problem: answer.problem.clone().unwrap_or_default(),
-        }))
+        Err(tampered(format!(
+            "audit trail broken at record #{} ({}): {}",
+            answer.broken_at.unwrap_or(0),
+            answer.kind.as_deref().unwrap_or("unnamed"),
+            answer.problem.as_deref().unwrap_or_default()
+        )))
     }
 }

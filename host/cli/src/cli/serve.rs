@@ -74,6 +74,7 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
     let data_dir = args.deployment.data_dir()?;
     let metrics = Arc::new(Metrics::new());
     let service = args.deployment.open()?.with_metrics(Arc::clone(&metrics));
+    check_audit(&service)?;
     let files = CaFiles::new(&data_dir);
     let store = service.store();
     let lifetime = config
@@ -183,6 +184,27 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
     }
     say("kastell stopped");
     Ok(())
+}
+
+/// Refuses to serve a deployment whose audit trail or checkpoint chain was cut, rolled back
+/// (against the anchor file) or rewritten after a checkpoint
+/// ([`kastell_core::keys::KeyService::check_audit`]), naming what broke.
+fn check_audit(service: &kastell_core::keys::KeyService) -> Result<(), CliError> {
+    let code = kastell_proto::ErrorCode::TamperDetected;
+    match service
+        .check_audit()
+        .map_err(|err| CliError::new(err.code(), format!("{err}; refusing to start")))?
+    {
+        Ok(()) => Ok(()),
+        Err(broken) => {
+            let message = format!(
+                "{code}: {}; refusing to start (see `kastell audit verify`)",
+                kastell_core::keys::describe(&broken)
+            );
+            tracing::error!(kind = broken.kind.as_str(), seq = broken.seq, "{message}");
+            Err(CliError::new(code, message))
+        }
+    }
 }
 
 /// The roots and limits of attested release: this deployment's root (unless

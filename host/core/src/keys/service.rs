@@ -99,6 +99,7 @@ pub struct KeyService {
     pub(super) policies: PolicyRegistry,
     pub(super) keys: ServiceKeys,
     pub(super) checkpoint_every: u64,
+    pub(super) audit_anchor: Option<std::path::PathBuf>,
     pub(super) metrics: Option<Arc<crate::metrics::Metrics>>,
     pub(super) cache: KeyCache,
 }
@@ -135,6 +136,7 @@ impl KeyService {
             policies,
             keys,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+            audit_anchor: None,
             metrics: None,
             cache: KeyCache::new(KeyCacheLimits::default()),
         }
@@ -193,6 +195,16 @@ impl KeyService {
     #[must_use]
     pub fn with_checkpoint_every(mut self, records: u64) -> Self {
         self.checkpoint_every = records;
+        self
+    }
+
+    /// Keeps the newest signed checkpoint in the file at `path` (the anchor, outside the
+    /// store), and requires the store's checkpoint chain to still hold the checkpoint it
+    /// names before signing another, at start-up and when verifying: a rollback of the
+    /// trail together with its checkpoints is then refused by name.
+    #[must_use]
+    pub fn with_audit_anchor(mut self, path: std::path::PathBuf) -> Self {
+        self.audit_anchor = Some(path);
         self
     }
 

@@ -150,33 +150,42 @@ impl SqliteStore {
         }
     }
 
-    /// Checkpoints in the order `tail` (an ORDER BY / LIMIT clause) gives.
-    fn read_checkpoints(&self, tail: &str) -> Result<Vec<Checkpoint>, StoreError> {
-        let conn = self.reader()?;
+    /// Checkpoints in the order `tail` (a WHERE / ORDER BY / LIMIT clause) gives.
+    fn read_checkpoints(
+        conn: &Connection,
+        tail: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<Checkpoint>, StoreError> {
         let mut stmt = conn
             .prepare_cached(&format!(
-                "SELECT seq, hash, time_ms, key_label, signature FROM audit_checkpoints {tail}"
+                "SELECT seq, hash, time_ms, key_label, signature, prev FROM audit_checkpoints \
+                 {tail}"
             ))
             .map_err(sql("read audit checkpoints"))?;
         let rows = stmt
-            .query_map([], |r| {
+            .query_map(params, |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, Vec<u8>>(1)?,
                     r.get::<_, i64>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, Vec<u8>>(4)?,
+                    r.get::<_, Option<Vec<u8>>>(5)?,
                 ))
             })
             .map_err(sql("read audit checkpoints"))?;
         rows.map(|row| {
-            let (seq, hash, time_ms, key_label, signature) =
+            let (seq, hash, time_ms, key_label, signature, prev) =
                 row.map_err(sql("read audit checkpoints"))?;
             Ok(Checkpoint {
                 seq: u64::try_from(seq).map_err(|_| corrupt("checkpoint sequence"))?,
                 hash: hash.try_into().map_err(|_| corrupt("checkpoint hash"))?,
                 time_ms,
                 key_label,
+                prev: prev
+                    .map(|prev| prev.try_into())
+                    .transpose()
+                    .map_err(|_| corrupt("checkpoint link"))?,
                 signature,
             })
         })
@@ -394,29 +403,49 @@ impl Store for SqliteStore {
     }
 
     fn add_checkpoint(&self, checkpoint: &Checkpoint) -> Result<bool, StoreError> {
-        let added = self
-            .writer()
-            .execute(
-                "INSERT INTO audit_checkpoints (seq, hash, time_ms, key_label, signature)
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (seq) DO NOTHING",
+        let Some(prev) = checkpoint.prev else {
+            return Ok(false);
+        };
+        self.in_transaction("add audit checkpoint", |tx| {
+            // Compare-and-set on the newest checkpoint, in the write transaction: of two
+            // writers that signed after the same checkpoint, one links and the other's
+            // checkpoint is dropped, never stored beside it.
+            let newest = Self::read_checkpoints(tx, "ORDER BY seq DESC LIMIT 1", [])?.pop();
+            let links = match &newest {
+                Some(newest) => newest.digest() == prev && newest.seq < checkpoint.seq,
+                None => prev == crate::audit::NO_CHECKPOINT,
+            };
+            if !links {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO audit_checkpoints (seq, hash, time_ms, key_label, signature, prev)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     i64::try_from(checkpoint.seq).map_err(|_| corrupt("checkpoint sequence"))?,
                     checkpoint.hash.to_vec(),
                     checkpoint.time_ms,
                     checkpoint.key_label,
                     checkpoint.signature,
+                    prev.to_vec(),
                 ],
             )
             .map_err(sql("add audit checkpoint"))?;
-        Ok(added > 0)
+            Ok(true)
+        })
     }
 
     fn last_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
-        Ok(self.read_checkpoints("ORDER BY seq DESC LIMIT 1")?.pop())
+        Ok(Self::read_checkpoints(&*self.reader()?, "ORDER BY seq DESC LIMIT 1", [])?.pop())
+    }
+
+    fn checkpoint_at(&self, seq: u64) -> Result<Option<Checkpoint>, StoreError> {
+        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+        Ok(Self::read_checkpoints(&*self.reader()?, "WHERE seq = ?1", [seq])?.pop())
     }
 
     fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
-        self.read_checkpoints("ORDER BY seq")
+        Self::read_checkpoints(&*self.reader()?, "ORDER BY seq", [])
     }
 
     fn quorum_required(&self, class: OperationClass) -> Result<u32, StoreError> {

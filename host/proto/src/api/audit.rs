@@ -83,6 +83,38 @@ pub struct VerifyReport {
     pub broken_at: Option<u64>,
     /// What is wrong with it.
     pub problem: Option<String>,
+    /// The name of what broke (`trail-cut`, `rolled-back`, `checkpoint-chain-broken`, …),
+    /// when not intact.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub kind: Option<String>,
+}
+
+/// A signed checkpoint as JSON: one line of `kastell audit checkpoints` (the copy an
+/// auditor keeps elsewhere and passes back to `kastell audit verify --checkpoints`) and of
+/// the server's anchor file. Hashes, digests and the signature are lowercase hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CheckpointJson {
+    /// Sequence number of the last record covered.
+    pub seq: u64,
+    /// That record's hash (SHA-384).
+    pub hash: String,
+    /// When it was signed, Unix milliseconds.
+    pub time_ms: i64,
+    /// Label of the signing key on the token.
+    pub key_label: String,
+    /// Digest of the checkpoint before it (all zeros for the first); absent for a legacy
+    /// checkpoint signed before checkpoints were linked.
+    pub prev: Option<String>,
+    /// The SHA-384 digest the signature covers (seq, hash, time and `prev`).
+    pub digest: String,
+    /// ECDSA P-384 signature (r ‖ s) over `digest`.
+    pub signature: String,
 }
 
 /// The checkpoint signing key.

@@ -135,4 +135,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r"
     ALTER TABLE keys ADD COLUMN revision INTEGER NOT NULL DEFAULT 0 CHECK (revision >= 0);
 ",
+    // v12: linked checkpoints (issue 16): each signs the digest of the checkpoint before it
+    // (`prev`, 48 bytes). Checkpoints stored before have none: they are the chain's legacy
+    // start, each verified by its own signature; the first linked one links to the last.
+    r"
+    ALTER TABLE audit_checkpoints ADD COLUMN prev BLOB
+        CHECK (prev IS NULL OR length(prev) = 48);
+",
 ];
