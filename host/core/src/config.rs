@@ -20,6 +20,11 @@
 //! body_limit = 1048576         # bytes; larger requests get 413
 //! approval_ttl_secs = 86400    # pending quorum operations expire after this
 //! certificate_days = 30        # the server's TLS certificate; renewed with a third left
+//! max_connections = 512        # open connections; more are closed at once
+//! max_unauthenticated = 128    # of those, in the TLS handshake or without a client certificate
+//! handshake_timeout_secs = 10  # a TLS handshake not done by then is dropped
+//! header_read_timeout_secs = 30    # a request's headers not read by then: connection closed
+//! refusal_summary_secs = 60    # repeated refusals (revoked certificate, quota) audited once per
 //!
 //! [policies]                   # limits of one policy evaluation
 //! fuel = 20000000              # instantiation included (tenant-context burns ~6,700)
@@ -35,6 +40,8 @@
 //! challenge_ttl_secs = 120     # a release nonce is usable once within this
 //! max_attestation_age_secs = 300   # oldest attestation accepted
 //! max_clock_skew_secs = 5      # how far an attesting host's clock may run ahead
+//! challenges_per_client = 64   # open release challenges one client may hold
+//! max_challenges = 100000      # open release challenges in all
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -121,7 +128,18 @@ pub struct ReleaseConfig {
     /// How many seconds an attesting host's clock may run ahead of this one (default
     /// [`DEFAULT_MAX_CLOCK_SKEW_SECS`]).
     pub max_clock_skew_secs: Option<u64>,
+    /// Open release challenges one client (principal) may hold; more are refused with
+    /// `Throttled` (default [`DEFAULT_CHALLENGES_PER_CLIENT`]).
+    pub challenges_per_client: Option<u64>,
+    /// Open release challenges in all; more are refused with `TooManyChallenges` (default
+    /// [`DEFAULT_MAX_CHALLENGES`]).
+    pub max_challenges: Option<u64>,
 }
+
+/// Open release challenges one client may hold unless configured.
+pub const DEFAULT_CHALLENGES_PER_CLIENT: u64 = 64;
+/// Open release challenges in all unless configured.
+pub const DEFAULT_MAX_CHALLENGES: u64 = 100_000;
 
 /// The clock difference between attesting and releasing hosts tolerated unless configured.
 pub const DEFAULT_MAX_CLOCK_SKEW_SECS: u64 = 5;
@@ -148,7 +166,34 @@ pub struct ServerConfig {
     /// Validity of the server's TLS certificate in days, 1–397 (default 30); it is renewed
     /// while serving when a third is left.
     pub certificate_days: Option<u32>,
+    /// Connections open at once; one more is closed as soon as it is accepted (default
+    /// [`DEFAULT_MAX_CONNECTIONS`]).
+    pub max_connections: Option<u64>,
+    /// Of those, connections still in the TLS handshake or without a client certificate
+    /// (default [`DEFAULT_MAX_UNAUTHENTICATED`]).
+    pub max_unauthenticated: Option<u64>,
+    /// Seconds a TLS handshake may take (default [`DEFAULT_HANDSHAKE_TIMEOUT_SECS`]).
+    pub handshake_timeout_secs: Option<u64>,
+    /// Seconds a request's headers may take to arrive, counted from when the server waits
+    /// for them (after the handshake, and after each answer on a kept-alive connection)
+    /// (default [`DEFAULT_HEADER_READ_TIMEOUT_SECS`]).
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds between the audit records that sum up repeated refusals of one kind (a
+    /// revoked certificate's requests, a client over its challenge quota): the first is
+    /// audited at once, the rest counted (default [`DEFAULT_REFUSAL_SUMMARY_SECS`]).
+    pub refusal_summary_secs: Option<u64>,
 }
+
+/// Connections open at once unless configured.
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 512;
+/// Connections in the TLS handshake or without a client certificate unless configured.
+pub const DEFAULT_MAX_UNAUTHENTICATED: u64 = 128;
+/// How long a TLS handshake may take unless configured.
+pub const DEFAULT_HANDSHAKE_TIMEOUT_SECS: u64 = 10;
+/// How long a request's headers may take to arrive unless configured.
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 30;
+/// How often repeated refusals are summed up in the audit trail unless configured.
+pub const DEFAULT_REFUSAL_SUMMARY_SECS: u64 = 60;
 
 /// Where `kastell serve` listens unless configured.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
@@ -293,6 +338,48 @@ impl Config {
                 0,
                 300,
             ),
+            (
+                "release.challenges_per_client",
+                self.release.challenges_per_client,
+                1,
+                100_000,
+            ),
+            (
+                "release.max_challenges",
+                self.release.max_challenges,
+                1,
+                10_000_000,
+            ),
+            (
+                "server.max_connections",
+                self.server.max_connections,
+                1,
+                1_000_000,
+            ),
+            (
+                "server.max_unauthenticated",
+                self.server.max_unauthenticated,
+                1,
+                1_000_000,
+            ),
+            (
+                "server.handshake_timeout_secs",
+                self.server.handshake_timeout_secs,
+                1,
+                300,
+            ),
+            (
+                "server.header_read_timeout_secs",
+                self.server.header_read_timeout_secs,
+                1,
+                3_600,
+            ),
+            (
+                "server.refusal_summary_secs",
+                self.server.refusal_summary_secs,
+                1,
+                86_400,
+            ),
         ];
         for (key, value, low, high) in ranges {
             if let Some(value) = value
@@ -407,6 +494,43 @@ mod tests {
         );
         let typo = Config::parse("[release]\ntrusted_root = []\n", "k.toml").unwrap_err();
         assert!(typo.message.contains("trusted_root"), "{typo}");
+    }
+
+    #[test]
+    fn connection_and_quota_settings_parse_and_out_of_range_values_are_named() {
+        let text = "[server]\nmax_connections = 64\nmax_unauthenticated = 8\n\
+                    handshake_timeout_secs = 2\nheader_read_timeout_secs = 3\n\
+                    refusal_summary_secs = 5\n\
+                    [release]\nchallenges_per_client = 3\nmax_challenges = 1000\n";
+        let config = Config::parse(text, "k.toml").unwrap_or_default();
+        assert_eq!(config.server.max_connections, Some(64));
+        assert_eq!(config.server.max_unauthenticated, Some(8));
+        assert_eq!(config.server.handshake_timeout_secs, Some(2));
+        assert_eq!(config.server.header_read_timeout_secs, Some(3));
+        assert_eq!(config.server.refusal_summary_secs, Some(5));
+        assert_eq!(config.release.challenges_per_client, Some(3));
+        assert_eq!(config.release.max_challenges, Some(1000));
+        assert_eq!(config.validate("k.toml"), Ok(()));
+        for (text, named) in [
+            (
+                "[server]\nmax_connections = 0\n",
+                "server.max_connections = 0: 1–1000000",
+            ),
+            (
+                "[server]\nhandshake_timeout_secs = 0\n",
+                "server.handshake_timeout_secs = 0",
+            ),
+            (
+                "[release]\nchallenges_per_client = 0\n",
+                "release.challenges_per_client = 0",
+            ),
+        ] {
+            let err = Config::parse(text, "k.toml")
+                .unwrap_or_default()
+                .validate("k.toml")
+                .unwrap_err();
+            assert!(err.message.contains(named), "{err}");
+        }
     }
 
     #[test]

@@ -109,6 +109,9 @@ error_codes! {
     PayloadTooLarge => 413, EXIT_USAGE;
     /// The endpoint does not take this method.
     MethodNotAllowed => 405, EXIT_USAGE;
+    /// The caller is over a quota of its own (e.g. open release challenges per client):
+    /// it must use or let expire what it holds before asking again.
+    Throttled => 429, EXIT_REFUSED;
     /// Too many open release challenges; try again shortly.
     TooManyChallenges => 503, EXIT_FAILED;
     /// A file or folder the host trusts (its data directory, store, soft token, compiled

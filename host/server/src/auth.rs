@@ -52,15 +52,26 @@ impl FromRequestParts<Shared> for Auth {
             Some(Peer::Known(caller, _, serial)) if state.is_revoked(serial) => {
                 let reason = format!("client certificate {serial} is revoked");
                 state.metrics.denied("revoked-certificate");
-                let (audit_state, principal, audited) =
-                    (Arc::clone(state), caller.id.clone(), reason.clone());
-                blocking(move || {
-                    audit_state
-                        .service
-                        .record_event(&principal, "authenticate", None, Outcome::Denied, audited)
-                        .map_err(ApiError::from)
-                })
-                .await?;
+                // The first refusal of this certificate is audited now, the ones after it
+                // summed up every interval: a revoked client cannot buy an fsync a request.
+                let first = state.refusals.note(
+                    &format!("revoked {serial}"),
+                    &caller.id,
+                    "authenticate",
+                    None,
+                    &reason,
+                );
+                if let Some(entry) = first {
+                    let audit_state = Arc::clone(state);
+                    blocking(move || {
+                        audit_state
+                            .service
+                            .record_entry(entry)
+                            .map(drop)
+                            .map_err(ApiError::from)
+                    })
+                    .await?;
+                }
                 Err(unauthenticated(reason))
             }
             Some(Peer::Known(caller, _, _)) => Ok(Self(Arc::clone(caller))),

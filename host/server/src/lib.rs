@@ -19,14 +19,16 @@ mod clients;
 mod crypto;
 pub mod error;
 mod keys;
+mod listener;
 mod policies;
+pub mod process;
+pub mod refusals;
 pub mod release;
 mod system;
 pub mod tls;
 pub mod workloads;
 
 use kastell_proto::ErrorCode;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,14 +36,12 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use auth::Auth;
 use error::ApiError;
+pub use listener::{ConnectionLimits, serve};
 
 use kastell_core::ca::CaFiles;
 use kastell_core::keys::KeyService;
@@ -73,6 +73,9 @@ pub struct AppState {
     pub release: release::ReleaseTrust,
     /// Open release challenges.
     pub challenges: release::Challenges,
+    /// Repeated refusals counted between their audit records (revoked certificates,
+    /// clients over their challenge quota).
+    pub refusals: refusals::RepeatedRefusals,
     /// Workload invocations that may run at once.
     pub workload_slots: Arc<tokio::sync::Semaphore>,
     /// Whether key operations run on the async workers ([`operation`]): the token
@@ -273,86 +276,4 @@ async fn observe(State(state): State<Shared>, request: Request, next: Next) -> R
         "request"
     );
     response
-}
-
-/// Serves `app` on `listener` with `tls` until `shutdown` resolves, then lets open
-/// requests finish (up to 10 s).
-///
-/// # Errors
-/// Only when the listener fails for good; single connections that fail are logged.
-pub async fn serve(
-    listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
-    app: Router,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> std::io::Result<()> {
-    let acceptor = TlsAcceptor::from(tls);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, remote) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(err) => {
-                    // Out of descriptors and the like: back off, keep serving.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            connection(acceptor, tcp, remote, app, watcher).await;
-        });
-    }
-    tracing::info!("shutting down: finishing open requests");
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(Duration::from_secs(10)) => {
-            tracing::warn!("requests still open after 10 s; stopping anyway");
-        }
-    }
-    Ok(())
-}
-
-async fn connection(
-    acceptor: TlsAcceptor,
-    tcp: tokio::net::TcpStream,
-    remote: SocketAddr,
-    app: Router,
-    watcher: hyper_util::server::graceful::Watcher,
-) {
-    let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
-    let stream = match handshake {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(err)) => {
-            tracing::info!(%remote, error = %err, "TLS handshake refused");
-            return;
-        }
-        Err(_) => {
-            tracing::info!(%remote, "TLS handshake timed out");
-            return;
-        }
-    };
-    let peer = tls::Peer::of(stream.get_ref().1.peer_certificates());
-    if let tls::Peer::Malformed(why) = &peer {
-        tracing::warn!(%remote, reason = %why, "client certificate without a usable identity");
-    }
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
-        request.extensions_mut().insert(peer.clone());
-        let mut app = app.clone();
-        async move { tower::Service::call(&mut app, request).await }
-    });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
-        .serve_connection(TokioIo::new(stream), service);
-    if let Err(err) = watcher.watch(conn).await {
-        tracing::debug!(%remote, error = %err, "connection ended with an error");
-    }
 }

@@ -7,7 +7,8 @@
 //! POST /v1/keys/{key}/release/challenge ─► nonce (32 random bytes, single use, short-lived)
 //! workload: attest(nonce, its public key) ─► certificate + chain / document
 //! POST /v1/keys/{key}/release {nonce, certificate+chain | document}
-//!   ─► nonce taken (unknown, used, expired or for another key: 403 InvalidNonce)
+//!   ─► nonce checked: another client's is refused and left to its owner (403 InvalidNonce);
+//!      the owner's is taken (unknown, used, expired or for another key: 403 InvalidNonce)
 //!   ─► chain to a trusted root, validity, nonce in the claims, age (403 AttestationRejected)
 //!   ─► key service: releasable, policy(release, evidence) ─► HPKE box to the attested key
 //! ```
@@ -38,7 +39,7 @@ pub const MAX_CHAIN: usize = 4;
 
 mod challenges;
 
-pub use challenges::{Challenges, NONCE_LEN};
+pub use challenges::{Challenges, Issued, NONCE_LEN};
 
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
     router.routes(routes!(challenge)).routes(routes!(release))
@@ -60,11 +61,15 @@ pub struct ReleaseTrust {
     pub checker: std::sync::Arc<kastell_core::crypto::AwsLcChecker>,
 }
 
-/// Issues a single-use nonce for releasing `key` (crypto-user).
+/// Issues a single-use nonce for releasing `key` (crypto-user); audited with the key, the
+/// expiry and the nonce's fingerprint. A client holding `release.challenges_per_client`
+/// open challenges gets 429 `Throttled`; all clients together holding
+/// `release.max_challenges`, 503 `TooManyChallenges`.
 #[utoipa::path(post, path = "/v1/keys/{key}/release/challenge", tag = "release",
     params(("key" = String, Path, description = "Key id or alias (alias%2Fname)")),
     responses((status = 200, body = ChallengeResponse), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 async fn challenge(
     State(state): State<Shared>,
     Auth(caller): Auth,
@@ -72,13 +77,52 @@ async fn challenge(
 ) -> Result<Json<ChallengeResponse>, ApiError> {
     require(&state, &caller, Role::CryptoUser, "release-challenge").await?;
     operation(&state, move |state| {
-        let id = state.service.key_id(&key)?;
-        let ttl = state.release.challenge_ttl;
-        let nonce = state.challenges.issue(id, &caller.id, ttl)?;
+        let service = &state.service;
+        let id = service.key_id(&key)?;
+        let issued = match state.challenges.issue(id, &caller.id) {
+            Ok(issued) => issued,
+            Err(err)
+                if matches!(
+                    err.code,
+                    ErrorCode::Throttled | ErrorCode::TooManyChallenges
+                ) =>
+            {
+                // Refused in O(1), and audited once per client and interval (the first
+                // at once, the rest summed up), not once per request.
+                state.metrics.denied("challenge-quota");
+                let kind = format!("release-challenge {} {}", err.code, caller.id);
+                if let Some(entry) = state.refusals.note(
+                    &kind,
+                    &caller.id,
+                    "release-challenge",
+                    // The quota is the client's, whatever key it asked for.
+                    None,
+                    &err.message,
+                ) {
+                    service.record_outcome(entry)?;
+                }
+                return Err(err);
+            }
+            Err(err) => return Err(err),
+        };
+        // The nonce is not recorded: until it is used it is what lets its owner release.
+        // A fingerprint lets an auditor match the issue to the attestation carrying it.
+        service.record_outcome(AuditEntry::event(
+            &caller.id,
+            "release-challenge",
+            Some(id),
+            Outcome::Allowed,
+            format!(
+                "challenge {} issued, usable until {} (unix ms)",
+                nonce_fingerprint(&issued.nonce),
+                kastell_core::clock::unix_now_ms()
+                    .saturating_add(i64::try_from(issued.ttl.as_millis()).unwrap_or(i64::MAX)),
+            ),
+        ))?;
         Ok(Json(ChallengeResponse {
             key_id: id.to_string(),
-            nonce: base64(&nonce),
-            expires_in: ttl.as_secs(),
+            nonce: base64(&issued.nonce),
+            expires_in: issued.ttl.as_secs(),
         }))
     })
     .await
@@ -193,6 +237,20 @@ async fn release(
         }))
     })
     .await
+}
+
+/// What the audit trail records of a nonce: the first 16 bytes of its SHA-384, in hex
+/// (`nonce-sha384:…`). It matches the nonce in an attestation's claims without holding
+/// the nonce itself.
+fn nonce_fingerprint(nonce: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, nonce);
+    let hex: String = digest
+        .as_ref()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("nonce-sha384:{hex}")
 }
 
 /// Refuses fields that would be ignored, and oversized chains.

@@ -113,6 +113,21 @@ impl Deployment {
         self.data_dir().join("kastell.toml")
     }
 
+    /// Appends `text` (TOML: tables and keys) to `kastell.toml`, for settings `init` does
+    /// not write; the next `kastell serve` reads them.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn append_config(&self, text: &str) -> Result<()> {
+        use std::io::Write as _;
+        let path = self.config();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(text.as_bytes()))
+            .map_err(|e| fail(format!("{}: {e}", path.display())))
+    }
+
     /// The first crypto officer's profile (principal `officer`).
     #[must_use]
     pub fn officer_profile(&self) -> PathBuf {

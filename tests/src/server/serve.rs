@@ -129,6 +129,12 @@ impl TestServer {
         &self.url
     }
 
+    /// The process id of the running server.
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The deployment being served.
     #[must_use]
     pub fn deployment(&self) -> &Deployment {

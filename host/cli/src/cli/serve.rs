@@ -8,7 +8,10 @@ use clap::Args;
 use super::CliError;
 use super::deployment::DeploymentArgs;
 use kastell_core::ca::CaFiles;
-use kastell_core::config::{DEFAULT_APPROVAL_TTL_SECS, DEFAULT_BODY_LIMIT, DEFAULT_LISTEN};
+use kastell_core::config::{
+    DEFAULT_APPROVAL_TTL_SECS, DEFAULT_BODY_LIMIT, DEFAULT_CHALLENGES_PER_CLIENT, DEFAULT_LISTEN,
+    DEFAULT_MAX_CHALLENGES, DEFAULT_REFUSAL_SUMMARY_SECS,
+};
 use kastell_core::metrics::Metrics;
 use kastell_server::{self as server, AppState};
 
@@ -59,6 +62,16 @@ fn load_policies(service: &kastell_core::keys::KeyService) {
 
 /// Runs the server until SIGINT or SIGTERM.
 pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
+    // Before the token is opened and any key is in memory. Fatal when it fails: a process
+    // that will hold unwrapped keys must not be able to write them into a core file.
+    if let Err(why) = server::process::disable_core_dumps() {
+        tracing::error!(error = %why, "cannot turn core dumps off");
+        return Err(CliError::internal(format!(
+            "cannot turn core dumps off: {why}; kastell serve holds keys in memory and does \
+             not run where a crash could write them to disk"
+        )));
+    }
+    tracing::info!("core dumps disabled (RLIMIT_CORE 0, not dumpable)");
     let config = args.deployment.config()?;
     let listen = args
         .listen
@@ -90,6 +103,8 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
     let tls =
         server::tls::server_config(Arc::clone(&certificate), &files).map_err(CliError::usage)?;
     let release = release_trust(&config.release, &files)?;
+    let release_ttl = release.challenge_ttl;
+    let limits = connection_limits(&config.server);
     let attester = match server::workloads::Attester::load(service.token(), files.clone()) {
         Ok(attester) => Some(attester),
         Err(why) => {
@@ -132,7 +147,30 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
             workloads,
             attester,
             release,
-            challenges: server::release::Challenges::default(),
+            challenges: server::release::Challenges::new(
+                release_ttl,
+                to_usize(
+                    config
+                        .release
+                        .challenges_per_client
+                        .unwrap_or(DEFAULT_CHALLENGES_PER_CLIENT),
+                ),
+                to_usize(
+                    config
+                        .release
+                        .max_challenges
+                        .unwrap_or(DEFAULT_MAX_CHALLENGES),
+                ),
+            ),
+            refusals: server::refusals::RepeatedRefusals::new(
+                Duration::from_secs(
+                    config
+                        .server
+                        .refusal_summary_secs
+                        .unwrap_or(DEFAULT_REFUSAL_SUMMARY_SECS),
+                ),
+                server::refusals::DEFAULT_CAPACITY,
+            ),
             workload_slots,
             operations_inline,
         }
@@ -170,7 +208,17 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         let signer = tokio::spawn(sign_checkpoints(Arc::clone(&state)));
         let revocations = tokio::spawn(reload_revocations(Arc::clone(&state)));
         let renewer = tokio::spawn(renew_certificate(certificate));
-        let served = server::serve(listener, Arc::new(tls), app, shutdown_signal()).await;
+        let summarizer = tokio::spawn(summarize_refusals(Arc::clone(&state)));
+        let served = server::serve(
+            listener,
+            Arc::new(tls),
+            app,
+            limits,
+            Arc::clone(&state.metrics),
+            shutdown_signal(),
+        )
+        .await;
+        summarizer.abort();
         sweeper.abort();
         purger.abort();
         signer.abort();
@@ -178,7 +226,9 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         renewer.abort();
         served.map_err(|e| CliError::internal(format!("the listener failed: {e}")))
     })?;
-    // Cover every record written while serving with a signature before exiting.
+    // Refusals counted since the last summary, then a signature over every record written
+    // while serving, before exiting.
+    write_refusal_summaries(&state);
     if let Err(err) = state.service.checkpoint() {
         tracing::error!(error = %err, "cannot sign the final audit checkpoint");
     }
@@ -203,6 +253,60 @@ fn check_audit(service: &kastell_core::keys::KeyService) -> Result<(), CliError>
             );
             tracing::error!(kind = broken.kind.as_str(), seq = broken.seq, "{message}");
             Err(CliError::new(code, message))
+        }
+    }
+}
+
+fn to_usize(value: u64) -> usize {
+    usize::try_from(value).unwrap_or(usize::MAX)
+}
+
+/// The connection limits of `[server]`, defaults where unset.
+fn connection_limits(config: &kastell_core::config::ServerConfig) -> server::ConnectionLimits {
+    use kastell_core::config::{
+        DEFAULT_HANDSHAKE_TIMEOUT_SECS, DEFAULT_HEADER_READ_TIMEOUT_SECS, DEFAULT_MAX_CONNECTIONS,
+        DEFAULT_MAX_UNAUTHENTICATED,
+    };
+    server::ConnectionLimits::default()
+        .max_connections(to_usize(
+            config.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+        ))
+        .max_unauthenticated(to_usize(
+            config
+                .max_unauthenticated
+                .unwrap_or(DEFAULT_MAX_UNAUTHENTICATED),
+        ))
+        .handshake_timeout(Duration::from_secs(
+            config
+                .handshake_timeout_secs
+                .unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT_SECS),
+        ))
+        .header_read_timeout(Duration::from_secs(
+            config
+                .header_read_timeout_secs
+                .unwrap_or(DEFAULT_HEADER_READ_TIMEOUT_SECS),
+        ))
+}
+
+/// Appends one audit record per kind of repeated refusal counted since its last record.
+fn write_refusal_summaries(state: &AppState) {
+    for entry in state.refusals.summaries() {
+        if let Err(err) = state.service.record_entry(entry) {
+            tracing::error!(error = %err, "cannot audit a summary of repeated refusals");
+        }
+    }
+}
+
+/// Sums up repeated refusals in the audit trail every `server.refusal_summary_secs`.
+async fn summarize_refusals(state: Arc<AppState>) {
+    let mut every = tokio::time::interval(state.refusals.interval());
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let state = Arc::clone(&state);
+        if let Err(err) = tokio::task::spawn_blocking(move || write_refusal_summaries(&state)).await
+        {
+            tracing::error!(error = %err, "summing up repeated refusals failed");
         }
     }
 }
