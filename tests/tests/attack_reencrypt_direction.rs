@@ -27,44 +27,55 @@ fn context() -> Value {
     json!({ "tenant": "acme" })
 }
 
-/// A deployment with a crypto-user of tenant `acme`, an officer and an auditor, and the
-/// test policies uploaded.
+/// A deployment with a crypto-user of tenant `acme`, an officer and an auditor.
 struct Setup {
-    /// Runs while the setup lives.
-    _server: TestServer,
+    server: TestServer,
     officer: Client,
     user: Client,
     auditor: Client,
+    /// The user's and the auditor's client profiles.
+    profiles: [std::path::PathBuf; 2],
 }
 
 impl Setup {
     fn start() -> Self {
         let server = TestServer::start_soft().expect("server starts");
         let officer = server.client(&server.officer()).expect("officer");
-        let user = server
-            .client(
-                &server
-                    .issue_client("svc-acme", "crypto-user", Some("acme"))
-                    .expect("user"),
-            )
-            .expect("user client");
-        let auditor = server
-            .client(
-                &server
-                    .issue_client("audit", "auditor", None)
-                    .expect("auditor"),
-            )
-            .expect("auditor client");
+        let profiles = [
+            server
+                .issue_client("svc-acme", "crypto-user", Some("acme"))
+                .expect("user"),
+            server
+                .issue_client("audit", "auditor", None)
+                .expect("auditor"),
+        ];
+        let user = server.client(&profiles[0]).expect("user client");
+        let auditor = server.client(&profiles[1]).expect("auditor client");
         Self {
-            _server: server,
+            server,
             officer,
             user,
             auditor,
+            profiles,
         }
+    }
+
+    /// Restarts the server (on a new port) and connects the clients again.
+    fn restart(&mut self) {
+        self.server.restart().expect("server restarts");
+        self.officer = self.server.client(&self.server.officer()).expect("officer");
+        self.user = self.server.client(&self.profiles[0]).expect("user");
+        self.auditor = self.server.client(&self.profiles[1]).expect("auditor");
     }
 
     /// An AES key bound to the built guest `policy`.
     fn key(&self, policy: &str) -> String {
+        self.key_and_policy(policy).0
+    }
+
+    /// An AES key bound to the built guest `policy`, and the policy's measurement
+    /// (`sha384:<hex>`).
+    fn key_and_policy(&self, policy: &str) -> (String, String) {
         let stored: Value = self
             .officer
             .post_bytes(
@@ -80,7 +91,11 @@ impl Setup {
                 &json!({ "spec": "AES_256", "policy": stored["measurement"] }),
             )
             .expect("key created");
-        key["id"].as_str().expect("key id").to_owned()
+        let measurement = stored["measurement"].as_str().expect("measurement");
+        (
+            key["id"].as_str().expect("key id").to_owned(),
+            measurement.to_owned(),
+        )
     }
 
     fn encrypt(&self, key: &str) -> String {
@@ -289,4 +304,74 @@ fn an_old_contract_policy_that_denies_decrypt_also_blocks_re_encrypt_from() {
     setup
         .re_encrypt(&readable, &legacy)
         .expect("an old policy that allows re-encrypt accepts ciphertexts moved in");
+}
+
+/// Through the server, a workload built against the old contract is refused at upload
+/// (400 `InvalidWorkload`), naming its version and the fix, rather than loaded with host
+/// imports that would only trap.
+#[test]
+fn an_old_contract_workload_is_refused_at_upload_naming_its_version() {
+    let setup = Setup::start();
+    let message = expect_api_error(
+        setup.officer.post_bytes::<Value>(
+            "/v1/workloads",
+            "application/wasm",
+            kastell_tests::guest("legacy-workload"),
+        ),
+        400,
+        "InvalidWorkload",
+    );
+    assert!(
+        message.contains("built against kastell:runtime@0.1.0")
+            && message.contains("rebuild it against kastell:runtime@0.2.0"),
+        "{message}"
+    );
+}
+
+/// A key whose bound policy no longer loads (its stored file damaged, then the server
+/// restarted) denies every operation, those its policy allowed included: re-encrypting into
+/// it and encrypting under it are refused, with "policy unavailable" in the audit trail.
+#[test]
+fn a_key_whose_policy_cannot_load_denies_every_operation() {
+    let mut setup = Setup::start();
+    let (vault, measurement) = setup.key_and_policy("write-only");
+    let open = setup.key("tenant-context");
+    let readable = setup.encrypt(&open);
+    setup.encrypt(&vault);
+
+    let hex = measurement.strip_prefix("sha384:").expect("sha384: prefix");
+    let stored = setup
+        .server
+        .deployment()
+        .data_dir()
+        .join("policies")
+        .join(format!("{hex}.wasm"));
+    let mut bytes = std::fs::read(&stored).expect("stored policy");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&stored, bytes).expect("damaged");
+    setup.restart();
+
+    let before = setup.last_seq();
+    expect_api_error(setup.re_encrypt(&readable, &vault), 403, "AccessDenied");
+    expect_api_error(
+        setup.user.post::<Value>(
+            &format!("/v1/keys/{vault}/encrypt"),
+            &json!({ "plaintext": b64(SECRET), "context": context() }),
+        ),
+        403,
+        "AccessDenied",
+    );
+    let records = setup.records_after(before);
+    let unavailable = records
+        .iter()
+        .filter(|r| {
+            r["key"] == vault.as_str()
+                && r["outcome"] == "denied"
+                && r["reason"]
+                    .as_str()
+                    .is_some_and(|why| why.starts_with("policy unavailable"))
+        })
+        .count();
+    assert_eq!(unavailable, 2, "{records:#?}");
 }
