@@ -110,6 +110,7 @@ mod tests {
                 spec: KeySpec::Aes256,
                 tags: vec![("allowed".into(), "sha384:AA, sha384:bb".into())],
             }),
+            other_key: None,
             principal: Principal {
                 id: "svc".into(),
                 roles: vec![Role::CryptoUser],

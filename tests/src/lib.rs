@@ -125,6 +125,7 @@ pub fn request(
             spec: KeySpec::Aes256,
             tags: owned(tags),
         }),
+        other_key: None,
         principal: Principal {
             id: id.to_owned(),
             roles: roles.to_vec(),

@@ -50,7 +50,21 @@ fn check_prints_measurement_and_world_for_a_valid_policy() {
         measurement.starts_with("sha384:") && measurement.len() == 7 + 96,
         "{measurement}"
     );
-    assert_eq!(lines.next(), Some("world: kastell:runtime/policy@0.1.0"));
+    assert_eq!(lines.next(), Some("world: kastell:runtime/policy@0.2.0"));
+}
+
+/// A policy built against the old contract (kastell:runtime@0.1.0) still loads, and
+/// `policy check` says which contract it implements.
+#[test]
+fn check_names_the_old_contract_of_a_0_1_0_policy() {
+    let out = kastell(&["policy", "check", &wasm("legacy-write-only")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        stdout.lines().nth(1),
+        Some("world: kastell:runtime/policy@0.1.0"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! The three example policies in `examples/`, built to `.wasm`, decide as documented.
+//! The three example policies in `examples/`, built to `.wasm`, decide as documented; so do
+//! the re-encrypt fixtures `write-only` (contract 0.2.0) and `legacy-write-only` (0.1.0).
 
 #![allow(
     clippy::expect_used,
@@ -211,5 +212,89 @@ fn office_hours_signs_only_inside_the_tagged_window_and_verifies_any_time() {
     assert!(denied_because(
         &evaluate("office-hours", &sign_at(tuesday_10, &bad)),
         "lacks valid"
+    ));
+}
+
+/// The re-encrypt request of `examples/requests/re-encrypt-from-acme.json` (source side,
+/// naming the destination in `other_key`), as `kastell policy eval` reads it.
+fn re_encrypt_example() -> PolicyRequest {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/requests/re-encrypt-from-acme.json"
+    );
+    serde_json::from_slice(&std::fs::read(path).expect("example request")).expect("parses")
+}
+
+#[test]
+fn tenant_context_allows_re_encrypt_in_both_directions_only_for_the_matching_tenant() {
+    let from = re_encrypt_example();
+    assert_eq!(from.operation, Operation::ReEncryptFrom);
+    assert!(
+        from.other_key.is_some(),
+        "the request names the destination"
+    );
+    assert_eq!(evaluate("tenant-context", &from), Verdict::Allow);
+    let mut to = from.clone();
+    to.operation = Operation::ReEncryptTo;
+    assert_eq!(evaluate("tenant-context", &to), Verdict::Allow);
+    let mut foreign = from;
+    foreign.principal.tenant = Some("globex".to_owned());
+    assert!(denied_because(
+        &evaluate("tenant-context", &foreign),
+        "differs"
+    ));
+}
+
+/// The write-only fixture (contract 0.2.0) tells the directions apart: ciphertexts may be
+/// moved in, never out, and its denial names the destination the request carries.
+#[test]
+fn a_0_2_0_policy_tells_re_encrypt_from_and_to_apart_and_sees_the_other_key() {
+    let mut from = re_encrypt_example();
+    assert!(denied_because(
+        &evaluate("write-only", &from),
+        "re-encrypt-from to 5c1e2f3a-7b4d-4e8f-9a0b-1c2d3e4f5a6b"
+    ));
+    from.operation = Operation::ReEncryptTo;
+    assert_eq!(evaluate("write-only", &from), Verdict::Allow);
+    from.other_key = None;
+    assert!(denied_because(
+        &evaluate("write-only", &from),
+        "names no source key"
+    ));
+    from.operation = Operation::Decrypt;
+    assert!(denied_because(
+        &evaluate("write-only", &from),
+        "decrypt denied"
+    ));
+}
+
+/// A policy of the old contract (kastell:runtime@0.1.0) that allows `re-encrypt` but
+/// denies `decrypt` no longer lets a ciphertext out: for `re-encrypt-from` it is asked
+/// `decrypt` too, and its denial says so; `re-encrypt-to` is asked `re-encrypt` as before.
+#[test]
+fn a_0_1_0_policy_that_denies_decrypt_denies_re_encrypt_from() {
+    let sandbox = Sandbox::new(SandboxLimits::default()).expect("sandbox");
+    let policy = sandbox
+        .load_policy(&guest("legacy-write-only"))
+        .expect("a 0.1.0 policy still loads");
+    assert_eq!(policy.world(), "kastell:runtime/policy@0.1.0");
+    let mut request = re_encrypt_example();
+    let from = sandbox.evaluate(&policy, &request);
+    assert!(
+        denied_because(
+            &from.verdict,
+            "kastell:runtime@0.1.0 policy asked `decrypt` for `re-encrypt-from`: legacy write-only: decrypt denied"
+        ),
+        "{:?}",
+        from.verdict
+    );
+    request.operation = Operation::ReEncryptTo;
+    assert_eq!(sandbox.evaluate(&policy, &request).verdict, Verdict::Allow);
+    request.operation = Operation::Encrypt;
+    assert_eq!(sandbox.evaluate(&policy, &request).verdict, Verdict::Allow);
+    request.operation = Operation::Decrypt;
+    assert!(denied_because(
+        &sandbox.evaluate(&policy, &request).verdict,
+        "legacy write-only: decrypt denied"
     ));
 }

@@ -1,8 +1,9 @@
 //! Hostile workloads fail closed under the workload limits: a spinning guest runs out of
 //! fuel or hits the wall clock, a memory bomb hits the cap, a panic, an oversized answer
 //! and an oversized error are faults; too many handles and too much randomness are
-//! refused to the guest; components of the wrong world or with forbidden imports never
-//! load; and the sandbox keeps working after each.
+//! refused to the guest; components of the wrong world, with forbidden imports or built
+//! against another version of the contract never load; and the sandbox keeps working
+//! after each.
 //!
 //! The imports are served by a fixed stub here: the behaviour under test is the
 //! sandbox's. The key service behind the real imports is tested over the API
@@ -170,6 +171,25 @@ fn handles_and_randomness_are_bounded_and_refused_to_the_guest() {
         }
         other => panic!("expected the guest's error, got {other:?}"),
     }
+}
+
+#[test]
+fn a_workload_built_against_the_old_contract_is_refused_naming_its_version() {
+    let err = sandbox(SandboxLimits::default())
+        .load_workload(&guest("legacy-workload"))
+        .expect_err("a 0.1.0 workload");
+    assert_eq!(
+        err,
+        LoadError::RuntimeVersion {
+            kind: "workload",
+            found: "0.1.0".to_owned()
+        }
+    );
+    assert!(
+        err.to_string()
+            .contains("rebuild it against kastell:runtime@0.2.0"),
+        "{err}"
+    );
 }
 
 #[test]

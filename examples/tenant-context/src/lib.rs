@@ -1,5 +1,7 @@
-//! Encryption operations (encrypt, decrypt, data keys, re-encrypt) only for a crypto-user
-//! whose tenant equals the encryption context's `tenant`; nothing else.
+//! Encryption operations (encrypt, decrypt, data keys, re-encrypt in both directions) only
+//! for a crypto-user whose tenant equals the encryption context's `tenant`; nothing else.
+//! Re-encrypting out of the key (`re-encrypt-from`) is allowed under the same rule as
+//! decrypt, since it lets the caller decrypt under the destination key.
 
 use kastell_guest::prelude::*;
 
@@ -13,7 +15,8 @@ impl Policy for TenantContext {
                 | Operation::Decrypt
                 | Operation::GenerateDataKey
                 | Operation::GenerateDataKeyWithoutPlaintext
-                | Operation::ReEncrypt
+                | Operation::ReEncryptFrom
+                | Operation::ReEncryptTo
         );
         if !encryption {
             return deny("tenant-context permits only encryption operations");

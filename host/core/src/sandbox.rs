@@ -7,10 +7,15 @@
 //! Policy + request ─► fresh Store (fuel, epoch deadline, limiter) ─► instantiate ─►
 //!          evaluate ─► Verdict (any trap/limit/malformed answer = Deny)
 //! ```
+//!
+//! Policies implement `kastell:runtime/policy@0.2.0`; those built against the frozen
+//! 0.1.0 contract are still loaded and asked in its vocabulary, fail closed (see
+//! [`legacy`]).
 
 mod artifacts;
 pub mod bench;
 mod generated;
+pub mod legacy;
 mod limits;
 mod request;
 mod validate;
@@ -30,12 +35,14 @@ use wasmtime::{Engine, Store};
 
 use artifacts::{ArtifactCache, Cached};
 use generated::policy::{PolicyPre, kastell::runtime::types::Decision};
+use generated::policy_v0_1::PolicyPre as PolicyPreV0_1;
+use generated::policy_v0_1::kastell::runtime::types::Decision as DecisionV0_1;
 use limits::{EPOCH_TICK, Limiter};
 
 pub use artifacts::{ArtifactKey, ArtifactRejection};
 pub use limits::{Allocator, SandboxLimits};
 pub use request::{Evidence, KeyInfo, PolicyRequest, Principal, now};
-pub use validate::{LoadError, POLICY_WORLD, WORKLOAD_WORLD};
+pub use validate::{LoadError, POLICY_WORLD, POLICY_WORLD_V0_1, RUNTIME_VERSION, WORKLOAD_WORLD};
 pub use verdict::{DenyCause, Fault, MAX_REASON_LEN, Verdict};
 pub use workload::{
     AttestationOut, Invocation, KeyRef, MAX_ATTESTATIONS, MAX_ERROR, MAX_KEY_CALLS, MAX_OUTPUT,
@@ -53,8 +60,24 @@ pub(crate) struct EvalState {
 /// A validated, pre-linked policy component.
 pub struct Policy {
     measurement: Measurement,
-    pre: PolicyPre<EvalState>,
+    pre: Contract,
     from_artifact: bool,
+}
+
+/// The contract a policy was built against, with its pre-linked instance.
+enum Contract {
+    /// `kastell:runtime/policy@0.2.0`, the current one.
+    Current(PolicyPre<EvalState>),
+    /// `kastell:runtime/policy@0.1.0`, asked through [`legacy`]'s mapping.
+    V0_1(PolicyPreV0_1<EvalState>),
+}
+
+/// Why one call of `evaluate` failed.
+enum Failed {
+    /// The instance could not be created.
+    Instantiate(wasmtime::Error),
+    /// The call trapped or its answer could not be read.
+    Call(wasmtime::Error),
 }
 
 impl std::fmt::Debug for Policy {
@@ -77,6 +100,16 @@ impl Policy {
     #[must_use]
     pub fn from_artifact(&self) -> bool {
         self.from_artifact
+    }
+
+    /// The world the policy implements: [`POLICY_WORLD`], or the old contract's
+    /// `kastell:runtime/policy@0.1.0`.
+    #[must_use]
+    pub fn world(&self) -> &'static str {
+        match self.pre {
+            Contract::Current(_) => POLICY_WORLD,
+            Contract::V0_1(_) => validate::POLICY_WORLD_V0_1,
+        }
     }
 }
 
@@ -303,8 +336,9 @@ impl Sandbox {
         self.lock_loaded().get(measurement).cloned()
     }
 
-    /// Links every allowed import to a trap and type-checks the `evaluate` export.
-    fn prelink(&self, component: &Component) -> Result<PolicyPre<EvalState>, LoadError> {
+    /// Links every allowed import to a trap and type-checks the `evaluate` export against
+    /// the current contract, then against the old one (0.1.0).
+    fn prelink(&self, component: &Component) -> Result<Contract, LoadError> {
         let mut linker = Linker::<EvalState>::new(&self.engine);
         linker
             .define_unknown_imports_as_traps(component)
@@ -312,12 +346,16 @@ impl Sandbox {
         let instance_pre = linker
             .instantiate_pre(component)
             .map_err(|e| LoadError::Invalid(format!("cannot link: {e:#}")))?;
-        PolicyPre::new(instance_pre).map_err(|e| {
-            LoadError::WrongWorld(verdict::truncate(
-                &format!("`evaluate` does not match: {e:#}"),
-                400,
-            ))
-        })
+        match PolicyPre::new(instance_pre.clone()) {
+            Ok(pre) => Ok(Contract::Current(pre)),
+            Err(current) => match PolicyPreV0_1::new(instance_pre) {
+                Ok(pre) => Ok(Contract::V0_1(pre)),
+                Err(_) => Err(LoadError::WrongWorld(verdict::truncate(
+                    &format!("`evaluate` does not match: {current:#}"),
+                    400,
+                ))),
+            },
+        }
     }
 
     fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<Measurement, Arc<Policy>>> {
@@ -349,21 +387,26 @@ impl Sandbox {
     }
 
     /// Evaluates `policy` on `request` in a fresh instance. Never fails: every error
-    /// becomes a denial with its cause.
+    /// becomes a denial with its cause. A policy of the old contract may be asked more than
+    /// one question (each in a fresh instance); the first denial answers.
     #[must_use]
     pub fn evaluate(&self, policy: &Policy, request: &PolicyRequest) -> Evaluation {
         let start = Instant::now();
-        let wit_request = request.to_wit();
-        let (verdict, fuel_left) = match self.fresh_store() {
-            Ok(mut store) => {
-                let verdict = self.run(policy, &mut store, &wit_request);
-                (verdict, store.get_fuel().unwrap_or(0))
+        let (verdict, fuel_consumed) = match &policy.pre {
+            Contract::Current(pre) => {
+                let wit_request = request.to_wit();
+                self.run(|store| {
+                    let instance = pre.instantiate(&mut *store).map_err(Failed::Instantiate)?;
+                    instance
+                        .call_evaluate(&mut *store, &wit_request)
+                        .map_err(Failed::Call)
+                })
             }
-            Err(fault) => (Verdict::Deny(DenyCause::Fault(fault)), self.limits.fuel),
+            Contract::V0_1(pre) => self.run_v0_1(pre, request),
         };
         let evaluation = Evaluation {
             verdict,
-            fuel_consumed: self.limits.fuel.saturating_sub(fuel_left),
+            fuel_consumed,
             elapsed: start.elapsed(),
         };
         if let Verdict::Deny(DenyCause::Fault(fault)) = &evaluation.verdict {
@@ -372,26 +415,52 @@ impl Sandbox {
         evaluation
     }
 
+    /// Asks an old-contract policy each of [`legacy::questions`] for the request's
+    /// operation; allows only if every answer allows. A denial of a question asked under
+    /// another name says which.
+    fn run_v0_1(&self, pre: &PolicyPreV0_1<EvalState>, request: &PolicyRequest) -> (Verdict, u64) {
+        let mut fuel = 0u64;
+        for &question in legacy::questions(request.operation) {
+            let old_request = legacy::to_wit(request, question);
+            let (verdict, burned) = self.run(|store| {
+                let instance = pre.instantiate(&mut *store).map_err(Failed::Instantiate)?;
+                match instance.call_evaluate(&mut *store, &old_request) {
+                    Ok(DecisionV0_1::Allow) => Ok(Decision::Allow),
+                    Ok(DecisionV0_1::Deny(reason)) => Ok(Decision::Deny(reason)),
+                    Err(err) => Err(Failed::Call(err)),
+                }
+            });
+            fuel = fuel.saturating_add(burned);
+            match verdict {
+                Verdict::Allow => {}
+                Verdict::Deny(DenyCause::Policy(reason)) if legacy::renamed(request.operation) => {
+                    let reason = format!(
+                        "kastell:runtime@{} policy asked `{}` for `{}`: {reason}",
+                        legacy::VERSION,
+                        legacy::name(question),
+                        request.operation
+                    );
+                    return (Verdict::Deny(DenyCause::Policy(reason)), fuel);
+                }
+                deny @ Verdict::Deny(_) => return (deny, fuel),
+            }
+        }
+        (Verdict::Allow, fuel)
+    }
+
+    /// One call of `evaluate` in a fresh store: the verdict and the fuel burned.
     fn run(
         &self,
-        policy: &Policy,
-        store: &mut Store<EvalState>,
-        request: &generated::policy::kastell::runtime::types::Request,
-    ) -> Verdict {
+        call: impl FnOnce(&mut Store<EvalState>) -> Result<Decision, Failed>,
+    ) -> (Verdict, u64) {
+        let mut store = match self.fresh_store() {
+            Ok(store) => store,
+            Err(fault) => return (Verdict::Deny(DenyCause::Fault(fault)), 0),
+        };
         let fault = |store: &Store<EvalState>, err: &wasmtime::Error| {
             verdict::classify(err, &store.data().limiter, &self.limits)
         };
-        let instance = match policy.pre.instantiate(&mut *store) {
-            Ok(instance) => instance,
-            Err(err) => {
-                let fault = match fault(store, &err) {
-                    Fault::MalformedResult(text) => Fault::Instantiation(text),
-                    other => other,
-                };
-                return Verdict::Deny(DenyCause::Fault(fault));
-            }
-        };
-        match instance.call_evaluate(&mut *store, request) {
+        let verdict = match call(&mut store) {
             Ok(Decision::Allow) => Verdict::Allow,
             Ok(Decision::Deny(reason)) if reason.len() > MAX_REASON_LEN => {
                 Verdict::Deny(DenyCause::Fault(Fault::MalformedResult(format!(
@@ -400,7 +469,16 @@ impl Sandbox {
                 ))))
             }
             Ok(Decision::Deny(reason)) => Verdict::Deny(DenyCause::Policy(reason)),
-            Err(err) => Verdict::Deny(DenyCause::Fault(fault(store, &err))),
-        }
+            Err(Failed::Instantiate(err)) => {
+                let fault = match fault(&store, &err) {
+                    Fault::MalformedResult(text) => Fault::Instantiation(text),
+                    other => other,
+                };
+                Verdict::Deny(DenyCause::Fault(fault))
+            }
+            Err(Failed::Call(err)) => Verdict::Deny(DenyCause::Fault(fault(&store, &err))),
+        };
+        let fuel_left = store.get_fuel().unwrap_or(0);
+        (verdict, self.limits.fuel.saturating_sub(fuel_left))
     }
 }

@@ -13,8 +13,12 @@ vocabulary! {
         GenerateDataKey = "generate-data-key",
         /// Generate a data key, returned wrapped only.
         GenerateDataKeyWithoutPlaintext = "generate-data-key-without-plaintext",
-        /// Decrypt under one key and encrypt under another.
-        ReEncrypt = "re-encrypt",
+        /// Re-encrypt, as the source key's policy and audit record see it: a ciphertext
+        /// of this key is decrypted to be encrypted under another.
+        ReEncryptFrom = "re-encrypt-from",
+        /// Re-encrypt, as the destination key's policy and audit record see it: a
+        /// ciphertext of another key is encrypted under this one.
+        ReEncryptTo = "re-encrypt-to",
         /// Sign a message or digest.
         Sign = "sign",
         /// Verify a signature.

@@ -94,7 +94,9 @@ async fn decrypt(
     .await
 }
 
-/// Decrypts and encrypts again under another key without returning the plaintext.
+/// Decrypts and encrypts again under another key without returning the plaintext. The
+/// source key's policy must allow `re-encrypt-from` and the destination's `re-encrypt-to`
+/// (403 AccessDenied otherwise).
 #[utoipa::path(post, path = "/v1/re-encrypt", tag = "crypto", request_body = ReEncryptRequest,
     responses((status = 200, body = CiphertextResponse), (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody)))]

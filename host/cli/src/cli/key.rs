@@ -187,7 +187,8 @@ pub enum UseCommand {
         #[command(flatten)]
         use_args: UseArgs,
     },
-    /// Decrypt and encrypt again under another key, keeping the context.
+    /// Decrypt and encrypt again under another key, keeping the context (the source key's
+    /// policy must allow `re-encrypt-from`, the destination's `re-encrypt-to`).
     ReEncrypt {
         /// Destination key id or alias.
         #[arg(long)]

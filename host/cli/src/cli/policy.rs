@@ -10,9 +10,7 @@ use super::io::{print_answer, read_input};
 use super::remote::{connect, remote_error};
 use kastell_core::deployment::POLICIES_DIR;
 use kastell_core::registry::{PolicyRegistry, RegistryError};
-use kastell_core::sandbox::{
-    DenyCause, POLICY_WORLD, PolicyRequest, Sandbox, SandboxLimits, Verdict,
-};
+use kastell_core::sandbox::{DenyCause, PolicyRequest, Sandbox, SandboxLimits, Verdict};
 use kastell_proto::ErrorCode;
 
 /// Policy commands.
@@ -90,7 +88,7 @@ pub(super) fn run(command: PolicyCommand) -> Result<(), CliError> {
                 CliError::new(ErrorCode::InvalidPolicy, format!("{}: {e}", file.display()))
             })?;
             println!("{}", policy.measurement());
-            println!("world: {POLICY_WORLD}");
+            println!("world: {}", policy.world());
         }
         PolicyCommand::Eval { file, request } => {
             let bytes = read_input(&file)?;

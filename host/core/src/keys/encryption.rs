@@ -3,7 +3,7 @@
 use super::audited::Record;
 use super::gate::Source;
 use super::service::KeyService;
-use super::{Caller, KeyError, KeyRecord, Material};
+use super::{Caller, KeyError, KeyRecord, KeyVersion, Material};
 use crate::audit::Outcome;
 use crate::crypto::{GCM_NONCE_LEN, GCM_TAG_LEN, PreparedKey};
 use kastell_proto::ciphertext::{self, Header};
@@ -12,6 +12,20 @@ use kastell_proto::{KeyId, KeyUsage};
 
 use crate::secret::SecretBytes;
 use crate::token::TokenError;
+
+/// A ciphertext whose key was found and whose decryption the gate allowed; nothing is
+/// decrypted yet.
+pub(super) struct Opening<'c> {
+    pub(super) key: KeyRecord,
+    header: Header,
+    sealed: &'c [u8],
+}
+
+/// A key whose current version the gate allowed to encrypt; nothing is encrypted yet.
+pub(super) struct Sealing {
+    pub(super) key: KeyRecord,
+    version: KeyVersion,
+}
 
 impl KeyService {
     /// Encrypts `plaintext` under the current version of `key` with `context` as AAD.
@@ -40,6 +54,20 @@ impl KeyService {
         context: &EncryptionContext,
     ) -> Result<Vec<u8>, KeyError> {
         let key = self.resolve_for(caller, operation, key)?;
+        let sealing = self.authorize_seal(caller, operation, key, context, None)?;
+        self.finish_seal(caller, operation, &sealing, plaintext, context)
+    }
+
+    /// The gate of an encryption under the current version of `key` (whose policy's
+    /// request names `other`, for re-encrypt); a refusal is audited.
+    pub(super) fn authorize_seal(
+        &self,
+        caller: &Caller,
+        operation: Operation,
+        key: KeyRecord,
+        context: &EncryptionContext,
+        other: Option<&KeyRecord>,
+    ) -> Result<Sealing, KeyError> {
         let version = Self::current_version(&key)?.clone();
         let record = Record {
             caller,
@@ -48,9 +76,29 @@ impl KeyService {
             version: Some(version.number),
             context: Some(context),
         };
-        self.authorize(&record, &key, KeyUsage::EncryptDecrypt)?;
+        self.authorize_with(&record, &key, KeyUsage::EncryptDecrypt, other)?;
+        Ok(Sealing { key, version })
+    }
+
+    /// Encrypts `plaintext` as `sealing` allows, and audits it.
+    pub(super) fn finish_seal(
+        &self,
+        caller: &Caller,
+        operation: Operation,
+        sealing: &Sealing,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Vec<u8>, KeyError> {
+        let Sealing { key, version } = sealing;
+        let record = Record {
+            caller,
+            operation,
+            key: Some(key),
+            version: Some(version.number),
+            context: Some(context),
+        };
         let aad = ciphertext::aad(&key.id, version.number, context);
-        let out = match self.material(&record, &key, &version)? {
+        let out = match self.material(&record, key, version)? {
             Source::Token(label) => {
                 let sealed = self.token.encrypt(&label, &aad, plaintext)?;
                 Header {
@@ -61,7 +109,7 @@ impl KeyService {
                 .with_sealed(&sealed.ciphertext)
             }
             Source::Wrapped(wrapped) => {
-                let prepared = self.prepared(&key, version.number, wrapped)?;
+                let prepared = self.prepared(key, version.number, wrapped)?;
                 self.seal_wrapped(&*prepared, &key.id, version.number, &aad, plaintext)?
             }
         };
@@ -143,7 +191,7 @@ impl KeyService {
         )
     }
 
-    /// Decryption gated and audited as `operation` (decrypt, re-encrypt).
+    /// Decryption gated and audited as `operation` (decrypt, generate-data-key's …).
     pub(super) fn open(
         &self,
         caller: &Caller,
@@ -152,6 +200,29 @@ impl KeyService {
         ciphertext_bytes: &[u8],
         context: &EncryptionContext,
     ) -> Result<(KeyId, SecretBytes), KeyError> {
+        let opening = self.authorize_open(
+            caller,
+            operation,
+            expected_key,
+            ciphertext_bytes,
+            context,
+            None,
+        )?;
+        self.finish_open(caller, operation, opening, context)
+    }
+
+    /// The gate of a decryption: the ciphertext's header parsed, its key found (and, when
+    /// `expected_key` is given, compared), the key's policy asked (its request naming
+    /// `other`, for re-encrypt) and the version checked; a refusal is audited.
+    pub(super) fn authorize_open<'c>(
+        &self,
+        caller: &Caller,
+        operation: Operation,
+        expected_key: Option<&str>,
+        ciphertext_bytes: &'c [u8],
+        context: &EncryptionContext,
+        other: Option<&KeyRecord>,
+    ) -> Result<Opening<'c>, KeyError> {
         let (header, sealed) = match Header::parse(ciphertext_bytes) {
             Ok(parsed) => parsed,
             Err(err) => {
@@ -198,14 +269,14 @@ impl KeyService {
                 );
             }
         }
-        self.authorize(&record, &key, KeyUsage::EncryptDecrypt)?;
-        let Some(version) = key.version(header.version) else {
+        self.authorize_with(&record, &key, KeyUsage::EncryptDecrypt, other)?;
+        if key.version(header.version).is_none() {
             return self.refuse(
                 &record,
                 KeyError::InvalidCiphertext,
                 format!("no version {}", header.version),
             );
-        };
+        }
         if header.version < key.min_decrypt_version {
             let why = format!(
                 "version {} is below the minimum decryption version {}",
@@ -213,6 +284,41 @@ impl KeyService {
             );
             return self.refuse_state(&record, why);
         }
+        Ok(Opening {
+            header,
+            sealed,
+            key,
+        })
+    }
+
+    /// Decrypts as `opening` allows, and audits it.
+    pub(super) fn finish_open(
+        &self,
+        caller: &Caller,
+        operation: Operation,
+        opening: Opening<'_>,
+        context: &EncryptionContext,
+    ) -> Result<(KeyId, SecretBytes), KeyError> {
+        let Opening {
+            key,
+            header,
+            sealed,
+        } = opening;
+        let record = Record {
+            caller,
+            operation,
+            key: Some(&key),
+            version: Some(header.version),
+            context: Some(context),
+        };
+        let Some(version) = key.version(header.version) else {
+            // The gate found this version; a record without it is refused all the same.
+            return self.refuse(
+                &record,
+                KeyError::InvalidCiphertext,
+                format!("no version {}", header.version),
+            );
+        };
         let aad = header.aad(context);
         let opened = match self.material(&record, &key, version)? {
             Source::Token(label) => self.token.decrypt(&label, &header.nonce, &aad, sealed),

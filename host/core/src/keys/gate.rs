@@ -115,6 +115,18 @@ impl KeyService {
         key: &KeyRecord,
         usage: KeyUsage,
     ) -> Result<(), KeyError> {
+        self.authorize_with(record, key, usage, None)
+    }
+
+    /// [`KeyService::authorize`] for one side of a two-key operation (re-encrypt): the
+    /// policy's request names `other`, the key on the other side.
+    pub(super) fn authorize_with(
+        &self,
+        record: &Record<'_>,
+        key: &KeyRecord,
+        usage: KeyUsage,
+        other: Option<&KeyRecord>,
+    ) -> Result<(), KeyError> {
         if !record.caller.roles.contains(&Role::CryptoUser) {
             return self.refuse_role(record, Role::CryptoUser);
         }
@@ -141,13 +153,15 @@ impl KeyService {
         let Some(measurement) = key.policy else {
             return Ok(());
         };
+        let info = |key: &KeyRecord| KeyInfo {
+            id: key.id.to_string(),
+            spec: key.spec,
+            tags: key.tags.clone(),
+        };
         let request = PolicyRequest {
             operation: record.operation,
-            key: Some(KeyInfo {
-                id: key.id.to_string(),
-                spec: key.spec,
-                tags: key.tags.clone(),
-            }),
+            key: Some(info(key)),
+            other_key: other.map(info),
             principal: Principal {
                 id: record.caller.id.clone(),
                 roles: record.caller.roles.clone(),

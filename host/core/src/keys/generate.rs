@@ -158,8 +158,10 @@ impl KeyService {
 
 impl KeyService {
     /// Decrypts `ciphertext` and encrypts the plaintext under `destination` with the same
-    /// context, without the plaintext leaving the service. Both keys' policies are
-    /// evaluated for `re-encrypt`.
+    /// context, without the plaintext leaving the service. The source key's policy is asked
+    /// `re-encrypt-from` and the destination's `re-encrypt-to`, each request naming the
+    /// other key; both must allow, and both are asked before anything is decrypted. Each
+    /// side is audited under its own operation.
     ///
     /// # Errors
     /// The errors of [`KeyService::decrypt`] and [`KeyService::encrypt`].
@@ -170,11 +172,28 @@ impl KeyService {
         context: &EncryptionContext,
         destination: &str,
     ) -> Result<Vec<u8>, KeyError> {
-        let (_, plaintext) = self.open(caller, Operation::ReEncrypt, None, ciphertext, context)?;
-        self.seal(
+        let destination = self.resolve_for(caller, Operation::ReEncryptTo, destination)?;
+        let opening = self.authorize_open(
             caller,
-            Operation::ReEncrypt,
+            Operation::ReEncryptFrom,
+            None,
+            ciphertext,
+            context,
+            Some(&destination),
+        )?;
+        let sealing = self.authorize_seal(
+            caller,
+            Operation::ReEncryptTo,
             destination,
+            context,
+            Some(&opening.key),
+        )?;
+        let (_, plaintext) =
+            self.finish_open(caller, Operation::ReEncryptFrom, opening, context)?;
+        self.finish_seal(
+            caller,
+            Operation::ReEncryptTo,
+            &sealing,
             plaintext.expose(),
             context,
         )

@@ -6,6 +6,14 @@ pub(crate) mod policy {
     wasmtime::component::bindgen!({ world: "policy", path: "../../wit" });
 }
 
+/// The `kastell:runtime/policy@0.1.0` world: the frozen contract of policies built before
+/// `re-encrypt` had a direction, loaded with the fail-closed mapping of
+/// [`super::legacy`].
+pub(crate) mod policy_v0_1 {
+    #![allow(missing_docs, reason = "generated")]
+    wasmtime::component::bindgen!({ world: "policy", path: "../../wit/legacy/policy-0.1.0.wit" });
+}
+
 /// The `kastell:runtime/workload` world. Key handles are host-side [`KeyRef`]s in the
 /// store's resource table; every import may trap (a host fault ends the invocation).
 ///

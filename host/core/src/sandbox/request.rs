@@ -62,6 +62,10 @@ pub struct PolicyRequest {
     /// The key, absent for operations without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<KeyInfo>,
+    /// The other key of a re-encrypt: the destination for `re-encrypt-from`, the source for
+    /// `re-encrypt-to`; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_key: Option<KeyInfo>,
     /// Who asks.
     pub principal: Principal,
     /// Encryption context.
@@ -108,13 +112,15 @@ fn pairs(map: &BTreeMap<String, String>) -> Vec<(String, String)> {
 impl PolicyRequest {
     /// The request as the generated WIT type handed to the guest.
     pub(crate) fn to_wit(&self) -> wit::Request {
+        let key_info = |key: &KeyInfo| wit::KeyInfo {
+            id: key.id.clone(),
+            spec: key.spec.into(),
+            tags: pairs(&key.tags),
+        };
         wit::Request {
             operation: self.operation.into(),
-            key: self.key.as_ref().map(|key| wit::KeyInfo {
-                id: key.id.clone(),
-                spec: key.spec.into(),
-                tags: pairs(&key.tags),
-            }),
+            key: self.key.as_ref().map(key_info),
+            other_key: self.other_key.as_ref().map(key_info),
             principal: wit::Principal {
                 id: self.principal.id.clone(),
                 roles: self.principal.roles.iter().map(|&r| r.into()).collect(),
@@ -140,7 +146,8 @@ impl From<Operation> for wit::Operation {
             O::Decrypt => Self::Decrypt,
             O::GenerateDataKey => Self::GenerateDataKey,
             O::GenerateDataKeyWithoutPlaintext => Self::GenerateDataKeyWithoutPlaintext,
-            O::ReEncrypt => Self::ReEncrypt,
+            O::ReEncryptFrom => Self::ReEncryptFrom,
+            O::ReEncryptTo => Self::ReEncryptTo,
             O::Sign => Self::Sign,
             O::Verify => Self::Verify,
             O::GenerateMac => Self::GenerateMac,
@@ -215,6 +222,13 @@ mod tests {
         let unknown = r#"{"operation":"decrypt","principal":{"id":"a"},"extra":1}"#;
         let err = serde_json::from_str::<PolicyRequest>(unknown).expect_err("unknown field");
         assert!(err.to_string().contains("unknown field `extra`"), "{err}");
+
+        let op = r#"{"operation":"re-encrypt","principal":{"id":"a"}}"#;
+        let err = serde_json::from_str::<PolicyRequest>(op).expect_err("undirected");
+        assert!(
+            err.to_string().contains("unknown variant `re-encrypt`"),
+            "{err}"
+        );
 
         let op = r#"{"operation":"steal","principal":{"id":"a"}}"#;
         let err = serde_json::from_str::<PolicyRequest>(op).expect_err("bad op");

@@ -3,8 +3,15 @@
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+/// The version of the `kastell:runtime` package guests are built against.
+pub const RUNTIME_VERSION: &str = "0.2.0";
+
 /// The world a policy component implements.
-pub const POLICY_WORLD: &str = "kastell:runtime/policy@0.1.0";
+pub const POLICY_WORLD: &str = "kastell:runtime/policy@0.2.0";
+
+/// The world of policies built against the old contract, still loaded (see
+/// [`super::legacy`]).
+pub const POLICY_WORLD_V0_1: &str = "kastell:runtime/policy@0.1.0";
 
 /// Imports a policy may carry: the world's own type-only interface, and the namespaces a
 /// std Rust guest for `wasm32-wasip2` carries. Functions in them are satisfied with
@@ -12,7 +19,7 @@ pub const POLICY_WORLD: &str = "kastell:runtime/policy@0.1.0";
 const ALLOWED_IMPORTS: &[&str] = &["kastell:runtime/types@", "wasi:cli/", "wasi:io/"];
 
 /// The world a workload component implements.
-pub const WORKLOAD_WORLD: &str = "kastell:runtime/workload@0.1.0";
+pub const WORKLOAD_WORLD: &str = "kastell:runtime/workload@0.2.0";
 
 /// Imports a workload may carry: the world's key and attestation interfaces (served by the
 /// host) and what a policy may carry (denied at run time).
@@ -68,6 +75,16 @@ pub enum LoadError {
     /// Does not implement the `workload` world.
     #[error("does not implement {WORKLOAD_WORLD}: {0}")]
     NotWorkload(String),
+    /// Built against a version of the `kastell:runtime` package this host does not run.
+    #[error(
+        "built against kastell:runtime@{found}, which this host does not load for a {kind}: rebuild it against kastell:runtime@{RUNTIME_VERSION} (the kastell-guest of this release)"
+    )]
+    RuntimeVersion {
+        /// `policy` or `workload`.
+        kind: &'static str,
+        /// The version its imports name.
+        found: String,
+    },
 }
 
 /// Checks the size and the 8-byte header: magic number, then version and layer.
@@ -101,6 +118,12 @@ pub(crate) fn check_policy_world(engine: &Engine, component: &Component) -> Resu
     if !forbidden.is_empty() {
         return Err(LoadError::ForbiddenImports(forbidden));
     }
+    check_versions(
+        engine,
+        component,
+        "policy",
+        &[RUNTIME_VERSION, super::legacy::VERSION],
+    )?;
     let ty = component.component_type();
     let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
     if exports.contains(&"evaluate") {
@@ -119,6 +142,35 @@ pub(crate) fn check_policy_world(engine: &Engine, component: &Component) -> Resu
             }
         )))
     }
+}
+
+/// Refuses a component whose `kastell:runtime` imports name a version not in `known`.
+fn check_versions(
+    engine: &Engine,
+    component: &Component,
+    kind: &'static str,
+    known: &[&str],
+) -> Result<(), LoadError> {
+    let ty = component.component_type();
+    let unknown = ty
+        .imports(engine)
+        .filter_map(|(name, _)| runtime_version(name))
+        .find(|version| !known.contains(version));
+    match unknown {
+        Some(found) => Err(LoadError::RuntimeVersion {
+            kind,
+            found: found.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The version in an import name `kastell:runtime/<interface>@<version>`.
+fn runtime_version(import: &str) -> Option<&str> {
+    import
+        .strip_prefix("kastell:runtime/")
+        .and_then(|rest| rest.split_once('@'))
+        .map(|(_, version)| version)
 }
 
 fn forbidden(engine: &Engine, component: &Component, allowed: &[&str]) -> Vec<String> {
@@ -141,6 +193,8 @@ pub(crate) fn check_workload_world(
     if !forbidden.is_empty() {
         return Err(LoadError::ForbiddenWorkloadImports(forbidden));
     }
+    // Host imports of another version would be linked as traps: refuse them by name.
+    check_versions(engine, component, "workload", &[RUNTIME_VERSION])?;
     let ty = component.component_type();
     let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
     if exports.contains(&"run") {
@@ -188,6 +242,27 @@ mod tests {
                 size: 101,
                 limit: 100
             })
+        );
+    }
+
+    #[test]
+    fn runtime_version_is_read_from_kastell_imports_only() {
+        assert_eq!(runtime_version("kastell:runtime/keys@0.1.0"), Some("0.1.0"));
+        assert_eq!(
+            runtime_version("kastell:runtime/types@0.2.0"),
+            Some("0.2.0")
+        );
+        assert_eq!(runtime_version("wasi:io/streams@0.2.6"), None);
+        assert_eq!(runtime_version("kastell:runtime/keys"), None);
+        let text = LoadError::RuntimeVersion {
+            kind: "workload",
+            found: "0.1.0".into(),
+        }
+        .to_string();
+        assert!(
+            text.contains("kastell:runtime@0.1.0")
+                && text.contains("rebuild it against kastell:runtime@0.2.0"),
+            "{text}"
         );
     }
 
