@@ -1,20 +1,29 @@
 //! Cryptographic primitives behind a small provider trait (rustls-style), so that a
 //! faster implementation can replace RustCrypto without touching the key layer.
 //!
-//! Only standard constructions: AES-256-GCM, AES key wrap with padding (RFC 5649), ECDSA
-//! P-384 over a SHA-384 digest, HMAC-SHA-384.
+//! Only standard constructions: AES-256-GCM, AES key wrap with padding (RFC 5649), and for
+//! every key kind of `docs/key-types.md` ([`KeyKind`]) its AWS KMS algorithms: RSA-OAEP,
+//! RSASSA-PSS and PKCS#1 v1.5, ECDSA (P-256, P-384, P-521, secp256k1), ECDH on the NIST
+//! curves, HMAC-SHA-2, ML-DSA (FIPS 204). [`AwsLc`] implements every kind; [`RustCrypto`]
+//! keeps AES-256-GCM, ECDSA P-384 and HMAC-SHA-384 through the typed `p384_*` /
+//! `hmac_sha384` operations and answers [`CryptoError::NotImplemented`] for the rest.
 
 mod awslc;
 mod checker;
+mod held;
 pub mod hpke;
+mod kind;
 mod prepared;
 mod rustcrypto;
+
+use kastell_proto::algorithm::{EncryptionAlgorithm, MessageType, SigningAlgorithm};
 
 use crate::secret::SecretBytes;
 
 pub use awslc::AwsLc;
 pub use checker::AwsLcChecker;
-pub use prepared::{KeyKind, PreparedKey};
+pub use kind::{KeyFamily, KeyKind};
+pub use prepared::PreparedKey;
 pub use rustcrypto::RustCrypto;
 
 /// Length of an AES-GCM nonce.
@@ -28,9 +37,61 @@ pub const P384_SIGNATURE_LEN: usize = 96;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CryptoError {
-    /// Decryption, unwrapping or verification of authenticated data failed.
+    /// Decryption (AES-GCM, RSA-OAEP), unwrapping or verification of authenticated data
+    /// failed.
     #[error("authentication failed")]
     Authentication,
+    /// The key's kind does not allow this algorithm or operation (caller misuse): e.g. an
+    /// `ECC_NIST_P256` key asked for `RSASSA_PSS_SHA_256`, an ML-DSA key for a `DIGEST`.
+    #[error("{kind} does not allow {what}")]
+    Unsupported {
+        /// The key's kind.
+        kind: KeyKind,
+        /// The algorithm, message type or operation asked for.
+        what: &'static str,
+    },
+    /// The provider does not implement what the kind allows (use [`AwsLc`]).
+    #[error("the {provider} provider does not implement {what} for {kind} keys")]
+    NotImplemented {
+        /// The provider's name.
+        provider: &'static str,
+        /// The key's kind.
+        kind: KeyKind,
+        /// The operation or algorithm.
+        what: &'static str,
+    },
+    /// A `DIGEST` message whose length is not the algorithm's hash length.
+    #[error("a DIGEST for {algorithm} is {expected} bytes, not {actual}")]
+    DigestLength {
+        /// The signing algorithm.
+        algorithm: SigningAlgorithm,
+        /// Its hash length.
+        expected: usize,
+        /// The length given.
+        actual: usize,
+    },
+    /// A plaintext longer than RSA-OAEP encrypts under this modulus and hash.
+    #[error(
+        "{algorithm} under an {kind} key encrypts at most {max} bytes of plaintext, not {actual}"
+    )]
+    PlaintextTooLong {
+        /// The key's kind.
+        kind: KeyKind,
+        /// The encryption algorithm.
+        algorithm: EncryptionAlgorithm,
+        /// The longest plaintext.
+        max: usize,
+        /// The length given.
+        actual: usize,
+    },
+    /// A peer public key (ECDH) on another curve than the key's.
+    #[error("the peer public key is on {found}, not {expected}")]
+    WrongCurve {
+        /// The key's curve.
+        expected: &'static str,
+        /// The peer key's curve (or what it is instead).
+        found: &'static str,
+    },
     /// A key had the wrong length or encoding.
     #[error("invalid key: {0}")]
     InvalidKey(&'static str),
@@ -134,10 +195,36 @@ pub trait CryptoProvider: Send + Sync + std::fmt::Debug {
     /// [`CryptoError::InvalidKey`] for an empty key.
     fn hmac_sha384(&self, key: &SecretBytes, message: &[u8]) -> Result<[u8; 48], CryptoError>;
 
+    /// New material for a `kind` key, in the kind's form ([`KeyKind`]).
+    ///
+    /// # Errors
+    /// [`CryptoError::Random`]; [`CryptoError::NotImplemented`] for a kind the provider
+    /// does not implement.
+    fn generate(&self, kind: KeyKind) -> Result<SecretBytes, CryptoError>;
+
+    /// Verifies `signature` over `input` with a `kind` public key given as
+    /// SubjectPublicKeyInfo DER (ECDSA signatures are DER `ECDSA-Sig-Value`, as AWS KMS
+    /// and OpenSSL write them).
+    ///
+    /// # Errors
+    /// [`CryptoError::Unsupported`] for an algorithm or message type the kind does not
+    /// allow, [`CryptoError::DigestLength`], [`CryptoError::InvalidKey`] for a public key
+    /// that is not a valid `kind` key; a wrong signature is `Ok(false)`.
+    fn verify_with_public_key(
+        &self,
+        kind: KeyKind,
+        public_key_spki: &[u8],
+        algorithm: SigningAlgorithm,
+        message_type: MessageType,
+        input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, CryptoError>;
+
     /// `material` made ready for repeated use as a `kind` key (checked once here).
     ///
     /// # Errors
-    /// [`CryptoError::InvalidKey`] for material that is not a valid `kind` key.
+    /// [`CryptoError::InvalidKey`] for material that is not a valid `kind` key;
+    /// [`CryptoError::NotImplemented`] for a kind the provider does not implement.
     fn prepare(
         &self,
         kind: KeyKind,

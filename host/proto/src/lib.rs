@@ -6,6 +6,7 @@ extern crate alloc;
 
 mod names;
 
+pub mod algorithm;
 pub mod api;
 pub mod ciphertext;
 pub mod context;
@@ -18,6 +19,10 @@ pub mod quorum;
 pub mod release;
 pub mod secret;
 
+pub use algorithm::{
+    EncryptionAlgorithm, HashAlgorithm, KeyAgreementAlgorithm, MacAlgorithm, MessageType,
+    SigningAlgorithm,
+};
 pub use context::EncryptionContext;
 pub use error::ErrorCode;
 pub use key::{KeyId, KeySpec, KeyUsage, Origin};

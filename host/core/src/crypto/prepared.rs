@@ -1,34 +1,19 @@
 //! Key material made ready for repeated use: what a provider would otherwise redo on
-//! every operation (the AES key schedule, parsing a P-384 key and deriving its public
-//! point, the HMAC pads) is done once, when the key enters the key cache.
+//! every operation (the AES key schedule, parsing a key and deriving its public key, the
+//! HMAC pads, expanding an ML-DSA seed) is done once, when the key enters the key cache.
 
-use super::{CryptoError, CryptoProvider, GCM_NONCE_LEN};
+use kastell_proto::algorithm::{
+    EncryptionAlgorithm, KeyAgreementAlgorithm, MacAlgorithm, MessageType, SigningAlgorithm,
+};
+
+use super::{CryptoError, GCM_NONCE_LEN, KeyKind};
 use crate::secret::SecretBytes;
 
-/// What a key's material is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyKind {
-    /// AES-256-GCM.
-    Aes256,
-    /// ECDSA P-384 (a 48-byte private scalar).
-    P384,
-    /// HMAC-SHA-384.
-    HmacSha384,
-}
-
-impl KeyKind {
-    /// The error for using a key as something it is not.
-    pub(super) fn misuse(self) -> CryptoError {
-        CryptoError::InvalidKey(match self {
-            Self::Aes256 => "an AES-256 key cannot do this",
-            Self::P384 => "a P-384 key cannot do this",
-            Self::HmacSha384 => "an HMAC key cannot do this",
-        })
-    }
-}
-
-/// A key prepared by a provider ([`CryptoProvider::prepare`]). The operations its kind does
-/// not support fail with [`CryptoError::InvalidKey`]. Dropping it clears the material.
+/// A key prepared by a provider ([`super::CryptoProvider::prepare`]), one type per family. Every
+/// operation has a default that refuses: the typed legacy operations (`aes256_gcm_*`,
+/// `p384_*`, `hmac_sha384`) with [`CryptoError::InvalidKey`] as before, the generic ones
+/// with [`CryptoError::Unsupported`] naming the kind and the algorithm. Dropping it clears
+/// the material; its `Debug` shows the kind only.
 pub trait PreparedKey: Send + Sync + std::fmt::Debug {
     /// Its kind.
     fn kind(&self) -> KeyKind;
@@ -42,10 +27,12 @@ pub trait PreparedKey: Send + Sync + std::fmt::Debug {
     /// [`CryptoError::InvalidKey`] when not an AES key.
     fn aes256_gcm_seal(
         &self,
-        nonce: &[u8; GCM_NONCE_LEN],
-        aad: &[u8],
-        plaintext: &[u8],
-    ) -> Result<Vec<u8>, CryptoError>;
+        _nonce: &[u8; GCM_NONCE_LEN],
+        _aad: &[u8],
+        _plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        Err(self.kind().misuse())
+    }
 
     /// AES-256-GCM encryption appending ciphertext ‖ tag to `out` (after a header the
     /// caller wrote), without an intermediate copy where the provider allows it.
@@ -66,130 +53,169 @@ pub trait PreparedKey: Send + Sync + std::fmt::Debug {
     /// AES-256-GCM decryption of ciphertext ‖ tag.
     ///
     /// # Errors
-    /// [`CryptoError::Authentication`] for any tampering or wrong nonce/AAD.
+    /// [`CryptoError::Authentication`] for any tampering or wrong nonce/AAD;
+    /// [`CryptoError::InvalidKey`] when not an AES key.
     fn aes256_gcm_open(
         &self,
-        nonce: &[u8; GCM_NONCE_LEN],
-        aad: &[u8],
-        ciphertext: &[u8],
-    ) -> Result<SecretBytes, CryptoError>;
+        _nonce: &[u8; GCM_NONCE_LEN],
+        _aad: &[u8],
+        _ciphertext: &[u8],
+    ) -> Result<SecretBytes, CryptoError> {
+        Err(self.kind().misuse())
+    }
 
-    /// ECDSA P-384 signature (r ‖ s) over a SHA-384 digest.
+    /// ECDSA P-384 signature (fixed r ‖ s, 96 bytes) over a SHA-384 digest.
     ///
     /// # Errors
     /// [`CryptoError::InvalidKey`] when not a P-384 key.
-    fn p384_sign_digest(&self, digest: &[u8; 48]) -> Result<Vec<u8>, CryptoError>;
+    fn p384_sign_digest(&self, _digest: &[u8; 48]) -> Result<Vec<u8>, CryptoError> {
+        Err(self.kind().misuse())
+    }
 
     /// The uncompressed SEC1 public key, computed when the key was prepared.
     ///
     /// # Errors
     /// [`CryptoError::InvalidKey`] when not a P-384 key.
-    fn p384_public_key(&self) -> Result<&[u8], CryptoError>;
+    fn p384_public_key(&self) -> Result<&[u8], CryptoError> {
+        Err(self.kind().misuse())
+    }
 
     /// HMAC-SHA-384 of `message`.
     ///
     /// # Errors
-    /// [`CryptoError::InvalidKey`] when not an HMAC key.
-    fn hmac_sha384(&self, message: &[u8]) -> Result<[u8; 48], CryptoError>;
-}
-
-/// A prepared key for providers with nothing to precompute but the public key: the
-/// material, and each operation delegated to the provider.
-pub(super) struct Held<P> {
-    provider: P,
-    kind: KeyKind,
-    material: SecretBytes,
-    public: Option<Vec<u8>>,
-}
-
-impl<P: CryptoProvider> Held<P> {
-    /// Checks the material by using it once (a P-384 key derives its public key).
-    pub(super) fn new(
-        provider: P,
-        kind: KeyKind,
-        material: SecretBytes,
-    ) -> Result<Self, CryptoError> {
-        let public = match kind {
-            KeyKind::P384 if material.len() != 48 => {
-                return Err(CryptoError::InvalidKey("P-384 private scalar"));
-            }
-            KeyKind::P384 => Some(provider.p384_public_key(&material)?),
-            KeyKind::Aes256 if material.len() != 32 => {
-                return Err(CryptoError::InvalidKey("AES-256 needs 32 bytes"));
-            }
-            KeyKind::HmacSha384 if material.is_empty() => {
-                return Err(CryptoError::InvalidKey("empty HMAC key"));
-            }
-            KeyKind::Aes256 | KeyKind::HmacSha384 => None,
-        };
-        Ok(Self {
-            provider,
-            kind,
-            material,
-            public,
-        })
+    /// [`CryptoError::InvalidKey`] when not an HMAC-SHA-384 key.
+    fn hmac_sha384(&self, _message: &[u8]) -> Result<[u8; 48], CryptoError> {
+        Err(self.kind().misuse())
     }
 
-    fn expect(&self, kind: KeyKind) -> Result<(), CryptoError> {
-        if self.kind == kind {
-            Ok(())
-        } else {
-            Err(self.kind.misuse())
-        }
-    }
-}
-
-impl<P> std::fmt::Debug for Held<P> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PreparedKey")
-            .field("kind", &self.kind)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<P: CryptoProvider> PreparedKey for Held<P> {
-    fn kind(&self) -> KeyKind {
-        self.kind
+    /// The public key as SubjectPublicKeyInfo DER, computed when the key was prepared.
+    ///
+    /// # Errors
+    /// [`CryptoError::Unsupported`] for a symmetric kind.
+    fn public_key_spki(&self) -> Result<&[u8], CryptoError> {
+        Err(self.kind().unsupported("GetPublicKey"))
     }
 
-    fn material(&self) -> &SecretBytes {
-        &self.material
-    }
-
-    fn aes256_gcm_seal(
+    /// A signature over `input` (a message, or its digest for [`MessageType::Digest`]).
+    /// ECDSA signatures are DER `ECDSA-Sig-Value`; RSA signatures the modulus's length;
+    /// ML-DSA signatures FIPS 204's encoding (pure mode, empty context).
+    ///
+    /// # Errors
+    /// [`CryptoError::Unsupported`] for an algorithm or message type the kind does not
+    /// allow; [`CryptoError::DigestLength`] for a digest of the wrong length.
+    fn sign(
         &self,
-        nonce: &[u8; GCM_NONCE_LEN],
-        aad: &[u8],
-        plaintext: &[u8],
+        algorithm: SigningAlgorithm,
+        _message_type: MessageType,
+        _input: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
-        self.expect(KeyKind::Aes256)?;
-        self.provider
-            .aes256_gcm_seal(&self.material, nonce, aad, plaintext)
+        Err(self.kind().unsupported(algorithm.as_str()))
     }
 
-    fn aes256_gcm_open(
+    /// Verifies `signature` over `input` with the key's public key.
+    ///
+    /// # Errors
+    /// As [`PreparedKey::sign`]; a wrong signature is `Ok(false)`.
+    fn verify(
         &self,
-        nonce: &[u8; GCM_NONCE_LEN],
-        aad: &[u8],
-        ciphertext: &[u8],
+        algorithm: SigningAlgorithm,
+        _message_type: MessageType,
+        _input: &[u8],
+        _signature: &[u8],
+    ) -> Result<bool, CryptoError> {
+        Err(self.kind().unsupported(algorithm.as_str()))
+    }
+
+    /// RSA-OAEP encryption with the key's public key (empty label).
+    ///
+    /// # Errors
+    /// [`CryptoError::Unsupported`] for an algorithm the kind does not allow (AES-GCM goes
+    /// through [`PreparedKey::aes256_gcm_seal`], which takes a nonce and AAD);
+    /// [`CryptoError::PlaintextTooLong`].
+    fn encrypt(
+        &self,
+        algorithm: EncryptionAlgorithm,
+        _plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        Err(self.kind().unsupported(algorithm.as_str()))
+    }
+
+    /// RSA-OAEP decryption.
+    ///
+    /// # Errors
+    /// [`CryptoError::Unsupported`] as for [`PreparedKey::encrypt`];
+    /// [`CryptoError::Authentication`] for any ciphertext that does not decrypt.
+    fn decrypt(
+        &self,
+        algorithm: EncryptionAlgorithm,
+        _ciphertext: &[u8],
     ) -> Result<SecretBytes, CryptoError> {
-        self.expect(KeyKind::Aes256)?;
-        self.provider
-            .aes256_gcm_open(&self.material, nonce, aad, ciphertext)
+        Err(self.kind().unsupported(algorithm.as_str()))
     }
 
-    fn p384_sign_digest(&self, digest: &[u8; 48]) -> Result<Vec<u8>, CryptoError> {
-        self.expect(KeyKind::P384)?;
-        self.provider.p384_sign_digest(&self.material, digest)
+    /// The MAC of `message` (full length, never truncated).
+    ///
+    /// # Errors
+    /// [`CryptoError::Unsupported`] for an algorithm the kind does not allow.
+    fn mac(&self, algorithm: MacAlgorithm, _message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        Err(self.kind().unsupported(algorithm.as_str()))
     }
 
-    fn p384_public_key(&self) -> Result<&[u8], CryptoError> {
-        self.public.as_deref().ok_or_else(|| self.kind.misuse())
+    /// Whether `tag` is the MAC of `message`, compared in constant time; a tag of another
+    /// length is `Ok(false)`.
+    ///
+    /// # Errors
+    /// [`CryptoError::Unsupported`] for an algorithm the kind does not allow.
+    fn verify_mac(
+        &self,
+        algorithm: MacAlgorithm,
+        _message: &[u8],
+        _tag: &[u8],
+    ) -> Result<bool, CryptoError> {
+        Err(self.kind().unsupported(algorithm.as_str()))
     }
 
-    fn hmac_sha384(&self, message: &[u8]) -> Result<[u8; 48], CryptoError> {
-        self.expect(KeyKind::HmacSha384)?;
-        self.provider.hmac_sha384(&self.material, message)
+    /// ECDH with the peer's public key (SubjectPublicKeyInfo DER, validated: on the key's
+    /// curve and a valid point); the shared secret is the x-coordinate, the curve's field
+    /// length.
+    ///
+    /// # Errors
+    /// [`CryptoError::Unsupported`] for a kind without ECDH; [`CryptoError::WrongCurve`]
+    /// for a peer key on another curve; [`CryptoError::InvalidInput`] for a peer key that
+    /// is not an EC SubjectPublicKeyInfo or not a valid point.
+    fn derive_shared_secret(
+        &self,
+        _peer_public_key_spki: &[u8],
+    ) -> Result<SecretBytes, CryptoError> {
+        Err(self
+            .kind()
+            .unsupported(KeyAgreementAlgorithm::Ecdh.as_str()))
+    }
+}
+
+/// Checks a sign or verify request against the kind and the algorithm: the algorithm
+/// allowed, the message type accepted, a digest's length.
+///
+/// # Errors
+/// [`CryptoError::Unsupported`] or [`CryptoError::DigestLength`].
+pub(super) fn check_message(
+    kind: KeyKind,
+    algorithm: SigningAlgorithm,
+    message_type: MessageType,
+    input: &[u8],
+) -> Result<(), CryptoError> {
+    kind.check_signing(algorithm)?;
+    match (message_type, algorithm.digest_len()) {
+        (MessageType::Raw, _) => Ok(()),
+        (MessageType::Digest, None) => Err(kind.unsupported(MessageType::Digest.as_str())),
+        (MessageType::Digest, Some(expected)) if input.len() != expected => {
+            Err(CryptoError::DigestLength {
+                algorithm,
+                expected,
+                actual: input.len(),
+            })
+        }
+        (MessageType::Digest, Some(_)) => Ok(()),
     }
 }
 
@@ -202,7 +228,7 @@ mod tests {
     )]
 
     use super::*;
-    use crate::crypto::{AwsLc, RustCrypto};
+    use crate::crypto::{AwsLc, CryptoProvider, RustCrypto};
 
     fn providers() -> [&'static dyn CryptoProvider; 2] {
         [&AwsLc, &RustCrypto]

@@ -1,4 +1,9 @@
-//! The RustCrypto implementation of [`CryptoProvider`].
+//! The RustCrypto implementation of [`CryptoProvider`]: AES-256-GCM, AES key wrap, ECDSA
+//! P-384 and HMAC-SHA-384 through the typed operations, what guests and the attestation
+//! verifier need. The other key kinds of `docs/key-types.md` and the generic operations
+//! (`sign`, `encrypt`, `mac`, `derive_shared_secret`, SPKI public keys) are aws-lc-rs's
+//! ([`AwsLc`](super::AwsLc)): here they answer [`CryptoError::NotImplemented`] (or
+//! [`CryptoError::Unsupported`] where the kind does not allow them anyway).
 
 use aes_gcm::aead::{Aead as _, KeyInit as _, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -8,7 +13,10 @@ use p384::ecdsa::{Signature, SigningKey, VerifyingKey};
 use rand_core::{OsRng, RngCore as _};
 use sha2::Sha384;
 
-use super::prepared::Held;
+use kastell_proto::algorithm::{MessageType, SigningAlgorithm};
+
+use super::held::{Held, not_implemented};
+use super::prepared::check_message;
 use super::{CryptoError, CryptoProvider, GCM_NONCE_LEN, KeyKind, PreparedKey};
 use crate::secret::SecretBytes;
 
@@ -148,6 +156,31 @@ impl CryptoProvider for RustCrypto {
             .map_err(|_| CryptoError::InvalidKey("HMAC key"))?;
         mac.update(message);
         Ok(mac.finalize().into_bytes().into())
+    }
+
+    fn generate(&self, kind: KeyKind) -> Result<SecretBytes, CryptoError> {
+        let len = match kind {
+            KeyKind::P384 => return self.p384_generate(),
+            KeyKind::Aes256 => 32,
+            KeyKind::HmacSha384 => 48,
+            _ => return Err(not_implemented(self, kind, "this key kind")),
+        };
+        let mut bytes = zeroize::Zeroizing::new(vec![0u8; len]);
+        self.fill_random(&mut bytes)?;
+        Ok(SecretBytes::from_slice(&bytes))
+    }
+
+    fn verify_with_public_key(
+        &self,
+        kind: KeyKind,
+        _public_key_spki: &[u8],
+        algorithm: SigningAlgorithm,
+        message_type: MessageType,
+        input: &[u8],
+        _signature: &[u8],
+    ) -> Result<bool, CryptoError> {
+        check_message(kind, algorithm, message_type, input)?;
+        Err(not_implemented(self, kind, algorithm.as_str()))
     }
 
     fn prepare(
