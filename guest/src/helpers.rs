@@ -111,6 +111,8 @@ mod tests {
                 tags: vec![("allowed".into(), "sha384:AA, sha384:bb".into())],
             }),
             other_key: None,
+            algorithm: None,
+            message_type: None,
             principal: Principal {
                 id: "svc".into(),
                 roles: vec![Role::CryptoUser],

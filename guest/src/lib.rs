@@ -22,15 +22,15 @@ pub mod bindings {
 
 pub use bindings::Guest as Policy;
 pub use bindings::kastell::runtime::types::{
-    Decision, Evidence, KeyInfo, KeySpec, Operation, Principal, Request, Role,
+    Decision, Evidence, KeyInfo, KeySpec, MessageType, Operation, Principal, Request, Role,
 };
 pub use helpers::{allow, deny, hex_sha384};
 
 /// Everything a policy usually needs, in one import.
 pub mod prelude {
     pub use crate::{
-        Decision, Evidence, KeyInfo, KeySpec, Operation, Policy, Principal, Request, Role, allow,
-        deny, export_policy,
+        Decision, Evidence, KeyInfo, KeySpec, MessageType, Operation, Policy, Principal, Request,
+        Role, allow, deny, export_policy,
     };
 }
 

@@ -163,6 +163,7 @@ fn officer() -> Caller {
 fn wrapped_key(service: &KeyService, spec: KeySpec) -> KeyRecord {
     let new = NewKey {
         spec,
+        usage: None,
         origin: Origin::Wrapped,
         description: String::new(),
         tags: BTreeMap::new(),

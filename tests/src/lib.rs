@@ -126,6 +126,8 @@ pub fn request(
             tags: owned(tags),
         }),
         other_key: None,
+        algorithm: None,
+        message_type: None,
         principal: Principal {
             id: id.to_owned(),
             roles: roles.to_vec(),

@@ -395,7 +395,7 @@ fn scenario(d: &Deployment, origin: &str) {
         &["key", "create", "--spec", "AES_512"],
         b"",
         2,
-        "is not AES_256",
+        "unknown key spec `AES_512`: one of AES_256, RSA_2048",
     );
 
     audit(d);

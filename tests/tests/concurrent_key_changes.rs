@@ -457,6 +457,7 @@ fn an_officer_overtaken_on_every_attempt_gets_conflict_and_overwrites_nothing() 
 fn contended_key() -> NewKey {
     NewKey {
         spec: KeySpec::Aes256,
+        usage: None,
         origin: Origin::Wrapped,
         description: "contended".into(),
         tags: BTreeMap::new(),

@@ -298,3 +298,70 @@ fn a_0_1_0_policy_that_denies_decrypt_denies_re_encrypt_from() {
         "legacy write-only: decrypt denied"
     ));
 }
+
+/// The request in `examples/requests/<name>`, as `kastell policy eval` reads it.
+fn example_request(name: &str) -> PolicyRequest {
+    let path = format!("{}/../examples/requests/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_slice(&std::fs::read(path).expect("example request")).expect("parses")
+}
+
+/// Issue 17: the request names the algorithm, so a policy allows RSASSA-PSS signatures
+/// and refuses PKCS#1 v1.5 ones on the same key; verifying stays open.
+#[test]
+fn pss_only_allows_rsassa_pss_signatures_and_denies_pkcs1_v1_5_by_name() {
+    let pss = example_request("sign-rsa-pss.json");
+    assert_eq!(pss.algorithm.as_deref(), Some("RSASSA_PSS_SHA_256"));
+    assert_eq!(evaluate("pss-only", &pss), Verdict::Allow);
+    let pkcs1 = example_request("sign-rsa-pkcs1.json");
+    assert!(denied_because(
+        &evaluate("pss-only", &pkcs1),
+        "RSASSA-PSS only, not RSASSA_PKCS1_V1_5_SHA_256"
+    ));
+    let mut verify = pkcs1;
+    verify.operation = Operation::Verify;
+    assert_eq!(evaluate("pss-only", &verify), Verdict::Allow);
+    let mut unnamed = pss;
+    unnamed.algorithm = None;
+    assert!(denied_because(
+        &evaluate("pss-only", &unnamed),
+        "names no algorithm"
+    ));
+}
+
+/// Issue 17: a 0.1.0 policy cannot name the new key specs or operations. The
+/// legacy-write-only fixture allows everything but `decrypt`, yet a request on an RSA key,
+/// or for derive-shared-secret or a data key pair, is denied without asking it (fail
+/// closed), the reason naming what the old contract cannot express; a request it can
+/// express is asked as before.
+#[test]
+fn a_0_1_0_policy_is_denied_fail_closed_for_specs_and_operations_it_cannot_name() {
+    let sandbox = Sandbox::new(SandboxLimits::default()).expect("sandbox");
+    let policy = sandbox
+        .load_policy(&guest("legacy-write-only"))
+        .expect("a 0.1.0 policy still loads");
+    let rsa = example_request("sign-rsa-pss.json");
+    assert!(
+        denied_because(
+            &sandbox.evaluate(&policy, &rsa).verdict,
+            "a kastell:runtime@0.1.0 policy cannot express RSA_3072 keys: denied"
+        ),
+        "{:?}",
+        sandbox.evaluate(&policy, &rsa).verdict
+    );
+    let mut p384 = example_request("sign-tuesday-10h.json");
+    assert_eq!(sandbox.evaluate(&policy, &p384).verdict, Verdict::Allow);
+    for operation in [
+        Operation::DeriveSharedSecret,
+        Operation::GenerateDataKeyPair,
+        Operation::GenerateDataKeyPairWithoutPlaintext,
+    ] {
+        p384.operation = operation;
+        assert!(
+            denied_because(
+                &sandbox.evaluate(&policy, &p384).verdict,
+                &format!("cannot express the operation `{operation}`")
+            ),
+            "{operation}"
+        );
+    }
+}

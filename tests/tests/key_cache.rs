@@ -114,6 +114,7 @@ fn fixture(limits: KeyCacheLimits) -> Fixture {
 fn create(service: &KeyService, spec: KeySpec) -> String {
     let new = NewKey {
         spec,
+        usage: None,
         origin: Origin::Wrapped,
         description: String::new(),
         tags: BTreeMap::new(),

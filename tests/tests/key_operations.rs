@@ -55,6 +55,7 @@ fn exercise(token: Arc<dyn Token>) {
     for origin in [Origin::Wrapped, Origin::Token] {
         let new = NewKey {
             spec: KeySpec::Aes256,
+            usage: None,
             origin,
             description: "tenant data".into(),
             tags: BTreeMap::new(),
@@ -97,6 +98,7 @@ fn exercise(token: Arc<dyn Token>) {
                 &officer(),
                 NewKey {
                     spec: KeySpec::Aes256,
+                    usage: None,
                     origin,
                     description: String::new(),
                     tags: BTreeMap::new(),
@@ -219,6 +221,7 @@ fn exercise(token: Arc<dyn Token>) {
 fn signing_and_rotation(service: &KeyService, origin: Origin, dir: &std::path::Path) {
     let plain = |spec| NewKey {
         spec,
+        usage: None,
         origin,
         description: String::new(),
         tags: BTreeMap::new(),
@@ -365,6 +368,7 @@ fn signing_and_rotation(service: &KeyService, origin: Origin, dir: &std::path::P
 fn data_keys_macs_random_and_deletion(service: &KeyService, origin: Origin) {
     let plain = |spec| NewKey {
         spec,
+        usage: None,
         origin,
         description: String::new(),
         tags: BTreeMap::new(),
@@ -528,6 +532,7 @@ fn re_encrypt_aliases_tags_and_policy_binding(
 ) {
     let plain = |spec| NewKey {
         spec,
+        usage: None,
         origin,
         description: String::new(),
         tags: BTreeMap::new(),
@@ -687,6 +692,7 @@ fn minimum_version_and_destruction(
 ) {
     let new = NewKey {
         spec: KeySpec::Aes256,
+        usage: None,
         origin,
         description: String::new(),
         tags: BTreeMap::new(),
@@ -832,6 +838,7 @@ fn releasable_is_fixed_at_creation_shown_and_refused_for_token_keys() {
     );
     let new = |origin, releasable| NewKey {
         spec: KeySpec::Aes256,
+        usage: None,
         origin,
         description: String::new(),
         tags: BTreeMap::new(),

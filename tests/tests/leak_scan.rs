@@ -142,6 +142,7 @@ fn no_key_bytes_in_traces_debug_output_or_command_output() {
     for spec in [KeySpec::Aes256, KeySpec::EccNistP384, KeySpec::HmacSha384] {
         let new = NewKey {
             spec,
+            usage: None,
             origin: Origin::Wrapped,
             description: String::new(),
             tags: BTreeMap::new(),

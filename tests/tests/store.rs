@@ -448,11 +448,12 @@ fn a_store_from_before_key_revisions_migrates() {
         .expect("create");
     {
         // As the previous release left it (without the columns of later versions: v11's
-        // key revisions, v12's checkpoint links).
+        // key revisions, v12's checkpoint links, v13's key usage).
         let conn = rusqlite::Connection::open(&path).expect("sqlite");
         conn.execute_batch(
             "ALTER TABLE keys DROP COLUMN revision;
              ALTER TABLE audit_checkpoints DROP COLUMN prev;
+             ALTER TABLE keys DROP COLUMN usage;
              PRAGMA user_version = 10;",
         )
         .expect("back to schema version 10");
@@ -469,4 +470,49 @@ fn a_store_from_before_key_revisions_migrates() {
     changed.description = "migrated".into();
     store.update_key(&changed).expect("update");
     assert_eq!(store.key(&key.id).expect("read").expect("kept").revision, 1);
+}
+
+/// Issue 17: a store of schema version 12 holds `HMAC_SHA384` keys and no usage column.
+/// Migrating renames them `HMAC_384` in the stored row and stores every key's usage (its
+/// spec's only one then); the keys read back unchanged.
+#[test]
+fn hmac_sha384_rows_are_renamed_hmac_384_and_usages_stored_by_the_schema_13_migration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("kastell.db");
+    let (hmac, ec) = (record(KeySpec::HmacSha384), record(KeySpec::EccNistP384));
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        store.create_key(&hmac, None).expect("create");
+        store.create_key(&ec, None).expect("create");
+    }
+    {
+        // As schema 12 left them.
+        let conn = rusqlite::Connection::open(&path).expect("sqlite");
+        conn.execute_batch(
+            "UPDATE keys SET spec = 'HMAC_SHA384' WHERE spec = 'HMAC_384';
+             ALTER TABLE keys DROP COLUMN usage;
+             PRAGMA user_version = 12;",
+        )
+        .expect("back to schema version 12");
+    }
+    let store = SqliteStore::open(&path).expect("migrates");
+    assert_eq!(store.key(&hmac.id).expect("read").expect("kept"), hmac);
+    assert_eq!(store.key(&ec.id).expect("read").expect("kept"), ec);
+    let conn = rusqlite::Connection::open(&path).expect("sqlite");
+    let row = |id: &KeyId| -> (String, String) {
+        conn.query_row(
+            "SELECT spec, usage FROM keys WHERE id = ?1",
+            [id.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("row")
+    };
+    assert_eq!(
+        row(&hmac.id),
+        ("HMAC_384".to_owned(), "GENERATE_VERIFY_MAC".to_owned())
+    );
+    assert_eq!(
+        row(&ec.id),
+        ("ECC_NIST_P384".to_owned(), "SIGN_VERIFY".to_owned())
+    );
 }

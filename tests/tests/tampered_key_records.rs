@@ -60,6 +60,7 @@ fn attacker_edits(db: &Path, sql: &str, params: impl rusqlite::Params) {
 fn create(service: &KeyService, spec: KeySpec, origin: Origin) -> KeyRecord {
     let new = NewKey {
         spec,
+        usage: None,
         origin,
         description: String::new(),
         tags: BTreeMap::new(),

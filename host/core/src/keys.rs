@@ -1,6 +1,8 @@
 //! Keys: the key model. Operations, policy gating and audit build on it.
 
 mod admin;
+pub mod algorithms;
+mod asymmetric;
 mod audited;
 mod cache;
 mod create;
@@ -18,6 +20,7 @@ mod trail;
 
 pub use crate::model::{Alias, AliasError, KeyRecord, KeyState, KeyVersion, Material, token_label};
 pub use admin::DELETION_WINDOW_DAYS;
+pub use asymmetric::{DataKeyPair, Encrypted};
 pub use cache::{KeyCache, KeyCacheLimits};
 pub use deferred::{Deferred, defer};
 pub use describe::MAX_LIST;
@@ -29,5 +32,5 @@ pub use service::{
     Caller, DEFAULT_CHECKPOINT_EVERY, KeyError, KeyService, NewKey, ServiceKeys, unix_now,
     unix_now_ms,
 };
-pub use signing::{PublicKeyOut, SignInput, SignatureOut};
+pub use signing::{PublicKeyOut, SignInput, SignatureOut, spki_pem};
 pub use trail::{KeptCheckpoints, anchor_path, describe, verify_trail, write_anchor};

@@ -419,6 +419,9 @@ impl Sandbox {
     /// operation; allows only if every answer allows. A denial of a question asked under
     /// another name says which.
     fn run_v0_1(&self, pre: &PolicyPreV0_1<EvalState>, request: &PolicyRequest) -> (Verdict, u64) {
+        if let Some(reason) = legacy::inexpressible(request) {
+            return (Verdict::Deny(DenyCause::Policy(reason)), 0);
+        }
         let mut fuel = 0u64;
         for &question in legacy::questions(request.operation) {
             let old_request = legacy::to_wit(request, question);

@@ -33,9 +33,11 @@ pub use components::{
     InvokeRequest, InvokeResponse, PolicyList, PolicyResponse, WorkloadList, WorkloadResponse,
 };
 pub use crypto::{
-    CiphertextResponse, DataKeyRequest, DataKeyResponse, DecryptRequest, EncryptRequest,
-    MacRequest, MacResponse, PlaintextResponse, PublicKeyResponse, RandomRequest, RandomResponse,
-    ReEncryptRequest, SignRequest, SignResponse, ValidResponse, VerifyMacRequest, VerifyRequest,
+    CiphertextResponse, DataKeyPairRequest, DataKeyPairResponse, DataKeyRequest, DataKeyResponse,
+    DecryptRequest, DeriveSharedSecretRequest, EncryptRequest, MacRequest, MacResponse,
+    PlaintextResponse, PublicKeyResponse, RandomRequest, RandomResponse, ReEncryptRequest,
+    SharedSecretResponse, SignRequest, SignResponse, ValidResponse, VerifyMacRequest,
+    VerifyRequest,
 };
 pub use keys::{
     AliasRequest, AliasResponse, BindPolicyRequest, CreateKeyRequest, KeyDescription, KeyPage,

@@ -62,6 +62,12 @@ error_codes! {
     InvalidState => 409, EXIT_REFUSED;
     /// The key's usage does not allow the operation.
     InvalidKeyUsage => 400, EXIT_REFUSED;
+    /// The key spec cannot be had as asked: a usage the spec does not allow, a spec the
+    /// token cannot hold (`origin = token`), or an operation not yet offered for the spec.
+    UnsupportedSpec => 400, EXIT_REFUSED;
+    /// The algorithm or message type is not one the key's spec and usage allow, or the key
+    /// needs one named.
+    UnsupportedAlgorithm => 400, EXIT_REFUSED;
     /// The ciphertext is malformed or not authentic under this key and context.
     InvalidCiphertext => 400, EXIT_REFUSED;
     /// The ciphertext names another key than the one asked for.

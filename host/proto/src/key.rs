@@ -88,38 +88,104 @@ impl<'de> serde::Deserialize<'de> for KeyId {
 }
 
 vocabulary! {
-    /// Key material kind, named as KMS users know them.
+    /// Key material kind, named as AWS KMS names them (`docs/key-types.md`). `HMAC_384`
+    /// is also read under its older name `HMAC_SHA384` (keys created before issue 17).
     pub enum KeySpec as "key spec" {
         /// AES-256-GCM encryption key.
         Aes256 = "AES_256",
-        /// ECDSA P-384 signing key.
+        /// RSA, 2048-bit modulus: RSA-OAEP encryption or PSS / PKCS#1 v1.5 signatures.
+        Rsa2048 = "RSA_2048",
+        /// RSA, 3072-bit modulus.
+        Rsa3072 = "RSA_3072",
+        /// RSA, 4096-bit modulus.
+        Rsa4096 = "RSA_4096",
+        /// NIST P-256: ECDSA with SHA-256, or ECDH.
+        EccNistP256 = "ECC_NIST_P256",
+        /// NIST P-384: ECDSA with SHA-384, or ECDH.
         EccNistP384 = "ECC_NIST_P384",
-        /// HMAC-SHA-384 key.
-        HmacSha384 = "HMAC_SHA384",
+        /// NIST P-521: ECDSA with SHA-512, or ECDH.
+        EccNistP521 = "ECC_NIST_P521",
+        /// SECG secp256k1: ECDSA with SHA-256.
+        EccSecgP256k1 = "ECC_SECG_P256K1",
+        /// HMAC-SHA-224 key.
+        Hmac224 = "HMAC_224",
+        /// HMAC-SHA-256 key.
+        Hmac256 = "HMAC_256",
+        /// HMAC-SHA-384 key (`HMAC_SHA384` before issue 17, still read).
+        HmacSha384 = "HMAC_384" | "HMAC_SHA384",
+        /// HMAC-SHA-512 key.
+        Hmac512 = "HMAC_512",
+        /// ML-DSA-44 (FIPS 204) signing key.
+        MlDsa44 = "ML_DSA_44",
+        /// ML-DSA-65 (FIPS 204) signing key.
+        MlDsa65 = "ML_DSA_65",
+        /// ML-DSA-87 (FIPS 204) signing key.
+        MlDsa87 = "ML_DSA_87",
     }
 }
 
 vocabulary! {
-    /// What a key may be used for; fixed at creation, implied by its spec.
+    /// What a key may be used for; chosen at creation among those its spec allows
+    /// ([`KeySpec::usages`]), fixed after.
     pub enum KeyUsage as "key usage" {
-        /// Encrypt and decrypt (AES-256).
+        /// Encrypt and decrypt (AES-256, RSA).
         EncryptDecrypt = "ENCRYPT_DECRYPT",
-        /// Sign and verify (ECDSA P-384).
+        /// Sign and verify (RSA, ECC, ML-DSA).
         SignVerify = "SIGN_VERIFY",
-        /// Generate and verify MACs (HMAC-SHA-384).
+        /// Generate and verify MACs (HMAC).
         GenerateVerifyMac = "GENERATE_VERIFY_MAC",
+        /// Derive shared secrets (ECDH on the NIST curves).
+        KeyAgreement = "KEY_AGREEMENT",
+    }
+}
+
+impl KeySpec {
+    /// The usages the spec allows; the first is the default.
+    #[must_use]
+    pub const fn usages(self) -> &'static [KeyUsage] {
+        use KeyUsage as U;
+        match self {
+            Self::Aes256 => &[U::EncryptDecrypt],
+            Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096 => &[U::EncryptDecrypt, U::SignVerify],
+            Self::EccNistP256 | Self::EccNistP384 | Self::EccNistP521 => {
+                &[U::SignVerify, U::KeyAgreement]
+            }
+            Self::EccSecgP256k1 | Self::MlDsa44 | Self::MlDsa65 | Self::MlDsa87 => &[U::SignVerify],
+            Self::Hmac224 | Self::Hmac256 | Self::HmacSha384 | Self::Hmac512 => {
+                &[U::GenerateVerifyMac]
+            }
+        }
+    }
+
+    /// Whether the spec allows `usage`.
+    #[must_use]
+    pub fn allows(self, usage: KeyUsage) -> bool {
+        self.usages().contains(&usage)
+    }
+
+    /// Whether the spec has a public key (RSA, ECC, ML-DSA).
+    #[must_use]
+    pub const fn is_asymmetric(self) -> bool {
+        !matches!(
+            self,
+            Self::Aes256 | Self::Hmac224 | Self::Hmac256 | Self::HmacSha384 | Self::Hmac512
+        )
+    }
+
+    /// Whether the spec is one Kastell held before issue 17 (AES-256, P-384, HMAC-384):
+    /// the specs a PKCS#11 token holds today (`origin = token`) and attested release
+    /// covers.
+    #[must_use]
+    pub const fn is_original(self) -> bool {
+        matches!(self, Self::Aes256 | Self::EccNistP384 | Self::HmacSha384)
     }
 }
 
 impl KeyUsage {
-    /// The only usage a spec supports.
+    /// The default usage of a spec (the first it allows).
     #[must_use]
     pub const fn of(spec: KeySpec) -> Self {
-        match spec {
-            KeySpec::Aes256 => Self::EncryptDecrypt,
-            KeySpec::EccNistP384 => Self::SignVerify,
-            KeySpec::HmacSha384 => Self::GenerateVerifyMac,
-        }
+        spec.usages()[0]
     }
 }
 
@@ -169,9 +235,32 @@ mod tests {
         }
         assert_eq!("wrapped".parse::<Origin>(), Ok(Origin::Wrapped));
         let err = "AES_128".parse::<KeySpec>().expect_err("unknown");
-        assert_eq!(
-            alloc::format!("{err}"),
-            "unknown key spec `AES_128`: one of AES_256, ECC_NIST_P384, HMAC_SHA384"
+        assert!(
+            alloc::format!("{err}")
+                .starts_with("unknown key spec `AES_128`: one of AES_256, RSA_2048, "),
+            "{err}"
         );
+        assert_eq!(KeySpec::ALL.len(), 15);
+    }
+
+    #[test]
+    fn hmac_sha384_is_read_as_hmac_384_and_written_as_hmac_384() {
+        assert_eq!("HMAC_SHA384".parse::<KeySpec>(), Ok(KeySpec::HmacSha384));
+        assert_eq!(KeySpec::HmacSha384.as_str(), "HMAC_384");
+        assert!(!KeySpec::NAMES.contains(&"HMAC_SHA384"));
+    }
+
+    #[test]
+    fn each_spec_has_its_usages_with_the_first_as_default() {
+        assert_eq!(KeyUsage::of(KeySpec::Rsa2048), KeyUsage::EncryptDecrypt);
+        assert!(KeySpec::Rsa4096.allows(KeyUsage::SignVerify));
+        assert_eq!(KeyUsage::of(KeySpec::EccNistP256), KeyUsage::SignVerify);
+        assert!(KeySpec::EccNistP521.allows(KeyUsage::KeyAgreement));
+        assert!(!KeySpec::EccSecgP256k1.allows(KeyUsage::KeyAgreement));
+        assert!(!KeySpec::MlDsa65.allows(KeyUsage::EncryptDecrypt));
+        assert_eq!(KeyUsage::of(KeySpec::Hmac224), KeyUsage::GenerateVerifyMac);
+        for &spec in KeySpec::ALL {
+            assert!(!spec.usages().is_empty(), "{spec}");
+        }
     }
 }

@@ -1,12 +1,14 @@
 //! The one way a vocabulary is declared: an enum whose every variant has one name, with
 //! `as_str`, `Display`, `FromStr` and (feature `serde`) serde all reading the same table.
+//! A variant may also be read under older names (`Name = "NEW" | "OLD"`): parsing accepts
+//! them, every output writes the first.
 
 /// Declares a vocabulary enum; see the module docs.
 macro_rules! vocabulary {
     (
         $(#[$meta:meta])*
         $vis:vis enum $ty:ident as $kind:literal {
-            $( $(#[$doc:meta])* $variant:ident = $name:literal, )*
+            $( $(#[$doc:meta])* $variant:ident = $name:literal $(| $synonym:literal)*, )*
         }
     ) => {
         $(#[$meta])*
@@ -40,7 +42,7 @@ macro_rules! vocabulary {
 
             fn from_str(name: &str) -> Result<Self, Self::Err> {
                 match name {
-                    $($name => Ok(Self::$variant),)*
+                    $($name $(| $synonym)* => Ok(Self::$variant),)*
                     _ => Err($crate::UnknownName::new($kind, name, Self::NAMES)),
                 }
             }

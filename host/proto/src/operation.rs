@@ -57,5 +57,11 @@ vocabulary! {
         SetMinDecryptionVersion = "set-min-decryption-version",
         /// Destroy a key's material at the end of its deletion window.
         DestroyKey = "destroy-key",
+        /// Derive a shared secret (ECDH) with a peer's public key.
+        DeriveSharedSecret = "derive-shared-secret",
+        /// Generate a data key pair, the private key returned in plaintext and wrapped.
+        GenerateDataKeyPair = "generate-data-key-pair",
+        /// Generate a data key pair, the private key returned wrapped only.
+        GenerateDataKeyPairWithoutPlaintext = "generate-data-key-pair-without-plaintext",
     }
 }

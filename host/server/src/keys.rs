@@ -6,7 +6,7 @@ use kastell_proto::api::{
     AliasRequest, AliasResponse, BindPolicyRequest, CreateKeyRequest, ErrorBody, KeyDescription,
     KeyPage, ListQuery, MinVersionRequest, PendingResponse, ScheduleDeletionRequest, TagsRequest,
 };
-use kastell_proto::{KeySpec, Origin, QuorumAction};
+use kastell_proto::{KeySpec, KeyUsage, Origin, QuorumAction};
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -48,6 +48,19 @@ pub fn parse_spec(spec: &str) -> Result<KeySpec, ApiError> {
     })
 }
 
+/// Parses a key usage.
+///
+/// # Errors
+/// 400 InvalidInput naming the accepted values.
+pub fn parse_usage(usage: &str) -> Result<KeyUsage, ApiError> {
+    usage.parse().map_err(|_| {
+        ApiError::invalid_input(format!(
+            "usage `{usage}`: one of {}",
+            KeyUsage::NAMES.join(", ")
+        ))
+    })
+}
+
 fn parse_origin(origin: Option<&str>) -> Result<Origin, ApiError> {
     origin.map_or(Ok(Origin::Wrapped), |text| {
         text.parse()
@@ -78,6 +91,7 @@ async fn create_key(
 ) -> Result<(StatusCode, Json<KeyDescription>), ApiError> {
     let new = NewKey {
         spec: parse_spec(&body.spec)?,
+        usage: body.usage.as_deref().map(parse_usage).transpose()?,
         origin: parse_origin(body.origin.as_deref())?,
         description: body.description,
         tags: body.tags,

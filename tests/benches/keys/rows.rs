@@ -79,6 +79,7 @@ pub(crate) fn deploy(dir: TempDir, sandbox: &Arc<Sandbox>) -> Deployment {
     let create = |spec, tags: &[(&str, &str)], policy| {
         let new = NewKey {
             spec,
+            usage: None,
             origin: Origin::Wrapped,
             description: "benchmark".into(),
             tags: tags

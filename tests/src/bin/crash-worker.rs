@@ -32,6 +32,7 @@ fn officer() -> Caller {
 fn new_key(spec: KeySpec, origin: Origin) -> NewKey {
     NewKey {
         spec,
+        usage: None,
         origin,
         description: String::new(),
         tags: BTreeMap::new(),

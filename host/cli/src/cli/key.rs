@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::Subcommand;
+use kastell_proto::algorithm::{EncryptionAlgorithm, MacAlgorithm, MessageType, SigningAlgorithm};
 use kastell_proto::api::Gated;
-use kastell_proto::{EncryptionContext, ErrorCode, KeySpec, Origin};
+use kastell_proto::{EncryptionContext, ErrorCode, KeySpec, KeyUsage, Origin};
 use serde::Serialize;
 
 mod backend;
@@ -28,9 +29,15 @@ use backend::{Answer, Keys, NewKeyArgs, Signed};
 pub enum KeyCommand {
     /// Create a key (prints its description as JSON).
     Create {
-        /// AES_256, ECC_NIST_P384 or HMAC_SHA384.
+        /// A key spec: AES_256; RSA_2048, RSA_3072, RSA_4096; ECC_NIST_P256, ECC_NIST_P384,
+        /// ECC_NIST_P521, ECC_SECG_P256K1; HMAC_224, HMAC_256, HMAC_384, HMAC_512;
+        /// ML_DSA_44, ML_DSA_65, ML_DSA_87 (HMAC_SHA384 is read as HMAC_384).
         #[arg(long, value_parser = parse_spec)]
         spec: KeySpec,
+        /// ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC or KEY_AGREEMENT, one the spec
+        /// allows (default: the spec's first: RSA keys encrypt, ECC keys sign).
+        #[arg(long, value_parser = vocabulary::<KeyUsage>)]
+        usage: Option<KeyUsage>,
         /// `wrapped` (host-generated, stored wrapped under the token's master key) or
         /// `token` (generated in the token, never leaves it).
         #[arg(long, default_value = "wrapped", value_parser = parse_origin)]
@@ -172,6 +179,10 @@ pub enum UseCommand {
     Encrypt {
         /// Key id or alias.
         key: String,
+        /// SYMMETRIC_DEFAULT (AES keys, the default), RSAES_OAEP_SHA_1 or
+        /// RSAES_OAEP_SHA_256 (RSA keys: required; the output is the raw OAEP ciphertext).
+        #[arg(long, value_parser = vocabulary::<EncryptionAlgorithm>)]
+        algorithm: Option<EncryptionAlgorithm>,
         #[command(flatten)]
         io: Io,
         #[command(flatten)]
@@ -179,9 +190,13 @@ pub enum UseCommand {
     },
     /// Decrypt a ciphertext (raw or base64) with the same encryption context.
     Decrypt {
-        /// Refuse unless the ciphertext is under this key (id or alias).
+        /// Refuse unless the ciphertext is under this key (id or alias); required with an
+        /// RSA-OAEP --algorithm.
         #[arg(long)]
         key: Option<String>,
+        /// As for `encrypt` (RSA-OAEP ciphertexts do not name their key or algorithm).
+        #[arg(long, value_parser = vocabulary::<EncryptionAlgorithm>)]
+        algorithm: Option<EncryptionAlgorithm>,
         #[command(flatten)]
         io: Io,
         #[command(flatten)]
@@ -209,13 +224,21 @@ pub enum UseCommand {
         #[command(flatten)]
         use_args: UseArgs,
     },
-    /// Sign a message (or, with --digest, a SHA-384 digest) with ECDSA P-384; DER output.
+    /// Sign a message (or, with --digest, its digest); DER output for ECDSA.
     Sign {
         /// Key id or alias.
         key: String,
-        /// The input is a 48-byte SHA-384 digest, not the message.
+        /// The input is the message's digest (the algorithm's hash length), not the
+        /// message (the same as --message-type DIGEST).
         #[arg(long)]
         digest: bool,
+        /// RAW (default) or DIGEST.
+        #[arg(long, value_parser = vocabulary::<MessageType>)]
+        message_type: Option<MessageType>,
+        /// The signing algorithm (RSASSA_PSS_SHA_256, RSASSA_PKCS1_V1_5_SHA_256, …;
+        /// required for RSA keys; default: the spec's only one, e.g. ECDSA_SHA_384).
+        #[arg(long, value_parser = vocabulary::<SigningAlgorithm>)]
+        algorithm: Option<SigningAlgorithm>,
         #[command(flatten)]
         io: Io,
         #[command(flatten)]
@@ -228,45 +251,90 @@ pub enum UseCommand {
         /// The signature file.
         #[arg(long)]
         signature: PathBuf,
-        /// The input is a 48-byte SHA-384 digest, not the message.
+        /// The input is the message's digest, not the message.
         #[arg(long)]
         digest: bool,
+        /// RAW (default) or DIGEST.
+        #[arg(long, value_parser = vocabulary::<MessageType>)]
+        message_type: Option<MessageType>,
+        /// As for `sign`.
+        #[arg(long, value_parser = vocabulary::<SigningAlgorithm>)]
+        algorithm: Option<SigningAlgorithm>,
         #[command(flatten)]
         io: Io,
         #[command(flatten)]
         use_args: UseArgs,
     },
-    /// Print a signing key's public key (SPKI PEM, or DER with --der and --out).
+    /// Print an asymmetric key's public key (SPKI PEM, or DER with --der).
     PublicKey {
         /// Key id or alias.
         key: String,
         /// Write DER instead of PEM.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "pem")]
         der: bool,
+        /// Write PEM (the default).
+        #[arg(long)]
+        pem: bool,
         /// Output file (default: standard output).
         #[arg(long)]
         out: Option<PathBuf>,
         #[command(flatten)]
         use_args: UseArgs,
     },
-    /// HMAC-SHA-384 of a file.
+    /// The HMAC of a file (the key spec's hash: HMAC_SHA_256 for HMAC_256, …).
     Mac {
         /// Key id or alias.
         key: String,
+        /// The MAC algorithm (default and only choice: the spec's own).
+        #[arg(long, value_parser = vocabulary::<MacAlgorithm>)]
+        algorithm: Option<MacAlgorithm>,
         #[command(flatten)]
         io: Io,
         #[command(flatten)]
         use_args: UseArgs,
     },
-    /// Verify an HMAC-SHA-384 (raw or base64); exit 1 when it is invalid.
+    /// Verify an HMAC (raw or base64); exit 1 when it is invalid.
     VerifyMac {
         /// Key id or alias.
         key: String,
+        /// As for `mac`.
+        #[arg(long, value_parser = vocabulary::<MacAlgorithm>)]
+        algorithm: Option<MacAlgorithm>,
         /// The MAC file.
         #[arg(long)]
         mac: PathBuf,
         #[command(flatten)]
         io: Io,
+        #[command(flatten)]
+        use_args: UseArgs,
+    },
+    /// Generate an RSA or ECC key pair whose private key (PKCS#8) is encrypted under the
+    /// (AES) key; prints JSON: the public key (SPKI DER, base64), the encrypted private key
+    /// and (unless --without-plaintext) the private key, base64.
+    GenerateDataKeyPair {
+        /// Key id or alias of the AES key that encrypts the private key.
+        key: String,
+        /// The pair's spec: RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384,
+        /// ECC_NIST_P521 or ECC_SECG_P256K1.
+        #[arg(long, value_parser = parse_spec)]
+        spec: KeySpec,
+        /// Return only the encrypted private key.
+        #[arg(long)]
+        without_plaintext: bool,
+        #[command(flatten)]
+        use_args: UseArgs,
+    },
+    /// ECDH with a peer's public key (PEM or DER file): the shared secret (base64, or raw
+    /// to --out).
+    DeriveSharedSecret {
+        /// Key id or alias (a KEY_AGREEMENT key).
+        key: String,
+        /// The peer's public key: SPKI PEM or DER, on the key's curve.
+        #[arg(long)]
+        peer: PathBuf,
+        /// Output file (default: base64 on standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
         #[command(flatten)]
         use_args: UseArgs,
     },
@@ -295,6 +363,8 @@ impl UseCommand {
             | Self::PublicKey { use_args, .. }
             | Self::Mac { use_args, .. }
             | Self::VerifyMac { use_args, .. }
+            | Self::GenerateDataKeyPair { use_args, .. }
+            | Self::DeriveSharedSecret { use_args, .. }
             | Self::Random { use_args, .. } => use_args,
         }
     }
@@ -332,8 +402,54 @@ impl UseArgs {
 }
 
 fn parse_spec(text: &str) -> Result<KeySpec, String> {
+    vocabulary(text)
+}
+
+/// A name of one of the vocabularies (key spec, usage, algorithm, message type); an
+/// unknown one is refused naming the accepted ones.
+fn vocabulary<T: std::str::FromStr<Err = kastell_proto::UnknownName>>(
+    text: &str,
+) -> Result<T, String> {
     text.parse()
-        .map_err(|_| format!("`{text}` is not AES_256, ECC_NIST_P384 or HMAC_SHA384"))
+        .map_err(|err: kastell_proto::UnknownName| err.to_string())
+}
+
+/// Whether `bytes` look like base64 text rather than raw binary.
+fn base64_text(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || b"+/=\r\n ".contains(c))
+}
+
+/// The public key in a PEM (`PUBLIC KEY`) or DER file.
+fn public_key_file(path: &std::path::Path) -> Result<Vec<u8>, CliError> {
+    let bytes = read_data(path)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let Some(start) = text.find("-----BEGIN PUBLIC KEY-----") else {
+        return Ok(bytes);
+    };
+    let body: String = text[start..]
+        .lines()
+        .skip(1)
+        .take_while(|line| !line.starts_with("-----END"))
+        .collect();
+    BASE64.decode(body.trim()).map_err(|_| {
+        CliError::usage(format!(
+            "{}: a PEM public key whose body is not base64",
+            path.display()
+        ))
+    })
+}
+
+/// The JSON printed by `generate-data-key-pair`.
+#[derive(Serialize)]
+struct DataKeyPairOut {
+    key: String,
+    key_pair_spec: String,
+    public_key: String,
+    private_key_ciphertext: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    private_key: Option<String>,
 }
 
 fn parse_origin(text: &str) -> Result<Origin, String> {
@@ -419,6 +535,7 @@ fn administer(keys: &dyn Keys, command: KeyCommand) -> Result<(), CliError> {
     match command {
         KeyCommand::Create {
             spec,
+            usage,
             origin,
             alias,
             description,
@@ -428,6 +545,7 @@ fn administer(keys: &dyn Keys, command: KeyCommand) -> Result<(), CliError> {
             ..
         } => key(keys.create(NewKeyArgs {
             spec,
+            usage,
             origin,
             alias,
             description,
@@ -481,6 +599,16 @@ fn administer(keys: &dyn Keys, command: KeyCommand) -> Result<(), CliError> {
     keys.checkpoint()
 }
 
+/// Whether the input is a digest: `--digest` or `--message-type DIGEST` (they must agree).
+fn is_digest(digest: bool, message_type: Option<MessageType>) -> Result<bool, CliError> {
+    match (digest, message_type) {
+        (true, Some(MessageType::Raw)) => Err(CliError::usage(
+            "--digest and --message-type RAW contradict each other",
+        )),
+        (digest, message_type) => Ok(digest || message_type == Some(MessageType::Digest)),
+    }
+}
+
 /// Performs a key-using command (crypto-user); `Ok(false)` when a verification fails.
 fn use_key(
     keys: &dyn Keys,
@@ -488,8 +616,9 @@ fn use_key(
     command: &UseCommand,
 ) -> Result<bool, CliError> {
     let is_ciphertext = |b: &[u8]| b.first() == Some(&kastell_proto::ciphertext::FORMAT_V1);
-    let is_der = |b: &[u8]| b.first() == Some(&0x30);
-    let is_mac = |b: &[u8]| b.len() == 48;
+    // Signatures and MACs are read raw unless they are base64 text.
+    let is_der = |b: &[u8]| b.first() == Some(&0x30) || !base64_text(b);
+    let is_mac = |b: &[u8]| b.len() == 48 || !base64_text(b);
     let bytes = |answer: Answer<Vec<u8>>, out: Option<&std::path::Path>| {
         emit(answer, |bytes| write_output(out, &bytes, true))
     };
@@ -501,17 +630,25 @@ fn use_key(
         Ok(valid)
     };
     match command {
-        UseCommand::Encrypt { key, io, .. } => {
+        UseCommand::Encrypt {
+            key, algorithm, io, ..
+        } => {
             let plaintext = kastell_proto::secret::SecretBytes::new(read_data(&io.input)?);
             bytes(
-                keys.encrypt(key, plaintext.expose(), context)?,
+                keys.encrypt(key, *algorithm, plaintext.expose(), context)?,
                 io.out.as_deref(),
             )?;
         }
-        UseCommand::Decrypt { key, io, .. } => {
-            let ciphertext = read_binary(&io.input, is_ciphertext)?;
+        UseCommand::Decrypt {
+            key, algorithm, io, ..
+        } => {
+            // An RSA-OAEP ciphertext has no header: raw unless it is base64 text.
+            let rsa = algorithm.is_some_and(|a| a != EncryptionAlgorithm::SymmetricDefault);
+            let ciphertext = read_binary(&io.input, |b: &[u8]| {
+                is_ciphertext(b) || (rsa && !base64_text(b))
+            })?;
             emit(
-                keys.decrypt(key.as_deref(), &ciphertext, context)?,
+                keys.decrypt(key.as_deref(), *algorithm, &ciphertext, context)?,
                 |plaintext| write_output(io.out.as_deref(), plaintext.expose(), false),
             )?;
         }
@@ -537,11 +674,17 @@ fn use_key(
             })?;
         }
         UseCommand::Sign {
-            key, digest, io, ..
+            key,
+            digest,
+            message_type,
+            algorithm,
+            io,
+            ..
         } => {
             let input = read_data(&io.input)?;
+            let digest = is_digest(*digest, *message_type)?;
             bytes(
-                keys.sign(key, Signed::of(*digest, &input))?,
+                keys.sign(key, Signed::of(digest, &input), *algorithm)?,
                 io.out.as_deref(),
             )?;
         }
@@ -549,12 +692,38 @@ fn use_key(
             key,
             signature,
             digest,
+            message_type,
+            algorithm,
             io,
             ..
         } => {
             let input = read_data(&io.input)?;
             let der = read_binary(signature, is_der)?;
-            return valid(keys.verify(key, Signed::of(*digest, &input), &der)?);
+            let digest = is_digest(*digest, *message_type)?;
+            return valid(keys.verify(key, Signed::of(digest, &input), *algorithm, &der)?);
+        }
+        UseCommand::GenerateDataKeyPair {
+            key,
+            spec,
+            without_plaintext,
+            ..
+        } => {
+            let answer = keys.generate_data_key_pair(key, *spec, context, *without_plaintext)?;
+            emit(answer, |pair| {
+                print_json(&DataKeyPairOut {
+                    key: pair.key.to_string(),
+                    key_pair_spec: pair.spec.as_str().to_owned(),
+                    public_key: BASE64.encode(&pair.public_key),
+                    private_key_ciphertext: BASE64.encode(&pair.private_key_ciphertext),
+                    private_key: pair.private_key.map(|p| BASE64.encode(p.expose())),
+                })
+            })?;
+        }
+        UseCommand::DeriveSharedSecret { key, peer, out, .. } => {
+            let peer = public_key_file(peer)?;
+            emit(keys.derive_shared_secret(key, &peer)?, |secret| {
+                write_output(out.as_deref(), secret.expose(), true)
+            })?;
         }
         UseCommand::PublicKey { key, der, out, .. } => {
             emit(keys.public_key(key)?, |(spki, pem)| {
@@ -565,14 +734,22 @@ fn use_key(
                 }
             })?;
         }
-        UseCommand::Mac { key, io, .. } => {
+        UseCommand::Mac {
+            key, algorithm, io, ..
+        } => {
             let input = read_data(&io.input)?;
-            bytes(keys.mac(key, &input)?, io.out.as_deref())?;
+            bytes(keys.mac(key, *algorithm, &input)?, io.out.as_deref())?;
         }
-        UseCommand::VerifyMac { key, mac, io, .. } => {
+        UseCommand::VerifyMac {
+            key,
+            algorithm,
+            mac,
+            io,
+            ..
+        } => {
             let input = read_data(&io.input)?;
             let mac = read_binary(mac, is_mac)?;
-            return valid(keys.verify_mac(key, &input, &mac)?);
+            return valid(keys.verify_mac(key, *algorithm, &input, &mac)?);
         }
         UseCommand::Random {
             bytes: len, out, ..

@@ -4,10 +4,11 @@
 
 use kastell_proto::api::{
     AliasRequest, AliasResponse, BindPolicyRequest, ChallengeResponse, CiphertextResponse,
-    CreateKeyRequest, DataKeyRequest, DataKeyResponse, DecryptRequest, EncryptRequest, Gated,
-    KeyDescription, KeyPage, ListQuery, MacRequest, MacResponse, MinVersionRequest,
-    PlaintextResponse, PublicKeyResponse, RandomRequest, RandomResponse, ReEncryptRequest,
-    ReleaseBody, ReleaseResponse, ScheduleDeletionRequest, SignRequest, SignResponse, TagsRequest,
+    CreateKeyRequest, DataKeyPairRequest, DataKeyPairResponse, DataKeyRequest, DataKeyResponse,
+    DecryptRequest, DeriveSharedSecretRequest, EncryptRequest, Gated, KeyDescription, KeyPage,
+    ListQuery, MacRequest, MacResponse, MinVersionRequest, PlaintextResponse, PublicKeyResponse,
+    RandomRequest, RandomResponse, ReEncryptRequest, ReleaseBody, ReleaseResponse,
+    ScheduleDeletionRequest, SharedSecretResponse, SignRequest, SignResponse, TagsRequest,
     ValidResponse, VerifyMacRequest, VerifyRequest,
 };
 
@@ -174,6 +175,30 @@ impl Client {
         request: &DataKeyRequest,
     ) -> Result<DataKeyResponse, RemoteError> {
         self.post(&key_path(key, "/generate-data-key"), request)
+    }
+
+    /// `POST /v1/keys/{key}/generate-data-key-pair`.
+    ///
+    /// # Errors
+    /// [`RemoteError`].
+    pub fn generate_data_key_pair(
+        &self,
+        key: &str,
+        request: &DataKeyPairRequest,
+    ) -> Result<DataKeyPairResponse, RemoteError> {
+        self.post(&key_path(key, "/generate-data-key-pair"), request)
+    }
+
+    /// `POST /v1/keys/{key}/derive-shared-secret`.
+    ///
+    /// # Errors
+    /// [`RemoteError`].
+    pub fn derive_shared_secret(
+        &self,
+        key: &str,
+        request: &DeriveSharedSecretRequest,
+    ) -> Result<SharedSecretResponse, RemoteError> {
+        self.post(&key_path(key, "/derive-shared-secret"), request)
     }
 
     /// `POST /v1/keys/{key}/sign`.

@@ -96,6 +96,15 @@ pub trait PreparedKey: Send + Sync + std::fmt::Debug {
         Err(self.kind().unsupported("GetPublicKey"))
     }
 
+    /// The private key as PKCS#8 `PrivateKeyInfo` (DER), for data key pairs: RSA keys
+    /// hold that form already; EC keys are encoded with their public key.
+    ///
+    /// # Errors
+    /// [`CryptoError::Unsupported`] for kinds other than RSA and EC.
+    fn private_key_pkcs8(&self) -> Result<SecretBytes, CryptoError> {
+        Err(self.kind().unsupported("a PKCS#8 private key"))
+    }
+
     /// A signature over `input` (a message, or its digest for [`MessageType::Digest`]).
     /// ECDSA signatures are DER `ECDSA-Sig-Value`; RSA signatures the modulus's length;
     /// ML-DSA signatures FIPS 204's encoding (pure mode, empty context).

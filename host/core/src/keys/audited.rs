@@ -17,6 +17,8 @@ fn denial_cause(error: &KeyError) -> &'static str {
         KeyError::NotFound(_) => "not-found",
         KeyError::Disabled(_) => "disabled",
         KeyError::InvalidKeyUsage { .. } => "invalid-key-usage",
+        KeyError::UnsupportedSpec(_) => "unsupported-spec",
+        KeyError::UnsupportedAlgorithm(_) => "unsupported-algorithm",
         KeyError::InvalidCiphertext => "invalid-ciphertext",
         KeyError::IncorrectKey => "incorrect-key",
         KeyError::InvalidState(_) => "invalid-state",
@@ -35,6 +37,8 @@ pub(super) struct Record<'a> {
     pub(super) key: Option<&'a KeyRecord>,
     pub(super) version: Option<u32>,
     pub(super) context: Option<&'a EncryptionContext>,
+    /// The request's algorithm, named in the audit record and shown to the policy.
+    pub(super) algorithm: Option<super::algorithms::Algorithm>,
 }
 
 impl<'a> Record<'a> {
@@ -46,6 +50,7 @@ impl<'a> Record<'a> {
             key,
             version: None,
             context: None,
+            algorithm: None,
         }
     }
 }
@@ -64,6 +69,26 @@ impl KeyService {
                     .mac(&self.keys.audit_hmac, &context.canonical())?,
             ),
             _ => None,
+        };
+        // The algorithm leads the reason: `RSASSA_PSS_SHA_256 RAW: signature valid`. AES
+        // keys have one algorithm, SYMMETRIC_DEFAULT, left implied as before.
+        let symmetric = super::algorithms::Algorithm::Encryption(
+            kastell_proto::algorithm::EncryptionAlgorithm::SymmetricDefault,
+        );
+        let reason = match record.algorithm {
+            None => reason,
+            Some(algorithm) if algorithm == symmetric => reason,
+            Some(algorithm) => {
+                let named = match algorithm.message_type() {
+                    Some(message_type) => format!("{} {message_type}", algorithm.as_str()),
+                    None => algorithm.as_str().to_owned(),
+                };
+                if reason.is_empty() {
+                    named
+                } else {
+                    format!("{named}: {reason}")
+                }
+            }
         };
         tracing::debug!(
             principal = %record.caller.id,

@@ -1,17 +1,22 @@
 //! Encrypt and decrypt (and the shared sealing/opening that data keys and re-encrypt use).
 
+use super::algorithms::Algorithm;
 use super::audited::Record;
 use super::gate::Source;
 use super::service::KeyService;
 use super::{Caller, KeyError, KeyRecord, KeyVersion, Material};
 use crate::audit::Outcome;
 use crate::crypto::{GCM_NONCE_LEN, GCM_TAG_LEN, PreparedKey};
+use kastell_proto::algorithm::EncryptionAlgorithm;
 use kastell_proto::ciphertext::{self, Header};
 use kastell_proto::{EncryptionContext, Operation};
 use kastell_proto::{KeyId, KeyUsage};
 
 use crate::secret::SecretBytes;
 use crate::token::TokenError;
+
+/// The algorithm of Kastell ciphertexts (AES-256-GCM).
+const SYMMETRIC: Algorithm = Algorithm::Encryption(EncryptionAlgorithm::SymmetricDefault);
 
 /// A ciphertext whose key was found and whose decryption the gate allowed; nothing is
 /// decrypted yet.
@@ -75,6 +80,7 @@ impl KeyService {
             key: Some(&key),
             version: Some(version.number),
             context: Some(context),
+            algorithm: Some(SYMMETRIC),
         };
         self.authorize_with(&record, &key, KeyUsage::EncryptDecrypt, other)?;
         Ok(Sealing { key, version })
@@ -96,6 +102,7 @@ impl KeyService {
             key: Some(key),
             version: Some(version.number),
             context: Some(context),
+            algorithm: None,
         };
         let aad = ciphertext::aad(&key.id, version.number, context);
         let out = match self.material(&record, key, version)? {
@@ -232,6 +239,7 @@ impl KeyService {
                     key: None,
                     version: None,
                     context: Some(context),
+                    algorithm: None,
                 };
                 return self.refuse(&record, KeyError::InvalidCiphertext, err.to_string());
             }
@@ -243,6 +251,7 @@ impl KeyService {
                 key: None,
                 version: None,
                 context: Some(context),
+                algorithm: None,
             };
             return self.refuse(
                 &record,
@@ -256,6 +265,7 @@ impl KeyService {
             key: Some(&key),
             version: Some(header.version),
             context: Some(context),
+            algorithm: Some(SYMMETRIC),
         };
         if let Some(expected) = expected_key {
             // Only the id is compared: no second read of the key's record when it matches.
@@ -310,6 +320,7 @@ impl KeyService {
             key: Some(&key),
             version: Some(header.version),
             context: Some(context),
+            algorithm: None,
         };
         let Some(version) = key.version(header.version) else {
             // The gate found this version; a record without it is refused all the same.

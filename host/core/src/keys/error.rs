@@ -25,6 +25,12 @@ pub enum KeyError {
         /// What it may do.
         usage: KeyUsage,
     },
+    /// The spec cannot be had as asked: a usage it does not allow, a token that cannot
+    /// hold it, an operation not yet offered for it.
+    UnsupportedSpec(String),
+    /// The algorithm or message type is not one the key's spec and usage allow (or the
+    /// key needs one named).
+    UnsupportedAlgorithm(String),
     /// The ciphertext is malformed or not authentic under this key and context
     /// (InvalidCiphertextException). Why is recorded in the audit trail only.
     InvalidCiphertext,
@@ -60,6 +66,8 @@ impl KeyError {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Disabled(_) => ErrorCode::Disabled,
             Self::InvalidKeyUsage { .. } => ErrorCode::InvalidKeyUsage,
+            Self::UnsupportedSpec(_) => ErrorCode::UnsupportedSpec,
+            Self::UnsupportedAlgorithm(_) => ErrorCode::UnsupportedAlgorithm,
             Self::InvalidCiphertext => ErrorCode::InvalidCiphertext,
             Self::IncorrectKey => ErrorCode::IncorrectKey,
             Self::InvalidState(_) => ErrorCode::InvalidState,
@@ -85,6 +93,8 @@ impl KeyError {
             Self::IncorrectKey => "the ciphertext was encrypted under another key".to_owned(),
             Self::AccessDenied => "not allowed by role or key policy".to_owned(),
             Self::InvalidState(text)
+            | Self::UnsupportedSpec(text)
+            | Self::UnsupportedAlgorithm(text)
             | Self::InvalidInput(text)
             | Self::AlreadyExists(text)
             | Self::TamperDetected(text)

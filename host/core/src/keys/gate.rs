@@ -5,6 +5,7 @@
 
 use kastell_proto::{KeyId, KeyUsage, Operation, Role};
 
+use super::algorithms::Algorithm;
 use super::audited::Record;
 use super::error::KeyError;
 use super::service::{Caller, KeyService, now_ms};
@@ -118,14 +119,40 @@ impl KeyService {
         self.authorize_with(record, key, usage, None)
     }
 
-    /// [`KeyService::authorize`] for one side of a two-key operation (re-encrypt): the
-    /// policy's request names `other`, the key on the other side.
-    pub(super) fn authorize_with(
+    /// The gate of an operation that takes an algorithm: role, state and usage first (so
+    /// that a key of another usage is refused as such), then the algorithm `resolved` for
+    /// the key's spec (a refusal audited), recorded in `record` for the policy and the
+    /// audit trail, then its check against the spec and the policy.
+    pub(super) fn authorize_algorithm<A>(
+        &self,
+        record: &mut Record<'_>,
+        key: &KeyRecord,
+        usage: KeyUsage,
+        resolved: Result<A, KeyError>,
+        algorithm: impl FnOnce(A) -> Algorithm,
+    ) -> Result<A, KeyError>
+    where
+        A: Copy,
+    {
+        self.precheck(record, key, usage)?;
+        let chosen = match resolved {
+            Ok(chosen) => chosen,
+            Err(err) => {
+                let why = err.message();
+                return self.refuse(record, err, why);
+            }
+        };
+        record.algorithm = Some(algorithm(chosen));
+        self.authorize(record, key, usage)?;
+        Ok(chosen)
+    }
+
+    /// Role, state and usage checks for using `key`; records a refusal.
+    fn precheck(
         &self,
         record: &Record<'_>,
         key: &KeyRecord,
         usage: KeyUsage,
-        other: Option<&KeyRecord>,
     ) -> Result<(), KeyError> {
         if !record.caller.roles.contains(&Role::CryptoUser) {
             return self.refuse_role(record, Role::CryptoUser);
@@ -150,6 +177,23 @@ impl KeyService {
                 format!("usage is {:?}", key.usage),
             );
         }
+        Ok(())
+    }
+
+    /// [`KeyService::authorize`] for one side of a two-key operation (re-encrypt): the
+    /// policy's request names `other`, the key on the other side.
+    pub(super) fn authorize_with(
+        &self,
+        record: &Record<'_>,
+        key: &KeyRecord,
+        usage: KeyUsage,
+        other: Option<&KeyRecord>,
+    ) -> Result<(), KeyError> {
+        self.precheck(record, key, usage)?;
+        if let Some(Err(err)) = record.algorithm.map(|a| a.check(key.spec)) {
+            let why = err.message();
+            return self.refuse(record, err, why);
+        }
         let Some(measurement) = key.policy else {
             return Ok(());
         };
@@ -162,6 +206,8 @@ impl KeyService {
             operation: record.operation,
             key: Some(info(key)),
             other_key: other.map(info),
+            algorithm: record.algorithm.map(|a| a.as_str().to_owned()),
+            message_type: record.algorithm.and_then(|a| a.message_type()),
             principal: Principal {
                 id: record.caller.id.clone(),
                 roles: record.caller.roles.clone(),

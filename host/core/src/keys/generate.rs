@@ -1,6 +1,10 @@
 //! Data keys, MACs and random bytes.
 
-use kastell_proto::KeyUsage;
+use kastell_proto::algorithm::MacAlgorithm;
+use kastell_proto::{KeySpec, KeyUsage};
+
+use super::algorithms::{Algorithm, mac};
+use super::signing::crypto_error;
 use kastell_proto::{EncryptionContext, Operation, Role};
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
@@ -57,51 +61,83 @@ impl KeyService {
         })
     }
 
-    /// HMAC-SHA-384 of `message` with `version` of `key`, for the operation `record`
+    /// The MAC of `message` with `version` of `key`, for the operation `record`
     /// describes.
     fn mac_with(
         &self,
         record: &Record<'_>,
         key: &KeyRecord,
         version: &KeyVersion,
+        algorithm: MacAlgorithm,
         message: &[u8],
-    ) -> Result<[u8; 48], KeyError> {
+    ) -> Result<Vec<u8>, KeyError> {
+        if key.spec != KeySpec::HmacSha384 {
+            let prepared = self.generic_source(record, key, version)?;
+            return prepared
+                .mac(algorithm, message)
+                .map_err(|err| crypto_error(&err));
+        }
         Ok(match self.material(record, key, version)? {
-            Source::Token(label) => self.token.mac(&label, message)?,
+            Source::Token(label) => self.token.mac(&label, message)?.to_vec(),
             Source::Wrapped(wrapped) => self
                 .prepared(key, version.number, wrapped)?
                 .hmac_sha384(message)
-                .map_err(TokenError::from)?,
+                .map_err(TokenError::from)?
+                .to_vec(),
         })
     }
 
-    /// HMAC-SHA-384 of `message` under the current version of `key`.
+    /// The MAC of `message` under the current version of `key`, with the spec's own
+    /// algorithm.
     ///
     /// # Errors
-    /// As [`KeyService::encrypt`].
+    /// As [`KeyService::generate_mac_with`].
     pub fn generate_mac(
         &self,
         caller: &Caller,
         key: &str,
         message: &[u8],
-    ) -> Result<[u8; 48], KeyError> {
+    ) -> Result<Vec<u8>, KeyError> {
+        self.generate_mac_with(caller, key, None, message)
+    }
+
+    /// The MAC of `message` under the current version of `key` with `algorithm` (it must
+    /// be the spec's own: `HMAC_SHA_256` for an `HMAC_256` key).
+    ///
+    /// # Errors
+    /// [`KeyError::UnsupportedAlgorithm`] (audited), and as [`KeyService::encrypt`].
+    pub fn generate_mac_with(
+        &self,
+        caller: &Caller,
+        key: &str,
+        algorithm: Option<MacAlgorithm>,
+        message: &[u8],
+    ) -> Result<Vec<u8>, KeyError> {
         let key = self.resolve_for(caller, Operation::GenerateMac, key)?;
         let version = Self::current_version(&key)?;
-        let record = Record {
+        let mut record = Record {
             caller,
             operation: Operation::GenerateMac,
             key: Some(&key),
             version: Some(version.number),
             context: None,
+            algorithm: None,
         };
-        self.authorize(&record, &key, KeyUsage::GenerateVerifyMac)?;
-        let mac = self.mac_with(&record, &key, version, message)?;
+        let algorithm = self.authorize_algorithm(
+            &mut record,
+            &key,
+            KeyUsage::GenerateVerifyMac,
+            mac(key.spec, algorithm),
+            Algorithm::Mac,
+        )?;
+        let tag = self.mac_with(&record, &key, version, algorithm, message);
+        let tag = self.settle(&record, tag)?;
         self.audit(&record, Outcome::Allowed, String::new())?;
-        Ok(mac)
+        Ok(tag)
     }
 
-    /// Whether `mac` is the HMAC-SHA-384 of `message` under any version of `key` from the
-    /// minimum decryption version on (compared in constant time).
+    /// Whether `mac` is the MAC of `message` under any version of `key` from the minimum
+    /// decryption version on (compared in constant time), with the spec's own algorithm.
     ///
     /// # Errors
     /// As [`KeyService::encrypt`].
@@ -112,17 +148,39 @@ impl KeyService {
         message: &[u8],
         mac: &[u8],
     ) -> Result<bool, KeyError> {
+        self.verify_mac_with(caller, key, None, message, mac)
+    }
+
+    /// [`KeyService::verify_mac`] with `algorithm` named.
+    ///
+    /// # Errors
+    /// [`KeyError::UnsupportedAlgorithm`] (audited), and as [`KeyService::encrypt`].
+    pub fn verify_mac_with(
+        &self,
+        caller: &Caller,
+        key: &str,
+        algorithm: Option<MacAlgorithm>,
+        message: &[u8],
+        tag: &[u8],
+    ) -> Result<bool, KeyError> {
         let key = self.resolve_for(caller, Operation::VerifyMac, key)?;
-        let record = Record::on(caller, Operation::VerifyMac, Some(&key));
-        self.authorize(&record, &key, KeyUsage::GenerateVerifyMac)?;
+        let mut record = Record::on(caller, Operation::VerifyMac, Some(&key));
+        let algorithm = self.authorize_algorithm(
+            &mut record,
+            &key,
+            KeyUsage::GenerateVerifyMac,
+            mac(key.spec, algorithm),
+            Algorithm::Mac,
+        )?;
         for version in key
             .versions
             .iter()
             .rev()
             .filter(|v| v.number >= key.min_decrypt_version)
         {
-            let expected = self.mac_with(&record, &key, version, message)?;
-            if bool::from(expected.as_slice().ct_eq(mac)) {
+            let expected = self.mac_with(&record, &key, version, algorithm, message);
+            let expected = self.settle(&record, expected)?;
+            if bool::from(expected.as_slice().ct_eq(tag)) {
                 let record = Record {
                     version: Some(version.number),
                     ..record

@@ -92,6 +92,7 @@ impl KeyService {
             key: Some(&key),
             version: version.as_ref().map(|v| v.number),
             context: (request.kind == ReleaseKind::DataKey).then_some(request.context),
+            algorithm: None,
         };
         let Some(version) = version else {
             let why = match request.version {
@@ -103,6 +104,14 @@ impl KeyService {
             };
             return self.refuse(&record, KeyError::InvalidInput(why.clone()), why);
         };
+        if !key.spec.is_original() {
+            let why = format!(
+                "release of {} keys comes later (attested release covers AES_256, \
+                 ECC_NIST_P384 and HMAC_384 keys)",
+                key.spec
+            );
+            return self.refuse(&record, KeyError::UnsupportedSpec(why.clone()), why);
+        }
         if !key.releasable {
             return self.refuse_state(
                 &record,

@@ -11,7 +11,7 @@ use kastell_attest::Measurement;
 use super::KeyRecord;
 use super::cache::{KeyCache, KeyCacheLimits};
 pub use super::error::KeyError;
-use crate::crypto::{CryptoProvider, KeyKind, PreparedKey};
+use crate::crypto::{CryptoProvider, PreparedKey};
 use crate::registry::{PolicyRegistry, RegistryError};
 use crate::sandbox::{Evidence, Sandbox};
 use crate::store::Store;
@@ -77,6 +77,8 @@ pub const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
 pub struct NewKey {
     /// Kind of material.
     pub spec: KeySpec,
+    /// What it may do (one of [`KeySpec::usages`]); `None`: the spec's default.
+    pub usage: Option<kastell_proto::KeyUsage>,
     /// Token-resident or wrapped.
     pub origin: Origin,
     /// Free text.
@@ -167,11 +169,7 @@ impl KeyService {
         if let Some(hit) = self.cache.get(&key.id, number, wrapped) {
             return Ok(hit);
         }
-        let kind = match key.spec {
-            KeySpec::Aes256 => KeyKind::Aes256,
-            KeySpec::EccNistP384 => KeyKind::P384,
-            KeySpec::HmacSha384 => KeyKind::HmacSha384,
-        };
+        let kind = super::algorithms::kind_of(key.spec);
         let secret = self.token.unwrap(&self.keys.master, wrapped)?;
         let prepared: Arc<dyn PreparedKey> = Arc::from(
             self.crypto

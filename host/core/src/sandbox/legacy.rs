@@ -9,6 +9,13 @@
 //! destination key (`re-encrypt-to`) it is asked `re-encrypt`, as before. Every other
 //! operation keeps its name. The request's `other-key` does not exist in the old contract
 //! and is left out.
+//!
+//! Nor can the old contract name the key specs and operations of issue 17 (RSA, the other
+//! curves, the other HMAC sizes, ML-DSA; derive-shared-secret and the data key pairs): a
+//! request on such a key or for such an operation is denied without asking the policy,
+//! the reason naming what it cannot express ([`inexpressible`]). The request's algorithm
+//! and message type are left out too: an old policy that allows `sign` on a P-384 key
+//! allows it for its one algorithm, as before.
 
 use kastell_proto::{KeySpec, Operation, Role};
 
@@ -48,7 +55,31 @@ pub(crate) fn questions(operation: Operation) -> &'static [old::Operation] {
         O::UpdateAlias => &[W::UpdateAlias],
         O::SetMinDecryptionVersion => &[W::SetMinDecryptionVersion],
         O::DestroyKey => &[W::DestroyKey],
+        // Denied before any question (`inexpressible`).
+        O::DeriveSharedSecret | O::GenerateDataKeyPair | O::GenerateDataKeyPairWithoutPlaintext => {
+            &[]
+        }
     }
+}
+
+/// Why an old policy cannot be asked about `request`: an operation or a key spec its
+/// contract does not name. The host then denies (fail closed) with this reason.
+pub(crate) fn inexpressible(request: &PolicyRequest) -> Option<String> {
+    let why = |what: String| {
+        Some(format!(
+            "a kastell:runtime@{VERSION} policy cannot express {what}: denied (rebuild the \
+             policy against kastell:runtime@0.2.0)"
+        ))
+    };
+    if questions(request.operation).is_empty() {
+        return why(format!("the operation `{}`", request.operation));
+    }
+    for key in request.key.iter().chain(request.other_key.iter()) {
+        if spec(key.spec).is_none() {
+            return why(format!("{} keys", key.spec));
+        }
+    }
+    None
 }
 
 /// Whether an old policy is asked `operation` under other names (so that a denial says
@@ -74,10 +105,13 @@ pub(crate) fn to_wit(request: &PolicyRequest, question: old::Operation) -> old::
     };
     old::Request {
         operation: question,
-        key: request.key.as_ref().map(|key| old::KeyInfo {
-            id: key.id.clone(),
-            spec: spec(key.spec),
-            tags: pairs(&key.tags),
+        // `inexpressible` turned away requests on keys of other specs before any question.
+        key: request.key.as_ref().and_then(|key| {
+            Some(old::KeyInfo {
+                id: key.id.clone(),
+                spec: spec(key.spec)?,
+                tags: pairs(&key.tags),
+            })
         }),
         principal: old::Principal {
             id: request.principal.id.clone(),
@@ -95,11 +129,13 @@ pub(crate) fn to_wit(request: &PolicyRequest, question: old::Operation) -> old::
     }
 }
 
-fn spec(spec: KeySpec) -> old::KeySpec {
+/// The old contract's name of `spec`, if it has one.
+fn spec(spec: KeySpec) -> Option<old::KeySpec> {
     match spec {
-        KeySpec::Aes256 => old::KeySpec::Aes256,
-        KeySpec::EccNistP384 => old::KeySpec::EccNistP384,
-        KeySpec::HmacSha384 => old::KeySpec::HmacSha384,
+        KeySpec::Aes256 => Some(old::KeySpec::Aes256),
+        KeySpec::EccNistP384 => Some(old::KeySpec::EccNistP384),
+        KeySpec::HmacSha384 => Some(old::KeySpec::HmacSha384),
+        _ => None,
     }
 }
 
@@ -130,7 +166,14 @@ mod tests {
     #[test]
     fn every_other_operation_asks_one_question_of_its_own_name() {
         for &operation in Operation::ALL {
-            if matches!(operation, Operation::ReEncryptFrom | Operation::ReEncryptTo) {
+            if matches!(
+                operation,
+                Operation::ReEncryptFrom
+                    | Operation::ReEncryptTo
+                    | Operation::DeriveSharedSecret
+                    | Operation::GenerateDataKeyPair
+                    | Operation::GenerateDataKeyPairWithoutPlaintext
+            ) {
                 continue;
             }
             let asked = questions(operation);

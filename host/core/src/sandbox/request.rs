@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use kastell_attest::Measurement;
+use kastell_proto::algorithm::MessageType;
 use kastell_proto::{EncryptionContext, KeySpec, Operation, Role};
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
@@ -66,6 +67,13 @@ pub struct PolicyRequest {
     /// `re-encrypt-to`; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other_key: Option<KeyInfo>,
+    /// The algorithm asked for, by its AWS name (`RSASSA_PSS_SHA_256`,
+    /// `SYMMETRIC_DEFAULT`, `HMAC_SHA_384`, `ECDH`); absent for operations without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
+    /// `RAW` or `DIGEST`, for sign and verify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_type: Option<MessageType>,
     /// Who asks.
     pub principal: Principal,
     /// Encryption context.
@@ -121,6 +129,11 @@ impl PolicyRequest {
             operation: self.operation.into(),
             key: self.key.as_ref().map(key_info),
             other_key: self.other_key.as_ref().map(key_info),
+            algorithm: self.algorithm.clone(),
+            message_type: self.message_type.map(|m| match m {
+                MessageType::Raw => wit::MessageType::Raw,
+                MessageType::Digest => wit::MessageType::Digest,
+            }),
             principal: wit::Principal {
                 id: self.principal.id.clone(),
                 roles: self.principal.roles.iter().map(|&r| r.into()).collect(),
@@ -167,6 +180,9 @@ impl From<Operation> for wit::Operation {
             O::UpdateAlias => Self::UpdateAlias,
             O::SetMinDecryptionVersion => Self::SetMinDecryptionVersion,
             O::DestroyKey => Self::DestroyKey,
+            O::DeriveSharedSecret => Self::DeriveSharedSecret,
+            O::GenerateDataKeyPair => Self::GenerateDataKeyPair,
+            O::GenerateDataKeyPairWithoutPlaintext => Self::GenerateDataKeyPairWithoutPlaintext,
         }
     }
 }
@@ -175,8 +191,20 @@ impl From<KeySpec> for wit::KeySpec {
     fn from(spec: KeySpec) -> Self {
         match spec {
             KeySpec::Aes256 => Self::Aes256,
+            KeySpec::Rsa2048 => Self::Rsa2048,
+            KeySpec::Rsa3072 => Self::Rsa3072,
+            KeySpec::Rsa4096 => Self::Rsa4096,
+            KeySpec::EccNistP256 => Self::EccNistP256,
             KeySpec::EccNistP384 => Self::EccNistP384,
-            KeySpec::HmacSha384 => Self::HmacSha384,
+            KeySpec::EccNistP521 => Self::EccNistP521,
+            KeySpec::EccSecgP256k1 => Self::EccSecgP256k1,
+            KeySpec::Hmac224 => Self::Hmac224,
+            KeySpec::Hmac256 => Self::Hmac256,
+            KeySpec::HmacSha384 => Self::Hmac384,
+            KeySpec::Hmac512 => Self::Hmac512,
+            KeySpec::MlDsa44 => Self::MlDsa44,
+            KeySpec::MlDsa65 => Self::MlDsa65,
+            KeySpec::MlDsa87 => Self::MlDsa87,
         }
     }
 }

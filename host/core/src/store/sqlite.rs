@@ -209,7 +209,7 @@ const DUE_FOR_DELETION: &str = "SELECT id FROM keys WHERE state = 'pending-delet
                                 AND delete_at <= ?1 ORDER BY delete_at";
 
 const KEY_COLUMNS: &str = "id, spec, origin, state, delete_at, description, tags, policy, created, \
-                           min_decrypt_version, releasable, revision";
+                           min_decrypt_version, releasable, revision, usage";
 
 impl Store for SqliteStore {
     fn create_key(&self, key: &KeyRecord, alias: Option<&Alias>) -> Result<(), StoreError> {

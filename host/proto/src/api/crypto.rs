@@ -3,9 +3,13 @@
 //! base64; plaintexts, data keys and random bytes are [`SecretBase64`].
 
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use super::SecretBase64;
 use crate::EncryptionContext;
+use crate::algorithm::{
+    EncryptionAlgorithm, KeyAgreementAlgorithm, MacAlgorithm, MessageType, SigningAlgorithm,
+};
 
 /// Data to encrypt (`Debug` shows neither the plaintext nor the context).
 #[derive(Debug, Clone)]
@@ -17,9 +21,14 @@ pub struct EncryptRequest {
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub plaintext: SecretBase64,
     /// Encryption context: bound to the ciphertext as AAD, shown to the key's policy,
-    /// never logged (the audit trail keeps an HMAC of it).
+    /// never logged (the audit trail keeps an HMAC of it). AES keys only.
     #[cfg_attr(feature = "serde", serde(default))]
     pub context: Option<EncryptionContext>,
+    /// `SYMMETRIC_DEFAULT` (AES keys, the default), `RSAES_OAEP_SHA_1` or
+    /// `RSAES_OAEP_SHA_256` (RSA keys: required).
+    #[cfg_attr(feature = "serde", serde(default))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub algorithm: Option<EncryptionAlgorithm>,
 }
 
 /// A ciphertext and the key that made it.
@@ -29,8 +38,16 @@ pub struct EncryptRequest {
 pub struct CiphertextResponse {
     /// The key's id.
     pub key_id: String,
-    /// The Kastell ciphertext (header naming key and version, IV, AES-256-GCM), base64.
+    /// The ciphertext, base64: a Kastell ciphertext (header naming key and version, IV,
+    /// AES-256-GCM), or for RSA-OAEP the raw OAEP output.
     pub ciphertext: String,
+    /// The algorithm (absent from servers before issue 17: `SYMMETRIC_DEFAULT`).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub algorithm: Option<EncryptionAlgorithm>,
 }
 
 /// A ciphertext to decrypt.
@@ -44,9 +61,15 @@ pub struct DecryptRequest {
     /// The encryption context it was made with.
     #[cfg_attr(feature = "serde", serde(default))]
     pub context: Option<EncryptionContext>,
-    /// Refuse unless the ciphertext is under this key (id or alias).
+    /// Refuse unless the ciphertext is under this key (id or alias); required with an
+    /// RSA-OAEP algorithm (its ciphertexts do not name their key).
     #[cfg_attr(feature = "serde", serde(default))]
     pub key: Option<String>,
+    /// `SYMMETRIC_DEFAULT` (the default: a Kastell ciphertext), `RSAES_OAEP_SHA_1` or
+    /// `RSAES_OAEP_SHA_256`.
+    #[cfg_attr(feature = "serde", serde(default))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub algorithm: Option<EncryptionAlgorithm>,
 }
 
 /// A plaintext and the key that decrypted it (`Debug` redacts the plaintext).
@@ -105,18 +128,28 @@ pub struct DataKeyResponse {
     pub plaintext: Option<SecretBase64>,
 }
 
-/// What to sign: a message, or its SHA-384 digest.
+/// What to sign: a message, or its digest.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignRequest {
-    /// The message, base64 (hashed with SHA-384 by the server).
+    /// The message, base64 (hashed by the server with the algorithm's hash), or with
+    /// `message_type` `DIGEST` its digest.
     #[cfg_attr(feature = "serde", serde(default))]
     pub message: Option<String>,
-    /// A 48-byte SHA-384 digest, base64, instead of the message.
+    /// The digest, base64, instead of the message (the algorithm's hash length).
     #[cfg_attr(feature = "serde", serde(default))]
     pub digest: Option<String>,
+    /// The signing algorithm; default: the key spec's only one (`ECDSA_SHA_384` for
+    /// P-384); required for RSA keys.
+    #[cfg_attr(feature = "serde", serde(default))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub algorithm: Option<SigningAlgorithm>,
+    /// `RAW` or `DIGEST`; default: `DIGEST` when `digest` is given, else `RAW`.
+    #[cfg_attr(feature = "serde", serde(default))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub message_type: Option<MessageType>,
 }
 
 /// A signature.
@@ -128,8 +161,15 @@ pub struct SignResponse {
     pub key_id: String,
     /// The version that signed.
     pub version: u32,
-    /// ECDSA P-384 signature (DER), base64.
+    /// The signature, base64: DER `ECDSA-Sig-Value` for ECDSA, raw for RSA and ML-DSA.
     pub signature: String,
+    /// The algorithm that made it.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub algorithm: Option<SigningAlgorithm>,
 }
 
 /// A signature to check.
@@ -141,11 +181,19 @@ pub struct VerifyRequest {
     /// The message, base64.
     #[cfg_attr(feature = "serde", serde(default))]
     pub message: Option<String>,
-    /// Or its SHA-384 digest, base64.
+    /// Or its digest, base64.
     #[cfg_attr(feature = "serde", serde(default))]
     pub digest: Option<String>,
-    /// The DER signature, base64.
+    /// The signature, base64.
     pub signature: String,
+    /// As in [`SignRequest`].
+    #[cfg_attr(feature = "serde", serde(default))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub algorithm: Option<SigningAlgorithm>,
+    /// As in [`SignRequest`].
+    #[cfg_attr(feature = "serde", serde(default))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub message_type: Option<MessageType>,
 }
 
 /// Whether a signature or MAC is valid.
@@ -168,6 +216,30 @@ pub struct PublicKeyResponse {
     pub spki: String,
     /// The same as PEM.
     pub pem: String,
+    /// The key's spec.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub spec: Option<String>,
+    /// The key's usage.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub usage: Option<String>,
+    /// The signing algorithms it allows (SIGN_VERIFY keys).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
+    pub signing_algorithms: Vec<String>,
+    /// The encryption algorithms it allows (ENCRYPT_DECRYPT keys).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
+    pub encryption_algorithms: Vec<String>,
+    /// The key agreement algorithms it allows (KEY_AGREEMENT keys).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
+    pub key_agreement_algorithms: Vec<String>,
 }
 
 /// A message to MAC.
@@ -178,6 +250,11 @@ pub struct PublicKeyResponse {
 pub struct MacRequest {
     /// The message, base64.
     pub message: String,
+    /// The MAC algorithm; default (and only choice): the key spec's own
+    /// (`HMAC_SHA_256` for `HMAC_256`, …).
+    #[cfg_attr(feature = "serde", serde(default))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub algorithm: Option<MacAlgorithm>,
 }
 
 /// A MAC.
@@ -185,7 +262,7 @@ pub struct MacRequest {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MacResponse {
-    /// HMAC-SHA-384, base64.
+    /// The HMAC (the hash's full length), base64.
     pub mac: String,
 }
 
@@ -199,6 +276,73 @@ pub struct VerifyMacRequest {
     pub message: String,
     /// The MAC, base64.
     pub mac: String,
+    /// As in [`MacRequest`].
+    #[cfg_attr(feature = "serde", serde(default))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub algorithm: Option<MacAlgorithm>,
+}
+
+/// A peer's public key to agree on a secret with (ECDH).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeriveSharedSecretRequest {
+    /// The peer's SubjectPublicKeyInfo (DER), base64; on the key's curve.
+    pub peer_public_key: String,
+    /// `ECDH` (the default and only choice).
+    #[cfg_attr(feature = "serde", serde(default))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub algorithm: Option<KeyAgreementAlgorithm>,
+}
+
+/// A shared secret (`Debug` redacts it).
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SharedSecretResponse {
+    /// The key's id.
+    pub key_id: String,
+    /// The raw ECDH shared secret (the x-coordinate, the curve's field length), base64.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub shared_secret: SecretBase64,
+}
+
+/// A data key pair request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DataKeyPairRequest {
+    /// The pair's spec: `RSA_2048`, `RSA_3072`, `RSA_4096`, `ECC_NIST_P256`,
+    /// `ECC_NIST_P384`, `ECC_NIST_P521` or `ECC_SECG_P256K1`.
+    pub key_pair_spec: String,
+    /// The encryption context of the encrypted private key.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub context: Option<EncryptionContext>,
+    /// Return the private key encrypted only.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub without_plaintext: bool,
+}
+
+/// A new data key pair (`Debug` redacts the private key).
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DataKeyPairResponse {
+    /// The symmetric key that encrypted the private key.
+    pub key_id: String,
+    /// The pair's spec.
+    pub key_pair_spec: String,
+    /// The public key, SubjectPublicKeyInfo DER, base64.
+    pub public_key: String,
+    /// The private key (PKCS#8 DER) as a Kastell ciphertext under the key, base64;
+    /// `decrypt` returns the PKCS#8.
+    pub private_key_ciphertext: String,
+    /// The private key, PKCS#8 DER, base64 (absent with `without_plaintext`).
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub private_key_plaintext: Option<SecretBase64>,
 }
 
 /// How many random bytes.
@@ -234,6 +378,7 @@ mod tests {
             context: Some(EncryptionContext(
                 [("tenant".into(), "acme-secret".into())].into(),
             )),
+            algorithm: None,
         };
         let response = PlaintextResponse {
             key_id: "k".into(),

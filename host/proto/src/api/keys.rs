@@ -13,8 +13,13 @@ use crate::{KeySpec, KeyUsage, Origin};
 #[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateKeyRequest {
-    /// `AES_256`, `ECC_NIST_P384` or `HMAC_SHA384`.
+    /// A key spec (`AES_256`, `RSA_2048`, `ECC_NIST_P256`, `HMAC_256`, `ML_DSA_65`, …;
+    /// `HMAC_SHA384` is read as `HMAC_384`).
     pub spec: String,
+    /// `ENCRYPT_DECRYPT`, `SIGN_VERIFY`, `GENERATE_VERIFY_MAC` or `KEY_AGREEMENT`, one the
+    /// spec allows; default: the spec's first (docs/key-types.md).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub usage: Option<String>,
     /// `wrapped` (default: host-generated, stored wrapped under the token's master key)
     /// or `token` (generated in the token, never leaves it).
     #[cfg_attr(feature = "serde", serde(default))]
@@ -58,10 +63,11 @@ pub struct KeyDescription {
     pub id: String,
     /// Aliases naming it.
     pub aliases: Vec<String>,
-    /// Material kind: `AES_256`, `ECC_NIST_P384` or `HMAC_SHA384`.
+    /// Material kind: a key spec (`AES_256`, `RSA_2048`, `ECC_NIST_P256`, `HMAC_384`, …).
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub spec: KeySpec,
-    /// What it may do: `ENCRYPT_DECRYPT`, `SIGN_VERIFY` or `GENERATE_VERIFY_MAC`.
+    /// What it may do: `ENCRYPT_DECRYPT`, `SIGN_VERIFY`, `GENERATE_VERIFY_MAC` or
+    /// `KEY_AGREEMENT`.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub usage: KeyUsage,
     /// `token` (token-resident) or `wrapped`.

@@ -210,7 +210,9 @@ fn key_error(err: KeyError) -> WorkloadKeyError {
         ErrorCode::NotFound => WorkloadKeyError::NotFound,
         ErrorCode::Disabled => WorkloadKeyError::Disabled,
         ErrorCode::AccessDenied => WorkloadKeyError::AccessDenied,
-        ErrorCode::InvalidKeyUsage => WorkloadKeyError::InvalidKeyUsage,
+        ErrorCode::InvalidKeyUsage
+        | ErrorCode::UnsupportedSpec
+        | ErrorCode::UnsupportedAlgorithm => WorkloadKeyError::InvalidKeyUsage,
         ErrorCode::InvalidCiphertext | ErrorCode::IncorrectKey => {
             WorkloadKeyError::InvalidCiphertext
         }

@@ -2,8 +2,9 @@
 //! ([`super::local`]) and once for a server ([`super::remote`]); `key.rs` writes each
 //! command once over it (read the inputs, call, write the outputs).
 
-use kastell_core::keys::DataKey;
+use kastell_core::keys::{DataKey, DataKeyPair};
 use kastell_proto::EncryptionContext;
+use kastell_proto::algorithm::{EncryptionAlgorithm, MacAlgorithm, SigningAlgorithm};
 use kastell_proto::api::{Gated, KeyDescription};
 use kastell_proto::secret::SecretBytes;
 use serde::Serialize;
@@ -14,6 +15,7 @@ use crate::cli::CliError;
 #[derive(Debug)]
 pub(in crate::cli) struct NewKeyArgs {
     pub spec: kastell_proto::KeySpec,
+    pub usage: Option<kastell_proto::KeyUsage>,
     pub origin: kastell_proto::Origin,
     pub alias: Option<String>,
     pub description: String,
@@ -46,7 +48,7 @@ impl<T> Answer<T> {
     }
 }
 
-/// A signature's input: the message, or its SHA-384 digest.
+/// A signature's input: the message, or its digest.
 #[derive(Debug, Clone, Copy)]
 pub(in crate::cli) enum Signed<'a> {
     Message(&'a [u8]),
@@ -106,12 +108,14 @@ pub(in crate::cli) trait Keys {
     fn encrypt(
         &self,
         key: &str,
+        algorithm: Option<EncryptionAlgorithm>,
         plaintext: &[u8],
         context: &EncryptionContext,
     ) -> Result<Answer<Vec<u8>>, CliError>;
     fn decrypt(
         &self,
         key: Option<&str>,
+        algorithm: Option<EncryptionAlgorithm>,
         ciphertext: &[u8],
         context: &EncryptionContext,
     ) -> Result<Answer<SecretBytes>, CliError>;
@@ -128,18 +132,47 @@ pub(in crate::cli) trait Keys {
         context: &EncryptionContext,
         without_plaintext: bool,
     ) -> Result<Answer<DataKey>, CliError>;
-    /// A DER signature.
-    fn sign(&self, key: &str, input: Signed<'_>) -> Result<Answer<Vec<u8>>, CliError>;
+    /// A data key pair: its public key, encrypted private key and (unless
+    /// `without_plaintext`) private key.
+    fn generate_data_key_pair(
+        &self,
+        key: &str,
+        spec: kastell_proto::KeySpec,
+        context: &EncryptionContext,
+        without_plaintext: bool,
+    ) -> Result<Answer<DataKeyPair>, CliError>;
+    /// A signature (DER for ECDSA).
+    fn sign(
+        &self,
+        key: &str,
+        input: Signed<'_>,
+        algorithm: Option<SigningAlgorithm>,
+    ) -> Result<Answer<Vec<u8>>, CliError>;
     fn verify(
         &self,
         key: &str,
         input: Signed<'_>,
+        algorithm: Option<SigningAlgorithm>,
         signature: &[u8],
     ) -> Result<Answer<bool>, CliError>;
+    /// The ECDH shared secret with a peer's public key (SPKI DER).
+    fn derive_shared_secret(&self, key: &str, peer: &[u8])
+    -> Result<Answer<SecretBytes>, CliError>;
     /// The public key: SPKI DER and PEM.
     fn public_key(&self, key: &str) -> Result<Answer<(Vec<u8>, String)>, CliError>;
-    fn mac(&self, key: &str, message: &[u8]) -> Result<Answer<Vec<u8>>, CliError>;
-    fn verify_mac(&self, key: &str, message: &[u8], mac: &[u8]) -> Result<Answer<bool>, CliError>;
+    fn mac(
+        &self,
+        key: &str,
+        algorithm: Option<MacAlgorithm>,
+        message: &[u8],
+    ) -> Result<Answer<Vec<u8>>, CliError>;
+    fn verify_mac(
+        &self,
+        key: &str,
+        algorithm: Option<MacAlgorithm>,
+        message: &[u8],
+        mac: &[u8],
+    ) -> Result<Answer<bool>, CliError>;
     fn random(&self, len: usize) -> Result<Answer<SecretBytes>, CliError>;
 
     /// Covers what the command did with a signed audit checkpoint (locally; a server

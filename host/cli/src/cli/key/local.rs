@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 use kastell_core::keys::{
-    Caller, DataKey, KeyError, KeyRecord, KeyService, NewKey, SignInput, unix_now,
+    Caller, DataKey, DataKeyPair, KeyError, KeyRecord, KeyService, NewKey, SignInput, unix_now,
 };
+use kastell_proto::algorithm::{EncryptionAlgorithm, MacAlgorithm, SigningAlgorithm};
 use kastell_proto::api::{Gated, KeyDescription};
 use kastell_proto::secret::SecretBytes;
 use kastell_proto::{EncryptionContext, Role};
@@ -78,6 +79,7 @@ impl Keys for Local {
         let policy = new.policy.as_deref().map(parse_measurement).transpose()?;
         let key = NewKey {
             spec: new.spec,
+            usage: new.usage,
             origin: new.origin,
             description: new.description,
             tags: new.tags,
@@ -170,22 +172,56 @@ impl Keys for Local {
     fn encrypt(
         &self,
         key: &str,
+        algorithm: Option<EncryptionAlgorithm>,
         plaintext: &[u8],
         context: &EncryptionContext,
     ) -> Result<Answer<Vec<u8>>, CliError> {
-        Self::used(self.service.encrypt(&self.user(), key, plaintext, context))
+        Self::used(
+            self.service
+                .encrypt_with(&self.user(), key, algorithm, plaintext, context)
+                .map(|encrypted| encrypted.ciphertext),
+        )
     }
 
     fn decrypt(
         &self,
         key: Option<&str>,
+        algorithm: Option<EncryptionAlgorithm>,
         ciphertext: &[u8],
         context: &EncryptionContext,
     ) -> Result<Answer<SecretBytes>, CliError> {
         Self::used(
             self.service
-                .decrypt(&self.user(), key, ciphertext, context)
+                .decrypt_with(&self.user(), key, algorithm, ciphertext, context)
                 .map(|(_, plaintext)| plaintext),
+        )
+    }
+
+    fn generate_data_key_pair(
+        &self,
+        key: &str,
+        spec: kastell_proto::KeySpec,
+        context: &EncryptionContext,
+        without_plaintext: bool,
+    ) -> Result<Answer<DataKeyPair>, CliError> {
+        Self::used(self.service.generate_data_key_pair(
+            &self.user(),
+            key,
+            spec,
+            context,
+            !without_plaintext,
+        ))
+    }
+
+    fn derive_shared_secret(
+        &self,
+        key: &str,
+        peer: &[u8],
+    ) -> Result<Answer<SecretBytes>, CliError> {
+        Self::used(
+            self.service
+                .derive_shared_secret(&self.user(), key, None, peer)
+                .map(|(_, secret)| secret),
         )
     }
 
@@ -213,10 +249,15 @@ impl Keys for Local {
         )
     }
 
-    fn sign(&self, key: &str, input: Signed<'_>) -> Result<Answer<Vec<u8>>, CliError> {
+    fn sign(
+        &self,
+        key: &str,
+        input: Signed<'_>,
+        algorithm: Option<SigningAlgorithm>,
+    ) -> Result<Answer<Vec<u8>>, CliError> {
         Self::used(
             self.service
-                .sign(&self.user(), key, sign_input(input))
+                .sign_with(&self.user(), key, sign_input(input), algorithm)
                 .map(|signature| signature.der),
         )
     }
@@ -225,12 +266,16 @@ impl Keys for Local {
         &self,
         key: &str,
         input: Signed<'_>,
+        algorithm: Option<SigningAlgorithm>,
         signature: &[u8],
     ) -> Result<Answer<bool>, CliError> {
-        Self::used(
-            self.service
-                .verify(&self.user(), key, sign_input(input), signature),
-        )
+        Self::used(self.service.verify_with(
+            &self.user(),
+            key,
+            sign_input(input),
+            algorithm,
+            signature,
+        ))
     }
 
     fn public_key(&self, key: &str) -> Result<Answer<(Vec<u8>, String)>, CliError> {
@@ -241,16 +286,29 @@ impl Keys for Local {
         )
     }
 
-    fn mac(&self, key: &str, message: &[u8]) -> Result<Answer<Vec<u8>>, CliError> {
+    fn mac(
+        &self,
+        key: &str,
+        algorithm: Option<MacAlgorithm>,
+        message: &[u8],
+    ) -> Result<Answer<Vec<u8>>, CliError> {
         Self::used(
             self.service
-                .generate_mac(&self.user(), key, message)
-                .map(|mac| mac.to_vec()),
+                .generate_mac_with(&self.user(), key, algorithm, message),
         )
     }
 
-    fn verify_mac(&self, key: &str, message: &[u8], mac: &[u8]) -> Result<Answer<bool>, CliError> {
-        Self::used(self.service.verify_mac(&self.user(), key, message, mac))
+    fn verify_mac(
+        &self,
+        key: &str,
+        algorithm: Option<MacAlgorithm>,
+        message: &[u8],
+        mac: &[u8],
+    ) -> Result<Answer<bool>, CliError> {
+        Self::used(
+            self.service
+                .verify_mac_with(&self.user(), key, algorithm, message, mac),
+        )
     }
 
     fn random(&self, len: usize) -> Result<Answer<SecretBytes>, CliError> {

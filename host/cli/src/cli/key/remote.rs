@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use kastell_core::keys::DataKey;
+use kastell_core::keys::{DataKey, DataKeyPair};
 use kastell_proto::EncryptionContext;
+use kastell_proto::algorithm::{EncryptionAlgorithm, MacAlgorithm, SigningAlgorithm};
 use kastell_proto::api::{
-    AliasRequest, BindPolicyRequest, CreateKeyRequest, DataKeyRequest, DecryptRequest,
-    EncryptRequest, Gated, KeyDescription, ListQuery, MacRequest, MinVersionRequest, RandomRequest,
-    ReEncryptRequest, ScheduleDeletionRequest, SecretBase64, SignRequest, TagsRequest,
-    VerifyMacRequest, VerifyRequest,
+    AliasRequest, BindPolicyRequest, CreateKeyRequest, DataKeyPairRequest, DataKeyRequest,
+    DecryptRequest, DeriveSharedSecretRequest, EncryptRequest, Gated, KeyDescription, ListQuery,
+    MacRequest, MinVersionRequest, RandomRequest, ReEncryptRequest, ScheduleDeletionRequest,
+    SecretBase64, SignRequest, TagsRequest, VerifyMacRequest, VerifyRequest,
 };
 use kastell_proto::secret::SecretBytes;
 use serde::Serialize;
@@ -78,6 +79,7 @@ impl Keys for Remote {
     fn create(&self, new: NewKeyArgs) -> Result<Answer<KeyDescription>, CliError> {
         self.same(self.client.create_key(&CreateKeyRequest {
             spec: new.spec.as_str().to_owned(),
+            usage: new.usage.map(|usage| usage.as_str().to_owned()),
             origin: Some(new.origin.as_str().to_owned()),
             alias: new.alias,
             description: new.description,
@@ -180,12 +182,14 @@ impl Keys for Remote {
     fn encrypt(
         &self,
         key: &str,
+        algorithm: Option<EncryptionAlgorithm>,
         plaintext: &[u8],
         context: &EncryptionContext,
     ) -> Result<Answer<Vec<u8>>, CliError> {
         let request = EncryptRequest {
             plaintext: SecretBase64::new(base64_of(plaintext)),
             context: Some(context.clone()),
+            algorithm,
         };
         self.answer(self.client.encrypt(key, &request), |answer| {
             decoded("ciphertext", &answer.ciphertext)
@@ -195,6 +199,7 @@ impl Keys for Remote {
     fn decrypt(
         &self,
         key: Option<&str>,
+        algorithm: Option<EncryptionAlgorithm>,
         ciphertext: &[u8],
         context: &EncryptionContext,
     ) -> Result<Answer<SecretBytes>, CliError> {
@@ -202,6 +207,7 @@ impl Keys for Remote {
             ciphertext: base64_of(ciphertext),
             context: Some(context.clone()),
             key: key.map(str::to_owned),
+            algorithm,
         };
         self.answer(self.client.decrypt(&request), |answer| {
             decoded("plaintext", answer.plaintext.expose()).map(SecretBytes::new)
@@ -247,14 +253,72 @@ impl Keys for Remote {
         })
     }
 
-    fn sign(&self, key: &str, input: Signed<'_>) -> Result<Answer<Vec<u8>>, CliError> {
+    fn generate_data_key_pair(
+        &self,
+        key: &str,
+        spec: kastell_proto::KeySpec,
+        context: &EncryptionContext,
+        without_plaintext: bool,
+    ) -> Result<Answer<DataKeyPair>, CliError> {
+        let request = DataKeyPairRequest {
+            key_pair_spec: spec.as_str().to_owned(),
+            context: Some(context.clone()),
+            without_plaintext,
+        };
+        self.answer(
+            self.client.generate_data_key_pair(key, &request),
+            |answer| {
+                let private_key = answer
+                    .private_key_plaintext
+                    .as_ref()
+                    .map(|p| decoded("private_key_plaintext", p.expose()).map(SecretBytes::new))
+                    .transpose()?;
+                Ok(DataKeyPair {
+                    key: answer
+                        .key_id
+                        .parse()
+                        .map_err(|e| CliError::internal(format!("the server's `key_id`: {e}")))?,
+                    spec,
+                    public_key: decoded("public_key", &answer.public_key)?,
+                    private_key,
+                    private_key_ciphertext: decoded(
+                        "private_key_ciphertext",
+                        &answer.private_key_ciphertext,
+                    )?,
+                })
+            },
+        )
+    }
+
+    fn derive_shared_secret(
+        &self,
+        key: &str,
+        peer: &[u8],
+    ) -> Result<Answer<SecretBytes>, CliError> {
+        let request = DeriveSharedSecretRequest {
+            peer_public_key: base64_of(peer),
+            algorithm: None,
+        };
+        self.answer(self.client.derive_shared_secret(key, &request), |answer| {
+            decoded("shared_secret", answer.shared_secret.expose()).map(SecretBytes::new)
+        })
+    }
+
+    fn sign(
+        &self,
+        key: &str,
+        input: Signed<'_>,
+        algorithm: Option<SigningAlgorithm>,
+    ) -> Result<Answer<Vec<u8>>, CliError> {
         let request = match input {
             Signed::Digest(digest) => SignRequest {
                 digest: Some(base64_of(digest)),
+                algorithm,
                 ..SignRequest::default()
             },
             Signed::Message(message) => SignRequest {
                 message: Some(base64_of(message)),
+                algorithm,
                 ..SignRequest::default()
             },
         };
@@ -267,6 +331,7 @@ impl Keys for Remote {
         &self,
         key: &str,
         input: Signed<'_>,
+        algorithm: Option<SigningAlgorithm>,
         signature: &[u8],
     ) -> Result<Answer<bool>, CliError> {
         let signature = base64_of(signature);
@@ -274,11 +339,13 @@ impl Keys for Remote {
             Signed::Digest(digest) => VerifyRequest {
                 digest: Some(base64_of(digest)),
                 signature,
+                algorithm,
                 ..VerifyRequest::default()
             },
             Signed::Message(message) => VerifyRequest {
                 message: Some(base64_of(message)),
                 signature,
+                algorithm,
                 ..VerifyRequest::default()
             },
         };
@@ -291,19 +358,32 @@ impl Keys for Remote {
         })
     }
 
-    fn mac(&self, key: &str, message: &[u8]) -> Result<Answer<Vec<u8>>, CliError> {
+    fn mac(
+        &self,
+        key: &str,
+        algorithm: Option<MacAlgorithm>,
+        message: &[u8],
+    ) -> Result<Answer<Vec<u8>>, CliError> {
         let request = MacRequest {
             message: base64_of(message),
+            algorithm,
         };
         self.answer(self.client.generate_mac(key, &request), |answer| {
             decoded("mac", &answer.mac)
         })
     }
 
-    fn verify_mac(&self, key: &str, message: &[u8], mac: &[u8]) -> Result<Answer<bool>, CliError> {
+    fn verify_mac(
+        &self,
+        key: &str,
+        algorithm: Option<MacAlgorithm>,
+        message: &[u8],
+        mac: &[u8],
+    ) -> Result<Answer<bool>, CliError> {
         let request = VerifyMacRequest {
             message: base64_of(message),
             mac: base64_of(mac),
+            algorithm,
         };
         self.answer(self.client.verify_mac(key, &request), |answer| {
             Ok(answer.valid)

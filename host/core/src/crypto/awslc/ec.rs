@@ -299,6 +299,14 @@ impl PreparedKey for Ec {
             .ok_or_else(|| self.kind.misuse())
     }
 
+    fn private_key_pkcs8(&self) -> Result<SecretBytes, CryptoError> {
+        let document = self
+            .signer
+            .to_pkcs8v1()
+            .map_err(|_| CryptoError::InvalidKey(self.curve.bad_scalar))?;
+        Ok(SecretBytes::from_slice(document.as_ref()))
+    }
+
     fn public_key_spki(&self) -> Result<&[u8], CryptoError> {
         Ok(&self.spki)
     }

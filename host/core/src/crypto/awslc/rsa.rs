@@ -217,6 +217,10 @@ impl PreparedKey for Rsa {
         &self.material
     }
 
+    fn private_key_pkcs8(&self) -> Result<SecretBytes, CryptoError> {
+        Ok(SecretBytes::from_slice(self.material.expose()))
+    }
+
     fn public_key_spki(&self) -> Result<&[u8], CryptoError> {
         Ok(&self.spki)
     }

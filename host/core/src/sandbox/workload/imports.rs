@@ -32,8 +32,20 @@ fn key_error(err: WorkloadKeyError) -> keys::KeyError {
 fn wit_spec(spec: KeySpec) -> keys::KeySpec {
     match spec {
         KeySpec::Aes256 => keys::KeySpec::Aes256,
+        KeySpec::Rsa2048 => keys::KeySpec::Rsa2048,
+        KeySpec::Rsa3072 => keys::KeySpec::Rsa3072,
+        KeySpec::Rsa4096 => keys::KeySpec::Rsa4096,
+        KeySpec::EccNistP256 => keys::KeySpec::EccNistP256,
         KeySpec::EccNistP384 => keys::KeySpec::EccNistP384,
-        KeySpec::HmacSha384 => keys::KeySpec::HmacSha384,
+        KeySpec::EccNistP521 => keys::KeySpec::EccNistP521,
+        KeySpec::EccSecgP256k1 => keys::KeySpec::EccSecgP256k1,
+        KeySpec::Hmac224 => keys::KeySpec::Hmac224,
+        KeySpec::Hmac256 => keys::KeySpec::Hmac256,
+        KeySpec::HmacSha384 => keys::KeySpec::Hmac384,
+        KeySpec::Hmac512 => keys::KeySpec::Hmac512,
+        KeySpec::MlDsa44 => keys::KeySpec::MlDsa44,
+        KeySpec::MlDsa65 => keys::KeySpec::MlDsa65,
+        KeySpec::MlDsa87 => keys::KeySpec::MlDsa87,
     }
 }
 

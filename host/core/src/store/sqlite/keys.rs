@@ -70,7 +70,7 @@ pub(super) fn create_key_in(
     tx.execute(
         &format!(
             "INSERT INTO keys ({KEY_COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
         ),
         params![
             key.id.to_string(),
@@ -85,6 +85,7 @@ pub(super) fn create_key_in(
             key.min_decrypt_version,
             i64::from(key.releasable),
             stored_revision(key.revision)?,
+            key.usage.as_str(),
         ],
     )
     .map_err(|e| {
@@ -284,6 +285,15 @@ pub(super) fn decode_key(conn: &Connection, row: &Row<'_>) -> Result<KeyRecord, 
         ),
         None => None,
     };
+    // Keys stored before the usage column have their spec's default usage.
+    let usage = match get(12)?.as_str_or_null().map_err(|_| corrupt("usage"))? {
+        Some(text) => text
+            .parse::<KeyUsage>()
+            .ok()
+            .filter(|usage| spec.allows(*usage))
+            .ok_or_else(|| corrupt(format!("usage of key {id}")))?,
+        None => KeyUsage::of(spec),
+    };
     let mut versions = versions(conn, &id)?;
     if state == KeyState::Destroyed {
         for version in &mut versions {
@@ -293,7 +303,7 @@ pub(super) fn decode_key(conn: &Connection, row: &Row<'_>) -> Result<KeyRecord, 
     Ok(KeyRecord {
         id,
         spec,
-        usage: KeyUsage::of(spec),
+        usage,
         origin,
         state,
         description: text(5)?,

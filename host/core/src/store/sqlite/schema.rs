@@ -142,4 +142,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE audit_checkpoints ADD COLUMN prev BLOB
         CHECK (prev IS NULL OR length(prev) = 48);
 ",
+    // v13: every key type (issue 17). `HMAC_SHA384` keys are called `HMAC_384` (AWS KMS's
+    // name; the old name is still read), and a key's usage, chosen at creation among those
+    // its spec allows, is stored (keys before had their spec's only usage).
+    r"
+    UPDATE keys SET spec = 'HMAC_384' WHERE spec = 'HMAC_SHA384';
+    ALTER TABLE keys ADD COLUMN usage TEXT;
+    UPDATE keys SET usage = CASE spec
+        WHEN 'AES_256' THEN 'ENCRYPT_DECRYPT'
+        WHEN 'ECC_NIST_P384' THEN 'SIGN_VERIFY'
+        WHEN 'HMAC_384' THEN 'GENERATE_VERIFY_MAC'
+    END;
+",
 ];
