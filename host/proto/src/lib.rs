@@ -7,6 +7,7 @@ extern crate alloc;
 mod names;
 
 pub mod api;
+pub mod aws;
 pub mod ciphertext;
 pub mod context;
 pub mod error;
