@@ -386,6 +386,33 @@ impl Store for Overtaken {
     fn client_roles(&self, principal: &str) -> Result<Vec<String>, StoreError> {
         self.inner.client_roles(principal)
     }
+    fn add_access_key(
+        &self,
+        key: &kastell_core::store::AccessKeyRow,
+        audit: AuditEntry,
+    ) -> Result<AuditRecord, StoreError> {
+        self.inner.add_access_key(key, audit)
+    }
+    fn access_key(
+        &self,
+        id: &str,
+    ) -> Result<Option<kastell_core::store::AccessKeyRow>, StoreError> {
+        self.inner.access_key(id)
+    }
+    fn access_keys(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<kastell_proto::api::AccessKeyInfo>, StoreError> {
+        self.inner.access_keys(after, limit)
+    }
+    fn revoke_access_key(
+        &self,
+        revocation: &kastell_core::store::Revocation,
+        audit: AuditEntry,
+    ) -> Result<Option<AuditRecord>, StoreError> {
+        self.inner.revoke_access_key(revocation, audit)
+    }
 }
 
 /// When a rival change wins every attempt, the officer's change gives up with `Conflict`

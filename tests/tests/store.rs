@@ -447,12 +447,13 @@ fn a_store_from_before_key_revisions_migrates() {
         .create_key(&key, None)
         .expect("create");
     {
-        // As the previous release left it (without the columns of later versions: v11's
-        // key revisions, v12's checkpoint links).
+        // As the previous release left it (without what later versions add: v11's key
+        // revisions, v12's checkpoint links, v13's access keys).
         let conn = rusqlite::Connection::open(&path).expect("sqlite");
         conn.execute_batch(
             "ALTER TABLE keys DROP COLUMN revision;
              ALTER TABLE audit_checkpoints DROP COLUMN prev;
+             DROP TABLE access_keys;
              PRAGMA user_version = 10;",
         )
         .expect("back to schema version 10");

@@ -1,5 +1,6 @@
 //! Keys: the key model. Operations, policy gating and audit build on it.
 
+mod access_keys;
 mod admin;
 mod audited;
 mod cache;
@@ -17,6 +18,7 @@ mod signing;
 mod trail;
 
 pub use crate::model::{Alias, AliasError, KeyRecord, KeyState, KeyVersion, Material, token_label};
+pub use access_keys::IssuedAccessKey;
 pub use admin::DELETION_WINDOW_DAYS;
 pub use cache::{KeyCache, KeyCacheLimits};
 pub use deferred::{Deferred, defer};

@@ -189,6 +189,19 @@ pub struct Revocation {
     pub reason: String,
 }
 
+/// An access key as stored: who it acts as, and its secret sealed under a token key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeyRow {
+    /// Id, principal, role, tenant, issuance and revocation.
+    pub info: kastell_proto::api::AccessKeyInfo,
+    /// The token key (AES-256) that sealed the secret.
+    pub key_label: String,
+    /// The AES-GCM nonce.
+    pub nonce: [u8; 12],
+    /// The sealed secret: ciphertext ‖ tag, the id as associated data.
+    pub sealed: Vec<u8>,
+}
+
 /// A pending operation with its approvals, oldest approval first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredOperation {
@@ -466,8 +479,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// A storage failure.
     fn client(&self, serial: &str) -> Result<Option<ClientDetail>, StoreError>;
 
-    /// The roles of the client certificates issued here to `principal`, compared without
-    /// regard to ASCII case (a principal keeps one role for life).
+    /// The roles of the client certificates and access keys issued here to `principal`,
+    /// compared without regard to ASCII case (a principal keeps one role for life).
     ///
     /// # Errors
     /// A storage failure.
@@ -478,4 +491,41 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// A storage failure.
     fn revoked_clients(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Records an access key issued here, with its audit record.
+    ///
+    /// # Errors
+    /// A storage failure (an id recorded twice included).
+    fn add_access_key(
+        &self,
+        key: &AccessKeyRow,
+        audit: AuditEntry,
+    ) -> Result<AuditRecord, StoreError>;
+
+    /// The access key `id`, revoked or not.
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn access_key(&self, id: &str) -> Result<Option<AccessKeyRow>, StoreError>;
+
+    /// Up to `limit` access keys ordered by id, after `after`.
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn access_keys(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<kastell_proto::api::AccessKeyInfo>, StoreError>;
+
+    /// Revokes the access key `revocation.serial` (its id), with its audit record; `None`
+    /// when it was revoked already or is unknown (nothing written).
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn revoke_access_key(
+        &self,
+        revocation: &Revocation,
+        audit: AuditEntry,
+    ) -> Result<Option<AuditRecord>, StoreError>;
 }

@@ -45,11 +45,13 @@ pub struct ServiceKeys {
     /// HMAC-SHA-384 key that authenticates compiled policy artifacts
     /// ([`crate::sandbox::ArtifactKey`]).
     pub artifact_mac: String,
+    /// AES-256 key that seals the secrets of access keys (AWS endpoint).
+    pub access_keys: String,
 }
 
 impl ServiceKeys {
-    /// The labels `<prefix>-master`, `<prefix>-audit-hmac`, `<prefix>-audit-signing` and
-    /// `<prefix>-artifact-mac`.
+    /// The labels `<prefix>-master`, `<prefix>-audit-hmac`, `<prefix>-audit-signing`,
+    /// `<prefix>-artifact-mac` and `<prefix>-access-keys`.
     #[must_use]
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
@@ -57,13 +59,14 @@ impl ServiceKeys {
             audit_hmac: format!("{prefix}-audit-hmac"),
             audit_signing: format!("{prefix}-audit-signing"),
             artifact_mac: format!("{prefix}-artifact-mac"),
+            access_keys: format!("{prefix}-access-keys"),
         }
     }
 }
 
 impl Default for ServiceKeys {
     /// `kastell-master`, `kastell-audit-hmac`, `kastell-audit-signing`,
-    /// `kastell-artifact-mac`.
+    /// `kastell-artifact-mac`, `kastell-access-keys`.
     fn default() -> Self {
         Self::with_prefix("kastell")
     }
@@ -218,6 +221,7 @@ impl KeyService {
             (&self.keys.audit_hmac, TokenKeyKind::HmacSha384),
             (&self.keys.audit_signing, TokenKeyKind::EcP384),
             (&self.keys.artifact_mac, TokenKeyKind::HmacSha384),
+            (&self.keys.access_keys, TokenKeyKind::Aes256),
         ] {
             if !self.token.contains(label)? {
                 self.token.generate(label, kind)?;

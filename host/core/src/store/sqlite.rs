@@ -16,6 +16,7 @@ use crate::model::{Alias, KeyRecord, KeyState, KeyVersion};
 use kastell_proto::api::{ClientDetail, ClientInfo};
 use kastell_proto::{OperationClass, PendingState};
 
+mod access_keys;
 mod audit;
 mod clients;
 mod connections;
@@ -528,6 +529,34 @@ impl Store for SqliteStore {
 
     fn client_roles(&self, principal: &str) -> Result<Vec<String>, StoreError> {
         clients::client_roles(self, principal)
+    }
+
+    fn add_access_key(
+        &self,
+        key: &super::AccessKeyRow,
+        audit: AuditEntry,
+    ) -> Result<AuditRecord, StoreError> {
+        access_keys::add_access_key(self, key, audit)
+    }
+
+    fn access_key(&self, id: &str) -> Result<Option<super::AccessKeyRow>, StoreError> {
+        access_keys::access_key(self, id)
+    }
+
+    fn access_keys(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<kastell_proto::api::AccessKeyInfo>, StoreError> {
+        access_keys::access_keys(self, after, limit)
+    }
+
+    fn revoke_access_key(
+        &self,
+        revocation: &Revocation,
+        audit: AuditEntry,
+    ) -> Result<Option<AuditRecord>, StoreError> {
+        access_keys::revoke_access_key(self, revocation, audit)
     }
 }
 

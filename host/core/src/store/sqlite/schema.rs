@@ -142,4 +142,23 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE audit_checkpoints ADD COLUMN prev BLOB
         CHECK (prev IS NULL OR length(prev) = 48);
 ",
+    // v13: access keys of the AWS KMS-compatible endpoint (issue 18): the secret sealed
+    // (AES-256-GCM) under the token key `key_label`, with the id as associated data.
+    r"
+    CREATE TABLE access_keys (
+        id         TEXT PRIMARY KEY,
+        principal  TEXT NOT NULL,
+        role       TEXT NOT NULL,
+        tenant     TEXT,
+        created_ms INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        key_label  TEXT NOT NULL,
+        nonce      BLOB NOT NULL CHECK (length(nonce) = 12),
+        sealed     BLOB NOT NULL,
+        revoked_ms INTEGER,
+        revoked_by TEXT,
+        reason     TEXT
+    ) STRICT;
+    CREATE INDEX access_keys_by_principal ON access_keys (lower(principal));
+",
 ];
