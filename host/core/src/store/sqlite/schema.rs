@@ -142,4 +142,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE audit_checkpoints ADD COLUMN prev BLOB
         CHECK (prev IS NULL OR length(prev) = 48);
 ",
+    // v13: sealed key and alias rows (issue 16): each row carries an HMAC-SHA-384 tag by the
+    // token-held record key (`kastell-record-mac`) over its canonical encoding, written by
+    // the key service with every change and checked at every read. Rows stored before have
+    // none; the first start with the record key seals them once (trust on first use).
+    r"
+    ALTER TABLE keys ADD COLUMN seal BLOB;
+    ALTER TABLE aliases ADD COLUMN seal BLOB;
+",
 ];
