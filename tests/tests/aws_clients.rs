@@ -89,7 +89,7 @@ fn boto3_and_the_aws_cli_use_kastell_keys_and_forged_requests_are_refused_by_aws
             "\n[aws]\nlisten = \"127.0.0.1:0\"\nregion = \"{REGION}\"\naccount_id = \"{ACCOUNT}\"\n"
         ))
         .unwrap();
-    let server = TestServer::serve(deployment).unwrap();
+    let mut server = TestServer::serve(deployment).unwrap();
     let officer = server.client(&server.officer()).unwrap();
     let key: Value = officer
         .post(
@@ -224,6 +224,29 @@ fn boto3_and_the_aws_cli_use_kastell_keys_and_forged_requests_are_refused_by_aws
         python(&server, &revoked, "refused", &[])["error"],
         "UnrecognizedClientException",
         "a revoked access key is refused from the next request on"
+    );
+    // Someone who writes the store makes a user's access key an officer's: the sealed
+    // secret is bound to principal, role and tenant, so the key stops working (named in the
+    // log) instead of administering.
+    let promoted = access_key(&server, "carol", "crypto-user");
+    server.stop().unwrap();
+    rusqlite::Connection::open(server.deployment().data_dir().join("kastell.db"))
+        .unwrap()
+        .execute(
+            "UPDATE access_keys SET role = 'crypto-officer' WHERE id = ?1",
+            [&promoted.0],
+        )
+        .unwrap();
+    server.resume().unwrap();
+    assert_eq!(
+        python(&server, &promoted, "refused", &[])["error"],
+        "UnrecognizedClientException",
+        "an access key whose role was edited in the store is refused"
+    );
+    assert!(
+        server.log().contains("TamperDetected: access key refused"),
+        "{}",
+        server.log()
     );
     // A principal keeps one role for life: alice's name cannot get an officer's key.
     let out = server

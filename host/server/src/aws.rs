@@ -275,9 +275,21 @@ async fn authenticate(
     )?;
     let shared = Arc::clone(&state.shared);
     let id = auth.access_key_id.clone();
-    let found = tokio::task::spawn_blocking(move || shared.service.access_key_secret(&id))
+    let found = match tokio::task::spawn_blocking(move || shared.service.access_key_secret(&id))
         .await
-        .map_err(|_| AwsError::new(AwsException::KmsInternal, "internal error"))??;
+        .map_err(|_| AwsError::new(AwsException::KmsInternal, "internal error"))?
+    {
+        // The row was edited in the store (another principal, role or tenant): the caller
+        // learns only that its token is invalid; the log names the tampering.
+        Err(kastell_core::keys::KeyError::TamperDetected(why)) => {
+            tracing::error!(access_key = %auth.access_key_id, %why, "TamperDetected: access key refused");
+            return Err(AwsError::new(
+                AwsException::UnrecognizedClient,
+                "The security token included in the request is invalid.",
+            ));
+        }
+        other => other?,
+    };
     let Some((info, secret)) = found else {
         return Err(AwsError::new(
             AwsException::UnrecognizedClient,

@@ -4,8 +4,10 @@
 //! The secret is 30 random bytes from the token, given to the principal once as 40
 //! characters of base64 (the shape of an AWS secret access key). It must be recoverable
 //! (SigV4 is an HMAC keyed by it), so it is stored sealed with AES-256-GCM under a token
-//! key of its own (`<prefix>-access-keys`), with `kastell-access-key-v1 ‖ 0 ‖ id` as the
-//! associated data: a secret copied onto another row does not open. A key of its own
+//! key of its own (`<prefix>-access-keys`), with `kastell-access-key-v1 ‖ 0` and the
+//! length-prefixed id, principal, role and tenant as the associated data: a secret copied
+//! onto another row does not open, nor one whose row someone who writes the store edited
+//! to another principal, role or tenant (refused as `TamperDetected`). A key of its own
 //! rather than the master key: the master key wraps key material with RFC 5649, which has
 //! no associated data, and one key per purpose keeps a mistake in one use from touching
 //! the other.
@@ -37,8 +39,16 @@ pub struct IssuedAccessKey {
     pub secret: SecretBytes,
 }
 
-fn aad(id: &str) -> Vec<u8> {
-    [AAD_LABEL, id.as_bytes()].concat()
+/// The associated data binding a sealed secret to its row's identity: the label, then id,
+/// principal, role and tenant (empty for none), each prefixed by its length (u32, BE).
+fn aad(id: &str, principal: &str, role: &str, tenant: Option<&str>) -> Vec<u8> {
+    let mut out = AAD_LABEL.to_vec();
+    for field in [id, principal, role, tenant.unwrap_or_default()] {
+        let len = u32::try_from(field.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(field.as_bytes());
+    }
+    out
 }
 
 fn base32(bytes: &[u8; ID_BYTES]) -> String {
@@ -112,9 +122,16 @@ impl KeyService {
                 .encode(raw.as_ref())
                 .into_bytes(),
         );
-        let sealed = self
-            .token
-            .encrypt(&self.keys.access_keys, &aad(&id), secret.expose())?;
+        let sealed = self.token.encrypt(
+            &self.keys.access_keys,
+            &aad(
+                &id,
+                &identity.principal,
+                role.as_str(),
+                identity.tenant.as_deref(),
+            ),
+            secret.expose(),
+        )?;
         let info = AccessKeyInfo {
             access_key_id: id.clone(),
             principal: identity.principal.clone(),
@@ -209,7 +226,17 @@ impl KeyService {
         }
         let secret = self
             .token
-            .decrypt(&row.key_label, &row.nonce, &aad(id), &row.sealed)
+            .decrypt(
+                &row.key_label,
+                &row.nonce,
+                &aad(
+                    id,
+                    &row.info.principal,
+                    &row.info.role,
+                    row.info.tenant.as_deref(),
+                ),
+                &row.sealed,
+            )
             .map_err(|_| {
                 KeyError::TamperDetected(format!(
                     "the sealed secret of access key {id} does not open"

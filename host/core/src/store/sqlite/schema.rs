@@ -161,4 +161,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX access_keys_by_principal ON access_keys (lower(principal));
 ",
+    // v14: sealed key and alias rows (issue 16): each row carries an HMAC-SHA-384 tag by the
+    // token-held record key (`kastell-record-mac`) over its canonical encoding, written by
+    // the key service with every change and checked at every read. Rows stored before have
+    // none; the first start with the record key seals them once (trust on first use).
+    r"
+    ALTER TABLE keys ADD COLUMN seal BLOB;
+    ALTER TABLE aliases ADD COLUMN seal BLOB;
+",
 ];
