@@ -18,7 +18,8 @@ use std::sync::{Arc, Barrier};
 use kastell_core::audit::{AuditEntry, AuditRecord, Checkpoint, GENESIS, Outcome, verify_chain};
 use kastell_core::crypto::RustCrypto;
 use kastell_core::keys::{
-    Alias, Caller, KeyError, KeyRecord, KeyService, KeyState, KeyVersion, NewKey, ServiceKeys,
+    Alias, AliasRow, Caller, KeyError, KeyRecord, KeyService, KeyState, KeyVersion, NewKey,
+    RecordKey, ServiceKeys,
 };
 use kastell_core::registry::PolicyRegistry;
 use kastell_core::sandbox::{Sandbox, SandboxLimits};
@@ -232,11 +233,13 @@ fn concurrent_officers_never_silently_revert_each_others_changes() {
 }
 
 /// The store of an officer who is overtaken on every attempt: before each change to a key
-/// commits, a rival changes the key's description (through the same file), so that the
-/// change always finds the key at another revision than it read.
+/// commits, a rival changes the key's description (through the same file, sealed with the
+/// deployment's record key, as another Kastell process would), so that the change always
+/// finds the key at another revision than it read.
 #[derive(Debug)]
 struct Overtaken {
     inner: Arc<SqliteStore>,
+    record_key: RecordKey,
     rivals: std::sync::atomic::AtomicU32,
 }
 
@@ -248,6 +251,9 @@ impl Overtaken {
             + 1;
         let mut rival = self.inner.key(id)?.ok_or(StoreError::KeyNotFound(*id))?;
         rival.description = format!("rival change {n}");
+        let mut next = rival.clone();
+        next.revision += 1;
+        rival.seal = Some(self.record_key.seal_key(&next).expect("seal"));
         self.inner.update_key(&rival)
     }
 }
@@ -283,11 +289,14 @@ impl Store for Overtaken {
     fn remove_alias(&self, alias: &Alias) -> Result<bool, StoreError> {
         self.inner.remove_alias(alias)
     }
-    fn resolve_alias(&self, alias: &Alias) -> Result<Option<KeyId>, StoreError> {
+    fn resolve_alias(&self, alias: &Alias) -> Result<Option<AliasRow>, StoreError> {
         self.inner.resolve_alias(alias)
     }
-    fn aliases(&self, id: &KeyId) -> Result<Vec<Alias>, StoreError> {
+    fn aliases(&self, id: &KeyId) -> Result<Vec<AliasRow>, StoreError> {
         self.inner.aliases(id)
+    }
+    fn unsealed_rows(&self) -> Result<(Vec<KeyRecord>, Vec<AliasRow>), StoreError> {
+        self.inner.unsealed_rows()
     }
     fn append_audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
         self.inner.append_audit(entry)
@@ -386,6 +395,33 @@ impl Store for Overtaken {
     fn client_roles(&self, principal: &str) -> Result<Vec<String>, StoreError> {
         self.inner.client_roles(principal)
     }
+    fn add_access_key(
+        &self,
+        key: &kastell_core::store::AccessKeyRow,
+        audit: AuditEntry,
+    ) -> Result<AuditRecord, StoreError> {
+        self.inner.add_access_key(key, audit)
+    }
+    fn access_key(
+        &self,
+        id: &str,
+    ) -> Result<Option<kastell_core::store::AccessKeyRow>, StoreError> {
+        self.inner.access_key(id)
+    }
+    fn access_keys(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<kastell_proto::api::AccessKeyInfo>, StoreError> {
+        self.inner.access_keys(after, limit)
+    }
+    fn revoke_access_key(
+        &self,
+        revocation: &kastell_core::store::Revocation,
+        audit: AuditEntry,
+    ) -> Result<Option<AuditRecord>, StoreError> {
+        self.inner.revoke_access_key(revocation, audit)
+    }
 }
 
 /// When a rival change wins every attempt, the officer's change gives up with `Conflict`
@@ -403,6 +439,7 @@ fn an_officer_overtaken_on_every_attempt_gets_conflict_and_overwrites_nothing() 
         .expect("create");
     let overtaken = Arc::new(Overtaken {
         inner: store.clone(),
+        record_key: service.record_key().clone(),
         rivals: 0.into(),
     });
     let loser = KeyService::new(

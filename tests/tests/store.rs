@@ -11,7 +11,7 @@ use kastell_proto::{KeyId, KeySpec, KeyUsage, Origin};
 use std::collections::BTreeMap;
 
 use kastell_attest::Measurement;
-use kastell_core::keys::{Alias, KeyRecord, KeyState, KeyVersion, Material, token_label};
+use kastell_core::keys::{Alias, AliasRow, KeyRecord, KeyState, KeyVersion, Material, token_label};
 use kastell_core::store::{QueuedTokenObject, SqliteStore, Store, StoreError};
 
 fn alias(name: &str) -> Alias {
@@ -40,6 +40,7 @@ fn record(spec: KeySpec) -> KeyRecord {
         }],
         releasable: false,
         revision: 0,
+        seal: None,
     }
 }
 
@@ -75,12 +76,17 @@ fn keys_versions_and_aliases_survive_reopening() {
     assert_eq!(
         store
             .resolve_alias(&alias("alias/payments"))
-            .expect("resolve"),
+            .expect("resolve")
+            .map(|row| row.key),
         Some(key.id)
     );
     assert_eq!(
         store.aliases(&key.id).expect("aliases"),
-        vec![alias("alias/payments")]
+        vec![AliasRow {
+            alias: alias("alias/payments"),
+            key: key.id,
+            seal: None,
+        }]
     );
     assert_eq!(store.key(&KeyId::random()).expect("read"), None);
 }
@@ -110,7 +116,8 @@ fn aliases_are_unique_and_re_pointable() {
     assert_eq!(
         store
             .resolve_alias(&alias("alias/current"))
-            .expect("resolve"),
+            .expect("resolve")
+            .map(|row| row.key),
         Some(b.id)
     );
     assert!(store.aliases(&a.id).expect("aliases").is_empty());
@@ -303,7 +310,11 @@ fn a_change_and_its_audit_record_commit_together_or_not_at_all() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SqliteStore::open(&dir.path().join("kastell.db")).expect("open");
     let first = record(KeySpec::Aes256);
-    let taken = alias("alias/taken");
+    let taken = AliasRow {
+        alias: alias("alias/taken"),
+        key: first.id,
+        seal: Some(vec![7; 48]),
+    };
     store
         .apply(
             Change::CreateKey {
@@ -314,9 +325,18 @@ fn a_change_and_its_audit_record_commit_together_or_not_at_all() {
         )
         .expect("create with audit");
     assert_eq!(store.audit_range(0, 10).expect("audit").len(), 1);
+    assert_eq!(
+        store.resolve_alias(&taken.alias).expect("resolve").as_ref(),
+        Some(&taken),
+        "the alias's seal is stored with it"
+    );
 
     // The alias is taken: the key is not created and no audit record is appended.
     let second = record(KeySpec::Aes256);
+    let taken = AliasRow {
+        key: second.id,
+        ..taken
+    };
     let err = store
         .apply(
             Change::CreateKey {
@@ -343,6 +363,7 @@ fn a_change_and_its_audit_record_commit_together_or_not_at_all() {
                     id: &key.id,
                     revision: 0,
                     token_labels: if key.id == token_key.id { &labels } else { &[] },
+                    seal: None,
                 },
                 audit_entry(3),
             )
@@ -351,7 +372,7 @@ fn a_change_and_its_audit_record_commit_together_or_not_at_all() {
     let destroyed = store.key(&first.id).expect("read").expect("kept");
     assert_eq!(destroyed.state, KeyState::Destroyed);
     assert_eq!(destroyed.versions[0].material, Material::Destroyed);
-    assert_eq!(store.resolve_alias(&taken).expect("resolve"), None);
+    assert_eq!(store.resolve_alias(&taken.alias).expect("resolve"), None);
     assert_eq!(
         store.pending_token_destruction().expect("queue"),
         vec![QueuedTokenObject {
@@ -399,11 +420,13 @@ fn a_change_decided_on_a_stale_copy_of_a_key_writes_nothing() {
             id: &key.id,
             revision: 0,
             version: &v2,
+            seal: None,
         },
         Change::DestroyKey {
             id: &key.id,
             revision: 0,
             token_labels: &[],
+            seal: None,
         },
     ];
     for change in changes {
@@ -447,12 +470,15 @@ fn a_store_from_before_key_revisions_migrates() {
         .create_key(&key, None)
         .expect("create");
     {
-        // As the previous release left it (without the columns of later versions: v11's
-        // key revisions, v12's checkpoint links, v13's key usage).
+        // As the previous release left it (without what later versions add: v11's key
+        // revisions, v12's checkpoint links, v13's access keys, v14's seals, v15's key usage).
         let conn = rusqlite::Connection::open(&path).expect("sqlite");
         conn.execute_batch(
             "ALTER TABLE keys DROP COLUMN revision;
              ALTER TABLE audit_checkpoints DROP COLUMN prev;
+             DROP TABLE access_keys;
+             ALTER TABLE keys DROP COLUMN seal;
+             ALTER TABLE aliases DROP COLUMN seal;
              ALTER TABLE keys DROP COLUMN usage;
              PRAGMA user_version = 10;",
         )
@@ -465,7 +491,7 @@ fn a_store_from_before_key_revisions_migrates() {
         .expect("version");
     assert!(version > 10, "schema version {version}");
     let stored = store.key(&key.id).expect("read").expect("kept");
-    assert_eq!(stored, key, "revision 0, nothing else changed");
+    assert_eq!(stored, key, "revision 0, no seal, nothing else changed");
     let mut changed = stored;
     changed.description = "migrated".into();
     store.update_key(&changed).expect("update");
@@ -476,7 +502,7 @@ fn a_store_from_before_key_revisions_migrates() {
 /// Migrating renames them `HMAC_384` in the stored row and stores every key's usage (its
 /// spec's only one then); the keys read back unchanged.
 #[test]
-fn hmac_sha384_rows_are_renamed_hmac_384_and_usages_stored_by_the_schema_13_migration() {
+fn hmac_sha384_rows_are_renamed_hmac_384_and_usages_stored_by_the_schema_15_migration() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("kastell.db");
     let (hmac, ec) = (record(KeySpec::HmacSha384), record(KeySpec::EccNistP384));
@@ -486,14 +512,14 @@ fn hmac_sha384_rows_are_renamed_hmac_384_and_usages_stored_by_the_schema_13_migr
         store.create_key(&ec, None).expect("create");
     }
     {
-        // As schema 12 left them.
+        // As schema 14 left them.
         let conn = rusqlite::Connection::open(&path).expect("sqlite");
         conn.execute_batch(
             "UPDATE keys SET spec = 'HMAC_SHA384' WHERE spec = 'HMAC_384';
              ALTER TABLE keys DROP COLUMN usage;
-             PRAGMA user_version = 12;",
+             PRAGMA user_version = 14;",
         )
-        .expect("back to schema version 12");
+        .expect("back to schema version 14");
     }
     let store = SqliteStore::open(&path).expect("migrates");
     assert_eq!(store.key(&hmac.id).expect("read").expect("kept"), hmac);

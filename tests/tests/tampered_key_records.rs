@@ -57,6 +57,23 @@ fn attacker_edits(db: &Path, sql: &str, params: impl rusqlite::Params) {
     conn.execute(sql, params).expect("the attacker's edit");
 }
 
+/// Seals the rows of `keys` as they now are, with the deployment's record key, as if the
+/// attacker held it: an edited row is otherwise refused by its seal before anything reads
+/// its versions (`attack_key_records.rs`). What these tests prove is the line behind the
+/// seal: a version is named on the token only by its derived label, whatever its row says.
+fn seal_as_if_genuine(service: &KeyService, db: &Path, keys: &[&KeyRecord]) {
+    for key in keys {
+        let mut stored = service.store().key(&key.id).expect("read").expect("stored");
+        stored.seal = None;
+        let seal = service.record_key().seal_key(&stored).expect("seal");
+        attacker_edits(
+            db,
+            "UPDATE keys SET seal = ?1 WHERE id = ?2",
+            rusqlite::params![seal, key.id.to_string()],
+        );
+    }
+}
+
 fn create(service: &KeyService, spec: KeySpec, origin: Origin) -> KeyRecord {
     let new = NewKey {
         spec,
@@ -88,6 +105,7 @@ fn protected_labels(keys: &ServiceKeys) -> Vec<String> {
         keys.master.clone(),
         keys.audit_hmac.clone(),
         keys.audit_signing.clone(),
+        keys.record_mac.clone(),
     ]
 }
 
@@ -157,6 +175,7 @@ fn edited_versions_never_reach_the_service_keys(token: Arc<dyn Token>, keys: Ser
                 [target.as_str(), &key.id.to_string()],
             );
         }
+        seal_as_if_genuine(&service, &db, &[&signing, &sealing, &macing]);
         let user = user();
         let sign = service.sign(&user, &signing_id, SignInput::Digest(&DIGEST));
         assert_tamper_detected(sign, &format!("sign with {target}"));
@@ -183,6 +202,7 @@ fn edited_versions_never_reach_the_service_keys(token: Arc<dyn Token>, keys: Ser
             "UPDATE key_versions SET master = ?1 WHERE key_id = ?2",
             [target.as_str(), &wrapped_id],
         );
+        seal_as_if_genuine(&service, &db, &[&wrapped]);
         let encrypt = service.encrypt(&user(), &wrapped_id, b"x", &context());
         if target == keys.master {
             encrypt.expect("the deployment's own master key");
@@ -236,6 +256,7 @@ fn edited_versions_never_reach_the_service_keys(token: Arc<dyn Token>, keys: Ser
         "UPDATE key_versions SET master = ?1 WHERE key_id = ?2",
         [keys.master.as_str(), &wrapped_id],
     );
+    seal_as_if_genuine(&service, &db, &[&signing, &sealing, &macing, &wrapped]);
     let signed = service
         .sign(&user(), &signing_id, SignInput::Digest(&DIGEST))
         .expect("the restored key signs");
@@ -420,8 +441,9 @@ fn queued_destructions_of_service_keys_are_refused_on_softhsm() {
 
 /// The same attack on a running server: a crypto-user's signature request for a key whose
 /// version row now names the root CA key (or the host CA, master or audit signing key) is
-/// answered 409 `TamperDetected`, and so is its public key; the root still certifies
-/// clients afterwards.
+/// answered 409 `TamperDetected`, and so is its public key (the edited row no longer
+/// matches its seal, so it is refused before its versions are read); the root still
+/// certifies clients afterwards.
 #[test]
 fn through_the_server_a_key_edited_to_name_the_root_ca_key_is_refused() {
     use base64::Engine as _;
@@ -452,6 +474,7 @@ fn through_the_server_a_key_edited_to_name_the_root_ca_key_is_refused() {
         &keys.master,
         &keys.audit_signing,
         &keys.artifact_mac,
+        &keys.record_mac,
     ] {
         attacker_edits(
             &db,
@@ -459,7 +482,10 @@ fn through_the_server_a_key_edited_to_name_the_root_ca_key_is_refused() {
             [target, id.as_str()],
         );
         let message = expect_api_error(sign(), 409, "TamperDetected");
-        assert!(message.contains(target), "{message}");
+        assert!(
+            message.contains(&id) && message.contains("changed outside Kastell"),
+            "{target}: {message}"
+        );
         expect_api_error(
             user.get::<Value>(&format!("/v1/keys/{id}/public-key")),
             409,

@@ -1,5 +1,6 @@
 //! The `kastell` command line.
 
+mod access_key;
 mod audit;
 mod ca;
 mod demo;
@@ -70,6 +71,9 @@ pub enum Command {
     /// Release a key's material to an attested workload (on a server).
     #[command(subcommand)]
     Release(release::ReleaseCommand),
+    /// Access keys of the AWS KMS-compatible endpoint: create, list, revoke.
+    #[command(subcommand)]
+    AccessKey(access_key::AccessKeyCommand),
 }
 
 /// A command's failure: its [`ErrorCode`] (which gives the exit code, from the one table in
@@ -154,6 +158,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Attest(command) => ca::run_attest(command),
         Command::Workload(command) => workload::run(command),
         Command::Release(command) => release::run(command),
+        Command::AccessKey(command) => access_key::run(command),
     }
 }
 

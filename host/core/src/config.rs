@@ -26,6 +26,11 @@
 //! header_read_timeout_secs = 30    # a request's headers not read by then: connection closed
 //! refusal_summary_secs = 60    # repeated refusals (revoked certificate, quota) audited once per
 //!
+//! [aws]                        # the AWS KMS-compatible endpoint (off without `listen`)
+//! listen = "127.0.0.1:8444"    # TLS, server certificate from the host CA, no client certificate
+//! region = "eu-central-1"      # the region SigV4 scopes and ARNs name
+//! account_id = "111122223333"  # 12 digits, in ARNs
+//!
 //! [policies]                   # limits of one policy evaluation
 //! fuel = 20000000              # instantiation included (tenant-context burns ~6,700)
 //! wall_clock_ms = 250          # a backstop to fuel
@@ -75,6 +80,62 @@ pub struct Config {
     /// The cache of unwrapped keys.
     #[serde(default)]
     pub keys: KeysConfig,
+    /// The AWS KMS-compatible endpoint.
+    #[serde(default)]
+    pub aws: AwsConfig,
+}
+
+/// `[aws]`: the AWS KMS-compatible endpoint, served by `kastell serve` when `listen` is
+/// set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConfig {
+    /// Socket address of its TLS listener; without it the endpoint is off.
+    pub listen: Option<String>,
+    /// The region requests are signed for and ARNs name (default [`DEFAULT_AWS_REGION`]).
+    pub region: Option<String>,
+    /// The 12-digit account id ARNs name (default [`DEFAULT_AWS_ACCOUNT_ID`]).
+    pub account_id: Option<String>,
+}
+
+/// The region of the AWS endpoint unless configured.
+pub const DEFAULT_AWS_REGION: &str = "eu-central-1";
+/// The account id of the AWS endpoint's ARNs unless configured.
+pub const DEFAULT_AWS_ACCOUNT_ID: &str = "000000000000";
+
+impl AwsConfig {
+    /// The configured region, or [`DEFAULT_AWS_REGION`].
+    #[must_use]
+    pub fn region(&self) -> &str {
+        self.region.as_deref().unwrap_or(DEFAULT_AWS_REGION)
+    }
+
+    /// The configured account id, or [`DEFAULT_AWS_ACCOUNT_ID`].
+    #[must_use]
+    pub fn account_id(&self) -> &str {
+        self.account_id.as_deref().unwrap_or(DEFAULT_AWS_ACCOUNT_ID)
+    }
+
+    fn problem(&self) -> Option<String> {
+        if let Some(account) = &self.account_id
+            && !(account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Some(format!("aws.account_id = \"{account}\": 12 digits"));
+        }
+        if let Some(region) = &self.region {
+            let ok = !region.is_empty()
+                && region.len() <= 32
+                && region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !ok {
+                return Some(format!(
+                    "aws.region = \"{region}\": 1–32 of a–z 0–9 - (e.g. eu-central-1)"
+                ));
+            }
+        }
+        None
+    }
 }
 
 /// `[keys]`: the cache of unwrapped key versions (see [`crate::keys::KeyCache`]).
@@ -301,6 +362,12 @@ impl Config {
             return Err(ConfigError {
                 source_name: name.to_owned(),
                 message: format!("server.certificate_days = {days}: 1–397"),
+            });
+        }
+        if let Some(message) = self.aws.problem() {
+            return Err(ConfigError {
+                source_name: name.to_owned(),
+                message,
             });
         }
         let ranges = [
@@ -547,6 +614,33 @@ mod tests {
         assert!(zero.message.contains("keys.cache_ttl_secs = 0"), "{zero}");
         let typo = Config::parse("[keys]\ncache_size = 5\n", "k.toml").unwrap_err();
         assert!(typo.message.contains("cache_size"), "{typo}");
+    }
+
+    #[test]
+    fn the_aws_table_parses_and_a_malformed_account_or_region_is_named() {
+        let text = "[aws]\nlisten = \"127.0.0.1:8444\"\nregion = \"eu-west-3\"\n\
+                    account_id = \"111122223333\"\n";
+        let config = Config::parse(text, "k.toml").unwrap_or_default();
+        assert_eq!(config.aws.listen.as_deref(), Some("127.0.0.1:8444"));
+        assert_eq!(config.aws.region(), "eu-west-3");
+        assert_eq!(config.aws.account_id(), "111122223333");
+        assert_eq!(config.validate("k.toml"), Ok(()));
+        for (text, named) in [
+            (
+                "[aws]\naccount_id = \"12345\"\n",
+                "aws.account_id = \"12345\": 12 digits",
+            ),
+            ("[aws]\naccount_id = \"11112222333a\"\n", "aws.account_id"),
+            ("[aws]\nregion = \"EU Central\"\n", "aws.region"),
+        ] {
+            let err = Config::parse(text, "k.toml")
+                .unwrap_or_default()
+                .validate("k.toml")
+                .unwrap_err();
+            assert!(err.message.contains(named), "{err}");
+        }
+        let typo = Config::parse("[aws]\nacount_id = \"1\"\n", "k.toml").unwrap_err();
+        assert!(typo.message.contains("acount_id"), "{typo}");
     }
 
     #[test]

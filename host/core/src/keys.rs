@@ -1,5 +1,6 @@
 //! Keys: the key model. Operations, policy gating and audit build on it.
 
+mod access_keys;
 mod admin;
 pub mod algorithms;
 mod asymmetric;
@@ -13,12 +14,17 @@ mod encryption;
 mod error;
 mod gate;
 mod generate;
+mod records;
 mod release;
+mod seal;
 mod service;
 mod signing;
 mod trail;
 
-pub use crate::model::{Alias, AliasError, KeyRecord, KeyState, KeyVersion, Material, token_label};
+pub use crate::model::{
+    Alias, AliasError, AliasRow, KeyRecord, KeyState, KeyVersion, Material, token_label,
+};
+pub use access_keys::IssuedAccessKey;
 pub use admin::DELETION_WINDOW_DAYS;
 pub use asymmetric::{DataKeyPair, Encrypted};
 pub use cache::{KeyCache, KeyCacheLimits};
@@ -27,7 +33,9 @@ pub use describe::MAX_LIST;
 pub use destruction::SYSTEM_PRINCIPAL;
 pub use generate::{DataKey, MAX_RANDOM};
 pub use kastell_proto::api::{KeyDescription, VersionDescription};
+pub use records::{SEAL_RECORDS, VERIFY_RECORD};
 pub use release::{ReleaseKind, ReleaseRequest, Released};
+pub use seal::{RecordKey, SEAL_LEN};
 pub use service::{
     Caller, DEFAULT_CHECKPOINT_EVERY, KeyError, KeyService, NewKey, ServiceKeys, unix_now,
     unix_now_ms,

@@ -129,6 +129,16 @@ pub struct KeyRecord {
     /// decided on this record commits only while the stored key is still at this revision
     /// (compare-and-set), so that a concurrent change is never silently overwritten.
     pub revision: u64,
+    /// The record's seal as the store holds it: an HMAC-SHA-384 tag by the token-held
+    /// record key over the record's canonical encoding, revision included
+    /// ([`crate::keys::RecordKey`]). The key service checks it whenever it reads the record
+    /// and refuses a record whose seal does not match, or that has none, as
+    /// `TamperDetected`: someone who can write the store but not use the token cannot make
+    /// a record Kastell accepts. `None` for a record written without one (the store's own
+    /// tests; rows from before seals, sealed once at the upgrade). A record the key service
+    /// writes carries the seal of the record as the change stores it (for an update, at
+    /// `revision + 1`).
+    pub seal: Option<Vec<u8>>,
 }
 
 impl KeyRecord {
@@ -143,6 +153,19 @@ impl KeyRecord {
     pub fn version(&self, number: u32) -> Option<&KeyVersion> {
         self.versions.iter().find(|v| v.number == number)
     }
+}
+
+/// An alias row: the alias, the key it names, and its seal as the store holds it (an
+/// HMAC-SHA-384 tag by the token-held record key over alias and key id, checked like a key
+/// record's [`KeyRecord::seal`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasRow {
+    /// The alias.
+    pub alias: Alias,
+    /// The key it names.
+    pub key: KeyId,
+    /// Its seal; `None` for a row written without one.
+    pub seal: Option<Vec<u8>>,
 }
 
 /// An alias: `alias/<name>`, name of 1–128 characters from `A-Z a-z 0-9 / _ -`.

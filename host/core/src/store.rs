@@ -6,7 +6,7 @@ mod sqlite;
 mod ticket;
 
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, HASH_LEN};
-use crate::model::{Alias, KeyRecord, KeyVersion};
+use crate::model::{Alias, AliasRow, KeyRecord, KeyVersion};
 use kastell_proto::KeyId;
 use kastell_proto::api::{ClientDetail, ClientInfo};
 use kastell_proto::{OperationClass, PendingState};
@@ -59,6 +59,9 @@ pub enum StoreError {
     /// read it again and decide again.
     #[error("key {0} changed since it was read")]
     KeyChanged(KeyId),
+    /// The alias changed since it was read: nothing was written.
+    #[error("alias {0} changed since it was read")]
+    AliasChanged(Alias),
     /// A version with this number exists already (a concurrent rotation won).
     #[error("key {id} already has version {number}")]
     VersionExists {
@@ -87,17 +90,21 @@ pub enum StoreError {
 /// A change to an existing key commits only while the stored key is still at the revision
 /// the change was decided on ([`KeyRecord::revision`]), and increments it; otherwise
 /// [`StoreError::KeyChanged`] and nothing is written.
+///
+/// Each change carries the seal of every row it writes, as the row will be stored (see
+/// [`KeyRecord::seal`]); the store writes seals and never computes or checks them.
 #[derive(Debug, Clone, Copy)]
 pub enum Change<'a> {
-    /// A new key with its versions and, optionally, its first alias.
+    /// A new key with its versions (sealed by `key.seal`) and, optionally, its first alias
+    /// (which must name `key`).
     CreateKey {
         /// The key.
         key: &'a KeyRecord,
         /// Its first alias.
-        alias: Option<&'a Alias>,
+        alias: Option<&'a AliasRow>,
     },
     /// New metadata (state, description, tags, policy, minimum decryption version), against
-    /// the record's revision.
+    /// the record's revision; `seal` is the record's seal at the next revision.
     UpdateKey(&'a KeyRecord),
     /// A new version (rotation).
     AddVersion {
@@ -107,14 +114,11 @@ pub enum Change<'a> {
         revision: u64,
         /// The version.
         version: &'a KeyVersion,
+        /// The key's seal with this version, at the next revision.
+        seal: Option<&'a [u8]>,
     },
     /// An alias created or re-pointed.
-    SetAlias {
-        /// The alias.
-        alias: &'a Alias,
-        /// The key it names.
-        id: &'a KeyId,
-    },
+    SetAlias(&'a AliasRow),
     /// The key destroyed: state, wrapped material erased, aliases removed, and its token
     /// objects queued for destruction ([`Store::pending_token_destruction`]).
     DestroyKey {
@@ -124,6 +128,19 @@ pub enum Change<'a> {
         revision: u64,
         /// Labels of its token-resident objects.
         token_labels: &'a [String],
+        /// The seal of the destroyed key (every version's material destroyed), at the next
+        /// revision.
+        seal: Option<&'a [u8]>,
+    },
+    /// Seals for rows stored without one (the upgrade that introduced seals): each key's
+    /// seal is written only while it is still at the revision sealed and has none, each
+    /// alias's only while it still names the key sealed and has none; otherwise
+    /// [`StoreError::KeyChanged`] (or [`StoreError::AliasChanged`]) and nothing is written.
+    SealRows {
+        /// Keys: id, the revision sealed, the seal.
+        keys: &'a [(KeyId, u64, Vec<u8>)],
+        /// Aliases with their seals.
+        aliases: &'a [AliasRow],
     },
 }
 
@@ -187,6 +204,19 @@ pub struct Revocation {
     pub revoked_by: String,
     /// Why.
     pub reason: String,
+}
+
+/// An access key as stored: who it acts as, and its secret sealed under a token key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeyRow {
+    /// Id, principal, role, tenant, issuance and revocation.
+    pub info: kastell_proto::api::AccessKeyInfo,
+    /// The token key (AES-256) that sealed the secret.
+    pub key_label: String,
+    /// The AES-GCM nonce.
+    pub nonce: [u8; 12],
+    /// The sealed secret: ciphertext ‖ tag, the id as associated data.
+    pub sealed: Vec<u8>,
 }
 
 /// A pending operation with its approvals, oldest approval first.
@@ -263,7 +293,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// A storage failure or [`StoreError::Corrupt`].
     fn due_for_deletion(&self, now: i64) -> Result<Vec<KeyId>, StoreError>;
 
-    /// Points `alias` at `id`, creating it or re-pointing it.
+    /// Points `alias` at `id`, creating it or re-pointing it, without a seal.
     ///
     /// # Errors
     /// [`StoreError::KeyNotFound`] or a storage failure.
@@ -275,17 +305,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// A storage failure.
     fn remove_alias(&self, alias: &Alias) -> Result<bool, StoreError>;
 
-    /// The key `alias` names.
+    /// The row of `alias`: the key it names, with its seal.
     ///
     /// # Errors
     /// A storage failure or [`StoreError::Corrupt`].
-    fn resolve_alias(&self, alias: &Alias) -> Result<Option<KeyId>, StoreError>;
+    fn resolve_alias(&self, alias: &Alias) -> Result<Option<AliasRow>, StoreError>;
 
-    /// The aliases naming `id`, sorted.
+    /// The rows of the aliases naming `id`, sorted by alias.
     ///
     /// # Errors
     /// A storage failure or [`StoreError::Corrupt`].
-    fn aliases(&self, id: &KeyId) -> Result<Vec<Alias>, StoreError>;
+    fn aliases(&self, id: &KeyId) -> Result<Vec<AliasRow>, StoreError>;
+
+    /// The keys and aliases stored without a seal (written before seals existed, or by
+    /// someone other than the key service), for [`Change::SealRows`] at the upgrade.
+    ///
+    /// # Errors
+    /// A storage failure or [`StoreError::Corrupt`].
+    fn unsealed_rows(&self) -> Result<(Vec<KeyRecord>, Vec<AliasRow>), StoreError>;
 
     /// Appends `entry` to the audit trail, durably, chained to the last record.
     ///
@@ -466,8 +503,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// A storage failure.
     fn client(&self, serial: &str) -> Result<Option<ClientDetail>, StoreError>;
 
-    /// The roles of the client certificates issued here to `principal`, compared without
-    /// regard to ASCII case (a principal keeps one role for life).
+    /// The roles of the client certificates and access keys issued here to `principal`,
+    /// compared without regard to ASCII case (a principal keeps one role for life).
     ///
     /// # Errors
     /// A storage failure.
@@ -478,4 +515,41 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// A storage failure.
     fn revoked_clients(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Records an access key issued here, with its audit record.
+    ///
+    /// # Errors
+    /// A storage failure (an id recorded twice included).
+    fn add_access_key(
+        &self,
+        key: &AccessKeyRow,
+        audit: AuditEntry,
+    ) -> Result<AuditRecord, StoreError>;
+
+    /// The access key `id`, revoked or not.
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn access_key(&self, id: &str) -> Result<Option<AccessKeyRow>, StoreError>;
+
+    /// Up to `limit` access keys ordered by id, after `after`.
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn access_keys(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<kastell_proto::api::AccessKeyInfo>, StoreError>;
+
+    /// Revokes the access key `revocation.serial` (its id), with its audit record; `None`
+    /// when it was revoked already or is unknown (nothing written).
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn revoke_access_key(
+        &self,
+        revocation: &Revocation,
+        audit: AuditEntry,
+    ) -> Result<Option<AuditRecord>, StoreError>;
 }

@@ -12,6 +12,7 @@ use core::fmt;
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+mod access_keys;
 mod approvals;
 mod audit;
 mod components;
@@ -20,6 +21,9 @@ mod keys;
 mod release;
 
 pub use crate::quorum::ClientRequest;
+pub use access_keys::{
+    ACCESS_KEY_PREFIX, AccessKeyCreated, AccessKeyInfo, AccessKeyList, is_access_key_id,
+};
 pub use approvals::{
     ActionResult, Approval, ApprovalDetail, ApprovalList, ApprovalQuery, ApproveRequest,
     ApproveResponse, ClientDetail, ClientInfo, ClientList, ClientQuery, ClientResponse, Gated,

@@ -8,6 +8,7 @@ mod names;
 
 pub mod algorithm;
 pub mod api;
+pub mod aws;
 pub mod ciphertext;
 pub mod context;
 pub mod error;

@@ -15,6 +15,7 @@ mod admin;
 mod approvals;
 mod audit;
 mod auth;
+pub mod aws;
 mod clients;
 mod crypto;
 pub mod error;
@@ -41,7 +42,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub use auth::Auth;
 use error::ApiError;
-pub use listener::{ConnectionLimits, serve};
+pub use listener::{ConnectionLimits, serve, serve_signed};
 
 use kastell_core::ca::CaFiles;
 use kastell_core::keys::KeyService;

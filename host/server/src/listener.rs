@@ -142,6 +142,35 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
+    serve_with(listener, tls, app, limits, metrics, shutdown, false).await
+}
+
+/// Serves the AWS endpoint's `app` like [`serve`], with the same limits, except that a
+/// connection leaves the unauthenticated ones once its TLS handshake is done: its requests
+/// are authenticated one by one (SigV4), never by a client certificate.
+///
+/// # Errors
+/// As [`serve`].
+pub async fn serve_signed(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Router,
+    limits: ConnectionLimits,
+    metrics: Arc<Metrics>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    serve_with(listener, tls, app, limits, metrics, shutdown, true).await
+}
+
+async fn serve_with(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Router,
+    limits: ConnectionLimits,
+    metrics: Arc<Metrics>,
+    shutdown: impl std::future::Future<Output = ()>,
+    signed_requests: bool,
+) -> std::io::Result<()> {
     let acceptor = TlsAcceptor::from(tls);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let open = Arc::new(Semaphore::new(limits.max_connections));
@@ -188,7 +217,11 @@ pub async fn serve(
                 app,
                 limits,
                 watcher,
-                [open_permit, unauthenticated_permit],
+                Permits {
+                    open: open_permit,
+                    unauthenticated: unauthenticated_permit,
+                    signed_requests,
+                },
             )
             .await;
         });
@@ -203,6 +236,15 @@ pub async fn serve(
     Ok(())
 }
 
+/// A connection's places among the open and the unauthenticated connections, and whether
+/// its requests are signed one by one (the AWS endpoint): then it gives its unauthenticated
+/// place back once the handshake is done.
+struct Permits {
+    open: OwnedSemaphorePermit,
+    unauthenticated: OwnedSemaphorePermit,
+    signed_requests: bool,
+}
+
 /// One connection: the handshake within its timeout, then HTTP/1.1. `permits` (its place
 /// among the open connections and among the unauthenticated ones) are held until it ends,
 /// except the unauthenticated place, given back once a client certificate names a caller.
@@ -213,9 +255,13 @@ async fn connection(
     app: Router,
     limits: ConnectionLimits,
     watcher: hyper_util::server::graceful::Watcher,
-    permits: [OwnedSemaphorePermit; 2],
+    permits: Permits,
 ) {
-    let [open_permit, unauthenticated_permit] = permits;
+    let Permits {
+        open: open_permit,
+        unauthenticated: unauthenticated_permit,
+        signed_requests,
+    } = permits;
     let handshake = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await;
     let stream = match handshake {
         Ok(Ok(stream)) => stream,
@@ -230,6 +276,10 @@ async fn connection(
     };
     let peer = tls::Peer::of(stream.get_ref().1.peer_certificates());
     let still_unauthenticated = match &peer {
+        _ if signed_requests => {
+            drop(unauthenticated_permit);
+            None
+        }
         tls::Peer::Known(..) => {
             drop(unauthenticated_permit);
             None

@@ -195,6 +195,25 @@ pub fn server_config(
     Ok(config)
 }
 
+/// Builds the AWS endpoint's TLS configuration: `certificate` for the server, no client
+/// certificate asked for (AWS clients sign each request instead and can only be given a
+/// CA bundle, `AWS_CA_BUNDLE`).
+///
+/// # Errors
+/// A message naming what failed.
+pub fn aws_server_config(
+    certificate: Arc<ServerCertificate>,
+) -> Result<rustls::ServerConfig, String> {
+    let provider = Arc::clone(&certificate.provider);
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_cert_resolver(certificate);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 /// Who is on the other end of a connection, as its certificate says.
 #[derive(Debug, Clone)]
 pub enum Peer {

@@ -43,7 +43,7 @@ use kastell_core::deployment::{
     Deployment, PASSPHRASE_ENV, PIN_ENV, SOFT_TOKEN_FILE, STORE_FILE, TokenChoice,
 };
 use kastell_core::keys::{
-    KeyRecord, KeyState, KeyVersion, Material, ServiceKeys, unix_now, unix_now_ms,
+    KeyRecord, KeyState, KeyVersion, Material, RecordKey, ServiceKeys, unix_now, unix_now_ms,
 };
 use kastell_core::registry::PolicyRegistry;
 use kastell_core::secret::SecretBytes;
@@ -218,6 +218,14 @@ fn open(args: &Args) -> Result<Opened, BoxError> {
         )
         .into());
     }
+    if !token.contains(&keys.record_mac)? {
+        return Err(format!(
+            "the token holds no record key `{}`: start `kastell serve` once first (it \
+             creates the key and seals the stored key records)",
+            keys.record_mac
+        )
+        .into());
+    }
     if let Some(policy) = &args.policy {
         PolicyRegistry::open(&data_dir.join("policies"))?
             .get(policy)
@@ -240,7 +248,7 @@ fn new_key(opened: &Opened, args: &Args) -> Result<(KeyRecord, AuditEntry), BoxE
     bytes.fill(0);
     let wrapped = opened.token.wrap(&opened.keys.master, &secret)?;
     let created = unix_now();
-    let key = KeyRecord {
+    let mut key = KeyRecord {
         id: KeyId::random(),
         spec: KeySpec::Aes256,
         usage: KeyUsage::of(KeySpec::Aes256),
@@ -261,7 +269,11 @@ fn new_key(opened: &Opened, args: &Args) -> Result<(KeyRecord, AuditEntry), BoxE
         }],
         releasable: false,
         revision: 0,
+        seal: None,
     };
+    // Sealed as the key service seals a new key: the server refuses an unsealed record.
+    let record_key = RecordKey::new(Arc::clone(&opened.token), opened.keys.record_mac.clone());
+    key.seal = Some(record_key.seal_key(&key)?);
     let entry = AuditEntry {
         time_ms: unix_now_ms(),
         principal: args.principal.clone(),

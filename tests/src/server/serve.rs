@@ -123,6 +123,19 @@ impl TestServer {
         self.deployment.repoint_profiles(&self.url)
     }
 
+    /// The AWS endpoint's URL, from the line `kastell serve` prints when `[aws] listen`
+    /// is set: `https://127.0.0.1:<port>`.
+    ///
+    /// # Errors
+    /// When the line is not there.
+    pub fn aws_url(&self) -> Result<String> {
+        let out = std::fs::read_to_string(self.output_file(self.starts, "out")).unwrap_or_default();
+        out.lines()
+            .find_map(|line| line.strip_prefix("kastell AWS endpoint listening on "))
+            .map(|url| url.trim().to_owned())
+            .ok_or_else(|| fail(format!("no AWS endpoint line in:\n{out}")))
+    }
+
     /// The server's URL, `https://127.0.0.1:<port>`.
     #[must_use]
     pub fn url(&self) -> &str {

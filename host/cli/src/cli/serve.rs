@@ -200,6 +200,45 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         // closed standard output must not stop the server, so write errors are ignored.
         say(&format!("kastell listening on https://{local}"));
         say(&format!("data directory {}", data_dir.display()));
+        let aws = match &config.aws.listen {
+            Some(address) => {
+                let aws_listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
+                    CliError::usage(format!("cannot listen on {address} (aws.listen): {e}"))
+                })?;
+                let aws_local = aws_listener
+                    .local_addr()
+                    .map_err(|e| CliError::internal(e.to_string()))?;
+                let endpoint = Arc::new(server::aws::AwsEndpoint::new(
+                    config.aws.region(),
+                    config.aws.account_id(),
+                ));
+                let aws_tls = server::tls::aws_server_config(Arc::clone(&certificate))
+                    .map_err(CliError::usage)?;
+                let aws_app = server::aws::app(
+                    Arc::clone(&state),
+                    endpoint,
+                    config.server.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
+                );
+                say(&format!(
+                    "kastell AWS endpoint listening on https://{aws_local}"
+                ));
+                tracing::info!(
+                    local = %aws_local,
+                    region = config.aws.region(),
+                    account_id = config.aws.account_id(),
+                    "AWS endpoint listening"
+                );
+                Some(tokio::spawn(server::serve_signed(
+                    aws_listener,
+                    Arc::new(aws_tls),
+                    aws_app,
+                    limits,
+                    Arc::clone(&state.metrics),
+                    shutdown_signal(),
+                )))
+            }
+            None => None,
+        };
         tracing::info!(%local, "listening");
         // Before the first connection is served (this thread is not an async worker).
         load_policies(&state.service);
@@ -218,6 +257,11 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
             shutdown_signal(),
         )
         .await;
+        if let Some(aws) = aws
+            && let Ok(Err(err)) = aws.await
+        {
+            tracing::error!(error = %err, "the AWS endpoint's listener failed");
+        }
         summarizer.abort();
         sweeper.abort();
         purger.abort();

@@ -46,6 +46,7 @@ impl KeyService {
         let mut key = self.administer(caller, key, operation)?;
         for _ in 0..ATTEMPTS {
             let reason = edit(&mut key)?;
+            self.seal_next(&mut key)?;
             let record = Record {
                 version,
                 ..Record::on(caller, operation, Some(&key))
@@ -66,10 +67,9 @@ impl KeyService {
         self.refuse_contended(&record)
     }
 
-    /// `key` as stored now.
+    /// `key` as stored now (its seal checked).
     fn reread(&self, key: &KeyRecord) -> Result<KeyRecord, KeyError> {
-        self.store
-            .key(&key.id)?
+        self.stored_key(&key.id)?
             .ok_or_else(|| KeyError::NotFound(key.id.to_string()))
     }
 
@@ -111,17 +111,18 @@ impl KeyService {
                 Some(version) if version.number == number => version,
                 _ => self.new_version(&key, number, now_ms() / 1000)?,
             };
+            let mut next = key.clone();
+            next.versions.push(version.clone());
+            next.revision += 1;
+            next.seal = Some(self.seal_of(&next)?);
             let change = Change::AddVersion {
                 id: &key.id,
                 revision: key.revision,
                 version: &version,
+                seal: next.seal.as_deref(),
             };
             match self.commit(change, &record, String::new()) {
-                Ok(()) => {
-                    key.versions.push(version);
-                    key.revision += 1;
-                    return Ok(key);
-                }
+                Ok(()) => return Ok(next),
                 Err(KeyError::Store(StoreError::KeyChanged(_))) => {
                     made = Some(version);
                     key = self.reread(&key)?;
@@ -244,11 +245,12 @@ impl KeyService {
         let operation = Operation::UpdateAlias;
         let key = self.administer(caller, key, operation)?;
         let record = Record::on(caller, operation, Some(&key));
-        let change = Change::SetAlias {
-            alias: &parsed,
-            id: &key.id,
-        };
-        self.commit(change, &record, format!("{alias} -> {}", key.id))
+        let row = self.alias_row(&parsed, &key.id)?;
+        self.commit(
+            Change::SetAlias(&row),
+            &record,
+            format!("{alias} -> {}", key.id),
+        )
     }
 
     /// Replaces the key's tags and description.

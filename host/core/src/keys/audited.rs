@@ -154,7 +154,10 @@ impl KeyService {
         let leaves_cache = match change {
             Change::UpdateKey(key) => Some(key.id),
             Change::DestroyKey { id, .. } => Some(*id),
-            Change::CreateKey { .. } | Change::AddVersion { .. } | Change::SetAlias { .. } => None,
+            Change::CreateKey { .. }
+            | Change::AddVersion { .. }
+            | Change::SetAlias(_)
+            | Change::SealRows { .. } => None,
         };
         let appended = match self.store.apply(change, entry) {
             Ok(appended) => appended,

@@ -43,6 +43,7 @@ impl KeyService {
             versions: Vec::new(),
             releasable: new.releasable,
             revision: 0,
+            seal: None,
         };
         let record = Record::on(caller, Operation::CreateKey, None);
         if !caller.roles.contains(&Role::CryptoOfficer) {
@@ -90,6 +91,10 @@ impl KeyService {
                 .map_err(|e| KeyError::InvalidInput(format!("cannot bind policy: {e}")))?;
         }
         key.versions.push(self.new_version(&key, 1, created)?);
+        key.seal = Some(self.seal_of(&key)?);
+        let alias = alias
+            .map(|alias| self.alias_row(&alias, &key.id))
+            .transpose()?;
         let record = Record {
             key: Some(&key),
             version: Some(1),

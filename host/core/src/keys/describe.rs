@@ -76,7 +76,7 @@ impl KeyService {
     /// # Errors
     /// A store failure.
     pub fn description_of(&self, key: &KeyRecord) -> Result<KeyDescription, KeyError> {
-        let aliases = self.store.aliases(&key.id)?;
+        let aliases = self.stored_aliases(&key.id)?;
         Ok(describe(
             key,
             aliases.iter().map(ToString::to_string).collect(),
@@ -91,7 +91,7 @@ impl KeyService {
         let key = self.resolve_for(caller, Operation::DescribeKey, key)?;
         let record = Record::on(caller, Operation::DescribeKey, Some(&key));
         self.may_describe(&record)?;
-        let aliases = self.store.aliases(&key.id)?;
+        let aliases = self.stored_aliases(&key.id)?;
         self.audit(&record, Outcome::Allowed, String::new())?;
         Ok(describe(
             &key,
@@ -145,8 +145,9 @@ impl KeyService {
         self.may_describe(&record)?;
         let keys = self.store.list_keys(after.as_ref(), limit)?;
         let mut out = Vec::with_capacity(keys.len());
-        for key in &keys {
-            let aliases = self.store.aliases(&key.id)?;
+        for key in keys {
+            let key = &self.checked_key(key)?;
+            let aliases = self.stored_aliases(&key.id)?;
             out.push(describe(
                 key,
                 aliases.iter().map(ToString::to_string).collect(),

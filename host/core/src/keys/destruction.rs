@@ -55,8 +55,13 @@ impl KeyService {
     /// undone.
     fn destroy_if_due(&self, system: &Caller, id: &KeyId, now: i64) -> Result<bool, KeyError> {
         for _ in 0..ATTEMPTS {
-            let Some(key) = self.store.key(id)? else {
-                return Ok(false);
+            // A record whose seal does not match (its deletion date moved forward by
+            // someone who can write the store, say) is refused, audited, and not destroyed;
+            // the sweep goes on with the other keys.
+            let key = match self.stored_key(id) {
+                Ok(Some(key)) => key,
+                Ok(None) | Err(KeyError::TamperDetected(_)) => return Ok(false),
+                Err(other) => return Err(other),
             };
             if !matches!(key.state, KeyState::PendingDeletion { delete_at } if delete_at <= now) {
                 return Ok(false);
@@ -78,10 +83,12 @@ impl KeyService {
                 })
                 .collect();
             let record = Record::on(system, Operation::DestroyKey, Some(&key));
+            let destroyed = self.destroyed(&key)?;
             let change = Change::DestroyKey {
                 id,
                 revision: key.revision,
                 token_labels: &labels,
+                seal: destroyed.seal.as_deref(),
             };
             let mut reason = "deletion window ended; material destroyed".to_owned();
             if !foreign.is_empty() {
@@ -108,7 +115,14 @@ impl KeyService {
     /// and strikes off) the entries that name anything else.
     fn finish_token_destruction(&self) -> Result<(), KeyError> {
         for queued in self.store.pending_token_destruction()? {
-            if let Some((key, why)) = self.foreign_queue_entry(&queued)? {
+            let foreign = match self.foreign_queue_entry(&queued) {
+                Ok(foreign) => foreign,
+                // The key's record was refused (and audited) by the read: nothing is
+                // destroyed on its word; the entry stays queued.
+                Err(KeyError::TamperDetected(_)) => continue,
+                Err(other) => return Err(other),
+            };
+            if let Some((key, why)) = foreign {
                 tracing::error!(label = %queued.label, "{why}");
                 let reason = format!("{}: {why}", ErrorCode::TamperDetected);
                 let operation = Operation::DestroyKey.as_str();
@@ -139,7 +153,9 @@ impl KeyService {
             );
             return Ok(Some((None, why)));
         };
-        let why = match self.store.key(&id)? {
+        // A record whose seal does not match is refused (audited) by the read: its objects
+        // are not destroyed on its word, and stay queued.
+        let why = match self.stored_key(&id)? {
             None => format!(
                 "the token destruction queue names `{label}` for key {id}, which does not \
                  exist; not destroyed"

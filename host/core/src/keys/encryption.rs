@@ -244,7 +244,7 @@ impl KeyService {
                 return self.refuse(&record, KeyError::InvalidCiphertext, err.to_string());
             }
         };
-        let Some(key) = self.store.key(&header.key)? else {
+        let Some(key) = self.stored_key(&header.key)? else {
             let record = Record {
                 caller,
                 operation,

@@ -94,8 +94,7 @@ impl KeyService {
             let alias = key
                 .parse()
                 .map_err(|e| KeyError::InvalidInput(format!("{key}: {e}")))?;
-            self.store
-                .resolve_alias(&alias)?
+            self.stored_alias(&alias)?
                 .ok_or_else(|| KeyError::NotFound(key.to_owned()))
         } else {
             key.parse().map_err(KeyError::from)
@@ -104,8 +103,7 @@ impl KeyService {
 
     pub(super) fn resolve(&self, key: &str) -> Result<KeyRecord, KeyError> {
         let id = self.resolve_id(key)?;
-        self.store
-            .key(&id)?
+        self.stored_key(&id)?
             .ok_or_else(|| KeyError::NotFound(key.to_owned()))
     }
 

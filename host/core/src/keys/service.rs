@@ -45,11 +45,16 @@ pub struct ServiceKeys {
     /// HMAC-SHA-384 key that authenticates compiled policy artifacts
     /// ([`crate::sandbox::ArtifactKey`]).
     pub artifact_mac: String,
+    /// AES-256 key that seals the secrets of access keys (AWS endpoint).
+    pub access_keys: String,
+    /// HMAC-SHA-384 key that seals key and alias rows in the store
+    /// ([`super::RecordKey`]).
+    pub record_mac: String,
 }
 
 impl ServiceKeys {
-    /// The labels `<prefix>-master`, `<prefix>-audit-hmac`, `<prefix>-audit-signing` and
-    /// `<prefix>-artifact-mac`.
+    /// The labels `<prefix>-master`, `<prefix>-audit-hmac`, `<prefix>-audit-signing`,
+    /// `<prefix>-artifact-mac`, `<prefix>-access-keys` and `<prefix>-record-mac`.
     #[must_use]
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
@@ -57,13 +62,15 @@ impl ServiceKeys {
             audit_hmac: format!("{prefix}-audit-hmac"),
             audit_signing: format!("{prefix}-audit-signing"),
             artifact_mac: format!("{prefix}-artifact-mac"),
+            access_keys: format!("{prefix}-access-keys"),
+            record_mac: format!("{prefix}-record-mac"),
         }
     }
 }
 
 impl Default for ServiceKeys {
     /// `kastell-master`, `kastell-audit-hmac`, `kastell-audit-signing`,
-    /// `kastell-artifact-mac`.
+    /// `kastell-artifact-mac`, `kastell-access-keys`, `kastell-record-mac`.
     fn default() -> Self {
         Self::with_prefix("kastell")
     }
@@ -104,6 +111,8 @@ pub struct KeyService {
     pub(super) audit_anchor: Option<std::path::PathBuf>,
     pub(super) metrics: Option<Arc<crate::metrics::Metrics>>,
     pub(super) cache: KeyCache,
+    pub(super) record_key: super::RecordKey,
+    pub(super) verified: super::seal::VerifiedSeals,
 }
 
 impl std::fmt::Debug for KeyService {
@@ -130,6 +139,7 @@ impl KeyService {
         policies: PolicyRegistry,
         keys: ServiceKeys,
     ) -> Self {
+        let record_key = super::RecordKey::new(Arc::clone(&token), keys.record_mac.clone());
         Self {
             store,
             token,
@@ -141,6 +151,8 @@ impl KeyService {
             audit_anchor: None,
             metrics: None,
             cache: KeyCache::new(KeyCacheLimits::default()),
+            record_key,
+            verified: super::seal::VerifiedSeals::new(),
         }
     }
 
@@ -206,20 +218,32 @@ impl KeyService {
         self
     }
 
-    /// Creates the master, audit and artifact keys on the token when missing.
+    /// Creates the master, audit, artifact and record keys on the token when missing.
+    ///
+    /// When the record key is created here, the store's key and alias rows written before
+    /// (by a version of Kastell that did not seal them) are sealed as they are, once, in
+    /// one audited transaction (`seal-key-records`); from then on a row without a seal is
+    /// refused. The token decides when that happens, not the store: someone who can write
+    /// the store cannot bring the upgrade back to have an edited row sealed.
     ///
     /// # Errors
-    /// The token's failure.
+    /// The token's or the store's failure.
     pub fn ensure_service_keys(&self) -> Result<(), KeyError> {
+        let record_key_is_new = !self.token.contains(&self.keys.record_mac)?;
         for (label, kind) in [
             (&self.keys.master, TokenKeyKind::Aes256),
             (&self.keys.audit_hmac, TokenKeyKind::HmacSha384),
             (&self.keys.audit_signing, TokenKeyKind::EcP384),
             (&self.keys.artifact_mac, TokenKeyKind::HmacSha384),
+            (&self.keys.access_keys, TokenKeyKind::Aes256),
+            (&self.keys.record_mac, TokenKeyKind::HmacSha384),
         ] {
             if !self.token.contains(label)? {
                 self.token.generate(label, kind)?;
             }
+        }
+        if record_key_is_new {
+            self.seal_unsealed_rows()?;
         }
         Ok(())
     }

@@ -5,17 +5,18 @@ use kastell_proto::KeyId;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rusqlite::{Connection, ErrorCode, OptionalExtension as _, params};
+use rusqlite::{Connection, ErrorCode, params};
 
 use super::{
     ApprovalAdded, ApprovalRow, Change, PendingRow, QueuedTokenObject, Revocation, Store,
     StoreError, StoredOperation,
 };
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, HASH_LEN};
-use crate::model::{Alias, KeyRecord, KeyState, KeyVersion};
+use crate::model::{Alias, AliasRow, KeyRecord, KeyState, KeyVersion};
 use kastell_proto::api::{ClientDetail, ClientInfo};
 use kastell_proto::{OperationClass, PendingState};
 
+mod access_keys;
 mod audit;
 mod clients;
 mod connections;
@@ -26,7 +27,10 @@ mod schema;
 
 use audit::{append_audit_in, audit_head_in, decode_audit, insert_audit_in};
 use connections::{AuditQueue, BUSY_TIMEOUT, Reader, Readers, lock};
-use keys::{add_version_in, create_key_in, destroy_key_in, set_alias_in, update_key_in};
+use keys::{
+    add_version_in, create_key_in, decode_alias, destroy_key_in, seal_rows_in, set_alias_in,
+    update_key_in,
+};
 use schema::MIGRATIONS;
 
 /// Schema version this build writes.
@@ -209,11 +213,16 @@ const DUE_FOR_DELETION: &str = "SELECT id FROM keys WHERE state = 'pending-delet
                                 AND delete_at <= ?1 ORDER BY delete_at";
 
 const KEY_COLUMNS: &str = "id, spec, origin, state, delete_at, description, tags, policy, created, \
-                           min_decrypt_version, releasable, revision, usage";
+                           min_decrypt_version, releasable, revision, seal, usage";
 
 impl Store for SqliteStore {
     fn create_key(&self, key: &KeyRecord, alias: Option<&Alias>) -> Result<(), StoreError> {
-        self.in_transaction("create key", |tx| create_key_in(tx, key, alias))
+        let alias = alias.map(|alias| AliasRow {
+            alias: alias.clone(),
+            key: key.id,
+            seal: None,
+        });
+        self.in_transaction("create key", |tx| create_key_in(tx, key, alias.as_ref()))
     }
 
     fn key(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
@@ -259,7 +268,7 @@ impl Store for SqliteStore {
         version: &KeyVersion,
     ) -> Result<(), StoreError> {
         self.in_transaction("add version", |tx| {
-            add_version_in(tx, id, revision, version)
+            add_version_in(tx, id, revision, version, None)
         })
     }
 
@@ -279,7 +288,12 @@ impl Store for SqliteStore {
     }
 
     fn set_alias(&self, alias: &Alias, id: &KeyId) -> Result<(), StoreError> {
-        set_alias_in(&self.writer(), alias, id)
+        let row = AliasRow {
+            alias: alias.clone(),
+            key: *id,
+            seal: None,
+        };
+        set_alias_in(&self.writer(), &row)
     }
 
     fn remove_alias(&self, alias: &Alias) -> Result<bool, StoreError> {
@@ -290,33 +304,56 @@ impl Store for SqliteStore {
         Ok(removed > 0)
     }
 
-    fn resolve_alias(&self, alias: &Alias) -> Result<Option<KeyId>, StoreError> {
-        let id: Option<String> = self
-            .reader()?
-            .prepare_cached("SELECT key_id FROM aliases WHERE alias = ?1")
-            .and_then(|mut find| find.query_row([alias.to_string()], |r| r.get(0)).optional())
-            .map_err(sql("resolve alias"))?;
-        id.map(|id| {
-            id.parse()
-                .map_err(|_| corrupt(format!("target of {alias}")))
-        })
-        .transpose()
-    }
-
-    fn aliases(&self, id: &KeyId) -> Result<Vec<Alias>, StoreError> {
+    fn resolve_alias(&self, alias: &Alias) -> Result<Option<AliasRow>, StoreError> {
         let conn = self.reader()?;
         let mut stmt = conn
-            .prepare_cached("SELECT alias FROM aliases WHERE key_id = ?1 ORDER BY alias")
+            .prepare_cached("SELECT alias, key_id, seal FROM aliases WHERE alias = ?1")
+            .map_err(sql("resolve alias"))?;
+        let mut rows = stmt
+            .query([alias.to_string()])
+            .map_err(sql("resolve alias"))?;
+        rows.next()
+            .map_err(sql("resolve alias"))?
+            .map(decode_alias)
+            .transpose()
+    }
+
+    fn aliases(&self, id: &KeyId) -> Result<Vec<AliasRow>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT alias, key_id, seal FROM aliases WHERE key_id = ?1 ORDER BY alias",
+            )
             .map_err(sql("list aliases"))?;
-        let names = stmt
-            .query_map([id.to_string()], |r| r.get::<_, String>(0))
-            .map_err(sql("list aliases"))?;
-        names
-            .map(|name| {
-                let name = name.map_err(sql("list aliases"))?;
-                name.parse().map_err(|_| corrupt(format!("alias {name}")))
-            })
-            .collect()
+        let mut rows = stmt.query([id.to_string()]).map_err(sql("list aliases"))?;
+        let mut aliases = Vec::new();
+        while let Some(row) = rows.next().map_err(sql("list aliases"))? {
+            aliases.push(decode_alias(row)?);
+        }
+        Ok(aliases)
+    }
+
+    fn unsealed_rows(&self) -> Result<(Vec<KeyRecord>, Vec<AliasRow>), StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {KEY_COLUMNS} FROM keys WHERE seal IS NULL ORDER BY id"
+            ))
+            .map_err(sql("find unsealed keys"))?;
+        let mut rows = stmt.query([]).map_err(sql("find unsealed keys"))?;
+        let mut keys = Vec::new();
+        while let Some(row) = rows.next().map_err(sql("find unsealed keys"))? {
+            keys.push(keys::decode_key(&conn, row)?);
+        }
+        let mut stmt = conn
+            .prepare("SELECT alias, key_id, seal FROM aliases WHERE seal IS NULL ORDER BY alias")
+            .map_err(sql("find unsealed aliases"))?;
+        let mut rows = stmt.query([]).map_err(sql("find unsealed aliases"))?;
+        let mut aliases = Vec::new();
+        while let Some(row) = rows.next().map_err(sql("find unsealed aliases"))? {
+            aliases.push(decode_alias(row)?);
+        }
+        Ok((keys, aliases))
     }
 
     fn append_audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
@@ -337,13 +374,16 @@ impl Store for SqliteStore {
                     id,
                     revision,
                     version,
-                } => add_version_in(tx, id, revision, version)?,
-                Change::SetAlias { alias, id } => set_alias_in(tx, alias, id)?,
+                    seal,
+                } => add_version_in(tx, id, revision, version, seal)?,
+                Change::SetAlias(row) => set_alias_in(tx, row)?,
                 Change::DestroyKey {
                     id,
                     revision,
                     token_labels,
-                } => destroy_key_in(tx, id, revision, token_labels)?,
+                    seal,
+                } => destroy_key_in(tx, id, revision, token_labels, seal)?,
+                Change::SealRows { keys, aliases } => seal_rows_in(tx, keys, aliases)?,
             }
             append_audit_in(tx, audit)
         })?;
@@ -528,6 +568,34 @@ impl Store for SqliteStore {
 
     fn client_roles(&self, principal: &str) -> Result<Vec<String>, StoreError> {
         clients::client_roles(self, principal)
+    }
+
+    fn add_access_key(
+        &self,
+        key: &super::AccessKeyRow,
+        audit: AuditEntry,
+    ) -> Result<AuditRecord, StoreError> {
+        access_keys::add_access_key(self, key, audit)
+    }
+
+    fn access_key(&self, id: &str) -> Result<Option<super::AccessKeyRow>, StoreError> {
+        access_keys::access_key(self, id)
+    }
+
+    fn access_keys(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<kastell_proto::api::AccessKeyInfo>, StoreError> {
+        access_keys::access_keys(self, after, limit)
+    }
+
+    fn revoke_access_key(
+        &self,
+        revocation: &Revocation,
+        audit: AuditEntry,
+    ) -> Result<Option<AuditRecord>, StoreError> {
+        access_keys::revoke_access_key(self, revocation, audit)
     }
 }
 

@@ -146,7 +146,9 @@ pub(super) fn client_roles(
     let conn = store.reader()?;
     let mut stmt = conn
         .prepare_cached(
-            "SELECT DISTINCT role FROM clients WHERE lower(principal) = lower(?1) ORDER BY role",
+            "SELECT role FROM clients WHERE lower(principal) = lower(?1)
+             UNION SELECT role FROM access_keys WHERE lower(principal) = lower(?1)
+             ORDER BY role",
         )
         .map_err(sql("read a principal's roles"))?;
     let rows = stmt

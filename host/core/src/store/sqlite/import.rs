@@ -73,6 +73,7 @@ mod tests {
             }],
             releasable: false,
             revision: 0,
+            seal: None,
         };
         let entry = AuditEntry {
             key_version: Some(1),

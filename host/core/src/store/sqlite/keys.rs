@@ -6,7 +6,7 @@ use kastell_proto::{KeyId, KeySpec, KeyUsage, Origin};
 use rusqlite::{Connection, Row, params};
 
 use super::{KEY_COLUMNS, corrupt, is_constraint, sql, state_columns};
-use crate::model::{Alias, KeyRecord, KeyState, KeyVersion, Material, token_label};
+use crate::model::{Alias, AliasRow, KeyRecord, KeyState, KeyVersion, Material, token_label};
 use crate::store::StoreError;
 
 pub(super) fn insert_version(
@@ -63,14 +63,14 @@ fn not_at_revision(conn: &Connection, id: &KeyId) -> StoreError {
 pub(super) fn create_key_in(
     tx: &Connection,
     key: &KeyRecord,
-    alias: Option<&Alias>,
+    alias: Option<&AliasRow>,
 ) -> Result<(), StoreError> {
     let (state, delete_at) = state_columns(key.state);
     let tags = serde_json::to_string(&key.tags).map_err(|_| corrupt("tags"))?;
     tx.execute(
         &format!(
             "INSERT INTO keys ({KEY_COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
         ),
         params![
             key.id.to_string(),
@@ -85,6 +85,7 @@ pub(super) fn create_key_in(
             key.min_decrypt_version,
             i64::from(key.releasable),
             stored_revision(key.revision)?,
+            key.seal,
             key.usage.as_str(),
         ],
     )
@@ -98,14 +99,14 @@ pub(super) fn create_key_in(
     for version in &key.versions {
         insert_version(tx, &key.id, version).map_err(sql("insert version"))?;
     }
-    if let Some(alias) = alias {
+    if let Some(row) = alias {
         tx.execute(
-            "INSERT INTO aliases (alias, key_id) VALUES (?1, ?2)",
-            params![alias.to_string(), key.id.to_string()],
+            "INSERT INTO aliases (alias, key_id, seal) VALUES (?1, ?2, ?3)",
+            params![row.alias.to_string(), key.id.to_string(), row.seal],
         )
         .map_err(|e| {
             if is_constraint(&e) {
-                StoreError::AliasExists(alias.clone())
+                StoreError::AliasExists(row.alias.clone())
             } else {
                 sql("insert alias")(e)
             }
@@ -120,7 +121,7 @@ pub(super) fn update_key_in(conn: &Connection, key: &KeyRecord) -> Result<(), St
     let changed = conn
         .execute(
             "UPDATE keys SET state = ?2, delete_at = ?3, description = ?4, tags = ?5,
-             policy = ?6, min_decrypt_version = ?7, revision = revision + 1
+             policy = ?6, min_decrypt_version = ?7, revision = revision + 1, seal = ?9
              WHERE id = ?1 AND revision = ?8",
             params![
                 key.id.to_string(),
@@ -131,6 +132,7 @@ pub(super) fn update_key_in(conn: &Connection, key: &KeyRecord) -> Result<(), St
                 key.policy.map(|m| m.to_string()),
                 key.min_decrypt_version,
                 stored_revision(key.revision)?,
+                key.seal,
             ],
         )
         .map_err(sql("update key"))?;
@@ -145,11 +147,12 @@ pub(super) fn add_version_in(
     id: &KeyId,
     revision: u64,
     version: &KeyVersion,
+    seal: Option<&[u8]>,
 ) -> Result<(), StoreError> {
     let changed = conn
         .execute(
-            "UPDATE keys SET revision = revision + 1 WHERE id = ?1 AND revision = ?2",
-            params![id.to_string(), stored_revision(revision)?],
+            "UPDATE keys SET revision = revision + 1, seal = ?3 WHERE id = ?1 AND revision = ?2",
+            params![id.to_string(), stored_revision(revision)?, seal],
         )
         .map_err(sql("add version"))?;
     if changed == 0 {
@@ -167,15 +170,15 @@ pub(super) fn add_version_in(
     })
 }
 
-pub(super) fn set_alias_in(conn: &Connection, alias: &Alias, id: &KeyId) -> Result<(), StoreError> {
+pub(super) fn set_alias_in(conn: &Connection, row: &AliasRow) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT INTO aliases (alias, key_id) VALUES (?1, ?2)
-             ON CONFLICT (alias) DO UPDATE SET key_id = excluded.key_id",
-        params![alias.to_string(), id.to_string()],
+        "INSERT INTO aliases (alias, key_id, seal) VALUES (?1, ?2, ?3)
+             ON CONFLICT (alias) DO UPDATE SET key_id = excluded.key_id, seal = excluded.seal",
+        params![row.alias.to_string(), row.key.to_string(), row.seal],
     )
     .map_err(|e| {
         if is_constraint(&e) {
-            StoreError::KeyNotFound(*id)
+            StoreError::KeyNotFound(row.key)
         } else {
             sql("set alias")(e)
         }
@@ -183,17 +186,64 @@ pub(super) fn set_alias_in(conn: &Connection, alias: &Alias, id: &KeyId) -> Resu
     Ok(())
 }
 
+/// Writes the seals of rows stored without one, each only while the row is as it was
+/// sealed (see [`crate::store::Change::SealRows`]).
+pub(super) fn seal_rows_in(
+    conn: &Connection,
+    keys: &[(KeyId, u64, Vec<u8>)],
+    aliases: &[AliasRow],
+) -> Result<(), StoreError> {
+    for (id, revision, seal) in keys {
+        let changed = conn
+            .execute(
+                "UPDATE keys SET seal = ?3 WHERE id = ?1 AND revision = ?2 AND seal IS NULL",
+                params![id.to_string(), stored_revision(*revision)?, seal],
+            )
+            .map_err(sql("seal key"))?;
+        if changed == 0 {
+            return Err(StoreError::KeyChanged(*id));
+        }
+    }
+    for row in aliases {
+        let changed = conn
+            .execute(
+                "UPDATE aliases SET seal = ?3 WHERE alias = ?1 AND key_id = ?2 AND seal IS NULL",
+                params![row.alias.to_string(), row.key.to_string(), row.seal],
+            )
+            .map_err(sql("seal alias"))?;
+        if changed == 0 {
+            return Err(StoreError::AliasChanged(row.alias.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// An alias row from its `alias, key_id, seal` columns.
+pub(super) fn decode_alias(row: &Row<'_>) -> Result<AliasRow, StoreError> {
+    let alias: String = row.get(0).map_err(sql("read alias"))?;
+    let key: String = row.get(1).map_err(sql("read alias"))?;
+    let seal: Option<Vec<u8>> = row.get(2).map_err(sql("read alias"))?;
+    let alias: Alias = alias
+        .parse()
+        .map_err(|_| corrupt(format!("alias {alias}")))?;
+    let key = key
+        .parse()
+        .map_err(|_| corrupt(format!("target of {alias}")))?;
+    Ok(AliasRow { alias, key, seal })
+}
+
 pub(super) fn destroy_key_in(
     tx: &Connection,
     id: &KeyId,
     revision: u64,
     token_labels: &[String],
+    seal: Option<&[u8]>,
 ) -> Result<(), StoreError> {
     let changed = tx
         .execute(
-            "UPDATE keys SET state = 'destroyed', delete_at = NULL, revision = revision + 1
-             WHERE id = ?1 AND revision = ?2",
-            params![id.to_string(), stored_revision(revision)?],
+            "UPDATE keys SET state = 'destroyed', delete_at = NULL, revision = revision + 1,
+             seal = ?3 WHERE id = ?1 AND revision = ?2",
+            params![id.to_string(), stored_revision(revision)?, seal],
         )
         .map_err(sql("destroy key"))?;
     if changed == 0 {
@@ -286,7 +336,7 @@ pub(super) fn decode_key(conn: &Connection, row: &Row<'_>) -> Result<KeyRecord, 
         None => None,
     };
     // Keys stored before the usage column have their spec's default usage.
-    let usage = match get(12)?.as_str_or_null().map_err(|_| corrupt("usage"))? {
+    let usage = match get(13)?.as_str_or_null().map_err(|_| corrupt("usage"))? {
         Some(text) => text
             .parse::<KeyUsage>()
             .ok()
@@ -320,5 +370,9 @@ pub(super) fn decode_key(conn: &Connection, row: &Row<'_>) -> Result<KeyRecord, 
         },
         revision: u64::try_from(get(11)?.as_i64().map_err(|_| corrupt("revision"))?)
             .map_err(|_| corrupt(format!("revision of key {id}")))?,
+        seal: get(12)?
+            .as_blob_or_null()
+            .map_err(|_| corrupt(format!("seal of key {id}")))?
+            .map(<[u8]>::to_vec),
     })
 }

@@ -142,7 +142,34 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE audit_checkpoints ADD COLUMN prev BLOB
         CHECK (prev IS NULL OR length(prev) = 48);
 ",
-    // v13: every key type (issue 17). `HMAC_SHA384` keys are called `HMAC_384` (AWS KMS's
+    // v13: access keys of the AWS KMS-compatible endpoint (issue 18): the secret sealed
+    // (AES-256-GCM) under the token key `key_label`, with the id as associated data.
+    r"
+    CREATE TABLE access_keys (
+        id         TEXT PRIMARY KEY,
+        principal  TEXT NOT NULL,
+        role       TEXT NOT NULL,
+        tenant     TEXT,
+        created_ms INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        key_label  TEXT NOT NULL,
+        nonce      BLOB NOT NULL CHECK (length(nonce) = 12),
+        sealed     BLOB NOT NULL,
+        revoked_ms INTEGER,
+        revoked_by TEXT,
+        reason     TEXT
+    ) STRICT;
+    CREATE INDEX access_keys_by_principal ON access_keys (lower(principal));
+",
+    // v14: sealed key and alias rows (issue 16): each row carries an HMAC-SHA-384 tag by the
+    // token-held record key (`kastell-record-mac`) over its canonical encoding, written by
+    // the key service with every change and checked at every read. Rows stored before have
+    // none; the first start with the record key seals them once (trust on first use).
+    r"
+    ALTER TABLE keys ADD COLUMN seal BLOB;
+    ALTER TABLE aliases ADD COLUMN seal BLOB;
+",
+    // v15: every key type (issue 17). `HMAC_SHA384` keys are called `HMAC_384` (AWS KMS's
     // name; the old name is still read), and a key's usage, chosen at creation among those
     // its spec allows, is stored (keys before had their spec's only usage).
     r"

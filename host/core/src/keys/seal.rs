@@ -1,0 +1,354 @@
+//! Seals on key and alias rows: an HMAC-SHA-384 tag by the token-held record key
+//! ([`ServiceKeys::record_mac`](super::ServiceKeys::record_mac)) over a row's canonical
+//! encoding, so that someone who can write the store but cannot use the token cannot
+//! change a key record (its state, policy binding, tags, deletion date, minimum version,
+//! versions, revision) or point an alias elsewhere without Kastell noticing.
+//!
+//! Key record: `KEY_DOMAIN ‖ id ‖ spec ‖ usage ‖ origin ‖ state ‖ delete_at ‖ description
+//! ‖ tags (sorted by name) ‖ policy ‖ created ‖ min_decrypt_version ‖ releasable ‖ revision
+//! ‖ versions (number, created, material)`; alias: `ALIAS_DOMAIN ‖ alias ‖ key id`. Every
+//! variable-length field is prefixed by its length (u32, big-endian) and every count by
+//! the count, so that no two records encode alike.
+//!
+//! Checking a seal costs a token call (a PKCS#11 round trip on an HSM). A row whose
+//! encoding and seal were checked once is remembered by the SHA-384 of both
+//! ([`VerifiedSeals`]): the request path reads the row, encodes it and finds it there,
+//! without asking the token again. Any change to the row changes that digest.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use kastell_proto::KeyId;
+use sha2::{Digest as _, Sha384};
+use subtle::ConstantTimeEq as _;
+
+use super::{Alias, KeyRecord, KeyState, Material};
+use crate::token::{Token, TokenError};
+
+/// Domain separation of key-record seals from every other use of a token MAC.
+const KEY_DOMAIN: &[u8] = b"kastell key record v1\0";
+/// Domain separation of alias seals.
+const ALIAS_DOMAIN: &[u8] = b"kastell alias record v1\0";
+/// Length of a seal (HMAC-SHA-384).
+pub const SEAL_LEN: usize = 48;
+
+/// The token-held HMAC-SHA-384 key that seals key and alias rows.
+#[derive(Clone)]
+pub struct RecordKey {
+    token: Arc<dyn Token>,
+    label: String,
+}
+
+impl std::fmt::Debug for RecordKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordKey")
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecordKey {
+    /// The HMAC-SHA-384 key `label` on `token` (the service key
+    /// [`ServiceKeys::record_mac`](super::ServiceKeys::record_mac)).
+    #[must_use]
+    pub fn new(token: Arc<dyn Token>, label: impl Into<String>) -> Self {
+        Self {
+            token,
+            label: label.into(),
+        }
+    }
+
+    /// The seal of `key` as it is (its `seal` field aside): for a record about to be stored
+    /// at another revision, set that revision first.
+    ///
+    /// # Errors
+    /// The token's failure.
+    pub fn seal_key(&self, key: &KeyRecord) -> Result<Vec<u8>, TokenError> {
+        Ok(self.token.mac(&self.label, &key_message(key))?.to_vec())
+    }
+
+    /// The seal of the alias row `alias` → `key`.
+    ///
+    /// # Errors
+    /// The token's failure.
+    pub fn seal_alias(&self, alias: &Alias, key: &KeyId) -> Result<Vec<u8>, TokenError> {
+        Ok(self
+            .token
+            .mac(&self.label, &alias_message(alias, key))?
+            .to_vec())
+    }
+
+    /// Whether `seal` is the seal of `message` (constant time).
+    pub(super) fn matches(&self, message: &[u8], seal: &[u8]) -> Result<bool, TokenError> {
+        let expected = self.token.mac(&self.label, message)?;
+        Ok(seal.len() == SEAL_LEN && bool::from(expected.as_slice().ct_eq(seal)))
+    }
+}
+
+fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+    // Fields are far below 4 GiB; saturating keeps the encoding total (a longer field
+    // would only collide with one of the same saturated length and prefix).
+    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+fn count(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&u64::try_from(n).unwrap_or(u64::MAX).to_be_bytes());
+}
+
+/// The bytes a key record's seal authenticates.
+pub(super) fn key_message(key: &KeyRecord) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(KEY_DOMAIN);
+    put(&mut out, key.id.as_bytes());
+    put(&mut out, key.spec.as_str().as_bytes());
+    put(&mut out, key.usage.as_str().as_bytes());
+    put(&mut out, key.origin.as_str().as_bytes());
+    let (state, delete_at): (&[u8], i64) = match key.state {
+        KeyState::Enabled => (b"enabled", 0),
+        KeyState::Disabled => (b"disabled", 0),
+        KeyState::PendingDeletion { delete_at } => (b"pending-deletion", delete_at),
+        KeyState::Destroyed => (b"destroyed", 0),
+    };
+    put(&mut out, state);
+    out.extend_from_slice(&delete_at.to_be_bytes());
+    put(&mut out, key.description.as_bytes());
+    count(&mut out, key.tags.len());
+    for (name, value) in &key.tags {
+        put(&mut out, name.as_bytes());
+        put(&mut out, value.as_bytes());
+    }
+    match &key.policy {
+        Some(policy) => {
+            out.push(1);
+            out.extend_from_slice(policy.as_bytes());
+        }
+        None => out.push(0),
+    }
+    out.extend_from_slice(&key.created.to_be_bytes());
+    out.extend_from_slice(&key.min_decrypt_version.to_be_bytes());
+    out.push(u8::from(key.releasable));
+    out.extend_from_slice(&key.revision.to_be_bytes());
+    count(&mut out, key.versions.len());
+    for version in &key.versions {
+        out.extend_from_slice(&version.number.to_be_bytes());
+        out.extend_from_slice(&version.created.to_be_bytes());
+        match &version.material {
+            Material::Token => out.push(0),
+            Material::Wrapped { master, wrapped } => {
+                out.push(1);
+                put(&mut out, master.as_bytes());
+                put(&mut out, wrapped);
+            }
+            Material::Destroyed => out.push(2),
+            // Never sealed by Kastell, so never matches a seal it made.
+            Material::ForeignLabel(label) => {
+                out.push(3);
+                put(&mut out, label.as_bytes());
+            }
+        }
+    }
+    out
+}
+
+/// The bytes an alias row's seal authenticates.
+pub(super) fn alias_message(alias: &Alias, key: &KeyId) -> Vec<u8> {
+    let alias = alias.to_string();
+    let mut out = Vec::with_capacity(ALIAS_DOMAIN.len() + alias.len() + 24);
+    out.extend_from_slice(ALIAS_DOMAIN);
+    put(&mut out, alias.as_bytes());
+    put(&mut out, key.as_bytes());
+    out
+}
+
+/// Shards of [`VerifiedSeals`], each with its own lock.
+const SHARDS: usize = 16;
+/// Rows remembered per shard; past this, the oldest is forgotten (and checked with the
+/// token again at its next read).
+const PER_SHARD: usize = 8192;
+
+/// One shard: the digests held, and the same in insertion order (oldest first).
+type Shard = (HashSet<[u8; 48]>, VecDeque<[u8; 48]>);
+
+/// Rows whose seal the token has confirmed, remembered by SHA-384(message ‖ seal): a row
+/// read again unchanged is accepted without a token call. Holds digests only (no key
+/// material), at most `SHARDS × PER_SHARD` of them.
+pub(super) struct VerifiedSeals {
+    shards: Vec<Mutex<Shard>>,
+}
+
+impl std::fmt::Debug for VerifiedSeals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedSeals").finish_non_exhaustive()
+    }
+}
+
+impl VerifiedSeals {
+    pub(super) fn new() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    /// The digest a row is remembered by.
+    pub(super) fn digest(message: &[u8], seal: &[u8]) -> [u8; 48] {
+        let mut hasher = Sha384::new();
+        hasher.update(message);
+        hasher.update(seal);
+        hasher.finalize().into()
+    }
+
+    fn shard(&self, digest: &[u8; 48]) -> std::sync::MutexGuard<'_, Shard> {
+        let index = usize::from(digest[0]) % SHARDS;
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether this row was confirmed before.
+    pub(super) fn contains(&self, digest: &[u8; 48]) -> bool {
+        self.shard(digest).0.contains(digest)
+    }
+
+    /// Remembers a confirmed row.
+    pub(super) fn insert(&self, digest: [u8; 48]) {
+        let mut shard = self.shard(&digest);
+        let (set, order) = &mut *shard;
+        if set.insert(digest) {
+            order.push_back(digest);
+            while order.len() > PER_SHARD {
+                if let Some(oldest) = order.pop_front() {
+                    set.remove(&oldest);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::expect_used,
+        clippy::unwrap_used,
+        reason = "a failed expectation is a failed test"
+    )]
+
+    use std::collections::BTreeMap;
+
+    use kastell_proto::{KeySpec, KeyUsage, Origin};
+
+    use super::*;
+    use crate::model::KeyVersion;
+
+    fn record() -> KeyRecord {
+        KeyRecord {
+            id: KeyId::random(),
+            spec: KeySpec::Aes256,
+            usage: KeyUsage::of(KeySpec::Aes256),
+            origin: Origin::Wrapped,
+            state: KeyState::Enabled,
+            description: String::new(),
+            tags: BTreeMap::from([("a".to_owned(), "b".to_owned())]),
+            policy: None,
+            created: 1,
+            min_decrypt_version: 1,
+            versions: vec![KeyVersion {
+                number: 1,
+                created: 1,
+                material: Material::Wrapped {
+                    master: "kastell-master".into(),
+                    wrapped: vec![7; 40],
+                },
+            }],
+            releasable: false,
+            revision: 0,
+            seal: None,
+        }
+    }
+
+    /// An edit of one field, named.
+    type Edit = (&'static str, Box<dyn Fn(&mut KeyRecord)>);
+
+    /// Every field a record's use depends on changes the message its seal covers.
+    #[test]
+    fn every_field_of_a_record_changes_its_sealed_message() {
+        let base = record();
+        let edits: Vec<Edit> = vec![
+            ("id", Box::new(|k| k.id = KeyId::random())),
+            ("origin", Box::new(|k| k.origin = Origin::Token)),
+            ("state", Box::new(|k| k.state = KeyState::Disabled)),
+            (
+                "deletion date",
+                Box::new(|k| k.state = KeyState::PendingDeletion { delete_at: 5 }),
+            ),
+            ("description", Box::new(|k| k.description = "x".into())),
+            (
+                "tags",
+                Box::new(|k| {
+                    k.tags.insert("allowed-guests".into(), "sha384:00".into());
+                }),
+            ),
+            (
+                "tag split",
+                Box::new(|k| k.tags = BTreeMap::from([("ab".to_owned(), String::new())])),
+            ),
+            (
+                "policy",
+                Box::new(|k| k.policy = Some(kastell_attest::Measurement::of(b"p"))),
+            ),
+            ("created", Box::new(|k| k.created = 2)),
+            ("minimum version", Box::new(|k| k.min_decrypt_version = 2)),
+            ("releasable", Box::new(|k| k.releasable = true)),
+            ("revision", Box::new(|k| k.revision = 1)),
+            ("version number", Box::new(|k| k.versions[0].number = 2)),
+            (
+                "wrapped bytes",
+                Box::new(|k| {
+                    k.versions[0].material = Material::Wrapped {
+                        master: "kastell-master".into(),
+                        wrapped: vec![8; 40],
+                    };
+                }),
+            ),
+            (
+                "material kind",
+                Box::new(|k| k.versions[0].material = Material::Token),
+            ),
+            ("versions", Box::new(|k| k.versions.clear())),
+        ];
+        let message = key_message(&base);
+        for (field, edit) in edits {
+            let mut edited = base.clone();
+            edit(&mut edited);
+            assert_ne!(key_message(&edited), message, "{field}");
+        }
+        let mut sealed = base.clone();
+        sealed.seal = Some(vec![1; 48]);
+        assert_eq!(key_message(&sealed), message, "the seal is not part of it");
+    }
+
+    #[test]
+    fn alias_messages_bind_name_and_key_and_differ_from_key_records() {
+        let (a, b): (Alias, Alias) = ("alias/a".parse().unwrap(), "alias/b".parse().unwrap());
+        let (k1, k2) = (KeyId::random(), KeyId::random());
+        assert_ne!(alias_message(&a, &k1), alias_message(&b, &k1));
+        assert_ne!(alias_message(&a, &k1), alias_message(&a, &k2));
+        assert!(!key_message(&record()).starts_with(ALIAS_DOMAIN));
+    }
+
+    #[test]
+    fn verified_seals_stay_bounded_and_forget_the_oldest() {
+        let seals = VerifiedSeals::new();
+        let digests: Vec<[u8; 48]> = (0..(SHARDS * PER_SHARD + 10) as u32)
+            .map(|i| VerifiedSeals::digest(&i.to_be_bytes(), b"seal"))
+            .collect();
+        for digest in &digests {
+            seals.insert(*digest);
+        }
+        let held: usize = seals.shards.iter().map(|s| s.lock().unwrap().0.len()).sum();
+        assert!(held <= SHARDS * PER_SHARD, "{held}");
+        assert!(seals.contains(digests.last().unwrap()));
+        assert!(!seals.contains(&VerifiedSeals::digest(b"other", b"seal")));
+    }
+}
