@@ -43,18 +43,10 @@ impl Setup {
         let server = TestServer::start_soft().expect("server starts");
         let officer = server.client(&server.officer()).expect("officer");
         let user = server
-            .client(
-                &server
-                    .issue_client("svc", "crypto-user", None)
-                    .expect("user"),
-            )
+            .new_client("svc", "crypto-user", None)
             .expect("user client");
         let auditor = server
-            .client(
-                &server
-                    .issue_client("audit", "auditor", None)
-                    .expect("auditor"),
-            )
+            .new_client("audit", "auditor", None)
             .expect("auditor client");
         Self {
             _server: server,

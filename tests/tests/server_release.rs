@@ -30,18 +30,10 @@ fn fixture() -> Fixture {
     let server = TestServer::start_soft().expect("server");
     let officer = server.client(&server.officer()).expect("officer");
     let user = server
-        .client(
-            &server
-                .issue_client("svc", "crypto-user", None)
-                .expect("user"),
-        )
+        .new_client("svc", "crypto-user", None)
         .expect("user client");
     let auditor = server
-        .client(
-            &server
-                .issue_client("audit", "auditor", None)
-                .expect("auditor"),
-        )
+        .new_client("audit", "auditor", None)
         .expect("auditor client");
     let vault = Vault::set_up(&officer, guest("record-vault")).expect("vault");
     Fixture {

@@ -214,6 +214,15 @@ impl TestServer {
         self.deployment.officer_profile()
     }
 
+    /// A client of the server for a new principal `name` with `role` (and `tenant`): the
+    /// profile [`Self::issue_client`] makes, opened with [`Self::client`].
+    ///
+    /// # Errors
+    /// When issuance or the client fails.
+    pub fn new_client(&self, name: &str, role: &str, tenant: Option<&str>) -> Result<Client> {
+        self.client(&self.issue_client(name, role, tenant)?)
+    }
+
     /// Issues a client (`crypto-user`, `crypto-officer` or `auditor`, optionally of
     /// `tenant`) whose profile points at this server; returns the profile's path.
     ///
