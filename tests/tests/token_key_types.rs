@@ -48,9 +48,7 @@ impl Hsm {
         let hsm = SoftHsm::create(label).expect("SoftHSM2 token (apt-get install softhsm2)");
         let server = TestServer::start(&Setup::softhsm(&hsm).expect("set-up")).expect("serve");
         let officer = server.client(&server.officer()).expect("officer");
-        let user = server
-            .new_client("svc", "crypto-user", None)
-            .expect("user");
+        let user = server.new_client("svc", "crypto-user", None).expect("user");
         let auditor = server
             .new_client("audit", "auditor", None)
             .expect("auditor");
@@ -161,7 +159,13 @@ impl Hsm {
     fn pkcs11_tool(&self, args: &[&str]) -> Vec<u8> {
         let out = Command::new("pkcs11-tool")
             .args(["--module", &self.hsm.module.display().to_string()])
-            .args(["--token-label", &self.hsm.label, "--login", "--pin", SoftHsm::PIN])
+            .args([
+                "--token-label",
+                &self.hsm.label,
+                "--login",
+                "--pin",
+                SoftHsm::PIN,
+            ])
             .args(args)
             .env("SOFTHSM2_CONF", &self.hsm.conf)
             .output()
@@ -212,6 +216,12 @@ fn object_listed(listing: &str, class: &str, label: &str) -> Option<String> {
     })
 }
 
+/// The `CKA_ID` of that version's objects (the label's bytes), in hex: `pkcs11-tool`
+/// selects the key to sign with by id.
+fn id(key: &str, n: u32) -> String {
+    hex::encode(label(key, n))
+}
+
 fn softhsm_missing() -> bool {
     if Path::new(SoftHsm::MODULE).is_file() {
         return false;
@@ -240,14 +250,24 @@ fn token_signing_keys_sign_on_the_token_and_openssl_verifies_them() {
             "RSA_2048",
             "RSASSA_PSS_SHA_256",
             "-sha256",
-            &["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32"][..],
+            &[
+                "-sigopt",
+                "rsa_padding_mode:pss",
+                "-sigopt",
+                "rsa_pss_saltlen:32",
+            ][..],
         ),
         ("RSA_2048", "RSASSA_PKCS1_V1_5_SHA_512", "-sha512", &[][..]),
         (
             "RSA_3072",
             "RSASSA_PSS_SHA_384",
             "-sha384",
-            &["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:48"][..],
+            &[
+                "-sigopt",
+                "rsa_padding_mode:pss",
+                "-sigopt",
+                "rsa_pss_saltlen:48",
+            ][..],
         ),
         ("RSA_4096", "RSASSA_PKCS1_V1_5_SHA_256", "-sha256", &[][..]),
         ("ECC_NIST_P256", "ECDSA_SHA_256", "-sha256", &[][..]),
@@ -312,10 +332,14 @@ fn token_signing_keys_sign_on_the_token_and_openssl_verifies_them() {
     }
 }
 
-/// An RSA encryption key on the token: RSA-OAEP (SHA-256 and SHA-1) through the API both
-/// ways, `openssl` encrypting to the exported key for the token to decrypt, a ciphertext
-/// of the old version decrypting after a rotation, and a plaintext over the bound or a
-/// tampered ciphertext refused by the same names as for wrapped keys.
+/// An RSA encryption key on the token, where the token takes RSA-OAEP with both hashes
+/// the spec allows: RSA-OAEP (SHA-256 and SHA-1) through the API both ways, `openssl`
+/// encrypting to the exported key for the token to decrypt, a ciphertext of the old
+/// version decrypting after a rotation, and a plaintext over the bound or a tampered
+/// ciphertext refused by the same names as for wrapped keys. SoftHSM2 2.6 takes OAEP with
+/// SHA-1 only: there the key is refused by name at creation (what the token lacks), and
+/// the token's OAEP with SHA-1 is checked below the API
+/// (`a_token_rsa_key_decrypts_oaep_sha1_from_openssl_on_the_token`).
 #[test]
 #[serial(softhsm)]
 fn a_token_rsa_key_decrypts_what_openssl_encrypts_to_its_public_key() {
@@ -323,7 +347,29 @@ fn a_token_rsa_key_decrypts_what_openssl_encrypts_to_its_public_key() {
         return;
     }
     let hsm = Hsm::start("kastell-oaep");
-    let key = hsm.key("RSA_2048", "ENCRYPT_DECRYPT");
+    let key = match hsm.create("RSA_2048", "ENCRYPT_DECRYPT") {
+        Ok(key) => key["id"].as_str().unwrap().to_owned(),
+        Err(refused) => {
+            let message = expect_api_error(Err::<(), _>(refused), 400, "UnsupportedSpec");
+            let lacks = "cannot hold RSA_2048 keys for ENCRYPT_DECRYPT (its CKM_RSA_PKCS_OAEP \
+                         does not take RSAES_OAEP_SHA_256";
+            assert!(message.contains(lacks), "{message}");
+            assert!(
+                message.ends_with("create it wrapped (the default)"),
+                "{message}"
+            );
+            hsm.assert_refusal_audited(None, "create-key", lacks);
+            let out = Command::new("softhsm2-util")
+                .arg("--version")
+                .output()
+                .unwrap();
+            assert!(
+                String::from_utf8_lossy(&out.stdout).starts_with("2.6"),
+                "only SoftHSM2 2.6 is known to lack OAEP with SHA-256"
+            );
+            return;
+        }
+    };
     let exported = hsm.public_key(&key);
     assert_eq!(
         exported["encryption_algorithms"],
@@ -420,6 +466,75 @@ fn a_token_rsa_key_decrypts_what_openssl_encrypts_to_its_public_key() {
     }
 }
 
+/// Below the API, on the shared SoftHSM2 token: a token-resident RSA encryption key made
+/// directly (SoftHSM2 2.6 takes OAEP with SHA-1 only, so the key service refuses the
+/// spec there) decrypts what `openssl` encrypts with OAEP SHA-1 to the public key the
+/// token exports, encrypts for itself, answers a tampered ciphertext with the one opaque
+/// failure, refuses a plaintext over the bound by name, and has no material.
+#[test]
+#[serial(softhsm)]
+fn a_token_rsa_key_decrypts_oaep_sha1_from_openssl_on_the_token() {
+    use kastell_core::crypto::{CryptoError, KeyKind};
+    use kastell_core::token::{Pkcs11Token, Token as _};
+    use kastell_proto::KeyUsage;
+    use kastell_proto::algorithm::EncryptionAlgorithm;
+
+    let token = Pkcs11Token::open(&kastell_tests::softhsm_config()).expect("SoftHSM2");
+    let label = kastell_tests::unique_label("oaep");
+    token
+        .generate_resident(&label, KeyKind::Rsa2048, KeyUsage::EncryptDecrypt)
+        .expect("generate");
+    let key = token.resident(&label, KeyKind::Rsa2048).expect("resident");
+    assert!(matches!(key.material(), Err(CryptoError::InvalidKey(_))));
+    let dir = tempfile::tempdir().unwrap();
+    let der = dir.path().join("public.der");
+    std::fs::write(&der, key.public_key_spki().expect("public key")).unwrap();
+    let plaintext = dir.path().join("plaintext");
+    std::fs::write(&plaintext, b"decrypted inside the token").unwrap();
+    let ciphertext = openssl(&[
+        "pkeyutl",
+        "-encrypt",
+        "-pubin",
+        "-keyform",
+        "DER",
+        "-inkey",
+        der.to_str().unwrap(),
+        "-in",
+        plaintext.to_str().unwrap(),
+        "-pkeyopt",
+        "rsa_padding_mode:oaep",
+        "-pkeyopt",
+        "rsa_oaep_md:sha1",
+        "-pkeyopt",
+        "rsa_mgf1_md:sha1",
+    ]);
+    let sha1 = EncryptionAlgorithm::RsaesOaepSha1;
+    assert_eq!(
+        key.decrypt(sha1, &ciphertext).expect("decrypt").expose(),
+        b"decrypted inside the token"
+    );
+    let ours = key.encrypt(sha1, b"for the token").expect("encrypt");
+    assert_eq!(ours.len(), 256);
+    assert_eq!(key.decrypt(sha1, &ours).unwrap().expose(), b"for the token");
+    let mut tampered = ciphertext.clone();
+    tampered[100] ^= 1;
+    assert_eq!(
+        key.decrypt(sha1, &tampered).map(|_| ()),
+        Err(CryptoError::Authentication)
+    );
+    assert_eq!(
+        key.decrypt(sha1, &ciphertext[1..]).map(|_| ()),
+        Err(CryptoError::Authentication)
+    );
+    let err = key.encrypt(sha1, &[1; 215]).expect_err("over the bound");
+    assert_eq!(
+        err.to_string(),
+        "RSAES_OAEP_SHA_1 under an RSA_2048 key encrypts at most 214 bytes of plaintext, not 215"
+    );
+    token.destroy(&label).expect("destroy");
+    assert!(!token.contains(&label).expect("contains"));
+}
+
 /// HMAC keys of each new size on the token: full-length tags equal to what `pkcs11-tool`
 /// computes with the same token object, verified in constant time (a truncated or altered
 /// tag is not valid), across a rotation.
@@ -463,12 +578,15 @@ fn token_hmac_keys_mac_on_the_token_as_pkcs11_tool_does() {
             "--sign",
             "--mechanism",
             mechanism,
-            "--label",
-            &label(&key, 1),
+            "--id",
+            &id(&key, 1),
             "--input-file",
             message.to_str().unwrap(),
         ]);
-        assert_eq!(by_tool, tag, "{spec}: pkcs11-tool's MAC with the same object");
+        assert_eq!(
+            by_tool, tag,
+            "{spec}: pkcs11-tool's MAC with the same object"
+        );
         assert!(verify(&tag), "{spec}");
         assert!(!verify(&tag[..len - 1]), "{spec}: a truncated tag");
         let mut altered = tag.clone();
@@ -555,11 +673,7 @@ fn token_ecdh_keys_derive_what_openssl_derives() {
         message.contains("the peer public key is on P-384, not P-256"),
         "{message}"
     );
-    hsm.assert_refusal_audited(
-        Some(&key),
-        "derive-shared-secret",
-        "is on P-384, not P-256",
-    );
+    hsm.assert_refusal_audited(Some(&key), "derive-shared-secret", "is on P-384, not P-256");
 }
 
 /// What `pkcs11-tool` sees of token-resident keys: private keys sensitive and never
@@ -592,13 +706,7 @@ fn pkcs11_tool_sees_non_extractable_keys_whose_signatures_the_api_verifies() {
         (&rsa, "SHA256-RSA-PKCS-PSS", "RSASSA_PSS_SHA_256"),
         (&ec, "ECDSA", "ECDSA_SHA_256"),
     ] {
-        let read = hsm.pkcs11_tool(&[
-            "--read-object",
-            "--type",
-            "pubkey",
-            "--label",
-            &label(key, 1),
-        ]);
+        let read = hsm.pkcs11_tool(&["--read-object", "--type", "pubkey", "--id", &id(key, 1)]);
         assert_eq!(
             read,
             unb64(&hsm.public_key(key)["spki"]),
@@ -606,26 +714,24 @@ fn pkcs11_tool_sees_non_extractable_keys_whose_signatures_the_api_verifies() {
         );
         let input = if mechanism == "ECDSA" {
             // SoftHSM2 has no CKM_ECDSA_SHA256: the digest is signed, as Kastell does.
-            hsm.file(
-                "digest",
-                &sha2::Sha256::digest(b"signed by pkcs11-tool"),
-            )
+            hsm.file("digest", &sha2::Sha256::digest(b"signed by pkcs11-tool"))
         } else {
             message.clone()
         };
+        let object = id(key, 1);
         let mut args = vec![
             "--sign",
             "--mechanism",
             mechanism,
-            "--label",
-            &label(key, 1),
+            "--id",
+            &object,
             "--input-file",
             input.to_str().unwrap(),
         ];
         if mechanism == "ECDSA" {
             args.extend(["--signature-format", "openssl"]);
         } else {
-            args.extend(["--hash-algorithm", "SHA256", "--mgf", "MGF1-SHA256", "--salt-len", "32"]);
+            args.extend(["--mgf", "MGF1-SHA256", "--salt-len", "32"]);
         }
         let signature = hsm.pkcs11_tool(&args);
         assert!(
@@ -667,7 +773,16 @@ fn specs_the_token_cannot_hold_and_bad_inputs_are_refused_by_name() {
     }
     let out = hsm
         .server
-        .kastell(&["key", "create", "--spec", "ML_DSA_65", "--origin", "token"])
+        .kastell(&[
+            "key",
+            "create",
+            "--spec",
+            "ML_DSA_65",
+            "--origin",
+            "token",
+            "--config",
+            &hsm.server.deployment().config().display().to_string(),
+        ])
         .expect("kastell runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -692,7 +807,11 @@ fn specs_the_token_cannot_hold_and_bad_inputs_are_refused_by_name() {
 
     let ec = hsm.key("ECC_NIST_P256", "SIGN_VERIFY");
     let message = expect_api_error(
-        hsm.call(&ec, "sign", &json!({ "message": b64(&[7; 31]), "message_type": "DIGEST" })),
+        hsm.call(
+            &ec,
+            "sign",
+            &json!({ "message": b64(&[7; 31]), "message_type": "DIGEST" }),
+        ),
         400,
         "InvalidInput",
     );
@@ -731,4 +850,147 @@ fn specs_the_token_cannot_hold_and_bad_inputs_are_refused_by_name() {
         message.contains("a DIGEST for RSASSA_PSS_SHA_256 is 32 bytes, not 20"),
         "{message}"
     );
+}
+
+/// Through the key service on the shared SoftHSM2 token: token-resident keys of the new
+/// specs rotate (each version its own token object), are never put in the key cache,
+/// keep their sealed records readable, are refused as releasable, and when their deletion
+/// window ends the sweep destroys every version's token objects.
+#[test]
+#[serial(softhsm)]
+fn token_resident_keys_rotate_skip_the_cache_and_their_objects_are_destroyed() {
+    use std::sync::Arc;
+
+    use kastell_core::keys::{
+        Caller, KeyError, KeyState, NewKey, ServiceKeys, SignInput, token_label,
+    };
+    use kastell_core::store::Store as _;
+    use kastell_core::token::{Pkcs11Token, Token};
+    use kastell_proto::algorithm::SigningAlgorithm;
+    use kastell_proto::{KeySpec, KeyUsage, Origin, Role};
+
+    let token: Arc<dyn Token> =
+        Arc::new(Pkcs11Token::open(&kastell_tests::softhsm_config()).expect("SoftHSM2"));
+    let dir = tempfile::tempdir().unwrap();
+    let (service, store, _) = kastell_tests::key_service(
+        dir.path(),
+        Arc::clone(&token),
+        ServiceKeys::with_prefix(&kastell_tests::unique_label("service")),
+        &[],
+    );
+    let caller = |role| Caller {
+        id: "someone".into(),
+        roles: vec![role],
+        tenant: None,
+        evidence: None,
+    };
+    let (officer, user) = (caller(Role::CryptoOfficer), caller(Role::CryptoUser));
+    let new = |spec, usage, releasable| NewKey {
+        spec,
+        usage: Some(usage),
+        origin: Origin::Token,
+        description: String::new(),
+        tags: Default::default(),
+        policy: None,
+        releasable,
+    };
+    assert!(matches!(
+        service.create_key(
+            &officer,
+            new(KeySpec::Rsa2048, KeyUsage::SignVerify, true),
+            None
+        ),
+        Err(KeyError::InvalidInput(_))
+    ));
+
+    let rsa = service
+        .create_key(
+            &officer,
+            new(KeySpec::Rsa3072, KeyUsage::SignVerify, false),
+            None,
+        )
+        .expect("RSA_3072 on the token");
+    let ecdh = service
+        .create_key(
+            &officer,
+            new(KeySpec::EccNistP384, KeyUsage::KeyAgreement, false),
+            None,
+        )
+        .expect("P-384 key agreement on the token");
+    let mac = service
+        .create_key(
+            &officer,
+            new(KeySpec::Hmac512, KeyUsage::GenerateVerifyMac, false),
+            None,
+        )
+        .expect("HMAC_512 on the token");
+    let peer = kastell_core::crypto::AwsLc;
+    let peer_spki = {
+        use kastell_core::crypto::{CryptoProvider as _, KeyKind};
+        let material = peer.generate(KeyKind::P384).unwrap();
+        peer.prepare(KeyKind::P384, material)
+            .unwrap()
+            .public_key_spki()
+            .unwrap()
+            .to_vec()
+    };
+    for key in [&rsa, &ecdh, &mac] {
+        let id = key.id.to_string();
+        service.rotate(&officer, &id).expect("rotate");
+        match key.spec {
+            KeySpec::Rsa3072 => {
+                let signed = service
+                    .sign_with(
+                        &user,
+                        &id,
+                        SignInput::Message(b"m"),
+                        Some(SigningAlgorithm::RsassaPssSha512),
+                    )
+                    .expect("sign");
+                assert_eq!((signed.version, signed.der.len()), (2, 384));
+            }
+            KeySpec::EccNistP384 => {
+                let (_, secret) = service
+                    .derive_shared_secret(&user, &id, None, &peer_spki)
+                    .expect("derive");
+                assert_eq!(secret.len(), 48);
+                assert!(service.public_key(&user, &id).is_ok());
+            }
+            _ => {
+                let tag = service.generate_mac(&user, &id, b"m").expect("mac");
+                assert_eq!(tag.len(), 64);
+                assert!(service.verify_mac(&user, &id, b"m", &tag).expect("verify"));
+            }
+        }
+        for version in [1, 2] {
+            assert!(token.contains(&token_label(&key.id, version)).unwrap());
+        }
+    }
+    assert!(
+        service.key_cache().is_empty(),
+        "token-resident keys are never cached: nothing of theirs is on the host"
+    );
+
+    let mut delete_at = 0;
+    for key in [&rsa, &ecdh, &mac] {
+        let scheduled = service
+            .schedule_deletion(&officer, &key.id.to_string(), 7)
+            .expect("schedule");
+        let KeyState::PendingDeletion { delete_at: at } = scheduled.state else {
+            panic!("{:?}", scheduled.state)
+        };
+        delete_at = delete_at.max(at);
+    }
+    let destroyed = service.destroy_due(delete_at + 1).expect("sweep");
+    for key in [&rsa, &ecdh, &mac] {
+        assert!(destroyed.contains(&key.id));
+        assert_eq!(
+            store.key(&key.id).unwrap().unwrap().state,
+            KeyState::Destroyed
+        );
+        for version in [1, 2] {
+            let label = token_label(&key.id, version);
+            assert!(!token.contains(&label).unwrap(), "{label} destroyed");
+        }
+    }
 }

@@ -8,14 +8,14 @@ mod mldsa;
 mod rsa;
 mod symmetric;
 
-use aws_lc_rs::digest;
-use aws_lc_rs::key_wrap::{AES_256, AesBlockCipher, KeyEncryptionKey, KeyWrapPadded as _};
-use aws_lc_rs::signature::{KeyPair as _, ParsedPublicKey};
-use kastell_proto::algorithm::{HashAlgorithm, MessageType, SigningAlgorithm};
 use super::encoding::spki_algorithm;
 use super::prepared::check_message;
 use super::{CryptoError, CryptoProvider, GCM_NONCE_LEN, KeyFamily, KeyKind, PreparedKey};
 use crate::secret::SecretBytes;
+use aws_lc_rs::digest;
+use aws_lc_rs::key_wrap::{AES_256, AesBlockCipher, KeyEncryptionKey, KeyWrapPadded as _};
+use aws_lc_rs::signature::{KeyPair as _, ParsedPublicKey};
+use kastell_proto::algorithm::{HashAlgorithm, MessageType, SigningAlgorithm};
 
 /// AWS-LC through aws-lc-rs.
 #[derive(Debug, Clone, Copy, Default)]

@@ -169,7 +169,9 @@ pub(crate) fn rsa_spki(modulus: &[u8], exponent: &[u8]) -> Result<Vec<u8>, Crypt
         .collect::<Result<Vec<_>, _>>()
         .map_err(encoding_failed)?;
     if integers.iter().any(|n| n.as_bytes() == [0]) {
-        return Err(CryptoError::InvalidKey("RSA public key: a zero modulus or exponent"));
+        return Err(CryptoError::InvalidKey(
+            "RSA public key: a zero modulus or exponent",
+        ));
     }
     let key = integers.to_der().map_err(encoding_failed)?;
     spki_der(RSA_ENCRYPTION, AnyRef::NULL, &key)
@@ -240,9 +242,7 @@ mod tests {
     #[test]
     fn public_keys_built_from_their_parts_equal_aws_lc_rs_exports() {
         for kind in [KeyKind::Rsa2048, KeyKind::Rsa3072] {
-            let prepared = AwsLc
-                .prepare(kind, AwsLc.generate(kind).unwrap())
-                .unwrap();
+            let prepared = AwsLc.prepare(kind, AwsLc.generate(kind).unwrap()).unwrap();
             let spki = prepared.public_key_spki().unwrap().to_vec();
             let info = SubjectPublicKeyInfoRef::try_from(spki.as_slice()).unwrap();
             let key = Vec::<UintRef<'_>>::from_der(info.subject_public_key.raw_bytes()).unwrap();
@@ -256,9 +256,7 @@ mod tests {
             KeyKind::EccSecgP256k1,
         ] {
             let curve = named_curve(kind).unwrap();
-            let prepared = AwsLc
-                .prepare(kind, AwsLc.generate(kind).unwrap())
-                .unwrap();
+            let prepared = AwsLc.prepare(kind, AwsLc.generate(kind).unwrap()).unwrap();
             let spki = prepared.public_key_spki().unwrap().to_vec();
             let point = ec_point(curve, &spki, "public key").unwrap();
             assert_eq!(ec_spki(curve, point).unwrap(), spki, "{kind}");
@@ -268,7 +266,11 @@ mod tests {
             Err(CryptoError::InvalidKey(_))
         ));
         assert_eq!(
-            ec_point(&P384, &rsa_spki(&[0xc5; 256], &[1, 0, 1]).unwrap(), "peer public key"),
+            ec_point(
+                &P384,
+                &rsa_spki(&[0xc5; 256], &[1, 0, 1]).unwrap(),
+                "peer public key"
+            ),
             Err(CryptoError::InvalidInput("peer public key: not an EC key"))
         );
     }
@@ -277,9 +279,7 @@ mod tests {
     fn ecdsa_signatures_convert_between_fixed_and_der_exactly() {
         for kind in [KeyKind::EccNistP256, KeyKind::EccNistP521] {
             let curve = named_curve(kind).unwrap();
-            let prepared = AwsLc
-                .prepare(kind, AwsLc.generate(kind).unwrap())
-                .unwrap();
+            let prepared = AwsLc.prepare(kind, AwsLc.generate(kind).unwrap()).unwrap();
             let der = prepared
                 .sign(
                     kind.signing_algorithms()[0],
@@ -303,7 +303,10 @@ mod tests {
         assert_eq!(ecdsa_fixed(b"\x30\x00", 32), None);
         assert_eq!(ecdsa_fixed(&[0x30, 0x06, 2, 1, 1, 2, 1, 1, 0], 32), None);
         assert_eq!(ecdsa_fixed(&[0x30, 0x07, 2, 2, 0, 1, 2, 1, 1], 32), None);
-        assert_eq!(ecdsa_fixed(&[0x30, 0x09, 2, 1, 1, 2, 1, 1, 2, 1, 1], 32), None);
+        assert_eq!(
+            ecdsa_fixed(&[0x30, 0x09, 2, 1, 1, 2, 1, 1, 2, 1, 1], 32),
+            None
+        );
         assert_eq!(ecdsa_fixed(&der, 31), None);
     }
 }

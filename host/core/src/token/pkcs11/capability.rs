@@ -56,7 +56,11 @@ impl Need {
             ),
             Self::Derive => (info.derive(), "derive".to_owned()),
         };
-        if done { Ok(()) } else { Err(format!("does not {what}")) }
+        if done {
+            Ok(())
+        } else {
+            Err(format!("does not {what}"))
+        }
     }
 }
 
@@ -156,6 +160,9 @@ pub(super) fn can_hold(
         need.met_by(&info(mechanism)?)
             .map_err(|what| cannot(format!("its {mechanism} {what}")))?;
     }
+    if kind.family() == KeyFamily::Rsa && usage == KeyUsage::EncryptDecrypt {
+        return probe_oaep(session, kind, cannot);
+    }
     if let Some(curve) = named_curve(kind) {
         let probe = generate_pair(session, None, curve, usage).map_err(|err| match err {
             TokenError::Pkcs11(CkError::Pkcs11(rv, _)) if curve_refused(rv) => cannot(format!(
@@ -169,6 +176,45 @@ pub(super) fn can_hold(
         }
     }
     Ok(())
+}
+
+/// PKCS#11 has no query for the hashes a token's `CKM_RSA_PKCS_OAEP` takes (SoftHSM2 2.6
+/// takes SHA-1 only): a session key pair of the kind's size encrypts and decrypts a byte
+/// with each algorithm the spec allows, and is destroyed.
+fn probe_oaep(
+    session: &Session,
+    kind: KeyKind,
+    cannot: impl Fn(String) -> TokenError,
+) -> Result<(), TokenError> {
+    let (public, private) = generate_rsa(session, None, kind, KeyUsage::EncryptDecrypt)?;
+    let answer = kind
+        .encryption_algorithms()
+        .iter()
+        .try_for_each(|&algorithm| {
+            let mechanism = super::resident::oaep(algorithm)?;
+            let round_trip = session
+                .encrypt(&mechanism, public, &[0x2a])
+                .and_then(|ciphertext| session.decrypt(&mechanism, private, &ciphertext));
+            match round_trip {
+                Ok(plaintext) if plaintext == [0x2a] => Ok(()),
+                Ok(_) => Err(cannot(format!(
+                    "its CKM_RSA_PKCS_OAEP does not round-trip {algorithm}"
+                ))),
+                Err(CkError::Pkcs11(
+                    rv @ (RvError::ArgumentsBad
+                    | RvError::MechanismParamInvalid
+                    | RvError::MechanismInvalid),
+                    _,
+                )) => Err(cannot(format!(
+                    "its CKM_RSA_PKCS_OAEP does not take {algorithm} ({rv:?})"
+                ))),
+                Err(err) => Err(err.into()),
+            }
+        });
+    for object in [public, private] {
+        session.destroy_object(object)?;
+    }
+    answer
 }
 
 /// The return values with which a token refuses a curve it does not know.
@@ -215,8 +261,19 @@ fn resident(label: Option<&str>) -> Vec<Attribute> {
         Attribute::Sensitive(true),
         Attribute::Extractable(false),
     ];
-    attributes.extend(label.map(|label| Attribute::Label(label.as_bytes().to_vec())));
+    attributes.extend(named(label));
     attributes
+}
+
+/// The label, and the same bytes as `CKA_ID` (which ties a key pair's halves together and
+/// is how tools such as `pkcs11-tool` select a key); nothing for a session object.
+fn named(label: Option<&str>) -> Vec<Attribute> {
+    label.map_or_else(Vec::new, |label| {
+        vec![
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(label.as_bytes().to_vec()),
+        ]
+    })
 }
 
 fn generate_pair(
@@ -233,8 +290,27 @@ fn generate_pair(
     private.extend(resident(label));
     public.push(Attribute::Token(label.is_some()));
     public.push(Attribute::EcParams(params));
-    public.extend(label.map(|label| Attribute::Label(label.as_bytes().to_vec())));
+    public.extend(named(label));
     Ok(session.generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)?)
+}
+
+/// An RSA key pair of `kind`'s size for `usage` (public exponent 65537): public and private
+/// key.
+fn generate_rsa(
+    session: &Session,
+    label: Option<&str>,
+    kind: KeyKind,
+    usage: KeyUsage,
+) -> Result<(ObjectHandle, ObjectHandle), TokenError> {
+    let (mut private, mut public) = operations(usage);
+    private.extend(resident(label));
+    public.extend([
+        Attribute::Token(label.is_some()),
+        Attribute::ModulusBits(kind.rsa_bits().unwrap_or(0).try_into()?),
+        Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
+    ]);
+    public.extend(named(label));
+    Ok(session.generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)?)
 }
 
 /// Generates the `kind` key for `usage` labelled `label` (a session object when `None`):
@@ -250,21 +326,10 @@ pub(super) fn generate(
     kind: KeyKind,
     usage: KeyUsage,
 ) -> Result<ObjectHandle, TokenError> {
-    let (mut private, mut public) = operations(usage);
+    let (mut private, _) = operations(usage);
     match (kind.family(), named_curve(kind), kind.rsa_bits()) {
         (KeyFamily::Ec, Some(curve), _) => Ok(generate_pair(session, label, curve, usage)?.1),
-        (KeyFamily::Rsa, _, Some(bits)) => {
-            private.extend(resident(label));
-            public.extend([
-                Attribute::Token(label.is_some()),
-                Attribute::ModulusBits(bits.try_into()?),
-                Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
-            ]);
-            public.extend(label.map(|label| Attribute::Label(label.as_bytes().to_vec())));
-            let (_, key) =
-                session.generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)?;
-            Ok(key)
-        }
+        (KeyFamily::Rsa, _, Some(_)) => Ok(generate_rsa(session, label, kind, usage)?.1),
         (KeyFamily::Hmac, _, _) if usage == KeyUsage::GenerateVerifyMac => {
             let len = kind
                 .mac_algorithm()

@@ -164,7 +164,7 @@ fn rsa_signing<'a>(
 
 /// RSA-OAEP with `algorithm`'s hash for OAEP and MGF1, and an empty label (as AWS KMS and
 /// the host's keys).
-fn oaep(algorithm: EncryptionAlgorithm) -> Result<Mechanism<'static>, CryptoError> {
+pub(super) fn oaep(algorithm: EncryptionAlgorithm) -> Result<Mechanism<'static>, CryptoError> {
     let hash = algorithm
         .oaep_hash()
         .ok_or(CryptoError::InvalidInput("not an RSA-OAEP algorithm"))?;
@@ -230,7 +230,10 @@ impl Resident {
             .first()
             .copied()
             .ok_or_else(|| {
-                CryptoError::Token(format!("no key `{}` of this class on the token", self.label))
+                CryptoError::Token(format!(
+                    "no key `{}` of this class on the token",
+                    self.label
+                ))
             })
     }
 
@@ -283,7 +286,9 @@ impl Resident {
                     return Err(malformed("EC public key"));
                 };
                 if curve.oid.to_der().ok().as_deref() != Some(params.as_slice()) {
-                    return Err(malformed("EC public key (on another curve than its spec's)"));
+                    return Err(malformed(
+                        "EC public key (on another curve than its spec's)",
+                    ));
                 }
                 // CKA_EC_POINT is a DER OCTET STRING around the point; some modules omit it.
                 // The lengths tell them apart (the raw point's first byte is 0x04 too).
@@ -355,10 +360,8 @@ impl PreparedKey for Resident {
         check_message(self.kind, algorithm, message_type, input)?;
         if algorithm.scheme() == SignatureScheme::Ecdsa {
             let curve = self.curve()?;
-            let fixed = self.token_sign(
-                &Mechanism::Ecdsa,
-                &digest(curve.hash, message_type, input)?,
-            )?;
+            let fixed =
+                self.token_sign(&Mechanism::Ecdsa, &digest(curve.hash, message_type, input)?)?;
             if fixed.len() != 2 * curve.field_len {
                 return Err(CryptoError::Token(
                     "the token returned a malformed ECDSA signature".into(),
@@ -432,7 +435,9 @@ impl PreparedKey for Resident {
         self.kind.check_mac(algorithm)?;
         let tag = self.token_sign(&hmac(algorithm), message)?;
         if tag.len() != algorithm.tag_len() {
-            return Err(CryptoError::Token("the token returned a truncated MAC".into()));
+            return Err(CryptoError::Token(
+                "the token returned a truncated MAC".into(),
+            ));
         }
         Ok(tag)
     }
