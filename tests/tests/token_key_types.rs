@@ -971,6 +971,31 @@ fn token_resident_keys_rotate_skip_the_cache_and_their_objects_are_destroyed() {
         "token-resident keys are never cached: nothing of theirs is on the host"
     );
 
+    // The record is sealed by the token's record key like any other: an edited spec is
+    // refused as tampering before the token is asked for anything.
+    let edit_spec = |spec: &str| {
+        let conn = rusqlite::Connection::open(dir.path().join("kastell.db")).unwrap();
+        let changed = conn
+            .execute(
+                "UPDATE keys SET spec = ?1 WHERE id = ?2",
+                rusqlite::params![spec, rsa.id.to_string()],
+            )
+            .unwrap();
+        assert_eq!(changed, 1);
+    };
+    edit_spec("RSA_2048");
+    let refused = service.sign_with(
+        &user,
+        &rsa.id.to_string(),
+        SignInput::Message(b"m"),
+        Some(SigningAlgorithm::RsassaPssSha256),
+    );
+    assert!(
+        matches!(refused, Err(KeyError::TamperDetected(_))),
+        "{refused:?}"
+    );
+    edit_spec("RSA_3072");
+
     let mut delete_at = 0;
     for key in [&rsa, &ecdh, &mac] {
         let scheduled = service

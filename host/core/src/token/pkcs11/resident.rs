@@ -253,6 +253,9 @@ impl Resident {
 
     /// The public key as SubjectPublicKeyInfo, from the public key object's attributes.
     fn read_spki(&self) -> Result<Vec<u8>, CryptoError> {
+        if !self.kind.is_asymmetric() {
+            return Err(self.kind.unsupported("GetPublicKey"));
+        }
         let session = lock(&self.session);
         let public = self.object(&session, ObjectClass::PUBLIC_KEY)?;
         let malformed = |what| CryptoError::Token(format!("the token returned a malformed {what}"));
