@@ -101,6 +101,9 @@ pub struct Pkcs11Token {
     slot: Slot,
     /// The one session, shared with the token-resident keys handed out.
     session: Arc<Mutex<Session>>,
+    /// What the token answered [`Token::can_hold`] for a kind and usage (`None`: it can;
+    /// else why not), asked once per process: the probes generate keys.
+    holds: Mutex<HashMap<(KeyKind, KeyUsage), Option<String>>>,
 }
 
 /// The session, its calls serialised.
@@ -177,6 +180,7 @@ impl Pkcs11Token {
             context: ctx,
             slot,
             session: Arc::new(Mutex::new(session)),
+            holds: Mutex::default(),
         })
     }
 
@@ -300,7 +304,36 @@ impl Token for Pkcs11Token {
     }
 
     fn can_hold(&self, kind: KeyKind, usage: KeyUsage) -> Result<(), TokenError> {
-        capability::can_hold(&self.context, self.slot, &self.session(), kind, usage)
+        let known = self
+            .holds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(kind, usage))
+            .cloned();
+        let answer = match known {
+            Some(answer) => answer,
+            None => {
+                let answer = match capability::can_hold(
+                    &self.context,
+                    self.slot,
+                    &self.session(),
+                    kind,
+                    usage,
+                ) {
+                    Ok(()) => None,
+                    Err(TokenError::CannotHold { why, .. }) => Some(why),
+                    Err(other) => return Err(other),
+                };
+                self.holds
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert((kind, usage), answer.clone());
+                answer
+            }
+        };
+        answer.map_or(Ok(()), |why| {
+            Err(TokenError::CannotHold { kind, usage, why })
+        })
     }
 
     fn generate_resident(
