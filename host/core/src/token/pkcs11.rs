@@ -9,6 +9,7 @@
 //! must offer for each in `pkcs11/capability.rs`.
 
 mod capability;
+mod mechanisms;
 mod resident;
 
 use std::collections::HashMap;

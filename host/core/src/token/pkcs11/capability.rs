@@ -191,7 +191,7 @@ fn probe_oaep(
         .encryption_algorithms()
         .iter()
         .try_for_each(|&algorithm| {
-            let mechanism = super::resident::oaep(algorithm)?;
+            let mechanism = super::mechanisms::oaep(algorithm)?;
             let round_trip = session
                 .encrypt(&mechanism, public, &[0x2a])
                 .and_then(|ciphertext| session.decrypt(&mechanism, private, &ciphertext));
