@@ -37,10 +37,12 @@ fn record(spec: KeySpec) -> KeyRecord {
                 master: "kastell-master-1".into(),
                 wrapped: vec![7; 40],
             },
+            automatic: false,
         }],
         releasable: false,
         revision: 0,
         seal: None,
+        rotation: None,
     }
 }
 
@@ -58,6 +60,7 @@ fn keys_versions_and_aliases_survive_reopening() {
             number: 2,
             created: 1_764_070_000,
             material: Material::Token,
+            automatic: false,
         };
         store.add_version(&key.id, 0, &v2).expect("rotate");
         key.versions.push(v2);
@@ -413,6 +416,7 @@ fn a_change_decided_on_a_stale_copy_of_a_key_writes_nothing() {
         number: 2,
         created: 1_764_070_000,
         material: Material::Token,
+        automatic: false,
     };
     let changes = [
         Change::UpdateKey(&stale),
@@ -421,6 +425,7 @@ fn a_change_decided_on_a_stale_copy_of_a_key_writes_nothing() {
             revision: 0,
             version: &v2,
             seal: None,
+            rotation: None,
         },
         Change::DestroyKey {
             id: &key.id,

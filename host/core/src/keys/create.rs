@@ -44,6 +44,7 @@ impl KeyService {
             releasable: new.releasable,
             revision: 0,
             seal: None,
+            rotation: None,
         };
         let record = Record::on(caller, Operation::CreateKey, None);
         if !caller.roles.contains(&Role::CryptoOfficer) {
@@ -151,6 +152,7 @@ impl KeyService {
             number,
             created,
             material,
+            automatic: false,
         })
     }
 
@@ -179,6 +181,7 @@ impl KeyService {
                 master: self.keys.master.clone(),
                 wrapped: self.token.wrap(&self.keys.master, &secret)?,
             },
+            automatic: false,
         })
     }
 }
