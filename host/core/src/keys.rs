@@ -2,8 +2,8 @@
 
 mod access_keys;
 mod admin;
-mod aliases;
 pub mod algorithms;
+mod aliases;
 mod asymmetric;
 mod audited;
 mod cache;

@@ -83,10 +83,7 @@ impl KeyService {
         };
         self.may_be_named(&record, &key)?;
         if let Some(current) = self.stored_key(&from)? {
-            let (was, is) = (
-                kind(current.spec, current.usage),
-                kind(key.spec, key.usage),
-            );
+            let (was, is) = (kind(current.spec, current.usage), kind(key.spec, key.usage));
             if was != is || current.usage != key.usage {
                 let why = format!(
                     "{alias} names a {was} {} key; it can be pointed only at another key of that \
@@ -191,7 +188,10 @@ impl KeyService {
         if matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
             return Ok(());
         }
-        self.refuse_state(record, format!("an alias cannot name a key that is {:?}", key.state))
+        self.refuse_state(
+            record,
+            format!("an alias cannot name a key that is {:?}", key.state),
+        )
     }
 }
 

@@ -171,8 +171,9 @@ impl KeyService {
                 return self.refuse(record, KeyError::AlreadyExists(why.clone()), why);
             }
             Err(StoreError::AliasChanged(alias)) => {
-                let why =
-                    format!("alias {alias} was changed concurrently; nothing was changed, try again");
+                let why = format!(
+                    "alias {alias} was changed concurrently; nothing was changed, try again"
+                );
                 return self.refuse(record, KeyError::Conflict(why.clone()), why);
             }
             Err(other) => return Err(other.into()),

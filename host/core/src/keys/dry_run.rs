@@ -124,8 +124,15 @@ impl KeyService {
                 } else {
                     let usage = KeyUsage::EncryptDecrypt;
                     let allowed = encryption(key.spec, algorithm);
-                    let record =
-                        self.algorithm_gate(caller, Operation::Encrypt, &key, usage, allowed, Algorithm::Encryption, Some(context))?;
+                    let record = self.algorithm_gate(
+                        caller,
+                        Operation::Encrypt,
+                        &key,
+                        usage,
+                        allowed,
+                        Algorithm::Encryption,
+                        Some(context),
+                    )?;
                     self.no_context(&record, &key, context)?;
                     self.would_succeed(&record)
                 }
@@ -284,8 +291,7 @@ impl KeyService {
             }
         };
         let Some(named) = named else {
-            let opening =
-                self.authorize_open(caller, operation, key, ciphertext, context, None)?;
+            let opening = self.authorize_open(caller, operation, key, ciphertext, context, None)?;
             return self.would_succeed(&Record {
                 version: Some(opening.header.version),
                 context: Some(context),

@@ -221,7 +221,8 @@ impl KeyService {
     ) -> Result<Destination, KeyError> {
         let operation = Operation::ReEncryptTo;
         if !is_rsa(Some(&key), side.algorithm) {
-            let sealing = self.authorize_seal(caller, operation, key, side.context, Some(source))?;
+            let sealing =
+                self.authorize_seal(caller, operation, key, side.context, Some(source))?;
             return Ok(Destination::Symmetric(sealing));
         }
         let algorithm = self.rsa_gate(caller, operation, &key, side, source)?;
@@ -302,9 +303,11 @@ impl KeyService {
                     algorithm: Some(Algorithm::Encryption(*algorithm)),
                     ..Record::on(caller, operation, Some(key))
                 };
-                Ok((*algorithm, self.rsa_seal(&record, key, *algorithm, plaintext)?))
+                Ok((
+                    *algorithm,
+                    self.rsa_seal(&record, key, *algorithm, plaintext)?,
+                ))
             }
         }
     }
 }
-

@@ -179,8 +179,7 @@ impl KeyService {
                             behind if behind <= now => now + period,
                             next => next,
                         };
-                        let reason =
-                            format!("automatic rotation (every {} days)", due.period_days);
+                        let reason = format!("automatic rotation (every {} days)", due.period_days);
                         (
                             Some(RotationSchedule {
                                 period_days: due.period_days,

@@ -359,7 +359,10 @@ mod tests {
                     });
                 }),
             ),
-            ("automatic version", Box::new(|k| k.versions[0].automatic = true)),
+            (
+                "automatic version",
+                Box::new(|k| k.versions[0].automatic = true),
+            ),
         ];
         let message = key_message(&base);
         for (field, edit) in edits {

@@ -28,8 +28,8 @@ mod schema;
 use audit::{append_audit_in, audit_head_in, decode_audit, insert_audit_in};
 use connections::{AuditQueue, BUSY_TIMEOUT, Reader, Readers, lock};
 use keys::{
-    add_version_in, create_alias_in, create_key_in, decode_alias, delete_alias_in,
-    destroy_key_in, seal_rows_in, set_alias_in, set_rotation_in, update_alias_in, update_key_in,
+    add_version_in, create_alias_in, create_key_in, decode_alias, delete_alias_in, destroy_key_in,
+    seal_rows_in, set_alias_in, set_rotation_in, update_alias_in, update_key_in,
 };
 use schema::MIGRATIONS;
 

@@ -12,7 +12,9 @@ use kastell_proto::aws::{
     ListRequest,
 };
 
-use super::shared::{bad_marker, blocking, empty, gated, json, key_id_only, parse, validation, within};
+use super::shared::{
+    bad_marker, blocking, empty, gated, json, key_id_only, parse, validation, within,
+};
 use super::{AwsError, AwsState};
 
 /// An alias name as AWS takes it, then as Kastell does.
@@ -138,12 +140,10 @@ pub(super) async fn list_aliases(
         .transpose()?;
     let st = state.clone();
     blocking(move || {
-        let mut page = st.shared.service.list_aliases(
-            &caller,
-            only.as_deref(),
-            after.as_ref(),
-            limit + 1,
-        )?;
+        let mut page =
+            st.shared
+                .service
+                .list_aliases(&caller, only.as_deref(), after.as_ref(), limit + 1)?;
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let truncated = page.len() > limit;
         page.truncate(limit);

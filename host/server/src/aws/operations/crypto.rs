@@ -7,19 +7,19 @@ use std::sync::Arc;
 
 use axum::response::Response;
 use kastell_core::keys::{Caller, DryRun, ReEncryptSide};
-use kastell_proto::algorithm::EncryptionAlgorithm;
 use kastell_proto::EncryptionContext;
+use kastell_proto::algorithm::EncryptionAlgorithm;
 use kastell_proto::api::SecretBase64;
 use kastell_proto::aws::{
     AwsException, DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse,
-    GenerateDataKeyRequest, GenerateDataKeyResponse, GenerateRandomRequest,
-    GenerateRandomResponse, ReEncryptRequest, ReEncryptResponse,
+    GenerateDataKeyRequest, GenerateDataKeyResponse, GenerateRandomRequest, GenerateRandomResponse,
+    ReEncryptRequest, ReEncryptResponse,
 };
 use zeroize::Zeroizing;
 
 use super::shared::{
-    any_key, check, ciphertext_key, context, dry_run, encode, enumerated, json,
-    key_operation, missing, no_recipient, parse, sized_blob, validation, within,
+    any_key, check, ciphertext_key, context, dry_run, encode, enumerated, json, key_operation,
+    missing, no_recipient, parse, sized_blob, validation, within,
 };
 use super::{AwsError, AwsState};
 
@@ -34,7 +34,11 @@ fn encryption_algorithm(
     enumerated(
         field,
         given,
-        &["SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"],
+        &[
+            "SYMMETRIC_DEFAULT",
+            "RSAES_OAEP_SHA_1",
+            "RSAES_OAEP_SHA_256",
+        ],
         &["SM2PKE"],
     )
 }
@@ -94,7 +98,9 @@ pub(super) async fn decrypt(
     no_recipient(request.recipient.as_ref())?;
     let ciphertext = sized_blob(
         "CiphertextBlob",
-        Some(&request.ciphertext_blob).filter(|c| !c.is_empty()).map(String::as_str),
+        Some(&request.ciphertext_blob)
+            .filter(|c| !c.is_empty())
+            .map(String::as_str),
         1,
         MAX_CIPHERTEXT,
     )?;
@@ -176,7 +182,9 @@ pub(super) async fn re_encrypt(
     let request: ReEncryptRequest = parse(body)?;
     let ciphertext = sized_blob(
         "CiphertextBlob",
-        Some(&request.ciphertext_blob).filter(|c| !c.is_empty()).map(String::as_str),
+        Some(&request.ciphertext_blob)
+            .filter(|c| !c.is_empty())
+            .map(String::as_str),
         1,
         MAX_CIPHERTEXT,
     )?;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use axum::response::Response;
 use kastell_core::keys::{Caller, MAX_LIST, NewKey};
 use kastell_proto::aws::{
-    AwsException, CreateKeyRequest, KeyIdRequest, KeyIdResponse, KeyListEntry,
-    KeyMetadataResponse, ListKeysResponse, ListRequest, ScheduleKeyDeletionRequest,
-    ScheduleKeyDeletionResponse, SpecError, UpdateKeyDescriptionRequest, kastell_key_spec,
+    AwsException, CreateKeyRequest, KeyIdRequest, KeyIdResponse, KeyListEntry, KeyMetadataResponse,
+    ListKeysResponse, ListRequest, ScheduleKeyDeletionRequest, ScheduleKeyDeletionResponse,
+    SpecError, UpdateKeyDescriptionRequest, kastell_key_spec,
 };
 use kastell_proto::{KeyId, KeySpec, KeyUsage, Origin, QuorumAction};
 
@@ -72,10 +72,14 @@ fn new_key(request: CreateKeyRequest) -> Result<NewKey, AwsError> {
         )));
     }
     if request.multi_region == Some(true) {
-        return Err(unsupported("Kastell does not offer multi-Region keys".into()));
+        return Err(unsupported(
+            "Kastell does not offer multi-Region keys".into(),
+        ));
     }
     if request.custom_key_store_id.is_some() || request.xks_key_id.is_some() {
-        return Err(unsupported("Kastell does not offer custom key stores".into()));
+        return Err(unsupported(
+            "Kastell does not offer custom key stores".into(),
+        ));
     }
     match request.origin.as_deref() {
         None | Some("AWS_KMS") => {}
@@ -143,7 +147,10 @@ fn usage_for(spec: KeySpec, name: &str, given: Option<&str>) -> Result<KeyUsage,
             // A usage AWS has and Kastell not fits none of Kastell's specs.
             AwsException::InvalidKeyUsage => AwsError::new(
                 AwsException::Validation,
-                format!("KeyUsage {} does not fit KeySpec {name}", given.unwrap_or("")),
+                format!(
+                    "KeyUsage {} does not fit KeySpec {name}",
+                    given.unwrap_or("")
+                ),
             ),
             _ => err,
         })?;

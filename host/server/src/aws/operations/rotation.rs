@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use axum::response::Response;
-use kastell_core::keys::{Caller, DEFAULT_ROTATION_PERIOD_DAYS, KeyDescription, ROTATION_PERIOD_DAYS};
+use kastell_core::keys::{
+    Caller, DEFAULT_ROTATION_PERIOD_DAYS, KeyDescription, ROTATION_PERIOD_DAYS,
+};
 use kastell_proto::KeySpec;
 use kastell_proto::aws::{
     AwsException, EnableKeyRotationRequest, GetKeyRotationStatusResponse, KeyIdRequest,
@@ -165,8 +167,12 @@ pub(super) async fn list_rotations(
                 .map(|v| RotationsListEntry {
                     key_id: key.id.clone(),
                     rotation_date: rfc3339_seconds(&v.created),
-                    rotation_type: if v.automatic { "AUTOMATIC" } else { "ON_DEMAND" }
-                        .to_owned(),
+                    rotation_type: if v.automatic {
+                        "AUTOMATIC"
+                    } else {
+                        "ON_DEMAND"
+                    }
+                    .to_owned(),
                 })
                 .collect(),
             truncated: next_marker.is_some(),

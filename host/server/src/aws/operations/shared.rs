@@ -172,7 +172,9 @@ pub(super) fn enumerated<T: std::str::FromStr>(
     if aws_only.contains(&name) {
         return Err(AwsError::new(
             AwsException::InvalidKeyUsage,
-            format!("{field} {name} is not offered by Kastell: no key of this deployment allows it"),
+            format!(
+                "{field} {name} is not offered by Kastell: no key of this deployment allows it"
+            ),
         ));
     }
     let all: Vec<&str> = kastell.iter().chain(aws_only).copied().collect();
@@ -237,12 +239,7 @@ pub(super) fn algorithms(spec: kastell_proto::KeySpec, usage: KeyUsage) -> Algor
     match usage {
         KeyUsage::EncryptDecrypt => (names(kind.encryption_algorithms()), None, None, None),
         KeyUsage::SignVerify => (None, names(kind.signing_algorithms()), None, None),
-        KeyUsage::GenerateVerifyMac => (
-            None,
-            None,
-            names(kind.mac_algorithm().as_slice()),
-            None,
-        ),
+        KeyUsage::GenerateVerifyMac => (None, None, names(kind.mac_algorithm().as_slice()), None),
         KeyUsage::KeyAgreement => (None, None, None, names(kind.key_agreement().as_slice())),
     }
 }

@@ -216,9 +216,9 @@ pub(super) async fn generate_mac(
     }
     let st = state.clone();
     key_operation(state, move |app| {
-        let tag = app
-            .service
-            .generate_mac_with(&caller, &mac.key, Some(mac.algorithm), &mac.message)?;
+        let tag =
+            app.service
+                .generate_mac_with(&caller, &mac.key, Some(mac.algorithm), &mac.message)?;
         let key = app.service.key_id(&mac.key)?;
         Ok(json(&GenerateMacResponse {
             mac: encode(&tag),

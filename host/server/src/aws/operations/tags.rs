@@ -138,8 +138,7 @@ pub(super) async fn untag_resource(
         checked_tag_key(name)?;
     }
     let st = state.clone();
-    blocking(move || gated_edit(&st.shared, &caller, &key, &BTreeMap::new(), &remove, None))
-        .await
+    blocking(move || gated_edit(&st.shared, &caller, &key, &BTreeMap::new(), &remove, None)).await
 }
 
 /// The marker of the page after tag `key` (opaque to clients, within AWS's marker
