@@ -43,7 +43,13 @@ fn user() -> Caller {
 
 fn service(dir: &Path) -> KeyService {
     let token: Arc<dyn Token> = Arc::new(soft_token(dir).unwrap());
-    key_service(dir, token, ServiceKeys::with_prefix(&unique_label("rot")), &[]).0
+    key_service(
+        dir,
+        token,
+        ServiceKeys::with_prefix(&unique_label("rot")),
+        &[],
+    )
+    .0
 }
 
 fn create(service: &KeyService, spec: KeySpec) -> String {
@@ -75,20 +81,24 @@ fn due_keys_are_rotated_by_the_host_and_the_schedule_moves_on() {
     let service = service(dir.path());
     let key = create(&service, KeySpec::Aes256);
     let context = EncryptionContext::default();
-    let before = service
-        .encrypt(&user(), &key, b"before", &context)
-        .unwrap();
+    let before = service.encrypt(&user(), &key, b"before", &context).unwrap();
 
     let now = unix_now();
     let record = service.set_rotation(&officer(), &key, Some(90)).unwrap();
     let schedule = record.rotation.expect("on");
     assert_eq!(schedule.period_days, 90);
-    assert!((schedule.next_at - (now + 90 * DAY)).abs() <= 5, "{schedule:?}");
+    assert!(
+        (schedule.next_at - (now + 90 * DAY)).abs() <= 5,
+        "{schedule:?}"
+    );
     // The same period again keeps the schedule; another one counts from the last rotation.
     let again = service.set_rotation(&officer(), &key, Some(90)).unwrap();
     assert_eq!(again.rotation, Some(schedule));
 
-    assert!(service.rotate_due(now + 89 * DAY).unwrap().is_empty(), "not due yet");
+    assert!(
+        service.rotate_due(now + 89 * DAY).unwrap().is_empty(),
+        "not due yet"
+    );
     let rotated = service.rotate_due(schedule.next_at).unwrap();
     assert_eq!(rotated.len(), 1);
     let described = service.describe_key(&officer(), &key).unwrap();
@@ -101,23 +111,27 @@ fn due_keys_are_rotated_by_the_host_and_the_schedule_moves_on() {
         "rotated once per period"
     );
     // The old version still decrypts; new ciphertexts use version 2.
-    let (_, plaintext) = service
-        .decrypt(&user(), None, &before, &context)
-        .unwrap();
+    let (_, plaintext) = service.decrypt(&user(), None, &before, &context).unwrap();
     assert_eq!(plaintext.expose(), b"before");
 
     // Disabled keys wait; enabled again and overdue, they are rotated at the next sweep,
     // the schedule restarting from then.
     service.set_enabled(&officer(), &key, false).unwrap();
     let later = schedule.next_at + 200 * DAY;
-    assert!(service.rotate_due(later).unwrap().is_empty(), "disabled keys wait");
+    assert!(
+        service.rotate_due(later).unwrap().is_empty(),
+        "disabled keys wait"
+    );
     service.set_enabled(&officer(), &key, true).unwrap();
     assert_eq!(service.rotate_due(later).unwrap().len(), 1);
     let after = service.describe_key(&officer(), &key).unwrap();
     assert_eq!(after.current_version, 3);
 
     // An on-demand rotation leaves the schedule as it was, and is not automatic.
-    let schedule = service.set_rotation(&officer(), &key, Some(365)).unwrap().rotation;
+    let schedule = service
+        .set_rotation(&officer(), &key, Some(365))
+        .unwrap()
+        .rotation;
     let record = service.rotate(&officer(), &key).unwrap();
     assert_eq!(record.rotation, schedule);
     assert!(!record.versions.last().unwrap().automatic);
@@ -220,7 +234,10 @@ fn a_schedule_edited_in_the_store_is_refused_as_tampering_and_never_rotates() {
 fn aliases_are_created_updated_deleted_and_listed_as_aws_does() {
     let dir = tempfile::tempdir().unwrap();
     let service = service(dir.path());
-    let (a, b) = (create(&service, KeySpec::Aes256), create(&service, KeySpec::Aes256));
+    let (a, b) = (
+        create(&service, KeySpec::Aes256),
+        create(&service, KeySpec::Aes256),
+    );
     let hmac = create(&service, KeySpec::HmacSha384);
     service.create_alias(&officer(), "alias/app", &a).unwrap();
     assert!(matches!(
@@ -247,7 +264,9 @@ fn aliases_are_created_updated_deleted_and_listed_as_aws_does() {
             .unwrap();
     }
     let names = |page: Vec<(kastell_core::keys::Alias, kastell_proto::KeyId)>| -> Vec<String> {
-        page.into_iter().map(|(alias, _)| alias.to_string()).collect()
+        page.into_iter()
+            .map(|(alias, _)| alias.to_string())
+            .collect()
     };
     assert_eq!(
         names(service.list_aliases(&user(), None, None, 10).unwrap()),
@@ -255,14 +274,24 @@ fn aliases_are_created_updated_deleted_and_listed_as_aws_does() {
     );
     let after = "alias/more-0".parse().unwrap();
     assert_eq!(
-        names(service.list_aliases(&user(), None, Some(&after), 1).unwrap()),
+        names(
+            service
+                .list_aliases(&user(), None, Some(&after), 1)
+                .unwrap()
+        ),
         ["alias/more-1"]
     );
     assert_eq!(
         names(service.list_aliases(&user(), Some(&b), None, 10).unwrap()),
         ["alias/app"]
     );
-    assert_eq!(service.delete_alias(&officer(), "alias/app").unwrap().to_string(), b);
+    assert_eq!(
+        service
+            .delete_alias(&officer(), "alias/app")
+            .unwrap()
+            .to_string(),
+        b
+    );
     assert!(matches!(
         service.delete_alias(&officer(), "alias/app"),
         Err(KeyError::NotFound(_))

@@ -90,7 +90,12 @@ fn aws_cli(server: &TestServer, key: &(String, String), args: &[&str]) -> Result
     let out = Command::new(venv().join("bin/aws"))
         .arg("kms")
         .args(args)
-        .args(["--endpoint-url", &server.aws_url().unwrap(), "--output", "json"])
+        .args([
+            "--endpoint-url",
+            &server.aws_url().unwrap(),
+            "--output",
+            "json",
+        ])
         .env("AWS_DEFAULT_REGION", REGION)
         .env("AWS_ACCESS_KEY_ID", &key.0)
         .env("AWS_SECRET_ACCESS_KEY", &key.1)
@@ -424,9 +429,7 @@ impl Native {
     fn check(&self, user: &Client, aws: &Value) {
         let message = b64(&self.message);
         let valid = |key: &str, body: Value| -> bool {
-            let answer: Value = user
-                .post(&format!("/v1/keys/{key}/verify"), &body)
-                .unwrap();
+            let answer: Value = user.post(&format!("/v1/keys/{key}/verify"), &body).unwrap();
             answer["valid"] == true
         };
         assert!(
@@ -668,7 +671,10 @@ fn every_key_operation_answers_boto3_as_aws_does_and_refuses_each_bad_input_by_a
             "{enc}"
         );
     }
-    assert_eq!(enc["rsa_longest"], 256, "190 bytes fit RSA_2048 with SHA-256");
+    assert_eq!(
+        enc["rsa_longest"], 256,
+        "190 bytes fit RSA_2048 with SHA-256"
+    );
     for (case, exception) in [
         ("rsa_decrypt_without_key", "ValidationException"),
         ("rsa_without_algorithm", "InvalidKeyUsageException"),
@@ -694,12 +700,15 @@ fn every_key_operation_answers_boto3_as_aws_does_and_refuses_each_bad_input_by_a
     let moved = &seen["re_encryption"];
     assert_eq!(
         moved["sym_to_sym"],
-        json!([true, true, "SYMMETRIC_DEFAULT", "SYMMETRIC_DEFAULT", "moving"])
+        json!([
+            true,
+            true,
+            "SYMMETRIC_DEFAULT",
+            "SYMMETRIC_DEFAULT",
+            "moving"
+        ])
     );
-    assert_eq!(
-        moved["sym_to_rsa"],
-        json!(["RSAES_OAEP_SHA_256", "moving"])
-    );
+    assert_eq!(moved["sym_to_rsa"], json!(["RSAES_OAEP_SHA_256", "moving"]));
     assert_eq!(
         moved["rsa_to_sym"],
         json!(["RSAES_OAEP_SHA_256", true, "moving"])
@@ -725,7 +734,11 @@ fn every_key_operation_answers_boto3_as_aws_does_and_refuses_each_bad_input_by_a
         "ECC_NIST_P521",
         "ECC_SECG_P256K1",
     ] {
-        assert_eq!(pairs["pairs"][spec], json!([spec, true, true, true]), "{spec}");
+        assert_eq!(
+            pairs["pairs"][spec],
+            json!([spec, true, true, true]),
+            "{spec}"
+        );
     }
     assert_eq!(pairs["without_plaintext"], json!([false, "ECC_NIST_P256"]));
     assert_eq!(pairs["hmac_pair"], "ValidationException");
@@ -737,7 +750,10 @@ fn every_key_operation_answers_boto3_as_aws_does_and_refuses_each_bad_input_by_a
     let pkcs8 = base64::engine::general_purpose::STANDARD
         .decode(pkcs8["plaintext"].as_str().unwrap())
         .unwrap();
-    assert_eq!(pkcs8[0], 0x30, "the AWS pair's private key opens through /v1 as PKCS#8");
+    assert_eq!(
+        pkcs8[0], 0x30,
+        "the AWS pair's private key opens through /v1 as PKCS#8"
+    );
 
     // Sign and Verify: every algorithm of every signing key, RAW and DIGEST.
     let signing = &seen["signing"];
@@ -781,7 +797,10 @@ fn every_key_operation_answers_boto3_as_aws_does_and_refuses_each_bad_input_by_a
     }
     assert_eq!(
         signing["rsa_encryption_public_key"],
-        json!(["ENCRYPT_DECRYPT", ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]])
+        json!([
+            "ENCRYPT_DECRYPT",
+            ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]
+        ])
     );
     assert_eq!(
         signing["agreement_public_key"],
@@ -793,7 +812,12 @@ fn every_key_operation_answers_boto3_as_aws_does_and_refuses_each_bad_input_by_a
     for (size, len) in [("224", 28), ("256", 32), ("384", 48), ("512", 64)] {
         assert_eq!(
             macs["macs"][size],
-            json!([len, format!("HMAC_SHA_{size}"), true, "KMSInvalidMacException"]),
+            json!([
+                len,
+                format!("HMAC_SHA_{size}"),
+                true,
+                "KMSInvalidMacException"
+            ]),
             "{size}"
         );
     }
@@ -802,10 +826,7 @@ fn every_key_operation_answers_boto3_as_aws_does_and_refuses_each_bad_input_by_a
 
     // DeriveSharedSecret.
     let agreement = &seen["agreement"];
-    assert_eq!(
-        agreement["derived"],
-        json!([32, "ECDH", "AWS_KMS", true])
-    );
+    assert_eq!(agreement["derived"], json!([32, "ECDH", "AWS_KMS", true]));
     assert_eq!(agreement["other_curve"], "ValidationException");
     assert_eq!(agreement["not_spki"], "ValidationException");
     assert_eq!(agreement["signing_key"], "InvalidKeyUsageException");
@@ -869,7 +890,10 @@ fn every_key_operation_answers_boto3_as_aws_does_and_refuses_each_bad_input_by_a
     assert_eq!(aliases["pages"], 3, "5 aliases in pages of 2");
     assert_eq!(aliases["of_key"], json!([page_aliases, 3, true]));
     assert_eq!(aliases["limit_over"], json!([400, "ValidationException"]));
-    assert_eq!(aliases["bad_marker"], json!([400, "InvalidMarkerException"]));
+    assert_eq!(
+        aliases["bad_marker"],
+        json!([400, "InvalidMarkerException"])
+    );
 
     // Tags and descriptions.
     let tags = &seen["tags"];
@@ -877,7 +901,10 @@ fn every_key_operation_answers_boto3_as_aws_does_and_refuses_each_bad_input_by_a
         tags["listed"],
         json!([["empty", ""], ["env", "staging"], ["team", "billing"]])
     );
-    assert_eq!(tags["after_untag"], json!([["empty", ""], ["env", "staging"]]));
+    assert_eq!(
+        tags["after_untag"],
+        json!([["empty", ""], ["env", "staging"]])
+    );
     assert_eq!(tags["paged"], json!([["empty", "env"], 2]));
     assert_eq!(tags["description"], "described again");
     for (case, exception) in [
@@ -894,8 +921,14 @@ fn every_key_operation_answers_boto3_as_aws_does_and_refuses_each_bad_input_by_a
     ] {
         assert_eq!(tags[case], exception, "{case}: {tags}");
     }
-    assert_eq!(tags["long_description"], json!([400, "ValidationException"]));
-    assert_eq!(tags["missing_description"], json!([400, "ValidationException"]));
+    assert_eq!(
+        tags["long_description"],
+        json!([400, "ValidationException"])
+    );
+    assert_eq!(
+        tags["missing_description"],
+        json!([400, "ValidationException"])
+    );
     assert_eq!(tags["bad_marker"], json!([400, "InvalidMarkerException"]));
 
     // Rotation.
@@ -910,8 +943,14 @@ fn every_key_operation_answers_boto3_as_aws_does_and_refuses_each_bad_input_by_a
         json!([["ON_DEMAND", true], ["ON_DEMAND", true], 2])
     );
     assert_eq!(rotation["old_ciphertext"], "before rotation");
-    assert_eq!(rotation["period_too_short"], json!([400, "ValidationException"]));
-    assert_eq!(rotation["period_too_long"], json!([400, "ValidationException"]));
+    assert_eq!(
+        rotation["period_too_short"],
+        json!([400, "ValidationException"])
+    );
+    assert_eq!(
+        rotation["period_too_long"],
+        json!([400, "ValidationException"])
+    );
     for (case, exception) in [
         ("rsa_enable", "UnsupportedOperationException"),
         ("rsa_status", "UnsupportedOperationException"),
@@ -923,8 +962,14 @@ fn every_key_operation_answers_boto3_as_aws_does_and_refuses_each_bad_input_by_a
     ] {
         assert_eq!(rotation[case], exception, "{case}: {rotation}");
     }
-    assert_eq!(rotation["bad_marker"], json!([400, "InvalidMarkerException"]));
-    assert_eq!(rotation["bad_material"], json!([400, "ValidationException"]));
+    assert_eq!(
+        rotation["bad_marker"],
+        json!([400, "InvalidMarkerException"])
+    );
+    assert_eq!(
+        rotation["bad_material"],
+        json!([400, "ValidationException"])
+    );
 
     // What comes later, and what Kastell does not offer.
     let later = &seen["later"];
@@ -942,9 +987,15 @@ fn every_key_operation_answers_boto3_as_aws_does_and_refuses_each_bad_input_by_a
             "{op}"
         );
     }
-    assert_eq!(later["NoSuchOperation"], json!([400, "UnknownOperationException"]));
+    assert_eq!(
+        later["NoSuchOperation"],
+        json!([400, "UnknownOperationException"])
+    );
     assert!(
-        later["grant_message"].as_str().unwrap().contains("issue 19"),
+        later["grant_message"]
+            .as_str()
+            .unwrap()
+            .contains("issue 19"),
         "{later}"
     );
 
@@ -960,22 +1011,62 @@ fn every_key_operation_answers_boto3_as_aws_does_and_refuses_each_bad_input_by_a
     let trail = audit_trail(&auditor);
     for (principal, operation, outcome, reason) in [
         ("aws-officer", "create-key", "allowed", ""),
-        ("aws-user", "create-key", "denied", "lacks the crypto-officer role"),
+        (
+            "aws-user",
+            "create-key",
+            "denied",
+            "lacks the crypto-officer role",
+        ),
         ("aws-user", "sign", "allowed", "RSASSA_PSS_SHA_512 DIGEST"),
-        ("aws-user", "verify", "allowed", "ML_DSA_SHAKE_256 RAW: signature invalid"),
-        ("aws-user", "re-encrypt-from", "allowed", "RSAES_OAEP_SHA_256"),
+        (
+            "aws-user",
+            "verify",
+            "allowed",
+            "ML_DSA_SHAKE_256 RAW: signature invalid",
+        ),
+        (
+            "aws-user",
+            "re-encrypt-from",
+            "allowed",
+            "RSAES_OAEP_SHA_256",
+        ),
         ("aws-user", "re-encrypt-to", "allowed", "RSAES_OAEP_SHA_256"),
         ("aws-user", "derive-shared-secret", "allowed", "ECDH"),
         ("aws-user", "generate-data-key-pair", "allowed", ""),
-        ("aws-user", "encrypt", "allowed", "dry run: would be allowed"),
-        ("aws-user", "sign", "denied", "ECC_NIST_P256 does not allow ECDSA_SHA_384"),
+        (
+            "aws-user",
+            "encrypt",
+            "allowed",
+            "dry run: would be allowed",
+        ),
+        (
+            "aws-user",
+            "sign",
+            "denied",
+            "ECC_NIST_P256 does not allow ECDSA_SHA_384",
+        ),
         ("aws-user", "encrypt", "denied", "key disabled"),
         ("aws-officer", "update-alias", "allowed", "(created)"),
         ("aws-officer", "update-alias", "allowed", "deleted"),
-        ("aws-officer", "update-alias", "denied", "no alias alias/missing"),
+        (
+            "aws-officer",
+            "update-alias",
+            "denied",
+            "no alias alias/missing",
+        ),
         ("aws-officer", "update-tags", "denied", "at most 50"),
-        ("aws-officer", "rotate-key", "allowed", "automatic rotation every 180 days"),
-        ("aws-officer", "rotate-key", "allowed", "automatic rotation off"),
+        (
+            "aws-officer",
+            "rotate-key",
+            "allowed",
+            "automatic rotation every 180 days",
+        ),
+        (
+            "aws-officer",
+            "rotate-key",
+            "allowed",
+            "automatic rotation off",
+        ),
     ] {
         assert!(
             audited(&trail, principal, operation, outcome, reason),
@@ -1091,7 +1182,13 @@ fn the_aws_cli_creates_signs_verifies_tags_and_rotates_and_reads_refusals_by_aws
     aws_cli(
         &server,
         &admin,
-        &["create-alias", "--alias-name", "alias/cli", "--target-key-id", &key],
+        &[
+            "create-alias",
+            "--alias-name",
+            "alias/cli",
+            "--target-key-id",
+            &key,
+        ],
     )
     .unwrap();
 
@@ -1169,7 +1266,10 @@ fn the_aws_cli_creates_signs_verifies_tags_and_rotates_and_reads_refusals_by_aws
         ],
     )
     .unwrap_err();
-    assert!(invalid.contains("KMSInvalidSignatureException"), "{invalid}");
+    assert!(
+        invalid.contains("KMSInvalidSignatureException"),
+        "{invalid}"
+    );
     let dry = aws_cli(
         &server,
         &user,
@@ -1191,7 +1291,13 @@ fn the_aws_cli_creates_signs_verifies_tags_and_rotates_and_reads_refusals_by_aws
     aws_cli(
         &server,
         &admin,
-        &["tag-resource", "--key-id", &key, "--tags", "TagKey=env,TagValue=prod"],
+        &[
+            "tag-resource",
+            "--key-id",
+            &key,
+            "--tags",
+            "TagKey=env,TagValue=prod",
+        ],
     )
     .unwrap();
     let tags = aws_cli(&server, &user, &["list-resource-tags", "--key-id", &key]).unwrap();
@@ -1225,11 +1331,19 @@ fn the_aws_cli_creates_signs_verifies_tags_and_rotates_and_reads_refusals_by_aws
     .unwrap();
     assert_eq!(status["KeyRotationEnabled"], true);
     assert_eq!(status["RotationPeriodInDays"], 120);
-    aws_cli(&server, &admin, &["rotate-key-on-demand", "--key-id", &symmetric]).unwrap();
-    let rotations = aws_cli(&server, &user, &["list-key-rotations", "--key-id", &symmetric])
-        .unwrap();
+    aws_cli(
+        &server,
+        &admin,
+        &["rotate-key-on-demand", "--key-id", &symmetric],
+    )
+    .unwrap();
+    let rotations = aws_cli(
+        &server,
+        &user,
+        &["list-key-rotations", "--key-id", &symmetric],
+    )
+    .unwrap();
     assert_eq!(rotations["Rotations"][0]["RotationType"], "ON_DEMAND");
-    let on_ecc = aws_cli(&server, &admin, &["enable-key-rotation", "--key-id", &key])
-        .unwrap_err();
+    let on_ecc = aws_cli(&server, &admin, &["enable-key-rotation", "--key-id", &key]).unwrap_err();
     assert!(on_ecc.contains("UnsupportedOperationException"), "{on_ecc}");
 }

@@ -533,7 +533,10 @@ fn a_store_from_before_automatic_rotation_migrates_and_then_keeps_schedules() {
     key.revision = 3;
     key.rotation = Some(moved);
     assert_eq!(store.key(&key.id).expect("read").expect("kept"), key);
-    assert_eq!(store.due_for_rotation(1_770_000_000).expect("due"), Vec::<KeyId>::new());
+    assert_eq!(
+        store.due_for_rotation(1_770_000_000).expect("due"),
+        Vec::<KeyId>::new()
+    );
     assert_eq!(
         store.due_for_rotation(moved.next_at).expect("due"),
         vec![key.id]
@@ -560,7 +563,8 @@ fn a_store_from_before_key_revisions_migrates() {
         // revisions, v12's checkpoint links, v13's access keys, v14's seals, v15's key usage,
         // v16's rotation).
         let conn = rusqlite::Connection::open(&path).expect("sqlite");
-        conn.execute_batch(UNDO_V16).expect("back to schema version 15");
+        conn.execute_batch(UNDO_V16)
+            .expect("back to schema version 15");
         conn.execute_batch(
             "ALTER TABLE keys DROP COLUMN revision;
              ALTER TABLE audit_checkpoints DROP COLUMN prev;
@@ -602,7 +606,8 @@ fn hmac_sha384_rows_are_renamed_hmac_384_and_usages_stored_by_the_schema_15_migr
     {
         // As schema 14 left them.
         let conn = rusqlite::Connection::open(&path).expect("sqlite");
-        conn.execute_batch(UNDO_V16).expect("back to schema version 15");
+        conn.execute_batch(UNDO_V16)
+            .expect("back to schema version 15");
         conn.execute_batch(
             "UPDATE keys SET spec = 'HMAC_SHA384' WHERE spec = 'HMAC_384';
              ALTER TABLE keys DROP COLUMN usage;
