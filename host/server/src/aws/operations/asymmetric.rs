@@ -15,8 +15,8 @@ use kastell_proto::aws::{
 };
 
 use super::shared::{
-    algorithms, any_key, blocking, check, context, dry_run, encode, enumerated, json,
-    key_operation, missing, no_recipient, parse, sized_blob, validation,
+    algorithms, any_key, blocking, context, dry_run, encode, enumerated, json, key_operation,
+    missing, no_recipient, parse, sized_blob, validation,
 };
 use super::{AwsError, AwsState};
 
@@ -63,8 +63,7 @@ pub(super) async fn derive_shared_secret(
     let peer = sized_blob("PublicKey", request.public_key.as_deref(), 1, 8192)?;
     if request.dry_run == Some(true) {
         return dry_run(state, caller, move |app, caller| {
-            check(
-                app,
+            app.service.dry_run(
                 caller,
                 DryRun::DeriveSharedSecret {
                     key: &key,
@@ -117,8 +116,7 @@ pub(super) async fn data_key_pair(
     let context = context(request.encryption_context);
     if request.dry_run == Some(true) {
         return dry_run(state, caller, move |app, caller| {
-            check(
-                app,
+            app.service.dry_run(
                 caller,
                 DryRun::GenerateDataKeyPair {
                     key: &key,

@@ -18,8 +18,8 @@ use kastell_proto::aws::{
 use zeroize::Zeroizing;
 
 use super::shared::{
-    any_key, check, ciphertext_key, context, dry_run, encode, enumerated, json, key_operation,
-    missing, no_recipient, parse, sized_blob, validation, within,
+    any_key, ciphertext_key, context, dry_run, encode, enumerated, json, key_operation, missing,
+    no_recipient, parse, sized_blob, validation, within,
 };
 use super::{AwsError, AwsState};
 
@@ -63,8 +63,7 @@ pub(super) async fn encrypt(
     let context = context(request.encryption_context);
     if request.dry_run == Some(true) {
         return dry_run(state, caller, move |app, caller| {
-            check(
-                app,
+            app.service.dry_run(
                 caller,
                 DryRun::Encrypt {
                     key: &key,
@@ -116,8 +115,7 @@ pub(super) async fn decrypt(
     let context = context(request.encryption_context);
     if request.dry_run == Some(true) {
         return dry_run(state, caller, move |app, caller| {
-            check(
-                app,
+            app.service.dry_run(
                 caller,
                 DryRun::Decrypt {
                     key: key.as_deref(),
@@ -208,8 +206,7 @@ pub(super) async fn re_encrypt(
     };
     if request.dry_run == Some(true) {
         return dry_run(state, caller, move |app, caller| {
-            check(
-                app,
+            app.service.dry_run(
                 caller,
                 DryRun::ReEncrypt {
                     ciphertext: &ciphertext,
@@ -282,8 +279,7 @@ pub(super) async fn generate_data_key(
     let context = context(request.encryption_context);
     if request.dry_run == Some(true) {
         return dry_run(state, caller, move |app, caller| {
-            check(
-                app,
+            app.service.dry_run(
                 caller,
                 DryRun::GenerateDataKey {
                     key: &key,

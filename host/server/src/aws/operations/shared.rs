@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use kastell_core::keys::algorithms::kind_of;
-use kastell_core::keys::{Caller, DryRun, KeyDescription};
+use kastell_core::keys::{Caller, KeyDescription};
 use kastell_core::quorum::Submitted;
 use kastell_proto::aws::{AwsException, Context, KeyMetadata, customer_master_key_spec};
 use kastell_proto::{EncryptionContext, KeyUsage, QuorumAction};
@@ -318,15 +318,6 @@ pub(super) async fn dry_run(
         AwsException::DryRunOperation,
         "The request would have succeeded, but the DryRun option is set.",
     ))
-}
-
-/// Runs a dry run of `run` for `caller`.
-pub(super) fn check(
-    app: &crate::AppState,
-    caller: &Caller,
-    run: DryRun<'_>,
-) -> Result<(), kastell_core::keys::KeyError> {
-    app.service.dry_run(caller, run)
 }
 
 /// A quorum refusal as AWS answers it.

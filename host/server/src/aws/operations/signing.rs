@@ -13,7 +13,7 @@ use kastell_proto::aws::{
 };
 
 use super::shared::{
-    any_key, check, dry_run, encode, enumerated, json, key_operation, missing, parse, sized_blob,
+    any_key, dry_run, encode, enumerated, json, key_operation, missing, parse, sized_blob,
 };
 use super::{AwsError, AwsState};
 
@@ -88,8 +88,7 @@ pub(super) async fn sign(
     let signing = signing_request(state, &request)?;
     if signing.dry_run {
         return dry_run(state, caller, move |app, caller| {
-            check(
-                app,
+            app.service.dry_run(
                 caller,
                 DryRun::Sign {
                     key: &signing.key,
@@ -128,8 +127,7 @@ pub(super) async fn verify(
     let signature = sized_blob("Signature", request.signature.as_deref(), 1, MAX_SIGNATURE)?;
     if signing.dry_run {
         return dry_run(state, caller, move |app, caller| {
-            check(
-                app,
+            app.service.dry_run(
                 caller,
                 DryRun::Sign {
                     key: &signing.key,
@@ -202,8 +200,7 @@ pub(super) async fn generate_mac(
     let mac = mac_request(state, &request)?;
     if mac.dry_run {
         return dry_run(state, caller, move |app, caller| {
-            check(
-                app,
+            app.service.dry_run(
                 caller,
                 DryRun::Mac {
                     key: &mac.key,
@@ -239,8 +236,7 @@ pub(super) async fn verify_mac(
     let tag = sized_blob("Mac", request.mac.as_deref(), 1, MAX_SIGNATURE)?;
     if mac.dry_run {
         return dry_run(state, caller, move |app, caller| {
-            check(
-                app,
+            app.service.dry_run(
                 caller,
                 DryRun::Mac {
                     key: &mac.key,
