@@ -805,10 +805,41 @@ def policies():
     }))
 
 
+def refusal(call):
+    """A refused call's exception name and message; ["accepted", ""] when it was not."""
+    try:
+        call()
+    except botocore.exceptions.ClientError as err:
+        return [err.response["Error"]["Code"], err.response["Error"]["Message"]]
+    return ["accepted", ""]
+
+
+def quorum():
+    """Administration under the `bind-policy` quorum class (set to 2 by the test): each
+    change waits for officers' approvals instead of happening."""
+    officer = officer_kms()
+    key = os.environ["KASTELL_KEY"]
+    print(json.dumps({
+        "tag": refusal(lambda: officer.tag_resource(
+            KeyId=key, Tags=[{"TagKey": "allowed-guests", "TagValue": "sha384:00"}])),
+        "untag": refusal(lambda: officer.untag_resource(KeyId=key, TagKeys=["team"])),
+        "describe": refusal(
+            lambda: officer.update_key_description(KeyId=key, Description="changed")),
+        "create_alias": refusal(
+            lambda: officer.create_alias(AliasName="alias/new", TargetKeyId=key)),
+        "update_alias": refusal(
+            lambda: officer.update_alias(AliasName="alias/existing", TargetKeyId=key)),
+        # Deleting an alias points no name at a key: no approvals.
+        "delete_alias": refusal(lambda: officer.delete_alias(AliasName="alias/existing")),
+        "tags_now": officer.list_resource_tags(KeyId=key)["Tags"],
+    }))
+
+
 {
     "roundtrip": roundtrip,
     "attacks": attacks,
     "refused": refused_as,
     "operations": operations,
     "policies": policies,
+    "quorum": quorum,
 }[sys.argv[1]]()

@@ -1347,3 +1347,89 @@ fn the_aws_cli_creates_signs_verifies_tags_and_rotates_and_reads_refusals_by_aws
     let on_ecc = aws_cli(&server, &admin, &["enable-key-rotation", "--key-id", &key]).unwrap_err();
     assert!(on_ecc.contains("UnsupportedOperationException"), "{on_ecc}");
 }
+
+/// The pending operation's id in an AWS refusal's message ("approval pending: operation
+/// <id> needs …").
+fn pending_operation(refusal: &Value) -> String {
+    assert_eq!(refusal[0], "KMSInvalidStateException", "{refusal}");
+    let message = refusal[1].as_str().unwrap();
+    message
+        .split_once("approval pending: operation ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no pending operation in {message}"))
+        .to_owned()
+}
+
+#[test]
+fn an_officers_access_key_cannot_tag_or_alias_past_the_bind_policy_quorum() {
+    let server = serve_aws();
+    let first = server.officer();
+    let second = server
+        .issue_client("officer-b", "crypto-officer", None)
+        .unwrap();
+    let admin = access_key(&server, "aws-officer", "crypto-officer");
+    let user = access_key(&server, "aws-user", "crypto-user");
+    let officer = server.client(&first).unwrap();
+    let key: Value = officer
+        .post(
+            "/v1/keys",
+            &json!({"spec": "AES_256", "alias": "alias/existing", "tags": {"team": "payments"}}),
+        )
+        .unwrap();
+    let id = key["id"].as_str().unwrap().to_owned();
+    let other: Value = officer
+        .post("/v1/keys", &json!({"spec": "AES_256"}))
+        .unwrap();
+    officer
+        .put::<Value>("/v1/aliases/existing", &json!({"key": other["id"]}))
+        .unwrap();
+    for class in ["issue-officer", "issue-client", "bind-policy"] {
+        officer
+            .put::<Value>(&format!("/v1/quorum/{class}"), &json!({"required": 2}))
+            .unwrap();
+    }
+
+    let seen = drive(
+        &server,
+        &user,
+        &admin,
+        "quorum",
+        &[("KASTELL_KEY", id.as_str())],
+    );
+    // Nothing changed: each change is a pending operation naming its class.
+    assert_eq!(
+        seen["tags_now"],
+        json!([{"TagKey": "team", "TagValue": "payments"}]),
+        "{seen}"
+    );
+    let described: Value = officer.get(&format!("/v1/keys/{id}")).unwrap();
+    assert_eq!(described["description"], "");
+    assert_eq!(seen["delete_alias"], json!(["accepted", ""]));
+    let tag = pending_operation(&seen["tag"]);
+    for case in ["untag", "describe", "create_alias", "update_alias"] {
+        pending_operation(&seen[case]);
+    }
+    let pending: Value = officer.get(&format!("/v1/approvals/{tag}")).unwrap();
+    assert_eq!(pending["operation"]["class"], "bind-policy", "{pending}");
+    assert_eq!(
+        pending["operation"]["requester"], "aws-officer",
+        "{pending}"
+    );
+
+    // Two officers approve: the tag change runs, as the access key's principal.
+    for profile in [&first, &second] {
+        let out = server
+            .deployment()
+            .command()
+            .args(["approve", &tag, "--profile"])
+            .arg(profile)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let described: Value = officer.get(&format!("/v1/keys/{id}")).unwrap();
+    assert_eq!(
+        described["tags"],
+        json!({"allowed-guests": "sha384:00", "team": "payments"})
+    );
+}
