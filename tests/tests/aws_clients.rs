@@ -6,8 +6,8 @@
 //! signatures, MACs, key agreement, aliases, tags, rotation and dry runs, each class of bad
 //! input refused with AWS's exception name; ciphertexts, signatures, MACs and shared
 //! secrets crossing between `/v1` and the AWS API both ways; keys' policies asked on this
-//! API as on `/v1` (both of a re-encryption's), every call audited under the access key's
-//! principal; and the attacks on SigV4 (wrong secret, unknown and revoked access keys, a
+//! API as on `/v1` (both of a re-encryption's), administration under the same quorum,
+//! every call audited under the access key's principal; and the attacks on SigV4 (wrong secret, unknown and revoked access keys, a
 //! body changed after signing, a stale date, another region or service in the scope),
 //! each refused with AWS's exception name.
 
