@@ -41,6 +41,7 @@ impl KeyService {
             releasable: new.releasable,
             revision: 0,
             seal: None,
+            rotation: None,
         };
         let record = Record::on(caller, Operation::CreateKey, None);
         if !caller.roles.contains(&Role::CryptoOfficer) {
@@ -133,6 +134,7 @@ impl KeyService {
             number,
             created,
             material,
+            automatic: false,
         })
     }
 }

@@ -181,4 +181,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
         WHEN 'HMAC_384' THEN 'GENERATE_VERIFY_MAC'
     END;
 ",
+    // v16: automatic rotation (issue 18, AWS KMS's EnableKeyRotation): a key's period and
+    // its next rotation (both set or both unset), indexed for the host's sweep; and which
+    // versions the sweep made (AWS's `RotationType` AUTOMATIC, the others ON_DEMAND).
+    r"
+    ALTER TABLE keys ADD COLUMN rotation_period_days INTEGER
+        CHECK (rotation_period_days IS NULL OR rotation_period_days > 0);
+    ALTER TABLE keys ADD COLUMN next_rotation INTEGER
+        CHECK ((next_rotation IS NULL) = (rotation_period_days IS NULL));
+    CREATE INDEX keys_rotation_due ON keys (next_rotation) WHERE next_rotation IS NOT NULL;
+    ALTER TABLE key_versions ADD COLUMN automatic INTEGER NOT NULL DEFAULT 0
+        CHECK (automatic IN (0, 1));
+",
 ];
