@@ -76,7 +76,10 @@ impl Fixture {
     }
 
     /// The release answer for `key` (a fresh challenge, an attestation of the guest's own
-    /// key) and the material it seals, opened as the receiver opens it.
+    /// key) and the material it seals, opened as the receiver opens it. `allow-measured`
+    /// allows release (and encrypt) but no verify, MAC or derivation by a crypto-user, so
+    /// the officer then unbinds the key's policy: the proofs that follow use the server's
+    /// own operations on the key.
     fn release(&self, key: &str) -> (Value, SecretBytes) {
         let nonce_b64 = challenge(&self.user, key).expect("challenge");
         let nonce = unb64(&Value::String(nonce_b64.clone())).unwrap();
@@ -92,6 +95,9 @@ impl Fixture {
             .unwrap_or_else(|e| panic!("release of {key}: {e}"));
         let material = open_release(&recipient, &answer, &self.guest, &nonce, MaterialKind::Key)
             .expect("the release opens for its recipient");
+        self.officer
+            .put::<Value>(&format!("/v1/keys/{key}/policy"), &json!({"policy": null}))
+            .expect("unbind");
         (answer, material)
     }
 
