@@ -44,7 +44,7 @@ type EncappedKey = <Kem as ::hpke::Kem>::EncappedKey;
 
 pub use kastell_proto::ciphertext::TAG_LEN;
 pub use kastell_proto::release::{
-    INFO_TAG, MAX_NONCE_LEN, MaterialKind, POINT_LEN, PRIVATE_KEY_LEN, PointError,
+    INFO_TAG, MAX_NONCE_LEN, MaterialKind, POINT_LEN, PRIVATE_KEY_LEN, PointError, ReleaseFormat,
     aad as release_aad,
 };
 

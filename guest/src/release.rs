@@ -14,7 +14,9 @@
 //!    party's nonce through the HPKE `info` ([`ReleaseInfo`]), and to what it carries
 //!    (which key version, or a fresh data key) through the AAD ([`release_aad`]).
 //! 4. [`RecipientKey::open`] checks that binding and returns the key as [`SecretBytes`]
-//!    (zeroized on drop, redacted in `Debug`).
+//!    (zeroized on drop, redacted in `Debug`), encoded as the release answer's `format`
+//!    says ([`ReleaseFormat`]): the raw bytes of an AES or HMAC key (and of a data key),
+//!    PKCS#8 DER of an RSA, EC or ML-DSA key.
 //! 5. With a released AES-256 key version, [`decrypt_record`] decrypts the ciphertexts the
 //!    key service's `encrypt` made under that version ("records"), checking their header
 //!    and encryption context. [`uuid_bytes`] and [`parse_sha384`] read the key id and
@@ -76,7 +78,7 @@ type EncappedKey = <Kem as hpke::Kem>::EncappedKey;
 pub use kastell_proto::ciphertext::TAG_LEN;
 pub use kastell_proto::release::{
     AAD_LEN as RELEASE_AAD_LEN, INFO_TAG, MAX_NONCE_LEN, MaterialKind, POINT_LEN, PRIVATE_KEY_LEN,
-    aad as release_aad,
+    ReleaseFormat, aad as release_aad,
 };
 
 /// What a release is bound to; its [`info_bytes`](Self::info_bytes) are the HPKE `info`,

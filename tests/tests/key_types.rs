@@ -531,7 +531,8 @@ fn data_key_pairs_return_a_pkcs8_private_key_wrapped_under_the_symmetric_key() {
 /// an algorithm the spec does not allow, a plaintext too long for RSA-OAEP, a peer key on
 /// another curve; each refused by name (error code and message) and audited as a
 /// refusal. So are an RSA key used without naming its algorithm, a spec/usage pair the
-/// spec does not allow, a spec the token cannot hold, and release of a new spec.
+/// spec does not allow, and a spec the token cannot hold. (Release of every spec is in
+/// `release_key_types.rs`.)
 #[test]
 fn bad_inputs_for_the_new_key_types_are_refused_by_name_and_audited_as_refusals() {
     let setup = Setup::start();

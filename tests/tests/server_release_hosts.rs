@@ -16,8 +16,9 @@ use std::time::Duration;
 use aes_gcm::aead::{Aead as _, KeyInit as _, Payload};
 use kastell::client::Client;
 use kastell_attest::Measurement;
-use kastell_attest::hpke::{self, MaterialKind, RecipientKey, ReleaseInfo, Sealed};
+use kastell_attest::hpke::{self, MaterialKind, ReleaseInfo, Sealed};
 use kastell_tests::guest;
+use kastell_tests::relying::{attested_key, open_release, uuid_bytes};
 use kastell_tests::server::{Deployment, Setup, SoftHsm, TestServer, expect_api_error};
 use kastell_tests::vault::{
     self, Vault, attest, b64, challenge, create_key, decrypt_records, encrypt,
@@ -187,86 +188,6 @@ fn expired_challenges_and_stale_attestations_are_refused() {
     assert!(message.contains("more than the allowed 1 s"), "{message}");
 }
 
-/// A relying party's own attested key: certificate issued by `kastell attest issue` for a
-/// public key the test holds, with `guest`'s hash and `nonce`.
-fn attested_key(
-    server: &TestServer,
-    guest: &str,
-    nonce: &[u8],
-    seconds: u64,
-) -> (RecipientKey, Value) {
-    use p384::pkcs8::EncodePublicKey as _;
-    let recipient = RecipientKey::generate().expect("key");
-    let public = p384::PublicKey::from_sec1_bytes(&recipient.public_key_sec1()).expect("point");
-    let pem_path = server.deployment().data_dir().join("recipient.pem");
-    std::fs::write(
-        &pem_path,
-        public
-            .to_public_key_pem(p384::pkcs8::LineEnding::LF)
-            .expect("pem"),
-    )
-    .expect("write");
-    let config = server.deployment().config().display().to_string();
-    let pem = server
-        .deployment()
-        .run(&[
-            "attest".into(),
-            "issue".into(),
-            "--guest-hash".into(),
-            guest.into(),
-            "--nonce".into(),
-            hex_of(nonce),
-            "--public-key".into(),
-            pem_path.display().to_string(),
-            "--chain".into(),
-            "--seconds".into(),
-            seconds.to_string(),
-            "--config".into(),
-            config,
-        ])
-        .expect("kastell attest issue");
-    let certificates =
-        kastell_attest::x509::parse_certificates(pem.as_bytes()).expect("certificates");
-    let der: Vec<String> = certificates
-        .iter()
-        .map(|c| b64(&c.to_der_bytes().expect("der")))
-        .collect();
-    (recipient, json!({"certificate": der[0], "chain": der[1..]}))
-}
-
-fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn open(
-    recipient: &RecipientKey,
-    release: &Value,
-    guest: &Measurement,
-    nonce: &[u8],
-    kind: MaterialKind,
-) -> Vec<u8> {
-    let key_id = uuid_bytes(release["key_id"].as_str().unwrap());
-    let info = ReleaseInfo::new(&key_id, guest, nonce).expect("info");
-    let version = u32::try_from(release["key_version"].as_u64().unwrap()).unwrap();
-    let sealed = Sealed {
-        encapsulated_key: unb64(&release["encapsulated_key"]).unwrap(),
-        ciphertext: unb64(&release["ciphertext"]).unwrap(),
-    };
-    hpke::open(recipient, &info, &hpke::release_aad(kind, version), &sealed)
-        .expect("opens")
-        .expose()
-        .to_vec()
-}
-
-fn uuid_bytes(text: &str) -> [u8; 16] {
-    let hex: String = text.chars().filter(|c| *c != '-').collect();
-    let mut out = [0u8; 16];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
-    }
-    out
-}
-
 /// Decrypts a Kastell ciphertext (v1) with raw key bytes, as the format documents it.
 fn decrypt_v1(
     key: &[u8],
@@ -307,44 +228,51 @@ fn a_data_key_release_matches_its_wrapped_copy_and_the_key_release_decrypts_it()
     // A fresh data key, sealed to the attested key and wrapped under the key.
     let nonce_b64 = challenge(&app, &key).expect("challenge");
     let nonce = unb64(&Value::String(nonce_b64.clone())).unwrap();
-    let (recipient, attestation) = attested_key(&server, &guest_hash.to_string(), &nonce, 300);
+    let (recipient, attestation) = attested_key(&server, &guest_hash.to_string(), &nonce, 300).expect("attested key");
     let data_key = release(json!({
         "nonce": nonce_b64, "certificate": attestation["certificate"],
         "chain": attestation["chain"], "kind": "data-key", "context": {"file": "7"}
     }));
     assert_eq!(data_key["kind"], "data-key");
-    let plaintext = open(
+    assert_eq!(data_key["format"], "raw");
+    let plaintext = open_release(
         &recipient,
         &data_key,
         &guest_hash,
         &nonce,
         MaterialKind::DataKey,
-    );
+    )
+    .expect("opens");
     assert_eq!(plaintext.len(), 32);
     let wrapped = unb64(&data_key["data_key_ciphertext"]).unwrap();
 
     // The key's own material, released the same way, decrypts the wrapped copy.
     let nonce_b64 = challenge(&app, &key).expect("challenge");
     let nonce = unb64(&Value::String(nonce_b64.clone())).unwrap();
-    let (recipient, attestation) = attested_key(&server, &guest_hash.to_string(), &nonce, 300);
+    let (recipient, attestation) = attested_key(&server, &guest_hash.to_string(), &nonce, 300).expect("attested key");
     let material = release(json!({
         "nonce": nonce_b64, "certificate": attestation["certificate"], "chain": attestation["chain"]
     }));
-    let key_bytes = open(
+    let key_bytes = open_release(
         &recipient,
         &material,
         &guest_hash,
         &nonce,
         MaterialKind::Key,
-    );
+    )
+    .expect("opens");
     let mut context = kastell_proto::EncryptionContext::default();
     context.0.insert("file".into(), "7".into());
-    assert_eq!(decrypt_v1(&key_bytes, &wrapped, &context), plaintext);
+    assert_eq!(material["format"], "raw", "an AES_256 key is its 32 bytes");
+    assert_eq!(
+        decrypt_v1(key_bytes.expose(), &wrapped, &context),
+        plaintext.expose()
+    );
 
     // An attestation certificate past its end is refused, whatever its claims.
     let nonce_b64 = challenge(&app, &key).expect("challenge");
     let nonce = unb64(&Value::String(nonce_b64.clone())).unwrap();
-    let (_, short_lived) = attested_key(&server, &guest_hash.to_string(), &nonce, 1);
+    let (_, short_lived) = attested_key(&server, &guest_hash.to_string(), &nonce, 1).expect("attested key");
     std::thread::sleep(Duration::from_millis(1_100));
     let message = expect_api_error(
         app.post::<Value>(
@@ -361,7 +289,7 @@ fn a_data_key_release_matches_its_wrapped_copy_and_the_key_release_decrypts_it()
     );
 
     // Opening with the wrong kind fails: the AAD binds it.
-    let key_id = uuid_bytes(material["key_id"].as_str().unwrap());
+    let key_id = uuid_bytes(material["key_id"].as_str().unwrap()).unwrap();
     let info = ReleaseInfo::new(&key_id, &guest_hash, &nonce).unwrap();
     let sealed = Sealed {
         encapsulated_key: unb64(&material["encapsulated_key"]).unwrap(),

@@ -1,5 +1,5 @@
-//! The attested key release format: what a release is bound to (the HPKE `info`) and what
-//! it carries (the HPKE AAD). The key service seals with it (`kastell-core`), relying
+//! The attested key release format: what a release is bound to (the HPKE `info`), what
+//! it carries (the HPKE AAD) and how its plaintext is encoded ([`ReleaseFormat`]). The key service seals with it (`kastell-core`), relying
 //! parties and tests open with it (`kastell_attest::hpke`), and workloads open with it
 //! (`kastell_guest::release`): one definition, byte for byte.
 //!
@@ -9,6 +9,9 @@
 
 use alloc::vec::Vec;
 use core::fmt;
+
+use crate::KeySpec;
+use crate::names::vocabulary;
 
 /// Length of a SEC1 uncompressed P-384 point: public keys and encapsulated keys.
 pub const POINT_LEN: usize = 97;
@@ -81,8 +84,7 @@ pub fn parse_point<T, E>(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum MaterialKind {
-    /// The material of one key version (AES-256: 32 bytes; HMAC-SHA-384: 48 bytes; P-384:
-    /// the 48-byte big-endian private scalar).
+    /// The material of one key version, encoded as [`ReleaseFormat::of`] its spec says.
     Key = 1,
     /// A fresh 32-byte AES-256 data key (the key service also returns it wrapped under the
     /// key, as a Kastell ciphertext).
@@ -117,6 +119,60 @@ impl From<ReleaseKind> for MaterialKind {
         match kind {
             ReleaseKind::Key => Self::Key,
             ReleaseKind::DataKey => Self::DataKey,
+        }
+    }
+}
+
+vocabulary! {
+    /// How the plaintext of a release is encoded: fixed by the key's spec and what is
+    /// released ([`ReleaseFormat::of`]), and named in the release answer (`format`) so the
+    /// receiver knows what it opened. Every form is a standard one that common tools load.
+    pub enum ReleaseFormat as "release format" {
+        /// The key's bytes as they are: an `AES_256` key or a data key (32 bytes, for
+        /// AES-256-GCM), an HMAC key (the spec's length: `HMAC_224` 28, `HMAC_256` 32,
+        /// `HMAC_384` 48, `HMAC_512` 64 bytes; what HMAC takes as its key, RFC 2104).
+        Raw = "raw",
+        /// A PKCS#8 `PrivateKeyInfo` (RFC 5208, version 1, as RFC 5958 `OneAsymmetricKey`
+        /// v1), DER: for `RSA_*` an `rsaEncryption` key holding the RFC 8017
+        /// `RSAPrivateKey` (CRT parameters included); for `ECC_*` an `id-ecPublicKey` key
+        /// whose parameters name the curve (RFC 5480 OID) holding an RFC 5915
+        /// `ECPrivateKey` with its public key; for `ML_DSA_*` an `id-ml-dsa-44/65/87` key
+        /// holding the 32-byte seed ξ (RFC 9881's `seed` choice, `[0] IMPLICIT OCTET
+        /// STRING`: the form that RFC recommends, from which FIPS 204 key generation
+        /// derives the whole key).
+        Pkcs8Der = "pkcs8-der",
+    }
+}
+
+impl ReleaseFormat {
+    /// The format of a release of `kind` from a key of `spec`: a data key is always
+    /// [`Raw`](Self::Raw) (32 bytes); a key version's material is raw for `AES_256` and
+    /// the HMAC specs, PKCS#8 for every asymmetric spec (RSA, ECC, ML-DSA).
+    #[must_use]
+    pub const fn of(spec: KeySpec, kind: ReleaseKind) -> Self {
+        match (kind, spec) {
+            (ReleaseKind::DataKey, _)
+            | (
+                ReleaseKind::Key,
+                KeySpec::Aes256
+                | KeySpec::Hmac224
+                | KeySpec::Hmac256
+                | KeySpec::HmacSha384
+                | KeySpec::Hmac512,
+            ) => Self::Raw,
+            (
+                ReleaseKind::Key,
+                KeySpec::Rsa2048
+                | KeySpec::Rsa3072
+                | KeySpec::Rsa4096
+                | KeySpec::EccNistP256
+                | KeySpec::EccNistP384
+                | KeySpec::EccNistP521
+                | KeySpec::EccSecgP256k1
+                | KeySpec::MlDsa44
+                | KeySpec::MlDsa65
+                | KeySpec::MlDsa87,
+            ) => Self::Pkcs8Der,
         }
     }
 }
@@ -236,6 +292,32 @@ mod tests {
             parse_point(&point, |_: &[u8]| Err::<u8, _>(())),
             Err(PointError::NotOnCurve)
         );
+    }
+
+    #[test]
+    fn every_asymmetric_spec_is_released_as_pkcs8_and_the_rest_raw() {
+        for &spec in KeySpec::ALL {
+            let asymmetric = !matches!(
+                spec,
+                KeySpec::Aes256
+                    | KeySpec::Hmac224
+                    | KeySpec::Hmac256
+                    | KeySpec::HmacSha384
+                    | KeySpec::Hmac512
+            );
+            let expected = if asymmetric {
+                ReleaseFormat::Pkcs8Der
+            } else {
+                ReleaseFormat::Raw
+            };
+            assert_eq!(ReleaseFormat::of(spec, ReleaseKind::Key), expected, "{spec}");
+            assert_eq!(
+                ReleaseFormat::of(spec, ReleaseKind::DataKey),
+                ReleaseFormat::Raw
+            );
+        }
+        assert_eq!(ReleaseFormat::Pkcs8Der.as_str(), "pkcs8-der");
+        assert_eq!("raw".parse(), Ok(ReleaseFormat::Raw));
     }
 
     #[test]

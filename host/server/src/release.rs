@@ -11,6 +11,7 @@
 //!      the owner's is taken (unknown, used, expired or for another key: 403 InvalidNonce)
 //!   ─► chain to a trusted root, validity, nonce in the claims, age (403 AttestationRejected)
 //!   ─► key service: releasable, policy(release, evidence) ─► HPKE box to the attested key
+//!      of the material in its spec's format (`format`: `raw` or `pkcs8-der`)
 //! ```
 
 use kastell_proto::api::{ChallengeResponse, ErrorBody, ReleaseBody, ReleaseResponse};
@@ -230,6 +231,7 @@ async fn release(
             key_version: released.version,
             spec: released.spec.as_str().to_owned(),
             kind: released.kind.as_str().to_owned(),
+            format: released.format.as_str().to_owned(),
             guest_sha384: guest.to_string(),
             encapsulated_key: base64(&released.encapsulated_key),
             ciphertext: base64(&released.ciphertext),

@@ -143,6 +143,15 @@ impl<P: CryptoProvider> PreparedKey for Held<P> {
         self.refuse(allowed, "GetPublicKey")
     }
 
+    fn private_key_pkcs8(&self) -> Result<SecretBytes, CryptoError> {
+        let allowed = if self.kind.is_asymmetric() {
+            Ok(())
+        } else {
+            Err(self.kind.unsupported("a PKCS#8 private key"))
+        };
+        self.refuse(allowed, "a PKCS#8 private key")
+    }
+
     fn sign(
         &self,
         algorithm: SigningAlgorithm,

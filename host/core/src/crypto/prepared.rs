@@ -103,11 +103,13 @@ pub trait PreparedKey: Send + Sync + std::fmt::Debug {
         Err(self.kind().unsupported("GetPublicKey"))
     }
 
-    /// The private key as PKCS#8 `PrivateKeyInfo` (DER), for data key pairs: RSA keys
-    /// hold that form already; EC keys are encoded with their public key.
+    /// The private key as PKCS#8 `PrivateKeyInfo` (DER), for data key pairs and attested
+    /// release: RSA keys hold that form already; EC keys are encoded as RFC 5915
+    /// `ECPrivateKey` with their public key, the curve named in the algorithm's parameters;
+    /// ML-DSA keys in RFC 9881's seed-only form.
     ///
     /// # Errors
-    /// [`CryptoError::Unsupported`] for kinds other than RSA and EC.
+    /// [`CryptoError::Unsupported`] for symmetric kinds.
     fn private_key_pkcs8(&self) -> Result<SecretBytes, CryptoError> {
         Err(self.kind().unsupported("a PKCS#8 private key"))
     }

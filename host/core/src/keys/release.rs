@@ -1,5 +1,7 @@
 //! Attested key release: a key's material (or a fresh data key under it) sealed with HPKE
-//! to the public key of a guest whose attestation the caller's evidence carries.
+//! to the public key of a guest whose attestation the caller's evidence carries. Every
+//! spec's wrapped material is releasable, in its spec's [`ReleaseFormat`]: AES and HMAC
+//! keys as their raw bytes, RSA, EC and ML-DSA keys as PKCS#8 DER.
 //!
 //! The server verifies the attestation (chain to a trusted root, freshness, the single-use
 //! nonce) and puts what it proved in [`Caller::evidence`]; this module refuses unless the
@@ -19,11 +21,12 @@ use kastell_proto::ciphertext;
 
 use super::{Caller, KeyError, KeyRecord, KeyVersion, Material};
 use crate::audit::Outcome;
-use crate::crypto::CryptoError;
+use crate::crypto::{CryptoError, PreparedKey};
+use crate::secret::SecretBytes;
 
 use crate::token::TokenError;
 
-pub use kastell_proto::release::ReleaseKind;
+pub use kastell_proto::release::{ReleaseFormat, ReleaseKind};
 
 /// A release asked for by a caller whose evidence the server verified.
 #[derive(Debug, Clone)]
@@ -53,6 +56,8 @@ pub struct Released {
     pub spec: KeySpec,
     /// What was sealed.
     pub kind: ReleaseKind,
+    /// How the sealed plaintext is encoded ([`ReleaseFormat::of`] the spec and kind).
+    pub format: ReleaseFormat,
     /// HPKE `enc`: 97-byte uncompressed P-384 point.
     pub encapsulated_key: Vec<u8>,
     /// AES-256-GCM ciphertext ‖ tag of the material.
@@ -62,7 +67,8 @@ pub struct Released {
 }
 
 impl KeyService {
-    /// Releases key material to the attested guest in `caller.evidence`.
+    /// Releases key material to the attested guest in `caller.evidence`, encoded in the
+    /// [`ReleaseFormat`] of its spec.
     ///
     /// # Errors
     /// [`KeyError::InvalidInput`] without evidence or with a malformed recipient key;
@@ -104,14 +110,6 @@ impl KeyService {
             };
             return self.refuse(&record, KeyError::InvalidInput(why.clone()), why);
         };
-        if !key.spec.is_original() {
-            let why = format!(
-                "release of {} keys comes later (attested release covers AES_256, \
-                 ECC_NIST_P384 and HMAC_384 keys)",
-                key.spec
-            );
-            return self.refuse(&record, KeyError::UnsupportedSpec(why.clone()), why);
-        }
         if !key.releasable {
             return self.refuse_state(
                 &record,
@@ -187,11 +185,9 @@ impl KeyService {
         guest: &Measurement,
     ) -> Result<Released, KeyError> {
         let prepared = self.prepared(key, version.number, wrapped)?;
+        let format = ReleaseFormat::of(key.spec, request.kind);
         let (plaintext, data_key_ciphertext) = match request.kind {
-            ReleaseKind::Key => {
-                let material = prepared.material().map_err(TokenError::from)?;
-                (Zeroizing::new(material.expose().to_vec()), None)
-            }
+            ReleaseKind::Key => (released_material(&*prepared, format)?, None),
             ReleaseKind::DataKey => {
                 let mut data_key = Zeroizing::new(vec![0u8; 32]);
                 self.crypto
@@ -200,12 +196,12 @@ impl KeyService {
                 let aad = ciphertext::aad(&key.id, version.number, request.context);
                 let wrapped =
                     self.seal_wrapped(&*prepared, &key.id, version.number, &aad, &data_key)?;
-                (data_key, Some(wrapped))
+                (SecretBytes::from_slice(&data_key), Some(wrapped))
             }
         };
         let info = ReleaseInfo::new(key.id.as_bytes(), guest, request.nonce).map_err(hpke_error)?;
         let aad = hpke::release_aad(MaterialKind::from(request.kind), version.number);
-        let sealed = crate::crypto::hpke::seal(request.recipient, &info, &aad, &plaintext)
+        let sealed = crate::crypto::hpke::seal(request.recipient, &info, &aad, plaintext.expose())
             .map_err(|err| match err {
                 crate::crypto::hpke::SealError::Recipient(err) => hpke_error(err),
                 crate::crypto::hpke::SealError::Crypto(err) => KeyError::Token(err.into()),
@@ -215,10 +211,33 @@ impl KeyService {
             version: version.number,
             spec: key.spec,
             kind: request.kind,
+            format,
             encapsulated_key: sealed.encapsulated_key,
             ciphertext: sealed.ciphertext,
             data_key_ciphertext,
         })
+    }
+}
+
+/// The one place a key version's material becomes something that may leave the service:
+/// its bytes in the release `format` of its spec (the raw bytes of an AES or HMAC key; the
+/// PKCS#8 DER of an RSA, EC or ML-DSA key, which the crypto layer encodes). Called only by
+/// [`KeyService::seal_release`], after every check of [`KeyService::release`] passed, and
+/// sealed to the attested recipient at once.
+fn released_material(
+    prepared: &dyn PreparedKey,
+    format: ReleaseFormat,
+) -> Result<SecretBytes, KeyError> {
+    let kind = prepared.kind();
+    match format {
+        // An asymmetric key's bytes go out as PKCS#8 only, never as whatever it holds.
+        ReleaseFormat::Raw if kind.is_asymmetric() => Err(KeyError::Token(TokenError::from(
+            kind.unsupported("release as raw bytes"),
+        ))),
+        ReleaseFormat::Raw => Ok(SecretBytes::from_slice(
+            prepared.material().map_err(TokenError::from)?.expose(),
+        )),
+        ReleaseFormat::Pkcs8Der => Ok(prepared.private_key_pkcs8().map_err(TokenError::from)?),
     }
 }
 

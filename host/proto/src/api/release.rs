@@ -81,6 +81,9 @@ pub struct ReleaseResponse {
     pub spec: String,
     /// `key` or `data-key`.
     pub kind: String,
+    /// How the sealed plaintext is encoded (`kastell_proto::release::ReleaseFormat`):
+    /// `raw` (AES and HMAC keys, data keys) or `pkcs8-der` (RSA, ECC and ML-DSA keys).
+    pub format: String,
     /// The attested guest, `sha384:<hex>`: part of the HPKE `info`.
     pub guest_sha384: String,
     /// HPKE `enc` (97-byte P-384 point), base64.

@@ -194,8 +194,16 @@ pub(super) struct Ec {
 impl Ec {
     pub(super) fn new(kind: KeyKind, material: SecretBytes) -> Result<Self, CryptoError> {
         let curve = curve(kind).ok_or_else(|| kind.misuse())?;
-        let signer = key_pair(curve, curve.signing, &material)?;
         let invalid = |_| CryptoError::InvalidKey(curve.bad_scalar);
+        // Read from the scalar alone, AWS-LC would also write the key without its public
+        // key; made again from both, its PKCS#8 (data key pairs, release) carries it.
+        let derived = key_pair(curve, curve.signing, &material)?;
+        let signer = EcdsaKeyPair::from_private_key_and_public_key(
+            curve.signing,
+            material.expose(),
+            derived.public_key().as_ref(),
+        )
+        .map_err(invalid)?;
         let spki = signer
             .public_key()
             .as_der()

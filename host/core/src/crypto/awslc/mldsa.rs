@@ -122,6 +122,16 @@ impl PreparedKey for MlDsa {
         Ok(&self.spki)
     }
 
+    /// RFC 9881's seed-only form: the parameter set's OID, then `[0]` and the 32-byte seed
+    /// (AWS-LC keeps the seed of a key made from one, and serialises only it).
+    fn private_key_pkcs8(&self) -> Result<SecretBytes, CryptoError> {
+        let document = self
+            .key
+            .to_pkcs8v1()
+            .map_err(|_| CryptoError::InvalidKey("ML-DSA seed"))?;
+        Ok(SecretBytes::from_slice(document.as_ref()))
+    }
+
     fn sign(
         &self,
         algorithm: SigningAlgorithm,

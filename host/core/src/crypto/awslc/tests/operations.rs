@@ -243,3 +243,99 @@ fn hmac_keys_mac_with_their_own_size_and_verify_only_the_full_tag() {
         assert_eq!(key.verify_mac(algorithm, b"message", &flipped), Ok(false));
     }
 }
+
+/// The PKCS#8 a release hands out reads back, with aws-lc-rs, as the same key: RSA as
+/// its material; EC with the curve named and the public key included; ML-DSA in RFC
+/// 9881's seed-only form holding the seed. Symmetric kinds have none.
+#[test]
+fn every_asymmetric_kind_gives_a_pkcs8_of_the_same_key() {
+    use aws_lc_rs::encoding::AsDer as _;
+    use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair as _, PqdsaKeyPair, RsaKeyPair};
+    for key in prepared_keys() {
+        let kind = key.kind();
+        if !kind.is_asymmetric() {
+            assert_eq!(
+                key.private_key_pkcs8().map(|_| ()),
+                Err(kind.unsupported("a PKCS#8 private key")),
+                "{kind}"
+            );
+            continue;
+        }
+        let pkcs8 = key.private_key_pkcs8().expect("pkcs8");
+        let der = pkcs8.expose();
+        let spki = key.public_key_spki().expect("spki");
+        let info = spki::SubjectPublicKeyInfoRef::try_from(spki).expect("spki");
+        let point = info.subject_public_key.raw_bytes();
+        let read_back = match kind.family() {
+            KeyFamily::Rsa => {
+                assert_eq!(der, material(kind).expose(), "{kind}: RSA holds PKCS#8");
+                RsaKeyPair::from_pkcs8(der)
+                    .expect("RSA PKCS#8")
+                    .public_key()
+                    .as_der()
+                    .expect("der")
+                    .as_ref()
+                    .to_vec()
+            }
+            KeyFamily::Ec => {
+                let (signing, oid): (_, &[u8]) = match kind {
+                    KeyKind::EccNistP256 => (
+                        &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                        &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
+                    ),
+                    KeyKind::P384 => (
+                        &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+                        &[0x2b, 0x81, 0x04, 0x00, 0x22],
+                    ),
+                    KeyKind::EccNistP521 => (
+                        &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
+                        &[0x2b, 0x81, 0x04, 0x00, 0x23],
+                    ),
+                    _ => (
+                        &signature::ECDSA_P256K1_SHA256_ASN1_SIGNING,
+                        &[0x2b, 0x81, 0x04, 0x00, 0x0a],
+                    ),
+                };
+                let scalar = material(kind);
+                // ECPrivateKey's last field is [1] { BIT STRING 0x00 ‖ point }.
+                assert!(der.ends_with(point), "{kind}: the public key is included");
+                assert!(
+                    der.windows(scalar.len()).any(|w| w == scalar.expose()),
+                    "{kind}: the scalar"
+                );
+                assert!(
+                    der.windows(oid.len()).any(|w| w == oid),
+                    "{kind}: the named curve"
+                );
+                EcdsaKeyPair::from_pkcs8(signing, der)
+                    .expect("EC PKCS#8")
+                    .public_key()
+                    .as_der()
+                    .expect("der")
+                    .as_ref()
+                    .to_vec()
+            }
+            KeyFamily::MlDsa => {
+                let seed = material(kind);
+                // SEQUENCE { 0, SEQUENCE { OID }, OCTET STRING { [0] seed } }: 54 bytes.
+                assert_eq!(der.len(), 54, "{kind}: the seed-only form");
+                assert_eq!(&der[der.len() - 34..der.len() - 32], &[0x80, 0x20]);
+                assert_eq!(&der[der.len() - 32..], seed.expose(), "{kind}: the seed");
+                let signing = match kind {
+                    KeyKind::MlDsa44 => &signature::ML_DSA_44_SIGNING,
+                    KeyKind::MlDsa65 => &signature::ML_DSA_65_SIGNING,
+                    _ => &signature::ML_DSA_87_SIGNING,
+                };
+                PqdsaKeyPair::from_pkcs8(signing, der)
+                    .expect("ML-DSA PKCS#8")
+                    .public_key()
+                    .as_der()
+                    .expect("der")
+                    .as_ref()
+                    .to_vec()
+            }
+            KeyFamily::Symmetric | KeyFamily::Hmac => unreachable!("asymmetric only"),
+        };
+        assert_eq!(read_back, spki, "{kind}: the same public key");
+    }
+}
