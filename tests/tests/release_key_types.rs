@@ -19,8 +19,8 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::agreement;
 use aws_lc_rs::encoding::AsDer as _;
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::rsa::{OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepPrivateDecryptingKey};
 use aws_lc_rs::rsa::PrivateDecryptingKey;
+use aws_lc_rs::rsa::{OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepPrivateDecryptingKey};
 use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair as _, PqdsaKeyPair, RsaKeyPair};
 use kastell::client::Client;
 use kastell_attest::Measurement;
@@ -209,45 +209,29 @@ fn every_wrapped_spec_is_released_in_its_format_and_the_material_is_the_key() {
 
     // HMAC: the raw key of the spec's length; its MAC verifies through the API.
     for (spec, algorithm, hmac, len) in [
-        (
-            "HMAC_224",
-            "HMAC_SHA_224",
-            aws_lc_rs::hmac::HMAC_SHA224,
-            28,
-        ),
-        (
-            "HMAC_256",
-            "HMAC_SHA_256",
-            aws_lc_rs::hmac::HMAC_SHA256,
-            32,
-        ),
-        (
-            "HMAC_384",
-            "HMAC_SHA_384",
-            aws_lc_rs::hmac::HMAC_SHA384,
-            48,
-        ),
-        (
-            "HMAC_512",
-            "HMAC_SHA_512",
-            aws_lc_rs::hmac::HMAC_SHA512,
-            64,
-        ),
+        ("HMAC_224", "HMAC_SHA_224", aws_lc_rs::hmac::HMAC_SHA224, 28),
+        ("HMAC_256", "HMAC_SHA_256", aws_lc_rs::hmac::HMAC_SHA256, 32),
+        ("HMAC_384", "HMAC_SHA_384", aws_lc_rs::hmac::HMAC_SHA384, 48),
+        ("HMAC_512", "HMAC_SHA_512", aws_lc_rs::hmac::HMAC_SHA512, 64),
     ] {
         let key = f.releasable(spec, "GENERATE_VERIFY_MAC");
         let (answer, material) = f.release(&key);
-        assert_eq!((&answer["spec"], &answer["format"]), (&json!(spec), &json!("raw")));
-        assert_eq!(material.len(), len, "{spec}");
-        let tag = aws_lc_rs::hmac::sign(
-            &aws_lc_rs::hmac::Key::new(hmac, material.expose()),
-            message,
+        assert_eq!(
+            (&answer["spec"], &answer["format"]),
+            (&json!(spec), &json!("raw"))
         );
+        assert_eq!(material.len(), len, "{spec}");
+        let tag =
+            aws_lc_rs::hmac::sign(&aws_lc_rs::hmac::Key::new(hmac, material.expose()), message);
         let valid = f.call(
             &key,
             "verify-mac",
             &json!({"message": b64(message), "mac": b64(tag.as_ref()), "algorithm": algorithm}),
         );
-        assert_eq!(valid["valid"], true, "{spec}: the released key's MAC verifies");
+        assert_eq!(
+            valid["valid"], true,
+            "{spec}: the released key's MAC verifies"
+        );
     }
 
     // RSA signing keys: PKCS#8; PSS and PKCS#1 v1.5 signatures made with it verify.
@@ -339,7 +323,10 @@ fn every_wrapped_spec_is_released_in_its_format_and_the_material_is_the_key() {
             "{spec}: the public key is in the PKCS#8"
         );
         let pair = EcdsaKeyPair::from_pkcs8(signing, pkcs8.expose()).expect("EC PKCS#8");
-        assert_eq!(pair.public_key().as_der().unwrap().as_ref(), spki.as_slice());
+        assert_eq!(
+            pair.public_key().as_der().unwrap().as_ref(),
+            spki.as_slice()
+        );
         let signed = pair.sign(&rng, message).unwrap();
         assert!(
             f.verifies(&key, algorithm, message, signed.as_ref()),
@@ -350,8 +337,9 @@ fn every_wrapped_spec_is_released_in_its_format_and_the_material_is_the_key() {
     // An ECDH key: the released key agrees with a peer on what the server derives.
     let ecdh = f.releasable("ECC_NIST_P256", "KEY_AGREEMENT");
     let (_, pkcs8) = f.release(&ecdh);
-    let private = agreement::PrivateKey::from_private_key_der(&agreement::ECDH_P256, pkcs8.expose())
-        .expect("EC PKCS#8 for ECDH");
+    let private =
+        agreement::PrivateKey::from_private_key_der(&agreement::ECDH_P256, pkcs8.expose())
+            .expect("EC PKCS#8 for ECDH");
     let peer = agreement::PrivateKey::generate(&agreement::ECDH_P256).unwrap();
     let peer_spki = peer.compute_public_key().unwrap().as_der().unwrap();
     let server_secret = f.call(
@@ -382,7 +370,11 @@ fn every_wrapped_spec_is_released_in_its_format_and_the_material_is_the_key() {
         );
         let der = pkcs8.expose();
         assert_eq!(der.len(), 54, "{spec}: the seed-only form");
-        assert_eq!(&der[20..22], &[0x80, 0x20], "{spec}: [0] IMPLICIT, 32 bytes");
+        assert_eq!(
+            &der[20..22],
+            &[0x80, 0x20],
+            "{spec}: [0] IMPLICIT, 32 bytes"
+        );
         let pair = PqdsaKeyPair::from_pkcs8(signing, der).expect("ML-DSA PKCS#8");
         let seeded = PqdsaKeyPair::from_seed(signing, &der[22..]).expect("the seed");
         assert_eq!(
@@ -390,7 +382,10 @@ fn every_wrapped_spec_is_released_in_its_format_and_the_material_is_the_key() {
             seeded.public_key().as_der().unwrap().as_ref()
         );
         let spki = f.spki(&key);
-        assert_eq!(pair.public_key().as_der().unwrap().as_ref(), spki.as_slice());
+        assert_eq!(
+            pair.public_key().as_der().unwrap().as_ref(),
+            spki.as_slice()
+        );
         if openssl_has_ml_dsa() {
             assert_openssl_reads(&pkcs8, &spki, spec);
         }
@@ -499,16 +494,29 @@ fn new_specs_are_refused_where_their_material_must_not_leave() {
             .map(|(_, why)| why.as_str())
             .collect::<Vec<_>>()
     };
-    assert!(reason_of(&kept)[0].contains("not created releasable"), "{denied:?}");
-    assert!(reason_of(&token)[0].contains("not created releasable"), "{denied:?}");
-    assert!(reason_of(&unbound)[0].contains("without a bound policy"), "{denied:?}");
-    let p521_reasons = reason_of(&p521);
     assert!(
-        p521_reasons.iter().any(|why| why.contains("allowed-guests")),
+        reason_of(&kept)[0].contains("not created releasable"),
         "{denied:?}"
     );
     assert!(
-        p521_reasons.iter().any(|why| why.contains("data keys come from AES_256 keys")),
+        reason_of(&token)[0].contains("not created releasable"),
+        "{denied:?}"
+    );
+    assert!(
+        reason_of(&unbound)[0].contains("without a bound policy"),
+        "{denied:?}"
+    );
+    let p521_reasons = reason_of(&p521);
+    assert!(
+        p521_reasons
+            .iter()
+            .any(|why| why.contains("allowed-guests")),
+        "{denied:?}"
+    );
+    assert!(
+        p521_reasons
+            .iter()
+            .any(|why| why.contains("data keys come from AES_256 keys")),
         "{denied:?}"
     );
 }

@@ -228,7 +228,8 @@ fn a_data_key_release_matches_its_wrapped_copy_and_the_key_release_decrypts_it()
     // A fresh data key, sealed to the attested key and wrapped under the key.
     let nonce_b64 = challenge(&app, &key).expect("challenge");
     let nonce = unb64(&Value::String(nonce_b64.clone())).unwrap();
-    let (recipient, attestation) = attested_key(&server, &guest_hash.to_string(), &nonce, 300).expect("attested key");
+    let (recipient, attestation) =
+        attested_key(&server, &guest_hash.to_string(), &nonce, 300).expect("attested key");
     let data_key = release(json!({
         "nonce": nonce_b64, "certificate": attestation["certificate"],
         "chain": attestation["chain"], "kind": "data-key", "context": {"file": "7"}
@@ -249,7 +250,8 @@ fn a_data_key_release_matches_its_wrapped_copy_and_the_key_release_decrypts_it()
     // The key's own material, released the same way, decrypts the wrapped copy.
     let nonce_b64 = challenge(&app, &key).expect("challenge");
     let nonce = unb64(&Value::String(nonce_b64.clone())).unwrap();
-    let (recipient, attestation) = attested_key(&server, &guest_hash.to_string(), &nonce, 300).expect("attested key");
+    let (recipient, attestation) =
+        attested_key(&server, &guest_hash.to_string(), &nonce, 300).expect("attested key");
     let material = release(json!({
         "nonce": nonce_b64, "certificate": attestation["certificate"], "chain": attestation["chain"]
     }));
@@ -272,7 +274,8 @@ fn a_data_key_release_matches_its_wrapped_copy_and_the_key_release_decrypts_it()
     // An attestation certificate past its end is refused, whatever its claims.
     let nonce_b64 = challenge(&app, &key).expect("challenge");
     let nonce = unb64(&Value::String(nonce_b64.clone())).unwrap();
-    let (_, short_lived) = attested_key(&server, &guest_hash.to_string(), &nonce, 1).expect("attested key");
+    let (_, short_lived) =
+        attested_key(&server, &guest_hash.to_string(), &nonce, 1).expect("attested key");
     std::thread::sleep(Duration::from_millis(1_100));
     let message = expect_api_error(
         app.post::<Value>(

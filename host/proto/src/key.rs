@@ -173,8 +173,7 @@ impl KeySpec {
     }
 
     /// Whether the spec is one Kastell held before issue 17 (AES-256, P-384, HMAC-384):
-    /// the specs a PKCS#11 token holds today (`origin = token`) and attested release
-    /// covers.
+    /// the specs a PKCS#11 token holds today (`origin = token`).
     #[must_use]
     pub const fn is_original(self) -> bool {
         matches!(self, Self::Aes256 | Self::EccNistP384 | Self::HmacSha384)

@@ -310,7 +310,11 @@ mod tests {
             } else {
                 ReleaseFormat::Raw
             };
-            assert_eq!(ReleaseFormat::of(spec, ReleaseKind::Key), expected, "{spec}");
+            assert_eq!(
+                ReleaseFormat::of(spec, ReleaseKind::Key),
+                expected,
+                "{spec}"
+            );
             assert_eq!(
                 ReleaseFormat::of(spec, ReleaseKind::DataKey),
                 ReleaseFormat::Raw

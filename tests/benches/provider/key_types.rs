@@ -20,8 +20,7 @@ use aws_lc_rs::encoding::AsDer as _;
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{
-    OAEP_SHA256_MGF1SHA256, OaepPrivateDecryptingKey, OaepPublicEncryptingKey,
-    PrivateDecryptingKey,
+    OAEP_SHA256_MGF1SHA256, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, PrivateDecryptingKey,
 };
 use aws_lc_rs::signature::{self, EcdsaKeyPair, ParsedPublicKey, PqdsaKeyPair, RsaKeyPair};
 use kastell_core::crypto::{AwsLc, CryptoProvider as _, KeyKind, PreparedKey};
@@ -72,7 +71,9 @@ pub fn run(plan: &Plan) {
     println!();
     println!("Issue 17: every key type, Kastell's prepared key against bare aws-lc-rs.");
     println!();
-    println!("| operation | bare aws-lc-rs µs/op | Kastell µs/op | Kastell / bare, median of rounds (range) |");
+    println!(
+        "| operation | bare aws-lc-rs µs/op | Kastell µs/op | Kastell / bare, median of rounds (range) |"
+    );
     println!("|---|---|---|---|");
     let mut table = Table {
         plan,

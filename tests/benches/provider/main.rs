@@ -247,8 +247,9 @@ fn release_ceiling(slice: Duration) {
     println!();
     println!(
         "Public-key work of one attested release (ECDSA P-384 verify + P-384 key pair + ECDH), bare aws-lc-rs: \
-         {:.3} ms on one thread ({single:.0}/s); {all:.0}/s on {cores} threads at once: the ceiling this crypto \
+         {:.3} ms on one thread ({single:.0}/s); {all:.0}/s on {cores} thread{} at once: the ceiling this crypto \
          alone sets on releases per second here.",
-        1000.0 / single
+        1000.0 / single,
+        if cores == 1 { "" } else { "s" }
     );
 }
