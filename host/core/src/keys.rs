@@ -18,13 +18,14 @@ mod records;
 mod release;
 mod seal;
 mod service;
+mod settings;
 mod signing;
 mod trail;
 
 pub use crate::model::{
     Alias, AliasError, AliasRow, KeyRecord, KeyState, KeyVersion, Material, token_label,
 };
-pub use access_keys::IssuedAccessKey;
+pub use access_keys::{AccessKeyIdentity, IssuedAccessKey};
 pub use admin::DELETION_WINDOW_DAYS;
 pub use asymmetric::{DataKeyPair, Encrypted};
 pub use cache::{KeyCache, KeyCacheLimits};

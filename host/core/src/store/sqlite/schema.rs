@@ -181,4 +181,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
         WHEN 'HMAC_384' THEN 'GENERATE_VERIFY_MAC'
     END;
 ",
+    // v16: settings in the audit trail (issue 18): `kastell serve` records a setting that
+    // changed since its last record (operation `setting`, e.g. `aws.separation_of_duties =
+    // false`); this index holds those records only, so finding the last one reads a few
+    // rows at start-up, not the trail.
+    r"
+    CREATE INDEX audit_settings ON audit (seq) WHERE operation = 'setting';
+",
 ];
