@@ -103,12 +103,12 @@ fn parse_header(request: &Request<'_>, value: &[u8]) -> Result<Signed, Refusal> 
 fn parse_query(params: &[(String, String)]) -> Result<Signed, Refusal> {
     let mut found: [Option<&str>; 6] = [None; 6];
     for (key, value) in params {
-        if let Some(i) = QUERY_PARAMS.iter().position(|p| p == key) {
-            if found[i].replace(value).is_some() {
-                return Err(incomplete(format!(
-                    "the query string gives {key} more than once"
-                )));
-            }
+        if let Some(i) = QUERY_PARAMS.iter().position(|p| p == key)
+            && found[i].replace(value).is_some()
+        {
+            return Err(incomplete(format!(
+                "the query string gives {key} more than once"
+            )));
         }
     }
     let [
