@@ -201,19 +201,19 @@ impl Signed {
                  date from HTTP.",
             ));
         }
-        if self.signed_at < now - CLOCK_SKEW_SECS {
+        if self.signed_at < now.saturating_sub(CLOCK_SKEW_SECS) {
             return Err(invalid(format!(
                 "Signature expired: {} is now earlier than {} ({} - 15 min.)",
                 self.amz_date,
-                amz_date(now - CLOCK_SKEW_SECS),
+                amz_date(now.saturating_sub(CLOCK_SKEW_SECS)),
                 amz_date(now)
             )));
         }
-        if self.signed_at > now + CLOCK_SKEW_SECS {
+        if self.signed_at > now.saturating_add(CLOCK_SKEW_SECS) {
             return Err(invalid(format!(
                 "Signature not yet current: {} is still later than {} ({} + 15 min.)",
                 self.amz_date,
-                amz_date(now + CLOCK_SKEW_SECS),
+                amz_date(now.saturating_add(CLOCK_SKEW_SECS)),
                 amz_date(now)
             )));
         }

@@ -14,15 +14,18 @@
 //! unsealed again, which fails for an edited row (`TamperDetected`).
 //!
 //! Every refusal is audited without letting a client buy an fsync per request: the first
-//! of a kind (the exception, and the access key when it exists) at once, the rest counted
-//! and summed up every `server.refusal_summary_secs` ([`crate::refusals`]).
+//! of a kind at once, the rest counted and summed up every `server.refusal_summary_secs`
+//! ([`crate::refusals`]). A kind is the exception, and for an access key issued here that
+//! key and the cause (wrong region, expired, mismatch, …); refusals without such a key are
+//! one kind per exception, so made-up ids cannot grow the table.
 //!
-//! Canonicalisation is Kastell's (in `kastell-proto`, fuzzed): the AWS SDK's `aws-sigv4`
-//! crate signs requests but keeps its canonical request and string to sign private, so a
-//! verifier could only call its `sign`, which derives the signing key from the secret on
-//! every call (no cache), chooses the signed headers itself rather than taking the
-//! client's list, and `expect`s a host where a request has none. The tests use it as the
-//! reference signer instead, with botocore and the AWS CLI.
+//! Canonicalisation is Kastell's (in `kastell-proto`, fuzzed, checked against AWS's
+//! published example and against botocore's header and presigning signers and the AWS
+//! CLI): the AWS SDK's `aws-sigv4` crate (1.6) signs requests but keeps its canonical
+//! request and string to sign private, so a verifier could only call its `sign`, which
+//! derives the signing key from the secret on every call (no cache), chooses the signed
+//! headers itself rather than taking the client's list, and `expect`s a URI authority
+//! where a request without a `host` header has none.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -343,8 +346,22 @@ async fn unseal(
     }))
 }
 
-/// Audits a refusal: the first of its kind (exception, and the access key when it exists)
-/// at once, the ones after it counted into the next summary.
+/// The opening words of a refusal's message: up to its first `:`, `'` or `.`, at most 40
+/// characters.
+fn cause(message: &str) -> &str {
+    let end = message
+        .char_indices()
+        .take(40)
+        .find(|(_, c)| matches!(c, ':' | '\'' | '.'))
+        .map_or_else(
+            || message.char_indices().nth(40).map_or(message.len(), |(i, _)| i),
+            |(i, _)| i,
+        );
+    message.get(..end).unwrap_or(message)
+}
+
+/// Audits a refusal: the first of its kind (exception, and the access key and the cause
+/// when the key exists) at once, the ones after it counted into the next summary.
 async fn audit(state: &AwsState, service: Service, failure: &Failure) {
     let shared = &state.shared;
     shared.metrics.denied("aws-signature");
@@ -360,8 +377,15 @@ async fn audit(state: &AwsState, service: Service, failure: &Failure) {
         .take(AUDITED_MESSAGE)
         .collect();
     let (tally, principal, reason) = match &failure.key {
+        // Per access key, exception and cause: the message's opening words, which are
+        // Kastell's own text for every refusal that names an existing key (wrong region,
+        // expired, mismatch, …), so the kinds stay a small set per key.
         Some(key) => (
-            format!("aws-sigv4 {name} {}", key.access_key_id),
+            format!(
+                "aws-sigv4 {name} {} {}",
+                key.access_key_id,
+                cause(&failure.refusal.message)
+            ),
             key.principal.as_str(),
             format!(
                 "{} request with access key {} refused: {name}: {message}",
@@ -418,5 +442,24 @@ mod tests {
             signature
         ));
         assert!(!signature_matches(&key, to_sign, &signature[..63]));
+    }
+}
+
+#[cfg(test)]
+mod cause_tests {
+    use super::cause;
+
+    #[test]
+    fn causes_are_the_fixed_opening_words() {
+        assert_eq!(
+            cause("Signature expired: 20261207T120000Z is now earlier than …"),
+            "Signature expired"
+        );
+        assert_eq!(
+            cause("Credential should be scoped to a valid region, not 'x'."),
+            "Credential should be scoped to a valid r"
+        );
+        assert_eq!(cause("SignedHeaders must include x-amz-target"), "SignedHeaders must include x-amz-target");
+        assert_eq!(cause(""), "");
     }
 }

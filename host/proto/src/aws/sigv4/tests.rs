@@ -371,6 +371,10 @@ fn amz_dates_are_read_and_written_exactly() {
         assert_eq!(parse_amz_date(text), Some(unix), "{text}");
         assert_eq!(amz_date(unix), text);
     }
+    assert_eq!(amz_date(i64::MIN), "00000101T000000Z");
+    assert_eq!(amz_date(i64::MAX), "99991231T235959Z");
+    assert_eq!(parse_amz_date("00000101T000000Z"), Some(-62_167_219_200));
+    assert_eq!(parse_amz_date("99991231T235959Z"), Some(253_402_300_799));
     for bad in [
         "20230229T000000Z",
         "20261207T240000Z",

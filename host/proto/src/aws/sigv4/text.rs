@@ -3,7 +3,7 @@
 //! Gregorian, without a date library: this crate is `no_std`).
 
 use alloc::format;
-use alloc::string::{String, ToString as _};
+use alloc::string::String;
 use alloc::vec::Vec;
 
 /// The query string's pairs, percent-decoded (`+` is a space), in their order.
@@ -158,19 +158,20 @@ pub fn parse_amz_date(text: &str) -> Option<i64> {
     Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
 }
 
-/// Unix seconds as `YYYYMMDD'T'HHMMSS'Z'`.
+/// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z, Unix seconds: the dates the format has.
+const FIRST: i64 = -62_167_219_200;
+const LAST: i64 = 253_402_300_799;
+
+/// Unix seconds as `YYYYMMDD'T'HHMMSS'Z'`, clamped to the years 0000–9999 the format has.
 #[must_use]
 pub fn amz_date(seconds: i64) -> String {
+    let seconds = seconds.clamp(FIRST, LAST);
     let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
     let (year, month, day) = civil_from_days(days);
-    let mut out = format!(
+    format!(
         "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
         rest / 3600,
         rest % 3600 / 60,
         rest % 60
-    );
-    if out.len() != 16 {
-        out = "invalid-date".to_string();
-    }
-    out
+    )
 }
