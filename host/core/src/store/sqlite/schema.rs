@@ -186,6 +186,6 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // false`); this index holds those records only, so finding the last one reads a few
     // rows at start-up, not the trail.
     r"
-    CREATE INDEX audit_settings ON audit (seq) WHERE operation = 'setting';
+    CREATE INDEX IF NOT EXISTS audit_settings ON audit (seq) WHERE operation = 'setting';
 ",
 ];
