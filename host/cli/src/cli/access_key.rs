@@ -158,14 +158,14 @@ fn create_offline(
                 .map_err(|e| CliError::usage(e.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    // Named here; the key service refuses the same without saying why.
+    // Named here (code and reason); the key service refuses the same without saying why.
     kastell_core::clients::check_access_key_principal(
         &*service.store(),
         &principal,
         &parsed,
         duties,
     )
-    .map_err(client_error)?;
+    .map_err(|e| CliError::new(e.code(), format!("{}: {e}", e.code())))?;
     let officer = operator(Role::CryptoOfficer, None);
     let identity = AccessKeyIdentity {
         principal,
