@@ -197,11 +197,7 @@ async fn handle(
     if sts::is_call(&headers, &uri) {
         let (route, principal, response) = match body {
             Ok(body) => sts::answer(&state, &method, &uri, &headers, &body).await,
-            Err(e) => (
-                "AWS STS",
-                "-".to_owned(),
-                AwsError::new(AwsException::Validation, e.body_text()).into_response(),
-            ),
+            Err(e) => ("AWS STS", "-".to_owned(), sts::unreadable(&e.body_text())),
         };
         let status = response.status().as_u16();
         state

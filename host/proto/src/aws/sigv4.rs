@@ -15,6 +15,7 @@
 //! A refusal carries a [`RefusalKind`]; [`RefusalKind::kms`] and [`RefusalKind::sts`] are
 //! the one table from it to the exception KMS answers and the error code STS answers.
 
+use alloc::borrow::ToOwned as _;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -40,6 +40,17 @@ fn request_id() -> String {
     hex::encode(bytes)
 }
 
+/// The answer to an STS call whose body could not be read (too large, cut off).
+#[must_use]
+pub fn unreadable(why: &str) -> Response {
+    let error = StsError::new(
+        "MalformedQueryString",
+        400,
+        format!("the request body is unreadable or too large: {why}"),
+    );
+    xml(error.status, error.to_xml(&request_id()))
+}
+
 /// Answers an STS call: its route for the metrics (a fixed set), the principal (or `-`) and
 /// the response.
 pub async fn answer(
