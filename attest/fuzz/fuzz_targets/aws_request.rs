@@ -13,7 +13,10 @@ use kastell_proto::aws::{
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &[u8]| {
-    let split = input.iter().position(|&b| b == b'\n').unwrap_or(input.len());
+    let split = input
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(input.len());
     let (first, body) = input.split_at(split);
     let body = body.get(1..).unwrap_or_default();
 

@@ -20,7 +20,10 @@ fuzz_target!(|input: &[u8]| {
     let query = text(fields.next());
     let body = fields.next().unwrap_or_default();
     let rest: Vec<&[u8]> = fields.collect();
-    let names: Vec<String> = rest.chunks(2).map(|pair| text(pair.first().copied())).collect();
+    let names: Vec<String> = rest
+        .chunks(2)
+        .map(|pair| text(pair.first().copied()))
+        .collect();
     let headers: Vec<(&str, &[u8])> = names
         .iter()
         .zip(rest.chunks(2))
@@ -48,7 +51,13 @@ fuzz_target!(|input: &[u8]| {
         return;
     };
     assert_eq!(signed.signature.len(), 64);
-    for now in [signed.signed_at, signed.signed_at + 901, 0, i64::MAX, i64::MIN] {
+    for now in [
+        signed.signed_at,
+        signed.signed_at + 901,
+        0,
+        i64::MAX,
+        i64::MIN,
+    ] {
         let _ = signed.check("kms", "eu-central-1", now);
     }
     let payload = sigv4::payload_hash(body);
