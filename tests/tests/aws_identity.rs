@@ -76,7 +76,12 @@ fn access_key(out: &Output) -> (String, String) {
     )
 }
 
-fn python(server: &TestServer, key: &(String, String), scenario: &str, extra: &[(&str, &str)]) -> Value {
+fn python(
+    server: &TestServer,
+    key: &(String, String),
+    scenario: &str,
+    extra: &[(&str, &str)],
+) -> Value {
     let out = Command::new(venv().join("bin/python"))
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/aws/identity.py"))
         .arg(scenario)
@@ -153,8 +158,18 @@ fn forged_expired_and_tampered_signatures_are_refused_by_aws_names_and_audited()
     let pre = python(&server, &user, "presigned", &[]);
     assert_eq!(pre["sts"], json!([200, arn]), "{pre}");
     assert_eq!(pre["kms"][0], 200, "{pre}");
-    refused_as(&pre["sts_tampered"], 403, "SignatureDoesNotMatch", "X-Amz-Expires changed");
-    refused_as(&pre["sts_stale"], 403, "SignatureDoesNotMatch", "signed 20 minutes ago");
+    refused_as(
+        &pre["sts_tampered"],
+        403,
+        "SignatureDoesNotMatch",
+        "X-Amz-Expires changed",
+    );
+    refused_as(
+        &pre["sts_stale"],
+        403,
+        "SignatureDoesNotMatch",
+        "signed 20 minutes ago",
+    );
     assert!(
         pre["sts_stale"][2]
             .as_str()
@@ -162,7 +177,12 @@ fn forged_expired_and_tampered_signatures_are_refused_by_aws_names_and_audited()
             .starts_with("Signature expired"),
         "{pre}"
     );
-    refused_as(&pre["sts_expired"], 403, "SignatureDoesNotMatch", "past X-Amz-Expires");
+    refused_as(
+        &pre["sts_expired"],
+        403,
+        "SignatureDoesNotMatch",
+        "past X-Amz-Expires",
+    );
     assert!(
         pre["sts_expired"][2]
             .as_str()
@@ -170,14 +190,24 @@ fn forged_expired_and_tampered_signatures_are_refused_by_aws_names_and_audited()
             .starts_with("Signature expired"),
         "{pre}"
     );
-    refused_as(&pre["kms_tampered_body"], 400, "InvalidSignatureException", "body changed");
+    refused_as(
+        &pre["kms_tampered_body"],
+        400,
+        "InvalidSignatureException",
+        "body changed",
+    );
     refused_as(
         &pre["kms_unsigned_target"],
         400,
         "IncompleteSignatureException",
         "operation not signed",
     );
-    refused_as(&pre["kms_expired"], 400, "InvalidSignatureException", "past X-Amz-Expires");
+    refused_as(
+        &pre["kms_expired"],
+        400,
+        "InvalidSignatureException",
+        "past X-Amz-Expires",
+    );
     assert!(
         pre["kms_expired"][2]
             .as_str()
@@ -202,7 +232,12 @@ fn forged_expired_and_tampered_signatures_are_refused_by_aws_names_and_audited()
             "{attack}: {attacks}"
         );
     }
-    refused_as(&attacks["sts_wrong_secret"], 403, "SignatureDoesNotMatch", "STS");
+    refused_as(
+        &attacks["sts_wrong_secret"],
+        403,
+        "SignatureDoesNotMatch",
+        "STS",
+    );
 
     // What no AWS client sends: no signature, a garbled one, a made-up key, bad escapes.
     let raw = server.aws_raw().unwrap();
@@ -248,23 +283,37 @@ fn forged_expired_and_tampered_signatures_are_refused_by_aws_names_and_audited()
             "IncompleteSignatureException",
         ),
         (
-            vec![("authorization", made_up.as_str()), ("x-amz-date", "2026-12-07")],
+            vec![
+                ("authorization", made_up.as_str()),
+                ("x-amz-date", "2026-12-07"),
+            ],
             "/",
             "IncompleteSignatureException",
         ),
         (
-            vec![("authorization", made_up.as_str()), ("x-amz-date", &amz_date)],
+            vec![
+                ("authorization", made_up.as_str()),
+                ("x-amz-date", &amz_date),
+            ],
             "/",
             "UnrecognizedClientException",
         ),
-        (vec![], "/?X-Amz-Signature=%zz", "IncompleteSignatureException"),
+        (
+            vec![],
+            "/?X-Amz-Signature=%zz",
+            "IncompleteSignatureException",
+        ),
         (
             vec![],
             "/?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=00",
             "IncompleteSignatureException",
         ),
     ] {
-        assert_eq!(kms(&headers, path), (400, expected.to_owned()), "{headers:?} {path}");
+        assert_eq!(
+            kms(&headers, path),
+            (400, expected.to_owned()),
+            "{headers:?} {path}"
+        );
     }
     // STS answers in its own XML with its own codes.
     let response = raw
@@ -276,7 +325,9 @@ fn forged_expired_and_tampered_signatures_are_refused_by_aws_names_and_audited()
         .unwrap();
     assert_eq!(response.status, 403);
     assert!(
-        response.text().contains("<Code>MissingAuthenticationToken</Code>"),
+        response
+            .text()
+            .contains("<Code>MissingAuthenticationToken</Code>"),
         "{}",
         response.text()
     );
@@ -284,8 +335,18 @@ fn forged_expired_and_tampered_signatures_are_refused_by_aws_names_and_audited()
     // Unknown, then revoked (through the server), access keys.
     let unknown = ("KSTLAAAAAAAAAAAAAAAA".to_owned(), user.1.clone());
     let got = python(&server, &unknown, "refused", &[]);
-    refused_as(&got["kms"], 400, "UnrecognizedClientException", "unknown key");
-    refused_as(&got["sts"], 403, "InvalidClientTokenId", "unknown key on STS");
+    refused_as(
+        &got["kms"],
+        400,
+        "UnrecognizedClientException",
+        "unknown key",
+    );
+    refused_as(
+        &got["sts"],
+        403,
+        "InvalidClientTokenId",
+        "unknown key on STS",
+    );
     let leaving = access_key(&create(&server, &officer, "leaver", &["crypto-user"]));
     assert_eq!(python(&server, &leaving, "refused", &[])["kms"], "accepted");
     server
@@ -300,8 +361,18 @@ fn forged_expired_and_tampered_signatures_are_refused_by_aws_names_and_audited()
         ])
         .unwrap();
     let got = python(&server, &leaving, "refused", &[]);
-    refused_as(&got["kms"], 400, "UnrecognizedClientException", "revoked key");
-    refused_as(&got["sts"], 403, "InvalidClientTokenId", "revoked key on STS");
+    refused_as(
+        &got["kms"],
+        400,
+        "UnrecognizedClientException",
+        "revoked key",
+    );
+    refused_as(
+        &got["sts"],
+        403,
+        "InvalidClientTokenId",
+        "revoked key on STS",
+    );
 
     // A burst of garbled requests costs one record at once and a summary, not 100 fsyncs.
     for _ in 0..100 {
@@ -336,7 +407,11 @@ fn forged_expired_and_tampered_signatures_are_refused_by_aws_names_and_audited()
         );
         std::thread::sleep(Duration::from_millis(250));
     };
-    assert!(garbled.len() <= 10, "{} records for 105 refusals", garbled.len());
+    assert!(
+        garbled.len() <= 10,
+        "{} records for 105 refusals",
+        garbled.len()
+    );
     let records = audit(&auditor);
     let refused: Vec<&Value> = records
         .iter()
@@ -344,30 +419,54 @@ fn forged_expired_and_tampered_signatures_are_refused_by_aws_names_and_audited()
         .collect();
     for (principal, says) in [
         ("app", "SignatureDoesNotMatch"),
-        ("app", "InvalidSignatureException: Credential should be scoped to a valid region"),
-        ("app", "InvalidSignatureException: Credential should be scoped to correct service"),
+        (
+            "app",
+            "InvalidSignatureException: Credential should be scoped to a valid region",
+        ),
+        (
+            "app",
+            "InvalidSignatureException: Credential should be scoped to correct service",
+        ),
         ("app", "InvalidSignatureException: Signature expired"),
-        ("app", "IncompleteSignatureException: SignedHeaders must include x-amz-target"),
+        (
+            "app",
+            "IncompleteSignatureException: SignedHeaders must include x-amz-target",
+        ),
         ("leaver", "UnrecognizedClientException"),
         ("leaver", "InvalidClientTokenId"),
         ("(unauthenticated)", "MissingAuthenticationTokenException"),
         ("(unauthenticated)", "UnrecognizedClientException"),
     ] {
         assert!(
-            refused
-                .iter()
-                .any(|r| r["principal"] == principal && r["reason"].as_str().unwrap().contains(says)),
+            refused.iter().any(
+                |r| r["principal"] == principal && r["reason"].as_str().unwrap().contains(says)
+            ),
             "no audited refusal of {principal} saying {says}: {refused:#?}"
         );
     }
     // Issuance and revocation are audited; no secret is in the trail or the log.
-    assert!(records.iter().any(|r| r["operation"] == "issue-access-key"
-        && r["reason"].as_str().unwrap().contains("leaver as crypto-user")));
-    assert!(records.iter().any(|r| r["operation"] == "revoke-access-key"));
+    assert!(records.iter().any(|r| {
+        r["operation"] == "issue-access-key"
+            && r["reason"]
+                .as_str()
+                .unwrap()
+                .contains("leaver as crypto-user")
+    }));
+    assert!(
+        records
+            .iter()
+            .any(|r| r["operation"] == "revoke-access-key")
+    );
     let trail = serde_json::to_string(&records).unwrap();
     for secret in [&user.1, &leaving.1] {
-        assert!(!trail.contains(secret.as_str()), "a secret in the audit trail");
-        assert!(!server.log().contains(secret.as_str()), "a secret in the log");
+        assert!(
+            !trail.contains(secret.as_str()),
+            "a secret in the audit trail"
+        );
+        assert!(
+            !server.log().contains(secret.as_str()),
+            "a secret in the log"
+        );
     }
 }
 
@@ -389,7 +488,11 @@ fn access_keys_are_issued_under_quorum_and_only_the_requester_opens_the_secret()
 
     let asked = create(&server, &alice, "app", &["crypto-user"]);
     assert!(asked.status.success(), "{}", text(&asked.stderr));
-    assert!(asked.stdout.is_empty(), "no key yet: {}", text(&asked.stdout));
+    assert!(
+        asked.stdout.is_empty(),
+        "no key yet: {}",
+        text(&asked.stdout)
+    );
     let stderr = text(&asked.stderr);
     let id = stderr
         .split("operation ")
@@ -405,20 +508,45 @@ fn access_keys_are_issued_under_quorum_and_only_the_requester_opens_the_secret()
     assert!(approve(&alice).contains("1 of 2"));
     // Approved by its requester alone: nothing to collect, nothing issued.
     let early = server
-        .kastell(&["access-key", "collect", &id, "--profile", &profile_arg(&alice)])
+        .kastell(&[
+            "access-key",
+            "collect",
+            &id,
+            "--profile",
+            &profile_arg(&alice),
+        ])
         .unwrap();
     assert_eq!(early.status.code(), Some(1), "{}", text(&early.stderr));
-    assert!(text(&early.stderr).contains("is pending"), "{}", text(&early.stderr));
+    assert!(
+        text(&early.stderr).contains("is pending"),
+        "{}",
+        text(&early.stderr)
+    );
     let listed = server
-        .kastell_ok(&["access-key", "list", "--json", "--profile", &profile_arg(&alice)])
+        .kastell_ok(&[
+            "access-key",
+            "list",
+            "--json",
+            "--profile",
+            &profile_arg(&alice),
+        ])
         .unwrap();
     assert!(!listed.contains("\"app\""), "{listed}");
 
     // Bob's approval completes the quorum: it runs, and bob sees only the sealed secret.
     let ran = approve(&bob);
-    assert!(ran.contains("2 of 2") && ran.contains("sealed_secret"), "{ran}");
+    assert!(
+        ran.contains("2 of 2") && ran.contains("sealed_secret"),
+        "{ran}"
+    );
     let stolen = server
-        .kastell(&["access-key", "collect", &id, "--profile", &profile_arg(&bob)])
+        .kastell(&[
+            "access-key",
+            "collect",
+            &id,
+            "--profile",
+            &profile_arg(&bob),
+        ])
         .unwrap();
     assert_eq!(stolen.status.code(), Some(1), "{}", text(&stolen.stderr));
     assert!(
@@ -428,7 +556,13 @@ fn access_keys_are_issued_under_quorum_and_only_the_requester_opens_the_secret()
     );
     assert!(stolen.stdout.is_empty());
     let collected = server
-        .kastell(&["access-key", "collect", &id, "--profile", &profile_arg(&alice)])
+        .kastell(&[
+            "access-key",
+            "collect",
+            &id,
+            "--profile",
+            &profile_arg(&alice),
+        ])
         .unwrap();
     let key = access_key(&collected);
     assert!(!ran.contains(&key.1), "the approver saw the secret");
@@ -443,7 +577,9 @@ fn access_keys_are_issued_under_quorum_and_only_the_requester_opens_the_secret()
         .and_then(|rest| rest.split(' ').next())
         .unwrap()
         .to_owned();
-    let ops_pending: Value = alice_client.get(&format!("/v1/approvals/{ops_op}")).unwrap();
+    let ops_pending: Value = alice_client
+        .get(&format!("/v1/approvals/{ops_op}"))
+        .unwrap();
     assert_eq!(ops_pending["operation"]["class"], "issue-officer");
     for profile in [&alice, &bob] {
         server
@@ -452,7 +588,13 @@ fn access_keys_are_issued_under_quorum_and_only_the_requester_opens_the_secret()
     }
     let ops_key = access_key(
         &server
-            .kastell(&["access-key", "collect", &ops_op, "--profile", &profile_arg(&alice)])
+            .kastell(&[
+                "access-key",
+                "collect",
+                &ops_op,
+                "--profile",
+                &profile_arg(&alice),
+            ])
             .unwrap(),
     );
     let revoke: Value = alice_client
@@ -495,16 +637,30 @@ fn separation_of_duties_holds_unless_the_deployment_turns_it_off_which_is_audite
         .unwrap();
     let key_id = key["id"].as_str().unwrap().to_owned();
     let with_key = [("KASTELL_KEY", key_id.as_str())];
-    assert!(server.log().contains("separation of duties: on"), "{}", server.log());
+    assert!(
+        server.log().contains("separation of duties: on"),
+        "{}",
+        server.log()
+    );
 
     let user = access_key(&create(&server, &officer, "app", &["crypto-user"]));
     let admin = access_key(&create(&server, &officer, "admin", &["crypto-officer"]));
     let got = python(&server, &user, "duties", &with_key);
-    refused_as(&got["create_key"], 400, "AccessDeniedException", "a user administers");
+    refused_as(
+        &got["create_key"],
+        400,
+        "AccessDeniedException",
+        "a user administers",
+    );
     assert_eq!(got["encrypt"], "accepted", "{got}");
     let got = python(&server, &admin, "duties", &with_key);
     assert_eq!(got["create_key"], "accepted", "{got}");
-    refused_as(&got["encrypt"], 400, "AccessDeniedException", "an officer uses a key");
+    refused_as(
+        &got["encrypt"],
+        400,
+        "AccessDeniedException",
+        "an officer uses a key",
+    );
     let both = create(&server, &officer, "dev", &["crypto-officer", "crypto-user"]);
     assert_eq!(both.status.code(), Some(1), "{}", text(&both.stderr));
     assert!(
@@ -521,26 +677,49 @@ fn separation_of_duties_holds_unless_the_deployment_turns_it_off_which_is_audite
             .map(|r| r["reason"].as_str().unwrap().to_owned())
             .collect()
     };
-    assert!(setting(&audit_now(&server)).is_empty(), "the default is not recorded");
+    assert!(
+        setting(&audit_now(&server)).is_empty(),
+        "the default is not recorded"
+    );
     server.stop().unwrap();
     server
         .deployment()
         .append_config("separation_of_duties = false\n")
         .unwrap();
     server.resume().unwrap();
-    assert!(server.log().contains("separation of duties: OFF"), "{}", server.log());
+    assert!(
+        server.log().contains("separation of duties: OFF"),
+        "{}",
+        server.log()
+    );
     assert_eq!(
         setting(&audit_now(&server)),
         ["aws.separation_of_duties = false (was true)"]
     );
-    let dev = access_key(&create(&server, &officer, "dev", &["crypto-officer", "crypto-user"]));
+    let dev = access_key(&create(
+        &server,
+        &officer,
+        "dev",
+        &["crypto-officer", "crypto-user"],
+    ));
     let got = python(&server, &dev, "duties", &with_key);
-    assert_eq!(got, json!({"create_key": "accepted", "encrypt": "accepted"}));
+    assert_eq!(
+        got,
+        json!({"create_key": "accepted", "encrypt": "accepted"})
+    );
     // The auditor role is never combined, nor another role added to a bound principal.
     let mixed = create(&server, &officer, "dev2", &["crypto-user", "auditor"]);
-    assert!(text(&mixed.stderr).contains("only crypto-officer and crypto-user"), "{}", text(&mixed.stderr));
+    assert!(
+        text(&mixed.stderr).contains("only crypto-officer and crypto-user"),
+        "{}",
+        text(&mixed.stderr)
+    );
     let rebound = create(&server, &officer, "auditor", &["crypto-user"]);
-    assert!(text(&rebound.stderr).contains("keeps its role for life"), "{}", text(&rebound.stderr));
+    assert!(
+        text(&rebound.stderr).contains("keeps its role for life"),
+        "{}",
+        text(&rebound.stderr)
+    );
 
     // A restart with the same value records nothing; back on, the key with two roles stops.
     server.restart().unwrap();
@@ -550,7 +729,10 @@ fn separation_of_duties_holds_unless_the_deployment_turns_it_off_which_is_audite
     let text_before = std::fs::read_to_string(&config).unwrap();
     std::fs::write(
         &config,
-        text_before.replace("separation_of_duties = false", "separation_of_duties = true"),
+        text_before.replace(
+            "separation_of_duties = false",
+            "separation_of_duties = true",
+        ),
     )
     .unwrap();
     server.resume().unwrap();
@@ -562,7 +744,18 @@ fn separation_of_duties_holds_unless_the_deployment_turns_it_off_which_is_audite
         ]
     );
     let got = python(&server, &dev, "refused", &[]);
-    refused_as(&got["kms"], 400, "AccessDeniedException", "two roles, separation on");
-    assert!(got["kms"][2].as_str().unwrap().contains("separation of duties is on"), "{got}");
+    refused_as(
+        &got["kms"],
+        400,
+        "AccessDeniedException",
+        "two roles, separation on",
+    );
+    assert!(
+        got["kms"][2]
+            .as_str()
+            .unwrap()
+            .contains("separation of duties is on"),
+        "{got}"
+    );
     refused_as(&got["sts"], 403, "AccessDenied", "two roles on STS");
 }

@@ -354,7 +354,12 @@ fn cause(message: &str) -> &str {
         .take(40)
         .find(|(_, c)| matches!(c, ':' | '\'' | '.'))
         .map_or_else(
-            || message.char_indices().nth(40).map_or(message.len(), |(i, _)| i),
+            || {
+                message
+                    .char_indices()
+                    .nth(40)
+                    .map_or(message.len(), |(i, _)| i)
+            },
             |(i, _)| i,
         );
     message.get(..end).unwrap_or(message)
@@ -459,7 +464,10 @@ mod cause_tests {
             cause("Credential should be scoped to a valid region, not 'x'."),
             "Credential should be scoped to a valid r"
         );
-        assert_eq!(cause("SignedHeaders must include x-amz-target"), "SignedHeaders must include x-amz-target");
+        assert_eq!(
+            cause("SignedHeaders must include x-amz-target"),
+            "SignedHeaders must include x-amz-target"
+        );
         assert_eq!(cause(""), "");
     }
 }
