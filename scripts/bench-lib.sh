@@ -115,7 +115,8 @@ bench_serve() {
     port=
     local line
     for _ in $(seq 1 300); do
-        line=$(head -n 1 "$work/serve.log" 2>/dev/null || true)
+        # Log lines (on standard error, in the same file) may come first.
+        line=$(grep -m 1 '^kastell listening on ' "$work/serve.log" 2>/dev/null || true)
         if [[ $line =~ ^kastell\ listening\ on\ https://127\.0\.0\.1:([0-9]+)$ ]]; then
             port=${BASH_REMATCH[1]}
             break

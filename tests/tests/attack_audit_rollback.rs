@@ -393,11 +393,15 @@ fn unlinked_checkpoints_of_an_older_store_are_the_chains_legacy_start() {
         event(&service)
     };
     // The store as the previous release left it: version 11 (no v12 checkpoint link, no
-    // v13 access keys, no v14 seals, no v15 usage), an unlinked checkpoint signed over the v1 digest.
+    // v13 access keys, no v14 seals, no v15 usage, no v16 rotation), an unlinked checkpoint
+    // signed over the v1 digest.
     let db = dir.path().join("kastell.db");
     let conn = Connection::open(&db).unwrap();
     conn.execute_batch(
-        "ALTER TABLE audit_checkpoints DROP COLUMN prev; DROP TABLE access_keys; \
+        "DROP INDEX keys_rotation_due; ALTER TABLE keys DROP COLUMN next_rotation; \
+         ALTER TABLE keys DROP COLUMN rotation_period_days; \
+         ALTER TABLE key_versions DROP COLUMN automatic; \
+         ALTER TABLE audit_checkpoints DROP COLUMN prev; DROP TABLE access_keys; \
          ALTER TABLE keys DROP COLUMN seal; ALTER TABLE aliases DROP COLUMN seal; \
          ALTER TABLE keys DROP COLUMN usage; \
          PRAGMA user_version = 11;",

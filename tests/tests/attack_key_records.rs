@@ -314,12 +314,16 @@ fn soft_token_of(server: &TestServer) -> SoftToken {
     .expect("the token file opens")
 }
 
-/// Makes `db` look like a store of Kastell before seals (schema 13: no seal columns, no usage column).
+/// Makes `db` look like a store of Kastell before seals (schema 13: no seal columns, no usage
+/// column, no rotation columns).
 fn downgrade(db: &Path) {
     Connection::open(db)
         .unwrap()
         .execute_batch(
-            "ALTER TABLE keys DROP COLUMN seal; ALTER TABLE aliases DROP COLUMN seal;
+            "DROP INDEX keys_rotation_due; ALTER TABLE keys DROP COLUMN next_rotation;
+             ALTER TABLE keys DROP COLUMN rotation_period_days;
+             ALTER TABLE key_versions DROP COLUMN automatic;
+             ALTER TABLE keys DROP COLUMN seal; ALTER TABLE aliases DROP COLUMN seal;
              ALTER TABLE keys DROP COLUMN usage;
              PRAGMA user_version = 13;",
         )

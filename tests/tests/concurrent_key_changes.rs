@@ -283,6 +283,12 @@ impl Store for Overtaken {
     fn due_for_deletion(&self, now: i64) -> Result<Vec<KeyId>, StoreError> {
         self.inner.due_for_deletion(now)
     }
+    fn due_for_rotation(&self, now: i64) -> Result<Vec<KeyId>, StoreError> {
+        self.inner.due_for_rotation(now)
+    }
+    fn list_aliases(&self, after: Option<&Alias>, limit: u32) -> Result<Vec<AliasRow>, StoreError> {
+        self.inner.list_aliases(after, limit)
+    }
     fn set_alias(&self, alias: &Alias, id: &KeyId) -> Result<(), StoreError> {
         self.inner.set_alias(alias, id)
     }

@@ -639,12 +639,19 @@ fn bad_inputs_for_the_new_key_types_are_refused_by_name_and_audited_as_refusals(
         400,
         "UnsupportedSpec",
     );
-    assert!(
-        message.contains("cannot hold ML_DSA_65 keys yet"),
-        "{message}"
-    );
+    assert!(message.contains("cannot hold ML_DSA_65 keys"), "{message}");
     assert!(
         message.contains("create it wrapped (the default)"),
+        "{message}"
+    );
+    // The soft token holds the original three only.
+    let message = expect_api_error(
+        setup.create(&json!({ "spec": "ECC_SECG_P256K1", "origin": "token" })),
+        400,
+        "UnsupportedSpec",
+    );
+    assert!(
+        message.contains("cannot hold ECC_SECG_P256K1 keys for SIGN_VERIFY (it holds token-resident AES_256, ECC_NIST_P384 signing and HMAC_384 keys only)"),
         "{message}"
     );
     let page: Value = setup.auditor.get("/v1/audit?after=0&limit=1000").unwrap();

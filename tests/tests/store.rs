@@ -37,10 +37,12 @@ fn record(spec: KeySpec) -> KeyRecord {
                 master: "kastell-master-1".into(),
                 wrapped: vec![7; 40],
             },
+            automatic: false,
         }],
         releasable: false,
         revision: 0,
         seal: None,
+        rotation: None,
     }
 }
 
@@ -58,6 +60,7 @@ fn keys_versions_and_aliases_survive_reopening() {
             number: 2,
             created: 1_764_070_000,
             material: Material::Token,
+            automatic: false,
         };
         store.add_version(&key.id, 0, &v2).expect("rotate");
         key.versions.push(v2);
@@ -413,6 +416,7 @@ fn a_change_decided_on_a_stale_copy_of_a_key_writes_nothing() {
         number: 2,
         created: 1_764_070_000,
         material: Material::Token,
+        automatic: false,
     };
     let changes = [
         Change::UpdateKey(&stale),
@@ -421,6 +425,7 @@ fn a_change_decided_on_a_stale_copy_of_a_key_writes_nothing() {
             revision: 0,
             version: &v2,
             seal: None,
+            rotation: None,
         },
         Change::DestroyKey {
             id: &key.id,
@@ -458,6 +463,90 @@ fn a_change_decided_on_a_stale_copy_of_a_key_writes_nothing() {
     );
 }
 
+/// What schema version 16 added (automatic rotation), taken away again: a store as
+/// version 15 left it.
+const UNDO_V16: &str = "DROP INDEX keys_rotation_due;
+     ALTER TABLE keys DROP COLUMN next_rotation;
+     ALTER TABLE keys DROP COLUMN rotation_period_days;
+     ALTER TABLE key_versions DROP COLUMN automatic;
+     PRAGMA user_version = 15;";
+
+/// Issue 18: a store of schema version 15 has no rotation columns. Migrating adds them
+/// empty: every key reads back unchanged (no automatic rotation, no automatic version), and
+/// a schedule and an automatic version are stored and read from then on.
+#[test]
+fn a_store_from_before_automatic_rotation_migrates_and_then_keeps_schedules() {
+    use kastell_core::store::Change;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("kastell.db");
+    let mut key = record(KeySpec::Aes256);
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        store.create_key(&key, None).expect("create");
+        let v2 = KeyVersion {
+            number: 2,
+            created: 1_764_070_000,
+            material: Material::Token,
+            automatic: false,
+        };
+        store.add_version(&key.id, 0, &v2).expect("rotate");
+        key.versions.push(v2);
+        key.revision = 1;
+    }
+    rusqlite::Connection::open(&path)
+        .expect("sqlite")
+        .execute_batch(UNDO_V16)
+        .expect("back to schema version 15");
+    let store = SqliteStore::open(&path).expect("migrates");
+    assert_eq!(store.key(&key.id).expect("read").expect("kept"), key);
+    // From now on a schedule, and a version the schedule made, are kept.
+    let schedule = kastell_core::keys::RotationSchedule {
+        period_days: 90,
+        next_at: 1_770_000_000,
+    };
+    key.rotation = Some(schedule);
+    store.update_key(&key).expect("schedule");
+    key.revision = 2;
+    let v3 = KeyVersion {
+        number: 3,
+        created: 1_770_000_000,
+        material: Material::Token,
+        automatic: true,
+    };
+    let moved = kastell_core::keys::RotationSchedule {
+        period_days: 90,
+        next_at: 1_770_000_000 + 90 * 86_400,
+    };
+    store
+        .apply(
+            Change::AddVersion {
+                id: &key.id,
+                revision: 2,
+                version: &v3,
+                seal: None,
+                rotation: Some(moved),
+            },
+            audit_entry(1),
+        )
+        .expect("an automatic rotation");
+    key.versions.push(v3);
+    key.revision = 3;
+    key.rotation = Some(moved);
+    assert_eq!(store.key(&key.id).expect("read").expect("kept"), key);
+    assert_eq!(
+        store.due_for_rotation(1_770_000_000).expect("due"),
+        Vec::<KeyId>::new()
+    );
+    assert_eq!(
+        store.due_for_rotation(moved.next_at).expect("due"),
+        vec![key.id]
+    );
+    // A disabled key is never due.
+    key.state = KeyState::Disabled;
+    store.update_key(&key).expect("disable");
+    assert!(store.due_for_rotation(i64::MAX).expect("due").is_empty());
+}
+
 /// A store written before key revisions (schema version 10, no `revision` column) opens,
 /// migrates, and its keys start at revision 0 and take changes as before.
 #[test]
@@ -471,8 +560,11 @@ fn a_store_from_before_key_revisions_migrates() {
         .expect("create");
     {
         // As the previous release left it (without what later versions add: v11's key
-        // revisions, v12's checkpoint links, v13's access keys, v14's seals, v15's key usage).
+        // revisions, v12's checkpoint links, v13's access keys, v14's seals, v15's key usage,
+        // v16's rotation).
         let conn = rusqlite::Connection::open(&path).expect("sqlite");
+        conn.execute_batch(UNDO_V16)
+            .expect("back to schema version 15");
         conn.execute_batch(
             "ALTER TABLE keys DROP COLUMN revision;
              ALTER TABLE audit_checkpoints DROP COLUMN prev;
@@ -514,6 +606,8 @@ fn hmac_sha384_rows_are_renamed_hmac_384_and_usages_stored_by_the_schema_15_migr
     {
         // As schema 14 left them.
         let conn = rusqlite::Connection::open(&path).expect("sqlite");
+        conn.execute_batch(UNDO_V16)
+            .expect("back to schema version 15");
         conn.execute_batch(
             "UPDATE keys SET spec = 'HMAC_SHA384' WHERE spec = 'HMAC_384';
              ALTER TABLE keys DROP COLUMN usage;

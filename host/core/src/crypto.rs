@@ -10,10 +10,11 @@
 
 mod awslc;
 mod checker;
+pub(crate) mod encoding;
 mod held;
 pub mod hpke;
 mod kind;
-mod prepared;
+pub(crate) mod prepared;
 mod rustcrypto;
 
 use kastell_proto::algorithm::{EncryptionAlgorithm, MessageType, SigningAlgorithm};
@@ -101,6 +102,10 @@ pub enum CryptoError {
     /// The system random number generator failed.
     #[error("random number generator failed")]
     Random,
+    /// A token-resident key's operation failed on the token: the PKCS#11 function and its
+    /// return value.
+    #[error("token: {0}")]
+    Token(String),
 }
 
 /// The primitives the host uses on key material it holds (wrapped keys, soft token).

@@ -3,6 +3,7 @@
 mod access_keys;
 mod admin;
 pub mod algorithms;
+mod aliases;
 mod asymmetric;
 mod audited;
 mod cache;
@@ -10,12 +11,15 @@ mod create;
 mod deferred;
 mod describe;
 mod destruction;
+mod dry_run;
 mod encryption;
 mod error;
 mod gate;
 mod generate;
 mod records;
+mod reencrypt;
 mod release;
+mod rotation;
 mod seal;
 mod service;
 mod settings;
@@ -23,19 +27,23 @@ mod signing;
 mod trail;
 
 pub use crate::model::{
-    Alias, AliasError, AliasRow, KeyRecord, KeyState, KeyVersion, Material, token_label,
+    Alias, AliasError, AliasRow, KeyRecord, KeyState, KeyVersion, Material, RotationSchedule,
+    token_label,
 };
 pub use access_keys::{AccessKeyIdentity, IssuedAccessKey};
-pub use admin::DELETION_WINDOW_DAYS;
+pub use admin::{DELETION_WINDOW_DAYS, MAX_TAGS};
 pub use asymmetric::{DataKeyPair, Encrypted};
 pub use cache::{KeyCache, KeyCacheLimits};
 pub use deferred::{Deferred, defer};
 pub use describe::MAX_LIST;
 pub use destruction::SYSTEM_PRINCIPAL;
+pub use dry_run::DryRun;
 pub use generate::{DataKey, MAX_RANDOM};
 pub use kastell_proto::api::{KeyDescription, VersionDescription};
 pub use records::{SEAL_RECORDS, VERIFY_RECORD};
+pub use reencrypt::{ReEncryptSide, ReEncrypted};
 pub use release::{ReleaseKind, ReleaseRequest, Released};
+pub use rotation::{DEFAULT_ROTATION_PERIOD_DAYS, ROTATION_PERIOD_DAYS};
 pub use seal::{RecordKey, SEAL_LEN};
 pub use service::{
     Caller, DEFAULT_CHECKPOINT_EVERY, KeyError, KeyService, NewKey, ServiceKeys, unix_now,

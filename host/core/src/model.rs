@@ -94,6 +94,20 @@ pub struct KeyVersion {
     pub created: i64,
     /// Where the material is.
     pub material: Material,
+    /// Whether the host's automatic rotation made it ([`RotationSchedule`]); `false` for
+    /// the first version and for rotations someone asked for.
+    pub automatic: bool,
+}
+
+/// Automatic rotation of a key's material: a new version every `period_days`, the next
+/// one due at `next_at` (AWS KMS's `EnableKeyRotation`). The host's sweep rotates keys
+/// that are enabled and due; a disabled key is rotated when it is enabled again and due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotationSchedule {
+    /// Days between rotations.
+    pub period_days: u32,
+    /// When the next rotation is due, Unix seconds.
+    pub next_at: i64,
 }
 
 /// Everything known about a key.
@@ -139,6 +153,8 @@ pub struct KeyRecord {
     /// writes carries the seal of the record as the change stores it (for an update, at
     /// `revision + 1`).
     pub seal: Option<Vec<u8>>,
+    /// Automatic rotation, when on.
+    pub rotation: Option<RotationSchedule>,
 }
 
 impl KeyRecord {

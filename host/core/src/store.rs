@@ -6,7 +6,7 @@ mod sqlite;
 mod ticket;
 
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, HASH_LEN};
-use crate::model::{Alias, AliasRow, KeyRecord, KeyVersion};
+use crate::model::{Alias, AliasRow, KeyRecord, KeyVersion, RotationSchedule};
 use kastell_proto::KeyId;
 use kastell_proto::api::{ClientDetail, ClientInfo};
 use kastell_proto::{OperationClass, PendingState};
@@ -106,7 +106,8 @@ pub enum Change<'a> {
     /// New metadata (state, description, tags, policy, minimum decryption version), against
     /// the record's revision; `seal` is the record's seal at the next revision.
     UpdateKey(&'a KeyRecord),
-    /// A new version (rotation).
+    /// A new version (rotation), and the key's automatic rotation after it (an automatic
+    /// rotation moves the next one on; one asked for leaves it as it was).
     AddVersion {
         /// The key.
         id: &'a KeyId,
@@ -116,9 +117,29 @@ pub enum Change<'a> {
         version: &'a KeyVersion,
         /// The key's seal with this version, at the next revision.
         seal: Option<&'a [u8]>,
+        /// The key's automatic rotation from now on.
+        rotation: Option<RotationSchedule>,
     },
     /// An alias created or re-pointed.
     SetAlias(&'a AliasRow),
+    /// A new alias; [`StoreError::AliasExists`] when the name is taken.
+    CreateAlias(&'a AliasRow),
+    /// An alias that names `from` re-pointed at the key `row` names;
+    /// [`StoreError::AliasChanged`] when it does not name `from` (any more).
+    UpdateAlias {
+        /// The alias as it will be.
+        row: &'a AliasRow,
+        /// The key it names now.
+        from: &'a KeyId,
+    },
+    /// An alias that names `key` removed; [`StoreError::AliasChanged`] when it does not
+    /// (any more).
+    DeleteAlias {
+        /// The alias.
+        alias: &'a Alias,
+        /// The key it names.
+        key: &'a KeyId,
+    },
     /// The key destroyed: state, wrapped material erased, aliases removed, and its token
     /// objects queued for destruction ([`Store::pending_token_destruction`]).
     DestroyKey {
@@ -292,6 +313,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// A storage failure or [`StoreError::Corrupt`].
     fn due_for_deletion(&self, now: i64) -> Result<Vec<KeyId>, StoreError>;
+
+    /// Keys that are enabled, with automatic rotation on and due at or before `now` (Unix
+    /// seconds), the most overdue first.
+    ///
+    /// # Errors
+    /// A storage failure or [`StoreError::Corrupt`].
+    fn due_for_rotation(&self, now: i64) -> Result<Vec<KeyId>, StoreError>;
+
+    /// Up to `limit` alias rows ordered by alias, after `after`.
+    ///
+    /// # Errors
+    /// A storage failure or [`StoreError::Corrupt`].
+    fn list_aliases(&self, after: Option<&Alias>, limit: u32) -> Result<Vec<AliasRow>, StoreError>;
 
     /// Points `alias` at `id`, creating it or re-pointing it, without a seal.
     ///

@@ -8,13 +8,17 @@
 mod pkcs11;
 mod soft;
 
-use crate::crypto::{CryptoError, GCM_NONCE_LEN};
+use kastell_proto::KeyUsage;
+
+use crate::crypto::{CryptoError, GCM_NONCE_LEN, KeyKind, PreparedKey};
 use crate::secret::SecretBytes;
 
 pub use pkcs11::{Pkcs11Config, Pkcs11Token};
 pub use soft::{KdfCost, SoftToken};
 
-/// Kinds of key a token holds.
+/// Kinds of key a token holds for the key service itself (master, audit, record keys) and
+/// the original specs' token-resident keys; the other specs' token-resident keys are made
+/// by [`Token::generate_resident`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKeyKind {
     /// AES-256: data encryption (GCM) and key wrapping (RFC 5649).
@@ -58,6 +62,17 @@ pub enum TokenError {
         label: String,
         /// The kind the operation needs.
         expected: TokenKeyKind,
+    },
+    /// The token cannot hold `kind` keys for `usage` token-resident (the key service says
+    /// to create the key wrapped instead).
+    #[error("the token cannot hold {kind} keys for {usage}: {why}")]
+    CannotHold {
+        /// The key's kind.
+        kind: KeyKind,
+        /// The usage asked for.
+        usage: KeyUsage,
+        /// What the token lacks.
+        why: String,
     },
     /// The soft token could not be unlocked: wrong passphrase or a damaged file.
     #[error("cannot unlock the soft token {0}: wrong passphrase or damaged file")]
@@ -108,6 +123,54 @@ pub trait Token: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// [`TokenError::KeyExists`], or the token's failure.
     fn generate(&self, label: &str, kind: TokenKeyKind) -> Result<(), TokenError>;
+
+    /// Whether this token can hold `kind` keys for `usage` token-resident through
+    /// [`Token::generate_resident`], as the token answers it: a PKCS#11 token is asked for
+    /// the mechanisms the kind and usage need (`C_GetMechanismInfo`) and, for a curve, to
+    /// generate a key pair on it (destroyed at once). A token that holds only the kinds of
+    /// [`Token::generate`] (the soft token) answers no.
+    ///
+    /// # Errors
+    /// [`TokenError::CannotHold`] naming what the token lacks, or the token's failure.
+    fn can_hold(&self, kind: KeyKind, usage: KeyUsage) -> Result<(), TokenError> {
+        Err(TokenError::CannotHold {
+            kind,
+            usage,
+            why: "it holds token-resident AES_256, ECC_NIST_P384 signing and HMAC_384 keys \
+                  only"
+                .into(),
+        })
+    }
+
+    /// Generates a `kind` key for `usage` labelled `label` inside the token: sensitive,
+    /// never extractable, allowed only `usage`'s operations. Its operations are
+    /// [`Token::resident`]'s.
+    ///
+    /// # Errors
+    /// [`TokenError::CannotHold`] (as [`Token::can_hold`]), [`TokenError::KeyExists`], or
+    /// the token's failure.
+    fn generate_resident(
+        &self,
+        label: &str,
+        kind: KeyKind,
+        usage: KeyUsage,
+    ) -> Result<(), TokenError> {
+        self.can_hold(kind, usage)?;
+        Err(TokenError::KeyNotFound(label.to_owned()))
+    }
+
+    /// The token-resident `kind` key labelled `label` (made by
+    /// [`Token::generate_resident`]): its operations (the generic ones of [`PreparedKey`])
+    /// are performed by the token, with the same checks, refusals and output forms as a
+    /// host-held key's; it has no material ([`PreparedKey::material`] refuses). Nothing is
+    /// asked of the token until an operation runs.
+    ///
+    /// # Errors
+    /// [`TokenError::KeyNotFound`] on a token without such keys.
+    fn resident(&self, label: &str, kind: KeyKind) -> Result<Box<dyn PreparedKey>, TokenError> {
+        let _ = kind;
+        Err(TokenError::KeyNotFound(label.to_owned()))
+    }
 
     /// Whether a key labelled `label` exists.
     ///

@@ -47,7 +47,8 @@ pub use crypto::{
 };
 pub use keys::{
     AliasRequest, AliasResponse, BindPolicyRequest, CreateKeyRequest, KeyDescription, KeyPage,
-    ListQuery, MinVersionRequest, ScheduleDeletionRequest, TagsRequest, VersionDescription,
+    ListQuery, MinVersionRequest, RotationDescription, ScheduleDeletionRequest, TagsRequest,
+    VersionDescription,
 };
 pub use release::{ChallengeResponse, ReleaseBody, ReleaseResponse};
 

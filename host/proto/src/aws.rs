@@ -1,8 +1,8 @@
 //! The AWS KMS wire protocol (JSON 1.1, `X-Amz-Target: TrentService.<Operation>`) as the
 //! AWS-compatible endpoint speaks it: the exceptions with their HTTP statuses, mapped from
 //! Kastell's [`ErrorCode`] in one table, Kastell's key specs under AWS's names, and the
-//! request and response members of each operation (`requests.rs`), with AWS's
-//! PascalCase field names.
+//! request and response members of each operation (`requests/`, one file per family),
+//! with AWS's PascalCase field names.
 
 use crate::{ErrorCode, KeySpec};
 
@@ -56,6 +56,18 @@ pub enum AwsException {
     PendingApproval,
     /// The request was throttled (400).
     Throttling,
+    /// `DryRun` was set and the request would have succeeded (412).
+    DryRunOperation,
+    /// `Verify`: the signature is not valid for the message, key and algorithm (400).
+    KmsInvalidSignature,
+    /// `VerifyMac`: the MAC is not valid for the message, key and algorithm (400).
+    KmsInvalidMac,
+    /// A tag is not valid: its key or value length, or a reserved `aws:` key (400).
+    Tag,
+    /// A `Marker` is not one a previous page returned (400).
+    InvalidMarker,
+    /// A limit is reached, e.g. the tags one key holds (400).
+    LimitExceeded,
     /// Kastell failed (500).
     KmsInternal,
 }
@@ -87,6 +99,12 @@ impl AwsException {
             // a refusal of the key's current state (not as a client bug, not retried).
             Self::PendingApproval => "KMSInvalidStateException",
             Self::Throttling => "ThrottlingException",
+            Self::DryRunOperation => "DryRunOperationException",
+            Self::KmsInvalidSignature => "KMSInvalidSignatureException",
+            Self::KmsInvalidMac => "KMSInvalidMacException",
+            Self::Tag => "TagException",
+            Self::InvalidMarker => "InvalidMarkerException",
+            Self::LimitExceeded => "LimitExceededException",
             Self::KmsInternal => "KMSInternalException",
         }
     }
@@ -96,6 +114,7 @@ impl AwsException {
     pub const fn status(self) -> u16 {
         match self {
             Self::KmsInternal => 500,
+            Self::DryRunOperation => 412,
             _ => 400,
         }
     }
@@ -109,7 +128,10 @@ impl AwsException {
             ErrorCode::InvalidState | ErrorCode::Conflict | ErrorCode::Expired => {
                 Self::KmsInvalidState
             }
-            ErrorCode::InvalidKeyUsage => Self::InvalidKeyUsage,
+            // AWS names an algorithm the key's spec does not allow an invalid key usage.
+            ErrorCode::InvalidKeyUsage | ErrorCode::UnsupportedAlgorithm => Self::InvalidKeyUsage,
+            ErrorCode::UnsupportedSpec => Self::UnsupportedOperation,
+            ErrorCode::LimitExceeded => Self::LimitExceeded,
             ErrorCode::InvalidCiphertext | ErrorCode::TamperDetected => Self::InvalidCiphertext,
             ErrorCode::IncorrectKey => Self::IncorrectKey,
             ErrorCode::AccessDenied | ErrorCode::AttestationRejected | ErrorCode::InvalidNonce => {
@@ -136,21 +158,47 @@ pub const fn aws_key_spec(spec: KeySpec) -> &'static str {
     }
 }
 
-/// The Kastell key spec of an AWS name, for the specs the AWS endpoint serves so far
-/// (AES-256, P-384, HMAC-384; the other key types are reachable through `/v1` and come to
-/// the AWS endpoint with its remaining operations); `Err` names an AWS spec it has not (yet).
+/// The Kastell key spec of an AWS name (every spec AWS KMS offers but `SM2`, Ed25519 and
+/// ML-KEM); `Err` tells a spec AWS has and Kastell not from a name AWS does not have.
 ///
 /// # Errors
 /// An AWS spec without a Kastell counterpart, or a name AWS does not have.
 pub fn kastell_key_spec(name: &str) -> Result<KeySpec, SpecError> {
     match name {
         "SYMMETRIC_DEFAULT" => Ok(KeySpec::Aes256),
-        "ECC_NIST_P384" => Ok(KeySpec::EccNistP384),
-        "HMAC_384" => Ok(KeySpec::HmacSha384),
-        "RSA_2048" | "RSA_3072" | "RSA_4096" | "ECC_NIST_P256" | "ECC_NIST_P521"
-        | "ECC_SECG_P256K1" | "HMAC_224" | "HMAC_256" | "HMAC_512" | "SM2" | "ML_DSA_44"
-        | "ML_DSA_65" | "ML_DSA_87" => Err(SpecError::NotSupported),
+        // Kastell's own names of the other specs are AWS's (`HMAC_384`, not the older
+        // `HMAC_SHA384`, which AWS never had).
+        "HMAC_SHA384" | "AES_256" => Err(SpecError::Unknown),
+        "SM2" | "ECC_NIST_EDWARDS25519" | "ML_KEM_512" | "ML_KEM_768" | "ML_KEM_1024" => {
+            Err(SpecError::NotSupported)
+        }
+        other => other.parse().map_err(|_| SpecError::Unknown),
+    }
+}
+
+/// The AWS name of a data key pair spec Kastell generates (RSA and ECC pairs), or why not.
+///
+/// # Errors
+/// A pair spec AWS has and Kastell not (`SM2`, Ed25519, ML-KEM), or a name AWS does not
+/// have (an HMAC or ML-DSA spec is not a data key pair spec).
+pub fn kastell_key_pair_spec(name: &str) -> Result<KeySpec, SpecError> {
+    match name {
+        "RSA_2048" | "RSA_3072" | "RSA_4096" | "ECC_NIST_P256" | "ECC_NIST_P384"
+        | "ECC_NIST_P521" | "ECC_SECG_P256K1" => kastell_key_spec(name),
+        "SM2" | "ECC_NIST_EDWARDS25519" | "ML_KEM_512" | "ML_KEM_768" | "ML_KEM_1024" => {
+            Err(SpecError::NotSupported)
+        }
         _ => Err(SpecError::Unknown),
+    }
+}
+
+/// The deprecated `CustomerMasterKeySpec` of a key spec: the same name, absent for the
+/// specs that came after it was deprecated (ML-DSA).
+#[must_use]
+pub const fn customer_master_key_spec(spec: KeySpec) -> Option<&'static str> {
+    match spec {
+        KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => None,
+        other => Some(aws_key_spec(other)),
     }
 }
 
@@ -187,10 +235,38 @@ mod tests {
 
     #[test]
     fn specs_map_both_ways_and_missing_ones_are_told_apart_from_unknown_ones() {
-        for spec in [KeySpec::Aes256, KeySpec::EccNistP384, KeySpec::HmacSha384] {
-            assert_eq!(kastell_key_spec(aws_key_spec(spec)), Ok(spec));
+        for &spec in KeySpec::ALL {
+            assert_eq!(kastell_key_spec(aws_key_spec(spec)), Ok(spec), "{spec}");
         }
-        assert_eq!(kastell_key_spec("RSA_2048"), Err(SpecError::NotSupported));
+        assert_eq!(kastell_key_spec("SM2"), Err(SpecError::NotSupported));
+        assert_eq!(kastell_key_spec("ML_KEM_768"), Err(SpecError::NotSupported));
         assert_eq!(kastell_key_spec("AES_256"), Err(SpecError::Unknown));
+        assert_eq!(kastell_key_spec("HMAC_SHA384"), Err(SpecError::Unknown));
+        assert_eq!(kastell_key_spec("RSA_1024"), Err(SpecError::Unknown));
+        assert_eq!(kastell_key_pair_spec("RSA_3072"), Ok(KeySpec::Rsa3072));
+        assert_eq!(kastell_key_pair_spec("HMAC_256"), Err(SpecError::Unknown));
+        assert_eq!(kastell_key_pair_spec("SM2"), Err(SpecError::NotSupported));
+        assert_eq!(customer_master_key_spec(KeySpec::MlDsa65), None);
+        assert_eq!(
+            customer_master_key_spec(KeySpec::Aes256),
+            Some("SYMMETRIC_DEFAULT")
+        );
+    }
+
+    #[test]
+    fn algorithm_refusals_are_aws_invalid_key_usage_and_dry_runs_412() {
+        assert_eq!(
+            AwsException::of(ErrorCode::UnsupportedAlgorithm).name(),
+            "InvalidKeyUsageException"
+        );
+        assert_eq!(
+            AwsException::of(ErrorCode::UnsupportedSpec).name(),
+            "UnsupportedOperationException"
+        );
+        assert_eq!(AwsException::DryRunOperation.status(), 412);
+        assert_eq!(
+            AwsException::DryRunOperation.name(),
+            "DryRunOperationException"
+        );
     }
 }

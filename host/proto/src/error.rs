@@ -80,6 +80,9 @@ error_codes! {
     AlreadyExists => 409, EXIT_REFUSED;
     /// A concurrent change won; try again.
     Conflict => 409, EXIT_REFUSED;
+    /// A limit of what one resource may hold is reached (e.g. the tags of a key through
+    /// the AWS-compatible endpoint).
+    LimitExceeded => 409, EXIT_REFUSED;
     /// A pending operation or challenge expired.
     Expired => 409, EXIT_REFUSED;
     /// An officer's approval signature does not verify.

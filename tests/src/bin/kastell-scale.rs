@@ -266,10 +266,12 @@ fn new_key(opened: &Opened, args: &Args) -> Result<(KeyRecord, AuditEntry), BoxE
                 master: opened.keys.master.clone(),
                 wrapped,
             },
+            automatic: false,
         }],
         releasable: false,
         revision: 0,
         seal: None,
+        rotation: None,
     };
     // Sealed as the key service seals a new key: the server refuses an unsealed record.
     let record_key = RecordKey::new(Arc::clone(&opened.token), opened.keys.record_mac.clone());

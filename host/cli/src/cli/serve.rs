@@ -26,7 +26,8 @@ pub struct ServeArgs {
     pub deployment: DeploymentArgs,
 }
 
-/// How often keys whose deletion window ended are destroyed while serving.
+/// How often keys whose deletion window ended are destroyed, and keys due for automatic
+/// rotation rotated, while serving.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 /// How often revoked client certificates are reloaded from the store.
 const REVOCATIONS_EVERY: Duration = Duration::from_secs(5);
@@ -436,20 +437,38 @@ fn say(line: &str) {
     let _ = out.flush();
 }
 
-/// Destroys keys whose deletion window has ended, every [`SWEEP_EVERY`].
+/// Rotates keys whose automatic rotation is due, at start and every [`SWEEP_EVERY`], and
+/// destroys keys whose deletion window has ended every [`SWEEP_EVERY`] (opening the
+/// deployment destroyed those due at start).
 async fn sweep(state: Arc<AppState>) {
     let mut every = tokio::time::interval(SWEEP_EVERY);
-    every.tick().await;
+    let mut first = true;
     loop {
         every.tick().await;
+        let destroy = !first;
+        first = false;
         let state = Arc::clone(&state);
         let swept = tokio::task::spawn_blocking(move || {
-            state.service.destroy_due(kastell_core::keys::unix_now())
+            let now = kastell_core::keys::unix_now();
+            let destroyed = if destroy {
+                state.service.destroy_due(now)
+            } else {
+                Ok(Vec::new())
+            };
+            (destroyed, state.service.rotate_due(now))
         })
         .await;
-        match swept {
-            Ok(Ok(ids)) if !ids.is_empty() => tracing::info!(count = ids.len(), "keys destroyed"),
-            Ok(Err(err)) => tracing::error!(error = %err, "deletion sweep failed"),
+        let Ok((destroyed, rotated)) = swept else {
+            continue;
+        };
+        match destroyed {
+            Ok(ids) if !ids.is_empty() => tracing::info!(count = ids.len(), "keys destroyed"),
+            Err(err) => tracing::error!(error = %err, "deletion sweep failed"),
+            _ => {}
+        }
+        match rotated {
+            Ok(ids) if !ids.is_empty() => tracing::info!(count = ids.len(), "keys rotated"),
+            Err(err) => tracing::error!(error = %err, "rotation sweep failed"),
             _ => {}
         }
     }

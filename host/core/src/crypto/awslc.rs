@@ -8,15 +8,14 @@ mod mldsa;
 mod rsa;
 mod symmetric;
 
+use super::encoding::spki_algorithm;
+use super::prepared::check_message;
+use super::{CryptoError, CryptoProvider, GCM_NONCE_LEN, KeyFamily, KeyKind, PreparedKey};
+use crate::secret::SecretBytes;
 use aws_lc_rs::digest;
 use aws_lc_rs::key_wrap::{AES_256, AesBlockCipher, KeyEncryptionKey, KeyWrapPadded as _};
 use aws_lc_rs::signature::{KeyPair as _, ParsedPublicKey};
 use kastell_proto::algorithm::{HashAlgorithm, MessageType, SigningAlgorithm};
-use spki::ObjectIdentifier;
-
-use super::prepared::check_message;
-use super::{CryptoError, CryptoProvider, GCM_NONCE_LEN, KeyFamily, KeyKind, PreparedKey};
-use crate::secret::SecretBytes;
 
 /// AWS-LC through aws-lc-rs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -27,23 +26,6 @@ fn debug_prepared(f: &mut std::fmt::Formatter<'_>, kind: KeyKind) -> std::fmt::R
     f.debug_struct("PreparedKey")
         .field("kind", &kind)
         .finish_non_exhaustive()
-}
-
-/// The algorithm OID and the parameters' OID (an EC key's curve) of a SubjectPublicKeyInfo;
-/// trailing bytes, another encoding or a raw key are refused.
-fn spki_algorithm(
-    der: &[u8],
-    whose: &'static str,
-) -> Result<(ObjectIdentifier, Option<ObjectIdentifier>), CryptoError> {
-    let not_spki = || {
-        CryptoError::InvalidInput(match whose {
-            "peer public key" => "peer public key: not SubjectPublicKeyInfo DER",
-            _ => "public key: not SubjectPublicKeyInfo DER",
-        })
-    };
-    let info = spki::SubjectPublicKeyInfoRef::try_from(der).map_err(|_| not_spki())?;
-    let parameters = info.algorithm.parameters_oid().ok();
-    Ok((info.algorithm.oid, parameters))
 }
 
 /// The aws-lc-rs digest algorithm of a hash.

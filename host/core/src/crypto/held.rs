@@ -94,8 +94,8 @@ impl<P: CryptoProvider> PreparedKey for Held<P> {
         self.kind
     }
 
-    fn material(&self) -> &SecretBytes {
-        &self.material
+    fn material(&self) -> Result<&SecretBytes, CryptoError> {
+        Ok(&self.material)
     }
 
     fn aes256_gcm_seal(

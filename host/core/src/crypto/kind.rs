@@ -269,7 +269,7 @@ impl KeyKind {
     }
 
     /// The error for using a key through a legacy typed operation of another kind.
-    pub(super) fn misuse(self) -> CryptoError {
+    pub(crate) fn misuse(self) -> CryptoError {
         CryptoError::InvalidKey(match self.family() {
             KeyFamily::Symmetric => "an AES-256 key cannot do this",
             KeyFamily::Rsa => "an RSA key cannot do this",

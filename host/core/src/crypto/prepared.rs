@@ -1,6 +1,8 @@
 //! Key material made ready for repeated use: what a provider would otherwise redo on
 //! every operation (the AES key schedule, parsing a key and deriving its public key, the
 //! HMAC pads, expanding an ML-DSA seed) is done once, when the key enters the key cache.
+//! A token-resident key offers the same operations, performed by the token
+//! ([`crate::token::Token::resident`]).
 
 use kastell_proto::algorithm::{
     EncryptionAlgorithm, KeyAgreementAlgorithm, MacAlgorithm, MessageType, SigningAlgorithm,
@@ -9,7 +11,9 @@ use kastell_proto::algorithm::{
 use super::{CryptoError, GCM_NONCE_LEN, KeyKind};
 use crate::secret::SecretBytes;
 
-/// A key prepared by a provider ([`super::CryptoProvider::prepare`]), one type per family. Every
+/// A key prepared by a provider ([`super::CryptoProvider::prepare`]), one type per family,
+/// or a token-resident key whose operations the token performs
+/// ([`crate::token::Token::resident`]: no material on the host). Every
 /// operation has a default that refuses: the typed legacy operations (`aes256_gcm_*`,
 /// `p384_*`, `hmac_sha384`) with [`CryptoError::InvalidKey`] as before, the generic ones
 /// with [`CryptoError::Unsupported`] naming the kind and the algorithm. Dropping it clears
@@ -19,7 +23,10 @@ pub trait PreparedKey: Send + Sync + std::fmt::Debug {
     fn kind(&self) -> KeyKind;
 
     /// The raw material, for the rare operations that hand it on (attested release).
-    fn material(&self) -> &SecretBytes;
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidKey`] for a token-resident key: the host never holds it.
+    fn material(&self) -> Result<&SecretBytes, CryptoError>;
 
     /// AES-256-GCM encryption; ciphertext ‖ tag.
     ///
@@ -207,7 +214,7 @@ pub trait PreparedKey: Send + Sync + std::fmt::Debug {
 ///
 /// # Errors
 /// [`CryptoError::Unsupported`] or [`CryptoError::DigestLength`].
-pub(super) fn check_message(
+pub(crate) fn check_message(
     kind: KeyKind,
     algorithm: SigningAlgorithm,
     message_type: MessageType,
@@ -292,7 +299,7 @@ mod tests {
                 reader.p384_verify_digest(&public, &[0x5a; 48], &signature),
                 Ok(true)
             );
-            assert_eq!(signer.material(), &scalar);
+            assert_eq!(signer.material(), Ok(&scalar));
 
             let mac_key = SecretBytes::new(vec![0x0b; 48]);
             let mac = writer

@@ -1,9 +1,10 @@
-//! Administrative operations (crypto-officer only): rotate, enable, disable, deletion,
-//! aliases, tags, policy binding, minimum decryption version.
+//! Administrative operations (crypto-officer only): enable, disable, deletion, tags,
+//! policy binding, minimum decryption version; the one way a key's metadata is changed
+//! (`modify`). Rotation is in `rotation.rs`, aliases in `aliases.rs`.
 
 use super::audited::Record;
 use super::service::{KeyService, now_ms};
-use super::{Alias, Caller, KeyError, KeyRecord, KeyState, KeyVersion};
+use super::{Caller, KeyError, KeyRecord, KeyState};
 use kastell_proto::{Operation, Role};
 
 use crate::store::{Change, StoreError};
@@ -14,7 +15,7 @@ pub(super) const ATTEMPTS: usize = 8;
 
 impl KeyService {
     /// Resolves `key` for an administrative `operation`, refusing non-officers.
-    fn administer(
+    pub(super) fn administer(
         &self,
         caller: &Caller,
         key: &str,
@@ -35,7 +36,7 @@ impl KeyService {
     /// and `edit` decides again on what is now stored, up to [`ATTEMPTS`] times, then
     /// [`KeyError::Conflict`] (audited). A concurrent change is never overwritten by a
     /// stale copy of the key. `version` goes into the audit record.
-    fn modify(
+    pub(super) fn modify(
         &self,
         caller: &Caller,
         key: &str,
@@ -68,70 +69,20 @@ impl KeyService {
     }
 
     /// `key` as stored now (its seal checked).
-    fn reread(&self, key: &KeyRecord) -> Result<KeyRecord, KeyError> {
+    pub(super) fn reread(&self, key: &KeyRecord) -> Result<KeyRecord, KeyError> {
         self.stored_key(&key.id)?
             .ok_or_else(|| KeyError::NotFound(key.id.to_string()))
     }
 
     /// Records that concurrent changes to the key won every attempt and returns
     /// [`KeyError::Conflict`].
-    fn refuse_contended<T>(&self, record: &Record<'_>) -> Result<T, KeyError> {
+    pub(super) fn refuse_contended<T>(&self, record: &Record<'_>) -> Result<T, KeyError> {
         let id = record.key.map(|k| k.id.to_string()).unwrap_or_default();
         let why = format!(
             "key {id} was changed concurrently on each of {ATTEMPTS} attempts; nothing was \
              changed, try again"
         );
         self.refuse(record, KeyError::Conflict(why.clone()), why)
-    }
-
-    /// Adds a new version, which from now on encrypts and signs; older versions still
-    /// decrypt and verify down to the minimum decryption version.
-    ///
-    /// # Errors
-    /// [`KeyError::AccessDenied`], [`KeyError::InvalidState`] for a key that is not
-    /// enabled or disabled, [`KeyError::Conflict`] when concurrent changes keep winning, or
-    /// an internal failure.
-    pub fn rotate(&self, caller: &Caller, key: &str) -> Result<KeyRecord, KeyError> {
-        let operation = Operation::RotateKey;
-        let mut key = self.administer(caller, key, operation)?;
-        // Material made for a version number that a concurrent change left free serves
-        // again on the next attempt (a token-resident object cannot be made twice).
-        let mut made: Option<KeyVersion> = None;
-        for _ in 0..ATTEMPTS {
-            let number = key.current().map_or(1, |v| v.number + 1);
-            let record = Record {
-                version: Some(number),
-                ..Record::on(caller, operation, Some(&key))
-            };
-            if !matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
-                let why = format!("cannot rotate a key that is {:?}", key.state);
-                return self.refuse_state(&record, why);
-            }
-            let version = match made.take() {
-                Some(version) if version.number == number => version,
-                _ => self.new_version(&key, number, now_ms() / 1000)?,
-            };
-            let mut next = key.clone();
-            next.versions.push(version.clone());
-            next.revision += 1;
-            next.seal = Some(self.seal_of(&next)?);
-            let change = Change::AddVersion {
-                id: &key.id,
-                revision: key.revision,
-                version: &version,
-                seal: next.seal.as_deref(),
-            };
-            match self.commit(change, &record, String::new()) {
-                Ok(()) => return Ok(next),
-                Err(KeyError::Store(StoreError::KeyChanged(_))) => {
-                    made = Some(version);
-                    key = self.reread(&key)?;
-                }
-                Err(other) => return Err(other),
-            }
-        }
-        let record = Record::on(caller, operation, Some(&key));
-        self.refuse_contended(&record)
     }
 
     /// Enables (`true`) or disables (`false`) a key.
@@ -166,6 +117,9 @@ impl KeyService {
         })
     }
 }
+
+/// Most tags [`KeyService::edit_tags`] leaves on a key (AWS KMS's limit).
+pub const MAX_TAGS: usize = 50;
 
 /// Shortest and longest deletion waiting period, in days.
 pub const DELETION_WINDOW_DAYS: std::ops::RangeInclusive<u32> = 7..=30;
@@ -233,26 +187,6 @@ impl KeyService {
 }
 
 impl KeyService {
-    /// Points `alias` at `key` (creating or re-pointing it).
-    ///
-    /// # Errors
-    /// [`KeyError::InvalidInput`] for a malformed alias, [`KeyError::AccessDenied`],
-    /// [`KeyError::NotFound`].
-    pub fn set_alias(&self, caller: &Caller, alias: &str, key: &str) -> Result<(), KeyError> {
-        let parsed: Alias = alias
-            .parse()
-            .map_err(|e| KeyError::InvalidInput(format!("{alias}: {e}")))?;
-        let operation = Operation::UpdateAlias;
-        let key = self.administer(caller, key, operation)?;
-        let record = Record::on(caller, operation, Some(&key));
-        let row = self.alias_row(&parsed, &key.id)?;
-        self.commit(
-            Change::SetAlias(&row),
-            &record,
-            format!("{alias} -> {}", key.id),
-        )
-    }
-
     /// Replaces the key's tags and description.
     ///
     /// # Errors
@@ -278,6 +212,50 @@ impl KeyService {
             key.tags.clone_from(&tags);
             if let Some(description) = &description {
                 key.description.clone_from(description);
+            }
+            Ok(String::new())
+        })
+    }
+
+    /// Changes some of the key's tags, as AWS KMS's `TagResource`, `UntagResource` and
+    /// `UpdateKeyDescription` do: `set` added or changed, then `remove` removed, and the
+    /// description replaced when given; decided on the key as stored at each attempt, so
+    /// that concurrent edits of other tags are kept. At most [`MAX_TAGS`] tags remain.
+    ///
+    /// # Errors
+    /// [`KeyError::LimitExceeded`] past [`MAX_TAGS`] tags, and the errors of
+    /// [`KeyService::update_tags`].
+    pub fn edit_tags(
+        &self,
+        caller: &Caller,
+        key: &str,
+        set: &std::collections::BTreeMap<String, String>,
+        remove: &[String],
+        description: Option<&str>,
+    ) -> Result<KeyRecord, KeyError> {
+        let operation = Operation::UpdateTags;
+        self.modify(caller, key, operation, None, |key| {
+            let record = Record::on(caller, operation, Some(key));
+            if key.state == KeyState::Destroyed {
+                let why = "key is destroyed".to_owned();
+                return self.refuse(&record, KeyError::InvalidState(why.clone()), why);
+            }
+            let mut tags = key.tags.clone();
+            tags.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+            for name in remove {
+                tags.remove(name);
+            }
+            if tags.len() > MAX_TAGS {
+                let why = format!(
+                    "key {} would hold {} tags; a key holds at most {MAX_TAGS}",
+                    key.id,
+                    tags.len()
+                );
+                return self.refuse(&record, KeyError::LimitExceeded(why.clone()), why);
+            }
+            key.tags = tags;
+            if let Some(description) = description {
+                description.clone_into(&mut key.description);
             }
             Ok(String::new())
         })

@@ -45,7 +45,7 @@ pub struct DataKeyPair {
 
 /// Whether a request for `algorithm` on a `spec` key goes the symmetric way (a Kastell
 /// ciphertext): the symmetric default named, or nothing named on a key that is not RSA.
-fn symmetric(spec: KeySpec, algorithm: Option<EncryptionAlgorithm>) -> bool {
+pub(super) fn symmetric(spec: KeySpec, algorithm: Option<EncryptionAlgorithm>) -> bool {
     match algorithm {
         Some(algorithm) => algorithm == EncryptionAlgorithm::SymmetricDefault,
         None => kind_of(spec).family() != KeyFamily::Rsa,
@@ -98,15 +98,7 @@ impl KeyService {
             Algorithm::Encryption,
         )?;
         self.no_context(&record, &key, context)?;
-        let sealed = self
-            .generic_source(&record, &key, version)
-            .and_then(|prepared| {
-                prepared
-                    .encrypt(algorithm, plaintext)
-                    .map_err(|err| crypto_error(&err))
-            });
-        let ciphertext = self.settle(&record, sealed)?;
-        self.audit(&record, Outcome::Allowed, String::new())?;
+        let ciphertext = self.rsa_seal(&record, &key, algorithm, plaintext)?;
         Ok(Encrypted {
             key: key.id,
             algorithm,
@@ -114,8 +106,30 @@ impl KeyService {
         })
     }
 
+    /// RSA-OAEP encryption of `plaintext` with the current version of `key`, which the
+    /// gate allowed for `record`; audited.
+    pub(super) fn rsa_seal(
+        &self,
+        record: &Record<'_>,
+        key: &KeyRecord,
+        algorithm: EncryptionAlgorithm,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, KeyError> {
+        let version = Self::current_version(key)?;
+        let sealed = self
+            .generic_source(record, key, version)
+            .and_then(|prepared| {
+                prepared
+                    .encrypt(algorithm, plaintext)
+                    .map_err(|err| crypto_error(&err))
+            });
+        let ciphertext = self.settle(record, sealed)?;
+        self.audit(record, Outcome::Allowed, String::new())?;
+        Ok(ciphertext)
+    }
+
     /// Refuses (audited) an encryption context on an RSA key: RSA-OAEP has no AAD.
-    fn no_context(
+    pub(super) fn no_context(
         &self,
         record: &Record<'_>,
         key: &KeyRecord,
@@ -183,28 +197,42 @@ impl KeyService {
             Algorithm::Encryption,
         )?;
         self.no_context(&record, &key, context)?;
+        let plaintext = self.rsa_open(&record, &key, algorithm, ciphertext)?;
+        Ok((key.id, plaintext))
+    }
+
+    /// RSA-OAEP decryption of `ciphertext` with the versions of `key` from the current one
+    /// down to the minimum decryption version, which the gate allowed for `record`;
+    /// audited (naming the version that decrypted).
+    pub(super) fn rsa_open(
+        &self,
+        record: &Record<'_>,
+        key: &KeyRecord,
+        algorithm: EncryptionAlgorithm,
+        ciphertext: &[u8],
+    ) -> Result<SecretBytes, KeyError> {
         for version in key
             .versions
             .iter()
             .rev()
             .filter(|v| v.number >= key.min_decrypt_version)
         {
-            let prepared = self.generic_source(&record, &key, version)?;
+            let prepared = self.generic_source(record, key, version)?;
             match prepared.decrypt(algorithm, ciphertext) {
                 Ok(plaintext) => {
                     let record = Record {
                         version: Some(version.number),
-                        ..record
+                        ..*record
                     };
                     self.audit(&record, Outcome::Allowed, String::new())?;
-                    return Ok((key.id, plaintext));
+                    return Ok(plaintext);
                 }
                 Err(CryptoError::Authentication) => {}
-                Err(err) => return self.settle(&record, Err(crypto_error(&err))),
+                Err(err) => return self.settle(record, Err(crypto_error(&err))),
             }
         }
         self.refuse(
-            &record,
+            record,
             KeyError::InvalidCiphertext,
             "RSA-OAEP decryption failed under every usable version".into(),
         )

@@ -26,6 +26,7 @@ fn denial_cause(error: &KeyError) -> &'static str {
         KeyError::AlreadyExists(_) => "already-exists",
         KeyError::TamperDetected(_) => "tamper-detected",
         KeyError::Conflict(_) => "conflict",
+        KeyError::LimitExceeded(_) => "limit-exceeded",
         KeyError::Token(_) | KeyError::Store(_) => "internal",
     }
 }
@@ -157,6 +158,9 @@ impl KeyService {
             Change::CreateKey { .. }
             | Change::AddVersion { .. }
             | Change::SetAlias(_)
+            | Change::CreateAlias(_)
+            | Change::UpdateAlias { .. }
+            | Change::DeleteAlias { .. }
             | Change::SealRows { .. } => None,
         };
         let appended = match self.store.apply(change, entry) {
@@ -165,6 +169,12 @@ impl KeyService {
             Err(StoreError::AliasExists(alias)) => {
                 let why = format!("alias {alias} already names a key");
                 return self.refuse(record, KeyError::AlreadyExists(why.clone()), why);
+            }
+            Err(StoreError::AliasChanged(alias)) => {
+                let why = format!(
+                    "alias {alias} was changed concurrently; nothing was changed, try again"
+                );
+                return self.refuse(record, KeyError::Conflict(why.clone()), why);
             }
             Err(other) => return Err(other.into()),
         };

@@ -3,14 +3,11 @@
 
 use kastell_proto::{KeyId, KeySpec, KeyUsage, Operation, Origin, Role};
 
-use zeroize::Zeroizing;
-
 use super::algorithms::{kind_of, usage_for};
 use super::audited::Record;
 use super::error::KeyError;
 use super::service::{Caller, KeyService, NewKey, now_ms};
 use super::{KeyRecord, KeyState, KeyVersion, Material, token_label};
-use crate::secret::SecretBytes;
 use crate::store::Change;
 use crate::token::{TokenError, TokenKeyKind};
 
@@ -44,6 +41,7 @@ impl KeyService {
             releasable: new.releasable,
             revision: 0,
             seal: None,
+            rotation: None,
         };
         let record = Record::on(caller, Operation::CreateKey, None);
         if !caller.roles.contains(&Role::CryptoOfficer) {
@@ -53,24 +51,21 @@ impl KeyService {
             let why = err.message();
             return self.refuse(&record, err, why);
         }
-        if key.origin == Origin::Token && key.usage != KeyUsage::of(key.spec) {
-            let why = format!(
-                "token {} holds {} keys for {} only; create a {} key wrapped (the default)",
-                self.token.description(),
-                key.spec,
-                KeyUsage::of(key.spec),
-                key.usage
-            );
-            return self.refuse(&record, KeyError::UnsupportedSpec(why.clone()), why);
-        }
-        if key.origin == Origin::Token && !key.spec.is_original() {
-            let why = format!(
-                "token {} cannot hold {} keys yet (token residency of RSA, the other curves \
-                 and HMAC sizes, and ML-DSA comes later); create it wrapped (the default)",
-                self.token.description(),
-                key.spec
-            );
-            return self.refuse(&record, KeyError::UnsupportedSpec(why.clone()), why);
+        if key.origin == Origin::Token && typed_kind(key.spec, key.usage).is_none() {
+            match self.token.can_hold(kind_of(key.spec), key.usage) {
+                Ok(()) => {}
+                Err(TokenError::CannotHold { why, .. }) => {
+                    let why = format!(
+                        "token {} cannot hold {} keys for {} ({why}); create it wrapped (the \
+                         default)",
+                        self.token.description(),
+                        key.spec,
+                        key.usage
+                    );
+                    return self.refuse(&record, KeyError::UnsupportedSpec(why.clone()), why);
+                }
+                Err(other) => return Err(other.into()),
+            }
         }
         let alias = alias
             .map(|a| {
@@ -108,39 +103,27 @@ impl KeyService {
         Ok(key)
     }
 
+    /// A new version of `key`: generated in the token (by the token's typed kinds for
+    /// the original specs' keys, token-resident otherwise), or by the crypto provider in
+    /// the spec's form and wrapped under the master key.
     pub(super) fn new_version(
         &self,
         key: &KeyRecord,
         number: u32,
         created: i64,
     ) -> Result<KeyVersion, KeyError> {
-        let kind = match key.spec {
-            KeySpec::Aes256 => TokenKeyKind::Aes256,
-            KeySpec::EccNistP384 => TokenKeyKind::EcP384,
-            KeySpec::HmacSha384 => TokenKeyKind::HmacSha384,
-            // Every other spec is host-generated and wrapped (token-resident keys of these
-            // specs are refused at creation).
-            _ => return self.new_wrapped_version(key, number, created),
-        };
+        let kind = kind_of(key.spec);
         let material = match key.origin {
             Origin::Token => {
-                self.token.generate(&token_label(&key.id, number), kind)?;
+                let label = token_label(&key.id, number);
+                match typed_kind(key.spec, key.usage) {
+                    Some(typed) => self.token.generate(&label, typed)?,
+                    None => self.token.generate_resident(&label, kind, key.usage)?,
+                }
                 Material::Token
             }
             Origin::Wrapped => {
-                let secret = match kind {
-                    TokenKeyKind::EcP384 => {
-                        self.crypto.p384_generate().map_err(TokenError::from)?
-                    }
-                    TokenKeyKind::Aes256 | TokenKeyKind::HmacSha384 => {
-                        let len = if kind == TokenKeyKind::Aes256 { 32 } else { 48 };
-                        let mut bytes = Zeroizing::new(vec![0u8; len]);
-                        self.crypto
-                            .fill_random(&mut bytes)
-                            .map_err(TokenError::from)?;
-                        SecretBytes::from_slice(&bytes)
-                    }
-                };
+                let secret = self.crypto.generate(kind).map_err(TokenError::from)?;
                 Material::Wrapped {
                     master: self.keys.master.clone(),
                     wrapped: self.token.wrap(&self.keys.master, &secret)?,
@@ -151,34 +134,20 @@ impl KeyService {
             number,
             created,
             material,
+            automatic: false,
         })
     }
+}
 
-    /// A version of a key of the specs of issue 17: material generated by the crypto
-    /// provider in the spec's form, wrapped under the master key.
-    fn new_wrapped_version(
-        &self,
-        key: &KeyRecord,
-        number: u32,
-        created: i64,
-    ) -> Result<KeyVersion, KeyError> {
-        if key.origin == Origin::Token {
-            return Err(KeyError::UnsupportedSpec(format!(
-                "a token cannot hold {} keys yet; create it wrapped (the default)",
-                key.spec
-            )));
-        }
-        let secret = self
-            .crypto
-            .generate(kind_of(key.spec))
-            .map_err(TokenError::from)?;
-        Ok(KeyVersion {
-            number,
-            created,
-            material: Material::Wrapped {
-                master: self.keys.master.clone(),
-                wrapped: self.token.wrap(&self.keys.master, &secret)?,
-            },
-        })
+/// The token's typed kind of a token-resident key of the original specs with their
+/// original usage (AES-256 encryption, P-384 signing, HMAC-SHA-384), whose operations
+/// keep the token's typed calls; `None` for the keys [`crate::token::Token::resident`]
+/// serves.
+pub(super) const fn typed_kind(spec: KeySpec, usage: KeyUsage) -> Option<TokenKeyKind> {
+    match (spec, usage) {
+        (KeySpec::Aes256, KeyUsage::EncryptDecrypt) => Some(TokenKeyKind::Aes256),
+        (KeySpec::EccNistP384, KeyUsage::SignVerify) => Some(TokenKeyKind::EcP384),
+        (KeySpec::HmacSha384, KeyUsage::GenerateVerifyMac) => Some(TokenKeyKind::HmacSha384),
+        _ => None,
     }
 }

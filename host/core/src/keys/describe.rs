@@ -1,6 +1,6 @@
 //! Describe and list keys: what an operator or a client sees of a key (never material).
 
-use kastell_proto::api::{KeyDescription, VersionDescription};
+use kastell_proto::api::{KeyDescription, RotationDescription, VersionDescription};
 use kastell_proto::{KeySpec, Operation, Role};
 
 use time::OffsetDateTime;
@@ -56,14 +56,19 @@ fn describe(key: &KeyRecord, aliases: Vec<String>) -> KeyDescription {
                     Material::Destroyed => "destroyed",
                 }
                 .to_owned(),
+                automatic: v.automatic,
             })
             .collect(),
         releasable: key.releasable,
+        rotation: key.rotation.map(|r| RotationDescription {
+            period_days: r.period_days,
+            next: rfc3339(r.next_at),
+        }),
     }
 }
 
 impl KeyService {
-    fn may_describe(&self, record: &Record<'_>) -> Result<(), KeyError> {
+    pub(super) fn may_describe(&self, record: &Record<'_>) -> Result<(), KeyError> {
         let known = [Role::CryptoOfficer, Role::CryptoUser, Role::Auditor];
         if !record.caller.roles.iter().any(|r| known.contains(r)) {
             return self.refuse(record, KeyError::AccessDenied, "caller has no role".into());

@@ -22,14 +22,14 @@ const SYMMETRIC: Algorithm = Algorithm::Encryption(EncryptionAlgorithm::Symmetri
 /// decrypted yet.
 pub(super) struct Opening<'c> {
     pub(super) key: KeyRecord,
-    header: Header,
+    pub(super) header: Header,
     sealed: &'c [u8],
 }
 
 /// A key whose current version the gate allowed to encrypt; nothing is encrypted yet.
 pub(super) struct Sealing {
     pub(super) key: KeyRecord,
-    version: KeyVersion,
+    pub(super) version: KeyVersion,
 }
 
 impl KeyService {

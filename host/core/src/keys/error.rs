@@ -52,6 +52,9 @@ pub enum KeyError {
     /// Concurrent changes to the key won every attempt to apply this one; nothing was
     /// changed. Try again.
     Conflict(String),
+    /// A limit of what the key may hold is reached (LimitExceededException), e.g. its
+    /// tags.
+    LimitExceeded(String),
     /// The token failed (internal).
     Token(TokenError),
     /// The store failed (internal); when audit cannot be written, no result is returned.
@@ -76,6 +79,7 @@ impl KeyError {
             Self::AlreadyExists(_) => ErrorCode::AlreadyExists,
             Self::TamperDetected(_) => ErrorCode::TamperDetected,
             Self::Conflict(_) => ErrorCode::Conflict,
+            Self::LimitExceeded(_) => ErrorCode::LimitExceeded,
             Self::Token(_) | Self::Store(_) => ErrorCode::Internal,
         }
     }
@@ -98,7 +102,8 @@ impl KeyError {
             | Self::InvalidInput(text)
             | Self::AlreadyExists(text)
             | Self::TamperDetected(text)
-            | Self::Conflict(text) => text.clone(),
+            | Self::Conflict(text)
+            | Self::LimitExceeded(text) => text.clone(),
             Self::Token(err) => format!("token: {err}"),
             Self::Store(err) => format!("store: {err}"),
         }

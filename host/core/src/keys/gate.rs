@@ -132,6 +132,23 @@ impl KeyService {
     where
         A: Copy,
     {
+        self.authorize_algorithm_with(record, key, usage, resolved, algorithm, None)
+    }
+
+    /// [`KeyService::authorize_algorithm`] for one side of a two-key operation
+    /// (re-encrypt): the policy's request names `other`.
+    pub(super) fn authorize_algorithm_with<A>(
+        &self,
+        record: &mut Record<'_>,
+        key: &KeyRecord,
+        usage: KeyUsage,
+        resolved: Result<A, KeyError>,
+        algorithm: impl FnOnce(A) -> Algorithm,
+        other: Option<&KeyRecord>,
+    ) -> Result<A, KeyError>
+    where
+        A: Copy,
+    {
         self.precheck(record, key, usage)?;
         let chosen = match resolved {
             Ok(chosen) => chosen,
@@ -141,7 +158,7 @@ impl KeyService {
             }
         };
         record.algorithm = Some(algorithm(chosen));
-        self.authorize(record, key, usage)?;
+        self.authorize_with(record, key, usage, other)?;
         Ok(chosen)
     }
 

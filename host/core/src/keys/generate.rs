@@ -1,4 +1,4 @@
-//! Data keys, MACs and random bytes.
+//! Data keys, MACs and random bytes. (Re-encrypt is in `reencrypt.rs`.)
 
 use kastell_proto::algorithm::MacAlgorithm;
 use kastell_proto::{KeySpec, KeyUsage};
@@ -21,11 +21,15 @@ use crate::token::TokenError;
 /// Most random bytes one call returns.
 pub const MAX_RANDOM: usize = 1024;
 
+/// The length of a data key unless asked otherwise (AES-256).
+pub const DATA_KEY_LEN: usize = 32;
+
 /// A new data key: its plaintext (absent for the without-plaintext variant) and the same
 /// key encrypted under the master key named in the request.
 #[derive(Debug)]
 pub struct DataKey {
-    /// The 32-byte AES-256 data key, for local use and prompt erasure.
+    /// The data key (32 bytes for AES-256 unless asked otherwise), for local use and
+    /// prompt erasure.
     pub plaintext: Option<SecretBytes>,
     /// The data key as a Kastell ciphertext; `decrypt` returns the plaintext later.
     pub ciphertext: Vec<u8>,
@@ -45,12 +49,34 @@ impl KeyService {
         context: &EncryptionContext,
         with_plaintext: bool,
     ) -> Result<DataKey, KeyError> {
+        self.generate_data_key_of(caller, key, context, with_plaintext, DATA_KEY_LEN)
+    }
+
+    /// [`KeyService::generate_data_key`] of `len` bytes (1 to [`MAX_RANDOM`]; AWS KMS's
+    /// `NumberOfBytes`, 16 for `AES_128`).
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidInput`] for a length out of range, and as
+    /// [`KeyService::encrypt`].
+    pub fn generate_data_key_of(
+        &self,
+        caller: &Caller,
+        key: &str,
+        context: &EncryptionContext,
+        with_plaintext: bool,
+        len: usize,
+    ) -> Result<DataKey, KeyError> {
         let operation = if with_plaintext {
             Operation::GenerateDataKey
         } else {
             Operation::GenerateDataKeyWithoutPlaintext
         };
-        let mut bytes = Zeroizing::new(vec![0u8; 32]);
+        if !(1..=MAX_RANDOM).contains(&len) {
+            return Err(KeyError::InvalidInput(format!(
+                "a data key is 1 to {MAX_RANDOM} bytes, not {len}"
+            )));
+        }
+        let mut bytes = Zeroizing::new(vec![0u8; len]);
         self.crypto
             .fill_random(&mut bytes)
             .map_err(TokenError::from)?;
@@ -211,49 +237,5 @@ impl KeyService {
         self.token.random(&mut out)?;
         self.audit(&record, Outcome::Allowed, String::new())?;
         Ok(out)
-    }
-}
-
-impl KeyService {
-    /// Decrypts `ciphertext` and encrypts the plaintext under `destination` with the same
-    /// context, without the plaintext leaving the service. The source key's policy is asked
-    /// `re-encrypt-from` and the destination's `re-encrypt-to`, each request naming the
-    /// other key; both must allow, and both are asked before anything is decrypted. Each
-    /// side is audited under its own operation.
-    ///
-    /// # Errors
-    /// The errors of [`KeyService::decrypt`] and [`KeyService::encrypt`].
-    pub fn re_encrypt(
-        &self,
-        caller: &Caller,
-        ciphertext: &[u8],
-        context: &EncryptionContext,
-        destination: &str,
-    ) -> Result<Vec<u8>, KeyError> {
-        let destination = self.resolve_for(caller, Operation::ReEncryptTo, destination)?;
-        let opening = self.authorize_open(
-            caller,
-            Operation::ReEncryptFrom,
-            None,
-            ciphertext,
-            context,
-            Some(&destination),
-        )?;
-        let sealing = self.authorize_seal(
-            caller,
-            Operation::ReEncryptTo,
-            destination,
-            context,
-            Some(&opening.key),
-        )?;
-        let (_, plaintext) =
-            self.finish_open(caller, Operation::ReEncryptFrom, opening, context)?;
-        self.finish_seal(
-            caller,
-            Operation::ReEncryptTo,
-            &sealing,
-            plaintext.expose(),
-            context,
-        )
     }
 }

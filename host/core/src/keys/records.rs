@@ -64,7 +64,7 @@ impl KeyService {
             .collect()
     }
 
-    fn checked_alias(&self, row: AliasRow) -> Result<KeyId, KeyError> {
+    pub(super) fn checked_alias(&self, row: AliasRow) -> Result<KeyId, KeyError> {
         let message = seal::alias_message(&row.alias, &row.key);
         match self.seal_fault(&message, row.seal.as_deref())? {
             None => Ok(row.key),

@@ -188,7 +188,10 @@ impl KeyService {
     ) -> Result<Released, KeyError> {
         let prepared = self.prepared(key, version.number, wrapped)?;
         let (plaintext, data_key_ciphertext) = match request.kind {
-            ReleaseKind::Key => (Zeroizing::new(prepared.material().expose().to_vec()), None),
+            ReleaseKind::Key => {
+                let material = prepared.material().map_err(TokenError::from)?;
+                (Zeroizing::new(material.expose().to_vec()), None)
+            }
             ReleaseKind::DataKey => {
                 let mut data_key = Zeroizing::new(vec![0u8; 32]);
                 self.crypto

@@ -29,6 +29,8 @@ use crate::token::{Token, TokenError};
 const KEY_DOMAIN: &[u8] = b"kastell key record v1\0";
 /// Domain separation of alias seals.
 const ALIAS_DOMAIN: &[u8] = b"kastell alias record v1\0";
+/// Marks the rotation part of a key record's message.
+const ROTATION_DOMAIN: &[u8] = b"\0rotation v1\0";
 /// Length of a seal (HMAC-SHA-384).
 pub const SEAL_LEN: usize = 48;
 
@@ -149,7 +151,37 @@ pub(super) fn key_message(key: &KeyRecord) -> Vec<u8> {
             }
         }
     }
+    rotation_trailer(&mut out, key);
     out
+}
+
+/// Automatic rotation (schema v16): appended only when the record has any, so that the
+/// records sealed before it existed keep their seals. The part before is self-delimiting
+/// (every field length-prefixed, every list counted), so a record with a trailer never
+/// encodes like one without.
+fn rotation_trailer(out: &mut Vec<u8>, key: &KeyRecord) {
+    let automatic: Vec<u32> = key
+        .versions
+        .iter()
+        .filter(|v| v.automatic)
+        .map(|v| v.number)
+        .collect();
+    if key.rotation.is_none() && automatic.is_empty() {
+        return;
+    }
+    out.extend_from_slice(ROTATION_DOMAIN);
+    match key.rotation {
+        Some(rotation) => {
+            out.push(1);
+            out.extend_from_slice(&rotation.period_days.to_be_bytes());
+            out.extend_from_slice(&rotation.next_at.to_be_bytes());
+        }
+        None => out.push(0),
+    }
+    count(out, automatic.len());
+    for number in automatic {
+        out.extend_from_slice(&number.to_be_bytes());
+    }
 }
 
 /// The bytes an alias row's seal authenticates.
@@ -260,10 +292,12 @@ mod tests {
                     master: "kastell-master".into(),
                     wrapped: vec![7; 40],
                 },
+                automatic: false,
             }],
             releasable: false,
             revision: 0,
             seal: None,
+            rotation: None,
         }
     }
 
@@ -316,6 +350,19 @@ mod tests {
                 Box::new(|k| k.versions[0].material = Material::Token),
             ),
             ("versions", Box::new(|k| k.versions.clear())),
+            (
+                "rotation on",
+                Box::new(|k| {
+                    k.rotation = Some(crate::model::RotationSchedule {
+                        period_days: 365,
+                        next_at: 9,
+                    });
+                }),
+            ),
+            (
+                "automatic version",
+                Box::new(|k| k.versions[0].automatic = true),
+            ),
         ];
         let message = key_message(&base);
         for (field, edit) in edits {
@@ -326,6 +373,27 @@ mod tests {
         let mut sealed = base.clone();
         sealed.seal = Some(vec![1; 48]);
         assert_eq!(key_message(&sealed), message, "the seal is not part of it");
+    }
+
+    #[test]
+    fn a_record_without_rotation_keeps_the_message_sealed_before_rotation_existed() {
+        let base = record();
+        let message = key_message(&base);
+        assert!(
+            !message
+                .windows(ROTATION_DOMAIN.len())
+                .any(|w| w == ROTATION_DOMAIN)
+        );
+        let schedule = |period_days, next_at| {
+            let mut k = base.clone();
+            k.rotation = Some(crate::model::RotationSchedule {
+                period_days,
+                next_at,
+            });
+            key_message(&k)
+        };
+        assert_ne!(schedule(365, 9), schedule(366, 9), "period");
+        assert_ne!(schedule(365, 9), schedule(365, 10), "next rotation");
     }
 
     #[test]

@@ -161,13 +161,7 @@ impl KeyService {
                 .as_bytes()
                 .to_vec());
         }
-        let Source::Wrapped(wrapped) = self.material(record, key, version)? else {
-            return Err(KeyError::UnsupportedSpec(format!(
-                "token-resident {} keys are not offered",
-                key.spec
-            )));
-        };
-        let prepared = self.prepared(key, version.number, wrapped)?;
+        let prepared = self.generic_source(record, key, version)?;
         let spki = prepared.public_key_spki().map_err(TokenError::from)?;
         Ok(spki.to_vec())
     }
@@ -251,8 +245,9 @@ impl KeyService {
         })
     }
 
-    /// The prepared material of a version of a key of the specs of issue 17 (always
-    /// wrapped).
+    /// The key of a version of a key served by the generic operations (every spec but the
+    /// typed paths of AES-256, P-384 signing and HMAC-SHA-384): wrapped material prepared
+    /// through the key cache, or a token-resident key whose operations the token performs.
     pub(super) fn generic_source(
         &self,
         record: &Record<'_>,
@@ -261,10 +256,7 @@ impl KeyService {
     ) -> Result<std::sync::Arc<dyn crate::crypto::PreparedKey>, KeyError> {
         match self.material(record, key, version)? {
             Source::Wrapped(wrapped) => self.prepared(key, version.number, wrapped),
-            Source::Token(_) => Err(KeyError::UnsupportedSpec(format!(
-                "token-resident {} keys are not offered",
-                key.spec
-            ))),
+            Source::Token(label) => Ok(self.token.resident(&label, kind_of(key.spec))?.into()),
         }
     }
 

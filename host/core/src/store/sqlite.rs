@@ -28,8 +28,8 @@ mod schema;
 use audit::{append_audit_in, audit_head_in, decode_audit, insert_audit_in};
 use connections::{AuditQueue, BUSY_TIMEOUT, Reader, Readers, lock};
 use keys::{
-    add_version_in, create_key_in, decode_alias, destroy_key_in, seal_rows_in, set_alias_in,
-    update_key_in,
+    add_version_in, create_alias_in, create_key_in, decode_alias, delete_alias_in, destroy_key_in,
+    seal_rows_in, set_alias_in, set_rotation_in, update_alias_in, update_key_in,
 };
 use schema::MIGRATIONS;
 
@@ -213,7 +213,8 @@ const DUE_FOR_DELETION: &str = "SELECT id FROM keys WHERE state = 'pending-delet
                                 AND delete_at <= ?1 ORDER BY delete_at";
 
 const KEY_COLUMNS: &str = "id, spec, origin, state, delete_at, description, tags, policy, created, \
-                           min_decrypt_version, releasable, revision, seal, usage";
+                           min_decrypt_version, releasable, revision, seal, usage, \
+                           rotation_period_days, next_rotation";
 
 impl Store for SqliteStore {
     fn create_key(&self, key: &KeyRecord, alias: Option<&Alias>) -> Result<(), StoreError> {
@@ -296,6 +297,44 @@ impl Store for SqliteStore {
         set_alias_in(&self.writer(), &row)
     }
 
+    fn due_for_rotation(&self, now: i64) -> Result<Vec<KeyId>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id FROM keys WHERE next_rotation IS NOT NULL AND next_rotation <= ?1
+                 AND state = 'enabled' ORDER BY next_rotation, id",
+            )
+            .map_err(sql("find keys due for rotation"))?;
+        let ids = stmt
+            .query_map([now], |r| r.get::<_, String>(0))
+            .map_err(sql("find keys due for rotation"))?;
+        ids.map(|id| {
+            let id = id.map_err(sql("find keys due for rotation"))?;
+            id.parse().map_err(|_| corrupt(format!("key id {id}")))
+        })
+        .collect()
+    }
+
+    fn list_aliases(&self, after: Option<&Alias>, limit: u32) -> Result<Vec<AliasRow>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT alias, key_id, seal FROM aliases WHERE alias > ?1 ORDER BY alias LIMIT ?2",
+            )
+            .map_err(sql("list aliases"))?;
+        let mut rows = stmt
+            .query(params![
+                after.map(ToString::to_string).unwrap_or_default(),
+                limit
+            ])
+            .map_err(sql("list aliases"))?;
+        let mut aliases = Vec::new();
+        while let Some(row) = rows.next().map_err(sql("list aliases"))? {
+            aliases.push(decode_alias(row)?);
+        }
+        Ok(aliases)
+    }
+
     fn remove_alias(&self, alias: &Alias) -> Result<bool, StoreError> {
         let removed = self
             .writer()
@@ -375,8 +414,15 @@ impl Store for SqliteStore {
                     revision,
                     version,
                     seal,
-                } => add_version_in(tx, id, revision, version, seal)?,
+                    rotation,
+                } => {
+                    add_version_in(tx, id, revision, version, seal)?;
+                    set_rotation_in(tx, id, rotation)?;
+                }
                 Change::SetAlias(row) => set_alias_in(tx, row)?,
+                Change::CreateAlias(row) => create_alias_in(tx, row)?,
+                Change::UpdateAlias { row, from } => update_alias_in(tx, row, from)?,
+                Change::DeleteAlias { alias, key } => delete_alias_in(tx, alias, key)?,
                 Change::DestroyKey {
                     id,
                     revision,
@@ -440,7 +486,7 @@ impl Store for SqliteStore {
 
     fn last_setting_record(&self, prefix: &str) -> Result<Option<AuditRecord>, StoreError> {
         let conn = self.reader()?;
-        // `audit_settings` (v16) indexes the setting records only: this reads a handful of
+        // `audit_settings` (v17) indexes the setting records only: this reads a handful of
         // rows, not the trail.
         let mut stmt = conn
             .prepare_cached(

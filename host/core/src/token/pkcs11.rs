@@ -3,12 +3,18 @@
 //! One process-wide context per module (parallel `C_Initialize` crashes some modules), and
 //! one session per token whose calls are serialised by a mutex (SoftHSM2 2.6 crashes under
 //! concurrent load). Tokens are found by label, since slots are renumbered. Keys are named
-//! by `CKA_LABEL`. ECDSA uses raw `CKM_ECDSA` over a SHA-384 digest computed by the host,
-//! because SoftHSM2 lacks `CKM_ECDSA_SHA384`.
+//! by `CKA_LABEL`. ECDSA uses raw `CKM_ECDSA` over a digest computed by the host, because
+//! SoftHSM2 lacks `CKM_ECDSA_SHA384` and its kin. Token-resident keys of the other key
+//! specs (RSA, the other curves, HMAC sizes) are in `pkcs11/resident.rs`, what the token
+//! must offer for each in `pkcs11/capability.rs`.
+
+mod capability;
+mod mechanisms;
+mod resident;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
@@ -16,10 +22,12 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use kastell_proto::KeyUsage;
 use secrecy::SecretString;
 
 use super::{GcmSealed, Token, TokenError, TokenKeyKind};
-use crate::crypto::{CryptoError, GCM_NONCE_LEN, P384_SIGNATURE_LEN};
+use crate::crypto::{CryptoError, GCM_NONCE_LEN, KeyKind, P384_SIGNATURE_LEN, PreparedKey};
 use crate::secret::SecretBytes;
 
 /// DER of the secp384r1 object identifier (1.3.132.0.34), for `CKA_EC_PARAMS`.
@@ -89,7 +97,20 @@ fn context(module: &Path) -> Result<Pkcs11, TokenError> {
 /// A logged-in PKCS#11 token.
 pub struct Pkcs11Token {
     description: String,
-    session: Mutex<Session>,
+    /// The module's context and the token's slot, for what the token offers.
+    context: Pkcs11,
+    slot: Slot,
+    /// The one session, shared with the token-resident keys handed out.
+    session: Arc<Mutex<Session>>,
+    /// What the token answered [`Token::can_hold`] for a kind and usage (`None`: it can;
+    /// else why not), asked once per process: the probes generate keys.
+    holds: Mutex<HashMap<(KeyKind, KeyUsage), Option<String>>>,
+}
+
+/// The session, its calls serialised.
+fn lock(session: &Mutex<Session>) -> MutexGuard<'_, Session> {
+    // A session holds no invariant of ours; keep serving after a panic elsewhere.
+    session.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl std::fmt::Debug for Pkcs11Token {
@@ -157,13 +178,15 @@ impl Pkcs11Token {
                 info.model().trim_end(),
                 config.module.display()
             ),
-            session: Mutex::new(session),
+            context: ctx,
+            slot,
+            session: Arc::new(Mutex::new(session)),
+            holds: Mutex::default(),
         })
     }
 
     fn session(&self) -> MutexGuard<'_, Session> {
-        // A session holds no invariant of ours; keep serving after a panic elsewhere.
-        self.session.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.session)
     }
 
     fn find(
@@ -279,6 +302,60 @@ impl Token for Pkcs11Token {
             }
         }
         Ok(())
+    }
+
+    fn can_hold(&self, kind: KeyKind, usage: KeyUsage) -> Result<(), TokenError> {
+        let known = self
+            .holds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(kind, usage))
+            .cloned();
+        let answer = match known {
+            Some(answer) => answer,
+            None => {
+                let answer = match capability::can_hold(
+                    &self.context,
+                    self.slot,
+                    &self.session(),
+                    kind,
+                    usage,
+                ) {
+                    Ok(()) => None,
+                    Err(TokenError::CannotHold { why, .. }) => Some(why),
+                    Err(other) => return Err(other),
+                };
+                self.holds
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert((kind, usage), answer.clone());
+                answer
+            }
+        };
+        answer.map_or(Ok(()), |why| {
+            Err(TokenError::CannotHold { kind, usage, why })
+        })
+    }
+
+    fn generate_resident(
+        &self,
+        label: &str,
+        kind: KeyKind,
+        usage: KeyUsage,
+    ) -> Result<(), TokenError> {
+        let session = self.session();
+        if Self::any(&session, label)? {
+            return Err(TokenError::KeyExists(label.to_owned()));
+        }
+        capability::generate(&session, Some(label), kind, usage).map(drop)
+    }
+
+    fn resident(&self, label: &str, kind: KeyKind) -> Result<Box<dyn PreparedKey>, TokenError> {
+        Ok(Box::new(resident::Resident::new(
+            Arc::clone(&self.session),
+            label,
+            kind,
+        )))
     }
 
     fn contains(&self, label: &str) -> Result<bool, TokenError> {

@@ -94,6 +94,24 @@ pub struct KeyDescription {
     pub versions: Vec<VersionDescription>,
     /// Whether attested guests may get its material (`release`).
     pub releasable: bool,
+    /// Automatic rotation, when on (set through the AWS-compatible endpoint's
+    /// `EnableKeyRotation`).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub rotation: Option<RotationDescription>,
+}
+
+/// A key's automatic rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RotationDescription {
+    /// Days between rotations.
+    pub period_days: u32,
+    /// When the next rotation is due (RFC 3339).
+    pub next: String,
 }
 
 /// One version as shown to callers.
@@ -107,6 +125,9 @@ pub struct VersionDescription {
     pub created: String,
     /// `token`, `wrapped` or `destroyed`.
     pub material: String,
+    /// Whether automatic rotation made it (rather than creation or a rotation asked for).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub automatic: bool,
 }
 
 /// A page of keys.
@@ -246,14 +267,17 @@ mod tests {
                 number: 1,
                 created: "2026-01-01T00:00:00Z".into(),
                 material: "wrapped".into(),
+                automatic: false,
             }],
             releasable: false,
+            rotation: None,
         };
         let value = serde_json::to_value(&description).expect("json");
         assert_eq!(value["spec"], "AES_256");
         assert_eq!(value["usage"], "ENCRYPT_DECRYPT");
         assert_eq!(value["policy"], serde_json::Value::Null);
         assert!(value.get("deletion_date").is_none(), "{value}");
+        assert!(value.get("rotation").is_none(), "{value}");
         let back: KeyDescription = serde_json::from_value(value).expect("back");
         assert_eq!(back, description);
     }

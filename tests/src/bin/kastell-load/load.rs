@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::BoxError;
 use crate::options::{Payload, Settings};
+use crate::sigv4::Signer;
+use reqwest::header::HeaderMap;
 
 /// How many bytes of the first error's body are kept.
 const ERROR_BODY_LIMIT: usize = 2_000;
@@ -34,6 +36,8 @@ struct Plan {
     budget: Option<u64>,
     claimed: AtomicU64,
     first_error: Mutex<Option<String>>,
+    /// With `--sigv4`: the signer, and the headers it covers (the run's default headers).
+    sigv4: Option<(Arc<Signer>, HeaderMap)>,
 }
 
 /// What one connection task measured.
@@ -100,6 +104,10 @@ pub(crate) fn execute(settings: &Settings) -> Result<Measured, BoxError> {
         budget: settings.requests,
         claimed: AtomicU64::new(0),
         first_error: Mutex::new(None),
+        sigv4: settings
+            .sigv4
+            .as_ref()
+            .map(|signer| (Arc::clone(signer), settings.headers.clone())),
     });
     let tallies = runtime.block_on(async {
         let tasks: Vec<_> = clients
@@ -151,18 +159,33 @@ async fn connection(client: reqwest::Client, plan: Arc<Plan>) -> Tally {
             }
             _ => plan.url.clone(),
         };
-        let mut request = client.request(plan.method.clone(), url);
-        match &*plan.payload {
-            Payload::Empty => {}
-            Payload::Same(body) => request = request.body(body.clone()),
+        let body: &[u8] = match &*plan.payload {
+            Payload::Empty => &[],
+            Payload::Same(body) => body,
             Payload::Each(bodies) => {
                 let Some(body) = bodies.get(plan.next_body.fetch_add(1, Ordering::Relaxed)) else {
                     break;
                 };
-                request = request.body(body.clone());
+                body
             }
+        };
+        let signature = match &plan.sigv4 {
+            Some((signer, headers)) => signer.sign(&plan.method, &url, headers, body).map(Some),
+            None => Ok(None),
+        };
+        let mut request = client.request(plan.method.clone(), url);
+        if !matches!(*plan.payload, Payload::Empty) {
+            request = request.body(body.to_vec());
         }
-        let outcome = send(request).await;
+        let outcome = match signature {
+            Ok(signature) => {
+                for (name, value) in signature.into_iter().flatten() {
+                    request = request.header(name, value);
+                }
+                send(request).await
+            }
+            Err(message) => Err(message),
+        };
         let done = Instant::now();
         if !measured {
             if let Err(message) = outcome {

@@ -39,6 +39,7 @@
 
 mod load;
 mod options;
+mod sigv4;
 
 use std::error::Error;
 use std::process::ExitCode;

@@ -12,6 +12,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 
 use crate::BoxError;
+use crate::sigv4::Signer;
 
 /// The longest run accepted, in seconds.
 const MAX_DURATION: u64 = 600;
@@ -123,6 +124,14 @@ pub(crate) struct Args {
     /// Accept a host other than loopback.
     #[arg(long)]
     pub(crate) allow_remote: bool,
+    /// Sign every request with AWS SigV4 as `ACCESS_KEY_ID:SECRET` (service `kms`), for
+    /// the AWS KMS-compatible endpoint (e.g. with `--header 'X-Amz-Target:
+    /// TrentService.Encrypt'` and `--header 'Content-Type: application/x-amz-json-1.1'`).
+    #[arg(long, value_name = "ID:SECRET", requires = "aws_region")]
+    pub(crate) sigv4: Option<String>,
+    /// The region SigV4 signatures are scoped to (the endpoint's `[aws] region`).
+    #[arg(long, requires = "sigv4")]
+    pub(crate) aws_region: Option<String>,
 }
 
 /// What the requests of a run carry.
@@ -173,6 +182,8 @@ pub(crate) struct Settings {
     pub(crate) duration: Option<u64>,
     /// Measured requests, if limited.
     pub(crate) requests: Option<u64>,
+    /// With `--sigv4`: the signer of every request.
+    pub(crate) sigv4: Option<Arc<Signer>>,
 }
 
 impl Settings {
@@ -249,6 +260,10 @@ impl Settings {
             warmup: args.warmup,
             duration,
             requests,
+            sigv4: match (&args.sigv4, &args.aws_region) {
+                (Some(spec), Some(region)) => Some(Arc::new(Signer::parse(spec, region)?)),
+                _ => None,
+            },
         })
     }
 }

@@ -8,24 +8,17 @@ use aws_lc_rs::encoding::{AsBigEndian as _, AsDer as _};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair as _, ParsedPublicKey};
 use kastell_proto::algorithm::{MessageType, SigningAlgorithm};
-use spki::ObjectIdentifier;
 
-use super::{debug_prepared, spki_algorithm};
+use super::debug_prepared;
+use crate::crypto::encoding::{self, NamedCurve};
 use crate::crypto::prepared::check_message;
 use crate::crypto::{CryptoError, KeyKind, PreparedKey};
 use crate::secret::SecretBytes;
 
-/// `id-ecPublicKey` (RFC 5480).
-const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-
 /// A curve and what aws-lc-rs calls its algorithms.
 pub(super) struct Curve {
-    /// The curve's name in errors.
-    name: &'static str,
-    /// Its named-curve OID (RFC 5480).
-    oid: ObjectIdentifier,
-    /// The private scalar's length.
-    scalar_len: usize,
+    /// The curve (name, OID, field length).
+    named: &'static NamedCurve,
     /// The error for a scalar that is not a key on this curve.
     bad_scalar: &'static str,
     /// ECDSA with the curve's hash, DER signatures.
@@ -39,9 +32,7 @@ pub(super) struct Curve {
 }
 
 static P256: Curve = Curve {
-    name: "P-256",
-    oid: ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7"),
-    scalar_len: 32,
+    named: &encoding::P256,
     bad_scalar: "P-256 private scalar",
     signing: &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
     verification: &signature::ECDSA_P256_SHA256_ASN1,
@@ -50,9 +41,7 @@ static P256: Curve = Curve {
 };
 
 static P384: Curve = Curve {
-    name: "P-384",
-    oid: ObjectIdentifier::new_unwrap("1.3.132.0.34"),
-    scalar_len: 48,
+    named: &encoding::P384,
     bad_scalar: "P-384 private scalar",
     signing: &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
     verification: &signature::ECDSA_P384_SHA384_ASN1,
@@ -61,9 +50,7 @@ static P384: Curve = Curve {
 };
 
 static P521: Curve = Curve {
-    name: "P-521",
-    oid: ObjectIdentifier::new_unwrap("1.3.132.0.35"),
-    scalar_len: 66,
+    named: &encoding::P521,
     bad_scalar: "P-521 private scalar",
     signing: &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
     verification: &signature::ECDSA_P521_SHA512_ASN1,
@@ -72,18 +59,13 @@ static P521: Curve = Curve {
 };
 
 static SECP256K1: Curve = Curve {
-    name: "secp256k1",
-    oid: ObjectIdentifier::new_unwrap("1.3.132.0.10"),
-    scalar_len: 32,
+    named: &encoding::SECP256K1,
     bad_scalar: "secp256k1 private scalar",
     signing: &signature::ECDSA_P256K1_SHA256_ASN1_SIGNING,
     verification: &signature::ECDSA_P256K1_SHA256_ASN1,
     hash: &digest::SHA256,
     agreement: None,
 };
-
-/// Every curve, for naming the curve of a foreign key.
-static CURVES: [&Curve; 4] = [&P256, &P384, &P521, &SECP256K1];
 
 /// The curve of an EC kind.
 pub(super) fn curve(kind: KeyKind) -> Option<&'static Curve> {
@@ -96,25 +78,9 @@ pub(super) fn curve(kind: KeyKind) -> Option<&'static Curve> {
     }
 }
 
-/// Checks that `spki` is an EC SubjectPublicKeyInfo on `curve` (a raw SEC1 point, which
-/// aws-lc-rs would also read, is refused: the interface is SPKI).
+/// Checks that `spki` is an EC SubjectPublicKeyInfo on `curve`.
 fn check_curve(curve: &Curve, spki: &[u8], whose: &'static str) -> Result<(), CryptoError> {
-    let (algorithm, parameters) = spki_algorithm(spki, whose)?;
-    if algorithm != EC_PUBLIC_KEY {
-        return Err(CryptoError::InvalidInput(match whose {
-            "peer public key" => "peer public key: not an EC key",
-            _ => "public key: not an EC key",
-        }));
-    }
-    match parameters {
-        Some(oid) if oid == curve.oid => Ok(()),
-        other => Err(CryptoError::WrongCurve {
-            expected: curve.name,
-            found: other
-                .and_then(|oid| CURVES.iter().find(|known| known.oid == oid))
-                .map_or("another or an unnamed curve", |known| known.name),
-        }),
-    }
+    encoding::check_curve(curve.named, spki, whose)
 }
 
 /// The scalar as an RFC 5915 `ECPrivateKey` (version 1, the key, the named curve), the
@@ -123,10 +89,10 @@ fn rfc5915(
     curve: &Curve,
     private: &SecretBytes,
 ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
-    if private.len() != curve.scalar_len {
+    if private.len() != curve.named.field_len {
         return Err(CryptoError::InvalidKey(curve.bad_scalar));
     }
-    let oid = curve.oid.as_bytes();
+    let oid = curve.named.oid.as_bytes();
     // SEQUENCE { INTEGER 1, OCTET STRING scalar, [0] { OID } }; every length < 128.
     let body_len = 3 + 2 + private.len() + 2 + 2 + oid.len();
     let lengths = [body_len, private.len(), oid.len() + 2, oid.len()].map(u8::try_from);
@@ -163,7 +129,7 @@ pub(super) fn generate(curve: &Curve) -> Result<SecretBytes, CryptoError> {
         .private_key()
         .as_be_bytes()
         .map_err(|_| CryptoError::Random)?;
-    if scalar.as_ref().len() != curve.scalar_len {
+    if scalar.as_ref().len() != curve.named.field_len {
         return Err(CryptoError::Random);
     }
     Ok(SecretBytes::from_slice(scalar.as_ref()))
@@ -279,8 +245,8 @@ impl PreparedKey for Ec {
         self.kind
     }
 
-    fn material(&self) -> &SecretBytes {
-        &self.material
+    fn material(&self) -> Result<&SecretBytes, CryptoError> {
+        Ok(&self.material)
     }
 
     fn p384_sign_digest(&self, digest_bytes: &[u8; 48]) -> Result<Vec<u8>, CryptoError> {

@@ -62,8 +62,8 @@ impl PreparedKey for Hmac {
         self.kind
     }
 
-    fn material(&self) -> &SecretBytes {
-        &self.material
+    fn material(&self) -> Result<&SecretBytes, CryptoError> {
+        Ok(&self.material)
     }
 
     fn hmac_sha384(&self, message: &[u8]) -> Result<[u8; 48], CryptoError> {

@@ -114,8 +114,8 @@ impl PreparedKey for MlDsa {
         self.kind
     }
 
-    fn material(&self) -> &SecretBytes {
-        &self.material
+    fn material(&self) -> Result<&SecretBytes, CryptoError> {
+        Ok(&self.material)
     }
 
     fn public_key_spki(&self) -> Result<&[u8], CryptoError> {

@@ -12,15 +12,12 @@ use aws_lc_rs::rsa::{
 };
 use aws_lc_rs::signature::{self, KeyPair as _, ParsedPublicKey, RsaKeyPair};
 use kastell_proto::algorithm::{EncryptionAlgorithm, MessageType, SigningAlgorithm};
-use spki::ObjectIdentifier;
 
 use super::{debug_prepared, digest_algorithm, spki_algorithm};
+use crate::crypto::encoding::RSA_ENCRYPTION;
 use crate::crypto::prepared::check_message;
 use crate::crypto::{CryptoError, KeyKind, PreparedKey};
 use crate::secret::SecretBytes;
-
-/// `rsaEncryption` (RFC 8017), the algorithm of an RSA SubjectPublicKeyInfo.
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 
 /// The RSA signing algorithms in `SigningAlgorithm`'s order, with aws-lc-rs's signing
 /// encoding and verification parameters (PSS: MGF1 with the same hash, salt = hash length).
@@ -213,8 +210,8 @@ impl PreparedKey for Rsa {
         self.kind
     }
 
-    fn material(&self) -> &SecretBytes {
-        &self.material
+    fn material(&self) -> Result<&SecretBytes, CryptoError> {
+        Ok(&self.material)
     }
 
     fn private_key_pkcs8(&self) -> Result<SecretBytes, CryptoError> {

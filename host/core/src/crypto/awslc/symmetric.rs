@@ -74,8 +74,8 @@ impl PreparedKey for Symmetric {
         KeyKind::Aes256
     }
 
-    fn material(&self) -> &SecretBytes {
-        &self.material
+    fn material(&self) -> Result<&SecretBytes, CryptoError> {
+        Ok(&self.material)
     }
 
     fn aes256_gcm_seal(

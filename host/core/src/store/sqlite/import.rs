@@ -70,10 +70,12 @@ mod tests {
                     master: "kastell-master".into(),
                     wrapped: vec![n; 40],
                 },
+                automatic: false,
             }],
             releasable: false,
             revision: 0,
             seal: None,
+            rotation: None,
         };
         let entry = AuditEntry {
             key_version: Some(1),

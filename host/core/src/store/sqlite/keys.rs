@@ -6,7 +6,9 @@ use kastell_proto::{KeyId, KeySpec, KeyUsage, Origin};
 use rusqlite::{Connection, Row, params};
 
 use super::{KEY_COLUMNS, corrupt, is_constraint, sql, state_columns};
-use crate::model::{Alias, AliasRow, KeyRecord, KeyState, KeyVersion, Material, token_label};
+use crate::model::{
+    Alias, AliasRow, KeyRecord, KeyState, KeyVersion, Material, RotationSchedule, token_label,
+};
 use crate::store::StoreError;
 
 pub(super) fn insert_version(
@@ -26,18 +28,25 @@ pub(super) fn insert_version(
         }
     };
     conn.execute(
-        "INSERT INTO key_versions (key_id, number, created, token_label, master, wrapped)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO key_versions (key_id, number, created, token_label, master, wrapped,
+                                   automatic)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             id.to_string(),
             version.number,
             version.created,
             label,
             master,
-            wrapped
+            wrapped,
+            i64::from(version.automatic),
         ],
     )?;
     Ok(())
+}
+
+/// The `rotation_period_days, next_rotation` columns of a schedule.
+fn rotation_columns(rotation: Option<RotationSchedule>) -> (Option<u32>, Option<i64>) {
+    rotation.map_or((None, None), |r| (Some(r.period_days), Some(r.next_at)))
 }
 
 /// A key revision as SQLite stores it.
@@ -66,11 +75,12 @@ pub(super) fn create_key_in(
     alias: Option<&AliasRow>,
 ) -> Result<(), StoreError> {
     let (state, delete_at) = state_columns(key.state);
+    let (period, next) = rotation_columns(key.rotation);
     let tags = serde_json::to_string(&key.tags).map_err(|_| corrupt("tags"))?;
     tx.execute(
         &format!(
             "INSERT INTO keys ({KEY_COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
         ),
         params![
             key.id.to_string(),
@@ -87,6 +97,8 @@ pub(super) fn create_key_in(
             stored_revision(key.revision)?,
             key.seal,
             key.usage.as_str(),
+            period,
+            next,
         ],
     )
     .map_err(|e| {
@@ -117,11 +129,13 @@ pub(super) fn create_key_in(
 
 pub(super) fn update_key_in(conn: &Connection, key: &KeyRecord) -> Result<(), StoreError> {
     let (state, delete_at) = state_columns(key.state);
+    let (period, next) = rotation_columns(key.rotation);
     let tags = serde_json::to_string(&key.tags).map_err(|_| corrupt("tags"))?;
     let changed = conn
         .execute(
             "UPDATE keys SET state = ?2, delete_at = ?3, description = ?4, tags = ?5,
-             policy = ?6, min_decrypt_version = ?7, revision = revision + 1, seal = ?9
+             policy = ?6, min_decrypt_version = ?7, revision = revision + 1, seal = ?9,
+             rotation_period_days = ?10, next_rotation = ?11
              WHERE id = ?1 AND revision = ?8",
             params![
                 key.id.to_string(),
@@ -133,6 +147,8 @@ pub(super) fn update_key_in(conn: &Connection, key: &KeyRecord) -> Result<(), St
                 key.min_decrypt_version,
                 stored_revision(key.revision)?,
                 key.seal,
+                period,
+                next,
             ],
         )
         .map_err(sql("update key"))?;
@@ -168,6 +184,85 @@ pub(super) fn add_version_in(
             sql("insert version")(e)
         }
     })
+}
+
+/// Sets the rotation schedule of key `id` (a rotation just added its version, in the
+/// same transaction, against the key's revision).
+pub(super) fn set_rotation_in(
+    conn: &Connection,
+    id: &KeyId,
+    rotation: Option<RotationSchedule>,
+) -> Result<(), StoreError> {
+    let (period, next) = rotation_columns(rotation);
+    conn.execute(
+        "UPDATE keys SET rotation_period_days = ?2, next_rotation = ?3 WHERE id = ?1",
+        params![id.to_string(), period, next],
+    )
+    .map_err(sql("set rotation"))?;
+    Ok(())
+}
+
+/// Creates an alias; [`StoreError::AliasExists`] when the name is taken.
+pub(super) fn create_alias_in(conn: &Connection, row: &AliasRow) -> Result<(), StoreError> {
+    let taken = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM aliases WHERE alias = ?1)",
+            [row.alias.to_string()],
+            |r| r.get::<_, bool>(0),
+        )
+        .map_err(sql("find alias"))?;
+    if taken {
+        return Err(StoreError::AliasExists(row.alias.clone()));
+    }
+    set_alias_in(conn, row)
+}
+
+/// Points an alias that names `from` at the key `row` names; [`StoreError::AliasChanged`]
+/// when it no longer names `from` (or no longer exists).
+pub(super) fn update_alias_in(
+    conn: &Connection,
+    row: &AliasRow,
+    from: &KeyId,
+) -> Result<(), StoreError> {
+    let changed = conn
+        .execute(
+            "UPDATE aliases SET key_id = ?2, seal = ?3 WHERE alias = ?1 AND key_id = ?4",
+            params![
+                row.alias.to_string(),
+                row.key.to_string(),
+                row.seal,
+                from.to_string()
+            ],
+        )
+        .map_err(|e| {
+            if is_constraint(&e) {
+                StoreError::KeyNotFound(row.key)
+            } else {
+                sql("update alias")(e)
+            }
+        })?;
+    if changed == 0 {
+        return Err(StoreError::AliasChanged(row.alias.clone()));
+    }
+    Ok(())
+}
+
+/// Removes an alias that names `key`; [`StoreError::AliasChanged`] when it no longer does.
+pub(super) fn delete_alias_in(
+    conn: &Connection,
+    alias: &Alias,
+    key: &KeyId,
+) -> Result<(), StoreError> {
+    let removed = conn
+        .execute(
+            "DELETE FROM aliases WHERE alias = ?1 AND key_id = ?2",
+            params![alias.to_string(), key.to_string()],
+        )
+        .map_err(sql("delete alias"))?;
+    if removed == 0 {
+        return Err(StoreError::AliasChanged(alias.clone()));
+    }
+    Ok(())
 }
 
 pub(super) fn set_alias_in(conn: &Connection, row: &AliasRow) -> Result<(), StoreError> {
@@ -270,7 +365,7 @@ pub(super) fn destroy_key_in(
 pub(super) fn versions(conn: &Connection, id: &KeyId) -> Result<Vec<KeyVersion>, StoreError> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT number, created, token_label, master, wrapped FROM key_versions
+            "SELECT number, created, token_label, master, wrapped, automatic FROM key_versions
              WHERE key_id = ?1 ORDER BY number",
         )
         .map_err(sql("read versions"))?;
@@ -282,12 +377,14 @@ pub(super) fn versions(conn: &Connection, id: &KeyId) -> Result<Vec<KeyVersion>,
                 row.get::<_, Option<String>>(2)?,
                 row.get::<_, Option<String>>(3)?,
                 row.get::<_, Option<Vec<u8>>>(4)?,
+                row.get::<_, i64>(5)?,
             ))
         })
         .map_err(sql("read versions"))?;
     let mut versions = Vec::new();
     for row in rows {
-        let (number, created, label, master, wrapped) = row.map_err(sql("read versions"))?;
+        let (number, created, label, master, wrapped, automatic) =
+            row.map_err(sql("read versions"))?;
         let material = match (label, master, wrapped) {
             (Some(label), None, None) => Material::from_stored_label(id, number, label),
             (None, Some(master), Some(wrapped)) => Material::Wrapped { master, wrapped },
@@ -298,6 +395,11 @@ pub(super) fn versions(conn: &Connection, id: &KeyId) -> Result<Vec<KeyVersion>,
             number,
             created,
             material,
+            automatic: match automatic {
+                0 => false,
+                1 => true,
+                _ => return Err(corrupt(format!("version {number} of key {id}"))),
+            },
         });
     }
     Ok(versions)
@@ -344,6 +446,21 @@ pub(super) fn decode_key(conn: &Connection, row: &Row<'_>) -> Result<KeyRecord, 
             .ok_or_else(|| corrupt(format!("usage of key {id}")))?,
         None => KeyUsage::of(spec),
     };
+    let period = get(14)?
+        .as_i64_or_null()
+        .map_err(|_| corrupt("rotation period"))?;
+    let next = get(15)?
+        .as_i64_or_null()
+        .map_err(|_| corrupt("next rotation"))?;
+    let rotation = match (period, next) {
+        (None, None) => None,
+        (Some(period), Some(next_at)) => Some(RotationSchedule {
+            period_days: u32::try_from(period)
+                .map_err(|_| corrupt(format!("rotation period of key {id}")))?,
+            next_at,
+        }),
+        _ => return Err(corrupt(format!("rotation of key {id}"))),
+    };
     let mut versions = versions(conn, &id)?;
     if state == KeyState::Destroyed {
         for version in &mut versions {
@@ -374,5 +491,6 @@ pub(super) fn decode_key(conn: &Connection, row: &Row<'_>) -> Result<KeyRecord, 
             .as_blob_or_null()
             .map_err(|_| corrupt(format!("seal of key {id}")))?
             .map(<[u8]>::to_vec),
+        rotation,
     })
 }

@@ -181,7 +181,19 @@ pub(super) const MIGRATIONS: &[&str] = &[
         WHEN 'HMAC_384' THEN 'GENERATE_VERIFY_MAC'
     END;
 ",
-    // v16: settings in the audit trail (issue 18): `kastell serve` records a setting that
+    // v16: automatic rotation (issue 18, AWS KMS's EnableKeyRotation): a key's period and
+    // its next rotation (both set or both unset), indexed for the host's sweep; and which
+    // versions the sweep made (AWS's `RotationType` AUTOMATIC, the others ON_DEMAND).
+    r"
+    ALTER TABLE keys ADD COLUMN rotation_period_days INTEGER
+        CHECK (rotation_period_days IS NULL OR rotation_period_days > 0);
+    ALTER TABLE keys ADD COLUMN next_rotation INTEGER
+        CHECK ((next_rotation IS NULL) = (rotation_period_days IS NULL));
+    CREATE INDEX keys_rotation_due ON keys (next_rotation) WHERE next_rotation IS NOT NULL;
+    ALTER TABLE key_versions ADD COLUMN automatic INTEGER NOT NULL DEFAULT 0
+        CHECK (automatic IN (0, 1));
+",
+    // v17: settings in the audit trail (issue 18): `kastell serve` records a setting that
     // changed since its last record (operation `setting`, e.g. `aws.separation_of_duties =
     // false`); this index holds those records only, so finding the last one reads a few
     // rows at start-up, not the trail.
