@@ -7,8 +7,11 @@
 
 use kastell_proto::aws::sigv4::query_pairs;
 use kastell_proto::aws::{
-    CreateAliasRequest, CreateKeyRequest, DecryptRequest, EncryptRequest, GenerateDataKeyRequest,
-    GenerateRandomRequest, KeyIdRequest, ListRequest, ScheduleKeyDeletionRequest, sts,
+    CreateAliasRequest, CreateKeyRequest, DecryptRequest, DeleteAliasRequest,
+    DeriveSharedSecretRequest, EnableKeyRotationRequest, EncryptRequest,
+    GenerateDataKeyPairRequest, GenerateDataKeyRequest, GenerateRandomRequest, KeyIdRequest,
+    ListRequest, MacRequest, ReEncryptRequest, ScheduleKeyDeletionRequest, SignRequest,
+    TagResourceRequest, UntagResourceRequest, UpdateKeyDescriptionRequest, sts,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -20,15 +23,25 @@ fuzz_target!(|input: &[u8]| {
     let (first, body) = input.split_at(split);
     let body = body.get(1..).unwrap_or_default();
 
-    let _ = serde_json::from_slice::<CreateKeyRequest>(body);
-    let _ = serde_json::from_slice::<KeyIdRequest>(body);
-    let _ = serde_json::from_slice::<ScheduleKeyDeletionRequest>(body);
-    let _ = serde_json::from_slice::<ListRequest>(body);
     let _ = serde_json::from_slice::<CreateAliasRequest>(body);
-    let _ = serde_json::from_slice::<EncryptRequest>(body);
+    let _ = serde_json::from_slice::<CreateKeyRequest>(body);
     let _ = serde_json::from_slice::<DecryptRequest>(body);
+    let _ = serde_json::from_slice::<DeleteAliasRequest>(body);
+    let _ = serde_json::from_slice::<DeriveSharedSecretRequest>(body);
+    let _ = serde_json::from_slice::<EnableKeyRotationRequest>(body);
+    let _ = serde_json::from_slice::<EncryptRequest>(body);
+    let _ = serde_json::from_slice::<GenerateDataKeyPairRequest>(body);
     let _ = serde_json::from_slice::<GenerateDataKeyRequest>(body);
     let _ = serde_json::from_slice::<GenerateRandomRequest>(body);
+    let _ = serde_json::from_slice::<KeyIdRequest>(body);
+    let _ = serde_json::from_slice::<ListRequest>(body);
+    let _ = serde_json::from_slice::<MacRequest>(body);
+    let _ = serde_json::from_slice::<ReEncryptRequest>(body);
+    let _ = serde_json::from_slice::<ScheduleKeyDeletionRequest>(body);
+    let _ = serde_json::from_slice::<SignRequest>(body);
+    let _ = serde_json::from_slice::<TagResourceRequest>(body);
+    let _ = serde_json::from_slice::<UntagResourceRequest>(body);
+    let _ = serde_json::from_slice::<UpdateKeyDescriptionRequest>(body);
 
     let text = String::from_utf8_lossy(body);
     let _ = sts::is_sts(Some(first), false, &text);
