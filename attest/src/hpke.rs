@@ -197,6 +197,20 @@ pub fn open(
     aad: &[u8],
     sealed: &Sealed,
 ) -> Result<SecretBytes, HpkeError> {
+    open_with_info(recipient, &info.info_bytes(), aad, sealed)
+}
+
+/// Opens a message sealed to `recipient` with the HPKE `info` bytes given (what is not a
+/// key release: an access key's secret, bound by `kastell_proto::api::delivery_info`).
+///
+/// # Errors
+/// As [`open`].
+pub fn open_with_info(
+    recipient: &RecipientKey,
+    info: &[u8],
+    aad: &[u8],
+    sealed: &Sealed,
+) -> Result<SecretBytes, HpkeError> {
     let encapsulated: EncappedKey =
         parse_point(&sealed.encapsulated_key).map_err(HpkeError::MalformedEncapsulatedKey)?;
     if sealed.ciphertext.len() < TAG_LEN {
@@ -208,7 +222,7 @@ pub fn open(
         &OpModeR::Base,
         &recipient.private,
         &encapsulated,
-        &info.info_bytes(),
+        info,
         &sealed.ciphertext,
         aad,
     )

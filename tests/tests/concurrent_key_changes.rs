@@ -401,6 +401,9 @@ impl Store for Overtaken {
     fn client_roles(&self, principal: &str) -> Result<Vec<String>, StoreError> {
         self.inner.client_roles(principal)
     }
+    fn last_setting_record(&self, prefix: &str) -> Result<Option<AuditRecord>, StoreError> {
+        self.inner.last_setting_record(prefix)
+    }
     fn add_access_key(
         &self,
         key: &kastell_core::store::AccessKeyRow,

@@ -28,6 +28,9 @@ pub use kastell_proto::api::RecordJson;
 
 /// Length of a record hash.
 pub const HASH_LEN: usize = 48;
+/// The operation of a record that a deployment setting changed (`kastell serve` writes one
+/// at start-up when a setting differs from its last record): reason `<name> = <value>`.
+pub const SETTING_OPERATION: &str = "setting";
 /// The `prev_hash` of the first record.
 pub const GENESIS: [u8; HASH_LEN] = [0; HASH_LEN];
 

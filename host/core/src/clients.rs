@@ -86,6 +86,17 @@ pub enum ClientError {
         /// The role asked for.
         asked: String,
     },
+    /// Two roles were asked for while separation of duties is on, or two that may never
+    /// be held together.
+    #[error("principal `{principal}`: {asked} {why}")]
+    RolesCombined {
+        /// The principal.
+        principal: String,
+        /// The roles asked for (or held and asked), joined with `,`.
+        asked: String,
+        /// Why they may not be held together.
+        why: &'static str,
+    },
     /// The registry could not be read.
     #[error("the client registry: {0}")]
     Store(#[from] crate::store::StoreError),
@@ -100,7 +111,9 @@ impl ClientError {
         match self {
             Self::Ca(err) => err.code(),
             Self::Exists(_) => C::AlreadyExists,
-            Self::Reserved(_) | Self::RoleBound { .. } => C::AccessDenied,
+            Self::Reserved(_) | Self::RoleBound { .. } | Self::RolesCombined { .. } => {
+                C::AccessDenied
+            }
             Self::Profile { .. } | Self::File { .. } => C::InvalidInput,
             Self::Store(_) => C::Internal,
         }
@@ -363,6 +376,102 @@ pub fn check_principal(
         }),
         None => Ok(()),
     }
+}
+
+/// Whether one principal may hold crypto-officer and crypto-user at once: the setting
+/// `[aws] separation_of_duties`, on unless set to `false`. It concerns access keys of the
+/// AWS endpoint only (test suites and development set-ups written for AWS use one identity
+/// for everything): a client certificate always carries one role, and a principal whose
+/// access key holds two roles gets no certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Duties {
+    /// Separation of duties (the default): a principal keeps one role for life.
+    #[default]
+    Separated,
+    /// `separation_of_duties = false`: a principal may hold crypto-officer and crypto-user.
+    Combined,
+}
+
+impl Duties {
+    /// The value of `separation_of_duties`.
+    #[must_use]
+    pub const fn from_setting(separation_of_duties: bool) -> Self {
+        if separation_of_duties {
+            Self::Separated
+        } else {
+            Self::Combined
+        }
+    }
+
+    /// The value of `separation_of_duties` this is.
+    #[must_use]
+    pub const fn setting(self) -> bool {
+        matches!(self, Self::Separated)
+    }
+}
+
+/// Whether an access key with `roles` may be issued to `principal`: the name is not the
+/// system's own; one role unless `duties` is [`Duties::Combined`], and then at most
+/// crypto-officer and crypto-user; and the principal's certificates and access keys carry
+/// no other role (with [`Duties::Combined`], crypto-officer and crypto-user go together).
+///
+/// # Errors
+/// [`ClientError::Reserved`], [`ClientError::RolesCombined`], [`ClientError::RoleBound`]
+/// (each `AccessDenied`), [`ClientError::Store`].
+pub fn check_access_key_principal(
+    store: &dyn crate::store::Store,
+    principal: &str,
+    roles: &[kastell_proto::Role],
+    duties: Duties,
+) -> Result<(), ClientError> {
+    use kastell_proto::Role;
+    if is_reserved(principal) {
+        return Err(ClientError::Reserved(principal.to_owned()));
+    }
+    let names = |roles: &[Role]| {
+        roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let combinable = |role: &Role| matches!(role, Role::CryptoOfficer | Role::CryptoUser);
+    if roles.len() > 1 {
+        if duties == Duties::Separated {
+            return Err(ClientError::RolesCombined {
+                principal: principal.to_owned(),
+                asked: names(roles),
+                why: "in one access key: separation of duties is on (`[aws] \
+                      separation_of_duties`), a principal holds one role",
+            });
+        }
+        if !roles.iter().all(combinable) {
+            return Err(ClientError::RolesCombined {
+                principal: principal.to_owned(),
+                asked: names(roles),
+                why: "in one access key: only crypto-officer and crypto-user may be held \
+                      together",
+            });
+        }
+    }
+    let bound = store.client_roles(principal)?;
+    for held in &bound {
+        if roles.iter().any(|r| r.as_str() == held) {
+            continue;
+        }
+        let both_combinable = duties == Duties::Combined
+            && held
+                .parse::<Role>()
+                .is_ok_and(|h| combinable(&h) && roles.iter().all(combinable));
+        if !both_combinable {
+            return Err(ClientError::RoleBound {
+                principal: principal.to_owned(),
+                bound: held.clone(),
+                asked: names(roles),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Records `certificate` (issued for `identity` by `issued_by`) in the deployment's

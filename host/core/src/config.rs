@@ -30,6 +30,7 @@
 //! listen = "127.0.0.1:8444"    # TLS, server certificate from the host CA, no client certificate
 //! region = "eu-central-1"      # the region SigV4 scopes and ARNs name
 //! account_id = "111122223333"  # 12 digits, in ARNs
+//! separation_of_duties = true  # false: an access key may hold crypto-officer and crypto-user
 //!
 //! [policies]                   # limits of one policy evaluation
 //! fuel = 20000000              # instantiation included (tenant-context burns ~6,700)
@@ -96,6 +97,10 @@ pub struct AwsConfig {
     pub region: Option<String>,
     /// The 12-digit account id ARNs name (default [`DEFAULT_AWS_ACCOUNT_ID`]).
     pub account_id: Option<String>,
+    /// `false` lets one principal hold crypto-officer and crypto-user (an access key with
+    /// both roles, for AWS-style test and development set-ups); on by default. `kastell
+    /// serve` records a change in the audit trail and logs the value at start-up.
+    pub separation_of_duties: Option<bool>,
 }
 
 /// The region of the AWS endpoint unless configured.
@@ -114,6 +119,12 @@ impl AwsConfig {
     #[must_use]
     pub fn account_id(&self) -> &str {
         self.account_id.as_deref().unwrap_or(DEFAULT_AWS_ACCOUNT_ID)
+    }
+
+    /// Whether a principal keeps one role (`separation_of_duties`, on unless `false`).
+    #[must_use]
+    pub fn duties(&self) -> crate::clients::Duties {
+        crate::clients::Duties::from_setting(self.separation_of_duties.unwrap_or(true))
     }
 
     fn problem(&self) -> Option<String> {
@@ -625,6 +636,15 @@ mod tests {
         assert_eq!(config.aws.region(), "eu-west-3");
         assert_eq!(config.aws.account_id(), "111122223333");
         assert_eq!(config.validate("k.toml"), Ok(()));
+        assert_eq!(
+            config.aws.duties(),
+            crate::clients::Duties::Separated,
+            "on by default"
+        );
+        let off =
+            Config::parse("[aws]\nseparation_of_duties = false\n", "k.toml").unwrap_or_default();
+        assert_eq!(off.aws.duties(), crate::clients::Duties::Combined);
+        assert!(Config::parse("[aws]\nseparation_of_duties = \"no\"\n", "k.toml").is_err());
         for (text, named) in [
             (
                 "[aws]\naccount_id = \"12345\"\n",

@@ -22,6 +22,7 @@ mod release;
 mod rotation;
 mod seal;
 mod service;
+mod settings;
 mod signing;
 mod trail;
 
@@ -29,7 +30,7 @@ pub use crate::model::{
     Alias, AliasError, AliasRow, KeyRecord, KeyState, KeyVersion, Material, RotationSchedule,
     token_label,
 };
-pub use access_keys::IssuedAccessKey;
+pub use access_keys::{AccessKeyIdentity, IssuedAccessKey};
 pub use admin::{DELETION_WINDOW_DAYS, MAX_TAGS};
 pub use asymmetric::{DataKeyPair, Encrypted};
 pub use cache::{KeyCache, KeyCacheLimits};

@@ -377,6 +377,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// A storage failure or [`StoreError::Corrupt`].
     fn audit_range(&self, after: u64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
 
+    /// The last audit record of a setting (operation [`crate::audit::SETTING_OPERATION`])
+    /// whose reason starts with `prefix` (e.g. `aws.separation_of_duties = `), if any.
+    ///
+    /// # Errors
+    /// A storage failure or [`StoreError::Corrupt`].
+    fn last_setting_record(&self, prefix: &str) -> Result<Option<AuditRecord>, StoreError>;
+
     /// Sequence number and hash of the last audit record, if any.
     ///
     /// # Errors
@@ -538,7 +545,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn client(&self, serial: &str) -> Result<Option<ClientDetail>, StoreError>;
 
     /// The roles of the client certificates and access keys issued here to `principal`,
-    /// compared without regard to ASCII case (a principal keeps one role for life).
+    /// compared without regard to ASCII case (a principal keeps one role for life, or
+    /// crypto-officer and crypto-user where separation of duties is off), each once.
     ///
     /// # Errors
     /// A storage failure.

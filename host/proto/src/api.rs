@@ -20,9 +20,11 @@ mod crypto;
 mod keys;
 mod release;
 
-pub use crate::quorum::ClientRequest;
+pub use crate::quorum::{AccessKeyRequest, ClientRequest};
 pub use access_keys::{
-    ACCESS_KEY_PREFIX, AccessKeyCreated, AccessKeyInfo, AccessKeyList, is_access_key_id,
+    ACCESS_KEY_PREFIX, AccessKeyCreated, AccessKeyInfo, AccessKeyIssued, AccessKeyList,
+    AccessKeyQuery, AccessKeyRevoked, DELIVERY_TAG, SealedSecret, delivery_aad, delivery_info,
+    is_access_key_id,
 };
 pub use approvals::{
     ActionResult, Approval, ApprovalDetail, ApprovalList, ApprovalQuery, ApproveRequest,

@@ -7,6 +7,8 @@
 use crate::{ErrorCode, KeySpec};
 
 mod requests;
+pub mod sigv4;
+pub mod sts;
 
 pub use requests::*;
 

@@ -9,6 +9,7 @@
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use crate::names::vocabulary;
 use crate::{KeyId, Measurement, Role};
@@ -67,12 +68,40 @@ pub struct ClientRequest {
     pub days: Option<u32>,
 }
 
+/// An access key to issue for the AWS endpoint (`POST /v1/access-keys`): its secret comes
+/// back sealed to `public_key` (see [`crate::api::SealedSecret`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccessKeyRequest {
+    /// The principal its requests act as.
+    pub principal: String,
+    /// `crypto-officer`, `crypto-user` or `auditor`; both of the first two only where
+    /// `[aws] separation_of_duties = false`.
+    pub roles: Vec<String>,
+    /// The tenant, if any.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub tenant: Option<String>,
+    /// The P-384 public key (SPKI PEM) to seal the secret to: the requester's.
+    pub public_key: String,
+}
+
+impl AccessKeyRequest {
+    /// Whether it asks for a crypto-officer's key (of class `issue-officer`).
+    #[must_use]
+    pub fn is_officer(&self) -> bool {
+        self.roles.iter().any(|r| r == Role::CryptoOfficer.as_str())
+    }
+}
+
 /// An administrative action under quorum. `K` names the key: [`KeyId`] in what officers
 /// sign, the caller's id or alias (`String`) on the direct path.
 ///
 /// In JSON (what officers sign): `{"schedule-deletion": {"key": "<id>", "days": 30}}`,
 /// `{"bind-policy": {"key": "<id>", "policy": "sha384:…" | null}}`,
 /// `{"issue-client": {…}}`, `{"revoke-officer": {"serial": "<hex>", "reason": "…"}}`,
+/// `{"issue-access-key": {…}}`, `{"revoke-access-key": {"id": "KSTL…", "reason": "…"}}`,
 /// `{"set-quorum": {"class": "<class>", "required": 2}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -123,6 +152,16 @@ pub enum QuorumAction<K = KeyId> {
         /// Why (kept in the audit trail).
         reason: String,
     },
+    /// Issue an access key for the AWS endpoint (of class `issue-officer` when it carries
+    /// the crypto-officer role, `issue-client` otherwise).
+    IssueAccessKey(AccessKeyRequest),
+    /// Revoke a crypto-officer's access key (of class `issue-officer`, as for certificates).
+    RevokeAccessKey {
+        /// The access key id.
+        id: String,
+        /// Why (kept in the audit trail).
+        reason: String,
+    },
     /// Require `required` approvals for `class`.
     SetQuorum {
         /// The class.
@@ -145,7 +184,11 @@ impl<K> QuorumAction<K> {
                 OperationClass::IssueOfficer
             }
             Self::IssueClient(_) => OperationClass::IssueClient,
-            Self::RevokeOfficer { .. } => OperationClass::IssueOfficer,
+            Self::IssueAccessKey(request) if request.is_officer() => OperationClass::IssueOfficer,
+            Self::IssueAccessKey(_) => OperationClass::IssueClient,
+            Self::RevokeOfficer { .. } | Self::RevokeAccessKey { .. } => {
+                OperationClass::IssueOfficer
+            }
             Self::SetQuorum { .. } => OperationClass::Quorum,
         }
     }
@@ -158,7 +201,11 @@ impl<K> QuorumAction<K> {
             | Self::BindPolicy { key, .. }
             | Self::UpdateTags { key, .. }
             | Self::SetAlias { key, .. } => Some(key),
-            Self::IssueClient(_) | Self::RevokeOfficer { .. } | Self::SetQuorum { .. } => None,
+            Self::IssueClient(_)
+            | Self::RevokeOfficer { .. }
+            | Self::IssueAccessKey(_)
+            | Self::RevokeAccessKey { .. }
+            | Self::SetQuorum { .. } => None,
         }
     }
 
@@ -196,6 +243,8 @@ impl<K> QuorumAction<K> {
             Self::RevokeOfficer { serial, reason } => {
                 QuorumAction::RevokeOfficer { serial, reason }
             }
+            Self::IssueAccessKey(request) => QuorumAction::IssueAccessKey(request),
+            Self::RevokeAccessKey { id, reason } => QuorumAction::RevokeAccessKey { id, reason },
             Self::SetQuorum { class, required } => QuorumAction::SetQuorum { class, required },
         })
     }

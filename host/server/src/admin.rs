@@ -1,7 +1,8 @@
 //! Gated administration: the one executor of each administrative operation under quorum,
 //! shared by the direct path (the class needs one approval) and the approved path (the
 //! approval that completes the quorum), and the request that stores a pending operation.
-//! The resource modules (`keys`, `clients`, `approvals`) call into it; it calls none of them.
+//! The resource modules (`keys`, `clients`, `access_keys`, `approvals`) call into it; it
+//! calls none of them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,10 +11,12 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kastell_attest::identity::ClientIdentity;
+use kastell_core::keys::AccessKeyIdentity;
 use kastell_core::keys::Caller;
 use kastell_core::quorum::{PendingOperation, Submitted};
 use kastell_proto::api::{
-    ActionResult, AliasResponse, ClientRequest, ClientResponse, PendingResponse, RevokeResponse,
+    AccessKeyIssued, AccessKeyRequest, AccessKeyRevoked, ActionResult, AliasResponse,
+    ClientRequest, ClientResponse, PendingResponse, RevokeResponse,
 };
 use kastell_proto::{QuorumAction, Role};
 
@@ -99,6 +102,12 @@ fn execute(
         QuorumAction::RevokeOfficer { serial, reason } => Ok(ActionResult::Revoked(revoke(
             state, requester, &serial, &reason,
         )?)),
+        QuorumAction::IssueAccessKey(request) => Ok(ActionResult::AccessKey(issue_access_key(
+            state, requester, &request,
+        )?)),
+        QuorumAction::RevokeAccessKey { id, reason } => Ok(ActionResult::AccessKeyRevoked(
+            revoke_access_key(state, requester, &id, &reason)?,
+        )),
         QuorumAction::SetQuorum { class, required } => Ok(ActionResult::Quorum(
             state.quorum.apply_setting(class, required, executor)?,
         )),
@@ -213,5 +222,103 @@ pub(super) fn issue(
         serial: kastell_core::clients::serial_of(&certificate),
         certificate: pem(&certificate)?,
         root: pem(&root)?,
+    })
+}
+
+/// The SEC1 uncompressed point of a P-384 public key given as SPKI PEM: what an access
+/// key's secret is sealed to.
+///
+/// # Errors
+/// 400 naming what is wrong.
+pub(super) fn recipient_point(pem: &str) -> Result<Vec<u8>, ApiError> {
+    use p384::elliptic_curve::sec1::ToEncodedPoint as _;
+    let key: p384::PublicKey = p384::pkcs8::DecodePublicKey::from_public_key_pem(pem.trim())
+        .map_err(|e| ApiError::invalid_input(format!("public_key: not a P-384 SPKI PEM: {e}")))?;
+    Ok(key.to_encoded_point(false).as_bytes().to_vec())
+}
+
+/// Refuses an access key the principal may not have (reserved name, another role, two
+/// roles while separation of duties is on), naming why (`AccessDenied`), or with roles
+/// that do not exist (`InvalidInput`).
+///
+/// # Errors
+/// 403 or 400 naming why; 500 when the store fails.
+pub(super) fn check_access_key_principal(
+    state: &Shared,
+    request: &AccessKeyRequest,
+) -> Result<(), ApiError> {
+    let roles = request
+        .roles
+        .iter()
+        .map(|name| {
+            name.parse::<Role>()
+                .map_err(|e| ApiError::invalid_input(format!("roles: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if roles.is_empty() {
+        return Err(ApiError::invalid_input(
+            "roles: an access key needs a role: crypto-officer, crypto-user or auditor",
+        ));
+    }
+    kastell_core::clients::check_access_key_principal(
+        &*state.service.store(),
+        &request.principal,
+        &roles,
+        state.duties,
+    )
+    .map_err(|e| ApiError::of(e.code(), e.to_string()))
+}
+
+/// Issues an access key for `request` (the one issuance of the API, run by [`execute`]
+/// through [`gated`]), its secret sealed to the request's public key.
+///
+/// # Errors
+/// 400 for a malformed key or identity, 403 for a principal that may not have it, 500
+/// when the token or the store fails.
+pub(super) fn issue_access_key(
+    state: &Shared,
+    caller: &Caller,
+    request: &AccessKeyRequest,
+) -> Result<AccessKeyIssued, ApiError> {
+    let recipient = recipient_point(&request.public_key)?;
+    check_access_key_principal(state, request)?;
+    let identity = AccessKeyIdentity {
+        principal: request.principal.clone(),
+        roles: request.roles.clone(),
+        tenant: request.tenant.clone(),
+    };
+    let (info, sealed_secret) =
+        state
+            .service
+            .issue_access_key_sealed(caller, &identity, state.duties, &recipient)?;
+    Ok(AccessKeyIssued {
+        arn: format!(
+            "arn:aws:iam::{}:user/{}",
+            state.aws_account_id, info.principal
+        ),
+        access_key_id: info.access_key_id,
+        principal: info.principal,
+        roles: info.roles,
+        tenant: info.tenant,
+        sealed_secret,
+    })
+}
+
+/// Revokes access key `id` (audited as `caller`'s): the AWS endpoint refuses it from the
+/// next request on. Direct for users' and auditors' keys, through [`gated`] (class
+/// `issue-officer`) for officers'.
+///
+/// # Errors
+/// 404 for an unknown id, 500 when the store fails.
+pub(super) fn revoke_access_key(
+    state: &Shared,
+    caller: &Caller,
+    id: &str,
+    reason: &str,
+) -> Result<AccessKeyRevoked, ApiError> {
+    let revoked_now = state.service.revoke_access_key(caller, id, reason)?;
+    Ok(AccessKeyRevoked {
+        access_key_id: id.to_owned(),
+        revoked_now,
     })
 }

@@ -146,12 +146,19 @@ async fn approve(
 }
 
 /// The outcome recorded for an executed operation: `serial <hex>` for an issued client
-/// certificate (`GET /v1/clients/{serial}` has it whole), otherwise the result's JSON (its
-/// fields in name order, as outcomes have always been recorded).
+/// certificate (`GET /v1/clients/{serial}` has it whole), `access-key <id>` for an issued
+/// access key, otherwise the result's JSON (its fields in name order, as outcomes have
+/// always been recorded).
 fn summary(result: &ActionResult) -> String {
     match result {
         ActionResult::Client(issued) => format!("serial {}", issued.serial),
         ActionResult::Revoked(revoked) => format!("revoked {}", revoked.serial),
+        // The id only: the sealed secret is fetched again with
+        // `GET /v1/access-keys/collect/{operation}`, never kept in the outcome.
+        ActionResult::AccessKey(issued) => format!("access-key {}", issued.access_key_id),
+        ActionResult::AccessKeyRevoked(revoked) => {
+            format!("revoked access-key {}", revoked.access_key_id)
+        }
         other => serde_json::to_value(other).map_or_else(|e| e.to_string(), |v| v.to_string()),
     }
 }

@@ -1,30 +1,29 @@
 //! The AWS KMS-compatible endpoint: a second router over the same key service, on its own
 //! TLS listener (`[aws] listen`; no client certificate). Every request is `POST /` with
 //! `Content-Type: application/x-amz-json-1.1` and `X-Amz-Target: TrentService.<Op>`,
-//! signed with SigV4 by an access key ([`sigv4`]); the access key names the principal and
-//! its one role, and the key service checks role, state, usage and policy and audits as
-//! for `/v1`. Errors are AWS's: `{"__type": "<Name>Exception", "message"}` with AWS's
-//! status ([`kastell_proto::aws::AwsException`]).
+//! signed with SigV4 by an access key ([`sigv4`]: header or presigned form); the access
+//! key names the principal and its role (two where separation of duties is off), and the
+//! key service checks role, state, usage and policy and audits as for `/v1`. Errors are
+//! AWS's: `{"__type": "<Name>Exception", "message"}` with AWS's status
+//! ([`kastell_proto::aws::AwsException`]). STS `GetCallerIdentity` shares the listener
+//! ([`sts`]).
 
 mod operations;
 pub mod sigv4;
+pub mod sts;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use kastell_core::clients::Duties;
 use kastell_core::keys::{Caller, KeyError};
-use kastell_proto::Role;
 use kastell_proto::aws::{AwsException, ErrorBody};
 
 use super::Shared;
-
-/// Signing keys kept at most (one per access key and day); the cache is emptied when full.
-const SIGNING_KEY_CACHE: usize = 10_000;
 
 /// The endpoint's settings and its cache of signing keys.
 pub struct AwsEndpoint {
@@ -32,7 +31,9 @@ pub struct AwsEndpoint {
     pub region: String,
     /// The account ARNs name.
     pub account_id: String,
-    signing_keys: Mutex<HashMap<(String, String), Arc<aws_lc_rs::hmac::Key>>>,
+    /// Whether an access key with two roles is refused (`[aws] separation_of_duties`).
+    pub duties: Duties,
+    signing_keys: sigv4::SigningKeys,
 }
 
 impl std::fmt::Debug for AwsEndpoint {
@@ -51,8 +52,16 @@ impl AwsEndpoint {
         Self {
             region: region.to_owned(),
             account_id: account_id.to_owned(),
-            signing_keys: Mutex::default(),
+            duties: Duties::default(),
+            signing_keys: sigv4::SigningKeys::default(),
         }
+    }
+
+    /// The same endpoint, letting access keys hold two roles when `duties` says so.
+    #[must_use]
+    pub fn with_duties(mut self, duties: Duties) -> Self {
+        self.duties = duties;
+        self
     }
 
     /// `arn:aws:kms:<region>:<account>:key/<id>`.
@@ -130,9 +139,12 @@ impl From<KeyError> for AwsError {
     }
 }
 
-impl From<sigv4::Refusal> for AwsError {
-    fn from(refusal: sigv4::Refusal) -> Self {
-        Self::new(refusal.exception, refusal.message)
+impl From<sigv4::Denied> for AwsError {
+    fn from(denied: sigv4::Denied) -> Self {
+        match denied {
+            sigv4::Denied::Refused(refusal) => Self::new(refusal.kind.kms(), refusal.message),
+            sigv4::Denied::Internal => Self::new(AwsException::KmsInternal, "internal error"),
+        }
     }
 }
 
@@ -182,6 +194,19 @@ async fn handle(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let started = std::time::Instant::now();
+    if sts::is_call(&headers, &uri) {
+        let (route, principal, response) = match body {
+            Ok(body) => sts::answer(&state, &method, &uri, &headers, &body).await,
+            Err(e) => ("AWS STS", "-".to_owned(), sts::unreadable(&e.body_text())),
+        };
+        let status = response.status().as_u16();
+        state
+            .shared
+            .metrics
+            .request(route, status, started.elapsed());
+        tracing::info!(route, status, principal = %principal, "request");
+        return response;
+    }
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -264,92 +289,5 @@ async fn authenticate(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Caller, AwsError> {
-    let auth = sigv4::parse_authorization(headers)?;
-    let (signed_at, amz_date) = sigv4::request_time(headers)?;
-    sigv4::check_scope(
-        &auth,
-        &amz_date,
-        signed_at,
-        kastell_core::keys::unix_now(),
-        &state.endpoint.region,
-    )?;
-    let shared = Arc::clone(&state.shared);
-    let id = auth.access_key_id.clone();
-    let found = match tokio::task::spawn_blocking(move || shared.service.access_key_secret(&id))
-        .await
-        .map_err(|_| AwsError::new(AwsException::KmsInternal, "internal error"))?
-    {
-        // The row was edited in the store (another principal, role or tenant): the caller
-        // learns only that its token is invalid; the log names the tampering.
-        Err(kastell_core::keys::KeyError::TamperDetected(why)) => {
-            tracing::error!(access_key = %auth.access_key_id, %why, "TamperDetected: access key refused");
-            return Err(AwsError::new(
-                AwsException::UnrecognizedClient,
-                "The security token included in the request is invalid.",
-            ));
-        }
-        other => other?,
-    };
-    let Some((info, secret)) = found else {
-        return Err(AwsError::new(
-            AwsException::UnrecognizedClient,
-            "The security token included in the request is invalid.",
-        ));
-    };
-    let cache_key = (auth.access_key_id.clone(), auth.date.clone());
-    let cached = state
-        .endpoint
-        .signing_keys
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(&cache_key)
-        .cloned();
-    let key = cached.unwrap_or_else(|| {
-        let key = Arc::new(sigv4::signing_key(
-            secret.expose(),
-            &auth.date,
-            &auth.region,
-            &auth.service,
-        ));
-        let mut cache = state
-            .endpoint
-            .signing_keys
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.len() >= SIGNING_KEY_CACHE {
-            cache.clear();
-        }
-        cache.insert(cache_key, Arc::clone(&key));
-        key
-    });
-    drop(secret);
-    let to_sign = sigv4::string_to_sign(
-        method,
-        uri.path(),
-        uri.query().unwrap_or(""),
-        headers,
-        body,
-        &auth,
-        &amz_date,
-    )?;
-    if !sigv4::signature_matches(&key, &to_sign, &auth.signature) {
-        return Err(AwsError::new(
-            AwsException::InvalidSignature,
-            "The request signature we calculated does not match the signature you provided. \
-             Check your AWS Secret Access Key and signing method. Consult the service \
-             documentation for details.",
-        ));
-    }
-    let role: Role = info.role.parse().map_err(|_| {
-        AwsError::new(
-            AwsException::KmsInternal,
-            "the access key's role is unknown",
-        )
-    })?;
-    Ok(Caller {
-        id: info.principal,
-        roles: vec![role],
-        tenant: info.tenant,
-        evidence: None,
-    })
+    Ok(sigv4::authenticate(state, sigv4::Service::Kms, method, uri, headers, body).await?)
 }

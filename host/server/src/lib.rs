@@ -11,6 +11,7 @@
 //! endpoint but `/healthz` needs a client certificate; the key service enforces the role,
 //! state, usage and policy of every key operation, and this layer the role of the rest.
 
+mod access_keys;
 mod admin;
 mod approvals;
 mod audit;
@@ -82,6 +83,10 @@ pub struct AppState {
     /// Whether key operations run on the async workers ([`operation`]): the token
     /// operates in memory.
     pub operations_inline: bool,
+    /// Whether a principal keeps one role (`[aws] separation_of_duties`), for access keys.
+    pub duties: kastell_core::clients::Duties,
+    /// The account the ARNs of access keys name (`[aws] account_id`).
+    pub aws_account_id: String,
 }
 
 impl AppState {
@@ -202,6 +207,7 @@ fn api() -> (Router<Shared>, utoipa::openapi::OpenApi) {
     let router = audit::routes(router);
     let router = approvals::routes(router);
     let router = clients::routes(router);
+    let router = access_keys::routes(router);
     let router = workloads::routes(router);
     let router = release::routes(router);
     let router = system::routes(router);

@@ -39,6 +39,15 @@ impl RawClient {
         })
     }
 
+    /// The same client for another server of the deployment (`https://127.0.0.1:<port>`).
+    #[must_use]
+    pub fn with_base(self, base: &str) -> Self {
+        Self {
+            base: base.to_owned(),
+            ..self
+        }
+    }
+
     /// A request for `path` (e.g. `/v1/keys`) to add headers and a body to.
     pub fn request(
         &self,

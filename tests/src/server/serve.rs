@@ -251,6 +251,17 @@ impl TestServer {
         RawClient::new(tls, &self.url)
     }
 
+    /// A raw HTTP client of the AWS endpoint (`[aws] listen`), trusting the deployment's
+    /// root, as an AWS client does: for requests no AWS client makes (malformed
+    /// signatures, missing headers).
+    ///
+    /// # Errors
+    /// When the root certificate is unusable or the endpoint is not listening.
+    pub fn aws_raw(&self) -> Result<RawClient> {
+        let anonymous = self.anonymous()?;
+        Ok(anonymous.with_base(&self.aws_url()?))
+    }
+
     /// A raw HTTP client that trusts the deployment's root but presents no certificate.
     ///
     /// # Errors

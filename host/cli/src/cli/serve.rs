@@ -89,6 +89,7 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
     let metrics = Arc::new(Metrics::new());
     let service = args.deployment.open()?.with_metrics(Arc::clone(&metrics));
     check_audit(&service)?;
+    record_duties(&service, config.aws.duties())?;
     let files = CaFiles::new(&data_dir);
     let store = service.store();
     let lifetime = config
@@ -174,6 +175,8 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
             ),
             workload_slots,
             operations_inline,
+            duties: config.aws.duties(),
+            aws_account_id: config.aws.account_id().to_owned(),
         }
     });
     state
@@ -209,10 +212,10 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
                 let aws_local = aws_listener
                     .local_addr()
                     .map_err(|e| CliError::internal(e.to_string()))?;
-                let endpoint = Arc::new(server::aws::AwsEndpoint::new(
-                    config.aws.region(),
-                    config.aws.account_id(),
-                ));
+                let endpoint = Arc::new(
+                    server::aws::AwsEndpoint::new(config.aws.region(), config.aws.account_id())
+                        .with_duties(config.aws.duties()),
+                );
                 let aws_tls = server::tls::aws_server_config(Arc::clone(&certificate))
                     .map_err(CliError::usage)?;
                 let aws_app = server::aws::app(
@@ -300,6 +303,33 @@ fn check_audit(service: &kastell_core::keys::KeyService) -> Result<(), CliError>
             Err(CliError::new(code, message))
         }
     }
+}
+
+/// Logs whether a principal keeps one role (`[aws] separation_of_duties`) and records the
+/// value in the audit trail when it differs from the last recorded one.
+fn record_duties(
+    service: &kastell_core::keys::KeyService,
+    duties: kastell_core::clients::Duties,
+) -> Result<(), CliError> {
+    const NAME: &str = "aws.separation_of_duties";
+    let value = if duties.setting() { "true" } else { "false" };
+    let before = service
+        .record_setting(NAME, value, "true")
+        .map_err(|e| CliError::new(e.code(), format!("cannot record {NAME}: {e}")))?;
+    let changed = before.map(|was| format!(" (was {was}; recorded in the audit trail)"));
+    if duties.setting() {
+        tracing::info!(
+            "separation of duties: on, a principal keeps one role{}",
+            changed.unwrap_or_default()
+        );
+    } else {
+        tracing::warn!(
+            "separation of duties: OFF ([aws] separation_of_duties = false), an access key \
+             may hold crypto-officer and crypto-user at once{}",
+            changed.unwrap_or_default()
+        );
+    }
+    Ok(())
 }
 
 fn to_usize(value: u64) -> usize {

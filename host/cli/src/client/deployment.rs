@@ -3,6 +3,7 @@
 //! method and path, the request type it sends and the answer type it reads.
 
 use kastell_proto::api::{
+    AccessKeyIssued, AccessKeyList, AccessKeyQuery, AccessKeyRequest, AccessKeyRevoked,
     ApprovalDetail, ApprovalList, ApprovalQuery, ApproveRequest, ApproveResponse, AuditKeyResponse,
     AuditPage, ClientDetail, ClientList, ClientQuery, ClientRequest, ClientResponse, Gated, Health,
     InvokeRequest, InvokeResponse, PolicyList, PolicyResponse, QuorumSetting, QuorumSettings,
@@ -152,6 +153,51 @@ impl Client {
         request: &RevokeRequest,
     ) -> Result<Gated<RevokeResponse>, RemoteError> {
         self.post(&format!("/v1/clients/{}/revoke", segment(serial)), request)
+    }
+}
+
+/// Access keys of the AWS endpoint.
+impl Client {
+    /// `POST /v1/access-keys` (quorum class `issue-officer` for an officer's key,
+    /// `issue-client` for the others).
+    ///
+    /// # Errors
+    /// [`RemoteError`].
+    pub fn issue_access_key(
+        &self,
+        request: &AccessKeyRequest,
+    ) -> Result<Gated<AccessKeyIssued>, RemoteError> {
+        self.post("/v1/access-keys", request)
+    }
+
+    /// `GET /v1/access-keys`.
+    ///
+    /// # Errors
+    /// [`RemoteError`].
+    pub fn list_access_keys(&self, query: &AccessKeyQuery) -> Result<AccessKeyList, RemoteError> {
+        self.get_query("/v1/access-keys", query)
+    }
+
+    /// `POST /v1/access-keys/{id}/revoke` (quorum class `issue-officer` for an officer's
+    /// key).
+    ///
+    /// # Errors
+    /// [`RemoteError`].
+    pub fn revoke_access_key(
+        &self,
+        id: &str,
+        request: &RevokeRequest,
+    ) -> Result<Gated<AccessKeyRevoked>, RemoteError> {
+        self.post(&format!("/v1/access-keys/{}/revoke", segment(id)), request)
+    }
+
+    /// `GET /v1/access-keys/collect/{operation}`: the access key an approved operation
+    /// issued, its secret sealed to the request's public key.
+    ///
+    /// # Errors
+    /// [`RemoteError`].
+    pub fn collect_access_key(&self, operation: &str) -> Result<AccessKeyIssued, RemoteError> {
+        self.get(&format!("/v1/access-keys/collect/{}", segment(operation)))
     }
 }
 

@@ -97,6 +97,19 @@ impl ClientKey {
             .map_err(|e| file_error(Path::new("public key"), e))
     }
 
+    /// The same key as an HPKE recipient: what opens an access key's secret sealed to this
+    /// client's public key (`kastell access-key create|collect`).
+    ///
+    /// # Errors
+    /// [`ClientError::File`] if the scalar is refused (it is not, for a valid key).
+    pub fn recipient_key(&self) -> Result<kastell_attest::hpke::RecipientKey, ClientError> {
+        let field = zeroize::Zeroizing::new(self.0.to_bytes());
+        let mut bytes = zeroize::Zeroizing::new([0u8; kastell_attest::hpke::PRIVATE_KEY_LEN]);
+        bytes.copy_from_slice(&field);
+        kastell_attest::hpke::RecipientKey::from_bytes(&bytes)
+            .map_err(|e| file_error(Path::new("client key"), e))
+    }
+
     /// A DER ECDSA P-384/SHA-384 signature over `message`.
     #[must_use]
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {

@@ -34,10 +34,26 @@ pub fn seal(
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<Sealed, SealError> {
+    seal_with_info(recipient_public_sec1, &info.info_bytes(), aad, plaintext)
+}
+
+/// Seals `plaintext` to the recipient's public key with the HPKE `info` bytes given (for
+/// what is not a key release: an access key's secret, bound by
+/// [`kastell_proto::api::delivery_info`]); [`kastell_attest::hpke::open_with_info`] opens
+/// it.
+///
+/// # Errors
+/// As [`seal`].
+pub fn seal_with_info(
+    recipient_public_sec1: &[u8],
+    info: &[u8],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Sealed, SealError> {
     check_public_key(recipient_public_sec1)?;
     let recipient = HpkePublicKey(recipient_public_sec1.to_vec());
     let (enc, ciphertext) = DH_KEM_P384_HKDF_SHA384_AES_256
-        .seal(&info.info_bytes(), aad, plaintext, &recipient)
+        .seal(info, aad, plaintext, &recipient)
         .map_err(|_| CryptoError::InvalidInput("HPKE seal (randomness or message length)"))?;
     Ok(Sealed {
         encapsulated_key: enc.0,

@@ -484,6 +484,26 @@ impl Store for SqliteStore {
         Ok(records)
     }
 
+    fn last_setting_record(&self, prefix: &str) -> Result<Option<AuditRecord>, StoreError> {
+        let conn = self.reader()?;
+        // `audit_settings` (v17) indexes the setting records only: this reads a handful of
+        // rows, not the trail.
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, time_ms, principal, operation, key_id, key_version, policy, outcome,
+                        reason, context_hmac, prev_hash, hash, guest
+                 FROM audit INDEXED BY audit_settings
+                 WHERE operation = 'setting' AND substr(reason, 1, length(?1)) = ?1
+                 ORDER BY seq DESC LIMIT 1",
+            )
+            .map_err(sql("read setting records"))?;
+        let mut rows = stmt.query([prefix]).map_err(sql("read setting records"))?;
+        match rows.next().map_err(sql("read setting records"))? {
+            Some(row) => decode_audit(row).map(Some),
+            None => Ok(None),
+        }
+    }
+
     fn audit_head(&self) -> Result<Option<(u64, [u8; HASH_LEN])>, StoreError> {
         audit_head_in(&*self.reader()?)
     }

@@ -106,6 +106,10 @@ pub enum ActionResult {
     Revoked(RevokeResponse),
     /// An alias pointed at a key.
     Alias(super::AliasResponse),
+    /// An access key issued, its secret sealed to the request's public key.
+    AccessKey(super::AccessKeyIssued),
+    /// An access key revoked.
+    AccessKeyRevoked(super::AccessKeyRevoked),
 }
 
 /// Which operations.

@@ -1,269 +1,137 @@
-//! SigV4 verification (header form) of requests to the AWS endpoint: the `Authorization`
-//! header parsed, its scope checked (date, the deployment's region, service `kms`,
-//! `aws4_request`), `X-Amz-Date` within 15 minutes of now, then the signature recomputed
-//! over the received request (the headers the client signed, the body's SHA-256) with the
-//! access key's signing key and compared in constant time.
+//! SigV4 verification of every request to the AWS endpoint, KMS and STS alike, by
+//! recomputation: the signing information parsed from the `Authorization` header or the
+//! presigned query string ([`kastell_proto::aws::sigv4`]), the access key looked up (an
+//! unknown or revoked one refused), the scope checked (this endpoint's region, service
+//! `kms` or `sts`, the date within 15 minutes, a presigned request within its
+//! `X-Amz-Expires`), the string to sign rebuilt from the request as received (the headers
+//! the client signed, the SHA-256 of the body that arrived), signed with the access key's
+//! signing key and compared in constant time.
 //!
-//! Canonicalisation is written here, short and checked against AWS's published example
-//! and against botocore and the AWS CLI in `tests/tests/aws_clients.rs`: the AWS SDK's
-//! `aws-sigv4` crate is a signer (it adds the headers a signer sends, and `expect`s on
-//! header bytes a hostile client controls), not a verifier.
+//! Signing keys are cached per access key, date, region and service (the id names one
+//! secret): a request of a known key costs one store read (to see a revocation at once) and
+//! two HMACs, not a token call to unseal the secret. The cache keeps the identity the
+//! secret was unsealed with; a row whose principal, roles or tenant changed since is
+//! unsealed again, which fails for an edited row (`TamperDetected`).
+//!
+//! Every refusal is audited without letting a client buy an fsync per request: the first
+//! of a kind at once, the rest counted and summed up every `server.refusal_summary_secs`
+//! ([`crate::refusals`]). A kind is the exception, and for an access key issued here that
+//! key and the cause (wrong region, expired, mismatch, …); refusals without such a key are
+//! one kind per exception, so made-up ids cannot grow the table.
+//!
+//! Canonicalisation is Kastell's (in `kastell-proto`, fuzzed, checked against AWS's
+//! published example and against botocore's header and presigning signers and the AWS
+//! CLI): the AWS SDK's `aws-sigv4` crate (1.6) signs requests but keeps its canonical
+//! request and string to sign private, so a verifier could only call its `sign`, which
+//! derives the signing key from the secret on every call (no cache), chooses the signed
+//! headers itself rather than taking the client's list, and `expect`s a URI authority
+//! where a request without a `host` header has none.
 
-use aws_lc_rs::{digest, hmac};
-use axum::http::{HeaderMap, Method};
-use kastell_proto::aws::AwsException;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-/// How far `X-Amz-Date` may be from the server's clock, either way.
-pub const CLOCK_SKEW_SECS: i64 = 15 * 60;
+use aws_lc_rs::hmac;
+use axum::http::{HeaderMap, Method, Uri};
+use kastell_core::clients::Duties;
+use kastell_core::keys::{Caller, KeyError};
+use kastell_proto::Role;
+use kastell_proto::api::AccessKeyInfo;
+use kastell_proto::aws::sigv4::{self, Refusal, RefusalKind, Request};
 
-const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+use super::AwsState;
 
-/// Why a request's signature was refused, with AWS's exception for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    /// The exception.
-    pub exception: AwsException,
-    /// AWS's message for it.
-    pub message: String,
+/// Signing keys kept at most; the cache is emptied when full (at most two dates are valid
+/// at a time, and region and service are fixed, so a key has at most four entries).
+const SIGNING_KEY_CACHE: usize = 10_000;
+/// The most characters of a refusal's message kept in its audit record.
+const AUDITED_MESSAGE: usize = 300;
+/// The principal of refusals whose access key is not one issued here.
+const UNAUTHENTICATED: &str = "(unauthenticated)";
+const INVALID_TOKEN: &str = "The security token included in the request is invalid.";
+
+/// The service a request is for: its signature's scope must name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    /// AWS KMS (`kms`).
+    Kms,
+    /// AWS STS (`sts`).
+    Sts,
 }
 
-fn refuse(exception: AwsException, message: impl Into<String>) -> Refusal {
-    Refusal {
-        exception,
-        message: message.into(),
-    }
-}
-
-/// The parsed `Authorization` header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Authorization {
-    /// The access key id.
-    pub access_key_id: String,
-    /// `YYYYMMDD` of the scope.
-    pub date: String,
-    /// The scope's region.
-    pub region: String,
-    /// The scope's service.
-    pub service: String,
-    /// The signed headers, lowercase, in the order given.
-    pub signed_headers: Vec<String>,
-    /// The signature, lowercase hex.
-    pub signature: String,
-}
-
-/// Parses `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`.
-///
-/// # Errors
-/// `MissingAuthenticationTokenException` without the header, `IncompleteSignatureException`
-/// for a malformed one.
-pub fn parse_authorization(headers: &HeaderMap) -> Result<Authorization, Refusal> {
-    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
-        return Err(refuse(
-            AwsException::MissingAuthenticationToken,
-            "Missing Authentication Token",
-        ));
-    };
-    let incomplete = |what: &str| {
-        refuse(
-            AwsException::IncompleteSignature,
-            format!("Authorization header {what}"),
-        )
-    };
-    let text = value
-        .to_str()
-        .map_err(|_| incomplete("is not visible ASCII"))?;
-    let rest = text
-        .strip_prefix(ALGORITHM)
-        .and_then(|r| r.strip_prefix(' '))
-        .ok_or_else(|| incomplete(&format!("requires the algorithm {ALGORITHM}")))?;
-    let (mut credential, mut signed, mut signature) = (None, None, None);
-    for part in rest.split(',') {
-        let part = part.trim();
-        if let Some(v) = part.strip_prefix("Credential=") {
-            credential = Some(v);
-        } else if let Some(v) = part.strip_prefix("SignedHeaders=") {
-            signed = Some(v);
-        } else if let Some(v) = part.strip_prefix("Signature=") {
-            signature = Some(v);
-        } else {
-            return Err(incomplete("has an unknown part"));
+impl Service {
+    /// The name in the credential scope.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Kms => "kms",
+            Self::Sts => "sts",
         }
     }
-    let credential = credential.ok_or_else(|| incomplete("requires a Credential"))?;
-    let signed = signed.ok_or_else(|| incomplete("requires SignedHeaders"))?;
-    let signature = signature.ok_or_else(|| incomplete("requires a Signature"))?;
-    let scope: Vec<&str> = credential.split('/').collect();
-    let [access_key_id, date, region, service, terminator] = scope.as_slice() else {
-        return Err(incomplete(
-            "Credential must be <access key>/<date>/<region>/<service>/aws4_request",
-        ));
-    };
-    if *terminator != "aws4_request" {
-        return Err(refuse(
-            AwsException::InvalidSignature,
-            format!(
-                "Credential should be scoped with a valid terminator: 'aws4_request', not \
-                 '{terminator}'."
-            ),
-        ));
-    }
-    let signed_headers: Vec<String> = signed.split(';').map(str::to_owned).collect();
-    if signed_headers.iter().any(|h| {
-        h.is_empty()
-            || !h
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    }) {
-        return Err(incomplete("SignedHeaders must be lowercase header names"));
-    }
-    if !signed_headers.iter().any(|h| h == "host") {
-        return Err(incomplete("SignedHeaders must include host"));
-    }
-    if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(incomplete("Signature must be 64 hexadecimal digits"));
-    }
-    Ok(Authorization {
-        access_key_id: (*access_key_id).to_owned(),
-        date: (*date).to_owned(),
-        region: (*region).to_owned(),
-        service: (*service).to_owned(),
-        signed_headers,
-        signature: signature.to_ascii_lowercase(),
-    })
 }
 
-/// The request's `X-Amz-Date` as Unix seconds, and its text.
-///
-/// # Errors
-/// `IncompleteSignatureException` when it is missing or malformed.
-pub fn request_time(headers: &HeaderMap) -> Result<(i64, String), Refusal> {
-    let text = headers
-        .get("x-amz-date")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            refuse(
-                AwsException::IncompleteSignature,
-                "Authorization header requires existence of either a 'X-Amz-Date' or a \
-                 'Date' header.",
-            )
-        })?;
-    let malformed = || {
-        refuse(
-            AwsException::IncompleteSignature,
-            format!("X-Amz-Date `{text}` is not YYYYMMDD'T'HHMMSS'Z'"),
-        )
-    };
-    let bytes = text.as_bytes();
-    if bytes.len() != 16 || bytes[8] != b'T' || bytes[15] != b'Z' {
-        return Err(malformed());
+/// Why a request was not authenticated.
+#[derive(Debug)]
+pub enum Denied {
+    /// Refused, with AWS's name for it.
+    Refused(Refusal),
+    /// The store or the token failed: 500, nothing refused.
+    Internal,
+}
+
+type CacheKey = (String, String, String, Service);
+
+struct Verified {
+    key: hmac::Key,
+    principal: String,
+    roles: Vec<String>,
+    tenant: Option<String>,
+}
+
+impl Verified {
+    fn matches(&self, info: &AccessKeyInfo) -> bool {
+        self.principal == info.principal && self.roles == info.roles && self.tenant == info.tenant
     }
-    let number = |range: std::ops::Range<usize>| -> Result<u32, Refusal> {
-        let part = text.get(range).ok_or_else(malformed)?;
-        if !part.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(malformed());
+}
+
+/// Signing keys of access keys, each with the identity its secret was unsealed with.
+#[derive(Default)]
+pub struct SigningKeys {
+    cache: Mutex<HashMap<CacheKey, Arc<Verified>>>,
+}
+
+impl std::fmt::Debug for SigningKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeys").finish_non_exhaustive()
+    }
+}
+
+impl SigningKeys {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Arc<Verified>>> {
+        // Derived keys only: a panic elsewhere leaves nothing half-written.
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, key: &CacheKey, info: &AccessKeyInfo) -> Option<Arc<Verified>> {
+        self.lock().get(key).filter(|v| v.matches(info)).cloned()
+    }
+
+    fn insert(&self, key: CacheKey, verified: Arc<Verified>) {
+        let mut cache = self.lock();
+        if cache.len() >= SIGNING_KEY_CACHE {
+            cache.clear();
         }
-        part.parse().map_err(|_| malformed())
-    };
-    let year = i32::try_from(number(0..4)?).map_err(|_| malformed())?;
-    let month = u8::try_from(number(4..6)?)
-        .ok()
-        .and_then(|m| time::Month::try_from(m).ok())
-        .ok_or_else(malformed)?;
-    let small = |n: u32| u8::try_from(n).map_err(|_| malformed());
-    let date = time::Date::from_calendar_date(year, month, small(number(6..8)?)?)
-        .map_err(|_| malformed())?;
-    let clock = time::Time::from_hms(
-        small(number(9..11)?)?,
-        small(number(11..13)?)?,
-        small(number(13..15)?)?,
-    )
-    .map_err(|_| malformed())?;
-    let at = time::PrimitiveDateTime::new(date, clock).assume_utc();
-    Ok((at.unix_timestamp(), text.to_owned()))
-}
-
-fn amz(seconds: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(seconds).map_or_else(
-        |_| String::new(),
-        |t| {
-            format!(
-                "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second()
-            )
-        },
-    )
-}
-
-/// Checks the scope against the deployment and the date against the clock (`now`, Unix
-/// seconds).
-///
-/// # Errors
-/// `InvalidSignatureException` with AWS's message for each case.
-pub fn check_scope(
-    auth: &Authorization,
-    amz_date: &str,
-    signed_at: i64,
-    now: i64,
-    region: &str,
-) -> Result<(), Refusal> {
-    if auth.service != "kms" {
-        return Err(refuse(
-            AwsException::InvalidSignature,
-            "Credential should be scoped to correct service: 'kms'.",
-        ));
+        cache.insert(key, verified);
     }
-    if auth.region != region {
-        return Err(refuse(
-            AwsException::InvalidSignature,
-            format!(
-                "Credential should be scoped to a valid region, not '{}'. This endpoint \
-                 serves '{region}'.",
-                auth.region
-            ),
-        ));
-    }
-    if !amz_date.starts_with(&auth.date) || auth.date.len() != 8 {
-        return Err(refuse(
-            AwsException::InvalidSignature,
-            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date \
-             from HTTP.",
-        ));
-    }
-    if signed_at < now - CLOCK_SKEW_SECS {
-        return Err(refuse(
-            AwsException::InvalidSignature,
-            format!(
-                "Signature expired: {amz_date} is now earlier than {} ({} - 15 min.)",
-                amz(now - CLOCK_SKEW_SECS),
-                amz(now)
-            ),
-        ));
-    }
-    if signed_at > now + CLOCK_SKEW_SECS {
-        return Err(refuse(
-            AwsException::InvalidSignature,
-            format!(
-                "Signature not yet current: {amz_date} is still later than {} ({} + 15 min.)",
-                amz(now + CLOCK_SKEW_SECS),
-                amz(now)
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// The signing key of `secret` for a date, region and service.
 #[must_use]
 pub fn signing_key(secret: &[u8], date: &str, region: &str, service: &str) -> hmac::Key {
-    let mut first = Vec::with_capacity(4 + secret.len());
+    let mut first = zeroize::Zeroizing::new(Vec::with_capacity(4 + secret.len()));
     first.extend_from_slice(b"AWS4");
     first.extend_from_slice(secret);
-    let first = zeroize::Zeroizing::new(first);
     let mut key = hmac::Key::new(hmac::HMAC_SHA256, &first);
     for part in [date, region, service, "aws4_request"] {
         let tag = hmac::sign(&key, part.as_bytes());
@@ -272,204 +140,334 @@ pub fn signing_key(secret: &[u8], date: &str, region: &str, service: &str) -> hm
     key
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex(digest::digest(&digest::SHA256, bytes).as_ref())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
-}
-
-/// A header's canonical value: every value of it, trimmed, inner runs of spaces made one,
-/// joined with commas. `None` when it is absent or not visible ASCII.
-fn canonical_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    let mut values = Vec::new();
-    for value in headers.get_all(name) {
-        let text = value.to_str().ok()?;
-        values.push(text.split_whitespace().collect::<Vec<_>>().join(" "));
-    }
-    (!values.is_empty()).then(|| values.join(","))
-}
-
-/// The string to sign for a request (`path` `/`, no query: the endpoint takes nothing
-/// else).
-///
-/// # Errors
-/// `InvalidSignatureException` when a signed header is absent or not visible ASCII, or
-/// `X-Amz-Content-Sha256` is not the body's hash.
-pub fn string_to_sign(
-    method: &Method,
-    path: &str,
-    query: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-    auth: &Authorization,
-    amz_date: &str,
-) -> Result<String, Refusal> {
-    let payload = sha256_hex(body);
-    if let Some(claimed) = headers.get("x-amz-content-sha256")
-        && claimed.as_bytes() != payload.as_bytes()
-        && claimed.as_bytes() != b"UNSIGNED-PAYLOAD"
-    {
-        return Err(refuse(
-            AwsException::InvalidSignature,
-            "The provided 'x-amz-content-sha256' header does not match what was computed.",
-        ));
-    }
-    let mut sorted = auth.signed_headers.clone();
-    sorted.sort();
-    sorted.dedup();
-    let mut canonical = format!("{method}\n{path}\n{query}\n");
-    for name in &sorted {
-        let value = canonical_value(headers, name).ok_or_else(|| {
-            refuse(
-                AwsException::InvalidSignature,
-                format!("The signed header '{name}' is missing or not visible ASCII."),
-            )
-        })?;
-        canonical.push_str(name);
-        canonical.push(':');
-        canonical.push_str(&value);
-        canonical.push('\n');
-    }
-    canonical.push('\n');
-    canonical.push_str(&sorted.join(";"));
-    canonical.push('\n');
-    canonical.push_str(&payload);
-    Ok(format!(
-        "{ALGORITHM}\n{amz_date}\n{}/{}/{}/aws4_request\n{}",
-        auth.date,
-        auth.region,
-        auth.service,
-        sha256_hex(canonical.as_bytes())
-    ))
-}
-
-/// Whether `signature` (lowercase hex) is the HMAC of `string_to_sign` under `key`, in
-/// constant time.
+/// Whether `signature` (64 lowercase hexadecimal digits) is the HMAC of `string_to_sign`
+/// under `key`, in constant time.
 #[must_use]
 pub fn signature_matches(key: &hmac::Key, string_to_sign: &str, signature: &str) -> bool {
-    let expected = hex(hmac::sign(key, string_to_sign.as_bytes()).as_ref());
+    let expected = hex::encode(hmac::sign(key, string_to_sign.as_bytes()).as_ref());
     aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), signature.as_bytes())
         .is_ok()
 }
 
+/// A refusal and the access key it names, when that key exists.
+struct Failure {
+    refusal: Refusal,
+    key: Option<AccessKeyInfo>,
+}
+
+impl From<Refusal> for Failure {
+    fn from(refusal: Refusal) -> Self {
+        Self { refusal, key: None }
+    }
+}
+
+fn refused(kind: RefusalKind, message: impl Into<String>, key: &AccessKeyInfo) -> Failure {
+    Failure {
+        refusal: Refusal::new(kind, message),
+        key: Some(key.clone()),
+    }
+}
+
+/// The caller an access key names, once the request's signature for `service` is verified;
+/// each refusal audited (the first of its kind at once, the rest counted).
+///
+/// # Errors
+/// [`Denied::Refused`] with the kind AWS names ([`RefusalKind::kms`], [`RefusalKind::sts`]);
+/// [`Denied::Internal`] when the store or the token fails.
+pub async fn authenticate(
+    state: &AwsState,
+    service: Service,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Caller, Denied> {
+    match verify(state, service, method, uri, headers, body).await {
+        Ok(caller) => Ok(caller),
+        Err(None) => Err(Denied::Internal),
+        Err(Some(failure)) => {
+            audit(state, service, &failure).await;
+            Err(Denied::Refused(failure.refusal))
+        }
+    }
+}
+
+async fn verify(
+    state: &AwsState,
+    service: Service,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Caller, Option<Failure>> {
+    let lines: Vec<(&str, &[u8])> = headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_bytes()))
+        .collect();
+    let request = Request {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        headers: &lines,
+    };
+    let signed = sigv4::parse(&request).map_err(|r| Some(r.into()))?;
+    let shared = &state.shared;
+    let info = match shared.service.access_key(&signed.access_key_id) {
+        Ok(Some(info)) => info,
+        Ok(None) => {
+            return Err(Some(
+                Refusal::new(RefusalKind::UnknownKey, INVALID_TOKEN).into(),
+            ));
+        }
+        Err(error) => {
+            tracing::error!(%error, "AWS endpoint: cannot read an access key");
+            return Err(None);
+        }
+    };
+    if info.revoked_ms.is_some() {
+        return Err(Some(refused(RefusalKind::UnknownKey, INVALID_TOKEN, &info)));
+    }
+    let endpoint = &state.endpoint;
+    signed
+        .check(
+            service.name(),
+            &endpoint.region,
+            kastell_core::keys::unix_now(),
+        )
+        .map_err(|r| Some(refused(r.kind, r.message, &info)))?;
+    // The operation is part of what a KMS client signs: a presigned request whose holder
+    // could pick another operation would not be one request delegated.
+    if service == Service::Kms
+        && headers.contains_key("x-amz-target")
+        && !signed.signs("x-amz-target")
+    {
+        return Err(Some(refused(
+            RefusalKind::Incomplete,
+            "SignedHeaders must include x-amz-target",
+            &info,
+        )));
+    }
+    let cache_key = (
+        signed.access_key_id.clone(),
+        signed.date.clone(),
+        signed.region.clone(),
+        service,
+    );
+    let verified = match endpoint.signing_keys.get(&cache_key, &info) {
+        Some(verified) => verified,
+        None => {
+            let verified = unseal(state, &signed, &info).await?;
+            endpoint
+                .signing_keys
+                .insert(cache_key, Arc::clone(&verified));
+            verified
+        }
+    };
+    let payload = sigv4::payload_hash(body);
+    let to_sign = signed
+        .string_to_sign(&request, &payload)
+        .map_err(|r| Some(refused(r.kind, r.message, &info)))?;
+    if !signature_matches(&verified.key, &to_sign, &signed.signature) {
+        return Err(Some(refused(
+            RefusalKind::Invalid,
+            "The request signature we calculated does not match the signature you provided. \
+             Check your AWS Secret Access Key and signing method. Consult the service \
+             documentation for details.",
+            &info,
+        )));
+    }
+    let mut roles = Vec::with_capacity(verified.roles.len());
+    for name in &verified.roles {
+        let Ok(role) = name.parse::<Role>() else {
+            tracing::error!(access_key = %info.access_key_id, role = %name, "an access key names an unknown role");
+            return Err(None);
+        };
+        roles.push(role);
+    }
+    if roles.len() > 1 && endpoint.duties == Duties::Separated {
+        return Err(Some(refused(
+            RefusalKind::Denied,
+            format!(
+                "access key {} holds the roles {}: separation of duties is on \
+                 ([aws] separation_of_duties), so it is refused until it is revoked and \
+                 reissued with one role",
+                info.access_key_id,
+                verified.roles.join(",")
+            ),
+            &info,
+        )));
+    }
+    Ok(Caller {
+        id: verified.principal.clone(),
+        roles,
+        tenant: verified.tenant.clone(),
+        evidence: None,
+    })
+}
+
+/// Unseals the access key's secret (on the blocking pool: it may be a token call) and
+/// derives its signing key for the request's scope.
+async fn unseal(
+    state: &AwsState,
+    signed: &sigv4::Signed,
+    info: &AccessKeyInfo,
+) -> Result<Arc<Verified>, Option<Failure>> {
+    let shared = Arc::clone(&state.shared);
+    let id = signed.access_key_id.clone();
+    let found = tokio::task::spawn_blocking(move || shared.service.access_key_secret(&id))
+        .await
+        .map_err(|_| None)?;
+    let (info, secret) = match found {
+        Ok(Some(found)) => found,
+        // Revoked meanwhile.
+        Ok(None) => return Err(Some(refused(RefusalKind::UnknownKey, INVALID_TOKEN, info))),
+        // The row was edited in the store (another principal, role or tenant): the caller
+        // learns only that its token is invalid; the log names the tampering.
+        Err(KeyError::TamperDetected(why)) => {
+            tracing::error!(access_key = %info.access_key_id, %why, "TamperDetected: access key refused");
+            return Err(Some(refused(RefusalKind::UnknownKey, INVALID_TOKEN, info)));
+        }
+        Err(error) => {
+            tracing::error!(%error, "AWS endpoint: cannot unseal an access key");
+            return Err(None);
+        }
+    };
+    let key = signing_key(
+        secret.expose(),
+        &signed.date,
+        &signed.region,
+        &signed.service,
+    );
+    Ok(Arc::new(Verified {
+        key,
+        principal: info.principal,
+        roles: info.roles,
+        tenant: info.tenant,
+    }))
+}
+
+/// The opening words of a refusal's message: up to its first `:`, `'` or `.`, at most 40
+/// characters.
+fn cause(message: &str) -> &str {
+    let end = message
+        .char_indices()
+        .take(40)
+        .find(|(_, c)| matches!(c, ':' | '\'' | '.'))
+        .map_or_else(
+            || {
+                message
+                    .char_indices()
+                    .nth(40)
+                    .map_or(message.len(), |(i, _)| i)
+            },
+            |(i, _)| i,
+        );
+    message.get(..end).unwrap_or(message)
+}
+
+/// Audits a refusal: the first of its kind (exception, and the access key and the cause
+/// when the key exists) at once, the ones after it counted into the next summary.
+async fn audit(state: &AwsState, service: Service, failure: &Failure) {
+    let shared = &state.shared;
+    shared.metrics.denied("aws-signature");
+    let kind = failure.refusal.kind;
+    let name = match service {
+        Service::Kms => kind.kms().name(),
+        Service::Sts => kind.sts().0,
+    };
+    let message: String = failure
+        .refusal
+        .message
+        .chars()
+        .take(AUDITED_MESSAGE)
+        .collect();
+    let (tally, principal, reason) = match &failure.key {
+        // Per access key, exception and cause: the message's opening words, which are
+        // Kastell's own text for every refusal that names an existing key (wrong region,
+        // expired, mismatch, …), so the kinds stay a small set per key.
+        Some(key) => (
+            format!(
+                "aws-sigv4 {name} {} {}",
+                key.access_key_id,
+                cause(&failure.refusal.message)
+            ),
+            key.principal.as_str(),
+            format!(
+                "{} request with access key {} refused: {name}: {message}",
+                service.name(),
+                key.access_key_id
+            ),
+        ),
+        // Without a key of its own the kind is one per exception, so that made-up ids
+        // cannot grow the table; the record names the first request's reason.
+        None => (
+            format!("aws-sigv4 {name}"),
+            UNAUTHENTICATED,
+            format!(
+                "{} request without an access key issued here refused: {name}: {message}",
+                service.name()
+            ),
+        ),
+    };
+    let Some(entry) = shared
+        .refusals
+        .note(&tally, principal, "aws-authenticate", None, &reason)
+    else {
+        return;
+    };
+    let shared = Arc::clone(shared);
+    let recorded =
+        tokio::task::spawn_blocking(move || shared.service.record_entry(entry).map(drop)).await;
+    if !matches!(recorded, Ok(Ok(()))) {
+        tracing::error!("cannot audit a refused AWS request");
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "a failed expectation is a failed test")]
     use super::*;
 
-    /// AWS's worked example of SigV4 (IAM ListUsers, 2015-08-30, from the AWS General
-    /// Reference "Signature Version 4 signing process"): its signing key and signature.
+    /// AWS's worked example of SigV4 (IAM `ListUsers`, 2015-08-30, from the AWS General
+    /// Reference): its signing key and signature, through AWS-LC.
     #[test]
     fn the_signature_of_aws_s_published_example_is_reproduced() {
-        let secret = b"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-        let key = signing_key(secret, "20150830", "us-east-1", "iam");
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "content-type",
-            "application/x-www-form-urlencoded; charset=utf-8"
-                .parse()
-                .unwrap(),
+        let key = signing_key(
+            b"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            "20150830",
+            "us-east-1",
+            "iam",
         );
-        headers.insert("host", "iam.amazonaws.com".parse().unwrap());
-        headers.insert("x-amz-date", "20150830T123600Z".parse().unwrap());
-        headers.insert(
-            axum::http::header::AUTHORIZATION,
-            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, \
-             SignedHeaders=content-type;host;x-amz-date, \
-             Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
-                .parse()
-                .unwrap(),
-        );
-        let auth = parse_authorization(&headers).unwrap();
-        assert_eq!(auth.access_key_id, "AKIDEXAMPLE");
-        let to_sign = string_to_sign(
-            &Method::GET,
-            "/",
-            "Action=ListUsers&Version=2010-05-08",
-            &headers,
-            b"",
-            &auth,
-            "20150830T123600Z",
-        )
-        .unwrap();
-        assert!(
-            signature_matches(&key, &to_sign, &auth.signature),
-            "{to_sign}"
-        );
-        let tampered = to_sign.replace("20150830T123600Z", "20150830T123601Z");
-        assert!(!signature_matches(&key, &tampered, &auth.signature));
+        let to_sign = "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/iam/aws4_request\n\
+                       f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59";
+        let signature = "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7";
+        assert!(signature_matches(&key, to_sign, signature));
+        assert!(!signature_matches(
+            &key,
+            &to_sign.replace("36", "37"),
+            signature
+        ));
+        assert!(!signature_matches(&key, to_sign, &signature[..63]));
     }
+}
+
+#[cfg(test)]
+mod cause_tests {
+    use super::cause;
 
     #[test]
-    fn scope_and_clock_are_checked_with_aws_s_messages() {
-        let auth = Authorization {
-            access_key_id: "KSTLAAAAAAAAAAAAAAAA".into(),
-            date: "20261207".into(),
-            region: "eu-central-1".into(),
-            service: "kms".into(),
-            signed_headers: vec!["host".into()],
-            signature: "0".repeat(64),
-        };
-        let (at, text) = {
-            let mut h = HeaderMap::new();
-            h.insert("x-amz-date", "20261207T120000Z".parse().unwrap());
-            request_time(&h).unwrap()
-        };
+    fn causes_are_the_fixed_opening_words() {
         assert_eq!(
-            check_scope(&auth, &text, at, at + 60, "eu-central-1"),
-            Ok(())
+            cause("Signature expired: 20261207T120000Z is now earlier than …"),
+            "Signature expired"
         );
-        let expired = check_scope(&auth, &text, at, at + 16 * 60, "eu-central-1").unwrap_err();
-        assert_eq!(expired.exception, AwsException::InvalidSignature);
-        assert!(
-            expired
-                .message
-                .starts_with("Signature expired: 20261207T120000Z"),
-            "{expired:?}"
-        );
-        let future = check_scope(&auth, &text, at, at - 16 * 60, "eu-central-1").unwrap_err();
-        assert!(
-            future.message.starts_with("Signature not yet current"),
-            "{future:?}"
-        );
-        let region = check_scope(&auth, &text, at, at, "eu-west-1").unwrap_err();
-        assert!(region.message.contains("valid region"), "{region:?}");
-        let service = Authorization {
-            service: "s3".into(),
-            ..auth
-        };
-        let wrong = check_scope(&service, &text, at, at, "eu-central-1").unwrap_err();
-        assert!(
-            wrong.message.contains("correct service: 'kms'"),
-            "{wrong:?}"
-        );
-    }
-
-    #[test]
-    fn malformed_authorization_headers_are_incomplete_signatures() {
-        let mut headers = HeaderMap::new();
         assert_eq!(
-            parse_authorization(&headers).unwrap_err().exception,
-            AwsException::MissingAuthenticationToken
+            cause("Credential should be scoped to a valid region, not 'x'."),
+            "Credential should be scoped to a valid r"
         );
-        for bad in [
-            "AWS4-HMAC-SHA1 Credential=a/b/c/d/aws4_request, SignedHeaders=host, Signature=00",
-            "AWS4-HMAC-SHA256 Credential=a/b/c, SignedHeaders=host, Signature=00",
-            "AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, SignedHeaders=x-amz-date, Signature=00",
-            "AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, SignedHeaders=host, Signature=zz",
-        ] {
-            headers.insert(axum::http::header::AUTHORIZATION, bad.parse().unwrap());
-            assert_eq!(
-                parse_authorization(&headers).unwrap_err().exception,
-                AwsException::IncompleteSignature,
-                "{bad}"
-            );
-        }
+        assert_eq!(
+            cause("SignedHeaders must include x-amz-target"),
+            "SignedHeaders must include x-amz-target"
+        );
+        assert_eq!(cause(""), "");
     }
 }

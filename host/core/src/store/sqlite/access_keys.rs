@@ -1,6 +1,7 @@
-//! Access keys of the AWS KMS-compatible endpoint, in SQLite: the row (principal, role,
+//! Access keys of the AWS KMS-compatible endpoint, in SQLite: the row (principal, roles,
 //! tenant, the sealed secret) and its revocation, each with its audit record in one
-//! transaction.
+//! transaction. The `role` column holds the roles joined with `,` (one role but where
+//! separation of duties is off).
 
 use rusqlite::{OptionalExtension as _, params};
 
@@ -15,7 +16,11 @@ fn decode_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccessKeyInfo> {
     Ok(AccessKeyInfo {
         access_key_id: r.get(0)?,
         principal: r.get(1)?,
-        role: r.get(2)?,
+        roles: r
+            .get::<_, String>(2)?
+            .split(',')
+            .map(str::to_owned)
+            .collect(),
         tenant: r.get(3)?,
         created_ms: r.get(4)?,
         created_by: r.get(5)?,
@@ -37,7 +42,7 @@ pub(super) fn add_access_key(
             params![
                 info.access_key_id,
                 info.principal,
-                info.role,
+                info.roles.join(","),
                 info.tenant,
                 info.created_ms,
                 info.created_by,

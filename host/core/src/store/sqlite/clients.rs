@@ -152,8 +152,15 @@ pub(super) fn client_roles(
         )
         .map_err(sql("read a principal's roles"))?;
     let rows = stmt
-        .query_map([principal], |r| r.get(0))
+        .query_map([principal], |r| r.get::<_, String>(0))
         .map_err(sql("read a principal's roles"))?;
-    rows.map(|row| row.map_err(|_| corrupt("client role row")))
-        .collect()
+    let mut roles = Vec::new();
+    for row in rows {
+        // An access key's column holds its roles joined with `,`.
+        let row = row.map_err(|_| corrupt("client role row"))?;
+        roles.extend(row.split(',').map(str::to_owned));
+    }
+    roles.sort_unstable();
+    roles.dedup();
+    Ok(roles)
 }

@@ -193,4 +193,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE key_versions ADD COLUMN automatic INTEGER NOT NULL DEFAULT 0
         CHECK (automatic IN (0, 1));
 ",
+    // v17: settings in the audit trail (issue 18): `kastell serve` records a setting that
+    // changed since its last record (operation `setting`, e.g. `aws.separation_of_duties =
+    // false`); this index holds those records only, so finding the last one reads a few
+    // rows at start-up, not the trail.
+    r"
+    CREATE INDEX IF NOT EXISTS audit_settings ON audit (seq) WHERE operation = 'setting';
+",
 ];
