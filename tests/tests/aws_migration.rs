@@ -20,26 +20,6 @@ use serde_json::{Value, json};
 const REGION: &str = "eu-central-1";
 const ACCOUNT: &str = "111122223333";
 
-fn access_key(server: &TestServer, principal: &str, role: &str) -> (String, String) {
-    let out = server
-        .kastell_ok(&[
-            "access-key",
-            "create",
-            "--principal",
-            principal,
-            "--role",
-            role,
-            "--config",
-            &server.deployment().config().display().to_string(),
-        ])
-        .unwrap();
-    let created: Value = serde_json::from_str(out.trim()).unwrap();
-    (
-        created["access_key_id"].as_str().unwrap().to_owned(),
-        created["secret_access_key"].as_str().unwrap().to_owned(),
-    )
-}
-
 #[test]
 fn an_aws_kms_application_moves_to_kastell_by_its_environment_alone() {
     let deployment = Deployment::init(&Setup::soft()).unwrap();
@@ -57,7 +37,9 @@ fn an_aws_kms_application_moves_to_kastell_by_its_environment_alone() {
         "arn:aws:kms:{REGION}:{ACCOUNT}:key/{}",
         key["id"].as_str().unwrap()
     );
-    let user = access_key(&server, "billing", "crypto-user");
+    let user = server
+        .access_key("billing", &["crypto-user"], None)
+        .unwrap();
     let venv = PathBuf::from(std::env::var("KASTELL_TEST_AWS_VENV").expect(
         "KASTELL_TEST_AWS_VENV is unset: `source scripts/aws-env` makes the AWS virtualenv \
          (scripts/test does)",

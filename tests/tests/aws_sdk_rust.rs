@@ -27,27 +27,6 @@ use serde_json::{Value, json};
 const REGION: &str = "eu-central-1";
 const ACCOUNT: &str = "111122223333";
 
-/// `kastell access-key create` for `principal` with `role`: (id, secret).
-fn access_key(server: &TestServer, principal: &str, role: &str) -> (String, String) {
-    let out = server
-        .kastell_ok(&[
-            "access-key",
-            "create",
-            "--principal",
-            principal,
-            "--role",
-            role,
-            "--config",
-            &server.deployment().config().display().to_string(),
-        ])
-        .unwrap();
-    let created: Value = serde_json::from_str(out.trim()).unwrap();
-    (
-        created["access_key_id"].as_str().unwrap().to_owned(),
-        created["secret_access_key"].as_str().unwrap().to_owned(),
-    )
-}
-
 /// An SDK client for the server's AWS endpoint signing with `key`, trusting only the
 /// deployment's root.
 fn sdk(server: &TestServer, key: &(String, String)) -> aws_sdk_kms::Client {
@@ -82,8 +61,16 @@ fn aws_sdk_rust_uses_kastell_keys_and_sees_aws_exception_names() {
         ))
         .unwrap();
     let server = TestServer::serve(deployment).unwrap();
-    let officer = sdk(&server, &access_key(&server, "olga", "crypto-officer"));
-    let user = sdk(&server, &access_key(&server, "alice", "crypto-user"));
+    let officer = sdk(
+        &server,
+        &server
+            .access_key("olga", &["crypto-officer"], None)
+            .unwrap(),
+    );
+    let user = sdk(
+        &server,
+        &server.access_key("alice", &["crypto-user"], None).unwrap(),
+    );
     let alice = server
         .client(&server.issue_client("alice", "crypto-user", None).unwrap())
         .unwrap();
@@ -202,7 +189,10 @@ fn aws_sdk_rust_uses_kastell_keys_and_sees_aws_exception_names() {
     let forger = sdk(
         &server,
         &(
-            access_key(&server, "mallory", "crypto-user").0,
+            server
+                .access_key("mallory", &["crypto-user"], None)
+                .unwrap()
+                .0,
             "not-the-secret-not-the-secret-not-the-sec".to_owned(),
         ),
     );

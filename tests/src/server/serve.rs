@@ -136,6 +136,38 @@ impl TestServer {
             .ok_or_else(|| fail(format!("no AWS endpoint line in:\n{out}")))
     }
 
+    /// `kastell access-key create` on the deployment (offline, `--config`) for `principal`
+    /// with each of `roles` and `tenant` if given: the new access key's id and secret.
+    ///
+    /// # Errors
+    /// When the command fails or does not print the key as JSON.
+    pub fn access_key(
+        &self,
+        principal: &str,
+        roles: &[&str],
+        tenant: Option<&str>,
+    ) -> Result<(String, String)> {
+        let config = self.deployment().config().display().to_string();
+        let mut args = vec!["access-key", "create", "--principal", principal];
+        for role in roles {
+            args.extend(["--role", role]);
+        }
+        if let Some(tenant) = tenant {
+            args.extend(["--tenant", tenant]);
+        }
+        args.extend(["--config", &config]);
+        let out = self.kastell_ok(&args)?;
+        let created: serde_json::Value = serde_json::from_str(out.trim())
+            .map_err(|e| fail(format!("access-key create printed {out}: {e}")))?;
+        let field = |name: &str| {
+            created[name]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| fail(format!("access-key create printed no {name}: {created}")))
+        };
+        Ok((field("access_key_id")?, field("secret_access_key")?))
+    }
+
     /// The server's URL, `https://127.0.0.1:<port>`.
     #[must_use]
     pub fn url(&self) -> &str {
