@@ -1,0 +1,201 @@
+//! moto's own KMS test suite against Kastell (issue 18): the `tests/test_kms` folder of the
+//! moto 5.2.6 source package (fetched and hash-checked by `scripts/aws-env`, which exports
+//! `KASTELL_TEST_MOTO_TESTS`) runs in moto's server mode against real `kastell serve`
+//! processes with `[aws] listen` on loopback. A deployment serves one region, as an AWS KMS
+//! endpoint does, and the suite's clients use several: one deployment per region the suite
+//! names, each with its own access key, and `tests/aws/kastell_moto.py` sends each client
+//! to its region's endpoint signed with that key (instead of moto's fixed fake credentials)
+//! and records which tests reached an endpoint.
+//!
+//! The test proves two things: at least 80 % of the moto tests that reach the endpoint pass,
+//! and `docs/aws-moto.md` lists exactly the tests that do not, each with its reason — a
+//! failure the document does not name fails this test, and so does a named one that passes
+//! now (the document is then stale). The full report goes to `target/moto-report.jsonl`,
+//! pytest's output to `target/moto-report.log`.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a failed expectation is a failed test"
+)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use kastell_tests::server::{Deployment, Setup, TestServer};
+use serde_json::Value;
+
+/// moto's tests hard-code its default account; this is their default region.
+const REGION: &str = "us-east-1";
+/// The regions moto's KMS tests use, one deployment each.
+const REGIONS: [&str; 7] = [
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "eu-central-1",
+    "eu-west-1",
+    "ap-northeast-1",
+];
+const ACCOUNT: &str = "123456789012";
+/// The share of the tests reaching the endpoint that must pass (issue 18).
+const REQUIRED: f64 = 0.80;
+/// The whole suite's bound; it takes about two minutes here.
+const BOUND: Duration = Duration::from_secs(900);
+
+fn env_path(name: &str) -> PathBuf {
+    PathBuf::from(std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is unset: `source scripts/aws-env` makes it (scripts/test does)")
+    }))
+}
+
+/// The failures `docs/aws-moto.md` names: table rows whose first cell is a test id in
+/// backticks.
+fn documented_failures() -> BTreeSet<String> {
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/aws-moto.md");
+    let text = std::fs::read_to_string(&doc).unwrap();
+    text.lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split_once('`').map(|(id, _)| id.to_owned()))
+        .filter(|id| id.starts_with("tests/test_kms/"))
+        .collect()
+}
+
+/// A deployment on the soft token serving `region` with moto's account, one identity
+/// holding both roles as the suite expects.
+fn region_server(region: &str) -> TestServer {
+    let deployment = Deployment::init(&Setup::soft()).unwrap();
+    deployment
+        .append_config(&format!(
+            "\n[aws]\nlisten = \"127.0.0.1:0\"\nregion = \"{region}\"\naccount_id = \
+             \"{ACCOUNT}\"\nseparation_of_duties = false\n"
+        ))
+        .unwrap();
+    TestServer::serve(deployment).unwrap()
+}
+
+#[test]
+#[ignore = "issue 18 in progress: 44.5 % of the moto tests reaching the endpoint pass (80 % \
+            required) and docs/aws-moto.md is not written; run with --ignored"]
+fn moto_kms_suite_passes_against_kastell_and_every_failure_is_documented() {
+    let servers: Vec<(&str, TestServer)> = REGIONS
+        .iter()
+        .map(|region| (*region, region_server(region)))
+        .collect();
+    let mut regions = serde_json::Map::new();
+    for (region, server) in &servers {
+        let created = server
+            .kastell_ok(&[
+                "access-key",
+                "create",
+                "--principal",
+                "moto",
+                "--role",
+                "crypto-officer",
+                "--role",
+                "crypto-user",
+                "--config",
+                &server.deployment().config().display().to_string(),
+            ])
+            .unwrap();
+        let mut created: Value = serde_json::from_str(created.trim()).unwrap();
+        created["endpoint"] = Value::from(server.aws_url().unwrap());
+        created["ca_bundle"] =
+            Value::from(server.deployment().root_certificate().display().to_string());
+        regions.insert((*region).to_owned(), created);
+    }
+    let server = &servers[0].1;
+
+    let moto = env_path("KASTELL_TEST_MOTO_TESTS");
+    let report = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/moto-report.jsonl");
+    let log = report.with_extension("log");
+    let _ = std::fs::remove_file(&report);
+    let mut child = Command::new(env_path("KASTELL_TEST_AWS_VENV").join("bin/python"))
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "kastell_moto",
+            "-p",
+            "no:cacheprovider",
+        ])
+        .arg("tests/test_kms")
+        // moto's own in-process Flask app, not an endpoint: nothing there reaches Kastell.
+        .arg("--ignore=tests/test_kms/test_server.py")
+        .current_dir(&moto)
+        .env("PYTHONPATH", concat!(env!("CARGO_MANIFEST_DIR"), "/aws"))
+        .env("TEST_SERVER_MODE", "true")
+        .env("TEST_SERVER_MODE_ENDPOINT", server.aws_url().unwrap())
+        .env("MOTO_CALL_RESET_API", "false")
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env("AWS_CA_BUNDLE", server.deployment().root_certificate())
+        .env("KASTELL_MOTO_REGIONS", Value::Object(regions).to_string())
+        .env("KASTELL_MOTO_REPORT", &report)
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(log.with_extension("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > BOUND {
+            let _ = child.kill();
+            panic!("moto's suite ran past {BOUND:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let results: Vec<Value> = std::fs::read_to_string(&report)
+        .unwrap_or_else(|err| {
+            panic!(
+                "no report from moto's suite ({err}); its output is in {}",
+                log.display()
+            )
+        })
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let reached: Vec<&Value> = results.iter().filter(|r| r["reached"] == true).collect();
+    let passed = reached.iter().filter(|r| r["outcome"] == "passed").count();
+    let failed: BTreeSet<String> = reached
+        .iter()
+        .filter(|r| r["outcome"] == "failed")
+        .map(|r| r["test"].as_str().unwrap().to_owned())
+        .collect();
+    let ratio = passed as f64 / reached.len().max(1) as f64;
+    eprintln!(
+        "moto 5.2.6 tests/test_kms: {} run, {} reached the endpoint, {passed} passed \
+         ({:.1} %), {} failed; report {}",
+        results.len(),
+        reached.len(),
+        ratio * 100.0,
+        failed.len(),
+        report.display()
+    );
+    assert!(reached.len() >= 100, "too few tests reached the endpoint");
+
+    let documented = documented_failures();
+    let undocumented: Vec<String> = reached
+        .iter()
+        .filter(|r| r["outcome"] == "failed" && !documented.contains(r["test"].as_str().unwrap()))
+        .map(|r| format!("{} — {}", r["test"], r["error"]))
+        .collect();
+    let now_passing: Vec<&String> = documented.difference(&failed).collect();
+    assert!(
+        undocumented.is_empty(),
+        "failures docs/aws-moto.md does not name:\n{}",
+        undocumented.join("\n")
+    );
+    assert!(
+        now_passing.is_empty(),
+        "docs/aws-moto.md names tests that no longer fail there: {now_passing:?}"
+    );
+    assert!(
+        ratio >= REQUIRED,
+        "{:.1} % of the moto tests reaching the endpoint pass, below {:.0} %",
+        ratio * 100.0,
+        REQUIRED * 100.0
+    );
+}
