@@ -47,6 +47,15 @@ def refused(call):
     return "accepted"
 
 
+def refused_with(call):
+    """The exception name and message of a refused call."""
+    try:
+        call()
+    except botocore.exceptions.ClientError as err:
+        return [err.response["Error"]["Code"], err.response["Error"]["Message"]]
+    return ["accepted", ""]
+
+
 def raw(target, body, region=REGION, service="kms", date=None, tamper=None, secret=None,
         officer=False):
     """Signs a request with botocore's SigV4 signer, optionally tampers with it, sends it.
@@ -298,6 +307,17 @@ def encryption(user, keys):
     out["unknown_algorithm"] = refused(lambda: user.encrypt(
         KeyId=sym, Plaintext=b"x", EncryptionAlgorithm="AES_GCM"))
     out["plaintext_too_long"] = refused(lambda: user.encrypt(KeyId=sym, Plaintext=b"p" * 4097))
+    out["plaintext_bounds"] = [
+        refused_with(lambda: user.encrypt(KeyId=sym, Plaintext=b"")),
+        refused_with(lambda: user.encrypt(KeyId=sym, Plaintext=b"p" * 4097)),
+    ]
+    out["not_a_key_id"] = [
+        refused_with(lambda: user.encrypt(KeyId="not-a-uuid", Plaintext=b"x")),
+        refused_with(lambda: user.describe_key(KeyId="invalid")),
+        refused_with(lambda: user.generate_data_key(
+            KeyId=f"arn:aws:kms:{REGION}:{user.describe_key(KeyId=sym)['KeyMetadata']['AWSAccountId']}"
+                  ":key/not-a-uuid", KeySpec="AES_256")),
+    ]
     out["bad_ciphertext"] = refused(lambda: user.decrypt(CiphertextBlob=b"not a ciphertext"))
     out["recipient"] = refused(lambda: user.decrypt(
         CiphertextBlob=sealed["CiphertextBlob"], KeyId=rsa,

@@ -7,12 +7,20 @@ KASTELL_MOTO_REGIONS (JSON: region -> {"endpoint", "ca_bundle", "access_key_id",
 This plugin sends each boto3 client to its region's endpoint, signed with that
 deployment's access key (moto's server mode would sign with fixed fake credentials), records
 which tests reached an endpoint, and writes one JSON line per test to KASTELL_MOTO_REPORT:
-{"test", "outcome", "reached", "error"}. A region without a deployment goes to
-TEST_SERVER_MODE_ENDPOINT, whose deployment refuses it by name.
+{"test", "outcome", "reached", "error"}. A region without a deployment goes to the
+deployment of AWS_DEFAULT_REGION, which refuses it by name (another region in the scope).
+
+Isolation: moto resets its backend before every test; a Kastell deployment keeps its keys
+and aliases. So each test gets fresh deployments: the first client a test makes for a
+region whose deployment an earlier test used asks the harness (a line `reset <region>` on
+the TCP connection KASTELL_MOTO_CONTROL names, answered with `{"endpoint": …}`) to serve
+that region from a fresh copy of its data directory as it was before the first test (the
+same root and access key, no keys, no aliases), as moto's reset does.
 """
 
 import json
 import os
+import socket
 
 import boto3
 import botocore.httpsession
@@ -20,10 +28,43 @@ import pytest
 from moto.core import models
 
 _DEFAULT_ENDPOINT = os.environ["TEST_SERVER_MODE_ENDPOINT"]
+_DEFAULT_REGION = os.environ["AWS_DEFAULT_REGION"]
 _REGIONS = json.loads(os.environ["KASTELL_MOTO_REGIONS"])
-_ENDPOINTS = tuple(r["endpoint"] for r in _REGIONS.values()) + (_DEFAULT_ENDPOINT,)
 _REPORT = os.environ["KASTELL_MOTO_REPORT"]
+# Every endpoint a deployment has served from (a reset serves from a new port).
+_endpoints = {r["endpoint"] for r in _REGIONS.values()} | {_DEFAULT_ENDPOINT}
 _reached = False
+# Regions whose deployment a test used since it was last reset, and those of this test.
+_used = set()
+_this_test = set()
+_control = None
+
+
+def _reset(region):
+    """Asks the harness for a fresh deployment of `region`; returns its endpoint."""
+    global _control
+    if _control is None:
+        host, port = os.environ["KASTELL_MOTO_CONTROL"].rsplit(":", 1)
+        _control = socket.create_connection((host, int(port))).makefile("rw", encoding="utf-8")
+    _control.write(f"reset {region}\n")
+    _control.flush()
+    answer = json.loads(_control.readline())
+    if "endpoint" not in answer:
+        raise RuntimeError(f"the harness did not reset {region}: {answer}")
+    return answer["endpoint"]
+
+
+def _deployment(region):
+    """The deployment serving `region` for the running test, fresh for it."""
+    served = _REGIONS[region]
+    if region not in _this_test:
+        if region in _used:
+            served["endpoint"] = _reset(region)
+            _endpoints.add(served["endpoint"])
+        _this_test.add(region)
+        _used.add(region)
+    return served
+
 
 _original_client = boto3.client
 
@@ -34,9 +75,9 @@ def _client_in_its_region(*args, **kwargs):
     region = kwargs.get("region_name")
     if region is None and len(args) >= 2:
         region = args[1]
-    region = region or os.environ.get("AWS_DEFAULT_REGION")
-    served = _REGIONS.get(region)
-    if served is not None and kwargs.get("endpoint_url") in (None, _DEFAULT_ENDPOINT):
+    region = region or _DEFAULT_REGION
+    if kwargs.get("endpoint_url") in (None, _DEFAULT_ENDPOINT):
+        served = _deployment(region if region in _REGIONS else _DEFAULT_REGION)
         kwargs["endpoint_url"] = served["endpoint"]
         kwargs["verify"] = served["ca_bundle"]
         kwargs["aws_access_key_id"] = served["access_key_id"]
@@ -53,7 +94,7 @@ def _init_with_kastell_credentials(self, *args, **kwargs):
     """Clients made without a region (or a region without a deployment) sign with the
     default deployment's access key."""
     _original_init(self, *args, **kwargs)
-    default = _REGIONS[os.environ["AWS_DEFAULT_REGION"]]
+    default = _REGIONS[_DEFAULT_REGION]
     self._fake_creds = {
         "AWS_ACCESS_KEY_ID": default["access_key_id"],
         "AWS_SECRET_ACCESS_KEY": default["secret_access_key"],
@@ -67,7 +108,7 @@ _original_send = botocore.httpsession.URLLib3Session.send
 
 def _send_and_note(self, request):
     global _reached
-    if request.url.startswith(_ENDPOINTS):
+    if request.url.startswith(tuple(_endpoints)):
         _reached = True
     return _original_send(self, request)
 
@@ -83,6 +124,7 @@ def pytest_configure(config):
 def pytest_runtest_setup(item):
     global _reached
     _reached = False
+    _this_test.clear()
 
 
 @pytest.hookimpl(hookwrapper=True)

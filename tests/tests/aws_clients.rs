@@ -693,6 +693,37 @@ fn every_key_operation_answers_boto3_as_aws_does_and_refuses_each_bad_input_by_a
     ] {
         assert_eq!(enc[case], exception, "{case}: {enc}");
     }
+    // Blob lengths are refused in AWS's words, without the value (moto checks these
+    // texts against AWS in its test_kms_encrypt.py).
+    assert_eq!(
+        enc["plaintext_bounds"],
+        json!([
+            [
+                "ValidationException",
+                "1 validation error detected: Value at 'plaintext' failed to satisfy \
+                 constraint: Member must have length greater than or equal to 1"
+            ],
+            [
+                "ValidationException",
+                "1 validation error detected: Value at 'plaintext' failed to satisfy \
+                 constraint: Member must have length less than or equal to 4096"
+            ]
+        ])
+    );
+    // A key id that is not a UUID names no key: NotFoundException, as at AWS (not a
+    // validation error), bare or inside a key ARN.
+    assert_eq!(
+        enc["not_a_key_id"],
+        json!([
+            ["NotFoundException", "Invalid keyId not-a-uuid"],
+            ["NotFoundException", "Invalid keyId invalid"],
+            [
+                "NotFoundException",
+                "Invalid keyId arn:aws:kms:eu-central-1:111122223333:key/not-a-uuid"
+            ]
+        ]),
+        "{enc}"
+    );
     assert_eq!(enc["aes_128"], 16);
     assert_eq!(enc["bytes_64"], 64);
 

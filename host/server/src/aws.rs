@@ -21,6 +21,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use kastell_core::clients::Duties;
 use kastell_core::keys::{Caller, KeyError};
+use kastell_proto::KeyId;
 use kastell_proto::aws::{AwsException, ErrorBody};
 
 use super::Shared;
@@ -81,9 +82,23 @@ impl AwsEndpoint {
     /// account.
     ///
     /// # Errors
-    /// `NotFoundException` for an ARN of another region or account, `InvalidArnException`
-    /// for a malformed ARN.
+    /// `NotFoundException` for an ARN of another region or account and for a key id that
+    /// is not a UUID (AWS's answer: no key has it), `InvalidArnException` for a malformed
+    /// ARN.
     pub fn key_reference(&self, given: &str) -> Result<String, AwsError> {
+        let reference = self.reference_of(given)?;
+        if reference.starts_with("alias/") || reference.parse::<KeyId>().is_ok() {
+            Ok(reference)
+        } else {
+            Err(AwsError::new(
+                AwsException::NotFound,
+                format!("Invalid keyId {given}"),
+            ))
+        }
+    }
+
+    /// [`Self::key_reference`] before the key id's form is checked.
+    fn reference_of(&self, given: &str) -> Result<String, AwsError> {
         let Some(rest) = given.strip_prefix("arn:") else {
             return Ok(given.to_owned());
         };

@@ -69,14 +69,33 @@ pub(super) fn sized_blob(
 ) -> Result<Vec<u8>, AwsError> {
     let text = text.ok_or_else(|| missing(field))?;
     let bytes = blob(field, text)?;
-    if !(min..=max).contains(&bytes.len()) {
-        return Err(validation(
+    if bytes.len() < min {
+        return Err(blob_validation(
             field,
-            &format!("{} bytes", bytes.len()),
-            &format!("Member must have length between {min} and {max}"),
+            &format!("Member must have length greater than or equal to {min}"),
+        ));
+    }
+    if bytes.len() > max {
+        return Err(blob_validation(
+            field,
+            &format!("Member must have length less than or equal to {max}"),
         ));
     }
     Ok(bytes)
+}
+
+/// `ValidationException` for a blob member as AWS words it, without the value (which may
+/// be secret): "1 validation error detected: Value at 'plaintext' failed to satisfy
+/// constraint: …".
+fn blob_validation(field: &str, constraint: &str) -> AwsError {
+    AwsError::new(
+        AwsException::Validation,
+        format!(
+            "1 validation error detected: Value at '{}' failed to satisfy constraint: \
+             {constraint}",
+            camel(field)
+        ),
+    )
 }
 
 /// Base64 of `bytes`.
