@@ -592,6 +592,8 @@ def aliases(user, officer, keys):
     out["by_alias_arn"] = user.encrypt(KeyId=alias_arn, Plaintext=b"x")["KeyId"].endswith(sym)
     out["create_again"] = refused(
         lambda: officer.create_alias(AliasName="alias/ops", TargetKeyId=other))
+    out["create_again_words"] = refused_with(
+        lambda: officer.create_alias(AliasName="alias/ops", TargetKeyId=other))
     officer.update_alias(AliasName="alias/ops", TargetKeyId=other)
     out["updated"] = user.encrypt(KeyId="alias/ops", Plaintext=b"x")["KeyId"].endswith(other)
     out["update_to_other_kind"] = refused(
@@ -609,6 +611,9 @@ def aliases(user, officer, keys):
     out["user_deletes"] = refused(lambda: user.delete_alias(AliasName="alias/ops"))
     officer.delete_alias(AliasName="alias/ops")
     out["deleted_twice"] = refused(lambda: officer.delete_alias(AliasName="alias/ops"))
+    out["deleted_twice_words"] = refused_with(lambda: officer.delete_alias(AliasName="alias/ops"))
+    out["delete_no_prefix"] = refused(lambda: officer.delete_alias(AliasName="ops"))
+    out["delete_reserved"] = refused(lambda: officer.delete_alias(AliasName="alias/aws/s3"))
     out["unknown_alias"] = refused(lambda: user.encrypt(KeyId="alias/ops", Plaintext=b"x"))
     out["other_region_arn"] = refused(lambda: user.encrypt(
         KeyId=f"arn:aws:kms:us-east-1:111122223333:key/{sym}", Plaintext=b"x"))

@@ -913,9 +913,28 @@ fn every_key_operation_answers_boto3_as_aws_does_and_refuses_each_bad_input_by_a
         ("other_region_arn", "NotFoundException"),
         ("malformed_arn", "InvalidArnException"),
         ("filter_by_alias", "NotFoundException"),
+        // DeleteAlias has no InvalidAliasNameException at AWS.
+        ("delete_no_prefix", "ValidationException"),
+        ("delete_reserved", "ValidationException"),
     ] {
         assert_eq!(aliases[case], exception, "{case}: {aliases}");
     }
+    // A taken name and an unknown one in AWS's words, naming the alias's ARN.
+    let alias_arn = format!("arn:aws:kms:{REGION}:{ACCOUNT}:alias/ops");
+    assert_eq!(
+        aliases["create_again_words"],
+        json!([
+            "AlreadyExistsException",
+            format!("An alias with the name {alias_arn} already exists")
+        ])
+    );
+    assert_eq!(
+        aliases["deleted_twice_words"],
+        json!([
+            "NotFoundException",
+            format!("Alias {alias_arn} is not found.")
+        ])
+    );
     let page_aliases: Vec<String> = (0..5).map(|i| format!("alias/page-{i}")).collect();
     assert_eq!(aliases["paged"], json!(page_aliases));
     assert_eq!(aliases["pages"], 3, "5 aliases in pages of 2");

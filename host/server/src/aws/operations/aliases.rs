@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use axum::response::Response;
-use kastell_core::keys::{Alias, Caller};
-use kastell_proto::QuorumAction;
+use kastell_core::keys::{Alias, Caller, KeyError};
 use kastell_proto::aws::{
     AliasListEntry, AwsException, CreateAliasRequest, DeleteAliasRequest, ListAliasesResponse,
     ListRequest,
 };
+use kastell_proto::{ErrorCode, QuorumAction};
 
 use super::shared::{
     bad_marker, blocking, empty, gated, json, key_id_only, parse, validation, within,
@@ -49,6 +49,24 @@ fn alias_name(name: &str) -> Result<String, AwsError> {
         )
     })?;
     Ok(name.to_owned())
+}
+
+/// The key service's refusal `error` of a change to `alias`, in AWS's words when it is
+/// `worded` (the taken name of CreateAlias, the unknown name of DeleteAlias): "An alias with
+/// the name <alias ARN> already exists", "Alias <alias ARN> is not found.".
+fn alias_refusal(state: &AwsState, alias: &str, error: KeyError, worded: ErrorCode) -> AwsError {
+    let arn = state.endpoint.alias_arn(alias);
+    match error.code() {
+        code if code != worded => error.into(),
+        ErrorCode::AlreadyExists => AwsError::new(
+            AwsException::AlreadyExists,
+            format!("An alias with the name {arn} already exists"),
+        ),
+        ErrorCode::NotFound => {
+            AwsError::new(AwsException::NotFound, format!("Alias {arn} is not found."))
+        }
+        _ => error.into(),
+    }
 }
 
 /// The target of `CreateAlias` and `UpdateAlias`: a key id or key ARN, never an alias.
@@ -96,7 +114,10 @@ async fn point(
         };
         gated(&st.shared, &caller, action, || {
             if create {
-                st.shared.service.create_alias(&caller, &alias, &key)?;
+                st.shared
+                    .service
+                    .create_alias(&caller, &alias, &key)
+                    .map_err(|e| alias_refusal(&st, &alias, e, ErrorCode::AlreadyExists))?;
             } else {
                 st.shared.service.update_alias(&caller, &alias, &key)?;
             }
@@ -112,10 +133,21 @@ pub(super) async fn delete_alias(
     body: &[u8],
 ) -> Result<Response, AwsError> {
     let request: DeleteAliasRequest = parse(body)?;
-    let alias = alias_name(&request.alias_name)?;
+    // DeleteAlias has no InvalidAliasNameException at AWS: a name it cannot hold is a
+    // ValidationException there.
+    let alias = alias_name(&request.alias_name).map_err(|e| {
+        if e.exception == AwsException::InvalidAliasName {
+            AwsError::new(AwsException::Validation, e.message)
+        } else {
+            e
+        }
+    })?;
     let st = state.clone();
     blocking(move || {
-        st.shared.service.delete_alias(&caller, &alias)?;
+        st.shared
+            .service
+            .delete_alias(&caller, &alias)
+            .map_err(|e| alias_refusal(&st, &alias, e, ErrorCode::NotFound))?;
         Ok(empty())
     })
     .await
