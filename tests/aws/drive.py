@@ -692,7 +692,8 @@ def rotation(user, officer, keys):
     out["disabled"] = [status["KeyRotationEnabled"], "RotationPeriodInDays" in status]
     rotated = officer.rotate_key_on_demand(KeyId=key)
     officer.rotate_key_on_demand(KeyId=key)
-    out["rotated"] = rotated["KeyId"].endswith(key)
+    out["rotated"] = rotated["KeyId"] == key
+    out["status_names_key_id"] = user.get_key_rotation_status(KeyId=key)["KeyId"] == key
     rotations, count = pages(user.list_key_rotations, "Rotations", KeyId=key, Limit=1)
     out["rotations"] = [[r["RotationType"], r["KeyId"] == key] for r in rotations] + [count]
     out["old_ciphertext"] = user.decrypt(CiphertextBlob=made["CiphertextBlob"])["Plaintext"].decode()

@@ -987,7 +987,9 @@ fn every_key_operation_answers_boto3_as_aws_does_and_refuses_each_bad_input_by_a
     assert_eq!(rotation["enabled"], json!([true, 180, 180, true]));
     assert_eq!(rotation["default_period"], 365);
     assert_eq!(rotation["disabled"], json!([false, false]));
+    // RotateKeyOnDemand and GetKeyRotationStatus name the key by id, not ARN, as at AWS.
     assert_eq!(rotation["rotated"], true);
+    assert_eq!(rotation["status_names_key_id"], true);
     assert_eq!(
         rotation["rotations"],
         json!([["ON_DEMAND", true], ["ON_DEMAND", true], 2])

@@ -130,12 +130,13 @@ pub struct ScheduleKeyDeletionResponse {
     pub pending_window_in_days: u32,
 }
 
-/// Answers that name one key by ARN (`CancelKeyDeletion`, `RotateKeyOnDemand`).
+/// Answers that name one key: by ARN (`CancelKeyDeletion`) or by id (`RotateKeyOnDemand`),
+/// as AWS answers each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "PascalCase"))]
 pub struct KeyIdResponse {
-    /// The key's ARN.
+    /// The key's ARN or id.
     pub key_id: String,
 }
 

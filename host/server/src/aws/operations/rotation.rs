@@ -88,7 +88,8 @@ pub(super) async fn status(
         let rotation = key.rotation.filter(|_| key.state != "pending-deletion");
         Ok(json(&GetKeyRotationStatusResponse {
             key_rotation_enabled: rotation.is_some(),
-            key_id: st.endpoint.key_arn(&key.id),
+            // The key id, not its ARN, as AWS answers (its CLI reference's example).
+            key_id: key.id.clone(),
             rotation_period_in_days: rotation.as_ref().map(|r| r.period_days),
             next_rotation_date: rotation.as_ref().map(|r| rfc3339_seconds(&r.next)),
         }))
@@ -114,8 +115,9 @@ pub(super) async fn rotate_on_demand(
             ));
         }
         let record = st.shared.service.rotate(&caller, &key)?;
+        // The key id, not its ARN, as AWS answers (its CLI reference's example).
         Ok(json(&KeyIdResponse {
-            key_id: st.endpoint.key_arn(&record.id.to_string()),
+            key_id: record.id.to_string(),
         }))
     })
     .await
