@@ -187,6 +187,18 @@ fn answer(
     }
 }
 
+/// pytest, killed if the harness fails (a panic) before it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 #[test]
 fn moto_kms_suite_passes_against_kastell_and_every_failure_is_documented() {
     let mut regions: Vec<Region> = REGIONS.iter().map(|region| region_server(region)).collect();
@@ -212,7 +224,7 @@ fn moto_kms_suite_passes_against_kastell_and_every_failure_is_documented() {
     let report = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/moto-report.jsonl");
     let log = report.with_extension("log");
     let _ = std::fs::remove_file(&report);
-    let mut child = Command::new(env_path("KASTELL_TEST_AWS_VENV").join("bin/python"))
+    let pytest = Command::new(env_path("KASTELL_TEST_AWS_VENV").join("bin/python"))
         .args([
             "-m",
             "pytest",
@@ -242,12 +254,12 @@ fn moto_kms_suite_passes_against_kastell_and_every_failure_is_documented() {
         .stderr(std::fs::File::create(log.with_extension("stderr")).unwrap())
         .spawn()
         .unwrap();
+    let mut child = KillOnDrop(pytest);
     let started = Instant::now();
     let mut connection: Option<BufReader<TcpStream>> = None;
     let mut line = String::new();
-    while child.try_wait().unwrap().is_none() {
+    while child.0.try_wait().unwrap().is_none() {
         if started.elapsed() > BOUND {
-            let _ = child.kill();
             panic!("moto's suite ran past {BOUND:?}");
         }
         if let Some(open) = connection.as_mut() {
