@@ -126,14 +126,28 @@ impl TestServer {
     /// The AWS endpoint's URL, from the line `kastell serve` prints when `[aws] listen`
     /// is set: `https://127.0.0.1:<port>`.
     ///
+    /// The server prints it after its first line, so a server just started may not have
+    /// printed it yet: this waits for it (up to the start timeout) while the server runs.
+    ///
     /// # Errors
-    /// When the line is not there.
+    /// When the line does not come.
     pub fn aws_url(&self) -> Result<String> {
-        let out = std::fs::read_to_string(self.output_file(self.starts, "out")).unwrap_or_default();
-        out.lines()
-            .find_map(|line| line.strip_prefix("kastell AWS endpoint listening on "))
-            .map(|url| url.trim().to_owned())
-            .ok_or_else(|| fail(format!("no AWS endpoint line in:\n{out}")))
+        let started = Instant::now();
+        loop {
+            let out =
+                std::fs::read_to_string(self.output_file(self.starts, "out")).unwrap_or_default();
+            let url = out
+                .lines()
+                .filter(|_| out.ends_with('\n'))
+                .find_map(|line| line.strip_prefix("kastell AWS endpoint listening on "));
+            if let Some(url) = url {
+                return Ok(url.trim().to_owned());
+            }
+            if self.child.is_none() || started.elapsed() > START_TIMEOUT {
+                return Err(fail(format!("no AWS endpoint line in:\n{out}")));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// `kastell access-key create` on the deployment (offline, `--config`) for `principal`
