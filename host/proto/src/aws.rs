@@ -6,6 +6,8 @@
 
 use crate::{ErrorCode, KeySpec};
 
+#[cfg(feature = "aws-policy")]
+pub mod policy;
 mod requests;
 pub mod sigv4;
 pub mod sts;
