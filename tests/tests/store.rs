@@ -43,6 +43,7 @@ fn record(spec: KeySpec) -> KeyRecord {
         revision: 0,
         seal: None,
         rotation: None,
+        key_policy: None,
     }
 }
 

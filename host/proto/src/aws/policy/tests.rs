@@ -161,7 +161,9 @@ fn holds(condition: serde_json::Value, keys: &[(&str, &[&str])]) -> bool {
 #[test]
 fn condition_operators_follow_iam() {
     const DEPT: &str = "kms:encryptioncontext:dept";
-    let cases: Vec<(serde_json::Value, &[(&str, &[&str])], bool)> = alloc::vec![
+    /// Condition keys of a request, with their values.
+    type Keys = &'static [(&'static str, &'static [&'static str])];
+    let cases: Vec<(serde_json::Value, Keys, bool)> = alloc::vec![
         (
             serde_json::json!({"StringEquals": {"kms:EncryptionContext:Dept": "a"}}),
             &[(DEPT, &["a"])],
