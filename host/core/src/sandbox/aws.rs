@@ -156,3 +156,28 @@ impl Sandbox {
         self.aws_evaluator().map(|_| ())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used, reason = "a failed expectation is a failed test")]
+
+    use super::*;
+    use crate::sandbox::SandboxLimits;
+
+    #[test]
+    fn a_host_without_the_evaluator_or_with_a_broken_one_refuses_saying_why() {
+        let sandbox = Sandbox::new(SandboxLimits::default()).expect("sandbox");
+        let missing = sandbox.load_aws_evaluator(&[]).err().expect("no evaluator");
+        assert!(missing.contains("run scripts/build-guests"), "{missing}");
+        let core = sandbox
+            .load_aws_evaluator(b"\0asm\x01\0\0\0")
+            .err()
+            .expect("a core module");
+        assert!(core.contains("not a component"), "{core}");
+        let garbage = sandbox
+            .load_aws_evaluator(b"not wasm")
+            .err()
+            .expect("not wasm");
+        assert!(garbage.contains("not a WebAssembly binary"), "{garbage}");
+    }
+}
