@@ -720,7 +720,8 @@ def later(officer, keys):
     answers = {
         "CreateGrant": raw("CreateGrant", {"KeyId": key, "GranteePrincipal": "x",
                                            "Operations": ["Decrypt"]}, officer=True),
-        "GetKeyPolicy": raw("GetKeyPolicy", {"KeyId": key}, officer=True),
+        "GetParametersForImport": raw("GetParametersForImport", {"KeyId": key},
+                                      officer=True),
         "ImportKeyMaterial": raw("ImportKeyMaterial", {"KeyId": key}, officer=True),
         "CreateCustomKeyStore": raw("CreateCustomKeyStore", {"CustomKeyStoreName": "x"},
                                     officer=True),

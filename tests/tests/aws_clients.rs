@@ -638,7 +638,8 @@ fn every_key_operation_answers_boto3_as_aws_does_and_refuses_each_bad_input_by_a
         ("sm2", "UnsupportedOperationException"),
         ("unknown_spec", "ValidationException"),
         ("both_spec_names", "ValidationException"),
-        ("policy", "UnsupportedOperationException"),
+        // `{"Version": …}` without a Statement is not a key policy AWS stores.
+        ("policy", "MalformedPolicyDocumentException"),
         ("multi_region", "UnsupportedOperationException"),
         ("external", "UnsupportedOperationException"),
         ("custom_store", "UnsupportedOperationException"),
@@ -1027,7 +1028,7 @@ fn every_key_operation_answers_boto3_as_aws_does_and_refuses_each_bad_input_by_a
     let later = &seen["later"];
     for op in [
         "CreateGrant",
-        "GetKeyPolicy",
+        "GetParametersForImport",
         "ImportKeyMaterial",
         "CreateCustomKeyStore",
         "ReplicateKey",

@@ -43,6 +43,7 @@ fn record(spec: KeySpec) -> KeyRecord {
         revision: 0,
         seal: None,
         rotation: None,
+        key_policy: None,
     }
 }
 
@@ -463,9 +464,10 @@ fn a_change_decided_on_a_stale_copy_of_a_key_writes_nothing() {
     );
 }
 
-/// What schema version 16 added (automatic rotation), taken away again: a store as
-/// version 15 left it.
-const UNDO_V16: &str = "DROP INDEX keys_rotation_due;
+/// What schema version 16 added (automatic rotation), taken away again with the later
+/// key policy column (v18): a store as version 15 left it.
+const UNDO_V16: &str = "ALTER TABLE keys DROP COLUMN key_policy;
+     DROP INDEX keys_rotation_due;
      ALTER TABLE keys DROP COLUMN next_rotation;
      ALTER TABLE keys DROP COLUMN rotation_period_days;
      ALTER TABLE key_versions DROP COLUMN automatic;

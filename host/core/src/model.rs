@@ -155,6 +155,11 @@ pub struct KeyRecord {
     pub seal: Option<Vec<u8>>,
     /// Automatic rotation, when on.
     pub rotation: Option<RotationSchedule>,
+    /// The key's AWS KMS key policy (the JSON document as given to `PutKeyPolicy` or
+    /// `CreateKey`), validated when stored and sealed with the record (its SHA-384 is part
+    /// of the sealed message). `None`: AWS's default key policy, which allows every
+    /// principal of the account, and so adds nothing to the key's wasm policy.
+    pub key_policy: Option<String>,
 }
 
 impl KeyRecord {

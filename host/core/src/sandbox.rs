@@ -13,6 +13,7 @@
 //! [`legacy`]).
 
 mod artifacts;
+mod aws;
 pub mod bench;
 mod generated;
 pub mod legacy;
@@ -40,6 +41,7 @@ use generated::policy_v0_1::kastell::runtime::types::Decision as DecisionV0_1;
 use limits::{EPOCH_TICK, Limiter};
 
 pub use artifacts::{ArtifactKey, ArtifactRejection};
+pub use aws::{AWS_KEY_POLICY_WORLD, AwsPolicyRequest, bundled_measurement};
 pub use limits::{Allocator, SandboxLimits};
 pub use request::{Evidence, KeyInfo, PolicyRequest, Principal, now};
 pub use validate::{LoadError, POLICY_WORLD, POLICY_WORLD_V0_1, RUNTIME_VERSION, WORKLOAD_WORLD};
@@ -191,6 +193,8 @@ pub struct Sandbox {
     /// Cached artifacts refused since the owner last took them (for the audit trail);
     /// bounded by [`MAX_REJECTIONS`].
     rejections: Mutex<Vec<ArtifactRejection>>,
+    /// The bundled AWS key policy evaluator, loaded on first use (or why it cannot be).
+    aws: std::sync::OnceLock<Result<Arc<aws::AwsEvaluator>, String>>,
     _ticker: EpochTicker,
 }
 
@@ -224,6 +228,7 @@ impl Sandbox {
             workloads: Mutex::new(HashMap::new()),
             artifacts: None,
             rejections: Mutex::new(Vec::new()),
+            aws: std::sync::OnceLock::new(),
             _ticker: ticker,
         })
     }

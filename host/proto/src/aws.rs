@@ -6,6 +6,8 @@
 
 use crate::{ErrorCode, KeySpec};
 
+#[cfg(feature = "aws-policy")]
+pub mod policy;
 mod requests;
 pub mod sigv4;
 pub mod sts;
@@ -68,6 +70,8 @@ pub enum AwsException {
     InvalidMarker,
     /// A limit is reached, e.g. the tags one key holds (400).
     LimitExceeded,
+    /// A key policy document is not valid (400).
+    MalformedPolicyDocument,
     /// Kastell failed (500).
     KmsInternal,
 }
@@ -105,6 +109,7 @@ impl AwsException {
             Self::Tag => "TagException",
             Self::InvalidMarker => "InvalidMarkerException",
             Self::LimitExceeded => "LimitExceededException",
+            Self::MalformedPolicyDocument => "MalformedPolicyDocumentException",
             Self::KmsInternal => "KMSInternalException",
         }
     }
@@ -132,6 +137,7 @@ impl AwsException {
             ErrorCode::InvalidKeyUsage | ErrorCode::UnsupportedAlgorithm => Self::InvalidKeyUsage,
             ErrorCode::UnsupportedSpec => Self::UnsupportedOperation,
             ErrorCode::LimitExceeded => Self::LimitExceeded,
+            ErrorCode::MalformedPolicyDocument => Self::MalformedPolicyDocument,
             ErrorCode::InvalidCiphertext | ErrorCode::TamperDetected => Self::InvalidCiphertext,
             ErrorCode::IncorrectKey => Self::IncorrectKey,
             ErrorCode::AccessDenied | ErrorCode::AttestationRejected | ErrorCode::InvalidNonce => {

@@ -102,6 +102,9 @@ error_codes! {
     WorkloadFault => 422, EXIT_REFUSED;
     /// The caller's input is malformed.
     InvalidInput => 400, EXIT_USAGE;
+    /// An AWS key policy document is malformed, too large, names an unknown condition
+    /// operator, or would lock its setter out.
+    MalformedPolicyDocument => 400, EXIT_USAGE;
     /// A policy component is refused at load (`policy check` exits 1: "invalid").
     InvalidPolicy => 400, EXIT_REFUSED;
     /// A workload component is refused at load.

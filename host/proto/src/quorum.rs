@@ -100,6 +100,7 @@ impl AccessKeyRequest {
 ///
 /// In JSON (what officers sign): `{"schedule-deletion": {"key": "<id>", "days": 30}}`,
 /// `{"bind-policy": {"key": "<id>", "policy": "sha384:…" | null}}`,
+/// `{"put-key-policy": {"key": "<id>", "document": "{…}", "bypass-lockout": false}}`,
 /// `{"issue-client": {…}}`, `{"revoke-officer": {"serial": "<hex>", "reason": "…"}}`,
 /// `{"issue-access-key": {…}}`, `{"revoke-access-key": {"id": "KSTL…", "reason": "…"}}`,
 /// `{"set-quorum": {"class": "<class>", "required": 2}}`.
@@ -133,6 +134,18 @@ pub enum QuorumAction<K = KeyId> {
         tags: BTreeMap<String, String>,
         /// A new description, if any.
         description: Option<String>,
+    },
+    /// Set the key's AWS KMS key policy (`PutKeyPolicy`; class `bind-policy`: like a wasm
+    /// policy binding, it decides who may use the key). Officers sign the document itself.
+    PutKeyPolicy {
+        /// The key.
+        key: K,
+        /// The key policy document (JSON text), as it will be stored.
+        document: String,
+        /// `BypassPolicyLockoutSafetyCheck`: store it even if it would not let the
+        /// requester change it again.
+        #[cfg_attr(feature = "serde", serde(rename = "bypass-lockout"))]
+        bypass_lockout: bool,
     },
     /// Point `alias/<name>` at the key (class `bind-policy`: an alias decides which key,
     /// and so which policy, a caller reaches).
@@ -177,9 +190,10 @@ impl<K> QuorumAction<K> {
     pub fn class(&self) -> OperationClass {
         match self {
             Self::ScheduleDeletion { .. } => OperationClass::DeleteKey,
-            Self::BindPolicy { .. } | Self::UpdateTags { .. } | Self::SetAlias { .. } => {
-                OperationClass::BindPolicy
-            }
+            Self::BindPolicy { .. }
+            | Self::PutKeyPolicy { .. }
+            | Self::UpdateTags { .. }
+            | Self::SetAlias { .. } => OperationClass::BindPolicy,
             Self::IssueClient(request) if request.role == Role::CryptoOfficer.as_str() => {
                 OperationClass::IssueOfficer
             }
@@ -199,6 +213,7 @@ impl<K> QuorumAction<K> {
         match self {
             Self::ScheduleDeletion { key, .. }
             | Self::BindPolicy { key, .. }
+            | Self::PutKeyPolicy { key, .. }
             | Self::UpdateTags { key, .. }
             | Self::SetAlias { key, .. } => Some(key),
             Self::IssueClient(_)
@@ -225,6 +240,15 @@ impl<K> QuorumAction<K> {
             Self::BindPolicy { key, policy } => QuorumAction::BindPolicy {
                 key: name(key)?,
                 policy,
+            },
+            Self::PutKeyPolicy {
+                key,
+                document,
+                bypass_lockout,
+            } => QuorumAction::PutKeyPolicy {
+                key: name(key)?,
+                document,
+                bypass_lockout,
             },
             Self::UpdateTags {
                 key,

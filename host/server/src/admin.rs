@@ -81,6 +81,17 @@ fn execute(
             let record = state.service.bind_policy(requester, &key, policy)?;
             Ok(ActionResult::Key(state.service.description_of(&record)?))
         }
+        QuorumAction::PutKeyPolicy {
+            key,
+            document,
+            bypass_lockout,
+        } => {
+            let record =
+                state
+                    .service
+                    .put_key_policy(requester, &key, &document, bypass_lockout)?;
+            Ok(ActionResult::Key(state.service.description_of(&record)?))
+        }
         QuorumAction::UpdateTags {
             key,
             tags,

@@ -149,7 +149,12 @@ impl DeploymentArgs {
             .deployment()?
             .open_with_limits(limits)
             .map_err(deployment_error)?
-            .with_key_cache(cache);
+            .with_key_cache(cache)
+            // AWS key policies name keys and principals by the `[aws]` region and account.
+            .with_aws_names(kastell_core::keys::AwsNames {
+                region: config.aws.region().to_owned(),
+                account: config.aws.account_id().to_owned(),
+            });
         Ok(match config.audit.checkpoint_every {
             Some(every) => service.with_checkpoint_every(every),
             None => service,

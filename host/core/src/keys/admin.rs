@@ -22,10 +22,11 @@ impl KeyService {
         operation: Operation,
     ) -> Result<KeyRecord, KeyError> {
         let key = self.resolve_for(caller, operation, key)?;
+        let record = Record::on(caller, operation, Some(&key));
         if !caller.roles.contains(&Role::CryptoOfficer) {
-            let record = Record::on(caller, operation, Some(&key));
             return self.refuse_role(&record, Role::CryptoOfficer);
         }
+        self.check_key_policy(&record, &key)?;
         Ok(key)
     }
 

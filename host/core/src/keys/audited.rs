@@ -27,6 +27,7 @@ fn denial_cause(error: &KeyError) -> &'static str {
         KeyError::TamperDetected(_) => "tamper-detected",
         KeyError::Conflict(_) => "conflict",
         KeyError::LimitExceeded(_) => "limit-exceeded",
+        KeyError::MalformedPolicyDocument(_) => "malformed-policy-document",
         KeyError::Token(_) | KeyError::Store(_) => "internal",
     }
 }

@@ -23,7 +23,20 @@ impl KeyService {
         new: NewKey,
         alias: Option<&str>,
     ) -> Result<KeyRecord, KeyError> {
-        let id = KeyId::random();
+        self.create_key_as(caller, KeyId::random(), new, alias, None)
+    }
+
+    /// [`KeyService::create_key`] with the id `id` and, optionally, an AWS key policy
+    /// (already validated by the caller), sealed with the key and named by its digest in
+    /// the creation's audit record.
+    pub(super) fn create_key_as(
+        &self,
+        caller: &Caller,
+        id: KeyId,
+        new: NewKey,
+        alias: Option<&str>,
+        key_policy: Option<String>,
+    ) -> Result<KeyRecord, KeyError> {
         let created = now_ms() / 1000;
         let usage = new.usage.unwrap_or_else(|| KeyUsage::of(new.spec));
         let mut key = KeyRecord {
@@ -42,6 +55,7 @@ impl KeyService {
             revision: 0,
             seal: None,
             rotation: None,
+            key_policy,
         };
         let record = Record::on(caller, Operation::CreateKey, None);
         if !caller.roles.contains(&Role::CryptoOfficer) {
@@ -99,7 +113,17 @@ impl KeyService {
             key: &key,
             alias: alias.as_ref(),
         };
-        self.commit(change, &record, String::new())?;
+        let reason = key
+            .key_policy
+            .as_deref()
+            .map_or_else(String::new, |document| {
+                format!(
+                    "aws key policy {} ({} bytes)",
+                    super::key_policy::digest(document),
+                    document.len()
+                )
+            });
+        self.commit(change, &record, reason)?;
         Ok(key)
     }
 

@@ -96,6 +96,7 @@ impl KeyService {
         let key = self.resolve_for(caller, Operation::DescribeKey, key)?;
         let record = Record::on(caller, Operation::DescribeKey, Some(&key));
         self.may_describe(&record)?;
+        self.check_key_policy(&record, &key)?;
         let aliases = self.stored_aliases(&key.id)?;
         self.audit(&record, Outcome::Allowed, String::new())?;
         Ok(describe(

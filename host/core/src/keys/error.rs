@@ -55,6 +55,9 @@ pub enum KeyError {
     /// A limit of what the key may hold is reached (LimitExceededException), e.g. its
     /// tags.
     LimitExceeded(String),
+    /// An AWS key policy document is not one AWS would store, or would lock its setter
+    /// out (MalformedPolicyDocumentException); the message names what is wrong.
+    MalformedPolicyDocument(String),
     /// The token failed (internal).
     Token(TokenError),
     /// The store failed (internal); when audit cannot be written, no result is returned.
@@ -80,6 +83,7 @@ impl KeyError {
             Self::TamperDetected(_) => ErrorCode::TamperDetected,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::LimitExceeded(_) => ErrorCode::LimitExceeded,
+            Self::MalformedPolicyDocument(_) => ErrorCode::MalformedPolicyDocument,
             Self::Token(_) | Self::Store(_) => ErrorCode::Internal,
         }
     }
@@ -103,7 +107,8 @@ impl KeyError {
             | Self::AlreadyExists(text)
             | Self::TamperDetected(text)
             | Self::Conflict(text)
-            | Self::LimitExceeded(text) => text.clone(),
+            | Self::LimitExceeded(text)
+            | Self::MalformedPolicyDocument(text) => text.clone(),
             Self::Token(err) => format!("token: {err}"),
             Self::Store(err) => format!("store: {err}"),
         }

@@ -1,6 +1,6 @@
 //! The gate every key operation passes: the key resolved by id or alias (a failed lookup
 //! audited), then the caller's role, the key's state and usage, and its bound policy
-//! evaluated in the sandbox; and, before any crypto, the version's material checked
+//! evaluated in the sandbox, then its AWS key policy, if any (both must allow); and, before any crypto, the version's material checked
 //! against the record it came from.
 
 use kastell_proto::{KeyId, KeyUsage, Operation, Role};
@@ -210,7 +210,7 @@ impl KeyService {
             return self.refuse(record, err, why);
         }
         let Some(measurement) = key.policy else {
-            return Ok(());
+            return self.check_key_policy(record, key);
         };
         let info = |key: &KeyRecord| KeyInfo {
             id: key.id.to_string(),
@@ -250,7 +250,8 @@ impl KeyService {
             }
         };
         match verdict {
-            Verdict::Allow => Ok(()),
+            // Both must allow: the key's wasm policy, then its AWS key policy, if any.
+            Verdict::Allow => self.check_key_policy(record, key),
             Verdict::Deny(cause) => self.refuse(record, KeyError::AccessDenied, cause.to_string()),
         }
     }

@@ -31,6 +31,8 @@ const KEY_DOMAIN: &[u8] = b"kastell key record v1\0";
 const ALIAS_DOMAIN: &[u8] = b"kastell alias record v1\0";
 /// Marks the rotation part of a key record's message.
 const ROTATION_DOMAIN: &[u8] = b"\0rotation v1\0";
+/// Marks the AWS key policy part of a key record's message.
+const KEY_POLICY_DOMAIN: &[u8] = b"\0aws key policy v1\0";
 /// Length of a seal (HMAC-SHA-384).
 pub const SEAL_LEN: usize = 48;
 
@@ -152,7 +154,18 @@ pub(super) fn key_message(key: &KeyRecord) -> Vec<u8> {
         }
     }
     rotation_trailer(&mut out, key);
+    key_policy_trailer(&mut out, key);
     out
+}
+
+/// The AWS key policy (schema v18): its SHA-384, appended only when the key has one, so
+/// that records sealed before keep their seals. The document itself is stored beside the
+/// record; a document edited in the store no longer hashes to the sealed digest.
+fn key_policy_trailer(out: &mut Vec<u8>, key: &KeyRecord) {
+    if let Some(document) = &key.key_policy {
+        out.extend_from_slice(KEY_POLICY_DOMAIN);
+        out.extend_from_slice(&Sha384::digest(document.as_bytes()));
+    }
 }
 
 /// Automatic rotation (schema v16): appended only when the record has any, so that the
@@ -298,6 +311,7 @@ mod tests {
             revision: 0,
             seal: None,
             rotation: None,
+            key_policy: None,
         }
     }
 
@@ -363,6 +377,10 @@ mod tests {
                 "automatic version",
                 Box::new(|k| k.versions[0].automatic = true),
             ),
+            (
+                "aws key policy",
+                Box::new(|k| k.key_policy = Some("{}".into())),
+            ),
         ];
         let message = key_message(&base);
         for (field, edit) in edits {
@@ -394,6 +412,23 @@ mod tests {
         };
         assert_ne!(schedule(365, 9), schedule(366, 9), "period");
         assert_ne!(schedule(365, 9), schedule(365, 10), "next rotation");
+    }
+
+    #[test]
+    fn an_aws_key_policy_is_sealed_by_its_digest_and_absent_keeps_older_seals() {
+        let base = record();
+        assert!(
+            !key_message(&base)
+                .windows(KEY_POLICY_DOMAIN.len())
+                .any(|w| w == KEY_POLICY_DOMAIN)
+        );
+        let with = |document: &str| {
+            let mut k = base.clone();
+            k.key_policy = Some(document.into());
+            key_message(&k)
+        };
+        assert_ne!(with(r#"{"a":1}"#), with(r#"{"a":2}"#));
+        assert_ne!(with(""), key_message(&base));
     }
 
     #[test]

@@ -113,6 +113,8 @@ pub struct KeyService {
     pub(super) cache: KeyCache,
     pub(super) record_key: super::RecordKey,
     pub(super) verified: super::seal::VerifiedSeals,
+    /// The AWS names of keys and principals, for AWS key policies (`[aws]`).
+    pub(super) aws: Option<super::AwsNames>,
 }
 
 impl std::fmt::Debug for KeyService {
@@ -153,6 +155,7 @@ impl KeyService {
             cache: KeyCache::new(KeyCacheLimits::default()),
             record_key,
             verified: super::seal::VerifiedSeals::new(),
+            aws: None,
         }
     }
 

@@ -27,3 +27,9 @@ pub(crate) mod workload {
         with: { "kastell:runtime/keys.key-handle": crate::sandbox::workload::KeyRef },
     });
 }
+
+/// The `kastell:runtime/aws-key-policy` world: the bundled AWS key policy evaluator.
+pub(crate) mod aws_key_policy {
+    #![allow(missing_docs, reason = "generated")]
+    wasmtime::component::bindgen!({ world: "aws-key-policy", path: "../../wit" });
+}

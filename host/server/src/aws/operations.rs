@@ -1,5 +1,6 @@
 //! The AWS KMS operations Kastell serves, one file per family (`keys`, `crypto`,
-//! `signing`, `asymmetric`, `aliases`, `tags`, `rotation`; what they share in `shared`),
+//! `signing`, `asymmetric`, `aliases`, `tags`, `rotation`, `policies`; what they share in
+//! `shared`),
 //! each over the same key-service method as its `/v1` counterpart (so role, state, usage,
 //! policy and audit are the same), with AWS's request validation, response members and
 //! exceptions. Administration that `/v1` puts under quorum is under the same quorum here:
@@ -10,6 +11,7 @@ mod aliases;
 mod asymmetric;
 mod crypto;
 mod keys;
+mod policies;
 mod rotation;
 mod shared;
 mod signing;
@@ -60,6 +62,9 @@ const SERVED: &[&str] = &[
     "GetKeyRotationStatus",
     "RotateKeyOnDemand",
     "ListKeyRotations",
+    "GetKeyPolicy",
+    "PutKeyPolicy",
+    "ListKeyPolicies",
 ];
 
 /// Operations that come with the second AWS issue: each answers
@@ -70,9 +75,6 @@ const LATER: &[&str] = &[
     "ListRetirableGrants",
     "RetireGrant",
     "RevokeGrant",
-    "GetKeyPolicy",
-    "PutKeyPolicy",
-    "ListKeyPolicies",
     "GetParametersForImport",
     "ImportKeyMaterial",
     "DeleteImportedKeyMaterial",
@@ -148,11 +150,14 @@ pub(super) async fn dispatch(
         "GetKeyRotationStatus" => rotation::status(state, caller, body).await,
         "RotateKeyOnDemand" => rotation::rotate_on_demand(state, caller, body).await,
         "ListKeyRotations" => rotation::list_rotations(state, caller, body).await,
+        "GetKeyPolicy" => policies::get_key_policy(state, caller, body).await,
+        "PutKeyPolicy" => policies::put_key_policy(state, caller, body).await,
+        "ListKeyPolicies" => policies::list_key_policies(state, caller, body).await,
         other if LATER.contains(&other) => Err(AwsError::new(
             AwsException::UnsupportedOperation,
             format!(
-                "Kastell does not serve {other} yet: key policies, grants and imported key \
-                 material come with {LATER_ISSUE}"
+                "Kastell does not serve {other} yet: grants and imported key material come \
+                 with {LATER_ISSUE}"
             ),
         )),
         other => match NOT_OFFERED.iter().find(|(name, _)| *name == other) {

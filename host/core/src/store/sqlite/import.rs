@@ -76,6 +76,7 @@ mod tests {
             revision: 0,
             seal: None,
             rotation: None,
+            key_policy: None,
         };
         let entry = AuditEntry {
             key_version: Some(1),

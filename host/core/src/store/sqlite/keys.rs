@@ -80,7 +80,8 @@ pub(super) fn create_key_in(
     tx.execute(
         &format!(
             "INSERT INTO keys ({KEY_COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                     ?17)"
         ),
         params![
             key.id.to_string(),
@@ -99,6 +100,7 @@ pub(super) fn create_key_in(
             key.usage.as_str(),
             period,
             next,
+            key.key_policy,
         ],
     )
     .map_err(|e| {
@@ -135,7 +137,7 @@ pub(super) fn update_key_in(conn: &Connection, key: &KeyRecord) -> Result<(), St
         .execute(
             "UPDATE keys SET state = ?2, delete_at = ?3, description = ?4, tags = ?5,
              policy = ?6, min_decrypt_version = ?7, revision = revision + 1, seal = ?9,
-             rotation_period_days = ?10, next_rotation = ?11
+             rotation_period_days = ?10, next_rotation = ?11, key_policy = ?12
              WHERE id = ?1 AND revision = ?8",
             params![
                 key.id.to_string(),
@@ -149,6 +151,7 @@ pub(super) fn update_key_in(conn: &Connection, key: &KeyRecord) -> Result<(), St
                 key.seal,
                 period,
                 next,
+                key.key_policy,
             ],
         )
         .map_err(sql("update key"))?;
@@ -461,6 +464,10 @@ pub(super) fn decode_key(conn: &Connection, row: &Row<'_>) -> Result<KeyRecord, 
         }),
         _ => return Err(corrupt(format!("rotation of key {id}"))),
     };
+    let key_policy = get(16)?
+        .as_str_or_null()
+        .map_err(|_| corrupt(format!("key policy of key {id}")))?
+        .map(str::to_owned);
     let mut versions = versions(conn, &id)?;
     if state == KeyState::Destroyed {
         for version in &mut versions {
@@ -492,5 +499,6 @@ pub(super) fn decode_key(conn: &Connection, row: &Row<'_>) -> Result<KeyRecord, 
             .map_err(|_| corrupt(format!("seal of key {id}")))?
             .map(<[u8]>::to_vec),
         rotation,
+        key_policy,
     })
 }

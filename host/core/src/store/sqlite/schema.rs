@@ -200,4 +200,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r"
     CREATE INDEX IF NOT EXISTS audit_settings ON audit (seq) WHERE operation = 'setting';
 ",
+    // v18: AWS KMS key policies (issue 19): the JSON document a key's `PutKeyPolicy` or
+    // `CreateKey` set, NULL for AWS's default policy. The key's seal covers its SHA-384.
+    r"
+    ALTER TABLE keys ADD COLUMN key_policy TEXT;
+",
 ];

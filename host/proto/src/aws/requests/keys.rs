@@ -21,7 +21,7 @@ pub struct CreateKeyRequest {
     pub key_usage: Option<String>,
     /// `AWS_KMS` only.
     pub origin: Option<String>,
-    /// A key policy (JSON): not enforced yet, refused.
+    /// The key policy (JSON, at most 32 KiB); absent: AWS's default key policy.
     pub policy: Option<String>,
     /// Tags.
     pub tags: Option<Vec<Tag>>,
@@ -31,7 +31,7 @@ pub struct CreateKeyRequest {
     pub custom_key_store_id: Option<String>,
     /// External key stores: refused.
     pub xks_key_id: Option<String>,
-    /// About key policies: accepted and ignored (no policy is taken).
+    /// Store `Policy` even if it would not let the caller change it again.
     pub bypass_policy_lockout_safety_check: Option<bool>,
 }
 

@@ -12,6 +12,7 @@ use kastell_proto::aws::{
 };
 use kastell_proto::{KeyId, KeySpec, KeyUsage, Origin, QuorumAction};
 
+use super::policies::policy_member;
 use super::shared::{
     LATER_ISSUE, any_key, bad_marker, blocking, empty, enumerated, gated, json, key_id_only,
     metadata, missing, parse, rfc3339_seconds, validation, within,
@@ -36,10 +37,18 @@ pub(super) async fn create_key(
     body: &[u8],
 ) -> Result<Response, AwsError> {
     let request: CreateKeyRequest = parse(body)?;
+    let policy = policy_member(request.policy.as_deref())?.map(str::to_owned);
+    let bypass = request.bypass_policy_lockout_safety_check.unwrap_or(false);
     let new = new_key(request)?;
     let st = state.clone();
     blocking(move || {
-        let record = st.shared.service.create_key(&caller, new, None)?;
+        let service = &st.shared.service;
+        let record = match &policy {
+            Some(document) => {
+                service.create_key_with_policy(&caller, new, None, document, bypass)?
+            }
+            None => service.create_key(&caller, new, None)?,
+        };
         let description = st.shared.service.description_of(&record)?;
         Ok(json(&KeyMetadataResponse {
             key_metadata: metadata(&st, &description),
@@ -61,16 +70,10 @@ pub(super) fn checked_description(description: &str) -> Result<(), AwsError> {
     Ok(())
 }
 
-/// The new key `CreateKey` asks for, refused as AWS refuses (or as Kastell must: key
-/// policies, multi-Region keys, custom key stores, imported material).
+/// The new key `CreateKey` asks for (its `Policy` aside), refused as AWS refuses (or as
+/// Kastell must: multi-Region keys, custom key stores, imported material).
 fn new_key(request: CreateKeyRequest) -> Result<NewKey, AwsError> {
     let unsupported = |message: String| AwsError::new(AwsException::UnsupportedOperation, message);
-    if request.policy.is_some() {
-        return Err(unsupported(format!(
-            "key policies (Policy) are not enforced yet: they come with {LATER_ISSUE}; bind a \
-             Kastell policy with `kastell key bind-policy`"
-        )));
-    }
     if request.multi_region == Some(true) {
         return Err(unsupported(
             "Kastell does not offer multi-Region keys".into(),
