@@ -149,7 +149,8 @@ impl DeploymentArgs {
             .deployment()?
             .open_with_limits(limits)
             .map_err(deployment_error)?
-            .with_key_cache(cache);
+            .with_key_cache(cache)
+            .with_access_key_recheck(config.aws.access_key_recheck());
         Ok(match config.audit.checkpoint_every {
             Some(every) => service.with_checkpoint_every(every),
             None => service,

@@ -113,6 +113,7 @@ pub struct KeyService {
     pub(super) cache: KeyCache,
     pub(super) record_key: super::RecordKey,
     pub(super) verified: super::seal::VerifiedSeals,
+    pub(super) access_key_rows: super::access_keys::AccessKeyCache,
 }
 
 impl std::fmt::Debug for KeyService {
@@ -153,6 +154,7 @@ impl KeyService {
             cache: KeyCache::new(KeyCacheLimits::default()),
             record_key,
             verified: super::seal::VerifiedSeals::new(),
+            access_key_rows: super::access_keys::AccessKeyCache::default(),
         }
     }
 
