@@ -177,9 +177,9 @@ fn a_key_revoked_on_the_store_by_another_process_is_refused_within_the_recheck_t
             }
         }
     };
-    // 1 s of recheck time, and room for a slow machine's request.
+    // 1 s of recheck time, and room for requests on a loaded machine.
     assert!(
-        refused_after < Duration::from_secs(3),
+        refused_after < Duration::from_secs(5),
         "refused only after {refused_after:?}"
     );
     assert_eq!(
