@@ -7,7 +7,10 @@
 #   bench_track/bench_untrack (processes ended on exit), bench_init, bench_serve,
 #   bench_clients, measurement, field, cpu_ticks, bench_load, machine_line, data_fs,
 #   machine, release_configure, release_setup, release_prepare.
-# The caller sets seconds and warmup (bench_load) and attestations (release_*), and reads
+# The caller sets seconds and warmup (bench_load) and attestations (release_*), and may
+# set server_run and load_run (commands that `kastell serve` and kastell-load run under,
+# e.g. `taskset -c 1` to pin them to a core, or valgrind; empty by default) and
+# serve_wait (how many seconds bench_serve waits for the server; default 30). It reads
 # the variables these functions set:
 # shellcheck disable=SC2034,SC2154
 
@@ -31,8 +34,21 @@ whole() { # name, value: a whole number (0 allowed) of at most 600, or exit 2
 }
 
 # The wasm32-wasip2 target, the guest components and the release binaries (kastell,
-# kastell-load and the extra `--bin`s given). Sets kastell, load, guests.
+# kastell-load and the extra `--bin`s given). Sets kastell, load, guests. With
+# BENCH_BIN_DIR, kastell and kastell-load are taken from that directory instead (an earlier
+# build kept for an A/B comparison) and nothing is built.
 bench_build() {
+    if [[ -n ${BENCH_BIN_DIR:-} ]]; then
+        step "kastell and kastell-load from $BENCH_BIN_DIR (BENCH_BIN_DIR)"
+        kastell=$BENCH_BIN_DIR/kastell
+        load=$BENCH_BIN_DIR/kastell-load
+        guests=$target/wasm32-wasip2/guest
+        [[ -x $kastell && -x $load ]] || {
+            echo "BENCH_BIN_DIR=$BENCH_BIN_DIR has no executable kastell and kastell-load" >&2
+            exit 1
+        }
+        return
+    fi
     step "wasm32-wasip2 target, guest components, release build"
     rustup target add wasm32-wasip2
     ./scripts/build-guests
@@ -105,16 +121,21 @@ bench_init() {
     }
 }
 
-# `kastell serve` on a free loopback port, waiting for its "kastell listening on …" line
-# (at most 30 s). Sets server_pid, port, url.
+server_run=()
+load_run=()
+serve_wait=30
+
+# `kastell serve` (under ${server_run[@]}) on a free loopback port, waiting for its
+# "kastell listening on …" line (at most $serve_wait s). Sets server_pid, port, url.
 bench_serve() {
-    step "kastell serve"
-    "$kastell" serve --config "$config" --listen 127.0.0.1:0 >"$work/serve.log" 2>&1 &
+    step "kastell serve${server_run[*]:+ under ${server_run[*]}}"
+    ${server_run[@]+"${server_run[@]}"} "$kastell" serve --config "$config" \
+        --listen 127.0.0.1:0 >"$work/serve.log" 2>&1 &
     server_pid=$!
     bench_track "$server_pid"
     port=
     local line
-    for _ in $(seq 1 300); do
+    for _ in $(seq 1 $((serve_wait * 10))); do
         # Log lines (on standard error, in the same file) may come first.
         line=$(grep -m 1 '^kastell listening on ' "$work/serve.log" 2>/dev/null || true)
         if [[ $line =~ ^kastell\ listening\ on\ https://127\.0\.0\.1:([0-9]+)$ ]]; then
@@ -156,15 +177,16 @@ cpu_ticks() { # pid: the process's CPU time so far (user + system, all threads),
     awk '{print $14 + $15}' "/proc/$1/stat"
 }
 
-# kastell-load with the run's settings and --json; the arguments are the endpoint's
-# (--url, --profile or --header, --body…) and --connections. Leaves its JSON in $out,
-# echoes it to standard error, and sets failed=1 when a request failed or the run did
-# not start.
+# kastell-load (under ${load_run[@]}) with the run's settings and --json; the arguments
+# are the endpoint's (--url, --profile or --header, --body…) and --connections. Leaves
+# its JSON in $out, echoes it to standard error, and sets failed=1 when a request failed
+# or the run did not start.
 out=
 failed=0
 bench_load() {
     local status=0
-    out=$("$load" --duration "$seconds" --warmup "$warmup" --json "$@") || status=$?
+    out=$(${load_run[@]+"${load_run[@]}"} "$load" --duration "$seconds" --warmup "$warmup" \
+        --json "$@") || status=$?
     echo "$out" >&2
     if ((status != 0)); then
         failed=1

@@ -247,6 +247,8 @@ fn boto3_and_the_aws_cli_use_kastell_keys_and_forged_requests_are_refused_by_aws
         python(&server, &revoked, "refused", &[])["error"],
         "accepted"
     );
+    // Through the server: refused from the next request on (revoked on the store with
+    // `--config`, within `[aws] access_key_recheck_ms`: `aws_revocation.rs`).
     server
         .kastell_ok(&[
             "access-key",
@@ -254,8 +256,8 @@ fn boto3_and_the_aws_cli_use_kastell_keys_and_forged_requests_are_refused_by_aws
             &revoked.0,
             "--reason",
             "left",
-            "--config",
-            &server.deployment().config().display().to_string(),
+            "--profile",
+            &server.officer().display().to_string(),
         ])
         .unwrap();
     assert_eq!(

@@ -31,6 +31,8 @@
 //! region = "eu-central-1"      # the region SigV4 scopes and ARNs name
 //! account_id = "111122223333"  # 12 digits, in ARNs
 //! separation_of_duties = true  # false: an access key may hold crypto-officer and crypto-user
+//! access_key_recheck_ms = 1000 # an access key's row is read again after this (0: every
+//!                              # request); a revocation outside this server takes this long
 //!
 //! [policies]                   # limits of one policy evaluation
 //! fuel = 20000000              # instantiation included (tenant-context burns ~6,700)
@@ -101,7 +103,16 @@ pub struct AwsConfig {
     /// both roles, for AWS-style test and development set-ups); on by default. `kastell
     /// serve` records a change in the audit trail and logs the value at start-up.
     pub separation_of_duties: Option<bool>,
+    /// Milliseconds an access key's row is used before it is read from the store again
+    /// (default 1,000, at most [`MAX_ACCESS_KEY_RECHECK_MS`]; 0 reads it on every request):
+    /// how long a revocation made outside this server (`kastell access-key revoke
+    /// --config`, another server on the same store) takes to be honoured. One made through
+    /// this server is honoured from the next request on whatever the value.
+    pub access_key_recheck_ms: Option<u64>,
 }
+
+/// The longest `[aws] access_key_recheck_ms`: one minute.
+pub const MAX_ACCESS_KEY_RECHECK_MS: u64 = 60_000;
 
 /// The region of the AWS endpoint unless configured.
 pub const DEFAULT_AWS_REGION: &str = "eu-central-1";
@@ -127,7 +138,24 @@ impl AwsConfig {
         crate::clients::Duties::from_setting(self.separation_of_duties.unwrap_or(true))
     }
 
+    /// How long an access key's row is used before it is read again
+    /// (`access_key_recheck_ms`, default [`crate::keys::ACCESS_KEY_RECHECK`]).
+    #[must_use]
+    pub fn access_key_recheck(&self) -> std::time::Duration {
+        self.access_key_recheck_ms.map_or(
+            crate::keys::ACCESS_KEY_RECHECK,
+            std::time::Duration::from_millis,
+        )
+    }
+
     fn problem(&self) -> Option<String> {
+        if let Some(ms) = self.access_key_recheck_ms
+            && ms > MAX_ACCESS_KEY_RECHECK_MS
+        {
+            return Some(format!(
+                "aws.access_key_recheck_ms = {ms}: at most {MAX_ACCESS_KEY_RECHECK_MS} (one minute)"
+            ));
+        }
         if let Some(account) = &self.account_id
             && !(account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
         {
@@ -645,6 +673,14 @@ mod tests {
             Config::parse("[aws]\nseparation_of_duties = false\n", "k.toml").unwrap_or_default();
         assert_eq!(off.aws.duties(), crate::clients::Duties::Combined);
         assert!(Config::parse("[aws]\nseparation_of_duties = \"no\"\n", "k.toml").is_err());
+        assert_eq!(
+            config.aws.access_key_recheck(),
+            crate::keys::ACCESS_KEY_RECHECK
+        );
+        let every =
+            Config::parse("[aws]\naccess_key_recheck_ms = 0\n", "k.toml").unwrap_or_default();
+        assert_eq!(every.aws.access_key_recheck(), std::time::Duration::ZERO);
+        assert_eq!(every.validate("k.toml"), Ok(()));
         for (text, named) in [
             (
                 "[aws]\naccount_id = \"12345\"\n",
@@ -652,6 +688,10 @@ mod tests {
             ),
             ("[aws]\naccount_id = \"11112222333a\"\n", "aws.account_id"),
             ("[aws]\nregion = \"EU Central\"\n", "aws.region"),
+            (
+                "[aws]\naccess_key_recheck_ms = 60001\n",
+                "aws.access_key_recheck_ms = 60001: at most 60000",
+            ),
         ] {
             let err = Config::parse(text, "k.toml")
                 .unwrap_or_default()

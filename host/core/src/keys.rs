@@ -31,7 +31,7 @@ pub use crate::model::{
     Alias, AliasError, AliasRow, KeyRecord, KeyState, KeyVersion, Material, RotationSchedule,
     token_label,
 };
-pub use access_keys::{AccessKeyIdentity, IssuedAccessKey};
+pub use access_keys::{ACCESS_KEY_RECHECK, AccessKeyIdentity, IssuedAccessKey};
 pub use admin::{DELETION_WINDOW_DAYS, MAX_TAGS};
 pub use asymmetric::{DataKeyPair, Encrypted};
 pub use cache::{KeyCache, KeyCacheLimits};

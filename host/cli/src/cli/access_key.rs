@@ -65,7 +65,9 @@ pub enum AccessKeyCommand {
         #[command(flatten)]
         deployment: DeploymentArgs,
     },
-    /// Revoke an access key: the AWS endpoint refuses it from the next request on.
+    /// Revoke an access key: through the server (--profile) the AWS endpoint refuses it from
+    /// the next request on; offline (--config) once it reads the key's row again, within
+    /// `[aws] access_key_recheck_ms` (1 s by default).
     Revoke {
         /// The access key id.
         id: String,

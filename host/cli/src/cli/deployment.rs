@@ -154,7 +154,8 @@ impl DeploymentArgs {
             .with_aws_names(kastell_core::keys::AwsNames {
                 region: config.aws.region().to_owned(),
                 account: config.aws.account_id().to_owned(),
-            });
+            })
+            .with_access_key_recheck(config.aws.access_key_recheck());
         Ok(match config.audit.checkpoint_every {
             Some(every) => service.with_checkpoint_every(every),
             None => service,

@@ -19,6 +19,11 @@
 //! no associated data, and one key per purpose keeps a mistake in one use from touching
 //! the other.
 
+mod cache;
+
+pub use cache::ACCESS_KEY_RECHECK;
+pub(super) use cache::AccessKeyCache;
+
 use base64::Engine as _;
 use kastell_proto::Role;
 use kastell_proto::api::{
@@ -319,6 +324,8 @@ impl KeyService {
         if self.store.access_key(id)?.is_none() {
             return Err(KeyError::NotFound(format!("access key {id}")));
         }
+        // Before the write: from here on every request signed with it reads the store.
+        self.access_key_rows.revoking(id);
         let revocation = Revocation {
             serial: id.to_owned(),
             revoked_ms: now_ms(),

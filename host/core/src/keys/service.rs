@@ -115,6 +115,7 @@ pub struct KeyService {
     pub(super) verified: super::seal::VerifiedSeals,
     /// The AWS names of keys and principals, for AWS key policies (`[aws]`).
     pub(super) aws: Option<super::AwsNames>,
+    pub(super) access_key_rows: super::access_keys::AccessKeyCache,
 }
 
 impl std::fmt::Debug for KeyService {
@@ -156,6 +157,7 @@ impl KeyService {
             record_key,
             verified: super::seal::VerifiedSeals::new(),
             aws: None,
+            access_key_rows: super::access_keys::AccessKeyCache::default(),
         }
     }
 

@@ -301,7 +301,12 @@ impl Signed {
             canonical.push('\n');
         }
         canonical.push('\n');
-        canonical.push_str(&self.signed_headers.join(";"));
+        for (i, name) in self.signed_headers.iter().enumerate() {
+            if i > 0 {
+                canonical.push(';');
+            }
+            canonical.push_str(name);
+        }
         canonical.push('\n');
         canonical.push_str(payload_sha256);
         Ok(canonical)
@@ -318,14 +323,43 @@ impl Signed {
         payload_sha256: &str,
     ) -> Result<String, Refusal> {
         let canonical = self.canonical_request(request, payload_sha256)?;
-        Ok(format!(
-            "{ALGORITHM}\n{}\n{}/{}/{}/{TERMINATOR}\n{}",
-            self.amz_date,
-            self.date,
-            self.region,
-            self.service,
-            hex::encode(Sha256::digest(canonical.as_bytes()))
-        ))
+        let mut out = String::with_capacity(
+            ALGORITHM.len()
+                + self.amz_date.len()
+                + self.date.len()
+                + self.region.len()
+                + self.service.len()
+                + TERMINATOR.len()
+                + 64
+                + 8,
+        );
+        for part in [
+            ALGORITHM,
+            "\n",
+            &self.amz_date,
+            "\n",
+            &self.date,
+            "/",
+            &self.region,
+            "/",
+        ] {
+            out.push_str(part);
+        }
+        for part in [self.service.as_str(), "/", TERMINATOR, "\n"] {
+            out.push_str(part);
+        }
+        push_hex(&mut out, &Sha256::digest(canonical.as_bytes()));
+        Ok(out)
+    }
+}
+
+/// `bytes` in lowercase hexadecimal, appended to `out` (a table lookup per digit: this runs
+/// three times per signed request).
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
     }
 }
 
@@ -335,7 +369,9 @@ pub fn payload_hash(body: &[u8]) -> String {
     if body.is_empty() {
         return EMPTY_SHA256.to_owned();
     }
-    hex::encode(Sha256::digest(body))
+    let mut out = String::with_capacity(64);
+    push_hex(&mut out, &Sha256::digest(body));
+    out
 }
 
 mod parse;

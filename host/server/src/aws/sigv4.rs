@@ -8,10 +8,13 @@
 //! signing key and compared in constant time.
 //!
 //! Signing keys are cached per access key, date, region and service (the id names one
-//! secret): a request of a known key costs one store read (to see a revocation at once) and
-//! two HMACs, not a token call to unseal the secret. The cache keeps the identity the
-//! secret was unsealed with; a row whose principal, roles or tenant changed since is
-//! unsealed again, which fails for an edited row (`TamperDetected`).
+//! secret): a request of a known key costs one HMAC and no token call to unseal the secret,
+//! and no store read either: the access key's row comes from
+//! [`KeyService::access_key_for_request`](kastell_core::keys::KeyService::access_key_for_request),
+//! which reads it again at most every `[aws] access_key_recheck_ms` and at once for a key
+//! revoked through this server. The cache keeps the identity the secret was unsealed with;
+//! a row whose principal, roles or tenant changed since is unsealed again, which fails for
+//! an edited row (`TamperDetected`).
 //!
 //! Every refusal is audited without letting a client buy an fsync per request: the first
 //! of a kind at once, the rest counted and summed up every `server.refusal_summary_secs`
@@ -140,13 +143,17 @@ pub fn signing_key(secret: &[u8], date: &str, region: &str, service: &str) -> hm
     key
 }
 
-/// Whether `signature` (64 lowercase hexadecimal digits) is the HMAC of `string_to_sign`
-/// under `key`, in constant time.
+/// Whether `signature` (64 hexadecimal digits) is the HMAC of `string_to_sign` under
+/// `key`, compared in constant time (as bytes: the signature decoded, not the HMAC
+/// encoded).
 #[must_use]
 pub fn signature_matches(key: &hmac::Key, string_to_sign: &str, signature: &str) -> bool {
-    let expected = hex::encode(hmac::sign(key, string_to_sign.as_bytes()).as_ref());
-    aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), signature.as_bytes())
-        .is_ok()
+    let mut given = [0u8; 32];
+    if hex::decode_to_slice(signature, &mut given).is_err() {
+        return false;
+    }
+    let expected = hmac::sign(key, string_to_sign.as_bytes());
+    aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_ref(), &given).is_ok()
 }
 
 /// A refusal and the access key it names, when that key exists.
@@ -212,7 +219,7 @@ async fn verify(
     };
     let signed = sigv4::parse(&request).map_err(|r| Some(r.into()))?;
     let shared = &state.shared;
-    let info = match shared.service.access_key(&signed.access_key_id) {
+    let info = match shared.service.access_key_for_request(&signed.access_key_id) {
         Ok(Some(info)) => info,
         Ok(None) => {
             return Err(Some(
