@@ -28,6 +28,7 @@ const PASSPHRASE: &str = "crash test passphrase";
 
 fn deployment(dir: &std::path::Path) -> Deployment {
     Deployment {
+        store: kastell_core::deployment::StoreChoice::Sqlite,
         data_dir: dir.to_path_buf(),
         token: TokenChoice::Soft {
             passphrase: PASSPHRASE.to_owned().into(),

@@ -1,7 +1,8 @@
-//! Persistent state behind a trait: SQLite embedded by default ([`SqliteStore`]); a shared
-//! PostgreSQL store can implement the same trait. Every multi-row change is one
-//! transaction, so a crash leaves the previous or the next consistent state.
+//! Persistent state behind a trait: SQLite embedded by default ([`SqliteStore`]), or a
+//! PostgreSQL database that several hosts share ([`PostgresStore`]). Every multi-row change
+//! is one transaction, so a crash leaves the previous or the next consistent state.
 
+mod postgres;
 mod sqlite;
 mod ticket;
 
@@ -11,6 +12,7 @@ use kastell_proto::KeyId;
 use kastell_proto::api::{ClientDetail, ClientInfo};
 use kastell_proto::{OperationClass, PendingState};
 
+pub use postgres::{DEFAULT_MAX_CONNECTIONS, PostgresOptions, PostgresStore};
 pub use sqlite::SqliteStore;
 pub use ticket::AuditTicket;
 
@@ -27,6 +29,32 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// PostgreSQL refused or failed a statement; `context` says what the store was doing.
+    #[error("store: {context}: {source}")]
+    Postgres {
+        /// What was being done.
+        context: &'static str,
+        /// The cause.
+        #[source]
+        source: ::postgres::Error,
+    },
+    /// The database cannot be reached: it is down, restarting or unreachable, a connection
+    /// dropped, or no connection came free in time. Nothing was acknowledged; the request
+    /// may be retried (the server answers 503).
+    #[error("store unavailable: {context}: {source}")]
+    Unavailable {
+        /// What was being done.
+        context: &'static str,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The database refused the configured user or password.
+    #[error("store: the database refused the credentials: {0}")]
+    Credentials(#[source] ::postgres::Error),
+    /// The store's configuration is unusable (URL, TLS anchors); says what is wrong.
+    #[error("store configuration: {0}")]
+    Config(String),
     /// The database file could not be created.
     #[error("store {path}: {source}")]
     File {
