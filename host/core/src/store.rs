@@ -4,6 +4,8 @@
 
 mod postgres;
 mod sqlite;
+#[doc(hidden)]
+pub mod testing;
 mod ticket;
 
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, HASH_LEN};
@@ -30,7 +32,7 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// PostgreSQL refused or failed a statement; `context` says what the store was doing.
-    #[error("store: {context}: {source}")]
+    #[error("store: {context}: {}", postgres::describe(source))]
     Postgres {
         /// What was being done.
         context: &'static str,
@@ -50,7 +52,7 @@ pub enum StoreError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The database refused the configured user or password.
-    #[error("store: the database refused the credentials: {0}")]
+    #[error("store: the database refused the credentials: {}", postgres::describe(.0))]
     Credentials(#[source] ::postgres::Error),
     /// The store's configuration is unusable (URL, TLS anchors); says what is wrong.
     #[error("store configuration: {0}")]

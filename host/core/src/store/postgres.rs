@@ -41,7 +41,10 @@ mod connect;
 mod keys;
 mod quorum;
 mod schema;
+#[cfg(test)]
+mod tests;
 
+pub(crate) use connect::describe;
 pub use connect::{DEFAULT_MAX_CONNECTIONS, PostgresOptions};
 
 use audit::{append_audit_in, audit_head_in, audit_select, decode_audit, decode_checkpoint};

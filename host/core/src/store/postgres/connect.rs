@@ -66,9 +66,8 @@ impl PostgresOptions {
             .map_err(|e| StoreError::Config(format!("store URL `{}`: {e}", redact_url(url))))?;
         if config.get_password().is_some() {
             return Err(StoreError::Config(format!(
-                "store URL `{}` holds a password: give it in [store] password_file or the \
-                 {} environment variable instead",
-                redact_url(url),
+                "the store URL holds a password: give it in [store] password_file or the {} \
+                 environment variable instead",
                 crate::deployment::STORE_PASSWORD_ENV
             )));
         }
@@ -173,8 +172,14 @@ fn read_certificates(
     Ok(certs)
 }
 
-/// `url` with anything between `://` and `@` past the user name replaced, for messages.
+/// `url` for messages: a password after the user name replaced, and the query left out
+/// when it may hold one.
 fn redact_url(url: &str) -> String {
+    if let Some((base, query)) = url.split_once('?')
+        && query.contains("password")
+    {
+        return format!("{}?[redacted]", redact_url(base));
+    }
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -184,6 +189,15 @@ fn redact_url(url: &str) -> String {
             format!("{scheme}://{user}:[redacted]@{host}")
         }
         _ => url.to_owned(),
+    }
+}
+
+/// A PostgreSQL failure for a person: the server's own message (severity, text, detail and
+/// hint) when the server refused, otherwise the client's.
+pub(crate) fn describe(err: &postgres::Error) -> String {
+    match err.as_db_error() {
+        Some(db) => db.to_string(),
+        None => err.to_string(),
     }
 }
 
