@@ -20,7 +20,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kastell_core::deployment::{Deployment, TokenChoice};
 use kastell_core::keys::{KeyState, Material};
-use kastell_core::store::Store as _;
 use kastell_core::token::KdfCost;
 
 const RUNS: u64 = 50;
