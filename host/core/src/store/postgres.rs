@@ -17,9 +17,11 @@
 //!   when the database drops them.
 //!
 //! The client is `postgres` (synchronous, over `tokio-postgres`): each connection drives
-//! its own small runtime, so store calls run on blocking threads (the server's
-//! `spawn_blocking`, the committer thread), never on an async worker; the pool is dropped
-//! on a thread of its own for the same reason.
+//! its own small runtime, which must not be entered from an async worker. Store calls made
+//! on a worker of a multi-threaded runtime (the server runs key operations of an in-memory
+//! token inline) go through [`tokio::task::block_in_place`], which hands the worker's other
+//! tasks to another thread for the duration; calls from blocking threads (`spawn_blocking`,
+//! the committer) run as they are. The pool is dropped on a thread of its own.
 
 use kastell_proto::KeyId;
 use postgres::{Client, GenericClient, Transaction};
@@ -137,9 +139,11 @@ impl PostgresStore {
         &self,
         work: impl FnOnce(&mut Db<'_, Client>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn("read")?;
-        let PgConn { client, statements } = &mut *conn;
-        work(&mut Db { client, statements })
+        off_worker(|| {
+            let mut conn = self.conn("read")?;
+            let PgConn { client, statements } = &mut *conn;
+            work(&mut Db { client, statements })
+        })
     }
 
     /// Runs `work` in one transaction, committed only when it succeeds (rolled back
@@ -149,15 +153,17 @@ impl PostgresStore {
         what: &'static str,
         work: impl FnOnce(&mut Db<'_, Transaction<'_>>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn(what)?;
-        let PgConn { client, statements } = &mut *conn;
-        let mut tx = client.transaction().map_err(pg(what))?;
-        let out = work(&mut Db {
-            client: &mut tx,
-            statements,
-        })?;
-        tx.commit().map_err(pg(what))?;
-        Ok(out)
+        off_worker(|| {
+            let mut conn = self.conn(what)?;
+            let PgConn { client, statements } = &mut *conn;
+            let mut tx = client.transaction().map_err(pg(what))?;
+            let out = work(&mut Db {
+                client: &mut tx,
+                statements,
+            })?;
+            tx.commit().map_err(pg(what))?;
+            Ok(out)
+        })
     }
 
     /// Audit transactions the committer has committed (each holding one or more records).
@@ -189,6 +195,18 @@ impl Drop for PostgresStore {
                 tracing::warn!("the store's connections were not closed cleanly");
             }
         }
+    }
+}
+
+/// Runs `work`, which blocks on the database, outside the async runtime's workers: through
+/// `block_in_place` on a multi-threaded runtime, as it is elsewhere (a plain or blocking
+/// thread).
+fn off_worker<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
     }
 }
 
@@ -379,7 +397,8 @@ impl Store for PostgresStore {
     }
 
     fn append_audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
-        self.queue().queue(entry).wait()
+        let ticket = self.queue().queue(entry);
+        off_worker(|| ticket.wait())
     }
 
     fn queue_audit(&self, entry: AuditEntry) -> super::AuditTicket {

@@ -102,6 +102,15 @@ impl TestStore {
         self.database.as_ref().map(|db| &db.options)
     }
 
+    /// The PostgreSQL database's URL (without the password) and the password
+    /// (PostgreSQL only), as an operator configures them.
+    #[must_use]
+    pub fn postgres_url(&self) -> Option<(String, Option<String>)> {
+        self.database
+            .as_ref()
+            .map(|db| (db.options.url().to_owned(), db.password.clone()))
+    }
+
     /// Opens the store.
     ///
     /// # Errors
@@ -147,6 +156,7 @@ struct TestDatabase {
     admin: String,
     name: String,
     options: PostgresOptions,
+    password: Option<String>,
 }
 
 impl TestDatabase {
@@ -171,13 +181,14 @@ impl TestDatabase {
             .expect("a test database");
         let url = with_database(&without_password, &name);
         let mut options = PostgresOptions::new(&url).expect("the test cluster's URL");
-        if let Some(password) = password {
-            options = options.with_password(SecretString::from(password));
+        if let Some(password) = &password {
+            options = options.with_password(SecretString::from(password.clone()));
         }
         Self {
             admin: admin.to_owned(),
             name,
             options,
+            password,
         }
     }
 

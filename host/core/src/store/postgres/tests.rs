@@ -72,8 +72,8 @@ fn concurrent_appends_are_committed_in_groups_and_chain_in_commit_order() {
     }
 }
 
-/// The server calls the store from `spawn_blocking` threads and awaits audit tickets on
-/// its workers; the last reference to the store may be dropped on a worker. None of it may
+/// The server calls the store from `spawn_blocking` threads and on its workers, and awaits
+/// audit tickets on its workers; the last reference to the store may be dropped on a worker. None of it may
 /// panic (the client runs a small runtime of its own per connection).
 #[test]
 fn the_store_works_from_blocking_threads_and_is_dropped_on_an_async_worker() {
@@ -98,6 +98,11 @@ fn the_store_works_from_blocking_threads_and_is_dropped_on_an_async_worker() {
             .expect("blocking task");
             seqs.push(ticket.await.expect("committed").seq);
         }
+        // On a worker itself, as key operations of an in-memory token run.
+        let inline = Arc::clone(&store);
+        tokio::spawn(async move { inline.audit_head().expect("read on a worker") })
+            .await
+            .expect("no panic on a worker");
         seqs
     });
     assert_eq!(seqs, (1..=8).collect::<Vec<_>>());
