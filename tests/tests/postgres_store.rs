@@ -214,3 +214,46 @@ fn bad_store_settings_are_refused_by_name() {
         "{stderr}"
     );
 }
+
+/// The database away (connections dropped, new ones refused): a request that needs the store
+/// fails with 503 `StoreUnavailable`, without the database's whereabouts; once the database
+/// takes connections again, the server reconnects and the same request succeeds.
+#[test]
+fn requests_fail_with_503_while_the_store_is_away_and_succeed_after() {
+    let Some(db) = TestStore::postgres() else {
+        return;
+    };
+    let (setup, _) = on_postgres(&db);
+    let server = TestServer::start(&setup).expect("init --store and serve");
+    let officer = server.raw(&server.officer()).expect("officer");
+    let create = || {
+        officer
+            .json(
+                reqwest::Method::POST,
+                "/v1/keys",
+                &json!({ "spec": "AES_256" }),
+            )
+            .expect("answered")
+    };
+    assert_eq!(create().status, 201);
+
+    let name = db.database_name().expect("postgres");
+    db.cluster_sql(&format!(
+        "ALTER DATABASE {name} CONNECTION LIMIT 0;
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE datname = '{name}' AND pid <> pg_backend_pid();"
+    ))
+    .expect("the database turns the server away");
+    let away = create();
+    let (error, message) = away.error().expect("a JSON error");
+    assert_eq!(
+        (away.status, error.as_str()),
+        (503, "StoreUnavailable"),
+        "{message}"
+    );
+    assert!(!message.contains("127.0.0.1"), "{message}");
+
+    db.cluster_sql(&format!("ALTER DATABASE {name} CONNECTION LIMIT -1"))
+        .expect("the database is back");
+    assert_eq!(create().status, 201, "the server reconnected");
+}

@@ -116,6 +116,20 @@ pub enum StoreError {
     CommitterStart(#[source] std::io::Error),
 }
 
+impl StoreError {
+    /// Whether the store was away (the database unreachable), directly or for the group
+    /// commit that was to record this operation: nothing was done, and the caller may retry
+    /// (the server answers 503 `StoreUnavailable`).
+    #[must_use]
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unavailable { .. } => true,
+            Self::GroupCommit(inner) => inner.is_unavailable(),
+            _ => false,
+        }
+    }
+}
+
 /// A change to keys or aliases that [`Store::apply`] commits together with its audit record.
 /// A change to an existing key commits only while the stored key is still at the revision
 /// the change was decided on ([`KeyRecord::revision`]), and increments it; otherwise

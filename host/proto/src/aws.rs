@@ -70,6 +70,8 @@ pub enum AwsException {
     LimitExceeded,
     /// Kastell failed (500).
     KmsInternal,
+    /// A service Kastell depends on (its database) did not answer; retry (503).
+    DependencyTimeout,
 }
 
 impl AwsException {
@@ -106,6 +108,7 @@ impl AwsException {
             Self::InvalidMarker => "InvalidMarkerException",
             Self::LimitExceeded => "LimitExceededException",
             Self::KmsInternal => "KMSInternalException",
+            Self::DependencyTimeout => "DependencyTimeoutException",
         }
     }
 
@@ -114,6 +117,7 @@ impl AwsException {
     pub const fn status(self) -> u16 {
         match self {
             Self::KmsInternal => 500,
+            Self::DependencyTimeout => 503,
             Self::DryRunOperation => 412,
             _ => 400,
         }
@@ -143,6 +147,7 @@ impl AwsException {
             ErrorCode::MalformedJson | ErrorCode::InvalidBase64 => Self::Serialization,
             ErrorCode::Throttled | ErrorCode::TooManyChallenges => Self::Throttling,
             ErrorCode::Internal | ErrorCode::InsecurePermissions => Self::KmsInternal,
+            ErrorCode::StoreUnavailable => Self::DependencyTimeout,
             _ => Self::Validation,
         }
     }
@@ -220,7 +225,7 @@ mod tests {
         for &code in ErrorCode::ALL {
             let exception = AwsException::of(code);
             assert!(exception.name().ends_with("Exception"), "{code}");
-            assert!(matches!(exception.status(), 400 | 500), "{code}");
+            assert!(matches!(exception.status(), 400 | 500 | 503), "{code}");
         }
         assert_eq!(AwsException::of(ErrorCode::Internal).status(), 500);
         assert_eq!(

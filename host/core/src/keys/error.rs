@@ -80,6 +80,7 @@ impl KeyError {
             Self::TamperDetected(_) => ErrorCode::TamperDetected,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::LimitExceeded(_) => ErrorCode::LimitExceeded,
+            Self::Store(err) if err.is_unavailable() => ErrorCode::StoreUnavailable,
             Self::Token(_) | Self::Store(_) => ErrorCode::Internal,
         }
     }

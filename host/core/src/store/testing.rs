@@ -111,6 +111,12 @@ impl TestStore {
             .map(|db| (db.options.url().to_owned(), db.password.clone()))
     }
 
+    /// The PostgreSQL database's name (PostgreSQL only).
+    #[must_use]
+    pub fn database_name(&self) -> Option<&str> {
+        self.database.as_ref().map(|db| db.name.as_str())
+    }
+
     /// Opens the store.
     ///
     /// # Errors
@@ -135,8 +141,20 @@ impl TestStore {
             Some(db) => db
                 .client()
                 .and_then(|mut client| client.batch_execute(sql))
-                .map_err(|e| e.to_string()),
+                .map_err(|e| super::postgres::describe(&e)),
         }
+    }
+
+    /// Runs `sql` on the test cluster's own database (to change this store's database from
+    /// outside it, e.g. `ALTER DATABASE`; PostgreSQL only).
+    ///
+    /// # Errors
+    /// The database's refusal, as text; SQLite has no cluster.
+    pub fn cluster_sql(&self, sql: &str) -> Result<(), String> {
+        let db = self.database.as_ref().ok_or("SQLite has no cluster")?;
+        connect(&db.admin)
+            .and_then(|mut client| client.batch_execute(sql))
+            .map_err(|e| super::postgres::describe(&e))
     }
 }
 
