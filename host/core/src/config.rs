@@ -541,6 +541,45 @@ impl Config {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_store_url_is_checked_and_never_holds_a_password() {
+        let good = Config::parse(
+            "[store]\nurl = \"postgres://kastell@db:5432/kastell\"\nmax_connections = 8\n",
+            "kastell.toml",
+        )
+        .unwrap_or_default();
+        assert_eq!(good.validate("kastell.toml"), Ok(()));
+        for (text, named) in [
+            (
+                "[store]\nurl = \"postgres://kastell:hunter2@db/kastell\"\n",
+                "holds a password",
+            ),
+            (
+                "[store]\nurl = \"mysql://kastell@db/kastell\"\n",
+                "not a PostgreSQL URL",
+            ),
+            (
+                "[store]\npassword_file = \"/etc/pw\"\n",
+                "without store.url",
+            ),
+            (
+                "[store]\nurl = \"postgres://k@db/k\"\nmax_connections = 1\n",
+                "store.max_connections = 1",
+            ),
+        ] {
+            let config = Config::parse(text, "kastell.toml").unwrap_or_default();
+            let err = config
+                .validate("kastell.toml")
+                .err()
+                .unwrap_or_else(|| ConfigError {
+                    source_name: String::new(),
+                    message: format!("accepted: {text}"),
+                });
+            assert!(err.message.contains(named), "{text}: {err}");
+            assert!(!err.message.contains("hunter2"), "{err}");
+        }
+    }
+
     fn no_env(_: &str) -> Option<String> {
         None
     }
