@@ -20,7 +20,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kastell_core::deployment::{Deployment, TokenChoice};
 use kastell_core::keys::{KeyState, Material};
-use kastell_core::store::Store as _;
 use kastell_core::token::KdfCost;
 
 const RUNS: u64 = 50;
@@ -28,6 +27,7 @@ const PASSPHRASE: &str = "crash test passphrase";
 
 fn deployment(dir: &std::path::Path) -> Deployment {
     Deployment {
+        store: kastell_core::deployment::StoreChoice::Sqlite,
         data_dir: dir.to_path_buf(),
         token: TokenChoice::Soft {
             passphrase: PASSPHRASE.to_owned().into(),

@@ -24,6 +24,7 @@ fn the_server_certificate_names_the_host_and_is_renewed_with_a_new_key_when_due(
     let data_dir = deployment.data_dir();
     let passphrase = std::fs::read_to_string(data_dir.join("soft-token.secret")).expect("secret");
     let local = Local {
+        store: kastell_core::deployment::StoreChoice::Sqlite,
         data_dir: data_dir.clone(),
         token: TokenChoice::Soft {
             passphrase: passphrase.trim().to_owned().into(),

@@ -1,5 +1,8 @@
-//! The SQLite store on a real file: keys, versions and aliases persist across reopening;
-//! every multi-row change is atomic; damaged or foreign files are refused by name.
+//! The store, on every backend this machine runs (a SQLite file, and a PostgreSQL database
+//! of its own when `KASTELL_TEST_POSTGRES_URL` is set; required under CI): keys, versions
+//! and aliases persist across reopening; every multi-row change is atomic; damaged rows and
+//! foreign or newer files are refused by name. The migrations from older SQLite schemas
+//! are SQLite's own.
 
 #![allow(
     clippy::expect_used,
@@ -12,6 +15,7 @@ use std::collections::BTreeMap;
 
 use kastell_attest::Measurement;
 use kastell_core::keys::{Alias, AliasRow, KeyRecord, KeyState, KeyVersion, Material, token_label};
+use kastell_core::store::testing::{Backend, TestStore, test_stores};
 use kastell_core::store::{QueuedTokenObject, SqliteStore, Store, StoreError};
 
 fn alias(name: &str) -> Alias {
@@ -49,14 +53,30 @@ fn record(spec: KeySpec) -> KeyRecord {
 
 #[test]
 fn keys_versions_and_aliases_survive_reopening() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("kastell.db");
+    for test in test_stores() {
+        keys_versions_and_aliases_survive_reopening_on(&test);
+    }
+}
+
+fn keys_versions_and_aliases_survive_reopening_on(test: &TestStore) {
     let mut key = record(KeySpec::Aes256);
     {
-        let store = SqliteStore::open(&path).expect("open");
+        let store = test.open().expect("open");
         store
             .create_key(&key, Some(&alias("alias/payments")))
             .expect("create");
+        let mut with_policy = record(KeySpec::Aes256);
+        with_policy.key_policy = Some(r#"{"Version":"2012-10-17"}"#.to_owned());
+        store
+            .create_key(&with_policy, None)
+            .expect("create with a key policy");
+        assert_eq!(
+            store
+                .key(&with_policy.id)
+                .expect("read")
+                .map(|k| k.key_policy),
+            Some(with_policy.key_policy.clone())
+        );
         let v2 = KeyVersion {
             number: 2,
             created: 1_764_070_000,
@@ -72,10 +92,12 @@ fn keys_versions_and_aliases_survive_reopening() {
         key.tags.insert("env".into(), "prod".into());
         key.policy = None;
         key.min_decrypt_version = 2;
+        // An AWS key policy document is stored with the key (schema v18; PostgreSQL v1).
+        key.key_policy = Some(r#"{"Version":"2012-10-17","Statement":[]}"#.to_owned());
         store.update_key(&key).expect("update");
         key.revision = 2;
     }
-    let store = SqliteStore::open(&path).expect("reopen");
+    let store = test.open().expect("reopen");
     assert_eq!(store.key(&key.id).expect("read"), Some(key.clone()));
     assert_eq!(
         store
@@ -97,8 +119,13 @@ fn keys_versions_and_aliases_survive_reopening() {
 
 #[test]
 fn aliases_are_unique_and_re_pointable() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&dir.path().join("kastell.db")).expect("open");
+    for test in test_stores() {
+        aliases_are_unique_and_re_pointable_on(&test);
+    }
+}
+
+fn aliases_are_unique_and_re_pointable_on(test: &TestStore) {
+    let store = test.open().expect("open");
     let (a, b) = (record(KeySpec::Aes256), record(KeySpec::EccNistP384));
     store
         .create_key(&a, Some(&alias("alias/current")))
@@ -135,8 +162,13 @@ fn aliases_are_unique_and_re_pointable() {
 
 #[test]
 fn duplicate_keys_and_versions_are_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&dir.path().join("kastell.db")).expect("open");
+    for test in test_stores() {
+        duplicate_keys_and_versions_are_refused_on(&test);
+    }
+}
+
+fn duplicate_keys_and_versions_are_refused_on(test: &TestStore) {
+    let store = test.open().expect("open");
     let key = record(KeySpec::HmacSha384);
     store.create_key(&key, None).expect("create");
     assert!(matches!(store.create_key(&key, None), Err(StoreError::KeyExists(id)) if id == key.id));
@@ -164,8 +196,13 @@ fn duplicate_keys_and_versions_are_refused() {
 
 #[test]
 fn listing_pages_through_every_key_once_in_id_order() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&dir.path().join("kastell.db")).expect("open");
+    for test in test_stores() {
+        listing_pages_through_every_key_once_in_id_order_on(&test);
+    }
+}
+
+fn listing_pages_through_every_key_once_in_id_order_on(test: &TestStore) {
+    let store = test.open().expect("open");
     let mut ids: Vec<KeyId> = (0..25)
         .map(|_| {
             let key = record(KeySpec::Aes256);
@@ -236,6 +273,42 @@ fn foreign_newer_or_damaged_files_are_refused_by_name() {
     );
 }
 
+/// A row edited behind the store's back is refused by name when read; a store whose schema
+/// a newer Kastell wrote is refused at open, on every backend.
+#[test]
+fn damaged_rows_and_newer_schemas_are_refused_by_name() {
+    for test in test_stores() {
+        let key = record(KeySpec::Aes256);
+        test.open()
+            .expect("open")
+            .create_key(&key, None)
+            .expect("create");
+        test.sql("UPDATE keys SET state = 'haunted'").expect("edit");
+        let err = test
+            .open()
+            .expect("open")
+            .key(&key.id)
+            .expect_err("corrupt");
+        assert!(
+            matches!(err, StoreError::Corrupt(ref what) if what.contains("state")),
+            "{}: {err}",
+            test.name()
+        );
+
+        test.sql(match test.backend {
+            Backend::Sqlite => "PRAGMA user_version = 99",
+            Backend::Postgres => "UPDATE kastell_schema SET version = 99",
+        })
+        .expect("a newer schema");
+        let err = test.open().expect_err("newer");
+        assert!(
+            matches!(err, StoreError::SchemaTooNew { found: 99, supported } if supported < 99),
+            "{}: {err}",
+            test.name()
+        );
+    }
+}
+
 fn audit_entry(n: u32) -> kastell_core::audit::AuditEntry {
     kastell_core::audit::AuditEntry {
         time_ms: 1_764_064_800_000 + i64::from(n),
@@ -259,18 +332,22 @@ fn audit_entry(n: u32) -> kastell_core::audit::AuditEntry {
     }
 }
 
-fn verify_file(path: &std::path::Path) -> Result<u64, kastell_core::audit::ChainBreak> {
-    let store = SqliteStore::open(path).expect("open");
+fn verify_trail(test: &TestStore) -> Result<u64, kastell_core::audit::ChainBreak> {
+    let store = test.open().expect("open");
     let records = store.audit_range(0, 1000).expect("read");
     kastell_core::audit::verify_chain(&records, 0, kastell_core::audit::GENESIS).map(|(seq, _)| seq)
 }
 
 #[test]
 fn audit_trail_persists_chained_and_tampering_in_the_file_is_named() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("kastell.db");
+    for test in test_stores() {
+        audit_trail_persists_chained_and_tampering_is_named_on(&test);
+    }
+}
+
+fn audit_trail_persists_chained_and_tampering_is_named_on(test: &TestStore) {
     {
-        let store = SqliteStore::open(&path).expect("open");
+        let store = test.open().expect("open");
         for n in 1..=8 {
             let record = store.append_audit(audit_entry(n)).expect("append");
             assert_eq!(record.seq, u64::from(n));
@@ -279,23 +356,20 @@ fn audit_trail_persists_chained_and_tampering_in_the_file_is_named() {
         let page = store.audit_range(3, 2).expect("page");
         assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![4, 5]);
     }
-    assert_eq!(verify_file(&path), Ok(8));
+    assert_eq!(verify_trail(test), Ok(8), "{}", test.name());
 
-    let sqlite = |sql: &str| {
-        let conn = rusqlite::Connection::open(&path).expect("sqlite");
-        conn.execute_batch(sql).expect("tamper");
-    };
-    sqlite("UPDATE audit SET outcome = 'allowed' WHERE seq = 4");
-    assert_eq!(verify_file(&path).unwrap_err().seq, 4);
-    sqlite("UPDATE audit SET outcome = 'denied' WHERE seq = 4");
+    let tamper = |sql: &str| test.sql(sql).expect("tamper");
+    tamper("UPDATE audit SET outcome = 'allowed' WHERE seq = 4");
+    assert_eq!(verify_trail(test).unwrap_err().seq, 4);
+    tamper("UPDATE audit SET outcome = 'denied' WHERE seq = 4");
     assert_eq!(
-        verify_file(&path),
+        verify_trail(test),
         Ok(8),
         "restoring the field restores the chain"
     );
 
-    sqlite("DELETE FROM audit WHERE seq = 6");
-    let err = verify_file(&path).unwrap_err();
+    tamper("DELETE FROM audit WHERE seq = 6");
+    let err = verify_trail(test).unwrap_err();
     assert_eq!(err.seq, 7);
     assert!(err.problem.contains("expected sequence number 6"), "{err}");
 }
@@ -310,9 +384,14 @@ fn audit_entry_without_key(n: u32, key: Option<KeyId>) -> kastell_core::audit::A
 
 #[test]
 fn a_change_and_its_audit_record_commit_together_or_not_at_all() {
+    for test in test_stores() {
+        a_change_and_its_audit_record_commit_together_or_not_at_all_on(&test);
+    }
+}
+
+fn a_change_and_its_audit_record_commit_together_or_not_at_all_on(test: &TestStore) {
     use kastell_core::store::Change;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&dir.path().join("kastell.db")).expect("open");
+    let store = test.open().expect("open");
     let first = record(KeySpec::Aes256);
     let taken = AliasRow {
         alias: alias("alias/taken"),
@@ -386,12 +465,23 @@ fn a_change_and_its_audit_record_commit_together_or_not_at_all() {
     );
     store.token_object_destroyed(&label).expect("confirm");
     assert!(store.pending_token_destruction().expect("queue").is_empty());
-    let bytes = std::fs::read(dir.path().join("kastell.db")).expect("db");
-    let wal = std::fs::read(dir.path().join("kastell.db-wal")).unwrap_or_default();
-    assert!(
-        !bytes.windows(40).any(|w| w == [7; 40]) && !wal.windows(40).any(|w| w == [7; 40]),
-        "the wrapped bytes are erased from the file"
-    );
+    match test.backend {
+        Backend::Sqlite => {
+            let path = test.sqlite_path();
+            let bytes = std::fs::read(&path).expect("db");
+            let wal = std::fs::read(path.with_extension("db-wal")).unwrap_or_default();
+            assert!(
+                !bytes.windows(40).any(|w| w == [7; 40]) && !wal.windows(40).any(|w| w == [7; 40]),
+                "the wrapped bytes are erased from the file"
+            );
+        }
+        Backend::Postgres => test
+            .sql(
+                "DO $$ BEGIN IF EXISTS (SELECT 1 FROM key_versions WHERE wrapped IS NOT NULL)
+                 THEN RAISE EXCEPTION 'wrapped material kept'; END IF; END $$",
+            )
+            .expect("the wrapped bytes are erased from the rows"),
+    }
 }
 
 /// Compare-and-set: a change decided on a copy of a key that another change has since
@@ -399,9 +489,14 @@ fn a_change_and_its_audit_record_commit_together_or_not_at_all() {
 /// goes through.
 #[test]
 fn a_change_decided_on_a_stale_copy_of_a_key_writes_nothing() {
+    for test in test_stores() {
+        a_change_decided_on_a_stale_copy_of_a_key_writes_nothing_on(&test);
+    }
+}
+
+fn a_change_decided_on_a_stale_copy_of_a_key_writes_nothing_on(test: &TestStore) {
     use kastell_core::store::Change;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&dir.path().join("kastell.db")).expect("open");
+    let store = test.open().expect("open");
     let key = record(KeySpec::Aes256);
     store.create_key(&key, None).expect("create");
 

@@ -421,6 +421,7 @@ fn queued_destructions_of_service_keys_are_refused(deployment: &Deployment) {
 fn queued_destructions_of_service_keys_are_refused_on_the_soft_token() {
     let dir = tempfile::tempdir().expect("tempdir");
     queued_destructions_of_service_keys_are_refused(&Deployment {
+        store: kastell_core::deployment::StoreChoice::Sqlite,
         data_dir: dir.path().to_path_buf(),
         token: TokenChoice::Soft {
             passphrase: "correct horse".to_owned().into(),
@@ -434,6 +435,7 @@ fn queued_destructions_of_service_keys_are_refused_on_the_soft_token() {
 fn queued_destructions_of_service_keys_are_refused_on_softhsm() {
     let dir = tempfile::tempdir().expect("tempdir");
     queued_destructions_of_service_keys_are_refused(&Deployment {
+        store: kastell_core::deployment::StoreChoice::Sqlite,
         data_dir: dir.path().to_path_buf(),
         token: TokenChoice::Pkcs11(softhsm_config()),
     });

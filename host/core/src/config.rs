@@ -11,6 +11,12 @@
 //! label = "kastell"
 //! secret_file = "/etc/kastell/pin"   # PIN or soft-token passphrase, first line
 //!
+//! [store]                      # omit for the SQLite file in data_dir
+//! url = "postgres://kastell@db.example:5432/kastell?sslmode=require"
+//! password_file = "/etc/kastell/db-password"   # or KASTELL_STORE_PASSWORD; never in url
+//! ca_file = "/etc/kastell/db-ca.pem"   # the database's TLS anchors (default: system roots)
+//! max_connections = 16         # the pool's size
+//!
 //! [audit]
 //! checkpoint_every = 1000
 //!
@@ -65,6 +71,9 @@ pub struct Config {
     /// The token.
     #[serde(default)]
     pub token: TokenConfig,
+    /// The store.
+    #[serde(default)]
+    pub store: StoreConfig,
     /// The audit trail.
     #[serde(default)]
     pub audit: AuditConfig,
@@ -314,6 +323,23 @@ pub struct TokenConfig {
     pub secret_file: Option<PathBuf>,
 }
 
+/// `[store]`: where the state lives. Without `url`, the SQLite file in the data
+/// directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// A PostgreSQL URL (`postgres://user@host:port/database`), without a password.
+    pub url: Option<String>,
+    /// File whose first line is the database password (otherwise read from
+    /// `KASTELL_STORE_PASSWORD`, or none).
+    pub password_file: Option<PathBuf>,
+    /// PEM file of the CA certificates the database's TLS certificate must chain to
+    /// (default: the system's roots).
+    pub ca_file: Option<PathBuf>,
+    /// Connections to the database at most (default 16).
+    pub max_connections: Option<u32>,
+}
+
 /// `[audit]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -457,6 +483,12 @@ impl Config {
                 10_000_000,
             ),
             (
+                "store.max_connections",
+                self.store.max_connections.map(u64::from),
+                2,
+                10_000,
+            ),
+            (
                 "server.max_connections",
                 self.server.max_connections,
                 1,
@@ -497,6 +529,25 @@ impl Config {
                 });
             }
         }
+        if let Some(url) = &self.store.url
+            && let Err(err) = crate::store::PostgresOptions::new(url)
+        {
+            return Err(ConfigError {
+                source_name: name.to_owned(),
+                message: format!("store.url: {err}"),
+            });
+        }
+        if self.store.url.is_none()
+            && (self.store.password_file.is_some()
+                || self.store.ca_file.is_some()
+                || self.store.max_connections.is_some())
+        {
+            return Err(ConfigError {
+                source_name: name.to_owned(),
+                message: "[store] settings without store.url (the SQLite store takes none)"
+                    .to_owned(),
+            });
+        }
         let problem = match (&self.token.pkcs11_module, &self.token.label) {
             (Some(_), None) => {
                 Some("token.pkcs11_module needs token.label (tokens are found by label)")
@@ -517,6 +568,45 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_url_is_checked_and_never_holds_a_password() {
+        let good = Config::parse(
+            "[store]\nurl = \"postgres://kastell@db:5432/kastell\"\nmax_connections = 8\n",
+            "kastell.toml",
+        )
+        .unwrap_or_default();
+        assert_eq!(good.validate("kastell.toml"), Ok(()));
+        for (text, named) in [
+            (
+                "[store]\nurl = \"postgres://kastell:hunter2@db/kastell\"\n",
+                "holds a password",
+            ),
+            (
+                "[store]\nurl = \"mysql://kastell@db/kastell\"\n",
+                "not a PostgreSQL URL",
+            ),
+            (
+                "[store]\npassword_file = \"/etc/pw\"\n",
+                "without store.url",
+            ),
+            (
+                "[store]\nurl = \"postgres://k@db/k\"\nmax_connections = 1\n",
+                "store.max_connections = 1",
+            ),
+        ] {
+            let config = Config::parse(text, "kastell.toml").unwrap_or_default();
+            let err = config
+                .validate("kastell.toml")
+                .err()
+                .unwrap_or_else(|| ConfigError {
+                    source_name: String::new(),
+                    message: format!("accepted: {text}"),
+                });
+            assert!(err.message.contains(named), "{text}: {err}");
+            assert!(!err.message.contains("hunter2"), "{err}");
+        }
+    }
 
     fn no_env(_: &str) -> Option<String> {
         None

@@ -1,6 +1,6 @@
-//! A deployment on disk: the data directory (SQLite store, policy registry, compiled
-//! policies, and the soft token's file when no PKCS#11 module is configured) and the
-//! token that holds the master keys. [`Deployment::open`] assembles a ready
+//! A deployment on disk: the data directory (SQLite store unless a PostgreSQL database
+//! holds the state, policy registry, compiled policies, and the soft token's file when no
+//! PKCS#11 module is configured) and the token that holds the master keys. [`Deployment::open`] assembles a ready
 //! [`KeyService`]: the `kastell` command and the server both start here.
 //!
 //! The host trusts what the data directory holds (compiled artifacts are native code it
@@ -17,7 +17,7 @@ use crate::crypto::AwsLc;
 use crate::keys::{KeyError, KeyService, ServiceKeys};
 use crate::registry::{PolicyRegistry, RegistryError};
 use crate::sandbox::{ArtifactKey, Sandbox, SandboxLimits};
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{PostgresOptions, PostgresStore, SqliteStore, Store, StoreError};
 use crate::token::{KdfCost, Pkcs11Config, Pkcs11Token, SoftToken, Token, TokenError};
 
 /// File name of the store inside the data directory.
@@ -37,6 +37,19 @@ pub const WORKLOADS_DIR: &str = "workloads";
 pub const PIN_ENV: &str = "KASTELL_PIN";
 /// Environment variable holding the soft token's passphrase (when no file is given).
 pub const PASSPHRASE_ENV: &str = "KASTELL_SOFT_TOKEN_PASSPHRASE";
+/// Environment variable holding the PostgreSQL store's password (when no
+/// `[store] password_file` is given).
+pub const STORE_PASSWORD_ENV: &str = "KASTELL_STORE_PASSWORD";
+
+/// Where the deployment's state lives.
+#[derive(Debug, Clone, Default)]
+pub enum StoreChoice {
+    /// The SQLite file `<data dir>/kastell.db` (the default).
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database, which several hosts may share.
+    Postgres(Box<PostgresOptions>),
+}
 
 /// Which token holds the master keys.
 #[derive(Debug)]
@@ -104,6 +117,8 @@ pub struct Deployment {
     pub data_dir: PathBuf,
     /// The token.
     pub token: TokenChoice,
+    /// The store.
+    pub store: StoreChoice,
 }
 
 impl Deployment {
@@ -127,11 +142,12 @@ impl Deployment {
     ///
     /// # Errors
     /// [`DeploymentError::Store`] or [`DeploymentError::DataDir`].
-    pub fn open_store(&self) -> Result<Arc<SqliteStore>, DeploymentError> {
+    pub fn open_store(&self) -> Result<Arc<dyn Store>, DeploymentError> {
         self.ensure_data_dir()?;
-        Ok(Arc::new(SqliteStore::open(
-            &self.data_dir.join(STORE_FILE),
-        )?))
+        Ok(match &self.store {
+            StoreChoice::Sqlite => Arc::new(SqliteStore::open(&self.data_dir.join(STORE_FILE))?),
+            StoreChoice::Postgres(options) => Arc::new(PostgresStore::open(options)?),
+        })
     }
 
     /// Opens everything, creates the service keys on the token when missing, and destroys

@@ -1,8 +1,11 @@
-//! Persistent state behind a trait: SQLite embedded by default ([`SqliteStore`]); a shared
-//! PostgreSQL store can implement the same trait. Every multi-row change is one
-//! transaction, so a crash leaves the previous or the next consistent state.
+//! Persistent state behind a trait: SQLite embedded by default ([`SqliteStore`]), or a
+//! PostgreSQL database that several hosts share ([`PostgresStore`]). Every multi-row change
+//! is one transaction, so a crash leaves the previous or the next consistent state.
 
+mod postgres;
 mod sqlite;
+#[doc(hidden)]
+pub mod testing;
 mod ticket;
 
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, HASH_LEN};
@@ -11,6 +14,7 @@ use kastell_proto::KeyId;
 use kastell_proto::api::{ClientDetail, ClientInfo};
 use kastell_proto::{OperationClass, PendingState};
 
+pub use postgres::{DEFAULT_MAX_CONNECTIONS, PostgresOptions, PostgresStore};
 pub use sqlite::SqliteStore;
 pub use ticket::AuditTicket;
 
@@ -27,6 +31,32 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// PostgreSQL refused or failed a statement; `context` says what the store was doing.
+    #[error("store: {context}: {}", postgres::describe(source))]
+    Postgres {
+        /// What was being done.
+        context: &'static str,
+        /// The cause.
+        #[source]
+        source: ::postgres::Error,
+    },
+    /// The database cannot be reached: it is down, restarting or unreachable, a connection
+    /// dropped, or no connection came free in time. Nothing was acknowledged; the request
+    /// may be retried (the server answers 503).
+    #[error("store unavailable: {context}: {source}")]
+    Unavailable {
+        /// What was being done.
+        context: &'static str,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The database refused the configured user or password.
+    #[error("store: the database refused the credentials: {}", postgres::describe(.0))]
+    Credentials(#[source] ::postgres::Error),
+    /// The store's configuration is unusable (URL, TLS anchors); says what is wrong.
+    #[error("store configuration: {0}")]
+    Config(String),
     /// The database file could not be created.
     #[error("store {path}: {source}")]
     File {
@@ -84,6 +114,20 @@ pub enum StoreError {
     /// The thread that commits audit records could not be started.
     #[error("cannot start the audit committer thread: {0}")]
     CommitterStart(#[source] std::io::Error),
+}
+
+impl StoreError {
+    /// Whether the store was away (the database unreachable), directly or for the group
+    /// commit that was to record this operation: nothing was done, and the caller may retry
+    /// (the server answers 503 `StoreUnavailable`).
+    #[must_use]
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unavailable { .. } => true,
+            Self::GroupCommit(inner) => inner.is_unavailable(),
+            _ => false,
+        }
+    }
 }
 
 /// A change to keys or aliases that [`Store::apply`] commits together with its audit record.

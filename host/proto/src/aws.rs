@@ -74,6 +74,8 @@ pub enum AwsException {
     MalformedPolicyDocument,
     /// Kastell failed (500).
     KmsInternal,
+    /// A service Kastell depends on (its database) did not answer; retry (503).
+    DependencyTimeout,
 }
 
 impl AwsException {
@@ -111,6 +113,7 @@ impl AwsException {
             Self::LimitExceeded => "LimitExceededException",
             Self::MalformedPolicyDocument => "MalformedPolicyDocumentException",
             Self::KmsInternal => "KMSInternalException",
+            Self::DependencyTimeout => "DependencyTimeoutException",
         }
     }
 
@@ -119,6 +122,7 @@ impl AwsException {
     pub const fn status(self) -> u16 {
         match self {
             Self::KmsInternal => 500,
+            Self::DependencyTimeout => 503,
             Self::DryRunOperation => 412,
             _ => 400,
         }
@@ -149,6 +153,7 @@ impl AwsException {
             ErrorCode::MalformedJson | ErrorCode::InvalidBase64 => Self::Serialization,
             ErrorCode::Throttled | ErrorCode::TooManyChallenges => Self::Throttling,
             ErrorCode::Internal | ErrorCode::InsecurePermissions => Self::KmsInternal,
+            ErrorCode::StoreUnavailable => Self::DependencyTimeout,
             _ => Self::Validation,
         }
     }
@@ -226,7 +231,7 @@ mod tests {
         for &code in ErrorCode::ALL {
             let exception = AwsException::of(code);
             assert!(exception.name().ends_with("Exception"), "{code}");
-            assert!(matches!(exception.status(), 400 | 500), "{code}");
+            assert!(matches!(exception.status(), 400 | 500 | 503), "{code}");
         }
         assert_eq!(AwsException::of(ErrorCode::Internal).status(), 500);
         assert_eq!(

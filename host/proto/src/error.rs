@@ -126,6 +126,9 @@ error_codes! {
     Throttled => 429, EXIT_REFUSED;
     /// Too many open release challenges; try again shortly.
     TooManyChallenges => 503, EXIT_FAILED;
+    /// The store (the PostgreSQL database) cannot be reached: nothing was done; try again
+    /// shortly.
+    StoreUnavailable => 503, EXIT_FAILED;
     /// A file or folder the host trusts (its data directory, store, soft token, compiled
     /// artifacts) may be written by others than its owner: the host refuses to use it.
     InsecurePermissions => 500, EXIT_FAILED;

@@ -76,6 +76,14 @@ impl From<KeyError> for ApiError {
     fn from(error: KeyError) -> Self {
         match error.code() {
             ErrorCode::Internal => Self::internal(&error),
+            // Where the database is and why it is away go to the log, not to the client.
+            ErrorCode::StoreUnavailable => {
+                tracing::warn!(%error, "the store is unavailable");
+                Self::of(
+                    ErrorCode::StoreUnavailable,
+                    "the store is unavailable; try again shortly",
+                )
+            }
             code => Self::of(code, error.message()),
         }
     }

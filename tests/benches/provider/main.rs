@@ -169,6 +169,7 @@ fn main() {
 fn layers(plan: &Plan) {
     let dir = tempfile::tempdir().expect("tempdir");
     let service = Deployment {
+        store: kastell_core::deployment::StoreChoice::Sqlite,
         data_dir: dir.path().to_path_buf(),
         token: TokenChoice::Soft {
             passphrase: "bench passphrase".to_owned().into(),

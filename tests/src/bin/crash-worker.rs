@@ -129,6 +129,7 @@ fn main() -> ExitCode {
     };
     let passphrase = std::env::var("KASTELL_SOFT_TOKEN_PASSPHRASE").unwrap_or_default();
     let deployment = Deployment {
+        store: kastell_core::deployment::StoreChoice::Sqlite,
         data_dir: PathBuf::from(dir),
         token: TokenChoice::Soft {
             passphrase: passphrase.into(),

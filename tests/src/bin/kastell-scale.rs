@@ -206,6 +206,7 @@ fn open(args: &Args) -> Result<Opened, BoxError> {
         }
     };
     let deployment = Deployment {
+        store: kastell_core::deployment::StoreChoice::Sqlite,
         data_dir: data_dir.clone(),
         token,
     };

@@ -20,6 +20,8 @@ pub struct Setup {
     body_limit: Option<usize>,
     /// Environment for every `kastell` process (e.g. `SOFTHSM2_CONF`).
     env: Vec<(String, String)>,
+    /// `--store URL` for `init` (written into `kastell.toml`).
+    store: Option<String>,
 }
 
 impl Setup {
@@ -38,7 +40,22 @@ impl Setup {
             pkcs11: Some((hsm.module.clone(), hsm.label.clone(), hsm.pin_file()?)),
             body_limit: None,
             env: vec![("SOFTHSM2_CONF".into(), hsm.conf.display().to_string())],
+            store: None,
         })
+    }
+
+    /// State in the PostgreSQL database at `url` (`kastell init --store url`), with its
+    /// password in `KASTELL_STORE_PASSWORD` for every `kastell` process.
+    #[must_use]
+    pub fn postgres(mut self, url: &str, password: Option<&str>) -> Self {
+        self.store = Some(url.to_owned());
+        if let Some(password) = password {
+            self.env.push((
+                kastell_core::deployment::STORE_PASSWORD_ENV.to_owned(),
+                password.to_owned(),
+            ));
+        }
+        self
     }
 
     /// Requests larger than `bytes` are refused (413).
@@ -86,6 +103,9 @@ impl Deployment {
             std::fs::write(&path, format!("[server]\nbody_limit = {limit}\n"))
                 .map_err(|e| fail(format!("{}: {e}", path.display())))?;
             args.extend(["--config".into(), path.display().to_string()]);
+        }
+        if let Some(url) = &setup.store {
+            args.extend(["--store".into(), url.clone()]);
         }
         if let Some((module, label, pin_file)) = &setup.pkcs11 {
             args.extend([

@@ -159,7 +159,7 @@ pub(super) fn run(command: AuditCommand) -> Result<(), CliError> {
                 kept.push(anchor);
             }
             let sec1 = key.to_sec1_bytes();
-            report(verify_trail(&store, &AwsLc, &sec1, &kept).map_err(key_error)?)
+            report(verify_trail(&*store, &AwsLc, &sec1, &kept).map_err(key_error)?)
         }
         AuditCommand::Verify {
             public_key: None,
@@ -176,8 +176,7 @@ pub(super) fn run(command: AuditCommand) -> Result<(), CliError> {
             deployment,
         } => {
             let store = existing_store(&deployment)?;
-            let mut checkpoints =
-                kastell_core::store::Store::checkpoints(&store).map_err(internal)?;
+            let mut checkpoints = store.checkpoints().map_err(internal)?;
             if newest {
                 checkpoints = checkpoints.pop().into_iter().collect();
             }
@@ -202,8 +201,7 @@ pub(super) fn run(command: AuditCommand) -> Result<(), CliError> {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             let mut after = after;
             loop {
-                let page = kastell_core::store::Store::audit_range(&store, after, PAGE)
-                    .map_err(internal)?;
+                let page = store.audit_range(after, PAGE).map_err(internal)?;
                 let Some(last) = page.last() else { break };
                 after = last.seq;
                 for record in &page {

@@ -373,7 +373,7 @@ pub(super) fn run_ca(command: CaCommand) -> Result<(), CliError> {
             let serial = kastell_core::clients::parse_serial(&serial).map_err(CliError::usage)?;
             let store = super::deployment::existing_store(&deployment)?;
             let officer = super::deployment::operator(kastell_proto::Role::CryptoOfficer, None);
-            match kastell_core::clients::revoke(&store, &serial, &officer.id, &reason)
+            match kastell_core::clients::revoke(&*store, &serial, &officer.id, &reason)
                 .map_err(|e| CliError::internal(e.to_string()))?
             {
                 Some(_) => println!("revoked client certificate {serial}"),

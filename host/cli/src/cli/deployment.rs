@@ -8,10 +8,11 @@ use clap::Args;
 use super::CliError;
 use kastell_core::config::Config;
 use kastell_core::deployment::{
-    Deployment, DeploymentError, PASSPHRASE_ENV, PIN_ENV, STORE_FILE, TokenChoice,
+    Deployment, DeploymentError, PASSPHRASE_ENV, PIN_ENV, STORE_FILE, STORE_PASSWORD_ENV,
+    StoreChoice, TokenChoice,
 };
 use kastell_core::keys::{Caller, KeyService};
-use kastell_core::store::SqliteStore;
+use kastell_core::store::{PostgresOptions, SqliteStore, Store};
 use kastell_core::token::{KdfCost, Pkcs11Config};
 
 /// Where the deployment is and which token it uses: flags (or their environment variables)
@@ -36,6 +37,11 @@ pub struct DeploymentArgs {
     /// (otherwise read from KASTELL_PIN or KASTELL_SOFT_TOKEN_PASSPHRASE).
     #[arg(long, env = "KASTELL_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
+    /// The store: a PostgreSQL URL (`postgres://user@host:port/database`, no password:
+    /// that comes from `[store] password_file` or KASTELL_STORE_PASSWORD); without it the
+    /// SQLite file in the data directory (or the configuration's `[store] url`).
+    #[arg(long = "store", env = "KASTELL_STORE_URL", value_name = "URL")]
+    pub store_url: Option<String>,
     /// Talk to a Kastell server instead of opening a data directory: the client profile
     /// (`profile.toml`: server URL, root, client certificate and key) to use.
     #[arg(long, env = "KASTELL_PROFILE")]
@@ -66,6 +72,9 @@ impl DeploymentArgs {
         }
         if let Some(file) = &self.secret_file {
             config.token.secret_file = Some(file.clone());
+        }
+        if let Some(url) = &self.store_url {
+            config.store.url = Some(url.clone());
         }
         Ok(config)
     }
@@ -116,7 +125,11 @@ impl DeploymentArgs {
                 cost: KdfCost::Strong,
             },
         };
-        Ok(Deployment { data_dir, token })
+        Ok(Deployment {
+            data_dir,
+            token,
+            store: store_choice(&config.store)?,
+        })
     }
 
     /// Opens the deployment's key service.
@@ -163,9 +176,59 @@ impl DeploymentArgs {
     }
 }
 
+/// The store `[store]` names: SQLite in the data directory, or PostgreSQL with the password
+/// from `password_file` or [`STORE_PASSWORD_ENV`] (none when neither is given).
+///
+/// # Errors
+/// [`CliError::usage`] for an unusable URL or an unreadable or empty password file.
+pub fn store_choice(config: &kastell_core::config::StoreConfig) -> Result<StoreChoice, CliError> {
+    let Some(url) = &config.url else {
+        return Ok(StoreChoice::Sqlite);
+    };
+    let mut options = PostgresOptions::new(url).map_err(|e| CliError::usage(e.to_string()))?;
+    let password = match &config.password_file {
+        Some(file) => {
+            let text = zeroize::Zeroizing::new(std::fs::read_to_string(file).map_err(|e| {
+                CliError::usage(format!(
+                    "cannot read the store password file {}: {e}",
+                    file.display()
+                ))
+            })?);
+            let line = text.lines().next().unwrap_or_default().trim();
+            if line.is_empty() {
+                return Err(CliError::usage(format!(
+                    "the store password file {} is empty",
+                    file.display()
+                )));
+            }
+            Some(secrecy::SecretString::from(line.to_owned()))
+        }
+        None => std::env::var(STORE_PASSWORD_ENV)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(secrecy::SecretString::from),
+    };
+    if let Some(password) = password {
+        options = options.with_password(password);
+    }
+    if let Some(file) = &config.ca_file {
+        options = options.with_ca_file(file.clone());
+    }
+    if let Some(max) = config.max_connections {
+        options = options.with_max_connections(max);
+    }
+    Ok(StoreChoice::Postgres(Box::new(options)))
+}
+
 /// The store of an existing deployment, opened without the token (auditors reading the
-/// trail need no PIN). A missing store is an error, not a new empty one.
-pub(super) fn existing_store(args: &DeploymentArgs) -> Result<SqliteStore, CliError> {
+/// trail need no PIN). A missing SQLite store is an error, not a new empty one.
+pub(super) fn existing_store(args: &DeploymentArgs) -> Result<std::sync::Arc<dyn Store>, CliError> {
+    let config = args.config()?;
+    if let StoreChoice::Postgres(options) = store_choice(&config.store)? {
+        return kastell_core::store::PostgresStore::open(&options)
+            .map(|store| std::sync::Arc::new(store) as std::sync::Arc<dyn Store>)
+            .map_err(|e| deployment_error(DeploymentError::Store(e)));
+    }
     let data_dir = args.data_dir()?;
     check_data_dir(&data_dir)?;
     let path = data_dir.join(STORE_FILE);
@@ -175,7 +238,9 @@ pub(super) fn existing_store(args: &DeploymentArgs) -> Result<SqliteStore, CliEr
             path.display()
         )));
     }
-    SqliteStore::open(&path).map_err(|e| CliError::internal(e.to_string()))
+    SqliteStore::open(&path)
+        .map(|store| std::sync::Arc::new(store) as std::sync::Arc<dyn Store>)
+        .map_err(|e| CliError::internal(e.to_string()))
 }
 
 /// Maps a deployment failure to an exit code: a wrong passphrase or PIN, or a missing
@@ -187,6 +252,11 @@ pub(super) fn deployment_error(err: DeploymentError) -> CliError {
             e @ (kastell_core::token::TokenError::Locked(_)
             | kastell_core::token::TokenError::TokenNotFound(_)
             | kastell_core::token::TokenError::Config(_)),
+        ) => CliError::usage(e.to_string()),
+        // The store's URL, TLS anchors or credentials are the operator's to fix.
+        DeploymentError::Store(
+            e @ (kastell_core::store::StoreError::Config(_)
+            | kastell_core::store::StoreError::Credentials(_)),
         ) => CliError::usage(e.to_string()),
         e @ DeploymentError::WritableByOthers { .. } => {
             let code = ErrorCode::InsecurePermissions;

@@ -98,8 +98,22 @@ struct WrittenConfig {
     #[serde(skip_serializing_if = "WrittenToken::is_empty")]
     token: WrittenToken,
     #[serde(skip_serializing_if = "Option::is_none")]
+    store: Option<WrittenStore>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     audit: Option<WrittenAudit>,
     server: WrittenServer,
+}
+
+/// `[store]` as given to `init` (never a password: the URL holds none).
+#[derive(Serialize)]
+struct WrittenStore {
+    url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_connections: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -194,6 +208,31 @@ fn refuse_existing(data_dir: &Path) -> Result<(), CliError> {
     }
 }
 
+/// Refuses a PostgreSQL database that holds a deployment already (an audit trail): `init`
+/// starts a new trail, and two deployments must not share one.
+fn refuse_used_database(deployment: &Deployment) -> Result<(), CliError> {
+    let kastell_core::deployment::StoreChoice::Postgres(options) = &deployment.store else {
+        return Ok(());
+    };
+    let store = deployment
+        .open_store()
+        .map_err(|e| step_error("store", deployment_error(e)))?;
+    let head = store
+        .audit_head()
+        .map_err(|e| step_error("store", CliError::internal(e.to_string())))?;
+    match head {
+        Some((seq, _)) => Err(CliError::new(
+            ErrorCode::AlreadyExists,
+            format!(
+                "the database {} already holds a Kastell deployment ({seq} audit records); \
+                 init only creates new ones",
+                options.url()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Creates `dir` readable by its owner only, when missing.
 fn create_private_dir(dir: &Path) -> Result<(), CliError> {
     kastell_core::files::create_private_dir(dir)
@@ -275,11 +314,13 @@ pub(super) fn run(args: InitArgs) -> Result<(), CliError> {
                     passphrase,
                     cost: KdfCost::Strong,
                 },
+                store: super::deployment::store_choice(&config.store)?,
             };
             (deployment, Secret::Generated(path))
         }
     };
     deployment.data_dir.clone_from(&data_dir);
+    refuse_used_database(&deployment)?;
 
     // Store, token and service keys; then the CAs and the officer with the same token.
     let service = deployment
@@ -386,6 +427,24 @@ fn write_config(
             label: given.token.label.clone(),
             secret_file,
         },
+        store: given
+            .store
+            .url
+            .as_ref()
+            .map(|url| {
+                Ok::<_, CliError>(WrittenStore {
+                    url: url.clone(),
+                    password_file: given
+                        .store
+                        .password_file
+                        .as_deref()
+                        .map(absolute)
+                        .transpose()?,
+                    ca_file: given.store.ca_file.as_deref().map(absolute).transpose()?,
+                    max_connections: given.store.max_connections,
+                })
+            })
+            .transpose()?,
         audit: given
             .audit
             .checkpoint_every

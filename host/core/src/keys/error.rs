@@ -84,6 +84,7 @@ impl KeyError {
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::LimitExceeded(_) => ErrorCode::LimitExceeded,
             Self::MalformedPolicyDocument(_) => ErrorCode::MalformedPolicyDocument,
+            Self::Store(err) if err.is_unavailable() => ErrorCode::StoreUnavailable,
             Self::Token(_) | Self::Store(_) => ErrorCode::Internal,
         }
     }

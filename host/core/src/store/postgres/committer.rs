@@ -1,0 +1,148 @@
+//! Group commit of audit records on PostgreSQL, as on SQLite: an operation queues its
+//! record and gets an [`AuditTicket`]; one committer thread per store takes every record
+//! queued (up to [`MAX_BATCH`]) and commits them in one transaction (one WAL flush), then
+//! fills each ticket with its sealed record, or every ticket of the batch with the
+//! failure. Nothing is acknowledged before its commit.
+//!
+//! The committer borrows a connection from the pool for each batch, so a connection the
+//! database dropped (a restart) is replaced at the next batch; while the database is away
+//! every batch fails with [`StoreError::Unavailable`] inside [`StoreError::GroupCommit`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::thread::JoinHandle;
+
+use super::audit::{insert_audit_in, lock_head};
+use super::connect::{Db, Manager, pg};
+use crate::audit::AuditEntry;
+use crate::store::StoreError;
+use crate::store::ticket::{AuditTicket, Filler};
+
+/// Most audit records committed in one transaction.
+const MAX_BATCH: usize = 1024;
+
+/// An audit record waiting for the next group commit.
+#[derive(Debug)]
+struct Queued {
+    entry: AuditEntry,
+    filler: Filler,
+}
+
+/// Audit records waiting to be committed together, and the thread that commits them.
+#[derive(Debug)]
+pub(super) struct AuditQueue {
+    /// Taken on drop, which ends the committer once it has committed what is queued.
+    sender: Option<Sender<Queued>>,
+    committer: Option<JoinHandle<()>>,
+    commits: Arc<AtomicU64>,
+}
+
+impl AuditQueue {
+    /// Starts the committer thread, which commits through connections of `pool`.
+    pub(super) fn start(pool: r2d2::Pool<Manager>) -> Result<Self, StoreError> {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let commits = Arc::new(AtomicU64::new(0));
+        let committer = std::thread::Builder::new()
+            .name("kastell-audit".into())
+            .spawn({
+                let commits = Arc::clone(&commits);
+                move || run_committer(&receiver, &pool, &commits)
+            })
+            .map_err(StoreError::CommitterStart)?;
+        Ok(Self {
+            sender: Some(sender),
+            committer: Some(committer),
+            commits,
+        })
+    }
+
+    /// Queues `entry`; the ticket resolves once it is committed (or its commit failed).
+    pub(super) fn queue(&self, entry: AuditEntry) -> AuditTicket {
+        let (ticket, filler) = AuditTicket::pending();
+        if let Some(sender) = &self.sender {
+            // A send to a stopped committer drops the record and its filler, which fails
+            // the ticket with `CommitterStopped`.
+            drop(sender.send(Queued { entry, filler }));
+        }
+        ticket
+    }
+
+    /// Transactions committed so far.
+    pub(super) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Stops the committer after the records already queued, and waits for it.
+    pub(super) fn stop(&mut self) {
+        drop(self.sender.take());
+        if let Some(committer) = self.committer.take()
+            && committer.join().is_err()
+        {
+            tracing::error!("the audit committer panicked");
+        }
+    }
+}
+
+impl Drop for AuditQueue {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The committer: waits for a record, then takes every record queued by then (up to
+/// [`MAX_BATCH`]) and commits them together; until the channel closes. The pool (and with
+/// it the connections, which must not be closed on an async worker) is dropped here.
+fn run_committer(receiver: &Receiver<Queued>, pool: &r2d2::Pool<Manager>, commits: &AtomicU64) {
+    while let Ok(first) = receiver.recv() {
+        let mut batch = Vec::with_capacity(16);
+        batch.push(first);
+        batch.extend(receiver.try_iter().take(MAX_BATCH - 1));
+        let committed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            commit(pool, batch, commits);
+        }));
+        if committed.is_err() {
+            tracing::error!("audit group commit panicked; its records were refused");
+        }
+        // Records queued while this batch committed form the next one.
+    }
+}
+
+/// Commits `batch` in one transaction and fills every ticket.
+fn commit(pool: &r2d2::Pool<Manager>, batch: Vec<Queued>, commits: &AtomicU64) {
+    let (entries, fillers): (Vec<AuditEntry>, Vec<Filler>) =
+        batch.into_iter().map(|q| (q.entry, q.filler)).unzip();
+    let committed = (|| {
+        let mut conn = pool.get().map_err(super::pool_error("audit append"))?;
+        let conn = &mut *conn;
+        let mut tx = conn.client.transaction().map_err(pg("audit append"))?;
+        let mut db = Db {
+            client: &mut tx,
+            statements: &mut conn.statements,
+        };
+        let mut head = lock_head(&mut db)?;
+        let mut records = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let record = insert_audit_in(&mut db, entry, head)?;
+            head = (record.seq, record.hash);
+            records.push(record);
+        }
+        tx.commit().map_err(pg("audit append"))?;
+        Ok::<_, StoreError>(records)
+    })();
+    match committed {
+        Ok(records) => {
+            commits.fetch_add(1, Ordering::Relaxed);
+            for (filler, record) in fillers.into_iter().zip(records) {
+                filler.fill(Ok(record));
+            }
+        }
+        Err(err) => {
+            tracing::error!(error = %err, records = fillers.len(), "audit group commit failed");
+            let err = Arc::new(err);
+            for filler in fillers {
+                filler.fill(Err(StoreError::GroupCommit(Arc::clone(&err))));
+            }
+        }
+    }
+}
