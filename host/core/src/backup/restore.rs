@@ -257,6 +257,9 @@ pub fn restore(
         .tempdir_in(&parent)
         .map_err(io(&parent))?;
     let root = staging.path();
+    #[cfg(unix)]
+    std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .map_err(io(root))?;
     progress.start(stream_len);
     let mut opening = Opening::start(reader, stream_len, &key, &header)?;
     let unpacked = unpack(&mut opening, root, progress).map_err(|e| match e {
