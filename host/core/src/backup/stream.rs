@@ -156,7 +156,7 @@ impl<R: Read> Opening<R> {
         }
         let len = super::format::read_exact(&mut self.inner, 4, "a chunk")?;
         let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]);
-        if len < 16 || len > CHUNK_SIZE + 16 || u64::from(len) > self.remaining - 4 {
+        if !(16..=CHUNK_SIZE + 16).contains(&len) || u64::from(len) > self.remaining - 4 {
             return Err(BackupError::Truncated(format!(
                 "chunk {chunk} claims {len} bytes, more than the file holds or a chunk may"
             )));
