@@ -589,3 +589,196 @@ fn no_plaintext_key_byte_appears_in_the_backup_file() {
         }
     }
 }
+
+#[test]
+fn through_the_server_a_backup_is_an_officer_operation_under_the_export_backup_quorum() {
+    let server = TestServer::start_soft().unwrap();
+    let escrow_dir = tempfile::tempdir().unwrap();
+    let (key, public) = escrow(escrow_dir.path(), "escrow");
+    let officer = s(&server.officer());
+    let public_text = s(&public);
+
+    // A crypto-user may not take one.
+    let user = s(&server.issue_client("user", "crypto-user", None).unwrap());
+    let refused = escrow_dir.path().join("user.kbk");
+    let out = server
+        .kastell(
+            &[
+                "backup",
+                "create",
+                "--out",
+                &s(&refused),
+                "--recipient",
+                &public_text,
+            ]
+            .into_iter()
+            .chain(["--profile", &user])
+            .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AccessDenied"));
+    assert!(!refused.exists());
+
+    // An officer takes one (one approval by default) and downloads it.
+    let first = escrow_dir.path().join("first.kbk");
+    let created: Value = serde_json::from_str(
+        &server
+            .kastell_ok(
+                &[
+                    "backup",
+                    "create",
+                    "--out",
+                    &s(&first),
+                    "--recipient",
+                    &public_text,
+                ]
+                .into_iter()
+                .chain(["--profile", &officer, "--json"])
+                .collect::<Vec<_>>(),
+            )
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(created["master_key"], "in-backup", "{created}");
+    let verified = server
+        .kastell_ok(&["backup", "verify", &s(&first)])
+        .unwrap();
+    assert!(
+        verified.contains(created["backup_id"].as_str().unwrap()),
+        "{verified}"
+    );
+
+    // Under a quorum of two, it waits for a second officer, then the server takes it.
+    let second = server
+        .issue_client("officer-b", "crypto-officer", None)
+        .unwrap();
+    let alice = server.client(&server.officer()).unwrap();
+    // No class may need more approvals than the issuance of officers and clients.
+    for class in ["issue-officer", "issue-client", "export-backup"] {
+        alice
+            .put::<Value>(
+                &format!("/v1/quorum/{class}"),
+                &serde_json::json!({ "required": 2 }),
+            )
+            .unwrap();
+    }
+    let pem = std::fs::read_to_string(&public).unwrap();
+    let pending: Value = alice
+        .post("/v1/backups", &serde_json::json!({ "recipients": [pem] }))
+        .unwrap();
+    assert_eq!(pending["status"], "pending", "{pending}");
+    assert_eq!(pending["operation"]["class"], "export-backup");
+    let backups = server.deployment().data_dir().join("backups");
+    let count = || std::fs::read_dir(&backups).unwrap().count();
+    assert_eq!(count(), 1, "nothing taken before the approvals");
+    let id = pending["operation"]["id"].as_str().unwrap();
+    let own = server
+        .kastell_ok(&["approve", id, "--profile", &officer])
+        .unwrap();
+    assert!(own.contains("1 of 2"), "{own}");
+    assert_eq!(count(), 1, "one officer alone takes no backup");
+    let approved = server
+        .kastell_ok(&["approve", id, "--profile", second.to_str().unwrap()])
+        .unwrap();
+    assert!(approved.contains("the operation ran"), "{approved}");
+    assert_eq!(count(), 2);
+
+    // Downloaded and restorable like any other.
+    let name = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .max()
+        .unwrap();
+    let out = server
+        .kastell(
+            &["backup", "download", &name, "--out", &s(&refused)]
+                .into_iter()
+                .chain(["--profile", &user])
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a crypto-user downloads no backup"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AccessDenied"));
+    let second_file = escrow_dir.path().join("second.kbk");
+    server
+        .kastell_ok(
+            &["backup", "download", &name, "--out", &s(&second_file)]
+                .into_iter()
+                .chain(["--profile", &officer])
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let passphrase = dir.path().join("passphrase");
+    std::fs::write(&passphrase, "a new passphrase for the new host\n").unwrap();
+    let passphrase = s(&passphrase);
+    restore(
+        &second_file,
+        &key,
+        &Setup::soft(),
+        dir,
+        &["--secret-file", &passphrase],
+    );
+
+    // Each backup and download is in the trail, by the officer who asked.
+    let records = trail(server.deployment());
+    let backups: Vec<_> = records
+        .iter()
+        .filter(|r| r["operation"] == "backup" && r["outcome"] == "allowed")
+        .collect();
+    assert_eq!(backups.len(), 2, "{records:?}");
+    assert!(
+        backups.iter().all(|r| r["principal"] == "officer"),
+        "{backups:?}"
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["operation"] == "download-backup" && r["principal"] == "officer")
+    );
+}
+
+#[test]
+fn scheduled_backups_are_taken_while_serving_and_the_oldest_removed() {
+    let deployment = Deployment::init(&Setup::soft()).unwrap();
+    let escrow_dir = tempfile::tempdir().unwrap();
+    let (_, public) = escrow(escrow_dir.path(), "escrow");
+    let dir = escrow_dir.path().join("scheduled");
+    deployment
+        .append_config(&format!(
+            "\n[backup]\ndir = \"{}\"\nevery_secs = 1\nkeep = 2\nrecipients = [\"{}\"]\n",
+            s(&dir),
+            s(&public)
+        ))
+        .unwrap();
+    let mut server = TestServer::serve(deployment).unwrap();
+    let taken = |server: &TestServer| {
+        trail(server.deployment())
+            .iter()
+            .filter(|r| r["operation"] == "backup" && r["principal"] == "kastell")
+            .count()
+    };
+    let started = std::time::Instant::now();
+    while taken(&server) < 4 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "no scheduled backups: {}",
+            server.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    server.stop().unwrap();
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 2, "keep = 2: {files:?}");
+    for file in files {
+        ok(server.deployment(), &["backup", "verify", &s(&file)]);
+    }
+}

@@ -16,10 +16,16 @@ use serde::Serialize;
 use super::CliError;
 use super::deployment::{DeploymentArgs, deployment_error, operator};
 
+mod remote;
+mod schedule;
+
+pub(crate) use schedule::{schedule, scheduled};
+
 /// Backup commands.
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
-    /// Take a sealed backup: a consistent snapshot of the store (the server may keep
+    /// Take a sealed backup (with --profile, the server takes it under the `export-backup`
+    /// quorum class and it is downloaded to --out): a consistent snapshot of the store (the server may keep
     /// serving), the configuration, CA certificates, stored components and, with the soft
     /// token, its keys; encrypted under a fresh key sealed to each recipient; the manifest
     /// signed by the audit-signing key. Audited as `backup`.
@@ -49,6 +55,17 @@ pub enum BackupCommand {
         /// Print the manifest as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Download a backup the server took (`kastell backup create --profile`, or a
+    /// scheduled one) by its file name.
+    Download {
+        /// The backup's file name on the server (`kastell-backup-<ms>.kbk`).
+        name: String,
+        /// The file to write (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[command(flatten)]
+        deployment: DeploymentArgs,
     },
     /// Restore a backup into a new data directory (--data-dir, missing or empty) with a
     /// recipient's private key. With the soft token, the new token file is sealed under
@@ -178,6 +195,16 @@ pub(super) fn run(command: BackupCommand) -> Result<(), CliError> {
             quiet,
             deployment,
         } => restore(&file, &identity, quiet, &deployment),
+        BackupCommand::Download {
+            name,
+            out,
+            deployment,
+        } => match &deployment.profile {
+            Some(profile) => remote::download(profile, &name, &out),
+            None => Err(CliError::usage(
+                "backup download fetches from a server: give --profile",
+            )),
+        },
     }
 }
 
@@ -187,10 +214,8 @@ fn create(
     quiet: bool,
     deployment: &DeploymentArgs,
 ) -> Result<(), CliError> {
-    if deployment.profile.is_some() {
-        return Err(CliError::usage(
-            "backup create runs on the deployment's data directory (--data-dir or --config)",
-        ));
+    if let Some(profile) = &deployment.profile {
+        return remote::create(profile, out, recipients, deployment.json);
     }
     let recipients = recipients
         .iter()
