@@ -782,3 +782,102 @@ fn scheduled_backups_are_taken_while_serving_and_the_oldest_removed() {
         ok(server.deployment(), &["backup", "verify", &s(&file)]);
     }
 }
+
+#[test]
+fn a_backup_taken_under_load_is_consistent() {
+    use base64::Engine as _;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let server = TestServer::start_soft().unwrap();
+    let officer = server.client(&server.officer()).unwrap();
+    officer
+        .post::<Value>(
+            "/v1/keys",
+            &serde_json::json!({ "spec": "AES_256", "alias": "alias/load" }),
+        )
+        .unwrap();
+    let user = server
+        .client(&server.issue_client("user", "crypto-user", None).unwrap())
+        .unwrap();
+    let stop = AtomicBool::new(false);
+    let escrow_dir = tempfile::tempdir().unwrap();
+    let (key, public) = escrow(escrow_dir.path(), "escrow");
+    let file = escrow_dir.path().join("load.kbk");
+    let plaintext = base64::engine::general_purpose::STANDARD.encode(b"under load");
+    let report = std::thread::scope(|scope| {
+        // Key use and key creation (each a change and its audit record) while it is taken.
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                user.post::<Value>(
+                    "/v1/keys/alias%2Fload/encrypt",
+                    &serde_json::json!({ "plaintext": plaintext }),
+                )
+                .unwrap();
+            }
+        });
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                officer
+                    .post::<Value>("/v1/keys", &serde_json::json!({ "spec": "AES_256" }))
+                    .unwrap();
+            }
+        });
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let report = backup(server.deployment(), &file, &public);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        stop.store(true, Ordering::Relaxed);
+        report
+    });
+    let manifest = &report["manifest"];
+
+    let dir = tempfile::tempdir().unwrap();
+    let passphrase = dir.path().join("passphrase");
+    std::fs::write(&passphrase, "a new passphrase for the new host\n").unwrap();
+    let passphrase = s(&passphrase);
+    let (restored, _) = restore(
+        &file,
+        &key,
+        &Setup::soft(),
+        dir,
+        &["--secret-file", &passphrase],
+    );
+    let config = s(&restored.config());
+    let verified = ok(&restored, &["audit", "verify", "--config", &config]);
+    assert!(verified.contains("audit trail intact"), "{verified}");
+
+    // Every key in the restored store has its create-key record, and every create-key
+    // record its key: no change without its record, no record without its change.
+    let records = trail(&restored);
+    let created: std::collections::BTreeSet<String> = records
+        .iter()
+        .filter(|r| r["operation"] == "create-key" && r["outcome"] == "allowed")
+        .map(|r| r["key"].as_str().unwrap().to_owned())
+        .collect();
+    let listed: Value = serde_json::from_str(&ok(
+        &restored,
+        &[
+            "key", "list", "--config", &config, "--limit", "1000", "--json",
+        ],
+    ))
+    .unwrap();
+    let keys: std::collections::BTreeSet<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        keys.len() > 1,
+        "keys were created during the backup: {}",
+        keys.len()
+    );
+    assert_eq!(keys, created);
+    assert_eq!(
+        manifest["counts"]["keys"].as_u64().unwrap(),
+        keys.len() as u64
+    );
+    assert_eq!(
+        manifest["counts"]["audit_records"].as_u64().unwrap(),
+        manifest["audit_head"]["seq"].as_u64().unwrap(),
+        "the snapshot holds the trail up to its head, without a gap"
+    );
+}
