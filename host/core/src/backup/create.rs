@@ -160,6 +160,12 @@ fn write_backup(
         .prefix(".kastell-backup-")
         .tempdir_in(&dir)
         .map_err(io(&dir))?;
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        work.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .map_err(io(work.path()))?;
     let snapshot = work.path().join(STORE_FILE);
     source.service.store().snapshot_to(&snapshot)?;
     let (mut counts, schema_version, audit_head) = describe_snapshot(&snapshot)?;
