@@ -14,6 +14,7 @@ mod create;
 mod format;
 mod restore;
 mod stream;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -24,7 +25,8 @@ use crate::token::TokenError;
 
 pub use create::{BackupSource, Progress, Recipient, create};
 pub use format::{AuditHead, Counts, FORMAT_VERSION, Manifest, MasterKey, fingerprint};
-pub use restore::{Identity, Restored, record_restore, restore, verify};
+pub use restore::{Identity, Restored, record_restore, restore};
+pub use verify::verify;
 
 /// The audit operation of a backup taken (`reason` names the file's backup id).
 pub const BACKUP_OPERATION: &str = "backup";
