@@ -449,6 +449,13 @@ fn world() -> World {
             OFFICER,
         ),
         endpoint(
+            "backup create",
+            Method::POST,
+            "/v1/backups",
+            json(json!({ "recipients": [fresh_public_key()] })),
+            OFFICER,
+        ),
+        endpoint(
             "clients list",
             Method::GET,
             "/v1/clients",

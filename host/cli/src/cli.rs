@@ -2,6 +2,7 @@
 
 mod access_key;
 mod audit;
+mod backup;
 mod ca;
 mod demo;
 mod deployment;
@@ -48,6 +49,9 @@ pub enum Command {
     /// Verify, export and checkpoint the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Sealed backups: create, verify offline, restore onto a new data directory.
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
     /// Approve a pending administrative operation by signing it with your client key.
     Approve(officer::ApproveArgs),
     /// List and show pending administrative operations (on a server).
@@ -154,6 +158,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Policy(command) => policy::run(command),
         Command::Key(command) => key::run(command),
         Command::Audit(command) => audit::run(command),
+        Command::Backup(command) => backup::run(command),
         Command::Ca(command) => ca::run_ca(command),
         Command::Attest(command) => ca::run_attest(command),
         Command::Workload(command) => workload::run(command),

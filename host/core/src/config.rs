@@ -40,6 +40,12 @@
 //! access_key_recheck_ms = 1000 # an access key's row is read again after this (0: every
 //!                              # request); a revocation outside this server takes this long
 //!
+//! [backup]                     # backups the server takes (`POST /v1/backups`, schedule)
+//! dir = "/var/lib/kastell/backups"   # default <data_dir>/backups
+//! every_secs = 86400           # a scheduled backup this often while serving (off without)
+//! keep = 7                     # scheduled backups kept in dir, newest first
+//! recipients = ["/etc/kastell/escrow-1.pub"]   # P-384 SPKI PEM of each escrow holder
+//!
 //! [policies]                   # limits of one policy evaluation
 //! fuel = 20000000              # instantiation included (tenant-context burns ~6,700)
 //! wall_clock_ms = 250          # a backstop to fuel
@@ -95,7 +101,32 @@ pub struct Config {
     /// The AWS KMS-compatible endpoint.
     #[serde(default)]
     pub aws: AwsConfig,
+    /// Backups taken by the server.
+    #[serde(default)]
+    pub backup: BackupConfig,
 }
+
+/// `[backup]`: where the server keeps the backups it takes (`POST /v1/backups`), and
+/// backups it takes on a schedule while serving.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    /// The folder (default `<data_dir>/backups`).
+    pub dir: Option<PathBuf>,
+    /// Take a backup every this many seconds while serving (off without it; needs
+    /// `recipients`).
+    pub every_secs: Option<u64>,
+    /// After a scheduled backup, keep the newest this many in `dir` (default
+    /// [`DEFAULT_BACKUP_KEEP`]).
+    pub keep: Option<u64>,
+    /// The escrow holders' P-384 public keys (SPKI PEM files) scheduled backups are
+    /// sealed to.
+    #[serde(default)]
+    pub recipients: Vec<PathBuf>,
+}
+
+/// Scheduled backups kept unless `[backup] keep` says otherwise.
+pub const DEFAULT_BACKUP_KEEP: u64 = 7;
 
 /// `[aws]`: the AWS KMS-compatible endpoint, served by `kastell serve` when `listen` is
 /// set.
@@ -429,6 +460,14 @@ impl Config {
                 message: format!("server.certificate_days = {days}: 1–397"),
             });
         }
+        if self.backup.every_secs.is_some() && self.backup.recipients.is_empty() {
+            return Err(ConfigError {
+                source_name: name.to_owned(),
+                message: "backup.every_secs needs backup.recipients (the escrow holders' \
+                          public keys a scheduled backup is sealed to)"
+                    .into(),
+            });
+        }
         if let Some(message) = self.aws.problem() {
             return Err(ConfigError {
                 source_name: name.to_owned(),
@@ -445,6 +484,8 @@ impl Config {
             ),
             ("workloads.fuel", self.workloads.fuel, 1, 1_000_000_000_000),
             ("keys.cache_entries", self.keys.cache_entries, 0, 10_000_000),
+            ("backup.every_secs", self.backup.every_secs, 1, 366 * 86_400),
+            ("backup.keep", self.backup.keep, 1, 100_000),
             ("keys.cache_ttl_secs", self.keys.cache_ttl_secs, 1, 86_400),
             (
                 "workloads.wall_clock_ms",

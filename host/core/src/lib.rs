@@ -2,6 +2,7 @@
 #![deny(unsafe_code)] // Only `sandbox::artifacts` (Component::deserialize) holds unsafe code.
 
 pub mod audit;
+pub mod backup;
 pub mod ca;
 pub mod clients;
 pub mod clock;

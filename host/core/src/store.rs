@@ -114,6 +114,9 @@ pub enum StoreError {
     /// The thread that commits audit records could not be started.
     #[error("cannot start the audit committer thread: {0}")]
     CommitterStart(#[source] std::io::Error),
+    /// This store cannot do what was asked (e.g. a snapshot for a backup).
+    #[error("this store cannot {0}")]
+    Unsupported(&'static str),
 }
 
 impl StoreError {
@@ -314,6 +317,17 @@ pub enum ApprovalAdded {
 
 /// Keys, versions and aliases, persisted.
 pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Writes a consistent snapshot of the whole store, as one transaction saw it, into a
+    /// new SQLite database file at `path` (a backup's store; [`crate::backup`]), while the
+    /// store goes on serving. A store without snapshots refuses.
+    ///
+    /// # Errors
+    /// [`StoreError::Unsupported`], or a storage failure.
+    fn snapshot_to(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        let _ = path;
+        Err(StoreError::Unsupported("take a snapshot for a backup"))
+    }
+
     /// Stores a new key with its versions and, optionally, its first alias, atomically.
     ///
     /// # Errors

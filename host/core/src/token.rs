@@ -233,6 +233,17 @@ pub trait Token: Send + Sync + std::fmt::Debug {
     /// As [`Token::wrap`].
     fn mac(&self, label: &str, message: &[u8]) -> Result<[u8; 48], TokenError>;
 
+    /// The token's whole key table, for a sealed backup ([`crate::backup`]) and nothing
+    /// else: the one call through which key material leaves a token, into content that
+    /// is encrypted before it is written anywhere. Only a token whose keys are host memory
+    /// (the soft token) answers it; a PKCS#11 token's keys never leave it: `None`.
+    ///
+    /// # Errors
+    /// The token's failure.
+    fn export_for_backup(&self) -> Result<Option<SecretBytes>, TokenError> {
+        Ok(None)
+    }
+
     /// Random bytes from the token's generator.
     ///
     /// # Errors

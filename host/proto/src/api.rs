@@ -15,12 +15,13 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 mod access_keys;
 mod approvals;
 mod audit;
+mod backups;
 mod components;
 mod crypto;
 mod keys;
 mod release;
 
-pub use crate::quorum::{AccessKeyRequest, ClientRequest};
+pub use crate::quorum::{AccessKeyRequest, BackupRequest, ClientRequest};
 pub use access_keys::{
     ACCESS_KEY_PREFIX, AccessKeyCreated, AccessKeyInfo, AccessKeyIssued, AccessKeyList,
     AccessKeyQuery, AccessKeyRevoked, DELIVERY_TAG, SealedSecret, delivery_aad, delivery_info,
@@ -35,6 +36,7 @@ pub use approvals::{
 pub use audit::{
     AuditKeyResponse, AuditPage, CheckpointJson, RangeQuery, RecordJson, VerifyReport,
 };
+pub use backups::BackupCreated;
 pub use components::{
     InvokeRequest, InvokeResponse, PolicyList, PolicyResponse, WorkloadList, WorkloadResponse,
 };

@@ -29,7 +29,7 @@ vocabulary! {
         /// Issuing a crypto-user or auditor client certificate (and revoking one): no
         /// class but `issue-officer` may need more approvals than it.
         IssueClient = "issue-client",
-        /// Exporting a backup (reserved).
+        /// Taking a sealed backup through the server (`POST /v1/backups`).
         ExportBackup = "export-backup",
     }
 }
@@ -95,6 +95,17 @@ impl AccessKeyRequest {
     }
 }
 
+/// A backup to take through the server (`POST /v1/backups`), of class `export-backup`:
+/// the officers approve the recipients it is sealed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BackupRequest {
+    /// The escrow holders' P-384 public keys (SPKI PEM) the content key is sealed to.
+    pub recipients: Vec<String>,
+}
+
 /// An administrative action under quorum. `K` names the key: [`KeyId`] in what officers
 /// sign, the caller's id or alias (`String`) on the direct path.
 ///
@@ -103,7 +114,8 @@ impl AccessKeyRequest {
 /// `{"put-key-policy": {"key": "<id>", "document": "{…}", "bypass-lockout": false}}`,
 /// `{"issue-client": {…}}`, `{"revoke-officer": {"serial": "<hex>", "reason": "…"}}`,
 /// `{"issue-access-key": {…}}`, `{"revoke-access-key": {"id": "KSTL…", "reason": "…"}}`,
-/// `{"set-quorum": {"class": "<class>", "required": 2}}`.
+/// `{"set-quorum": {"class": "<class>", "required": 2}}`,
+/// `{"export-backup": {"recipients": ["-----BEGIN PUBLIC KEY-----…"]}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(
@@ -175,6 +187,8 @@ pub enum QuorumAction<K = KeyId> {
         /// Why (kept in the audit trail).
         reason: String,
     },
+    /// Take a sealed backup to these recipients (class `export-backup`).
+    ExportBackup(BackupRequest),
     /// Require `required` approvals for `class`.
     SetQuorum {
         /// The class.
@@ -204,6 +218,7 @@ impl<K> QuorumAction<K> {
                 OperationClass::IssueOfficer
             }
             Self::SetQuorum { .. } => OperationClass::Quorum,
+            Self::ExportBackup(_) => OperationClass::ExportBackup,
         }
     }
 
@@ -220,6 +235,7 @@ impl<K> QuorumAction<K> {
             | Self::RevokeOfficer { .. }
             | Self::IssueAccessKey(_)
             | Self::RevokeAccessKey { .. }
+            | Self::ExportBackup(_)
             | Self::SetQuorum { .. } => None,
         }
     }
@@ -270,6 +286,7 @@ impl<K> QuorumAction<K> {
             Self::IssueAccessKey(request) => QuorumAction::IssueAccessKey(request),
             Self::RevokeAccessKey { id, reason } => QuorumAction::RevokeAccessKey { id, reason },
             Self::SetQuorum { class, required } => QuorumAction::SetQuorum { class, required },
+            Self::ExportBackup(request) => QuorumAction::ExportBackup(request),
         })
     }
 }

@@ -122,6 +122,15 @@ fn execute(
         QuorumAction::SetQuorum { class, required } => Ok(ActionResult::Quorum(
             state.quorum.apply_setting(class, required, executor)?,
         )),
+        QuorumAction::ExportBackup(request) => {
+            let recipients = super::backups::recipients(&request.recipients)?;
+            Ok(ActionResult::Backup(super::backups::take(
+                state,
+                &state.backup_dir,
+                requester,
+                &recipients,
+            )?))
+        }
     }
 }
 

@@ -17,6 +17,7 @@ mod approvals;
 mod audit;
 mod auth;
 pub mod aws;
+pub mod backups;
 mod clients;
 mod crypto;
 pub mod error;
@@ -87,6 +88,10 @@ pub struct AppState {
     pub duties: kastell_core::clients::Duties,
     /// The account the ARNs of access keys name (`[aws] account_id`).
     pub aws_account_id: String,
+    /// The data directory (what a backup carries besides the store and the token).
+    pub data_dir: std::path::PathBuf,
+    /// Where backups taken through the server go (`[backup] dir`).
+    pub backup_dir: std::path::PathBuf,
 }
 
 impl AppState {
@@ -208,6 +213,7 @@ fn api() -> (Router<Shared>, utoipa::openapi::OpenApi) {
     let router = approvals::routes(router);
     let router = clients::routes(router);
     let router = access_keys::routes(router);
+    let router = backups::routes(router);
     let router = workloads::routes(router);
     let router = release::routes(router);
     let router = system::routes(router);

@@ -121,6 +121,19 @@ impl Deployment {
         Ok(deployment)
     }
 
+    /// A deployment whose data directory (`dir/data`) was made another way (a restored
+    /// backup), its commands run with `setup`'s environment.
+    ///
+    /// # Errors
+    /// When the binary is missing.
+    pub fn adopt(dir: tempfile::TempDir, setup: &Setup) -> Result<Self> {
+        Ok(Self {
+            binary: kastell_binary()?,
+            env: setup.env.clone(),
+            dir,
+        })
+    }
+
     /// The data directory.
     #[must_use]
     pub fn data_dir(&self) -> PathBuf {

@@ -91,6 +91,12 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
     check_audit(&service)?;
     record_duties(&service, config.aws.duties())?;
     let files = CaFiles::new(&data_dir);
+    let backup_dir = config
+        .backup
+        .dir
+        .clone()
+        .unwrap_or_else(|| data_dir.join("backups"));
+    let schedule = super::backup::schedule(&config.backup, &backup_dir)?;
     let store = service.store();
     let lifetime = config
         .server
@@ -134,6 +140,8 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
             }
         });
         AppState {
+            data_dir: data_dir.clone(),
+            backup_dir: backup_dir.clone(),
             service,
             metrics,
             files,
@@ -252,6 +260,8 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         let revocations = tokio::spawn(reload_revocations(Arc::clone(&state)));
         let renewer = tokio::spawn(renew_certificate(certificate));
         let summarizer = tokio::spawn(summarize_refusals(Arc::clone(&state)));
+        let scheduled = schedule
+            .map(|schedule| tokio::spawn(super::backup::scheduled(Arc::clone(&state), schedule)));
         let served = server::serve(
             listener,
             Arc::new(tls),
@@ -267,6 +277,9 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
             tracing::error!(error = %err, "the AWS endpoint's listener failed");
         }
         summarizer.abort();
+        if let Some(scheduled) = scheduled {
+            scheduled.abort();
+        }
         sweeper.abort();
         purger.abort();
         signer.abort();

@@ -265,6 +265,12 @@ impl KeyService {
         Arc::clone(&self.token)
     }
 
+    /// The labels of the service's own token keys.
+    #[must_use]
+    pub fn service_keys(&self) -> &ServiceKeys {
+        &self.keys
+    }
+
     /// The policy registry.
     #[must_use]
     pub fn policies(&self) -> &PolicyRegistry {

@@ -504,6 +504,38 @@ impl Store for SqliteStore {
         }
     }
 
+    fn snapshot_to(&self, path: &Path) -> Result<(), StoreError> {
+        let file = |source| StoreError::File {
+            path: path.to_path_buf(),
+            source,
+        };
+        if path.exists() {
+            return Err(file(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "a snapshot never replaces a file",
+            )));
+        }
+        crate::files::create_private_file(path).map_err(file)?;
+        let source = self.reader()?;
+        let mut target = Connection::open(path).map_err(sql("open the snapshot file"))?;
+        let backup = rusqlite::backup::Backup::new(&source, &mut target)
+            .map_err(sql("start the snapshot"))?;
+        // Every page in one step: one read transaction, so one consistent state; writers
+        // go on meanwhile (WAL).
+        let mut last = rusqlite::backup::StepResult::More;
+        for _ in 0..200 {
+            last = backup.step(-1).map_err(sql("copy the snapshot"))?;
+            match last {
+                rusqlite::backup::StepResult::Done => return Ok(()),
+                // Another connection holds a lock for a moment: the step starts again.
+                _ => std::thread::sleep(std::time::Duration::from_millis(25)),
+            }
+        }
+        Err(file(std::io::Error::other(format!(
+            "the snapshot could not finish: the database stayed locked ({last:?})"
+        ))))
+    }
+
     fn audit_head(&self) -> Result<Option<(u64, [u8; HASH_LEN])>, StoreError> {
         audit_head_in(&*self.reader()?)
     }

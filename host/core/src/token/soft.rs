@@ -157,6 +157,29 @@ impl SoftToken {
         })
     }
 
+    /// Creates a new soft token file at `path` holding the key table of a backup
+    /// (what [`Token::export_for_backup`] gave), sealed under `passphrase`.
+    ///
+    /// # Errors
+    /// As [`SoftToken::create`]; [`TokenError::Format`] for a malformed table.
+    pub fn create_from_backup(
+        path: &Path,
+        passphrase: &SecretString,
+        cost: KdfCost,
+        table: &SecretBytes,
+    ) -> Result<Self, TokenError> {
+        let keys = file::parse_entries(table.expose()).ok_or_else(|| TokenError::Format {
+            path: path.display().to_string(),
+            reason: "the backup's key table is malformed".into(),
+        })?;
+        let token = Self::create(path, passphrase, cost)?;
+        token.change(|current| {
+            *current = keys;
+            Ok(())
+        })?;
+        Ok(token)
+    }
+
     /// The lock file a change of the token file at `path` holds across processes:
     /// `<path>.lock`, beside it.
     #[must_use]
@@ -378,6 +401,12 @@ impl Token for SoftToken {
 
     fn random(&self, out: &mut [u8]) -> Result<(), TokenError> {
         Ok(AwsLc.fill_random(out)?)
+    }
+
+    fn export_for_backup(&self) -> Result<Option<SecretBytes>, TokenError> {
+        // Keys another process (the command beside the server) added since this one read.
+        self.reload()?;
+        Ok(Some(file::encode_entries(&self.read())?))
     }
 }
 

@@ -110,6 +110,8 @@ pub enum ActionResult {
     AccessKey(super::AccessKeyIssued),
     /// An access key revoked.
     AccessKeyRevoked(super::AccessKeyRevoked),
+    /// A backup taken.
+    Backup(super::BackupCreated),
 }
 
 /// Which operations.

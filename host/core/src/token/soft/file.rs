@@ -144,6 +144,18 @@ pub(super) fn seal(
     file_key: &SecretBytes,
     keys: &Keys,
 ) -> Result<Vec<u8>, TokenError> {
+    let plaintext = encode_entries(keys)?;
+    let mut nonce = [0u8; GCM_NONCE_LEN];
+    RustCrypto.fill_random(&mut nonce)?;
+    let mut file = params.to_vec();
+    file.extend_from_slice(&nonce);
+    let sealed = RustCrypto.aes256_gcm_seal(file_key, &nonce, &file, plaintext.expose())?;
+    file.extend_from_slice(&sealed);
+    Ok(file)
+}
+
+/// The key table in the file's entry format (what [`parse_entries`] reads).
+pub(super) fn encode_entries(keys: &Keys) -> Result<SecretBytes, TokenError> {
     let mut plaintext = Zeroizing::new(Vec::new());
     for (label, entry) in keys {
         let label_len =
@@ -156,13 +168,7 @@ pub(super) fn seal(
         plaintext.extend_from_slice(&secret_len.to_le_bytes());
         plaintext.extend_from_slice(entry.secret.expose());
     }
-    let mut nonce = [0u8; GCM_NONCE_LEN];
-    RustCrypto.fill_random(&mut nonce)?;
-    let mut file = params.to_vec();
-    file.extend_from_slice(&nonce);
-    let sealed = RustCrypto.aes256_gcm_seal(file_key, &nonce, &file, &plaintext)?;
-    file.extend_from_slice(&sealed);
-    Ok(file)
+    Ok(SecretBytes::from_slice(&plaintext))
 }
 
 fn kind_byte(kind: TokenKeyKind) -> u8 {
@@ -182,7 +188,7 @@ fn byte_kind(byte: u8) -> Option<TokenKeyKind> {
     }
 }
 
-fn parse_entries(mut bytes: &[u8]) -> Option<Keys> {
+pub(super) fn parse_entries(mut bytes: &[u8]) -> Option<Keys> {
     fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
         let (head, tail) = bytes.split_at_checked(n)?;
         *bytes = tail;

@@ -1,0 +1,344 @@
+//! `kastell backup …`: take a sealed backup of a deployment (while its server may keep
+//! serving), verify one offline without any secret, restore one into a new data directory
+//! with an escrow holder's private key. The format is `docs/backup-format.md`.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use kastell_core::backup::{
+    self, BackupError, BackupSource, Identity, Manifest, Progress, Recipient,
+};
+use kastell_proto::Role;
+use secrecy::SecretString;
+use serde::Serialize;
+
+use super::CliError;
+use super::deployment::{DeploymentArgs, deployment_error, operator};
+
+mod remote;
+mod schedule;
+
+pub(crate) use schedule::{schedule, scheduled};
+
+/// Backup commands.
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Take a sealed backup (with --profile, the server takes it under the `export-backup`
+    /// quorum class and it is downloaded to --out): a consistent snapshot of the store (the server may keep
+    /// serving), the configuration, CA certificates, stored components and, with the soft
+    /// token, its keys; encrypted under a fresh key sealed to each recipient; the manifest
+    /// signed by the audit-signing key. Audited as `backup`.
+    Create {
+        /// The backup file to write (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// An escrow holder's P-384 public key (SPKI PEM); repeat for each. Only these
+        /// keys can open the backup.
+        #[arg(long = "recipient", value_name = "PEM", required = true)]
+        recipients: Vec<PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+    },
+    /// Check a backup offline, without any secret: its format, that it is complete, the
+    /// manifest's signature and the body's hash; print the manifest.
+    Verify {
+        /// The backup file.
+        file: PathBuf,
+        /// The deployment's audit public key (SPKI PEM, `kastell audit public-key`): the
+        /// backup must be signed by it.
+        #[arg(long, value_name = "PEM")]
+        public_key: Option<PathBuf>,
+        /// Print the manifest as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download a backup the server took (`kastell backup create --profile`, or a
+    /// scheduled one) by its file name.
+    Download {
+        /// The backup's file name on the server (`kastell-backup-<ms>.kbk`).
+        name: String,
+        /// The file to write (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+    },
+    /// Restore a backup into a new data directory (--data-dir, missing or empty) with a
+    /// recipient's private key. With the soft token, the new token file is sealed under
+    /// the passphrase given (KASTELL_SOFT_TOKEN_PASSPHRASE or --secret-file); a backup
+    /// whose master key stays on a PKCS#11 token needs that same token. The restored
+    /// trail continues the old one with a `restore` record.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// A recipient's P-384 private key (PEM, PKCS#8 or SEC1).
+        #[arg(long, value_name = "KEY.pem")]
+        identity: PathBuf,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+    },
+}
+
+/// A backup failure, exit code from its error code, the message led by the code's name.
+fn backup_error(err: BackupError) -> CliError {
+    let code = err.code();
+    CliError::new(code, format!("{code}: {err}"))
+}
+
+/// A progress bar on stderr, drawn only on a terminal and unless `quiet`.
+struct Bar(ProgressBar);
+
+impl Bar {
+    fn new(quiet: bool, what: &'static str) -> Self {
+        let target = if quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        let bar = ProgressBar::with_draw_target(Some(0), target);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(what);
+        Self(bar)
+    }
+}
+
+impl Progress for Bar {
+    fn start(&self, bytes: u64) {
+        self.0.set_length(bytes);
+    }
+
+    fn advance(&self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
+fn read_text(path: &Path, what: &str) -> Result<String, CliError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| CliError::usage(format!("{what} {}: {e}", path.display())))
+}
+
+/// What `create` and `restore` print with `--json`.
+#[derive(Serialize)]
+struct Report<'a> {
+    file: &'a Path,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<&'a Path>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restore_record: Option<u64>,
+    manifest: &'a Manifest,
+}
+
+fn describe(manifest: &Manifest) -> String {
+    let c = &manifest.counts;
+    format!(
+        "backup {} of deployment {} (Kastell {}, schema {}): {} keys, {} versions, {} \
+         aliases, {} policies, {} workloads, {} clients, {} access keys, {} audit records \
+         (head #{}); master key {}; sealed to {}",
+        manifest.backup_id,
+        manifest.deployment_id,
+        manifest.kastell_version,
+        manifest.schema_version,
+        c.keys,
+        c.key_versions,
+        c.aliases,
+        c.policies,
+        c.workloads,
+        c.clients,
+        c.access_keys,
+        c.audit_records,
+        manifest.audit_head.as_ref().map_or(0, |h| h.seq),
+        match manifest.master_key {
+            backup::MasterKey::InBackup => "inside (soft token)",
+            backup::MasterKey::OnToken => "on its PKCS#11 token (restore needs that token)",
+        },
+        manifest.recipients.join(", ")
+    )
+}
+
+/// Runs a backup command.
+///
+/// # Errors
+/// [`CliError`] naming what failed.
+pub(super) fn run(command: BackupCommand) -> Result<(), CliError> {
+    match command {
+        BackupCommand::Create {
+            out,
+            recipients,
+            quiet,
+            deployment,
+        } => create(&out, &recipients, quiet, &deployment),
+        BackupCommand::Verify {
+            file,
+            public_key,
+            json,
+        } => verify(&file, public_key.as_deref(), json),
+        BackupCommand::Restore {
+            file,
+            identity,
+            quiet,
+            deployment,
+        } => restore(&file, &identity, quiet, &deployment),
+        BackupCommand::Download {
+            name,
+            out,
+            deployment,
+        } => match &deployment.profile {
+            Some(profile) => remote::download(profile, &name, &out),
+            None => Err(CliError::usage(
+                "backup download fetches from a server: give --profile",
+            )),
+        },
+    }
+}
+
+fn create(
+    out: &Path,
+    recipients: &[PathBuf],
+    quiet: bool,
+    deployment: &DeploymentArgs,
+) -> Result<(), CliError> {
+    if let Some(profile) = &deployment.profile {
+        return remote::create(profile, out, recipients, deployment.json);
+    }
+    let recipients = recipients
+        .iter()
+        .map(|path| {
+            let name = path.display().to_string();
+            Recipient::from_pem(&read_text(path, "--recipient")?, &name).map_err(backup_error)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let data_dir = deployment.data_dir()?;
+    let service = deployment.open()?;
+    let principal = operator(Role::CryptoOfficer, None).id;
+    let source = BackupSource {
+        service: &service,
+        data_dir: &data_dir,
+        principal: &principal,
+    };
+    let manifest = {
+        let bar = Bar::new(quiet || deployment.json, "sealing");
+        backup::create(&source, out, &recipients, &bar).map_err(backup_error)?
+    };
+    if deployment.json {
+        return super::io::print_answer(
+            &Report {
+                file: out,
+                data_dir: None,
+                restore_record: None,
+                manifest: &manifest,
+            },
+            true,
+        );
+    }
+    println!("wrote {}: {}", out.display(), describe(&manifest));
+    Ok(())
+}
+
+fn verify(file: &Path, public_key: Option<&Path>, json: bool) -> Result<(), CliError> {
+    let expected = match public_key {
+        Some(path) => {
+            let pem = read_text(path, "--public-key")?;
+            let key =
+                Recipient::from_pem(&pem, &path.display().to_string()).map_err(backup_error)?;
+            Some(key.fingerprint())
+        }
+        None => None,
+    };
+    let manifest = backup::verify(file, expected.as_deref()).map_err(backup_error)?;
+    if json {
+        return super::io::print_answer(&manifest, true);
+    }
+    println!(
+        "backup intact, signed by audit key {}{}: {}",
+        manifest.deployment_id,
+        if expected.is_some() {
+            " (the one given)"
+        } else {
+            " (compare it with the deployment's: --public-key)"
+        },
+        describe(&manifest)
+    );
+    Ok(())
+}
+
+fn restore(
+    file: &Path,
+    identity: &Path,
+    quiet: bool,
+    deployment: &DeploymentArgs,
+) -> Result<(), CliError> {
+    if deployment.profile.is_some() {
+        return Err(CliError::usage(
+            "a backup is restored into a new data directory (--data-dir), not through a server",
+        ));
+    }
+    let pem = SecretString::from(read_text(identity, "--identity")?);
+    let identity =
+        Identity::from_pem(&pem, &identity.display().to_string()).map_err(backup_error)?;
+    let target = deployment.data_dir()?;
+    let choice = deployment.deployment()?;
+    let secret_file = deployment.config()?.token.secret_file;
+    let restored = {
+        let bar = Bar::new(quiet || deployment.json, "restoring");
+        backup::restore(
+            file,
+            &identity,
+            &target,
+            &choice.token,
+            secret_file.as_deref(),
+            &bar,
+        )
+        .map_err(backup_error)?
+    };
+    let service = choice
+        .open()
+        .map_err(|e| deployment_error(e).within("opening the restored deployment"))?;
+    let principal = operator(Role::CryptoOfficer, None).id;
+    let record = backup::record_restore(&service, &restored.manifest, &principal, file)
+        .map_err(backup_error)?;
+    if deployment.json {
+        return super::io::print_answer(
+            &Report {
+                file,
+                data_dir: Some(&restored.data_dir),
+                restore_record: Some(record.seq),
+                manifest: &restored.manifest,
+            },
+            true,
+        );
+    }
+    println!(
+        "restored {} into {} ({} files); its audit trail continues with record #{} \
+         (restore). {}",
+        file.display(),
+        restored.data_dir.display(),
+        restored.files,
+        record.seq,
+        describe(&restored.manifest)
+    );
+    if restored.data_dir.join("kastell.toml").exists() {
+        println!(
+            "kastell.toml restored with data_dir = {}; check [server] listen before serving \
+             beside the old deployment",
+            restored.data_dir.display()
+        );
+    }
+    Ok(())
+}

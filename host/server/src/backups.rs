@@ -1,0 +1,170 @@
+//! Backups through the server (crypto-officer): `POST /v1/backups` takes a sealed backup
+//! into the server's backup folder under the `export-backup` quorum class (the officers
+//! approve the recipients it is sealed to), `GET /v1/backups/{file}` downloads one. Both
+//! are audited (`backup`, `download-backup`). The scheduled backups of `[backup]
+//! every_secs` go through [`take`] too.
+
+use std::path::Path;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use kastell_core::audit::Outcome;
+use kastell_core::backup::{self, BackupError, BackupSource, MasterKey, Recipient};
+use kastell_core::keys::Caller;
+use kastell_proto::api::{BackupCreated, BackupRequest, ErrorBody, PendingResponse};
+use kastell_proto::{QuorumAction, Role};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::admin::gated;
+use super::auth::require;
+use super::error::{ApiError, ApiJson, ApiPath};
+use super::{Auth, Shared, blocking};
+
+/// The audit operation of a backup file downloaded.
+pub const DOWNLOAD_OPERATION: &str = "download-backup";
+/// Backup files the server writes: `kastell-backup-<unix ms>.kbk`.
+const PREFIX: &str = "kastell-backup-";
+const SUFFIX: &str = ".kbk";
+
+pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
+    router
+        .routes(routes!(create_backup))
+        .routes(routes!(download_backup))
+}
+
+fn backup_error(err: &BackupError) -> ApiError {
+    ApiError::of(err.code(), err.to_string())
+}
+
+/// The recipients of a request, each checked (refused before officers are asked to
+/// approve, and again when it runs).
+///
+/// # Errors
+/// 400 naming the malformed key, or when there is none.
+pub fn recipients(pems: &[String]) -> Result<Vec<Recipient>, ApiError> {
+    if pems.is_empty() {
+        return Err(backup_error(&BackupError::NoRecipient));
+    }
+    pems.iter()
+        .enumerate()
+        .map(|(i, pem)| {
+            Recipient::from_pem(pem, &format!("recipients[{i}]")).map_err(|e| backup_error(&e))
+        })
+        .collect()
+}
+
+/// Whether `name` is a file name the server gave a backup (`kastell-backup-<unix
+/// ms>.kbk`).
+#[must_use]
+pub fn is_backup_name(name: &str) -> bool {
+    name.strip_prefix(PREFIX)
+        .and_then(|rest| rest.strip_suffix(SUFFIX))
+        .is_some_and(|stamp| !stamp.is_empty() && stamp.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Takes a backup sealed to `recipients` into `dir` as `requester` (audited `backup`).
+///
+/// # Errors
+/// The backup's failure, by its code.
+pub fn take(
+    state: &Shared,
+    dir: &Path,
+    requester: &Caller,
+    recipients: &[Recipient],
+) -> Result<BackupCreated, ApiError> {
+    kastell_core::files::create_private_dir(dir).map_err(ApiError::internal)?;
+    let file = format!("{PREFIX}{}{SUFFIX}", kastell_core::clock::unix_now_ms());
+    let path = dir.join(&file);
+    let source = BackupSource {
+        service: &state.service,
+        data_dir: &state.data_dir,
+        principal: &requester.id,
+    };
+    let manifest = backup::create(&source, &path, recipients, &()).map_err(|e| backup_error(&e))?;
+    let size = std::fs::metadata(&path).map_err(ApiError::internal)?.len();
+    Ok(BackupCreated {
+        file,
+        size,
+        backup_id: manifest.backup_id,
+        deployment_id: manifest.deployment_id,
+        audit_head: manifest.audit_head.map_or(0, |head| head.seq),
+        master_key: match manifest.master_key {
+            MasterKey::InBackup => "in-backup",
+            MasterKey::OnToken => "on-token",
+        }
+        .to_owned(),
+    })
+}
+
+/// Takes a sealed backup into the server's backup folder (crypto-officer), of class
+/// `export-backup`: may need approvals (202); once taken, download it with
+/// `GET /v1/backups/{file}`.
+#[utoipa::path(post, path = "/v1/backups", tag = "approvals",
+    request_body = BackupRequest,
+    responses((status = 200, body = BackupCreated), (status = 202, body = PendingResponse),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn create_backup(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiJson(body): ApiJson<BackupRequest>,
+) -> Result<Response, ApiError> {
+    require(&state, &caller, Role::CryptoOfficer, "export-backup").await?;
+    recipients(&body.recipients)?;
+    gated(state, caller, QuorumAction::ExportBackup(body)).await
+}
+
+/// Downloads a backup the server took (crypto-officer); audited.
+#[utoipa::path(get, path = "/v1/backups/{file}", tag = "approvals",
+    params(("file" = String, Path, description = "The backup's file name")),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn download_backup(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+    ApiPath(file): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    require(&state, &caller, Role::CryptoOfficer, DOWNLOAD_OPERATION).await?;
+    if !is_backup_name(&file) {
+        return Err(ApiError::not_found(format!("no backup `{file}`")));
+    }
+    blocking(move || {
+        let path = state.backup_dir.join(&file);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ApiError::not_found(format!("no backup `{file}`")));
+            }
+            Err(e) => return Err(ApiError::internal(e)),
+        };
+        state.service.record_event(
+            &caller.id,
+            DOWNLOAD_OPERATION,
+            None,
+            Outcome::Allowed,
+            format!("{file} ({} bytes)", bytes.len()),
+        )?;
+        Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_backup_name;
+
+    #[test]
+    fn only_names_the_server_gives_are_downloadable() {
+        assert!(is_backup_name("kastell-backup-1796644931852.kbk"));
+        for bad in [
+            "../kastell.db",
+            "kastell-backup-.kbk",
+            "kastell-backup-1/../../x.kbk",
+            "kastell-backup-12.kbk.tmp",
+            "soft-token.kst",
+        ] {
+            assert!(!is_backup_name(bad), "{bad}");
+        }
+    }
+}
