@@ -169,6 +169,14 @@ pub const fn aws_key_spec(spec: KeySpec) -> &'static str {
     }
 }
 
+/// `arn:aws:iam::<account>:user/<principal>`: the ARN of a Kastell principal at the AWS
+/// endpoint (its access keys', STS GetCallerIdentity's answer, and the principal key
+/// policies name).
+#[must_use]
+pub fn user_arn(account: &str, principal: &str) -> String {
+    format!("arn:aws:iam::{account}:user/{principal}")
+}
+
 /// The Kastell key spec of an AWS name (every spec AWS KMS offers but `SM2`, Ed25519 and
 /// ML-KEM); `Err` tells a spec AWS has and Kastell not from a name AWS does not have.
 ///

@@ -150,10 +150,7 @@ async fn collect(
             format!("access key {id} sealed to the public key approved in operation {operation}"),
         )?;
         Ok(Json(AccessKeyIssued {
-            arn: format!(
-                "arn:aws:iam::{}:user/{}",
-                state.aws_account_id, info.principal
-            ),
+            arn: kastell_proto::aws::user_arn(&state.aws_account_id, &info.principal),
             access_key_id: info.access_key_id,
             principal: info.principal,
             roles: info.roles,

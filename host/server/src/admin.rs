@@ -312,10 +312,7 @@ pub(super) fn issue_access_key(
             .service
             .issue_access_key_sealed(caller, &identity, state.duties, &recipient)?;
     Ok(AccessKeyIssued {
-        arn: format!(
-            "arn:aws:iam::{}:user/{}",
-            state.aws_account_id, info.principal
-        ),
+        arn: kastell_proto::aws::user_arn(&state.aws_account_id, &info.principal),
         access_key_id: info.access_key_id,
         principal: info.principal,
         roles: info.roles,

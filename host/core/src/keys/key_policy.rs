@@ -43,7 +43,7 @@ impl AwsNames {
     /// carries (and the one a certificate holder of that name has in key policies).
     #[must_use]
     pub fn principal_arn(&self, principal: &str) -> String {
-        format!("arn:aws:iam::{}:user/{principal}", self.account)
+        kastell_proto::aws::user_arn(&self.account, principal)
     }
 }
 

@@ -108,7 +108,7 @@ async fn call(
             Ok((
                 caller.id.clone(),
                 CallerIdentity {
-                    arn: format!("arn:aws:iam::{account}:user/{}", caller.id),
+                    arn: kastell_proto::aws::user_arn(account, &caller.id),
                     user_id: caller.id,
                     account: account.clone(),
                 },
