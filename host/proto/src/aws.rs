@@ -5,6 +5,7 @@
 //! with AWS's PascalCase field names.
 
 use crate::{ErrorCode, KeySpec};
+use alloc::{format, string::String};
 
 #[cfg(feature = "aws-policy")]
 pub mod policy;
