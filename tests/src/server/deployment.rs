@@ -2,7 +2,7 @@
 //! made with: the token and the settings written into `kastell.toml`. Every `kastell`
 //! command runs with only the deployment's environment.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kastell_core::clients::ClientProfile;
@@ -132,6 +132,31 @@ impl Deployment {
             env: setup.env.clone(),
             dir,
         })
+    }
+
+    /// A second host of this deployment, for deployments on PostgreSQL: a copy of the
+    /// data directory (token, CA, profiles, configuration, with every path that names the
+    /// old directory rewritten) in a new temporary directory. Both hosts share the store
+    /// the configuration names; each keeps its own files (compiled artifacts, audit anchor).
+    /// This is how an operator adds a host with the soft token (README, "Several hosts").
+    ///
+    /// # Errors
+    /// When the copy fails.
+    pub fn another_host(&self) -> Result<Self> {
+        let dir = tempfile::tempdir().map_err(|e| fail(format!("tempdir: {e}")))?;
+        let host = Self {
+            binary: self.binary.clone(),
+            env: self.env.clone(),
+            dir,
+        };
+        let (from, to) = (self.data_dir(), host.data_dir());
+        copy_tree(
+            &from,
+            &to,
+            &from.display().to_string(),
+            &to.display().to_string(),
+        )?;
+        Ok(host)
     }
 
     /// The data directory.
@@ -267,4 +292,31 @@ impl Deployment {
         }
         Ok(())
     }
+}
+
+/// Copies the directory `from` to `to` (file modes kept), replacing `old` by `new` in
+/// every `.toml` file (configuration and profiles name absolute paths).
+fn copy_tree(from: &Path, to: &Path, old: &str, new: &str) -> Result<()> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |e: std::io::Error| fail(format!("{path}: {e}"))
+    };
+    std::fs::create_dir_all(to).map_err(io(to))?;
+    let mode = std::fs::metadata(from).map_err(io(from))?.permissions();
+    std::fs::set_permissions(to, mode).map_err(io(to))?;
+    for entry in std::fs::read_dir(from).map_err(io(from))? {
+        let entry = entry.map_err(io(from))?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().map_err(io(&source))?;
+        if kind.is_dir() {
+            copy_tree(&source, &target, old, new)?;
+        } else if kind.is_file() {
+            std::fs::copy(&source, &target).map_err(io(&source))?;
+            if source.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&target).map_err(io(&target))?;
+                std::fs::write(&target, text.replace(old, new)).map_err(io(&target))?;
+            }
+        }
+    }
+    Ok(())
 }

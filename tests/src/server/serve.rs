@@ -278,13 +278,39 @@ impl TestServer {
         self.deployment.issue_client(name, role, tenant, &self.url)
     }
 
-    /// A client of the API with the profile at `profile`.
+    /// A client of this server's API with the profile at `profile` (one of this host's
+    /// profiles, or one issued on another host of the deployment).
     ///
     /// # Errors
     /// When the profile or its files are unusable.
     pub fn client(&self, profile: &Path) -> Result<Client> {
-        let profile = ClientProfile::load(profile).map_err(|e| fail(e.to_string()))?;
+        let mut profile = ClientProfile::load(profile).map_err(|e| fail(e.to_string()))?;
+        self.url.clone_into(&mut profile.server);
         Client::new(&profile).map_err(|e| fail(e.to_string()))
+    }
+
+    /// Two hosts of one new deployment on a fresh database of the test cluster `db`
+    /// (soft token; B a copy of A's data directory): (A, B). `None` when `db` has no
+    /// PostgreSQL URL.
+    ///
+    /// # Errors
+    /// When `init` fails or a server does not start.
+    pub fn two_hosts(db: &kastell_core::store::testing::TestStore) -> Result<Option<(Self, Self)>> {
+        let Some((url, password)) = db.postgres_url() else {
+            return Ok(None);
+        };
+        let a = Self::start(&Setup::soft().postgres(&url, password.as_deref()))?;
+        let b = a.another_host()?;
+        Ok(Some((a, b)))
+    }
+
+    /// A second host of this deployment (on PostgreSQL), served: see
+    /// [`Deployment::another_host`].
+    ///
+    /// # Errors
+    /// When the copy fails or the server does not start.
+    pub fn another_host(&self) -> Result<Self> {
+        Self::serve(self.deployment.another_host()?)
     }
 
     /// A raw HTTP client presenting the certificate of `profile`.
