@@ -228,7 +228,8 @@ pub fn key_service(
             .expect("sandbox"),
     );
     let registry =
-        kastell_core::registry::PolicyRegistry::open(&dir.join("policies")).expect("registry");
+        kastell_core::registry::PolicyRegistry::open(store.clone(), &dir.join("policies"))
+            .expect("registry");
     let measurements = policies
         .iter()
         .map(|name| registry.add(&sandbox, &guest(name)).expect("policy added"))

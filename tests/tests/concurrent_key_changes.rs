@@ -431,6 +431,50 @@ impl Store for Overtaken {
     ) -> Result<Option<AuditRecord>, StoreError> {
         self.inner.revoke_access_key(revocation, audit)
     }
+    fn change_seq(&self) -> Result<u64, StoreError> {
+        self.inner.change_seq()
+    }
+    fn issue_challenge(
+        &self,
+        challenge: &kastell_core::store::ChallengeRow,
+        limits: kastell_core::store::ChallengeLimits,
+        now_ms: i64,
+    ) -> Result<kastell_core::store::ChallengeIssue, StoreError> {
+        self.inner.issue_challenge(challenge, limits, now_ms)
+    }
+    fn take_challenge(
+        &self,
+        nonce: &[u8],
+        key: &KeyId,
+        principal: &str,
+        now_ms: i64,
+    ) -> Result<kastell_core::store::ChallengeTake, StoreError> {
+        self.inner.take_challenge(nonce, key, principal, now_ms)
+    }
+    fn purge_challenges(&self, now_ms: i64) -> Result<u64, StoreError> {
+        self.inner.purge_challenges(now_ms)
+    }
+    fn add_component(
+        &self,
+        kind: kastell_core::store::ComponentKind,
+        measurement: &kastell_attest::Measurement,
+        bytes: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.inner.add_component(kind, measurement, bytes)
+    }
+    fn component(
+        &self,
+        kind: kastell_core::store::ComponentKind,
+        measurement: &kastell_attest::Measurement,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.component(kind, measurement)
+    }
+    fn components(
+        &self,
+        kind: kastell_core::store::ComponentKind,
+    ) -> Result<Vec<kastell_attest::Measurement>, StoreError> {
+        self.inner.components(kind)
+    }
 }
 
 /// When a rival change wins every attempt, the officer's change gives up with `Conflict`
@@ -456,7 +500,7 @@ fn an_officer_overtaken_on_every_attempt_gets_conflict_and_overwrites_nothing() 
         token,
         Arc::new(RustCrypto),
         Arc::new(Sandbox::new(SandboxLimits::default()).expect("sandbox")),
-        PolicyRegistry::open(&dir.path().join("policies")).expect("registry"),
+        PolicyRegistry::open(overtaken.clone(), &dir.path().join("policies")).expect("registry"),
         ServiceKeys::default(),
     );
 

@@ -1,7 +1,14 @@
 //! Several `kastell serve` hosts on one PostgreSQL database (issue 20): the second host is
 //! a copy of the first one's data directory ([`Deployment::another_host`]), both serving
-//! from the same store ([`TestServer::two_hosts`]). Needs `KASTELL_TEST_POSTGRES_URL` (scripts/postgres-env); skipped
-//! with a printed reason without it, required under CI.
+//! from the same store ([`TestServer::two_hosts`]). Needs `KASTELL_TEST_POSTGRES_URL`
+//! (scripts/postgres-env); skipped with a printed reason without it, required under CI.
+//!
+//! Every piece of shared state is in the store: a key made on one host serves on the other;
+//! a release nonce issued on one is used once on either; a policy pushed on one is bound
+//! and evaluated on the other, which compiles it itself. What a host keeps in memory learns
+//! of the other's changes within the documented bound (two reads of the change counter,
+//! `[store] change_check_ms`), measured here: a disabled key, a key pending deletion, a
+//! revoked client certificate and a revoked access key are refused on the other host.
 
 #![allow(
     clippy::expect_used,
@@ -9,9 +16,14 @@
     reason = "a failed expectation is a failed test"
 )]
 
+use std::time::{Duration, Instant};
+
 use base64::Engine as _;
+use kastell::client::{Client, RemoteError};
 use kastell_core::store::testing::TestStore;
-use kastell_tests::server::TestServer;
+use kastell_tests::guest;
+use kastell_tests::server::{Deployment, Setup, TestServer, expect_api_error};
+use kastell_tests::vault::{Vault, attest, challenge, create_key, push, release_by_certificate};
 use serde_json::{Value, json};
 
 fn b64(bytes: &[u8]) -> String {
@@ -49,4 +61,310 @@ fn a_key_created_on_one_host_encrypts_on_the_other_and_decrypts_on_the_first() {
         )
         .expect("host A decrypts what B encrypted");
     assert_eq!(decrypted["plaintext"], b64(b"attack at dawn"));
+}
+
+/// The longest a host may keep what another host changed when a notice is lost: two reads
+/// of the change counter (`[store] change_check_ms`, default 1 s). With notices the
+/// change is seen within milliseconds.
+const BOUND: Duration = Duration::from_millis(2 * kastell_core::config::DEFAULT_CHANGE_CHECK_MS);
+/// Room for requests on a loaded machine, added to the bound when a delay is measured.
+const SLACK: Duration = Duration::from_millis(1500);
+
+/// Calls `attempt` until it returns `Some`, for up to ten seconds: the result and how long
+/// after the start it came.
+fn until<T>(mut attempt: impl FnMut() -> Option<T>) -> (T, Duration) {
+    let started = Instant::now();
+    loop {
+        if let Some(found) = attempt() {
+            return (found, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still not refused after 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn api_error(result: Result<Value, RemoteError>) -> Option<(u16, String, String)> {
+    match result {
+        Ok(_) => None,
+        Err(RemoteError::Api {
+            status,
+            name,
+            message,
+        }) => Some((status, name, message)),
+        Err(other) => panic!("unexpected failure: {other:?}"),
+    }
+}
+
+#[test]
+fn a_nonce_issued_on_one_host_is_used_once_on_the_other_and_then_refused_on_the_first() {
+    let Some(db) = TestStore::postgres() else {
+        return;
+    };
+    let (a, b) = TestServer::two_hosts(&db)
+        .expect("two hosts")
+        .expect("PostgreSQL");
+    let officer = a.client(&a.officer()).expect("officer on A");
+    // The workload and its policy are pushed on A; B runs them from the store.
+    let vault = Vault::set_up(&officer, guest("record-vault")).expect("vault on A");
+    let profile = a.issue_client("svc", "crypto-user", None).expect("user");
+    let on_a = a.client(&profile).expect("user on A");
+    let on_b = b.client(&profile).expect("user on B");
+
+    let nonce = challenge(&on_a, &vault.records_key).expect("challenge issued on A");
+    let evidence = attest(&on_b, &vault, &vault.workload, &nonce).expect("attested on B");
+    release_by_certificate(&on_b, &vault.records_key, &nonce, &evidence)
+        .expect("the nonce issued on A is used on B");
+    let message = expect_api_error(
+        release_by_certificate(&on_a, &vault.records_key, &nonce, &evidence),
+        403,
+        "InvalidNonce",
+    );
+    assert!(message.contains("already used"), "{message}");
+    let message = expect_api_error(
+        release_by_certificate(&on_b, &vault.records_key, &nonce, &evidence),
+        403,
+        "InvalidNonce",
+    );
+    assert!(message.contains("already used"), "{message}");
+}
+
+#[test]
+fn a_key_disabled_or_scheduled_for_deletion_on_one_host_is_refused_on_the_other_within_the_bound() {
+    let Some(db) = TestStore::postgres() else {
+        return;
+    };
+    let (a, b) = TestServer::two_hosts(&db)
+        .expect("two hosts")
+        .expect("PostgreSQL");
+    let officer = a.client(&a.officer()).expect("officer on A");
+    let profile = a.issue_client("svc", "crypto-user", None).expect("user");
+    let on_b = b.client(&profile).expect("user on B");
+    let encrypt_on_b = |key: &str| {
+        on_b.post::<Value>(
+            &format!("/v1/keys/{key}/encrypt"),
+            &json!({ "plaintext": b64(b"still usable?"), "context": {} }),
+        )
+    };
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        let key: Value = officer
+            .post("/v1/keys", &json!({ "spec": "AES_256" }))
+            .expect("key created on A");
+        let key = key["id"].as_str().expect("key id").to_owned();
+        // Used on B: its unwrapped material is in B's cache.
+        encrypt_on_b(&key).expect("B encrypts");
+        keys.push(key);
+    }
+
+    let _: Value = officer
+        .post(&format!("/v1/keys/{}/disable", keys[0]), &json!({}))
+        .expect("disabled on A");
+    let ((status, error, message), delay) = until(|| api_error(encrypt_on_b(&keys[0])));
+    assert_eq!((status, error.as_str()), (409, "Disabled"), "{message}");
+    assert!(message.contains("disabled"), "{message}");
+    assert!(
+        delay < BOUND + SLACK,
+        "disabled key refused on B after {delay:?}"
+    );
+
+    let _: Value = officer
+        .post(
+            &format!("/v1/keys/{}/schedule-deletion", keys[1]),
+            &json!({ "days": 7 }),
+        )
+        .expect("deletion scheduled on A");
+    let ((status, error, message), delay) = until(|| api_error(encrypt_on_b(&keys[1])));
+    assert_eq!((status, error.as_str()), (409, "InvalidState"), "{message}");
+    assert!(message.contains("PendingDeletion"), "{message}");
+    assert!(
+        delay < BOUND + SLACK,
+        "key pending deletion refused on B after {delay:?}"
+    );
+}
+
+#[test]
+fn a_client_certificate_revoked_on_one_host_is_refused_on_the_other_within_the_bound() {
+    let Some(db) = TestStore::postgres() else {
+        return;
+    };
+    let (a, b) = TestServer::two_hosts(&db)
+        .expect("two hosts")
+        .expect("PostgreSQL");
+    let officer = a.client(&a.officer()).expect("officer on A");
+    let profile = a.issue_client("leaver", "crypto-user", None).expect("user");
+    let on_b = b.client(&profile).expect("user on B");
+    let list = || on_b.get::<Value>("/v1/keys");
+    list().expect("the certificate works on B");
+
+    let clients: Value = officer.get("/v1/clients").expect("clients");
+    let serial = clients["clients"]
+        .as_array()
+        .expect("clients")
+        .iter()
+        .find(|c| c["principal"] == "leaver")
+        .and_then(|c| c["serial"].as_str())
+        .expect("listed")
+        .to_owned();
+    let _: Value = officer
+        .post(
+            &format!("/v1/clients/{serial}/revoke"),
+            &json!({ "reason": "left the company" }),
+        )
+        .expect("revoked on A");
+    let ((status, error, message), delay) = until(|| api_error(list()));
+    assert_eq!(
+        (status, error.as_str()),
+        (401, "Unauthenticated"),
+        "{message}"
+    );
+    assert!(message.contains("is revoked"), "{message}");
+    assert!(
+        delay < BOUND + SLACK,
+        "revoked certificate refused on B after {delay:?}"
+    );
+}
+
+#[test]
+fn an_access_key_revoked_on_one_host_is_refused_on_the_other_within_the_bound() {
+    let Some(db) = TestStore::postgres() else {
+        return;
+    };
+    let (url, password) = db.postgres_url().expect("PostgreSQL");
+    let deployment =
+        Deployment::init(&Setup::soft().postgres(&url, password.as_deref())).expect("deployment");
+    // Rows kept for a minute: only the notice can make B refuse within the bound.
+    deployment
+        .append_config(&format!(
+            "\n[aws]\nlisten = \"127.0.0.1:0\"\nregion = \"{REGION}\"\n\
+             access_key_recheck_ms = 60000\n"
+        ))
+        .expect("config");
+    let a = TestServer::serve(deployment).expect("host A");
+    let b = a.another_host().expect("host B");
+    let officer = a.client(&a.officer()).expect("officer on A");
+    let _: Value = officer
+        .post(
+            "/v1/keys",
+            &json!({ "spec": "AES_256", "alias": "alias/shared" }),
+        )
+        .expect("key");
+    let key = a
+        .access_key("leaver", &["crypto-user"], None)
+        .expect("access key");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let on_b = sdk(&b, &key);
+    encrypt(&runtime, &on_b).expect("the access key works on B (its row now kept)");
+
+    let _: Value = officer
+        .post(
+            &format!("/v1/access-keys/{}/revoke", key.0),
+            &json!({ "reason": "left the company" }),
+        )
+        .expect("revoked on A");
+    let (name, delay) = until(|| encrypt(&runtime, &on_b).err());
+    assert_eq!(name, "UnrecognizedClientException");
+    assert!(
+        delay < BOUND + SLACK,
+        "revoked access key refused on B after {delay:?}"
+    );
+}
+
+#[test]
+fn a_policy_pushed_on_one_host_is_bound_and_evaluated_on_the_other_which_compiles_it() {
+    let Some(db) = TestStore::postgres() else {
+        return;
+    };
+    let (a, b) = TestServer::two_hosts(&db)
+        .expect("two hosts")
+        .expect("PostgreSQL");
+    let officer_a = a.client(&a.officer()).expect("officer on A");
+    let officer_b = b.client(&a.officer()).expect("officer on B");
+    let policy = push(&officer_a, "/v1/policies", guest("tenant-context")).expect("pushed on A");
+    let measurement = policy
+        .strip_prefix("sha384:")
+        .expect("measurement")
+        .to_owned();
+    let file = format!("{measurement}.wasm");
+    assert!(
+        !b.deployment()
+            .data_dir()
+            .join(kastell_core::deployment::POLICIES_DIR)
+            .join(&file)
+            .exists(),
+        "B has no file of it: it reads the store"
+    );
+    let key = create_key(&officer_b, &json!({ "spec": "AES_256", "policy": policy }))
+        .expect("B binds the policy pushed on A");
+    let profile = a
+        .issue_client("svc", "crypto-user", Some("acme"))
+        .expect("user of tenant acme");
+    let on_b = b.client(&profile).expect("user on B");
+    encrypt_with(&on_b, &key, &json!({ "tenant": "acme" })).expect("allowed by the policy on B");
+    let (status, error, message) =
+        api_error(encrypt_with(&on_b, &key, &json!({ "tenant": "globex" })))
+            .expect("denied by the policy on B");
+    assert_eq!((status, error.as_str()), (403, "AccessDenied"), "{message}");
+    assert!(
+        b.deployment()
+            .data_dir()
+            .join(kastell_core::deployment::COMPILED_DIR)
+            .join(format!("{measurement}.cwasm"))
+            .exists(),
+        "B compiled the policy itself"
+    );
+}
+
+fn encrypt_with(user: &Client, key: &str, context: &Value) -> Result<Value, RemoteError> {
+    user.post(
+        &format!("/v1/keys/{key}/encrypt"),
+        &json!({ "plaintext": b64(b"tenant data"), "context": context }),
+    )
+}
+
+const REGION: &str = "eu-central-1";
+
+/// An SDK client for `server`'s AWS endpoint signing with `key`, trusting only the
+/// deployment's root.
+fn sdk(server: &TestServer, key: &(String, String)) -> aws_sdk_kms::Client {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+    let root = std::fs::read(server.deployment().root_certificate()).unwrap();
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(
+            TlsContext::builder()
+                .with_trust_store(TrustStore::empty().with_pem_certificate(root.as_slice()))
+                .build()
+                .unwrap(),
+        )
+        .build_https();
+    let config = aws_sdk_kms::Config::builder()
+        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+        .region(aws_sdk_kms::config::Region::new(REGION))
+        .endpoint_url(server.aws_url().unwrap())
+        .credentials_provider(aws_sdk_kms::config::Credentials::new(
+            &key.0, &key.1, None, None, "kastell",
+        ))
+        .http_client(http)
+        .build();
+    aws_sdk_kms::Client::from_conf(config)
+}
+
+/// Encrypts a few bytes under alias/shared: `Ok` or the exception's name.
+fn encrypt(runtime: &tokio::runtime::Runtime, client: &aws_sdk_kms::Client) -> Result<(), String> {
+    use aws_sdk_kms::error::ProvideErrorMetadata as _;
+    runtime
+        .block_on(
+            client
+                .encrypt()
+                .key_id("alias/shared")
+                .plaintext(aws_sdk_kms::primitives::Blob::new(b"still mine?".to_vec()))
+                .send(),
+        )
+        .map(drop)
+        .map_err(|e| e.code().unwrap_or("(no code)").to_owned())
 }

@@ -12,6 +12,8 @@ use std::fs;
 use kastell_attest::Measurement;
 use kastell_core::registry::{PolicyRegistry, RegistryError};
 use kastell_core::sandbox::{ArtifactKey, LoadError, Sandbox, SandboxLimits, Verdict};
+use kastell_core::store::ComponentKind;
+use kastell_core::store::testing::{Backend, TestStore, test_stores};
 use kastell_core::token::{SoftToken, Token, TokenKeyKind};
 use kastell_tests::{guest, tenant_request};
 use std::sync::Arc;
@@ -99,9 +101,16 @@ fn damaged_artifact_is_ignored_and_recompiled() {
 
 #[test]
 fn registry_stores_by_measurement_and_refuses_invalid_or_damaged_policies() {
+    for test in test_stores() {
+        registry_stores_by_measurement_on(&test);
+    }
+}
+
+fn registry_stores_by_measurement_on(test: &TestStore) {
     let dir = tempfile::tempdir().expect("tempdir");
     let sandbox = Sandbox::new(SandboxLimits::default()).expect("sandbox");
-    let registry = PolicyRegistry::open(dir.path()).expect("open");
+    let store = test.open().expect("store");
+    let registry = PolicyRegistry::open(Arc::clone(&store), dir.path()).expect("open");
 
     let bytes = guest("tenant-context");
     let measurement = registry.add(&sandbox, &bytes).expect("valid policy");
@@ -117,16 +126,16 @@ fn registry_stores_by_measurement_and_refuses_invalid_or_damaged_policies() {
         sandbox.evaluate(&loaded, &tenant_request("acme")).verdict,
         Verdict::Allow
     );
-
-    // Once loaded, the hot path neither reads nor hashes the file again.
-    let path = dir.path().join(format!("{}.wasm", measurement.to_hex()));
-    let stored = fs::read(&path).expect("stored file");
-    fs::remove_file(&path).expect("remove");
-    let again = registry
-        .load(&sandbox, &measurement)
-        .expect("served from memory");
-    assert!(std::sync::Arc::ptr_eq(&loaded, &again));
-    fs::write(&path, stored).expect("restore");
+    // Another handle on the store (another host) finds it there: nothing is on disk.
+    assert_eq!(
+        fs::read_dir(dir.path()).expect("folder").count(),
+        0,
+        "{}: the policy lives in the store, not in the folder",
+        test.name()
+    );
+    let elsewhere = PolicyRegistry::open(test.open().expect("reopen"), &dir.path().join("b"))
+        .expect("another host's registry");
+    assert_eq!(elsewhere.get(&measurement).expect("shared"), bytes);
 
     let refused = registry.add(&sandbox, &guest("hostile-filesystem"));
     assert!(matches!(
@@ -142,12 +151,66 @@ fn registry_stores_by_measurement_and_refuses_invalid_or_damaged_policies() {
     let missing = Measurement::of(b"never stored");
     assert!(matches!(registry.get(&missing), Err(RegistryError::NotFound(m)) if m == missing));
 
-    let path = dir.path().join(format!("{}.wasm", measurement.to_hex()));
-    let mut damaged = bytes.clone();
-    damaged[100] ^= 1;
-    fs::write(&path, damaged).expect("write");
-    assert!(matches!(
-        registry.get(&measurement),
-        Err(RegistryError::Corrupt { .. })
-    ));
+    // Someone with write access to the database swaps the bytes: refused by name.
+    test.sql(&format!(
+        "UPDATE components SET bytes = {} WHERE measurement = '{}'",
+        match test.backend {
+            Backend::Sqlite => "X'0061736d'".to_owned(),
+            Backend::Postgres => "'\\x0061736d'::bytea".to_owned(),
+        },
+        measurement.to_hex()
+    ))
+    .expect("tamper");
+    let err = registry.get(&measurement).expect_err("damaged row refused");
+    assert!(
+        matches!(&err, RegistryError::Corrupt { .. })
+            && err.to_string().contains(&measurement.to_hex())
+            && err.to_string().contains("does not hash to its name"),
+        "{}: {err}",
+        test.name()
+    );
+}
+
+#[test]
+fn policy_files_of_an_older_deployment_are_imported_and_damaged_ones_are_not() {
+    for test in test_stores() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let good = guest("tenant-context");
+        let good_m = Measurement::of(&good);
+        fs::write(dir.path().join(format!("{}.wasm", good_m.to_hex())), &good).expect("file");
+        let other = guest("office-hours");
+        let other_m = Measurement::of(&other);
+        let mut damaged = other.clone();
+        damaged[100] ^= 1;
+        fs::write(
+            dir.path().join(format!("{}.wasm", other_m.to_hex())),
+            damaged,
+        )
+        .expect("file");
+
+        let store = test.open().expect("store");
+        let registry = PolicyRegistry::open(Arc::clone(&store), dir.path()).expect("import");
+        assert_eq!(
+            registry.list().expect("list"),
+            vec![good_m],
+            "{}",
+            test.name()
+        );
+        assert_eq!(
+            store
+                .component(ComponentKind::Policy, &good_m)
+                .expect("read"),
+            Some(good.clone()),
+            "imported into the store"
+        );
+        assert!(matches!(
+            registry.get(&other_m),
+            Err(RegistryError::Corrupt { .. })
+        ));
+        // A file dropped in the folder while serving is imported on its first use.
+        let late = guest("hostile-filesystem");
+        let late_m = Measurement::of(&late);
+        fs::write(dir.path().join(format!("{}.wasm", late_m.to_hex())), &late).expect("file");
+        assert_eq!(registry.get(&late_m).expect("imported on use"), late);
+    }
 }

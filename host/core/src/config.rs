@@ -16,6 +16,7 @@
 //! password_file = "/etc/kastell/db-password"   # or KASTELL_STORE_PASSWORD; never in url
 //! ca_file = "/etc/kastell/db-ca.pem"   # the database's TLS anchors (default: system roots)
 //! max_connections = 16         # the pool's size
+//! change_check_ms = 1000       # how often other hosts' changes are looked for (see below)
 //!
 //! [audit]
 //! checkpoint_every = 1000
@@ -369,7 +370,16 @@ pub struct StoreConfig {
     pub ca_file: Option<PathBuf>,
     /// Connections to the database at most (default 16).
     pub max_connections: Option<u32>,
+    /// Milliseconds between reads of the store's change counter (default
+    /// [`DEFAULT_CHANGE_CHECK_MS`], 10 to 60,000): what a host keeps in memory (unwrapped
+    /// keys, revoked client certificates, access-key rows) learns of a change made by
+    /// another host within two of these even when the change's notice was lost (one on
+    /// SQLite, which sends none); with notices (PostgreSQL), within milliseconds.
+    pub change_check_ms: Option<u64>,
 }
+
+/// How often the store's change counter is read unless configured: every second.
+pub const DEFAULT_CHANGE_CHECK_MS: u64 = 1_000;
 
 /// `[audit]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -528,6 +538,12 @@ impl Config {
                 self.store.max_connections.map(u64::from),
                 2,
                 10_000,
+            ),
+            (
+                "store.change_check_ms",
+                self.store.change_check_ms,
+                10,
+                60_000,
             ),
             (
                 "server.max_connections",

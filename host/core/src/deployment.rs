@@ -171,7 +171,7 @@ impl Deployment {
         let sandbox = Sandbox::new(limits)
             .and_then(|s| s.with_artifact_dir(&self.data_dir.join(COMPILED_DIR), artifact_key))
             .map_err(|e| DeploymentError::Sandbox(e.to_string()))?;
-        let policies = PolicyRegistry::open(&self.data_dir.join(POLICIES_DIR))?;
+        let policies = PolicyRegistry::open(Arc::clone(&store), &self.data_dir.join(POLICIES_DIR))?;
         let service = KeyService::new(
             store,
             token,

@@ -1,5 +1,12 @@
 //! The policy and workload registries: validated components stored content-addressed by
-//! the SHA-384 of their exact bytes (`<dir>/<96 hex>.wasm`).
+//! the SHA-384 of their exact bytes, in the store (so every host sharing it serves them;
+//! each host compiles its own artifacts). The bytes are checked against their measurement
+//! on every read: a row whose bytes do not hash to its name is refused by name.
+//!
+//! Folders of `<96 hex>.wasm` files (where components lived before, and where the offline
+//! `kastell policy add --data-dir` puts them) are imported into the store when the
+//! registry opens, and a component missing from the store is looked for there before it
+//! is called missing: a file whose bytes do not hash to its name is never imported.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -8,6 +15,7 @@ use std::sync::Arc;
 use kastell_attest::Measurement;
 
 use crate::sandbox::{LoadError, Policy, Sandbox, Workload};
+use crate::store::{ComponentKind, Store, StoreError};
 
 /// Why a registry operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -19,12 +27,15 @@ pub enum RegistryError {
     /// No component with this measurement is stored.
     #[error("no component {0} in the registry")]
     NotFound(Measurement),
-    /// A stored file's bytes do not hash to its name (damage or tampering).
+    /// A stored component's bytes do not hash to its name (damage or tampering).
     #[error("stored component {path} does not hash to its name; refusing it")]
     Corrupt {
-        /// The file.
+        /// The file, or the store's row (`store:<kind>/<measurement>`).
         path: PathBuf,
     },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// The file system failed.
     #[error("{path}: {source}")]
     Io {
@@ -61,7 +72,8 @@ impl ComponentDir {
         self.dir.join(format!("{}.wasm", measurement.to_hex()))
     }
 
-    /// Stores validated `bytes` under `measurement` (once), durably and atomically.
+    /// Stores validated `bytes` under `measurement` (once), durably and atomically (the
+    /// offline `kastell policy add --data-dir`, imported by the next host to open).
     fn store(&self, measurement: &Measurement, bytes: &[u8]) -> Result<(), RegistryError> {
         let path = self.path(measurement);
         if path.exists() {
@@ -101,20 +113,91 @@ impl ComponentDir {
     }
 }
 
-/// A directory of validated policy components.
+/// Components of one kind in the store, with the folder of files imported into it.
 #[derive(Debug, Clone)]
-pub struct PolicyRegistry {
+struct Stored {
+    kind: ComponentKind,
+    store: Arc<dyn Store>,
     dir: ComponentDir,
 }
 
+impl Stored {
+    /// Opens `dir` (created when missing) and imports its files into the store.
+    fn open(kind: ComponentKind, store: Arc<dyn Store>, dir: &Path) -> Result<Self, RegistryError> {
+        let this = Self {
+            kind,
+            store,
+            dir: ComponentDir::open(dir)?,
+        };
+        let mut imported = 0usize;
+        for measurement in this.dir.list()? {
+            match this.dir.get(&measurement) {
+                Ok(bytes) => {
+                    if this.store.add_component(kind, &measurement, &bytes)? {
+                        imported += 1;
+                    }
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "component file not imported into the store");
+                }
+            }
+        }
+        if imported > 0 {
+            tracing::info!(
+                imported,
+                kind = kind.as_str(),
+                dir = %dir.display(),
+                "component files imported into the store"
+            );
+        }
+        Ok(this)
+    }
+
+    fn store(&self, measurement: &Measurement, bytes: &[u8]) -> Result<(), RegistryError> {
+        self.store.add_component(self.kind, measurement, bytes)?;
+        Ok(())
+    }
+
+    /// The bytes of `measurement`, from the store (or imported from the folder), checked.
+    fn get(&self, measurement: &Measurement) -> Result<Vec<u8>, RegistryError> {
+        match self.store.component(self.kind, measurement)? {
+            Some(bytes) if Measurement::of(&bytes) == *measurement => Ok(bytes),
+            Some(_) => Err(RegistryError::Corrupt {
+                path: PathBuf::from(format!(
+                    "store:{}/{}",
+                    self.kind.as_str(),
+                    measurement.to_hex()
+                )),
+            }),
+            None => {
+                let bytes = self.dir.get(measurement)?;
+                self.store.add_component(self.kind, measurement, &bytes)?;
+                Ok(bytes)
+            }
+        }
+    }
+
+    fn list(&self) -> Result<Vec<Measurement>, RegistryError> {
+        Ok(self.store.components(self.kind)?)
+    }
+}
+
+/// The validated policy components.
+#[derive(Debug, Clone)]
+pub struct PolicyRegistry {
+    dir: Stored,
+}
+
 impl PolicyRegistry {
-    /// Opens (and creates) the registry directory.
+    /// The policies in `store`, after importing the files of `dir` (created when missing)
+    /// into it.
     ///
     /// # Errors
-    /// [`RegistryError::Io`] when it cannot be created.
-    pub fn open(dir: &Path) -> Result<Self, RegistryError> {
+    /// [`RegistryError::Io`] when the folder cannot be created or read,
+    /// [`RegistryError::Store`] when the store fails.
+    pub fn open(store: Arc<dyn Store>, dir: &Path) -> Result<Self, RegistryError> {
         Ok(Self {
-            dir: ComponentDir::open(dir)?,
+            dir: Stored::open(ComponentKind::Policy, store, dir)?,
         })
     }
 
@@ -158,26 +241,65 @@ impl PolicyRegistry {
     /// The measurements of all stored policies, sorted.
     ///
     /// # Errors
-    /// [`RegistryError::Io`] when the directory cannot be read.
+    /// [`RegistryError::Store`] when the store fails.
     pub fn list(&self) -> Result<Vec<Measurement>, RegistryError> {
         self.dir.list()
     }
 }
 
-/// A directory of validated workload components (`<dir>/<96 hex>.wasm`).
+/// A folder of policy files, for the offline `kastell policy add --data-dir` (no store
+/// open): the next host to open the deployment imports them into its store.
 #[derive(Debug, Clone)]
-pub struct WorkloadRegistry {
+pub struct PolicyFolder {
     dir: ComponentDir,
 }
 
-impl WorkloadRegistry {
-    /// Opens (and creates) the registry directory.
+impl PolicyFolder {
+    /// Opens (and creates) the folder.
     ///
     /// # Errors
     /// [`RegistryError::Io`] when it cannot be created.
     pub fn open(dir: &Path) -> Result<Self, RegistryError> {
         Ok(Self {
             dir: ComponentDir::open(dir)?,
+        })
+    }
+
+    /// Validates `bytes` as a policy and writes them to the folder; their measurement.
+    ///
+    /// # Errors
+    /// [`RegistryError::Invalid`] for a refused component, [`RegistryError::Io`] when
+    /// the write fails.
+    pub fn add(&self, sandbox: &Sandbox, bytes: &[u8]) -> Result<Measurement, RegistryError> {
+        let measurement = sandbox.load_policy(bytes)?.measurement();
+        self.dir.store(&measurement, bytes)?;
+        Ok(measurement)
+    }
+
+    /// The measurements of the policy files in the folder, sorted.
+    ///
+    /// # Errors
+    /// [`RegistryError::Io`] when the folder cannot be read.
+    pub fn list(&self) -> Result<Vec<Measurement>, RegistryError> {
+        self.dir.list()
+    }
+}
+
+/// The validated workload components.
+#[derive(Debug, Clone)]
+pub struct WorkloadRegistry {
+    dir: Stored,
+}
+
+impl WorkloadRegistry {
+    /// The workloads in `store`, after importing the files of `dir` (created when
+    /// missing) into it.
+    ///
+    /// # Errors
+    /// As [`PolicyRegistry::open`].
+    pub fn open(store: Arc<dyn Store>, dir: &Path) -> Result<Self, RegistryError> {
+        Ok(Self {
+            dir: Stored::open(ComponentKind::Workload, store, dir)?,
         })
     }
 
@@ -209,7 +331,7 @@ impl WorkloadRegistry {
     /// The measurements of all stored workloads, sorted.
     ///
     /// # Errors
-    /// [`RegistryError::Io`] when the directory cannot be read.
+    /// [`RegistryError::Store`] when the store fails.
     pub fn list(&self) -> Result<Vec<Measurement>, RegistryError> {
         self.dir.list()
     }

@@ -3,6 +3,7 @@
 //! is one transaction, so a crash leaves the previous or the next consistent state.
 
 mod postgres;
+pub mod shared;
 mod sqlite;
 #[doc(hidden)]
 pub mod testing;
@@ -10,11 +11,16 @@ mod ticket;
 
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, HASH_LEN};
 use crate::model::{Alias, AliasRow, KeyRecord, KeyVersion, RotationSchedule};
+use kastell_attest::Measurement;
 use kastell_proto::KeyId;
 use kastell_proto::api::{ClientDetail, ClientInfo};
 use kastell_proto::{OperationClass, PendingState};
 
 pub use postgres::{DEFAULT_MAX_CONNECTIONS, PostgresOptions, PostgresStore};
+pub use shared::{
+    ChallengeIssue, ChallengeLimits, ChallengeRow, ChallengeTake, ChangeEvent, ChangeHandler,
+    ChangeListener, Changed, ComponentKind,
+};
 pub use sqlite::SqliteStore;
 pub use ticket::AuditTicket;
 
@@ -114,6 +120,9 @@ pub enum StoreError {
     /// The thread that commits audit records could not be started.
     #[error("cannot start the audit committer thread: {0}")]
     CommitterStart(#[source] std::io::Error),
+    /// The thread that listens for other hosts' changes could not be started.
+    #[error("cannot start the store's change listener thread: {0}")]
+    ListenerStart(#[source] std::io::Error),
     /// This store cannot do what was asked (e.g. a snapshot for a backup).
     #[error("this store cannot {0}")]
     Unsupported(&'static str),
@@ -210,6 +219,21 @@ pub enum Change<'a> {
         /// Aliases with their seals.
         aliases: &'a [AliasRow],
     },
+}
+
+/// The key a change touches that hosts may hold in memory (state, versions, material);
+/// `None` for changes to aliases and seals only, which no host keeps.
+pub(crate) fn changed_key(change: &Change<'_>) -> Option<Changed> {
+    let id = match change {
+        Change::CreateKey { key, .. } | Change::UpdateKey(key) => key.id,
+        Change::AddVersion { id, .. } | Change::DestroyKey { id, .. } => **id,
+        Change::SetAlias(_)
+        | Change::CreateAlias(_)
+        | Change::UpdateAlias { .. }
+        | Change::DeleteAlias { .. }
+        | Change::SealRows { .. } => return None,
+    };
+    Some(Changed::Key(id.to_string()))
 }
 
 /// A token object queued for destruction when its key was destroyed, as the queue names
@@ -652,4 +676,86 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         revocation: &Revocation,
         audit: AuditEntry,
     ) -> Result<Option<AuditRecord>, StoreError>;
+
+    /// The change counter: incremented, in the change's own transaction, by every change
+    /// a host may hold in memory (a key's state, versions or material; a revocation of a
+    /// client certificate or an access key). See [`shared`].
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn change_seq(&self) -> Result<u64, StoreError>;
+
+    /// Starts a thread that calls `handler` for each change committed by any host sharing
+    /// this store (and with [`ChangeEvent::Lost`] whenever notices may have been missed);
+    /// `None` when the store sends no notices (SQLite: the counter alone tells a change).
+    ///
+    /// # Errors
+    /// A storage failure, or the thread could not be started.
+    fn listen(&self, handler: ChangeHandler) -> Result<Option<ChangeListener>, StoreError> {
+        let _ = handler;
+        Ok(None)
+    }
+
+    /// Stores a release challenge once the open ones expired at `now_ms` are purged,
+    /// provided its principal holds fewer than `limits.per_principal` open challenges and
+    /// all principals together fewer than `limits.total`; otherwise stores nothing and
+    /// says which limit was reached. Hosts sharing the store issue one after another.
+    ///
+    /// # Errors
+    /// A storage failure (a nonce stored twice included).
+    fn issue_challenge(
+        &self,
+        challenge: &ChallengeRow,
+        limits: ChallengeLimits,
+        now_ms: i64,
+    ) -> Result<ChallengeIssue, StoreError>;
+
+    /// Uses up the challenge `nonce` for `key` and `principal`, atomically: of any number
+    /// of hosts presenting it at once, one takes it. A challenge of another principal is
+    /// left as it was; an expired one, or one for another key, is used up all the same.
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn take_challenge(
+        &self,
+        nonce: &[u8],
+        key: &KeyId,
+        principal: &str,
+        now_ms: i64,
+    ) -> Result<ChallengeTake, StoreError>;
+
+    /// Removes the challenges expired at `now_ms`; how many.
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn purge_challenges(&self, now_ms: i64) -> Result<u64, StoreError>;
+
+    /// Stores `bytes` as the component `measurement` of `kind` (the caller validated them
+    /// and measured them); whether they were new (stored once).
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn add_component(
+        &self,
+        kind: ComponentKind,
+        measurement: &Measurement,
+        bytes: &[u8],
+    ) -> Result<bool, StoreError>;
+
+    /// The stored bytes of a component, as stored: the caller checks them against
+    /// `measurement` (a row may have been edited).
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn component(
+        &self,
+        kind: ComponentKind,
+        measurement: &Measurement,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The measurements of the stored components of `kind`, sorted.
+    ///
+    /// # Errors
+    /// A storage failure or [`StoreError::Corrupt`].
+    fn components(&self, kind: ComponentKind) -> Result<Vec<Measurement>, StoreError>;
 }

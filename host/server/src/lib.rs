@@ -18,6 +18,7 @@ mod audit;
 mod auth;
 pub mod aws;
 pub mod backups;
+pub mod changes;
 mod clients;
 mod crypto;
 pub mod error;
@@ -92,6 +93,8 @@ pub struct AppState {
     pub data_dir: std::path::PathBuf,
     /// Where backups taken through the server go (`[backup] dir`).
     pub backup_dir: std::path::PathBuf,
+    /// The store's change counter as this host knows it ([`changes`]).
+    pub changes: changes::ChangeWatch,
 }
 
 impl AppState {

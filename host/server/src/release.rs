@@ -80,7 +80,10 @@ async fn challenge(
     operation(&state, move |state| {
         let service = &state.service;
         let id = service.key_id(&key)?;
-        let issued = match state.challenges.issue(id, &caller.id) {
+        let issued = match state
+            .challenges
+            .issue(service.store().as_ref(), id, &caller.id)
+        {
             Ok(issued) => issued,
             Err(err)
                 if matches!(
@@ -196,7 +199,10 @@ async fn release(
             state.metrics.denied("attestation");
             Err(ApiError::of(code, why))
         };
-        if let Err(why) = state.challenges.take(&nonce, id, &caller.id) {
+        if let Err(why) = state
+            .challenges
+            .take(service.store().as_ref(), &nonce, id, &caller.id)?
+        {
             return refuse(why, ErrorCode::InvalidNonce, None);
         }
         let verified = match verify(&state.release, &evidence, &nonce) {

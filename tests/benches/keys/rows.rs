@@ -60,7 +60,9 @@ pub(crate) fn deploy(dir: TempDir, sandbox: &Arc<Sandbox>) -> Deployment {
     )
     .expect("soft token");
     let store = SqliteStore::open(&dir.path().join("kastell.db")).expect("store");
-    let registry = PolicyRegistry::open(&dir.path().join("policies")).expect("registry");
+    let store: Arc<dyn kastell_core::store::Store> = Arc::new(store);
+    let registry =
+        PolicyRegistry::open(Arc::clone(&store), &dir.path().join("policies")).expect("registry");
     let tenant_context = registry
         .add(sandbox, &guest("tenant-context"))
         .expect("tenant-context");
@@ -68,7 +70,7 @@ pub(crate) fn deploy(dir: TempDir, sandbox: &Arc<Sandbox>) -> Deployment {
         .add(sandbox, &guest("office-hours"))
         .expect("office-hours");
     let service = KeyService::new(
-        Arc::new(store),
+        store,
         Arc::new(token),
         Arc::new(RustCrypto),
         Arc::clone(sandbox),

@@ -228,7 +228,9 @@ fn open(args: &Args) -> Result<Opened, BoxError> {
         .into());
     }
     if let Some(policy) = &args.policy {
-        PolicyRegistry::open(&data_dir.join("policies"))?
+        let shared: std::sync::Arc<dyn kastell_core::store::Store> =
+            std::sync::Arc::new(SqliteStore::open(&store_file)?);
+        PolicyRegistry::open(shared, &data_dir.join("policies"))?
             .get(policy)
             .map_err(|e| format!("--policy {policy}: {e}"))?;
     }

@@ -9,7 +9,7 @@ use super::CliError;
 use super::io::{print_answer, read_input};
 use super::remote::{connect, remote_error};
 use kastell_core::deployment::POLICIES_DIR;
-use kastell_core::registry::{PolicyRegistry, RegistryError};
+use kastell_core::registry::{PolicyFolder, RegistryError};
 use kastell_core::sandbox::{DenyCause, PolicyRequest, Sandbox, SandboxLimits, Verdict};
 use kastell_proto::ErrorCode;
 
@@ -119,7 +119,7 @@ pub(super) fn run(command: PolicyCommand) -> Result<(), CliError> {
             // authenticates its artifact with the token's key) when it next loads it.
             let sandbox = sandbox()?;
             let registry =
-                PolicyRegistry::open(&data_dir.join(POLICIES_DIR)).map_err(registry_error)?;
+                PolicyFolder::open(&data_dir.join(POLICIES_DIR)).map_err(registry_error)?;
             let measurement = registry.add(&sandbox, &bytes).map_err(registry_error)?;
             println!("{measurement}");
         }
@@ -149,7 +149,7 @@ pub(super) fn run(command: PolicyCommand) -> Result<(), CliError> {
         }
         PolicyCommand::List { data_dir } => {
             let registry =
-                PolicyRegistry::open(&data_dir.join("policies")).map_err(registry_error)?;
+                PolicyFolder::open(&data_dir.join("policies")).map_err(registry_error)?;
             for measurement in registry.list().map_err(registry_error)? {
                 println!("{measurement}");
             }

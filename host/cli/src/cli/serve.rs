@@ -121,6 +121,7 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         }
     };
     let workloads = kastell_core::registry::WorkloadRegistry::open(
+        service.store(),
         &data_dir.join(kastell_core::deployment::WORKLOADS_DIR),
     )
     .map_err(|e| CliError::internal(e.to_string()))?;
@@ -185,8 +186,35 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
             operations_inline,
             duties: config.aws.duties(),
             aws_account_id: config.aws.account_id().to_owned(),
+            changes: server::changes::ChangeWatch::default(),
         }
     });
+    // Other hosts' changes: notices as they commit (PostgreSQL), and the change counter
+    // read every `[store] change_check_ms` (started after the listener, so that no change
+    // falls between the two).
+    let listener = state
+        .service
+        .store()
+        .listen(Arc::new({
+            let weak = Arc::downgrade(&state);
+            move |event: kastell_core::store::ChangeEvent| {
+                if let Some(state) = weak.upgrade() {
+                    state.apply_change(&event);
+                }
+            }
+        }))
+        .map_err(|e| CliError::internal(format!("cannot listen for other hosts' changes: {e}")))?;
+    let counter =
+        state.service.store().change_seq().map_err(|e| {
+            CliError::internal(format!("cannot read the store's change counter: {e}"))
+        })?;
+    state.changes.start_at(counter, listener.is_some());
+    let change_check = Duration::from_millis(
+        config
+            .store
+            .change_check_ms
+            .unwrap_or(kastell_core::config::DEFAULT_CHANGE_CHECK_MS),
+    );
     state
         .reload_revocations()
         .map_err(|e| CliError::internal(format!("cannot read client revocations: {e}")))?;
@@ -258,6 +286,7 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         let purger = tokio::spawn(purge_key_cache(Arc::clone(&state)));
         let signer = tokio::spawn(sign_checkpoints(Arc::clone(&state)));
         let revocations = tokio::spawn(reload_revocations(Arc::clone(&state)));
+        let watcher = tokio::spawn(check_changes(Arc::clone(&state), change_check));
         let renewer = tokio::spawn(renew_certificate(certificate));
         let summarizer = tokio::spawn(summarize_refusals(Arc::clone(&state)));
         let scheduled = schedule
@@ -284,9 +313,11 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         purger.abort();
         signer.abort();
         revocations.abort();
+        watcher.abort();
         renewer.abort();
         served.map_err(|e| CliError::internal(format!("the listener failed: {e}")))
     })?;
+    drop(listener);
     // Refusals counted since the last summary, then a signature over every record written
     // while serving, before exiting.
     write_refusal_summaries(&state);
@@ -498,8 +529,8 @@ async fn purge_key_cache(state: Arc<AppState>) {
     }
 }
 
-/// Every [`CHECKPOINT_EVERY`]: marks pending operations past their expiry expired, and
-/// signs a checkpoint of the trail's head when it moved.
+/// Every [`CHECKPOINT_EVERY`]: marks pending operations past their expiry expired, purges
+/// expired release challenges, and signs a checkpoint of the trail's head when it moved.
 async fn sign_checkpoints(state: Arc<AppState>) {
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
     every.tick().await;
@@ -509,6 +540,13 @@ async fn sign_checkpoints(state: Arc<AppState>) {
         let signed = tokio::task::spawn_blocking(move || {
             if let Err(err) = state.quorum.expire_due(kastell_core::keys::unix_now_ms()) {
                 tracing::error!(error = %err, "cannot expire pending operations");
+            }
+            if let Err(err) = state
+                .service
+                .store()
+                .purge_challenges(kastell_core::keys::unix_now_ms())
+            {
+                tracing::error!(error = %err, "cannot purge expired release challenges");
             }
             state.service.checkpoint()
         })
@@ -530,6 +568,21 @@ async fn reload_revocations(state: Arc<AppState>) {
         let reloaded = tokio::task::spawn_blocking(move || state.reload_revocations()).await;
         if let Ok(Err(err)) = reloaded {
             tracing::error!(error = %err, "cannot reload client revocations");
+        }
+    }
+}
+
+/// Reads the store's change counter every `every` ([`AppState::check_changes`]): the bound
+/// on how long this host may hold what another host changed when notices are lost.
+async fn check_changes(state: Arc<AppState>, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let state = Arc::clone(&state);
+        let checked = tokio::task::spawn_blocking(move || state.check_changes()).await;
+        if let Ok(Err(err)) = checked {
+            tracing::warn!(error = %err, "cannot read the store's change counter");
         }
     }
 }

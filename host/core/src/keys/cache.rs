@@ -168,6 +168,17 @@ impl KeyCache {
         self.shard(id).entries.retain(|(key, _), _| key != id);
     }
 
+    /// Drops every cached version (another host's changes may have been missed).
+    pub fn clear(&self) {
+        for shard in &self.shards {
+            let mut shard = shard
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            shard.entries.clear();
+            shard.order.clear();
+        }
+    }
+
     /// Drops every expired entry (the server calls this periodically, so that material of
     /// keys no longer used does not wait for the next insertion to be cleared).
     pub fn purge_expired(&self) {

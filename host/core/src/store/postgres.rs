@@ -27,13 +27,16 @@ use kastell_proto::KeyId;
 use postgres::{Client, GenericClient, Transaction};
 
 use super::{
-    AccessKeyRow, ApprovalAdded, ApprovalRow, Change, PendingRow, QueuedTokenObject, Revocation,
-    Store, StoreError, StoredOperation,
+    AccessKeyRow, ApprovalAdded, ApprovalRow, ChallengeIssue, ChallengeLimits, ChallengeRow,
+    ChallengeTake, Change, ChangeHandler, ChangeListener, Changed, ComponentKind, PendingRow,
+    QueuedTokenObject, Revocation, Store, StoreError, StoredOperation,
 };
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, HASH_LEN};
 use crate::model::{Alias, AliasRow, KeyRecord, KeyState, KeyVersion};
+use kastell_attest::Measurement;
 use kastell_proto::api::{AccessKeyInfo, ClientDetail, ClientInfo};
 use kastell_proto::{OperationClass, PendingState};
+use shared::note_change_in;
 
 mod access_keys;
 mod audit;
@@ -41,8 +44,10 @@ mod clients;
 mod committer;
 mod connect;
 mod keys;
+mod listen;
 mod quorum;
 mod schema;
+mod shared;
 #[cfg(test)]
 mod tests;
 
@@ -61,6 +66,9 @@ use keys::{
 /// Kastell's state in a PostgreSQL database (see the module's documentation).
 pub struct PostgresStore {
     url: String,
+    /// How the change listener connects (a connection of its own, outside the pool).
+    listen_config: postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
     /// Both are taken on drop: the committer first (it commits what is queued), then the
     /// pool, on a thread of its own.
     audit_queue: Option<AuditQueue>,
@@ -117,9 +125,14 @@ impl PostgresStore {
             .min_idle(Some(0))
             .connection_timeout(std::time::Duration::from_secs(5))
             .test_on_check_out(false)
-            .build_unchecked(Manager { config, tls });
+            .build_unchecked(Manager {
+                config: config.clone(),
+                tls: tls.clone(),
+            });
         Ok(Self {
             url: options.url().to_owned(),
+            listen_config: config,
+            tls,
             audit_queue: Some(AuditQueue::start(pool.clone())?),
             pool: Some(pool),
         })
@@ -272,7 +285,10 @@ impl Store for PostgresStore {
     }
 
     fn update_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        self.in_transaction("update key", |db| update_key_in(db, key))
+        self.in_transaction("update key", |db| {
+            update_key_in(db, key)?;
+            note_change_in(db, &Changed::Key(key.id.to_string()))
+        })
     }
 
     fn add_version(
@@ -282,7 +298,8 @@ impl Store for PostgresStore {
         version: &KeyVersion,
     ) -> Result<(), StoreError> {
         self.in_transaction("add version", |db| {
-            add_version_in(db, id, revision, version, None)
+            add_version_in(db, id, revision, version, None)?;
+            note_change_in(db, &Changed::Key(id.to_string()))
         })
     }
 
@@ -478,6 +495,7 @@ impl Store for PostgresStore {
     }
 
     fn apply(&self, change: Change<'_>, audit: AuditEntry) -> Result<AuditRecord, StoreError> {
+        let changed = super::changed_key(&change);
         self.in_transaction("key change", |db| {
             match change {
                 Change::CreateKey { key, alias } => create_key_in(db, key, alias)?,
@@ -503,6 +521,9 @@ impl Store for PostgresStore {
                     seal,
                 } => destroy_key_in(db, id, revision, token_labels, seal)?,
                 Change::SealRows { keys, aliases } => seal_rows_in(db, keys, aliases)?,
+            }
+            if let Some(what) = &changed {
+                note_change_in(db, what)?;
             }
             append_audit_in(db, audit)
         })
@@ -646,5 +667,57 @@ impl Store for PostgresStore {
         audit: AuditEntry,
     ) -> Result<Option<AuditRecord>, StoreError> {
         access_keys::revoke_access_key(self, revocation, audit)
+    }
+
+    fn change_seq(&self) -> Result<u64, StoreError> {
+        shared::change_seq(self)
+    }
+
+    fn listen(&self, handler: ChangeHandler) -> Result<Option<ChangeListener>, StoreError> {
+        listen::start(self.listen_config.clone(), self.tls.clone(), handler).map(Some)
+    }
+
+    fn issue_challenge(
+        &self,
+        challenge: &ChallengeRow,
+        limits: ChallengeLimits,
+        now_ms: i64,
+    ) -> Result<ChallengeIssue, StoreError> {
+        shared::issue_challenge(self, challenge, limits, now_ms)
+    }
+
+    fn take_challenge(
+        &self,
+        nonce: &[u8],
+        key: &KeyId,
+        principal: &str,
+        now_ms: i64,
+    ) -> Result<ChallengeTake, StoreError> {
+        shared::take_challenge(self, nonce, key, principal, now_ms)
+    }
+
+    fn purge_challenges(&self, now_ms: i64) -> Result<u64, StoreError> {
+        shared::purge_challenges(self, now_ms)
+    }
+
+    fn add_component(
+        &self,
+        kind: ComponentKind,
+        measurement: &Measurement,
+        bytes: &[u8],
+    ) -> Result<bool, StoreError> {
+        shared::add_component(self, kind, measurement, bytes)
+    }
+
+    fn component(
+        &self,
+        kind: ComponentKind,
+        measurement: &Measurement,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        shared::component(self, kind, measurement)
+    }
+
+    fn components(&self, kind: ComponentKind) -> Result<Vec<Measurement>, StoreError> {
+        shared::components(self, kind)
     }
 }

@@ -8,13 +8,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{Connection, ErrorCode, params};
 
 use super::{
-    ApprovalAdded, ApprovalRow, Change, PendingRow, QueuedTokenObject, Revocation, Store,
-    StoreError, StoredOperation,
+    ApprovalAdded, ApprovalRow, ChallengeIssue, ChallengeLimits, ChallengeRow, ChallengeTake,
+    Change, Changed, ComponentKind, PendingRow, QueuedTokenObject, Revocation, Store, StoreError,
+    StoredOperation,
 };
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, HASH_LEN};
 use crate::model::{Alias, AliasRow, KeyRecord, KeyState, KeyVersion};
+use kastell_attest::Measurement;
 use kastell_proto::api::{ClientDetail, ClientInfo};
 use kastell_proto::{OperationClass, PendingState};
+use shared::note_change_in;
 
 mod access_keys;
 mod audit;
@@ -24,6 +27,7 @@ mod import;
 mod keys;
 mod quorum;
 mod schema;
+mod shared;
 
 use audit::{append_audit_in, audit_head_in, decode_audit, insert_audit_in};
 use connections::{AuditQueue, BUSY_TIMEOUT, Reader, Readers, lock};
@@ -259,7 +263,10 @@ impl Store for SqliteStore {
     }
 
     fn update_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        update_key_in(&self.writer(), key)
+        self.in_transaction("update key", |tx| {
+            update_key_in(tx, key)?;
+            note_change_in(tx, &Changed::Key(key.id.to_string()))
+        })
     }
 
     fn add_version(
@@ -269,7 +276,8 @@ impl Store for SqliteStore {
         version: &KeyVersion,
     ) -> Result<(), StoreError> {
         self.in_transaction("add version", |tx| {
-            add_version_in(tx, id, revision, version, None)
+            add_version_in(tx, id, revision, version, None)?;
+            note_change_in(tx, &Changed::Key(id.to_string()))
         })
     }
 
@@ -405,6 +413,7 @@ impl Store for SqliteStore {
 
     fn apply(&self, change: Change<'_>, audit: AuditEntry) -> Result<AuditRecord, StoreError> {
         let destroys = matches!(change, Change::DestroyKey { .. });
+        let changed = super::changed_key(&change);
         let record = self.in_transaction("key change", |tx| {
             match change {
                 Change::CreateKey { key, alias } => create_key_in(tx, key, alias)?,
@@ -430,6 +439,9 @@ impl Store for SqliteStore {
                     seal,
                 } => destroy_key_in(tx, id, revision, token_labels, seal)?,
                 Change::SealRows { keys, aliases } => seal_rows_in(tx, keys, aliases)?,
+            }
+            if let Some(what) = &changed {
+                note_change_in(tx, what)?;
             }
             append_audit_in(tx, audit)
         })?;
@@ -694,6 +706,54 @@ impl Store for SqliteStore {
         audit: AuditEntry,
     ) -> Result<Option<AuditRecord>, StoreError> {
         access_keys::revoke_access_key(self, revocation, audit)
+    }
+
+    fn change_seq(&self) -> Result<u64, StoreError> {
+        shared::change_seq(self)
+    }
+
+    fn issue_challenge(
+        &self,
+        challenge: &ChallengeRow,
+        limits: ChallengeLimits,
+        now_ms: i64,
+    ) -> Result<ChallengeIssue, StoreError> {
+        shared::issue_challenge(self, challenge, limits, now_ms)
+    }
+
+    fn take_challenge(
+        &self,
+        nonce: &[u8],
+        key: &KeyId,
+        principal: &str,
+        now_ms: i64,
+    ) -> Result<ChallengeTake, StoreError> {
+        shared::take_challenge(self, nonce, key, principal, now_ms)
+    }
+
+    fn purge_challenges(&self, now_ms: i64) -> Result<u64, StoreError> {
+        shared::purge_challenges(self, now_ms)
+    }
+
+    fn add_component(
+        &self,
+        kind: ComponentKind,
+        measurement: &Measurement,
+        bytes: &[u8],
+    ) -> Result<bool, StoreError> {
+        shared::add_component(self, kind, measurement, bytes)
+    }
+
+    fn component(
+        &self,
+        kind: ComponentKind,
+        measurement: &Measurement,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        shared::component(self, kind, measurement)
+    }
+
+    fn components(&self, kind: ComponentKind) -> Result<Vec<Measurement>, StoreError> {
+        shared::components(self, kind)
     }
 }
 

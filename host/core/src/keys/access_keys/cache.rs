@@ -101,9 +101,28 @@ impl AccessKeyCache {
         inner.rows.remove(id);
         inner.revoked.insert(id.to_owned());
     }
+
+    /// Drops every row kept (another host's changes may have been missed).
+    fn clear(&self) {
+        self.lock().rows.clear();
+    }
 }
 
 impl KeyService {
+    /// Another host revoked the access key `id` (a change notice from the store): from now
+    /// on its row is read from the store on every request, as for one revoked here.
+    pub fn access_key_changed(&self, id: &str) {
+        if is_access_key_id(id) {
+            self.access_key_rows.revoking(id);
+        }
+    }
+
+    /// Drops every access-key row kept: each is read from the store at its next use
+    /// (another host's changes may have been missed).
+    pub fn forget_access_keys(&self) {
+        self.access_key_rows.clear();
+    }
+
     /// Keeps access-key rows for `recheck` before reading them again (default
     /// [`ACCESS_KEY_RECHECK`]; zero reads the store on every request): the longest a
     /// revocation made outside this service takes to be honoured.

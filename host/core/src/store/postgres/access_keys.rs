@@ -121,6 +121,10 @@ pub(super) fn revoke_access_key(
         if changed == 0 {
             return Ok(None);
         }
+        super::shared::note_change_in(
+            db,
+            &crate::store::Changed::AccessKey(revocation.serial.clone()),
+        )?;
         append_audit_in(db, audit).map(Some)
     })
 }

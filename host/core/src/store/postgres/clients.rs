@@ -91,6 +91,10 @@ pub(super) fn revoke_client(
         if inserted == 0 {
             return Ok(None);
         }
+        super::shared::note_change_in(
+            db,
+            &crate::store::Changed::Client(revocation.serial.clone()),
+        )?;
         append_audit_in(db, audit).map(Some)
     })
 }

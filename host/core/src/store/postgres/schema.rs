@@ -145,6 +145,32 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX access_keys_by_principal ON access_keys (lower(principal));
 "#,
+    // v2 (SQLite's v19): shared state in the store. Release challenges (taken by one
+    // DELETE … RETURNING, so a nonce works once whichever host issued it); policies and
+    // workloads by measurement; the change counter that every change a host may hold in
+    // memory increments in its own transaction (with a NOTIFY on `kastell_changes`).
+    r#"
+    CREATE TABLE IF NOT EXISTS release_challenges (
+        nonce      BYTEA PRIMARY KEY,
+        key_id     TEXT COLLATE "C" NOT NULL,
+        principal  TEXT COLLATE "C" NOT NULL,
+        expires_ms BIGINT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS release_challenges_by_expiry ON release_challenges (expires_ms);
+    CREATE INDEX IF NOT EXISTS release_challenges_by_principal ON release_challenges (principal);
+    CREATE TABLE IF NOT EXISTS components (
+        kind        TEXT NOT NULL CHECK (kind IN ('policy', 'workload')),
+        measurement TEXT COLLATE "C" NOT NULL CHECK (length(measurement) = 96),
+        bytes       BYTEA NOT NULL,
+        added_ms    BIGINT NOT NULL,
+        PRIMARY KEY (kind, measurement)
+    );
+    CREATE TABLE IF NOT EXISTS kastell_changes (
+        one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+        seq BIGINT NOT NULL CHECK (seq >= 0)
+    );
+    INSERT INTO kastell_changes (one, seq) VALUES (TRUE, 0) ON CONFLICT DO NOTHING;
+"#,
 ];
 
 /// Schema version this build writes.
@@ -158,7 +184,7 @@ pub(super) fn migrate(client: &mut Client) -> Result<(), StoreError> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .map_err(pg("lock the schema for migration"))?;
     tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS kastell_schema (
+        "CREATE TABLE IF NOT EXISTS IF NOT EXISTS kastell_schema (
              one     BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
              version BIGINT NOT NULL
          )",

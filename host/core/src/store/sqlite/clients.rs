@@ -108,6 +108,10 @@ pub(super) fn revoke_client(
             ],
         )
         .map_err(sql("record client revocation"))?;
+        super::shared::note_change_in(
+            tx,
+            &crate::store::Changed::Client(revocation.serial.clone()),
+        )?;
         append_audit_in(tx, audit).map(Some)
     })
 }

@@ -205,4 +205,31 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r"
     ALTER TABLE keys ADD COLUMN key_policy TEXT;
 ",
+    // v19: shared state in the store (issue 20). Release challenges (single-use nonces,
+    // taken by one DELETE so that a nonce works once whichever host issued it); policies
+    // and workloads by measurement (the registry's files are imported at open); and the
+    // change counter, incremented by every change a host may hold in memory, which hosts
+    // read to learn of other hosts' changes.
+    r"
+    CREATE TABLE IF NOT EXISTS release_challenges (
+        nonce      BLOB PRIMARY KEY,
+        key_id     TEXT NOT NULL,
+        principal  TEXT NOT NULL,
+        expires_ms INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX IF NOT EXISTS release_challenges_by_expiry ON release_challenges (expires_ms);
+    CREATE INDEX IF NOT EXISTS release_challenges_by_principal ON release_challenges (principal);
+    CREATE TABLE IF NOT EXISTS components (
+        kind        TEXT NOT NULL CHECK (kind IN ('policy', 'workload')),
+        measurement TEXT NOT NULL CHECK (length(measurement) = 96),
+        bytes       BLOB NOT NULL,
+        added_ms    INTEGER NOT NULL,
+        PRIMARY KEY (kind, measurement)
+    ) STRICT;
+    CREATE TABLE IF NOT EXISTS kastell_changes (
+        one INTEGER PRIMARY KEY CHECK (one = 1),
+        seq INTEGER NOT NULL CHECK (seq >= 0)
+    ) STRICT;
+    INSERT OR IGNORE INTO kastell_changes (one, seq) VALUES (1, 0);
+",
 ];

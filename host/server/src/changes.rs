@@ -1,0 +1,124 @@
+//! What this host keeps in memory, and how it learns of other hosts' changes (issue 20).
+//!
+//! The in-memory state of a host, and what a change elsewhere does to it:
+//!
+//! | Kept in memory | Why it cannot serve a stale answer |
+//! |---|---|
+//! | unwrapped key versions (the key service's key cache) | used only while the store holds the same wrapped bytes; a key's state, policy and versions are read from the store on every operation. A notice about a key drops its versions at once, so material of a disabled or destroyed key does not stay in memory |
+//! | revoked client certificates (`AppState::revoked`) | a notice adds the serial at once; the counter check reloads the set |
+//! | access-key rows (`[aws] access_key_recheck_ms`) | a notice marks the key, read from the store on every request from then on; rows are reread after the recheck time anyway |
+//! | signing keys of access keys | keyed by the identity the row names, used only after the row passed |
+//! | compiled policies and workloads, verified seals | content-addressed: a measurement or digest names one content for ever |
+//! | open release challenges | none: they live in the store |
+//! | quorum settings, pending operations, key metadata, aliases | none: read from the store at every use |
+//!
+//! Each host starts the store's listener (`Store::listen`, PostgreSQL's `LISTEN`), which applies each notice as it arrives, and reads the store's
+//! change counter every `[store] change_check_ms`. A counter above every notice received
+//! at two successive reads (one without a listener) means notices were lost: everything
+//! above is flushed. A lost connection flushes everything once it is listening again.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use kastell_core::store::{ChangeEvent, Changed, StoreError};
+
+use crate::AppState;
+
+/// The change counter as this host knows it.
+#[derive(Debug, Default)]
+pub struct ChangeWatch {
+    /// The highest counter value this host has applied (from notices, or a flush).
+    seen: AtomicU64,
+    /// Whether notices arrive (a listener runs).
+    listening: std::sync::atomic::AtomicBool,
+    /// The counter at the previous check when it was above `seen`.
+    pending: Mutex<Option<u64>>,
+    /// Full flushes so far (read by tests through the metrics-free debug output).
+    flushes: AtomicU64,
+}
+
+impl ChangeWatch {
+    /// Starts from the counter `seq` (read once the listener runs, or at start-up).
+    pub fn start_at(&self, seq: u64, listening: bool) {
+        self.seen.fetch_max(seq, Ordering::SeqCst);
+        self.listening.store(listening, Ordering::SeqCst);
+    }
+
+    /// Full flushes so far.
+    #[must_use]
+    pub fn flushes(&self) -> u64 {
+        self.flushes.load(Ordering::Relaxed)
+    }
+}
+
+impl AppState {
+    /// Applies a notice from the store's listener: drops what the change named, or
+    /// everything when notices were lost.
+    pub fn apply_change(&self, event: &ChangeEvent) {
+        match event {
+            ChangeEvent::Changed { seq, what } => {
+                match what {
+                    Changed::Key(id) => match id.parse() {
+                        Ok(id) => self.service.key_cache().forget(&id),
+                        Err(_) => self.flush_all(),
+                    },
+                    Changed::Client(serial) => {
+                        self.revoked
+                            .write()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .insert(serial.clone());
+                    }
+                    Changed::AccessKey(id) => self.service.access_key_changed(id),
+                    _ => self.flush_all(),
+                }
+                self.changes.seen.fetch_max(*seq, Ordering::SeqCst);
+                tracing::debug!(seq, change = %what.payload(), "applied a change notice");
+            }
+            _ => self.flush_all(),
+        }
+    }
+
+    /// Drops everything this host holds that another host may have changed: unwrapped
+    /// keys and access-key rows, and reloads the revoked client certificates.
+    pub fn flush_all(&self) {
+        self.changes.flushes.fetch_add(1, Ordering::Relaxed);
+        self.service.key_cache().clear();
+        self.service.forget_access_keys();
+        if let Err(err) = self.reload_revocations() {
+            tracing::error!(error = %err, "cannot reload client revocations");
+        }
+    }
+
+    /// Reads the store's change counter and flushes everything when it shows changes
+    /// whose notices did not come (at two successive checks with a listener, at once
+    /// without one).
+    ///
+    /// # Errors
+    /// The store.
+    pub fn check_changes(&self) -> Result<(), StoreError> {
+        let current = self.service.store().change_seq()?;
+        let watch = &self.changes;
+        let mut pending = watch
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current <= watch.seen.load(Ordering::SeqCst) {
+            *pending = None;
+            return Ok(());
+        }
+        let missed = !watch.listening.load(Ordering::SeqCst)
+            || pending.is_some_and(|before| before > watch.seen.load(Ordering::SeqCst));
+        if missed {
+            tracing::info!(
+                counter = current,
+                "changes made elsewhere without a notice here; flushing what this host holds"
+            );
+            self.flush_all();
+            watch.seen.fetch_max(current, Ordering::SeqCst);
+            *pending = None;
+        } else {
+            *pending = Some(current);
+        }
+        Ok(())
+    }
+}
