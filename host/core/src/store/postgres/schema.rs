@@ -184,7 +184,7 @@ pub(super) fn migrate(client: &mut Client) -> Result<(), StoreError> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .map_err(pg("lock the schema for migration"))?;
     tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS IF NOT EXISTS kastell_schema (
+        "CREATE TABLE IF NOT EXISTS kastell_schema (
              one     BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
              version BIGINT NOT NULL
          )",
