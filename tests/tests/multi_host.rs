@@ -165,6 +165,7 @@ fn a_key_disabled_or_scheduled_for_deletion_on_one_host_is_refused_on_the_other_
     let ((status, error, message), delay) = until(|| api_error(encrypt_on_b(&keys[0])));
     assert_eq!((status, error.as_str()), (409, "Disabled"), "{message}");
     assert!(message.contains("disabled"), "{message}");
+    eprintln!("disabled key: refused on B {delay:?} after the change on A");
     assert!(
         delay < BOUND + SLACK,
         "disabled key refused on B after {delay:?}"
@@ -179,6 +180,7 @@ fn a_key_disabled_or_scheduled_for_deletion_on_one_host_is_refused_on_the_other_
     let ((status, error, message), delay) = until(|| api_error(encrypt_on_b(&keys[1])));
     assert_eq!((status, error.as_str()), (409, "InvalidState"), "{message}");
     assert!(message.contains("PendingDeletion"), "{message}");
+    eprintln!("key pending deletion: refused on B {delay:?} after the change on A");
     assert!(
         delay < BOUND + SLACK,
         "key pending deletion refused on B after {delay:?}"
@@ -221,6 +223,7 @@ fn a_client_certificate_revoked_on_one_host_is_refused_on_the_other_within_the_b
         "{message}"
     );
     assert!(message.contains("is revoked"), "{message}");
+    eprintln!("revoked certificate: refused on B {delay:?} after the change on A");
     assert!(
         delay < BOUND + SLACK,
         "revoked certificate refused on B after {delay:?}"
@@ -266,6 +269,7 @@ fn an_access_key_revoked_on_one_host_is_refused_on_the_other_within_the_bound() 
         .expect("revoked on A");
     let (name, delay) = until(|| encrypt(&runtime, &on_b).err());
     assert_eq!(name, "UnrecognizedClientException");
+    eprintln!("revoked access key: refused on B {delay:?} after the change on A");
     assert!(
         delay < BOUND + SLACK,
         "revoked access key refused on B after {delay:?}"
