@@ -79,14 +79,11 @@ pub enum BackupCommand {
         /// A recipient's P-384 private key (PEM, PKCS#8 or SEC1).
         #[arg(long, value_name = "KEY.pem")]
         identity: PathBuf,
-        /// Put the restored store into this empty PostgreSQL database
-        /// (`postgres://user@host/db`) instead of the data directory's SQLite file: the
-        /// restore is made on SQLite, then copied (`kastell store copy`) and the
-        /// configuration's `[store] url` set.
-        #[arg(long = "store", value_name = "URL")]
-        store_url: Option<String>,
         /// The password file of --store's database (default: KASTELL_STORE_PASSWORD); it
-        /// goes into the restored configuration's `[store] password_file`.
+        /// goes into the restored configuration's `[store] password_file`. With --store
+        /// (an empty PostgreSQL database), the restore is made on the data directory's
+        /// SQLite file, then copied there (`kastell store copy`) and the configuration's
+        /// `[store] url` set; without it the store is that SQLite file.
         #[arg(long, value_name = "FILE", requires = "store_url")]
         store_password_file: Option<PathBuf>,
         /// No progress bar.
@@ -205,15 +202,17 @@ pub(super) fn run(command: BackupCommand) -> Result<(), CliError> {
         BackupCommand::Restore {
             file,
             identity,
-            store_url,
             store_password_file,
             quiet,
             deployment,
         } => {
-            let store = store_url.map(|url| restore_store::Target {
-                url,
-                password_file: store_password_file,
-            });
+            let store = deployment
+                .store_url
+                .clone()
+                .map(|url| restore_store::Target {
+                    url,
+                    password_file: store_password_file,
+                });
             restore(&file, &identity, store.as_ref(), quiet, &deployment)
         }
         BackupCommand::Download {
@@ -317,7 +316,10 @@ fn restore(
     let identity =
         Identity::from_pem(&pem, &identity.display().to_string()).map_err(backup_error)?;
     let target = deployment.data_dir()?;
-    let choice = deployment.deployment()?;
+    let mut choice = deployment.deployment()?;
+    // The restore is made on the data directory's SQLite file (and its restore record
+    // there); `--store` takes it to PostgreSQL afterwards.
+    choice.store = kastell_core::deployment::StoreChoice::Sqlite;
     let secret_file = deployment.config()?.token.secret_file;
     let restored = {
         let bar = Bar::new(quiet || deployment.json, "restoring");
