@@ -14,6 +14,7 @@ mod policy;
 mod release;
 mod remote;
 mod serve;
+mod store;
 mod workload;
 
 use clap::{Parser, Subcommand};
@@ -52,6 +53,9 @@ pub enum Command {
     /// Sealed backups: create, verify offline, restore onto a new data directory.
     #[command(subcommand)]
     Backup(backup::BackupCommand),
+    /// Move a deployment's store: copy it from SQLite to PostgreSQL or back.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Approve a pending administrative operation by signing it with your client key.
     Approve(officer::ApproveArgs),
     /// List and show pending administrative operations (on a server).
@@ -159,6 +163,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Key(command) => key::run(command),
         Command::Audit(command) => audit::run(command),
         Command::Backup(command) => backup::run(command),
+        Command::Store(command) => store::run(command),
         Command::Ca(command) => ca::run_ca(command),
         Command::Attest(command) => ca::run_attest(command),
         Command::Workload(command) => workload::run(command),

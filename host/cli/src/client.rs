@@ -265,6 +265,18 @@ impl Client {
             .map_err(|e| RemoteError::Transport(format!("unreadable answer: {e}")))
     }
 
+    /// GET `path`, its body written to `out` as it arrives (memory stays bounded whatever
+    /// its size); the bytes written.
+    ///
+    /// # Errors
+    /// [`RemoteError`].
+    pub fn get_to(&self, path: &str, out: &mut dyn std::io::Write) -> Result<u64, RemoteError> {
+        let mut response = self.finish(self.http.get(self.url(path)))?;
+        response
+            .copy_to(out)
+            .map_err(|e| RemoteError::Transport(format!("unreadable answer: {e}")))
+    }
+
     /// GET `path`, text answer.
     ///
     /// # Errors

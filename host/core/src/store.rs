@@ -2,6 +2,7 @@
 //! PostgreSQL database that several hosts share ([`PostgresStore`]). Every multi-row change
 //! is one transaction, so a crash leaves the previous or the next consistent state.
 
+pub mod copy;
 mod postgres;
 pub mod shared;
 mod sqlite;
@@ -341,9 +342,16 @@ pub enum ApprovalAdded {
 
 /// Keys, versions and aliases, persisted.
 pub trait Store: Send + Sync + std::fmt::Debug {
+    /// The backend's name: `sqlite` (the default) or `postgres`.
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
     /// Writes a consistent snapshot of the whole store, as one transaction saw it, into a
     /// new SQLite database file at `path` (a backup's store; [`crate::backup`]), while the
-    /// store goes on serving. A store without snapshots refuses.
+    /// store goes on serving: SQLite's online backup in one read transaction, or (from
+    /// PostgreSQL) a copy read in one REPEATABLE READ transaction ([`copy`]). A store
+    /// without snapshots refuses.
     ///
     /// # Errors
     /// [`StoreError::Unsupported`], or a storage failure.

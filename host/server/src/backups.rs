@@ -27,6 +27,8 @@ pub const DOWNLOAD_OPERATION: &str = "download-backup";
 /// Backup files the server writes: `kastell-backup-<unix ms>.kbk`.
 const PREFIX: &str = "kastell-backup-";
 const SUFFIX: &str = ".kbk";
+/// Bytes read from a backup file per chunk of a download.
+const STREAM_CHUNK: usize = 64 * 1024;
 
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
     router
@@ -129,25 +131,39 @@ async fn download_backup(
     if !is_backup_name(&file) {
         return Err(ApiError::not_found(format!("no backup `{file}`")));
     }
-    blocking(move || {
+    // The file is streamed in 64 KiB chunks: memory stays bounded whatever its size.
+    let (opened, len) = blocking(move || {
         let path = state.backup_dir.join(&file);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
+        let opened = match std::fs::File::open(&path) {
+            Ok(opened) => opened,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(ApiError::not_found(format!("no backup `{file}`")));
             }
             Err(e) => return Err(ApiError::internal(e)),
         };
+        let len = opened.metadata().map_err(ApiError::internal)?.len();
         state.service.record_event(
             &caller.id,
             DOWNLOAD_OPERATION,
             None,
             Outcome::Allowed,
-            format!("{file} ({} bytes)", bytes.len()),
+            format!("{file} ({len} bytes)"),
         )?;
-        Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+        Ok((opened, len))
     })
-    .await
+    .await?;
+    let stream = tokio_util::io::ReaderStream::with_capacity(
+        tokio::fs::File::from_std(opened),
+        STREAM_CHUNK,
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_LENGTH, len.to_string()),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use super::CliError;
 use super::deployment::{DeploymentArgs, deployment_error, operator};
 
 mod remote;
+mod restore_store;
 mod schedule;
 
 pub(crate) use schedule::{schedule, scheduled};
@@ -78,6 +79,13 @@ pub enum BackupCommand {
         /// A recipient's P-384 private key (PEM, PKCS#8 or SEC1).
         #[arg(long, value_name = "KEY.pem")]
         identity: PathBuf,
+        /// The password file of --store's database (default: KASTELL_STORE_PASSWORD); it
+        /// goes into the restored configuration's `[store] password_file`. With --store
+        /// (an empty PostgreSQL database), the restore is made on the data directory's
+        /// SQLite file, then copied there (`kastell store copy`) and the configuration's
+        /// `[store] url` set; without it the store is that SQLite file.
+        #[arg(long, value_name = "FILE", requires = "store_url")]
+        store_password_file: Option<PathBuf>,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -142,6 +150,8 @@ struct Report<'a> {
     data_dir: Option<&'a Path>,
     #[serde(skip_serializing_if = "Option::is_none")]
     restore_record: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store: Option<&'a str>,
     manifest: &'a Manifest,
 }
 
@@ -192,9 +202,19 @@ pub(super) fn run(command: BackupCommand) -> Result<(), CliError> {
         BackupCommand::Restore {
             file,
             identity,
+            store_password_file,
             quiet,
             deployment,
-        } => restore(&file, &identity, quiet, &deployment),
+        } => {
+            let store = deployment
+                .store_url
+                .clone()
+                .map(|url| restore_store::Target {
+                    url,
+                    password_file: store_password_file,
+                });
+            restore(&file, &identity, store.as_ref(), quiet, &deployment)
+        }
         BackupCommand::Download {
             name,
             out,
@@ -242,6 +262,7 @@ fn create(
                 file: out,
                 data_dir: None,
                 restore_record: None,
+                store: None,
                 manifest: &manifest,
             },
             true,
@@ -281,9 +302,11 @@ fn verify(file: &Path, public_key: Option<&Path>, json: bool) -> Result<(), CliE
 fn restore(
     file: &Path,
     identity: &Path,
+    store: Option<&restore_store::Target>,
     quiet: bool,
     deployment: &DeploymentArgs,
 ) -> Result<(), CliError> {
+    let store = store.map(restore_store::Target::location).transpose()?;
     if deployment.profile.is_some() {
         return Err(CliError::usage(
             "a backup is restored into a new data directory (--data-dir), not through a server",
@@ -293,7 +316,10 @@ fn restore(
     let identity =
         Identity::from_pem(&pem, &identity.display().to_string()).map_err(backup_error)?;
     let target = deployment.data_dir()?;
-    let choice = deployment.deployment()?;
+    let mut choice = deployment.deployment()?;
+    // The restore is made on the data directory's SQLite file (and its restore record
+    // there); `--store` takes it to PostgreSQL afterwards.
+    choice.store = kastell_core::deployment::StoreChoice::Sqlite;
     let secret_file = deployment.config()?.token.secret_file;
     let restored = {
         let bar = Bar::new(quiet || deployment.json, "restoring");
@@ -313,12 +339,24 @@ fn restore(
     let principal = operator(Role::CryptoOfficer, None).id;
     let record = backup::record_restore(&service, &restored.manifest, &principal, file)
         .map_err(backup_error)?;
+    drop(service);
+    let moved = match &store {
+        Some((location, target)) => Some(restore_store::move_store(
+            &restored.data_dir,
+            &restored.manifest.audit_public_key,
+            location,
+            target,
+            quiet || deployment.json,
+        )?),
+        None => None,
+    };
     if deployment.json {
         return super::io::print_answer(
             &Report {
                 file,
                 data_dir: Some(&restored.data_dir),
                 restore_record: Some(record.seq),
+                store: moved.as_ref().map(|m| m.to.as_str()),
                 manifest: &restored.manifest,
             },
             true,
@@ -333,6 +371,20 @@ fn restore(
         record.seq,
         describe(&restored.manifest)
     );
+    match &moved {
+        Some(report) => println!(
+            "the store was then copied into {} ({} audit records verified on both sides) and \
+             kastell.toml's [store] url set to it",
+            report.to, report.audit_records
+        ),
+        None if restored.manifest.store != "sqlite" => println!(
+            "this backup was taken on {}; the store is restored as the SQLite file in {} \
+             (move it with `kastell store copy`, or restore with --store URL)",
+            restored.manifest.store,
+            restored.data_dir.display()
+        ),
+        None => {}
+    }
     if restored.data_dir.join("kastell.toml").exists() {
         println!(
             "kastell.toml restored with data_dir = {}; check [server] listen before serving \

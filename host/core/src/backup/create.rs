@@ -209,7 +209,7 @@ fn write_backup(
         created_ms: crate::clock::unix_now_ms(),
         deployment_id: super::fingerprint(&audit_public),
         kastell_version: env!("CARGO_PKG_VERSION").to_owned(),
-        store: "sqlite".into(),
+        store: source.service.store().backend().into(),
         schema_version,
         counts,
         audit_head,

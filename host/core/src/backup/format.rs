@@ -71,7 +71,8 @@ pub struct Manifest {
     pub deployment_id: String,
     /// The Kastell version that made it.
     pub kastell_version: String,
-    /// The store it was taken from (`sqlite`).
+    /// The store it was taken from (`sqlite` or `postgres`); the content's store is a SQLite
+    /// file either way.
     pub store: String,
     /// The store's schema version.
     pub schema_version: i64,

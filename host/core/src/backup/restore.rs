@@ -89,7 +89,9 @@ pub struct Restored {
 /// the soft token's keys, a new soft token file sealed under the passphrase given; with a
 /// master key that stays on a PKCS#11 token, that same token (its audit key must be the
 /// one that signed the backup). The configuration file comes back with `data_dir` set to
-/// `target` and `[token] secret_file` set to `secret_file` (removed when `None`).
+/// `target`, `[token] secret_file` set to `secret_file` (removed when `None`) and without
+/// `[store]`: the store comes back as the SQLite file in `target` whichever store the
+/// backup was taken from (copy it to PostgreSQL with [`crate::store::copy::copy`]).
 ///
 /// Nothing is left at `target` unless every step succeeds. Open the deployment and call
 /// [`record_restore`] next.
@@ -357,6 +359,10 @@ fn write_config(
     let malformed = |e: String| BackupError::Malformed(format!("{}: {e}", content::CONFIG_FILE));
     let text = std::str::from_utf8(text).map_err(|e| malformed(e.to_string()))?;
     let mut config: toml::Table = toml::from_str(text).map_err(|e| malformed(e.to_string()))?;
+    // The store comes back as the SQLite file in the new data directory, whatever store
+    // the backup was taken from: a restored host must never write into the original's
+    // PostgreSQL database. `kastell store copy` moves it to PostgreSQL afterwards.
+    config.remove("store");
     let absolute = std::path::absolute(target).map_err(io(target))?;
     config.insert(
         "data_dir".into(),

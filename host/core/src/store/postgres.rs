@@ -56,7 +56,8 @@ pub use connect::{DEFAULT_MAX_CONNECTIONS, PostgresOptions};
 
 use audit::{append_audit_in, audit_head_in, audit_select, decode_audit, decode_checkpoint};
 use committer::AuditQueue;
-use connect::{Db, Manager, PgConn, pg};
+pub(super) use connect::pg;
+use connect::{Db, Manager, PgConn};
 use keys::{
     add_version_in, create_alias_in, create_key_in, decode_alias, decode_keys, delete_alias_in,
     destroy_key_in, key_select, seal_rows_in, set_alias_in, set_rotation_in, update_alias_in,
@@ -243,7 +244,64 @@ fn read_checkpoints<C: GenericClient>(
         .collect()
 }
 
+/// A plain connection to the database `options` names (the store copy's).
+pub(super) fn connect(options: &PostgresOptions) -> Result<Client, StoreError> {
+    off_worker(|| {
+        options
+            .client_config()
+            .connect(options.tls()?)
+            .map_err(pg("connect to the database"))
+    })
+}
+
+/// Up to `limit` audit records after `after`, in order, read in `client`'s transaction
+/// (the store copy's).
+pub(super) fn audit_page_on(
+    client: &mut impl GenericClient,
+    after: u64,
+    limit: u32,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    const SQL: &str = audit_select!("WHERE seq > $1 ORDER BY seq LIMIT $2");
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let mut statements = std::collections::HashMap::new();
+    let mut db = Db {
+        client,
+        statements: &mut statements,
+    };
+    db.query("read audit", SQL, &[&after, &i64::from(limit)])?
+        .iter()
+        .map(decode_audit)
+        .collect()
+}
+
+/// Every checkpoint, oldest first, read in `client`'s transaction.
+pub(super) fn checkpoints_on(
+    client: &mut impl GenericClient,
+) -> Result<Vec<Checkpoint>, StoreError> {
+    let mut statements = std::collections::HashMap::new();
+    read_checkpoints(
+        &mut Db {
+            client,
+            statements: &mut statements,
+        },
+        "SELECT seq, hash, time_ms, key_label, signature, prev FROM audit_checkpoints
+         ORDER BY seq",
+        &[],
+    )
+}
+
 impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn snapshot_to(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        off_worker(|| {
+            let mut conn = self.conn("take a snapshot")?;
+            super::copy::snapshot_postgres(&mut conn.client, path)
+        })
+    }
+
     fn create_key(&self, key: &KeyRecord, alias: Option<&Alias>) -> Result<(), StoreError> {
         let alias = alias.map(|alias| AliasRow {
             alias: alias.clone(),

@@ -212,6 +212,36 @@ impl SqliteStore {
     }
 }
 
+/// Up to `limit` audit records after `after`, in order, read on `conn` in whatever
+/// transaction it is in (the store copy reads inside its own).
+pub(super) fn audit_page_on(
+    conn: &Connection,
+    after: u64,
+    limit: u32,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT seq, time_ms, principal, operation, key_id, key_version, policy, outcome,
+                    reason, context_hmac, prev_hash, hash, guest
+             FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )
+        .map_err(sql("read audit"))?;
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let mut rows = stmt
+        .query(params![after, limit])
+        .map_err(sql("read audit"))?;
+    let mut records = Vec::new();
+    while let Some(row) = rows.next().map_err(sql("read audit"))? {
+        records.push(decode_audit(row)?);
+    }
+    Ok(records)
+}
+
+/// Every checkpoint, oldest first, read on `conn` in whatever transaction it is in.
+pub(super) fn checkpoints_on(conn: &Connection) -> Result<Vec<Checkpoint>, StoreError> {
+    SqliteStore::read_checkpoints(conn, "ORDER BY seq", [])
+}
+
 /// Keys whose deletion window ended by `?1`, through the `keys_pending_deletion` index.
 const DUE_FOR_DELETION: &str = "SELECT id FROM keys WHERE state = 'pending-deletion' \
                                 AND delete_at <= ?1 ORDER BY delete_at";
@@ -477,23 +507,7 @@ impl Store for SqliteStore {
     }
 
     fn audit_range(&self, after: u64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
-        let conn = self.reader()?;
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT seq, time_ms, principal, operation, key_id, key_version, policy, outcome,
-                        reason, context_hmac, prev_hash, hash, guest
-                 FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            )
-            .map_err(sql("read audit"))?;
-        let after = i64::try_from(after).unwrap_or(i64::MAX);
-        let mut rows = stmt
-            .query(params![after, limit])
-            .map_err(sql("read audit"))?;
-        let mut records = Vec::new();
-        while let Some(row) = rows.next().map_err(sql("read audit"))? {
-            records.push(decode_audit(row)?);
-        }
-        Ok(records)
+        audit_page_on(&*self.reader()?, after, limit)
     }
 
     fn last_setting_record(&self, prefix: &str) -> Result<Option<AuditRecord>, StoreError> {

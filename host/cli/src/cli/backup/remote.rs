@@ -76,10 +76,37 @@ fn refuse_existing(out: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Downloads the backup `file` into `out`, streamed into a temporary file beside it that is
+/// synced and renamed into place once complete (never over an existing file).
 fn fetch(client: &Client, file: &str, out: &Path) -> Result<(), CliError> {
-    let bytes = client
-        .get_bytes(&format!("/v1/backups/{}", segment(file)))
+    let failed = |e: std::io::Error| CliError::internal(format!("{}: {e}", out.display()));
+    let dir = match out.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let mut partial = tempfile::Builder::new()
+        .prefix(".kastell-download-")
+        .tempfile_in(&dir)
+        .map_err(failed)?;
+    client
+        .get_to(
+            &format!("/v1/backups/{}", segment(file)),
+            partial.as_file_mut(),
+        )
         .map_err(remote_error)?;
-    kastell_core::files::write_atomic(out, &bytes)
-        .map_err(|e| CliError::internal(format!("{}: {e}", out.display())))
+    partial.as_file().sync_all().map_err(failed)?;
+    partial.persist_noclobber(out).map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            CliError::new(
+                kastell_proto::ErrorCode::AlreadyExists,
+                format!(
+                    "{} exists already; a backup never overwrites a file",
+                    out.display()
+                ),
+            )
+        } else {
+            failed(e.error)
+        }
+    })?;
+    Ok(())
 }

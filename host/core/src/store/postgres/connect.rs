@@ -202,7 +202,7 @@ pub(crate) fn describe(err: &postgres::Error) -> String {
 }
 
 /// The error for a PostgreSQL failure while doing `context`.
-pub(super) fn pg(context: &'static str) -> impl FnOnce(postgres::Error) -> StoreError {
+pub(in crate::store) fn pg(context: &'static str) -> impl FnOnce(postgres::Error) -> StoreError {
     move |source| classify(context, source)
 }
 
