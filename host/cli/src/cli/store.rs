@@ -94,6 +94,7 @@ pub(super) fn location(
                 password_file: password_file.map(Path::to_path_buf),
                 ca_file: ca_file.map(Path::to_path_buf),
                 max_connections: None,
+                change_check_ms: None,
             };
             match store_choice(&config).map_err(|e| e.within(flag))? {
                 StoreChoice::Postgres(options) => Ok(StoreLocation::Postgres(options)),
