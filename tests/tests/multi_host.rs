@@ -277,6 +277,59 @@ fn an_access_key_revoked_on_one_host_is_refused_on_the_other_within_the_bound() 
 }
 
 #[test]
+fn a_revocation_made_while_the_listening_connections_are_cut_is_still_honoured_within_the_bound() {
+    let Some(db) = TestStore::postgres() else {
+        return;
+    };
+    let (url, password) = db.postgres_url().expect("PostgreSQL");
+    let deployment =
+        Deployment::init(&Setup::soft().postgres(&url, password.as_deref())).expect("deployment");
+    deployment
+        .append_config(&format!(
+            "\n[aws]\nlisten = \"127.0.0.1:0\"\nregion = \"{REGION}\"\n\
+             access_key_recheck_ms = 60000\n"
+        ))
+        .expect("config");
+    let a = TestServer::serve(deployment).expect("host A");
+    let b = a.another_host().expect("host B");
+    let officer = a.client(&a.officer()).expect("officer on A");
+    let _: Value = officer
+        .post(
+            "/v1/keys",
+            &json!({ "spec": "AES_256", "alias": "alias/shared" }),
+        )
+        .expect("key");
+    let key = a
+        .access_key("leaver", &["crypto-user"], None)
+        .expect("access key");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let on_b = sdk(&b, &key);
+    encrypt(&runtime, &on_b).expect("the access key works on B (its row now kept)");
+
+    // The database drops every host's listening connection; the revocation's notice may
+    // reach nobody. Reconnecting flushes, and the counter check bounds the rest.
+    let name = db.database_name().expect("database").to_owned();
+    db.cluster_sql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = '{name}' AND query LIKE 'LISTEN%'"
+    ))
+    .expect("listeners cut");
+    let _: Value = officer
+        .post(
+            &format!("/v1/access-keys/{}/revoke", key.0),
+            &json!({ "reason": "left the company" }),
+        )
+        .expect("revoked on A");
+    let (name, delay) = until(|| encrypt(&runtime, &on_b).err());
+    assert_eq!(name, "UnrecognizedClientException");
+    eprintln!("revoked while cut: refused on B {delay:?} after the change on A");
+    assert!(
+        delay < BOUND + SLACK,
+        "revoked access key refused on B after {delay:?}"
+    );
+}
+
+#[test]
 fn a_policy_pushed_on_one_host_is_bound_and_evaluated_on_the_other_which_compiles_it() {
     let Some(db) = TestStore::postgres() else {
         return;
