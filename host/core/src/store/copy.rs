@@ -207,6 +207,29 @@ pub fn copy(
     {
         return Err(StoreError::Config(format!("no SQLite store at {}", path.display())).into());
     }
+    // A SQLite target made here is removed again when the copy fails.
+    let made = match to {
+        StoreLocation::Sqlite(path) if !path.exists() => Some(path.clone()),
+        _ => None,
+    };
+    let copied = copy_into(from, to, signatures, progress);
+    if let (Err(_), Some(path)) = (&copied, &made) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.clone().into_os_string();
+            name.push(suffix);
+            // Best effort: what is left is an empty store, never a partial one.
+            let _ = std::fs::remove_file(PathBuf::from(name));
+        }
+    }
+    copied
+}
+
+fn copy_into(
+    from: &StoreLocation,
+    to: &StoreLocation,
+    signatures: Option<SignatureCheck<'_>>,
+    progress: &dyn Progress,
+) -> Result<CopyReport, CopyError> {
     // Opening each store through its own type brings its schema to this build's version.
     let mut source_conn = endpoint::Connection::open(from)?;
     let mut target_conn = endpoint::Connection::open(to)?;
