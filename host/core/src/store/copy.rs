@@ -14,6 +14,7 @@
 //! counts) inside that transaction before it commits: a failure leaves the target as it
 //! was.
 
+mod checks;
 mod endpoint;
 mod pg;
 mod sqlite;
@@ -26,8 +27,9 @@ use kastell_proto::ErrorCode;
 use serde::Serialize;
 
 use super::{PostgresOptions, StoreError};
-use crate::audit::{ChainBreak, TrailReport, TrailVerifier};
+use crate::audit::ChainBreak;
 use crate::backup::Progress;
+use checks::{Verified, plan, verify_trail};
 use endpoint::{Endpoint, Value};
 
 /// Every table of the schema that holds state, parents before the tables whose foreign
@@ -52,9 +54,6 @@ pub const COPIED_TABLES: &[&str] = &[
 /// Tables of the schema that are not copied: bookkeeping each store keeps for itself.
 /// (`kastell_changes` counts this store's own changes for the hosts' caches.)
 pub const NOT_COPIED: &[&str] = &["kastell_schema", "kastell_changes"];
-
-/// Audit records read (and verified) per page.
-const TRAIL_PAGE: u32 = 10_000;
 
 /// Where a store is: `sqlite:PATH` or a PostgreSQL URL (`postgres://user@host/db`).
 #[derive(Debug, Clone)]
@@ -210,6 +209,29 @@ pub fn copy(
     {
         return Err(StoreError::Config(format!("no SQLite store at {}", path.display())).into());
     }
+    // A SQLite target made here is removed again when the copy fails.
+    let made = match to {
+        StoreLocation::Sqlite(path) if !path.exists() => Some(path.clone()),
+        _ => None,
+    };
+    let copied = copy_into(from, to, signatures, progress);
+    if let (Err(_), Some(path)) = (&copied, &made) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.clone().into_os_string();
+            name.push(suffix);
+            // Best effort: what is left is an empty store, never a partial one.
+            let _ = std::fs::remove_file(PathBuf::from(name));
+        }
+    }
+    copied
+}
+
+fn copy_into(
+    from: &StoreLocation,
+    to: &StoreLocation,
+    signatures: Option<SignatureCheck<'_>>,
+    progress: &dyn Progress,
+) -> Result<CopyReport, CopyError> {
     // Opening each store through its own type brings its schema to this build's version.
     let mut source_conn = endpoint::Connection::open(from)?;
     let mut target_conn = endpoint::Connection::open(to)?;
@@ -334,95 +356,4 @@ fn copy_between(
         checkpoints: before.checkpoints,
         signatures_verified: signatures.is_some(),
     })
-}
-
-/// A table to copy: its name, the columns both sides name, the source's rows.
-type Planned = (&'static str, Vec<String>, u64);
-
-/// The tables to copy with the columns both sides name, and the source's row counts;
-/// refuses a non-empty target or schemas that differ.
-fn plan(source: &mut dyn Endpoint, target: &mut dyn Endpoint) -> Result<Vec<Planned>, CopyError> {
-    known_tables_only(source)?;
-    known_tables_only(target)?;
-    let mut plan = Vec::new();
-    for &table in COPIED_TABLES {
-        let missing = |side: &str| CopyError::Schema {
-            table: table.to_owned(),
-            problem: format!("missing in the {side}"),
-        };
-        let mut from = source.columns(table)?.ok_or_else(|| missing("source"))?;
-        let mut to = target.columns(table)?.ok_or_else(|| missing("target"))?;
-        from.sort();
-        to.sort();
-        if from != to {
-            return Err(CopyError::Schema {
-                table: table.to_owned(),
-                problem: format!(
-                    "the source has columns {}, the target {}",
-                    from.join(", "),
-                    to.join(", ")
-                ),
-            });
-        }
-        if target.count(table)? > 0 {
-            return Err(CopyError::TargetNotEmpty {
-                target: target.describe(),
-                table: table.to_owned(),
-            });
-        }
-        let rows = source.count(table)?;
-        plan.push((table, from, rows));
-    }
-    Ok(plan)
-}
-
-/// Refuses a table this build does not list (the copy would leave it behind).
-fn known_tables_only(side: &mut dyn Endpoint) -> Result<(), CopyError> {
-    for table in side.tables()? {
-        if !COPIED_TABLES.contains(&table.as_str()) && !NOT_COPIED.contains(&table.as_str()) {
-            return Err(CopyError::Schema {
-                table,
-                problem: format!(
-                    "{} holds a table this build does not know how to copy (a newer schema?)",
-                    side.describe()
-                ),
-            });
-        }
-    }
-    Ok(())
-}
-
-enum Verified {
-    Broken(ChainBreak),
-    Failed(CopyError),
-}
-
-impl From<StoreError> for Verified {
-    fn from(e: StoreError) -> Self {
-        Self::Failed(e.into())
-    }
-}
-
-/// Verifies the trail as `side` sees it: the checkpoint chain (and signatures, when
-/// `signatures` is given), every record's link and hash, every checkpoint against its
-/// record.
-fn verify_trail(
-    side: &mut dyn Endpoint,
-    signatures: Option<SignatureCheck<'_>>,
-) -> Result<TrailReport, Verified> {
-    let accept = |_: &[u8; 48], _: &[u8]| true;
-    let checkpoints = side.checkpoints()?;
-    let mut verifier = match signatures {
-        Some(check) => TrailVerifier::new(checkpoints, check),
-        None => TrailVerifier::new(checkpoints, accept),
-    }
-    .map_err(Verified::Broken)?;
-    let mut after = 0;
-    loop {
-        let page = side.audit_page(after, TRAIL_PAGE)?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        verifier.feed(&page).map_err(Verified::Broken)?;
-    }
-    verifier.finish().map_err(Verified::Broken)
 }
