@@ -34,6 +34,15 @@ pub fn token_label(key: &KeyId, version: u32) -> String {
     format!("kastell-{key}-v{version}")
 }
 
+/// The key and version a [`token_label`] names; `None` for any other label (the service's
+/// own keys).
+#[must_use]
+pub fn key_version_of_label(label: &str) -> Option<(KeyId, u32)> {
+    let (key, version) = label.strip_prefix("kastell-")?.rsplit_once("-v")?;
+    let found = (key.parse().ok()?, version.parse().ok()?);
+    (token_label(&found.0, found.1) == label).then_some(found)
+}
+
 /// Where one version's material is.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Material {
@@ -276,6 +285,22 @@ mod tests {
                 Material::from_stored_label(&key, 2, foreign.clone()),
                 Material::ForeignLabel(foreign)
             );
+        }
+    }
+
+    #[test]
+    fn a_key_versions_label_names_its_key_and_version_and_no_other_label_does() {
+        let key = KeyId::random();
+        assert_eq!(key_version_of_label(&token_label(&key, 7)), Some((key, 7)));
+        for other in [
+            "kastell-root-ca".to_owned(),
+            "kastell-master".to_owned(),
+            "kastell-record-mac".to_owned(),
+            format!("{}-x", token_label(&key, 2)),
+            format!("kastell-{key}-v02"),
+            format!("kastell-{key}-v"),
+        ] {
+            assert_eq!(key_version_of_label(&other), None, "{other}");
         }
     }
 

@@ -77,6 +77,8 @@ pub enum AwsException {
     KmsInternal,
     /// A service Kastell depends on (its database) did not answer; retry (503).
     DependencyTimeout,
+    /// The key's material cannot be reached from this host (500).
+    KeyUnavailable,
 }
 
 impl AwsException {
@@ -115,6 +117,7 @@ impl AwsException {
             Self::MalformedPolicyDocument => "MalformedPolicyDocumentException",
             Self::KmsInternal => "KMSInternalException",
             Self::DependencyTimeout => "DependencyTimeoutException",
+            Self::KeyUnavailable => "KeyUnavailableException",
         }
     }
 
@@ -122,7 +125,7 @@ impl AwsException {
     #[must_use]
     pub const fn status(self) -> u16 {
         match self {
-            Self::KmsInternal => 500,
+            Self::KmsInternal | Self::KeyUnavailable => 500,
             Self::DependencyTimeout => 503,
             Self::DryRunOperation => 412,
             _ => 400,
@@ -155,6 +158,7 @@ impl AwsException {
             ErrorCode::Throttled | ErrorCode::TooManyChallenges => Self::Throttling,
             ErrorCode::Internal | ErrorCode::InsecurePermissions => Self::KmsInternal,
             ErrorCode::StoreUnavailable => Self::DependencyTimeout,
+            ErrorCode::KeyUnavailable => Self::KeyUnavailable,
             _ => Self::Validation,
         }
     }

@@ -132,6 +132,9 @@ error_codes! {
     /// A file or folder the host trusts (its data directory, store, soft token, compiled
     /// artifacts) may be written by others than its owner: the host refuses to use it.
     InsecurePermissions => 500, EXIT_FAILED;
+    /// A token-resident key's material is not on this host's token (hosts of one
+    /// deployment that do not share their token: the key was made on another host).
+    KeyUnavailable => 500, EXIT_FAILED;
     /// The host failed; the cause is in its log.
     Internal => 500, EXIT_FAILED;
 }

@@ -406,6 +406,22 @@ impl TestServer {
         }
     }
 
+    /// Kills the server with SIGKILL (`kill -9`: no shutdown, no final checkpoint) and
+    /// reaps it; [`Self::resume`] serves the data directory again.
+    ///
+    /// # Errors
+    /// When the server is not running or cannot be killed.
+    pub fn kill(&mut self) -> Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Err(fail("the server is not running"));
+        };
+        // std's `kill` sends SIGKILL on Unix.
+        child
+            .kill()
+            .and_then(|()| child.wait().map(drop))
+            .map_err(|e| fail(format!("kill -9 {}: {e}", child.id())))
+    }
+
     /// Stops the server gracefully and serves the same data directory again (on a new
     /// port: every profile is pointed at it; make new clients).
     ///

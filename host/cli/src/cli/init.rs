@@ -345,6 +345,11 @@ pub(super) fn run(args: InitArgs) -> Result<(), CliError> {
     let issuer = super::deployment::operator(kastell_proto::Role::CryptoOfficer, None);
     clients::register(&*service.store(), &certificate, &officer, &issuer.id)
         .map_err(|e| step_error("officer profile", CliError::internal(e.to_string())))?;
+    // An (empty) anchor file from the start, so that every copy of the data directory
+    // (another host on the same PostgreSQL store) has its own.
+    service
+        .start_audit_anchor()
+        .map_err(|e| step_error("audit anchor", CliError::internal(e.to_string())))?;
 
     let secret_file = match &secret {
         Secret::Given(path) | Secret::Generated(path) => Some(path.clone()),

@@ -85,6 +85,7 @@ impl KeyError {
             Self::LimitExceeded(_) => ErrorCode::LimitExceeded,
             Self::MalformedPolicyDocument(_) => ErrorCode::MalformedPolicyDocument,
             Self::Store(err) if err.is_unavailable() => ErrorCode::StoreUnavailable,
+            Self::Token(err) if missing_key_version(err).is_some() => ErrorCode::KeyUnavailable,
             Self::Token(_) | Self::Store(_) => ErrorCode::Internal,
         }
     }
@@ -110,9 +111,25 @@ impl KeyError {
             | Self::Conflict(text)
             | Self::LimitExceeded(text)
             | Self::MalformedPolicyDocument(text) => text.clone(),
-            Self::Token(err) => format!("token: {err}"),
+            Self::Token(err) => match missing_key_version(err) {
+                Some((key, version)) => format!(
+                    "version {version} of key {key} is held in a token and this host's token \
+                     does not hold it: hosts of one deployment reach token-resident keys only \
+                     through a token they share (a key made in another host's soft token \
+                     stays there)"
+                ),
+                None => format!("token: {err}"),
+            },
             Self::Store(err) => format!("store: {err}"),
         }
+    }
+}
+
+/// The key version whose token object `err` says is missing, if it names one.
+fn missing_key_version(err: &TokenError) -> Option<(KeyId, u32)> {
+    match err {
+        TokenError::KeyNotFound(label) => crate::model::key_version_of_label(label),
+        _ => None,
     }
 }
 
@@ -120,6 +137,9 @@ impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             // Internal failures name the failing part, not the code.
+            Self::Token(err) if missing_key_version(err).is_some() => {
+                write!(f, "{}: {}", self.code(), self.message())
+            }
             Self::Token(_) | Self::Store(_) => f.write_str(&self.message()),
             _ => write!(f, "{}: {}", self.code(), self.message()),
         }

@@ -232,6 +232,18 @@ impl KeyService {
         })
     }
 
+    /// Creates the anchor file empty when it does not exist (`kastell init`). A deployment
+    /// then holds one from its start, and so does every copy of its data directory: a host
+    /// added to a PostgreSQL deployment by copying one keeps its own anchor from there on,
+    /// instead of finding none while the store holds checkpoints other hosts signed (which
+    /// reads as a deleted anchor, and would keep it from ever signing or starting again).
+    ///
+    /// # Errors
+    /// The file's, when it cannot be written.
+    pub fn start_audit_anchor(&self) -> Result<(), KeyError> {
+        self.start_anchor()
+    }
+
     /// Creates the anchor file empty when it does not exist, before the first linked
     /// checkpoint is stored: a crash between storing it and writing the anchor then leaves
     /// an empty anchor (accepted), while an anchor file deleted later is refused

@@ -57,7 +57,7 @@ pub use connect::{DEFAULT_MAX_CONNECTIONS, PostgresOptions};
 use audit::{append_audit_in, audit_head_in, audit_select, decode_audit, decode_checkpoint};
 use committer::AuditQueue;
 pub(super) use connect::pg;
-use connect::{Db, Manager, PgConn};
+use connect::{Db, Manager, PgConn, checkout};
 use keys::{
     add_version_in, create_alias_in, create_key_in, decode_alias, decode_keys, delete_alias_in,
     destroy_key_in, key_select, seal_rows_in, set_alias_in, set_rotation_in, update_alias_in,
@@ -97,15 +97,6 @@ fn state_columns(state: KeyState) -> (&'static str, Option<i64>) {
     }
 }
 
-/// The error for a connection the pool could not hand out (the database is away, or every
-/// connection stayed busy past the wait).
-fn pool_error(context: &'static str) -> impl FnOnce(r2d2::Error) -> StoreError {
-    move |source| StoreError::Unavailable {
-        context,
-        source: Box::new(source),
-    }
-}
-
 impl PostgresStore {
     /// Connects to the database `options` names and brings its schema up to date.
     ///
@@ -140,11 +131,10 @@ impl PostgresStore {
     }
 
     fn conn(&self, what: &'static str) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
-        self.pool
-            .as_ref()
-            .ok_or(StoreError::CommitterStopped)?
-            .get()
-            .map_err(pool_error(what))
+        checkout(
+            self.pool.as_ref().ok_or(StoreError::CommitterStopped)?,
+            what,
+        )
     }
 
     /// Runs `work` on a connection, outside a transaction (each statement sees the latest
@@ -155,7 +145,9 @@ impl PostgresStore {
     ) -> Result<T, StoreError> {
         off_worker(|| {
             let mut conn = self.conn("read")?;
-            let PgConn { client, statements } = &mut *conn;
+            let PgConn {
+                client, statements, ..
+            } = &mut *conn;
             work(&mut Db { client, statements })
         })
     }
@@ -169,7 +161,9 @@ impl PostgresStore {
     ) -> Result<T, StoreError> {
         off_worker(|| {
             let mut conn = self.conn(what)?;
-            let PgConn { client, statements } = &mut *conn;
+            let PgConn {
+                client, statements, ..
+            } = &mut *conn;
             let mut tx = client.transaction().map_err(pg(what))?;
             let out = work(&mut Db {
                 client: &mut tx,

@@ -14,7 +14,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::thread::JoinHandle;
 
 use super::audit::{insert_audit_in, lock_head};
-use super::connect::{Db, Manager, pg};
+use super::connect::{Db, Manager, checkout, pg};
 use crate::audit::AuditEntry;
 use crate::store::StoreError;
 use crate::store::ticket::{AuditTicket, Filler};
@@ -113,7 +113,7 @@ fn commit(pool: &r2d2::Pool<Manager>, batch: Vec<Queued>, commits: &AtomicU64) {
     let (entries, fillers): (Vec<AuditEntry>, Vec<Filler>) =
         batch.into_iter().map(|q| (q.entry, q.filler)).unzip();
     let committed = (|| {
-        let mut conn = pool.get().map_err(super::pool_error("audit append"))?;
+        let mut conn = checkout(pool, "audit append")?;
         let conn = &mut *conn;
         let mut tx = conn.client.transaction().map_err(pg("audit append"))?;
         let mut db = Db {

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
 use postgres::types::ToSql;
@@ -249,6 +249,57 @@ pub(super) fn violates(err: &StoreError, state: &SqlState) -> bool {
 pub(super) struct PgConn {
     pub(super) client: postgres::Client,
     pub(super) statements: HashMap<&'static str, Statement>,
+    /// When it was last handed out ([`checkout`]).
+    last_used: Instant,
+    /// Found dead by [`checkout`]: the pool discards it instead of keeping it.
+    dead: bool,
+}
+
+/// A connection idle for longer than this is asked whether it is alive (one round trip)
+/// before it is handed out. Under load connections come back within milliseconds and are
+/// handed out without the round trip.
+const IDLE_CHECK: Duration = Duration::from_millis(250);
+
+/// A connection of `pool` for `context`, alive as far as one can tell, so that a restart of
+/// the database (or an administrator ending connections) while a host was idle costs no
+/// request: a connection whose farewell from the database is waiting in its socket (the
+/// server's `FATAL` message, or the end of the stream: read without waiting, no round
+/// trip), or that was idle for longer than [`IDLE_CHECK`] and does not answer an empty
+/// query, is discarded and the next one taken (up to the pool's size, plus one new
+/// connection). Blocks: call off the async workers.
+///
+/// # Errors
+/// [`StoreError::Unavailable`] when no connection can be had (the database is away, or
+/// every connection stayed busy past the pool's wait).
+pub(super) fn checkout(
+    pool: &r2d2::Pool<Manager>,
+    context: &'static str,
+) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
+    use postgres::fallible_iterator::FallibleIterator as _;
+    let unavailable = |source: r2d2::Error| StoreError::Unavailable {
+        context,
+        source: Box::new(source),
+    };
+    for _ in 0..=pool.max_size() {
+        let mut conn = pool.get().map_err(unavailable)?;
+        // Polls the connection once for what the server sent unasked (no LISTEN is issued
+        // on pooled connections, so nothing is lost): an error or the end of the stream.
+        let dropped = conn.client.notifications().iter().next().is_err() || conn.client.is_closed();
+        let idle = conn.last_used.elapsed() > IDLE_CHECK;
+        if !dropped && (!idle || conn.client.simple_query("").is_ok()) {
+            conn.last_used = Instant::now();
+            return Ok(conn);
+        }
+        tracing::info!(
+            context,
+            "a pooled database connection was dropped; replacing it"
+        );
+        conn.dead = true;
+    }
+    Err(StoreError::Unavailable {
+        context,
+        source: "every pooled database connection was dropped and no new one answers".into(),
+    })
 }
 
 /// Opens the pool's connections.
@@ -265,6 +316,8 @@ impl r2d2::ManageConnection for Manager {
         Ok(PgConn {
             client: self.config.connect(self.tls.clone())?,
             statements: HashMap::new(),
+            last_used: Instant::now(),
+            dead: false,
         })
     }
 
@@ -273,7 +326,7 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {
-        conn.client.is_closed()
+        conn.dead || conn.client.is_closed()
     }
 }
 
