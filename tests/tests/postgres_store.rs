@@ -255,5 +255,12 @@ fn requests_fail_with_503_while_the_store_is_away_and_succeed_after() {
 
     db.cluster_sql(&format!("ALTER DATABASE {name} CONNECTION LIMIT -1"))
         .expect("the database is back");
-    assert_eq!(create().status, 201, "the server reconnected");
+    let back = create();
+    assert_eq!(
+        back.status,
+        201,
+        "the server reconnected: {}\n{}",
+        back.text(),
+        server.log()
+    );
 }

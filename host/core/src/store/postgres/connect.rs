@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
@@ -209,6 +210,7 @@ pub(in crate::store) fn pg(context: &'static str) -> impl FnOnce(postgres::Error
 /// Sorts a PostgreSQL failure: away, refused credentials, or a failure of the statement.
 pub(super) fn classify(context: &'static str, source: postgres::Error) -> StoreError {
     if is_unavailable(&source) {
+        AWAY.fetch_add(1, Ordering::Relaxed);
         return StoreError::Unavailable {
             context,
             source: Box::new(source),
@@ -253,7 +255,15 @@ pub(super) struct PgConn {
     last_used: Instant,
     /// Found dead by [`checkout`]: the pool discards it instead of keeping it.
     dead: bool,
+    /// The value of [`AWAY`] when it was last handed out.
+    away_seen: u64,
 }
+
+/// How many failures said the database was away ([`classify`]). A connection last handed
+/// out before the latest such failure is asked whether it is alive before it is used again,
+/// however recently it was used: the connection a failed request held may not know yet
+/// that the database ended it (its farewell was read as the statement's error).
+static AWAY: AtomicU64 = AtomicU64::new(0);
 
 /// A connection idle for longer than this is asked whether it is alive (one round trip)
 /// before it is handed out. Under load connections come back within milliseconds and are
@@ -264,8 +274,9 @@ const IDLE_CHECK: Duration = Duration::from_millis(250);
 /// the database (or an administrator ending connections) while a host was idle costs no
 /// request: a connection whose farewell from the database is waiting in its socket (the
 /// server's `FATAL` message, or the end of the stream: read without waiting, no round
-/// trip), or that was idle for longer than [`IDLE_CHECK`] and does not answer an empty
-/// query, is discarded and the next one taken (up to the pool's size, plus one new
+/// trip), or that was idle for longer than [`IDLE_CHECK`] (or handed out before the latest
+/// failure that said the database was away, [`AWAY`]) and does not answer an empty query,
+/// is discarded and the next one taken (up to the pool's size, plus one new
 /// connection). Blocks: call off the async workers.
 ///
 /// # Errors
@@ -285,9 +296,11 @@ pub(super) fn checkout(
         // Polls the connection once for what the server sent unasked (no LISTEN is issued
         // on pooled connections, so nothing is lost): an error or the end of the stream.
         let dropped = conn.client.notifications().iter().next().is_err() || conn.client.is_closed();
-        let idle = conn.last_used.elapsed() > IDLE_CHECK;
-        if !dropped && (!idle || conn.client.simple_query("").is_ok()) {
+        let away = AWAY.load(Ordering::Relaxed);
+        let suspect = conn.last_used.elapsed() > IDLE_CHECK || conn.away_seen != away;
+        if !dropped && (!suspect || conn.client.simple_query("").is_ok()) {
             conn.last_used = Instant::now();
+            conn.away_seen = away;
             return Ok(conn);
         }
         tracing::info!(
@@ -318,6 +331,7 @@ impl r2d2::ManageConnection for Manager {
             statements: HashMap::new(),
             last_used: Instant::now(),
             dead: false,
+            away_seen: AWAY.load(Ordering::Relaxed),
         })
     }
 
