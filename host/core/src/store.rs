@@ -2,6 +2,7 @@
 //! PostgreSQL database that several hosts share ([`PostgresStore`]). Every multi-row change
 //! is one transaction, so a crash leaves the previous or the next consistent state.
 
+mod grants;
 mod postgres;
 mod sqlite;
 #[doc(hidden)]

@@ -145,6 +145,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX access_keys_by_principal ON access_keys (lower(principal));
 "#,
+    // v2: AWS KMS grants (issue 19; SQLite's v19): a key's grants as one JSON array, NULL
+    // when it has none. The key's seal covers their canonical encoding.
+    r"
+    ALTER TABLE keys ADD COLUMN grants TEXT;
+",
 ];
 
 /// Schema version this build writes.

@@ -205,4 +205,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r"
     ALTER TABLE keys ADD COLUMN key_policy TEXT;
 ",
+    // v19: AWS KMS grants (issue 19): a key's grants as one JSON array, NULL when it has
+    // none. The key's seal covers their canonical encoding.
+    r"
+    ALTER TABLE keys ADD COLUMN grants TEXT;
+",
 ];
