@@ -66,6 +66,8 @@ struct Scene {
     alice: aws_sdk_kms::Client,
     bob: aws_sdk_kms::Client,
     auditor: std::path::PathBuf,
+    /// The access keys of olga, alice and bob, for boto3.
+    keys: [(String, String); 3],
 }
 
 impl Scene {
@@ -79,9 +81,14 @@ impl Scene {
             .unwrap();
         let server = TestServer::serve(deployment).unwrap();
         let key = |name: &str, role: &str| server.access_key(name, &[role], None).unwrap();
-        let officer = sdk(&server, &key("olga", "crypto-officer"));
-        let alice = sdk(&server, &key("alice", "crypto-user"));
-        let bob = sdk(&server, &key("bob", "crypto-user"));
+        let keys = [
+            key("olga", "crypto-officer"),
+            key("alice", "crypto-user"),
+            key("bob", "crypto-user"),
+        ];
+        let officer = sdk(&server, &keys[0]);
+        let alice = sdk(&server, &keys[1]);
+        let bob = sdk(&server, &keys[2]);
         let auditor = server.issue_client("audit", "auditor", None).unwrap();
         Self {
             server,
@@ -90,6 +97,7 @@ impl Scene {
             alice,
             bob,
             auditor,
+            keys,
         }
     }
 
@@ -363,7 +371,10 @@ fn list_grants_pages_and_filters_and_list_retirable_grants_finds_a_principals() 
     assert_eq!(listed, made);
     let entry = &first.grants()[0];
     assert_eq!(entry.grantee_principal(), Some(user_arn("alice").as_str()));
-    assert_eq!(entry.issuing_account(), Some(ACCOUNT));
+    assert_eq!(
+        entry.issuing_account(),
+        Some(format!("arn:aws:iam::{ACCOUNT}:root").as_str())
+    );
     assert_eq!(entry.operations(), &[GrantOperation::Decrypt]);
     assert!(entry.key_id().unwrap().ends_with(&key));
 
@@ -732,4 +743,78 @@ fn an_explicit_deny_of_the_key_policy_wins_over_a_grant() {
     );
     assert!(scene.audited("alice", "encrypt", "denied", "NoExports"));
     assert!(scene.audited("alice", "encrypt", "allowed", &grant));
+}
+
+#[test]
+fn boto3_creates_uses_lists_retires_and_revokes_grants() {
+    let scene = Scene::new();
+    let key = scene.key();
+    let venv = std::path::PathBuf::from(std::env::var("KASTELL_TEST_AWS_VENV").expect(
+        "KASTELL_TEST_AWS_VENV is unset: `source scripts/aws-env` makes the boto3 virtualenv",
+    ));
+    let [officer, alice, bob] = &scene.keys;
+    let out = std::process::Command::new(venv.join("bin/python"))
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/aws/grants.py"))
+        .env("KASTELL_AWS_ENDPOINT", scene.server.aws_url().unwrap())
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env(
+            "AWS_CA_BUNDLE",
+            scene.server.deployment().root_certificate(),
+        )
+        .env("KASTELL_ACCOUNT", ACCOUNT)
+        .env("KASTELL_KEY", &key)
+        .envs([
+            ("KASTELL_OFFICER_KEY_ID", &officer.0),
+            ("KASTELL_OFFICER_SECRET", &officer.1),
+            ("KASTELL_ALICE_KEY_ID", &alice.0),
+            ("KASTELL_ALICE_SECRET", &alice.1),
+            ("KASTELL_BOB_KEY_ID", &bob.0),
+            ("KASTELL_BOB_SECRET", &bob.1),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "grants.py: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["before"], "AccessDeniedException");
+    assert_eq!(
+        seen["same_grant"], seen["grant_id"],
+        "same name, same parameters"
+    );
+    assert_eq!(seen["opened"], "payroll");
+    assert_eq!(seen["other_context"], "AccessDeniedException");
+    assert_eq!(seen["no_context"], "AccessDeniedException");
+    let listed = &seen["listed"][0];
+    assert_eq!(listed["grantee"], user_arn("alice"));
+    assert_eq!(listed["operations"], json!(["Decrypt", "Encrypt"]));
+    assert_eq!(
+        listed["constraints"],
+        json!({"EncryptionContextEquals": {"dept": "IT"}})
+    );
+    assert_eq!(listed["name"], "alice-it");
+    assert_eq!(
+        listed["key"],
+        format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{key}")
+    );
+    assert_eq!(seen["pages"], json!([2, 1]));
+    assert_eq!(seen["paged_ids"].as_array().unwrap().len(), 3);
+    assert_eq!(seen["retirable"], 1);
+    assert_eq!(
+        seen["malformed"],
+        json!({
+            "unknown_operation": "ValidationException",
+            "both_constraints": "ValidationException",
+            "bad_principal": "InvalidArnException",
+            "bad_token": "InvalidGrantTokenException",
+            "unknown_grant": "NotFoundException",
+        })
+    );
+    assert_eq!(seen["alice_retires"], "AccessDeniedException");
+    assert_eq!(seen["after_retire"], "AccessDeniedException");
+    assert_eq!(seen["with_revocable"], "accepted");
+    assert_eq!(seen["after_revoke"], "AccessDeniedException");
 }

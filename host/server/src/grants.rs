@@ -77,7 +77,7 @@ async fn create_grant(
 ) -> Result<(StatusCode, Json<GrantDescription>), ApiError> {
     let constraints = (body.encryption_context_equals.is_some()
         || body.encryption_context_subset.is_some())
-    .then(|| GrantConstraints {
+    .then_some(GrantConstraints {
         encryption_context_equals: body.encryption_context_equals,
         encryption_context_subset: body.encryption_context_subset,
     });

@@ -115,11 +115,13 @@ fn constraints(member: Option<GrantConstraintsMember>) -> Option<GrantConstraint
 fn entry(state: &AwsState, key: &str, grant: Grant) -> GrantListEntry {
     #[expect(clippy::cast_precision_loss, reason = "seconds since 1970 fit in f64")]
     let creation_date = grant.created as f64;
-    let issuing_account = grant
+    // AWS answers the issuing account as its root ARN (`arn:aws:iam::<account>:root`).
+    let account = grant
         .issuing_principal
         .strip_prefix("arn:aws:iam::")
         .and_then(|rest| rest.split_once(':'))
-        .map_or_else(|| state.endpoint.account_id.clone(), |(a, _)| a.to_owned());
+        .map_or(state.endpoint.account_id.as_str(), |(account, _)| account);
+    let issuing_account = format!("arn:aws:iam::{account}:root");
     GrantListEntry {
         key_id: state.endpoint.key_arn(key),
         grant_id: grant.grant_id,
