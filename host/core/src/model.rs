@@ -169,6 +169,10 @@ pub struct KeyRecord {
     /// of the sealed message). `None`: AWS's default key policy, which allows every
     /// principal of the account, and so adds nothing to the key's wasm policy.
     pub key_policy: Option<String>,
+    /// The key's AWS KMS grants (`CreateGrant`), validated when created, sealed with the
+    /// record (their SHA-384 is part of the sealed message) and evaluated with the key
+    /// policy in the sandbox. Empty for most keys.
+    pub grants: Vec<kastell_proto::aws::grant::Grant>,
 }
 
 impl KeyRecord {

@@ -3,6 +3,7 @@
 //! is one transaction, so a crash leaves the previous or the next consistent state.
 
 pub mod copy;
+mod grants;
 mod postgres;
 pub mod shared;
 mod sqlite;

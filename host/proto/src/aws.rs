@@ -8,6 +8,8 @@ use crate::{ErrorCode, KeySpec};
 use alloc::{format, string::String};
 
 #[cfg(feature = "aws-policy")]
+pub mod grant;
+#[cfg(feature = "aws-policy")]
 pub mod policy;
 mod requests;
 pub mod sigv4;
@@ -73,6 +75,10 @@ pub enum AwsException {
     LimitExceeded,
     /// A key policy document is not valid (400).
     MalformedPolicyDocument,
+    /// A grant token is not valid (400).
+    InvalidGrantToken,
+    /// A grant id is not valid (400).
+    InvalidGrantId,
     /// Kastell failed (500).
     KmsInternal,
     /// A service Kastell depends on (its database) did not answer; retry (503).
@@ -115,6 +121,8 @@ impl AwsException {
             Self::InvalidMarker => "InvalidMarkerException",
             Self::LimitExceeded => "LimitExceededException",
             Self::MalformedPolicyDocument => "MalformedPolicyDocumentException",
+            Self::InvalidGrantToken => "InvalidGrantTokenException",
+            Self::InvalidGrantId => "InvalidGrantIdException",
             Self::KmsInternal => "KMSInternalException",
             Self::DependencyTimeout => "DependencyTimeoutException",
             Self::KeyUnavailable => "KeyUnavailableException",

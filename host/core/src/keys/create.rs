@@ -56,6 +56,7 @@ impl KeyService {
             seal: None,
             rotation: None,
             key_policy,
+            grants: Vec::new(),
         };
         let record = Record::on(caller, Operation::CreateKey, None);
         if !caller.roles.contains(&Role::CryptoOfficer) {

@@ -33,6 +33,8 @@ const ALIAS_DOMAIN: &[u8] = b"kastell alias record v1\0";
 const ROTATION_DOMAIN: &[u8] = b"\0rotation v1\0";
 /// Marks the AWS key policy part of a key record's message.
 const KEY_POLICY_DOMAIN: &[u8] = b"\0aws key policy v1\0";
+/// Marks the AWS grants part of a key record's message.
+const GRANTS_DOMAIN: &[u8] = b"\0aws grants v1\0";
 /// Length of a seal (HMAC-SHA-384).
 pub const SEAL_LEN: usize = 48;
 
@@ -155,7 +157,56 @@ pub(super) fn key_message(key: &KeyRecord) -> Vec<u8> {
     }
     rotation_trailer(&mut out, key);
     key_policy_trailer(&mut out, key);
+    grants_trailer(&mut out, key);
     out
+}
+
+/// The AWS grants (schema v19): the SHA-384 of their canonical encoding, appended only
+/// when the key has any, so that records sealed before keep their seals. The grants are
+/// stored beside the record; a grant added, changed, or put back after it was retired or
+/// revoked no longer matches the sealed digest, and the record is refused as tampered.
+fn grants_trailer(out: &mut Vec<u8>, key: &KeyRecord) {
+    if key.grants.is_empty() {
+        return;
+    }
+    let mut message = Vec::with_capacity(256 * key.grants.len());
+    count(&mut message, key.grants.len());
+    for grant in &key.grants {
+        put(&mut message, grant.grant_id.as_bytes());
+        put(&mut message, grant.name.as_deref().unwrap_or("").as_bytes());
+        message.push(u8::from(grant.name.is_some()));
+        put(&mut message, grant.grantee_principal.as_bytes());
+        put(
+            &mut message,
+            grant.retiring_principal.as_deref().unwrap_or("").as_bytes(),
+        );
+        message.push(u8::from(grant.retiring_principal.is_some()));
+        put(&mut message, grant.issuing_principal.as_bytes());
+        count(&mut message, grant.operations.len());
+        for operation in &grant.operations {
+            put(&mut message, operation.as_bytes());
+        }
+        let constraints = grant.constraints.as_ref();
+        for pairs in [
+            constraints.and_then(|c| c.encryption_context_subset.as_ref()),
+            constraints.and_then(|c| c.encryption_context_equals.as_ref()),
+        ] {
+            match pairs {
+                Some(pairs) => {
+                    message.push(1);
+                    count(&mut message, pairs.len());
+                    for (name, value) in pairs {
+                        put(&mut message, name.as_bytes());
+                        put(&mut message, value.as_bytes());
+                    }
+                }
+                None => message.push(0),
+            }
+        }
+        message.extend_from_slice(&grant.created.to_be_bytes());
+    }
+    out.extend_from_slice(GRANTS_DOMAIN);
+    out.extend_from_slice(&Sha384::digest(&message));
 }
 
 /// The AWS key policy (schema v18): its SHA-384, appended only when the key has one, so
@@ -312,6 +363,7 @@ mod tests {
             seal: None,
             rotation: None,
             key_policy: None,
+            grants: Vec::new(),
         }
     }
 

@@ -248,7 +248,7 @@ const DUE_FOR_DELETION: &str = "SELECT id FROM keys WHERE state = 'pending-delet
 
 const KEY_COLUMNS: &str = "id, spec, origin, state, delete_at, description, tags, policy, created, \
                            min_decrypt_version, releasable, revision, seal, usage, \
-                           rotation_period_days, next_rotation, key_policy";
+                           rotation_period_days, next_rotation, key_policy, grants";
 
 impl Store for SqliteStore {
     fn create_key(&self, key: &KeyRecord, alias: Option<&Alias>) -> Result<(), StoreError> {

@@ -1,8 +1,9 @@
 //! Request and response members of the AWS KMS operations Kastell serves, named as in the
 //! AWS KMS API reference (PascalCase), one file per family of operations as the server
 //! splits them. Blobs are base64 text; a secret one (a plaintext, a shared secret, a
-//! private key) is an [`crate::api::SecretBase64`]. Members Kastell does not act on
-//! (`GrantTokens`, …) are accepted and ignored, as an unknown member would be at AWS.
+//! private key) is an [`crate::api::SecretBase64`]. `GrantTokens` is validated wherever
+//! it appears; other members Kastell does not act on are accepted and ignored, as an
+//! unknown member would be at AWS.
 //! Enumerated members (`KeySpec`, `SigningAlgorithm`, …) are text here: the endpoint
 //! answers a value AWS does not have with AWS's `ValidationException`, and one Kastell
 //! does not have with the exception AWS gives for a value the key cannot use.
@@ -13,6 +14,7 @@ use alloc::string::String;
 mod aliases;
 mod asymmetric;
 mod crypto;
+mod grants;
 mod keys;
 mod policies;
 mod rotation;
@@ -22,6 +24,7 @@ mod tags;
 pub use aliases::*;
 pub use asymmetric::*;
 pub use crypto::*;
+pub use grants::*;
 pub use keys::*;
 pub use policies::*;
 pub use rotation::*;

@@ -18,7 +18,7 @@ use super::{corrupt, state_columns};
 use crate::model::{
     Alias, AliasRow, KeyRecord, KeyState, KeyVersion, Material, RotationSchedule, token_label,
 };
-use crate::store::StoreError;
+use crate::store::{StoreError, grants};
 
 /// The key columns and, after them, the version columns of a key joined with its versions
 /// (`k` and `v`), in [`decode_keys`]'s order.
@@ -28,7 +28,7 @@ macro_rules! key_select {
             "SELECT k.id, k.spec, k.origin, k.state, k.delete_at, k.description, k.tags, \
              k.policy, k.created, k.min_decrypt_version, k.releasable, k.revision, k.seal, \
              k.usage, k.rotation_period_days, k.next_rotation, v.number, v.created, \
-             v.token_label, v.master, v.wrapped, v.automatic, k.key_policy ",
+             v.token_label, v.master, v.wrapped, v.automatic, k.key_policy, k.grants ",
             $tail
         )
     };
@@ -98,8 +98,9 @@ pub(super) fn create_key_in<C: GenericClient>(
         "insert key",
         "INSERT INTO keys (id, spec, origin, state, delete_at, description, tags, policy,
                            created, min_decrypt_version, releasable, revision, seal, usage,
-                           rotation_period_days, next_rotation, key_policy)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                           rotation_period_days, next_rotation, key_policy, grants)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                 $18)
          ON CONFLICT (id) DO NOTHING",
         &[
             &key.id.to_string(),
@@ -119,6 +120,7 @@ pub(super) fn create_key_in<C: GenericClient>(
             &period,
             &next,
             &key.key_policy,
+            &grants::column(&key.grants)?,
         ],
     )?;
     if inserted == 0 {
@@ -156,7 +158,8 @@ pub(super) fn update_key_in<C: GenericClient>(
         "update key",
         "UPDATE keys SET state = $2, delete_at = $3, description = $4, tags = $5,
          policy = $6, min_decrypt_version = $7, revision = revision + 1, seal = $9,
-         rotation_period_days = $10, next_rotation = $11, key_policy = $12
+         rotation_period_days = $10, next_rotation = $11, key_policy = $12,
+         grants = $13
          WHERE id = $1 AND revision = $8",
         &[
             &key.id.to_string(),
@@ -171,6 +174,7 @@ pub(super) fn update_key_in<C: GenericClient>(
             &period,
             &next,
             &key.key_policy,
+            &grants::column(&key.grants)?,
         ],
     )?;
     if changed == 0 {
@@ -485,6 +489,10 @@ fn decode_key(row: &Row) -> Result<KeyRecord, StoreError> {
     let key_policy: Option<String> = row
         .try_get(22)
         .map_err(|_| corrupt(format!("key policy of key {id}")))?;
+    let grants_text: Option<String> = row
+        .try_get(23)
+        .map_err(|_| corrupt(format!("grants of key {id}")))?;
+    let grants = grants::parse(&id, grants_text.as_deref())?;
     let min_decrypt_version: i64 = row.try_get(9).map_err(|_| corrupt("min version"))?;
     let revision: i64 = row.try_get(11).map_err(|_| corrupt("revision"))?;
     Ok(KeyRecord {
@@ -507,5 +515,6 @@ fn decode_key(row: &Row) -> Result<KeyRecord, StoreError> {
             .map_err(|_| corrupt(format!("seal of key {id}")))?,
         rotation,
         key_policy,
+        grants,
     })
 }

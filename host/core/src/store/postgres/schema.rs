@@ -171,6 +171,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO kastell_changes (one, seq) VALUES (TRUE, 0) ON CONFLICT DO NOTHING;
 "#,
+    // v3: AWS KMS grants (issue 19; SQLite's v20): a key's grants as one JSON array, NULL
+    // when it has none. The key's seal covers their canonical encoding.
+    r"
+    ALTER TABLE keys ADD COLUMN grants TEXT;
+",
 ];
 
 /// Schema version this build writes.

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use kastell_proto::{KeyId, KeySpec, KeyUsage, Origin};
 use rusqlite::{Connection, Row, params};
 
+use super::super::grants;
 use super::{KEY_COLUMNS, corrupt, is_constraint, sql, state_columns};
 use crate::model::{
     Alias, AliasRow, KeyRecord, KeyState, KeyVersion, Material, RotationSchedule, token_label,
@@ -81,7 +82,7 @@ pub(super) fn create_key_in(
         &format!(
             "INSERT INTO keys ({KEY_COLUMNS})
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17)"
+                     ?17, ?18)"
         ),
         params![
             key.id.to_string(),
@@ -101,6 +102,7 @@ pub(super) fn create_key_in(
             period,
             next,
             key.key_policy,
+            grants::column(&key.grants)?,
         ],
     )
     .map_err(|e| {
@@ -137,7 +139,8 @@ pub(super) fn update_key_in(conn: &Connection, key: &KeyRecord) -> Result<(), St
         .execute(
             "UPDATE keys SET state = ?2, delete_at = ?3, description = ?4, tags = ?5,
              policy = ?6, min_decrypt_version = ?7, revision = revision + 1, seal = ?9,
-             rotation_period_days = ?10, next_rotation = ?11, key_policy = ?12
+             rotation_period_days = ?10, next_rotation = ?11, key_policy = ?12,
+             grants = ?13
              WHERE id = ?1 AND revision = ?8",
             params![
                 key.id.to_string(),
@@ -152,6 +155,7 @@ pub(super) fn update_key_in(conn: &Connection, key: &KeyRecord) -> Result<(), St
                 period,
                 next,
                 key.key_policy,
+                grants::column(&key.grants)?,
             ],
         )
         .map_err(sql("update key"))?;
@@ -468,6 +472,12 @@ pub(super) fn decode_key(conn: &Connection, row: &Row<'_>) -> Result<KeyRecord, 
         .as_str_or_null()
         .map_err(|_| corrupt(format!("key policy of key {id}")))?
         .map(str::to_owned);
+    let grants = grants::parse(
+        &id,
+        get(17)?
+            .as_str_or_null()
+            .map_err(|_| corrupt(format!("grants of key {id}")))?,
+    )?;
     let mut versions = versions(conn, &id)?;
     if state == KeyState::Destroyed {
         for version in &mut versions {
@@ -500,5 +510,6 @@ pub(super) fn decode_key(conn: &Connection, row: &Row<'_>) -> Result<KeyRecord, 
             .map(<[u8]>::to_vec),
         rotation,
         key_policy,
+        grants,
     })
 }

@@ -232,4 +232,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     INSERT OR IGNORE INTO kastell_changes (one, seq) VALUES (1, 0);
 ",
+    // v20: AWS KMS grants (issue 19): a key's grants as one JSON array, NULL when it has
+    // none. The key's seal covers their canonical encoding.
+    r"
+    ALTER TABLE keys ADD COLUMN grants TEXT;
+",
 ];
