@@ -95,7 +95,7 @@ fn keys_versions_and_aliases_survive_reopening_on(test: &TestStore) {
         key.min_decrypt_version = 2;
         // An AWS key policy document is stored with the key (schema v18; PostgreSQL v1).
         key.key_policy = Some(r#"{"Version":"2012-10-17","Statement":[]}"#.to_owned());
-        // And its AWS grants (schema v19; PostgreSQL v2), constraints and all.
+        // And its AWS grants (schema v20; PostgreSQL v3), constraints and all.
         key.grants = vec![kastell_proto::aws::grant::Grant {
             grant_id: "ab".repeat(32),
             name: Some("reader".into()),

@@ -161,7 +161,7 @@ pub(super) fn key_message(key: &KeyRecord) -> Vec<u8> {
     out
 }
 
-/// The AWS grants (schema v19): the SHA-384 of their canonical encoding, appended only
+/// The AWS grants (schema v20): the SHA-384 of their canonical encoding, appended only
 /// when the key has any, so that records sealed before keep their seals. The grants are
 /// stored beside the record; a grant added, changed, or put back after it was retired or
 /// revoked no longer matches the sealed digest, and the record is refused as tampered.
