@@ -48,6 +48,7 @@ fn record(spec: KeySpec) -> KeyRecord {
         seal: None,
         rotation: None,
         key_policy: None,
+        imported: None,
     }
 }
 

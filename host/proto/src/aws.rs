@@ -73,6 +73,13 @@ pub enum AwsException {
     LimitExceeded,
     /// A key policy document is not valid (400).
     MalformedPolicyDocument,
+    /// `ImportKeyMaterial`: the import token is past its 24 hours (400).
+    ExpiredImportToken,
+    /// `ImportKeyMaterial`: the import token is not valid for this key and wrapping (400).
+    InvalidImportToken,
+    /// `ImportKeyMaterial`: the material does not fit the key, or is not the material it
+    /// held (400).
+    IncorrectKeyMaterial,
     /// Kastell failed (500).
     KmsInternal,
     /// A service Kastell depends on (its database) did not answer; retry (503).
@@ -113,6 +120,9 @@ impl AwsException {
             Self::InvalidMarker => "InvalidMarkerException",
             Self::LimitExceeded => "LimitExceededException",
             Self::MalformedPolicyDocument => "MalformedPolicyDocumentException",
+            Self::ExpiredImportToken => "ExpiredImportTokenException",
+            Self::InvalidImportToken => "InvalidImportTokenException",
+            Self::IncorrectKeyMaterial => "IncorrectKeyMaterialException",
             Self::KmsInternal => "KMSInternalException",
             Self::DependencyTimeout => "DependencyTimeoutException",
         }
@@ -145,6 +155,9 @@ impl AwsException {
             ErrorCode::MalformedPolicyDocument => Self::MalformedPolicyDocument,
             ErrorCode::InvalidCiphertext | ErrorCode::TamperDetected => Self::InvalidCiphertext,
             ErrorCode::IncorrectKey => Self::IncorrectKey,
+            ErrorCode::ExpiredImportToken => Self::ExpiredImportToken,
+            ErrorCode::InvalidImportToken => Self::InvalidImportToken,
+            ErrorCode::IncorrectKeyMaterial => Self::IncorrectKeyMaterial,
             ErrorCode::AccessDenied | ErrorCode::AttestationRejected | ErrorCode::InvalidNonce => {
                 Self::AccessDenied
             }

@@ -400,6 +400,7 @@ impl KeyService {
             seal: None,
             rotation: None,
             key_policy: None,
+            imported: None,
         };
         self.lockout_check(&record, &probe, document, bypass_lockout)?;
         self.create_key_as(caller, id, new, alias, Some(document.to_owned()))

@@ -33,6 +33,8 @@ const ALIAS_DOMAIN: &[u8] = b"kastell alias record v1\0";
 const ROTATION_DOMAIN: &[u8] = b"\0rotation v1\0";
 /// Marks the AWS key policy part of a key record's message.
 const KEY_POLICY_DOMAIN: &[u8] = b"\0aws key policy v1\0";
+/// Marks the imported-material part of a key record's message.
+const IMPORT_DOMAIN: &[u8] = b"\0imported material v1\0";
 /// Length of a seal (HMAC-SHA-384).
 pub const SEAL_LEN: usize = 48;
 
@@ -114,6 +116,7 @@ pub(super) fn key_message(key: &KeyRecord) -> Vec<u8> {
         KeyState::Disabled => (b"disabled", 0),
         KeyState::PendingDeletion { delete_at } => (b"pending-deletion", delete_at),
         KeyState::Destroyed => (b"destroyed", 0),
+        KeyState::PendingImport => (b"pending-import", 0),
     };
     put(&mut out, state);
     out.extend_from_slice(&delete_at.to_be_bytes());
@@ -155,7 +158,25 @@ pub(super) fn key_message(key: &KeyRecord) -> Vec<u8> {
     }
     rotation_trailer(&mut out, key);
     key_policy_trailer(&mut out, key);
+    import_trailer(&mut out, key);
     out
+}
+
+/// Imported material (schema v19): its id and expiry, appended only when the key has
+/// imported material, so that records sealed before keep their seals. Sealing the expiry
+/// means a record edited to push it back, or to clear it, no longer matches its seal.
+fn import_trailer(out: &mut Vec<u8>, key: &KeyRecord) {
+    if let Some(imported) = &key.imported {
+        out.extend_from_slice(IMPORT_DOMAIN);
+        out.extend_from_slice(&imported.id);
+        match imported.expires_at {
+            Some(at) => {
+                out.push(1);
+                out.extend_from_slice(&at.to_be_bytes());
+            }
+            None => out.push(0),
+        }
+    }
 }
 
 /// The AWS key policy (schema v18): its SHA-384, appended only when the key has one, so
@@ -312,6 +333,7 @@ mod tests {
             seal: None,
             rotation: None,
             key_policy: None,
+            imported: None,
         }
     }
 
@@ -381,6 +403,16 @@ mod tests {
                 "aws key policy",
                 Box::new(|k| k.key_policy = Some("{}".into())),
             ),
+            ("pending import", Box::new(|k| k.state = KeyState::PendingImport)),
+            (
+                "imported material",
+                Box::new(|k| {
+                    k.imported = Some(crate::model::ImportedMaterial {
+                        id: [1; 32],
+                        expires_at: None,
+                    });
+                }),
+            ),
         ];
         let message = key_message(&base);
         for (field, edit) in edits {
@@ -429,6 +461,27 @@ mod tests {
         };
         assert_ne!(with(r#"{"a":1}"#), with(r#"{"a":2}"#));
         assert_ne!(with(""), key_message(&base));
+    }
+
+    #[test]
+    fn imported_material_seals_its_id_and_expiry_and_absent_keeps_older_seals() {
+        let base = record();
+        assert!(
+            !key_message(&base)
+                .windows(IMPORT_DOMAIN.len())
+                .any(|w| w == IMPORT_DOMAIN)
+        );
+        let with = |id: u8, expires_at| {
+            let mut k = base.clone();
+            k.imported = Some(crate::model::ImportedMaterial {
+                id: [id; 32],
+                expires_at,
+            });
+            key_message(&k)
+        };
+        assert_ne!(with(1, None), with(2, None), "material id");
+        assert_ne!(with(1, None), with(1, Some(0)), "expiry set");
+        assert_ne!(with(1, Some(5)), with(1, Some(6)), "expiry moved");
     }
 
     #[test]

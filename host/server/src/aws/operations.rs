@@ -1,5 +1,6 @@
 //! The AWS KMS operations Kastell serves, one file per family (`keys`, `crypto`,
-//! `signing`, `asymmetric`, `aliases`, `tags`, `rotation`, `policies`; what they share in
+//! `signing`, `asymmetric`, `aliases`, `tags`, `rotation`, `policies`, `import`; what they
+//! share in
 //! `shared`),
 //! each over the same key-service method as its `/v1` counterpart (so role, state, usage,
 //! policy and audit are the same), with AWS's request validation, response members and
@@ -10,6 +11,7 @@
 mod aliases;
 mod asymmetric;
 mod crypto;
+mod import;
 mod keys;
 mod policies;
 mod rotation;
@@ -65,6 +67,9 @@ const SERVED: &[&str] = &[
     "GetKeyPolicy",
     "PutKeyPolicy",
     "ListKeyPolicies",
+    "GetParametersForImport",
+    "ImportKeyMaterial",
+    "DeleteImportedKeyMaterial",
 ];
 
 /// Operations that come with the second AWS issue: each answers
@@ -75,9 +80,6 @@ const LATER: &[&str] = &[
     "ListRetirableGrants",
     "RetireGrant",
     "RevokeGrant",
-    "GetParametersForImport",
-    "ImportKeyMaterial",
-    "DeleteImportedKeyMaterial",
 ];
 
 /// Operations Kastell does not offer, and why: each answers
@@ -153,6 +155,11 @@ pub(super) async fn dispatch(
         "GetKeyPolicy" => policies::get_key_policy(state, caller, body).await,
         "PutKeyPolicy" => policies::put_key_policy(state, caller, body).await,
         "ListKeyPolicies" => policies::list_key_policies(state, caller, body).await,
+        "GetParametersForImport" => import::get_parameters(state, caller, body).await,
+        "ImportKeyMaterial" => import::import_key_material(state, caller, body).await,
+        "DeleteImportedKeyMaterial" => {
+            import::delete_imported_key_material(state, caller, body).await
+        }
         other if LATER.contains(&other) => Err(AwsError::new(
             AwsException::UnsupportedOperation,
             format!(

@@ -145,6 +145,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX access_keys_by_principal ON access_keys (lower(principal));
 "#,
+    // v2: SQLite's v19, imported key material (issue 19): an `external` key's material id
+    // and when the material expires, indexed for the expiry sweep.
+    r"
+    ALTER TABLE keys ADD COLUMN material_id BYTEA
+        CHECK (material_id IS NULL OR length(material_id) = 32);
+    ALTER TABLE keys ADD COLUMN material_expires BIGINT
+        CHECK (material_expires IS NULL OR material_id IS NOT NULL);
+    CREATE INDEX keys_material_expiry ON keys (material_expires)
+        WHERE material_expires IS NOT NULL;
+",
 ];
 
 /// Schema version this build writes.

@@ -77,6 +77,7 @@ mod tests {
             seal: None,
             rotation: None,
             key_policy: None,
+            imported: None,
         };
         let entry = AuditEntry {
             key_version: Some(1),
