@@ -402,7 +402,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
                 page.iter()
                     .filter(|k| {
                         matches!(k.state, KeyState::Enabled | KeyState::Disabled)
-                            && k.imported.and_then(|m| m.expires_at).is_some_and(|at| at <= now)
+                            && k.imported
+                                .and_then(|m| m.expires_at)
+                                .is_some_and(|at| at <= now)
                     })
                     .map(|k| k.id),
             );

@@ -287,6 +287,21 @@ mod tests {
     }
 
     #[test]
+    fn import_refusals_are_aws_import_exceptions() {
+        for (code, name) in [
+            (ErrorCode::ExpiredImportToken, "ExpiredImportTokenException"),
+            (ErrorCode::InvalidImportToken, "InvalidImportTokenException"),
+            (
+                ErrorCode::IncorrectKeyMaterial,
+                "IncorrectKeyMaterialException",
+            ),
+        ] {
+            assert_eq!(AwsException::of(code).name(), name);
+            assert_eq!(AwsException::of(code).status(), 400);
+        }
+    }
+
+    #[test]
     fn algorithm_refusals_are_aws_invalid_key_usage_and_dry_runs_412() {
         assert_eq!(
             AwsException::of(ErrorCode::UnsupportedAlgorithm).name(),

@@ -68,7 +68,13 @@ impl KeyService {
         if let Some(metrics) = &self.metrics {
             metrics.denied(super::audited::denial_cause(&error));
         }
-        self.record_event(&caller.id, operation, key, Outcome::Denied, error.to_string())?;
+        self.record_event(
+            &caller.id,
+            operation,
+            key,
+            Outcome::Denied,
+            error.to_string(),
+        )?;
         Err(error)
     }
 
@@ -102,12 +108,22 @@ impl KeyService {
                  key material",
                 key.id, key.origin
             );
-            return self.refuse_import(caller, operation, Some(key.id), KeyError::UnsupportedSpec(why));
+            return self.refuse_import(
+                caller,
+                operation,
+                Some(key.id),
+                KeyError::UnsupportedSpec(why),
+            );
         }
         let state = state_name(key.state);
         if !allowed.contains(&state) {
             let why = format!("key {} is {state}", key.id);
-            return self.refuse_import(caller, operation, Some(key.id), KeyError::InvalidState(why));
+            return self.refuse_import(
+                caller,
+                operation,
+                Some(key.id),
+                KeyError::InvalidState(why),
+            );
         }
         Ok(key)
     }
@@ -122,7 +138,13 @@ impl KeyService {
         reason: String,
     ) -> Result<(), KeyError> {
         self.seal_next(next)?;
-        let entry = AuditEntry::event(principal, operation, Some(next.id), Outcome::Allowed, reason);
+        let entry = AuditEntry::event(
+            principal,
+            operation,
+            Some(next.id),
+            Outcome::Allowed,
+            reason,
+        );
         let appended = self.store.apply(Change::ImportMaterial(next), entry)?;
         next.revision += 1;
         self.cache.forget(&next.id);
@@ -146,7 +168,12 @@ impl KeyService {
     ) -> Result<KeyRecord, KeyError> {
         let key = self.external_key(caller, DELETE_MATERIAL, key, &["enabled", "disabled"])?;
         let mut next = material::without_material(&key);
-        self.commit_material(&caller.id, DELETE_MATERIAL, &mut next, "material erased; the key is pending import".into())?;
+        self.commit_material(
+            &caller.id,
+            DELETE_MATERIAL,
+            &mut next,
+            "material erased; the key is pending import".into(),
+        )?;
         Ok(next)
     }
 
@@ -165,13 +192,18 @@ impl KeyService {
                 Ok(None) | Err(KeyError::TamperDetected(_)) => continue,
                 Err(other) => return Err(other),
             };
-            let due = key.imported.and_then(|m| m.expires_at).is_some_and(|at| at <= now);
+            let due = key
+                .imported
+                .and_then(|m| m.expires_at)
+                .is_some_and(|at| at <= now);
             if !due || !matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
                 continue;
             }
             let mut next = material::without_material(&key);
-            let reason = "imported key material expired (ValidTo); the key is pending import".to_owned();
-            match self.commit_material(super::SYSTEM_PRINCIPAL, EXPIRE_MATERIAL, &mut next, reason) {
+            let reason =
+                "imported key material expired (ValidTo); the key is pending import".to_owned();
+            match self.commit_material(super::SYSTEM_PRINCIPAL, EXPIRE_MATERIAL, &mut next, reason)
+            {
                 Ok(()) => expired.push(id),
                 // Changed meanwhile: the next sweep decides on what is stored then.
                 Err(KeyError::Store(crate::store::StoreError::KeyChanged(_))) => {}

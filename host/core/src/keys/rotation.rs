@@ -98,7 +98,9 @@ impl KeyService {
                 KeyState::Disabled => {
                     return self.refuse(&record, KeyError::Disabled(key.id), "key disabled".into());
                 }
-                KeyState::PendingDeletion { .. } | KeyState::Destroyed | KeyState::PendingImport => {
+                KeyState::PendingDeletion { .. }
+                | KeyState::Destroyed
+                | KeyState::PendingImport => {
                     return self.refuse_state(&record, format!("key is {:?}", key.state));
                 }
             }

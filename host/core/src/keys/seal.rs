@@ -403,7 +403,10 @@ mod tests {
                 "aws key policy",
                 Box::new(|k| k.key_policy = Some("{}".into())),
             ),
-            ("pending import", Box::new(|k| k.state = KeyState::PendingImport)),
+            (
+                "pending import",
+                Box::new(|k| k.state = KeyState::PendingImport),
+            ),
             (
                 "imported material",
                 Box::new(|k| {

@@ -71,6 +71,24 @@ impl KeyService {
         algorithm: WrappingAlgorithm,
         spec: WrappingKeySpec,
     ) -> Result<ImportParameters, KeyError> {
+        self.parameters_for_import_at(caller, key, algorithm, spec, now_ms() / 1000)
+    }
+
+    /// [`KeyService::parameters_for_import`] as made at `now` (Unix seconds): the token is
+    /// valid 24 hours from then. The host passes the current time (as to
+    /// [`KeyService::destroy_due`]); a test passes an earlier one to get a token that
+    /// expired.
+    ///
+    /// # Errors
+    /// As [`KeyService::parameters_for_import`].
+    pub fn parameters_for_import_at(
+        &self,
+        caller: &Caller,
+        key: &str,
+        algorithm: WrappingAlgorithm,
+        spec: WrappingKeySpec,
+        now: i64,
+    ) -> Result<ImportParameters, KeyError> {
         let key = self.external_key(
             caller,
             GET_PARAMETERS,
@@ -86,16 +104,25 @@ impl KeyService {
             self.token
                 .generate_resident(&label, kind, KeyUsage::EncryptDecrypt)?;
             let resident = self.token.resident(&label, kind)?;
-            let public_key = resident.public_key_spki().map_err(TokenError::from)?.to_vec();
+            let public_key = resident
+                .public_key_spki()
+                .map_err(TokenError::from)?
+                .to_vec();
             (Holder::Token, public_key)
         } else {
             let private = self.crypto.generate(kind).map_err(TokenError::from)?;
             let wrapped = self.token.wrap(&self.keys.master, &private)?;
-            let prepared = self.crypto.prepare(kind, private).map_err(TokenError::from)?;
-            let public_key = prepared.public_key_spki().map_err(TokenError::from)?.to_vec();
+            let prepared = self
+                .crypto
+                .prepare(kind, private)
+                .map_err(TokenError::from)?;
+            let public_key = prepared
+                .public_key_spki()
+                .map_err(TokenError::from)?
+                .to_vec();
             (Holder::Wrapped(wrapped), public_key)
         };
-        let valid_to = now_ms() / 1000 + IMPORT_TOKEN_TTL;
+        let valid_to = now + IMPORT_TOKEN_TTL;
         let token = ImportToken {
             key: key.id,
             algorithm,
@@ -113,9 +140,19 @@ impl KeyService {
             "{} with a {} wrapping key ({}), valid 24 hours",
             algorithm.as_str(),
             spec.as_str(),
-            if token.holder == Holder::Token { "token-resident" } else { "wrapped by the master key" }
+            if token.holder == Holder::Token {
+                "token-resident"
+            } else {
+                "wrapped by the master key"
+            }
         );
-        self.record_event(&caller.id, GET_PARAMETERS, Some(key.id), crate::audit::Outcome::Allowed, reason)?;
+        self.record_event(
+            &caller.id,
+            GET_PARAMETERS,
+            Some(key.id),
+            crate::audit::Outcome::Allowed,
+            reason,
+        )?;
         Ok(ImportParameters {
             token: bytes,
             public_key,
@@ -146,7 +183,8 @@ impl KeyService {
             key,
             &["enabled", "disabled", "pending-import"],
         )?;
-        let refuse = |error: KeyError| self.refuse_import(caller, IMPORT_MATERIAL, Some(key.id), error);
+        let refuse =
+            |error: KeyError| self.refuse_import(caller, IMPORT_MATERIAL, Some(key.id), error);
         let token = match self.checked_token(&key.id, &import.token) {
             Ok(token) => token,
             Err(error) => return refuse(error),
@@ -204,7 +242,10 @@ impl KeyService {
             material_id_hex(&id),
             token.algorithm.as_str(),
             token.spec.as_str(),
-            expires_at.map_or_else(|| "does not expire".to_owned(), |at| format!("expires at {at}"))
+            expires_at.map_or_else(
+                || "does not expire".to_owned(),
+                |at| format!("expires at {at}")
+            )
         );
         self.commit_material(&caller.id, IMPORT_MATERIAL, &mut next, reason)?;
         Ok((next, material_id_hex(&id)))
@@ -264,7 +305,9 @@ impl KeyService {
             }
             Holder::Wrapped(wrapped) => {
                 let private = self.token.unwrap(&self.keys.master, wrapped)?;
-                self.crypto.prepare(kind, private).map_err(TokenError::from)?
+                self.crypto
+                    .prepare(kind, private)
+                    .map_err(TokenError::from)?
             }
         };
         let modulus = token.spec.modulus_len();
@@ -282,7 +325,9 @@ impl KeyService {
             return Err(failed("shorter than the RSA part"));
         }
         let (rsa_part, wrapped) = encrypted.split_at(modulus);
-        let aes = wrapping.decrypt(oaep, rsa_part).map_err(|_| failed("RSA-OAEP"))?;
+        let aes = wrapping
+            .decrypt(oaep, rsa_part)
+            .map_err(|_| failed("RSA-OAEP"))?;
         if aes.len() != AES_KEY_LEN {
             return Err(failed("the AES key is not 256 bits"));
         }

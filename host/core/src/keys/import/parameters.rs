@@ -298,7 +298,10 @@ mod tests {
             assert_eq!(body, token.body().as_slice());
             assert_eq!(tag, &[9; TAG_LEN]);
             assert!(ImportToken::split(&bytes[1..]).is_none(), "magic");
-            assert!(ImportToken::split(&bytes[..bytes.len() - 1]).is_none(), "truncated");
+            assert!(
+                ImportToken::split(&bytes[..bytes.len() - 1]).is_none(),
+                "truncated"
+            );
         }
         assert!(ImportToken::split(b"").is_none());
         assert!(ImportToken::split(&[0; 200]).is_none());
@@ -307,10 +310,16 @@ mod tests {
     #[test]
     fn names_are_aws_names_and_unknown_ones_are_none() {
         for algorithm in WrappingAlgorithm::ALL {
-            assert_eq!(WrappingAlgorithm::from_name(algorithm.as_str()), Some(algorithm));
+            assert_eq!(
+                WrappingAlgorithm::from_name(algorithm.as_str()),
+                Some(algorithm)
+            );
         }
         assert_eq!(WrappingAlgorithm::from_name("RSAES_PKCS1_V1_5"), None);
-        assert_eq!(WrappingKeySpec::from_name("RSA_4096"), Some(WrappingKeySpec::Rsa4096));
+        assert_eq!(
+            WrappingKeySpec::from_name("RSA_4096"),
+            Some(WrappingKeySpec::Rsa4096)
+        );
         assert_eq!(WrappingKeySpec::from_name("SM2"), None);
     }
 }

@@ -16,8 +16,8 @@ use postgres::{GenericClient, Row};
 use super::connect::{Db, violates};
 use super::{corrupt, state_columns};
 use crate::model::{
-    Alias, AliasRow, ImportedMaterial, KeyRecord, KeyState, KeyVersion, Material,
-    RotationSchedule, token_label,
+    Alias, AliasRow, ImportedMaterial, KeyRecord, KeyState, KeyVersion, Material, RotationSchedule,
+    token_label,
 };
 use crate::store::StoreError;
 

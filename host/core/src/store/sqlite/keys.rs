@@ -7,8 +7,8 @@ use rusqlite::{Connection, Row, params};
 
 use super::{KEY_COLUMNS, corrupt, is_constraint, sql, state_columns};
 use crate::model::{
-    Alias, AliasRow, ImportedMaterial, KeyRecord, KeyState, KeyVersion, Material,
-    RotationSchedule, token_label,
+    Alias, AliasRow, ImportedMaterial, KeyRecord, KeyState, KeyVersion, Material, RotationSchedule,
+    token_label,
 };
 use crate::store::StoreError;
 

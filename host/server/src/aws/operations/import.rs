@@ -136,7 +136,9 @@ fn expiry(request: &ImportKeyMaterialRequest) -> Result<Expiry, AwsError> {
 /// A `KeyMaterialId`, when given: 64 lower-case hexadecimal digits.
 fn material_id(given: Option<&str>) -> Result<(), AwsError> {
     match given {
-        Some(id) if id.len() != 64 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) => {
+        Some(id)
+            if id.len() != 64 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
+        {
             Err(validation(
                 "KeyMaterialId",
                 &format!("'{id}'"),
@@ -154,7 +156,12 @@ pub(super) async fn import_key_material(
 ) -> Result<Response, AwsError> {
     let request: ImportKeyMaterialRequest = parse(body)?;
     let key = key_id_only(state, "KeyId", &request.key_id)?;
-    let token = sized_blob("ImportToken", request.import_token.as_deref(), 1, MAX_CIPHERTEXT)?;
+    let token = sized_blob(
+        "ImportToken",
+        request.import_token.as_deref(),
+        1,
+        MAX_CIPHERTEXT,
+    )?;
     let encrypted = sized_blob(
         "EncryptedKeyMaterial",
         request.encrypted_key_material.as_deref(),

@@ -14,8 +14,8 @@ use kastell_proto::{KeyId, KeySpec, KeyUsage, Origin, QuorumAction};
 
 use super::policies::policy_member;
 use super::shared::{
-    any_key, bad_marker, blocking, empty, enumerated, gated, json, key_id_only,
-    metadata, missing, parse, rfc3339_seconds, validation, within,
+    any_key, bad_marker, blocking, empty, enumerated, gated, json, key_id_only, metadata, missing,
+    parse, rfc3339_seconds, validation, within,
 };
 use super::tags::{gated_edit, tag_map};
 use super::{AwsError, AwsState};
