@@ -37,6 +37,25 @@ pub(super) fn without_material(key: &KeyRecord) -> KeyRecord {
     next
 }
 
+/// `private` framed for the master key: its length (u16, big-endian), itself, zeros up to
+/// a multiple of 8 bytes (a PKCS#11 token wraps only such lengths; a PKCS#8 key is not).
+fn framed(private: &SecretBytes) -> SecretBytes {
+    let bytes = private.expose();
+    let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
+    let mut out = Vec::with_capacity(bytes.len() + 10);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(bytes);
+    out.resize(out.len().next_multiple_of(8), 0);
+    SecretBytes::new(out)
+}
+
+/// The key [`framed`] framed, if the frame is whole.
+fn unframed(framed: &SecretBytes) -> Option<SecretBytes> {
+    let (len, rest) = framed.expose().split_first_chunk::<2>()?;
+    let key = rest.get(..usize::from(u16::from_be_bytes(*len)))?;
+    Some(SecretBytes::new(key.to_vec()))
+}
+
 /// Whether Kastell imports material for `spec`: AES-256, HMAC and RSA keys (whose host
 /// form is AWS's import form: the bytes, or PKCS#8 DER).
 #[must_use]
@@ -111,7 +130,7 @@ impl KeyService {
             (Holder::Token, public_key)
         } else {
             let private = self.crypto.generate(kind).map_err(TokenError::from)?;
-            let wrapped = self.token.wrap(&self.keys.master, &private)?;
+            let wrapped = self.token.wrap(&self.keys.master, &framed(&private))?;
             let prepared = self
                 .crypto
                 .prepare(kind, private)
@@ -304,7 +323,12 @@ impl KeyService {
                 resident
             }
             Holder::Wrapped(wrapped) => {
-                let private = self.token.unwrap(&self.keys.master, wrapped)?;
+                let framed = self.token.unwrap(&self.keys.master, wrapped)?;
+                let private = unframed(&framed).ok_or_else(|| {
+                    KeyError::InvalidImportToken(
+                        "the import token's wrapping key is damaged".into(),
+                    )
+                })?;
                 self.crypto
                     .prepare(kind, private)
                     .map_err(TokenError::from)?
