@@ -279,6 +279,7 @@ mod tests {
             }],
             releasable: false,
             rotation: None,
+            material_expires: None,
         };
         let value = serde_json::to_value(&description).expect("json");
         assert_eq!(value["spec"], "AES_256");
