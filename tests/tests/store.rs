@@ -49,6 +49,7 @@ fn record(spec: KeySpec) -> KeyRecord {
         rotation: None,
         key_policy: None,
         grants: Vec::new(),
+        imported: None,
     }
 }
 

@@ -17,6 +17,7 @@ mod error;
 mod gate;
 mod generate;
 mod grants;
+pub mod import;
 mod key_policy;
 mod records;
 mod reencrypt;
@@ -29,8 +30,8 @@ mod signing;
 mod trail;
 
 pub use crate::model::{
-    Alias, AliasError, AliasRow, KeyRecord, KeyState, KeyVersion, Material, RotationSchedule,
-    token_label,
+    Alias, AliasError, AliasRow, ImportedMaterial, KeyRecord, KeyState, KeyVersion, Material,
+    RotationSchedule, token_label,
 };
 pub use access_keys::{ACCESS_KEY_RECHECK, AccessKeyIdentity, IssuedAccessKey};
 pub use admin::{DELETION_WINDOW_DAYS, MAX_TAGS};

@@ -79,6 +79,13 @@ pub enum AwsException {
     InvalidGrantToken,
     /// A grant id is not valid (400).
     InvalidGrantId,
+    /// `ImportKeyMaterial`: the import token is past its 24 hours (400).
+    ExpiredImportToken,
+    /// `ImportKeyMaterial`: the import token is not valid for this key and wrapping (400).
+    InvalidImportToken,
+    /// `ImportKeyMaterial`: the material does not fit the key, or is not the material it
+    /// held (400).
+    IncorrectKeyMaterial,
     /// Kastell failed (500).
     KmsInternal,
     /// A service Kastell depends on (its database) did not answer; retry (503).
@@ -123,6 +130,9 @@ impl AwsException {
             Self::MalformedPolicyDocument => "MalformedPolicyDocumentException",
             Self::InvalidGrantToken => "InvalidGrantTokenException",
             Self::InvalidGrantId => "InvalidGrantIdException",
+            Self::ExpiredImportToken => "ExpiredImportTokenException",
+            Self::InvalidImportToken => "InvalidImportTokenException",
+            Self::IncorrectKeyMaterial => "IncorrectKeyMaterialException",
             Self::KmsInternal => "KMSInternalException",
             Self::DependencyTimeout => "DependencyTimeoutException",
             Self::KeyUnavailable => "KeyUnavailableException",
@@ -156,6 +166,9 @@ impl AwsException {
             ErrorCode::MalformedPolicyDocument => Self::MalformedPolicyDocument,
             ErrorCode::InvalidCiphertext | ErrorCode::TamperDetected => Self::InvalidCiphertext,
             ErrorCode::IncorrectKey => Self::IncorrectKey,
+            ErrorCode::ExpiredImportToken => Self::ExpiredImportToken,
+            ErrorCode::InvalidImportToken => Self::InvalidImportToken,
+            ErrorCode::IncorrectKeyMaterial => Self::IncorrectKeyMaterial,
             ErrorCode::AccessDenied | ErrorCode::AttestationRejected | ErrorCode::InvalidNonce => {
                 Self::AccessDenied
             }
@@ -283,6 +296,21 @@ mod tests {
             customer_master_key_spec(KeySpec::Aes256),
             Some("SYMMETRIC_DEFAULT")
         );
+    }
+
+    #[test]
+    fn import_refusals_are_aws_import_exceptions() {
+        for (code, name) in [
+            (ErrorCode::ExpiredImportToken, "ExpiredImportTokenException"),
+            (ErrorCode::InvalidImportToken, "InvalidImportTokenException"),
+            (
+                ErrorCode::IncorrectKeyMaterial,
+                "IncorrectKeyMaterialException",
+            ),
+        ] {
+            assert_eq!(AwsException::of(code).name(), name);
+            assert_eq!(AwsException::of(code).status(), 400);
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::store::{Change, StoreError};
 
 /// The cause label of a refusal in the metrics: `policy`, or the error's kind. (A role
 /// refusal is counted as `role` by [`KeyService::refuse_role`].)
-fn denial_cause(error: &KeyError) -> &'static str {
+pub(super) fn denial_cause(error: &KeyError) -> &'static str {
     match error {
         KeyError::AccessDenied => "policy",
         KeyError::NotFound(_) => "not-found",
@@ -28,6 +28,9 @@ fn denial_cause(error: &KeyError) -> &'static str {
         KeyError::Conflict(_) => "conflict",
         KeyError::LimitExceeded(_) => "limit-exceeded",
         KeyError::MalformedPolicyDocument(_) => "malformed-policy-document",
+        KeyError::ExpiredImportToken(_) => "expired-import-token",
+        KeyError::InvalidImportToken(_) => "invalid-import-token",
+        KeyError::IncorrectKeyMaterial(_) => "incorrect-key-material",
         KeyError::Token(_) | KeyError::Store(_) => "internal",
     }
 }
@@ -190,7 +193,7 @@ impl KeyService {
         // is committed (the cache serves only versions the store still holds; this clears
         // their material without waiting for the TTL).
         let leaves_cache = match change {
-            Change::UpdateKey(key) => Some(key.id),
+            Change::UpdateKey(key) | Change::ImportMaterial(key) => Some(key.id),
             Change::DestroyKey { id, .. } => Some(*id),
             Change::CreateKey { .. }
             | Change::AddVersion { .. }

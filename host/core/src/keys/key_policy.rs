@@ -433,6 +433,7 @@ impl KeyService {
             rotation: None,
             key_policy: None,
             grants: Vec::new(),
+            imported: None,
         };
         self.lockout_check(&record, &probe, document, bypass_lockout)?;
         self.create_key_as(caller, id, new, alias, Some(document.to_owned()))

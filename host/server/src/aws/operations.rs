@@ -1,6 +1,6 @@
 //! The AWS KMS operations Kastell serves, one file per family (`keys`, `crypto`,
-//! `signing`, `asymmetric`, `aliases`, `tags`, `rotation`, `policies`, `grants`; what they
-//! share in `shared`),
+//! `signing`, `asymmetric`, `aliases`, `tags`, `rotation`, `policies`, `grants`, `import`;
+//! what they share in `shared`),
 //! each over the same key-service method as its `/v1` counterpart (so role, state, usage,
 //! policy and audit are the same), with AWS's request validation, response members and
 //! exceptions. Administration that `/v1` puts under quorum is under the same quorum here:
@@ -11,6 +11,7 @@ mod aliases;
 mod asymmetric;
 mod crypto;
 mod grants;
+mod import;
 mod keys;
 mod policies;
 mod rotation;
@@ -66,6 +67,9 @@ const SERVED: &[&str] = &[
     "GetKeyPolicy",
     "PutKeyPolicy",
     "ListKeyPolicies",
+    "GetParametersForImport",
+    "ImportKeyMaterial",
+    "DeleteImportedKeyMaterial",
     "CreateGrant",
     "ListGrants",
     "ListRetirableGrants",
@@ -73,13 +77,9 @@ const SERVED: &[&str] = &[
     "RevokeGrant",
 ];
 
-/// Operations that come with the second AWS issue: each answers
-/// `UnsupportedOperationException` naming it.
-const LATER: &[&str] = &[
-    "GetParametersForImport",
-    "ImportKeyMaterial",
-    "DeleteImportedKeyMaterial",
-];
+/// Operations that come with a later issue: each answers `UnsupportedOperationException`
+/// naming it (none left).
+const LATER: &[&str] = &[];
 
 /// Operations Kastell does not offer, and why: each answers
 /// `UnsupportedOperationException` saying so.
@@ -160,6 +160,11 @@ pub(super) async fn dispatch(
         "ListRetirableGrants" => grants::list_retirable_grants(state, caller, body).await,
         "RetireGrant" => grants::retire_grant(state, caller, body).await,
         "RevokeGrant" => grants::revoke_grant(state, caller, body).await,
+        "GetParametersForImport" => import::get_parameters(state, caller, body).await,
+        "ImportKeyMaterial" => import::import_key_material(state, caller, body).await,
+        "DeleteImportedKeyMaterial" => {
+            import::delete_imported_key_material(state, caller, body).await
+        }
         other if LATER.contains(&other) => Err(AwsError::new(
             AwsException::UnsupportedOperation,
             format!(

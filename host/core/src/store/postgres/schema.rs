@@ -176,6 +176,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r"
     ALTER TABLE keys ADD COLUMN grants TEXT;
 ",
+    // v4: SQLite's v21, imported key material (issue 19): an `external` key's material id
+    // and when the material expires, indexed for the expiry sweep.
+    r"
+    ALTER TABLE keys ADD COLUMN material_id BYTEA
+        CHECK (material_id IS NULL OR length(material_id) = 32);
+    ALTER TABLE keys ADD COLUMN material_expires BIGINT
+        CHECK (material_expires IS NULL OR material_id IS NOT NULL);
+    CREATE INDEX keys_material_expiry ON keys (material_expires)
+        WHERE material_expires IS NOT NULL;
+",
 ];
 
 /// Schema version this build writes.

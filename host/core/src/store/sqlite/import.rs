@@ -78,6 +78,7 @@ mod tests {
             rotation: None,
             key_policy: None,
             grants: Vec::new(),
+            imported: None,
         };
         let entry = AuditEntry {
             key_version: Some(1),
