@@ -361,8 +361,14 @@ fn verify(
                 &*trust.checker,
             )
             .map_err(|e| e.to_string())?;
-            let Some(key) = verified.document.public_key else {
+            let Some(attested) = verified.document.public_key else {
                 return Err("the document carries no `public_key` to release to".into());
+            };
+            let Some(key) = attested.as_p384() else {
+                return Err(format!(
+                    "the document attests an {} key; a release is sealed to a P-384 key",
+                    attested.kind()
+                ));
             };
             let issued_ms = i64::try_from(verified.document.timestamp_ms).unwrap_or(i64::MAX);
             let expires = issued_ms / 1000

@@ -126,7 +126,7 @@ impl Attester {
             guest,
             runtime: self.runtime,
             policy: None,
-            public_key: Some(key),
+            public_key: Some(key.into()),
             user_data: Some(user_data.to_vec()),
             nonce: Some(nonce.to_vec()),
         };
