@@ -1,6 +1,6 @@
 //! The AWS KMS operations Kastell serves, one file per family (`keys`, `crypto`,
-//! `signing`, `asymmetric`, `aliases`, `tags`, `rotation`, `policies`; what they share in
-//! `shared`),
+//! `signing`, `asymmetric`, `aliases`, `tags`, `rotation`, `policies`; `Recipient` in
+//! `recipient`; what they share in `shared`),
 //! each over the same key-service method as its `/v1` counterpart (so role, state, usage,
 //! policy and audit are the same), with AWS's request validation, response members and
 //! exceptions. Administration that `/v1` puts under quorum is under the same quorum here:
@@ -12,6 +12,7 @@ mod asymmetric;
 mod crypto;
 mod keys;
 mod policies;
+mod recipient;
 mod rotation;
 mod shared;
 mod signing;
