@@ -69,7 +69,7 @@ fn push_workload(server: &TestServer) -> String {
 }
 
 /// The attest workload run by `user` on `public_key`: the host's document attesting it.
-fn document(user: &Client, workload: &str, public_key: &[u8]) -> Vec<u8> {
+fn attest_document(user: &Client, workload: &str, public_key: &[u8]) -> Vec<u8> {
     let answer: Value = user
         .post(
             &format!("/v1/workloads/{}/invoke", segment(workload)),
@@ -84,8 +84,16 @@ fn document(user: &Client, workload: &str, public_key: &[u8]) -> Vec<u8> {
 fn rsa_key(dir: &Path) -> (PathBuf, Vec<u8>) {
     let pem = dir.join("workload.pem");
     let ok = Command::new("openssl")
-        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"])
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
         .arg(&pem)
+        .stderr(std::process::Stdio::null())
         .status()
         .unwrap();
     assert!(ok.success());
@@ -127,7 +135,8 @@ fn recipient(document: &[u8]) -> RecipientInfo {
 /// A served deployment with the AWS endpoint, the attest workload, an officer's and a
 /// user's (`alice`) access keys, alice's native client and an auditor's.
 struct Scene {
-    server: TestServer,
+    /// Kept so that the server runs as long as the scene.
+    _server: TestServer,
     runtime: tokio::runtime::Runtime,
     officer: aws_sdk_kms::Client,
     alice: aws_sdk_kms::Client,
@@ -154,7 +163,7 @@ impl Scene {
         let auditor = server.new_client("audit", "auditor", None).unwrap();
         let workload = push_workload(&server);
         Self {
-            server,
+            _server: server,
             runtime: tokio::runtime::Runtime::new().unwrap(),
             officer,
             alice,
@@ -185,7 +194,13 @@ impl Scene {
     /// [`SECRET`] encrypted under `key` by alice.
     fn ciphertext(&self, key: &str) -> Blob {
         let out = self
-            .block(self.alice.encrypt().key_id(key).plaintext(Blob::new(SECRET)).send())
+            .block(
+                self.alice
+                    .encrypt()
+                    .key_id(key)
+                    .plaintext(Blob::new(SECRET))
+                    .send(),
+            )
             .unwrap();
         out.ciphertext_blob().unwrap().clone()
     }
@@ -250,7 +265,7 @@ fn a_workloads_document_in_recipient_gets_a_cms_envelope_only_its_key_opens() {
     let scene = Scene::new();
     let key = scene.key(None);
     let (pem, spki) = rsa_key(scene.dir.path());
-    let document = document(&scene.user, &scene.workload, &spki);
+    let document = attest_document(&scene.user, &scene.workload, &spki);
 
     // Decrypt: the plaintext comes back only inside the envelope, which openssl opens.
     let ciphertext = scene.ciphertext(&key);
@@ -313,7 +328,7 @@ fn a_workloads_document_in_recipient_gets_a_cms_envelope_only_its_key_opens() {
     // A document attesting a P-384 key gets Kastell's HPKE seal: enc ‖ ciphertext, info
     // bound to the document, aad the operation's name.
     let p384 = kastell_attest::hpke::RecipientKey::generate().unwrap();
-    let p384_document = document(&scene.user, &scene.workload, &p384.public_key_sec1());
+    let p384_document = attest_document(&scene.user, &scene.workload, &p384.public_key_sec1());
     let sealed = scene
         .decrypt_for(&ciphertext, recipient(&p384_document))
         .unwrap();
@@ -334,8 +349,7 @@ fn a_workloads_document_in_recipient_gets_a_cms_envelope_only_its_key_opens() {
 }
 
 #[test]
-fn recipient_documents_that_do_not_verify_are_refused_by_name_and_never_answered_in_plaintext()
-{
+fn recipient_documents_that_do_not_verify_are_refused_by_name_and_never_answered_in_plaintext() {
     let scene = Scene::new();
     let key = scene.key(None);
     let ciphertext = scene.ciphertext(&key);
@@ -348,17 +362,23 @@ fn recipient_documents_that_do_not_verify_are_refused_by_name_and_never_answered
     let other_workload = push_workload(&other);
     assert_eq!(other_workload, scene.workload);
     let other_user = other.new_client("alice", "crypto-user", None).unwrap();
-    let foreign = document(&other_user, &other_workload, &spki);
+    let foreign = attest_document(&other_user, &other_workload, &spki);
     let (code, message, raw) = scene
         .decrypt_for(&ciphertext, recipient(&foreign))
         .unwrap_err();
     assert_eq!(code, "ValidationException", "{message}");
-    assert!(message.contains("Recipient.AttestationDocument is not accepted"), "{message}");
-    assert!(!raw.contains("Plaintext") && !raw.contains(&plaintext_b64), "{raw}");
+    assert!(
+        message.contains("Recipient.AttestationDocument is not accepted"),
+        "{message}"
+    );
+    assert!(
+        !raw.contains("Plaintext") && !raw.contains(&plaintext_b64),
+        "{raw}"
+    );
     assert!(scene.audited("alice", "decrypt", "denied", "Recipient refused", None));
 
     // The attack: this deployment's own document, one byte of it changed.
-    let genuine = document(&scene.user, &scene.workload, &spki);
+    let genuine = attest_document(&scene.user, &scene.workload, &spki);
     for at in [genuine.len() / 2, genuine.len() - 1] {
         let mut tampered = genuine.clone();
         tampered[at] ^= 0x01;
@@ -366,7 +386,10 @@ fn recipient_documents_that_do_not_verify_are_refused_by_name_and_never_answered
             .decrypt_for(&ciphertext, recipient(&tampered))
             .unwrap_err();
         assert_eq!(code, "ValidationException", "{message}");
-        assert!(!raw.contains("Plaintext") && !raw.contains(&plaintext_b64), "{raw}");
+        assert!(
+            !raw.contains("Plaintext") && !raw.contains(&plaintext_b64),
+            "{raw}"
+        );
     }
 
     // Another key encryption algorithm than AWS's one.
@@ -420,7 +443,7 @@ fn a_key_policy_on_recipient_image_sha384_allows_that_image_and_refuses_another(
         })
     };
     let (pem, spki) = rsa_key(scene.dir.path());
-    let document = document(&scene.user, &scene.workload, &spki);
+    let document = attest_document(&scene.user, &scene.workload, &spki);
 
     let matching = scene.key(Some(&policy(&image)));
     let ciphertext = scene.ciphertext(&matching);

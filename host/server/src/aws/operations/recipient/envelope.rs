@@ -130,3 +130,99 @@ pub(crate) fn seal(spki_der: &[u8], secret: &[u8]) -> Result<Vec<u8>, EnvelopeEr
     .to_der()
     .map_err(fail("content info"))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::expect_used,
+        clippy::unwrap_used,
+        reason = "a failed expectation is a failed test"
+    )]
+    use super::*;
+    use aws_lc_rs::cipher::{DecryptionContext, PaddedBlockDecryptingKey};
+    use aws_lc_rs::encoding::AsDer as _;
+    use aws_lc_rs::iv::FixedLength;
+    use aws_lc_rs::rsa::{KeySize, OaepPrivateDecryptingKey, PrivateDecryptingKey};
+
+    /// The envelope read back with RustCrypto's CMS types has the shape AWS's Nitro SDK
+    /// insists on (versions 2 and 2, one recipient named by its key identifier, RSAES-OAEP
+    /// with SHA-256 and MGF1-SHA-256, AES-256-CBC with its IV) and opens to the secret.
+    #[test]
+    fn the_envelope_has_awss_shape_and_opens_with_the_private_key() {
+        let private = PrivateDecryptingKey::generate(KeySize::Rsa2048).unwrap();
+        let spki = private.public_key().as_der().unwrap();
+        let secret = b"a data key of thirty-two bytes!!";
+        let sealed = seal(spki.as_ref(), secret).unwrap();
+
+        let info = ContentInfo::from_der(&sealed).unwrap();
+        assert_eq!(info.content_type, rfc5911::ID_ENVELOPED_DATA);
+        let enveloped: EnvelopedData = info.content.decode_as().unwrap();
+        assert_eq!(enveloped.version, CmsVersion::V2);
+        let recipients: Vec<_> = enveloped.recip_infos.0.iter().collect();
+        assert_eq!(recipients.len(), 1);
+        let RecipientInfo::Ktri(ktri) = recipients[0] else {
+            panic!("not a KeyTransRecipientInfo");
+        };
+        assert_eq!(ktri.version, CmsVersion::V2);
+        assert_eq!(
+            ktri.rid,
+            RecipientIdentifier::SubjectKeyIdentifier(
+                subject_key_identifier(spki.as_ref()).unwrap()
+            )
+        );
+        assert_eq!(ktri.key_enc_alg, oaep_sha256().unwrap());
+        let params: pkcs1::RsaOaepParams<'_> = ktri
+            .key_enc_alg
+            .parameters
+            .as_ref()
+            .unwrap()
+            .decode_as()
+            .unwrap();
+        assert_eq!(params.hash.oid, rfc5912::ID_SHA_256);
+        assert_eq!(params.mask_gen.parameters.unwrap().oid, rfc5912::ID_SHA_256);
+
+        let content = &enveloped.encrypted_content;
+        assert_eq!(content.content_type, rfc5911::ID_DATA);
+        assert_eq!(content.content_enc_alg.oid, rfc5911::ID_AES_256_CBC);
+        let iv: OctetString = content
+            .content_enc_alg
+            .parameters
+            .as_ref()
+            .unwrap()
+            .decode_as()
+            .unwrap();
+
+        let oaep = OaepPrivateDecryptingKey::new(private).unwrap();
+        let mut key = vec![0u8; oaep.min_output_size()];
+        let key = oaep
+            .decrypt(
+                &OAEP_SHA256_MGF1SHA256,
+                ktri.enc_key.as_bytes(),
+                &mut key,
+                None,
+            )
+            .unwrap();
+        assert_eq!(key.len(), CONTENT_KEY);
+        let cipher =
+            PaddedBlockDecryptingKey::cbc_pkcs7(UnboundCipherKey::new(&AES_256, key).unwrap())
+                .unwrap();
+        let iv = FixedLength::<16>::try_from(iv.as_bytes()).unwrap();
+        let mut data = content
+            .encrypted_content
+            .as_ref()
+            .unwrap()
+            .as_bytes()
+            .to_vec();
+        let opened = cipher
+            .decrypt(&mut data, DecryptionContext::Iv128(iv))
+            .unwrap();
+        assert_eq!(opened, secret);
+    }
+
+    #[test]
+    fn a_key_that_is_not_rsa_is_refused() {
+        let p384 = p384::SecretKey::from_slice(&[7; 48]).unwrap().public_key();
+        let spki = p384::pkcs8::EncodePublicKey::to_public_key_der(&p384).unwrap();
+        assert!(seal(spki.as_bytes(), b"secret").is_err());
+    }
+}
