@@ -690,7 +690,7 @@ fn every_key_operation_answers_boto3_as_aws_does_and_refuses_each_bad_input_by_a
         ("unknown_algorithm", "ValidationException"),
         ("plaintext_too_long", "ValidationException"),
         ("bad_ciphertext", "InvalidCiphertextException"),
-        ("recipient", "UnsupportedOperationException"),
+        ("recipient", "ValidationException"),
         ("spec_and_bytes", "ValidationException"),
         ("data_key_on_rsa", "InvalidKeyUsageException"),
     ] {

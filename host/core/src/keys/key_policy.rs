@@ -133,6 +133,22 @@ impl KeyService {
                 context.0.keys().cloned().collect(),
             ));
         }
+        if let Some(evidence) = &record.caller.evidence {
+            // AWS's Nitro condition keys: present only in requests with a verified
+            // attestation document (`Recipient`).
+            if let Some(image) = evidence.pcrs.get(&0) {
+                keys.push((
+                    "kms:recipientattestation:imagesha384".into(),
+                    vec![image.clone()],
+                ));
+            }
+            for (index, value) in &evidence.pcrs {
+                keys.push((
+                    format!("kms:recipientattestation:pcr{index}"),
+                    vec![value.clone()],
+                ));
+            }
+        }
         let data_key = matches!(
             record.operation,
             Operation::GenerateDataKey

@@ -18,6 +18,7 @@ mod grants;
 mod import;
 mod keys;
 mod policies;
+mod recipient;
 mod rotation;
 mod signing;
 mod tags;
@@ -29,6 +30,7 @@ pub use grants::*;
 pub use import::*;
 pub use keys::*;
 pub use policies::*;
+pub use recipient::*;
 pub use rotation::*;
 pub use signing::*;
 pub use tags::*;
@@ -58,7 +60,8 @@ pub struct ErrorBody {
     pub message: String,
 }
 
-/// `Recipient` (a Nitro enclave's attestation document): not served yet, refused.
+/// `Recipient`: a Nitro-format attestation document and the algorithm to encrypt the
+/// answer to its key with (`RSAES_OAEP_SHA_256`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "PascalCase", default))]

@@ -1,6 +1,6 @@
 //! The AWS KMS operations Kastell serves, one file per family (`keys`, `crypto`,
 //! `signing`, `asymmetric`, `aliases`, `tags`, `rotation`, `policies`, `grants`, `import`;
-//! what they share in `shared`),
+//! `Recipient` in `recipient`; what they share in `shared`),
 //! each over the same key-service method as its `/v1` counterpart (so role, state, usage,
 //! policy and audit are the same), with AWS's request validation, response members and
 //! exceptions. Administration that `/v1` puts under quorum is under the same quorum here:
@@ -14,6 +14,7 @@ mod grants;
 mod import;
 mod keys;
 mod policies;
+mod recipient;
 mod rotation;
 mod shared;
 mod signing;

@@ -399,19 +399,3 @@ pub(super) fn bad_marker(marker: &str) -> AwsError {
 /// The issue that brings key policies, grants, imported key material and Nitro
 /// recipients to the AWS endpoint.
 pub(super) const LATER_ISSUE: &str = "issue 19 (AWS KMS-compatible endpoint, 2 of 2)";
-
-/// `Recipient` (a Nitro enclave's attestation document): not served yet.
-pub(super) fn no_recipient(
-    recipient: Option<&kastell_proto::aws::RecipientInfo>,
-) -> Result<(), AwsError> {
-    match recipient {
-        None => Ok(()),
-        Some(_) => Err(AwsError::new(
-            AwsException::UnsupportedOperation,
-            format!(
-                "Recipient (a Nitro enclave's attestation document) is not served yet: it comes \
-                 with {LATER_ISSUE}"
-            ),
-        )),
-    }
-}
