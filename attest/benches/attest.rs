@@ -122,7 +122,7 @@ fn main() {
         guest: claims.guest,
         runtime: Measurement::of(b"runtime"),
         policy: claims.policy,
-        public_key: Some(guest),
+        public_key: Some(guest.into()),
         user_data: Some(claims.user_data.clone()),
         nonce: Some(claims.nonce.clone()),
     };

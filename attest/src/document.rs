@@ -17,7 +17,8 @@
 //!             2: bstr .size 48 },      ; SHA-384 of the policy, all zeros for none
 //!     certificate: bstr,               ; the host's document-signing certificate (DER)
 //!     cabundle: [+ bstr],              ; root first, then intermediates (DER)
-//!     ? public_key: bstr,              ; the guest's P-384 key, SubjectPublicKeyInfo DER
+//!     ? public_key: bstr,              ; the guest's P-384 or RSA (2048–4096 bits) key,
+//!                                      ; SubjectPublicKeyInfo DER
 //!     ? user_data: bstr .size (0..512),
 //!     ? nonce: bstr .size (0..512) }
 //! ```
@@ -25,7 +26,10 @@
 //! reads null as absent, as the NSM itself writes it. The `cabundle`'s root is carried for
 //! Nitro tooling only: the relying party's own roots decide what is trusted.
 
+mod key;
 mod payload;
+
+pub use key::{DocumentKey, MAX_RSA_BITS, MIN_RSA_BITS, RsaKey};
 
 use std::collections::BTreeMap;
 
@@ -33,7 +37,6 @@ use coset::cbor::value::Value;
 use coset::iana::EnumI64 as _;
 use coset::{CborSerializable as _, CoseSign1, CoseSign1Builder, HeaderBuilder, iana};
 use der::Encode as _;
-use p384::pkcs8::{DecodePublicKey as _, EncodePublicKey as _};
 use sha2::{Digest as _, Sha384};
 use time::OffsetDateTime;
 
@@ -87,9 +90,10 @@ pub struct DocumentContent {
     pub runtime: Measurement,
     /// SHA-384 of the guest's policy (PCR2; all zeros when there is none).
     pub policy: Option<Measurement>,
-    /// The guest's ephemeral key (`public_key`, encoded as SubjectPublicKeyInfo DER).
+    /// The guest's ephemeral key (`public_key`, encoded as SubjectPublicKeyInfo DER): a
+    /// P-384 key (for an HPKE key release) or an RSA key (for AWS's `Recipient`).
     #[serde(serialize_with = "spki_hex")]
-    pub public_key: Option<p384::PublicKey>,
+    pub public_key: Option<DocumentKey>,
     /// Data the guest binds, ≤ 512 bytes.
     #[serde(serialize_with = "hex_option")]
     pub user_data: Option<Vec<u8>>,
@@ -105,14 +109,12 @@ fn hex_option<S: serde::Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::
     }
 }
 
-fn spki_hex<S: serde::Serializer>(key: &Option<p384::PublicKey>, s: S) -> Result<S::Ok, S::Error> {
+fn spki_hex<S: serde::Serializer>(key: &Option<DocumentKey>, s: S) -> Result<S::Ok, S::Error> {
     hex_option(&key.as_ref().and_then(|k| spki(k).ok()), s)
 }
 
-fn spki(key: &p384::PublicKey) -> Result<Vec<u8>, DocumentError> {
-    key.to_public_key_der()
-        .map(|d| d.as_bytes().to_vec())
-        .map_err(|e| DocumentError::Encoding(e.to_string()))
+fn spki(key: &DocumentKey) -> Result<Vec<u8>, DocumentError> {
+    key.to_spki_der().map_err(DocumentError::Encoding)
 }
 
 /// Why a document was not issued.
@@ -380,11 +382,14 @@ pub fn verify_document_with(
     let guest_key = doc
         .public_key
         .as_deref()
-        .map(p384::PublicKey::from_public_key_der)
+        .map(DocumentKey::from_spki_der)
         .transpose()
-        .map_err(|_| VerifyError {
+        .map_err(|why| VerifyError {
             check: Check::Document,
-            detail: "`public_key` is not a P-384 SubjectPublicKeyInfo".into(),
+            detail: format!(
+                "`public_key` is not a P-384 or RSA ({MIN_RSA_BITS}–{MAX_RSA_BITS} bits) \
+                 SubjectPublicKeyInfo: {why}"
+            ),
         })?;
     let mut checks = vec![format!(
         "COSE_Sign1 with ES384 over a Nitro attestation document (digest {DIGEST}, {} PCRs)",

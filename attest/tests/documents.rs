@@ -18,7 +18,7 @@ use kastell_attest::ca::{
     Owner, Revoked, issue_crl, issue_document_signer, issue_host_ca, issue_root,
 };
 use kastell_attest::document::{
-    DocumentContent, DocumentError, FIELDS, issue_document, verify_document,
+    DocumentContent, DocumentError, DocumentKey, FIELDS, RsaKey, issue_document, verify_document,
 };
 use kastell_attest::signer::{Signer, SoftSigner};
 use kastell_attest::verify::{Check, Expectations, Trust};
@@ -74,7 +74,7 @@ fn pki() -> Pki {
         guest: Measurement::of(b"the guest component"),
         runtime: Measurement::of(b"kastell 0.1.0"),
         policy: Some(Measurement::of(b"the policy component")),
-        public_key: Some(SoftSigner::generate().public_key()),
+        public_key: Some(SoftSigner::generate().public_key().into()),
         user_data: Some(b"session 7".to_vec()),
         nonce: Some(vec![0xab; 32]),
     };
@@ -348,6 +348,64 @@ fn a_document_round_trips_with_its_chain_and_checks() {
     assert_eq!(verified.document.user_data, None);
 }
 
+/// An RSA SubjectPublicKeyInfo from `tests/data` (made with OpenSSL, see its README).
+fn rsa_spki(bits: u32) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("tests/data/rsa-{bits}-spki.der")),
+    )
+    .unwrap()
+}
+
+/// AWS KMS's `Recipient` encrypts to an RSA key in the document: a document attesting an
+/// RSA key of 2048 or 4096 bits issues and verifies with that key; one of 1024 bits, or a
+/// key that is neither P-384 nor RSA, is refused by name.
+#[test]
+fn a_document_attests_an_rsa_key_of_2048_to_4096_bits() {
+    let pki = pki();
+    for bits in [2048, 4096] {
+        let der = rsa_spki(bits);
+        let key = RsaKey::from_spki_der(&der).unwrap();
+        assert_eq!(key.bits(), usize::try_from(bits).unwrap());
+        let content = DocumentContent {
+            public_key: Some(DocumentKey::Rsa(key.clone())),
+            ..pki.content.clone()
+        };
+        let verified =
+            verify_document(&pki.issue(&content), &pki.trust(), &pki.expect()).expect("valid");
+        assert_eq!(verified.document.public_key, Some(DocumentKey::Rsa(key)));
+        assert_eq!(
+            verified.document.public_key.unwrap().to_spki_der().unwrap(),
+            der
+        );
+    }
+    let small = rsa_spki(1024);
+    let err = RsaKey::from_spki_der(&small).unwrap_err();
+    assert!(err.contains("1024 bits; 2048 to 4096"), "{err}");
+    let forged = forged_payload(&pki, |map| {
+        *field(map, "public_key") = Value::Bytes(small.clone());
+    });
+    rejected(
+        &forged,
+        &pki.trust(),
+        &pki.expect(),
+        Check::Document,
+        "the RSA modulus has 1024 bits",
+    );
+    let ed25519 = [
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ]
+    .iter()
+    .copied()
+    .chain([7; 32])
+    .collect::<Vec<u8>>();
+    let err = DocumentKey::from_spki_der(&ed25519).unwrap_err();
+    assert!(
+        err.contains("neither a P-384 key nor rsaEncryption"),
+        "{err}"
+    );
+}
+
 #[test]
 fn an_independent_cbor_decoder_reads_the_nitro_layout() {
     let pki = pki();
@@ -417,10 +475,14 @@ fn an_independent_cbor_decoder_reads_the_nitro_layout() {
             Value::Bytes(pki.ca.to_der().unwrap()),
         ])
     );
-    let spki =
-        p384::pkcs8::EncodePublicKey::to_public_key_der(pki.content.public_key.as_ref().unwrap())
-            .unwrap();
-    assert_eq!(get("public_key"), &Value::Bytes(spki.as_bytes().to_vec()));
+    let spki = pki
+        .content
+        .public_key
+        .as_ref()
+        .unwrap()
+        .to_spki_der()
+        .unwrap();
+    assert_eq!(get("public_key"), &Value::Bytes(spki));
     assert_eq!(get("user_data"), &Value::Bytes(b"session 7".to_vec()));
     assert_eq!(get("nonce"), &Value::Bytes(vec![0xab; 32]));
 }
@@ -799,7 +861,7 @@ fn malformed_documents_are_rejected_by_name_and_never_panic() {
     );
     bad(
         &|map| *field(map, "public_key") = Value::Bytes(vec![4; 97]),
-        "`public_key` is not a P-384 SubjectPublicKeyInfo",
+        "`public_key` is not a P-384 or RSA (2048–4096 bits) SubjectPublicKeyInfo",
     );
     bad(
         &|map| *field(map, "user_data") = text("hello"),

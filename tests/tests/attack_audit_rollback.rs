@@ -404,6 +404,7 @@ fn unlinked_checkpoints_of_an_older_store_are_the_chains_legacy_start() {
          ALTER TABLE audit_checkpoints DROP COLUMN prev; DROP TABLE access_keys; \
          ALTER TABLE keys DROP COLUMN seal; ALTER TABLE aliases DROP COLUMN seal; \
          ALTER TABLE keys DROP COLUMN usage; ALTER TABLE keys DROP COLUMN key_policy; \
+         ALTER TABLE keys DROP COLUMN grants; \
          PRAGMA user_version = 11;",
     )
     .unwrap();

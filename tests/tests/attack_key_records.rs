@@ -325,6 +325,7 @@ fn downgrade(db: &Path) {
              ALTER TABLE key_versions DROP COLUMN automatic;
              ALTER TABLE keys DROP COLUMN seal; ALTER TABLE aliases DROP COLUMN seal;
              ALTER TABLE keys DROP COLUMN usage; ALTER TABLE keys DROP COLUMN key_policy;
+             ALTER TABLE keys DROP COLUMN grants;
              PRAGMA user_version = 13;",
         )
         .expect("downgrade");

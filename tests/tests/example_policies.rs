@@ -99,6 +99,7 @@ fn attested(
         policy_sha384: None,
         issuer: "CN=Kastell host CA, O=Example GmbH, C=DE".to_owned(),
         not_after,
+        pcrs: std::collections::BTreeMap::new(),
     });
     req
 }

@@ -437,7 +437,11 @@ fn a_document_forged_with_a_client_key_is_rejected() {
         guest: f.vault.workload.parse().expect("measurement"),
         runtime: kastell_attest::Measurement::of(b"any"),
         policy: None,
-        public_key: Some(kastell_attest::signer::SoftSigner::generate().public_key()),
+        public_key: Some(
+            kastell_attest::signer::SoftSigner::generate()
+                .public_key()
+                .into(),
+        ),
         user_data: None,
         nonce: Some(unb64(&Value::String(nonce.clone())).expect("nonce")),
     };

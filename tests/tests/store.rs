@@ -48,6 +48,8 @@ fn record(spec: KeySpec) -> KeyRecord {
         seal: None,
         rotation: None,
         key_policy: None,
+        grants: Vec::new(),
+        imported: None,
     }
 }
 
@@ -94,6 +96,20 @@ fn keys_versions_and_aliases_survive_reopening_on(test: &TestStore) {
         key.min_decrypt_version = 2;
         // An AWS key policy document is stored with the key (schema v18; PostgreSQL v1).
         key.key_policy = Some(r#"{"Version":"2012-10-17","Statement":[]}"#.to_owned());
+        // And its AWS grants (schema v20; PostgreSQL v3), constraints and all.
+        key.grants = vec![kastell_proto::aws::grant::Grant {
+            grant_id: "ab".repeat(32),
+            name: Some("reader".into()),
+            grantee_principal: "arn:aws:iam::111122223333:user/alice".into(),
+            retiring_principal: None,
+            issuing_principal: "arn:aws:iam::111122223333:user/olga".into(),
+            operations: vec!["Decrypt".into()],
+            constraints: Some(kastell_proto::aws::grant::GrantConstraints {
+                encryption_context_equals: Some([("dept".into(), "IT".into())].into()),
+                encryption_context_subset: None,
+            }),
+            created: 1_765_000_000,
+        }];
         store.update_key(&key).expect("update");
         key.revision = 2;
     }
@@ -560,8 +576,9 @@ fn a_change_decided_on_a_stale_copy_of_a_key_writes_nothing_on(test: &TestStore)
 }
 
 /// What schema version 16 added (automatic rotation), taken away again with the later
-/// key policy column (v18): a store as version 15 left it.
-const UNDO_V16: &str = "ALTER TABLE keys DROP COLUMN key_policy;
+/// key policy (v18) and grants (v19) columns: a store as version 15 left it.
+const UNDO_V16: &str = "ALTER TABLE keys DROP COLUMN grants;
+     ALTER TABLE keys DROP COLUMN key_policy;
      DROP INDEX keys_rotation_due;
      ALTER TABLE keys DROP COLUMN next_rotation;
      ALTER TABLE keys DROP COLUMN rotation_period_days;

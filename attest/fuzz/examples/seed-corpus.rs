@@ -218,7 +218,7 @@ fn documents(dir: &Path) -> Result<()> {
         guest: Measurement::of(b"the guest component"),
         runtime: Measurement::of(b"kastell 0.1.0"),
         policy: Some(Measurement::of(b"the policy component")),
-        public_key: Some(key(&GUEST_SCALAR).public_key()),
+        public_key: Some(key(&GUEST_SCALAR).public_key().into()),
         user_data: Some(b"session 7".to_vec()),
         nonce: Some(vec![0xab; 32]),
     };

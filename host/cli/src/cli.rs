@@ -6,6 +6,7 @@ mod backup;
 mod ca;
 mod demo;
 mod deployment;
+mod grant;
 mod init;
 mod io;
 mod key;
@@ -82,6 +83,9 @@ pub enum Command {
     /// Access keys of the AWS KMS-compatible endpoint: create, list, revoke.
     #[command(subcommand)]
     AccessKey(access_key::AccessKeyCommand),
+    /// AWS KMS grants on keys (through a server): create, list, retire, revoke.
+    #[command(subcommand)]
+    Grant(grant::GrantCommand),
 }
 
 /// A command's failure: its [`ErrorCode`] (which gives the exit code, from the one table in
@@ -169,6 +173,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Workload(command) => workload::run(command),
         Command::Release(command) => release::run(command),
         Command::AccessKey(command) => access_key::run(command),
+        Command::Grant(command) => grant::run(command),
     }
 }
 

@@ -5,6 +5,7 @@
 //! commands and the load generator use it.
 
 mod deployment;
+mod grants;
 mod keys;
 
 use std::time::Duration;
@@ -221,6 +222,14 @@ impl Client {
         #[derive(Serialize)]
         struct NoBody {}
         self.post(path, &NoBody {})
+    }
+
+    /// DELETE `path`, JSON answer.
+    ///
+    /// # Errors
+    /// [`RemoteError`].
+    pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, RemoteError> {
+        self.json(self.http.delete(self.url(path)))
     }
 
     /// PUT a JSON body to `path`, JSON answer.

@@ -16,6 +16,8 @@ mod encryption;
 mod error;
 mod gate;
 mod generate;
+mod grants;
+pub mod import;
 mod key_policy;
 mod records;
 mod reencrypt;
@@ -28,8 +30,8 @@ mod signing;
 mod trail;
 
 pub use crate::model::{
-    Alias, AliasError, AliasRow, KeyRecord, KeyState, KeyVersion, Material, RotationSchedule,
-    token_label,
+    Alias, AliasError, AliasRow, ImportedMaterial, KeyRecord, KeyState, KeyVersion, Material,
+    RotationSchedule, token_label,
 };
 pub use access_keys::{ACCESS_KEY_RECHECK, AccessKeyIdentity, IssuedAccessKey};
 pub use admin::{DELETION_WINDOW_DAYS, MAX_TAGS};
@@ -40,6 +42,7 @@ pub use describe::MAX_LIST;
 pub use destruction::SYSTEM_PRINCIPAL;
 pub use dry_run::DryRun;
 pub use generate::{DataKey, MAX_RANDOM};
+pub use grants::{GrantRef, KeyGrant, MAX_GRANTS};
 pub use kastell_proto::api::{KeyDescription, VersionDescription};
 pub use key_policy::{AwsNames, LOCKOUT, action_of};
 pub use records::{SEAL_RECORDS, VERIFY_RECORD};

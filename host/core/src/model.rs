@@ -23,6 +23,10 @@ pub enum KeyState {
     },
     /// Material destroyed; the record stays for the audit trail.
     Destroyed,
+    /// An `external` key without material: created so, or its imported material deleted
+    /// or expired. Every use is refused until material is imported (AWS's
+    /// `PendingImport`).
+    PendingImport,
 }
 
 /// The label of version `version` of key `key` on the token: `kastell-{key id}-v{version}`.
@@ -169,6 +173,26 @@ pub struct KeyRecord {
     /// of the sealed message). `None`: AWS's default key policy, which allows every
     /// principal of the account, and so adds nothing to the key's wasm policy.
     pub key_policy: Option<String>,
+    /// The key's AWS KMS grants (`CreateGrant`), validated when created, sealed with the
+    /// record (their SHA-384 is part of the sealed message) and evaluated with the key
+    /// policy in the sandbox. Empty for most keys.
+    pub grants: Vec<kastell_proto::aws::grant::Grant>,
+    /// The imported material of an `external` key, once material was imported: sealed
+    /// with the record, so that editing the store cannot revive expired material or make
+    /// the key take other material.
+    pub imported: Option<ImportedMaterial>,
+}
+
+/// What an `external` key knows of the material imported into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportedMaterial {
+    /// The material's id: the first 32 bytes of an HMAC-SHA-384 by the token-held record
+    /// key over the key id and the material. A later import must give material with the
+    /// same id (AWS: the same material); it is kept when the material is deleted.
+    pub id: [u8; 32],
+    /// When the material expires, Unix seconds (AWS's `ValidTo`); `None`: never, or no
+    /// material held now.
+    pub expires_at: Option<i64>,
 }
 
 impl KeyRecord {

@@ -41,7 +41,7 @@ use generated::policy_v0_1::kastell::runtime::types::Decision as DecisionV0_1;
 use limits::{EPOCH_TICK, Limiter};
 
 pub use artifacts::{ArtifactKey, ArtifactRejection};
-pub use aws::{AWS_KEY_POLICY_WORLD, AwsPolicyRequest, bundled_measurement};
+pub use aws::{AWS_KEY_POLICY_WORLD, AwsAllowed, AwsPolicyRequest, bundled_measurement};
 pub use limits::{Allocator, SandboxLimits};
 pub use request::{Evidence, KeyInfo, PolicyRequest, Principal, now};
 pub use validate::{LoadError, POLICY_WORLD, POLICY_WORLD_V0_1, RUNTIME_VERSION, WORKLOAD_WORLD};

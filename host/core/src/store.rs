@@ -3,6 +3,7 @@
 //! is one transaction, so a crash leaves the previous or the next consistent state.
 
 pub mod copy;
+mod grants;
 mod postgres;
 pub mod shared;
 mod sqlite;
@@ -11,7 +12,7 @@ pub mod testing;
 mod ticket;
 
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint, HASH_LEN};
-use crate::model::{Alias, AliasRow, KeyRecord, KeyVersion, RotationSchedule};
+use crate::model::{Alias, AliasRow, KeyRecord, KeyState, KeyVersion, RotationSchedule};
 use kastell_attest::Measurement;
 use kastell_proto::KeyId;
 use kastell_proto::api::{ClientDetail, ClientInfo};
@@ -210,6 +211,11 @@ pub enum Change<'a> {
         /// revision.
         seal: Option<&'a [u8]>,
     },
+    /// Imported key material changed (an `external` key's import, deletion or expiry):
+    /// the key's metadata as [`Change::UpdateKey`] (material id and expiry included), and
+    /// each version's material as the record holds it: wrapped material stored (a new
+    /// version inserted), or erased ([`crate::model::Material::Destroyed`]).
+    ImportMaterial(&'a KeyRecord),
     /// Seals for rows stored without one (the upgrade that introduced seals): each key's
     /// seal is written only while it is still at the revision sealed and has none, each
     /// alias's only while it still names the key sealed and has none; otherwise
@@ -410,6 +416,33 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// A storage failure or [`StoreError::Corrupt`].
     fn due_for_rotation(&self, now: i64) -> Result<Vec<KeyId>, StoreError>;
+
+    /// Keys, enabled or disabled, whose imported material expires at or before `now`
+    /// (Unix seconds). This default reads every key; the stores answer from an index.
+    ///
+    /// # Errors
+    /// The store's failure.
+    fn material_expired(&self, now: i64) -> Result<Vec<KeyId>, StoreError> {
+        let mut due = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.list_keys(after.as_ref(), 1000)?;
+            let Some(last) = page.last() else {
+                return Ok(due);
+            };
+            after = Some(last.id);
+            due.extend(
+                page.iter()
+                    .filter(|k| {
+                        matches!(k.state, KeyState::Enabled | KeyState::Disabled)
+                            && k.imported
+                                .and_then(|m| m.expires_at)
+                                .is_some_and(|at| at <= now)
+                    })
+                    .map(|k| k.id),
+            );
+        }
+    }
 
     /// Up to `limit` alias rows ordered by alias, after `after`.
     ///

@@ -18,6 +18,7 @@ mod audit;
 mod backups;
 mod components;
 mod crypto;
+mod grants;
 mod keys;
 mod release;
 
@@ -47,6 +48,7 @@ pub use crypto::{
     SharedSecretResponse, SignRequest, SignResponse, ValidResponse, VerifyMacRequest,
     VerifyRequest,
 };
+pub use grants::{CreateGrantBody, GrantDescription, GrantList, GrantRemoved};
 pub use keys::{
     AliasRequest, AliasResponse, BindPolicyRequest, CreateKeyRequest, KeyDescription, KeyPage,
     ListQuery, MinVersionRequest, RotationDescription, ScheduleDeletionRequest, TagsRequest,

@@ -8,6 +8,8 @@ use crate::{ErrorCode, KeySpec};
 use alloc::{format, string::String};
 
 #[cfg(feature = "aws-policy")]
+pub mod grant;
+#[cfg(feature = "aws-policy")]
 pub mod policy;
 mod requests;
 pub mod sigv4;
@@ -73,6 +75,17 @@ pub enum AwsException {
     LimitExceeded,
     /// A key policy document is not valid (400).
     MalformedPolicyDocument,
+    /// A grant token is not valid (400).
+    InvalidGrantToken,
+    /// A grant id is not valid (400).
+    InvalidGrantId,
+    /// `ImportKeyMaterial`: the import token is past its 24 hours (400).
+    ExpiredImportToken,
+    /// `ImportKeyMaterial`: the import token is not valid for this key and wrapping (400).
+    InvalidImportToken,
+    /// `ImportKeyMaterial`: the material does not fit the key, or is not the material it
+    /// held (400).
+    IncorrectKeyMaterial,
     /// Kastell failed (500).
     KmsInternal,
     /// A service Kastell depends on (its database) did not answer; retry (503).
@@ -115,6 +128,11 @@ impl AwsException {
             Self::InvalidMarker => "InvalidMarkerException",
             Self::LimitExceeded => "LimitExceededException",
             Self::MalformedPolicyDocument => "MalformedPolicyDocumentException",
+            Self::InvalidGrantToken => "InvalidGrantTokenException",
+            Self::InvalidGrantId => "InvalidGrantIdException",
+            Self::ExpiredImportToken => "ExpiredImportTokenException",
+            Self::InvalidImportToken => "InvalidImportTokenException",
+            Self::IncorrectKeyMaterial => "IncorrectKeyMaterialException",
             Self::KmsInternal => "KMSInternalException",
             Self::DependencyTimeout => "DependencyTimeoutException",
             Self::KeyUnavailable => "KeyUnavailableException",
@@ -148,6 +166,9 @@ impl AwsException {
             ErrorCode::MalformedPolicyDocument => Self::MalformedPolicyDocument,
             ErrorCode::InvalidCiphertext | ErrorCode::TamperDetected => Self::InvalidCiphertext,
             ErrorCode::IncorrectKey => Self::IncorrectKey,
+            ErrorCode::ExpiredImportToken => Self::ExpiredImportToken,
+            ErrorCode::InvalidImportToken => Self::InvalidImportToken,
+            ErrorCode::IncorrectKeyMaterial => Self::IncorrectKeyMaterial,
             ErrorCode::AccessDenied | ErrorCode::AttestationRejected | ErrorCode::InvalidNonce => {
                 Self::AccessDenied
             }
@@ -275,6 +296,21 @@ mod tests {
             customer_master_key_spec(KeySpec::Aes256),
             Some("SYMMETRIC_DEFAULT")
         );
+    }
+
+    #[test]
+    fn import_refusals_are_aws_import_exceptions() {
+        for (code, name) in [
+            (ErrorCode::ExpiredImportToken, "ExpiredImportTokenException"),
+            (ErrorCode::InvalidImportToken, "InvalidImportTokenException"),
+            (
+                ErrorCode::IncorrectKeyMaterial,
+                "IncorrectKeyMaterialException",
+            ),
+        ] {
+            assert_eq!(AwsException::of(code).name(), name);
+            assert_eq!(AwsException::of(code).status(), 400);
+        }
     }
 
     #[test]

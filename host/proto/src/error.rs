@@ -72,6 +72,14 @@ error_codes! {
     InvalidCiphertext => 400, EXIT_REFUSED;
     /// The ciphertext names another key than the one asked for.
     IncorrectKey => 400, EXIT_REFUSED;
+    /// An import token (AWS's `ImportToken`) is past its 24 hours.
+    ExpiredImportToken => 400, EXIT_REFUSED;
+    /// An import token is not one Kastell made, or was made for another key, wrapping key
+    /// or wrapping algorithm.
+    InvalidImportToken => 400, EXIT_REFUSED;
+    /// Imported key material is not a key of the key's spec, or is not the material the
+    /// key held before.
+    IncorrectKeyMaterial => 400, EXIT_REFUSED;
     /// Role, policy or quorum refused.
     AccessDenied => 403, EXIT_REFUSED;
     /// No (valid) client identity.

@@ -22,6 +22,7 @@ pub mod changes;
 mod clients;
 mod crypto;
 pub mod error;
+mod grants;
 mod keys;
 mod listener;
 mod policies;
@@ -196,6 +197,7 @@ where
     tags(
         (name = "keys", description = "Key administration (crypto-officer)"),
         (name = "crypto", description = "Key use (crypto-user)"),
+        (name = "grants", description = "AWS KMS grants on keys, decided by the key's AWS key policy"),
         (name = "policies", description = "Policy components (crypto-officer)"),
         (name = "audit", description = "The audit trail (auditor)"),
         (name = "workloads", description = "Measured workload components and their invocation"),
@@ -210,6 +212,7 @@ struct ApiDoc;
 fn api() -> (Router<Shared>, utoipa::openapi::OpenApi) {
     let router = OpenApiRouter::with_openapi(ApiDoc::openapi());
     let router = keys::routes(router);
+    let router = grants::routes(router);
     let router = crypto::routes(router);
     let router = policies::routes(router);
     let router = audit::routes(router);

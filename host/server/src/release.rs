@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use kastell_attest::document::verify_document_with;
+use kastell_attest::document::{VerifiedDocument, verify_document_with};
 use kastell_attest::verify::{Expectations, Trust, not_after, verify_attestation_with};
 use kastell_attest::x509::Certificate;
 use p384::elliptic_curve::sec1::ToEncodedPoint as _;
@@ -350,6 +350,7 @@ fn verify(
                     policy_sha384: verified.claims.policy,
                     issuer: kastell_attest::x509::name_text(&leaf.tbs_certificate.issuer),
                     not_after: unix(not_after(&leaf)),
+                    pcrs: std::collections::BTreeMap::new(),
                 },
                 public_key,
             })
@@ -367,26 +368,40 @@ fn verify(
                 &*trust.checker,
             )
             .map_err(|e| e.to_string())?;
-            let Some(key) = verified.document.public_key else {
+            let Some(attested) = &verified.document.public_key else {
                 return Err("the document carries no `public_key` to release to".into());
             };
-            let issued_ms = i64::try_from(verified.document.timestamp_ms).unwrap_or(i64::MAX);
-            let expires = issued_ms / 1000
-                + i64::try_from(kastell_attest::ca::ATTESTATION_LIFETIME.as_secs()).unwrap_or(0);
+            let Some(key) = attested.as_p384() else {
+                return Err(format!(
+                    "the document attests an {} key; a release is sealed to a P-384 key",
+                    attested.kind()
+                ));
+            };
             Ok(Verified {
-                evidence: Evidence {
-                    guest_sha384: verified.document.guest,
-                    policy_sha384: verified.document.policy,
-                    // The CA that issued the document signer, as for a certificate.
-                    issuer: verified
-                        .chain
-                        .chain
-                        .get(1)
-                        .map_or_else(String::new, |link| link.subject.clone()),
-                    not_after: u64::try_from(expires).unwrap_or(0),
-                },
+                evidence: document_evidence(&verified),
                 public_key: key.to_encoded_point(false).as_bytes().to_vec(),
             })
         }
+    }
+}
+
+/// What a verified Nitro-format document proves, as the evidence policies see: the guest
+/// (PCR0), its policy (PCR2), the CA that issued the document signer, the end of the
+/// attestation's lifetime, and every PCR for key policies' `kms:RecipientAttestation:*`.
+pub(crate) fn document_evidence(verified: &VerifiedDocument) -> Evidence {
+    let issued_ms = i64::try_from(verified.document.timestamp_ms).unwrap_or(i64::MAX);
+    let expires = issued_ms / 1000
+        + i64::try_from(kastell_attest::ca::ATTESTATION_LIFETIME.as_secs()).unwrap_or(0);
+    Evidence {
+        guest_sha384: verified.document.guest,
+        policy_sha384: verified.document.policy,
+        // The CA that issued the document signer, as for a certificate.
+        issuer: verified
+            .chain
+            .chain
+            .get(1)
+            .map_or_else(String::new, |link| link.subject.clone()),
+        not_after: u64::try_from(expires).unwrap_or(0),
+        pcrs: verified.pcrs.clone(),
     }
 }

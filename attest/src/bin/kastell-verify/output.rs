@@ -97,12 +97,12 @@ pub fn document(verified: &VerifiedDocument) {
         };
         println!("  PCR{index:<2}           {value}{role}");
     }
-    let key = d.public_key.as_ref().and_then(|k| {
-        p384::pkcs8::EncodePublicKey::to_public_key_der(k)
-            .ok()
-            .map(|der| der.as_bytes().to_vec())
-    });
-    println!("  public key      {}", hex_or_none(key.as_deref()));
+    let key = d.public_key.as_ref().and_then(|k| k.to_spki_der().ok());
+    let kind = d
+        .public_key
+        .as_ref()
+        .map_or_else(String::new, |k| format!("  ({})", k.kind()));
+    println!("  public key      {}{kind}", hex_or_none(key.as_deref()));
     println!("  user data       {}", hex_or_none(d.user_data.as_deref()));
     println!("  nonce           {}", hex_or_none(d.nonce.as_deref()));
     chain_and_checks(&verified.chain, || {});

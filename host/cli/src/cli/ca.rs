@@ -509,7 +509,7 @@ pub(super) fn run_attest(command: AttestCommand) -> Result<(), CliError> {
             guest: measurement,
             runtime: kastell_core::ca::runtime_measurement().map_err(ca_error)?,
             policy,
-            public_key: key,
+            public_key: key.map(Into::into),
             user_data: optional(&guest.user_data, "--user-data")?,
             nonce: optional(&guest.nonce, "--nonce")?,
         };

@@ -499,12 +499,20 @@ async fn sweep(state: Arc<AppState>) {
             } else {
                 Ok(Vec::new())
             };
-            (destroyed, state.service.rotate_due(now))
+            let expired = state.service.expire_imported_due(now);
+            (destroyed, state.service.rotate_due(now), expired)
         })
         .await;
-        let Ok((destroyed, rotated)) = swept else {
+        let Ok((destroyed, rotated, expired)) = swept else {
             continue;
         };
+        match expired {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::info!(count = ids.len(), "imported key material expired");
+            }
+            Err(err) => tracing::error!(error = %err, "imported material expiry sweep failed"),
+            _ => {}
+        }
         match destroyed {
             Ok(ids) if !ids.is_empty() => tracing::info!(count = ids.len(), "keys destroyed"),
             Err(err) => tracing::error!(error = %err, "deletion sweep failed"),

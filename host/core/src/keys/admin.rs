@@ -4,7 +4,7 @@
 
 use super::audited::Record;
 use super::service::{KeyService, now_ms};
-use super::{Caller, KeyError, KeyRecord, KeyState};
+use super::{Caller, KeyError, KeyRecord, KeyState, Material};
 use kastell_proto::{Operation, Role};
 
 use crate::store::{Change, StoreError};
@@ -146,7 +146,10 @@ impl KeyService {
         }
         let operation = Operation::ScheduleKeyDeletion;
         self.modify(caller, key, operation, None, |key| {
-            if !matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
+            if !matches!(
+                key.state,
+                KeyState::Enabled | KeyState::Disabled | KeyState::PendingImport
+            ) {
                 let record = Record::on(caller, operation, Some(key));
                 let why = format!("cannot schedule deletion of a key that is {:?}", key.state);
                 return self.refuse_state(&record, why);
@@ -181,7 +184,16 @@ impl KeyService {
                     return self.refuse_state(&record, why);
                 }
             }
-            key.state = KeyState::Disabled;
+            // An imported key without material comes back pending import (as at AWS).
+            let holds_material = key
+                .versions
+                .iter()
+                .any(|v| !matches!(v.material, Material::Destroyed));
+            key.state = if holds_material {
+                KeyState::Disabled
+            } else {
+                KeyState::PendingImport
+            };
             Ok(String::new())
         })
     }

@@ -89,6 +89,7 @@ impl KeyService {
             version: Some(version.number),
             context: Some(context),
             algorithm: None,
+            label: None,
         };
         let algorithm = self.authorize_algorithm(
             &mut record,
@@ -188,6 +189,7 @@ impl KeyService {
             version: None,
             context: Some(context),
             algorithm: None,
+            label: None,
         };
         let algorithm = self.authorize_algorithm(
             &mut record,
@@ -264,6 +266,7 @@ impl KeyService {
             version: Some(version.number),
             context: None,
             algorithm: None,
+            label: None,
         };
         self.authorize_algorithm(
             &mut record,

@@ -11,7 +11,7 @@ use crate::store::{Change, StoreError};
 
 /// The cause label of a refusal in the metrics: `policy`, or the error's kind. (A role
 /// refusal is counted as `role` by [`KeyService::refuse_role`].)
-fn denial_cause(error: &KeyError) -> &'static str {
+pub(super) fn denial_cause(error: &KeyError) -> &'static str {
     match error {
         KeyError::AccessDenied => "policy",
         KeyError::NotFound(_) => "not-found",
@@ -28,6 +28,9 @@ fn denial_cause(error: &KeyError) -> &'static str {
         KeyError::Conflict(_) => "conflict",
         KeyError::LimitExceeded(_) => "limit-exceeded",
         KeyError::MalformedPolicyDocument(_) => "malformed-policy-document",
+        KeyError::ExpiredImportToken(_) => "expired-import-token",
+        KeyError::InvalidImportToken(_) => "invalid-import-token",
+        KeyError::IncorrectKeyMaterial(_) => "incorrect-key-material",
         KeyError::Token(_) | KeyError::Store(_) => "internal",
     }
 }
@@ -41,6 +44,35 @@ pub(super) struct Record<'a> {
     pub(super) context: Option<&'a EncryptionContext>,
     /// The request's algorithm, named in the audit record and shown to the policy.
     pub(super) algorithm: Option<super::algorithms::Algorithm>,
+    /// The audit record's operation when the [`Operation`] enum has none for it
+    /// (`create-grant`, `retire-grant`, `revoke-grant`, `list-grants`).
+    pub(super) label: Option<&'static str>,
+}
+
+std::thread_local! {
+    /// The grant that allowed the request this thread is serving (key and grant id), set
+    /// by the key policy check when a grant, not the key policy, allowed it, and taken by
+    /// the next audit record of that key, which names it. A key operation runs on one
+    /// thread from its gate to its audit record; the check clears it first.
+    static GRANT_ALLOWED: std::cell::RefCell<Option<(KeyId, String)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Notes that grant `grant` allowed the request on `key` (`None`: no grant did).
+pub(super) fn note_grant(allowed: Option<(KeyId, String)>) {
+    GRANT_ALLOWED.with(|slot| *slot.borrow_mut() = allowed);
+}
+
+/// The grant noted for `key`, if any, taken.
+fn take_grant(key: Option<&KeyId>) -> Option<String> {
+    let key = key?;
+    GRANT_ALLOWED.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        match slot.as_ref() {
+            Some((noted, _)) if noted == key => slot.take().map(|(_, grant)| grant),
+            _ => None,
+        }
+    })
 }
 
 impl<'a> Record<'a> {
@@ -53,6 +85,7 @@ impl<'a> Record<'a> {
             version: None,
             context: None,
             algorithm: None,
+            label: None,
         }
     }
 }
@@ -92,9 +125,15 @@ impl KeyService {
                 }
             }
         };
+        let reason = match take_grant(record.key.map(|k| &k.id)) {
+            Some(grant) if reason.is_empty() => format!("by grant {grant}"),
+            Some(grant) => format!("{reason} (by grant {grant})"),
+            None => reason,
+        };
+        let operation = record.label.unwrap_or_else(|| record.operation.as_str());
         tracing::debug!(
             principal = %record.caller.id,
-            operation = record.operation.as_str(),
+            operation,
             key = ?record.key.map(|k| k.id.to_string()),
             version = ?record.version,
             outcome = outcome.as_str(),
@@ -104,7 +143,7 @@ impl KeyService {
         Ok(AuditEntry {
             time_ms: now_ms(),
             principal: record.caller.id.clone(),
-            operation: record.operation.as_str().to_owned(),
+            operation: operation.to_owned(),
             key: record.key.map(|k| k.id),
             key_version: record.version,
             policy: record.key.and_then(|k| k.policy),
@@ -154,7 +193,7 @@ impl KeyService {
         // is committed (the cache serves only versions the store still holds; this clears
         // their material without waiting for the TTL).
         let leaves_cache = match change {
-            Change::UpdateKey(key) => Some(key.id),
+            Change::UpdateKey(key) | Change::ImportMaterial(key) => Some(key.id),
             Change::DestroyKey { id, .. } => Some(*id),
             Change::CreateKey { .. }
             | Change::AddVersion { .. }

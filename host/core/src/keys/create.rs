@@ -56,6 +56,8 @@ impl KeyService {
             seal: None,
             rotation: None,
             key_policy,
+            grants: Vec::new(),
+            imported: None,
         };
         let record = Record::on(caller, Operation::CreateKey, None);
         if !caller.roles.contains(&Role::CryptoOfficer) {
@@ -99,14 +101,32 @@ impl KeyService {
                 .get(measurement)
                 .map_err(|e| KeyError::InvalidInput(format!("cannot bind policy: {e}")))?;
         }
-        key.versions.push(self.new_version(&key, 1, created)?);
+        if key.origin == Origin::External {
+            // No material until it is imported (AWS's PendingImport).
+            if !super::import::importable(key.spec) {
+                let why = format!(
+                    "Kastell imports AES_256, HMAC and RSA key material, not {} (origin \
+                     EXTERNAL)",
+                    key.spec
+                );
+                return self.refuse(&record, KeyError::UnsupportedSpec(why.clone()), why);
+            }
+            if key.releasable {
+                return Err(KeyError::InvalidInput(
+                    "a key of origin EXTERNAL is not releasable".into(),
+                ));
+            }
+            key.state = KeyState::PendingImport;
+        } else {
+            key.versions.push(self.new_version(&key, 1, created)?);
+        }
         key.seal = Some(self.seal_of(&key)?);
         let alias = alias
             .map(|alias| self.alias_row(&alias, &key.id))
             .transpose()?;
         let record = Record {
             key: Some(&key),
-            version: Some(1),
+            version: key.current().map(|v| v.number),
             ..record
         };
         let change = Change::CreateKey {
@@ -145,6 +165,13 @@ impl KeyService {
                     None => self.token.generate_resident(&label, kind, key.usage)?,
                 }
                 Material::Token
+            }
+            Origin::External => {
+                return Err(KeyError::UnsupportedSpec(format!(
+                    "key {} holds imported key material (origin EXTERNAL): Kastell makes no \
+                     material for it; import material with ImportKeyMaterial",
+                    key.id
+                )));
             }
             Origin::Wrapped => {
                 let secret = self.crypto.generate(kind).map_err(TokenError::from)?;

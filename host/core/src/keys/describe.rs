@@ -28,6 +28,18 @@ fn describe(key: &KeyRecord, aliases: Vec<String>) -> KeyDescription {
         KeyState::Disabled => ("disabled", None),
         KeyState::PendingDeletion { delete_at } => ("pending-deletion", Some(rfc3339(delete_at))),
         KeyState::Destroyed => ("destroyed", None),
+        KeyState::PendingImport => ("pending-import", None),
+    };
+    // Imported material past its expiry is gone for every use already (the gate refuses
+    // it); the host's sweep then erases it.
+    let expired = key
+        .imported
+        .and_then(|m| m.expires_at)
+        .is_some_and(|at| at <= super::unix_now());
+    let state = if expired && matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
+        "pending-import"
+    } else {
+        state
     };
     KeyDescription {
         id: key.id.to_string(),
@@ -64,6 +76,11 @@ fn describe(key: &KeyRecord, aliases: Vec<String>) -> KeyDescription {
             period_days: r.period_days,
             next: rfc3339(r.next_at),
         }),
+        material_expires: key
+            .imported
+            .and_then(|m| m.expires_at)
+            .filter(|_| !expired)
+            .map(rfc3339),
     }
 }
 

@@ -81,6 +81,7 @@ impl KeyService {
             version: Some(version.number),
             context: Some(context),
             algorithm: Some(SYMMETRIC),
+            label: None,
         };
         self.authorize_with(&record, &key, KeyUsage::EncryptDecrypt, other)?;
         Ok(Sealing { key, version })
@@ -103,6 +104,7 @@ impl KeyService {
             version: Some(version.number),
             context: Some(context),
             algorithm: None,
+            label: None,
         };
         let aad = ciphertext::aad(&key.id, version.number, context);
         let out = match self.material(&record, key, version)? {
@@ -240,6 +242,7 @@ impl KeyService {
                     version: None,
                     context: Some(context),
                     algorithm: None,
+                    label: None,
                 };
                 return self.refuse(&record, KeyError::InvalidCiphertext, err.to_string());
             }
@@ -252,6 +255,7 @@ impl KeyService {
                 version: None,
                 context: Some(context),
                 algorithm: None,
+                label: None,
             };
             return self.refuse(
                 &record,
@@ -266,6 +270,7 @@ impl KeyService {
             version: Some(header.version),
             context: Some(context),
             algorithm: Some(SYMMETRIC),
+            label: None,
         };
         if let Some(expected) = expected_key {
             // Only the id is compared: no second read of the key's record when it matches.
@@ -321,6 +326,7 @@ impl KeyService {
             version: Some(header.version),
             context: Some(context),
             algorithm: None,
+            label: None,
         };
         let Some(version) = key.version(header.version) else {
             // The gate found this version; a record without it is refused all the same.

@@ -58,6 +58,14 @@ pub enum KeyError {
     /// An AWS key policy document is not one AWS would store, or would lock its setter
     /// out (MalformedPolicyDocumentException); the message names what is wrong.
     MalformedPolicyDocument(String),
+    /// An import token is past its 24 hours (ExpiredImportTokenException).
+    ExpiredImportToken(String),
+    /// An import token is not one this deployment made for this key and wrapping key
+    /// (InvalidImportTokenException).
+    InvalidImportToken(String),
+    /// Imported material is not a key of the key's spec, or is not the material the key
+    /// held (IncorrectKeyMaterialException).
+    IncorrectKeyMaterial(String),
     /// The token failed (internal).
     Token(TokenError),
     /// The store failed (internal); when audit cannot be written, no result is returned.
@@ -84,6 +92,9 @@ impl KeyError {
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::LimitExceeded(_) => ErrorCode::LimitExceeded,
             Self::MalformedPolicyDocument(_) => ErrorCode::MalformedPolicyDocument,
+            Self::ExpiredImportToken(_) => ErrorCode::ExpiredImportToken,
+            Self::InvalidImportToken(_) => ErrorCode::InvalidImportToken,
+            Self::IncorrectKeyMaterial(_) => ErrorCode::IncorrectKeyMaterial,
             Self::Store(err) if err.is_unavailable() => ErrorCode::StoreUnavailable,
             Self::Token(err) if missing_key_version(err).is_some() => ErrorCode::KeyUnavailable,
             Self::Token(_) | Self::Store(_) => ErrorCode::Internal,
@@ -110,7 +121,10 @@ impl KeyError {
             | Self::TamperDetected(text)
             | Self::Conflict(text)
             | Self::LimitExceeded(text)
-            | Self::MalformedPolicyDocument(text) => text.clone(),
+            | Self::MalformedPolicyDocument(text)
+            | Self::ExpiredImportToken(text)
+            | Self::InvalidImportToken(text)
+            | Self::IncorrectKeyMaterial(text) => text.clone(),
             Self::Token(err) => match missing_key_version(err) {
                 Some((key, version)) => format!(
                     "version {version} of key {key} is held in a token and this host's token \

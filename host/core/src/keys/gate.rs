@@ -181,6 +181,20 @@ impl KeyService {
                 let why = format!("key is {:?}", key.state);
                 return self.refuse_state(record, why);
             }
+            KeyState::PendingImport => {
+                let why = format!("key {} is pending import: it holds no key material", key.id);
+                return self.refuse_state(record, why);
+            }
+        }
+        // Imported material past its ValidTo is refused at once (the sweep then erases it).
+        if let Some(at) = key.imported.and_then(|m| m.expires_at)
+            && at <= now_ms() / 1000
+        {
+            let why = format!(
+                "key {}'s imported key material expired at {at}: the key is pending import",
+                key.id
+            );
+            return self.refuse_state(record, why);
         }
         if key.usage != usage {
             return self.refuse(

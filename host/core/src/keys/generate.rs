@@ -148,6 +148,7 @@ impl KeyService {
             version: Some(version.number),
             context: None,
             algorithm: None,
+            label: None,
         };
         let algorithm = self.authorize_algorithm(
             &mut record,

@@ -17,7 +17,7 @@ use super::error::KeyError;
 use super::service::{Caller, KeyService, NewKey};
 use super::{KeyRecord, KeyState};
 use crate::audit::Outcome;
-use crate::sandbox::{AwsPolicyRequest, Verdict, bundled_measurement};
+use crate::sandbox::{AwsAllowed, AwsPolicyRequest, Verdict, bundled_measurement};
 
 /// The message AWS answers a policy that would lock its setter out with.
 pub const LOCKOUT: &str =
@@ -101,7 +101,7 @@ impl KeyService {
     }
 
     /// The evidence of `record`'s request on `key` for the key policy, asked as `action`.
-    fn aws_request(
+    pub(super) fn aws_request(
         names: &AwsNames,
         record: &Record<'_>,
         key: &KeyRecord,
@@ -132,6 +132,22 @@ impl KeyService {
                 "kms:encryptioncontextkeys".into(),
                 context.0.keys().cloned().collect(),
             ));
+        }
+        if let Some(evidence) = &record.caller.evidence {
+            // AWS's Nitro condition keys: present only in requests with a verified
+            // attestation document (`Recipient`).
+            if let Some(image) = evidence.pcrs.get(&0) {
+                keys.push((
+                    "kms:recipientattestation:imagesha384".into(),
+                    vec![image.clone()],
+                ));
+            }
+            for (index, value) in &evidence.pcrs {
+                keys.push((
+                    format!("kms:recipientattestation:pcr{index}"),
+                    vec![value.clone()],
+                ));
+            }
         }
         let data_key = matches!(
             record.operation,
@@ -192,12 +208,28 @@ impl KeyService {
         key: &KeyRecord,
         action: &str,
     ) -> Result<(), KeyError> {
+        self.check_key_policy_with(record, key, action, Vec::new())
+            .map(drop)
+    }
+
+    /// [`KeyService::check_key_policy_for`] with `extra` condition keys (`CreateGrant`'s
+    /// `kms:GrantOperations`, …): the key policy, then the key's grants, decide in the
+    /// sandbox; the grant that allowed, if one did, is returned and named in the
+    /// operation's audit record.
+    pub(super) fn check_key_policy_with(
+        &self,
+        record: &Record<'_>,
+        key: &KeyRecord,
+        action: &str,
+        extra: Vec<(String, Vec<String>)>,
+    ) -> Result<Option<String>, KeyError> {
+        super::audited::note_grant(None);
         let Some(document) = &key.key_policy else {
-            return Ok(());
+            return Ok(None);
         };
         // The host's own sweeps (destruction, automatic rotation) are not requests.
         if record.caller.id == SYSTEM_PRINCIPAL {
-            return Ok(());
+            return Ok(None);
         }
         let Some(names) = &self.aws else {
             return self.refuse(
@@ -208,14 +240,30 @@ impl KeyService {
                     .into(),
             );
         };
-        let request = Self::aws_request(names, record, key, action);
+        let mut request = Self::aws_request(names, record, key, action);
+        request.condition_keys.extend(extra);
         let started = std::time::Instant::now();
-        let verdict = self.sandbox.evaluate_aws_policy(document, &request).verdict;
+        let (verdict, allowed) = if key.grants.is_empty() {
+            let verdict = self.sandbox.evaluate_aws_policy(document, &request).verdict;
+            (verdict, None)
+        } else {
+            let context = record.context.map(|c| c.0.clone()).unwrap_or_default();
+            let (evaluation, allowed) =
+                self.sandbox
+                    .evaluate_aws_grants(document, &key.grants, &request, &context);
+            (evaluation.verdict, allowed)
+        };
         if let Some(metrics) = &self.metrics {
             metrics.policy_evaluated(started.elapsed());
         }
         match verdict {
-            Verdict::Allow => Ok(()),
+            Verdict::Allow => match allowed {
+                Some(AwsAllowed::Grant(grant)) => {
+                    super::audited::note_grant(Some((key.id, grant.clone())));
+                    Ok(Some(grant))
+                }
+                _ => Ok(None),
+            },
             Verdict::Deny(cause) => self.refuse(
                 record,
                 KeyError::AccessDenied,
@@ -400,6 +448,8 @@ impl KeyService {
             seal: None,
             rotation: None,
             key_policy: None,
+            grants: Vec::new(),
+            imported: None,
         };
         self.lockout_check(&record, &probe, document, bypass_lockout)?;
         self.create_key_as(caller, id, new, alias, Some(document.to_owned()))

@@ -99,6 +99,7 @@ impl KeyService {
             version: version.as_ref().map(|v| v.number),
             context: (request.kind == ReleaseKind::DataKey).then_some(request.context),
             algorithm: None,
+            label: None,
         };
         let Some(version) = version else {
             let why = match request.version {

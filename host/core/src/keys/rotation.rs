@@ -77,6 +77,14 @@ impl KeyService {
         let operation = Operation::RotateKey;
         self.modify(caller, key, operation, None, |key| {
             let record = Record::on(caller, operation, Some(key));
+            if key.origin == kastell_proto::Origin::External {
+                let why = format!(
+                    "key {} holds imported key material (origin EXTERNAL): Kastell does not \
+                     rotate imported material automatically",
+                    key.id
+                );
+                return self.refuse(&record, KeyError::UnsupportedSpec(why.clone()), why);
+            }
             if key.spec != KeySpec::Aes256 {
                 let why = format!(
                     "automatic rotation is for AES_256 (SYMMETRIC_DEFAULT) keys, as in AWS KMS; \
@@ -90,7 +98,9 @@ impl KeyService {
                 KeyState::Disabled => {
                     return self.refuse(&record, KeyError::Disabled(key.id), "key disabled".into());
                 }
-                KeyState::PendingDeletion { .. } | KeyState::Destroyed => {
+                KeyState::PendingDeletion { .. }
+                | KeyState::Destroyed
+                | KeyState::PendingImport => {
                     return self.refuse_state(&record, format!("key is {:?}", key.state));
                 }
             }
@@ -169,6 +179,15 @@ impl KeyService {
                     if !matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
                         let why = format!("cannot rotate a key that is {:?}", key.state);
                         return self.refuse_state(&record, why);
+                    }
+                    if key.origin == kastell_proto::Origin::External {
+                        let why = format!(
+                            "key {} holds imported key material (origin EXTERNAL): rotating it \
+                             needs new material imported (ImportType NEW_KEY_MATERIAL), which \
+                             Kastell does not offer yet",
+                            key.id
+                        );
+                        return self.refuse(&record, KeyError::UnsupportedSpec(why.clone()), why);
                     }
                     (key.rotation, String::new())
                 }

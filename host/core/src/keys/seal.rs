@@ -33,6 +33,10 @@ const ALIAS_DOMAIN: &[u8] = b"kastell alias record v1\0";
 const ROTATION_DOMAIN: &[u8] = b"\0rotation v1\0";
 /// Marks the AWS key policy part of a key record's message.
 const KEY_POLICY_DOMAIN: &[u8] = b"\0aws key policy v1\0";
+/// Marks the AWS grants part of a key record's message.
+const GRANTS_DOMAIN: &[u8] = b"\0aws grants v1\0";
+/// Marks the imported-material part of a key record's message.
+const IMPORT_DOMAIN: &[u8] = b"\0imported material v1\0";
 /// Length of a seal (HMAC-SHA-384).
 pub const SEAL_LEN: usize = 48;
 
@@ -114,6 +118,7 @@ pub(super) fn key_message(key: &KeyRecord) -> Vec<u8> {
         KeyState::Disabled => (b"disabled", 0),
         KeyState::PendingDeletion { delete_at } => (b"pending-deletion", delete_at),
         KeyState::Destroyed => (b"destroyed", 0),
+        KeyState::PendingImport => (b"pending-import", 0),
     };
     put(&mut out, state);
     out.extend_from_slice(&delete_at.to_be_bytes());
@@ -155,7 +160,74 @@ pub(super) fn key_message(key: &KeyRecord) -> Vec<u8> {
     }
     rotation_trailer(&mut out, key);
     key_policy_trailer(&mut out, key);
+    grants_trailer(&mut out, key);
+    import_trailer(&mut out, key);
     out
+}
+
+/// The AWS grants (schema v20): the SHA-384 of their canonical encoding, appended only
+/// when the key has any, so that records sealed before keep their seals. The grants are
+/// stored beside the record; a grant added, changed, or put back after it was retired or
+/// revoked no longer matches the sealed digest, and the record is refused as tampered.
+fn grants_trailer(out: &mut Vec<u8>, key: &KeyRecord) {
+    if key.grants.is_empty() {
+        return;
+    }
+    let mut message = Vec::with_capacity(256 * key.grants.len());
+    count(&mut message, key.grants.len());
+    for grant in &key.grants {
+        put(&mut message, grant.grant_id.as_bytes());
+        put(&mut message, grant.name.as_deref().unwrap_or("").as_bytes());
+        message.push(u8::from(grant.name.is_some()));
+        put(&mut message, grant.grantee_principal.as_bytes());
+        put(
+            &mut message,
+            grant.retiring_principal.as_deref().unwrap_or("").as_bytes(),
+        );
+        message.push(u8::from(grant.retiring_principal.is_some()));
+        put(&mut message, grant.issuing_principal.as_bytes());
+        count(&mut message, grant.operations.len());
+        for operation in &grant.operations {
+            put(&mut message, operation.as_bytes());
+        }
+        let constraints = grant.constraints.as_ref();
+        for pairs in [
+            constraints.and_then(|c| c.encryption_context_subset.as_ref()),
+            constraints.and_then(|c| c.encryption_context_equals.as_ref()),
+        ] {
+            match pairs {
+                Some(pairs) => {
+                    message.push(1);
+                    count(&mut message, pairs.len());
+                    for (name, value) in pairs {
+                        put(&mut message, name.as_bytes());
+                        put(&mut message, value.as_bytes());
+                    }
+                }
+                None => message.push(0),
+            }
+        }
+        message.extend_from_slice(&grant.created.to_be_bytes());
+    }
+    out.extend_from_slice(GRANTS_DOMAIN);
+    out.extend_from_slice(&Sha384::digest(&message));
+}
+
+/// Imported material (schema v21): its id and expiry, appended only when the key has
+/// imported material, so that records sealed before keep their seals. Sealing the expiry
+/// means a record edited to push it back, or to clear it, no longer matches its seal.
+fn import_trailer(out: &mut Vec<u8>, key: &KeyRecord) {
+    if let Some(imported) = &key.imported {
+        out.extend_from_slice(IMPORT_DOMAIN);
+        out.extend_from_slice(&imported.id);
+        match imported.expires_at {
+            Some(at) => {
+                out.push(1);
+                out.extend_from_slice(&at.to_be_bytes());
+            }
+            None => out.push(0),
+        }
+    }
 }
 
 /// The AWS key policy (schema v18): its SHA-384, appended only when the key has one, so
@@ -312,6 +384,8 @@ mod tests {
             seal: None,
             rotation: None,
             key_policy: None,
+            grants: Vec::new(),
+            imported: None,
         }
     }
 
@@ -381,6 +455,19 @@ mod tests {
                 "aws key policy",
                 Box::new(|k| k.key_policy = Some("{}".into())),
             ),
+            (
+                "pending import",
+                Box::new(|k| k.state = KeyState::PendingImport),
+            ),
+            (
+                "imported material",
+                Box::new(|k| {
+                    k.imported = Some(crate::model::ImportedMaterial {
+                        id: [1; 32],
+                        expires_at: None,
+                    });
+                }),
+            ),
         ];
         let message = key_message(&base);
         for (field, edit) in edits {
@@ -429,6 +516,27 @@ mod tests {
         };
         assert_ne!(with(r#"{"a":1}"#), with(r#"{"a":2}"#));
         assert_ne!(with(""), key_message(&base));
+    }
+
+    #[test]
+    fn imported_material_seals_its_id_and_expiry_and_absent_keeps_older_seals() {
+        let base = record();
+        assert!(
+            !key_message(&base)
+                .windows(IMPORT_DOMAIN.len())
+                .any(|w| w == IMPORT_DOMAIN)
+        );
+        let with = |id: u8, expires_at| {
+            let mut k = base.clone();
+            k.imported = Some(crate::model::ImportedMaterial {
+                id: [id; 32],
+                expires_at,
+            });
+            key_message(&k)
+        };
+        assert_ne!(with(1, None), with(2, None), "material id");
+        assert_ne!(with(1, None), with(1, Some(0)), "expiry set");
+        assert_ne!(with(1, Some(5)), with(1, Some(6)), "expiry moved");
     }
 
     #[test]

@@ -205,6 +205,7 @@ impl KeyService {
             version: Some(version.number),
             context: None,
             algorithm: None,
+            label: None,
         };
         let message_type = input.message_type();
         let algorithm = self.authorize_algorithm(
@@ -387,6 +388,7 @@ impl KeyService {
             version: Some(version.number),
             context: None,
             algorithm: None,
+            label: None,
         };
         // A symmetric key is refused as before: by its usage (after the role and state).
         let usage = if key.spec.is_asymmetric() {

@@ -16,7 +16,9 @@ use kastell_attest::Measurement;
 use wasmtime::component::{Component, Linker};
 
 use super::generated::aws_key_policy::AwsKeyPolicyPre;
-use super::generated::aws_key_policy::kastell::runtime::aws_policy_types::AwsRequest as WitRequest;
+use super::generated::aws_key_policy::kastell::runtime::aws_policy_types::{
+    AwsGrant as WitGrant, AwsRequest as WitRequest, GrantDecision,
+};
 use super::generated::aws_key_policy::kastell::runtime::types::Decision as AwsDecision;
 use super::generated::policy::kastell::runtime::types::Decision;
 use super::validate::{self, LoadError};
@@ -56,6 +58,15 @@ pub struct AwsPolicyRequest {
     pub resource_arn: String,
     /// Condition keys by lower-case name, with their values.
     pub condition_keys: Vec<(String, Vec<String>)>,
+}
+
+/// Which part of the AWS access model allowed a request ([`Sandbox::evaluate_aws_grants`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AwsAllowed {
+    /// The key policy.
+    KeyPolicy,
+    /// The grant with this id.
+    Grant(String),
 }
 
 /// The loaded evaluator.
@@ -123,13 +134,7 @@ impl Sandbox {
                 };
             }
         };
-        let wit = WitRequest {
-            action: request.action.clone(),
-            principal_arn: request.principal_arn.clone(),
-            principal_account: request.principal_account.clone(),
-            resource_arn: request.resource_arn.clone(),
-            condition_keys: request.condition_keys.clone(),
-        };
+        let wit = wit_request(request);
         let (verdict, fuel_consumed) = self.run(|store| {
             let instance = evaluator
                 .pre
@@ -148,12 +153,113 @@ impl Sandbox {
         }
     }
 
+    /// Evaluates the key policy `document` and the key's `grants` on `request` (whose
+    /// encryption context is `context`) with the bundled evaluator, in a fresh instance:
+    /// the evaluation, and which part allowed (`None` when denied). Never fails: a missing
+    /// evaluator, a trap or a limit denies.
+    #[must_use]
+    pub fn evaluate_aws_grants(
+        &self,
+        document: &str,
+        grants: &[kastell_proto::aws::grant::Grant],
+        request: &AwsPolicyRequest,
+        context: &std::collections::BTreeMap<String, String>,
+    ) -> (Evaluation, Option<AwsAllowed>) {
+        let start = std::time::Instant::now();
+        let evaluator = match self.aws_evaluator() {
+            Ok(evaluator) => evaluator,
+            Err(why) => {
+                let evaluation = Evaluation {
+                    verdict: Verdict::Deny(DenyCause::Fault(Fault::Instantiation(why))),
+                    fuel_consumed: 0,
+                    elapsed: start.elapsed(),
+                };
+                return (evaluation, None);
+            }
+        };
+        let wit = wit_request(request);
+        let pairs = |map: &std::collections::BTreeMap<String, String>| {
+            map.iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<Vec<_>>()
+        };
+        let wit_grants: Vec<WitGrant> = grants
+            .iter()
+            .map(|grant| {
+                let constraints = grant.constraints.as_ref();
+                WitGrant {
+                    grant_id: grant.grant_id.clone(),
+                    grantee_principal: grant.grantee_principal.clone(),
+                    operations: grant.operations.clone(),
+                    context_subset: constraints
+                        .and_then(|c| c.encryption_context_subset.as_ref())
+                        .map(pairs),
+                    context_equals: constraints
+                        .and_then(|c| c.encryption_context_equals.as_ref())
+                        .map(pairs),
+                }
+            })
+            .collect();
+        let context = pairs(context);
+        let mut allowed = None;
+        let (verdict, fuel_consumed) = self.run(|store| {
+            let instance = evaluator
+                .pre
+                .instantiate(&mut *store)
+                .map_err(Failed::Instantiate)?;
+            match instance.call_evaluate_with_grants(
+                &mut *store,
+                document,
+                &wit_grants,
+                &wit,
+                &context,
+            ) {
+                Ok(GrantDecision::KeyPolicy) => {
+                    allowed = Some(AwsAllowed::KeyPolicy);
+                    Ok(Decision::Allow)
+                }
+                // Only a grant the host handed in can allow.
+                Ok(GrantDecision::Grant(id)) if grants.iter().any(|g| g.grant_id == id) => {
+                    allowed = Some(AwsAllowed::Grant(id));
+                    Ok(Decision::Allow)
+                }
+                Ok(GrantDecision::Grant(id)) => Ok(Decision::Deny(format!(
+                    "the evaluator named grant {:.80}, which the key does not have",
+                    id
+                ))),
+                Ok(GrantDecision::Deny(reason)) => Ok(Decision::Deny(reason)),
+                Err(err) => Err(Failed::Call(err)),
+            }
+        });
+        let allowed = if verdict == Verdict::Allow {
+            allowed
+        } else {
+            None
+        };
+        let evaluation = Evaluation {
+            verdict,
+            fuel_consumed,
+            elapsed: start.elapsed(),
+        };
+        (evaluation, allowed)
+    }
+
     /// Whether this host has the bundled evaluator (and it loads).
     ///
     /// # Errors
     /// Why not, in one line.
     pub fn aws_policy_available(&self) -> Result<(), String> {
         self.aws_evaluator().map(|_| ())
+    }
+}
+
+fn wit_request(request: &AwsPolicyRequest) -> WitRequest {
+    WitRequest {
+        action: request.action.clone(),
+        principal_arn: request.principal_arn.clone(),
+        principal_account: request.principal_account.clone(),
+        resource_arn: request.resource_arn.clone(),
+        condition_keys: request.condition_keys.clone(),
     }
 }
 

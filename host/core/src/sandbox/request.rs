@@ -52,6 +52,12 @@ pub struct Evidence {
     /// End of validity, Unix seconds (RFC 3339 accepted in JSON).
     #[serde(deserialize_with = "unix_seconds")]
     pub not_after: u64,
+    /// Every PCR of a verified Nitro-format document (AWS's `Recipient`, a release by
+    /// document), lowercase hex by index: what AWS key policies'
+    /// `kms:RecipientAttestation:ImageSha384` (PCR0) and `:PCR<n>` read. Empty for other
+    /// evidence. A wasm policy sees PCR0 and PCR2 as `guest_sha384` and `policy_sha384`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pcrs: BTreeMap<u8, String>,
 }
 
 /// Everything a policy may base its decision on.

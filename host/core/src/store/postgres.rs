@@ -94,6 +94,7 @@ fn state_columns(state: KeyState) -> (&'static str, Option<i64>) {
         KeyState::Disabled => ("disabled", None),
         KeyState::PendingDeletion { delete_at } => ("pending-deletion", Some(delete_at)),
         KeyState::Destroyed => ("destroyed", None),
+        KeyState::PendingImport => ("pending-import", None),
     }
 }
 
@@ -379,6 +380,19 @@ impl Store for PostgresStore {
         })
     }
 
+    fn material_expired(&self, now: i64) -> Result<Vec<KeyId>, StoreError> {
+        self.read(|db| {
+            let rows = db.query(
+                "find keys whose imported material expired",
+                "SELECT id FROM keys WHERE material_expires IS NOT NULL
+                 AND material_expires <= $1 AND state IN ('enabled', 'disabled')
+                 ORDER BY material_expires, id",
+                &[&now],
+            )?;
+            key_ids(&rows, "key whose imported material expired")
+        })
+    }
+
     fn list_aliases(&self, after: Option<&Alias>, limit: u32) -> Result<Vec<AliasRow>, StoreError> {
         self.read(|db| {
             db.query(
@@ -552,6 +566,10 @@ impl Store for PostgresStore {
             match change {
                 Change::CreateKey { key, alias } => create_key_in(db, key, alias)?,
                 Change::UpdateKey(key) => update_key_in(db, key)?,
+                Change::ImportMaterial(key) => {
+                    update_key_in(db, key)?;
+                    keys::set_material_in(db, key)?;
+                }
                 Change::AddVersion {
                     id,
                     revision,

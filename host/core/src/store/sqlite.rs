@@ -72,6 +72,7 @@ fn state_columns(state: KeyState) -> (&'static str, Option<i64>) {
         KeyState::Disabled => ("disabled", None),
         KeyState::PendingDeletion { delete_at } => ("pending-deletion", Some(delete_at)),
         KeyState::Destroyed => ("destroyed", None),
+        KeyState::PendingImport => ("pending-import", None),
     }
 }
 
@@ -248,7 +249,8 @@ const DUE_FOR_DELETION: &str = "SELECT id FROM keys WHERE state = 'pending-delet
 
 const KEY_COLUMNS: &str = "id, spec, origin, state, delete_at, description, tags, policy, created, \
                            min_decrypt_version, releasable, revision, seal, usage, \
-                           rotation_period_days, next_rotation, key_policy";
+                           rotation_period_days, next_rotation, key_policy, grants, \
+                           material_id, material_expires";
 
 impl Store for SqliteStore {
     fn create_key(&self, key: &KeyRecord, alias: Option<&Alias>) -> Result<(), StoreError> {
@@ -353,6 +355,25 @@ impl Store for SqliteStore {
         .collect()
     }
 
+    fn material_expired(&self, now: i64) -> Result<Vec<KeyId>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id FROM keys WHERE material_expires IS NOT NULL
+                 AND material_expires <= ?1 AND state IN ('enabled', 'disabled')
+                 ORDER BY material_expires, id",
+            )
+            .map_err(sql("find keys whose imported material expired"))?;
+        let ids = stmt
+            .query_map([now], |r| r.get::<_, String>(0))
+            .map_err(sql("find keys whose imported material expired"))?;
+        ids.map(|id| {
+            let id = id.map_err(sql("find keys whose imported material expired"))?;
+            id.parse().map_err(|_| corrupt(format!("key id {id}")))
+        })
+        .collect()
+    }
+
     fn list_aliases(&self, after: Option<&Alias>, limit: u32) -> Result<Vec<AliasRow>, StoreError> {
         let conn = self.reader()?;
         let mut stmt = conn
@@ -448,6 +469,10 @@ impl Store for SqliteStore {
             match change {
                 Change::CreateKey { key, alias } => create_key_in(tx, key, alias)?,
                 Change::UpdateKey(key) => update_key_in(tx, key)?,
+                Change::ImportMaterial(key) => {
+                    update_key_in(tx, key)?;
+                    keys::set_material_in(tx, key)?;
+                }
                 Change::AddVersion {
                     id,
                     revision,

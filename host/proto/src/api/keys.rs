@@ -73,7 +73,8 @@ pub struct KeyDescription {
     /// `token` (token-resident) or `wrapped`.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub origin: Origin,
-    /// `enabled`, `disabled`, `pending-deletion` or `destroyed`.
+    /// `enabled`, `disabled`, `pending-import` (an `external` key without material),
+    /// `pending-deletion` or `destroyed`.
     pub state: String,
     /// When a pending deletion happens (RFC 3339).
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
@@ -101,6 +102,13 @@ pub struct KeyDescription {
         serde(default, skip_serializing_if = "Option::is_none")
     )]
     pub rotation: Option<RotationDescription>,
+    /// When the imported material of an `external` key expires (RFC 3339), if it was
+    /// imported with an expiry (AWS's `ValidTo`).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub material_expires: Option<String>,
 }
 
 /// A key's automatic rotation.
@@ -271,6 +279,7 @@ mod tests {
             }],
             releasable: false,
             rotation: None,
+            material_expires: None,
         };
         let value = serde_json::to_value(&description).expect("json");
         assert_eq!(value["spec"], "AES_256");

@@ -1,8 +1,9 @@
 //! Request and response members of the AWS KMS operations Kastell serves, named as in the
 //! AWS KMS API reference (PascalCase), one file per family of operations as the server
 //! splits them. Blobs are base64 text; a secret one (a plaintext, a shared secret, a
-//! private key) is an [`crate::api::SecretBase64`]. Members Kastell does not act on
-//! (`GrantTokens`, …) are accepted and ignored, as an unknown member would be at AWS.
+//! private key) is an [`crate::api::SecretBase64`]. `GrantTokens` is validated wherever
+//! it appears; other members Kastell does not act on are accepted and ignored, as an
+//! unknown member would be at AWS.
 //! Enumerated members (`KeySpec`, `SigningAlgorithm`, …) are text here: the endpoint
 //! answers a value AWS does not have with AWS's `ValidationException`, and one Kastell
 //! does not have with the exception AWS gives for a value the key cannot use.
@@ -13,8 +14,11 @@ use alloc::string::String;
 mod aliases;
 mod asymmetric;
 mod crypto;
+mod grants;
+mod import;
 mod keys;
 mod policies;
+mod recipient;
 mod rotation;
 mod signing;
 mod tags;
@@ -22,8 +26,11 @@ mod tags;
 pub use aliases::*;
 pub use asymmetric::*;
 pub use crypto::*;
+pub use grants::*;
+pub use import::*;
 pub use keys::*;
 pub use policies::*;
+pub use recipient::*;
 pub use rotation::*;
 pub use signing::*;
 pub use tags::*;
@@ -53,7 +60,8 @@ pub struct ErrorBody {
     pub message: String,
 }
 
-/// `Recipient` (a Nitro enclave's attestation document): not served yet, refused.
+/// `Recipient`: a Nitro-format attestation document and the algorithm to encrypt the
+/// answer to its key with (`RSAES_OAEP_SHA_256`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "PascalCase", default))]

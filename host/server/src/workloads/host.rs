@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use kastell_attest::Measurement;
 use kastell_attest::claims::{Claims, MAX_NONCE, MAX_USER_DATA};
-use kastell_attest::document::DocumentContent;
+use kastell_attest::document::{DocumentContent, DocumentKey, RsaKey};
 
 use crate::Shared;
 use kastell_attest::x509::Certificate;
@@ -76,7 +76,9 @@ impl Attester {
 
     /// Attests `guest`: an attestation certificate (valid
     /// [`ATTESTATION_LIFETIME`](kastell_attest::ca::ATTESTATION_LIFETIME)) and a
-    /// Nitro-format document binding `nonce`, `public_key` and `user_data`.
+    /// Nitro-format document binding `nonce`, `public_key` and `user_data`. `public_key` is
+    /// a SEC1 P-384 point, or an RSA SubjectPublicKeyInfo (2048–4096 bits, DER) for AWS's
+    /// `Recipient`: an RSA key gets the document only (the certificate is empty).
     ///
     /// # Errors
     /// A one-line reason: a malformed public key, an oversized field, the token.
@@ -99,8 +101,19 @@ impl Attester {
                 user_data.len()
             ));
         }
-        let key = p384::PublicKey::from_sec1_bytes(public_key)
-            .map_err(|_| "public-key is not a SEC1-encoded P-384 point".to_owned())?;
+        let key = match p384::PublicKey::from_sec1_bytes(public_key) {
+            Ok(key) => DocumentKey::P384(key),
+            // An RSA key (for AWS's `Recipient`) is attested by the document only: the
+            // attestation certificate binds P-384 keys.
+            Err(_) => RsaKey::from_spki_der(public_key)
+                .map(DocumentKey::Rsa)
+                .map_err(|why| {
+                    format!(
+                        "public-key is neither a SEC1-encoded P-384 point nor an RSA \
+                         SubjectPublicKeyInfo of 2048 to 4096 bits ({why})"
+                    )
+                })?,
+        };
         let claims = Claims {
             guest,
             policy: None,
@@ -109,17 +122,20 @@ impl Attester {
             host_id: self.host_id.clone(),
             runtime_version: kastell_core::ca::runtime_version(),
         };
-        let certificate = self
-            .ca
-            .issue(&key, &claims, kastell_attest::ca::ATTESTATION_LIFETIME)
-            .and_then(|cert| {
-                cert.to_der_bytes()
-                    .map_err(|e| kastell_core::ca::HostCaError::Setup(e.to_string()))
-            })
-            .map_err(|e| {
-                tracing::error!(error = %e, "attestation certificate not issued");
-                "the host could not issue the attestation certificate".to_owned()
-            })?;
+        let certificate = match &key {
+            DocumentKey::P384(p384) => self
+                .ca
+                .issue(p384, &claims, kastell_attest::ca::ATTESTATION_LIFETIME)
+                .and_then(|cert| {
+                    cert.to_der_bytes()
+                        .map_err(|e| kastell_core::ca::HostCaError::Setup(e.to_string()))
+                })
+                .map_err(|e| {
+                    tracing::error!(error = %e, "attestation certificate not issued");
+                    "the host could not issue the attestation certificate".to_owned()
+                })?,
+            _ => Vec::new(),
+        };
         let content = DocumentContent {
             module_id: self.host_id.clone(),
             timestamp_ms: u64::try_from(kastell_core::keys::unix_now_ms()).unwrap_or(0),
@@ -195,6 +211,7 @@ impl ServiceHost {
             policy_sha384: None,
             issuer,
             not_after: u64::try_from(until).unwrap_or(0),
+            pcrs: BTreeMap::new(),
         });
         Self {
             state,

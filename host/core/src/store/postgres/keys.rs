@@ -16,9 +16,10 @@ use postgres::{GenericClient, Row};
 use super::connect::{Db, violates};
 use super::{corrupt, state_columns};
 use crate::model::{
-    Alias, AliasRow, KeyRecord, KeyState, KeyVersion, Material, RotationSchedule, token_label,
+    Alias, AliasRow, ImportedMaterial, KeyRecord, KeyState, KeyVersion, Material, RotationSchedule,
+    token_label,
 };
-use crate::store::StoreError;
+use crate::store::{StoreError, grants};
 
 /// The key columns and, after them, the version columns of a key joined with its versions
 /// (`k` and `v`), in [`decode_keys`]'s order.
@@ -28,7 +29,8 @@ macro_rules! key_select {
             "SELECT k.id, k.spec, k.origin, k.state, k.delete_at, k.description, k.tags, \
              k.policy, k.created, k.min_decrypt_version, k.releasable, k.revision, k.seal, \
              k.usage, k.rotation_period_days, k.next_rotation, v.number, v.created, \
-             v.token_label, v.master, v.wrapped, v.automatic, k.key_policy ",
+             v.token_label, v.master, v.wrapped, v.automatic, k.key_policy, k.grants, \
+             k.material_id, k.material_expires ",
             $tail
         )
     };
@@ -98,8 +100,10 @@ pub(super) fn create_key_in<C: GenericClient>(
         "insert key",
         "INSERT INTO keys (id, spec, origin, state, delete_at, description, tags, policy,
                            created, min_decrypt_version, releasable, revision, seal, usage,
-                           rotation_period_days, next_rotation, key_policy)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                           rotation_period_days, next_rotation, key_policy, grants, material_id,
+                           material_expires)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                 $18, $19, $20)
          ON CONFLICT (id) DO NOTHING",
         &[
             &key.id.to_string(),
@@ -119,6 +123,9 @@ pub(super) fn create_key_in<C: GenericClient>(
             &period,
             &next,
             &key.key_policy,
+            &grants::column(&key.grants)?,
+            &key.imported.map(|m| m.id.to_vec()),
+            &key.imported.and_then(|m| m.expires_at),
         ],
     )?;
     if inserted == 0 {
@@ -156,7 +163,8 @@ pub(super) fn update_key_in<C: GenericClient>(
         "update key",
         "UPDATE keys SET state = $2, delete_at = $3, description = $4, tags = $5,
          policy = $6, min_decrypt_version = $7, revision = revision + 1, seal = $9,
-         rotation_period_days = $10, next_rotation = $11, key_policy = $12
+         rotation_period_days = $10, next_rotation = $11, key_policy = $12,
+         grants = $13, material_id = $14, material_expires = $15
          WHERE id = $1 AND revision = $8",
         &[
             &key.id.to_string(),
@@ -171,10 +179,57 @@ pub(super) fn update_key_in<C: GenericClient>(
             &period,
             &next,
             &key.key_policy,
+            &grants::column(&key.grants)?,
+            &key.imported.map(|m| m.id.to_vec()),
+            &key.imported.and_then(|m| m.expires_at),
         ],
     )?;
     if changed == 0 {
         return Err(not_at_revision(db, &key.id));
+    }
+    Ok(())
+}
+
+/// Stores each version's material as `key` holds it, after [`update_key_in`] (an
+/// imported key's import, deletion or expiry): wrapped material stored, or erased.
+pub(super) fn set_material_in<C: GenericClient>(
+    db: &mut Db<'_, C>,
+    key: &KeyRecord,
+) -> Result<(), StoreError> {
+    for version in &key.versions {
+        match &version.material {
+            Material::Wrapped { master, wrapped } => {
+                db.execute(
+                    "store imported material",
+                    "INSERT INTO key_versions (key_id, number, created, master, wrapped,
+                                               automatic)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (key_id, number) DO UPDATE
+                     SET master = excluded.master, wrapped = excluded.wrapped",
+                    &[
+                        &key.id.to_string(),
+                        &i64::from(version.number),
+                        &version.created,
+                        master,
+                        wrapped,
+                        &version.automatic,
+                    ],
+                )?;
+            }
+            Material::Destroyed => {
+                db.execute(
+                    "erase imported material",
+                    "UPDATE key_versions SET wrapped = NULL WHERE key_id = $1 AND number = $2",
+                    &[&key.id.to_string(), &i64::from(version.number)],
+                )?;
+            }
+            Material::Token | Material::ForeignLabel(_) => {
+                return Err(corrupt(format!(
+                    "version {} of key {}: imported material is never token-resident",
+                    version.number, key.id
+                )));
+            }
+        }
     }
     Ok(())
 }
@@ -452,6 +507,7 @@ fn decode_key(row: &Row) -> Result<KeyRecord, StoreError> {
         ("disabled", None) => KeyState::Disabled,
         ("pending-deletion", Some(delete_at)) => KeyState::PendingDeletion { delete_at },
         ("destroyed", None) => KeyState::Destroyed,
+        ("pending-import", None) => KeyState::PendingImport,
         _ => return Err(corrupt(format!("state of key {id}"))),
     };
     let tags: BTreeMap<String, String> =
@@ -485,6 +541,23 @@ fn decode_key(row: &Row) -> Result<KeyRecord, StoreError> {
     let key_policy: Option<String> = row
         .try_get(22)
         .map_err(|_| corrupt(format!("key policy of key {id}")))?;
+    let grants_text: Option<String> = row
+        .try_get(23)
+        .map_err(|_| corrupt(format!("grants of key {id}")))?;
+    let grants = grants::parse(&id, grants_text.as_deref())?;
+    let material_id: Option<Vec<u8>> = row
+        .try_get(24)
+        .map_err(|_| corrupt(format!("material id of key {id}")))?;
+    let imported = match (material_id, opt_i64(25, "material expiry")?) {
+        (None, None) => None,
+        (Some(bytes), expires_at) => Some(ImportedMaterial {
+            id: bytes
+                .try_into()
+                .map_err(|_| corrupt(format!("material id of key {id}")))?,
+            expires_at,
+        }),
+        (None, Some(_)) => return Err(corrupt(format!("imported material of key {id}"))),
+    };
     let min_decrypt_version: i64 = row.try_get(9).map_err(|_| corrupt("min version"))?;
     let revision: i64 = row.try_get(11).map_err(|_| corrupt("revision"))?;
     Ok(KeyRecord {
@@ -507,5 +580,7 @@ fn decode_key(row: &Row) -> Result<KeyRecord, StoreError> {
             .map_err(|_| corrupt(format!("seal of key {id}")))?,
         rotation,
         key_policy,
+        grants,
+        imported,
     })
 }

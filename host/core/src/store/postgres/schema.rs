@@ -171,6 +171,21 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO kastell_changes (one, seq) VALUES (TRUE, 0) ON CONFLICT DO NOTHING;
 "#,
+    // v3: AWS KMS grants (issue 19; SQLite's v20): a key's grants as one JSON array, NULL
+    // when it has none. The key's seal covers their canonical encoding.
+    r"
+    ALTER TABLE keys ADD COLUMN grants TEXT;
+",
+    // v4: SQLite's v21, imported key material (issue 19): an `external` key's material id
+    // and when the material expires, indexed for the expiry sweep.
+    r"
+    ALTER TABLE keys ADD COLUMN material_id BYTEA
+        CHECK (material_id IS NULL OR length(material_id) = 32);
+    ALTER TABLE keys ADD COLUMN material_expires BIGINT
+        CHECK (material_expires IS NULL OR material_id IS NOT NULL);
+    CREATE INDEX keys_material_expiry ON keys (material_expires)
+        WHERE material_expires IS NOT NULL;
+",
 ];
 
 /// Schema version this build writes.

@@ -77,6 +77,8 @@ mod tests {
             seal: None,
             rotation: None,
             key_policy: None,
+            grants: Vec::new(),
+            imported: None,
         };
         let entry = AuditEntry {
             key_version: Some(1),

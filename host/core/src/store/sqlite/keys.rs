@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 use kastell_proto::{KeyId, KeySpec, KeyUsage, Origin};
 use rusqlite::{Connection, Row, params};
 
+use super::super::grants;
 use super::{KEY_COLUMNS, corrupt, is_constraint, sql, state_columns};
 use crate::model::{
-    Alias, AliasRow, KeyRecord, KeyState, KeyVersion, Material, RotationSchedule, token_label,
+    Alias, AliasRow, ImportedMaterial, KeyRecord, KeyState, KeyVersion, Material, RotationSchedule,
+    token_label,
 };
 use crate::store::StoreError;
 
@@ -81,7 +83,7 @@ pub(super) fn create_key_in(
         &format!(
             "INSERT INTO keys ({KEY_COLUMNS})
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17)"
+                     ?17, ?18, ?19, ?20)"
         ),
         params![
             key.id.to_string(),
@@ -101,6 +103,9 @@ pub(super) fn create_key_in(
             period,
             next,
             key.key_policy,
+            grants::column(&key.grants)?,
+            key.imported.map(|m| m.id.to_vec()),
+            key.imported.and_then(|m| m.expires_at),
         ],
     )
     .map_err(|e| {
@@ -137,7 +142,8 @@ pub(super) fn update_key_in(conn: &Connection, key: &KeyRecord) -> Result<(), St
         .execute(
             "UPDATE keys SET state = ?2, delete_at = ?3, description = ?4, tags = ?5,
              policy = ?6, min_decrypt_version = ?7, revision = revision + 1, seal = ?9,
-             rotation_period_days = ?10, next_rotation = ?11, key_policy = ?12
+             rotation_period_days = ?10, next_rotation = ?11, key_policy = ?12,
+             grants = ?13, material_id = ?14, material_expires = ?15
              WHERE id = ?1 AND revision = ?8",
             params![
                 key.id.to_string(),
@@ -152,6 +158,9 @@ pub(super) fn update_key_in(conn: &Connection, key: &KeyRecord) -> Result<(), St
                 period,
                 next,
                 key.key_policy,
+                grants::column(&key.grants)?,
+                key.imported.map(|m| m.id.to_vec()),
+                key.imported.and_then(|m| m.expires_at),
             ],
         )
         .map_err(sql("update key"))?;
@@ -187,6 +196,47 @@ pub(super) fn add_version_in(
             sql("insert version")(e)
         }
     })
+}
+
+/// Stores each version's material as `key` holds it, after [`update_key_in`] (an
+/// imported key's import, deletion or expiry): wrapped material stored, or erased.
+pub(super) fn set_material_in(conn: &Connection, key: &KeyRecord) -> Result<(), StoreError> {
+    for version in &key.versions {
+        match &version.material {
+            Material::Wrapped { master, wrapped } => {
+                conn.execute(
+                    "INSERT INTO key_versions (key_id, number, created, master, wrapped,
+                                               automatic)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (key_id, number) DO UPDATE
+                     SET master = excluded.master, wrapped = excluded.wrapped",
+                    params![
+                        key.id.to_string(),
+                        version.number,
+                        version.created,
+                        master,
+                        wrapped,
+                        i64::from(version.automatic),
+                    ],
+                )
+                .map_err(sql("store imported material"))?;
+            }
+            Material::Destroyed => {
+                conn.execute(
+                    "UPDATE key_versions SET wrapped = NULL WHERE key_id = ?1 AND number = ?2",
+                    params![key.id.to_string(), version.number],
+                )
+                .map_err(sql("erase imported material"))?;
+            }
+            Material::Token | Material::ForeignLabel(_) => {
+                return Err(corrupt(format!(
+                    "version {} of key {}: imported material is never token-resident",
+                    version.number, key.id
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Sets the rotation schedule of key `id` (a rotation just added its version, in the
@@ -429,6 +479,7 @@ pub(super) fn decode_key(conn: &Connection, row: &Row<'_>) -> Result<KeyRecord, 
         ("disabled", None) => KeyState::Disabled,
         ("pending-deletion", Some(delete_at)) => KeyState::PendingDeletion { delete_at },
         ("destroyed", None) => KeyState::Destroyed,
+        ("pending-import", None) => KeyState::PendingImport,
         _ => return Err(corrupt(format!("state of key {id}"))),
     };
     let tags: BTreeMap<String, String> =
@@ -468,6 +519,28 @@ pub(super) fn decode_key(conn: &Connection, row: &Row<'_>) -> Result<KeyRecord, 
         .as_str_or_null()
         .map_err(|_| corrupt(format!("key policy of key {id}")))?
         .map(str::to_owned);
+    let grants = grants::parse(
+        &id,
+        get(17)?
+            .as_str_or_null()
+            .map_err(|_| corrupt(format!("grants of key {id}")))?,
+    )?;
+    let material_id = get(18)?
+        .as_blob_or_null()
+        .map_err(|_| corrupt(format!("material id of key {id}")))?;
+    let material_expires = get(19)?
+        .as_i64_or_null()
+        .map_err(|_| corrupt(format!("material expiry of key {id}")))?;
+    let imported = match (material_id, material_expires) {
+        (None, None) => None,
+        (Some(bytes), expires_at) => Some(ImportedMaterial {
+            id: bytes
+                .try_into()
+                .map_err(|_| corrupt(format!("material id of key {id}")))?,
+            expires_at,
+        }),
+        (None, Some(_)) => return Err(corrupt(format!("imported material of key {id}"))),
+    };
     let mut versions = versions(conn, &id)?;
     if state == KeyState::Destroyed {
         for version in &mut versions {
@@ -500,5 +573,7 @@ pub(super) fn decode_key(conn: &Connection, row: &Row<'_>) -> Result<KeyRecord, 
             .map(<[u8]>::to_vec),
         rotation,
         key_policy,
+        grants,
+        imported,
     })
 }

@@ -232,4 +232,21 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     INSERT OR IGNORE INTO kastell_changes (one, seq) VALUES (1, 0);
 ",
+    // v20: AWS KMS grants (issue 19): a key's grants as one JSON array, NULL when it has
+    // none. The key's seal covers their canonical encoding.
+    r"
+    ALTER TABLE keys ADD COLUMN grants TEXT;
+",
+    // v21: imported key material (issue 19, AWS KMS's ImportKeyMaterial): an `external`
+    // key's material id (kept when the material is deleted, so that only the same
+    // material is imported again) and when the material expires (NULL: never, or no
+    // material), indexed for the host's expiry sweep. The key's seal covers both.
+    r"
+    ALTER TABLE keys ADD COLUMN material_id BLOB
+        CHECK (material_id IS NULL OR length(material_id) = 32);
+    ALTER TABLE keys ADD COLUMN material_expires INTEGER
+        CHECK (material_expires IS NULL OR material_id IS NOT NULL);
+    CREATE INDEX keys_material_expiry ON keys (material_expires)
+        WHERE material_expires IS NOT NULL;
+",
 ];

@@ -44,7 +44,8 @@ pub struct DeriveSharedSecretRequest {
     pub key_agreement_algorithm: Option<String>,
     /// Base64 of the peer's SubjectPublicKeyInfo, DER (required).
     pub public_key: Option<String>,
-    /// Nitro recipients: not served yet, refused.
+    /// An attestation document: the answer's secret is encrypted to its key
+    /// (`CiphertextForRecipient`) and never returned in plaintext.
     pub recipient: Option<RecipientInfo>,
     /// Check only.
     pub dry_run: Option<bool>,
@@ -76,7 +77,8 @@ pub struct GenerateDataKeyPairRequest {
     pub key_pair_spec: Option<String>,
     /// The encryption context.
     pub encryption_context: Option<Context>,
-    /// Nitro recipients: not served yet, refused.
+    /// An attestation document: the answer's secret is encrypted to its key
+    /// (`CiphertextForRecipient`) and never returned in plaintext.
     pub recipient: Option<RecipientInfo>,
     /// Check only.
     pub dry_run: Option<bool>,

@@ -50,7 +50,8 @@ pub struct DecryptRequest {
     pub key_id: Option<String>,
     /// `SYMMETRIC_DEFAULT` (default), `RSAES_OAEP_SHA_1`, `RSAES_OAEP_SHA_256`.
     pub encryption_algorithm: Option<String>,
-    /// Nitro recipients: not served yet, refused.
+    /// An attestation document: the answer's secret is encrypted to its key
+    /// (`CiphertextForRecipient`) and never returned in plaintext.
     pub recipient: Option<RecipientInfo>,
     /// Check only.
     pub dry_run: Option<bool>,
@@ -122,7 +123,8 @@ pub struct GenerateDataKeyRequest {
     pub number_of_bytes: Option<u32>,
     /// The encryption context.
     pub encryption_context: Option<Context>,
-    /// Nitro recipients: not served yet, refused.
+    /// An attestation document: the answer's secret is encrypted to its key
+    /// (`CiphertextForRecipient`) and never returned in plaintext.
     pub recipient: Option<RecipientInfo>,
     /// Check only.
     pub dry_run: Option<bool>,
@@ -151,7 +153,8 @@ pub struct GenerateRandomRequest {
     pub number_of_bytes: Option<u32>,
     /// Custom key stores: refused.
     pub custom_key_store_id: Option<String>,
-    /// Nitro recipients: not served yet, refused.
+    /// An attestation document: the answer's secret is encrypted to its key
+    /// (`CiphertextForRecipient`) and never returned in plaintext.
     pub recipient: Option<RecipientInfo>,
 }
 

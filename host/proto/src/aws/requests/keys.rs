@@ -60,7 +60,7 @@ pub struct KeyMetadata {
     /// When a pending deletion happens, seconds since the epoch.
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub deletion_date: Option<f64>,
-    /// `AWS_KMS`.
+    /// `AWS_KMS` or `EXTERNAL`.
     pub origin: String,
     /// `CUSTOMER`.
     pub key_manager: String,
@@ -83,6 +83,14 @@ pub struct KeyMetadata {
     pub key_agreement_algorithms: Option<Vec<String>>,
     /// Always false.
     pub multi_region: bool,
+    /// When imported material expires, seconds since the epoch (`EXTERNAL` keys whose
+    /// material expires).
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub valid_to: Option<f64>,
+    /// `KEY_MATERIAL_EXPIRES` or `KEY_MATERIAL_DOES_NOT_EXPIRE` (`EXTERNAL` keys with
+    /// material).
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub expiration_model: Option<String>,
 }
 
 /// `CreateKey`'s and `DescribeKey`'s answer.

@@ -6,17 +6,20 @@ use std::sync::Arc;
 
 use axum::response::Response;
 use kastell_core::keys::{Caller, DryRun};
+use kastell_proto::Operation;
 use kastell_proto::algorithm::KeyAgreementAlgorithm;
 use kastell_proto::api::SecretBase64;
 use kastell_proto::aws::{
-    AwsException, DeriveSharedSecretRequest, DeriveSharedSecretResponse,
+    AwsException, DeriveSharedSecretForRecipientResponse, DeriveSharedSecretRequest,
+    DeriveSharedSecretResponse, GenerateDataKeyPairForRecipientResponse,
     GenerateDataKeyPairRequest, GenerateDataKeyPairResponse, GetPublicKeyResponse, KeyIdRequest,
     SpecError, aws_key_spec, customer_master_key_spec, kastell_key_pair_spec,
 };
 
+use super::recipient;
 use super::shared::{
     algorithms, any_key, blocking, context, dry_run, encode, enumerated, json, key_operation,
-    missing, no_recipient, parse, sized_blob, validation,
+    missing, parse, sized_blob, validation,
 };
 use super::{AwsError, AwsState};
 
@@ -51,7 +54,7 @@ pub(super) async fn derive_shared_secret(
     body: &[u8],
 ) -> Result<Response, AwsError> {
     let request: DeriveSharedSecretRequest = parse(body)?;
-    no_recipient(request.recipient.as_ref())?;
+    let recipient = recipient::read(request.recipient.as_ref())?;
     let key = any_key(state, "KeyId", &request.key_id)?;
     let algorithm = enumerated::<KeyAgreementAlgorithm>(
         "KeyAgreementAlgorithm",
@@ -61,6 +64,8 @@ pub(super) async fn derive_shared_secret(
     )?
     .ok_or_else(|| missing("KeyAgreementAlgorithm"))?;
     let peer = sized_blob("PublicKey", request.public_key.as_deref(), 1, 8192)?;
+    let (caller, recipient) =
+        recipient::attest(state, caller, Operation::DeriveSharedSecret, recipient).await?;
     if request.dry_run == Some(true) {
         return dry_run(state, caller, move |app, caller| {
             app.service.dry_run(
@@ -78,6 +83,14 @@ pub(super) async fn derive_shared_secret(
         let (id, secret) =
             app.service
                 .derive_shared_secret(&caller, &key, Some(algorithm), &peer)?;
+        if let Some(recipient) = &recipient {
+            return Ok(json(&DeriveSharedSecretForRecipientResponse {
+                key_id: st.endpoint.key_arn(&id.to_string()),
+                ciphertext_for_recipient: recipient.seal("DeriveSharedSecret", secret.expose())?,
+                key_agreement_algorithm: algorithm.as_str().to_owned(),
+                key_origin: "AWS_KMS".to_owned(),
+            }));
+        }
         Ok(json(&DeriveSharedSecretResponse {
             key_id: st.endpoint.key_arn(&id.to_string()),
             shared_secret: SecretBase64::new(encode(secret.expose())),
@@ -95,7 +108,7 @@ pub(super) async fn data_key_pair(
     with_plaintext: bool,
 ) -> Result<Response, AwsError> {
     let request: GenerateDataKeyPairRequest = parse(body)?;
-    no_recipient(request.recipient.as_ref())?;
+    let recipient = recipient::read(request.recipient.as_ref())?;
     let key = any_key(state, "KeyId", &request.key_id)?;
     let name = request
         .key_pair_spec
@@ -114,6 +127,12 @@ pub(super) async fn data_key_pair(
         ),
     })?;
     let context = context(request.encryption_context);
+    let operation = if with_plaintext {
+        Operation::GenerateDataKeyPair
+    } else {
+        Operation::GenerateDataKeyPairWithoutPlaintext
+    };
+    let (caller, recipient) = recipient::attest(state, caller, operation, recipient).await?;
     if request.dry_run == Some(true) {
         return dry_run(state, caller, move |app, caller| {
             app.service.dry_run(
@@ -133,6 +152,16 @@ pub(super) async fn data_key_pair(
         let pair =
             app.service
                 .generate_data_key_pair(&caller, &key, spec, &context, with_plaintext)?;
+        if let (Some(recipient), Some(private_key)) = (&recipient, &pair.private_key) {
+            return Ok(json(&GenerateDataKeyPairForRecipientResponse {
+                private_key_ciphertext_blob: encode(&pair.private_key_ciphertext),
+                ciphertext_for_recipient: recipient
+                    .seal("GenerateDataKeyPair", private_key.expose())?,
+                public_key: encode(&pair.public_key),
+                key_id: st.endpoint.key_arn(&pair.key.to_string()),
+                key_pair_spec: aws_key_spec(pair.spec).to_owned(),
+            }));
+        }
         Ok(json(&GenerateDataKeyPairResponse {
             private_key_ciphertext_blob: encode(&pair.private_key_ciphertext),
             private_key_plaintext: pair

@@ -8,18 +8,21 @@ use std::sync::Arc;
 use axum::response::Response;
 use kastell_core::keys::{Caller, DryRun, ReEncryptSide};
 use kastell_proto::EncryptionContext;
+use kastell_proto::Operation;
 use kastell_proto::algorithm::EncryptionAlgorithm;
 use kastell_proto::api::SecretBase64;
 use kastell_proto::aws::{
-    AwsException, DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse,
-    GenerateDataKeyRequest, GenerateDataKeyResponse, GenerateRandomRequest, GenerateRandomResponse,
-    ReEncryptRequest, ReEncryptResponse,
+    AwsException, DecryptForRecipientResponse, DecryptRequest, DecryptResponse, EncryptRequest,
+    EncryptResponse, GenerateDataKeyForRecipientResponse, GenerateDataKeyRequest,
+    GenerateDataKeyResponse, GenerateRandomForRecipientResponse, GenerateRandomRequest,
+    GenerateRandomResponse, ReEncryptRequest, ReEncryptResponse,
 };
 use zeroize::Zeroizing;
 
+use super::recipient;
 use super::shared::{
     any_key, ciphertext_key, context, dry_run, encode, enumerated, json, key_operation, missing,
-    no_recipient, parse, sized_blob, validation, within,
+    parse, sized_blob, validation, within,
 };
 use super::{AwsError, AwsState};
 
@@ -94,7 +97,7 @@ pub(super) async fn decrypt(
     body: &[u8],
 ) -> Result<Response, AwsError> {
     let request: DecryptRequest = parse(body)?;
-    no_recipient(request.recipient.as_ref())?;
+    let recipient = recipient::read(request.recipient.as_ref())?;
     let ciphertext = sized_blob(
         "CiphertextBlob",
         Some(&request.ciphertext_blob)
@@ -113,6 +116,8 @@ pub(super) async fn decrypt(
         request.encryption_algorithm.as_deref(),
     )?;
     let context = context(request.encryption_context);
+    let (caller, recipient) =
+        recipient::attest(state, caller, Operation::Decrypt, recipient).await?;
     if request.dry_run == Some(true) {
         return dry_run(state, caller, move |app, caller| {
             app.service.dry_run(
@@ -132,13 +137,18 @@ pub(super) async fn decrypt(
         let (id, plaintext) =
             app.service
                 .decrypt_with(&caller, key.as_deref(), algorithm, &ciphertext, &context)?;
+        let algorithm = algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault);
+        if let Some(recipient) = &recipient {
+            return Ok(json(&DecryptForRecipientResponse {
+                key_id: st.endpoint.key_arn(&id.to_string()),
+                ciphertext_for_recipient: recipient.seal("Decrypt", plaintext.expose())?,
+                encryption_algorithm: algorithm.as_str().to_owned(),
+            }));
+        }
         Ok(json(&DecryptResponse {
             key_id: st.endpoint.key_arn(&id.to_string()),
             plaintext: SecretBase64::new(encode(plaintext.expose())),
-            encryption_algorithm: algorithm
-                .unwrap_or(EncryptionAlgorithm::SymmetricDefault)
-                .as_str()
-                .to_owned(),
+            encryption_algorithm: algorithm.as_str().to_owned(),
         }))
     })
     .await
@@ -273,10 +283,16 @@ pub(super) async fn generate_data_key(
     with_plaintext: bool,
 ) -> Result<Response, AwsError> {
     let request: GenerateDataKeyRequest = parse(body)?;
-    no_recipient(request.recipient.as_ref())?;
+    let recipient = recipient::read(request.recipient.as_ref())?;
     let key = any_key(state, "KeyId", &request.key_id)?;
     let len = data_key_len(&request)?;
     let context = context(request.encryption_context);
+    let operation = if with_plaintext {
+        Operation::GenerateDataKey
+    } else {
+        Operation::GenerateDataKeyWithoutPlaintext
+    };
+    let (caller, recipient) = recipient::attest(state, caller, operation, recipient).await?;
     if request.dry_run == Some(true) {
         return dry_run(state, caller, move |app, caller| {
             app.service.dry_run(
@@ -296,6 +312,13 @@ pub(super) async fn generate_data_key(
             app.service
                 .generate_data_key_of(&caller, &key, &context, with_plaintext, len)?;
         let id = ciphertext_key(&data_key.ciphertext).unwrap_or(key);
+        if let (Some(recipient), Some(plaintext)) = (&recipient, &data_key.plaintext) {
+            return Ok(json(&GenerateDataKeyForRecipientResponse {
+                ciphertext_blob: encode(&data_key.ciphertext),
+                ciphertext_for_recipient: recipient.seal("GenerateDataKey", plaintext.expose())?,
+                key_id: st.endpoint.key_arn(&id),
+            }));
+        }
         Ok(json(&GenerateDataKeyResponse {
             ciphertext_blob: encode(&data_key.ciphertext),
             plaintext: data_key
@@ -314,7 +337,7 @@ pub(super) async fn generate_random(
     body: &[u8],
 ) -> Result<Response, AwsError> {
     let request: GenerateRandomRequest = parse(body)?;
-    no_recipient(request.recipient.as_ref())?;
+    let recipient = recipient::read(request.recipient.as_ref())?;
     if request.custom_key_store_id.is_some() {
         return Err(AwsError::new(
             AwsException::UnsupportedOperation,
@@ -331,11 +354,18 @@ pub(super) async fn generate_random(
         1..=1024,
         32,
     )?;
+    let (caller, recipient) =
+        recipient::attest(state, caller, Operation::GenerateRandom, recipient).await?;
     key_operation(state, move |app| {
         let bytes = Zeroizing::new(
             app.service
                 .generate_random(&caller, usize::try_from(len).unwrap_or(0))?,
         );
+        if let Some(recipient) = &recipient {
+            return Ok(json(&GenerateRandomForRecipientResponse {
+                ciphertext_for_recipient: recipient.seal("GenerateRandom", &bytes)?,
+            }));
+        }
         Ok(json(&GenerateRandomResponse {
             plaintext: SecretBase64::new(encode(&bytes)),
         }))

@@ -14,8 +14,8 @@ use kastell_proto::{KeyId, KeySpec, KeyUsage, Origin, QuorumAction};
 
 use super::policies::policy_member;
 use super::shared::{
-    LATER_ISSUE, any_key, bad_marker, blocking, empty, enumerated, gated, json, key_id_only,
-    metadata, missing, parse, rfc3339_seconds, validation, within,
+    any_key, bad_marker, blocking, empty, enumerated, gated, json, key_id_only, metadata, missing,
+    parse, rfc3339_seconds, validation, within,
 };
 use super::tags::{gated_edit, tag_map};
 use super::{AwsError, AwsState};
@@ -84,13 +84,10 @@ fn new_key(request: CreateKeyRequest) -> Result<NewKey, AwsError> {
             "Kastell does not offer custom key stores".into(),
         ));
     }
-    match request.origin.as_deref() {
-        None | Some("AWS_KMS") => {}
-        Some("EXTERNAL") => {
-            return Err(unsupported(format!(
-                "imported key material (Origin EXTERNAL) comes with {LATER_ISSUE}"
-            )));
-        }
+    let origin = match request.origin.as_deref() {
+        None | Some("AWS_KMS") => Origin::Wrapped,
+        // Created pending import; material comes with ImportKeyMaterial.
+        Some("EXTERNAL") => Origin::External,
         Some(other @ ("AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE")) => {
             return Err(unsupported(format!(
                 "Kastell does not offer custom key stores (Origin {other})"
@@ -104,7 +101,7 @@ fn new_key(request: CreateKeyRequest) -> Result<NewKey, AwsError> {
                  EXTERNAL_KEY_STORE]",
             ));
         }
-    }
+    };
     if request.key_spec.is_some() && request.customer_master_key_spec.is_some() {
         return Err(AwsError::new(
             AwsException::Validation,
@@ -133,7 +130,7 @@ fn new_key(request: CreateKeyRequest) -> Result<NewKey, AwsError> {
     let tags = tag_map(request.tags.as_deref().unwrap_or_default())?;
     Ok(NewKey {
         spec,
-        origin: Origin::Wrapped,
+        origin,
         description,
         tags,
         policy: None,

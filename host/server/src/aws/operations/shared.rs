@@ -270,8 +270,18 @@ pub(super) fn metadata(state: &AwsState, key: &KeyDescription) -> KeyMetadata {
         "enabled" => "Enabled",
         "disabled" => "Disabled",
         "pending-deletion" => "PendingDeletion",
+        "pending-import" => "PendingImport",
         _ => "Unavailable",
     };
+    let external = key.origin == kastell_proto::Origin::External;
+    // AWS names the expiration model of imported material once it is imported.
+    let expiration_model = (external && key.state != "pending-import").then(|| {
+        if key.material_expires.is_some() {
+            "KEY_MATERIAL_EXPIRES".to_owned()
+        } else {
+            "KEY_MATERIAL_DOES_NOT_EXPIRE".to_owned()
+        }
+    });
     KeyMetadata {
         aws_account_id: state.endpoint.account_id.clone(),
         key_id: key.id.clone(),
@@ -282,7 +292,7 @@ pub(super) fn metadata(state: &AwsState, key: &KeyDescription) -> KeyMetadata {
         key_usage: key.usage.as_str().to_owned(),
         key_state: key_state.to_owned(),
         deletion_date: key.deletion_date.as_deref().map(rfc3339_seconds),
-        origin: "AWS_KMS".to_owned(),
+        origin: if external { "EXTERNAL" } else { "AWS_KMS" }.to_owned(),
         key_manager: "CUSTOMER".to_owned(),
         customer_master_key_spec: customer_master_key_spec(key.spec).map(str::to_owned),
         key_spec: kastell_proto::aws::aws_key_spec(key.spec).to_owned(),
@@ -291,6 +301,8 @@ pub(super) fn metadata(state: &AwsState, key: &KeyDescription) -> KeyMetadata {
         mac_algorithms: mac,
         key_agreement_algorithms: agreement,
         multi_region: false,
+        valid_to: key.material_expires.as_deref().map(rfc3339_seconds),
+        expiration_model,
     }
 }
 
@@ -387,19 +399,3 @@ pub(super) fn bad_marker(marker: &str) -> AwsError {
 /// The issue that brings key policies, grants, imported key material and Nitro
 /// recipients to the AWS endpoint.
 pub(super) const LATER_ISSUE: &str = "issue 19 (AWS KMS-compatible endpoint, 2 of 2)";
-
-/// `Recipient` (a Nitro enclave's attestation document): not served yet.
-pub(super) fn no_recipient(
-    recipient: Option<&kastell_proto::aws::RecipientInfo>,
-) -> Result<(), AwsError> {
-    match recipient {
-        None => Ok(()),
-        Some(_) => Err(AwsError::new(
-            AwsException::UnsupportedOperation,
-            format!(
-                "Recipient (a Nitro enclave's attestation document) is not served yet: it comes \
-                 with {LATER_ISSUE}"
-            ),
-        )),
-    }
-}

@@ -1,0 +1,226 @@
+//! Imported key material (AWS KMS's `Origin=EXTERNAL`, "bring your own key"): the import
+//! parameters ([`parameters`]), the material unwrapped with the token-held wrapping key and
+//! wrapped at once by the master key, its deletion, and its expiry. Each step is audited
+//! (`get-parameters-for-import`, `import-key-material`, `delete-imported-key-material`,
+//! `expire-key-material`), a refusal with its reason; the material's id and expiry are
+//! sealed with the key record ([`super::seal`]), so editing the store can neither revive
+//! expired material nor swap it for other material.
+
+mod material;
+mod parameters;
+
+use kastell_proto::{KeyId, Origin, Role};
+
+use super::error::KeyError;
+use super::service::{Caller, KeyService};
+use super::{KeyRecord, KeyState};
+use crate::audit::{AuditEntry, Outcome};
+use crate::store::Change;
+
+pub use material::importable;
+pub use parameters::{IMPORT_TOKEN_TTL, ImportParameters, WrappingAlgorithm, WrappingKeySpec};
+
+/// Audit operation of `GetParametersForImport`.
+pub const GET_PARAMETERS: &str = "get-parameters-for-import";
+/// Audit operation of `ImportKeyMaterial`.
+pub const IMPORT_MATERIAL: &str = "import-key-material";
+/// Audit operation of `DeleteImportedKeyMaterial`.
+pub const DELETE_MATERIAL: &str = "delete-imported-key-material";
+/// Audit operation of the host's sweep when imported material expires.
+pub const EXPIRE_MATERIAL: &str = "expire-key-material";
+
+/// When imported material expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// Never (AWS's `KEY_MATERIAL_DOES_NOT_EXPIRE`).
+    Never,
+    /// At this Unix time, seconds (AWS's `KEY_MATERIAL_EXPIRES` with `ValidTo`).
+    At(i64),
+}
+
+/// What `ImportKeyMaterial` hands over.
+#[derive(Debug, Clone)]
+pub struct MaterialImport {
+    /// The import token of [`KeyService::parameters_for_import`].
+    pub token: Vec<u8>,
+    /// The material wrapped by the token's public key and algorithm (not secret: only the
+    /// token's wrapping key opens it).
+    pub encrypted: Vec<u8>,
+    /// When the material expires.
+    pub expiry: Expiry,
+}
+
+/// The id of imported material, as AWS shows it (`KeyMaterialId`, 64 hexadecimal digits).
+#[must_use]
+pub fn material_id_hex(id: &[u8; 32]) -> String {
+    hex::encode(id)
+}
+
+impl KeyService {
+    /// Audits `operation` on `key` by `caller` as refused for `error`, and returns it.
+    fn refuse_import<T>(
+        &self,
+        caller: &Caller,
+        operation: &str,
+        key: Option<KeyId>,
+        error: KeyError,
+    ) -> Result<T, KeyError> {
+        if let Some(metrics) = &self.metrics {
+            metrics.denied(super::audited::denial_cause(&error));
+        }
+        self.record_event(
+            &caller.id,
+            operation,
+            key,
+            Outcome::Denied,
+            error.to_string(),
+        )?;
+        Err(error)
+    }
+
+    /// The `external` key `key` for `operation` by a crypto officer, in a state that
+    /// allows it; every refusal audited.
+    fn external_key(
+        &self,
+        caller: &Caller,
+        operation: &str,
+        key: &str,
+        allowed: &[&str],
+    ) -> Result<KeyRecord, KeyError> {
+        let key = match self.resolve(key) {
+            Ok(found) => found,
+            Err(err @ (KeyError::NotFound(_) | KeyError::InvalidInput(_))) => {
+                return self.refuse_import(caller, operation, None, err);
+            }
+            Err(other) => return Err(other),
+        };
+        if !caller.roles.contains(&Role::CryptoOfficer) {
+            if let Some(metrics) = &self.metrics {
+                metrics.denied("role");
+            }
+            let why = format!("caller lacks the {} role", Role::CryptoOfficer);
+            self.record_event(&caller.id, operation, Some(key.id), Outcome::Denied, why)?;
+            return Err(KeyError::AccessDenied);
+        }
+        if key.origin != Origin::External {
+            let why = format!(
+                "key {} has origin {}: only a key created with origin EXTERNAL takes imported \
+                 key material",
+                key.id, key.origin
+            );
+            return self.refuse_import(
+                caller,
+                operation,
+                Some(key.id),
+                KeyError::UnsupportedSpec(why),
+            );
+        }
+        let state = state_name(key.state);
+        if !allowed.contains(&state) {
+            let why = format!("key {} is {state}", key.id);
+            return self.refuse_import(
+                caller,
+                operation,
+                Some(key.id),
+                KeyError::InvalidState(why),
+            );
+        }
+        Ok(key)
+    }
+
+    /// Commits `next` (the key as changed, at its current revision) with its versions'
+    /// material, and the allowed audit record of `operation`, in one transaction.
+    fn commit_material(
+        &self,
+        principal: &str,
+        operation: &str,
+        next: &mut KeyRecord,
+        reason: String,
+    ) -> Result<(), KeyError> {
+        self.seal_next(next)?;
+        let entry = AuditEntry::event(
+            principal,
+            operation,
+            Some(next.id),
+            Outcome::Allowed,
+            reason,
+        );
+        let appended = self.store.apply(Change::ImportMaterial(next), entry)?;
+        next.revision += 1;
+        self.cache.forget(&next.id);
+        self.checkpoint_if_due(appended.seq);
+        Ok(())
+    }
+
+    /// Deletes the imported material of `key` (AWS's `DeleteImportedKeyMaterial`): the
+    /// wrapped material is erased from the store and the key is pending import; its
+    /// material id stays, so that only the same material can be imported again.
+    ///
+    /// # Errors
+    /// [`KeyError::AccessDenied`] (crypto officers only), [`KeyError::UnsupportedSpec`]
+    /// for a key not of origin `external`, [`KeyError::InvalidState`] for a key without
+    /// material, pending deletion or destroyed; each audited. [`KeyError::Store`] when a
+    /// concurrent change won (nothing changed).
+    pub fn delete_imported_material(
+        &self,
+        caller: &Caller,
+        key: &str,
+    ) -> Result<KeyRecord, KeyError> {
+        let key = self.external_key(caller, DELETE_MATERIAL, key, &["enabled", "disabled"])?;
+        let mut next = material::without_material(&key);
+        self.commit_material(
+            &caller.id,
+            DELETE_MATERIAL,
+            &mut next,
+            "material erased; the key is pending import".into(),
+        )?;
+        Ok(next)
+    }
+
+    /// Moves every key whose imported material expired by `now` to pending import, its
+    /// material erased, each with an `expire-key-material` record (principal `kastell`).
+    /// A key whose record fails its seal is refused (audited) and left alone; its use is
+    /// refused anyway. Returns the keys whose material expired.
+    ///
+    /// # Errors
+    /// The first store or token failure (keys before it stay expired).
+    pub fn expire_imported_due(&self, now: i64) -> Result<Vec<KeyId>, KeyError> {
+        let mut expired = Vec::new();
+        for id in self.store.material_expired(now)? {
+            let key = match self.stored_key(&id) {
+                Ok(Some(key)) => key,
+                Ok(None) | Err(KeyError::TamperDetected(_)) => continue,
+                Err(other) => return Err(other),
+            };
+            let due = key
+                .imported
+                .and_then(|m| m.expires_at)
+                .is_some_and(|at| at <= now);
+            if !due || !matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
+                continue;
+            }
+            let mut next = material::without_material(&key);
+            let reason =
+                "imported key material expired (ValidTo); the key is pending import".to_owned();
+            match self.commit_material(super::SYSTEM_PRINCIPAL, EXPIRE_MATERIAL, &mut next, reason)
+            {
+                Ok(()) => expired.push(id),
+                // Changed meanwhile: the next sweep decides on what is stored then.
+                Err(KeyError::Store(crate::store::StoreError::KeyChanged(_))) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(expired)
+    }
+}
+
+/// A state as the import refusals name it.
+pub(super) const fn state_name(state: KeyState) -> &'static str {
+    match state {
+        KeyState::Enabled => "enabled",
+        KeyState::Disabled => "disabled",
+        KeyState::PendingDeletion { .. } => "pending-deletion",
+        KeyState::Destroyed => "destroyed",
+        KeyState::PendingImport => "pending-import",
+    }
+}

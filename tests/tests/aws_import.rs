@@ -1,0 +1,331 @@
+//! Imported key material (issue 19, AWS's "bring your own key") through the AWS
+//! KMS-compatible endpoint, driven by boto3 and the `openssl` command line
+//! (`tests/aws/byok.py`) against a real `kastell serve`: keys created with
+//! `Origin=EXTERNAL` are pending import; material wrapped by `openssl` with the public key
+//! of `GetParametersForImport` (every wrapping algorithm and key size) imports, and the key
+//! then serves: an AES key decrypts what it encrypted, an HMAC key's MAC is Python's HMAC
+//! under the imported material, an RSA key's public key is openssl's and it decrypts what
+//! openssl encrypted. Deleting the material leaves the key pending import until the same
+//! material is imported again; material past its `ValidTo` is refused, then erased by the
+//! host's sweep. Every bad input is refused by AWS's exception name and audited. On the
+//! soft token and on SoftHSM2 (whose RSA-OAEP takes SHA-1 only) the wrapping key is
+//! wrapped by the token's master key.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a failed expectation is a failed test"
+)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use kastell::client::Client;
+use kastell_core::deployment::STORE_FILE;
+use kastell_tests::server::{Deployment, Setup, SoftHsm, TestServer, expect_api_error};
+use serde_json::{Value, json};
+
+const REGION: &str = "eu-central-1";
+const ACCOUNT: &str = "111122223333";
+
+fn venv() -> PathBuf {
+    PathBuf::from(std::env::var("KASTELL_TEST_AWS_VENV").expect(
+        "KASTELL_TEST_AWS_VENV is unset: `source scripts/aws-env` makes the boto3 virtualenv",
+    ))
+}
+
+/// A server of `setup` with the AWS endpoint on loopback.
+fn serve_aws(setup: &Setup) -> TestServer {
+    let deployment = Deployment::init(setup).unwrap();
+    deployment
+        .append_config(&format!(
+            "\n[aws]\nlisten = \"127.0.0.1:0\"\nregion = \"{REGION}\"\naccount_id = \"{ACCOUNT}\"\n"
+        ))
+        .unwrap();
+    TestServer::serve(deployment).unwrap()
+}
+
+fn access_key(server: &TestServer, principal: &str, role: &str) -> (String, String) {
+    let config = server.deployment().config().display().to_string();
+    let out = server
+        .kastell_ok(&[
+            "access-key",
+            "create",
+            "--principal",
+            principal,
+            "--role",
+            role,
+            "--config",
+            &config,
+        ])
+        .unwrap();
+    let created: Value = serde_json::from_str(out.trim()).unwrap();
+    (
+        created["access_key_id"].as_str().unwrap().to_owned(),
+        created["secret_access_key"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// `byok.py <scenario>` as the crypto-user `user`, with the officer `officer`.
+fn byok(
+    server: &TestServer,
+    user: &(String, String),
+    officer: &(String, String),
+    scenario: &str,
+) -> Value {
+    let out = Command::new(venv().join("bin/python"))
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/aws/byok.py"))
+        .arg(scenario)
+        .env("KASTELL_AWS_ENDPOINT", server.aws_url().unwrap())
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", &user.0)
+        .env("AWS_SECRET_ACCESS_KEY", &user.1)
+        .env("KASTELL_OFFICER_KEY_ID", &officer.0)
+        .env("KASTELL_OFFICER_SECRET", &officer.1)
+        .env("AWS_CA_BUNDLE", server.deployment().root_certificate())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "byok.py {scenario}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Every audit record, oldest first.
+fn audit_trail(auditor: &Client) -> Vec<Value> {
+    let mut records = Vec::new();
+    let mut after = 0;
+    loop {
+        let page: Value = auditor
+            .get(&format!("/v1/audit?after={after}&limit=1000"))
+            .unwrap();
+        let batch = page["records"].as_array().cloned().unwrap_or_default();
+        if batch.is_empty() {
+            return records;
+        }
+        after = batch.last().unwrap()["seq"].as_u64().unwrap();
+        records.extend(batch);
+    }
+}
+
+/// Whether the trail holds a record of `operation` on `key` with `outcome` and a reason
+/// containing `reason`.
+fn audited(trail: &[Value], key: &str, operation: &str, outcome: &str, reason: &str) -> bool {
+    trail.iter().any(|r| {
+        r["key"] == key
+            && r["operation"] == operation
+            && r["outcome"] == outcome
+            && r["reason"].as_str().unwrap_or("").contains(reason)
+    })
+}
+
+/// The symmetric scenario's answers, each asserted.
+fn assert_symmetric(seen: &Value) {
+    assert_eq!(
+        seen["created"],
+        json!({"KeyState": "PendingImport", "Origin": "EXTERNAL", "Enabled": false}),
+        "{seen}"
+    );
+    assert_eq!(seen["pending_encrypt"], "KMSInvalidStateException");
+    assert_eq!(seen["user_parameters"], "AccessDeniedException");
+    assert_eq!(seen["valid_for_hours"], 24);
+    assert_eq!(seen["public_key_is_rsa_2048"], true);
+    assert_eq!(seen["material_id_len"], 64);
+    assert_eq!(
+        seen["imported"],
+        json!({"KeyState": "Enabled", "Origin": "EXTERNAL",
+               "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE", "Enabled": true,
+               "has_valid_to": false})
+    );
+    assert_eq!(seen["decrypted"], "hello byok");
+    for algorithm in [
+        "RSAES_OAEP_SHA_1",
+        "RSA_AES_KEY_WRAP_SHA_1",
+        "RSA_AES_KEY_WRAP_SHA_256",
+    ] {
+        for spec in ["RSA_2048", "RSA_3072", "RSA_4096"] {
+            assert_eq!(
+                seen[format!("again {algorithm} {spec}")],
+                true,
+                "{algorithm} {spec}"
+            );
+        }
+    }
+    for (case, exception) in [
+        ("token_for_another_key", "InvalidImportTokenException"),
+        ("tampered_token", "InvalidImportTokenException"),
+        ("wrong_algorithm", "InvalidCiphertextException"),
+        ("garbage_ciphertext", "InvalidCiphertextException"),
+        ("short_material", "IncorrectKeyMaterialException"),
+        ("different_material", "IncorrectKeyMaterialException"),
+        ("not_external_parameters", "UnsupportedOperationException"),
+        ("not_external_import", "UnsupportedOperationException"),
+        ("pkcs1_v15", "UnsupportedOperationException"),
+        ("sm2", "UnsupportedOperationException"),
+        ("valid_to_past", "ValidationException"),
+        ("expires_without_valid_to", "ValidationException"),
+        ("new_key_material", "UnsupportedOperationException"),
+        ("rotate_imported", "UnsupportedOperationException"),
+        ("user_deletes", "AccessDeniedException"),
+        ("decrypt_after_delete", "KMSInvalidStateException"),
+        ("delete_twice", "KMSInvalidStateException"),
+        (
+            "other_material_after_delete",
+            "IncorrectKeyMaterialException",
+        ),
+    ] {
+        assert_eq!(seen[case], exception, "{case}: {seen}");
+    }
+    assert_eq!(seen["deleted_material_id"], true);
+    assert_eq!(seen["after_delete"], "PendingImport");
+    assert_eq!(seen["reimported"], "Enabled");
+    assert_eq!(seen["decrypted_again"], "hello byok");
+}
+
+/// Each import step and each refusal in the audit trail, with its reason.
+fn assert_audited(trail: &[Value], key: &str) {
+    for (operation, outcome, reason) in [
+        (
+            "get-parameters-for-import",
+            "allowed",
+            "RSAES_OAEP_SHA_256 with a RSA_2048",
+        ),
+        (
+            "import-key-material",
+            "allowed",
+            "imported with RSAES_OAEP_SHA_256",
+        ),
+        ("import-key-material", "denied", "InvalidImportToken"),
+        ("import-key-material", "denied", "InvalidCiphertext"),
+        ("import-key-material", "denied", "IncorrectKeyMaterial"),
+        ("delete-imported-key-material", "allowed", "pending import"),
+        ("delete-imported-key-material", "denied", "InvalidState"),
+    ] {
+        assert!(
+            audited(trail, key, operation, outcome, reason),
+            "no {outcome} {operation} record with `{reason}` for key {key}"
+        );
+    }
+}
+
+#[test]
+fn material_openssl_wrapped_imports_serves_and_every_bad_import_is_refused_by_aws_name() {
+    let server = serve_aws(&Setup::soft());
+    let auditor = server.new_client("audit", "auditor", None).unwrap();
+    let user = access_key(&server, "byok-user", "crypto-user");
+    let officer = access_key(&server, "byok-officer", "crypto-officer");
+
+    let seen = byok(&server, &user, &officer, "symmetric");
+    assert_symmetric(&seen);
+    let trail = audit_trail(&auditor);
+    assert_audited(&trail, seen["key"].as_str().unwrap());
+    assert!(
+        trail.iter().any(|r| r["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("wrapped by the master key")),
+        "the soft token's wrapping key is wrapped by the master key"
+    );
+
+    let seen = byok(&server, &user, &officer, "asymmetric");
+    assert_eq!(seen["mac_is_python_hmac"], true, "{seen}");
+    assert_eq!(seen["public_key_is_openssls"], true, "{seen}");
+    assert_eq!(seen["decrypted_openssl"], "sealed by openssl");
+    assert_eq!(seen["rsa_of_another_size"], "IncorrectKeyMaterialException");
+}
+
+#[test]
+fn material_past_its_valid_to_is_refused_at_once_and_erased_by_the_sweep() {
+    let mut server = serve_aws(&Setup::soft());
+    let auditor = server.new_client("audit", "auditor", None).unwrap();
+    let user = access_key(&server, "byok-user", "crypto-user");
+    let officer = access_key(&server, "byok-officer", "crypto-officer");
+    let seen = byok(&server, &user, &officer, "expiring");
+    assert_eq!(seen["model"], "KEY_MATERIAL_EXPIRES", "{seen}");
+    assert_eq!(seen["valid_to"], true);
+    assert_eq!(seen["state_before"], "Enabled");
+    assert_eq!(seen["decrypted_before"], "soon gone");
+    assert_eq!(seen["decrypt_after"], "KMSInvalidStateException");
+    assert_eq!(seen["encrypt_after"], "KMSInvalidStateException");
+    assert_eq!(seen["state_after"], "PendingImport");
+    let key = seen["key"].as_str().unwrap().to_owned();
+    assert!(audited(
+        &audit_trail(&auditor),
+        &key,
+        "decrypt",
+        "denied",
+        "imported key material expired"
+    ));
+    // Someone who can write the store file clears the other key's expiry to revive its
+    // material: the record no longer matches its seal and is refused as tampering. Then
+    // the sweep at start erases the first key's expired material, audited.
+    let tampered = seen["tamper_key"].as_str().unwrap().to_owned();
+    server.stop().unwrap();
+    let db = server.deployment().data_dir().join(STORE_FILE);
+    let changed = rusqlite::Connection::open(db)
+        .unwrap()
+        .execute(
+            "UPDATE keys SET material_expires = NULL WHERE id = ?1",
+            [&tampered],
+        )
+        .unwrap();
+    assert_eq!(changed, 1, "the attacker's edit");
+    server.resume().unwrap();
+    let auditor = server.new_client("audit2", "auditor", None).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !audited(
+        &audit_trail(&auditor),
+        &key,
+        "expire-key-material",
+        "allowed",
+        "expired",
+    ) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no expire-key-material record"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let described: Value = server
+        .client(&server.officer())
+        .unwrap()
+        .get(&format!("/v1/keys/{key}"))
+        .unwrap();
+    assert_eq!(described["state"], "pending-import", "{described}");
+    assert_eq!(described["versions"][0]["material"], "destroyed");
+    let revived = server
+        .client(&server.officer())
+        .unwrap()
+        .get::<Value>(&format!("/v1/keys/{tampered}"));
+    let message = expect_api_error(revived, 409, "TamperDetected");
+    assert!(message.contains("changed outside Kastell"), "{message}");
+}
+
+#[test]
+fn on_softhsm_imports_work_the_same_with_the_wrapping_key_under_the_hsm_master_key() {
+    let hsm = SoftHsm::create("kastell-byok").unwrap();
+    let server = serve_aws(&Setup::softhsm(&hsm).unwrap());
+    let auditor = server.new_client("audit", "auditor", None).unwrap();
+    let user = access_key(&server, "byok-user", "crypto-user");
+    let officer = access_key(&server, "byok-officer", "crypto-officer");
+    let seen = byok(&server, &user, &officer, "symmetric");
+    assert_symmetric(&seen);
+    let key = seen["key"].as_str().unwrap();
+    let trail = audit_trail(&auditor);
+    assert_audited(&trail, key);
+    // SoftHSM2 2.6's CKM_RSA_PKCS_OAEP takes SHA-1 only, so the wrapping key is wrapped by
+    // the HSM's master key rather than generated on it.
+    assert!(
+        audited(
+            &trail,
+            key,
+            "get-parameters-for-import",
+            "allowed",
+            "wrapped by the master key"
+        ),
+        "the wrapping key is wrapped by the SoftHSM2 master key"
+    );
+}
