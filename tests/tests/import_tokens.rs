@@ -42,7 +42,7 @@ fn an_import_token_past_its_24_hours_is_refused_as_expired_and_audited() {
     let token: Arc<dyn Token> = Arc::new(kastell_tests::soft_token(dir.path()).unwrap());
     let store = Arc::new(SqliteStore::open(&dir.path().join("kastell.db")).unwrap());
     let sandbox = Arc::new(Sandbox::new(SandboxLimits::default()).unwrap());
-    let registry = PolicyRegistry::open(&dir.path().join("policies")).unwrap();
+    let registry = PolicyRegistry::open(store.clone(), &dir.path().join("policies")).unwrap();
     let service = KeyService::new(
         store.clone(),
         token,

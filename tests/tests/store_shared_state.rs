@@ -222,6 +222,8 @@ fn record() -> KeyRecord {
         seal: None,
         rotation: None,
         key_policy: None,
+        grants: Vec::new(),
+        imported: None,
     }
 }
 

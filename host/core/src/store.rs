@@ -232,7 +232,9 @@ pub enum Change<'a> {
 /// `None` for changes to aliases and seals only, which no host keeps.
 pub(crate) fn changed_key(change: &Change<'_>) -> Option<Changed> {
     let id = match change {
-        Change::CreateKey { key, .. } | Change::UpdateKey(key) => key.id,
+        Change::CreateKey { key, .. } | Change::UpdateKey(key) | Change::ImportMaterial(key) => {
+            key.id
+        }
         Change::AddVersion { id, .. } | Change::DestroyKey { id, .. } => **id,
         Change::SetAlias(_)
         | Change::CreateAlias(_)

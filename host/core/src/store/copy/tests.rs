@@ -54,6 +54,8 @@ fn key(n: u8, releasable: bool) -> KeyRecord {
         seal: None,
         rotation: None,
         key_policy: None,
+        grants: Vec::new(),
+        imported: None,
     }
 }
 
