@@ -576,8 +576,12 @@ fn a_change_decided_on_a_stale_copy_of_a_key_writes_nothing_on(test: &TestStore)
 }
 
 /// What schema version 16 added (automatic rotation), taken away again with the later
-/// key policy (v18) and grants (v19) columns: a store as version 15 left it.
-const UNDO_V16: &str = "ALTER TABLE keys DROP COLUMN grants;
+/// key policy (v18), grants (v20) and imported-material (v21) columns: a store as
+/// version 15 left it.
+const UNDO_V16: &str = "DROP INDEX keys_material_expiry;
+     ALTER TABLE keys DROP COLUMN material_expires;
+     ALTER TABLE keys DROP COLUMN material_id;
+     ALTER TABLE keys DROP COLUMN grants;
      ALTER TABLE keys DROP COLUMN key_policy;
      DROP INDEX keys_rotation_due;
      ALTER TABLE keys DROP COLUMN next_rotation;
