@@ -328,7 +328,7 @@ fn an_old_contract_workload_is_refused_at_upload_naming_its_version() {
     );
 }
 
-/// A key whose bound policy no longer loads (its stored file damaged, then the server
+/// A key whose bound policy no longer loads (its stored bytes damaged, then the server
 /// restarted) denies every operation, those its policy allowed included: re-encrypting into
 /// it and encrypting under it are refused, with "policy unavailable" in the audit trail.
 #[test]
@@ -339,17 +339,25 @@ fn a_key_whose_policy_cannot_load_denies_every_operation() {
     let readable = setup.encrypt(&open);
     setup.encrypt(&vault);
 
+    // The policy's bytes are a row of the store (content-addressed by their SHA-384).
     let hex = measurement.strip_prefix("sha384:").expect("sha384: prefix");
-    let stored = setup
-        .server
-        .deployment()
-        .data_dir()
-        .join("policies")
-        .join(format!("{hex}.wasm"));
-    let mut bytes = std::fs::read(&stored).expect("stored policy");
+    let db = setup.server.deployment().data_dir().join("kastell.db");
+    let conn = rusqlite::Connection::open(&db).expect("the store");
+    let mut bytes: Vec<u8> = conn
+        .query_row(
+            "SELECT bytes FROM components WHERE kind = 'policy' AND measurement = ?1",
+            [hex],
+            |row| row.get(0),
+        )
+        .expect("stored policy");
     let last = bytes.len() - 1;
     bytes[last] ^= 0x01;
-    std::fs::write(&stored, bytes).expect("damaged");
+    conn.execute(
+        "UPDATE components SET bytes = ?1 WHERE kind = 'policy' AND measurement = ?2",
+        rusqlite::params![bytes, hex],
+    )
+    .expect("damaged");
+    drop(conn);
     setup.restart();
 
     let before = setup.last_seq();
