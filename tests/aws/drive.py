@@ -142,9 +142,9 @@ def roundtrip():
         "for_v1": base64.b64encode(encrypted["CiphertextBlob"]).decode(),
         "wrong_context": refused(lambda: client.decrypt(
             CiphertextBlob=encrypted["CiphertextBlob"], EncryptionContext={"tenant": "other"})),
-        "unsupported": refused(lambda: client.create_grant(
-            KeyId=key["KeyId"], GranteePrincipal="arn:aws:iam::111122223333:user/bob",
-            Operations=["Decrypt"])),
+        # Grants are served now; multi-Region keys are not offered.
+        "unsupported": refused(lambda: client.replicate_key(
+            KeyId=key["KeyId"], ReplicaRegion="eu-west-1")),
         "sm2": refused(lambda: client.create_key(KeySpec="SM2", KeyUsage="SIGN_VERIFY")),
         "user_creates_key": refused(lambda: client.create_key()),
     }))
