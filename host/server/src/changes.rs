@@ -10,7 +10,7 @@
 //! | access-key rows (`[aws] access_key_recheck_ms`) | a notice marks the key, read from the store on every request from then on; rows are reread after the recheck time anyway |
 //! | signing keys of access keys | keyed by the identity the row names, used only after the row passed |
 //! | compiled policies and workloads, verified seals | content-addressed: a measurement or digest names one content for ever |
-//! | open release challenges | none: they live in the store |
+//! | open release challenges | on PostgreSQL none: they live in the store; a single-host SQLite deployment holds them in memory (`Challenges::held_in_memory`), no other host can take them |
 //! | quorum settings, pending operations | none: read from the store at every use |
 //!
 //! Each host starts the store's listener (`Store::listen`, PostgreSQL's `LISTEN`), which applies each notice as it arrives, and reads the store's

@@ -102,6 +102,8 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         .unwrap_or_else(|| data_dir.join("backups"));
     let schedule = super::backup::schedule(&config.backup, &backup_dir)?;
     let store = service.store();
+    // One host (SQLite): release challenges in memory, no write transaction each.
+    let single_host = store.backend() == "sqlite";
     let lifetime = config
         .server
         .certificate_days
@@ -176,7 +178,8 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
                         .max_challenges
                         .unwrap_or(DEFAULT_MAX_CHALLENGES),
                 ),
-            ),
+            )
+            .held_in_memory_if(single_host),
             refusals: server::refusals::RepeatedRefusals::new(
                 Duration::from_secs(
                     config
