@@ -285,6 +285,64 @@ fn every_change_a_host_may_cache_moves_the_counter_and_a_refused_one_does_not() 
     }
 }
 
+/// Issue 22: SQLite sends no notices, so another handle learns what changed from the
+/// change log: each change after the value it saw, named, in order (a key, an alias, a
+/// revocation); a handle further behind than the log is told it cannot know (and flushes).
+#[test]
+fn on_sqlite_the_change_log_names_each_change_after_a_value() {
+    let test = TestStore::sqlite();
+    let (a, b) = (test.open().expect("host A"), test.open().expect("host B"));
+    let start = b.change_seq().expect("counter");
+    let key = record();
+    let alias_row = kastell_core::keys::AliasRow {
+        alias: "alias/ledger".parse().unwrap(),
+        key: key.id,
+        seal: None,
+    };
+    a.apply(
+        Change::CreateKey {
+            key: &key,
+            alias: None,
+        },
+        event("create-key"),
+    )
+    .expect("create");
+    a.apply(Change::SetAlias(&alias_row), event("set-alias"))
+        .expect("alias");
+    let revocation = Revocation {
+        serial: "0a1b".into(),
+        revoked_ms: NOW,
+        revoked_by: "officer".into(),
+        reason: "key compromise".into(),
+    };
+    a.revoke_client(&revocation, event("revoke-client"))
+        .expect("revoke");
+    let found = b.changes_after(start).expect("changes");
+    assert_eq!(found.counter, start + 3);
+    assert_eq!(
+        found.changes,
+        Some(vec![
+            (start + 1, Changed::Key(key.id.to_string())),
+            (start + 2, Changed::Alias("alias/ledger".into())),
+            (start + 3, Changed::Client("0a1b".into())),
+        ])
+    );
+    assert_eq!(
+        b.changes_after(start + 2).expect("changes").changes,
+        Some(vec![(start + 3, Changed::Client("0a1b".into()))])
+    );
+    assert_eq!(
+        b.changes_after(start + 3).expect("changes").changes,
+        Some(Vec::new())
+    );
+    // Moved without a logged change (an edit behind Kastell's back, or a log pruned past
+    // this value): the handle is told it cannot know what changed.
+    test.sql("UPDATE kastell_changes SET seq = seq + 1")
+        .expect("edit");
+    let found = b.changes_after(start + 3).expect("changes");
+    assert_eq!((found.counter, found.changes), (start + 4, None));
+}
+
 #[test]
 fn a_listener_hears_each_committed_change_by_notice_and_nothing_rolled_back() {
     let Some(test) = TestStore::postgres() else {

@@ -443,7 +443,8 @@ fn queued_destructions_of_service_keys_are_refused_on_softhsm() {
 
 /// The same attack on a running server: a crypto-user's signature request for a key whose
 /// version row now names the root CA key (or the host CA, master or audit signing key) is
-/// answered 409 `TamperDetected`, and so is its public key (the edited row no longer
+/// answered 409 `TamperDetected` once the server reads the row again (it holds the record
+/// it verified until the store's change counter moves, within `[store] change_check_ms`), and so is its public key (the edited row no longer
 /// matches its seal, so it is refused before its versions are read); the root still
 /// certifies clients afterwards.
 #[test]
@@ -483,7 +484,20 @@ fn through_the_server_a_key_edited_to_name_the_root_ca_key_is_refused() {
             "UPDATE key_versions SET token_label = ?1 WHERE key_id = ?2",
             [target, id.as_str()],
         );
-        let message = expect_api_error(sign(), 409, "TamperDetected");
+        // The server holds the record it verified (and keeps using it: the edit is not
+        // applied) until the store's change counter tells it the store changed; the
+        // attacker moves the counter so that the edited row is read.
+        attacker_edits(&db, "UPDATE kastell_changes SET seq = seq + 1", []);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let refused = loop {
+            match sign() {
+                Ok(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                other => break other,
+            }
+        };
+        let message = expect_api_error(refused, 409, "TamperDetected");
         assert!(
             message.contains(&id) && message.contains("changed outside Kastell"),
             "{target}: {message}"

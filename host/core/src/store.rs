@@ -21,7 +21,7 @@ use kastell_proto::{OperationClass, PendingState};
 pub use postgres::{DEFAULT_MAX_CONNECTIONS, PostgresOptions, PostgresStore};
 pub use shared::{
     ChallengeIssue, ChallengeLimits, ChallengeRow, ChallengeTake, ChangeEvent, ChangeHandler,
-    ChangeListener, Changed, ComponentKind,
+    ChangeListener, Changed, ChangesAfter, ComponentKind,
 };
 pub use sqlite::SqliteStore;
 pub use ticket::AuditTicket;
@@ -228,19 +228,19 @@ pub enum Change<'a> {
     },
 }
 
-/// The key a change touches that hosts may hold in memory (state, versions, material);
-/// `None` for changes to aliases and seals only, which no host keeps.
+/// What a change touches that hosts may hold in memory: a key (state, versions, material,
+/// record) or an alias; `None` for seals only, which no host keeps apart from its record.
 pub(crate) fn changed_key(change: &Change<'_>) -> Option<Changed> {
     let id = match change {
         Change::CreateKey { key, .. } | Change::UpdateKey(key) | Change::ImportMaterial(key) => {
             key.id
         }
         Change::AddVersion { id, .. } | Change::DestroyKey { id, .. } => **id,
-        Change::SetAlias(_)
-        | Change::CreateAlias(_)
-        | Change::UpdateAlias { .. }
-        | Change::DeleteAlias { .. }
-        | Change::SealRows { .. } => return None,
+        Change::SetAlias(row) | Change::CreateAlias(row) | Change::UpdateAlias { row, .. } => {
+            return Some(Changed::Alias(row.alias.to_string()));
+        }
+        Change::DeleteAlias { alias, .. } => return Some(Changed::Alias(alias.to_string())),
+        Change::SealRows { .. } => return None,
     };
     Some(Changed::Key(id.to_string()))
 }
@@ -727,6 +727,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// A storage failure.
     fn change_seq(&self) -> Result<u64, StoreError>;
+
+    /// The change counter and, when the store still names each of them, the changes after
+    /// `seen` (a host without notices drops just those); by default the counter alone.
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn changes_after(&self, seen: u64) -> Result<ChangesAfter, StoreError> {
+        let _ = seen;
+        Ok(ChangesAfter {
+            counter: self.change_seq()?,
+            changes: None,
+        })
+    }
 
     /// Starts a thread that calls `handler` for each change committed by any host sharing
     /// this store (and with [`ChangeEvent::Lost`] whenever notices may have been missed);

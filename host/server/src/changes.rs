@@ -4,18 +4,21 @@
 //!
 //! | Kept in memory | Why it cannot serve a stale answer |
 //! |---|---|
-//! | unwrapped key versions (the key service's key cache) | used only while the store holds the same wrapped bytes; a key's state, policy and versions are read from the store on every operation. A notice about a key drops its versions at once, so material of a disabled or destroyed key does not stay in memory |
+//! | key records (state, policy binding, versions, tags, AWS key policy and grants) and aliases (`KeyRecordCache`) | a change made on this host drops what it touched in the call that commits it, before its answer; a notice about a key or alias drops it at once; a counter check that finds changes whose notices did not come drops everything |
+//! | unwrapped key versions (the key service's key cache) | used only while the held key record names the same wrapped bytes. A notice about a key drops its versions at once, so material of a disabled or destroyed key does not stay in memory |
 //! | revoked client certificates (`AppState::revoked`) | a notice adds the serial at once; the counter check reloads the set |
 //! | access-key rows (`[aws] access_key_recheck_ms`) | a notice marks the key, read from the store on every request from then on; rows are reread after the recheck time anyway |
 //! | signing keys of access keys | keyed by the identity the row names, used only after the row passed |
 //! | compiled policies and workloads, verified seals | content-addressed: a measurement or digest names one content for ever |
-//! | open release challenges | none: they live in the store |
-//! | quorum settings, pending operations, key metadata, aliases | none: read from the store at every use |
+//! | open release challenges | on PostgreSQL none: they live in the store; a single-host SQLite deployment holds them in memory (`Challenges::held_in_memory`), no other host can take them |
+//! | quorum settings, pending operations | none: read from the store at every use |
 //!
 //! Each host starts the store's listener (`Store::listen`, PostgreSQL's `LISTEN`), which applies each notice as it arrives, and reads the store's
-//! change counter every `[store] change_check_ms`. A counter above every notice received
-//! at two successive reads (one without a listener) means notices were lost: everything
-//! above is flushed. A lost connection flushes everything once it is listening again.
+//! change counter every `[store] change_check_ms`. On SQLite (no notices) the read also
+//! returns the changes logged above the host's last value (`kastell_change_log`), and just
+//! those are dropped. Otherwise a counter above every notice received at two successive
+//! reads (one without a listener) means notices were lost: everything above is flushed. A
+//! lost connection flushes everything once it is listening again.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,7 +62,11 @@ impl AppState {
             ChangeEvent::Changed { seq, what } => {
                 match what {
                     Changed::Key(id) => match id.parse() {
-                        Ok(id) => self.service.key_cache().forget(&id),
+                        Ok(id) => self.service.forget_key(&id),
+                        Err(_) => self.flush_all(),
+                    },
+                    Changed::Alias(name) => match name.parse() {
+                        Ok(alias) => self.service.key_records().forget_alias(&alias),
                         Err(_) => self.flush_all(),
                     },
                     Changed::Client(serial) => {
@@ -78,11 +85,12 @@ impl AppState {
         }
     }
 
-    /// Drops everything this host holds that another host may have changed: unwrapped
-    /// keys and access-key rows, and reloads the revoked client certificates.
+    /// Drops everything this host holds that another host may have changed: key records,
+    /// aliases, unwrapped keys and access-key rows, and reloads the revoked client certificates.
     pub fn flush_all(&self) {
         self.changes.flushes.fetch_add(1, Ordering::Relaxed);
         self.service.key_cache().clear();
+        self.service.key_records().clear();
         self.service.forget_access_keys();
         if let Err(err) = self.reload_revocations() {
             tracing::error!(error = %err, "cannot reload client revocations");
@@ -91,18 +99,32 @@ impl AppState {
 
     /// Reads the store's change counter and flushes everything when it shows changes
     /// whose notices did not come (at two successive checks with a listener, at once
-    /// without one).
+    /// without one), unless the store names each of those changes (SQLite's change log):
+    /// then only what they name is dropped.
     ///
     /// # Errors
     /// The store.
     pub fn check_changes(&self) -> Result<(), StoreError> {
-        let current = self.service.store().change_seq()?;
         let watch = &self.changes;
         let mut pending = watch
             .pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let found = self
+            .service
+            .store()
+            .changes_after(watch.seen.load(Ordering::SeqCst))?;
+        let current = found.counter;
         if current <= watch.seen.load(Ordering::SeqCst) {
+            *pending = None;
+            return Ok(());
+        }
+        // A store that names each change (SQLite's change log): drop just what changed.
+        if let Some(changes) = found.changes {
+            for (seq, what) in changes {
+                self.apply_change(&ChangeEvent::Changed { seq, what });
+            }
+            watch.seen.fetch_max(current, Ordering::SeqCst);
             *pending = None;
             return Ok(());
         }

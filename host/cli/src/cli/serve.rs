@@ -29,8 +29,6 @@ pub struct ServeArgs {
 /// How often keys whose deletion window ended are destroyed, and keys due for automatic
 /// rotation rotated, while serving.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
-/// How often revoked client certificates are reloaded from the store.
-const REVOCATIONS_EVERY: Duration = Duration::from_secs(5);
 /// How often the trail's head is signed when records arrived since the last checkpoint
 /// (besides every `audit.checkpoint_every` records and at shutdown).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
@@ -87,7 +85,13 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
     });
     let data_dir = args.deployment.data_dir()?;
     let metrics = Arc::new(Metrics::new());
-    let service = args.deployment.open()?.with_metrics(Arc::clone(&metrics));
+    // Key records and aliases are held in memory: this host's changes drop them as they
+    // commit, other hosts' through the change counter and notices below.
+    let service = args
+        .deployment
+        .open()?
+        .with_metrics(Arc::clone(&metrics))
+        .with_record_cache();
     check_audit(&service)?;
     record_duties(&service, config.aws.duties())?;
     let files = CaFiles::new(&data_dir);
@@ -98,6 +102,8 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         .unwrap_or_else(|| data_dir.join("backups"));
     let schedule = super::backup::schedule(&config.backup, &backup_dir)?;
     let store = service.store();
+    // One host (SQLite): release challenges in memory, no write transaction each.
+    let single_host = store.backend() == "sqlite";
     let lifetime = config
         .server
         .certificate_days
@@ -172,7 +178,8 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
                         .max_challenges
                         .unwrap_or(DEFAULT_MAX_CHALLENGES),
                 ),
-            ),
+            )
+            .held_in_memory_if(single_host),
             refusals: server::refusals::RepeatedRefusals::new(
                 Duration::from_secs(
                     config
@@ -285,7 +292,6 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         let sweeper = tokio::spawn(sweep(Arc::clone(&state)));
         let purger = tokio::spawn(purge_key_cache(Arc::clone(&state)));
         let signer = tokio::spawn(sign_checkpoints(Arc::clone(&state)));
-        let revocations = tokio::spawn(reload_revocations(Arc::clone(&state)));
         let watcher = tokio::spawn(check_changes(Arc::clone(&state), change_check));
         let renewer = tokio::spawn(renew_certificate(certificate));
         let summarizer = tokio::spawn(summarize_refusals(Arc::clone(&state)));
@@ -312,7 +318,6 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         sweeper.abort();
         purger.abort();
         signer.abort();
-        revocations.abort();
         watcher.abort();
         renewer.abort();
         served.map_err(|e| CliError::internal(format!("the listener failed: {e}")))
@@ -561,21 +566,6 @@ async fn sign_checkpoints(state: Arc<AppState>) {
         .await;
         if let Ok(Err(err)) = signed {
             tracing::error!(error = %err, "cannot sign an audit checkpoint");
-        }
-    }
-}
-
-/// Reloads revoked client certificates every [`REVOCATIONS_EVERY`] (revocations made
-/// offline with `kastell ca revoke-client` take effect then; those through the API at once).
-async fn reload_revocations(state: Arc<AppState>) {
-    let mut every = tokio::time::interval(REVOCATIONS_EVERY);
-    every.tick().await;
-    loop {
-        every.tick().await;
-        let state = Arc::clone(&state);
-        let reloaded = tokio::task::spawn_blocking(move || state.reload_revocations()).await;
-        if let Ok(Err(err)) = reloaded {
-            tracing::error!(error = %err, "cannot reload client revocations");
         }
     }
 }

@@ -189,21 +189,12 @@ impl KeyService {
         reason: String,
     ) -> Result<(), KeyError> {
         let entry = self.audit_entry(record, Outcome::Allowed, reason)?;
-        // A key whose state changes or that is destroyed leaves the cache once the change
-        // is committed (the cache serves only versions the store still holds; this clears
-        // their material without waiting for the TTL).
-        let leaves_cache = match change {
-            Change::UpdateKey(key) | Change::ImportMaterial(key) => Some(key.id),
-            Change::DestroyKey { id, .. } => Some(*id),
-            Change::CreateKey { .. }
-            | Change::AddVersion { .. }
-            | Change::SetAlias(_)
-            | Change::CreateAlias(_)
-            | Change::UpdateAlias { .. }
-            | Change::DeleteAlias { .. }
-            | Change::SealRows { .. } => None,
-        };
-        let appended = match self.store.apply(change, entry) {
+        let appended = self.store.apply(change, entry);
+        // What the change touches leaves this host's memory in the same call, before its
+        // answer, and also when the store reported a failure (nothing stale survives an
+        // uncertain write).
+        self.forget_changed(&change);
+        let appended = match appended {
             Ok(appended) => appended,
             // Nothing was written: record the refusal instead.
             Err(StoreError::AliasExists(alias)) => {
@@ -218,11 +209,31 @@ impl KeyService {
             }
             Err(other) => return Err(other.into()),
         };
-        if let Some(id) = leaves_cache {
-            self.cache.forget(&id);
-        }
         self.checkpoint_if_due(appended.seq);
         Ok(())
+    }
+
+    /// Drops what `change` touches from the caches: the key record (and the aliases
+    /// naming it) of a changed key, the unwrapped versions of a key whose state or
+    /// material changed (the cache serves only versions the store still holds; this
+    /// clears their material without waiting for the TTL), a changed alias.
+    fn forget_changed(&self, change: &Change<'_>) {
+        match change {
+            Change::UpdateKey(key) | Change::ImportMaterial(key) => self.forget_key(&key.id),
+            Change::DestroyKey { id, .. } => self.forget_key(id),
+            Change::AddVersion { id, .. } => self.records.forget_key(id),
+            Change::CreateKey { key, alias } => {
+                self.records.forget_key(&key.id);
+                if let Some(row) = alias {
+                    self.records.forget_alias(&row.alias);
+                }
+            }
+            Change::SetAlias(row) | Change::CreateAlias(row) | Change::UpdateAlias { row, .. } => {
+                self.records.forget_alias(&row.alias);
+            }
+            Change::DeleteAlias { alias, .. } => self.records.forget_alias(alias),
+            Change::SealRows { .. } => self.records.clear(),
+        }
     }
 
     /// Appends an audit record for an event outside the key operations (policy uploads,

@@ -145,9 +145,11 @@ impl KeyService {
             Outcome::Allowed,
             reason,
         );
-        let appended = self.store.apply(Change::ImportMaterial(next), entry)?;
+        let appended = self.store.apply(Change::ImportMaterial(next), entry);
+        // Whether or not the store says it committed: nothing stale stays in memory.
+        self.forget_key(&next.id);
+        let appended = appended?;
         next.revision += 1;
-        self.cache.forget(&next.id);
         self.checkpoint_if_due(appended.seq);
         Ok(())
     }

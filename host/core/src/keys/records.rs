@@ -28,10 +28,19 @@ impl KeyService {
 
     /// The key `id` as stored, if its seal is right.
     pub(super) fn stored_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, KeyError> {
-        self.store
+        if let Some(held) = self.records.key(id) {
+            return Ok(Some((*held).clone()));
+        }
+        let since = self.records.epoch();
+        let found = self
+            .store
             .key(id)?
             .map(|key| self.checked_key(key))
-            .transpose()
+            .transpose()?;
+        if let Some(key) = &found {
+            self.records.insert_key(since, key);
+        }
+        Ok(found)
     }
 
     /// `key`, as read from the store, if its seal is right; [`KeyError::TamperDetected`]
@@ -46,10 +55,19 @@ impl KeyService {
 
     /// The key `alias` names, if the alias row's seal is right.
     pub(super) fn stored_alias(&self, alias: &Alias) -> Result<Option<KeyId>, KeyError> {
-        self.store
+        if let Some(id) = self.records.alias(alias) {
+            return Ok(Some(id));
+        }
+        let since = self.records.epoch();
+        let found = self
+            .store
             .resolve_alias(alias)?
             .map(|row| self.checked_alias(row))
-            .transpose()
+            .transpose()?;
+        if let Some(id) = found {
+            self.records.insert_alias(since, alias, id);
+        }
+        Ok(found)
     }
 
     /// The aliases naming `id`, each row's seal checked.
@@ -191,7 +209,9 @@ impl KeyService {
             keys: &key_seals,
             aliases: &alias_rows,
         };
-        let appended = self.store.apply(change, entry)?;
+        let appended = self.store.apply(change, entry);
+        self.records.clear();
+        let appended = appended?;
         self.checkpoint_if_due(appended.seq);
         Ok((sealed_keys, sealed_aliases))
     }

@@ -111,6 +111,8 @@ pub struct KeyService {
     pub(super) audit_anchor: Option<std::path::PathBuf>,
     pub(super) metrics: Option<Arc<crate::metrics::Metrics>>,
     pub(super) cache: KeyCache,
+    /// Checked key records and aliases (off unless [`KeyService::with_record_cache`]).
+    pub(super) records: super::KeyRecordCache,
     pub(super) record_key: super::RecordKey,
     pub(super) verified: super::seal::VerifiedSeals,
     /// The AWS names of keys and principals, for AWS key policies (`[aws]`).
@@ -154,6 +156,7 @@ impl KeyService {
             audit_anchor: None,
             metrics: None,
             cache: KeyCache::new(KeyCacheLimits::default()),
+            records: super::KeyRecordCache::new(false, 0),
             record_key,
             verified: super::seal::VerifiedSeals::new(),
             aws: None,
@@ -166,6 +169,30 @@ impl KeyService {
     pub fn with_key_cache(mut self, limits: KeyCacheLimits) -> Self {
         self.cache = KeyCache::new(limits);
         self
+    }
+
+    /// Holds checked key records and aliases in memory ([`super::KeyRecordCache`], up to
+    /// [`super::RECORD_CACHE_ENTRIES`]), so that key operations read no store in the
+    /// steady state. Only for a service whose owner applies other processes' changes to
+    /// [`KeyService::key_records`] (the server, through the store's change counter and
+    /// notices): this service's own changes are applied by itself.
+    #[must_use]
+    pub fn with_record_cache(mut self) -> Self {
+        self.records = super::KeyRecordCache::new(true, super::RECORD_CACHE_ENTRIES);
+        self
+    }
+
+    /// The cache of key records and aliases.
+    #[must_use]
+    pub fn key_records(&self) -> &super::KeyRecordCache {
+        &self.records
+    }
+
+    /// Forgets everything held about key `id` (its record, its aliases, its unwrapped
+    /// versions): it changed, here or on another host.
+    pub fn forget_key(&self, id: &kastell_proto::KeyId) {
+        self.records.forget_key(id);
+        self.cache.forget(id);
     }
 
     /// The cache of unwrapped key versions (the server purges it periodically).

@@ -52,8 +52,9 @@ pub const COPIED_TABLES: &[&str] = &[
 ];
 
 /// Tables of the schema that are not copied: bookkeeping each store keeps for itself.
-/// (`kastell_changes` counts this store's own changes for the hosts' caches.)
-pub const NOT_COPIED: &[&str] = &["kastell_schema", "kastell_changes"];
+/// (`kastell_changes` counts this store's own changes for the hosts' caches, and SQLite's
+/// `kastell_change_log` names the latest of them.)
+pub const NOT_COPIED: &[&str] = &["kastell_schema", "kastell_changes", "kastell_change_log"];
 
 /// Where a store is: `sqlite:PATH` or a PostgreSQL URL (`postgres://user@host/db`).
 #[derive(Debug, Clone)]

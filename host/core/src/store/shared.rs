@@ -3,7 +3,7 @@
 //! measurement (policies and workloads), and the change counter with its notices, by
 //! which each host learns that another one changed something it keeps in memory.
 //!
-//! Every change a host may hold in memory (a key's state or material, a client
+//! Every change a host may hold in memory (a key's record, state or material, an alias, a client
 //! certificate's or an access key's revocation) increments the store's change counter in
 //! the change's own transaction; on PostgreSQL the same transaction also sends a notice
 //! (`NOTIFY kastell_changes`, delivered at commit, never for a rolled-back change) naming
@@ -23,6 +23,8 @@ pub const CHANGE_CHANNEL: &str = "kastell_changes";
 pub enum Changed {
     /// A key (its state, versions or material), by id.
     Key(String),
+    /// An alias (created, re-pointed or deleted), by name.
+    Alias(String),
     /// A client certificate, revoked, by serial.
     Client(String),
     /// An access key, revoked, by id.
@@ -32,21 +34,26 @@ pub enum Changed {
 }
 
 impl Changed {
-    /// The notice's text without its sequence number: `key <id>`, `client <serial>`,
-    /// `access-key <id>`.
+    /// The notice's text without its sequence number: `key <id>`, `alias <name>`,
+    /// `client <serial>`, `access-key <id>`.
     #[must_use]
     pub fn payload(&self) -> String {
         match self {
             Self::Key(id) => format!("key {id}"),
+            Self::Alias(name) => format!("alias {name}"),
             Self::Client(serial) => format!("client {serial}"),
             Self::AccessKey(id) => format!("access-key {id}"),
             Self::Other(text) => text.clone(),
         }
     }
 
-    fn parse(text: &str) -> Self {
+    /// Reads a notice's text without its sequence number (what [`Changed::payload`]
+    /// writes); [`Changed::Other`] for text this build does not name.
+    #[must_use]
+    pub fn parse(text: &str) -> Self {
         match text.split_once(' ') {
             Some(("key", id)) => Self::Key(id.to_owned()),
+            Some(("alias", name)) => Self::Alias(name.to_owned()),
             Some(("client", serial)) => Self::Client(serial.to_owned()),
             Some(("access-key", id)) => Self::AccessKey(id.to_owned()),
             _ => Self::Other(text.to_owned()),
@@ -86,6 +93,17 @@ impl ChangeEvent {
             Err(_) => Self::Lost,
         }
     }
+}
+
+/// The store's change counter, and the changes after a given value when the store still
+/// names each of them ([`Store::changes_after`](super::Store::changes_after)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangesAfter {
+    /// The change counter.
+    pub counter: u64,
+    /// Every change above the value asked about, in order, with its counter value; `None`
+    /// when the store does not name them all (the host then drops everything it holds).
+    pub changes: Option<Vec<(u64, Changed)>>,
 }
 
 /// Called by a listener for each notice, on the listener's thread.
@@ -206,6 +224,7 @@ mod tests {
     fn notices_read_back_and_unreadable_ones_flush_everything() {
         for what in [
             Changed::Key("0a".into()),
+            Changed::Alias("alias/payments".into()),
             Changed::Client("ff01".into()),
             Changed::AccessKey("KSTL1".into()),
         ] {

@@ -751,6 +751,10 @@ impl Store for SqliteStore {
         shared::change_seq(self)
     }
 
+    fn changes_after(&self, seen: u64) -> Result<crate::store::ChangesAfter, StoreError> {
+        shared::changes_after(self, seen)
+    }
+
     fn issue_challenge(
         &self,
         challenge: &ChallengeRow,

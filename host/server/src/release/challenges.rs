@@ -5,6 +5,9 @@
 //! nonce issued by one host is usable once on any host sharing the store: taking it is one
 //! atomic delete, which of any number of hosts presenting it at once exactly one wins.
 //! Expired challenges are purged as challenges are issued, and every minute while serving.
+//! A single-host deployment (SQLite) holds them in memory instead
+//! ([`Challenges::held_in_memory`]): same rules, no write transaction per challenge; a
+//! restart forgets those open.
 //! Expiry is by the wall clock of the host that issued (expiry) and the one that takes
 //! (now): hosts sharing a store keep their clocks synchronised (NTP).
 
@@ -17,6 +20,8 @@ use kastell_core::store::{ChallengeIssue, ChallengeLimits, ChallengeRow, Challen
 
 use crate::error::ApiError;
 
+mod memory;
+
 /// Length of a challenge nonce.
 pub const NONCE_LEN: usize = 32;
 
@@ -24,6 +29,8 @@ pub const NONCE_LEN: usize = 32;
 pub struct Challenges {
     ttl: Duration,
     limits: ChallengeLimits,
+    /// Set for a single-host deployment: the challenges are here, not in the store.
+    memory: Option<memory::MemoryChallenges>,
 }
 
 impl std::fmt::Debug for Challenges {
@@ -60,6 +67,26 @@ impl Challenges {
                 per_principal: to_u64(per_principal),
                 total: to_u64(total),
             },
+            memory: None,
+        }
+    }
+
+    /// Holds open challenges in this host's memory instead of the store: only for a
+    /// deployment with one host (SQLite), whose restart may forget them (a client then asks
+    /// for a new one).
+    #[must_use]
+    pub fn held_in_memory(mut self) -> Self {
+        self.memory = Some(memory::MemoryChallenges::default());
+        self
+    }
+
+    /// [`Challenges::held_in_memory`] when `single_host`, else as it is.
+    #[must_use]
+    pub fn held_in_memory_if(self, single_host: bool) -> Self {
+        if single_host {
+            self.held_in_memory()
+        } else {
+            self
         }
     }
 
@@ -91,10 +118,13 @@ impl Challenges {
             principal: principal.to_owned(),
             expires_ms,
         };
-        match store
-            .issue_challenge(&row, self.limits, now_ms)
-            .map_err(store_error)?
-        {
+        let issued = match &self.memory {
+            Some(memory) => memory.issue(&row, self.limits, now_ms),
+            None => store
+                .issue_challenge(&row, self.limits, now_ms)
+                .map_err(store_error)?,
+        };
+        match issued {
             ChallengeIssue::Issued => Ok(Issued {
                 nonce,
                 ttl: self.ttl,
@@ -140,21 +170,20 @@ impl Challenges {
             )));
         }
         let now_ms = kastell_core::clock::unix_now_ms();
-        Ok(
-            match store
+        let taken = match &self.memory {
+            Some(memory) => memory.take(nonce, &key, principal, now_ms),
+            None => store
                 .take_challenge(nonce, &key, principal, now_ms)
-                .map_err(store_error)?
-            {
-                ChallengeTake::Taken => Ok(()),
-                ChallengeTake::Unknown => Err("unknown or already used release nonce".into()),
-                ChallengeTake::Expired => {
-                    Err("the release challenge expired; ask for a new one".into())
-                }
-                ChallengeTake::OtherPrincipal => {
-                    Err("the nonce was issued to another client".into())
-                }
-                ChallengeTake::OtherKey => Err("the nonce was issued for another key".into()),
-            },
-        )
+                .map_err(store_error)?,
+        };
+        Ok(match taken {
+            ChallengeTake::Taken => Ok(()),
+            ChallengeTake::Unknown => Err("unknown or already used release nonce".into()),
+            ChallengeTake::Expired => {
+                Err("the release challenge expired; ask for a new one".into())
+            }
+            ChallengeTake::OtherPrincipal => Err("the nonce was issued to another client".into()),
+            ChallengeTake::OtherKey => Err("the nonce was issued for another key".into()),
+        })
     }
 }

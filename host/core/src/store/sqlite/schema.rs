@@ -249,4 +249,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX keys_material_expiry ON keys (material_expires)
         WHERE material_expires IS NOT NULL;
 ",
+    // v22: the latest changes by counter value (issue 22), so that a host reading the
+    // change counter (SQLite sends no notices) drops only what changed, not everything.
+    // Each change inserts its row in its own transaction and prunes rows far behind.
+    r"
+    CREATE TABLE IF NOT EXISTS kastell_change_log (
+        seq  INTEGER PRIMARY KEY,
+        what TEXT NOT NULL
+    ) STRICT;
+",
 ];

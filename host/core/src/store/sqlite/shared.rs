@@ -12,13 +12,80 @@ use crate::store::{
     StoreError,
 };
 
-/// Increments the change counter in the transaction of the change `what` names (SQLite
-/// sends no notices: other processes on the file learn of it by reading the counter).
+/// Changes kept in `kastell_change_log` behind the newest: a host whose last counter read
+/// is further behind drops everything it holds instead.
+pub const CHANGE_LOG_KEPT: i64 = 4096;
+
+/// Increments the change counter in the transaction of the change `what` names, and logs
+/// the change under the counter's new value (SQLite sends no notices: other processes on
+/// the file learn of it by reading the counter and the log).
 pub(super) fn note_change_in(tx: &Connection, what: &Changed) -> Result<(), StoreError> {
-    let _ = what;
-    tx.execute("UPDATE kastell_changes SET seq = seq + 1", [])
-        .map_err(sql("count a change"))
-        .map(drop)
+    let seq: i64 = tx
+        .query_row(
+            "UPDATE kastell_changes SET seq = seq + 1 RETURNING seq",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sql("count a change"))?;
+    tx.execute(
+        "INSERT OR REPLACE INTO kastell_change_log (seq, what) VALUES (?1, ?2)",
+        params![seq, what.payload()],
+    )
+    .map_err(sql("log a change"))?;
+    if seq % 256 == 0 {
+        tx.execute(
+            "DELETE FROM kastell_change_log WHERE seq <= ?1",
+            [seq - CHANGE_LOG_KEPT],
+        )
+        .map_err(sql("prune the change log"))?;
+    }
+    Ok(())
+}
+
+/// The counter and the changes after `seen` when the log still holds every one of them.
+pub(super) fn changes_after(
+    store: &SqliteStore,
+    seen: u64,
+) -> Result<crate::store::ChangesAfter, StoreError> {
+    let conn = store.reader()?;
+    let counter: i64 = conn
+        .query_row("SELECT seq FROM kastell_changes", [], |r| r.get(0))
+        .map_err(sql("read the change counter"))?;
+    let counter = u64::try_from(counter).map_err(|_| corrupt("change counter"))?;
+    if counter <= seen {
+        return Ok(crate::store::ChangesAfter {
+            counter,
+            changes: Some(Vec::new()),
+        });
+    }
+    let (from, to) = (
+        i64::try_from(seen).map_err(|_| corrupt("change counter"))?,
+        i64::try_from(counter).map_err(|_| corrupt("change counter"))?,
+    );
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT seq, what FROM kastell_change_log WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
+        )
+        .map_err(sql("read the change log"))?;
+    let rows = stmt
+        .query_map([from, to], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })
+        .map_err(sql("read the change log"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql("read the change log"))?;
+    // Complete only when every value from `seen + 1` to the counter is there.
+    let complete = rows
+        .iter()
+        .enumerate()
+        .all(|(i, (seq, _))| i64::try_from(i).is_ok_and(|i| *seq == from + 1 + i))
+        && i64::try_from(rows.len()).is_ok_and(|n| n == to - from);
+    let changes = complete.then(|| {
+        rows.into_iter()
+            .map(|(seq, what)| (u64::try_from(seq).unwrap_or(0), Changed::parse(&what)))
+            .collect()
+    });
+    Ok(crate::store::ChangesAfter { counter, changes })
 }
 
 pub(super) fn change_seq(store: &SqliteStore) -> Result<u64, StoreError> {
