@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -128,6 +129,50 @@ impl Future for AuditTicket {
             None => state.waker = Some(cx.waker().clone()),
         }
         Poll::Pending
+    }
+}
+
+/// What a committer has done: transactions, records, the largest batch. Logged when the
+/// committer stops, to show how well group commit grouped (records per transaction).
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    commits: AtomicU64,
+    records: AtomicU64,
+    largest: AtomicU64,
+}
+
+impl Stats {
+    /// Counts one committed transaction of `records` records.
+    pub(crate) fn committed(&self, records: usize) {
+        let records = u64::try_from(records).unwrap_or(u64::MAX);
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.records.fetch_add(records, Ordering::Relaxed);
+        self.largest.fetch_max(records, Ordering::Relaxed);
+    }
+
+    /// Transactions committed so far.
+    pub(crate) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Logs the totals (at the committer's end).
+    pub(crate) fn log(&self) {
+        let commits = self.commits();
+        let records = self.records.load(Ordering::Relaxed);
+        if commits > 0 {
+            #[allow(
+                clippy::cast_precision_loss,
+                reason = "a mean for a log line; counts stay far below 2^52"
+            )]
+            let mean = records as f64 / commits as f64;
+            tracing::info!(
+                records,
+                transactions = commits,
+                mean_batch = format!("{mean:.2}"),
+                largest_batch = self.largest.load(Ordering::Relaxed),
+                "audit group commit"
+            );
+        }
     }
 }
 

@@ -108,6 +108,128 @@ pub(super) fn insert_audit_in<C: GenericClient>(
     Ok(record)
 }
 
+/// Seals `entries` one after the other, the first after `head`, and inserts them all with
+/// one statement (one round trip, one statement prepared per connection whatever the
+/// batch's size: each column is bound as an array and `unnest` turns them into rows).
+/// `head` must be the chain's head, taken under the lock ([`begin_at_head`]).
+pub(super) fn insert_audit_batch<C: GenericClient>(
+    db: &mut Db<'_, C>,
+    entries: Vec<AuditEntry>,
+    head: (u64, [u8; HASH_LEN]),
+) -> Result<Vec<AuditRecord>, StoreError> {
+    let (mut prev_seq, mut prev_hash) = head;
+    let records: Vec<AuditRecord> = entries
+        .into_iter()
+        .map(|entry| {
+            let record = entry.seal(prev_seq, prev_hash);
+            (prev_seq, prev_hash) = (record.seq, record.hash);
+            record
+        })
+        .collect();
+    let n = records.len();
+    let mut seq = Vec::with_capacity(n);
+    let (mut time_ms, mut principal, mut operation) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut key, mut key_version, mut policy) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut outcome, mut reason, mut context_hmac) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut prev, mut hash, mut guest) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for record in &records {
+        let e = &record.entry;
+        seq.push(i64::try_from(record.seq).map_err(|_| corrupt("audit sequence"))?);
+        time_ms.push(e.time_ms);
+        principal.push(e.principal.as_str());
+        operation.push(e.operation.as_str());
+        key.push(e.key.map(|k| k.to_string()));
+        key_version.push(e.key_version.map(i64::from));
+        policy.push(e.policy.map(|p| p.to_string()));
+        outcome.push(e.outcome.as_str());
+        reason.push(e.reason.as_str());
+        context_hmac.push(e.context_hmac.as_ref().map(<[u8; 48]>::as_slice));
+        prev.push(record.prev_hash.as_slice());
+        hash.push(record.hash.as_slice());
+        guest.push(e.guest.map(|g| g.to_string()));
+    }
+    db.execute(
+        "append audit records",
+        "INSERT INTO audit (seq, time_ms, principal, operation, key_id, key_version, policy,
+                            outcome, reason, context_hmac, prev_hash, hash, guest)
+         SELECT * FROM unnest($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[],
+                              $6::BIGINT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::BYTEA[],
+                              $11::BYTEA[], $12::BYTEA[], $13::TEXT[])",
+        &[
+            &seq,
+            &time_ms,
+            &principal,
+            &operation,
+            &key,
+            &key_version,
+            &policy,
+            &outcome,
+            &reason,
+            &context_hmac,
+            &prev,
+            &hash,
+            &guest,
+        ],
+    )?;
+    Ok(records)
+}
+
+/// Begins a transaction on `client`, takes the chain's lock and reads the head, in one
+/// round trip: the three statements go as one simple query, each of which (READ
+/// COMMITTED) reads what was committed when it starts, so the head is read after the lock
+/// is held. The caller must end the transaction (COMMIT or ROLLBACK).
+pub(super) fn begin_at_head(
+    client: &mut postgres::Client,
+) -> Result<(u64, [u8; HASH_LEN]), StoreError> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({AUDIT_LOCK}); \
+             SELECT seq::TEXT AS head_seq, encode(hash, 'hex') AS head_hash FROM audit \
+             ORDER BY seq DESC LIMIT 1"
+        )
+    });
+    let messages = client
+        .simple_query(&SQL)
+        .map_err(super::connect::pg("lock the audit trail"))?;
+    let head = messages.iter().find_map(|message| match message {
+        postgres::SimpleQueryMessage::Row(row)
+            if row.columns().first().map(|c| c.name()) == Some("head_seq") =>
+        {
+            Some(row)
+        }
+        _ => None,
+    });
+    let Some(row) = head else {
+        return Ok((0, GENESIS));
+    };
+    let seq = row
+        .get(0)
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| corrupt("audit sequence"))?;
+    let hash = row
+        .get(1)
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|h| <[u8; HASH_LEN]>::try_from(h).ok())
+        .ok_or_else(|| corrupt("audit hash"))?;
+    Ok((seq, hash))
+}
+
 /// An audit record from the columns [`audit_select`] reads.
 pub(super) fn decode_audit(row: &Row) -> Result<AuditRecord, StoreError> {
     let bad = |what: &str| corrupt(format!("audit {what}"));

@@ -9,14 +9,14 @@
 //! every batch fails with [`StoreError::Unavailable`] inside [`StoreError::GroupCommit`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::thread::JoinHandle;
 
-use super::audit::{insert_audit_in, lock_head};
+use super::audit::{begin_at_head, insert_audit_batch};
 use super::connect::{Db, Manager, checkout, pg};
 use crate::audit::AuditEntry;
 use crate::store::StoreError;
+use crate::store::ticket::Stats;
 use crate::store::ticket::{AuditTicket, Filler};
 
 /// Most audit records committed in one transaction.
@@ -35,25 +35,25 @@ pub(super) struct AuditQueue {
     /// Taken on drop, which ends the committer once it has committed what is queued.
     sender: Option<Sender<Queued>>,
     committer: Option<JoinHandle<()>>,
-    commits: Arc<AtomicU64>,
+    stats: Arc<Stats>,
 }
 
 impl AuditQueue {
     /// Starts the committer thread, which commits through connections of `pool`.
     pub(super) fn start(pool: r2d2::Pool<Manager>) -> Result<Self, StoreError> {
         let (sender, receiver) = std::sync::mpsc::channel();
-        let commits = Arc::new(AtomicU64::new(0));
+        let stats = Arc::new(Stats::default());
         let committer = std::thread::Builder::new()
             .name("kastell-audit".into())
             .spawn({
-                let commits = Arc::clone(&commits);
-                move || run_committer(&receiver, &pool, &commits)
+                let stats = Arc::clone(&stats);
+                move || run_committer(&receiver, &pool, &stats)
             })
             .map_err(StoreError::CommitterStart)?;
         Ok(Self {
             sender: Some(sender),
             committer: Some(committer),
-            commits,
+            stats,
         })
     }
 
@@ -70,7 +70,7 @@ impl AuditQueue {
 
     /// Transactions committed so far.
     pub(super) fn commits(&self) -> u64 {
-        self.commits.load(Ordering::Relaxed)
+        self.stats.commits()
     }
 
     /// Stops the committer after the records already queued, and waits for it.
@@ -81,6 +81,7 @@ impl AuditQueue {
         {
             tracing::error!("the audit committer panicked");
         }
+        self.stats.log();
     }
 }
 
@@ -93,13 +94,13 @@ impl Drop for AuditQueue {
 /// The committer: waits for a record, then takes every record queued by then (up to
 /// [`MAX_BATCH`]) and commits them together; until the channel closes. The pool (and with
 /// it the connections, which must not be closed on an async worker) is dropped here.
-fn run_committer(receiver: &Receiver<Queued>, pool: &r2d2::Pool<Manager>, commits: &AtomicU64) {
+fn run_committer(receiver: &Receiver<Queued>, pool: &r2d2::Pool<Manager>, stats: &Stats) {
     while let Ok(first) = receiver.recv() {
         let mut batch = Vec::with_capacity(16);
         batch.push(first);
         batch.extend(receiver.try_iter().take(MAX_BATCH - 1));
         let committed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            commit(pool, batch, commits);
+            commit(pool, batch, stats);
         }));
         if committed.is_err() {
             tracing::error!("audit group commit panicked; its records were refused");
@@ -108,31 +109,37 @@ fn run_committer(receiver: &Receiver<Queued>, pool: &r2d2::Pool<Manager>, commit
     }
 }
 
-/// Commits `batch` in one transaction and fills every ticket.
-fn commit(pool: &r2d2::Pool<Manager>, batch: Vec<Queued>, commits: &AtomicU64) {
+/// Commits `batch` in one transaction and fills every ticket. Three round trips whatever
+/// the batch's size: `BEGIN`, the chain's lock and its head as one simple query
+/// ([`begin_at_head`]); every record in one `INSERT` ([`insert_audit_batch`]); `COMMIT`.
+fn commit(pool: &r2d2::Pool<Manager>, batch: Vec<Queued>, stats: &Stats) {
     let (entries, fillers): (Vec<AuditEntry>, Vec<Filler>) =
         batch.into_iter().map(|q| (q.entry, q.filler)).unzip();
+    let size = entries.len();
     let committed = (|| {
         let mut conn = checkout(pool, "audit append")?;
         let conn = &mut *conn;
-        let mut tx = conn.client.transaction().map_err(pg("audit append"))?;
-        let mut db = Db {
-            client: &mut tx,
-            statements: &mut conn.statements,
-        };
-        let mut head = lock_head(&mut db)?;
-        let mut records = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let record = insert_audit_in(&mut db, entry, head)?;
-            head = (record.seq, record.hash);
-            records.push(record);
+        let head = begin_at_head(&mut conn.client);
+        let inserted = head.and_then(|head| {
+            let mut db = Db {
+                client: &mut conn.client,
+                statements: &mut conn.statements,
+            };
+            let records = insert_audit_batch(&mut db, entries, head)?;
+            conn.client
+                .batch_execute("COMMIT")
+                .map_err(pg("audit append"))?;
+            Ok(records)
+        });
+        if inserted.is_err() && conn.client.batch_execute("ROLLBACK").is_err() {
+            // Its state is unknown: the pool drops it rather than hand it out again.
+            conn.discard();
         }
-        tx.commit().map_err(pg("audit append"))?;
-        Ok::<_, StoreError>(records)
+        inserted
     })();
     match committed {
         Ok(records) => {
-            commits.fetch_add(1, Ordering::Relaxed);
+            stats.committed(size);
             for (filler, record) in fillers.into_iter().zip(records) {
                 filler.fill(Ok(record));
             }

@@ -259,6 +259,15 @@ pub(super) struct PgConn {
     away_seen: u64,
 }
 
+impl PgConn {
+    /// Marks the connection for the pool to drop instead of handing it out again (its
+    /// session is in a state that cannot be trusted, e.g. a transaction that would not roll
+    /// back).
+    pub(super) fn discard(&mut self) {
+        self.dead = true;
+    }
+}
+
 /// How many failures said the database was away ([`classify`]). A connection last handed
 /// out before the latest such failure is asked whether it is alive before it is used again,
 /// however recently it was used: the connection a failed request held may not know yet

@@ -72,6 +72,84 @@ fn concurrent_appends_are_committed_in_groups_and_chain_in_commit_order() {
     }
 }
 
+#[test]
+fn a_batch_of_records_with_every_field_set_or_empty_reads_back_as_sealed() {
+    let Some(test) = TestStore::postgres() else {
+        return;
+    };
+    let store = open(&test);
+    let full = |n: u8| AuditEntry {
+        time_ms: 1_764_064_800_000 + i64::from(n),
+        principal: format!("svc-{n}"),
+        operation: "decrypt".into(),
+        key: Some(kastell_proto::KeyId::from_bytes([n; 16])),
+        key_version: Some(u32::from(n)),
+        policy: Some(kastell_attest::Measurement::of(&[n])),
+        outcome: Outcome::Denied,
+        reason: format!("reason {n}: ünïcödé"),
+        context_hmac: Some([n; 48]),
+        guest: Some(kastell_attest::Measurement::of(b"guest")),
+    };
+    // Queued together, so that most go in one group commit: rows of every shape in one
+    // multi-row INSERT.
+    let tickets: Vec<_> = (0..40u8)
+        .map(|n| {
+            store.queue_audit(if n % 2 == 0 {
+                full(n)
+            } else {
+                entry(usize::from(n))
+            })
+        })
+        .collect();
+    let returned: Vec<_> = tickets
+        .into_iter()
+        .map(|t| t.wait().expect("committed"))
+        .collect();
+    assert!(store.group_commits() < 40, "nothing was grouped");
+    drop(store);
+    let trail = open(&test).audit_range(0, u32::MAX).expect("read");
+    verify_chain(&trail, 0, GENESIS).expect("one chain");
+    assert_eq!(trail, returned);
+}
+
+#[test]
+fn a_group_commit_that_fails_leaves_its_connection_usable_for_the_next() {
+    let Some(test) = TestStore::postgres() else {
+        return;
+    };
+    let store = PostgresStore::open(
+        &test
+            .postgres_options()
+            .expect("postgres")
+            .clone()
+            .with_max_connections(2),
+    )
+    .expect("open");
+    store.append_audit(entry(1)).expect("first record");
+    // PostgreSQL refuses a NUL in text: the batch's INSERT fails inside its transaction.
+    let err = store
+        .append_audit(AuditEntry::event(
+            "nul\0byte",
+            "encrypt",
+            None,
+            Outcome::Allowed,
+            String::new(),
+        ))
+        .expect_err("refused by the database");
+    assert!(matches!(err, StoreError::GroupCommit(_)), "{err}");
+    // The failed transaction was rolled back: the records after it commit on the same
+    // connections and chain to the last committed record.
+    for n in 2..10 {
+        let record = store
+            .append_audit(entry(n))
+            .expect("appended after the failure");
+        assert_eq!(record.seq, u64::try_from(n).unwrap());
+    }
+    let trail = store.audit_range(0, u32::MAX).expect("read");
+    verify_chain(&trail, 0, GENESIS).expect("one chain");
+    assert_eq!(trail.len(), 9);
+}
+
 /// The server calls the store from `spawn_blocking` threads and on its workers, and awaits
 /// audit tickets on its workers; the last reference to the store may be dropped on a worker. None of it may
 /// panic (the client runs a small runtime of its own per connection).

@@ -63,9 +63,9 @@ pub(super) fn insert_audit_in(
             e.policy.map(|p| p.to_string()),
             e.outcome.as_str(),
             e.reason,
-            e.context_hmac.map(|m| m.to_vec()),
-            record.prev_hash.to_vec(),
-            record.hash.to_vec(),
+            e.context_hmac.as_ref().map(<[u8; 48]>::as_slice),
+            record.prev_hash.as_slice(),
+            record.hash.as_slice(),
             e.guest.map(|g| g.to_string()),
         ])
     })

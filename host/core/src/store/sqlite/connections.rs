@@ -15,7 +15,7 @@
 //! and neither wait for the writer nor hold it up.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -27,7 +27,7 @@ use super::{audit_head_in, begin_write, insert_audit_in, sql};
 use crate::audit::AuditEntry;
 use crate::audit::GENESIS;
 use crate::store::StoreError;
-use crate::store::ticket::{AuditTicket, Filler};
+use crate::store::ticket::{AuditTicket, Filler, Stats};
 
 /// Most audit records committed in one transaction.
 pub(super) const MAX_BATCH: usize = 1024;
@@ -56,8 +56,9 @@ struct Queued {
 struct Counters {
     /// Records queued and not yet taken into a batch.
     waiting: AtomicUsize,
-    /// Transactions committed so far (each holding one or more records).
-    commits: AtomicU64,
+    /// Transactions committed so far (each holding one or more records), records, the
+    /// largest batch.
+    stats: Stats,
 }
 
 /// Audit records waiting to be committed together, and the thread that commits them.
@@ -107,7 +108,7 @@ impl AuditQueue {
     /// Transactions committed so far.
     #[cfg(test)]
     fn commits(&self) -> u64 {
-        self.counters.commits.load(Ordering::Relaxed)
+        self.counters.stats.commits()
     }
 
     /// Records waiting.
@@ -126,6 +127,7 @@ impl Drop for AuditQueue {
         {
             tracing::error!("the audit committer panicked");
         }
+        self.counters.stats.log();
     }
 }
 
@@ -155,6 +157,7 @@ fn run_committer(receiver: &Receiver<Queued>, writer: &Mutex<Connection>, counte
 fn commit(conn: &mut Connection, batch: Vec<Queued>, counters: &Counters) {
     let (entries, fillers): (Vec<AuditEntry>, Vec<Filler>) =
         batch.into_iter().map(|q| (q.entry, q.filler)).unzip();
+    let size = entries.len();
     let committed = (|| {
         let tx = begin_write(conn).map_err(sql("audit append"))?;
         // The head is read once; each record chains to the one before it in the batch.
@@ -170,7 +173,7 @@ fn commit(conn: &mut Connection, batch: Vec<Queued>, counters: &Counters) {
     })();
     match committed {
         Ok(records) => {
-            counters.commits.fetch_add(1, Ordering::Relaxed);
+            counters.stats.committed(size);
             for (filler, record) in fillers.into_iter().zip(records) {
                 filler.fill(Ok(record));
             }
