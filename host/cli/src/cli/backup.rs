@@ -267,6 +267,9 @@ fn create(
     if let Some(profile) = &deployment.profile {
         return remote::create(profile, out, recipients, token_recipient, deployment.json);
     }
+    if recipients.is_empty() && !token_recipient {
+        return Err(backup_error(BackupError::NoRecipient));
+    }
     let mut recipients = recipients
         .iter()
         .map(|path| {
