@@ -264,11 +264,21 @@ fn softhsm_key_is_listed_by_pkcs11_tool_and_never_extractable() {
         .output()
         .expect("pkcs11-tool runs");
     let listing = String::from_utf8_lossy(&out.stdout);
-    let block = listing
-        .split("Private Key Object")
-        .find(|b| b.contains(&agree))
+    // One object per unindented header line and the indented lines under it.
+    let mut objects: Vec<String> = Vec::new();
+    for line in listing.lines() {
+        match objects.last_mut() {
+            Some(object) if line.starts_with(char::is_whitespace) => {
+                object.push_str(line);
+                object.push('\n');
+            }
+            _ => objects.push(format!("{line}\n")),
+        }
+    }
+    let block = objects
+        .iter()
+        .find(|o| o.starts_with("Private Key Object") && o.contains(&agree))
         .unwrap_or_else(|| panic!("{agree} not listed:\n{listing}"));
-    let block = block.split("Public Key Object").next().unwrap_or(block);
     assert!(block.contains("derive"), "{block}");
     assert!(!block.contains("sign"), "{block}");
     assert!(block.contains("never extract"), "{block}");
