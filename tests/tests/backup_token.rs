@@ -481,3 +481,50 @@ fn the_token_backup_key_made_through_the_server_waits_for_the_export_backup_quor
         "{trail}"
     );
 }
+
+#[test]
+fn scheduled_backups_with_token_recipient_are_sealed_to_the_token_backup_key() {
+    let deployment = Deployment::init(&Setup::soft()).unwrap();
+    let config = s(&deployment.config());
+    let key = json(&ok(
+        &deployment,
+        &["backup", "key", "create", "--config", &config, "--json"],
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let scheduled = dir.path().join("scheduled");
+    deployment
+        .append_config(&format!(
+            "\n[backup]\ndir = \"{}\"\nevery_secs = 1\ntoken_recipient = true\n",
+            s(&scheduled)
+        ))
+        .unwrap();
+    let mut server = TestServer::serve(deployment).unwrap();
+    let started = std::time::Instant::now();
+    let file = loop {
+        let found = std::fs::read_dir(&scheduled)
+            .ok()
+            .and_then(|mut entries| entries.find_map(|e| Some(e.ok()?.path())));
+        if let Some(file) = found {
+            break file;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "no scheduled backup: {}",
+            server.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    server.stop().unwrap();
+    let manifest = json(&ok(
+        server.deployment(),
+        &["backup", "verify", &s(&file), "--json"],
+    ));
+    assert_eq!(
+        manifest["token_recipient"], key["fingerprint"],
+        "{manifest}"
+    );
+    assert_eq!(
+        manifest["recipients"],
+        serde_json::json!([key["fingerprint"]])
+    );
+}
