@@ -72,6 +72,9 @@ impl Token for Counting {
     fn mac(&self, label: &str, message: &[u8]) -> Result<[u8; 48], TokenError> {
         self.inner.mac(label, message)
     }
+    fn ecdh_p384(&self, label: &str, peer: &[u8]) -> Result<SecretBytes, TokenError> {
+        self.inner.ecdh_p384(label, peer)
+    }
     fn random(&self, out: &mut [u8]) -> Result<(), TokenError> {
         self.inner.random(out)
     }

@@ -456,6 +456,20 @@ fn world() -> World {
             OFFICER,
         ),
         endpoint(
+            "backup key create",
+            Method::POST,
+            "/v1/backup-key",
+            Body::Empty,
+            OFFICER,
+        ),
+        endpoint(
+            "backup key show",
+            Method::GET,
+            "/v1/backup-key",
+            Body::Empty,
+            OFFICER,
+        ),
+        endpoint(
             "clients list",
             Method::GET,
             "/v1/clients",

@@ -9,7 +9,7 @@
 
 use std::process::Command;
 
-use kastell_core::crypto::{CryptoError, CryptoProvider as _, RustCrypto};
+use kastell_core::crypto::{AwsLc, CryptoError, CryptoProvider as _, RustCrypto};
 use kastell_core::secret::SecretBytes;
 use kastell_core::token::{
     KdfCost, Pkcs11Config, Pkcs11Token, SoftToken, Token, TokenError, TokenKeyKind,
@@ -136,6 +136,44 @@ fn exercise(token: &dyn Token) {
         matches!(token.encrypt(&missing, b"", b"x"), Err(TokenError::KeyNotFound(l)) if l == missing)
     );
 
+    // ECDH with a key-agreement key (the token backup key's kind), checked by AWS-LC on
+    // the peer's side; it signs nothing and a signing key agrees on nothing.
+    let agree = unique_label("agree");
+    token
+        .generate(&agree, TokenKeyKind::EcdhP384)
+        .expect("ecdh key");
+    let token_public = token.public_key(&agree).expect("public key");
+    let peer = RustCrypto.p384_generate().expect("peer");
+    let peer_public = RustCrypto.p384_public_key(&peer).expect("peer public");
+    let z = token.ecdh_p384(&agree, &peer_public).expect("ecdh");
+    assert_eq!(z.len(), 48);
+    assert_eq!(
+        z,
+        AwsLc::p384_ecdh(&peer, &token_public).expect("peer's ecdh"),
+        "both sides agree"
+    );
+    assert!(matches!(
+        token.sign_digest(&agree, &digest),
+        Err(TokenError::WrongKind {
+            expected: TokenKeyKind::EcP384,
+            ..
+        })
+    ));
+    assert!(matches!(
+        token.ecdh_p384(&signer, &peer_public),
+        Err(TokenError::WrongKind {
+            expected: TokenKeyKind::EcdhP384,
+            ..
+        })
+    ));
+    let mut off_curve = peer_public.clone();
+    off_curve[60] ^= 1;
+    assert!(matches!(
+        token.ecdh_p384(&agree, &off_curve),
+        Err(TokenError::Crypto(CryptoError::InvalidInput(_)))
+    ));
+    token.destroy(&agree).expect("destroy");
+
     // Random bytes.
     let (mut a, mut b) = ([0u8; 32], [0u8; 32]);
     token.random(&mut a).expect("random");
@@ -207,6 +245,45 @@ fn softhsm_key_is_listed_by_pkcs11_tool_and_never_extractable() {
     );
     assert!(block.contains("sensitive"), "{block}");
     token.destroy(&label).expect("destroy");
+
+    // The token backup key's kind: a private key that derives, sensitive, never
+    // extractable.
+    let agree = unique_label("agree");
+    token
+        .generate(&agree, TokenKeyKind::EcdhP384)
+        .expect("generate");
+    let out = Command::new("pkcs11-tool")
+        .args(["--module", &config.module.display().to_string()])
+        .args([
+            "--token-label",
+            &config.token_label,
+            "--login",
+            "--list-objects",
+        ])
+        .args(["--pin", "env:KASTELL_TEST_PIN"])
+        .output()
+        .expect("pkcs11-tool runs");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    // One object per unindented header line and the indented lines under it.
+    let mut objects: Vec<String> = Vec::new();
+    for line in listing.lines() {
+        match objects.last_mut() {
+            Some(object) if line.starts_with(char::is_whitespace) => {
+                object.push_str(line);
+                object.push('\n');
+            }
+            _ => objects.push(format!("{line}\n")),
+        }
+    }
+    let block = objects
+        .iter()
+        .find(|o| o.starts_with("Private Key Object") && o.contains(&agree))
+        .unwrap_or_else(|| panic!("{agree} not listed:\n{listing}"));
+    assert!(block.contains("derive"), "{block}");
+    assert!(!block.contains("sign"), "{block}");
+    assert!(block.contains("never extract"), "{block}");
+    assert!(block.contains("sensitive"), "{block}");
+    token.destroy(&agree).expect("destroy");
 }
 
 #[test]

@@ -8,12 +8,17 @@
 //!
 //! With a PKCS#11 token the master key never leaves the token: the manifest says so
 //! ([`MasterKey::OnToken`]) and a restore needs the same token.
+//!
+//! Besides escrow holders' keys, the content key can be sealed to the deployment's token
+//! backup key ([`token_key`]): a key-agreement key resident on the token, so the same token
+//! opens the backup without any private key file.
 
 mod content;
 mod create;
 mod format;
 mod restore;
 mod stream;
+mod token_key;
 mod verify;
 
 use std::path::PathBuf;
@@ -25,7 +30,10 @@ use crate::token::TokenError;
 
 pub use create::{BackupSource, Progress, Recipient, create};
 pub use format::{AuditHead, Counts, FORMAT_VERSION, Manifest, MasterKey, fingerprint};
-pub use restore::{Identity, Restored, record_restore, restore};
+pub use restore::{Identity, Opener, Restored, record_restore, restore};
+pub use token_key::{
+    CREATE_BACKUP_KEY_OPERATION, TOKEN_BACKUP_KEY, TokenBackupKey, create_token_key,
+};
 pub use verify::verify;
 
 /// The audit operation of a backup taken (`reason` names the file's backup id).
@@ -78,6 +86,23 @@ pub enum BackupError {
         /// The recipients' fingerprints.
         sealed_to: String,
     },
+    /// The token given holds no backup key fitting this backup: none at all, or one that is
+    /// not among the backup's recipients (another token).
+    #[error(
+        "no recipient key fits: {holder} is not a recipient of this backup (sealed to {sealed_to})"
+    )]
+    NoRecipientKey {
+        /// The token and its key (or that it holds none).
+        holder: String,
+        /// The recipients' fingerprints.
+        sealed_to: String,
+    },
+    /// The token holds no backup key (`kastell backup key create` makes one).
+    #[error("{0} holds no token backup key: create one with `kastell backup key create`")]
+    NoBackupKey(String),
+    /// The token holds a backup key already (one per token).
+    #[error("{0} holds a token backup key already")]
+    BackupKeyExists(String),
     /// A recipient's public key or an identity's private key is malformed.
     #[error("{what}: {reason}")]
     BadKey {
@@ -89,7 +114,8 @@ pub enum BackupError {
     /// No recipient was named: a backup nobody can open is refused.
     #[error(
         "a backup needs at least one recipient: name the escrow holders' P-384 public keys \
-         (--recipient PEM, or `recipients` under [backup])"
+         (--recipient PEM, or `recipients` under [backup]) or seal it to the token backup key \
+         (--token-recipient, or `token_recipient = true` under [backup])"
     )]
     NoRecipient,
     /// The restore target exists and is not empty.
@@ -136,7 +162,11 @@ impl BackupError {
                 ErrorCode::TamperDetected
             }
             Self::WrongRecipient { .. } => ErrorCode::AccessDenied,
-            Self::TargetNotEmpty(_) | Self::OutputExists(_) => ErrorCode::AlreadyExists,
+            Self::NoRecipientKey { .. } => ErrorCode::IncorrectKey,
+            Self::NoBackupKey(_) => ErrorCode::NotFound,
+            Self::TargetNotEmpty(_) | Self::OutputExists(_) | Self::BackupKeyExists(_) => {
+                ErrorCode::AlreadyExists
+            }
             Self::Store(_) | Self::Token(_) | Self::Deployment(_) | Self::Io { .. } => {
                 ErrorCode::Internal
             }

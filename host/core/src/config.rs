@@ -46,6 +46,7 @@
 //! every_secs = 86400           # a scheduled backup this often while serving (off without)
 //! keep = 7                     # scheduled backups kept in dir, newest first
 //! recipients = ["/etc/kastell/escrow-1.pub"]   # P-384 SPKI PEM of each escrow holder
+//! token_recipient = true       # seal to the token backup key too (`kastell backup key create`)
 //!
 //! [policies]                   # limits of one policy evaluation
 //! fuel = 20000000              # instantiation included (tenant-context burns ~6,700)
@@ -124,6 +125,10 @@ pub struct BackupConfig {
     /// sealed to.
     #[serde(default)]
     pub recipients: Vec<PathBuf>,
+    /// Seal scheduled backups to the token backup key too (`kastell backup key create`
+    /// makes it): the same token opens them.
+    #[serde(default)]
+    pub token_recipient: bool,
 }
 
 /// Scheduled backups kept unless `[backup] keep` says otherwise.
@@ -470,11 +475,15 @@ impl Config {
                 message: format!("server.certificate_days = {days}: 1–397"),
             });
         }
-        if self.backup.every_secs.is_some() && self.backup.recipients.is_empty() {
+        if self.backup.every_secs.is_some()
+            && self.backup.recipients.is_empty()
+            && !self.backup.token_recipient
+        {
             return Err(ConfigError {
                 source_name: name.to_owned(),
                 message: "backup.every_secs needs backup.recipients (the escrow holders' \
-                          public keys a scheduled backup is sealed to)"
+                          public keys a scheduled backup is sealed to) or \
+                          backup.token_recipient = true"
                     .into(),
             });
         }

@@ -27,6 +27,9 @@ pub enum TokenKeyKind {
     EcP384,
     /// HMAC-SHA-384 secret.
     HmacSha384,
+    /// P-384 key pair for key agreement (ECDH) only: the token backup key
+    /// ([`crate::backup`]) that backups are sealed to with HPKE.
+    EcdhP384,
 }
 
 /// AES-GCM output of a token: the nonce it used (some HSMs choose it themselves) and the
@@ -232,6 +235,15 @@ pub trait Token: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// As [`Token::wrap`].
     fn mac(&self, label: &str, message: &[u8]) -> Result<[u8; 48], TokenError>;
+
+    /// ECDH with the token's [`TokenKeyKind::EcdhP384`] key `label` and a peer's
+    /// uncompressed SEC1 P-384 point, computed inside the token: the shared secret Z (the
+    /// x-coordinate, 48 bytes). The private key never leaves the token.
+    ///
+    /// # Errors
+    /// [`TokenError::Crypto`] with [`CryptoError::InvalidInput`] for a peer point that is
+    /// not on the curve; otherwise as [`Token::wrap`].
+    fn ecdh_p384(&self, label: &str, peer_sec1: &[u8]) -> Result<SecretBytes, TokenError>;
 
     /// The token's whole key table, for a sealed backup ([`crate::backup`]) and nothing
     /// else: the one call through which key material leaves a token, into content that

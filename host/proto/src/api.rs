@@ -37,7 +37,7 @@ pub use approvals::{
 pub use audit::{
     AuditKeyResponse, AuditPage, CheckpointJson, RangeQuery, RecordJson, VerifyReport,
 };
-pub use backups::BackupCreated;
+pub use backups::{BackupCreated, BackupKey};
 pub use components::{
     InvokeRequest, InvokeResponse, PolicyList, PolicyResponse, WorkloadList, WorkloadResponse,
 };

@@ -70,7 +70,8 @@ error_codes! {
     UnsupportedAlgorithm => 400, EXIT_REFUSED;
     /// The ciphertext is malformed or not authentic under this key and context.
     InvalidCiphertext => 400, EXIT_REFUSED;
-    /// The ciphertext names another key than the one asked for.
+    /// The ciphertext names another key than the one asked for (also: a backup sealed to
+    /// other recipients than the key a token holds, "no recipient key fits").
     IncorrectKey => 400, EXIT_REFUSED;
     /// An import token (AWS's `ImportToken`) is past its 24 hours.
     ExpiredImportToken => 400, EXIT_REFUSED;

@@ -29,7 +29,8 @@ vocabulary! {
         /// Issuing a crypto-user or auditor client certificate (and revoking one): no
         /// class but `issue-officer` may need more approvals than it.
         IssueClient = "issue-client",
-        /// Taking a sealed backup through the server (`POST /v1/backups`).
+        /// Taking a sealed backup through the server (`POST /v1/backups`), and creating
+        /// the token backup key backups can be sealed to (`POST /v1/backup-key`).
         ExportBackup = "export-backup",
     }
 }
@@ -103,7 +104,12 @@ impl AccessKeyRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BackupRequest {
     /// The escrow holders' P-384 public keys (SPKI PEM) the content key is sealed to.
+    #[cfg_attr(feature = "serde", serde(default))]
     pub recipients: Vec<String>,
+    /// Seal it to the deployment's token backup key too (`POST /v1/backup-key` makes it).
+    /// Absent is `false`: fewer recipients, never more.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub token_recipient: bool,
 }
 
 /// An administrative action under quorum. `K` names the key: [`KeyId`] in what officers
@@ -115,7 +121,8 @@ pub struct BackupRequest {
 /// `{"issue-client": {…}}`, `{"revoke-officer": {"serial": "<hex>", "reason": "…"}}`,
 /// `{"issue-access-key": {…}}`, `{"revoke-access-key": {"id": "KSTL…", "reason": "…"}}`,
 /// `{"set-quorum": {"class": "<class>", "required": 2}}`,
-/// `{"export-backup": {"recipients": ["-----BEGIN PUBLIC KEY-----…"]}}`.
+/// `{"export-backup": {"recipients": ["-----BEGIN PUBLIC KEY-----…"], "token_recipient":
+/// false}}`, `{"create-backup-key": {}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(
@@ -189,6 +196,9 @@ pub enum QuorumAction<K = KeyId> {
     },
     /// Take a sealed backup to these recipients (class `export-backup`).
     ExportBackup(BackupRequest),
+    /// Create the token backup key on the deployment's token (class `export-backup`:
+    /// whoever holds the token can then open the backups sealed to it).
+    CreateBackupKey {},
     /// Require `required` approvals for `class`.
     SetQuorum {
         /// The class.
@@ -218,7 +228,7 @@ impl<K> QuorumAction<K> {
                 OperationClass::IssueOfficer
             }
             Self::SetQuorum { .. } => OperationClass::Quorum,
-            Self::ExportBackup(_) => OperationClass::ExportBackup,
+            Self::ExportBackup(_) | Self::CreateBackupKey {} => OperationClass::ExportBackup,
         }
     }
 
@@ -236,6 +246,7 @@ impl<K> QuorumAction<K> {
             | Self::IssueAccessKey(_)
             | Self::RevokeAccessKey { .. }
             | Self::ExportBackup(_)
+            | Self::CreateBackupKey {}
             | Self::SetQuorum { .. } => None,
         }
     }
@@ -287,6 +298,7 @@ impl<K> QuorumAction<K> {
             Self::RevokeAccessKey { id, reason } => QuorumAction::RevokeAccessKey { id, reason },
             Self::SetQuorum { class, required } => QuorumAction::SetQuorum { class, required },
             Self::ExportBackup(request) => QuorumAction::ExportBackup(request),
+            Self::CreateBackupKey {} => QuorumAction::CreateBackupKey {},
         })
     }
 }
@@ -310,6 +322,10 @@ mod tests {
             (
                 QuorumAction::BindPolicy { key, policy: None },
                 serde_json::json!({"bind-policy": {"key": KEY, "policy": null}}),
+            ),
+            (
+                QuorumAction::CreateBackupKey {},
+                serde_json::json!({"create-backup-key": {}}),
             ),
             (
                 QuorumAction::SetQuorum {

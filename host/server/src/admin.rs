@@ -123,14 +123,19 @@ fn execute(
             state.quorum.apply_setting(class, required, executor)?,
         )),
         QuorumAction::ExportBackup(request) => {
-            let recipients = super::backups::recipients(&request.recipients)?;
+            let recipients =
+                super::backups::recipients(&request.recipients, request.token_recipient)?;
             Ok(ActionResult::Backup(super::backups::take(
                 state,
                 &state.backup_dir,
                 requester,
                 &recipients,
+                request.token_recipient,
             )?))
         }
+        QuorumAction::CreateBackupKey {} => Ok(ActionResult::BackupKey(
+            super::backups::create_key(state, requester)?,
+        )),
     }
 }
 

@@ -2,7 +2,9 @@
 //! into the server's backup folder under the `export-backup` quorum class (the officers
 //! approve the recipients it is sealed to), `GET /v1/backups/{file}` downloads one. Both
 //! are audited (`backup`, `download-backup`). The scheduled backups of `[backup]
-//! every_secs` go through [`take`] too.
+//! every_secs` go through [`take`] too. `POST /v1/backup-key` creates the token backup key
+//! (the same class: whoever holds the token opens what is sealed to it; audited
+//! `create-backup-key`), `GET /v1/backup-key` shows its public key.
 
 use std::path::Path;
 
@@ -10,9 +12,9 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use kastell_core::audit::Outcome;
-use kastell_core::backup::{self, BackupError, BackupSource, MasterKey, Recipient};
+use kastell_core::backup::{self, BackupError, BackupSource, MasterKey, Recipient, TokenBackupKey};
 use kastell_core::keys::Caller;
-use kastell_proto::api::{BackupCreated, BackupRequest, ErrorBody, PendingResponse};
+use kastell_proto::api::{BackupCreated, BackupKey, BackupRequest, ErrorBody, PendingResponse};
 use kastell_proto::{QuorumAction, Role};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -34,19 +36,21 @@ pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
     router
         .routes(routes!(create_backup))
         .routes(routes!(download_backup))
+        .routes(routes!(create_backup_key, show_backup_key))
 }
 
 fn backup_error(err: &BackupError) -> ApiError {
     ApiError::of(err.code(), err.to_string())
 }
 
-/// The recipients of a request, each checked (refused before officers are asked to
-/// approve, and again when it runs).
+/// The escrow recipients of a request, each checked (refused before officers are asked to
+/// approve, and again when it runs); with `token_recipient`, the token backup key is added
+/// when the backup is taken ([`take`]).
 ///
 /// # Errors
-/// 400 naming the malformed key, or when there is none.
-pub fn recipients(pems: &[String]) -> Result<Vec<Recipient>, ApiError> {
-    if pems.is_empty() {
+/// 400 naming the malformed key, or when there is no recipient of either kind.
+pub fn recipients(pems: &[String], token_recipient: bool) -> Result<Vec<Recipient>, ApiError> {
+    if pems.is_empty() && !token_recipient {
         return Err(backup_error(&BackupError::NoRecipient));
     }
     pems.iter()
@@ -66,16 +70,46 @@ pub fn is_backup_name(name: &str) -> bool {
         .is_some_and(|stamp| !stamp.is_empty() && stamp.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Takes a backup sealed to `recipients` into `dir` as `requester` (audited `backup`).
+/// The token backup key as the API shows it.
+fn backup_key(key: &TokenBackupKey) -> Result<BackupKey, ApiError> {
+    Ok(BackupKey {
+        public_key: key.public_pem().map_err(|e| backup_error(&e))?,
+        fingerprint: key.fingerprint(),
+        token: key.token().to_owned(),
+    })
+}
+
+/// Creates the token backup key as `requester` (audited `create-backup-key`): the
+/// executor of the approved `create-backup-key` action.
 ///
 /// # Errors
-/// The backup's failure, by its code.
+/// 409 when the token holds one already; the token's failure.
+pub fn create_key(state: &Shared, requester: &Caller) -> Result<BackupKey, ApiError> {
+    let key =
+        backup::create_token_key(&state.service, &requester.id).map_err(|e| backup_error(&e))?;
+    backup_key(&key)
+}
+
+/// Takes a backup sealed to `recipients` (and, with `token_recipient`, to the token backup
+/// key) into `dir` as `requester` (audited `backup`).
+///
+/// # Errors
+/// The backup's failure, by its code (404 when the token holds no backup key).
 pub fn take(
     state: &Shared,
     dir: &Path,
     requester: &Caller,
     recipients: &[Recipient],
+    token_recipient: bool,
 ) -> Result<BackupCreated, ApiError> {
+    let mut recipients = recipients.to_vec();
+    if token_recipient {
+        let key = TokenBackupKey::of(state.service.token().as_ref())
+            .and_then(|key| key.recipient())
+            .map_err(|e| backup_error(&e))?;
+        recipients.push(key);
+    }
+    let recipients = recipients.as_slice();
     kastell_core::files::create_private_dir(dir).map_err(ApiError::internal)?;
     let file = format!("{PREFIX}{}{SUFFIX}", kastell_core::clock::unix_now_ms());
     let path = dir.join(&file);
@@ -113,8 +147,42 @@ async fn create_backup(
     ApiJson(body): ApiJson<BackupRequest>,
 ) -> Result<Response, ApiError> {
     require(&state, &caller, Role::CryptoOfficer, "export-backup").await?;
-    recipients(&body.recipients)?;
+    recipients(&body.recipients, body.token_recipient)?;
+    if body.token_recipient {
+        TokenBackupKey::of(state.service.token().as_ref()).map_err(|e| backup_error(&e))?;
+    }
     gated(state, caller, QuorumAction::ExportBackup(body)).await
+}
+
+/// Creates the token backup key on the deployment's token (crypto-officer), of class
+/// `export-backup`: may need approvals (202). Backups sealed to it (`token_recipient`)
+/// open with this token alone.
+#[utoipa::path(post, path = "/v1/backup-key", tag = "approvals",
+    responses((status = 200, body = BackupKey), (status = 202, body = PendingResponse),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn create_backup_key(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+) -> Result<Response, ApiError> {
+    require(&state, &caller, Role::CryptoOfficer, "create-backup-key").await?;
+    gated(state, caller, QuorumAction::CreateBackupKey {}).await
+}
+
+/// The token backup key's public key and fingerprint (crypto-officer).
+#[utoipa::path(get, path = "/v1/backup-key", tag = "approvals",
+    responses((status = 200, body = BackupKey), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn show_backup_key(
+    State(state): State<Shared>,
+    Auth(caller): Auth,
+) -> Result<axum::Json<BackupKey>, ApiError> {
+    require(&state, &caller, Role::CryptoOfficer, "show-backup-key").await?;
+    blocking(move || {
+        let key =
+            TokenBackupKey::of(state.service.token().as_ref()).map_err(|e| backup_error(&e))?;
+        backup_key(&key).map(axum::Json)
+    })
+    .await
 }
 
 /// Downloads a backup the server took (crypto-officer); audited.

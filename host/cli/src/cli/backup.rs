@@ -1,14 +1,18 @@
 //! `kastell backup …`: take a sealed backup of a deployment (while its server may keep
 //! serving), verify one offline without any secret, restore one into a new data directory
-//! with an escrow holder's private key. The format is `docs/backup-format.md`.
+//! with an escrow holder's private key or with the token holding the token backup key
+//! (`kastell backup key …`). The format is `docs/backup-format.md`.
 
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kastell_core::backup::{
-    self, BackupError, BackupSource, Identity, Manifest, Progress, Recipient,
+    self, BackupError, BackupSource, Identity, Manifest, Opener, Progress, Recipient,
+    TokenBackupKey,
 };
+use kastell_core::deployment::TokenChoice;
+use kastell_core::token::{Pkcs11Token, SoftToken, Token};
 use kastell_proto::Role;
 use secrecy::SecretString;
 use serde::Serialize;
@@ -16,6 +20,7 @@ use serde::Serialize;
 use super::CliError;
 use super::deployment::{DeploymentArgs, deployment_error, operator};
 
+mod key;
 mod remote;
 mod restore_store;
 mod schedule;
@@ -35,9 +40,14 @@ pub enum BackupCommand {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
         /// An escrow holder's P-384 public key (SPKI PEM); repeat for each. Only these
-        /// keys can open the backup.
-        #[arg(long = "recipient", value_name = "PEM", required = true)]
+        /// keys (and the token backup key with --token-recipient) can open the backup.
+        #[arg(long = "recipient", value_name = "PEM")]
         recipients: Vec<PathBuf>,
+        /// Seal it to the deployment's token backup key too (`kastell backup key create`):
+        /// the same token then opens it, without --identity. At least one recipient of
+        /// either kind is needed.
+        #[arg(long)]
+        token_recipient: bool,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -69,16 +79,25 @@ pub enum BackupCommand {
         deployment: DeploymentArgs,
     },
     /// Restore a backup into a new data directory (--data-dir, missing or empty) with a
-    /// recipient's private key. With the soft token, the new token file is sealed under
+    /// recipient's private key, or without --identity with the token holding the token
+    /// backup key it is sealed to (the same PKCS#11 token, or --soft-token). With the soft
+    /// token, the new token file is sealed under
     /// the passphrase given (KASTELL_SOFT_TOKEN_PASSPHRASE or --secret-file); a backup
     /// whose master key stays on a PKCS#11 token needs that same token. The restored
     /// trail continues the old one with a `restore` record.
     Restore {
         /// The backup file.
         file: PathBuf,
-        /// A recipient's P-384 private key (PEM, PKCS#8 or SEC1).
+        /// A recipient's P-384 private key (PEM, PKCS#8 or SEC1). Without it, the token
+        /// opens the backup with its backup key: the PKCS#11 token given
+        /// (--pkcs11-module, --token-label), or the soft token file of --soft-token.
         #[arg(long, value_name = "KEY.pem")]
-        identity: PathBuf,
+        identity: Option<PathBuf>,
+        /// The soft token file holding the token backup key the backup is sealed to (the
+        /// backed-up deployment's `soft-token.kst`), opened with the passphrase given for
+        /// the restored token (the same passphrase).
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["identity", "pkcs11_module"])]
+        soft_token: Option<PathBuf>,
         /// The password file of --store's database (default: KASTELL_STORE_PASSWORD); it
         /// goes into the restored configuration's `[store] password_file`. With --store
         /// (an empty PostgreSQL database), the restore is made on the data directory's
@@ -92,6 +111,9 @@ pub enum BackupCommand {
         #[command(flatten)]
         deployment: DeploymentArgs,
     },
+    /// The token backup key: create it, show its public key.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
 }
 
 /// A backup failure, exit code from its error code, the message led by the code's name.
@@ -191,9 +213,11 @@ pub(super) fn run(command: BackupCommand) -> Result<(), CliError> {
         BackupCommand::Create {
             out,
             recipients,
+            token_recipient,
             quiet,
             deployment,
-        } => create(&out, &recipients, quiet, &deployment),
+        } => create(&out, &recipients, token_recipient, quiet, &deployment),
+        BackupCommand::Key(command) => key::run(command),
         BackupCommand::Verify {
             file,
             public_key,
@@ -202,6 +226,7 @@ pub(super) fn run(command: BackupCommand) -> Result<(), CliError> {
         BackupCommand::Restore {
             file,
             identity,
+            soft_token,
             store_password_file,
             quiet,
             deployment,
@@ -213,7 +238,11 @@ pub(super) fn run(command: BackupCommand) -> Result<(), CliError> {
                     url,
                     password_file: store_password_file,
                 });
-            restore(&file, &identity, store.as_ref(), quiet, &deployment)
+            let opening = Opening {
+                identity: identity.as_deref(),
+                soft_token: soft_token.as_deref(),
+            };
+            restore(&file, &opening, store.as_ref(), quiet, &deployment)
         }
         BackupCommand::Download {
             name,
@@ -231,13 +260,17 @@ pub(super) fn run(command: BackupCommand) -> Result<(), CliError> {
 fn create(
     out: &Path,
     recipients: &[PathBuf],
+    token_recipient: bool,
     quiet: bool,
     deployment: &DeploymentArgs,
 ) -> Result<(), CliError> {
     if let Some(profile) = &deployment.profile {
-        return remote::create(profile, out, recipients, deployment.json);
+        return remote::create(profile, out, recipients, token_recipient, deployment.json);
     }
-    let recipients = recipients
+    if recipients.is_empty() && !token_recipient {
+        return Err(backup_error(BackupError::NoRecipient));
+    }
+    let mut recipients = recipients
         .iter()
         .map(|path| {
             let name = path.display().to_string();
@@ -246,6 +279,10 @@ fn create(
         .collect::<Result<Vec<_>, _>>()?;
     let data_dir = deployment.data_dir()?;
     let service = deployment.open()?;
+    if token_recipient {
+        let key = TokenBackupKey::of(service.token().as_ref()).map_err(backup_error)?;
+        recipients.push(key.recipient().map_err(backup_error)?);
+    }
     let principal = operator(Role::CryptoOfficer, None).id;
     let source = BackupSource {
         service: &service,
@@ -299,9 +336,40 @@ fn verify(file: &Path, public_key: Option<&Path>, json: bool) -> Result<(), CliE
     Ok(())
 }
 
+/// What opens a backup's content key: `--identity`, else the token.
+struct Opening<'a> {
+    identity: Option<&'a Path>,
+    soft_token: Option<&'a Path>,
+}
+
+/// The token that opens a backup sealed to its backup key: the PKCS#11 token the restore
+/// is made with, or the soft token file given (with the restored token's passphrase).
+fn opening_token(
+    choice: &TokenChoice,
+    soft_token: Option<&Path>,
+) -> Result<Box<dyn Token>, CliError> {
+    let token = |e| backup_error(BackupError::Token(e));
+    match (choice, soft_token) {
+        (TokenChoice::Pkcs11(config), None) => {
+            Ok(Box::new(Pkcs11Token::open(config).map_err(token)?))
+        }
+        (TokenChoice::Soft { passphrase, .. }, Some(file)) => {
+            Ok(Box::new(SoftToken::open(file, passphrase).map_err(token)?))
+        }
+        (TokenChoice::Soft { .. }, None) => Err(CliError::usage(
+            "give --identity KEY.pem (an escrow holder's private key), or --soft-token FILE \
+             (the soft token file holding the token backup key the backup is sealed to)",
+        )),
+        (TokenChoice::Pkcs11(_), Some(_)) => Err(CliError::usage(
+            "--soft-token is for a soft token; with --pkcs11-module the PKCS#11 token opens \
+             the backup",
+        )),
+    }
+}
+
 fn restore(
     file: &Path,
-    identity: &Path,
+    opening: &Opening<'_>,
     store: Option<&restore_store::Target>,
     quiet: bool,
     deployment: &DeploymentArgs,
@@ -312,11 +380,24 @@ fn restore(
             "a backup is restored into a new data directory (--data-dir), not through a server",
         ));
     }
-    let pem = SecretString::from(read_text(identity, "--identity")?);
-    let identity =
-        Identity::from_pem(&pem, &identity.display().to_string()).map_err(backup_error)?;
+    let identity = match opening.identity {
+        Some(path) => {
+            let pem = SecretString::from(read_text(path, "--identity")?);
+            Some(Identity::from_pem(&pem, &path.display().to_string()).map_err(backup_error)?)
+        }
+        None => None,
+    };
     let target = deployment.data_dir()?;
     let mut choice = deployment.deployment()?;
+    let token = match &identity {
+        Some(_) => None,
+        None => Some(opening_token(&choice.token, opening.soft_token)?),
+    };
+    let opener = match (&identity, &token) {
+        (Some(identity), _) => Opener::Identity(identity),
+        (None, Some(token)) => Opener::Token(token.as_ref()),
+        (None, None) => return Err(CliError::usage("give --identity or a token")),
+    };
     // The restore is made on the data directory's SQLite file (and its restore record
     // there); `--store` takes it to PostgreSQL afterwards.
     choice.store = kastell_core::deployment::StoreChoice::Sqlite;
@@ -325,7 +406,7 @@ fn restore(
         let bar = Bar::new(quiet || deployment.json, "restoring");
         backup::restore(
             file,
-            &identity,
+            &opener,
             &target,
             &choice.token,
             secret_file.as_deref(),

@@ -50,11 +50,13 @@ impl Progress for () {
     fn advance(&self, _: u64) {}
 }
 
-/// A recipient of the content key: an escrow holder's P-384 public key.
+/// A recipient of the content key: an escrow holder's P-384 public key, or the
+/// deployment's token backup key ([`super::TokenBackupKey::recipient`]).
 #[derive(Debug, Clone)]
 pub struct Recipient {
     sec1: Vec<u8>,
     name: String,
+    on_token: bool,
 }
 
 impl Recipient {
@@ -84,7 +86,21 @@ impl Recipient {
         Ok(Self {
             sec1: sec1.to_vec(),
             name: name.to_owned(),
+            on_token: false,
         })
+    }
+
+    /// The token backup key of `token` (described so) as a recipient.
+    pub(super) fn on_token(sec1: &[u8], token: &str) -> Result<Self, BackupError> {
+        let mut recipient = Self::from_sec1(sec1, &format!("the backup key of {token}"))?;
+        recipient.on_token = true;
+        Ok(recipient)
+    }
+
+    /// Whether it is a token backup key.
+    #[must_use]
+    pub fn is_on_token(&self) -> bool {
+        self.on_token
     }
 
     /// Its fingerprint ([`super::fingerprint`]).
@@ -215,6 +231,10 @@ fn write_backup(
         audit_head,
         audit_public_key: public_pem(&audit_public)?,
         recipients: recipients.iter().map(Recipient::fingerprint).collect(),
+        token_recipient: recipients
+            .iter()
+            .find(|r| r.on_token)
+            .map(Recipient::fingerprint),
         master_key: if table.is_some() {
             MasterKey::InBackup
         } else {

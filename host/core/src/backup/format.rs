@@ -84,6 +84,10 @@ pub struct Manifest {
     pub audit_public_key: String,
     /// Fingerprints of the recipients the content key is sealed to.
     pub recipients: Vec<String>,
+    /// The fingerprint of the one among them that is the deployment's token backup key
+    /// (a key on the token, not an escrow holder's): the same token opens the backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_recipient: Option<String>,
     /// Where the master key is.
     pub master_key: MasterKey,
     /// The token the deployment used, as it describes itself.

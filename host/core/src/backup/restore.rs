@@ -73,6 +73,16 @@ impl Identity {
     }
 }
 
+/// What opens a backup's content key.
+#[derive(Debug, Clone, Copy)]
+pub enum Opener<'a> {
+    /// A recipient's private key.
+    Identity(&'a Identity),
+    /// A token holding the backup key the backup is sealed to: the deployment's own
+    /// PKCS#11 token, or its soft token file (opened with its passphrase).
+    Token(&'a dyn Token),
+}
+
 /// What a restore made.
 #[derive(Debug, Clone)]
 pub struct Restored {
@@ -85,7 +95,8 @@ pub struct Restored {
 }
 
 /// Restores the backup at `path` into the new data directory `target` (missing or
-/// empty), opening its content key with `identity`. The token: with a backup that carries
+/// empty), opening its content key with `opener` (a recipient's private key, or the
+/// token holding the backup key it is sealed to). The token: with a backup that carries
 /// the soft token's keys, a new soft token file sealed under the passphrase given; with a
 /// master key that stays on a PKCS#11 token, that same token (its audit key must be the
 /// one that signed the backup). The configuration file comes back with `data_dir` set to
@@ -97,11 +108,12 @@ pub struct Restored {
 /// [`record_restore`] next.
 ///
 /// # Errors
-/// As [`super::verify`]; [`BackupError::WrongRecipient`], [`BackupError::TargetNotEmpty`],
+/// As [`super::verify`]; [`BackupError::WrongRecipient`], [`BackupError::NoRecipientKey`],
+/// [`BackupError::TargetNotEmpty`],
 /// [`BackupError::TokenMismatch`]; the token's or the file system's failure.
 pub fn restore(
     path: &Path,
-    identity: &Identity,
+    opener: &Opener<'_>,
     target: &Path,
     token: &TokenChoice,
     secret_file: Option<&Path>,
@@ -140,7 +152,10 @@ pub fn restore(
     let mut reader = BufReader::new(File::open(path).map_err(io(path))?.take(body_len));
     read_exact(&mut reader, HEADER_LEN, "the header")?;
     let sealed = format::decode_recipients(&mut reader)?;
-    let key = open_key(&sealed, identity, &header, &manifest)?;
+    let key = match opener {
+        Opener::Identity(identity) => open_key(&sealed, identity, &header, &manifest)?,
+        Opener::Token(token) => super::token_key::open_key(*token, &sealed, &header, &manifest)?,
+    };
     let recipients_len: u64 = 2 + sealed
         .iter()
         .map(|s| 36 + s.enc.len() as u64 + s.sealed.len() as u64)

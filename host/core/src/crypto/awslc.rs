@@ -21,6 +21,19 @@ use kastell_proto::algorithm::{HashAlgorithm, MessageType, SigningAlgorithm};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AwsLc;
 
+impl AwsLc {
+    /// ECDH on P-384 with a private scalar (48 bytes, big-endian) and a peer's
+    /// uncompressed SEC1 point: the shared secret Z (the x-coordinate, 48 bytes). The soft
+    /// token's key agreement ([`crate::token::TokenKeyKind::EcdhP384`]).
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidKey`] for a scalar that is not a P-384 key,
+    /// [`CryptoError::InvalidInput`] for a peer point that is not on the curve.
+    pub fn p384_ecdh(private: &SecretBytes, peer_sec1: &[u8]) -> Result<SecretBytes, CryptoError> {
+        ec::p384_ecdh(private, peer_sec1)
+    }
+}
+
 /// The `Debug` of every prepared key: its kind, never its material.
 fn debug_prepared(f: &mut std::fmt::Formatter<'_>, kind: KeyKind) -> std::fmt::Result {
     f.debug_struct("PreparedKey")

@@ -204,17 +204,21 @@ impl Pkcs11Token {
     /// The key labelled `label` of `kind` (the private half for a key pair).
     fn key(session: &Session, label: &str, kind: TokenKeyKind) -> Result<ObjectHandle, TokenError> {
         let class = match kind {
-            TokenKeyKind::EcP384 => ObjectClass::PRIVATE_KEY,
+            TokenKeyKind::EcP384 | TokenKeyKind::EcdhP384 => ObjectClass::PRIVATE_KEY,
             TokenKeyKind::Aes256 | TokenKeyKind::HmacSha384 => ObjectClass::SECRET_KEY,
         };
         if let Some(handle) = Self::find(session, label, class)? {
             let expected = match kind {
                 TokenKeyKind::Aes256 => KeyType::AES,
-                TokenKeyKind::EcP384 => KeyType::EC,
+                TokenKeyKind::EcP384 | TokenKeyKind::EcdhP384 => KeyType::EC,
                 TokenKeyKind::HmacSha384 => KeyType::GENERIC_SECRET,
             };
-            let actual = session.get_attributes(handle, &[AttributeType::KeyType])?;
-            if matches!(actual.first(), Some(Attribute::KeyType(t)) if *t == expected) {
+            let actual =
+                session.get_attributes(handle, &[AttributeType::KeyType, AttributeType::Derive])?;
+            let derives = actual.iter().any(|a| matches!(a, Attribute::Derive(true)));
+            let agreement = (kind == TokenKeyKind::EcdhP384) == derives;
+            if agreement && matches!(actual.first(), Some(Attribute::KeyType(t)) if *t == expected)
+            {
                 return Ok(handle);
             }
         } else if !Self::any(session, label)? {
@@ -299,6 +303,11 @@ impl Token for Pkcs11Token {
                 let mut private = vec![Attribute::Sign(true), name];
                 private.extend(resident);
                 session.generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)?;
+            }
+            TokenKeyKind::EcdhP384 => {
+                // CKA_DERIVE only, sensitive, never extractable: ECDH1_DERIVE is its one
+                // operation.
+                capability::generate(&session, Some(label), KeyKind::P384, KeyUsage::KeyAgreement)?;
             }
         }
         Ok(())
@@ -480,6 +489,27 @@ impl Token for Pkcs11Token {
         let key = Self::key(&session, label, TokenKeyKind::HmacSha384)?;
         let mac = session.sign(&Mechanism::Sha384Hmac, key, message)?;
         mac.try_into().map_err(|_| TokenError::Malformed("HMAC"))
+    }
+
+    fn ecdh_p384(&self, label: &str, peer_sec1: &[u8]) -> Result<SecretBytes, TokenError> {
+        {
+            let session = self.session();
+            Self::key(&session, label, TokenKeyKind::EcdhP384)?;
+        }
+        let peer = p384::PublicKey::from_sec1_bytes(peer_sec1)
+            .ok()
+            .and_then(|key| {
+                use p384::pkcs8::EncodePublicKey as _;
+                key.to_public_key_der().ok()
+            })
+            .ok_or(TokenError::Crypto(CryptoError::InvalidInput(
+                "peer public key: not a valid point on P-384",
+            )))?;
+        // CKM_ECDH1_DERIVE (no KDF) into an extractable session secret whose CKA_VALUE is
+        // read and the object destroyed: `resident.rs`'s key agreement.
+        resident::Resident::new(Arc::clone(&self.session), label, KeyKind::P384)
+            .derive_shared_secret(peer.as_bytes())
+            .map_err(TokenError::Crypto)
     }
 
     fn random(&self, out: &mut [u8]) -> Result<(), TokenError> {

@@ -253,7 +253,7 @@ impl SoftToken {
     /// Fresh material for a key of `kind`.
     fn new_secret(kind: TokenKeyKind) -> Result<SecretBytes, TokenError> {
         Ok(match kind {
-            TokenKeyKind::EcP384 => RustCrypto.p384_generate()?,
+            TokenKeyKind::EcP384 | TokenKeyKind::EcdhP384 => RustCrypto.p384_generate()?,
             TokenKeyKind::Aes256 | TokenKeyKind::HmacSha384 => {
                 let len = if kind == TokenKeyKind::Aes256 { 32 } else { 48 };
                 let mut bytes = Zeroizing::new(vec![0u8; len]);
@@ -388,8 +388,18 @@ impl Token for SoftToken {
     }
 
     fn public_key(&self, label: &str) -> Result<Vec<u8>, TokenError> {
-        self.with_key(label, TokenKeyKind::EcP384, |key| {
-            Ok(AwsLc.p384_public_key(key)?)
+        let public = |key: &SecretBytes| Ok(AwsLc.p384_public_key(key)?);
+        match self.with_key(label, TokenKeyKind::EcP384, public) {
+            Err(TokenError::WrongKind { .. }) => {
+                self.with_key(label, TokenKeyKind::EcdhP384, public)
+            }
+            answer => answer,
+        }
+    }
+
+    fn ecdh_p384(&self, label: &str, peer_sec1: &[u8]) -> Result<SecretBytes, TokenError> {
+        self.with_key(label, TokenKeyKind::EcdhP384, |key| {
+            Ok(AwsLc::p384_ecdh(key, peer_sec1)?)
         })
     }
 

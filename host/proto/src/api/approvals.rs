@@ -112,6 +112,8 @@ pub enum ActionResult {
     AccessKeyRevoked(super::AccessKeyRevoked),
     /// A backup taken.
     Backup(super::BackupCreated),
+    /// The token backup key created.
+    BackupKey(super::BackupKey),
 }
 
 /// Which operations.

@@ -22,3 +22,18 @@ pub struct BackupCreated {
     /// `in-backup` (soft token) or `on-token` (PKCS#11: a restore needs that token).
     pub master_key: String,
 }
+
+/// The token backup key (`GET`/`POST /v1/backup-key`): backups sealed to it open with the
+/// deployment's token alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BackupKey {
+    /// Its P-384 public key, SPKI PEM.
+    pub public_key: String,
+    /// Its fingerprint (`sha256:` of the SEC1 point), as backup manifests name it.
+    pub fingerprint: String,
+    /// The token it is on, as the token describes itself.
+    pub token: String,
+}

@@ -16,6 +16,7 @@ pub(super) fn create(
     profile: &Path,
     out: &Path,
     recipients: &[PathBuf],
+    token_recipient: bool,
     json: bool,
 ) -> Result<(), CliError> {
     refuse_existing(out)?;
@@ -25,7 +26,13 @@ pub(super) fn create(
         .collect::<Result<Vec<_>, _>>()?;
     let client = connect(profile)?;
     let answer: Gated<BackupCreated> = client
-        .post("/v1/backups", &BackupRequest { recipients })
+        .post(
+            "/v1/backups",
+            &BackupRequest {
+                recipients,
+                token_recipient,
+            },
+        )
         .map_err(remote_error)?;
     match &answer {
         Gated::Done(created) => {

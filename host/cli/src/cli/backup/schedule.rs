@@ -21,6 +21,7 @@ pub(crate) struct Schedule {
     keep: usize,
     dir: PathBuf,
     recipients: Vec<Recipient>,
+    token_recipient: bool,
 }
 
 /// The schedule `[backup]` asks for, its recipients read and checked now (a bad one stops
@@ -46,6 +47,7 @@ pub(crate) fn schedule(config: &BackupConfig, dir: &Path) -> Result<Option<Sched
         keep: usize::try_from(config.keep.unwrap_or(DEFAULT_BACKUP_KEEP)).unwrap_or(usize::MAX),
         dir: dir.to_path_buf(),
         recipients,
+        token_recipient: config.token_recipient,
     }))
 }
 
@@ -65,8 +67,13 @@ pub(crate) async fn scheduled(state: Arc<AppState>, schedule: Schedule) {
                 tenant: None,
                 evidence: None,
             };
-            let created =
-                kastell_server::backups::take(&state, &schedule.dir, &caller, &schedule.recipients);
+            let created = kastell_server::backups::take(
+                &state,
+                &schedule.dir,
+                &caller,
+                &schedule.recipients,
+                schedule.token_recipient,
+            );
             (created, prune(&schedule.dir, schedule.keep))
         })
         .await;

@@ -117,6 +117,22 @@ pub(super) fn key_pair(
         .map_err(|_| CryptoError::InvalidKey(curve.bad_scalar))
 }
 
+/// ECDH on P-384 with a private scalar and a peer's uncompressed SEC1 point: the shared
+/// secret Z (the x-coordinate, 48 bytes).
+pub(super) fn p384_ecdh(
+    private: &SecretBytes,
+    peer_sec1: &[u8],
+) -> Result<SecretBytes, CryptoError> {
+    let key = agreement::PrivateKey::from_private_key(&agreement::ECDH_P384, private.expose())
+        .map_err(|_| CryptoError::InvalidKey(P384.bad_scalar))?;
+    agreement::agree(
+        &key,
+        agreement::UnparsedPublicKey::new(&agreement::ECDH_P384, peer_sec1),
+        CryptoError::InvalidInput("peer public key: not a valid point on P-384"),
+        |secret| Ok(SecretBytes::from_slice(secret)),
+    )
+}
+
 /// The P-384 curve, for the typed P-384 operations.
 pub(super) fn p384() -> &'static Curve {
     &P384

@@ -4,7 +4,7 @@
 //! Layout (all integers little-endian):
 //! `KSTLSOFT` ‖ version (1) ‖ Argon2id m KiB (4) ‖ t (4) ‖ p (4) ‖ salt (16) ‖ nonce (12) ‖
 //! AES-256-GCM(key = Argon2id(passphrase, salt), AAD = everything before, entries).
-//! Entries: kind (1) ‖ label length (2) ‖ label ‖ secret length (2) ‖ secret, repeated.
+//! Entries: kind (1: AES-256, 2: ECDSA P-384, 3: HMAC-SHA-384, 4: ECDH P-384) ‖ label length (2) ‖ label ‖ secret length (2) ‖ secret, repeated.
 //!
 //! The header is read before the passphrase is checked, so nothing in it is trusted: only
 //! the Argon2id parameters a [`KdfCost`] gives are accepted, before any key is derived.
@@ -176,6 +176,7 @@ fn kind_byte(kind: TokenKeyKind) -> u8 {
         TokenKeyKind::Aes256 => 1,
         TokenKeyKind::EcP384 => 2,
         TokenKeyKind::HmacSha384 => 3,
+        TokenKeyKind::EcdhP384 => 4,
     }
 }
 
@@ -184,6 +185,7 @@ fn byte_kind(byte: u8) -> Option<TokenKeyKind> {
         1 => Some(TokenKeyKind::Aes256),
         2 => Some(TokenKeyKind::EcP384),
         3 => Some(TokenKeyKind::HmacSha384),
+        4 => Some(TokenKeyKind::EcdhP384),
         _ => None,
     }
 }
