@@ -260,3 +260,96 @@ fn on_softhsm_imports_work_the_same_with_the_wrapping_key_under_the_hsm_master_k
         "the wrapping key is wrapped by the SoftHSM2 master key"
     );
 }
+
+#[test]
+fn an_imported_p384_key_made_by_openssl_signs_what_openssl_verifies_and_bad_ec_material_is_refused()
+{
+    let server = aws::serve(&Setup::soft()).unwrap();
+    let auditor = server.new_client("audit", "auditor", None).unwrap();
+    let user = access_key(&server, "byok-user", "crypto-user");
+    let officer = access_key(&server, "byok-officer", "crypto-officer");
+    let seen = byok(&server, &user, &officer, "ecc");
+    assert_eq!(
+        seen["created"],
+        json!({"KeyState": "PendingImport", "Origin": "EXTERNAL", "KeySpec": "ECC_NIST_P384"}),
+        "{seen}"
+    );
+    for (case, exception) in [
+        ("other_curve", "IncorrectKeyMaterialException"),
+        ("rsa_into_ecc", "IncorrectKeyMaterialException"),
+        ("public_key_not_its_own", "IncorrectKeyMaterialException"),
+        ("sec1_not_pkcs8", "IncorrectKeyMaterialException"),
+        ("raw_scalar", "IncorrectKeyMaterialException"),
+        ("wrong_wrapping_algorithm", "InvalidCiphertextException"),
+        ("another_p384_later", "IncorrectKeyMaterialException"),
+    ] {
+        assert_eq!(seen[case], exception, "{case}: {seen}");
+    }
+    assert_eq!(seen["still_pending"], "PendingImport", "{seen}");
+    assert_eq!(seen["material_id_len"], 64);
+    assert_eq!(seen["state"], "Enabled");
+    assert_eq!(seen["public_key_is_openssls"], true, "{seen}");
+    assert_eq!(seen["openssl_verifies"], true, "{seen}");
+    assert_eq!(seen["kastell_verifies"], true, "{seen}");
+    assert_eq!(seen["same_again"], true, "{seen}");
+    assert_eq!(seen["p256_openssl_verifies"], true, "{seen}");
+    let key = seen["key"].as_str().unwrap();
+    let trail = audit_trail(&auditor);
+    for reason in [
+        "on curve",
+        "stated public key is not its private key's",
+        "not a PKCS#8 DER private key",
+        "not an EC key",
+    ] {
+        assert!(
+            audited(&trail, key, "import-key-material", "denied", reason),
+            "no refusal naming `{reason}`"
+        );
+    }
+    assert!(audited(
+        &trail,
+        key,
+        "import-key-material",
+        "denied",
+        "InvalidCiphertext"
+    ));
+}
+
+#[test]
+fn key_policies_decide_the_import_operations_and_a_deny_refuses_each_by_name() {
+    let server = aws::serve(&Setup::soft()).unwrap();
+    let auditor = server.new_client("audit", "auditor", None).unwrap();
+    let user = access_key(&server, "byok-user", "crypto-user");
+    let officer = access_key(&server, "byok-officer", "crypto-officer");
+    let seen = byok(&server, &user, &officer, "policy_actions");
+    for (case, outcome) in [
+        ("get_parameters", "AccessDeniedException"),
+        ("import_parameters_allowed", "accepted"),
+        ("import", "AccessDeniedException"),
+        ("delete_import_allowed", "accepted"),
+        ("delete", "AccessDeniedException"),
+        ("sha1_parameters", "AccessDeniedException"),
+        ("sha256_parameters", "accepted"),
+        ("import_forever", "AccessDeniedException"),
+        ("import_expiring", "accepted"),
+    ] {
+        assert_eq!(seen[case], outcome, "{case}: {seen}");
+    }
+    let trail = audit_trail(&auditor);
+    for (key, operation) in [
+        ("get_parameters_key", "get-parameters-for-import"),
+        ("import_key", "import-key-material"),
+        ("delete_key", "delete-imported-key-material"),
+    ] {
+        assert!(
+            audited(
+                &trail,
+                seen[key].as_str().unwrap(),
+                operation,
+                "denied",
+                "AWS key policy"
+            ),
+            "no key-policy refusal of {operation}: {seen}"
+        );
+    }
+}

@@ -107,11 +107,12 @@ fn recipient(document: &[u8]) -> RecipientInfo {
 /// A served deployment with the AWS endpoint, the attest workload, an officer's and a
 /// user's (`alice`) access keys, alice's native client and an auditor's.
 struct Scene {
-    /// Kept so that the server runs as long as the scene.
-    _server: TestServer,
+    server: TestServer,
     runtime: tokio::runtime::Runtime,
     officer: aws_sdk_kms::Client,
     alice: aws_sdk_kms::Client,
+    /// Alice's access key, for boto3.
+    alice_key: (String, String),
     user: Client,
     auditor: Client,
     workload: String,
@@ -123,15 +124,17 @@ impl Scene {
         let server = aws::serve(&Setup::soft()).unwrap();
         let key = |name: &str, role: &str| server.access_key(name, &[role], None).unwrap();
         let officer = sdk(&server, &key("olga", "crypto-officer"));
-        let alice = sdk(&server, &key("alice", "crypto-user"));
+        let alice_key = key("alice", "crypto-user");
+        let alice = sdk(&server, &alice_key);
         let user = server.new_client("alice", "crypto-user", None).unwrap();
         let auditor = server.new_client("audit", "auditor", None).unwrap();
         let workload = push_workload(&server);
         Self {
-            _server: server,
+            server,
             runtime: tokio::runtime::Runtime::new().unwrap(),
             officer,
             alice,
+            alice_key,
             user,
             auditor,
             workload,
@@ -436,4 +439,49 @@ fn a_key_policy_on_recipient_image_sha384_allows_that_image_and_refuses_another(
         "AWS key policy",
         Some(&scene.workload)
     ));
+}
+
+#[test]
+fn boto3_passes_recipient_and_openssl_cms_opens_ciphertext_for_recipient() {
+    let scene = Scene::new();
+    let key = scene.key(None);
+    let (pem, spki) = rsa_key(scene.dir.path());
+    let document = attest_document(&scene.user, &scene.workload, &spki);
+    let document_file = scene.dir.path().join("document.cbor");
+    std::fs::write(&document_file, &document).unwrap();
+    let out = scene.dir.path().join("answers");
+    std::fs::create_dir(&out).unwrap();
+    let seen = aws::boto3(
+        &scene.server,
+        "recipient.py",
+        &[],
+        &scene.alice_key,
+        &[
+            ("KASTELL_KEY", key.as_str()),
+            ("KASTELL_DOCUMENT", document_file.to_str().unwrap()),
+            ("KASTELL_OUT", out.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(seen["decrypt_plaintext"], false, "{seen}");
+    assert_eq!(seen["data_key_plaintext"], false, "{seen}");
+    assert!(
+        seen["decrypt_key_id"].as_str().unwrap().ends_with(&key),
+        "{seen}"
+    );
+    let read = |name: &str| std::fs::read(out.join(name)).unwrap();
+    assert_eq!(
+        openssl_open(scene.dir.path(), &pem, &read("decrypt.der")),
+        SECRET
+    );
+    let data_key = openssl_open(scene.dir.path(), &pem, &read("data-key.der"));
+    assert_eq!(data_key.len(), 32);
+    assert_eq!(
+        data_key,
+        read("data-key.bin"),
+        "the envelope holds CiphertextBlob's key"
+    );
+    assert_eq!(seen["tampered_document"], "ValidationException", "{seen}");
+    assert_eq!(seen["other_algorithm"], "ValidationException", "{seen}");
+    assert!(scene.audited("alice", "decrypt", "allowed", "", Some(&scene.workload)));
+    assert!(scene.audited("alice", "decrypt", "denied", "Recipient refused", None));
 }

@@ -6,11 +6,13 @@
 //! sealed with the key record ([`super::seal`]), so editing the store can neither revive
 //! expired material nor swap it for other material.
 
+mod form;
 mod material;
 mod parameters;
 
-use kastell_proto::{KeyId, Origin, Role};
+use kastell_proto::{KeyId, Operation, Origin, Role};
 
+use super::audited::Record;
 use super::error::KeyError;
 use super::service::{Caller, KeyService};
 use super::{KeyRecord, KeyState};
@@ -78,14 +80,16 @@ impl KeyService {
         Err(error)
     }
 
-    /// The `external` key `key` for `operation` by a crypto officer, in a state that
-    /// allows it; every refusal audited.
+    /// The `external` key `key` for `operation` by a crypto officer whom the key's AWS key
+    /// policy allows `action` (with the condition keys `extra`), in a state that allows
+    /// it; every refusal audited.
     fn external_key(
         &self,
         caller: &Caller,
-        operation: &str,
+        (operation, action): (&'static str, &str),
         key: &str,
         allowed: &[&str],
+        extra: Vec<(String, Vec<String>)>,
     ) -> Result<KeyRecord, KeyError> {
         let key = match self.resolve(key) {
             Ok(found) => found,
@@ -115,6 +119,11 @@ impl KeyService {
                 KeyError::UnsupportedSpec(why),
             );
         }
+        let record = Record {
+            label: Some(operation),
+            ..Record::on(caller, Operation::DescribeKey, Some(&key))
+        };
+        self.check_key_policy_with(&record, &key, action, extra)?;
         let state = state_name(key.state);
         if !allowed.contains(&state) {
             let why = format!("key {} is {state}", key.id);
@@ -166,7 +175,13 @@ impl KeyService {
         caller: &Caller,
         key: &str,
     ) -> Result<KeyRecord, KeyError> {
-        let key = self.external_key(caller, DELETE_MATERIAL, key, &["enabled", "disabled"])?;
+        let key = self.external_key(
+            caller,
+            (DELETE_MATERIAL, "kms:DeleteImportedKeyMaterial"),
+            key,
+            &["enabled", "disabled"],
+            Vec::new(),
+        )?;
         let mut next = material::without_material(&key);
         self.commit_material(
             &caller.id,
