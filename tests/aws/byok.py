@@ -188,9 +188,24 @@ def symmetric():
         officer, key, material, ImportType="NEW_KEY_MATERIAL"))
     out["rotate_imported"] = refused(lambda: officer.rotate_key_on_demand(KeyId=key))
     out["user_deletes"] = refused(lambda: user.delete_imported_key_material(KeyId=key))
+    # KeyMaterialId: the key's own imports; another is refused, and so is naming one with
+    # NEW_KEY_MATERIAL; a key's first material may say NEW_KEY_MATERIAL (AWS's default).
+    out["material_id_own"] = refused(lambda: import_material(
+        officer, key, material, KeyMaterialId=done["KeyMaterialId"]))
+    out["material_id_other"] = refused(lambda: import_material(
+        officer, key, material, KeyMaterialId="0" * 64))
+    out["material_id_with_new"] = refused(lambda: import_material(
+        officer, key, material, ImportType="NEW_KEY_MATERIAL",
+        KeyMaterialId=done["KeyMaterialId"]))
+    fresh = officer.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    out["first_import_new"] = refused(lambda: import_material(
+        officer, fresh, os.urandom(32), ImportType="NEW_KEY_MATERIAL"))
+    out["delete_other_material_id"] = refused(lambda: officer.delete_imported_key_material(
+        KeyId=key, KeyMaterialId="0" * 64))
 
     # Deleted: pending import, the ciphertext refused; the same material brings it back.
-    deleted = officer.delete_imported_key_material(KeyId=key)
+    deleted = officer.delete_imported_key_material(KeyId=key,
+                                                   KeyMaterialId=done["KeyMaterialId"])
     out["deleted_material_id"] = deleted.get("KeyMaterialId") == done["KeyMaterialId"]
     out["after_delete"] = state(officer, key)["KeyState"]
     out["decrypt_after_delete"] = refused(lambda: user.decrypt(CiphertextBlob=ciphertext))

@@ -101,6 +101,11 @@ fn assert_symmetric(seen: &Value) {
         ("new_key_material", "UnsupportedOperationException"),
         ("rotate_imported", "UnsupportedOperationException"),
         ("user_deletes", "AccessDeniedException"),
+        ("material_id_own", "accepted"),
+        ("material_id_other", "IncorrectKeyMaterialException"),
+        ("material_id_with_new", "ValidationException"),
+        ("first_import_new", "accepted"),
+        ("delete_other_material_id", "NotFoundException"),
         ("decrypt_after_delete", "KMSInvalidStateException"),
         ("delete_twice", "KMSInvalidStateException"),
         (
@@ -134,6 +139,21 @@ fn assert_audited(trail: &[Value], key: &str) {
         ("import-key-material", "denied", "IncorrectKeyMaterial"),
         ("delete-imported-key-material", "allowed", "pending import"),
         ("delete-imported-key-material", "denied", "InvalidState"),
+        (
+            "delete-imported-key-material",
+            "denied",
+            "is not associated with key",
+        ),
+        (
+            "import-key-material",
+            "denied",
+            "is not key material of key",
+        ),
+        (
+            "import-key-material",
+            "denied",
+            "NEW_KEY_MATERIAL to rotate to",
+        ),
     ] {
         assert!(
             audited(trail, key, operation, outcome, reason),

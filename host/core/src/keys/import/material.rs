@@ -10,7 +10,9 @@ use super::parameters::{
     Holder, IMPORT_TOKEN_TTL, ImportParameters, ImportToken, WrappingAlgorithm, WrappingKeySpec,
     public_key_digest, tag_matches, wrapping_label,
 };
-use super::{Expiry, GET_PARAMETERS, IMPORT_MATERIAL, MaterialImport, form, material_id_hex};
+use super::{
+    Expiry, GET_PARAMETERS, IMPORT_MATERIAL, ImportType, MaterialImport, form, material_id_hex,
+};
 use crate::crypto::PreparedKey;
 use crate::keys::algorithms::kind_of;
 use crate::keys::error::KeyError;
@@ -228,6 +230,23 @@ impl KeyService {
         )?;
         let refuse =
             |error: KeyError| self.refuse_import(caller, IMPORT_MATERIAL, Some(key.id), error);
+        if import.import_type == ImportType::New && key.imported.is_some() {
+            return refuse(KeyError::UnsupportedSpec(format!(
+                "key {} holds imported material already: Kastell does not import \
+                 NEW_KEY_MATERIAL to rotate to yet; import the key's own material \
+                 (EXISTING_KEY_MATERIAL)",
+                key.id
+            )));
+        }
+        if let Some(asked) = &import.material_id
+            && key.imported.map(|m| m.id).as_ref() != Some(asked)
+        {
+            return refuse(KeyError::IncorrectKeyMaterial(format!(
+                "KeyMaterialId {} is not key material of key {}",
+                material_id_hex(asked),
+                key.id
+            )));
+        }
         let token = match self.checked_token(&key.id, &import.token) {
             Ok(token) => token,
             Err(error) => return refuse(error),
