@@ -6,7 +6,8 @@ AWS_CA_BUNDLE) and an officer's (KASTELL_OFFICER_KEY_ID, KASTELL_OFFICER_SECRET)
 material is wrapped as AWS's documentation does it: `openssl pkeyutl -encrypt` with
 RSA-OAEP for RSAES_OAEP_*, and `openssl enc -id-aes256-wrap-pad` under a fresh AES key
 (itself under RSA-OAEP) for RSA_AES_KEY_WRAP_*. Prints one JSON object; a refused call is
-recorded as its exception name.
+recorded as its exception name. The scenario `policy_actions` reads the account
+(KASTELL_ACCOUNT) and the officer's principal (KASTELL_OFFICER_NAME) for its policies.
 """
 
 import hashlib
@@ -187,9 +188,24 @@ def symmetric():
         officer, key, material, ImportType="NEW_KEY_MATERIAL"))
     out["rotate_imported"] = refused(lambda: officer.rotate_key_on_demand(KeyId=key))
     out["user_deletes"] = refused(lambda: user.delete_imported_key_material(KeyId=key))
+    # KeyMaterialId: the key's own imports; another is refused, and so is naming one with
+    # NEW_KEY_MATERIAL; a key's first material may say NEW_KEY_MATERIAL (AWS's default).
+    out["material_id_own"] = refused(lambda: import_material(
+        officer, key, material, KeyMaterialId=done["KeyMaterialId"]))
+    out["material_id_other"] = refused(lambda: import_material(
+        officer, key, material, KeyMaterialId="0" * 64))
+    out["material_id_with_new"] = refused(lambda: import_material(
+        officer, key, material, ImportType="NEW_KEY_MATERIAL",
+        KeyMaterialId=done["KeyMaterialId"]))
+    fresh = officer.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    out["first_import_new"] = refused(lambda: import_material(
+        officer, fresh, os.urandom(32), ImportType="NEW_KEY_MATERIAL"))
+    out["delete_other_material_id"] = refused(lambda: officer.delete_imported_key_material(
+        KeyId=key, KeyMaterialId="0" * 64))
 
     # Deleted: pending import, the ciphertext refused; the same material brings it back.
-    deleted = officer.delete_imported_key_material(KeyId=key)
+    deleted = officer.delete_imported_key_material(KeyId=key,
+                                                   KeyMaterialId=done["KeyMaterialId"])
     out["deleted_material_id"] = deleted.get("KeyMaterialId") == done["KeyMaterialId"]
     out["after_delete"] = state(officer, key)["KeyState"]
     out["decrypt_after_delete"] = refused(lambda: user.decrypt(CiphertextBlob=ciphertext))
@@ -278,8 +294,149 @@ def asymmetric():
     return out
 
 
+def ec_pkcs8(name, curve):
+    """A new EC private key on `curve` made by openssl: PKCS#8 DER in `<name>.pk8`, its
+    public key as PEM in `<name>.pub.pem` and DER in `<name>.pub`."""
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", f"ec_paramgen_curve:{curve}",
+            "-outform", "DER", "-out", path(f"{name}.der"))
+    openssl("pkcs8", "-topk8", "-nocrypt", "-inform", "DER", "-in", path(f"{name}.der"),
+            "-outform", "DER", "-out", path(f"{name}.pk8"))
+    openssl("pkey", "-inform", "DER", "-in", path(f"{name}.pk8"), "-pubout", "-out",
+            path(f"{name}.pub.pem"))
+    openssl("pkey", "-inform", "DER", "-in", path(f"{name}.pk8"), "-pubout", "-outform",
+            "DER", "-out", path(f"{name}.pub"))
+    return read(f"{name}.pk8")
+
+
+def ecc():
+    """A P-384 signing key made by openssl, imported: Kastell's public key is openssl's
+    and `openssl dgst -verify` accepts Kastell's signature; a P-256 key likewise; material
+    of another curve, of another kind, with a public key that is not its private key's,
+    or wrapped with another algorithm than the token's, refused by AWS's names."""
+    officer, user = officer_kms(), user_kms()
+    out = {}
+    key = officer.create_key(Origin="EXTERNAL", KeySpec="ECC_NIST_P384",
+                             KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    out["created"] = {m: key.get(m) for m in ("KeyState", "Origin", "KeySpec")}
+    key = key["KeyId"]
+    private = ec_pkcs8("p384", "P-384")
+    # Bad input first: the key is pending import, each refusal leaves it so.
+    p256 = ec_pkcs8("p256", "P-256")
+    out["other_curve"] = refused(lambda: import_material(
+        officer, key, p256, "RSA_AES_KEY_WRAP_SHA_256", "RSA_2048"))
+    openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-outform",
+            "DER", "-out", path("rsa.der"))
+    openssl("pkcs8", "-topk8", "-nocrypt", "-inform", "DER", "-in", path("rsa.der"),
+            "-outform", "DER", "-out", path("rsa.pk8"))
+    out["rsa_into_ecc"] = refused(lambda: import_material(
+        officer, key, read("rsa.pk8"), "RSA_AES_KEY_WRAP_SHA_256", "RSA_2048"))
+    other = ec_pkcs8("other384", "P-384")
+    # openssl's PKCS#8 P-384 key ends with its public point (97 bytes): another key's
+    # point in its place is well-formed DER stating a public key that is not the key's.
+    swapped = private[:-97] + other[-97:]
+    out["public_key_not_its_own"] = refused(lambda: import_material(
+        officer, key, swapped, "RSA_AES_KEY_WRAP_SHA_256", "RSA_2048"))
+    out["sec1_not_pkcs8"] = refused(lambda: import_material(
+        officer, key, read("p384.der"), "RSA_AES_KEY_WRAP_SHA_256", "RSA_2048"))
+    out["raw_scalar"] = refused(lambda: import_material(
+        officer, key, os.urandom(48), "RSAES_OAEP_SHA_256", "RSA_2048"))
+    params = parameters(officer, key, "RSA_AES_KEY_WRAP_SHA_256", "RSA_3072")
+    out["wrong_wrapping_algorithm"] = refused(lambda: officer.import_key_material(
+        KeyId=key, ImportToken=params["ImportToken"],
+        EncryptedKeyMaterial=wrap(private, params["PublicKey"], "RSAES_OAEP_SHA_256")))
+    out["still_pending"] = state(officer, key)["KeyState"]
+
+    done = import_material(officer, key, private, "RSA_AES_KEY_WRAP_SHA_256", "RSA_3072")
+    out["material_id_len"] = len(done["KeyMaterialId"])
+    out["state"] = state(officer, key)["KeyState"]
+    out["public_key_is_openssls"] = (
+        user.get_public_key(KeyId=key)["PublicKey"] == read("p384.pub"))
+    message = b"signed by an imported P-384 key"
+    write("message.txt", message)
+    signature = user.sign(KeyId=key, Message=message, MessageType="RAW",
+                          SigningAlgorithm="ECDSA_SHA_384")["Signature"]
+    write("message.sig", signature)
+    verified = subprocess.run(
+        ["openssl", "dgst", "-sha384", "-verify", path("p384.pub.pem"), "-signature",
+         path("message.sig"), path("message.txt")], capture_output=True, text=True)
+    out["openssl_verifies"] = verified.returncode == 0 and "Verified OK" in verified.stdout
+    out["kastell_verifies"] = user.verify(
+        KeyId=key, Message=message, MessageType="RAW", Signature=signature,
+        SigningAlgorithm="ECDSA_SHA_384")["SignatureValid"]
+    out["same_again"] = import_material(
+        officer, key, private, "RSAES_OAEP_SHA_256", "RSA_2048")["KeyMaterialId"] == (
+        done["KeyMaterialId"])
+    out["another_p384_later"] = refused(lambda: import_material(
+        officer, key, other, "RSA_AES_KEY_WRAP_SHA_256", "RSA_2048"))
+
+    small = officer.create_key(Origin="EXTERNAL", KeySpec="ECC_NIST_P256",
+                               KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    import_material(officer, small, p256, "RSAES_OAEP_SHA_256", "RSA_2048")
+    signature = user.sign(KeyId=small, Message=message, MessageType="RAW",
+                          SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    write("p256.sig", signature)
+    verified = subprocess.run(
+        ["openssl", "dgst", "-sha256", "-verify", path("p256.pub.pem"), "-signature",
+         path("p256.sig"), path("message.txt")], capture_output=True, text=True)
+    out["p256_openssl_verifies"] = verified.returncode == 0
+    out["key"] = key
+    return out
+
+
+def policy_actions():
+    """Key policies deciding the import operations: a Deny of each action to the officer
+    refuses it; a Deny conditioned on kms:WrappingAlgorithm refuses that algorithm only."""
+    officer = officer_kms()
+    account = os.environ["KASTELL_ACCOUNT"]
+    me = f"arn:aws:iam::{account}:user/{os.environ['KASTELL_OFFICER_NAME']}"
+
+    def denying(action, condition=None):
+        deny = {"Sid": "NoImport", "Effect": "Deny", "Principal": {"AWS": me},
+                "Action": action, "Resource": "*"}
+        if condition:
+            deny["Condition"] = condition
+        policy = {"Version": "2012-10-17", "Statement": [
+            {"Sid": "Root", "Effect": "Allow",
+             "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+             "Action": "kms:*", "Resource": "*"}, deny]}
+        return officer.create_key(Origin="EXTERNAL",
+                                  Policy=json.dumps(policy))["KeyMetadata"]["KeyId"]
+
+    out = {}
+    material = os.urandom(32)
+    key = denying("kms:GetParametersForImport")
+    out["get_parameters"] = refused(lambda: parameters(
+        officer, key, "RSAES_OAEP_SHA_256", "RSA_2048"))
+    out["get_parameters_key"] = key
+    key = denying("kms:ImportKeyMaterial")
+    out["import_parameters_allowed"] = refused(lambda: parameters(
+        officer, key, "RSAES_OAEP_SHA_256", "RSA_2048"))
+    out["import"] = refused(lambda: import_material(officer, key, material))
+    out["import_key"] = key
+    key = denying("kms:DeleteImportedKeyMaterial")
+    out["delete_import_allowed"] = refused(lambda: import_material(officer, key, material))
+    out["delete"] = refused(lambda: officer.delete_imported_key_material(KeyId=key))
+    out["delete_key"] = key
+    key = denying("kms:GetParametersForImport",
+                  {"StringEquals": {"kms:WrappingAlgorithm": "RSAES_OAEP_SHA_1"}})
+    out["sha1_parameters"] = refused(lambda: parameters(
+        officer, key, "RSAES_OAEP_SHA_1", "RSA_2048"))
+    out["sha256_parameters"] = refused(lambda: parameters(
+        officer, key, "RSAES_OAEP_SHA_256", "RSA_2048"))
+    key = denying("kms:ImportKeyMaterial",
+                  {"StringEquals": {"kms:ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}})
+    out["import_forever"] = refused(lambda: import_material(
+        officer, key, material, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE"))
+    out["import_expiring"] = refused(lambda: import_material(
+        officer, key, material, ExpirationModel="KEY_MATERIAL_EXPIRES",
+        ValidTo=time.time() + 86400))
+    return out
+
+
 print(json.dumps({
     "symmetric": symmetric,
     "expiring": expiring,
     "asymmetric": asymmetric,
+    "ecc": ecc,
+    "policy_actions": policy_actions,
 }[sys.argv[1]](), default=str))

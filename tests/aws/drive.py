@@ -250,9 +250,9 @@ def bad_creates(officer, user):
             KeySpec="RSA_2048", CustomerMasterKeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")),
         "policy": refused(lambda: officer.create_key(Policy='{"Version": "2012-10-17"}')),
         "multi_region": refused(lambda: officer.create_key(MultiRegion=True)),
-        # Imported material of EC keys is not offered (AES, HMAC and RSA are).
+        # Imported material of ML-DSA keys is not offered (AES, HMAC, RSA and EC are).
         "external": refused(lambda: officer.create_key(
-            Origin="EXTERNAL", KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")),
+            Origin="EXTERNAL", KeySpec="ML_DSA_44", KeyUsage="SIGN_VERIFY")),
         "custom_store": refused(lambda: officer.create_key(CustomKeyStoreId="cks-1234567890")),
         "user_creates": refused(lambda: user.create_key()),
         "reserved_tag": refused(

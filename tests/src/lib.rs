@@ -4,6 +4,7 @@
 use kastell_proto::{KeySpec, Operation, Role};
 use std::path::PathBuf;
 
+pub mod aws;
 pub mod cluster;
 pub mod relying;
 pub mod server;

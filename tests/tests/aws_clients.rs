@@ -17,34 +17,13 @@
     reason = "a failed expectation is a failed test"
 )]
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use base64::Engine as _;
 use kastell::client::Client;
-use kastell_tests::server::{Deployment, Setup, TestServer};
+use kastell_tests::aws::{self, ACCOUNT, REGION, audit_trail, venv};
+use kastell_tests::server::{Setup, TestServer};
 use serde_json::{Value, json};
-
-const REGION: &str = "eu-central-1";
-const ACCOUNT: &str = "111122223333";
-
-fn venv() -> PathBuf {
-    PathBuf::from(std::env::var("KASTELL_TEST_AWS_VENV").expect(
-        "KASTELL_TEST_AWS_VENV is unset: `source scripts/aws-env` makes the boto3/AWS CLI \
-         virtualenv (scripts/test does)",
-    ))
-}
-
-/// A soft-token server with the AWS endpoint on loopback.
-fn serve_aws() -> TestServer {
-    let deployment = Deployment::init(&Setup::soft()).unwrap();
-    deployment
-        .append_config(&format!(
-            "\n[aws]\nlisten = \"127.0.0.1:0\"\nregion = \"{REGION}\"\naccount_id = \"{ACCOUNT}\"\n"
-        ))
-        .unwrap();
-    TestServer::serve(deployment).unwrap()
-}
 
 fn access_key(server: &TestServer, principal: &str, role: &str) -> (String, String) {
     access_key_of(server, principal, role, None)
@@ -121,29 +100,12 @@ fn python(
     scenario: &str,
     extra: &[(&str, &str)],
 ) -> Value {
-    let out = Command::new(venv().join("bin/python"))
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/aws/drive.py"))
-        .arg(scenario)
-        .env("KASTELL_AWS_ENDPOINT", server.aws_url().unwrap())
-        .env("AWS_DEFAULT_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", &key.0)
-        .env("AWS_SECRET_ACCESS_KEY", &key.1)
-        .env("AWS_CA_BUNDLE", server.deployment().root_certificate())
-        .envs(extra.iter().copied())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "drive.py {scenario}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    aws::boto3(server, "drive.py", &[scenario], key, extra)
 }
 
 #[test]
 fn boto3_and_the_aws_cli_use_kastell_keys_and_forged_requests_are_refused_by_aws_names() {
-    let mut server = serve_aws();
+    let mut server = aws::serve(&Setup::soft()).unwrap();
     let officer = server.client(&server.officer()).unwrap();
     let key: Value = officer
         .post(
@@ -329,32 +291,10 @@ fn drive(
     python(server, user, scenario, &env)
 }
 
-/// Every audit record, oldest first.
-fn audit_trail(auditor: &Client) -> Vec<Value> {
-    let mut records = Vec::new();
-    let mut after = 0;
-    loop {
-        let page: Value = auditor
-            .get(&format!("/v1/audit?after={after}&limit=1000"))
-            .unwrap();
-        let batch = page["records"].as_array().cloned().unwrap_or_default();
-        if batch.is_empty() {
-            return records;
-        }
-        after = batch.last().unwrap()["seq"].as_u64().unwrap();
-        records.extend(batch);
-    }
-}
-
 /// Whether the trail holds a record of `principal` doing `operation`, with `outcome` and a
 /// reason containing `reason`.
 fn audited(trail: &[Value], principal: &str, operation: &str, outcome: &str, reason: &str) -> bool {
-    trail.iter().any(|r| {
-        r["principal"] == principal
-            && r["operation"] == operation
-            && r["outcome"] == outcome
-            && r["reason"].as_str().unwrap_or("").contains(reason)
-    })
+    aws::audited(trail, ("principal", principal), operation, outcome, reason)
 }
 
 /// What the native API makes for the AWS API to check: a PSS and an ECDSA signature, an
@@ -561,7 +501,7 @@ const KEY_USAGES: &[(&str, &str, &[&str], &str)] = &[
     reason = "one scenario through every operation, checked member by member"
 )]
 fn every_key_operation_answers_boto3_as_aws_does_and_refuses_each_bad_input_by_aws_name() {
-    let server = serve_aws();
+    let server = aws::serve(&Setup::soft()).unwrap();
     let officer = server.client(&server.officer()).unwrap();
     let alice = server.new_client("alice", "crypto-user", None).unwrap();
     let auditor = server.new_client("audit", "auditor", None).unwrap();
@@ -1136,7 +1076,7 @@ fn every_key_operation_answers_boto3_as_aws_does_and_refuses_each_bad_input_by_a
 
 #[test]
 fn aws_calls_are_gated_by_the_keys_policies_both_ends_of_a_re_encryption() {
-    let server = serve_aws();
+    let server = aws::serve(&Setup::soft()).unwrap();
     let officer = server.client(&server.officer()).unwrap();
     let auditor = server.new_client("audit", "auditor", None).unwrap();
     let push = |name: &str| -> String {
@@ -1204,7 +1144,7 @@ fn aws_calls_are_gated_by_the_keys_policies_both_ends_of_a_re_encryption() {
 
 #[test]
 fn the_aws_cli_creates_signs_verifies_tags_and_rotates_and_reads_refusals_by_aws_name() {
-    let server = serve_aws();
+    let server = aws::serve(&Setup::soft()).unwrap();
     let user = access_key(&server, "cli-user", "crypto-user");
     let admin = access_key(&server, "cli-officer", "crypto-officer");
     let dir = tempfile::tempdir().unwrap();
@@ -1416,7 +1356,7 @@ fn pending_operation(refusal: &Value) -> String {
 
 #[test]
 fn an_officers_access_key_cannot_tag_or_alias_past_the_bind_policy_quorum() {
-    let server = serve_aws();
+    let server = aws::serve(&Setup::soft()).unwrap();
     let first = server.officer();
     let second = server
         .issue_client("officer-b", "crypto-officer", None)

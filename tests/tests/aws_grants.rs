@@ -15,42 +15,13 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{GrantConstraints, GrantOperation};
-use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use kastell_core::deployment::STORE_FILE;
-use kastell_tests::server::{Deployment, Setup, TestServer};
+use kastell_tests::aws::{self, ACCOUNT, REGION, sdk};
+use kastell_tests::server::{Setup, TestServer};
 use serde_json::{Value, json};
-
-const REGION: &str = "eu-central-1";
-const ACCOUNT: &str = "111122223333";
-
-/// An SDK client for the server's AWS endpoint signing with `key`, trusting only the
-/// deployment's root.
-fn sdk(server: &TestServer, key: &(String, String)) -> aws_sdk_kms::Client {
-    let root = std::fs::read(server.deployment().root_certificate()).unwrap();
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::AwsLc,
-        ))
-        .tls_context(
-            TlsContext::builder()
-                .with_trust_store(TrustStore::empty().with_pem_certificate(root.as_slice()))
-                .build()
-                .unwrap(),
-        )
-        .build_https();
-    let config = aws_sdk_kms::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(server.aws_url().unwrap())
-        .credentials_provider(Credentials::new(&key.0, &key.1, None, None, "kastell"))
-        .http_client(http)
-        .build();
-    aws_sdk_kms::Client::from_conf(config)
-}
 
 fn user_arn(name: &str) -> String {
     format!("arn:aws:iam::{ACCOUNT}:user/{name}")
@@ -72,14 +43,7 @@ struct Scene {
 
 impl Scene {
     fn new() -> Self {
-        let deployment = Deployment::init(&Setup::soft()).unwrap();
-        deployment
-            .append_config(&format!(
-                "\n[aws]\nlisten = \"127.0.0.1:0\"\nregion = \"{REGION}\"\naccount_id = \
-                 \"{ACCOUNT}\"\n"
-            ))
-            .unwrap();
-        let server = TestServer::serve(deployment).unwrap();
+        let server = aws::serve(&Setup::soft()).unwrap();
         let key = |name: &str, role: &str| server.access_key(name, &[role], None).unwrap();
         let keys = [
             key("olga", "crypto-officer"),
@@ -166,31 +130,9 @@ impl Scene {
         .map(|e| e.code().unwrap_or("no code").to_owned())
     }
 
-    /// Every audit record, oldest first.
-    fn trail(&self) -> Vec<Value> {
-        let auditor = self.server.client(&self.auditor).unwrap();
-        let mut records = Vec::new();
-        let mut after = 0;
-        loop {
-            let page: Value = auditor
-                .get(&format!("/v1/audit?after={after}&limit=1000"))
-                .unwrap();
-            let batch = page["records"].as_array().cloned().unwrap_or_default();
-            if batch.is_empty() {
-                return records;
-            }
-            after = batch.last().unwrap()["seq"].as_u64().unwrap();
-            records.extend(batch);
-        }
-    }
-
     fn audited(&self, principal: &str, operation: &str, outcome: &str, reason: &str) -> bool {
-        self.trail().iter().any(|r| {
-            r["principal"] == principal
-                && r["operation"] == operation
-                && r["outcome"] == outcome
-                && r["reason"].as_str().unwrap_or("").contains(reason)
-        })
+        let trail = aws::trail_of(&self.server, &self.auditor);
+        aws::audited(&trail, ("principal", principal), operation, outcome, reason)
     }
 }
 
@@ -605,8 +547,7 @@ fn a_revoked_grant_put_back_in_the_store_is_refused_as_tampering() {
         "{refused:?}"
     );
     assert!(
-        scene
-            .trail()
+        aws::trail_of(&scene.server, &scene.auditor)
             .iter()
             .any(|r| r["operation"] == "verify-key-record"
                 && r["key"] == key.as_str()
@@ -749,37 +690,22 @@ fn an_explicit_deny_of_the_key_policy_wins_over_a_grant() {
 fn boto3_creates_uses_lists_retires_and_revokes_grants() {
     let scene = Scene::new();
     let key = scene.key();
-    let venv = std::path::PathBuf::from(std::env::var("KASTELL_TEST_AWS_VENV").expect(
-        "KASTELL_TEST_AWS_VENV is unset: `source scripts/aws-env` makes the boto3 virtualenv",
-    ));
     let [officer, alice, bob] = &scene.keys;
-    let out = std::process::Command::new(venv.join("bin/python"))
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/aws/grants.py"))
-        .env("KASTELL_AWS_ENDPOINT", scene.server.aws_url().unwrap())
-        .env("AWS_DEFAULT_REGION", REGION)
-        .env(
-            "AWS_CA_BUNDLE",
-            scene.server.deployment().root_certificate(),
-        )
-        .env("KASTELL_ACCOUNT", ACCOUNT)
-        .env("KASTELL_KEY", &key)
-        .envs([
+    let seen = aws::boto3(
+        &scene.server,
+        "grants.py",
+        &[],
+        officer,
+        &[
+            ("KASTELL_KEY", &key),
             ("KASTELL_OFFICER_KEY_ID", &officer.0),
             ("KASTELL_OFFICER_SECRET", &officer.1),
             ("KASTELL_ALICE_KEY_ID", &alice.0),
             ("KASTELL_ALICE_SECRET", &alice.1),
             ("KASTELL_BOB_KEY_ID", &bob.0),
             ("KASTELL_BOB_SECRET", &bob.1),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "grants.py: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(seen["before"], "AccessDeniedException");
     assert_eq!(
         seen["same_grant"], seen["grant_id"],

@@ -16,24 +16,15 @@
     reason = "a failed expectation is a failed test"
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use kastell::client::Client;
+use kastell_tests::aws::{self, ACCOUNT, REGION, venv};
 use kastell_tests::server::{Deployment, Setup, TestServer};
 use kastell_tests::text;
 use serde_json::{Value, json};
-
-const REGION: &str = "eu-central-1";
-const ACCOUNT: &str = "111122223333";
-
-fn venv() -> PathBuf {
-    PathBuf::from(std::env::var("KASTELL_TEST_AWS_VENV").expect(
-        "KASTELL_TEST_AWS_VENV is unset: `source scripts/aws-env` makes the boto3/AWS CLI \
-         virtualenv (scripts/test does)",
-    ))
-}
 
 /// A deployment serving the AWS endpoint, repeated refusals summed up every second, and
 /// `aws_extra` lines in its `[aws]` table.
@@ -41,11 +32,9 @@ fn serve(aws_extra: &str) -> TestServer {
     let deployment = Deployment::init(&Setup::soft()).unwrap();
     // `init` ends the file with its [server] table: the first line lands in it.
     deployment
-        .append_config(&format!(
-            "refusal_summary_secs = 1\n[aws]\nlisten = \"127.0.0.1:0\"\nregion = \"{REGION}\"\n\
-             account_id = \"{ACCOUNT}\"\n{aws_extra}"
-        ))
+        .append_config("refusal_summary_secs = 1\n")
         .unwrap();
+    aws::enable(&deployment, aws_extra).unwrap();
     TestServer::serve(deployment).unwrap()
 }
 
@@ -82,25 +71,10 @@ fn python(
     scenario: &str,
     extra: &[(&str, &str)],
 ) -> Value {
-    let out = Command::new(venv().join("bin/python"))
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/aws/identity.py"))
-        .arg(scenario)
-        .env("KASTELL_AWS_ENDPOINT", server.aws_url().unwrap())
-        .env("AWS_DEFAULT_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", &key.0)
-        .env("AWS_SECRET_ACCESS_KEY", &key.1)
-        .env("AWS_CA_BUNDLE", server.deployment().root_certificate())
-        .env("HOME", server.deployment().data_dir())
-        .envs(extra.iter().copied())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "identity.py {scenario}: {}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let home = server.deployment().data_dir().display().to_string();
+    let mut env = vec![("HOME", home.as_str())];
+    env.extend_from_slice(extra);
+    aws::boto3(server, "identity.py", &[scenario], key, &env)
 }
 
 fn audit(auditor: &Client) -> Vec<Value> {

@@ -17,54 +17,10 @@
     reason = "a failed expectation is a failed test"
 )]
 
-use std::path::PathBuf;
-use std::process::Command;
-
-use kastell::client::Client;
 use kastell_core::deployment::STORE_FILE;
-use kastell_tests::server::{Deployment, Setup, SoftHsm, TestServer, expect_api_error};
+use kastell_tests::aws::{self, audit_trail};
+use kastell_tests::server::{Setup, SoftHsm, TestServer, expect_api_error};
 use serde_json::{Value, json};
-
-const REGION: &str = "eu-central-1";
-const ACCOUNT: &str = "111122223333";
-
-fn venv() -> PathBuf {
-    PathBuf::from(std::env::var("KASTELL_TEST_AWS_VENV").expect(
-        "KASTELL_TEST_AWS_VENV is unset: `source scripts/aws-env` makes the boto3 virtualenv",
-    ))
-}
-
-/// A server of `setup` with the AWS endpoint on loopback.
-fn serve_aws(setup: &Setup) -> TestServer {
-    let deployment = Deployment::init(setup).unwrap();
-    deployment
-        .append_config(&format!(
-            "\n[aws]\nlisten = \"127.0.0.1:0\"\nregion = \"{REGION}\"\naccount_id = \"{ACCOUNT}\"\n"
-        ))
-        .unwrap();
-    TestServer::serve(deployment).unwrap()
-}
-
-fn access_key(server: &TestServer, principal: &str, role: &str) -> (String, String) {
-    let config = server.deployment().config().display().to_string();
-    let out = server
-        .kastell_ok(&[
-            "access-key",
-            "create",
-            "--principal",
-            principal,
-            "--role",
-            role,
-            "--config",
-            &config,
-        ])
-        .unwrap();
-    let created: Value = serde_json::from_str(out.trim()).unwrap();
-    (
-        created["access_key_id"].as_str().unwrap().to_owned(),
-        created["secret_access_key"].as_str().unwrap().to_owned(),
-    )
-}
 
 /// `byok.py <scenario>` as the crypto-user `user`, with the officer `officer`.
 fn byok(
@@ -73,53 +29,28 @@ fn byok(
     officer: &(String, String),
     scenario: &str,
 ) -> Value {
-    let out = Command::new(venv().join("bin/python"))
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/aws/byok.py"))
-        .arg(scenario)
-        .env("KASTELL_AWS_ENDPOINT", server.aws_url().unwrap())
-        .env("AWS_DEFAULT_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", &user.0)
-        .env("AWS_SECRET_ACCESS_KEY", &user.1)
-        .env("KASTELL_OFFICER_KEY_ID", &officer.0)
-        .env("KASTELL_OFFICER_SECRET", &officer.1)
-        .env("AWS_CA_BUNDLE", server.deployment().root_certificate())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "byok.py {scenario}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// Every audit record, oldest first.
-fn audit_trail(auditor: &Client) -> Vec<Value> {
-    let mut records = Vec::new();
-    let mut after = 0;
-    loop {
-        let page: Value = auditor
-            .get(&format!("/v1/audit?after={after}&limit=1000"))
-            .unwrap();
-        let batch = page["records"].as_array().cloned().unwrap_or_default();
-        if batch.is_empty() {
-            return records;
-        }
-        after = batch.last().unwrap()["seq"].as_u64().unwrap();
-        records.extend(batch);
-    }
+    aws::boto3(
+        server,
+        "byok.py",
+        &[scenario],
+        user,
+        &[
+            ("KASTELL_OFFICER_KEY_ID", &officer.0),
+            ("KASTELL_OFFICER_SECRET", &officer.1),
+            ("KASTELL_OFFICER_NAME", "byok-officer"),
+        ],
+    )
 }
 
 /// Whether the trail holds a record of `operation` on `key` with `outcome` and a reason
 /// containing `reason`.
 fn audited(trail: &[Value], key: &str, operation: &str, outcome: &str, reason: &str) -> bool {
-    trail.iter().any(|r| {
-        r["key"] == key
-            && r["operation"] == operation
-            && r["outcome"] == outcome
-            && r["reason"].as_str().unwrap_or("").contains(reason)
-    })
+    aws::audited(trail, ("key", key), operation, outcome, reason)
+}
+
+/// An access key of `principal` with `role`.
+fn access_key(server: &TestServer, principal: &str, role: &str) -> (String, String) {
+    server.access_key(principal, &[role], None).unwrap()
 }
 
 /// The symmetric scenario's answers, each asserted.
@@ -170,6 +101,11 @@ fn assert_symmetric(seen: &Value) {
         ("new_key_material", "UnsupportedOperationException"),
         ("rotate_imported", "UnsupportedOperationException"),
         ("user_deletes", "AccessDeniedException"),
+        ("material_id_own", "accepted"),
+        ("material_id_other", "IncorrectKeyMaterialException"),
+        ("material_id_with_new", "ValidationException"),
+        ("first_import_new", "accepted"),
+        ("delete_other_material_id", "NotFoundException"),
         ("decrypt_after_delete", "KMSInvalidStateException"),
         ("delete_twice", "KMSInvalidStateException"),
         (
@@ -203,6 +139,21 @@ fn assert_audited(trail: &[Value], key: &str) {
         ("import-key-material", "denied", "IncorrectKeyMaterial"),
         ("delete-imported-key-material", "allowed", "pending import"),
         ("delete-imported-key-material", "denied", "InvalidState"),
+        (
+            "delete-imported-key-material",
+            "denied",
+            "is not associated with key",
+        ),
+        (
+            "import-key-material",
+            "denied",
+            "is not key material of key",
+        ),
+        (
+            "import-key-material",
+            "denied",
+            "NEW_KEY_MATERIAL to rotate to",
+        ),
     ] {
         assert!(
             audited(trail, key, operation, outcome, reason),
@@ -213,7 +164,7 @@ fn assert_audited(trail: &[Value], key: &str) {
 
 #[test]
 fn material_openssl_wrapped_imports_serves_and_every_bad_import_is_refused_by_aws_name() {
-    let server = serve_aws(&Setup::soft());
+    let server = aws::serve(&Setup::soft()).unwrap();
     let auditor = server.new_client("audit", "auditor", None).unwrap();
     let user = access_key(&server, "byok-user", "crypto-user");
     let officer = access_key(&server, "byok-officer", "crypto-officer");
@@ -239,7 +190,7 @@ fn material_openssl_wrapped_imports_serves_and_every_bad_import_is_refused_by_aw
 
 #[test]
 fn material_past_its_valid_to_is_refused_at_once_and_erased_by_the_sweep() {
-    let mut server = serve_aws(&Setup::soft());
+    let mut server = aws::serve(&Setup::soft()).unwrap();
     let auditor = server.new_client("audit", "auditor", None).unwrap();
     let user = access_key(&server, "byok-user", "crypto-user");
     let officer = access_key(&server, "byok-officer", "crypto-officer");
@@ -307,7 +258,7 @@ fn material_past_its_valid_to_is_refused_at_once_and_erased_by_the_sweep() {
 #[test]
 fn on_softhsm_imports_work_the_same_with_the_wrapping_key_under_the_hsm_master_key() {
     let hsm = SoftHsm::create("kastell-byok").unwrap();
-    let server = serve_aws(&Setup::softhsm(&hsm).unwrap());
+    let server = aws::serve(&Setup::softhsm(&hsm).unwrap()).unwrap();
     let auditor = server.new_client("audit", "auditor", None).unwrap();
     let user = access_key(&server, "byok-user", "crypto-user");
     let officer = access_key(&server, "byok-officer", "crypto-officer");
@@ -328,4 +279,97 @@ fn on_softhsm_imports_work_the_same_with_the_wrapping_key_under_the_hsm_master_k
         ),
         "the wrapping key is wrapped by the SoftHSM2 master key"
     );
+}
+
+#[test]
+fn an_imported_p384_key_made_by_openssl_signs_what_openssl_verifies_and_bad_ec_material_is_refused()
+{
+    let server = aws::serve(&Setup::soft()).unwrap();
+    let auditor = server.new_client("audit", "auditor", None).unwrap();
+    let user = access_key(&server, "byok-user", "crypto-user");
+    let officer = access_key(&server, "byok-officer", "crypto-officer");
+    let seen = byok(&server, &user, &officer, "ecc");
+    assert_eq!(
+        seen["created"],
+        json!({"KeyState": "PendingImport", "Origin": "EXTERNAL", "KeySpec": "ECC_NIST_P384"}),
+        "{seen}"
+    );
+    for (case, exception) in [
+        ("other_curve", "IncorrectKeyMaterialException"),
+        ("rsa_into_ecc", "IncorrectKeyMaterialException"),
+        ("public_key_not_its_own", "IncorrectKeyMaterialException"),
+        ("sec1_not_pkcs8", "IncorrectKeyMaterialException"),
+        ("raw_scalar", "IncorrectKeyMaterialException"),
+        ("wrong_wrapping_algorithm", "InvalidCiphertextException"),
+        ("another_p384_later", "IncorrectKeyMaterialException"),
+    ] {
+        assert_eq!(seen[case], exception, "{case}: {seen}");
+    }
+    assert_eq!(seen["still_pending"], "PendingImport", "{seen}");
+    assert_eq!(seen["material_id_len"], 64);
+    assert_eq!(seen["state"], "Enabled");
+    assert_eq!(seen["public_key_is_openssls"], true, "{seen}");
+    assert_eq!(seen["openssl_verifies"], true, "{seen}");
+    assert_eq!(seen["kastell_verifies"], true, "{seen}");
+    assert_eq!(seen["same_again"], true, "{seen}");
+    assert_eq!(seen["p256_openssl_verifies"], true, "{seen}");
+    let key = seen["key"].as_str().unwrap();
+    let trail = audit_trail(&auditor);
+    for reason in [
+        "on curve",
+        "stated public key is not its private key's",
+        "not a PKCS#8 DER private key",
+        "not an EC key",
+    ] {
+        assert!(
+            audited(&trail, key, "import-key-material", "denied", reason),
+            "no refusal naming `{reason}`"
+        );
+    }
+    assert!(audited(
+        &trail,
+        key,
+        "import-key-material",
+        "denied",
+        "InvalidCiphertext"
+    ));
+}
+
+#[test]
+fn key_policies_decide_the_import_operations_and_a_deny_refuses_each_by_name() {
+    let server = aws::serve(&Setup::soft()).unwrap();
+    let auditor = server.new_client("audit", "auditor", None).unwrap();
+    let user = access_key(&server, "byok-user", "crypto-user");
+    let officer = access_key(&server, "byok-officer", "crypto-officer");
+    let seen = byok(&server, &user, &officer, "policy_actions");
+    for (case, outcome) in [
+        ("get_parameters", "AccessDeniedException"),
+        ("import_parameters_allowed", "accepted"),
+        ("import", "AccessDeniedException"),
+        ("delete_import_allowed", "accepted"),
+        ("delete", "AccessDeniedException"),
+        ("sha1_parameters", "AccessDeniedException"),
+        ("sha256_parameters", "accepted"),
+        ("import_forever", "AccessDeniedException"),
+        ("import_expiring", "accepted"),
+    ] {
+        assert_eq!(seen[case], outcome, "{case}: {seen}");
+    }
+    let trail = audit_trail(&auditor);
+    for (key, operation) in [
+        ("get_parameters_key", "get-parameters-for-import"),
+        ("import_key", "import-key-material"),
+        ("delete_key", "delete-imported-key-material"),
+    ] {
+        assert!(
+            audited(
+                &trail,
+                seen[key].as_str().unwrap(),
+                operation,
+                "denied",
+                "AWS key policy"
+            ),
+            "no key-policy refusal of {operation}: {seen}"
+        );
+    }
 }

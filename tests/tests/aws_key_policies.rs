@@ -15,42 +15,13 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
-use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use kastell_core::deployment::STORE_FILE;
-use kastell_tests::server::{Deployment, Setup, TestServer, expect_api_error};
+use kastell_tests::aws::{self, ACCOUNT, sdk};
+use kastell_tests::server::{Setup, TestServer, expect_api_error};
 use kastell_tests::vault::b64;
 use serde_json::{Value, json};
-
-const REGION: &str = "eu-central-1";
-const ACCOUNT: &str = "111122223333";
-
-/// An SDK client for the server's AWS endpoint signing with `key`, trusting only the
-/// deployment's root.
-fn sdk(server: &TestServer, key: &(String, String)) -> aws_sdk_kms::Client {
-    let root = std::fs::read(server.deployment().root_certificate()).unwrap();
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::AwsLc,
-        ))
-        .tls_context(
-            TlsContext::builder()
-                .with_trust_store(TrustStore::empty().with_pem_certificate(root.as_slice()))
-                .build()
-                .unwrap(),
-        )
-        .build_https();
-    let config = aws_sdk_kms::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(server.aws_url().unwrap())
-        .credentials_provider(Credentials::new(&key.0, &key.1, None, None, "kastell"))
-        .http_client(http)
-        .build();
-    aws_sdk_kms::Client::from_conf(config)
-}
 
 /// A served deployment with the AWS endpoint, an officer's access key (`olga`), two
 /// users' (`alice`, `bob`) and an auditor's client.
@@ -66,14 +37,7 @@ struct Scene {
 
 impl Scene {
     fn new() -> Self {
-        let deployment = Deployment::init(&Setup::soft()).unwrap();
-        deployment
-            .append_config(&format!(
-                "\n[aws]\nlisten = \"127.0.0.1:0\"\nregion = \"{REGION}\"\naccount_id = \
-                 \"{ACCOUNT}\"\n"
-            ))
-            .unwrap();
-        let server = TestServer::serve(deployment).unwrap();
+        let server = aws::serve(&Setup::soft()).unwrap();
         let key = |name: &str, role: &str| server.access_key(name, &[role], None).unwrap();
         let officer = sdk(&server, &key("olga", "crypto-officer"));
         let alice_key = key("alice", "crypto-user");
@@ -164,33 +128,11 @@ impl Scene {
         .to_owned()
     }
 
-    /// Every audit record, oldest first.
-    fn trail(&self) -> Vec<Value> {
-        let auditor = self.server.client(&self.auditor).unwrap();
-        let mut records = Vec::new();
-        let mut after = 0;
-        loop {
-            let page: Value = auditor
-                .get(&format!("/v1/audit?after={after}&limit=1000"))
-                .unwrap();
-            let batch = page["records"].as_array().cloned().unwrap_or_default();
-            if batch.is_empty() {
-                return records;
-            }
-            after = batch.last().unwrap()["seq"].as_u64().unwrap();
-            records.extend(batch);
-        }
-    }
-
     /// Whether the trail holds a record of `principal`'s `operation` on `key` with
     /// `outcome` and a reason containing `reason`.
     fn audited(&self, principal: &str, operation: &str, outcome: &str, reason: &str) -> bool {
-        self.trail().iter().any(|r| {
-            r["principal"] == principal
-                && r["operation"] == operation
-                && r["outcome"] == outcome
-                && r["reason"].as_str().unwrap_or("").contains(reason)
-        })
+        let trail = aws::trail_of(&self.server, &self.auditor);
+        aws::audited(&trail, ("principal", principal), operation, outcome, reason)
     }
 }
 
@@ -521,8 +463,7 @@ fn a_key_policy_edited_in_the_store_is_refused_as_tampering() {
         "{refused:?}"
     );
     assert!(
-        scene
-            .trail()
+        aws::trail_of(&scene.server, &scene.auditor)
             .iter()
             .any(|r| r["operation"] == "verify-key-record"
                 && r["key"] == key.as_str()

@@ -18,44 +18,16 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{DataKeySpec, KeyEncryptionMechanism, RecipientInfo};
-use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use kastell::client::{Client, segment};
+use kastell_tests::aws::{self, ACCOUNT, sdk};
 use kastell_tests::server::{Deployment, Setup, TestServer};
 use kastell_tests::vault::{b64, push, unb64};
 use serde_json::{Value, json};
 
-const REGION: &str = "eu-central-1";
-const ACCOUNT: &str = "111122223333";
 const SECRET: &[u8] = b"payroll 2026: the enclave's eyes only";
-
-/// An SDK client for the server's AWS endpoint signing with `key`, trusting only the
-/// deployment's root.
-fn sdk(server: &TestServer, key: &(String, String)) -> aws_sdk_kms::Client {
-    let root = std::fs::read(server.deployment().root_certificate()).unwrap();
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::AwsLc,
-        ))
-        .tls_context(
-            TlsContext::builder()
-                .with_trust_store(TrustStore::empty().with_pem_certificate(root.as_slice()))
-                .build()
-                .unwrap(),
-        )
-        .build_https();
-    let config = aws_sdk_kms::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(server.aws_url().unwrap())
-        .credentials_provider(Credentials::new(&key.0, &key.1, None, None, "kastell"))
-        .http_client(http)
-        .build();
-    aws_sdk_kms::Client::from_conf(config)
-}
 
 /// Pushes the attest workload as the officer; its measurement (`sha384:…`).
 fn push_workload(server: &TestServer) -> String {
@@ -135,11 +107,12 @@ fn recipient(document: &[u8]) -> RecipientInfo {
 /// A served deployment with the AWS endpoint, the attest workload, an officer's and a
 /// user's (`alice`) access keys, alice's native client and an auditor's.
 struct Scene {
-    /// Kept so that the server runs as long as the scene.
-    _server: TestServer,
+    server: TestServer,
     runtime: tokio::runtime::Runtime,
     officer: aws_sdk_kms::Client,
     alice: aws_sdk_kms::Client,
+    /// Alice's access key, for boto3.
+    alice_key: (String, String),
     user: Client,
     auditor: Client,
     workload: String,
@@ -148,25 +121,20 @@ struct Scene {
 
 impl Scene {
     fn new() -> Self {
-        let deployment = Deployment::init(&Setup::soft()).unwrap();
-        deployment
-            .append_config(&format!(
-                "\n[aws]\nlisten = \"127.0.0.1:0\"\nregion = \"{REGION}\"\naccount_id = \
-                 \"{ACCOUNT}\"\n"
-            ))
-            .unwrap();
-        let server = TestServer::serve(deployment).unwrap();
+        let server = aws::serve(&Setup::soft()).unwrap();
         let key = |name: &str, role: &str| server.access_key(name, &[role], None).unwrap();
         let officer = sdk(&server, &key("olga", "crypto-officer"));
-        let alice = sdk(&server, &key("alice", "crypto-user"));
+        let alice_key = key("alice", "crypto-user");
+        let alice = sdk(&server, &alice_key);
         let user = server.new_client("alice", "crypto-user", None).unwrap();
         let auditor = server.new_client("audit", "auditor", None).unwrap();
         let workload = push_workload(&server);
         Self {
-            _server: server,
+            server,
             runtime: tokio::runtime::Runtime::new().unwrap(),
             officer,
             alice,
+            alice_key,
             user,
             auditor,
             workload,
@@ -471,4 +439,49 @@ fn a_key_policy_on_recipient_image_sha384_allows_that_image_and_refuses_another(
         "AWS key policy",
         Some(&scene.workload)
     ));
+}
+
+#[test]
+fn boto3_passes_recipient_and_openssl_cms_opens_ciphertext_for_recipient() {
+    let scene = Scene::new();
+    let key = scene.key(None);
+    let (pem, spki) = rsa_key(scene.dir.path());
+    let document = attest_document(&scene.user, &scene.workload, &spki);
+    let document_file = scene.dir.path().join("document.cbor");
+    std::fs::write(&document_file, &document).unwrap();
+    let out = scene.dir.path().join("answers");
+    std::fs::create_dir(&out).unwrap();
+    let seen = aws::boto3(
+        &scene.server,
+        "recipient.py",
+        &[],
+        &scene.alice_key,
+        &[
+            ("KASTELL_KEY", key.as_str()),
+            ("KASTELL_DOCUMENT", document_file.to_str().unwrap()),
+            ("KASTELL_OUT", out.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(seen["decrypt_plaintext"], false, "{seen}");
+    assert_eq!(seen["data_key_plaintext"], false, "{seen}");
+    assert!(
+        seen["decrypt_key_id"].as_str().unwrap().ends_with(&key),
+        "{seen}"
+    );
+    let read = |name: &str| std::fs::read(out.join(name)).unwrap();
+    assert_eq!(
+        openssl_open(scene.dir.path(), &pem, &read("decrypt.der")),
+        SECRET
+    );
+    let data_key = openssl_open(scene.dir.path(), &pem, &read("data-key.der"));
+    assert_eq!(data_key.len(), 32);
+    assert_eq!(
+        data_key,
+        read("data-key.bin"),
+        "the envelope holds CiphertextBlob's key"
+    );
+    assert_eq!(seen["tampered_document"], "ValidationException", "{seen}");
+    assert_eq!(seen["other_algorithm"], "ValidationException", "{seen}");
+    assert!(scene.audited("alice", "decrypt", "allowed", "", Some(&scene.workload)));
+    assert!(scene.audited("alice", "decrypt", "denied", "Recipient refused", None));
 }

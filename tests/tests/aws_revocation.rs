@@ -15,26 +15,17 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
-use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+use kastell_tests::aws::{self, sdk};
 use kastell_tests::server::{Deployment, Setup, TestServer};
 use serde_json::{Value, json};
-
-const REGION: &str = "eu-central-1";
-const ACCOUNT: &str = "111122223333";
 
 /// A deployment serving the AWS endpoint with `extra` lines in its `[aws]` table, a user's
 /// access key of tenant acme, and the AES key alias/revocation.
 fn serve(extra: &str) -> (TestServer, (String, String)) {
     let deployment = Deployment::init(&Setup::soft()).unwrap();
-    deployment
-        .append_config(&format!(
-            "\n[aws]\nlisten = \"127.0.0.1:0\"\nregion = \"{REGION}\"\n\
-             account_id = \"{ACCOUNT}\"\n{extra}"
-        ))
-        .unwrap();
+    aws::enable(&deployment, extra).unwrap();
     let server = TestServer::serve(deployment).unwrap();
     let officer = server.officer().display().to_string();
     server
@@ -53,31 +44,6 @@ fn serve(extra: &str) -> (TestServer, (String, String)) {
         .access_key("leaver", &["crypto-user"], Some("acme"))
         .unwrap();
     (server, key)
-}
-
-/// An SDK client for the server's AWS endpoint signing with `key`, trusting only the
-/// deployment's root.
-fn sdk(server: &TestServer, key: &(String, String)) -> aws_sdk_kms::Client {
-    let root = std::fs::read(server.deployment().root_certificate()).unwrap();
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::AwsLc,
-        ))
-        .tls_context(
-            TlsContext::builder()
-                .with_trust_store(TrustStore::empty().with_pem_certificate(root.as_slice()))
-                .build()
-                .unwrap(),
-        )
-        .build_https();
-    let config = aws_sdk_kms::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(server.aws_url().unwrap())
-        .credentials_provider(Credentials::new(&key.0, &key.1, None, None, "kastell"))
-        .http_client(http)
-        .build();
-    aws_sdk_kms::Client::from_conf(config)
 }
 
 /// Encrypts a few bytes under alias/revocation: `Ok` or the exception's name.

@@ -14,53 +14,18 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{DataKeySpec, KeySpec, KeyState, KeyUsageType};
-use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use kastell_tests::server::{Deployment, Setup, TestServer};
+use kastell_tests::aws::{self, ACCOUNT, REGION, sdk};
+use kastell_tests::server::Setup;
 use serde_json::{Value, json};
-
-const REGION: &str = "eu-central-1";
-const ACCOUNT: &str = "111122223333";
-
-/// An SDK client for the server's AWS endpoint signing with `key`, trusting only the
-/// deployment's root.
-fn sdk(server: &TestServer, key: &(String, String)) -> aws_sdk_kms::Client {
-    let root = std::fs::read(server.deployment().root_certificate()).unwrap();
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::AwsLc,
-        ))
-        .tls_context(
-            TlsContext::builder()
-                .with_trust_store(TrustStore::empty().with_pem_certificate(root.as_slice()))
-                .build()
-                .unwrap(),
-        )
-        .build_https();
-    let config = aws_sdk_kms::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(server.aws_url().unwrap())
-        .credentials_provider(Credentials::new(&key.0, &key.1, None, None, "kastell"))
-        .http_client(http)
-        .build();
-    aws_sdk_kms::Client::from_conf(config)
-}
 
 #[test]
 fn aws_sdk_rust_uses_kastell_keys_and_sees_aws_exception_names() {
-    let deployment = Deployment::init(&Setup::soft()).unwrap();
-    deployment
-        .append_config(&format!(
-            "\n[aws]\nlisten = \"127.0.0.1:0\"\nregion = \"{REGION}\"\naccount_id = \"{ACCOUNT}\"\n"
-        ))
-        .unwrap();
-    let server = TestServer::serve(deployment).unwrap();
+    let server = aws::serve(&Setup::soft()).unwrap();
     let officer = sdk(
         &server,
         &server

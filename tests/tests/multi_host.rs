@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use kastell::client::{Client, RemoteError};
 use kastell_core::store::testing::TestStore;
+use kastell_tests::aws::{self, sdk};
 use kastell_tests::guest;
 use kastell_tests::server::{Deployment, Setup, TestServer, expect_api_error};
 use kastell_tests::vault::{Vault, attest, challenge, create_key, push, release_by_certificate};
@@ -239,12 +240,7 @@ fn an_access_key_revoked_on_one_host_is_refused_on_the_other_within_the_bound() 
     let deployment =
         Deployment::init(&Setup::soft().postgres(&url, password.as_deref())).expect("deployment");
     // Rows kept for a minute: only the notice can make B refuse within the bound.
-    deployment
-        .append_config(&format!(
-            "\n[aws]\nlisten = \"127.0.0.1:0\"\nregion = \"{REGION}\"\n\
-             access_key_recheck_ms = 60000\n"
-        ))
-        .expect("config");
+    aws::enable(&deployment, "access_key_recheck_ms = 60000\n").expect("config");
     let a = TestServer::serve(deployment).expect("host A");
     let b = a.another_host().expect("host B");
     let officer = a.client(&a.officer()).expect("officer on A");
@@ -284,12 +280,7 @@ fn a_revocation_made_while_the_listening_connections_are_cut_is_still_honoured_w
     let (url, password) = db.postgres_url().expect("PostgreSQL");
     let deployment =
         Deployment::init(&Setup::soft().postgres(&url, password.as_deref())).expect("deployment");
-    deployment
-        .append_config(&format!(
-            "\n[aws]\nlisten = \"127.0.0.1:0\"\nregion = \"{REGION}\"\n\
-             access_key_recheck_ms = 60000\n"
-        ))
-        .expect("config");
+    aws::enable(&deployment, "access_key_recheck_ms = 60000\n").expect("config");
     let a = TestServer::serve(deployment).expect("host A");
     let b = a.another_host().expect("host B");
     let officer = a.client(&a.officer()).expect("officer on A");
@@ -379,36 +370,6 @@ fn encrypt_with(user: &Client, key: &str, context: &Value) -> Result<Value, Remo
         &format!("/v1/keys/{key}/encrypt"),
         &json!({ "plaintext": b64(b"tenant data"), "context": context }),
     )
-}
-
-const REGION: &str = "eu-central-1";
-
-/// An SDK client for `server`'s AWS endpoint signing with `key`, trusting only the
-/// deployment's root.
-fn sdk(server: &TestServer, key: &(String, String)) -> aws_sdk_kms::Client {
-    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
-    let root = std::fs::read(server.deployment().root_certificate()).unwrap();
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::AwsLc,
-        ))
-        .tls_context(
-            TlsContext::builder()
-                .with_trust_store(TrustStore::empty().with_pem_certificate(root.as_slice()))
-                .build()
-                .unwrap(),
-        )
-        .build_https();
-    let config = aws_sdk_kms::Config::builder()
-        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
-        .region(aws_sdk_kms::config::Region::new(REGION))
-        .endpoint_url(server.aws_url().unwrap())
-        .credentials_provider(aws_sdk_kms::config::Credentials::new(
-            &key.0, &key.1, None, None, "kastell",
-        ))
-        .http_client(http)
-        .build();
-    aws_sdk_kms::Client::from_conf(config)
 }
 
 /// Encrypts a few bytes under alias/shared: `Ok` or the exception's name.

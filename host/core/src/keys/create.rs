@@ -105,7 +105,7 @@ impl KeyService {
             // No material until it is imported (AWS's PendingImport).
             if !super::import::importable(key.spec) {
                 let why = format!(
-                    "Kastell imports AES_256, HMAC and RSA key material, not {} (origin \
+                    "Kastell imports AES_256, HMAC, RSA and ECC key material, not {} (origin \
                      EXTERNAL)",
                     key.spec
                 );

@@ -6,11 +6,13 @@
 //! sealed with the key record ([`super::seal`]), so editing the store can neither revive
 //! expired material nor swap it for other material.
 
+mod form;
 mod material;
 mod parameters;
 
-use kastell_proto::{KeyId, Origin, Role};
+use kastell_proto::{KeyId, Operation, Origin, Role};
 
+use super::audited::Record;
 use super::error::KeyError;
 use super::service::{Caller, KeyService};
 use super::{KeyRecord, KeyState};
@@ -38,6 +40,18 @@ pub enum Expiry {
     At(i64),
 }
 
+/// Which material an import says it brings (AWS's `ImportType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportType {
+    /// Not stated: new material for a key that never had any, else the key's own.
+    Unstated,
+    /// `NEW_KEY_MATERIAL`: the key's first material (new material for a key that has
+    /// some, to rotate to, is not offered yet).
+    New,
+    /// `EXISTING_KEY_MATERIAL`: the material the key has (had).
+    Existing,
+}
+
 /// What `ImportKeyMaterial` hands over.
 #[derive(Debug, Clone)]
 pub struct MaterialImport {
@@ -48,6 +62,10 @@ pub struct MaterialImport {
     pub encrypted: Vec<u8>,
     /// When the material expires.
     pub expiry: Expiry,
+    /// Which material the import says it brings.
+    pub import_type: ImportType,
+    /// The id the material must have (AWS's `KeyMaterialId`): one the key already has.
+    pub material_id: Option<[u8; 32]>,
 }
 
 /// The id of imported material, as AWS shows it (`KeyMaterialId`, 64 hexadecimal digits).
@@ -78,14 +96,16 @@ impl KeyService {
         Err(error)
     }
 
-    /// The `external` key `key` for `operation` by a crypto officer, in a state that
-    /// allows it; every refusal audited.
+    /// The `external` key `key` for `operation` by a crypto officer whom the key's AWS key
+    /// policy allows `action` (with the condition keys `extra`), in a state that allows
+    /// it; every refusal audited.
     fn external_key(
         &self,
         caller: &Caller,
-        operation: &str,
+        (operation, action): (&'static str, &str),
         key: &str,
         allowed: &[&str],
+        extra: Vec<(String, Vec<String>)>,
     ) -> Result<KeyRecord, KeyError> {
         let key = match self.resolve(key) {
             Ok(found) => found,
@@ -115,6 +135,11 @@ impl KeyService {
                 KeyError::UnsupportedSpec(why),
             );
         }
+        let record = Record {
+            label: Some(operation),
+            ..Record::on(caller, Operation::DescribeKey, Some(&key))
+        };
+        self.check_key_policy_with(&record, &key, action, extra)?;
         let state = state_name(key.state);
         if !allowed.contains(&state) {
             let why = format!("key {} is {state}", key.id);
@@ -154,21 +179,45 @@ impl KeyService {
         Ok(())
     }
 
-    /// Deletes the imported material of `key` (AWS's `DeleteImportedKeyMaterial`): the
-    /// wrapped material is erased from the store and the key is pending import; its
-    /// material id stays, so that only the same material can be imported again.
+    /// Deletes the imported material of `key` (AWS's `DeleteImportedKeyMaterial`), which
+    /// must be `material_id` when that is given: the wrapped material is erased from the
+    /// store and the key is pending import; its material id stays, so that only the same
+    /// material can be imported again.
     ///
     /// # Errors
     /// [`KeyError::AccessDenied`] (crypto officers only), [`KeyError::UnsupportedSpec`]
     /// for a key not of origin `external`, [`KeyError::InvalidState`] for a key without
-    /// material, pending deletion or destroyed; each audited. [`KeyError::Store`] when a
+    /// material, pending deletion or destroyed, [`KeyError::NotFound`] for a
+    /// `material_id` that is not the key's; each audited. [`KeyError::Store`] when a
     /// concurrent change won (nothing changed).
     pub fn delete_imported_material(
         &self,
         caller: &Caller,
         key: &str,
+        material_id: Option<&[u8; 32]>,
     ) -> Result<KeyRecord, KeyError> {
-        let key = self.external_key(caller, DELETE_MATERIAL, key, &["enabled", "disabled"])?;
+        let key = self.external_key(
+            caller,
+            (DELETE_MATERIAL, "kms:DeleteImportedKeyMaterial"),
+            key,
+            &["enabled", "disabled"],
+            Vec::new(),
+        )?;
+        if let Some(asked) = material_id
+            && key.imported.map(|m| m.id).as_ref() != Some(asked)
+        {
+            let why = format!(
+                "key material {} is not associated with key {}",
+                material_id_hex(asked),
+                key.id
+            );
+            return self.refuse_import(
+                caller,
+                DELETE_MATERIAL,
+                Some(key.id),
+                KeyError::NotFound(why),
+            );
+        }
         let mut next = material::without_material(&key);
         self.commit_material(
             &caller.id,

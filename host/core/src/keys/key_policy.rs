@@ -116,7 +116,17 @@ impl KeyService {
             ("aws:principalaccount".into(), vec![names.account.clone()]),
             ("kms:keyspec".into(), vec![key.spec.as_str().to_owned()]),
             ("kms:keyusage".into(), vec![key.usage.as_str().to_owned()]),
-            ("kms:keyorigin".into(), vec!["AWS_KMS".to_owned()]),
+            (
+                "kms:keyorigin".into(),
+                vec![
+                    if key.origin == kastell_proto::Origin::External {
+                        "EXTERNAL"
+                    } else {
+                        "AWS_KMS"
+                    }
+                    .to_owned(),
+                ],
+            ),
         ];
         if let Some(context) = record.context.filter(|c| !c.0.is_empty()) {
             let mut by_key: std::collections::BTreeMap<String, Vec<String>> =

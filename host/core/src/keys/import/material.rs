@@ -10,7 +10,9 @@ use super::parameters::{
     Holder, IMPORT_TOKEN_TTL, ImportParameters, ImportToken, WrappingAlgorithm, WrappingKeySpec,
     public_key_digest, tag_matches, wrapping_label,
 };
-use super::{Expiry, GET_PARAMETERS, IMPORT_MATERIAL, MaterialImport, material_id_hex};
+use super::{
+    Expiry, GET_PARAMETERS, IMPORT_MATERIAL, ImportType, MaterialImport, form, material_id_hex,
+};
 use crate::crypto::PreparedKey;
 use crate::keys::algorithms::kind_of;
 use crate::keys::error::KeyError;
@@ -56,8 +58,8 @@ fn unframed(framed: &SecretBytes) -> Option<SecretBytes> {
     Some(SecretBytes::new(key.to_vec()))
 }
 
-/// Whether Kastell imports material for `spec`: AES-256, HMAC and RSA keys (whose host
-/// form is AWS's import form: the bytes, or PKCS#8 DER).
+/// Whether Kastell imports material for `spec`: AES-256, HMAC, RSA and EC keys, as AWS
+/// does (AWS's import form: the bytes, or PKCS#8 DER; see [`super::form`]).
 #[must_use]
 pub fn importable(spec: KeySpec) -> bool {
     matches!(
@@ -70,6 +72,10 @@ pub fn importable(spec: KeySpec) -> bool {
             | KeySpec::Rsa2048
             | KeySpec::Rsa3072
             | KeySpec::Rsa4096
+            | KeySpec::EccNistP256
+            | KeySpec::EccNistP384
+            | KeySpec::EccNistP521
+            | KeySpec::EccSecgP256k1
     )
 }
 
@@ -108,11 +114,22 @@ impl KeyService {
         spec: WrappingKeySpec,
         now: i64,
     ) -> Result<ImportParameters, KeyError> {
+        let extra = vec![
+            (
+                "kms:wrappingalgorithm".to_owned(),
+                vec![algorithm.as_str().to_owned()],
+            ),
+            (
+                "kms:wrappingkeyspec".to_owned(),
+                vec![spec.as_str().to_owned()],
+            ),
+        ];
         let key = self.external_key(
             caller,
-            GET_PARAMETERS,
+            (GET_PARAMETERS, "kms:GetParametersForImport"),
             key,
             &["enabled", "disabled", "pending-import"],
+            extra,
         )?;
         let kind = spec.kind();
         let (holder, public_key) = if self.token.can_hold(kind, KeyUsage::EncryptDecrypt).is_ok() {
@@ -196,14 +213,40 @@ impl KeyService {
         key: &str,
         import: &MaterialImport,
     ) -> Result<(KeyRecord, String), KeyError> {
+        let model = match import.expiry {
+            Expiry::Never => "KEY_MATERIAL_DOES_NOT_EXPIRE",
+            Expiry::At(_) => "KEY_MATERIAL_EXPIRES",
+        };
+        let mut extra = vec![("kms:expirationmodel".to_owned(), vec![model.to_owned()])];
+        if let Expiry::At(at) = import.expiry {
+            extra.push(("kms:validto".to_owned(), vec![at.to_string()]));
+        }
         let key = self.external_key(
             caller,
-            IMPORT_MATERIAL,
+            (IMPORT_MATERIAL, "kms:ImportKeyMaterial"),
             key,
             &["enabled", "disabled", "pending-import"],
+            extra,
         )?;
         let refuse =
             |error: KeyError| self.refuse_import(caller, IMPORT_MATERIAL, Some(key.id), error);
+        if import.import_type == ImportType::New && key.imported.is_some() {
+            return refuse(KeyError::UnsupportedSpec(format!(
+                "key {} holds imported material already: Kastell does not import \
+                 NEW_KEY_MATERIAL to rotate to yet; import the key's own material \
+                 (EXISTING_KEY_MATERIAL)",
+                key.id
+            )));
+        }
+        if let Some(asked) = &import.material_id
+            && key.imported.map(|m| m.id).as_ref() != Some(asked)
+        {
+            return refuse(KeyError::IncorrectKeyMaterial(format!(
+                "KeyMaterialId {} is not key material of key {}",
+                material_id_hex(asked),
+                key.id
+            )));
+        }
         let token = match self.checked_token(&key.id, &import.token) {
             Ok(token) => token,
             Err(error) => return refuse(error),
@@ -219,9 +262,10 @@ impl KeyService {
             Ok(material) => material,
             Err(error) => return refuse(error),
         };
-        if let Err(why) = self.check_material(key.spec, &material) {
-            return refuse(KeyError::IncorrectKeyMaterial(why));
-        }
+        let material = match self.host_material(key.spec, material) {
+            Ok(material) => material,
+            Err(why) => return refuse(KeyError::IncorrectKeyMaterial(why)),
+        };
         let id = self.material_id(&key.id, &material)?;
         if let Some(before) = key.imported
             && before.id != id
@@ -360,21 +404,43 @@ impl KeyService {
             .map_err(|_| failed("AES key wrap"))
     }
 
-    /// Why `material` is not a key of `spec`, if it is not.
-    fn check_material(&self, spec: KeySpec, material: &SecretBytes) -> Result<(), String> {
+    /// `material` (AWS's import form) in the host form of a key of `spec`, or why it is
+    /// not a key of `spec`: AES and HMAC keys of the spec's length, RSA keys of its size
+    /// (PKCS#8 DER), EC keys on its curve (PKCS#8 DER, held as the private scalar) whose
+    /// stated public key, if any, is the private key's.
+    fn host_material(&self, spec: KeySpec, material: SecretBytes) -> Result<SecretBytes, String> {
         let kind = kind_of(spec);
+        let (host, stated_point) = if form::is_ec(spec) {
+            let ec = form::ec_import(spec, &material)?;
+            (ec.scalar, ec.public_point)
+        } else {
+            (material, None)
+        };
         if let Some(len) = kind.material_len()
-            && material.len() != len
+            && host.len() != len
         {
             return Err(format!(
                 "{spec} key material is {len} bytes, not {}",
-                material.len()
+                host.len()
             ));
         }
-        self.crypto
-            .prepare(kind, SecretBytes::new(material.expose().to_vec()))
-            .map(drop)
-            .map_err(|_| format!("the material is not a {spec} key (RSA keys are PKCS#8 DER)"))
+        let prepared = self
+            .crypto
+            .prepare(kind, SecretBytes::new(host.expose().to_vec()))
+            .map_err(|_| {
+                format!("the material is not a {spec} key (RSA and EC keys are PKCS#8 DER)")
+            })?;
+        if let Some(point) = stated_point {
+            let spki = prepared
+                .public_key_spki()
+                .map_err(|_| format!("the material is not a {spec} key"))?;
+            if !form::same_point(spki, &point) {
+                return Err(format!(
+                    "the {spec} key's stated public key is not its private key's"
+                ));
+            }
+        }
+        Ok(host)
     }
 
     /// The id of `material` in `key`: the first 32 bytes of the record key's HMAC over

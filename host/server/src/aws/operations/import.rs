@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use axum::response::Response;
-use kastell_core::keys::import::{Expiry, MaterialImport, WrappingAlgorithm, WrappingKeySpec};
+use kastell_core::keys::import::{
+    Expiry, ImportType, MaterialImport, WrappingAlgorithm, WrappingKeySpec,
+};
 use kastell_core::keys::{Caller, unix_now};
 use kastell_proto::aws::{
     AwsException, DeleteImportedKeyMaterialRequest, GetParametersForImportRequest,
@@ -134,19 +136,22 @@ fn expiry(request: &ImportKeyMaterialRequest) -> Result<Expiry, AwsError> {
 }
 
 /// A `KeyMaterialId`, when given: 64 lower-case hexadecimal digits.
-fn material_id(given: Option<&str>) -> Result<(), AwsError> {
-    match given {
-        Some(id)
-            if id.len() != 64 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
-        {
-            Err(validation(
-                "KeyMaterialId",
-                &format!("'{id}'"),
-                "Member must satisfy regular expression pattern: ^[a-f0-9]+$ and have length 64",
-            ))
-        }
-        _ => Ok(()),
+fn material_id(given: Option<&str>) -> Result<Option<[u8; 32]>, AwsError> {
+    let Some(id) = given else {
+        return Ok(None);
+    };
+    let mut bytes = [0; 32];
+    if id.len() != 64
+        || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        || hex::decode_to_slice(id, &mut bytes).is_err()
+    {
+        return Err(validation(
+            "KeyMaterialId",
+            &format!("'{id}'"),
+            "Member must satisfy regular expression pattern: ^[a-f0-9]+$ and have length 64",
+        ));
     }
+    Ok(Some(bytes))
 }
 
 pub(super) async fn import_key_material(
@@ -169,7 +174,7 @@ pub(super) async fn import_key_material(
         MAX_CIPHERTEXT,
     )?;
     let expiry = expiry(&request)?;
-    material_id(request.key_material_id.as_deref())?;
+    let material_id = material_id(request.key_material_id.as_deref())?;
     if request
         .key_material_description
         .as_ref()
@@ -181,15 +186,16 @@ pub(super) async fn import_key_material(
             "Member must have length less than or equal to 256",
         ));
     }
-    match request.import_type.as_deref() {
-        None | Some("EXISTING_KEY_MATERIAL") => {}
-        Some("NEW_KEY_MATERIAL") => {
+    let import_type = match request.import_type.as_deref() {
+        None => ImportType::Unstated,
+        Some("EXISTING_KEY_MATERIAL") => ImportType::Existing,
+        Some("NEW_KEY_MATERIAL") if material_id.is_some() => {
             return Err(AwsError::new(
-                AwsException::UnsupportedOperation,
-                "Kastell does not import NEW_KEY_MATERIAL (rotation of imported key material) \
-                 yet: import the key's own material (EXISTING_KEY_MATERIAL)",
+                AwsException::Validation,
+                "KeyMaterialId cannot be specified with ImportType NEW_KEY_MATERIAL",
             ));
         }
+        Some("NEW_KEY_MATERIAL") => ImportType::New,
         Some(other) => {
             return Err(validation(
                 "ImportType",
@@ -197,11 +203,13 @@ pub(super) async fn import_key_material(
                 "Member must satisfy enum value set: [NEW_KEY_MATERIAL, EXISTING_KEY_MATERIAL]",
             ));
         }
-    }
+    };
     let import = MaterialImport {
         token,
         encrypted,
         expiry,
+        import_type,
+        material_id,
     };
     let st = state.clone();
     blocking(move || {
@@ -224,10 +232,13 @@ pub(super) async fn delete_imported_key_material(
 ) -> Result<Response, AwsError> {
     let request: DeleteImportedKeyMaterialRequest = parse(body)?;
     let key = key_id_only(state, "KeyId", &request.key_id)?;
-    material_id(request.key_material_id.as_deref())?;
+    let material_id = material_id(request.key_material_id.as_deref())?;
     let st = state.clone();
     blocking(move || {
-        let record = st.shared.service.delete_imported_material(&caller, &key)?;
+        let record =
+            st.shared
+                .service
+                .delete_imported_material(&caller, &key, material_id.as_ref())?;
         Ok(json(&KeyMaterialResponse {
             key_id: st.endpoint.key_arn(&record.id.to_string()),
             key_material_id: record
