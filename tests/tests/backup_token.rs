@@ -233,6 +233,25 @@ fn a_soft_token_backup_sealed_to_its_token_key_restores_with_the_same_token_file
         ],
     );
 
+    // Neither --identity nor a token: a usage error naming both ways.
+    let (code, _, stderr) = run(
+        &other,
+        &[
+            "backup",
+            "restore",
+            &s(&file),
+            "--data-dir",
+            &s(&dir.path().join("none")),
+            "--secret-file",
+            &other_passphrase,
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--identity") && stderr.contains("--soft-token"),
+        "{stderr}"
+    );
+
     // The same token file and passphrase open it, without --identity.
     let target = tempfile::tempdir().unwrap();
     let restored = Deployment::adopt(target, &Setup::soft()).unwrap();

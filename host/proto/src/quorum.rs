@@ -107,8 +107,12 @@ pub struct BackupRequest {
     #[cfg_attr(feature = "serde", serde(default))]
     pub recipients: Vec<String>,
     /// Seal it to the deployment's token backup key too (`POST /v1/backup-key` makes it).
-    /// Absent is `false`: fewer recipients, never more.
-    #[cfg_attr(feature = "serde", serde(default))]
+    /// Absent is `false`: fewer recipients, never more; `false` is not written, so an
+    /// escrow-only request keeps the canonical JSON it had before this member existed.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "core::ops::Not::not")
+    )]
     pub token_recipient: bool,
 }
 
@@ -122,7 +126,7 @@ pub struct BackupRequest {
 /// `{"issue-access-key": {…}}`, `{"revoke-access-key": {"id": "KSTL…", "reason": "…"}}`,
 /// `{"set-quorum": {"class": "<class>", "required": 2}}`,
 /// `{"export-backup": {"recipients": ["-----BEGIN PUBLIC KEY-----…"], "token_recipient":
-/// false}}`, `{"create-backup-key": {}}`.
+/// true}}` (`token_recipient` absent when false), `{"create-backup-key": {}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(
@@ -326,6 +330,20 @@ mod tests {
             (
                 QuorumAction::CreateBackupKey {},
                 serde_json::json!({"create-backup-key": {}}),
+            ),
+            (
+                QuorumAction::ExportBackup(BackupRequest {
+                    recipients: Vec::new(),
+                    token_recipient: true,
+                }),
+                serde_json::json!({"export-backup": {"recipients": [], "token_recipient": true}}),
+            ),
+            (
+                QuorumAction::ExportBackup(BackupRequest {
+                    recipients: alloc::vec!["PEM".into()],
+                    token_recipient: false,
+                }),
+                serde_json::json!({"export-backup": {"recipients": ["PEM"]}}),
             ),
             (
                 QuorumAction::SetQuorum {

@@ -10,6 +10,7 @@ use kastell_attest::hpke::Sealed;
 use super::format::{HEADER_LEN, HPKE_INFO, SealedKey};
 use super::{BackupError, Manifest, Recipient};
 use crate::audit::Outcome;
+use crate::crypto::CryptoError;
 use crate::keys::KeyService;
 use crate::secret::SecretBytes;
 use crate::token::{Token, TokenError, TokenKeyKind};
@@ -145,7 +146,8 @@ pub(super) fn open_key(
         .ok_or_else(wrong)?;
     let dh = match token.ecdh_p384(TOKEN_BACKUP_KEY, &entry.enc) {
         Ok(dh) => dh,
-        Err(TokenError::Crypto(_)) => return Err(wrong()),
+        // The token refused `enc` as a point: not an entry this key can open.
+        Err(TokenError::Crypto(CryptoError::InvalidInput(_))) => return Err(wrong()),
         Err(other) => return Err(other.into()),
     };
     let message = Sealed {

@@ -213,11 +213,21 @@ impl Pkcs11Token {
                 TokenKeyKind::EcP384 | TokenKeyKind::EcdhP384 => KeyType::EC,
                 TokenKeyKind::HmacSha384 => KeyType::GENERIC_SECRET,
             };
-            let actual =
-                session.get_attributes(handle, &[AttributeType::KeyType, AttributeType::Derive])?;
-            let derives = actual.iter().any(|a| matches!(a, Attribute::Derive(true)));
-            let agreement = (kind == TokenKeyKind::EcdhP384) == derives;
-            if agreement && matches!(actual.first(), Some(Attribute::KeyType(t)) if *t == expected)
+            // A P-384 pair is of one use: a signing key signs, a key-agreement key derives.
+            let (types, allowed): (&[AttributeType], fn(&Attribute) -> bool) = match kind {
+                TokenKeyKind::EcP384 => (&[AttributeType::KeyType, AttributeType::Sign], |a| {
+                    matches!(a, Attribute::Sign(true))
+                }),
+                TokenKeyKind::EcdhP384 => (&[AttributeType::KeyType, AttributeType::Derive], |a| {
+                    matches!(a, Attribute::Derive(true))
+                }),
+                TokenKeyKind::Aes256 | TokenKeyKind::HmacSha384 => {
+                    (&[AttributeType::KeyType], |_| true)
+                }
+            };
+            let actual = session.get_attributes(handle, types)?;
+            if actual.iter().any(allowed)
+                && matches!(actual.first(), Some(Attribute::KeyType(t)) if *t == expected)
             {
                 return Ok(handle);
             }
