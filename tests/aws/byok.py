@@ -129,6 +129,7 @@ def symmetric():
     out["imported"] = {m: meta.get(m) for m in ("KeyState", "Origin", "ExpirationModel",
                                                  "Enabled")}
     out["imported"]["has_valid_to"] = "ValidTo" in meta
+    out["current_material_id"] = meta.get("CurrentKeyMaterialId") == done["KeyMaterialId"]
     ciphertext = user.encrypt(KeyId=key, Plaintext=b"hello byok")["CiphertextBlob"]
     out["decrypted"] = user.decrypt(CiphertextBlob=ciphertext)["Plaintext"].decode()
 
@@ -253,6 +254,7 @@ def asymmetric():
     mac = user.generate_mac(KeyId=mac_key, Message=message,
                             MacAlgorithm="HMAC_SHA_256")["Mac"]
     out["mac_is_python_hmac"] = mac == hmac.new(secret, message, hashlib.sha256).digest()
+    out["hmac_current_material_id"] = "CurrentKeyMaterialId" in state(officer, mac_key)
 
     rsa_key = officer.create_key(Origin="EXTERNAL", KeySpec="RSA_2048",
                                  KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
