@@ -20,7 +20,8 @@ import tempfile
 import time
 
 import boto3
-import botocore.exceptions
+
+from outcomes import refused
 
 ENDPOINT = os.environ["KASTELL_AWS_ENDPOINT"]
 REGION = os.environ["AWS_DEFAULT_REGION"]
@@ -39,14 +40,6 @@ def officer_kms():
         aws_access_key_id=os.environ["KASTELL_OFFICER_KEY_ID"],
         aws_secret_access_key=os.environ["KASTELL_OFFICER_SECRET"],
     )
-
-
-def refused(call):
-    try:
-        call()
-    except botocore.exceptions.ClientError as err:
-        return err.response["Error"]["Code"]
-    return "accepted"
 
 
 def path(name):
@@ -136,6 +129,7 @@ def symmetric():
     out["imported"] = {m: meta.get(m) for m in ("KeyState", "Origin", "ExpirationModel",
                                                  "Enabled")}
     out["imported"]["has_valid_to"] = "ValidTo" in meta
+    out["current_material_id"] = meta.get("CurrentKeyMaterialId") == done["KeyMaterialId"]
     ciphertext = user.encrypt(KeyId=key, Plaintext=b"hello byok")["CiphertextBlob"]
     out["decrypted"] = user.decrypt(CiphertextBlob=ciphertext)["Plaintext"].decode()
 
@@ -260,6 +254,7 @@ def asymmetric():
     mac = user.generate_mac(KeyId=mac_key, Message=message,
                             MacAlgorithm="HMAC_SHA_256")["Mac"]
     out["mac_is_python_hmac"] = mac == hmac.new(secret, message, hashlib.sha256).digest()
+    out["hmac_current_material_id"] = "CurrentKeyMaterialId" in state(officer, mac_key)
 
     rsa_key = officer.create_key(Origin="EXTERNAL", KeySpec="RSA_2048",
                                  KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
@@ -306,6 +301,15 @@ def ec_pkcs8(name, curve):
     openssl("pkey", "-inform", "DER", "-in", path(f"{name}.pk8"), "-pubout", "-outform",
             "DER", "-out", path(f"{name}.pub"))
     return read(f"{name}.pk8")
+
+
+def openssl_verifies(digest, name, signature):
+    """Whether `openssl dgst -verify` accepts `signature` of message.txt by `<name>`'s key."""
+    write(f"{name}.sig", signature)
+    verified = subprocess.run(
+        ["openssl", "dgst", f"-{digest}", "-verify", path(f"{name}.pub.pem"), "-signature",
+         path(f"{name}.sig"), path("message.txt")], capture_output=True, text=True)
+    return verified.returncode == 0 and "Verified OK" in verified.stdout
 
 
 def ecc():
@@ -355,11 +359,7 @@ def ecc():
     write("message.txt", message)
     signature = user.sign(KeyId=key, Message=message, MessageType="RAW",
                           SigningAlgorithm="ECDSA_SHA_384")["Signature"]
-    write("message.sig", signature)
-    verified = subprocess.run(
-        ["openssl", "dgst", "-sha384", "-verify", path("p384.pub.pem"), "-signature",
-         path("message.sig"), path("message.txt")], capture_output=True, text=True)
-    out["openssl_verifies"] = verified.returncode == 0 and "Verified OK" in verified.stdout
+    out["openssl_verifies"] = openssl_verifies("sha384", "p384", signature)
     out["kastell_verifies"] = user.verify(
         KeyId=key, Message=message, MessageType="RAW", Signature=signature,
         SigningAlgorithm="ECDSA_SHA_384")["SignatureValid"]
@@ -374,11 +374,7 @@ def ecc():
     import_material(officer, small, p256, "RSAES_OAEP_SHA_256", "RSA_2048")
     signature = user.sign(KeyId=small, Message=message, MessageType="RAW",
                           SigningAlgorithm="ECDSA_SHA_256")["Signature"]
-    write("p256.sig", signature)
-    verified = subprocess.run(
-        ["openssl", "dgst", "-sha256", "-verify", path("p256.pub.pem"), "-signature",
-         path("p256.sig"), path("message.txt")], capture_output=True, text=True)
-    out["p256_openssl_verifies"] = verified.returncode == 0
+    out["p256_openssl_verifies"] = openssl_verifies("sha256", "p256", signature)
     out["key"] = key
     return out
 

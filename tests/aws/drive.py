@@ -21,6 +21,8 @@ import botocore.credentials
 import botocore.exceptions
 import urllib3
 
+from outcomes import refused
+
 ENDPOINT = os.environ["KASTELL_AWS_ENDPOINT"]
 REGION = os.environ["AWS_DEFAULT_REGION"]
 
@@ -37,14 +39,6 @@ def officer_kms():
         aws_access_key_id=os.environ["KASTELL_OFFICER_KEY_ID"],
         aws_secret_access_key=os.environ["KASTELL_OFFICER_SECRET"],
     )
-
-
-def refused(call):
-    try:
-        call()
-    except botocore.exceptions.ClientError as err:
-        return err.response["Error"]["Code"]
-    return "accepted"
 
 
 def refused_with(call):

@@ -10,7 +10,8 @@ import json
 import os
 
 import boto3
-import botocore.exceptions
+
+from outcomes import refused as outcome
 
 ENDPOINT = os.environ["KASTELL_AWS_ENDPOINT"]
 REGION = os.environ["AWS_DEFAULT_REGION"]
@@ -27,14 +28,6 @@ def client(who):
 
 def arn(name):
     return f"arn:aws:iam::{ACCOUNT}:user/{name}"
-
-
-def outcome(call):
-    try:
-        call()
-    except botocore.exceptions.ClientError as err:
-        return err.response["Error"]["Code"]
-    return "accepted"
 
 
 def main():

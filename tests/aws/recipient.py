@@ -14,18 +14,11 @@ import json
 import os
 
 import boto3
-import botocore.exceptions
+
+from outcomes import refused
 
 SECRET = b"payroll 2026: the enclave's eyes only"
 OUT = os.environ["KASTELL_OUT"]
-
-
-def refused(call):
-    try:
-        call()
-    except botocore.exceptions.ClientError as err:
-        return err.response["Error"]["Code"]
-    return "accepted"
 
 
 def write(name, data):

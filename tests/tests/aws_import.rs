@@ -66,6 +66,10 @@ fn assert_symmetric(seen: &Value) {
     assert_eq!(seen["public_key_is_rsa_2048"], true);
     assert_eq!(seen["material_id_len"], 64);
     assert_eq!(
+        seen["current_material_id"], true,
+        "DescribeKey names the material: {seen}"
+    );
+    assert_eq!(
         seen["imported"],
         json!({"KeyState": "Enabled", "Origin": "EXTERNAL",
                "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE", "Enabled": true,
@@ -183,6 +187,10 @@ fn material_openssl_wrapped_imports_serves_and_every_bad_import_is_refused_by_aw
 
     let seen = byok(&server, &user, &officer, "asymmetric");
     assert_eq!(seen["mac_is_python_hmac"], true, "{seen}");
+    assert_eq!(
+        seen["hmac_current_material_id"], false,
+        "AWS names the current material of symmetric encryption keys only"
+    );
     assert_eq!(seen["public_key_is_openssls"], true, "{seen}");
     assert_eq!(seen["decrypted_openssl"], "sealed by openssl");
     assert_eq!(seen["rsa_of_another_size"], "IncorrectKeyMaterialException");

@@ -81,6 +81,7 @@ fn describe(key: &KeyRecord, aliases: Vec<String>) -> KeyDescription {
             .and_then(|m| m.expires_at)
             .filter(|_| !expired)
             .map(rfc3339),
+        material_id: key.imported.map(|m| super::import::material_id_hex(&m.id)),
     }
 }
 

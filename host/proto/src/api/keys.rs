@@ -109,6 +109,13 @@ pub struct KeyDescription {
         serde(default, skip_serializing_if = "Option::is_none")
     )]
     pub material_expires: Option<String>,
+    /// The id of an `external` key's imported material (AWS's `KeyMaterialId`, 64
+    /// hexadecimal digits), kept after the material is deleted.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub material_id: Option<String>,
 }
 
 /// A key's automatic rotation.
@@ -280,6 +287,7 @@ mod tests {
             releasable: false,
             rotation: None,
             material_expires: None,
+            material_id: None,
         };
         let value = serde_json::to_value(&description).expect("json");
         assert_eq!(value["spec"], "AES_256");

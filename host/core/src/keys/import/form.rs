@@ -95,3 +95,63 @@ pub(super) fn same_point(spki: &[u8], stated: &[u8]) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::expect_used,
+        clippy::unwrap_used,
+        reason = "a failed expectation is a failed test"
+    )]
+
+    use aws_lc_rs::encoding::AsDer as _;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{
+        ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair,
+        EcdsaSigningAlgorithm, KeyPair as _,
+    };
+
+    use super::*;
+
+    /// A new key of `algorithm`: its PKCS#8 DER (with the public key) and SPKI DER.
+    fn key(algorithm: &'static EcdsaSigningAlgorithm) -> (SecretBytes, Vec<u8>) {
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(algorithm, &SystemRandom::new()).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(algorithm, pkcs8.as_ref()).unwrap();
+        let spki = pair.public_key().as_der().unwrap().as_ref().to_vec();
+        (SecretBytes::new(pkcs8.as_ref().to_vec()), spki)
+    }
+
+    #[test]
+    fn a_p384_pkcs8_key_gives_its_scalar_and_the_point_it_states() {
+        let (pkcs8, spki) = key(&ECDSA_P384_SHA384_ASN1_SIGNING);
+        let ec = ec_import(KeySpec::EccNistP384, &pkcs8).unwrap();
+        assert_eq!(ec.scalar.len(), 48);
+        let point = ec.public_point.expect("aws-lc states the public key");
+        assert!(same_point(&spki, &point));
+        // The same point compressed: the x coordinate and the parity of y.
+        let (x, y) = point[1..].split_at(48);
+        let odd = y[47] & 1 == 1;
+        let mut compressed = vec![if odd { 0x03 } else { 0x02 }];
+        compressed.extend_from_slice(x);
+        assert!(same_point(&spki, &compressed));
+        compressed[0] ^= 1;
+        assert!(!same_point(&spki, &compressed), "the other y");
+        let (_, other) = key(&ECDSA_P384_SHA384_ASN1_SIGNING);
+        assert!(!same_point(&other, &point), "another key's point");
+    }
+
+    #[test]
+    fn material_of_another_curve_kind_or_form_is_refused_by_what_is_wrong() {
+        let (p256, _) = key(&ECDSA_P256_SHA256_ASN1_SIGNING);
+        let why = ec_import(KeySpec::EccNistP384, &p256).err().unwrap();
+        assert!(why.contains("on curve"), "{why}");
+        assert!(ec_import(KeySpec::EccNistP256, &p256).is_ok());
+        let why = ec_import(KeySpec::EccNistP384, &SecretBytes::new(vec![7; 48]))
+            .err()
+            .unwrap();
+        assert!(why.contains("not a PKCS#8 DER private key"), "{why}");
+        let why = ec_import(KeySpec::Rsa2048, &p256).err().unwrap();
+        assert!(why.contains("not EC keys"), "{why}");
+        assert!(!is_ec(KeySpec::Aes256) && is_ec(KeySpec::EccSecgP256k1));
+    }
+}

@@ -91,6 +91,9 @@ pub struct KeyMetadata {
     /// material).
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub expiration_model: Option<String>,
+    /// The id of the current key material (`SYMMETRIC_DEFAULT` keys of origin `EXTERNAL`).
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub current_key_material_id: Option<String>,
 }
 
 /// `CreateKey`'s and `DescribeKey`'s answer.

@@ -303,6 +303,12 @@ pub(super) fn metadata(state: &AwsState, key: &KeyDescription) -> KeyMetadata {
         multi_region: false,
         valid_to: key.material_expires.as_deref().map(rfc3339_seconds),
         expiration_model,
+        // AWS names the current material of symmetric keys, which rotate; Kastell knows
+        // the id of imported material only.
+        current_key_material_id: key
+            .material_id
+            .clone()
+            .filter(|_| external && key.spec == kastell_proto::KeySpec::Aes256),
     }
 }
 
