@@ -188,6 +188,68 @@ fn a_key_disabled_or_scheduled_for_deletion_on_one_host_is_refused_on_the_other_
     );
 }
 
+/// Issue 22: hosts hold key records and aliases in memory; a policy bound and an alias
+/// re-pointed on one host reach the other within the bound (its notice names the key or
+/// the alias), though the other host had both in memory.
+#[test]
+fn a_policy_bound_and_an_alias_repointed_on_one_host_are_followed_on_the_other_within_the_bound() {
+    let Some(db) = TestStore::postgres() else {
+        return;
+    };
+    let (a, b) = TestServer::two_hosts(&db)
+        .expect("two hosts")
+        .expect("PostgreSQL");
+    let officer = a.client(&a.officer()).expect("officer on A");
+    let profile = a
+        .issue_client("svc", "crypto-user", Some("acme"))
+        .expect("user");
+    let on_b = b.client(&profile).expect("user on B");
+    let encrypt_on_b = |key: &str, tenant: &str| {
+        on_b.post::<Value>(
+            &format!("/v1/keys/{}/encrypt", key.replace('/', "%2F")),
+            &json!({ "plaintext": b64(b"ledger"), "context": { "tenant": tenant } }),
+        )
+    };
+    let mut keys = Vec::new();
+    for alias in [Some("alias/ledger"), None] {
+        let key: Value = officer
+            .post("/v1/keys", &json!({ "spec": "AES_256", "alias": alias }))
+            .expect("key created on A");
+        keys.push(key["id"].as_str().expect("key id").to_owned());
+    }
+    // B holds the first key's record and the alias.
+    for _ in 0..5 {
+        encrypt_on_b("alias/ledger", "other").expect("B encrypts, no policy yet");
+    }
+
+    let policy = kastell_tests::vault::push(&officer, "/v1/policies", guest("tenant-context"))
+        .expect("policy stored on A");
+    let _: Value = officer
+        .put(
+            &format!("/v1/keys/{}/policy", keys[0]),
+            &json!({ "policy": policy }),
+        )
+        .expect("policy bound on A");
+    let ((status, error, message), delay) =
+        until(|| api_error(encrypt_on_b("alias/ledger", "other")));
+    assert_eq!((status, error.as_str()), (403, "AccessDenied"), "{message}");
+    eprintln!("policy bound: enforced on B {delay:?} after the change on A");
+    assert!(
+        delay < BOUND + SLACK,
+        "policy enforced on B after {delay:?}"
+    );
+
+    let _: Value = officer
+        .put("/v1/aliases/ledger", &json!({ "key": keys[1] }))
+        .expect("alias re-pointed on A");
+    let (reached, delay) = until(|| {
+        let out = encrypt_on_b("alias/ledger", "other").ok()?;
+        (out["key_id"] == keys[1].as_str()).then_some(out)
+    });
+    eprintln!("alias re-pointed: followed on B {delay:?} after the change on A: {reached}");
+    assert!(delay < BOUND + SLACK, "alias followed on B after {delay:?}");
+}
+
 #[test]
 fn a_client_certificate_revoked_on_one_host_is_refused_on_the_other_within_the_bound() {
     let Some(db) = TestStore::postgres() else {

@@ -231,6 +231,9 @@ pub struct KeysConfig {
     pub cache_entries: Option<u64>,
     /// Seconds an unwrapped version is reused (default 300).
     pub cache_ttl_secs: Option<u64>,
+    /// Most key records (and aliases) a server holds in memory (default
+    /// [`crate::keys::RECORD_CACHE_ENTRIES`]; 0: every key operation reads the store).
+    pub record_cache_entries: Option<u64>,
 }
 
 /// `[policies]`: the limits of one policy evaluation.
@@ -503,6 +506,12 @@ impl Config {
             ),
             ("workloads.fuel", self.workloads.fuel, 1, 1_000_000_000_000),
             ("keys.cache_entries", self.keys.cache_entries, 0, 10_000_000),
+            (
+                "keys.record_cache_entries",
+                self.keys.record_cache_entries,
+                0,
+                10_000_000,
+            ),
             ("backup.every_secs", self.backup.every_secs, 1, 366 * 86_400),
             ("backup.keep", self.backup.keep, 1, 100_000),
             ("keys.cache_ttl_secs", self.keys.cache_ttl_secs, 1, 86_400),

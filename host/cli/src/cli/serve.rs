@@ -91,7 +91,13 @@ pub(super) fn run(args: ServeArgs) -> Result<(), CliError> {
         .deployment
         .open()?
         .with_metrics(Arc::clone(&metrics))
-        .with_record_cache();
+        .with_record_cache(
+            config
+                .keys
+                .record_cache_entries
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(kastell_core::keys::RECORD_CACHE_ENTRIES),
+        );
     check_audit(&service)?;
     record_duties(&service, config.aws.duties())?;
     let files = CaFiles::new(&data_dir);

@@ -176,9 +176,10 @@ impl KeyService {
     /// steady state. Only for a service whose owner applies other processes' changes to
     /// [`KeyService::key_records`] (the server, through the store's change counter and
     /// notices): this service's own changes are applied by itself.
+    /// Holds at most `entries` records (and as many aliases); 0 holds none.
     #[must_use]
-    pub fn with_record_cache(mut self) -> Self {
-        self.records = super::KeyRecordCache::new(true, super::RECORD_CACHE_ENTRIES);
+    pub fn with_record_cache(mut self, entries: usize) -> Self {
+        self.records = super::KeyRecordCache::new(true, entries);
         self
     }
 
