@@ -214,7 +214,8 @@ machine() { # date, machine, and the data directory's file system (the line ends
 }
 
 # Attested release, before `kastell serve`: a bench CA (kastell-attestations init) in
-# $work/bench-ca whose root goes into `[release] trusted_roots`, with the challenge and
+# $work/bench-ca whose root goes into `[release] trusted_roots`, the limits of open
+# challenges raised to what one client may prepare (100,000), with the challenge and
 # attestation lifetimes raised to WINDOW seconds (bodies are prepared before the run).
 release_configure() { # window
     local root
@@ -229,6 +230,9 @@ release_configure() { # window
 trusted_roots = ["$root"]
 challenge_ttl_secs = $1
 max_attestation_age_secs = $1
+# The one bench client prepares every release request ahead (at most 100,000 open).
+challenges_per_client = 100000
+max_challenges = 100000
 EOF
 }
 
