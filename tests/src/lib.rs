@@ -5,6 +5,7 @@ use kastell_proto::{KeySpec, Operation, Role};
 use std::path::PathBuf;
 
 pub mod aws;
+pub mod backup;
 pub mod cluster;
 pub mod relying;
 pub mod server;

@@ -17,51 +17,10 @@ use std::path::{Path, PathBuf};
 use kastell_core::keys::Material;
 use kastell_core::store::{SqliteStore, Store as _};
 use kastell_core::token::{SoftToken, Token as _};
+use kastell_tests::backup::{arg as s, bring_profiles, decrypt, escrow, ok, run, token_secrets};
 use kastell_tests::server::{Deployment, Setup, SoftHsm, TestServer};
-use p384::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
 use serde_json::Value;
 use serial_test::serial;
-
-/// An escrow holder's key pair, as files: `<name>.key` (PKCS#8) and `<name>.pub` (SPKI).
-fn escrow(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let secret = p384::SecretKey::random(&mut rand_core::OsRng);
-    let key = dir.join(format!("{name}.key"));
-    let public = dir.join(format!("{name}.pub"));
-    std::fs::write(
-        &key,
-        secret.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes(),
-    )
-    .unwrap();
-    std::fs::write(
-        &public,
-        secret
-            .public_key()
-            .to_public_key_pem(LineEnding::LF)
-            .unwrap(),
-    )
-    .unwrap();
-    (key, public)
-}
-
-fn s(path: &Path) -> String {
-    path.display().to_string()
-}
-
-/// `kastell args` in `deployment`'s environment: exit code, stdout, stderr.
-fn run(deployment: &Deployment, args: &[&str]) -> (i32, String, String) {
-    let out = deployment.command().args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn ok(deployment: &Deployment, args: &[&str]) -> String {
-    let (code, stdout, stderr) = run(deployment, args);
-    assert_eq!(code, 0, "kastell {args:?}:\n{stdout}{stderr}");
-    stdout
-}
 
 /// Takes a backup of `deployment` sealed to `recipient`; its `--json` report.
 fn backup(deployment: &Deployment, out: &Path, recipient: &Path) -> Value {
@@ -100,21 +59,6 @@ fn restore(
     (restored, serde_json::from_str(&report).unwrap())
 }
 
-/// Copies the clients' profiles (their own keys: never in a backup) to the restored
-/// deployment, as each client keeps its profile when the host moves.
-fn bring_profiles(from: &Deployment, to: &Deployment) {
-    let target = to.data_dir().join("clients");
-    for entry in std::fs::read_dir(from.data_dir().join("clients")).unwrap() {
-        let dir = entry.unwrap().path();
-        let into = target.join(dir.file_name().unwrap());
-        std::fs::create_dir_all(&into).unwrap();
-        for file in std::fs::read_dir(&dir).unwrap() {
-            let file = file.unwrap().path();
-            std::fs::copy(&file, into.join(file.file_name().unwrap())).unwrap();
-        }
-    }
-}
-
 /// Encrypts `plaintext` with `alias` as the client of `profile`; the ciphertext file.
 fn encrypt(server: &TestServer, profile: &Path, alias: &str, plaintext: &[u8]) -> PathBuf {
     let dir = server.deployment().data_dir().join("..");
@@ -130,25 +74,6 @@ fn encrypt(server: &TestServer, profile: &Path, alias: &str, plaintext: &[u8]) -
         )
         .unwrap();
     ciphertext
-}
-
-fn decrypt(server: &TestServer, profile: &Path, ciphertext: &Path) -> Vec<u8> {
-    let out = server
-        .kastell(&[
-            "key",
-            "decrypt",
-            "--in",
-            &s(ciphertext),
-            "--profile",
-            &s(profile),
-        ])
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 /// The audit trail of `deployment` as JSON records.
@@ -513,25 +438,6 @@ fn passphrase(deployment: &Deployment) -> secrecy::SecretString {
     text.lines().next().unwrap().to_owned().into()
 }
 
-/// Every secret of the soft token table (`kind (1) ‖ label length (2, LE) ‖ label ‖ secret
-/// length (2, LE) ‖ secret`).
-fn token_secrets(table: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut rest = table;
-    while !rest.is_empty() {
-        let label_len = usize::from(u16::from_le_bytes([rest[1], rest[2]]));
-        let label = String::from_utf8(rest[3..3 + label_len].to_vec()).unwrap();
-        rest = &rest[3 + label_len..];
-        let secret_len = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
-        out.push((
-            format!("token key {label}"),
-            rest[2..2 + secret_len].to_vec(),
-        ));
-        rest = &rest[2 + secret_len..];
-    }
-    out
-}
-
 #[test]
 fn no_plaintext_key_byte_appears_in_the_backup_file() {
     let deployment = Deployment::init(&Setup::soft()).unwrap();
@@ -555,7 +461,10 @@ fn no_plaintext_key_byte_appears_in_the_backup_file() {
     )
     .unwrap();
     let table = token.export_for_backup().unwrap().unwrap();
-    let mut secrets = token_secrets(table.expose());
+    let mut secrets: Vec<_> = token_secrets(table.expose())
+        .into_iter()
+        .map(|(label, secret)| (format!("token key {label}"), secret))
+        .collect();
     assert!(
         secrets.len() >= 6,
         "the service keys and the CA keys: {}",

@@ -13,50 +13,12 @@
     reason = "a failed expectation is a failed test"
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use kastell_core::store::testing::TestStore;
+use kastell_tests::backup::{arg as s, decrypt, escrow, ok, run};
 use kastell_tests::server::{Deployment, Setup, TestServer};
-use p384::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
 use serde_json::Value;
-
-fn s(path: &Path) -> String {
-    path.display().to_string()
-}
-
-/// `kastell args` in `deployment`'s environment: exit code, stdout, stderr.
-fn run(deployment: &Deployment, args: &[&str]) -> (i32, String, String) {
-    let out = deployment.command().args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn ok(deployment: &Deployment, args: &[&str]) -> String {
-    let (code, stdout, stderr) = run(deployment, args);
-    assert_eq!(code, 0, "kastell {args:?}:\n{stdout}{stderr}");
-    stdout
-}
-
-/// An escrow holder's key pair, as files: `<name>.key` (PKCS#8) and `<name>.pub` (SPKI).
-fn escrow(dir: &Path) -> (PathBuf, PathBuf) {
-    let secret = p384::SecretKey::random(&mut rand_core::OsRng);
-    let key = dir.join("escrow.key");
-    let public = dir.join("escrow.pub");
-    std::fs::write(
-        &key,
-        secret.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes(),
-    )
-    .unwrap();
-    let pem = secret
-        .public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .unwrap();
-    std::fs::write(&public, pem).unwrap();
-    (key, public)
-}
 
 /// A key `alias/moved` made through `server` and a ciphertext under it by a crypto user:
 /// the user's profile and the ciphertext file.
@@ -93,25 +55,6 @@ fn encrypted(server: &TestServer, plaintext: &[u8]) -> (PathBuf, PathBuf) {
         ])
         .unwrap();
     (user, ciphertext)
-}
-
-fn decrypt(server: &TestServer, profile: &Path, ciphertext: &Path) -> Vec<u8> {
-    let out = server
-        .kastell(&[
-            "key",
-            "decrypt",
-            "--in",
-            &s(ciphertext),
-            "--profile",
-            &s(profile),
-        ])
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 /// The user's profile as the restored (or moved) host's data directory holds it.
@@ -248,7 +191,7 @@ fn a_postgresql_deployment_backed_up_while_serving_restores_onto_sqlite_and_onto
     let (user, ciphertext) = encrypted(&server, b"made on PostgreSQL");
 
     let escrow_dir = tempfile::tempdir().unwrap();
-    let (key, public) = escrow(escrow_dir.path());
+    let (key, public) = escrow(escrow_dir.path(), "escrow");
     let file = escrow_dir.path().join("pg.kbk");
     let config = s(&server.deployment().config());
     let report: Value = serde_json::from_str(&ok(

@@ -14,29 +14,10 @@
 use std::path::{Path, PathBuf};
 
 use kastell_core::token::{SoftToken, Token as _};
+use kastell_tests::backup::{arg as s, bring_profiles, ok, run, token_secrets};
 use kastell_tests::server::{Deployment, Setup, SoftHsm, TestServer};
 use serde_json::Value;
 use serial_test::serial;
-
-fn s(path: &Path) -> String {
-    path.display().to_string()
-}
-
-/// `kastell args` in `deployment`'s environment: exit code, stdout, stderr.
-fn run(deployment: &Deployment, args: &[&str]) -> (i32, String, String) {
-    let out = deployment.command().args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn ok(deployment: &Deployment, args: &[&str]) -> String {
-    let (code, stdout, stderr) = run(deployment, args);
-    assert_eq!(code, 0, "kastell {args:?}:\n{stdout}{stderr}");
-    stdout
-}
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
@@ -82,20 +63,6 @@ fn encrypted_before(server: &TestServer) -> (PathBuf, PathBuf) {
         ])
         .unwrap();
     (user, ciphertext)
-}
-
-/// Copies the clients' profiles to the restored deployment.
-fn bring_profiles(from: &Deployment, to: &Deployment) {
-    let target = to.data_dir().join("clients");
-    for entry in std::fs::read_dir(from.data_dir().join("clients")).unwrap() {
-        let dir = entry.unwrap().path();
-        let into = target.join(dir.file_name().unwrap());
-        std::fs::create_dir_all(&into).unwrap();
-        for file in std::fs::read_dir(&dir).unwrap() {
-            let file = file.unwrap().path();
-            std::fs::copy(&file, into.join(file.file_name().unwrap())).unwrap();
-        }
-    }
 }
 
 /// The restored host serves and decrypts what the first one encrypted.
@@ -318,22 +285,6 @@ fn a_soft_token_backup_sealed_to_its_token_key_restores_with_the_same_token_file
             }
         }
     }
-}
-
-/// Every (label, secret) of the soft token's table (`kind (1) ‖ label length (2, LE) ‖
-/// label ‖ secret length (2, LE) ‖ secret`).
-fn token_secrets(table: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut rest = table;
-    while !rest.is_empty() {
-        let label_len = usize::from(u16::from_le_bytes([rest[1], rest[2]]));
-        let label = String::from_utf8(rest[3..3 + label_len].to_vec()).unwrap();
-        rest = &rest[3 + label_len..];
-        let secret_len = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
-        out.push((label, rest[2..2 + secret_len].to_vec()));
-        rest = &rest[2 + secret_len..];
-    }
-    out
 }
 
 #[test]
