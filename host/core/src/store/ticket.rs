@@ -132,8 +132,9 @@ impl Future for AuditTicket {
     }
 }
 
-/// What a committer has done: transactions, records, the largest batch. Logged when the
-/// committer stops, to show how well group commit grouped (records per transaction).
+/// What a committer has done: transactions, records, the largest batch. Logged (debug)
+/// when the committer stops, to show how well group commit grouped (records per
+/// transaction).
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
     commits: AtomicU64,
@@ -165,7 +166,10 @@ impl Stats {
                 reason = "a mean for a log line; counts stay far below 2^52"
             )]
             let mean = records as f64 / commits as f64;
-            tracing::info!(
+            // Debug, not info: every command that opens the store has a committer, and a
+            // command's stderr must start with its own result (the benches turn it on with
+            // RUST_LOG=info,kastell_core::store::ticket=debug).
+            tracing::debug!(
                 records,
                 transactions = commits,
                 mean_batch = format!("{mean:.2}"),
