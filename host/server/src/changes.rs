@@ -100,7 +100,8 @@ impl AppState {
     /// Reads the store's change counter and flushes everything when it shows changes
     /// whose notices did not come (at two successive checks with a listener, at once
     /// without one), unless the store names each of those changes (SQLite's change log):
-    /// then only what they name is dropped.
+    /// then only what they name is dropped. A counter that cannot be read flushes
+    /// everything too.
     ///
     /// # Errors
     /// The store.
@@ -110,10 +111,22 @@ impl AppState {
             .pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let found = self
+        let found = match self
             .service
             .store()
-            .changes_after(watch.seen.load(Ordering::SeqCst))?;
+            .changes_after(watch.seen.load(Ordering::SeqCst))
+        {
+            Ok(found) => found,
+            Err(err) => {
+                // The bound on what this host holds rests on each check: a check that
+                // cannot read the counter drops everything held, so that nothing another
+                // host changed meanwhile outlives the bound (requests read the store anew,
+                // and fail while it is away).
+                drop(pending);
+                self.flush_all();
+                return Err(err);
+            }
+        };
         let current = found.counter;
         if current <= watch.seen.load(Ordering::SeqCst) {
             *pending = None;

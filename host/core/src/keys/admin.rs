@@ -33,19 +33,21 @@ impl KeyService {
     /// Changes the metadata of `key` for an administrative `operation` (officers only):
     /// `edit` gets the key as stored and changes it, returning the audit reason, or
     /// refuses (auditing the refusal itself). The change commits only while the stored key
-    /// is still at the revision read; when a concurrent change won, the key is read again
+    /// is still at the revision read; when a concurrent change won, the key is read again,
+    /// the caller is authorised again on it (its key policy may be what changed: a
+    /// principal removed from it on another host must not get its change in on the retry)
     /// and `edit` decides again on what is now stored, up to [`ATTEMPTS`] times, then
     /// [`KeyError::Conflict`] (audited). A concurrent change is never overwritten by a
     /// stale copy of the key. `version` goes into the audit record.
     pub(super) fn modify(
         &self,
         caller: &Caller,
-        key: &str,
+        name: &str,
         operation: Operation,
         version: Option<u32>,
         mut edit: impl FnMut(&mut KeyRecord) -> Result<String, KeyError>,
     ) -> Result<KeyRecord, KeyError> {
-        let mut key = self.administer(caller, key, operation)?;
+        let mut key = self.administer(caller, name, operation)?;
         for _ in 0..ATTEMPTS {
             let reason = edit(&mut key)?;
             self.seal_next(&mut key)?;
@@ -58,7 +60,11 @@ impl KeyService {
                     key.revision += 1;
                     return Ok(key);
                 }
-                Err(KeyError::Store(StoreError::KeyChanged(_))) => key = self.reread(&key)?,
+                Err(KeyError::Store(StoreError::KeyChanged(_))) => {
+                    // The record that authorised the change was stale (the commit dropped it
+                    // from the cache): authorise again on what is stored now.
+                    key = self.administer(caller, &key.id.to_string(), operation)?;
+                }
                 Err(other) => return Err(other),
             }
         }

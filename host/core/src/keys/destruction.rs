@@ -154,7 +154,11 @@ impl KeyService {
             return Ok(Some((None, why)));
         };
         // A record whose seal does not match is refused (audited) by the read: its objects
-        // are not destroyed on its word, and stay queued.
+        // are not destroyed on its word, and stay queued. The record is read from the store,
+        // not from memory: another host (or the CLI) may have destroyed the key an instant
+        // ago, and a held copy still `PendingDeletion` would strike the entry off as foreign
+        // and leave the token object in place.
+        self.records.forget_key(&id);
         let why = match self.stored_key(&id)? {
             None => format!(
                 "the token destruction queue names `{label}` for key {id}, which does not \

@@ -128,6 +128,19 @@ impl KeyService {
         key: &str,
         new: NewGrant,
     ) -> Result<(KeyId, Grant), KeyError> {
+        self.with_attempts(caller, "create-grant", || {
+            self.create_grant_once(caller, key, new.clone())
+        })
+    }
+
+    /// One attempt of [`Self::create_grant`] on the key as read now: `Err(key)` when a
+    /// concurrent change to it won (nothing written).
+    fn create_grant_once(
+        &self,
+        caller: &Caller,
+        key: &str,
+        new: NewGrant,
+    ) -> Result<Result<(KeyId, Grant), KeyRecord>, KeyError> {
         let label = "create-grant";
         let roles = [Role::CryptoOfficer, Role::CryptoUser];
         let mut found = self.grant_key(caller, key, label, &roles)?;
@@ -197,7 +210,7 @@ impl KeyService {
                 existing.grant_id
             );
             self.audit(&record, crate::audit::Outcome::Allowed, why)?;
-            return Ok((found.id, existing));
+            return Ok(Ok((found.id, existing)));
         }
         if found.grants.len() >= MAX_GRANTS {
             let why = format!(
@@ -236,44 +249,52 @@ impl KeyService {
             }
         );
         found.grants.push(grant.clone());
-        self.commit_grants(caller, &mut found, label, reason, |key| {
-            if !key.grants.iter().any(|g| g.grant_id == grant.grant_id) {
-                key.grants.push(grant.clone());
-            }
-        })?;
-        Ok((found.id, grant))
+        Ok(self
+            .commit_grants(caller, &mut found, label, reason)?
+            .then_some((found.id, grant))
+            .ok_or(found))
     }
 
-    /// Commits `key`'s grants (already edited) with the audit record `reason`; on a
-    /// concurrent change, rereads the key and applies `edit` again.
+    /// Commits `key`'s grants (already edited) with the audit record `reason`: `false`
+    /// when a concurrent change to the key won (nothing written).
     fn commit_grants(
         &self,
         caller: &Caller,
         key: &mut KeyRecord,
         label: &'static str,
         reason: String,
-        edit: impl Fn(&mut KeyRecord),
-    ) -> Result<(), KeyError> {
+    ) -> Result<bool, KeyError> {
+        self.seal_next(key)?;
+        let record = Self::grant_record(caller, Some(key), label);
+        match self.commit(crate::store::Change::UpdateKey(key), &record, reason) {
+            Ok(()) => {
+                key.revision += 1;
+                Ok(true)
+            }
+            Err(KeyError::Store(crate::store::StoreError::KeyChanged(_))) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Runs `once` (read the key, authorise, edit, commit) until it commits, up to
+    /// [`super::admin::ATTEMPTS`] times, then [`KeyError::Conflict`] (audited). Each attempt
+    /// reads the key anew and decides again — the authorisation included: when a
+    /// concurrent change won, the record that allowed the change was stale (its key policy
+    /// or grants may be what changed), so a retry never commits on an old decision.
+    fn with_attempts<T>(
+        &self,
+        caller: &Caller,
+        label: &'static str,
+        mut once: impl FnMut() -> Result<Result<T, KeyRecord>, KeyError>,
+    ) -> Result<T, KeyError> {
+        let mut last = None;
         for _ in 0..super::admin::ATTEMPTS {
-            self.seal_next(key)?;
-            let record = Self::grant_record(caller, Some(key), label);
-            match self.commit(
-                crate::store::Change::UpdateKey(key),
-                &record,
-                reason.clone(),
-            ) {
-                Ok(()) => {
-                    key.revision += 1;
-                    return Ok(());
-                }
-                Err(KeyError::Store(crate::store::StoreError::KeyChanged(_))) => {
-                    *key = self.reread(key)?;
-                    edit(key);
-                }
-                Err(other) => return Err(other),
+            match once()? {
+                Ok(done) => return Ok(done),
+                Err(key) => last = Some(key),
             }
         }
-        let record = Self::grant_record(caller, Some(key), label);
+        let record = Self::grant_record(caller, last.as_ref(), label);
         self.refuse_contended(&record)
     }
 
@@ -378,6 +399,17 @@ impl KeyService {
     /// [`KeyError::NotFound`] (key or grant), [`KeyError::AccessDenied`],
     /// [`KeyError::InvalidState`], [`KeyError::Conflict`], or an internal failure.
     pub fn retire_grant(&self, caller: &Caller, grant: &GrantRef) -> Result<KeyId, KeyError> {
+        self.with_attempts(caller, "retire-grant", || {
+            self.retire_grant_once(caller, grant)
+        })
+    }
+
+    /// One attempt of [`Self::retire_grant`]: `Err(key)` when a concurrent change won.
+    fn retire_grant_once(
+        &self,
+        caller: &Caller,
+        grant: &GrantRef,
+    ) -> Result<Result<KeyId, KeyRecord>, KeyError> {
         let label = "retire-grant";
         let roles = [Role::CryptoOfficer, Role::CryptoUser];
         let mut found = self.grant_key(caller, &grant.key, label, &roles)?;
@@ -410,10 +442,10 @@ impl KeyService {
         let id = existing.grant_id.clone();
         found.grants.retain(|g| g.grant_id != id);
         let reason = format!("grant {id} retired");
-        self.commit_grants(caller, &mut found, label, reason, |key| {
-            key.grants.retain(|g| g.grant_id != id);
-        })?;
-        Ok(found.id)
+        Ok(self
+            .commit_grants(caller, &mut found, label, reason)?
+            .then_some(found.id)
+            .ok_or(found))
     }
 
     /// Revokes a grant (`RevokeGrant`): the key policy must allow `kms:RevokeGrant`;
@@ -428,6 +460,18 @@ impl KeyService {
         key: &str,
         grant_id: &str,
     ) -> Result<KeyId, KeyError> {
+        self.with_attempts(caller, "revoke-grant", || {
+            self.revoke_grant_once(caller, key, grant_id)
+        })
+    }
+
+    /// One attempt of [`Self::revoke_grant`]: `Err(key)` when a concurrent change won.
+    fn revoke_grant_once(
+        &self,
+        caller: &Caller,
+        key: &str,
+        grant_id: &str,
+    ) -> Result<Result<KeyId, KeyRecord>, KeyError> {
         let label = "revoke-grant";
         let roles = [Role::CryptoOfficer, Role::CryptoUser];
         let mut found = self.grant_key(caller, key, label, &roles)?;
@@ -439,9 +483,9 @@ impl KeyService {
         }
         found.grants.retain(|g| g.grant_id != grant_id);
         let reason = format!("grant {grant_id} revoked");
-        self.commit_grants(caller, &mut found, label, reason, |key| {
-            key.grants.retain(|g| g.grant_id != grant_id);
-        })?;
-        Ok(found.id)
+        Ok(self
+            .commit_grants(caller, &mut found, label, reason)?
+            .then_some(found.id)
+            .ok_or(found))
     }
 }

@@ -231,7 +231,12 @@ impl KeyService {
                 Ok(()) => return Ok(Some(next)),
                 Err(KeyError::Store(StoreError::KeyChanged(_))) => {
                     made = Some(version);
-                    key = self.reread(&key)?;
+                    key = match why {
+                        // A rotation asked for is authorised again on the key as it is now
+                        // (its key policy may be what changed).
+                        Why::Asked => self.administer(caller, &key.id.to_string(), operation)?,
+                        Why::Due { .. } => self.reread(&key)?,
+                    };
                 }
                 Err(other) => return Err(other),
             }

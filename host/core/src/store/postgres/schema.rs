@@ -186,6 +186,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX keys_material_expiry ON keys (material_expires)
         WHERE material_expires IS NOT NULL;
 ",
+    // v5 (issue 22), no new table: hosts hold key records and aliases in memory, and alias
+    // changes move the change counter (with a notice) as key changes do. A host of an
+    // older build does not, so its alias changes would never reach the others: it must not
+    // share this database, and refuses it as newer than it supports.
+    r"
+    COMMENT ON TABLE kastell_changes IS
+        'bumped by every change a host may hold in memory: keys, aliases, client and access-key revocations (schema 5)';
+",
 ];
 
 /// Schema version this build writes.
