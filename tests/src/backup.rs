@@ -148,3 +148,24 @@ pub fn token_secrets(table: &[u8]) -> Vec<(String, Vec<u8>)> {
     }
     out
 }
+
+/// Asserts that no 16-byte window of any named secret (every 8 bytes; the whole secret when
+/// shorter), raw or in hex, appears in `file`: a key never appears, not even in part.
+///
+/// # Panics
+/// When one does (naming the secret), or the file cannot be read.
+pub fn assert_no_secret_in(file: &Path, secrets: &[(String, Vec<u8>)]) {
+    let haystack = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    for (name, secret) in secrets {
+        for window in secret.windows(16.min(secret.len())).step_by(8) {
+            let hex = hex::encode(window).into_bytes();
+            for needle in [window, hex.as_slice()] {
+                assert!(
+                    !haystack.windows(needle.len()).any(|w| w == needle),
+                    "{name} appears in {}",
+                    file.display()
+                );
+            }
+        }
+    }
+}
