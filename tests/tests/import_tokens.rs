@@ -87,6 +87,7 @@ fn an_import_token_past_its_24_hours_is_refused_as_expired_and_audited() {
         expiry: kastell_core::keys::import::Expiry::Never,
         import_type: kastell_core::keys::import::ImportType::Unstated,
         material_id: None,
+        description: None,
     };
 
     let stale = made(unix_now() - IMPORT_TOKEN_TTL - 1);

@@ -50,6 +50,7 @@ fn record(spec: KeySpec) -> KeyRecord {
         key_policy: None,
         grants: Vec::new(),
         imported: None,
+        materials: Vec::new(),
     }
 }
 

@@ -224,6 +224,7 @@ fn record() -> KeyRecord {
         key_policy: None,
         grants: Vec::new(),
         imported: None,
+        materials: Vec::new(),
     }
 }
 

@@ -31,8 +31,8 @@ mod signing;
 mod trail;
 
 pub use crate::model::{
-    Alias, AliasError, AliasRow, ImportedMaterial, KeyRecord, KeyState, KeyVersion, Material,
-    RotationSchedule, token_label,
+    Alias, AliasError, AliasRow, ImportedMaterial, KeyMaterial, KeyRecord, KeyState, KeyVersion,
+    Material, RotationSchedule, token_label,
 };
 pub use access_keys::{ACCESS_KEY_RECHECK, AccessKeyIdentity, IssuedAccessKey};
 pub use admin::{DELETION_WINDOW_DAYS, MAX_TAGS};

@@ -181,6 +181,12 @@ pub struct KeyRecord {
     /// with the record, so that editing the store cannot revive expired material or make
     /// the key take other material.
     pub imported: Option<ImportedMaterial>,
+    /// Every imported material of an `external` key, one per version that holds (or held)
+    /// material and at most one pending rotation (AWS's `ListKeyRotations` rows of an
+    /// imported key), sealed with the record. Empty for keys whose material was imported
+    /// before schema v23 and not since (their one material is [`Self::imported`]) and for
+    /// every other key.
+    pub materials: Vec<KeyMaterial>,
 }
 
 /// What an `external` key knows of the material imported into it.
@@ -193,6 +199,24 @@ pub struct ImportedMaterial {
     /// When the material expires, Unix seconds (AWS's `ValidTo`); `None`: never, or no
     /// material held now.
     pub expires_at: Option<i64>,
+}
+
+/// One imported material of an `external` key (AWS's key material: `KeyMaterialId`,
+/// `KeyMaterialDescription`, `ValidTo`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyMaterial {
+    /// The material's id, as [`ImportedMaterial::id`].
+    pub id: [u8; 32],
+    /// The version the material is: `None` while it is pending rotation (imported with
+    /// `NEW_KEY_MATERIAL`, made current by `RotateKeyOnDemand`).
+    pub version: Option<u32>,
+    /// The importer's description (AWS's `KeyMaterialDescription`).
+    pub description: Option<String>,
+    /// When the material expires, Unix seconds; `None`: never, or not held now.
+    pub expires_at: Option<i64>,
+    /// The material pending rotation, wrapped by the master key (its label, the bytes);
+    /// `None` for a material that is a version (its version holds it).
+    pub pending: Option<(String, Vec<u8>)>,
 }
 
 impl KeyRecord {

@@ -4,6 +4,7 @@
 
 pub mod copy;
 mod grants;
+mod materials;
 mod postgres;
 pub mod shared;
 mod sqlite;

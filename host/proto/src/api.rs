@@ -51,8 +51,8 @@ pub use crypto::{
 pub use grants::{CreateGrantBody, GrantDescription, GrantList, GrantRemoved};
 pub use keys::{
     AliasRequest, AliasResponse, BindPolicyRequest, CreateKeyRequest, KeyDescription, KeyPage,
-    ListQuery, MinVersionRequest, RotationDescription, ScheduleDeletionRequest, TagsRequest,
-    VersionDescription,
+    ListQuery, MaterialDescription, MinVersionRequest, RotationDescription,
+    ScheduleDeletionRequest, TagsRequest, VersionDescription,
 };
 pub use release::{ChallengeResponse, ReleaseBody, ReleaseResponse};
 

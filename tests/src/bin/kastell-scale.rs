@@ -278,6 +278,7 @@ fn new_key(opened: &Opened, args: &Args) -> Result<(KeyRecord, AuditEntry), BoxE
         key_policy: None,
         grants: Vec::new(),
         imported: None,
+        materials: Vec::new(),
     };
     // Sealed as the key service seals a new key: the server refuses an unsealed record.
     let record_key = RecordKey::new(Arc::clone(&opened.token), opened.keys.record_mac.clone());

@@ -58,6 +58,7 @@ impl KeyService {
             key_policy,
             grants: Vec::new(),
             imported: None,
+            materials: Vec::new(),
         };
         let record = Record::on(caller, Operation::CreateKey, None);
         if !caller.roles.contains(&Role::CryptoOfficer) {

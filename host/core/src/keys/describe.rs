@@ -1,6 +1,8 @@
 //! Describe and list keys: what an operator or a client sees of a key (never material).
 
-use kastell_proto::api::{KeyDescription, RotationDescription, VersionDescription};
+use kastell_proto::api::{
+    KeyDescription, MaterialDescription, RotationDescription, VersionDescription,
+};
 use kastell_proto::{KeySpec, Operation, Role};
 
 use time::OffsetDateTime;
@@ -41,6 +43,7 @@ fn describe(key: &KeyRecord, aliases: Vec<String>) -> KeyDescription {
     } else {
         state
     };
+    let materials = super::import::listed(key);
     KeyDescription {
         id: key.id.to_string(),
         aliases,
@@ -69,6 +72,7 @@ fn describe(key: &KeyRecord, aliases: Vec<String>) -> KeyDescription {
                 }
                 .to_owned(),
                 automatic: v.automatic,
+                key_material: material_of(key, &materials, v.number),
             })
             .collect(),
         releasable: key.releasable,
@@ -82,7 +86,37 @@ fn describe(key: &KeyRecord, aliases: Vec<String>) -> KeyDescription {
             .filter(|_| !expired)
             .map(rfc3339),
         material_id: key.imported.map(|m| super::import::material_id_hex(&m.id)),
+        pending_material: materials
+            .iter()
+            .find(|m| m.version.is_none())
+            .map(|m| Box::new(shown(m))),
     }
+}
+
+/// A listed material as callers see it.
+fn shown(material: &super::KeyMaterial) -> MaterialDescription {
+    MaterialDescription {
+        id: super::import::material_id_hex(&material.id),
+        description: material.description.clone(),
+        expires: material.expires_at.map(rfc3339),
+    }
+}
+
+/// Version `number`'s key material: an imported key's listed material, or the id of the
+/// material Kastell made for a symmetric key.
+fn material_of(
+    key: &KeyRecord,
+    materials: &[super::KeyMaterial],
+    number: u32,
+) -> Option<MaterialDescription> {
+    if let Some(listed) = materials.iter().find(|m| m.version == Some(number)) {
+        return Some(shown(listed));
+    }
+    super::import::material_id_of(key, number).map(|id| MaterialDescription {
+        id,
+        description: None,
+        expires: None,
+    })
 }
 
 impl KeyService {

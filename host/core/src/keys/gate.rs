@@ -196,6 +196,21 @@ impl KeyService {
             );
             return self.refuse_state(record, why);
         }
+        // So is an older version's imported material past its own ValidTo.
+        if let Some(number) = record.version
+            && let Some(at) = key
+                .materials
+                .iter()
+                .find(|m| m.version == Some(number))
+                .and_then(|m| m.expires_at)
+            && at <= now_ms() / 1000
+        {
+            let why = format!(
+                "the imported key material of version {number} of key {} expired at {at}",
+                key.id
+            );
+            return self.refuse_state(record, why);
+        }
         if key.usage != usage {
             return self.refuse(
                 record,

@@ -4,11 +4,13 @@
 //! (`get-parameters-for-import`, `import-key-material`, `delete-imported-key-material`,
 //! `expire-key-material`), a refusal with its reason; the material's id and expiry are
 //! sealed with the key record ([`super::seal`]), so editing the store can neither revive
-//! expired material nor swap it for other material.
+//! expired material nor swap it for other material. A symmetric key takes new material
+//! to rotate to ([`rotation`]).
 
 mod form;
 mod material;
 mod parameters;
+mod rotation;
 
 use kastell_proto::{KeyId, Operation, Origin, Role};
 
@@ -21,6 +23,8 @@ use crate::store::Change;
 
 pub use material::importable;
 pub use parameters::{IMPORT_TOKEN_TTL, ImportParameters, WrappingAlgorithm, WrappingKeySpec};
+pub(super) use rotation::listed;
+pub use rotation::material_id_of;
 
 /// Audit operation of `GetParametersForImport`.
 pub const GET_PARAMETERS: &str = "get-parameters-for-import";
@@ -45,10 +49,11 @@ pub enum Expiry {
 pub enum ImportType {
     /// Not stated: new material for a key that never had any, else the key's own.
     Unstated,
-    /// `NEW_KEY_MATERIAL`: the key's first material (new material for a key that has
-    /// some, to rotate to, is not offered yet).
+    /// `NEW_KEY_MATERIAL`: the key's first material, or, for a symmetric key that has
+    /// material, new material pending rotation (`RotateKeyOnDemand` makes it current).
     New,
-    /// `EXISTING_KEY_MATERIAL`: the material the key has (had).
+    /// `EXISTING_KEY_MATERIAL`: material the key has (had): its current material, or the
+    /// one [`MaterialImport::material_id`] names.
     Existing,
 }
 
@@ -66,6 +71,9 @@ pub struct MaterialImport {
     pub import_type: ImportType,
     /// The id the material must have (AWS's `KeyMaterialId`): one the key already has.
     pub material_id: Option<[u8; 32]>,
+    /// The importer's description of the material (AWS's `KeyMaterialDescription`),
+    /// kept with it; a re-import without one keeps the description it had.
+    pub description: Option<String>,
 }
 
 /// The id of imported material, as AWS shows it (`KeyMaterialId`, 64 hexadecimal digits).
@@ -179,59 +187,90 @@ impl KeyService {
         Ok(())
     }
 
-    /// Deletes the imported material of `key` (AWS's `DeleteImportedKeyMaterial`), which
-    /// must be `material_id` when that is given: the wrapped material is erased from the
-    /// store and the key is pending import; its material id stays, so that only the same
-    /// material can be imported again.
+    /// Deletes imported material of `key` (AWS's `DeleteImportedKeyMaterial`): the one
+    /// `material_id` names, else the current material. A version's wrapped material is
+    /// erased from the store (its id stays, so that only the same material can be
+    /// imported again); the current version's leaves the key pending import, an older
+    /// version's leaves its ciphertexts undecryptable until it is imported again; material
+    /// pending rotation is dropped. Returns the key and the id of the material deleted.
     ///
     /// # Errors
     /// [`KeyError::AccessDenied`] (crypto officers only), [`KeyError::UnsupportedSpec`]
-    /// for a key not of origin `external`, [`KeyError::InvalidState`] for a key without
-    /// material, pending deletion or destroyed, [`KeyError::NotFound`] for a
-    /// `material_id` that is not the key's; each audited. [`KeyError::Store`] when a
-    /// concurrent change won (nothing changed).
+    /// for a key not of origin `external`, [`KeyError::InvalidState`] for material not
+    /// held (deleted already) or a key pending deletion or destroyed,
+    /// [`KeyError::NotFound`] for a `material_id` that is not the key's; each audited.
+    /// [`KeyError::Store`] when a concurrent change won (nothing changed).
     pub fn delete_imported_material(
         &self,
         caller: &Caller,
         key: &str,
         material_id: Option<&[u8; 32]>,
-    ) -> Result<KeyRecord, KeyError> {
+    ) -> Result<(KeyRecord, [u8; 32]), KeyError> {
         let key = self.external_key(
             caller,
             (DELETE_MATERIAL, "kms:DeleteImportedKeyMaterial"),
             key,
-            &["enabled", "disabled"],
+            &["enabled", "disabled", "pending-import"],
             Vec::new(),
         )?;
-        if let Some(asked) = material_id
-            && key.imported.map(|m| m.id).as_ref() != Some(asked)
-        {
+        let materials = listed(&key);
+        let target = match material_id {
+            Some(asked) => materials.iter().find(|m| &m.id == asked),
+            None => {
+                let current = key.current().map(|v| v.number);
+                materials
+                    .iter()
+                    .find(|m| m.version.is_some() && m.version == current)
+            }
+        };
+        let Some(target) = target else {
+            let why = match material_id {
+                Some(asked) => format!(
+                    "key material {} is not associated with key {}",
+                    material_id_hex(asked),
+                    key.id
+                ),
+                None => format!("key {} holds no imported key material", key.id),
+            };
+            let error = if material_id.is_some() {
+                KeyError::NotFound(why)
+            } else {
+                KeyError::InvalidState(why)
+            };
+            return self.refuse_import(caller, DELETE_MATERIAL, Some(key.id), error);
+        };
+        let id = target.id;
+        let mut next = key.clone();
+        next.materials = materials;
+        let erased = rotation::erase(&mut next, &id);
+        let Some(erased) = erased else {
             let why = format!(
-                "key material {} is not associated with key {}",
-                material_id_hex(asked),
-                key.id
+                "key material {} of key {} is deleted already (the key is {})",
+                material_id_hex(&id),
+                key.id,
+                state_name(key.state)
             );
             return self.refuse_import(
                 caller,
                 DELETE_MATERIAL,
                 Some(key.id),
-                KeyError::NotFound(why),
+                KeyError::InvalidState(why),
             );
-        }
-        let mut next = material::without_material(&key);
-        self.commit_material(
-            &caller.id,
-            DELETE_MATERIAL,
-            &mut next,
-            "material erased; the key is pending import".into(),
-        )?;
-        Ok(next)
+        };
+        let reason = format!(
+            "material {} erased; {}",
+            material_id_hex(&id),
+            erased_note(&erased)
+        );
+        self.commit_material(&caller.id, DELETE_MATERIAL, &mut next, reason)?;
+        Ok((next, id))
     }
 
-    /// Moves every key whose imported material expired by `now` to pending import, its
-    /// material erased, each with an `expire-key-material` record (principal `kastell`).
-    /// A key whose record fails its seal is refused (audited) and left alone; its use is
-    /// refused anyway. Returns the keys whose material expired.
+    /// Erases every imported material that expired by `now` (its `ValidTo`), each key with
+    /// an `expire-key-material` record (principal `kastell`): the current version's leaves
+    /// the key pending import, an older version's or a pending one is erased alone. A key
+    /// whose record fails its seal is refused (audited) and left alone; its use is refused
+    /// anyway. Returns the keys whose material expired.
     ///
     /// # Errors
     /// The first store or token failure (keys before it stay expired).
@@ -243,18 +282,39 @@ impl KeyService {
                 Ok(None) | Err(KeyError::TamperDetected(_)) => continue,
                 Err(other) => return Err(other),
             };
-            let due = key
-                .imported
-                .and_then(|m| m.expires_at)
-                .is_some_and(|at| at <= now);
-            if !due || !matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
+            if !matches!(
+                key.state,
+                KeyState::Enabled | KeyState::Disabled | KeyState::PendingImport
+            ) {
                 continue;
             }
-            let mut next = material::without_material(&key);
-            let reason =
-                "imported key material expired (ValidTo); the key is pending import".to_owned();
-            match self.commit_material(super::SYSTEM_PRINCIPAL, EXPIRE_MATERIAL, &mut next, reason)
-            {
+            let materials = listed(&key);
+            let due: Vec<[u8; 32]> = materials
+                .iter()
+                .filter(|m| m.expires_at.is_some_and(|at| at <= now) && rotation::held(&key, m))
+                .map(|m| m.id)
+                .collect();
+            if due.is_empty() {
+                continue;
+            }
+            let mut next = key.clone();
+            next.materials = materials;
+            let mut notes = Vec::new();
+            for material in &due {
+                if let Some(erased) = rotation::erase(&mut next, material) {
+                    notes.push(format!(
+                        "material {} expired (ValidTo): {}",
+                        material_id_hex(material),
+                        erased_note(&erased)
+                    ));
+                }
+            }
+            match self.commit_material(
+                super::SYSTEM_PRINCIPAL,
+                EXPIRE_MATERIAL,
+                &mut next,
+                notes.join("; "),
+            ) {
                 Ok(()) => expired.push(id),
                 // Changed meanwhile: the next sweep decides on what is stored then.
                 Err(KeyError::Store(crate::store::StoreError::KeyChanged(_))) => {}
@@ -262,6 +322,17 @@ impl KeyService {
             }
         }
         Ok(expired)
+    }
+}
+
+/// What an erasure left, for its audit record.
+fn erased_note(erased: &rotation::Erased) -> String {
+    match erased {
+        rotation::Erased::Current => "the key is pending import".to_owned(),
+        rotation::Erased::Older(number) => {
+            format!("version {number} no longer decrypts until it is imported again")
+        }
+        rotation::Erased::Pending => "it was pending rotation and is dropped".to_owned(),
     }
 }
 

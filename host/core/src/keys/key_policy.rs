@@ -460,6 +460,7 @@ impl KeyService {
             key_policy: None,
             grants: Vec::new(),
             imported: None,
+            materials: Vec::new(),
         };
         self.lockout_check(&record, &probe, document, bypass_lockout)?;
         self.create_key_as(caller, id, new, alias, Some(document.to_owned()))

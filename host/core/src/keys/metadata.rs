@@ -216,6 +216,7 @@ mod tests {
             key_policy: None,
             grants: Vec::new(),
             imported: None,
+            materials: Vec::new(),
         }
     }
 

@@ -35,11 +35,13 @@ enum Why {
 impl KeyService {
     /// Adds a new version, which from now on encrypts and signs; older versions still
     /// decrypt and verify down to the minimum decryption version. An automatic rotation
-    /// schedule is left as it is.
+    /// schedule is left as it is. A key of origin `external` rotates to the material
+    /// imported for it (`ImportType NEW_KEY_MATERIAL`).
     ///
     /// # Errors
     /// [`KeyError::AccessDenied`], [`KeyError::InvalidState`] for a key that is not
-    /// enabled or disabled, [`KeyError::Conflict`] when concurrent changes keep winning, or
+    /// enabled or disabled (or an `external` key with no material pending rotation),
+    /// [`KeyError::UnsupportedSpec`] for an `external` key that is not `AES_256`, [`KeyError::Conflict`] when concurrent changes keep winning, or
     /// an internal failure.
     pub fn rotate(&self, caller: &Caller, key: &str) -> Result<KeyRecord, KeyError> {
         let key = self.administer(caller, key, Operation::RotateKey)?;
@@ -181,13 +183,8 @@ impl KeyService {
                         return self.refuse_state(&record, why);
                     }
                     if key.origin == kastell_proto::Origin::External {
-                        let why = format!(
-                            "key {} holds imported key material (origin EXTERNAL): rotating it \
-                             needs new material imported (ImportType NEW_KEY_MATERIAL), which \
-                             Kastell does not offer yet",
-                            key.id
-                        );
-                        return self.refuse(&record, KeyError::UnsupportedSpec(why.clone()), why);
+                        // Imported material rotates to the material imported for it.
+                        return self.rotate_imported(&record, &key).map(Some);
                     }
                     (key.rotation, String::new())
                 }

@@ -6,7 +6,9 @@
 //!
 //! Key record: `KEY_DOMAIN ‖ id ‖ spec ‖ usage ‖ origin ‖ state ‖ delete_at ‖ description
 //! ‖ tags (sorted by name) ‖ policy ‖ created ‖ min_decrypt_version ‖ releasable ‖ revision
-//! ‖ versions (number, created, material)`; alias: `ALIAS_DOMAIN ‖ alias ‖ key id`. Every
+//! ‖ versions (number, created, material)`, then the trailers later schema versions added
+//! (rotation, AWS key policy, grants, imported material, imported materials), each only
+//! when present; alias: `ALIAS_DOMAIN ‖ alias ‖ key id`. Every
 //! variable-length field is prefixed by its length (u32, big-endian) and every count by
 //! the count, so that no two records encode alike.
 //!
@@ -37,6 +39,8 @@ const KEY_POLICY_DOMAIN: &[u8] = b"\0aws key policy v1\0";
 const GRANTS_DOMAIN: &[u8] = b"\0aws grants v1\0";
 /// Marks the imported-material part of a key record's message.
 const IMPORT_DOMAIN: &[u8] = b"\0imported material v1\0";
+/// Marks the imported materials part of a key record's message (schema v23).
+const MATERIALS_DOMAIN: &[u8] = b"\0imported materials v1\0";
 /// Length of a seal (HMAC-SHA-384).
 pub const SEAL_LEN: usize = 48;
 
@@ -162,7 +166,54 @@ pub(super) fn key_message(key: &KeyRecord) -> Vec<u8> {
     key_policy_trailer(&mut out, key);
     grants_trailer(&mut out, key);
     import_trailer(&mut out, key);
+    materials_trailer(&mut out, key);
     out
+}
+
+/// An imported key's materials (schema v23): the SHA-384 of their canonical encoding,
+/// appended only when the key lists any, so that records sealed before keep their seals.
+/// A material's id, version, description, expiry or pending wrapped bytes edited in the
+/// store no longer match the sealed digest, and the record is refused as tampered.
+fn materials_trailer(out: &mut Vec<u8>, key: &KeyRecord) {
+    if key.materials.is_empty() {
+        return;
+    }
+    let mut message = Vec::with_capacity(128 * key.materials.len());
+    count(&mut message, key.materials.len());
+    for material in &key.materials {
+        message.extend_from_slice(&material.id);
+        match material.version {
+            Some(number) => {
+                message.push(1);
+                message.extend_from_slice(&number.to_be_bytes());
+            }
+            None => message.push(0),
+        }
+        match &material.description {
+            Some(text) => {
+                message.push(1);
+                put(&mut message, text.as_bytes());
+            }
+            None => message.push(0),
+        }
+        match material.expires_at {
+            Some(at) => {
+                message.push(1);
+                message.extend_from_slice(&at.to_be_bytes());
+            }
+            None => message.push(0),
+        }
+        match &material.pending {
+            Some((master, wrapped)) => {
+                message.push(1);
+                put(&mut message, master.as_bytes());
+                put(&mut message, wrapped);
+            }
+            None => message.push(0),
+        }
+    }
+    out.extend_from_slice(MATERIALS_DOMAIN);
+    out.extend_from_slice(&Sha384::digest(&message));
 }
 
 /// The AWS grants (schema v20): the SHA-384 of their canonical encoding, appended only
@@ -386,6 +437,7 @@ mod tests {
             key_policy: None,
             grants: Vec::new(),
             imported: None,
+            materials: Vec::new(),
         }
     }
 
@@ -537,6 +589,46 @@ mod tests {
         assert_ne!(with(1, None), with(2, None), "material id");
         assert_ne!(with(1, None), with(1, Some(0)), "expiry set");
         assert_ne!(with(1, Some(5)), with(1, Some(6)), "expiry moved");
+    }
+
+    #[test]
+    fn imported_materials_seal_every_field_and_none_keeps_older_seals() {
+        let base = record();
+        assert!(
+            !key_message(&base)
+                .windows(MATERIALS_DOMAIN.len())
+                .any(|w| w == MATERIALS_DOMAIN)
+        );
+        let material = crate::model::KeyMaterial {
+            id: [1; 32],
+            version: Some(1),
+            description: Some("a".into()),
+            expires_at: Some(5),
+            pending: None,
+        };
+        let with = |edit: &dyn Fn(&mut crate::model::KeyMaterial)| {
+            let mut k = base.clone();
+            let mut m = material.clone();
+            edit(&mut m);
+            k.materials = vec![m];
+            key_message(&k)
+        };
+        let sealed = with(&|_| {});
+        assert_ne!(sealed, key_message(&base), "listed");
+        type MaterialEdit<'a> = (&'a str, &'a dyn Fn(&mut crate::model::KeyMaterial));
+        let edits: [MaterialEdit<'_>; 6] = [
+            ("id", &|m| m.id = [2; 32]),
+            ("version", &|m| m.version = Some(2)),
+            ("pending", &|m| m.version = None),
+            ("description", &|m| m.description = Some("b".into())),
+            ("expiry", &|m| m.expires_at = None),
+            ("pending bytes", &|m| {
+                m.pending = Some(("kastell-master".into(), vec![1; 40]))
+            }),
+        ];
+        for (field, edit) in edits {
+            assert_ne!(with(edit), sealed, "{field}");
+        }
     }
 
     #[test]

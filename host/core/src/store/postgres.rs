@@ -384,9 +384,10 @@ impl Store for PostgresStore {
         self.read(|db| {
             let rows = db.query(
                 "find keys whose imported material expired",
-                "SELECT id FROM keys WHERE material_expires IS NOT NULL
-                 AND material_expires <= $1 AND state IN ('enabled', 'disabled')
-                 ORDER BY material_expires, id",
+                "SELECT id FROM keys WHERE ((material_expires IS NOT NULL
+                 AND material_expires <= $1) OR materials IS NOT NULL)
+                 AND state IN ('enabled', 'disabled', 'pending-import')
+                 ORDER BY id",
                 &[&now],
             )?;
             key_ids(&rows, "key whose imported material expired")

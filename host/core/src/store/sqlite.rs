@@ -250,7 +250,7 @@ const DUE_FOR_DELETION: &str = "SELECT id FROM keys WHERE state = 'pending-delet
 const KEY_COLUMNS: &str = "id, spec, origin, state, delete_at, description, tags, policy, created, \
                            min_decrypt_version, releasable, revision, seal, usage, \
                            rotation_period_days, next_rotation, key_policy, grants, \
-                           material_id, material_expires";
+                           material_id, material_expires, materials";
 
 impl Store for SqliteStore {
     fn create_key(&self, key: &KeyRecord, alias: Option<&Alias>) -> Result<(), StoreError> {
@@ -359,9 +359,10 @@ impl Store for SqliteStore {
         let conn = self.reader()?;
         let mut stmt = conn
             .prepare_cached(
-                "SELECT id FROM keys WHERE material_expires IS NOT NULL
-                 AND material_expires <= ?1 AND state IN ('enabled', 'disabled')
-                 ORDER BY material_expires, id",
+                "SELECT id FROM keys WHERE ((material_expires IS NOT NULL
+                 AND material_expires <= ?1) OR materials IS NOT NULL)
+                 AND state IN ('enabled', 'disabled', 'pending-import')
+                 ORDER BY id",
             )
             .map_err(sql("find keys whose imported material expired"))?;
         let ids = stmt

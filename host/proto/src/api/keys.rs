@@ -116,6 +116,34 @@ pub struct KeyDescription {
         serde(default, skip_serializing_if = "Option::is_none")
     )]
     pub material_id: Option<String>,
+    /// Imported material pending rotation (`ImportType NEW_KEY_MATERIAL`), which the
+    /// key's next on-demand rotation makes current.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub pending_material: Option<alloc::boxed::Box<MaterialDescription>>,
+}
+
+/// Imported key material as shown to callers (AWS's key material).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MaterialDescription {
+    /// Its id (AWS's `KeyMaterialId`, 64 hexadecimal digits).
+    pub id: String,
+    /// The importer's description (AWS's `KeyMaterialDescription`).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub description: Option<String>,
+    /// When it expires (RFC 3339; AWS's `ValidTo`), if it does.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub expires: Option<String>,
 }
 
 /// A key's automatic rotation.
@@ -143,6 +171,13 @@ pub struct VersionDescription {
     /// Whether automatic rotation made it (rather than creation or a rotation asked for).
     #[cfg_attr(feature = "serde", serde(default))]
     pub automatic: bool,
+    /// The version's key material (AWS's `KeyMaterialId`, description and `ValidTo`):
+    /// imported material's, or the id of material Kastell made for a symmetric key.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub key_material: Option<MaterialDescription>,
 }
 
 /// A page of keys.
@@ -283,11 +318,13 @@ mod tests {
                 created: "2026-01-01T00:00:00Z".into(),
                 material: "wrapped".into(),
                 automatic: false,
+                key_material: None,
             }],
             releasable: false,
             rotation: None,
             material_expires: None,
             material_id: None,
+            pending_material: None,
         };
         let value = serde_json::to_value(&description).expect("json");
         assert_eq!(value["spec"], "AES_256");

@@ -56,6 +56,7 @@ fn key(n: u8, releasable: bool) -> KeyRecord {
         key_policy: None,
         grants: Vec::new(),
         imported: None,
+        materials: Vec::new(),
     }
 }
 

@@ -19,7 +19,7 @@ use crate::model::{
     Alias, AliasRow, ImportedMaterial, KeyRecord, KeyState, KeyVersion, Material, RotationSchedule,
     token_label,
 };
-use crate::store::{StoreError, grants};
+use crate::store::{StoreError, grants, materials};
 
 /// The key columns and, after them, the version columns of a key joined with its versions
 /// (`k` and `v`), in [`decode_keys`]'s order.
@@ -30,7 +30,7 @@ macro_rules! key_select {
              k.policy, k.created, k.min_decrypt_version, k.releasable, k.revision, k.seal, \
              k.usage, k.rotation_period_days, k.next_rotation, v.number, v.created, \
              v.token_label, v.master, v.wrapped, v.automatic, k.key_policy, k.grants, \
-             k.material_id, k.material_expires ",
+             k.material_id, k.material_expires, k.materials ",
             $tail
         )
     };
@@ -101,9 +101,9 @@ pub(super) fn create_key_in<C: GenericClient>(
         "INSERT INTO keys (id, spec, origin, state, delete_at, description, tags, policy,
                            created, min_decrypt_version, releasable, revision, seal, usage,
                            rotation_period_days, next_rotation, key_policy, grants, material_id,
-                           material_expires)
+                           material_expires, materials)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                 $18, $19, $20)
+                 $18, $19, $20, $21)
          ON CONFLICT (id) DO NOTHING",
         &[
             &key.id.to_string(),
@@ -126,6 +126,7 @@ pub(super) fn create_key_in<C: GenericClient>(
             &grants::column(&key.grants)?,
             &key.imported.map(|m| m.id.to_vec()),
             &key.imported.and_then(|m| m.expires_at),
+            &materials::column(&key.materials)?,
         ],
     )?;
     if inserted == 0 {
@@ -164,7 +165,7 @@ pub(super) fn update_key_in<C: GenericClient>(
         "UPDATE keys SET state = $2, delete_at = $3, description = $4, tags = $5,
          policy = $6, min_decrypt_version = $7, revision = revision + 1, seal = $9,
          rotation_period_days = $10, next_rotation = $11, key_policy = $12,
-         grants = $13, material_id = $14, material_expires = $15
+         grants = $13, material_id = $14, material_expires = $15, materials = $16
          WHERE id = $1 AND revision = $8",
         &[
             &key.id.to_string(),
@@ -182,6 +183,7 @@ pub(super) fn update_key_in<C: GenericClient>(
             &grants::column(&key.grants)?,
             &key.imported.map(|m| m.id.to_vec()),
             &key.imported.and_then(|m| m.expires_at),
+            &materials::column(&key.materials)?,
         ],
     )?;
     if changed == 0 {
@@ -558,6 +560,10 @@ fn decode_key(row: &Row) -> Result<KeyRecord, StoreError> {
         }),
         (None, Some(_)) => return Err(corrupt(format!("imported material of key {id}"))),
     };
+    let materials_text: Option<String> = row
+        .try_get(26)
+        .map_err(|_| corrupt(format!("key materials of key {id}")))?;
+    let materials = materials::parse(&id, materials_text.as_deref())?;
     let min_decrypt_version: i64 = row.try_get(9).map_err(|_| corrupt("min version"))?;
     let revision: i64 = row.try_get(11).map_err(|_| corrupt("revision"))?;
     Ok(KeyRecord {
@@ -582,5 +588,6 @@ fn decode_key(row: &Row) -> Result<KeyRecord, StoreError> {
         key_policy,
         grants,
         imported,
+        materials,
     })
 }

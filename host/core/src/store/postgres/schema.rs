@@ -194,6 +194,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
     COMMENT ON TABLE kastell_changes IS
         'bumped by every change a host may hold in memory: keys, aliases, client and access-key revocations (schema 5)';
 ",
+    // v6: SQLite's v23, rotation of imported key material (issue 19): an imported key's
+    // materials as one JSON array, NULL for keys that list none, indexed for the expiry
+    // sweep. The key's seal covers their canonical encoding.
+    r"
+    ALTER TABLE keys ADD COLUMN materials TEXT;
+    CREATE INDEX keys_with_materials ON keys (id) WHERE materials IS NOT NULL;
+",
 ];
 
 /// Schema version this build writes.

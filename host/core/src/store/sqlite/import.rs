@@ -79,6 +79,7 @@ mod tests {
             key_policy: None,
             grants: Vec::new(),
             imported: None,
+            materials: Vec::new(),
         };
         let entry = AuditEntry {
             key_version: Some(1),

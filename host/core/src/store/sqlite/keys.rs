@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use kastell_proto::{KeyId, KeySpec, KeyUsage, Origin};
 use rusqlite::{Connection, Row, params};
 
-use super::super::grants;
+use super::super::{grants, materials};
 use super::{KEY_COLUMNS, corrupt, is_constraint, sql, state_columns};
 use crate::model::{
     Alias, AliasRow, ImportedMaterial, KeyRecord, KeyState, KeyVersion, Material, RotationSchedule,
@@ -83,7 +83,7 @@ pub(super) fn create_key_in(
         &format!(
             "INSERT INTO keys ({KEY_COLUMNS})
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17, ?18, ?19, ?20)"
+                     ?17, ?18, ?19, ?20, ?21)"
         ),
         params![
             key.id.to_string(),
@@ -106,6 +106,7 @@ pub(super) fn create_key_in(
             grants::column(&key.grants)?,
             key.imported.map(|m| m.id.to_vec()),
             key.imported.and_then(|m| m.expires_at),
+            materials::column(&key.materials)?,
         ],
     )
     .map_err(|e| {
@@ -143,7 +144,7 @@ pub(super) fn update_key_in(conn: &Connection, key: &KeyRecord) -> Result<(), St
             "UPDATE keys SET state = ?2, delete_at = ?3, description = ?4, tags = ?5,
              policy = ?6, min_decrypt_version = ?7, revision = revision + 1, seal = ?9,
              rotation_period_days = ?10, next_rotation = ?11, key_policy = ?12,
-             grants = ?13, material_id = ?14, material_expires = ?15
+             grants = ?13, material_id = ?14, material_expires = ?15, materials = ?16
              WHERE id = ?1 AND revision = ?8",
             params![
                 key.id.to_string(),
@@ -161,6 +162,7 @@ pub(super) fn update_key_in(conn: &Connection, key: &KeyRecord) -> Result<(), St
                 grants::column(&key.grants)?,
                 key.imported.map(|m| m.id.to_vec()),
                 key.imported.and_then(|m| m.expires_at),
+                materials::column(&key.materials)?,
             ],
         )
         .map_err(sql("update key"))?;
@@ -541,6 +543,12 @@ pub(super) fn decode_key(conn: &Connection, row: &Row<'_>) -> Result<KeyRecord, 
         }),
         (None, Some(_)) => return Err(corrupt(format!("imported material of key {id}"))),
     };
+    let materials = materials::parse(
+        &id,
+        get(20)?
+            .as_str_or_null()
+            .map_err(|_| corrupt(format!("key materials of key {id}")))?,
+    )?;
     let mut versions = versions(conn, &id)?;
     if state == KeyState::Destroyed {
         for version in &mut versions {
@@ -575,5 +583,6 @@ pub(super) fn decode_key(conn: &Connection, row: &Row<'_>) -> Result<KeyRecord, 
         key_policy,
         grants,
         imported,
+        materials,
     })
 }

@@ -258,4 +258,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
         what TEXT NOT NULL
     ) STRICT;
 ",
+    // v23: rotation of imported key material (issue 19, AWS KMS's ImportKeyMaterial with
+    // NEW_KEY_MATERIAL, RotateKeyOnDemand on an EXTERNAL key): an imported key's
+    // materials as one JSON array (id, version or pending rotation, description, expiry,
+    // the pending material wrapped by the master key), NULL for keys that list none; the
+    // key's seal covers their canonical encoding. Indexed for the expiry sweep.
+    r"
+    ALTER TABLE keys ADD COLUMN materials TEXT;
+    CREATE INDEX keys_with_materials ON keys (id) WHERE materials IS NOT NULL;
+",
 ];

@@ -68,6 +68,12 @@ pub struct DecryptResponse {
     pub plaintext: SecretBase64,
     /// The algorithm used.
     pub encryption_algorithm: String,
+    /// The id of the key material that decrypted it (symmetric keys).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub key_material_id: Option<String>,
 }
 
 /// `ReEncrypt`.
@@ -108,6 +114,18 @@ pub struct ReEncryptResponse {
     pub source_encryption_algorithm: String,
     /// How the new one was made.
     pub destination_encryption_algorithm: String,
+    /// The id of the key material that decrypted it (a symmetric source key).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub source_key_material_id: Option<String>,
+    /// The id of the key material that encrypted the new one (a symmetric destination).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub destination_key_material_id: Option<String>,
 }
 
 /// `GenerateDataKey` and `GenerateDataKeyWithoutPlaintext`.
@@ -142,6 +160,12 @@ pub struct GenerateDataKeyResponse {
     pub plaintext: Option<SecretBase64>,
     /// The key's ARN.
     pub key_id: String,
+    /// The id of the key material that encrypted the data key.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub key_material_id: Option<String>,
 }
 
 /// `GenerateRandom`.

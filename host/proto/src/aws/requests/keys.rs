@@ -175,8 +175,8 @@ pub struct ListRequest {
     /// The key (`ListAliases`: optional filter; `ListResourceTags`, `ListKeyRotations`:
     /// required).
     pub key_id: Option<String>,
-    /// `ListKeyRotations`: `ALL_KEY_MATERIAL` or `ROTATIONS_ONLY` (the same for keys
-    /// whose material Kastell generated).
+    /// `ListKeyRotations`: `ALL_KEY_MATERIAL` (the first material and material pending
+    /// rotation too) or `ROTATIONS_ONLY` (the default).
     pub include_key_material: Option<String>,
 }
 

@@ -32,17 +32,63 @@ pub struct GetKeyRotationStatusResponse {
     pub next_rotation_date: Option<f64>,
 }
 
-/// One rotation in `ListKeyRotations`.
-#[derive(Debug, Clone, PartialEq)]
+/// One key material in `ListKeyRotations` (AWS's `RotationsListEntry`): a rotation, and
+/// with `IncludeKeyMaterial ALL_KEY_MATERIAL` also the first material and imported
+/// material pending rotation.
+#[derive(Debug, Clone, PartialEq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "PascalCase"))]
 pub struct RotationsListEntry {
     /// The key id.
     pub key_id: String,
-    /// When, seconds since the epoch.
-    pub rotation_date: f64,
-    /// `AUTOMATIC` or `ON_DEMAND`.
-    pub rotation_type: String,
+    /// The material's id (64 hexadecimal digits).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub key_material_id: Option<String>,
+    /// The importer's description (imported symmetric keys).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub key_material_description: Option<String>,
+    /// `IMPORTED` or `PENDING_IMPORT` (imported symmetric keys).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub import_state: Option<String>,
+    /// `CURRENT`, `NON_CURRENT` or `PENDING_ROTATION`.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub key_material_state: Option<String>,
+    /// `KEY_MATERIAL_EXPIRES` or `KEY_MATERIAL_DOES_NOT_EXPIRE` (imported symmetric keys).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub expiration_model: Option<String>,
+    /// When the material expires, seconds since the epoch.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub valid_to: Option<f64>,
+    /// When, seconds since the epoch (rotations only).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub rotation_date: Option<f64>,
+    /// `AUTOMATIC` or `ON_DEMAND` (rotations only).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub rotation_type: Option<String>,
 }
 
 /// `ListKeyRotations`' answer.

@@ -21,8 +21,8 @@ use zeroize::Zeroizing;
 
 use super::recipient;
 use super::shared::{
-    any_key, ciphertext_key, context, dry_run, encode, enumerated, json, key_operation, missing,
-    parse, sized_blob, validation, within,
+    any_key, ciphertext_key, ciphertext_material, context, dry_run, encode, enumerated, json,
+    key_operation, missing, parse, sized_blob, validation, within,
 };
 use super::{AwsError, AwsState};
 
@@ -149,6 +149,7 @@ pub(super) async fn decrypt(
             key_id: st.endpoint.key_arn(&id.to_string()),
             plaintext: SecretBase64::new(encode(plaintext.expose())),
             encryption_algorithm: algorithm.as_str().to_owned(),
+            key_material_id: ciphertext_material(&app.service, &ciphertext),
         }))
     })
     .await
@@ -241,6 +242,8 @@ pub(super) async fn re_encrypt(
             key_id: st.endpoint.key_arn(&moved.key.to_string()),
             source_encryption_algorithm: moved.source_algorithm.as_str().to_owned(),
             destination_encryption_algorithm: moved.algorithm.as_str().to_owned(),
+            source_key_material_id: ciphertext_material(&app.service, &ciphertext),
+            destination_key_material_id: ciphertext_material(&app.service, &moved.ciphertext),
         }))
     })
     .await
@@ -326,6 +329,7 @@ pub(super) async fn generate_data_key(
                 .as_ref()
                 .map(|p| SecretBase64::new(encode(p.expose()))),
             key_id: st.endpoint.key_arn(&id),
+            key_material_id: ciphertext_material(&app.service, &data_key.ciphertext),
         }))
     })
     .await

@@ -186,6 +186,19 @@ pub(super) async fn import_key_material(
             "Member must have length less than or equal to 256",
         ));
     }
+    // AWS's pattern: ^[a-zA-Z0-9:/_\s.-]+$ (the description is kept and listed).
+    if let Some(description) = &request.key_material_description
+        && (description.is_empty()
+            || !description
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c.is_whitespace() || ":/_.-".contains(c)))
+    {
+        return Err(validation(
+            "KeyMaterialDescription",
+            &format!("'{description}'"),
+            "Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_\\s.-]+$",
+        ));
+    }
     let import_type = match request.import_type.as_deref() {
         None => ImportType::Unstated,
         Some("EXISTING_KEY_MATERIAL") => ImportType::Existing,
@@ -210,6 +223,7 @@ pub(super) async fn import_key_material(
         expiry,
         import_type,
         material_id,
+        description: request.key_material_description.clone(),
     };
     let st = state.clone();
     blocking(move || {
@@ -235,15 +249,13 @@ pub(super) async fn delete_imported_key_material(
     let material_id = material_id(request.key_material_id.as_deref())?;
     let st = state.clone();
     blocking(move || {
-        let record =
+        let (record, deleted) =
             st.shared
                 .service
                 .delete_imported_material(&caller, &key, material_id.as_ref())?;
         Ok(json(&KeyMaterialResponse {
             key_id: st.endpoint.key_arn(&record.id.to_string()),
-            key_material_id: record
-                .imported
-                .map(|m| kastell_core::keys::import::material_id_hex(&m.id)),
+            key_material_id: Some(kastell_core::keys::import::material_id_hex(&deleted)),
         }))
     })
     .await

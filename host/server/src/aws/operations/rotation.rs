@@ -10,11 +10,12 @@ use axum::response::Response;
 use kastell_core::keys::{
     Caller, DEFAULT_ROTATION_PERIOD_DAYS, KeyDescription, ROTATION_PERIOD_DAYS,
 };
-use kastell_proto::KeySpec;
+use kastell_proto::api::{MaterialDescription, VersionDescription};
 use kastell_proto::aws::{
     AwsException, EnableKeyRotationRequest, GetKeyRotationStatusResponse, KeyIdRequest,
     KeyIdResponse, ListKeyRotationsResponse, ListRequest, RotationsListEntry,
 };
+use kastell_proto::{KeySpec, Origin};
 
 use super::shared::{
     bad_marker, blocking, empty, json, key_id_only, parse, rfc3339_seconds, validation, within,
@@ -131,8 +132,9 @@ pub(super) async fn list_rotations(
     let request: ListRequest = parse(body)?;
     let key = key_id_only(state, "KeyId", request.key_id.as_deref().unwrap_or(""))?;
     let limit = within("Limit", request.limit, 1..=1000, 100)?;
-    match request.include_key_material.as_deref() {
-        None | Some("ALL_KEY_MATERIAL" | "ROTATIONS_ONLY") => {}
+    let all = match request.include_key_material.as_deref() {
+        None | Some("ROTATIONS_ONLY") => false,
+        Some("ALL_KEY_MATERIAL") => true,
         Some(other) => {
             return Err(validation(
                 "IncludeKeyMaterial",
@@ -140,7 +142,7 @@ pub(super) async fn list_rotations(
                 "Member must satisfy enum value set: [ALL_KEY_MATERIAL, ROTATIONS_ONLY]",
             ));
         }
-    }
+    };
     let after = request
         .marker
         .as_deref()
@@ -151,35 +153,85 @@ pub(super) async fn list_rotations(
         let key = st.shared.service.describe_key(&caller, &key)?;
         symmetric_only(&key, "ListKeyRotations")?;
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        // Every version after the first is a rotation.
-        let mut page: Vec<_> = key
+        // Every version after the first is a rotation; with ALL_KEY_MATERIAL the first
+        // material and material pending rotation are listed too (the latter last, its
+        // marker past every version number).
+        let pending = key.pending_material.as_ref().filter(|_| all);
+        let mut rows: Vec<(u32, RotationsListEntry)> = key
             .versions
             .iter()
-            .filter(|v| v.number > 1 && after.is_none_or(|after| v.number > after))
+            .filter(|v| all || v.number > 1)
+            .map(|v| (v.number, version_row(&key, v)))
+            .chain(pending.map(|m| (u32::MAX, material_row(&key, m, "PENDING_ROTATION", true))))
+            .filter(|(number, _)| after.is_none_or(|after| *number > after))
             .take(limit + 1)
             .collect();
-        let truncated = page.len() > limit;
-        page.truncate(limit);
+        let truncated = rows.len() > limit;
+        rows.truncate(limit);
         let next_marker = truncated
-            .then(|| page.last().map(|v| v.number.to_string()))
+            .then(|| rows.last().map(|(number, _)| number.to_string()))
             .flatten();
         Ok(json(&ListKeyRotationsResponse {
-            rotations: page
-                .iter()
-                .map(|v| RotationsListEntry {
-                    key_id: key.id.clone(),
-                    rotation_date: rfc3339_seconds(&v.created),
-                    rotation_type: if v.automatic {
-                        "AUTOMATIC"
-                    } else {
-                        "ON_DEMAND"
-                    }
-                    .to_owned(),
-                })
-                .collect(),
+            rotations: rows.into_iter().map(|(_, row)| row).collect(),
             truncated: next_marker.is_some(),
             next_marker,
         }))
     })
     .await
+}
+
+/// The `ListKeyRotations` row of `material` of `key` (in `state`, held or not).
+fn material_row(
+    key: &KeyDescription,
+    material: &MaterialDescription,
+    state: &str,
+    held: bool,
+) -> RotationsListEntry {
+    let imported = key.origin == Origin::External;
+    RotationsListEntry {
+        key_id: key.id.clone(),
+        key_material_id: Some(material.id.clone()),
+        key_material_state: Some(state.to_owned()),
+        key_material_description: material.description.clone().filter(|_| imported),
+        import_state: imported.then(|| if held { "IMPORTED" } else { "PENDING_IMPORT" }.to_owned()),
+        expiration_model: imported.then(|| {
+            if material.expires.is_some() {
+                "KEY_MATERIAL_EXPIRES"
+            } else {
+                "KEY_MATERIAL_DOES_NOT_EXPIRE"
+            }
+            .to_owned()
+        }),
+        valid_to: material.expires.as_deref().map(rfc3339_seconds),
+        ..RotationsListEntry::default()
+    }
+}
+
+/// The `ListKeyRotations` row of version `version` of `key`: its material, and for a
+/// version after the first, the rotation that made it.
+fn version_row(key: &KeyDescription, version: &VersionDescription) -> RotationsListEntry {
+    let state = if version.number == key.current_version {
+        "CURRENT"
+    } else {
+        "NON_CURRENT"
+    };
+    let mut row = match &version.key_material {
+        Some(material) => material_row(key, material, state, version.material == "wrapped"),
+        None => RotationsListEntry {
+            key_id: key.id.clone(),
+            ..RotationsListEntry::default()
+        },
+    };
+    if version.number > 1 {
+        row.rotation_date = Some(rfc3339_seconds(&version.created));
+        row.rotation_type = Some(
+            if version.automatic {
+                "AUTOMATIC"
+            } else {
+                "ON_DEMAND"
+            }
+            .to_owned(),
+        );
+    }
+    row
 }

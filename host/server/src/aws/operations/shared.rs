@@ -303,13 +303,30 @@ pub(super) fn metadata(state: &AwsState, key: &KeyDescription) -> KeyMetadata {
         multi_region: false,
         valid_to: key.material_expires.as_deref().map(rfc3339_seconds),
         expiration_model,
-        // AWS names the current material of symmetric keys, which rotate; Kastell knows
-        // the id of imported material only.
+        // AWS names the current material of symmetric keys, which rotate: imported
+        // material's id, or the id of the material Kastell made.
         current_key_material_id: key
-            .material_id
-            .clone()
-            .filter(|_| external && key.spec == kastell_proto::KeySpec::Aes256),
+            .versions
+            .iter()
+            .find(|v| v.number == key.current_version)
+            .and_then(|v| v.key_material.as_ref())
+            .map(|m| m.id.clone())
+            .filter(|_| key.spec == kastell_proto::KeySpec::Aes256),
     }
+}
+
+/// The id of the key material a Kastell ciphertext was made with (AWS's
+/// `KeyMaterialId`), for a symmetric key; read after the operation that used it
+/// succeeded, so the key's record was just checked.
+pub(super) fn ciphertext_material(
+    service: &kastell_core::keys::KeyService,
+    ciphertext: &[u8],
+) -> Option<String> {
+    let (header, _) = kastell_proto::ciphertext::Header::parse(ciphertext).ok()?;
+    service
+        .key_material_id(&header.key, header.version)
+        .ok()
+        .flatten()
 }
 
 /// The key id a Kastell ciphertext names.
