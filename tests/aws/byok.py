@@ -429,10 +429,11 @@ def policy_actions():
     return out
 
 
-print(json.dumps({
-    "symmetric": symmetric,
-    "expiring": expiring,
-    "asymmetric": asymmetric,
-    "ecc": ecc,
-    "policy_actions": policy_actions,
-}[sys.argv[1]](), default=str))
+if __name__ == "__main__":
+    print(json.dumps({
+        "symmetric": symmetric,
+        "expiring": expiring,
+        "asymmetric": asymmetric,
+        "ecc": ecc,
+        "policy_actions": policy_actions,
+    }[sys.argv[1]](), default=str))

@@ -211,6 +211,21 @@ impl KeyService {
             );
             return self.refuse_state(record, why);
         }
+        // And an older version's imported material that was deleted (the key serves on
+        // with its current material).
+        if key.origin == kastell_proto::Origin::External
+            && let Some(number) = record.version
+            && key
+                .version(number)
+                .is_some_and(|v| matches!(v.material, Material::Destroyed))
+        {
+            let why = format!(
+                "the imported key material of version {number} of key {} was deleted: import \
+                 it again (ImportKeyMaterial, EXISTING_KEY_MATERIAL with its KeyMaterialId)",
+                key.id
+            );
+            return self.refuse_state(record, why);
+        }
         if key.usage != usage {
             return self.refuse(
                 record,
