@@ -420,8 +420,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// A storage failure or [`StoreError::Corrupt`].
     fn due_for_rotation(&self, now: i64) -> Result<Vec<KeyId>, StoreError>;
 
-    /// Keys, enabled or disabled, whose imported material expires at or before `now`
-    /// (Unix seconds). This default reads every key; the stores answer from an index.
+    /// Keys whose imported material may have expired by `now` (Unix seconds): enabled
+    /// or disabled keys whose current material expires at or before `now`, and every key
+    /// enabled, disabled or pending import that lists its materials (schema v23; the
+    /// caller checks each material's own expiry). This default reads every key; the
+    /// stores answer from an index.
     ///
     /// # Errors
     /// The store's failure.
@@ -437,10 +440,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
             due.extend(
                 page.iter()
                     .filter(|k| {
-                        matches!(k.state, KeyState::Enabled | KeyState::Disabled)
+                        let current = matches!(k.state, KeyState::Enabled | KeyState::Disabled)
                             && k.imported
                                 .and_then(|m| m.expires_at)
-                                .is_some_and(|at| at <= now)
+                                .is_some_and(|at| at <= now);
+                        let listed = !k.materials.is_empty()
+                            && matches!(
+                                k.state,
+                                KeyState::Enabled | KeyState::Disabled | KeyState::PendingImport
+                            );
+                        current || listed
                     })
                     .map(|k| k.id),
             );
