@@ -404,7 +404,8 @@ fn unlinked_checkpoints_of_an_older_store_are_the_chains_legacy_start() {
          ALTER TABLE audit_checkpoints DROP COLUMN prev; DROP TABLE access_keys; \
          ALTER TABLE keys DROP COLUMN seal; ALTER TABLE aliases DROP COLUMN seal; \
          ALTER TABLE keys DROP COLUMN usage; ALTER TABLE keys DROP COLUMN key_policy; \
-         ALTER TABLE keys DROP COLUMN grants; DROP INDEX keys_material_expiry; \
+         ALTER TABLE keys DROP COLUMN grants; DROP INDEX keys_with_materials; \
+         ALTER TABLE keys DROP COLUMN materials; DROP INDEX keys_material_expiry; \
          ALTER TABLE keys DROP COLUMN material_expires; \
          ALTER TABLE keys DROP COLUMN material_id; \
          PRAGMA user_version = 11;",

@@ -325,7 +325,8 @@ fn downgrade(db: &Path) {
              ALTER TABLE key_versions DROP COLUMN automatic;
              ALTER TABLE keys DROP COLUMN seal; ALTER TABLE aliases DROP COLUMN seal;
              ALTER TABLE keys DROP COLUMN usage; ALTER TABLE keys DROP COLUMN key_policy;
-             ALTER TABLE keys DROP COLUMN grants; DROP INDEX keys_material_expiry;
+             ALTER TABLE keys DROP COLUMN grants; DROP INDEX keys_with_materials;
+             ALTER TABLE keys DROP COLUMN materials; DROP INDEX keys_material_expiry;
              ALTER TABLE keys DROP COLUMN material_expires;
              ALTER TABLE keys DROP COLUMN material_id;
              PRAGMA user_version = 13;",

@@ -111,6 +111,28 @@ fn keys_versions_and_aliases_survive_reopening_on(test: &TestStore) {
             }),
             created: 1_765_000_000,
         }];
+        // Imported material (schema v21; PostgreSQL v4) and the key's materials, one
+        // pending rotation with its wrapped bytes (schema v23; PostgreSQL v6).
+        key.imported = Some(kastell_core::keys::ImportedMaterial {
+            id: [3; 32],
+            expires_at: Some(1_766_000_000),
+        });
+        key.materials = vec![
+            kastell_core::keys::KeyMaterial {
+                id: [3; 32],
+                version: Some(2),
+                description: Some("material A".into()),
+                expires_at: Some(1_766_000_000),
+                pending: None,
+            },
+            kastell_core::keys::KeyMaterial {
+                id: [4; 32],
+                version: None,
+                description: None,
+                expires_at: None,
+                pending: Some(("kastell-master-1".into(), vec![9; 40])),
+            },
+        ];
         store.update_key(&key).expect("update");
         key.revision = 2;
     }
@@ -578,8 +600,9 @@ fn a_change_decided_on_a_stale_copy_of_a_key_writes_nothing_on(test: &TestStore)
 
 /// What schema version 16 added (automatic rotation), taken away again with the later
 /// key policy (v18), grants (v20) and imported-material (v21) columns: a store as
-/// version 15 left it.
-const UNDO_V16: &str = "DROP INDEX keys_material_expiry;
+/// version 15 left it (the later materials column, v23, too).
+const UNDO_V16: &str = "DROP INDEX keys_with_materials; ALTER TABLE keys DROP COLUMN materials;
+     DROP INDEX keys_material_expiry;
      ALTER TABLE keys DROP COLUMN material_expires;
      ALTER TABLE keys DROP COLUMN material_id;
      ALTER TABLE keys DROP COLUMN grants;
