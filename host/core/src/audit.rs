@@ -13,9 +13,9 @@
 //! store (the anchor file, an auditor's copy) catch a rollback of trail and checkpoints
 //! together.
 
+use crate::crypto::Sha384Message;
 use kastell_attest::Measurement;
 use kastell_proto::KeyId;
-use sha2::{Digest as _, Sha384};
 
 pub mod checkpoint;
 
@@ -126,12 +126,11 @@ pub struct AuditRecord {
     pub hash: [u8; HASH_LEN],
 }
 
-fn field(hasher: &mut Sha384, bytes: &[u8]) {
-    hasher.update(u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_be_bytes());
-    hasher.update(bytes);
+fn field(hasher: &mut Sha384Message, bytes: &[u8]) {
+    hasher.field(bytes);
 }
 
-fn optional(hasher: &mut Sha384, bytes: Option<&[u8]>) {
+fn optional(hasher: &mut Sha384Message, bytes: Option<&[u8]>) {
     match bytes {
         Some(bytes) => {
             hasher.update([1]);
@@ -141,10 +140,11 @@ fn optional(hasher: &mut Sha384, bytes: Option<&[u8]>) {
     }
 }
 
-/// The hash of a record: SHA-384 over a domain tag and every field, length-prefixed.
+/// The hash of a record: SHA-384 over a domain tag and every field, length-prefixed (the
+/// fields serialised once, then hashed in one call).
 #[must_use]
 pub fn record_hash(seq: u64, entry: &AuditEntry, prev_hash: &[u8; HASH_LEN]) -> [u8; HASH_LEN] {
-    let mut h = Sha384::new();
+    let mut h = Sha384Message::new();
     field(&mut h, b"kastell-audit-v1");
     h.update(seq.to_be_bytes());
     h.update(entry.time_ms.to_be_bytes());
@@ -173,7 +173,7 @@ pub fn record_hash(seq: u64, entry: &AuditEntry, prev_hash: &[u8; HASH_LEN]) -> 
         field(&mut h, guest.as_bytes());
     }
     h.update(prev_hash);
-    h.finalize().into()
+    h.finish()
 }
 
 impl AuditEntry {
@@ -401,6 +401,80 @@ mod tests {
         let err = verify_chain(&rehashed, 0, GENESIS).unwrap_err();
         assert_eq!(err.seq, 3);
         assert!(err.problem.contains("link"), "{err}");
+    }
+
+    /// The record hash as computed before issue 22 (RustCrypto `sha2`, one update per
+    /// field): the trails written by it must still verify.
+    fn record_hash_before(seq: u64, entry: &AuditEntry, prev_hash: &[u8; HASH_LEN]) -> [u8; 48] {
+        use sha2::{Digest as _, Sha384};
+        fn field(h: &mut Sha384, bytes: &[u8]) {
+            h.update(u64::try_from(bytes.len()).unwrap().to_be_bytes());
+            h.update(bytes);
+        }
+        fn optional(h: &mut Sha384, bytes: Option<&[u8]>) {
+            match bytes {
+                Some(bytes) => {
+                    h.update([1]);
+                    field(h, bytes);
+                }
+                None => h.update([0]),
+            }
+        }
+        let mut h = Sha384::new();
+        field(&mut h, b"kastell-audit-v1");
+        h.update(seq.to_be_bytes());
+        h.update(entry.time_ms.to_be_bytes());
+        field(&mut h, entry.principal.as_bytes());
+        field(&mut h, entry.operation.as_bytes());
+        optional(&mut h, entry.key.as_ref().map(|k| k.as_bytes().as_slice()));
+        let version = entry.key_version.map(u32::to_be_bytes);
+        optional(&mut h, version.as_ref().map(|v| v.as_slice()));
+        optional(
+            &mut h,
+            entry.policy.as_ref().map(|p| p.as_bytes().as_slice()),
+        );
+        field(&mut h, entry.outcome.as_str().as_bytes());
+        field(&mut h, entry.reason.as_bytes());
+        optional(&mut h, entry.context_hmac.as_ref().map(|m| m.as_slice()));
+        if let Some(guest) = &entry.guest {
+            h.update([2]);
+            field(&mut h, guest.as_bytes());
+        }
+        h.update(prev_hash);
+        h.finalize().into()
+    }
+
+    #[test]
+    fn record_hashes_are_the_bytes_the_earlier_implementation_wrote() {
+        let long_reason = "r".repeat(700);
+        let entries = [
+            entry(1),
+            AuditEntry {
+                key: None,
+                key_version: None,
+                context_hmac: None,
+                ..entry(2)
+            },
+            AuditEntry {
+                policy: Some(Measurement::of(b"p")),
+                guest: Some(Measurement::of(b"g")),
+                outcome: Outcome::Denied,
+                reason: long_reason,
+                ..entry(3)
+            },
+            AuditEntry {
+                principal: String::new(),
+                operation: String::new(),
+                ..entry(4)
+            },
+        ];
+        let mut prev = GENESIS;
+        for (i, entry) in entries.iter().enumerate() {
+            let seq = u64::try_from(i).unwrap() + 1;
+            let hash = record_hash(seq, entry, &prev);
+            assert_eq!(hash, record_hash_before(seq, entry, &prev), "{entry:?}");
+            prev = hash;
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod hpke;
 mod kind;
 pub(crate) mod prepared;
 mod rustcrypto;
+pub mod sha384;
 
 use kastell_proto::algorithm::{EncryptionAlgorithm, MessageType, SigningAlgorithm};
 
@@ -26,6 +27,7 @@ pub use checker::AwsLcChecker;
 pub use kind::{KeyFamily, KeyKind};
 pub use prepared::PreparedKey;
 pub use rustcrypto::RustCrypto;
+pub use sha384::{SHA384_LEN, Sha384Message, sha384, sha384_concat};
 
 /// Length of an AES-GCM nonce.
 pub const GCM_NONCE_LEN: usize = 12;

@@ -18,9 +18,8 @@
 
 use std::collections::BTreeMap;
 
-use sha2::{Digest as _, Sha384};
-
 use super::{AuditRecord, BreakKind, ChainBreak, GENESIS, HASH_LEN, field, verify_chain};
+use crate::crypto::Sha384Message;
 use kastell_proto::api::CheckpointJson;
 
 /// The `prev` of the first linked checkpoint of a trail without legacy checkpoints.
@@ -63,7 +62,7 @@ pub fn checkpoint_digest(
     time_ms: i64,
     prev: Option<&[u8; 48]>,
 ) -> [u8; 48] {
-    let mut h = Sha384::new();
+    let mut h = Sha384Message::new();
     match prev {
         None => field(&mut h, b"kastell-audit-checkpoint-v1"),
         Some(_) => field(&mut h, b"kastell-audit-checkpoint-v2"),
@@ -74,7 +73,7 @@ pub fn checkpoint_digest(
     if let Some(prev) = prev {
         h.update(prev);
     }
-    h.finalize().into()
+    h.finish()
 }
 
 /// Which signatures [`verify_checkpoints`] checks.

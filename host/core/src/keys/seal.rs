@@ -20,8 +20,8 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::crypto::{sha384, sha384_concat};
 use kastell_proto::KeyId;
-use sha2::{Digest as _, Sha384};
 use subtle::ConstantTimeEq as _;
 
 use super::{Alias, KeyRecord, KeyState, Material};
@@ -261,7 +261,7 @@ fn grants_trailer(out: &mut Vec<u8>, key: &KeyRecord) {
         message.extend_from_slice(&grant.created.to_be_bytes());
     }
     out.extend_from_slice(GRANTS_DOMAIN);
-    out.extend_from_slice(&Sha384::digest(&message));
+    out.extend_from_slice(&sha384(&message));
 }
 
 /// Imported material (schema v21): its id and expiry, appended only when the key has
@@ -287,7 +287,7 @@ fn import_trailer(out: &mut Vec<u8>, key: &KeyRecord) {
 fn key_policy_trailer(out: &mut Vec<u8>, key: &KeyRecord) {
     if let Some(document) = &key.key_policy {
         out.extend_from_slice(KEY_POLICY_DOMAIN);
-        out.extend_from_slice(&Sha384::digest(document.as_bytes()));
+        out.extend_from_slice(&sha384(document.as_bytes()));
     }
 }
 
@@ -361,10 +361,7 @@ impl VerifiedSeals {
 
     /// The digest a row is remembered by.
     pub(super) fn digest(message: &[u8], seal: &[u8]) -> [u8; 48] {
-        let mut hasher = Sha384::new();
-        hasher.update(message);
-        hasher.update(seal);
-        hasher.finalize().into()
+        sha384_concat(&[message, seal])
     }
 
     fn shard(&self, digest: &[u8; 48]) -> std::sync::MutexGuard<'_, Shard> {

@@ -19,7 +19,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use zeroize::Zeroizing;
 
 use super::{GcmSealed, Token, TokenError, TokenKeyKind};
-use crate::crypto::{AwsLc, CryptoProvider, GCM_NONCE_LEN, RustCrypto};
+use crate::crypto::{AwsLc, CryptoError, CryptoProvider, GCM_NONCE_LEN, RustCrypto};
 use crate::secret::SecretBytes;
 use file::{Entry, FileLock, Keys, io};
 
@@ -278,6 +278,16 @@ impl SoftToken {
         kind: TokenKeyKind,
         f: impl FnOnce(&SecretBytes) -> Result<R, TokenError>,
     ) -> Result<R, TokenError> {
+        self.with_entry(label, kind, |entry| f(&entry.secret))
+    }
+
+    /// [`SoftToken::with_key`] with the whole entry (its kept keyed state too).
+    fn with_entry<R>(
+        &self,
+        label: &str,
+        kind: TokenKeyKind,
+        f: impl FnOnce(&Entry) -> Result<R, TokenError>,
+    ) -> Result<R, TokenError> {
         {
             let keys = self.read();
             if let Some(entry) = keys.get(label) {
@@ -293,12 +303,12 @@ impl SoftToken {
     }
 }
 
-/// Runs `f` with `entry`'s secret when it is of `kind`.
+/// Runs `f` with `entry` when it is of `kind`.
 fn use_entry<R>(
     label: &str,
     kind: TokenKeyKind,
     entry: &Entry,
-    f: impl FnOnce(&SecretBytes) -> Result<R, TokenError>,
+    f: impl FnOnce(&Entry) -> Result<R, TokenError>,
 ) -> Result<R, TokenError> {
     if entry.kind != kind {
         return Err(TokenError::WrongKind {
@@ -306,7 +316,7 @@ fn use_entry<R>(
             expected: kind,
         });
     }
-    f(&entry.secret)
+    f(entry)
 }
 
 impl Token for SoftToken {
@@ -326,7 +336,7 @@ impl Token for SoftToken {
                 return Err(TokenError::KeyExists(label.to_owned()));
             }
             let secret = Self::new_secret(kind)?;
-            keys.insert(label.to_owned(), Entry { kind, secret });
+            keys.insert(label.to_owned(), Entry::new(kind, secret));
             Ok(())
         })
     }
@@ -404,8 +414,15 @@ impl Token for SoftToken {
     }
 
     fn mac(&self, label: &str, message: &[u8]) -> Result<[u8; 48], TokenError> {
-        self.with_key(label, TokenKeyKind::HmacSha384, |key| {
-            Ok(AwsLc.hmac_sha384(key, message)?)
+        self.with_entry(label, TokenKeyKind::HmacSha384, |entry| {
+            if entry.secret.is_empty() {
+                return Err(CryptoError::InvalidKey("empty HMAC key").into());
+            }
+            // The keyed state is built once per key; each MAC hashes only the message.
+            aws_lc_rs::hmac::sign(entry.mac_key(), message)
+                .as_ref()
+                .try_into()
+                .map_err(|_| CryptoError::InvalidKey("HMAC key").into())
         })
     }
 

@@ -263,3 +263,31 @@ fn json_lines_round_trip_and_an_altered_line_is_named() {
             .starts_with("line 1:")
     );
 }
+
+#[test]
+fn checkpoint_digests_are_the_bytes_the_earlier_implementation_signed() {
+    use sha2::{Digest as _, Sha384};
+    let before = |seq: u64, hash: &[u8; 48], time_ms: i64, prev: Option<&[u8; 48]>| {
+        let mut h = Sha384::new();
+        let tag: &[u8] = match prev {
+            None => b"kastell-audit-checkpoint-v1",
+            Some(_) => b"kastell-audit-checkpoint-v2",
+        };
+        h.update(u64::try_from(tag.len()).unwrap().to_be_bytes());
+        h.update(tag);
+        h.update(seq.to_be_bytes());
+        h.update(hash);
+        h.update(time_ms.to_be_bytes());
+        if let Some(prev) = prev {
+            h.update(prev);
+        }
+        <[u8; 48]>::from(h.finalize())
+    };
+    for prev in [None, Some(NO_CHECKPOINT), Some([9; 48])] {
+        assert_eq!(
+            checkpoint_digest(256, &[7; 48], 1_764_064_800_000, prev.as_ref()),
+            before(256, &[7; 48], 1_764_064_800_000, prev.as_ref()),
+            "{prev:?}"
+        );
+    }
+}

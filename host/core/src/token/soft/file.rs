@@ -12,6 +12,9 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use aws_lc_rs::hmac;
 
 use zeroize::Zeroizing;
 
@@ -34,6 +37,27 @@ const LOCK_SUFFIX: &str = ".lock";
 pub(super) struct Entry {
     pub(super) kind: TokenKeyKind,
     pub(super) secret: SecretBytes,
+    /// An HMAC key's keyed state (the inner and outer pads hashed), built on its first use
+    /// and kept with the entry, so that a MAC hashes only the message. AWS-LC cleanses the
+    /// HMAC context when it drops, with the entry.
+    pub(super) mac: OnceLock<hmac::Key>,
+}
+
+impl Entry {
+    /// The key `secret` of `kind`.
+    pub(super) fn new(kind: TokenKeyKind, secret: SecretBytes) -> Self {
+        Self {
+            kind,
+            secret,
+            mac: OnceLock::new(),
+        }
+    }
+
+    /// The keyed HMAC-SHA-384 state of this (HMAC) key.
+    pub(super) fn mac_key(&self) -> &hmac::Key {
+        self.mac
+            .get_or_init(|| hmac::Key::new(hmac::HMAC_SHA384, self.secret.expose()))
+    }
 }
 
 /// The key table, by label.
@@ -203,7 +227,7 @@ pub(super) fn parse_entries(mut bytes: &[u8]) -> Option<Keys> {
         let label = std::str::from_utf8(take(&mut bytes, usize::from(label_len))?).ok()?;
         let secret_len = u16::from_le_bytes(take(&mut bytes, 2)?.try_into().ok()?);
         let secret = SecretBytes::from_slice(take(&mut bytes, usize::from(secret_len))?);
-        keys.insert(label.to_owned(), Entry { kind, secret });
+        keys.insert(label.to_owned(), Entry::new(kind, secret));
     }
     Some(keys)
 }

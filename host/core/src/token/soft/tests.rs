@@ -103,3 +103,37 @@ fn lock_mode(path: &Path) -> Option<u32> {
 fn lock_mode(_: &Path) -> Option<u32> {
     Some(0o600)
 }
+
+#[test]
+fn a_mac_with_the_kept_keyed_state_is_the_hmac_of_the_key_and_follows_a_replaced_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("soft.token");
+    let token = SoftToken::create(&path, &passphrase(), KdfCost::Interactive).expect("create");
+    token
+        .generate("mac", TokenKeyKind::HmacSha384)
+        .expect("generate");
+    let secret = |token: &SoftToken| token.read().get("mac").expect("entry").secret.clone();
+    let key = secret(&token);
+    // The first MAC builds the keyed state, the next ones reuse it: every one is the
+    // HMAC-SHA-384 of the key (computed apart, by RustCrypto, from the key's bytes).
+    for message in [&b"tenant=acme"[..], b"", &[0x5a; 300], b"tenant=acme"] {
+        assert_eq!(
+            token.mac("mac", message).expect("mac"),
+            RustCrypto.hmac_sha384(&key, message).expect("reference"),
+        );
+    }
+    // A key destroyed and generated again under the same label is a new key: its MACs are
+    // the new key's, not the kept state of the old one.
+    token.destroy("mac").expect("destroy");
+    token
+        .generate("mac", TokenKeyKind::HmacSha384)
+        .expect("generate again");
+    let replaced = secret(&token);
+    assert_ne!(replaced.expose(), key.expose());
+    assert_eq!(
+        token.mac("mac", b"tenant=acme").expect("mac"),
+        RustCrypto
+            .hmac_sha384(&replaced, b"tenant=acme")
+            .expect("reference"),
+    );
+}
