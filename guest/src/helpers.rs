@@ -1,5 +1,7 @@
 //! Helpers on the request, so that a policy reads like its rule.
 
+use alloc::string::String;
+
 use crate::{Decision, Evidence, KeyInfo, Principal, Request, Role};
 
 /// The decision that permits the operation.

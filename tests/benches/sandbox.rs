@@ -13,6 +13,12 @@
 //! the same core and evicts the sandbox's code and data from the CPU caches. Here a sweep
 //! over `KASTELL_BENCH_POLLUTE` bytes (default 1 MiB, more than this CPU's L2) before each
 //! timed evaluation stands in for it; the sweep itself is not timed.
+//!
+//! `KASTELL_BENCH_POLICY=FILE.wasm` measures another component than the built
+//! `tenant-context` (one that allows the same request: an older build of it, say).
+//! `KASTELL_BENCH_COUNT=N` runs only N fresh evaluations after the warm-up and prints
+//! nothing else: a fixed amount of work for `valgrind --tool=callgrind` (count the
+//! instructions of `Sandbox::evaluate` and divide by N + the warm-up's 2,000).
 
 #![allow(
     clippy::expect_used,
@@ -82,14 +88,26 @@ fn main() {
     }
     let keep_resident = limits.keep_resident;
     let sandbox = Sandbox::new(limits).expect("sandbox");
-    let policy = sandbox
-        .load_policy(&guest("tenant-context"))
-        .expect("tenant-context loads");
+    let bytes = match std::env::var_os("KASTELL_BENCH_POLICY") {
+        Some(path) => std::fs::read(&path).expect("KASTELL_BENCH_POLICY is readable"),
+        None => guest("tenant-context"),
+    };
+    let policy = sandbox.load_policy(&bytes).expect("the policy loads");
     let request = tenant_request("acme");
 
     for _ in 0..WARMUP {
         let verdict = sandbox.evaluate(&policy, &request).verdict;
         assert_eq!(verdict, Verdict::Allow);
+    }
+    if let Some(count) = std::env::var("KASTELL_BENCH_COUNT")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        for _ in 0..count {
+            let verdict = sandbox.evaluate(&policy, &request).verdict;
+            assert_eq!(verdict, Verdict::Allow);
+        }
+        return;
     }
     let pollute: usize = std::env::var("KASTELL_BENCH_POLLUTE")
         .ok()

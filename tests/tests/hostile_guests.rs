@@ -105,6 +105,29 @@ fn panic_is_denied_at_its_first_forbidden_call() {
 }
 
 #[test]
+fn no_std_policy_panic_traps_and_is_denied() {
+    // A `no_std` policy has no stderr to write its panic to: its panic handler traps.
+    let sandbox = sandbox(SandboxLimits::default());
+    denied_then_recovers(
+        &sandbox,
+        "hostile-bare-panic",
+        |f| matches!(f, Fault::Trap(text) if text.contains("unreachable")),
+    );
+}
+
+#[test]
+fn no_std_policy_memory_bomb_hits_the_memory_cap() {
+    // The bump allocator grows linear memory past its arena; the limiter refuses at the cap.
+    let sandbox = sandbox(SandboxLimits::default());
+    let cap = sandbox.limits().max_memory;
+    denied_then_recovers(
+        &sandbox,
+        "hostile-bare-memory",
+        |f| matches!(f, Fault::MemoryLimit { requested, limit } if *requested > cap && *limit == cap),
+    );
+}
+
+#[test]
 fn huge_deny_reason_is_a_malformed_result() {
     let sandbox = sandbox(SandboxLimits::default());
     denied_then_recovers(

@@ -3,6 +3,10 @@
 //! `mon-fri` (the default) or `mon-sun`. Verifying and reading the public key are public
 //! acts, allowed at any time; everything else is denied.
 
+// No std on wasm: no WASI imports, one core instance, a bump allocator (see
+// `kastell_guest::bare`); a cheaper fresh instance per evaluation.
+#![cfg_attr(target_arch = "wasm32", no_std)]
+
 use kastell_guest::prelude::*;
 
 struct OfficeHours;
@@ -46,4 +50,4 @@ impl Policy for OfficeHours {
     }
 }
 
-export_policy!(OfficeHours);
+export_policy!(OfficeHours, no_std);

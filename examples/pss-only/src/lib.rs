@@ -5,6 +5,14 @@
 //! with any algorithm (old PKCS#1 v1.5 signatures still verify); everything else is
 //! denied.
 
+// No std on wasm: no WASI imports, one core instance, a bump allocator (see
+// `kastell_guest::bare`); a cheaper fresh instance per evaluation.
+#![cfg_attr(target_arch = "wasm32", no_std)]
+
+extern crate alloc;
+
+use alloc::format;
+
 use kastell_guest::prelude::*;
 
 struct PssOnly;
@@ -25,4 +33,4 @@ impl Policy for PssOnly {
     }
 }
 
-export_policy!(PssOnly);
+export_policy!(PssOnly, no_std);

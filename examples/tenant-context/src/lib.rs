@@ -3,6 +3,10 @@
 //! Re-encrypting out of the key (`re-encrypt-from`) is allowed under the same rule as
 //! decrypt, since it lets the caller decrypt under the destination key.
 
+// No std on wasm: no WASI imports, one core instance, a bump allocator (see
+// `kastell_guest::bare`); a cheaper fresh instance per evaluation.
+#![cfg_attr(target_arch = "wasm32", no_std)]
+
 use kastell_guest::prelude::*;
 
 struct TenantContext;
@@ -33,4 +37,4 @@ impl Policy for TenantContext {
     }
 }
 
-export_policy!(TenantContext);
+export_policy!(TenantContext, no_std);
