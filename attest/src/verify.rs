@@ -30,7 +30,10 @@ mod claims;
 use cert::*;
 pub use cert::{RustCryptoChecker, SignatureChecker, not_after, public_key};
 pub(crate) use cert::{fixed_signature_valid, rfc3339, time_of};
-pub use claims::{VerifiedAttestation, check_claims, verify_attestation, verify_attestation_with};
+pub use claims::{
+    VerifiedAttestation, check_claims, verify_attestation, verify_attestation_at,
+    verify_attestation_with,
+};
 
 /// `id-ecPublicKey`.
 const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");

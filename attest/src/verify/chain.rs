@@ -20,6 +20,21 @@ impl Trust {
         leaf: &Certificate,
         checker: &dyn SignatureChecker,
     ) -> Result<VerifiedChain, VerifyError> {
+        self.verify_chain_at(leaf, checker, self.at)
+    }
+
+    /// [`Trust::verify_chain_with`] judged at `at` instead of [`Trust::at`]: a relying party
+    /// that verifies many attestations against the same anchors and intermediates keeps one
+    /// `Trust` and gives each verification its own time.
+    ///
+    /// # Errors
+    /// The first failed check.
+    pub fn verify_chain_at(
+        &self,
+        leaf: &Certificate,
+        checker: &dyn SignatureChecker,
+        at: OffsetDateTime,
+    ) -> Result<VerifiedChain, VerifyError> {
         let mut checks = Vec::new();
         check_end_entity(leaf)?;
         if self.anchors.iter().any(|a| same(a, leaf)) {
@@ -34,7 +49,7 @@ impl Trust {
         let mut path: Vec<&Certificate> = vec![leaf];
         loop {
             let current = path.last().copied().unwrap_or(leaf);
-            check_validity(current, self.at)?;
+            check_validity(current, at)?;
             check_critical(current)?;
             if path.len() > 1 {
                 check_ca(current, path.len() - 2)?;
@@ -107,11 +122,11 @@ impl Trust {
                 "{} is signed by {} (ECDSA P-384, SHA-384) and valid at {}",
                 name_text(&current.tbs_certificate.subject),
                 name_text(&issuer.tbs_certificate.subject),
-                rfc3339(self.at)
+                rfc3339(at)
             ));
             path.push(issuer);
         }
-        self.check_crls(checker, &path, &mut checks)?;
+        self.check_crls(checker, &path, at, &mut checks)?;
         Ok(VerifiedChain {
             chain: path.iter().map(|c| link(c)).collect(),
             checks,
@@ -122,6 +137,7 @@ impl Trust {
         &self,
         checker: &dyn SignatureChecker,
         path: &[&Certificate],
+        at: OffsetDateTime,
         checks: &mut Vec<String>,
     ) -> Result<(), VerifyError> {
         for der in &self.crls {
@@ -170,7 +186,7 @@ impl Trust {
             }
             let this_update = time_of(&tbs.this_update);
             let next_update = tbs.next_update.as_ref().map(time_of);
-            if self.at < this_update || next_update.is_some_and(|n| self.at > n) {
+            if at < this_update || next_update.is_some_and(|n| at > n) {
                 return fail(
                     Check::Crl,
                     format!(
@@ -178,7 +194,7 @@ impl Trust {
                         tbs.issuer,
                         rfc3339(this_update),
                         next_update.map_or_else(|| "(open)".into(), rfc3339),
-                        rfc3339(self.at)
+                        rfc3339(at)
                     ),
                 );
             }

@@ -120,7 +120,22 @@ pub fn verify_attestation_with(
     expect: &Expectations,
     checker: &dyn SignatureChecker,
 ) -> Result<VerifiedAttestation, VerifyError> {
-    let mut chain = trust.verify_chain_with(leaf, checker)?;
+    verify_attestation_at(leaf, trust, trust.at, expect, checker)
+}
+
+/// [`verify_attestation_with`] judged at `at` instead of [`Trust::at`] (one `Trust` kept
+/// for many verifications: [`Trust::verify_chain_at`]).
+///
+/// # Errors
+/// As [`verify_attestation`].
+pub fn verify_attestation_at(
+    leaf: &Certificate,
+    trust: &Trust,
+    at: OffsetDateTime,
+    expect: &Expectations,
+    checker: &dyn SignatureChecker,
+) -> Result<VerifiedAttestation, VerifyError> {
+    let mut chain = trust.verify_chain_at(leaf, checker, at)?;
     let Some(extension) = leaf.extension(&claims_oid()) else {
         return fail(
             Check::Claims,
@@ -140,7 +155,7 @@ pub fn verify_attestation_with(
         crate::claims::CLAIMS_OID
     ));
     let issued = time_of(&leaf.tbs_certificate.validity.not_before);
-    check_claims(&claims, expect, issued, trust.at, &mut chain.checks)?;
+    check_claims(&claims, expect, issued, at, &mut chain.checks)?;
     let key = public_key(leaf)?;
     Ok(VerifiedAttestation {
         chain,

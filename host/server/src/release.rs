@@ -21,7 +21,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use kastell_attest::document::{VerifiedDocument, verify_document_with};
-use kastell_attest::verify::{Expectations, Trust, not_after, verify_attestation_with};
+use kastell_attest::verify::{Expectations, Trust, not_after, verify_attestation_at};
 use kastell_attest::x509::Certificate;
 use p384::elliptic_curve::sec1::ToEncodedPoint as _;
 use time::OffsetDateTime;
@@ -39,8 +39,10 @@ use kastell_core::sandbox::Evidence;
 pub const MAX_CHAIN: usize = 4;
 
 mod challenges;
+mod issuers;
 
 pub use challenges::{Challenges, Issued, NONCE_LEN};
+pub use issuers::Issuers;
 
 pub(super) fn routes(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
     router.routes(routes!(challenge)).routes(routes!(release))
@@ -60,6 +62,8 @@ pub struct ReleaseTrust {
     pub max_clock_skew: Duration,
     /// Checks the attestations' signatures (and remembers the host CA and root ones).
     pub checker: std::sync::Arc<kastell_core::crypto::AwsLcChecker>,
+    /// The anchors with each set of intermediates sent, decoded once per exact DER.
+    pub issuers: Issuers,
 }
 
 /// Issues a single-use nonce for releasing `key` (crypto-user); audited with the key, the
@@ -315,30 +319,12 @@ fn verify(
         max_age: Some(trust.max_age),
         ..Expectations::default()
     };
-    let parse = |der: &[u8], what: &str| {
-        kastell_attest::x509::decode_canonical::<Certificate>(der)
-            .map_err(|e| format!("{what} is not an X.509 certificate: {e}"))
-    };
     match attestation {
         Attestation::Certificate(leaf, chain) => {
-            let leaf = parse(leaf, "certificate")?;
-            let intermediates = chain
-                .iter()
-                .enumerate()
-                .map(|(i, der)| parse(der, &format!("chain[{i}]")))
-                .collect::<Result<Vec<_>, _>>()?;
-            let verified = verify_attestation_with(
-                &leaf,
-                &Trust {
-                    anchors: trust.anchors.clone(),
-                    intermediates,
-                    crls: Vec::new(),
-                    at: now,
-                },
-                &expect,
-                &*trust.checker,
-            )
-            .map_err(|e| e.to_string())?;
+            let leaf = issuers::decode(leaf, "certificate")?;
+            let path = trust.issuers.trust(&trust.anchors, chain)?;
+            let verified = verify_attestation_at(&leaf, &path, now, &expect, &*trust.checker)
+                .map_err(|e| e.to_string())?;
             let public_key = kastell_attest::verify::public_key(&leaf)
                 .map_err(|e| e.to_string())?
                 .to_encoded_point(false)

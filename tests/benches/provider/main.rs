@@ -15,7 +15,9 @@
 //! ECDSA P-384 verification (the attestation certificate's signature by its issuer) and
 //! an HPKE encapsulation to a P-384 key (an ephemeral key pair and ECDH), on one thread
 //! and on every core at once: the ceiling on releases per second that this crypto alone
-//! sets on this machine, before TLS, parsing, policy and audit.
+//! sets on this machine, before TLS, parsing, policy and audit (`release_floor.rs`;
+//! `BENCH_RELEASE_FLOOR_COUNT=N` runs only it, N times, to count its instructions under
+//! callgrind).
 //!
 //! Then every operation of the key types of issue 17 (RSA, ECDSA and ECDH on the other
 //! curves, HMAC, ML-DSA), Kastell's prepared key against bare aws-lc-rs: see `key_types.rs`.
@@ -34,15 +36,11 @@
 
 use kastell_proto::{EncryptionContext, KeySpec, Origin, Role};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-use aws_lc_rs::agreement::{ECDH_P384, EphemeralPrivateKey, UnparsedPublicKey, agree_ephemeral};
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{
-    ECDSA_P384_SHA384_ASN1, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _,
-    UnparsedPublicKey as SignatureKey,
-};
+use aws_lc_rs::signature::{ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair};
 use kastell_core::deployment::{Deployment, TokenChoice};
 use kastell_core::keys::{Caller, KeyRecord, KeyService, NewKey};
 
@@ -53,6 +51,7 @@ const MESSAGE_LEN: usize = 64;
 
 mod key_types;
 mod measure;
+mod release_floor;
 
 use measure::{Plan, Row, compare};
 
@@ -75,53 +74,6 @@ fn print_row(name: &str, bytes: usize, row: &Row) {
         row.low,
         row.high
     );
-}
-
-/// Releases per second of the release's public-key work (one verification, one
-/// encapsulation) on `threads` threads at once, each running for `slice` × 4.
-fn release_crypto(threads: usize, slice: Duration) -> f64 {
-    let rng = SystemRandom::new();
-    let issuer = EcdsaKeyPair::generate(&ECDSA_P384_SHA384_ASN1_SIGNING).expect("key");
-    let tbs = [0x3c_u8; 600]; // about an attestation certificate's signed part
-    let signature = issuer.sign(&rng, &tbs).expect("sign");
-    let recipient = EphemeralPrivateKey::generate(&ECDH_P384, &rng).expect("key");
-    let recipient = recipient.compute_public_key().expect("public key");
-    let issuer_public = issuer.public_key().as_ref().to_vec();
-    let recipient_public = recipient.as_ref().to_vec();
-    let one = || {
-        SignatureKey::new(&ECDSA_P384_SHA384_ASN1, &issuer_public)
-            .verify(&tbs, signature.as_ref())
-            .expect("verify");
-        let ephemeral = EphemeralPrivateKey::generate(&ECDH_P384, &rng).expect("ephemeral key");
-        let enc = ephemeral.compute_public_key().expect("enc");
-        let shared = agree_ephemeral(
-            ephemeral,
-            UnparsedPublicKey::new(&ECDH_P384, &recipient_public),
-            aws_lc_rs::error::Unspecified,
-            |secret| Ok(secret.to_vec()),
-        )
-        .expect("ecdh");
-        std::hint::black_box((enc, shared));
-    };
-    one();
-    let slice = slice * 4;
-    let start = Instant::now();
-    let done: u64 = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut n = 0u64;
-                    while start.elapsed() < slice {
-                        one();
-                        n += 1;
-                    }
-                    n
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().expect("thread")).sum()
-    });
-    done as f64 / start.elapsed().as_secs_f64()
 }
 
 fn officer() -> Caller {
@@ -148,6 +100,10 @@ fn wrapped_key(service: &KeyService, spec: KeySpec) -> KeyRecord {
 }
 
 fn main() {
+    if let Some(n) = release_floor::count_requested() {
+        release_floor::count(n);
+        return;
+    }
     let plan = Plan::from_env();
     println!(
         "Kastell {} ({}), aws-lc-rs; {} alternating rounds of {} ms per path.",
@@ -243,8 +199,8 @@ fn layers(plan: &Plan) {
 /// The public-key work of one attested release, on one thread and on every core.
 fn release_ceiling(slice: Duration) {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let single = release_crypto(1, slice);
-    let all = release_crypto(cores, slice);
+    let single = release_floor::rate(1, slice);
+    let all = release_floor::rate(cores, slice);
     println!();
     println!(
         "Public-key work of one attested release (ECDSA P-384 verify + P-384 key pair + ECDH), bare aws-lc-rs: \

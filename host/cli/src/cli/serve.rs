@@ -481,6 +481,7 @@ fn release_trust(
                 .unwrap_or(kastell_core::config::DEFAULT_MAX_CLOCK_SKEW_SECS),
         ),
         checker: std::sync::Arc::default(),
+        issuers: server::release::Issuers::default(),
     })
 }
 
