@@ -129,6 +129,27 @@ def rotation():
     out["mac_key"] = mac_key
     out["enable_rotation"] = refused(lambda: officer.enable_key_rotation(KeyId=key))
 
+    # An older material past its ValidTo: its ciphertexts are refused at once, the
+    # current material serves on (the test restarts the server; its sweep erases it).
+    expiring = officer.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    valid_to = int(time.time()) + 5
+    import_material(officer, expiring, os.urandom(32), ValidTo=valid_to,
+                    ExpirationModel="KEY_MATERIAL_EXPIRES")
+    older = user.encrypt(KeyId=expiring, Plaintext=b"older")["CiphertextBlob"]
+    import_material(officer, expiring, os.urandom(32), ImportType="NEW_KEY_MATERIAL")
+    officer.rotate_key_on_demand(KeyId=expiring)
+    newer = user.encrypt(KeyId=expiring, Plaintext=b"newer")["CiphertextBlob"]
+    first_row = officer.list_key_rotations(
+        KeyId=expiring, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"][0]
+    out["expiring_first_row"] = [first_row.get("ExpirationModel"),
+                                 int(first_row["ValidTo"].timestamp()) == valid_to]
+    data_key_pair = user.generate_data_key_pair(KeyId=expiring, KeyPairSpec="ECC_NIST_P256")
+    out["data_key_pair_material"] = "KeyMaterialId" in data_key_pair
+    time.sleep(max(0.0, valid_to - time.time()) + 1.5)
+    out["older_expired"] = refused(lambda: user.decrypt(CiphertextBlob=older))
+    out["newer_serves"] = user.decrypt(CiphertextBlob=newer)["Plaintext"].decode()
+    out["expiring_key"] = expiring
+
     # The tamper key: B pending with its description, for the test to edit in the store.
     tamper = officer.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
     import_material(officer, tamper, os.urandom(32))

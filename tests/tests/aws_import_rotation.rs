@@ -141,6 +141,16 @@ fn new_material_waits_pending_rotation_then_rotates_and_older_material_still_dec
         assert_eq!(seen[case], exception, "{case}: {seen}");
     }
 
+    // An older material past its ValidTo: refused at once, the current one serves.
+    assert_eq!(
+        seen["expiring_first_row"],
+        json!(["KEY_MATERIAL_EXPIRES", true]),
+        "{seen}"
+    );
+    assert_eq!(seen["older_expired"], "KMSInvalidStateException");
+    assert_eq!(seen["newer_serves"], "newer");
+    assert_eq!(seen["data_key_pair_material"], true);
+
     let key = seen["key"].as_str().unwrap();
     let trail = audit_trail(&auditor);
     for (on, operation, outcome, reason) in [
@@ -184,6 +194,12 @@ fn new_material_waits_pending_rotation_then_rotates_and_older_material_still_dec
         ),
         (key, "decrypt", "denied", "was deleted: import"),
         (
+            seen["expiring_key"].as_str().unwrap(),
+            "decrypt",
+            "denied",
+            "of version 1 of key",
+        ),
+        (
             seen["mac_key"].as_str().unwrap(),
             "import-key-material",
             "denied",
@@ -223,6 +239,32 @@ fn new_material_waits_pending_rotation_then_rotates_and_older_material_still_dec
         .get(&format!("/v1/keys/{key}"))
         .unwrap();
     assert_eq!(untouched["current_version"], 2, "{untouched}");
+
+    // The sweep at start erased the expired older material alone: the key serves on.
+    let expiring = seen["expiring_key"].as_str().unwrap();
+    let auditor = server.new_client("audit2", "auditor", None).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !aws::audited(
+        &audit_trail(&auditor),
+        ("key", expiring),
+        "expire-key-material",
+        "allowed",
+        "version 1 no longer decrypts",
+    ) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no expire-key-material record"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let swept: Value = server
+        .client(&server.officer())
+        .unwrap()
+        .get(&format!("/v1/keys/{expiring}"))
+        .unwrap();
+    assert_eq!(swept["state"], "enabled", "{swept}");
+    assert_eq!(swept["versions"][0]["material"], "destroyed");
+    assert_eq!(swept["versions"][1]["material"], "wrapped");
 }
 
 #[test]

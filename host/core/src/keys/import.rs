@@ -11,6 +11,7 @@ mod form;
 mod material;
 mod parameters;
 mod rotation;
+mod target;
 
 use kastell_proto::{KeyId, Operation, Origin, Role};
 

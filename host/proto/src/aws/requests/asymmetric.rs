@@ -100,4 +100,10 @@ pub struct GenerateDataKeyPairResponse {
     pub key_id: String,
     /// The pair's spec.
     pub key_pair_spec: String,
+    /// The id of the key material that encrypted the private key (symmetric keys).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub key_material_id: Option<String>,
 }

@@ -171,6 +171,10 @@ pub(super) async fn data_key_pair(
             public_key: encode(&pair.public_key),
             key_id: st.endpoint.key_arn(&pair.key.to_string()),
             key_pair_spec: aws_key_spec(pair.spec).to_owned(),
+            key_material_id: super::shared::ciphertext_material(
+                &app.service,
+                &pair.private_key_ciphertext,
+            ),
         }))
     })
     .await
