@@ -99,21 +99,30 @@ fn main() {
         let verdict = sandbox.evaluate(&policy, &request).verdict;
         assert_eq!(verdict, Verdict::Allow);
     }
+    let pollute_set: Option<usize> = std::env::var("KASTELL_BENCH_POLLUTE")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let pollute = pollute_set.unwrap_or(1 << 20);
+    let mut other_work = vec![0u8; pollute.max(64)];
     if let Some(count) = std::env::var("KASTELL_BENCH_COUNT")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
     {
-        for _ in 0..count {
+        // With KASTELL_BENCH_POLLUTE set, the caches are swept before each evaluation
+        // (for callgrind's cache simulation of the load path).
+        for i in 0..count {
+            if pollute_set.is_some() {
+                let stamp = i.to_le_bytes()[0];
+                for line in other_work.chunks_mut(64) {
+                    line[0] = line[0].wrapping_add(stamp);
+                }
+                std::hint::black_box(&other_work);
+            }
             let verdict = sandbox.evaluate(&policy, &request).verdict;
             assert_eq!(verdict, Verdict::Allow);
         }
         return;
     }
-    let pollute: usize = std::env::var("KASTELL_BENCH_POLLUTE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1 << 20);
-    let mut other_work = vec![0u8; pollute.max(64)];
     let (mut fresh, mut reused, mut cold) = (Series::new(), Series::new(), Series::new());
     for round_number in 0..ROUNDS {
         let mut round = Vec::with_capacity(PER_ROUND);
