@@ -325,16 +325,19 @@ fn verify(
             let path = trust.issuers.trust(&trust.anchors, chain)?;
             let verified = verify_attestation_at(&leaf, &path, now, &expect, &*trust.checker)
                 .map_err(|e| e.to_string())?;
-            let public_key = kastell_attest::verify::public_key(&leaf)
-                .map_err(|e| e.to_string())?
-                .to_encoded_point(false)
-                .as_bytes()
-                .to_vec();
+            // What the verifier found, not decoded again: the leaf's key (SEC1 uncompressed,
+            // hex) and the path's second link, the leaf's issuer.
+            let public_key = hex::decode(&verified.public_key).map_err(|e| e.to_string())?;
+            let issuer = verified
+                .chain
+                .chain
+                .get(1)
+                .map_or_else(String::new, |link| link.subject.clone());
             Ok(Verified {
                 evidence: Evidence {
                     guest_sha384: verified.claims.guest,
                     policy_sha384: verified.claims.policy,
-                    issuer: kastell_attest::x509::name_text(&leaf.tbs_certificate.issuer),
+                    issuer,
                     not_after: unix(not_after(&leaf)),
                     pcrs: std::collections::BTreeMap::new(),
                 },

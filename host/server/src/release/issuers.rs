@@ -100,7 +100,7 @@ mod tests {
     }
 
     /// A root, a host CA valid for an hour and a leaf valid for a day under it.
-    fn chain() -> Chain {
+    fn issued() -> Chain {
         let start = OffsetDateTime::now_utc() - Duration::from_secs(60);
         let root_key = SoftSigner::generate();
         let owner = Owner {
@@ -147,7 +147,7 @@ mod tests {
 
     #[test]
     fn a_remembered_intermediate_is_still_judged_at_each_verification_time() {
-        let chain = chain();
+        let chain = issued();
         let issuers = Issuers::default();
         let checker = AwsLcChecker::default();
         let expect = Expectations::default();
@@ -178,7 +178,7 @@ mod tests {
 
     #[test]
     fn intermediates_are_remembered_by_their_exact_bytes_and_bad_ones_never() {
-        let chain = chain();
+        let chain = issued();
         let issuers = Issuers::default();
         let anchors = [chain.root.clone()];
         // Not a certificate, then not in canonical DER (a trailing byte): refused by
@@ -201,7 +201,7 @@ mod tests {
         issuers.trust(&anchors, &[]).expect("no intermediates");
         assert_eq!(issuers.remembered(), 2);
         for _ in 0..(REMEMBERED + 3) {
-            let other = chain();
+            let other = issued();
             issuers
                 .trust(&anchors, &[other.host_ca])
                 .expect("another host CA");
