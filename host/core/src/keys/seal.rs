@@ -213,7 +213,7 @@ fn materials_trailer(out: &mut Vec<u8>, key: &KeyRecord) {
         }
     }
     out.extend_from_slice(MATERIALS_DOMAIN);
-    out.extend_from_slice(&Sha384::digest(&message));
+    out.extend_from_slice(&sha384(&message));
 }
 
 /// The AWS grants (schema v20): the SHA-384 of their canonical encoding, appended only
