@@ -16,10 +16,13 @@ use time::OffsetDateTime;
 /// Sets of intermediates remembered before the memory is cleared and refilled.
 const REMEMBERED: usize = 64;
 
+/// Each set of intermediates' DER, as sent, with the trust decoded from it.
+type Known = HashMap<Vec<Vec<u8>>, Arc<Trust>>;
+
 /// Decoded intermediates with the anchors, by the exact DER of the intermediates sent.
 #[derive(Debug, Default, Clone)]
 pub struct Issuers {
-    known: Arc<Mutex<HashMap<Vec<Vec<u8>>, Arc<Trust>>>>,
+    known: Arc<Mutex<Known>>,
 }
 
 impl Issuers {
@@ -58,7 +61,7 @@ impl Issuers {
         self.known().len()
     }
 
-    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<Vec<u8>>, Arc<Trust>>> {
+    fn known(&self) -> std::sync::MutexGuard<'_, Known> {
         // A map of decoded certificates stays consistent whatever panicked.
         self.known.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -154,14 +157,18 @@ mod tests {
         let sent = vec![chain.host_ca.clone()];
         let now = chain.start + Duration::from_secs(120);
         for _ in 0..2 {
-            let trust = issuers.trust(&[chain.root.clone()], &sent).expect("trust");
+            let trust = issuers
+                .trust(std::slice::from_ref(&chain.root), &sent)
+                .expect("trust");
             verify_attestation_at(&chain.leaf, &trust, now, &expect, &checker).expect("valid");
         }
         assert_eq!(issuers.remembered(), 1, "decoded once");
         // Past the host CA's hour (the leaf itself still valid): refused by name, though
         // the host CA is remembered and its signature was checked before.
         let later = chain.start + Duration::from_secs(7200);
-        let trust = issuers.trust(&[chain.root.clone()], &sent).expect("trust");
+        let trust = issuers
+            .trust(std::slice::from_ref(&chain.root), &sent)
+            .expect("trust");
         let err = verify_attestation_at(&chain.leaf, &trust, later, &expect, &checker)
             .expect_err("expired host CA");
         assert_eq!(err.check, Check::Validity, "{err}");
