@@ -16,6 +16,11 @@ use time::OffsetDateTime;
 /// Sets of intermediates remembered before the memory is cleared and refilled.
 const REMEMBERED: usize = 64;
 
+/// Largest set of intermediates remembered, in DER bytes: a host CA certificate is about
+/// 600 bytes; a larger set (which any client could send, up to the body limit) is decoded
+/// for its release and not kept, so the memory stays within 64 × 16 KiB of DER.
+const REMEMBERED_BYTES: usize = 16 * 1024;
+
 /// Each set of intermediates' DER, as sent, with the trust decoded from it.
 type Known = HashMap<Vec<Vec<u8>>, Arc<Trust>>;
 
@@ -47,6 +52,9 @@ impl Issuers {
             crls: Vec::new(),
             at: OffsetDateTime::UNIX_EPOCH,
         });
+        if chain.iter().map(Vec::len).sum::<usize>() > REMEMBERED_BYTES {
+            return Ok(trust);
+        }
         let mut known = self.known();
         if known.len() >= REMEMBERED {
             known.clear();
@@ -206,6 +214,11 @@ mod tests {
             .trust(&anchors, std::slice::from_ref(&chain.host_ca))
             .expect("trust");
         issuers.trust(&anchors, &[]).expect("no intermediates");
+        assert_eq!(issuers.remembered(), 2);
+        // A set past REMEMBERED_BYTES is decoded for its release but not kept.
+        let large = vec![chain.host_ca.clone(); REMEMBERED_BYTES / chain.host_ca.len() + 1];
+        let trust = issuers.trust(&anchors, &large).expect("large set");
+        assert_eq!(trust.intermediates.len(), large.len());
         assert_eq!(issuers.remembered(), 2);
         for _ in 0..(REMEMBERED + 3) {
             let other = issued();
