@@ -16,10 +16,18 @@ use time::OffsetDateTime;
 /// Sets of intermediates remembered before the memory is cleared and refilled.
 const REMEMBERED: usize = 64;
 
+/// Largest set of intermediates remembered, in DER bytes: a host CA certificate is about
+/// 600 bytes; a larger set (which any client could send, up to the body limit) is decoded
+/// for its release and not kept, so the memory stays within 64 × 16 KiB of DER.
+const REMEMBERED_BYTES: usize = 16 * 1024;
+
+/// Each set of intermediates' DER, as sent, with the trust decoded from it.
+type Known = HashMap<Vec<Vec<u8>>, Arc<Trust>>;
+
 /// Decoded intermediates with the anchors, by the exact DER of the intermediates sent.
 #[derive(Debug, Default, Clone)]
 pub struct Issuers {
-    known: Arc<Mutex<HashMap<Vec<Vec<u8>>, Arc<Trust>>>>,
+    known: Arc<Mutex<Known>>,
 }
 
 impl Issuers {
@@ -44,6 +52,9 @@ impl Issuers {
             crls: Vec::new(),
             at: OffsetDateTime::UNIX_EPOCH,
         });
+        if chain.iter().map(Vec::len).sum::<usize>() > REMEMBERED_BYTES {
+            return Ok(trust);
+        }
         let mut known = self.known();
         if known.len() >= REMEMBERED {
             known.clear();
@@ -58,7 +69,7 @@ impl Issuers {
         self.known().len()
     }
 
-    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<Vec<u8>>, Arc<Trust>>> {
+    fn known(&self) -> std::sync::MutexGuard<'_, Known> {
         // A map of decoded certificates stays consistent whatever panicked.
         self.known.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -154,14 +165,18 @@ mod tests {
         let sent = vec![chain.host_ca.clone()];
         let now = chain.start + Duration::from_secs(120);
         for _ in 0..2 {
-            let trust = issuers.trust(&[chain.root.clone()], &sent).expect("trust");
+            let trust = issuers
+                .trust(std::slice::from_ref(&chain.root), &sent)
+                .expect("trust");
             verify_attestation_at(&chain.leaf, &trust, now, &expect, &checker).expect("valid");
         }
         assert_eq!(issuers.remembered(), 1, "decoded once");
         // Past the host CA's hour (the leaf itself still valid): refused by name, though
         // the host CA is remembered and its signature was checked before.
         let later = chain.start + Duration::from_secs(7200);
-        let trust = issuers.trust(&[chain.root.clone()], &sent).expect("trust");
+        let trust = issuers
+            .trust(std::slice::from_ref(&chain.root), &sent)
+            .expect("trust");
         let err = verify_attestation_at(&chain.leaf, &trust, later, &expect, &checker)
             .expect_err("expired host CA");
         assert_eq!(err.check, Check::Validity, "{err}");
@@ -199,6 +214,11 @@ mod tests {
             .trust(&anchors, std::slice::from_ref(&chain.host_ca))
             .expect("trust");
         issuers.trust(&anchors, &[]).expect("no intermediates");
+        assert_eq!(issuers.remembered(), 2);
+        // A set past REMEMBERED_BYTES is decoded for its release but not kept.
+        let large = vec![chain.host_ca.clone(); REMEMBERED_BYTES / chain.host_ca.len() + 1];
+        let trust = issuers.trust(&anchors, &large).expect("large set");
+        assert_eq!(trust.intermediates.len(), large.len());
         assert_eq!(issuers.remembered(), 2);
         for _ in 0..(REMEMBERED + 3) {
             let other = issued();
