@@ -110,10 +110,11 @@ fn new_material_waits_pending_rotation_then_rotates_and_older_material_still_dec
         json!([rotated(row(b, Some("material B"), "IMPORTED", "CURRENT"))])
     );
 
-    // One material deleted: the key serves with B, A's ciphertexts wait for A.
+    // The older material deleted: the whole key waits for A (as at AWS), then serves both.
     assert_eq!(seen["deleted_a"], true);
-    assert_eq!(seen["after_delete_a_state"], "Enabled");
-    assert_eq!(seen["decrypt_b_kept"], "under B");
+    assert_eq!(seen["after_delete_a_state"], "PendingImport");
+    assert_eq!(seen["after_reimport_a_state"], "Enabled");
+    assert_eq!(seen["decrypt_b_reimported"], "under B");
     assert_eq!(
         seen["deleted_rows"][0],
         row(a, Some("material A"), "PENDING_IMPORT", "NON_CURRENT")
@@ -134,6 +135,8 @@ fn new_material_waits_pending_rotation_then_rotates_and_older_material_still_dec
         ("unknown_material_import", "IncorrectKeyMaterialException"),
         ("unknown_material_delete", "NotFoundException"),
         ("decrypt_a_deleted", "KMSInvalidStateException"),
+        ("decrypt_b_halted", "KMSInvalidStateException"),
+        ("encrypt_halted", "KMSInvalidStateException"),
         ("rotate_after_pending_deleted", "KMSInvalidStateException"),
         ("hmac_new_material", "UnsupportedOperationException"),
         ("enable_rotation", "UnsupportedOperationException"),
@@ -141,14 +144,15 @@ fn new_material_waits_pending_rotation_then_rotates_and_older_material_still_dec
         assert_eq!(seen[case], exception, "{case}: {seen}");
     }
 
-    // An older material past its ValidTo: refused at once, the current one serves.
+    // An older material past its ValidTo: the key is refused at once, the current
+    // material's ciphertexts too (as at AWS).
     assert_eq!(
         seen["expiring_first_row"],
         json!(["KEY_MATERIAL_EXPIRES", true]),
         "{seen}"
     );
     assert_eq!(seen["older_expired"], "KMSInvalidStateException");
-    assert_eq!(seen["newer_serves"], "newer");
+    assert_eq!(seen["newer_halted"], "KMSInvalidStateException");
     assert_eq!(seen["data_key_pair_material"], true);
 
     let key = seen["key"].as_str().unwrap();
@@ -192,7 +196,12 @@ fn new_material_waits_pending_rotation_then_rotates_and_older_material_still_dec
             "allowed",
             "pending rotation and is dropped",
         ),
-        (key, "decrypt", "denied", "was deleted: import"),
+        (
+            key,
+            "decrypt",
+            "denied",
+            "pending import: the imported key material of version 1 was deleted",
+        ),
         (
             seen["expiring_key"].as_str().unwrap(),
             "decrypt",
@@ -240,7 +249,7 @@ fn new_material_waits_pending_rotation_then_rotates_and_older_material_still_dec
         .unwrap();
     assert_eq!(untouched["current_version"], 2, "{untouched}");
 
-    // The sweep at start erased the expired older material alone: the key serves on.
+    // The sweep at start erased the expired older material: the key is pending import.
     let expiring = seen["expiring_key"].as_str().unwrap();
     let auditor = server.new_client("audit2", "auditor", None).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -262,7 +271,7 @@ fn new_material_waits_pending_rotation_then_rotates_and_older_material_still_dec
         .unwrap()
         .get(&format!("/v1/keys/{expiring}"))
         .unwrap();
-    assert_eq!(swept["state"], "enabled", "{swept}");
+    assert_eq!(swept["state"], "pending-import", "{swept}");
     assert_eq!(swept["versions"][0]["material"], "destroyed");
     assert_eq!(swept["versions"][1]["material"], "wrapped");
 }

@@ -182,7 +182,18 @@ impl KeyService {
                 return self.refuse_state(record, why);
             }
             KeyState::PendingImport => {
-                let why = format!("key {} is pending import: it holds no key material", key.id);
+                let why = match key.versions.iter().find(|v| {
+                    matches!(v.material, Material::Destroyed)
+                        && key.materials.iter().any(|m| m.version == Some(v.number))
+                }) {
+                    Some(erased) => format!(
+                        "key {} is pending import: the imported key material of version {} \
+                         was deleted or expired; import it again (ImportKeyMaterial, \
+                         EXISTING_KEY_MATERIAL with its KeyMaterialId)",
+                        key.id, erased.number
+                    ),
+                    None => format!("key {} is pending import: it holds no key material", key.id),
+                };
                 return self.refuse_state(record, why);
             }
         }
@@ -196,23 +207,24 @@ impl KeyService {
             );
             return self.refuse_state(record, why);
         }
-        // So is an older version's imported material past its own ValidTo.
-        if let Some(number) = record.version
-            && let Some(at) = key
-                .materials
-                .iter()
-                .find(|m| m.version == Some(number))
-                .and_then(|m| m.expires_at)
-            && at <= now_ms() / 1000
+        // So is the key when any other material associated with it is past its ValidTo
+        // (AWS: the expiry of any associated material leaves the key pending import).
+        if let Some(expired) = key
+            .materials
+            .iter()
+            .find(|m| m.version.is_some() && m.expires_at.is_some_and(|at| at <= now_ms() / 1000))
         {
             let why = format!(
-                "the imported key material of version {number} of key {} expired at {at}",
-                key.id
+                "the imported key material of version {} of key {} expired at {}: the key is \
+                 pending import",
+                expired.version.unwrap_or_default(),
+                key.id,
+                expired.expires_at.unwrap_or_default()
             );
             return self.refuse_state(record, why);
         }
-        // And an older version's imported material that was deleted (the key serves on
-        // with its current material).
+        // And a version whose imported material was deleted (the key is pending import
+        // then; kept as a second line should a record say otherwise).
         if key.origin == kastell_proto::Origin::External
             && let Some(number) = record.version
             && key

@@ -268,10 +268,10 @@ impl KeyService {
     }
 
     /// Erases every imported material that expired by `now` (its `ValidTo`), each key with
-    /// an `expire-key-material` record (principal `kastell`): the current version's leaves
-    /// the key pending import, an older version's or a pending one is erased alone. A key
-    /// whose record fails its seal is refused (audited) and left alone; its use is refused
-    /// anyway. Returns the keys whose material expired.
+    /// an `expire-key-material` record (principal `kastell`): a version's material (the
+    /// current one or an older one, as at AWS) leaves the key pending import, a pending one
+    /// is dropped. A key whose record fails its seal is refused (audited) and left alone;
+    /// its use is refused anyway. Returns the keys whose material expired.
     ///
     /// # Errors
     /// The first store or token failure (keys before it stay expired).
@@ -331,7 +331,10 @@ fn erased_note(erased: &rotation::Erased) -> String {
     match erased {
         rotation::Erased::Current => "the key is pending import".to_owned(),
         rotation::Erased::Older(number) => {
-            format!("version {number} no longer decrypts until it is imported again")
+            format!(
+                "version {number} no longer decrypts and the key is pending import until it \
+                 is imported again"
+            )
         }
         rotation::Erased::Pending => "it was pending rotation and is dropped".to_owned(),
     }

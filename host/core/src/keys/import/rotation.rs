@@ -64,7 +64,8 @@ pub(super) enum Erased {
     Pending,
     /// The current version's: the key is pending import.
     Current,
-    /// An older version's: its ciphertexts no longer decrypt until it is imported again.
+    /// An older version's: the key is pending import too (AWS: the deletion or expiry of
+    /// any material associated with the key), until that material is imported again.
     Older(u32),
 }
 
@@ -93,7 +94,17 @@ pub(super) fn erase(next: &mut KeyRecord, id: &[u8; 32]) -> Option<Erased> {
         });
         return Some(Erased::Current);
     }
+    next.state = KeyState::PendingImport;
     Some(Erased::Older(number))
+}
+
+/// Whether every material associated with `key` (each version's, pending ones aside) is
+/// held: a key pending import becomes usable again only then.
+pub(super) fn all_held(key: &KeyRecord) -> bool {
+    key.materials
+        .iter()
+        .filter(|m| m.version.is_some())
+        .all(|m| held(key, m))
 }
 
 /// The id of the material of version `version` of `key` (AWS's `KeyMaterialId`, 64

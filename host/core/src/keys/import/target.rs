@@ -78,7 +78,9 @@ pub(super) fn place(
                     if let Some(version) = next.versions.iter_mut().find(|v| v.number == number) {
                         version.material = Material::Wrapped { master, wrapped };
                     }
-                    if Some(number) == current && next.state == KeyState::PendingImport {
+                    // Usable again once every associated material is back (AWS: an
+                    // older material deleted or expired leaves the key pending import).
+                    if next.state == KeyState::PendingImport && super::rotation::all_held(next) {
                         next.state = KeyState::Enabled;
                     }
                     if Some(number) == current {
@@ -122,7 +124,7 @@ impl KeyService {
             }
             if !matches!(key.state, KeyState::Enabled | KeyState::Disabled) {
                 return Err(KeyError::InvalidState(format!(
-                    "key {} is {}: import its current material again before new material",
+                    "key {} is {}: import its deleted or expired material again before new material",
                     key.id,
                     super::state_name(key.state)
                 )));
