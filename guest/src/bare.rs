@@ -47,7 +47,9 @@ pub struct BumpAllocator {
 }
 
 // SAFETY: wasm32 guests of Kastell are single-threaded (no `threads` proposal, no shared
-// memory), so the state is never touched from two threads.
+// memory), so the state is never touched from two threads. Only there: on a native target
+// the type is not `Sync`, so it cannot become a global allocator that threads share.
+#[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code, reason = "a global allocator is an unsafe trait")]
 unsafe impl Sync for BumpAllocator {}
 
