@@ -194,6 +194,29 @@ pub fn audit_trail(auditor: &Client) -> Vec<Value> {
     try_audit_trail(auditor).expect("the audit trail")
 }
 
+/// Waits up to 20 s (polling every 200 ms) for the trail `auditor` reads to hold a record
+/// of `operation` on key `key` with `outcome` and a reason containing `reason` — a record a
+/// server writes on its own, such as its sweep's after a restart.
+///
+/// # Panics
+/// When no such record appears in time, or the trail cannot be read.
+pub fn wait_audited(auditor: &Client, key: &str, operation: &str, outcome: &str, reason: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !audited(
+        &audit_trail(auditor),
+        ("key", key),
+        operation,
+        outcome,
+        reason,
+    ) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {outcome} {operation} record with `{reason}` for key {key}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// Every audit record the auditor whose client profile is `auditor` reads on `server`,
 /// oldest first (a client made anew, so that it follows the server across restarts).
 ///

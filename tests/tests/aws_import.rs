@@ -241,20 +241,7 @@ fn material_past_its_valid_to_is_refused_at_once_and_erased_by_the_sweep() {
     assert_eq!(changed, 1, "the attacker's edit");
     server.resume().unwrap();
     let auditor = server.new_client("audit2", "auditor", None).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !audited(
-        &audit_trail(&auditor),
-        &key,
-        "expire-key-material",
-        "allowed",
-        "expired",
-    ) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no expire-key-material record"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    aws::wait_audited(&auditor, &key, "expire-key-material", "allowed", "expired");
     let described: Value = server
         .client(&server.officer())
         .unwrap()

@@ -252,20 +252,13 @@ fn new_material_waits_pending_rotation_then_rotates_and_older_material_still_dec
     // The sweep at start erased the expired older material: the key is pending import.
     let expiring = seen["expiring_key"].as_str().unwrap();
     let auditor = server.new_client("audit2", "auditor", None).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !aws::audited(
-        &audit_trail(&auditor),
-        ("key", expiring),
+    aws::wait_audited(
+        &auditor,
+        expiring,
         "expire-key-material",
         "allowed",
         "version 1 no longer decrypts",
-    ) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no expire-key-material record"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    );
     let swept: Value = server
         .client(&server.officer())
         .unwrap()
