@@ -511,16 +511,14 @@ fn a_revoked_grant_put_back_in_the_store_is_refused_as_tampering() {
     );
 
     // The attacker, who can write kastell.db but not use the token, puts the grant back.
-    scene.server.stop().unwrap();
-    let changed = rusqlite::Connection::open(&db)
-        .unwrap()
-        .execute(
+    let changed = scene
+        .server
+        .edit_store_offline(
             "UPDATE keys SET grants = ?1 WHERE id = ?2",
             rusqlite::params![kept, key],
         )
         .unwrap();
     assert_eq!(changed, 1);
-    scene.server.resume().unwrap();
 
     let carol = sdk(
         &scene.server,

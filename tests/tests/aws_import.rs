@@ -17,7 +17,6 @@
     reason = "a failed expectation is a failed test"
 )]
 
-use kastell_core::deployment::STORE_FILE;
 use kastell_tests::aws::{self, audit_trail};
 use kastell_tests::server::{Setup, SoftHsm, TestServer, expect_api_error};
 use serde_json::{Value, json};
@@ -229,17 +228,13 @@ fn material_past_its_valid_to_is_refused_at_once_and_erased_by_the_sweep() {
     // material: the record no longer matches its seal and is refused as tampering. Then
     // the sweep at start erases the first key's expired material, audited.
     let tampered = seen["tamper_key"].as_str().unwrap().to_owned();
-    server.stop().unwrap();
-    let db = server.deployment().data_dir().join(STORE_FILE);
-    let changed = rusqlite::Connection::open(db)
-        .unwrap()
-        .execute(
+    let changed = server
+        .edit_store_offline(
             "UPDATE keys SET material_expires = NULL WHERE id = ?1",
             [&tampered],
         )
         .unwrap();
     assert_eq!(changed, 1, "the attacker's edit");
-    server.resume().unwrap();
     let auditor = server.new_client("audit2", "auditor", None).unwrap();
     aws::wait_audited(&auditor, &key, "expire-key-material", "allowed", "expired");
     let described: Value = server

@@ -14,7 +14,6 @@
     reason = "a failed expectation is a failed test"
 )]
 
-use kastell_core::deployment::STORE_FILE;
 use kastell_tests::aws::{self, audit_trail};
 use kastell_tests::server::{Setup, TestServer, expect_api_error};
 use serde_json::{Value, json};
@@ -224,18 +223,14 @@ fn new_material_waits_pending_rotation_then_rotates_and_older_material_still_dec
     // Someone who can write the store file edits the pending material's description: the
     // record no longer matches its seal and is refused as tampering.
     let tampered = seen["tamper_key"].as_str().unwrap().to_owned();
-    server.stop().unwrap();
-    let db = server.deployment().data_dir().join(STORE_FILE);
-    let changed = rusqlite::Connection::open(db)
-        .unwrap()
-        .execute(
+    let changed = server
+        .edit_store_offline(
             "UPDATE keys SET materials = replace(materials, 'material B', 'material C')
              WHERE id = ?1",
             [&tampered],
         )
         .unwrap();
     assert_eq!(changed, 1, "the attacker's edit");
-    server.resume().unwrap();
     let read = server
         .client(&server.officer())
         .unwrap()

@@ -17,7 +17,6 @@ use std::collections::HashMap;
 
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
-use kastell_core::deployment::STORE_FILE;
 use kastell_tests::aws::{self, ACCOUNT, sdk};
 use kastell_tests::server::{Setup, TestServer, expect_api_error};
 use kastell_tests::vault::b64;
@@ -419,17 +418,14 @@ fn a_key_policy_edited_in_the_store_is_refused_as_tampering() {
 
     // The attacker, who can write kastell.db but not use the token, widens the policy.
     let lenient = json!({"Statement": [root_statement()]}).to_string();
-    scene.server.stop().unwrap();
-    let db = scene.server.deployment().data_dir().join(STORE_FILE);
-    let changed = rusqlite::Connection::open(db)
-        .unwrap()
-        .execute(
+    let changed = scene
+        .server
+        .edit_store_offline(
             "UPDATE keys SET key_policy = ?1 WHERE id = ?2",
             rusqlite::params![lenient, key],
         )
         .unwrap();
     assert_eq!(changed, 1);
-    scene.server.resume().unwrap();
 
     let user = scene
         .server

@@ -451,6 +451,29 @@ impl TestServer {
         self.launch()
     }
 
+    /// The attacker who can write the data directory but not use the token: stops the
+    /// server, runs `sql` with `params` on its SQLite store file, serves again. Returns the
+    /// rows the edit changed.
+    ///
+    /// # Errors
+    /// When the server cannot stop or start again, or the edit fails.
+    pub fn edit_store_offline(
+        &mut self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<usize> {
+        self.stop()?;
+        let db = self
+            .deployment()
+            .data_dir()
+            .join(kastell_core::deployment::STORE_FILE);
+        let changed = rusqlite::Connection::open(&db)
+            .and_then(|conn| conn.execute(sql, params))
+            .map_err(|e| fail(format!("editing {}: {e}", db.display())))?;
+        self.resume()?;
+        Ok(changed)
+    }
+
     /// Standard output and log of the current (or last) run of the server.
     #[must_use]
     pub fn log(&self) -> String {
